@@ -1,0 +1,32 @@
+// quant::quantize(): dispatch to the per-format reference quantizers.
+#include <cstring>
+#include <string>
+
+#include "common/error.hpp"
+#include "quant/quantize_internal.hpp"
+#include "quant/types.hpp"
+
+namespace moevk::quant {
+
+void quantize(Type t, const float* src, void* dst, uint64_t n) {
+  const TypeInfo& info = type_info(t);
+  require(n % info.block_size == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          std::string("quantize ") + info.name + ": " + std::to_string(n) +
+              " elements is not a multiple of the block size " + std::to_string(info.block_size));
+  switch (t) {
+    case Type::F32: std::memcpy(dst, src, n * sizeof(float)); return;
+    case Type::F16: return detail::quantize_f16(src, dst, n);
+    case Type::BF16: return detail::quantize_bf16(src, dst, n);
+    case Type::Q4_0: return detail::quantize_q4_0(src, dst, n);
+    case Type::Q4_1: return detail::quantize_q4_1(src, dst, n);
+    case Type::Q5_0: return detail::quantize_q5_0(src, dst, n);
+    case Type::Q5_1: return detail::quantize_q5_1(src, dst, n);
+    case Type::Q8_0: return detail::quantize_q8_0(src, dst, n);
+    case Type::Q4_K: return detail::quantize_q4_k(src, dst, n);
+    case Type::Q6_K: return detail::quantize_q6_k(src, dst, n);
+    default: break;
+  }
+  fail(MOEVK_ERROR_UNSUPPORTED, std::string("quantize: no CPU conversion to type ") + info.name);
+}
+
+}  // namespace moevk::quant

@@ -1,0 +1,219 @@
+// CPU reference quantization of the k-quant super-blocks Q4_K and Q6_K, after ggml's
+// quantize_row_q4_K_ref / quantize_row_q6_K_ref: a per-sub-block scale search, then the scales
+// themselves quantized (6-bit / 8-bit) against one fp16 super-block scale.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/half.hpp"
+#include "quant/quantize_internal.hpp"
+
+namespace moevk::quant::detail {
+namespace {
+
+constexpr float kGroupMaxEps = 1e-15f;
+
+// Round half to even, as ggml's nearest_int (valid for |v| < 2^22).
+int nearest_int(float v) { return int(std::lrintf(v)); }
+
+// Asymmetric quantization of n values to 0..nmax with a weighted least-squares search over a few
+// candidate scales (ggml's make_qkx2_quants). Returns the scale; *neg_min receives -min (>= 0).
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* neg_min, uint8_t* Laux, float rmin, float rdelta, int nstep) {
+  float min = x[0], max = x[0];
+  float sum_w = weights[0], sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    min = std::min(min, x[i]);
+    max = std::max(max, x[i]);
+    sum_w += weights[i];
+    sum_x += weights[i] * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    std::fill(L, L + n, uint8_t(0));
+    *neg_min = -min;
+    return 0.0f;
+  }
+  float iscale = float(nmax) / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+    L[i] = uint8_t(l);
+    const float diff = scale * float(l) + min - x[i];
+    best_error += weights[i] * diff * diff;
+  }
+  for (int step = 0; step <= nstep; ++step) {
+    iscale = (rmin + rdelta * float(step) + float(nmax)) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+      Laux[i] = uint8_t(l);
+      sum_l += weights[i] * float(l);
+      sum_l2 += weights[i] * float(l) * float(l);
+      sum_xl += weights[i] * float(l) * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D <= 0) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    if (this_min > 0) {
+      this_min = 0;
+      this_scale = sum_xl / sum_l2;
+    }
+    float error = 0;
+    for (int i = 0; i < n; ++i) {
+      const float diff = this_scale * float(Laux[i]) + this_min - x[i];
+      error += weights[i] * diff * diff;
+    }
+    if (error < best_error) {
+      std::memcpy(L, Laux, size_t(n));
+      best_error = error;
+      scale = this_scale;
+      min = this_min;
+    }
+  }
+  *neg_min = -min;
+  return scale;
+}
+
+// Symmetric quantization of n values to -nmax..nmax-1 with a search over 19 scales weighted by
+// x^2 (ggml's make_qx_quants with rmse_type 1). L receives value + nmax. The returned scale has
+// the sign that maps the extreme value to -nmax.
+float make_qx_quants(int n, int nmax, const float* x, uint8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, uint8_t(0));
+    return 0.0f;
+  }
+  auto fit = [&](float iscale, float& sumlx, float& suml2, bool store) {
+    sumlx = 0;
+    suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+      if (store) L[i] = uint8_t(l + nmax);
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * float(l);
+      suml2 += w * float(l) * float(l);
+    }
+  };
+  float sumlx, suml2;
+  fit(-float(nmax) / max, sumlx, suml2, true);
+  float scale = suml2 > 0 ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int step = -9; step <= 9; ++step) {
+    if (step == 0) continue;
+    const float iscale = -(float(nmax) + 0.1f * float(step)) / max;
+    fit(iscale, sumlx, suml2, false);
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      fit(iscale, sumlx, suml2, true);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+}  // namespace
+
+void quantize_q4_k(const float* x, void* dst, uint64_t n) {
+  auto* y = static_cast<BlockQ4_K*>(dst);
+  for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    uint8_t L[QK_K], Laux[32];
+    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    std::memset(y[i].scales, 0, sizeof y[i].scales);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      const uint8_t ls = uint8_t(std::min(63, nearest_int(inv_scale * scales[j])));
+      const uint8_t lm = uint8_t(std::min(63, nearest_int(inv_min * mins[j])));
+      if (j < 4) {
+        y[i].scales[j] = ls;
+        y[i].scales[j + 4] = lm;
+      } else {
+        y[i].scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+        y[i].scales[j - 4] |= uint8_t((ls >> 4) << 6);
+        y[i].scales[j] |= uint8_t((lm >> 4) << 6);
+      }
+    }
+    y[i].d = fp32_to_fp16(max_scale / 63.f);
+    y[i].dmin = fp32_to_fp16(max_min / 63.f);
+    // Requantize against the scales as they will be decoded (6-bit and fp16 rounded).
+    for (int j = 0; j < QK_K / 32; ++j) {
+      uint8_t sc, m;
+      get_scale_min_k4(j, y[i].scales, sc, m);
+      const float d = fp16_to_fp32(y[i].d) * float(sc);
+      if (d == 0.0f) continue;
+      const float dm = fp16_to_fp32(y[i].dmin) * float(m);
+      for (int l = 0; l < 32; ++l) {
+        L[32 * j + l] = uint8_t(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
+      }
+    }
+    uint8_t* q = y[i].qs;
+    for (int j = 0; j < QK_K; j += 64, q += 32) {
+      for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+    }
+  }
+}
+
+void quantize_q6_k(const float* x, void* dst, uint64_t n) {
+  auto* y = static_cast<BlockQ6_K*>(dst);
+  for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    uint8_t L[QK_K];
+    float scales[QK_K / 16];
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      if (std::fabs(scales[ib]) > max_abs_scale) {
+        max_abs_scale = std::fabs(scales[ib]);
+        max_scale = scales[ib];
+      }
+    }
+    if (max_abs_scale < kGroupMaxEps) {
+      std::memset(&y[i], 0, sizeof y[i]);
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    y[i].d = fp32_to_fp16(1 / iscale);
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+      y[i].scales[ib] = int8_t(std::min(127, nearest_int(iscale * scales[ib])));
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = fp16_to_fp32(y[i].d) * float(y[i].scales[j]);
+      if (d == 0.0f) continue;
+      for (int l = 0; l < 16; ++l) {
+        L[16 * j + l] = uint8_t(std::clamp(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+      }
+    }
+    uint8_t* ql = y[i].ql;
+    uint8_t* qh = y[i].qh;
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+        ql[l] = uint8_t((q1 & 0xF) | ((q3 & 0xF) << 4));
+        ql[l + 32] = uint8_t((q2 & 0xF) | ((q4 & 0xF) << 4));
+        qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+      }
+    }
+  }
+}
+
+}  // namespace moevk::quant::detail

@@ -1,0 +1,53 @@
+// GGML/GGUF tensor element types: ids as stored in GGUF files, block layout constants, and the
+// CPU reference dequantize/quantize (bit-exact with the published GGUF definitions).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace moevk::quant {
+
+// Values are the type ids stored in GGUF tensor infos.
+enum class Type : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ4_NL = 20,
+  BF16 = 30,
+};
+
+struct TypeInfo {
+  Type type;
+  const char* name;      // "q4_0", as llama.cpp prints it
+  uint32_t block_size;   // elements per block (1 for F32/F16/BF16)
+  uint32_t type_size;    // bytes per block
+  bool can_dequantize;   // CPU reference dequantize exists
+  bool can_quantize;     // CPU reference quantize exists
+};
+
+// nullptr for an id this build does not know (the reader rejects such files).
+const TypeInfo* type_info(uint32_t id);
+const TypeInfo& type_info(Type t);
+// Parses "q4_0", "Q4_K", "f16", ...; returns false when unknown.
+bool parse_type(std::string_view name, Type& out);
+
+// Bytes of one row of n elements; n must be a multiple of the block size (the caller checks).
+uint64_t row_bytes(Type t, uint64_t n);
+
+// CPU reference conversions of n elements (n a multiple of the block size). Throw
+// moevk::Error(MOEVK_ERROR_UNSUPPORTED) for a type without the conversion.
+void dequantize(Type t, const void* src, float* dst, uint64_t n);
+void quantize(Type t, const float* src, void* dst, uint64_t n);
+
+}  // namespace moevk::quant
