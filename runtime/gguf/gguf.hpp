@@ -1,0 +1,119 @@
+// GGUF reading (validated, memory-mapped, no copies of tensor data) and streamed writing.
+// Spec: GGUF v2/v3, little-endian. Every count, length, offset and size read from a file is
+// checked against the file before use; a rejection names the field and its byte offset
+// (moevk::Error with MOEVK_ERROR_INVALID_FILE, or MOEVK_ERROR_IO when the file cannot be read).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quant/types.hpp"
+
+namespace moevk::gguf {
+
+enum class ValueType : uint32_t {
+  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
+  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+
+// A metadata value. Scalars keep their declared type; arrays keep their element type
+// (arrays of arrays are allowed by the format and kept as nested Values).
+struct Value {
+  ValueType type = ValueType::UINT32;
+  uint64_t u = 0;      // UINT8..UINT64, BOOL
+  int64_t i = 0;       // INT8..INT64
+  double f = 0;        // FLOAT32, FLOAT64
+  std::string s;       // STRING
+  ValueType element_type = ValueType::UINT32;  // ARRAY
+  std::vector<Value> array;                    // ARRAY
+
+  // Numeric accessors convert between integer kinds when the value fits; nullopt otherwise.
+  std::optional<uint64_t> as_uint() const;
+  std::optional<int64_t> as_int() const;
+  std::optional<double> as_float() const;
+};
+
+struct KeyValue {
+  std::string key;
+  Value value;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<uint64_t> dims;  // ne[0] first: ne[0] is the contiguous (row) dimension
+  quant::Type type = quant::Type::F32;
+  uint64_t offset = 0;         // absolute byte offset of the data in the file
+  uint64_t size = 0;           // bytes
+  uint64_t elements() const;
+};
+
+class File {
+ public:
+  // Opens and validates the whole header. Throws moevk::Error.
+  static std::unique_ptr<File> open(const std::string& path);
+  // The same over bytes already in memory (the fuzzer and tests); `bytes` must outlive the File.
+  static std::unique_ptr<File> from_memory(std::span<const uint8_t> bytes, std::string name = "<memory>");
+  ~File();
+
+  const std::string& path() const;
+  uint32_t version() const;
+  uint64_t alignment() const;
+  uint64_t file_size() const;
+
+  const std::vector<KeyValue>& metadata() const;
+  const Value* find(std::string_view key) const;
+  // Typed lookups: nullopt when absent; throw INVALID_FILE when present with an incompatible type.
+  std::optional<uint64_t> get_uint(std::string_view key) const;
+  std::optional<double> get_float(std::string_view key) const;
+  std::optional<std::string> get_string(std::string_view key) const;
+  std::optional<bool> get_bool(std::string_view key) const;
+
+  const std::vector<TensorInfo>& tensors() const;
+  const TensorInfo* find_tensor(std::string_view name) const;
+  // The tensor's bytes inside the mapping.
+  std::span<const uint8_t> tensor_data(const TensorInfo& t) const;
+
+ private:
+  File();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Streamed GGUF v3 writer: declare metadata and tensors, then write tensor data in declaration
+// order (each tensor may arrive in several chunks). Memory use does not grow with the data.
+class Writer {
+ public:
+  explicit Writer(const std::string& path, uint64_t alignment = 32);
+  ~Writer();  // removes the partial file if finish() was not reached
+
+  void set_uint32(const std::string& key, uint32_t v);
+  void set_int32(const std::string& key, int32_t v);
+  void set_uint64(const std::string& key, uint64_t v);
+  void set_float32(const std::string& key, float v);
+  void set_bool(const std::string& key, bool v);
+  void set_string(const std::string& key, const std::string& v);
+  void set_array(const std::string& key, const Value& array_value);  // value.type == ARRAY
+  void set_string_array(const std::string& key, const std::vector<std::string>& v);
+  void set_float32_array(const std::string& key, const std::vector<float>& v);
+  void set_int32_array(const std::string& key, const std::vector<int32_t>& v);
+
+  // dims ne[0] first. Data size is derived from dims and type.
+  void add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type);
+
+  // Writes the header; after this only tensor data may be written.
+  void begin_data();
+  // Appends bytes to the current tensor (tensors are filled in declaration order; a tensor is
+  // complete when its size is reached, then padding to the alignment is inserted).
+  void write_data(const void* bytes, uint64_t size);
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moevk::gguf

@@ -1,0 +1,410 @@
+// Device choice and creation, memory, transfers and submission.
+#include "vk/context.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include "vk/check.hpp"
+
+namespace moevk::vk {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+int type_rank(const std::string& t) {  // discrete first, lavapipe (cpu) last
+  if (t == "discrete") return 0;
+  if (t == "integrated") return 1;
+  if (t == "virtual") return 2;
+  if (t == "other") return 3;
+  return 4;
+}
+
+std::string mib(uint64_t bytes) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << bytes / 1048576.0 << " MiB";
+  return s.str();
+}
+
+}  // namespace
+
+std::string Features::describe() const {
+  std::string s;
+  auto add = [&](bool on, const char* name) {
+    if (on) s += (s.empty() ? "" : ",") + std::string(name);
+  };
+  add(fp16, "fp16");
+  add(int8, "int8");
+  add(storage16, "storage16");
+  add(storage8, "storage8");
+  add(dot, "dot");
+  add(coopmat_nv, "coopmat_nv");
+  add(subgroup_size_control, "subgroup_size_control");
+  add(subgroup_arithmetic, "subgroup_arithmetic");
+  return s.empty() ? "none" : s;
+}
+
+std::shared_ptr<Context> Context::create(const ContextOptions& options) {
+  std::shared_ptr<Context> ctx(new Context());
+  ctx->init(options);
+  return ctx;
+}
+
+void Context::init(const ContextOptions& options) {
+  instance_ = Instance::create(options.validation);
+  auto devices = instance_->physical_devices();
+  auto described = instance_->describe_devices();
+  if (described.empty())
+    throw Error(MOEVK_ERROR_NO_DEVICE, "no Vulkan 1.2 device found (install a GPU driver, or Mesa's "
+                                       "lavapipe: apt-get install mesa-vulkan-drivers)");
+
+  std::string selector = options.device;
+  if (selector.empty())
+    if (const char* env = std::getenv("MOEVK_DEVICE")) selector = env;
+  const Capabilities* chosen = nullptr;
+  if (selector.empty()) {
+    chosen = &*std::min_element(described.begin(), described.end(), [](const auto& a, const auto& b) {
+      return type_rank(a.device_type) < type_rank(b.device_type);
+    });
+  } else {
+    bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    for (const auto& d : described) {
+      if (numeric ? d.index == static_cast<uint32_t>(std::stoul(selector))
+                  : lower(d.name).find(lower(selector)) != std::string::npos) {
+        chosen = &d;
+        break;
+      }
+    }
+    if (!chosen) {
+      std::string list;
+      for (const auto& d : described) list += "\n  " + d.summary();
+      throw Error(MOEVK_ERROR_NO_DEVICE, "no Vulkan device matches '" + selector + "'; devices:" + list);
+    }
+  }
+  caps_ = *chosen;
+  physical_ = devices.at(caps_.index);
+
+  std::string disable = options.disable;
+  if (const char* env = std::getenv("MOEVK_DISABLE")) disable += std::string(",") + env;
+  std::set<std::string> off;
+  std::stringstream ss(disable);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) off.insert(lower(item));
+  features_.fp16 = caps_.shader_float16 && !off.count("fp16");
+  features_.int8 = caps_.shader_int8 && !off.count("int8");
+  features_.storage16 = caps_.storage_buffer_16bit && !off.count("storage16");
+  features_.storage8 = caps_.storage_buffer_8bit && !off.count("storage8");
+  features_.dot = caps_.integer_dot_product && !off.count("dot");
+  features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && !off.count("coopmat");
+  features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
+  features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
+
+  uint32_t n_qf = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, nullptr);
+  std::vector<VkQueueFamilyProperties> qf(n_qf);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, qf.data());
+  // Prefer a compute-only family (async compute on discrete GPUs), else any with compute.
+  int family = -1;
+  for (uint32_t i = 0; i < n_qf; ++i)
+    if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) family = static_cast<int>(i);
+  if (family < 0)
+    for (uint32_t i = 0; i < n_qf; ++i)
+      if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { family = static_cast<int>(i); break; }
+  if (family < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, caps_.name + " has no compute queue");
+  queue_family_ = static_cast<uint32_t>(family);
+
+  const bool v13 = caps_.api_version >= VK_API_VERSION_1_3;
+  std::vector<const char*> extensions;
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceSubgroupSizeControlFeatures fsize{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
+  VkPhysicalDeviceShaderIntegerDotProductFeatures fdot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV fcoop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  feats.features.shaderInt16 = caps_.shader_int16;
+  feats.features.shaderInt64 = caps_.shader_int64;
+  feats.pNext = &f11;
+  f11.pNext = &f12;
+  f11.storageBuffer16BitAccess = features_.storage16;
+  f12.shaderFloat16 = features_.fp16;
+  f12.shaderInt8 = features_.int8;
+  f12.storageBuffer8BitAccess = features_.storage8;
+  void** tail = &f12.pNext;
+  if (features_.subgroup_size_control) {
+    fsize.subgroupSizeControl = VK_TRUE;
+    fsize.computeFullSubgroups = VK_TRUE;
+    *tail = &fsize;
+    tail = &fsize.pNext;
+    if (!v13) extensions.push_back("VK_EXT_subgroup_size_control");
+  }
+  if (features_.dot) {
+    fdot.shaderIntegerDotProduct = VK_TRUE;
+    *tail = &fdot;
+    tail = &fdot.pNext;
+    if (!v13) extensions.push_back("VK_KHR_shader_integer_dot_product");
+  }
+  if (features_.coopmat_nv) {
+    fcoop.cooperativeMatrix = VK_TRUE;
+    *tail = &fcoop;
+    tail = &fcoop.pNext;
+    extensions.push_back("VK_NV_cooperative_matrix");
+  }
+  if (caps_.memory_budget) extensions.push_back("VK_EXT_memory_budget");
+
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo qinfo{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qinfo.queueFamilyIndex = queue_family_;
+  qinfo.queueCount = 1;
+  qinfo.pQueuePriorities = &priority;
+  VkDeviceCreateInfo dinfo{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dinfo.pNext = &feats;
+  dinfo.queueCreateInfoCount = 1;
+  dinfo.pQueueCreateInfos = &qinfo;
+  dinfo.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
+  dinfo.ppEnabledExtensionNames = extensions.data();
+  check(vkCreateDevice(physical_, &dinfo, nullptr, &device_), "vkCreateDevice");
+  vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+  vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
+
+  VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pinfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pinfo.queueFamilyIndex = queue_family_;
+  check(vkCreateCommandPool(device_, &pinfo, nullptr, &command_pool_), "vkCreateCommandPool");
+  VkCommandBufferAllocateInfo ainfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ainfo.commandPool = command_pool_;
+  ainfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ainfo.commandBufferCount = 1;
+  check(vkAllocateCommandBuffers(device_, &ainfo, &transfer_cb_), "vkAllocateCommandBuffers");
+  VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  check(vkCreateFence(device_, &finfo, nullptr, &fence_), "vkCreateFence");
+
+  double timeout_s = 600;
+  if (const char* env = std::getenv("MOEVK_GPU_TIMEOUT_S")) timeout_s = std::max(1.0, std::atof(env));
+  fence_timeout_ns_ = static_cast<uint64_t>(timeout_s * 1e9);
+  load_pipeline_cache();
+}
+
+Context::~Context() {
+  if (!device_) return;
+  vkDeviceWaitIdle(device_);
+  try {
+    save_pipeline_cache();
+  } catch (...) {
+    // The cache is an optimisation; failing to write it must not fail teardown.
+  }
+  staging_ = Buffer();
+  for (auto& [key, p] : pipelines_) {
+    vkDestroyPipeline(device_, p->pipeline, nullptr);
+    vkDestroyPipelineLayout(device_, p->layout, nullptr);
+    vkDestroyDescriptorSetLayout(device_, p->set_layout, nullptr);
+  }
+  if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
+  if (fence_) vkDestroyFence(device_, fence_, nullptr);
+  if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
+  vkDestroyDevice(device_, nullptr);
+}
+
+void Context::check_usable() const {
+  if (lost_)
+    throw Error(MOEVK_ERROR_DEVICE_LOST, "the Vulkan device '" + caps_.name +
+                                             "' was lost earlier; create a new context");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------
+
+Buffer& Buffer::operator=(Buffer&& o) noexcept {
+  if (this != &o) {
+    if (ctx_) ctx_->release(*this);
+    ctx_ = o.ctx_;
+    buffer_ = o.buffer_;
+    memory_ = o.memory_;
+    size_ = o.size_;
+    mapped_ = o.mapped_;
+    o.ctx_ = nullptr;
+    o.buffer_ = VK_NULL_HANDLE;
+    o.memory_ = VK_NULL_HANDLE;
+    o.size_ = 0;
+    o.mapped_ = nullptr;
+  }
+  return *this;
+}
+
+Buffer::~Buffer() {
+  if (ctx_) ctx_->release(*this);
+}
+
+BufferRange Buffer::range(uint64_t offset, uint64_t size) const {
+  if (offset > size_) throw Error(MOEVK_ERROR_INTERNAL, "buffer range offset past the end");
+  return {buffer_, offset, size == ~0ull ? size_ - offset : std::min(size, size_ - offset)};
+}
+
+void Context::release(Buffer& b) {
+  if (b.mapped_) vkUnmapMemory(device_, b.memory_);
+  if (b.buffer_) vkDestroyBuffer(device_, b.buffer_, nullptr);
+  if (b.memory_) {
+    vkFreeMemory(device_, b.memory_, nullptr);
+    allocated_bytes_ -= b.size_;
+  }
+  b.ctx_ = nullptr;
+  b.buffer_ = VK_NULL_HANDLE;
+  b.memory_ = VK_NULL_HANDLE;
+  b.mapped_ = nullptr;
+}
+
+Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string& what) {
+  check_usable();
+  size = std::max<uint64_t>(size, 4);
+  size = (size + 3) & ~3ull;  // fill/copy need multiples of 4
+  if (caps_.max_memory_allocation_size && size > caps_.max_memory_allocation_size)
+    throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
+                what + " needs one allocation of " + mib(size) + ", more than " + caps_.name +
+                    " allows (maxMemoryAllocationSize " + mib(caps_.max_memory_allocation_size) + ")");
+  Buffer b;
+  b.ctx_ = this;
+  b.size_ = size;
+  VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  info.size = size;
+  info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+               VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  if (kind == BufferKind::Device) info.usage |= VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT;
+  info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  check(vkCreateBuffer(device_, &info, nullptr, &b.buffer_), ("vkCreateBuffer for " + what).c_str());
+
+  VkMemoryRequirements req{};
+  vkGetBufferMemoryRequirements(device_, b.buffer_, &req);
+  VkMemoryPropertyFlags want = 0, nice = 0;
+  switch (kind) {
+    case BufferKind::Device: want = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT; break;
+    case BufferKind::Upload:
+      want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+      break;
+    case BufferKind::Readback:
+      want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+      nice = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+      break;
+  }
+  int type = -1;
+  for (int pass = 0; pass < 2 && type < 0; ++pass) {
+    VkMemoryPropertyFlags need = pass == 0 ? (want | nice) : want;
+    for (uint32_t i = 0; i < memory_props_.memoryTypeCount; ++i)
+      if ((req.memoryTypeBits & (1u << i)) &&
+          (memory_props_.memoryTypes[i].propertyFlags & need) == need) {
+        type = static_cast<int>(i);
+        break;
+      }
+  }
+  if (type < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, "no suitable memory type for " + what);
+
+  VkMemoryAllocateInfo ainfo{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  ainfo.allocationSize = req.size;
+  ainfo.memoryTypeIndex = static_cast<uint32_t>(type);
+  VkResult r = vkAllocateMemory(device_, &ainfo, nullptr, &b.memory_);
+  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+    throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
+                "out of device memory allocating " + mib(size) + " for " + what + " on " + caps_.name +
+                    " (moevk already holds " + mib(allocated_bytes_.load()) + ", device-local heaps " +
+                    mib(caps_.device_local_bytes()) + ")");
+  }
+  check(r, ("vkAllocateMemory for " + what).c_str());
+  allocated_bytes_ += size;
+  uint64_t now = allocated_bytes_.load(), peak = peak_allocated_bytes_.load();
+  while (now > peak && !peak_allocated_bytes_.compare_exchange_weak(peak, now)) {}
+  check(vkBindBufferMemory(device_, b.buffer_, b.memory_, 0), "vkBindBufferMemory");
+  if (kind != BufferKind::Device)
+    check(vkMapMemory(device_, b.memory_, 0, VK_WHOLE_SIZE, 0, &b.mapped_), "vkMapMemory");
+  return b;
+}
+
+void Context::transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device) {
+  check_usable();
+  if (size > device_range.size) throw Error(MOEVK_ERROR_INTERNAL, "transfer larger than its buffer range");
+  constexpr uint64_t chunk = 16ull << 20;
+  std::lock_guard<std::mutex> lock(submit_mutex_);
+  if (!staging_.valid()) staging_ = create_buffer(chunk, BufferKind::Upload, "staging buffer");
+  for (uint64_t done = 0; done < size;) {
+    uint64_t n = std::min(chunk, size - done);
+    if (to_device) std::memcpy(staging_.mapped(), static_cast<const uint8_t*>(host) + done, n);
+    check(vkResetCommandBuffer(transfer_cb_, 0), "vkResetCommandBuffer");
+    VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    check(vkBeginCommandBuffer(transfer_cb_, &begin), "vkBeginCommandBuffer");
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    VkBufferCopy region{};
+    region.size = n;
+    if (to_device) {
+      region.srcOffset = 0;
+      region.dstOffset = device_range.offset + done;
+      vkCmdCopyBuffer(transfer_cb_, staging_.handle(), device_range.buffer, 1, &region);
+    } else {
+      region.srcOffset = device_range.offset + done;
+      region.dstOffset = 0;
+      vkCmdCopyBuffer(transfer_cb_, device_range.buffer, staging_.handle(), 1, &region);
+    }
+    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after,
+                         0, nullptr, 0, nullptr);
+    check(vkEndCommandBuffer(transfer_cb_), "vkEndCommandBuffer");
+    VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    submit.commandBufferCount = 1;
+    submit.pCommandBuffers = &transfer_cb_;
+    VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
+    if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
+    if (r != VK_SUCCESS) {
+      if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) lost_ = true;
+      if (r == VK_TIMEOUT)
+        throw Error(MOEVK_ERROR_DEVICE_LOST, "a transfer did not finish within the GPU timeout");
+      check(r, "transfer submit");
+    }
+    vkResetFences(device_, 1, &fence_);
+    if (!to_device) std::memcpy(static_cast<uint8_t*>(host) + done, staging_.mapped(), n);
+    done += n;
+  }
+}
+
+void Context::upload(const BufferRange& dst, const void* data, uint64_t size) {
+  transfer(dst, const_cast<void*>(data), size, true);
+}
+
+void Context::download(const BufferRange& src, void* data, uint64_t size) {
+  transfer(src, data, size, false);
+}
+
+void Context::submit_and_wait(VkCommandBuffer cb) {
+  check_usable();
+  std::lock_guard<std::mutex> lock(submit_mutex_);
+  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  submit.commandBufferCount = 1;
+  submit.pCommandBuffers = &cb;
+  VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
+  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
+  if (r == VK_SUCCESS) {
+    vkResetFences(device_, 1, &fence_);
+    return;
+  }
+  if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) {
+    lost_ = true;
+    throw Error(MOEVK_ERROR_DEVICE_LOST,
+                std::string("the Vulkan device '") + caps_.name + "' was lost during a submit (" +
+                    result_name(r) + "); this context cannot be used further, create a new one");
+  }
+  check(r, "vkQueueSubmit");
+}
+
+}  // namespace moevk::vk

@@ -1,0 +1,177 @@
+// Vulkan instance, device choice and the per-device Context: queue, memory, pipelines, submits.
+// Everything is RAII; failures throw moevk::Error with a distinct status (see vk/check.hpp).
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vk/capabilities.hpp"
+
+namespace moevk::vk {
+
+class Instance {
+ public:
+  // Validation is on when `validation` is true or MOEVK_VALIDATE=1. Throws NO_DEVICE when no
+  // Vulkan loader/driver is usable.
+  static std::shared_ptr<Instance> create(bool validation);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  VkInstance handle() const { return instance_; }
+  bool validation() const { return validation_; }
+  std::vector<VkPhysicalDevice> physical_devices() const;
+  std::vector<Capabilities> describe_devices() const;
+
+  // Errors and warnings reported by the validation layer since creation (or the last clear).
+  std::vector<std::string> validation_messages() const;
+  void clear_validation_messages();
+  void add_validation_message(std::string m);
+
+ private:
+  Instance() = default;
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+  bool validation_ = false;
+  mutable std::mutex messages_mutex_;
+  std::vector<std::string> messages_;
+};
+
+// Device features the runtime uses: what the device has, minus what MOEVK_DISABLE turns off.
+struct Features {
+  bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
+  bool dot = false, coopmat_nv = false, subgroup_size_control = false;
+  bool subgroup_arithmetic = false;
+  std::string describe() const;
+};
+
+struct ContextOptions {
+  std::string device;   // index or name substring; empty: MOEVK_DEVICE, else the best device
+  bool validation = false;
+  std::string disable;  // comma list as MOEVK_DISABLE (which is also read)
+};
+
+enum class BufferKind {
+  Device,    // device-local, read/written by shaders
+  Upload,    // host-visible staging, CPU writes
+  Readback,  // host-visible, CPU reads
+};
+
+struct BufferRange {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+class Context;
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& o) noexcept { *this = std::move(o); }
+  Buffer& operator=(Buffer&& o) noexcept;
+  ~Buffer();
+
+  uint64_t size() const { return size_; }
+  bool valid() const { return buffer_ != VK_NULL_HANDLE; }
+  VkBuffer handle() const { return buffer_; }
+  void* mapped() const { return mapped_; }  // non-null for Upload/Readback
+  BufferRange range(uint64_t offset = 0, uint64_t size = ~0ull) const;
+
+ private:
+  friend class Context;
+  Context* ctx_ = nullptr;
+  VkBuffer buffer_ = VK_NULL_HANDLE;
+  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  uint64_t size_ = 0;
+  void* mapped_ = nullptr;
+};
+
+struct PipelineDesc {
+  std::string shader;                   // variant name in shaders/shaders.cmake
+  uint32_t bindings = 0;                // storage buffers at binding 0..n-1 of set 0
+  uint32_t push_constant_bytes = 0;
+  std::vector<uint32_t> spec_constants; // constant_id 0..n-1
+  uint32_t required_subgroup_size = 0;  // 0: driver's choice
+  std::string key() const;
+};
+
+struct Pipeline {
+  std::string name;
+  uint32_t bindings = 0;
+  uint32_t push_constant_bytes = 0;
+  VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  VkPipeline pipeline = VK_NULL_HANDLE;
+};
+
+class Context {
+ public:
+  static std::shared_ptr<Context> create(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  Instance& instance() const { return *instance_; }
+  const Capabilities& caps() const { return caps_; }
+  const Features& features() const { return features_; }
+  VkDevice device() const { return device_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  VkCommandPool command_pool() const { return command_pool_; }
+
+  // Memory. `what` names the allocation in error messages ("weights of blk.3.ffn_up_exps").
+  Buffer create_buffer(uint64_t size, BufferKind kind, const std::string& what);
+  void upload(const BufferRange& dst, const void* data, uint64_t size);
+  void download(const BufferRange& src, void* data, uint64_t size);
+  uint64_t allocated_bytes() const { return allocated_bytes_.load(); }
+  uint64_t peak_allocated_bytes() const { return peak_allocated_bytes_.load(); }
+
+  // Pipelines are created once per description and kept for the Context's life.
+  const Pipeline& pipeline(const PipelineDesc& desc);
+
+  // Submits one recorded command buffer and waits for it. Throws DEVICE_LOST (and marks the
+  // context lost: every later call fails the same way) or VULKAN on other failures.
+  void submit_and_wait(VkCommandBuffer cb);
+  bool lost() const { return lost_; }
+  void check_usable() const;
+
+  // Pipeline cache on disk (MOEVK_CACHE_DIR, else $XDG_CACHE_HOME/moevk, else ~/.cache/moevk).
+  std::string pipeline_cache_path() const;
+  void save_pipeline_cache();
+
+ private:
+  friend class Buffer;
+  Context() = default;
+  void init(const ContextOptions& options);
+  void load_pipeline_cache();
+  void release(Buffer& b);
+  void transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device);
+
+  std::shared_ptr<Instance> instance_;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  Capabilities caps_;
+  Features features_;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  VkCommandPool command_pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer transfer_cb_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
+  VkPhysicalDeviceMemoryProperties memory_props_{};
+  std::mutex submit_mutex_;
+  std::mutex pipelines_mutex_;
+  std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  Buffer staging_;
+  std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0};
+  bool lost_ = false;
+  uint64_t fence_timeout_ns_ = 0;
+};
+
+}  // namespace moevk::vk

@@ -1,0 +1,69 @@
+// Records compute dispatches into a reusable command buffer: record once, submit many times.
+// Descriptor sets live as long as the recording (until the next begin()).
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vk/context.hpp"
+
+namespace moevk::vk {
+
+class Recorder {
+ public:
+  explicit Recorder(Context& ctx, uint32_t max_timestamps = 0);
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  Context& context() const { return ctx_; }
+
+  void begin();  // starts a new recording (drops the previous one)
+  void end();
+  bool recorded() const { return recorded_; }
+
+  // Binds `bindings` to 0..n-1 (their count must equal the pipeline's), pushes `push`, dispatches.
+  void dispatch(const Pipeline& p, std::span<const BufferRange> bindings, const void* push,
+                uint32_t push_bytes, uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1);
+  template <class Push>
+  void dispatch(const Pipeline& p, std::initializer_list<BufferRange> bindings, const Push& push,
+                uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1) {
+    dispatch(p, std::span<const BufferRange>(bindings.begin(), bindings.size()), &push, sizeof(Push),
+             groups_x, groups_y, groups_z);
+  }
+  // Group counts read from `args` (3 x uint32) at execution time.
+  void dispatch_indirect(const Pipeline& p, std::span<const BufferRange> bindings, const void* push,
+                         uint32_t push_bytes, const BufferRange& args);
+
+  // Makes all earlier shader/transfer writes visible to later shader/transfer reads and writes.
+  void barrier();
+  void copy(const BufferRange& src, const BufferRange& dst, uint64_t bytes);
+  void fill(const BufferRange& dst, uint32_t value);  // size a multiple of 4
+  void update(const BufferRange& dst, const void* data, uint32_t bytes);  // <= 65536, multiple of 4
+
+  // Writes a GPU timestamp after all earlier work; returns its slot.
+  uint32_t timestamp();
+  // After submit(): milliseconds between consecutive... raw ticks converted to ms since slot 0.
+  std::vector<double> timestamps_ms();
+
+  // Submits the recording and waits for it (replay: call again without re-recording).
+  void submit();
+
+ private:
+  VkDescriptorSet allocate_set(const Pipeline& p);
+  void bind(const Pipeline& p, std::span<const BufferRange> bindings, const void* push, uint32_t push_bytes);
+
+  Context& ctx_;
+  VkCommandBuffer cb_ = VK_NULL_HANDLE;
+  std::vector<VkDescriptorPool> pools_;
+  size_t current_pool_ = 0;
+  uint32_t sets_in_pool_ = 0;
+  VkQueryPool query_pool_ = VK_NULL_HANDLE;
+  uint32_t max_timestamps_ = 0, timestamps_used_ = 0;
+  bool recording_ = false, recorded_ = false;
+};
+
+}  // namespace moevk::vk

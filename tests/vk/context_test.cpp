@@ -1,0 +1,185 @@
+// The Vulkan layer: device choice, capability report, buffers, transfers, pipeline cache, errors.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.hpp"
+#include "ops/reduce.hpp"
+#include "support/gpu.hpp"
+
+using namespace moevk;
+using moevk::test::GpuTest;
+
+TEST_F(GpuTest, ReportsCapabilities) {
+  const auto& c = ctx->caps();
+  EXPECT_FALSE(c.name.empty());
+  EXPECT_GE(c.api_version, static_cast<uint32_t>(VK_API_VERSION_1_2));
+  EXPECT_GT(c.subgroup_size, 0u);
+  EXPECT_GT(c.max_storage_buffer_range, 0u);
+  EXPECT_GT(c.max_memory_allocation_size, 0u);
+  EXPECT_GE(c.max_shared_memory, 16384u);
+  EXPECT_FALSE(c.heaps.empty());
+  EXPECT_TRUE(ctx->instance().validation());
+}
+
+TEST_F(GpuTest, UploadDownloadRoundTripAcrossStagingChunks) {
+  // 20 MiB crosses the 16 MiB staging chunk; an odd byte count checks the tail.
+  const size_t n = (20u << 20) + 3;
+  std::vector<uint8_t> data(n);
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+  auto b = ctx->create_buffer(n, vk::BufferKind::Device, "round trip");
+  ctx->upload(b.range(), data.data(), n);
+  std::vector<uint8_t> back(n, 0xEE);
+  ctx->download(b.range(), back.data(), n);
+  EXPECT_EQ(data, back);
+}
+
+TEST_F(GpuTest, ReduceSumMatchesReference) {
+  for (uint32_t n : {1u, 3u, 255u, 257u, 1000u, 65537u}) {
+    auto x = test::random_floats(n, n);
+    double want = 0;
+    for (float v : x) want += v;
+    auto in = test::upload(*ctx, x);
+    auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(n));
+    auto out = test::poisoned(*ctx, 4);
+    ops::ReduceSum op(*ctx);
+    test::run_once(*ctx, [&](vk::Recorder& r) { op.record(r, in.range(), scratch.range(), out.range(), n); });
+    auto got = test::download<float>(*ctx, out, 1);
+    EXPECT_NEAR(got[0], want, 1e-4 * std::max(1.0, std::sqrt(double(n)))) << "n=" << n;
+  }
+}
+
+TEST_F(GpuTest, RecordingReplaysWithNewInputs) {
+  const uint32_t n = 1000;
+  auto in = test::upload(*ctx, std::vector<float>(n, 1.0f));
+  auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(n));
+  auto out = test::poisoned(*ctx, 4);
+  ops::ReduceSum op(*ctx);
+  vk::Recorder rec(*ctx, 4);
+  rec.begin();
+  rec.timestamp();
+  op.record(rec, in.range(), scratch.range(), out.range(), n);
+  rec.timestamp();
+  rec.end();
+  for (float v : {1.0f, 2.5f, -3.0f}) {
+    std::vector<float> x(n, v);
+    ctx->upload(in.range(), x.data(), n * 4);
+    rec.submit();
+    EXPECT_NEAR(test::download<float>(*ctx, out, 1)[0], v * n, 1e-3);
+  }
+  auto ts = rec.timestamps_ms();
+  if (ctx->caps().timestamps) {
+    ASSERT_EQ(ts.size(), 2u);
+    EXPECT_GE(ts[1], ts[0]);
+  }
+}
+
+TEST_F(GpuTest, AllocationBeyondTheDeviceLimitIsAClearError) {
+  const uint64_t too_big = ctx->caps().max_memory_allocation_size + (1ull << 20);
+  try {
+    ctx->create_buffer(too_big, vk::BufferKind::Device, "a tensor too large");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_OUT_OF_DEVICE_MEMORY);
+    EXPECT_NE(std::string(e.what()).find("a tensor too large"), std::string::npos) << e.what();
+  }
+  // The context stays usable.
+  auto b = ctx->create_buffer(64, vk::BufferKind::Device, "small");
+  EXPECT_TRUE(b.valid());
+}
+
+TEST_F(GpuTest, BindingLargerThanMaxStorageBufferRangeIsRejected) {
+  const uint64_t range = ctx->caps().max_storage_buffer_range;
+  if (range >= ctx->caps().max_memory_allocation_size) GTEST_SKIP() << "device allows any range";
+  auto big = ctx->create_buffer(range + 16, vk::BufferKind::Device, "big");
+  auto out = ctx->create_buffer(1024, vk::BufferKind::Device, "out");
+  ops::ReduceSum op(*ctx);
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  try {
+    op.record(rec, big.range(), out.range(), out.range(), 16);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("maxStorageBufferRange"), std::string::npos);
+  }
+  rec.end();
+}
+
+TEST(DeviceChoice, UnknownNameListsDevices) {
+  vk::ContextOptions opt;
+  opt.device = "no-such-gpu-xyz";
+  try {
+    vk::Context::create(opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE);
+    EXPECT_NE(std::string(e.what()).find("no-such-gpu-xyz"), std::string::npos);
+  }
+}
+
+TEST(DeviceChoice, ByIndexAndByName) {
+  auto inst = vk::Instance::create(true);
+  auto devices = inst->describe_devices();
+  ASSERT_FALSE(devices.empty());
+  vk::ContextOptions opt;
+  opt.validation = true;
+  opt.device = std::to_string(devices.back().index);
+  auto a = vk::Context::create(opt);
+  EXPECT_EQ(a->caps().name, devices.back().name);
+  opt.device = devices.front().name.substr(0, 4);
+  auto b = vk::Context::create(opt);
+  EXPECT_NE(b->caps().name.find(opt.device), std::string::npos);
+  test::expect_no_validation_messages(*a);
+}
+
+TEST(PipelineCache, CorruptOrForeignCacheFilesAreIgnored) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("moevk-cache-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ::setenv("MOEVK_CACHE_DIR", dir.c_str(), 1);
+  std::string path;
+  {
+    auto ctx = test::make_context();
+    path = ctx->pipeline_cache_path();
+    ops::ReduceSum op(*ctx);  // creates a pipeline, so the cache is written at teardown
+  }
+  ASSERT_TRUE(fs::exists(path)) << path;
+  for (int variant = 0; variant < 3; ++variant) {
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      if (variant == 0) f << "garbage";
+      if (variant == 1) {  // a plausible header of another vendor
+        uint32_t header[4] = {32, 1, 0x1234, 0x5678};
+        f.write(reinterpret_cast<const char*>(header), sizeof header);
+        f << std::string(64, 'x');
+      }
+      // variant 2: empty file
+    }
+    auto ctx = test::make_context();
+    ops::ReduceSum op(*ctx);
+    auto in = test::upload(*ctx, std::vector<float>(10, 2.0f));
+    auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(10));
+    auto out = test::poisoned(*ctx, 4);
+    test::run_once(*ctx, [&](vk::Recorder& r) { op.record(r, in.range(), scratch.range(), out.range(), 10); });
+    EXPECT_FLOAT_EQ(test::download<float>(*ctx, out, 1)[0], 20.0f);
+    test::expect_no_validation_messages(*ctx);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Validation, LayerReportsMisuseToTheInstance) {
+  // Proves the messenger is live: every other test relies on it to fail on validation messages.
+  auto ctx = test::make_context();
+  ASSERT_TRUE(ctx->instance().validation());
+  auto b = ctx->create_buffer(64, vk::BufferKind::Device, "misuse");
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  vk::BufferRange unaligned = b.range(2, 8);  // vkCmdFillBuffer requires a 4-byte aligned offset
+  rec.fill(unaligned, 0);
+  rec.end();
+  EXPECT_FALSE(ctx->instance().validation_messages().empty());
+  ctx->instance().clear_validation_messages();
+}

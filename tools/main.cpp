@@ -1,0 +1,49 @@
+// `moevk`: the command-line front end. Each subcommand lives in its own tools/cmd_*.cpp file.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "command.hpp"
+#include "moevk.h"
+
+namespace moevk_cli {
+std::vector<Command>& commands() {
+  static std::vector<Command> all;
+  return all;
+}
+}  // namespace moevk_cli
+
+static void print_help() {
+  std::printf(
+      "moevk %s: Mixture-of-Experts inference on Vulkan compute\n\n"
+      "usage: moevk <command> [options]   (moevk <command> --help for its options)\n\n"
+      "commands:\n",
+      moevk_version());
+  auto cmds = moevk_cli::commands();
+  std::sort(cmds.begin(), cmds.end(),
+            [](const auto& a, const auto& b) { return std::strcmp(a.name, b.name) < 0; });
+  for (const auto& c : cmds) std::printf("  %-12s %s\n", c.name, c.summary);
+  std::printf(
+      "\nenvironment:\n"
+      "  MOEVK_DEVICE=<index|name>  choose the Vulkan device (same as --device)\n"
+      "  MOEVK_VALIDATE=1           enable the Khronos validation layer\n"
+      "  MOEVK_DISABLE=<list>       turn off device features: fp16,int8,storage16,storage8,\n"
+      "                             dot,coopmat,subgroup_size_control (test the fallbacks)\n"
+      "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    print_help();
+    return argc < 2 ? 1 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "version")) {
+    std::printf("moevk %s\n", moevk_version());
+    return 0;
+  }
+  for (const auto& c : moevk_cli::commands())
+    if (!std::strcmp(c.name, argv[1])) return c.run(argc - 1, argv + 1);
+  std::fprintf(stderr, "moevk: unknown command '%s' (see moevk --help)\n", argv[1]);
+  return 2;
+}
