@@ -83,6 +83,164 @@ MOEVK_API void moevk_free_string(char* s);
  * returns MOEVK_ERROR_CANCELLED. Called on the calling thread. */
 typedef int (*moevk_progress_fn)(float fraction, const char* stage, void* user_data);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Models                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct moevk_model moevk_model;
+typedef struct moevk_context moevk_context;
+
+typedef struct moevk_model_params {
+  size_t struct_size;          /* sizeof(moevk_model_params), set by the default function */
+  const char* device;          /* index or name substring; NULL: MOEVK_DEVICE, else the best GPU */
+  int validation;              /* nonzero: enable the Khronos validation layer */
+  moevk_progress_fn progress;  /* load progress (stages "reading", "uploading"); may cancel */
+  void* progress_user_data;
+} moevk_model_params;
+
+/* Thread-safe. */
+MOEVK_API moevk_model_params moevk_model_default_params(void);
+/* Loads a GGUF file onto the device. On failure *model_out is NULL and moevk_last_error() says
+ * what was wrong (file, tensor, device memory...). Thread-safe. */
+MOEVK_API moevk_status moevk_model_load(const char* path, const moevk_model_params* params,
+                                        moevk_model** model_out);
+/* Frees the model; every context made from it must be freed first. Not concurrent with other
+ * calls on the model or its contexts. */
+MOEVK_API void moevk_model_free(moevk_model* model);
+/* The last failure of a call on this model. */
+MOEVK_API const char* moevk_model_last_error(const moevk_model* model);
+/* Architecture, hyperparameters, device and memory as JSON (free with moevk_free_string). */
+MOEVK_API moevk_status moevk_model_info_json(const moevk_model* model, char** json_out);
+MOEVK_API int32_t moevk_model_n_vocab(const moevk_model* model);
+MOEVK_API int32_t moevk_model_n_ctx_train(const moevk_model* model);
+MOEVK_API int32_t moevk_model_bos(const moevk_model* model); /* -1 when none */
+MOEVK_API int32_t moevk_model_eos(const moevk_model* model); /* -1 when none */
+MOEVK_API int moevk_model_is_eog(const moevk_model* model, int32_t token); /* end of generation */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Text: tokenize, detokenize, chat templates. All read-only on the model: thread-safe.        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes up to `capacity` token ids; *n_tokens_out receives the full count (call again with a
+ * larger buffer when it exceeds capacity: the status is then MOEVK_ERROR_INVALID_ARGUMENT). */
+MOEVK_API moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t text_len,
+                                      int add_special, int parse_special, int32_t* tokens,
+                                      size_t capacity, size_t* n_tokens_out);
+/* Text of tokens as one string (free with moevk_free_string). */
+MOEVK_API moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, size_t n_tokens,
+                                        char** text_out);
+/* The raw piece of one token (bytes, may be part of a UTF-8 character); free with moevk_free_string. */
+MOEVK_API moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char** piece_out,
+                                            size_t* len_out);
+
+typedef struct moevk_chat_message {
+  const char* role;    /* "system", "user", "assistant" */
+  const char* content;
+} moevk_chat_message;
+
+/* Renders messages with the model's chat template (tokenizer.chat_template), or with
+ * `template_name` ("chatml", "mistral") when not NULL. MOEVK_ERROR_TOKENIZER when the template is
+ * not understood. Result freed with moevk_free_string. */
+MOEVK_API moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
+                                                 const moevk_chat_message* messages, size_t n_messages,
+                                                 int add_generation_prompt, char** prompt_out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Contexts: a KV cache and the recorded forward steps. One thread at a time per context;      */
+/* distinct contexts (of the same or different models) may run on distinct threads.           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct moevk_context_params {
+  size_t struct_size;
+  uint32_t n_ctx;       /* 0: the model's training context (capped at 4096 by default) */
+  uint32_t n_batch;     /* prompt tokens per forward step (prefill chunk), default 128 */
+  int expert_stats;     /* nonzero: count expert choices per layer (moevk_context_stats_json) */
+} moevk_context_params;
+
+MOEVK_API moevk_context_params moevk_context_default_params(void);
+MOEVK_API moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params,
+                                            moevk_context** ctx_out);
+MOEVK_API void moevk_context_free(moevk_context* ctx);
+MOEVK_API const char* moevk_context_last_error(const moevk_context* ctx);
+MOEVK_API uint32_t moevk_context_n_ctx(const moevk_context* ctx);
+MOEVK_API uint32_t moevk_context_n_past(const moevk_context* ctx);
+/* Forgets every token (the KV cache is reused). */
+MOEVK_API moevk_status moevk_context_reset(moevk_context* ctx);
+
+/* Appends tokens at the current position and runs the model over them (in chunks of n_batch).
+ * Afterwards the logits of the last token are available (of every token of this call when
+ * all_logits is nonzero). MOEVK_ERROR_CONTEXT_FULL, with nothing appended, when n_past + n_tokens
+ * exceeds n_ctx; MOEVK_ERROR_INVALID_ARGUMENT for a token id outside the vocabulary. */
+MOEVK_API moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens,
+                                    int all_logits);
+/* Logits (n_vocab floats) of token `index` of the last moevk_decode call (-1: its last token).
+ * The pointer stays valid until the next call on the context. */
+MOEVK_API moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out);
+
+typedef struct moevk_sampler_params {
+  size_t struct_size;
+  float temperature;         /* <= 0: greedy (argmax on the GPU, no logits copy) */
+  int32_t top_k;             /* <= 0: off */
+  float top_p;               /* >= 1: off */
+  float min_p;               /* <= 0: off */
+  float repeat_penalty;      /* 1: off */
+  int32_t repeat_last_n;     /* tokens considered by the penalties */
+  float presence_penalty;    /* 0: off */
+  float frequency_penalty;   /* 0: off */
+  uint64_t seed;
+} moevk_sampler_params;
+
+MOEVK_API moevk_sampler_params moevk_sampler_default_params(void);
+/* Picks the next token from the logits of the last decoded token. */
+MOEVK_API moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params,
+                                    int32_t* token_out);
+
+/* Streams decoded text; return nonzero to stop generating (the call then returns MOEVK_OK with
+ * stop reason MOEVK_STOP_CALLBACK). `text` holds only whole UTF-8 characters. */
+typedef int (*moevk_token_fn)(const char* text, size_t text_len, int32_t token, void* user_data);
+
+typedef enum moevk_stop_reason {
+  MOEVK_STOP_MAX_TOKENS = 0,
+  MOEVK_STOP_EOG = 1,
+  MOEVK_STOP_STRING = 2,
+  MOEVK_STOP_CALLBACK = 3,
+  MOEVK_STOP_CONTEXT_FULL = 4
+} moevk_stop_reason;
+
+typedef struct moevk_generate_params {
+  size_t struct_size;
+  const char* prompt;             /* text, or NULL when prompt_tokens is given */
+  const int32_t* prompt_tokens;
+  size_t n_prompt_tokens;
+  int add_special;                /* add BOS as the vocabulary asks (default 1) */
+  int parse_special;              /* recognise special tokens written in the prompt (default 1) */
+  int32_t max_tokens;             /* default 128 */
+  int ignore_eos;
+  const char* const* stop_strings;
+  size_t n_stop_strings;
+  moevk_sampler_params sampling;
+  moevk_token_fn on_token;
+  void* user_data;
+} moevk_generate_params;
+
+typedef struct moevk_generate_result {
+  size_t struct_size;
+  int32_t n_prompt_tokens;
+  int32_t n_generated;
+  double prompt_ms;     /* wall time of the prompt (prefill) */
+  double generate_ms;   /* wall time of generation after the first token */
+  moevk_stop_reason stop_reason;
+} moevk_generate_result;
+
+MOEVK_API moevk_generate_params moevk_generate_default_params(void);
+/* Decodes the prompt after what the context holds, then samples up to max_tokens tokens,
+ * streaming text through on_token. `result` may be NULL. */
+MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params,
+                                      moevk_generate_result* result);
+
+/* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. */
+MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,53 @@
+// A session: one KV cache and the recorded forward steps of a model (one recording per batch
+// shape, replayed every step with the positions in a device buffer).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "models/model.hpp"
+
+namespace moevk::generate {
+
+struct SessionOptions {
+  uint32_t n_ctx = 0;     // 0: min(n_ctx_train, 4096)
+  uint32_t n_batch = 128; // prefill chunk
+  bool expert_stats = false;
+};
+
+enum class LogitsMode {
+  Last,        // logits of the last token copied to the host
+  All,         // logits of every token of the call copied to the host
+  ArgmaxOnly,  // only argmax of the last token's logits, computed on the GPU (greedy decoding)
+};
+
+class Session {
+ public:
+  Session(const models::Model& model, const SessionOptions& options);
+  ~Session();
+
+  uint32_t n_ctx() const;
+  uint32_t n_past() const;
+  uint32_t n_vocab() const;
+  void reset();
+
+  // Appends tokens and runs the model over them in chunks of n_batch. Throws CONTEXT_FULL
+  // (nothing appended) when n_past + tokens.size() > n_ctx, INVALID_ARGUMENT for ids outside the
+  // vocabulary, DEVICE_LOST if the GPU is lost.
+  void decode(std::span<const int32_t> tokens, LogitsMode mode);
+
+  // After decode(..., Last/All): logits of token `index` of the last call (-1: last).
+  std::span<const float> logits(int32_t index) const;
+  // After decode(..., ArgmaxOnly): the greedy token.
+  int32_t argmax() const;
+
+  // With expert_stats: counts[layer][expert] of top-k choices over every decoded token.
+  std::vector<std::vector<uint64_t>> expert_counts() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moevk::generate

@@ -1,0 +1,71 @@
+// Mixture-of-Experts FFN on the GPU, with no host round trip:
+//   1. Router: logits = Wr x (Wr F32/F16/quantized, rows = n_expert); probabilities by softmax
+//      over all experts (or sigmoid); top-k ids and weights per token, lowest id wins ties;
+//      optional renormalisation of the k weights (Mixtral/Qwen3 yes, Qwen1.5/Qwen2-MoE no).
+//   2. Experts: for each token and each of its k experts, h = SiLU(Wg_e x) * (Wu_e x),
+//      out[t] = sum_j weight[t][j] * Wd_e(j) h. Decode reads expert ids straight from the GPU
+//      buffer (fused gate+up+SiLU matrix-vector, then down with the weights applied); prefill
+//      groups token rows by expert (counts, prefix offsets, permutation; dropless) and runs tiled
+//      products over the grouped rows, then combines back into token order.
+//   3. Shared expert (Qwen2-MoE): out[t] += sigmoid(g[t]) * shared[t] (g = Wsg x), or += shared[t]
+//      when there is no gate tensor.
+#pragma once
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace moevk::ops {
+
+enum class Gating { Softmax, Sigmoid };
+
+struct RouterShape {
+  uint32_t n_tokens = 0, n_embd = 0, n_expert = 0, k = 0;
+  Gating gating = Gating::Softmax;
+  bool renormalize = true;
+};
+
+class MoeRouter {
+ public:
+  explicit MoeRouter(vk::Context& ctx);
+  // Bytes of scratch for the router logits.
+  static uint64_t scratch_bytes(const RouterShape& s);
+  // x: [n_tokens][n_embd] f32. expert_ids: [n_tokens][k] u32. expert_weights: [n_tokens][k] f32.
+  void record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
+              const vk::BufferRange& scratch, const vk::BufferRange& expert_ids,
+              const vk::BufferRange& expert_weights) const;
+
+ private:
+  vk::Context& ctx_;
+};
+
+struct ExpertsShape {
+  uint32_t n_tokens = 0, n_embd = 0, n_ff = 0, n_expert = 0, k = 0;
+};
+
+class MoeExperts {
+ public:
+  explicit MoeExperts(vk::Context& ctx);
+  static uint64_t scratch_bytes(const ExpertsShape& s);
+  // gate/up: cols = n_embd, rows = n_ff; down: cols = n_ff, rows = n_embd.
+  // out: [n_tokens][n_embd] f32, fully overwritten with the weighted sum of the k experts.
+  void record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
+              const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
+              const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
+              const vk::BufferRange& scratch, const vk::BufferRange& out) const;
+  std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
+
+ private:
+  vk::Context& ctx_;
+};
+
+// out[t][i] += (gate ? sigmoid(gate_logit[t]) : 1) * shared[t][i]   (gate_logit: [n_tokens] f32)
+class SharedExpertCombine {
+ public:
+  explicit SharedExpertCombine(vk::Context& ctx);
+  void record(vk::Recorder& rec, const vk::BufferRange& out, const vk::BufferRange& shared,
+              const vk::BufferRange* gate_logit, uint32_t n_tokens, uint32_t n_embd) const;
+
+ private:
+  vk::Context& ctx_;
+};
+
+}  // namespace moevk::ops

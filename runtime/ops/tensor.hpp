@@ -1,0 +1,39 @@
+// How ops see their operands. Activations are f32, row-major [rows][cols] with no padding.
+// Weights stay in their GGUF block layout: a matrix of `rows` rows (ne1) of `cols` elements (ne0,
+// contiguous), rows of quant::row_bytes(type, cols) bytes; y[r] = sum_c W[r][c] * x[c].
+#pragma once
+#include <cstdint>
+
+#include "quant/types.hpp"
+#include "vk/context.hpp"
+
+namespace moevk::ops {
+
+struct Matrix {
+  vk::BufferRange data;
+  quant::Type type = quant::Type::F32;
+  uint32_t cols = 0;  // K, the input dimension (ne0)
+  uint32_t rows = 0;  // N, the output dimension (ne1)
+  uint64_t row_bytes() const { return quant::row_bytes(type, cols); }
+};
+
+// n_expert matrices of the same shape, expert e starting at byte e * expert_stride (GGUF's merged
+// 3-D expert tensors: ne = [cols, rows, n_expert]).
+struct ExpertMatrices {
+  vk::BufferRange data;
+  quant::Type type = quant::Type::F32;
+  uint32_t cols = 0, rows = 0, n_expert = 0;
+  uint64_t expert_stride = 0;  // bytes; normally rows * row_bytes
+  uint64_t row_bytes() const { return quant::row_bytes(type, cols); }
+};
+
+// Per-step values read by shaders from a small device buffer, so a recorded step is replayed
+// without re-recording: the host writes it (vkCmdUpdateBuffer or upload) before each submit.
+struct StepParams {
+  uint32_t n_past = 0;    // tokens already in the KV cache; token t of the batch has position n_past + t
+  uint32_t n_tokens = 0;  // tokens in this step (== the recorded batch size)
+  uint32_t reserved[2] = {};
+};
+static_assert(sizeof(StepParams) == 16);
+
+}  // namespace moevk::ops

@@ -1,0 +1,94 @@
+// The non-MoE transformer ops. All activations f32 row-major.
+#pragma once
+#include "ops/tensor.hpp"
+#include "vk/recorder.hpp"
+
+namespace moevk::ops {
+
+// out[r][i] = x[r][i] / sqrt(mean_i(x[r]^2) + eps) * weight[i]; n_rows rows of dim. In place ok.
+// Also the per-head q/k norm of Qwen3 (rows = n_tokens * n_head, dim = head_dim).
+class RmsNorm {
+ public:
+  explicit RmsNorm(vk::Context& ctx);
+  void record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& weight,
+              const vk::BufferRange& out, uint32_t n_rows, uint32_t dim, float eps) const;
+ private:
+  vk::Context& ctx_;
+};
+
+enum class RopeLayout {
+  Normal,  // llama/Mixtral as GGUF stores it: rotate adjacent pairs (2i, 2i+1)
+  Neox,    // qwen2moe/qwen3moe: rotate (i, i + rot_dim/2)
+};
+
+// In place on x: [n_tokens][n_head][head_dim]; token t has position step.n_past + t.
+// theta_i = pos * freq_base^(-2i/rot_dim) for the first rot_dim dims of each head.
+class Rope {
+ public:
+  explicit Rope(vk::Context& ctx);
+  void record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step,
+              uint32_t n_tokens, uint32_t n_head, uint32_t head_dim, uint32_t rot_dim,
+              float freq_base, RopeLayout layout) const;
+ private:
+  vk::Context& ctx_;
+};
+
+// The F16 KV cache of one layer and the attention over it.
+struct KvShape {
+  uint32_t n_ctx = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+};
+
+class Attention {
+ public:
+  explicit Attention(vk::Context& ctx);
+  // Bytes of one layer's K (and, separately, V) cache for n_ctx positions (F16).
+  static uint64_t cache_bytes(const KvShape& s);
+  static uint64_t scratch_bytes(const KvShape& s, uint32_t n_tokens);
+  // Writes k_new/v_new ([n_tokens][n_head_kv][head_dim] f32) into the caches at positions
+  // step.n_past + t (converted to F16); then for each token t and head h:
+  //   out[t][h] = softmax_j(q[t][h] . K[j][h / group] * scale) V[j][h / group]
+  // over j <= step.n_past + t (causal, grouped-query: group = n_head / n_head_kv).
+  // q: [n_tokens][n_head][head_dim]; out: [n_tokens][n_head][head_dim].
+  // Decode (few tokens) splits the KV length across workgroups; prefill is tiled.
+  void record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
+              const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
+              const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
+              const vk::BufferRange& scratch, const vk::BufferRange& out, float scale) const;
+ private:
+  vk::Context& ctx_;
+};
+
+// out[t][:] = dequantized row token_ids[t] of the table (any matmul weight type); ids out of
+// range write zeros (the host validates ids before they get here).
+class Embedding {
+ public:
+  explicit Embedding(vk::Context& ctx);
+  void record(vk::Recorder& rec, const Matrix& table, const vk::BufferRange& token_ids,
+              const vk::BufferRange& out, uint32_t n_tokens) const;
+ private:
+  vk::Context& ctx_;
+};
+
+// Element-wise: out = a + b; out = silu(gate) * up.
+class Elementwise {
+ public:
+  explicit Elementwise(vk::Context& ctx);
+  void add(vk::Recorder& rec, const vk::BufferRange& a, const vk::BufferRange& b,
+           const vk::BufferRange& out, uint32_t n) const;
+  void swiglu(vk::Recorder& rec, const vk::BufferRange& gate, const vk::BufferRange& up,
+              const vk::BufferRange& out, uint32_t n) const;
+ private:
+  vk::Context& ctx_;
+};
+
+// ids[r] = argmax over logits[r][0..n_cols) (lowest index wins ties); u32.
+class Argmax {
+ public:
+  explicit Argmax(vk::Context& ctx);
+  void record(vk::Recorder& rec, const vk::BufferRange& logits, const vk::BufferRange& ids,
+              uint32_t n_rows, uint32_t n_cols) const;
+ private:
+  vk::Context& ctx_;
+};
+
+}  // namespace moevk::ops
