@@ -1,0 +1,49 @@
+// Chat prompt formatting without a Jinja engine: the template family is recognised from the
+// model's tokenizer.chat_template source and rendered by hand, byte for byte as the real
+// templates render it.
+//  - "chatml": <|im_start|>role\ncontent<|im_end|>\n ... (Qwen1.5/2/2.5-MoE; a default system
+//    prompt written in the template is used when the conversation has none; Qwen3's <think>
+//    handling of assistant turns is followed when the template has it);
+//  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1; the system
+//    prompt is put in front of the first user message). The older Mistral form without the
+//    leading spaces ("<s>[INST] user [/INST]answer</s>") is recognised as well.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moevk::text {
+
+struct Message {
+  std::string role;     // "system", "user", "assistant"
+  std::string content;
+};
+
+class ChatTemplate {
+ public:
+  enum class Family { ChatML, Mistral };
+
+  // `source_or_name`: the Jinja source from tokenizer.chat_template, or one of the names
+  // "chatml" / "mistral" (an override). bos/eos texts are used by the Mistral form.
+  // Throws moevk::Error(MOEVK_ERROR_TOKENIZER, "chat template not understood: ...").
+  explicit ChatTemplate(std::string_view source_or_name, std::string bos_text = "<s>", std::string eos_text = "</s>");
+
+  // Throws MOEVK_ERROR_TOKENIZER for conversations the template rejects (roles that do not
+  // alternate user/assistant in the Mistral form, unknown roles).
+  std::string apply(const std::vector<Message>& messages, bool add_generation_prompt) const;
+
+  Family family() const { return family_; }
+  const char* name() const;  // "chatml" or "mistral"
+
+ private:
+  Family family_ = Family::ChatML;
+  std::string default_system_;     // ChatML: written in the template when no system message is given
+  bool qwen3_thinking_ = false;    // ChatML: Qwen3's reasoning_content / <think> handling
+  bool mistral_spaced_ = true;     // Mistral: " [INST] " (v0.1 Mixtral) vs "[INST] " (older)
+  std::string bos_, eos_;
+
+  std::string apply_chatml(const std::vector<Message>& messages, bool add_generation_prompt) const;
+  std::string apply_mistral(const std::vector<Message>& messages) const;
+};
+
+}  // namespace moevk::text
