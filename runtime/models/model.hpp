@@ -16,6 +16,9 @@ class File;
 
 namespace moevk::models {
 
+// hparams.hpp lives in namespace moevk::model; the model room uses both names.
+using model::HParams;
+
 // Progress of a load in [0,1] with a stage name; return false to cancel (CANCELLED).
 using Progress = std::function<bool(float fraction, const char* stage)>;
 
