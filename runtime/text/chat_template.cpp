@@ -114,6 +114,8 @@ std::string ChatTemplate::apply_mistral(const std::vector<Message>& messages) co
   size_t first = 0;
   std::string system;
   if (!messages.empty() && messages[0].role == "system") {
+    // The first Mistral template has no place for a system prompt and raises, so do we.
+    if (!mistral_spaced_) fail(MOEVK_ERROR_TOKENIZER, "chat template: this Mistral template supports no system message");
     system = messages[0].content;
     first = 1;
   }

@@ -6,7 +6,8 @@
 //    handling of assistant turns is followed when the template has it);
 //  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1; the system
 //    prompt is put in front of the first user message). The older Mistral form without the
-//    leading spaces ("<s>[INST] user [/INST]answer</s>") is recognised as well.
+//    leading spaces ("<s>[INST] user [/INST]answer</s>", no system message) is recognised too.
+// Checked against Jinja2 renderings of the real templates (tests/data/text/expected_chat.json).
 #pragma once
 #include <string>
 #include <string_view>

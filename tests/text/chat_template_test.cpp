@@ -1,0 +1,93 @@
+// Chat templates against Jinja2 renderings of the real templates (tests/data/text/
+// make_chat_expected.py -> expected_chat.json): same bytes, and the same conversations rejected.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "text/chat_template.hpp"
+#include "text_test_data.hpp"
+
+namespace moevk::text {
+namespace {
+
+nlohmann::json load_json(const std::string& name) {
+  std::string text = testdata::read_text_file(std::string(MOEVK_TEST_DATA_DIR) + "/text/" + name);
+  if (text.empty()) ADD_FAILURE() << "missing tests/data/text/" << name;
+  return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
+}
+
+TEST(ChatTemplate, MatchesJinjaRenderingOfRealTemplates) {
+  nlohmann::json templates = load_json("chat_templates.json");
+  nlohmann::json expected = load_json("expected_chat.json");
+  ASSERT_GE(expected["cases"].size(), 60u);
+  for (const auto& c : expected["cases"]) {
+    std::string name = c["template"];
+    SCOPED_TRACE(name + " / " + c["conversation"].get<std::string>() +
+                 (c["add_generation_prompt"].get<bool>() ? " + generation prompt" : ""));
+    ChatTemplate chat(templates[name].get<std::string>());
+    std::vector<Message> messages;
+    for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+    if (c["error"].get<bool>()) {
+      try {
+        chat.apply(messages, c["add_generation_prompt"]);
+        ADD_FAILURE() << "the real template rejects this conversation";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER);
+      }
+    } else {
+      EXPECT_EQ(chat.apply(messages, c["add_generation_prompt"]), c["expected"].get<std::string>());
+    }
+  }
+}
+
+TEST(ChatTemplate, RecognisesFamilies) {
+  nlohmann::json templates = load_json("chat_templates.json");
+  EXPECT_EQ(ChatTemplate(templates["qwen3"].get<std::string>()).family(), ChatTemplate::Family::ChatML);
+  EXPECT_EQ(ChatTemplate(templates["qwen2"].get<std::string>()).family(), ChatTemplate::Family::ChatML);
+  EXPECT_EQ(ChatTemplate(templates["mixtral"].get<std::string>()).family(), ChatTemplate::Family::Mistral);
+  EXPECT_STREQ(ChatTemplate(templates["mistral_legacy"].get<std::string>()).name(), "mistral");
+}
+
+TEST(ChatTemplate, NamesOverride) {
+  std::vector<Message> messages = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}};
+  EXPECT_EQ(ChatTemplate("chatml").apply(messages, true),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+            "<|im_start|>user\nV<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(ChatTemplate("mistral").apply(messages, true), "<s> [INST] S\n\nU [/INST] A</s> [INST] V [/INST]");
+  EXPECT_EQ(ChatTemplate("mistral", "<BOS>", "<EOS>").apply({{"user", "U"}, {"assistant", "A"}}, false),
+            "<BOS> [INST] U [/INST] A<EOS>");
+}
+
+TEST(ChatTemplate, UnknownTemplateIsAnError) {
+  for (const char* source : {"", "{{ messages }}", "llama3", "{% for m in messages %}<|start_header_id|>{% endfor %}"}) {
+    try {
+      ChatTemplate chat(source);
+      ADD_FAILURE() << "accepted: " << source;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER);
+      EXPECT_EQ(std::string(e.what()).rfind("chat template not understood: ", 0), 0u) << e.what();
+    }
+  }
+}
+
+TEST(ChatTemplate, RejectsUnknownRoles) {
+  EXPECT_THROW(ChatTemplate("chatml").apply({{"tool", "x"}}, true), Error);
+  EXPECT_THROW(ChatTemplate("mistral").apply({{"user", "x"}, {"robot", "y"}}, true), Error);
+}
+
+TEST(ChatTemplate, RealVocabularyTemplatesAndTokens) {
+  if (!testdata::require_npm_packages()) return;
+  // The template shipped with Qwen3 renders a prompt whose control tokens the tokenizer parses.
+  const VocabData& vocab = testdata::qwen3_vocab();
+  ChatTemplate chat(vocab.chat_template);
+  std::string prompt = chat.apply({{"user", "Hi"}}, true);
+  Tokenizer tokenizer(vocab);
+  auto ids = tokenizer.encode(prompt, false, true);
+  EXPECT_EQ(ids.front(), 151644);  // <|im_start|>
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 151645), 1);  // one <|im_end|>
+  EXPECT_EQ(tokenizer.decode(ids), prompt);
+}
+
+}  // namespace
+}  // namespace moevk::text
