@@ -1,0 +1,48 @@
+// Byte-addressed reads from a buffer declared as 32-bit words (core Vulkan 1.2: no 8/16-bit
+// storage needed). ggml blocks are packed (Q4_0 is 18 bytes), so fields are not 4-aligned.
+//
+// Interface: before including, the includer defines
+//   #define WEIGHT_WORD(i) <expression reading uint word i>      e.g. weight_words[(i)]
+// and gets (byte offsets are from the start of what WEIGHT_WORD indexes; little-endian):
+//   uint  weight_u8(uint byte)     any alignment
+//   uint  weight_u16(uint byte)    byte even (every 16-bit field of a ggml block is)
+//   uint  weight_u32(uint byte)    any alignment (reads one or two words)
+//   uvec2 weight_u64(uint byte)    8 bytes, any alignment (two or three words)
+//   float weight_f16(uint byte)    IEEE half at an even byte
+//   float weight_bf16(uint byte)   bfloat16 at an even byte
+#ifndef MOEVK_BYTES_GLSL
+#define MOEVK_BYTES_GLSL
+
+#ifndef WEIGHT_WORD
+#error "define WEIGHT_WORD(i) before including bytes.glsl"
+#endif
+
+uint weight_u8(uint byte) { return (WEIGHT_WORD(byte >> 2u) >> ((byte & 3u) * 8u)) & 0xFFu; }
+
+uint weight_u16(uint byte) { return (WEIGHT_WORD(byte >> 2u) >> ((byte & 2u) * 8u)) & 0xFFFFu; }
+
+uint weight_u32(uint byte) {
+  const uint word = byte >> 2u;
+  const uint shift = (byte & 3u) * 8u;
+  const uint lo = WEIGHT_WORD(word);
+  // A shift by 32 is undefined in GLSL, and the aligned case must not read the next word
+  // (it may lie past the end of the buffer).
+  if (shift == 0u) return lo;
+  return (lo >> shift) | (WEIGHT_WORD(word + 1u) << (32u - shift));
+}
+
+uvec2 weight_u64(uint byte) {
+  const uint word = byte >> 2u;
+  const uint shift = (byte & 3u) * 8u;
+  const uint w0 = WEIGHT_WORD(word);
+  const uint w1 = WEIGHT_WORD(word + 1u);
+  if (shift == 0u) return uvec2(w0, w1);
+  const uint w2 = WEIGHT_WORD(word + 2u);
+  return uvec2((w0 >> shift) | (w1 << (32u - shift)), (w1 >> shift) | (w2 << (32u - shift)));
+}
+
+float weight_f16(uint byte) { return unpackHalf2x16(weight_u16(byte)).x; }
+
+float weight_bf16(uint byte) { return uintBitsToFloat(weight_u16(byte) << 16u); }
+
+#endif

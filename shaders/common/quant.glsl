@@ -1,0 +1,224 @@
+// Weight decoding for every matmul weight type, one decoder per type behind a define, bit-exact
+// with ggml's block layouts (runtime/quant/blocks.hpp, CPU reference runtime/quant/dequant.cpp).
+//
+// Interface
+//   Before including, the includer
+//     - defines exactly one of WEIGHT_F32 WEIGHT_F16 WEIGHT_BF16 WEIGHT_Q8_0 WEIGHT_Q4_0 WEIGHT_Q4_1
+//       WEIGHT_Q5_0 WEIGHT_Q5_1 WEIGHT_Q4_K WEIGHT_Q5_K WEIGHT_Q6_K WEIGHT_IQ4_NL (shaders.cmake),
+//     - declares the weights as a uint array and defines WEIGHT_WORD(i) to read word i, e.g.
+//         layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+//         #define WEIGHT_WORD(i) weight_words[(i)]
+//   It gets
+//     QK             elements per block. The float types use a virtual block of 8 elements, so
+//                    every type decodes in groups of 8 and a row is a whole number of blocks
+//                    (rows of F32/F16/BF16 must have cols % 8 == 0; the ops check this).
+//     BLOCK_BYTES    bytes per block; block b of a row starts at row_byte + b * BLOCK_BYTES.
+//     void dequant8(uint block, uint e, out vec4 v0, out vec4 v1)
+//                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
+//                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
+//                    vec4 loads; 8 at a time so quant bytes come as two words per call.
+//   For the integer-dot path (symmetric types with one scale per 32 elements: Q8_0, Q4_0), it also
+//   defines QUANT_HAS_INT8 and
+//     float quant_scale(uint block)              the block's scale d
+//     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8, 4 per uint
+//                                                (value = d * int8), little-endian byte order.
+//   Byte offsets may have any alignment the block format allows (blocks are packed).
+#ifndef MOEVK_QUANT_GLSL
+#define MOEVK_QUANT_GLSL
+
+#include "bytes.glsl"
+
+// The 4 bytes of w as unsigned / signed values.
+vec4 unpack_u8x4(uint w) { return vec4(uvec4(w, w >> 8u, w >> 16u, w >> 24u) & 0xFFu); }
+vec4 unpack_s8x4(uint w) {
+  const int i = int(w);
+  return vec4(bitfieldExtract(i, 0, 8), bitfieldExtract(i, 8, 8), bitfieldExtract(i, 16, 8),
+              bitfieldExtract(i, 24, 8));
+}
+// Bits 0..3 of `bits` moved to bit 4 of bytes 0..3 (the 5th bit of Q5 quants).
+uint spread_bits4_to_bit4(uint bits) {
+  return ((bits & 1u) | ((bits & 2u) << 7u) | ((bits & 4u) << 14u) | ((bits & 8u) << 21u)) << 4u;
+}
+
+#if defined(WEIGHT_F32)
+#define QK 8u
+#define BLOCK_BYTES 32u
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint w = (block >> 2u) + e;  // block is 4-aligned for f32 rows; e is 0 (QK == 8)
+  v0 = uintBitsToFloat(uvec4(WEIGHT_WORD(w), WEIGHT_WORD(w + 1u), WEIGHT_WORD(w + 2u), WEIGHT_WORD(w + 3u)));
+  v1 = uintBitsToFloat(uvec4(WEIGHT_WORD(w + 4u), WEIGHT_WORD(w + 5u), WEIGHT_WORD(w + 6u), WEIGHT_WORD(w + 7u)));
+}
+
+#elif defined(WEIGHT_F16)
+#define QK 8u
+#define BLOCK_BYTES 16u
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint w = (block + 2u * e) >> 2u;  // rows of 8k halves stay 4-aligned
+  v0 = vec4(unpackHalf2x16(WEIGHT_WORD(w)), unpackHalf2x16(WEIGHT_WORD(w + 1u)));
+  v1 = vec4(unpackHalf2x16(WEIGHT_WORD(w + 2u)), unpackHalf2x16(WEIGHT_WORD(w + 3u)));
+}
+
+#elif defined(WEIGHT_BF16)
+#define QK 8u
+#define BLOCK_BYTES 16u
+vec2 unpack_bf16x2(uint w) { return uintBitsToFloat(uvec2(w << 16u, w & 0xFFFF0000u)); }
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint w = (block + 2u * e) >> 2u;
+  v0 = vec4(unpack_bf16x2(WEIGHT_WORD(w)), unpack_bf16x2(WEIGHT_WORD(w + 1u)));
+  v1 = vec4(unpack_bf16x2(WEIGHT_WORD(w + 2u)), unpack_bf16x2(WEIGHT_WORD(w + 3u)));
+}
+
+#elif defined(WEIGHT_Q8_0)
+// { f16 d; int8 qs[32]; }  x = d * q
+#define QK 32u
+#define BLOCK_BYTES 34u
+#define QUANT_HAS_INT8 1
+float quant_scale(uint block) { return weight_f16(block); }
+uvec2 quant_int8x8(uint block, uint e) { return weight_u64(block + 2u + e); }
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block);
+  const uvec2 q = weight_u64(block + 2u + e);
+  v0 = unpack_s8x4(q.x) * d;
+  v1 = unpack_s8x4(q.y) * d;
+}
+
+#elif defined(WEIGHT_Q4_0) || defined(WEIGHT_IQ4_NL)
+// { f16 d; u8 qs[16]; }  element j < 16 is the low nibble of qs[j], j >= 16 the high nibble of
+// qs[j - 16]. Q4_0: x = d * (q - 8); IQ4_NL: x = d * codebook[q].
+#define QK 32u
+#define BLOCK_BYTES 18u
+uvec2 nibbles8(uint block, uint e) {
+  return (weight_u64(block + 2u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+}
+#if defined(WEIGHT_Q4_0)
+#define QUANT_HAS_INT8 1
+float quant_scale(uint block) { return weight_f16(block); }
+uvec2 quant_int8x8(uint block, uint e) {
+  // q - 8 per byte without borrows between bytes: set bit 7, subtract, flip bit 7 back.
+  return ((nibbles8(block, e) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block);
+  const uvec2 q = nibbles8(block, e);
+  v0 = (unpack_u8x4(q.x) - 8.0) * d;
+  v1 = (unpack_u8x4(q.y) - 8.0) * d;
+}
+#else
+const float kIQ4NLValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                         1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+vec4 iq4nl_lookup(uint q) {
+  return vec4(kIQ4NLValues[q & 0xFu], kIQ4NLValues[(q >> 8u) & 0xFu], kIQ4NLValues[(q >> 16u) & 0xFu],
+              kIQ4NLValues[(q >> 24u) & 0xFu]);
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block);
+  const uvec2 q = nibbles8(block, e);
+  v0 = d * iq4nl_lookup(q.x);
+  v1 = d * iq4nl_lookup(q.y);
+}
+#endif
+
+#elif defined(WEIGHT_Q4_1)
+// { f16 d, m; u8 qs[16]; }  nibbles as Q4_0; x = q * d + m
+#define QK 32u
+#define BLOCK_BYTES 20u
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block), m = weight_f16(block + 2u);
+  const uvec2 q = (weight_u64(block + 4u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+  v0 = unpack_u8x4(q.x) * d + m;
+  v1 = unpack_u8x4(q.y) * d + m;
+}
+
+#elif defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
+// Q5_0 { f16 d; u8 qh[4]; u8 qs[16]; } x = d * (q - 16)
+// Q5_1 { f16 d, m; u8 qh[4]; u8 qs[16]; } x = q * d + m
+// Low 4 bits as Q4_0; bit j of the little-endian word qh is bit 4 of element j.
+#define QK 32u
+#if defined(WEIGHT_Q5_0)
+#define BLOCK_BYTES 22u
+#define Q5_QH 2u
+#else
+#define BLOCK_BYTES 24u
+#define Q5_QH 4u
+#endif
+uvec2 q5_values8(uint block, uint e) {
+  const uint high_bits = (weight_u32(block + Q5_QH) >> e) & 0xFFu;
+  const uvec2 low = (weight_u64(block + Q5_QH + 4u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+  return low | uvec2(spread_bits4_to_bit4(high_bits), spread_bits4_to_bit4(high_bits >> 4u));
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block);
+  const uvec2 q = q5_values8(block, e);
+#if defined(WEIGHT_Q5_0)
+  v0 = (unpack_u8x4(q.x) - 16.0) * d;
+  v1 = (unpack_u8x4(q.y) - 16.0) * d;
+#else
+  const float m = weight_f16(block + 2u);
+  v0 = unpack_u8x4(q.x) * d + m;
+  v1 = unpack_u8x4(q.y) * d + m;
+#endif
+}
+
+#elif defined(WEIGHT_Q4_K) || defined(WEIGHT_Q5_K)
+// Q4_K { f16 d, dmin; u8 scales[12]; u8 qs[128]; }
+// Q5_K { f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }
+// 8 sub-blocks of 32; sub-block j has 6-bit scale/min (get_scale_min_k4); x = d*sc*q - dmin*m.
+// Element e: quant byte 32*(e/64) + e%32, low nibble for even e/32, high for odd;
+// Q5_K's 5th bit is bit e/32 of qh[e%32].
+#define QK 256u
+#if defined(WEIGHT_Q4_K)
+#define BLOCK_BYTES 144u
+#define QK_QS 16u
+#else
+#define BLOCK_BYTES 176u
+#define QK_QS 48u
+#endif
+void k_scale_min(uint block, uint j, out float d1, out float m1) {
+  const uint s = block + 4u;
+  uint sc, mn;
+  if (j < 4u) {
+    sc = weight_u8(s + j) & 63u;
+    mn = weight_u8(s + j + 4u) & 63u;
+  } else {
+    const uint b = weight_u8(s + j + 4u);
+    sc = (b & 0xFu) | ((weight_u8(s + j - 4u) >> 6u) << 4u);
+    mn = (b >> 4u) | ((weight_u8(s + j) >> 6u) << 4u);
+  }
+  d1 = weight_f16(block) * float(sc);
+  m1 = weight_f16(block + 2u) * float(mn);
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint j = e >> 5u;  // sub-block
+  float d1, m1;
+  k_scale_min(block, j, d1, m1);
+  const uint l = e & 31u;
+  uvec2 q = (weight_u64(block + QK_QS + 32u * (e >> 6u) + l) >> ((j & 1u) * 4u)) & 0x0F0F0F0Fu;
+#if defined(WEIGHT_Q5_K)
+  q |= ((weight_u64(block + 16u + l) >> j) & 0x01010101u) << 4u;
+#endif
+  v0 = d1 * unpack_u8x4(q.x) - m1;
+  v1 = d1 * unpack_u8x4(q.y) - m1;
+}
+
+#elif defined(WEIGHT_Q6_K)
+// { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d; }  two halves of 128; in half n, quadrant
+// c = (e%128)/32, l = e%32: low 4 bits from ql[64n + l + 32(c&1)] (high nibble when c >= 2),
+// bits 4..5 from qh[32n + l] >> 2c; scale scales[8n + l/16 + 2c]; x = d * sc * (q - 32).
+#define QK 256u
+#define BLOCK_BYTES 210u
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;
+  const uvec2 low = (weight_u64(block + 64u * n + l + 32u * (c & 1u)) >> ((c >> 1u) * 4u)) & 0x0F0F0F0Fu;
+  const uvec2 high = (weight_u64(block + 128u + 32u * n + l) >> (2u * c)) & 0x03030303u;
+  const uvec2 q = low | (high << 4u);
+  const int sc = bitfieldExtract(int(weight_u8(block + 192u + 8u * n + (l >> 4u) + 2u * c)), 0, 8);
+  const float ds = weight_f16(block + 208u) * float(sc);
+  v0 = ds * (unpack_u8x4(q.x) - 32.0);
+  v1 = ds * (unpack_u8x4(q.y) - 32.0);
+}
+
+#else
+#error "quant.glsl: define one WEIGHT_<type>"
+#endif
+
+#endif
