@@ -37,6 +37,15 @@ struct Value {
   std::optional<double> as_float() const;
 };
 
+// "uint32", "string", ...; value_type_size is the encoded size of a scalar (0 for STRING, ARRAY).
+const char* value_type_name(ValueType t);
+uint64_t value_type_size(ValueType t);
+
+// Limits the reader enforces on hostile files (real llama.cpp files are far below them).
+inline constexpr uint32_t kMaxDims = 4;              // ggml's GGML_MAX_DIMS
+inline constexpr uint32_t kMaxArrayDepth = 8;        // arrays of arrays of ...
+inline constexpr uint64_t kMaxMetadataValues = 1ull << 25;  // scalars + strings in all arrays
+
 struct KeyValue {
   std::string key;
   Value value;
@@ -63,6 +72,7 @@ class File {
   uint32_t version() const;
   uint64_t alignment() const;
   uint64_t file_size() const;
+  uint64_t data_offset() const;  // start of the (aligned) tensor data section
 
   const std::vector<KeyValue>& metadata() const;
   const Value* find(std::string_view key) const;
@@ -97,6 +107,9 @@ class Writer {
   void set_bool(const std::string& key, bool v);
   void set_string(const std::string& key, const std::string& v);
   void set_array(const std::string& key, const Value& array_value);  // value.type == ARRAY
+  // Any value (scalar of any ValueType, string or array); arrays are checked for consistent
+  // element types. Setting a key twice replaces its value.
+  void set_value(const std::string& key, const Value& value);
   void set_string_array(const std::string& key, const std::vector<std::string>& v);
   void set_float32_array(const std::string& key, const std::vector<float>& v);
   void set_int32_array(const std::string& key, const std::vector<int32_t>& v);

@@ -1,0 +1,294 @@
+// Streamed GGUF v3 writer. The header is written once all metadata and tensor infos are known
+// (begin_data); tensor data then streams through a buffered FILE in declaration order, so
+// memory use does not depend on the model size. Until finish() succeeds the output is partial
+// and the destructor removes it.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "common/error.hpp"
+#include "gguf/gguf.hpp"
+
+namespace moevk::gguf {
+
+struct Writer::Impl {
+  std::string path;
+  uint64_t alignment = 32;
+  std::FILE* out = nullptr;
+  bool data_started = false;
+  bool finished = false;
+  bool remove_if_unfinished = false;  // only a regular file we created, never a device node
+  std::vector<KeyValue> metadata;
+  std::vector<TensorInfo> tensors;  // offsets relative to the data section
+  uint64_t data_bytes = 0;          // size of the data section, padding included
+  size_t current = 0;               // tensor being filled
+  uint64_t current_written = 0;
+  uint64_t position = 0;            // bytes written to the file
+
+  [[noreturn]] void io_failure(const char* what) {
+    fail(MOEVK_ERROR_IO, path + ": " + what + ": " + std::strerror(errno));
+  }
+
+  void write(const void* bytes, uint64_t size) {
+    if (size == 0) return;
+    if (std::fwrite(bytes, 1, size_t(size), out) != size) io_failure("write failed");
+    position += size;
+  }
+  template <typename T>
+  void write_scalar(T v) { write(&v, sizeof v); }
+  void write_string(const std::string& s) {
+    write_scalar<uint64_t>(s.size());
+    write(s.data(), s.size());
+  }
+  void pad_to_alignment() {
+    static const uint8_t zeros[256] = {};
+    uint64_t padding = (alignment - position % alignment) % alignment;
+    while (padding > 0) {
+      const uint64_t chunk = padding < sizeof zeros ? padding : sizeof zeros;
+      write(zeros, chunk);
+      padding -= chunk;
+    }
+  }
+
+  void write_value(const Value& v) {
+    switch (v.type) {
+      case ValueType::UINT8: write_scalar<uint8_t>(uint8_t(v.u)); break;
+      case ValueType::INT8: write_scalar<int8_t>(int8_t(v.i)); break;
+      case ValueType::UINT16: write_scalar<uint16_t>(uint16_t(v.u)); break;
+      case ValueType::INT16: write_scalar<int16_t>(int16_t(v.i)); break;
+      case ValueType::UINT32: write_scalar<uint32_t>(uint32_t(v.u)); break;
+      case ValueType::INT32: write_scalar<int32_t>(int32_t(v.i)); break;
+      case ValueType::UINT64: write_scalar<uint64_t>(v.u); break;
+      case ValueType::INT64: write_scalar<int64_t>(v.i); break;
+      case ValueType::FLOAT32: write_scalar<float>(float(v.f)); break;
+      case ValueType::FLOAT64: write_scalar<double>(v.f); break;
+      case ValueType::BOOL: write_scalar<uint8_t>(v.u != 0 ? 1 : 0); break;
+      case ValueType::STRING: write_string(v.s); break;
+      case ValueType::ARRAY:
+        write_scalar<uint32_t>(uint32_t(v.element_type));
+        write_scalar<uint64_t>(v.array.size());
+        for (const Value& element : v.array) write_value(element);
+        break;
+    }
+  }
+
+  void require_declaring(const char* call) {
+    require(!data_started, MOEVK_ERROR_INVALID_ARGUMENT,
+            path + ": " + call + " after begin_data()");
+  }
+
+  void set(const std::string& key, Value v) {
+    require_declaring("setting metadata");
+    for (KeyValue& kv : metadata) {
+      if (kv.key == key) {  // like llama.cpp's gguf_set_*: a second set replaces the value
+        kv.value = std::move(v);
+        return;
+      }
+    }
+    metadata.push_back({key, std::move(v)});
+  }
+};
+
+namespace {
+void check_array(const std::string& key, const Value& v, uint32_t depth) {
+  require(depth <= kMaxArrayDepth, MOEVK_ERROR_INVALID_ARGUMENT,
+          "gguf writer: key '" + key + "': arrays nested too deep");
+  for (const Value& element : v.array) {
+    require(element.type == v.element_type, MOEVK_ERROR_INVALID_ARGUMENT,
+            "gguf writer: key '" + key + "': array element of type " +
+                value_type_name(element.type) + " in an array of " + value_type_name(v.element_type));
+    if (element.type == ValueType::ARRAY) check_array(key, element, depth + 1);
+  }
+}
+}  // namespace
+
+Writer::Writer(const std::string& path, uint64_t alignment) : impl_(std::make_unique<Impl>()) {
+  require(alignment != 0 && (alignment & (alignment - 1)) == 0 && alignment <= (1u << 30),
+          MOEVK_ERROR_INVALID_ARGUMENT,
+          "gguf writer: alignment " + std::to_string(alignment) + " is not a power of two");
+  impl_->path = path;
+  impl_->alignment = alignment;
+  impl_->out = std::fopen(path.c_str(), "wb");
+  if (!impl_->out) impl_->io_failure("cannot create");
+  struct stat st {};
+  impl_->remove_if_unfinished = fstat(fileno(impl_->out), &st) == 0 && S_ISREG(st.st_mode);
+  std::setvbuf(impl_->out, nullptr, _IOFBF, 1 << 20);
+  if (alignment != 32) set_uint32("general.alignment", uint32_t(alignment));
+}
+
+Writer::~Writer() {
+  if (impl_->out) std::fclose(impl_->out);
+  if (!impl_->finished && impl_->remove_if_unfinished) std::remove(impl_->path.c_str());
+}
+
+void Writer::set_uint32(const std::string& key, uint32_t v) {
+  Value value;
+  value.type = ValueType::UINT32;
+  value.u = v;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_int32(const std::string& key, int32_t v) {
+  Value value;
+  value.type = ValueType::INT32;
+  value.i = v;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_uint64(const std::string& key, uint64_t v) {
+  Value value;
+  value.type = ValueType::UINT64;
+  value.u = v;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_float32(const std::string& key, float v) {
+  Value value;
+  value.type = ValueType::FLOAT32;
+  value.f = v;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_bool(const std::string& key, bool v) {
+  Value value;
+  value.type = ValueType::BOOL;
+  value.u = v ? 1 : 0;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_string(const std::string& key, const std::string& v) {
+  Value value;
+  value.type = ValueType::STRING;
+  value.s = v;
+  impl_->set(key, std::move(value));
+}
+void Writer::set_value(const std::string& key, const Value& v) {
+  if (v.type == ValueType::ARRAY) check_array(key, v, 1);
+  impl_->set(key, v);
+}
+void Writer::set_array(const std::string& key, const Value& array_value) {
+  require(array_value.type == ValueType::ARRAY, MOEVK_ERROR_INVALID_ARGUMENT,
+          "gguf writer: set_array('" + key + "') with a value that is not an array");
+  set_value(key, array_value);
+}
+void Writer::set_string_array(const std::string& key, const std::vector<std::string>& v) {
+  Value value;
+  value.type = ValueType::ARRAY;
+  value.element_type = ValueType::STRING;
+  value.array.resize(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    value.array[k].type = ValueType::STRING;
+    value.array[k].s = v[k];
+  }
+  impl_->set(key, std::move(value));
+}
+void Writer::set_float32_array(const std::string& key, const std::vector<float>& v) {
+  Value value;
+  value.type = ValueType::ARRAY;
+  value.element_type = ValueType::FLOAT32;
+  value.array.resize(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    value.array[k].type = ValueType::FLOAT32;
+    value.array[k].f = v[k];
+  }
+  impl_->set(key, std::move(value));
+}
+void Writer::set_int32_array(const std::string& key, const std::vector<int32_t>& v) {
+  Value value;
+  value.type = ValueType::ARRAY;
+  value.element_type = ValueType::INT32;
+  value.array.resize(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    value.array[k].type = ValueType::INT32;
+    value.array[k].i = v[k];
+  }
+  impl_->set(key, std::move(value));
+}
+
+void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type) {
+  impl_->require_declaring("add_tensor");
+  const std::string where = "gguf writer: tensor '" + name + "': ";
+  for (const TensorInfo& t : impl_->tensors) {
+    require(t.name != name, MOEVK_ERROR_INVALID_ARGUMENT, where + "declared twice");
+  }
+  require(!dims.empty() && dims.size() <= kMaxDims, MOEVK_ERROR_INVALID_ARGUMENT,
+          where + std::to_string(dims.size()) + " dimensions (1..4 allowed)");
+  const quant::TypeInfo& info = quant::type_info(type);
+  uint64_t elements = 1;
+  for (uint64_t d : dims) {
+    require(d >= 1, MOEVK_ERROR_INVALID_ARGUMENT, where + "a dimension is 0");
+    require(!__builtin_mul_overflow(elements, d, &elements), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "element count overflows");
+  }
+  require(dims[0] % info.block_size == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          where + "ne[0] = " + std::to_string(dims[0]) + " is not a multiple of the " + info.name +
+              " block size " + std::to_string(info.block_size));
+  TensorInfo t;
+  t.name = name;
+  t.type = type;
+  t.size = quant::row_bytes(type, dims[0]) * (elements / dims[0]);
+  t.dims = std::move(dims);
+  t.offset = impl_->data_bytes;
+  const uint64_t a = impl_->alignment;
+  impl_->data_bytes += (t.size + a - 1) / a * a;
+  impl_->tensors.push_back(std::move(t));
+}
+
+void Writer::begin_data() {
+  Impl& w = *impl_;
+  w.require_declaring("begin_data");
+  w.data_started = true;
+  w.write_scalar<uint32_t>(0x46554747);  // "GGUF"
+  w.write_scalar<uint32_t>(3);
+  w.write_scalar<uint64_t>(w.tensors.size());
+  w.write_scalar<uint64_t>(w.metadata.size());
+  for (const KeyValue& kv : w.metadata) {
+    w.write_string(kv.key);
+    w.write_scalar<uint32_t>(uint32_t(kv.value.type));
+    w.write_value(kv.value);
+  }
+  for (const TensorInfo& t : w.tensors) {
+    w.write_string(t.name);
+    w.write_scalar<uint32_t>(uint32_t(t.dims.size()));
+    for (uint64_t d : t.dims) w.write_scalar<uint64_t>(d);
+    w.write_scalar<uint32_t>(uint32_t(t.type));
+    w.write_scalar<uint64_t>(t.offset);
+  }
+  w.pad_to_alignment();
+}
+
+void Writer::write_data(const void* bytes, uint64_t size) {
+  Impl& w = *impl_;
+  require(w.data_started && !w.finished, MOEVK_ERROR_INVALID_ARGUMENT,
+          w.path + ": write_data outside begin_data() .. finish()");
+  const auto* src = static_cast<const uint8_t*>(bytes);
+  while (size > 0) {
+    require(w.current < w.tensors.size(), MOEVK_ERROR_INVALID_ARGUMENT,
+            w.path + ": write_data past the last tensor's data");
+    const TensorInfo& t = w.tensors[w.current];
+    const uint64_t chunk = std::min(size, t.size - w.current_written);
+    w.write(src, chunk);
+    src += chunk;
+    size -= chunk;
+    w.current_written += chunk;
+    if (w.current_written == t.size) {
+      w.pad_to_alignment();
+      ++w.current;
+      w.current_written = 0;
+    }
+  }
+}
+
+void Writer::finish() {
+  Impl& w = *impl_;
+  if (!w.data_started) begin_data();
+  require(w.current == w.tensors.size(), MOEVK_ERROR_INVALID_ARGUMENT,
+          w.path + ": finish() before the data of tensor '" +
+              (w.current < w.tensors.size() ? w.tensors[w.current].name : std::string()) +
+              "' was complete");
+  if (std::fflush(w.out) != 0) w.io_failure("write failed");
+  const int closed = std::fclose(w.out);
+  w.out = nullptr;
+  if (closed != 0) w.io_failure("close failed");
+  w.finished = true;
+}
+
+}  // namespace moevk::gguf

@@ -1,0 +1,52 @@
+// libFuzzer target for the GGUF reader: parse arbitrary bytes, then touch everything a caller
+// could touch (every metadata value, recursively, and every byte of every tensor's data span).
+// Any moevk::Error is a correct rejection; crashes, sanitizer reports, leaks and timeouts are bugs.
+#include <cstddef>
+#include <cstdint>
+
+#include "common/error.hpp"
+#include "gguf/gguf.hpp"
+
+namespace {
+
+volatile uint64_t g_sink;  // keeps the reads from being optimized away
+
+uint64_t touch(const moevk::gguf::Value& v) {
+  uint64_t h = uint64_t(v.type) + v.u + uint64_t(v.i) + v.s.size();
+  for (char c : v.s) h = h * 31 + static_cast<unsigned char>(c);
+  if (auto u = v.as_uint()) h += *u;
+  if (auto i = v.as_int()) h += uint64_t(*i);
+  if (auto f = v.as_float()) h += uint64_t(*f != 0);
+  for (const auto& element : v.array) h = h * 7 + touch(element);
+  return h;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    auto file = moevk::gguf::File::from_memory({data, size}, "fuzz.gguf");
+    uint64_t h = file->version() + file->alignment() + file->data_offset();
+    for (const auto& kv : file->metadata()) {
+      h += touch(kv.value) + kv.key.size();
+      if (file->find(kv.key) == nullptr) __builtin_trap();  // every key must be findable
+      try {
+        h += file->get_uint(kv.key).value_or(0);
+        h += uint64_t(file->get_float(kv.key).value_or(0) != 0);
+        h += file->get_string(kv.key).value_or("").size();
+        h += file->get_bool(kv.key).value_or(false);
+      } catch (const moevk::Error&) {
+        // a typed getter rejecting a value of another type is expected
+      }
+    }
+    for (const auto& t : file->tensors()) {
+      if (file->find_tensor(t.name) != &t) __builtin_trap();
+      const auto span = file->tensor_data(t);
+      if (span.size() != t.size || t.elements() == 0) __builtin_trap();
+      for (uint8_t byte : span) h += byte;
+    }
+    g_sink = h;
+  } catch (const moevk::Error&) {
+  }
+  return 0;
+}

@@ -1,0 +1,237 @@
+// Quantize -> dequantize error within each format's bound on random data, the size table, and
+// the fp16/bf16 conversions (exhaustive over all 65536 halves, against the compiler's _Float16).
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "common/error.hpp"
+#include "quant/half.hpp"
+#include "quant/types.hpp"
+
+namespace moevk::quant {
+namespace {
+
+std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> x(n);
+  for (float& v : x) v = normal(rng);
+  // A few outliers per row, as real weights have.
+  for (size_t i = 0; i < n; i += 97) x[i] *= 6.0f;
+  return x;
+}
+
+std::vector<float> round_trip(Type t, const std::vector<float>& x) {
+  std::vector<uint8_t> packed(row_bytes(t, x.size()) + 1, 0xCD);
+  packed.back() = 0x5A;  // canary: quantize must write exactly row_bytes
+  quantize(t, x.data(), packed.data(), x.size());
+  EXPECT_EQ(packed.back(), 0x5A) << type_info(t).name << " wrote past row_bytes";
+  std::vector<float> y(x.size(), std::nanf(""));
+  dequantize(t, packed.data(), y.data(), x.size());
+  return y;
+}
+
+// Per-block maximum error bounds from each format's scale rule (fp16 rounding of the scale adds
+// at most 2^-11 relative per quant level).
+TEST(QuantRoundTrip, BlockwiseBounds) {
+  const size_t n = 32 * 40;
+  const auto x = random_values(n, 1);
+  struct Case { Type type; double levels_per_amax; double max_error_in_steps; };
+  // step = amax / levels_per_amax (symmetric) or (max - min) / levels (asymmetric, below).
+  for (const Case& c : {Case{Type::Q8_0, 127, 0.5}, Case{Type::Q4_0, 8, 1.0}, Case{Type::Q5_0, 16, 1.0}}) {
+    const auto y = round_trip(c.type, x);
+    for (size_t b = 0; b < n / 32; ++b) {
+      double amax = 0;
+      for (size_t i = 0; i < 32; ++i) amax = std::max(amax, double(std::fabs(x[32 * b + i])));
+      const double step = amax / c.levels_per_amax;
+      // Q4_0/Q5_0 map the extreme to -8/-16; the opposite extreme clamps one step short.
+      const double bound = step * c.max_error_in_steps + amax * (1.0 / 1024) + 1e-7;
+      for (size_t i = 0; i < 32; ++i) {
+        ASSERT_LE(std::fabs(double(y[32 * b + i]) - x[32 * b + i]), bound)
+            << type_info(c.type).name << " block " << b << " element " << i;
+      }
+    }
+  }
+  for (auto [type, levels] : {std::pair{Type::Q4_1, 15}, std::pair{Type::Q5_1, 31}}) {
+    const auto y = round_trip(type, x);
+    for (size_t b = 0; b < n / 32; ++b) {
+      double lo = 1e30, hi = -1e30, amax = 0;
+      for (size_t i = 0; i < 32; ++i) {
+        lo = std::min(lo, double(x[32 * b + i]));
+        hi = std::max(hi, double(x[32 * b + i]));
+        amax = std::max(amax, double(std::fabs(x[32 * b + i])));
+      }
+      const double bound = (hi - lo) / levels * 0.5 + amax * (1.0 / 512) + 1e-7;
+      for (size_t i = 0; i < 32; ++i) {
+        ASSERT_LE(std::fabs(double(y[32 * b + i]) - x[32 * b + i]), bound)
+            << type_info(type).name << " block " << b << " element " << i;
+      }
+    }
+  }
+}
+
+double relative_rmse(const std::vector<float>& x, const std::vector<float>& y) {
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    err += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+    ref += double(x[i]) * x[i];
+  }
+  return std::sqrt(err / ref);
+}
+
+// The k-quants search their scales, so the bound is statistical: the RMS error relative to the
+// RMS of Gaussian data, against the step size of a 16-level (Q4_K) / 64-level (Q6_K) grid over a
+// sub-block's range (about 5 sigma for 32 or 16 values): step/sqrt(12) ~= 0.1 and ~= 0.02.
+TEST(QuantRoundTrip, KQuantsRelativeError) {
+  const auto x = random_values(256 * 24, 2, 0.02f);
+  const double q4k = relative_rmse(x, round_trip(Type::Q4_K, x));
+  const double q6k = relative_rmse(x, round_trip(Type::Q6_K, x));
+  EXPECT_LT(q4k, 0.10);
+  EXPECT_LT(q6k, 0.025);
+  EXPECT_LT(q6k, q4k);
+  // Q8_0, for scale: better than both.
+  EXPECT_LT(relative_rmse(x, round_trip(Type::Q8_0, x)), q6k);
+}
+
+TEST(QuantRoundTrip, ConstantAndZeroBlocks) {
+  for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q6_K}) {
+    const std::vector<float> zeros(256, 0.0f);
+    for (float v : round_trip(t, zeros)) ASSERT_EQ(v, 0.0f) << type_info(t).name;
+    const std::vector<float> constant(256, 0.75f);
+    for (float v : round_trip(t, constant)) ASSERT_NEAR(v, 0.75f, 0.75f / 30) << type_info(t).name;
+  }
+}
+
+TEST(QuantRoundTrip, FloatFormats) {
+  const auto x = random_values(1000, 3);
+  const auto f16 = round_trip(Type::F16, x);
+  const auto bf16 = round_trip(Type::BF16, x);
+  const auto f32 = round_trip(Type::F32, x);
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_LE(std::fabs(f16[i] - x[i]), std::fabs(x[i]) * (1.0f / 2048) + 3e-8f);
+    EXPECT_LE(std::fabs(bf16[i] - x[i]), std::fabs(x[i]) * (1.0f / 256));
+    EXPECT_EQ(f32[i], x[i]);
+  }
+}
+
+TEST(QuantTypes, SizesAndRowBytes) {
+  struct Row { Type type; const char* name; uint32_t block; uint32_t bytes; };
+  const Row table[] = {
+      {Type::F32, "f32", 1, 4},        {Type::F16, "f16", 1, 2},       {Type::BF16, "bf16", 1, 2},
+      {Type::Q4_0, "q4_0", 32, 18},    {Type::Q4_1, "q4_1", 32, 20},   {Type::Q5_0, "q5_0", 32, 22},
+      {Type::Q5_1, "q5_1", 32, 24},    {Type::Q8_0, "q8_0", 32, 34},   {Type::Q8_1, "q8_1", 32, 36},
+      {Type::Q2_K, "q2_K", 256, 84},   {Type::Q3_K, "q3_K", 256, 110}, {Type::Q4_K, "q4_K", 256, 144},
+      {Type::Q5_K, "q5_K", 256, 176},  {Type::Q6_K, "q6_K", 256, 210}, {Type::Q8_K, "q8_K", 256, 292},
+      {Type::IQ4_NL, "iq4_nl", 32, 18},
+  };
+  for (const Row& r : table) {
+    const TypeInfo* info = type_info(uint32_t(r.type));
+    ASSERT_NE(info, nullptr) << r.name;
+    EXPECT_STREQ(info->name, r.name);
+    EXPECT_EQ(info->block_size, r.block);
+    EXPECT_EQ(info->type_size, r.bytes);
+    EXPECT_EQ(row_bytes(r.type, 4096), 4096 / r.block * r.bytes);
+    EXPECT_TRUE(info->can_dequantize) << r.name;
+    Type parsed;
+    ASSERT_TRUE(parse_type(r.name, parsed));
+    EXPECT_EQ(parsed, r.type);
+  }
+  EXPECT_EQ(row_bytes(Type::Q4_K, 5632), 22u * 144);  // a Mixtral-like ffn width
+  for (uint32_t unknown : {4u, 5u, 16u, 19u, 31u, 1000u}) EXPECT_EQ(type_info(unknown), nullptr) << unknown;
+  Type parsed;
+  EXPECT_TRUE(parse_type("Q4_K", parsed));
+  EXPECT_EQ(parsed, Type::Q4_K);
+  EXPECT_TRUE(parse_type("IQ4_NL", parsed));
+  EXPECT_FALSE(parse_type("q4_9", parsed));
+  for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q4_K, Type::Q6_K}) {
+    EXPECT_TRUE(type_info(t).can_quantize) << type_info(t).name;
+  }
+}
+
+TEST(QuantTypes, BadLengthsAndUnsupported) {
+  std::vector<float> x(64, 1.0f);
+  std::vector<uint8_t> out(1024);
+  try {
+    quantize(Type::Q4_0, x.data(), out.data(), 33);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT);
+  }
+  try {
+    dequantize(Type::Q4_K, out.data(), x.data(), 64);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT);
+  }
+  try {
+    quantize(Type::Q8_K, x.data(), out.data(), 0);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+  }
+}
+
+TEST(Half, KnownValues) {
+  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3C00);
+  EXPECT_EQ(fp32_to_fp16(-2.0f), 0xC000);
+  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7BFF);
+  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7BFF);
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7C00);  // halfway to 2^16 rounds to even: inf
+  EXPECT_EQ(fp32_to_fp16(INFINITY), 0x7C00);
+  EXPECT_EQ(fp32_to_fp16(-INFINITY), 0xFC00);
+  EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -24)), 0x0001);   // smallest subnormal
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);   // tie: to even (zero)
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(3.0f, -26)), 0x0001);   // above the tie
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(3.0f, -25)), 0x0002);   // tie between 1 and 2: to even
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie: to even
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(3.0f, -11)), 0x3C02);  // tie: to even
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -14) * (1.0f - std::ldexp(1.0f, -12))), 0x0400);  // rounds up to normal
+  const uint16_t nan16 = fp32_to_fp16(std::nanf(""));
+  EXPECT_EQ(nan16 & 0x7C00, 0x7C00);
+  EXPECT_NE(nan16 & 0x03FF, 0);
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3F808000u)), 0x3F80);  // tie: to even
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3F818000u)), 0x3F82);  // tie: to even
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3F808001u)), 0x3F81);
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x7F7FFFFFu)), 0x7F80);  // max float rounds to inf
+  const uint16_t nan_b = fp32_to_bf16(bits_float(0x7F800001u));  // NaN must not become inf
+  EXPECT_EQ(nan_b & 0x7F80, 0x7F80);
+  EXPECT_NE(nan_b & 0x007F, 0);
+  EXPECT_EQ(bf16_to_fp32(0xC040), -3.0f);
+}
+
+TEST(Half, ExhaustiveRoundTrip) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = fp16_to_fp32(uint16_t(h));
+    if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF)) {
+      ASSERT_TRUE(std::isnan(f)) << h;
+      continue;
+    }
+    ASSERT_EQ(fp32_to_fp16(f), h) << h;
+#if defined(__FLT16_MAX__)
+    ASSERT_EQ(f, float(std::bit_cast<_Float16>(uint16_t(h)))) << h;
+#endif
+  }
+}
+
+#if defined(__FLT16_MAX__)
+TEST(Half, MatchesCompilerConversionOnRandomFloats) {
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int k = 0; k < 200000; ++k) {
+    uint32_t u = bits(rng);
+    // Concentrate on the fp16 range, including subnormals and the overflow edge.
+    u = (u & 0x807FFFFFu) | ((100u + (u >> 23) % 50u) << 23);
+    const float f = bits_float(u);
+    ASSERT_EQ(fp32_to_fp16(f), std::bit_cast<uint16_t>(_Float16(f))) << std::hex << u;
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace moevk::quant
