@@ -241,6 +241,69 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
 /* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Files: convert, make-model, inspect                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One line of information from a long call (e.g. "blk.0.ffn_down_exps.weight: row length 96
+ * is not a multiple of q4_K's block of 256, stored as q8_0"). Called on the calling thread. */
+typedef void (*moevk_log_fn)(const char* line, void* user_data);
+
+/* Stored types (convert and make-model): norms, biases, routers and the shared-expert gate stay
+ * F32; every matrix (token_embd and output included) takes `type`, except one whose row length
+ * is not a multiple of the type's block: K-quants fall back to q8_0 (row a multiple of 32),
+ * otherwise f16; each fallback is reported through `log`. */
+typedef struct moevk_convert_params {
+  size_t struct_size;
+  const char* hf_dir;       /* config.json + *.safetensors (+ tokenizer.json, optional) */
+  const char* output_path;  /* the GGUF file to write (replaced; removed again on failure) */
+  const char* type;         /* f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k; default "f16" */
+  moevk_progress_fn progress;
+  void* progress_user_data;
+  moevk_log_fn log;
+  void* log_user_data;
+} moevk_convert_params;
+
+MOEVK_API moevk_convert_params moevk_convert_default_params(void);
+/* Converts a Hugging Face checkpoint (MixtralForCausalLM, Qwen2MoeForCausalLM,
+ * Qwen3MoeForCausalLM; dense Llama/Mistral/Qwen2/Qwen3) into GGUF with llama.cpp's tensor
+ * names and metadata. Without tokenizer.json a placeholder vocabulary is written.
+ * Thread-safe (distinct output paths). */
+MOEVK_API moevk_status moevk_convert(const moevk_convert_params* params);
+
+typedef struct moevk_make_model_params {
+  size_t struct_size;
+  const char* preset;       /* tiny (default), tiny-qwen2moe, tiny-qwen3moe, mixtral-8x7b,
+                               mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b */
+  const char* output_path;  /* may be NULL with dry_run */
+  const char* type;         /* default "q4_0" */
+  uint64_t seed;
+  int dry_run;              /* nonzero: write nothing, only describe the file */
+  /* Shape overrides; 0 (or NULL) keeps the preset's value. n_ff is the expert FFN width for
+   * MoE models (the dense width for dense ones). */
+  const char* arch;         /* llama, qwen2moe, qwen3moe */
+  uint32_t n_layer, n_embd, n_ff, n_ff_shexp, n_expert, n_expert_used;
+  uint32_t n_head, n_head_kv, head_dim, n_vocab, n_ctx;
+  moevk_progress_fn progress;
+  void* progress_user_data;
+  moevk_log_fn log;
+  void* log_user_data;
+} moevk_make_model_params;
+
+MOEVK_API moevk_make_model_params moevk_make_model_default_params(void);
+/* Writes a model with random weights of realistic scale (streamed: memory stays small whatever
+ * the model size). info_json_out (may be NULL) receives the file's summary as
+ * moevk_inspect_json gives it; free with moevk_free_string. Thread-safe (distinct paths). */
+MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, char** info_json_out);
+
+/* Summary of a GGUF model as JSON: {"hparams": {...}, "n_tensors", "total_params",
+ * "expert_params", "active_params", "weight_bytes", "active_bytes_per_token" (weights read to
+ * decode one token: attention, router, shared expert, the k chosen experts, norms, output, one
+ * embedding row), "kv_bytes_per_token" (F16 K and V, all layers), "kv_bytes_full_context" (at
+ * the training context), "types": [{"type", "tensors", "elements", "bytes"}]}. Reads only the
+ * header. Free with moevk_free_string. Thread-safe. */
+MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);
+
 #ifdef __cplusplus
 }
 #endif
