@@ -39,7 +39,7 @@ void Tokenizer::Impl::encode_spm(std::string_view text, bool add_space_prefix, s
   std::vector<Symbol> symbols;
   symbols.reserve(escaped.size());
   for (size_t pos = 0; pos < escaped.size();) {
-    size_t length = std::min(utf8_sequence_length(static_cast<uint8_t>(escaped[pos])), escaped.size() - pos);
+    size_t length = utf8_valid_length(escaped, pos);  // malformed bytes stay single symbols
     int index = static_cast<int>(symbols.size());
     symbols.push_back({pos, length, index - 1, -1});
     if (index > 0) symbols[index - 1].next = index;

@@ -56,6 +56,12 @@ static bool utf8_decode_at(std::string_view text, size_t& pos, uint32_t& cp) {
   return false;
 }
 
+size_t utf8_valid_length(std::string_view text, size_t pos) {
+  size_t start = pos;
+  uint32_t cp;
+  return utf8_decode_at(text, pos, cp) ? pos - start : 1;
+}
+
 uint32_t utf8_next(std::string_view text, size_t& pos) {
   uint32_t cp;
   utf8_decode_at(text, pos, cp);

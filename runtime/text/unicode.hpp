@@ -31,6 +31,10 @@ inline bool is_white_space(uint32_t cp) { return codepoint_flags(cp) & kWhiteSpa
 // malformed text still advances one byte at a time).
 size_t utf8_sequence_length(uint8_t lead);
 
+// Bytes of the character at `pos`: its length when it is valid UTF-8, else 1 (so that a broken
+// sequence never swallows the start of the next character).
+size_t utf8_valid_length(std::string_view text, size_t pos);
+
 // Decodes one code point at `pos`, advancing `pos`. A malformed or truncated sequence decodes to
 // U+FFFD and is skipped as one unit (its lead byte and the continuation bytes that follow).
 uint32_t utf8_next(std::string_view text, size_t& pos);
