@@ -5,3 +5,6 @@
 
 # util
 moevk_shader(reduce_sum_f32 util/reduce_sum.comp)
+
+# expert statistics (runtime/ops/expert_histogram.cpp)
+moevk_shader(expert_histogram moe/expert_histogram.comp)

@@ -154,6 +154,14 @@ void Recorder::barrier() {
                        0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
+void Recorder::host_barrier() {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
 void Recorder::copy(const BufferRange& src, const BufferRange& dst, uint64_t bytes) {
   if (bytes > src.size || bytes > dst.size) throw Error(MOEVK_ERROR_INTERNAL, "copy past a range");
   VkBufferCopy region{src.offset, dst.offset, bytes};

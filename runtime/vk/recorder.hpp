@@ -40,6 +40,9 @@ class Recorder {
 
   // Makes all earlier shader/transfer writes visible to later shader/transfer reads and writes.
   void barrier();
+  // Makes earlier transfer/shader writes visible to the host (before reading mapped Readback
+  // buffers after submit(): a fence wait alone does not make device writes host-visible).
+  void host_barrier();
   void copy(const BufferRange& src, const BufferRange& dst, uint64_t bytes);
   void fill(const BufferRange& dst, uint32_t value);  // size a multiple of 4
   void update(const BufferRange& dst, const void* data, uint32_t bytes);  // <= 65536, multiple of 4

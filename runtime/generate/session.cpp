@@ -1,0 +1,148 @@
+// Session: validates a decode call up front (nothing is appended on failure), splits it into
+// chunks of n_batch, and replays one recording per (chunk size, output) — recordings are kept
+// in a small map so the hot shapes (n_batch prefill, 1-token decode) are recorded once.
+#include "generate/session.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "common/error.hpp"
+#include "models/forward.hpp"
+
+namespace moevk::generate {
+
+using models::StepOutput;
+
+namespace {
+constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
+}
+
+struct Session::Impl {
+  const models::Model& model;
+  std::shared_ptr<vk::Context> ctx;  // keeps the device alive as long as the session
+  uint32_t n_ctx = 0, n_batch = 0, n_past = 0;
+  std::unique_ptr<models::Forward> forward;
+  std::map<std::pair<uint32_t, StepOutput>, std::unique_ptr<vk::Recorder>> recordings;
+  std::vector<float> logits;  // [rows][n_vocab] of the last call
+  uint32_t logits_rows = 0;
+  uint32_t last_call_tokens = 0;  // Last mode keeps one row: that of token last_call_tokens - 1
+  int32_t argmax = -1;
+  bool broken = false;  // a device loss mid-call: the KV cache is in an unknown state
+
+  Impl(const models::Model& m) : model(m), ctx(m.shared_context()) {}
+
+  vk::Recorder& recording(uint32_t n, StepOutput output) {
+    auto key = std::make_pair(n, output);
+    auto it = recordings.find(key);
+    if (it != recordings.end()) return *it->second;
+    if (recordings.size() >= kMaxRecordings) {
+      for (auto i = recordings.begin(); i != recordings.end();) {
+        if (i->first.first != n_batch && i->first.first != 1) i = recordings.erase(i);
+        else ++i;
+      }
+    }
+    auto rec = std::make_unique<vk::Recorder>(*ctx);
+    forward->record(*rec, n, output);
+    return *recordings.emplace(key, std::move(rec)).first->second;
+  }
+};
+
+Session::Session(const models::Model& model, const SessionOptions& options) : impl_(std::make_unique<Impl>(model)) {
+  const models::HParams& hp = model.hparams();
+  model.context().check_usable();
+  uint32_t n_ctx = options.n_ctx ? options.n_ctx : std::min<uint32_t>(hp.n_ctx_train, 4096);
+  if (n_ctx == 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "n_ctx must be positive");
+  if (options.n_batch == 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "n_batch must be positive");
+  impl_->n_ctx = n_ctx;
+  impl_->n_batch = std::min(options.n_batch, n_ctx);
+  impl_->forward = std::make_unique<models::Forward>(model, impl_->n_batch, n_ctx, options.expert_stats);
+}
+
+Session::~Session() {
+  // Recordings reference the forward's buffers: drop them first.
+  if (impl_) {
+    impl_->recordings.clear();
+    impl_->forward.reset();
+  }
+}
+
+uint32_t Session::n_ctx() const { return impl_->n_ctx; }
+uint32_t Session::n_past() const { return impl_->n_past; }
+uint32_t Session::n_vocab() const { return impl_->model.hparams().n_vocab; }
+
+void Session::reset() {
+  impl_->n_past = 0;
+  impl_->logits.clear();
+  impl_->logits_rows = 0;
+  impl_->argmax = -1;
+  // The KV cache needs no clearing: attention reads only positions below n_past + t.
+  if (!impl_->broken && !impl_->ctx->lost()) impl_->forward->reset_expert_counts();
+}
+
+void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
+  Impl& d = *impl_;
+  if (d.broken || d.ctx->lost())
+    fail(MOEVK_ERROR_DEVICE_LOST, "the GPU was lost during an earlier call; this session is unusable");
+  if (tokens.empty()) fail(MOEVK_ERROR_INVALID_ARGUMENT, "decode: no tokens");
+  if (uint64_t(d.n_past) + tokens.size() > d.n_ctx)
+    fail(MOEVK_ERROR_CONTEXT_FULL, "decode: " + std::to_string(d.n_past) + " tokens in the context + " +
+                                       std::to_string(tokens.size()) + " new exceed n_ctx " + std::to_string(d.n_ctx));
+  const uint32_t n_vocab = d.model.hparams().n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || uint32_t(tokens[i]) >= n_vocab)
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "decode: token id " + std::to_string(tokens[i]) + " at index " +
+                                             std::to_string(i) + " is outside the vocabulary (0.." +
+                                             std::to_string(n_vocab - 1) + ")");
+
+  d.logits_rows = 0;
+  d.last_call_tokens = 0;
+  d.argmax = -1;
+  if (mode == LogitsMode::All) d.logits.resize(tokens.size() * uint64_t(n_vocab));
+  try {
+    for (size_t start = 0; start < tokens.size(); start += d.n_batch) {
+      const uint32_t n = uint32_t(std::min<size_t>(d.n_batch, tokens.size() - start));
+      const bool last_chunk = start + n == tokens.size();
+      StepOutput out = StepOutput::None;
+      if (mode == LogitsMode::All) out = StepOutput::All;
+      else if (last_chunk) out = mode == LogitsMode::Last ? StepOutput::Last : StepOutput::Argmax;
+      vk::Recorder& rec = d.recording(n, out);
+      d.forward->set_inputs(d.n_past, tokens.subspan(start, n));
+      rec.submit();
+      d.n_past += n;
+      if (out == StepOutput::All) {
+        std::copy_n(d.forward->logits(), uint64_t(n) * n_vocab, d.logits.begin() + start * n_vocab);
+      } else if (out == StepOutput::Last) {
+        d.logits.assign(d.forward->logits(), d.forward->logits() + n_vocab);
+      } else if (out == StepOutput::Argmax) {
+        d.argmax = d.forward->argmax();
+      }
+    }
+  } catch (const Error& e) {
+    if (e.status() == MOEVK_ERROR_DEVICE_LOST || d.ctx->lost()) d.broken = true;
+    throw;
+  }
+  if (mode == LogitsMode::All) d.logits_rows = uint32_t(tokens.size());
+  if (mode == LogitsMode::Last) d.logits_rows = 1;
+  d.last_call_tokens = uint32_t(tokens.size());
+}
+
+std::span<const float> Session::logits(int32_t index) const {
+  const Impl& d = *impl_;
+  const uint32_t n_vocab = d.model.hparams().n_vocab;
+  if (d.logits_rows == 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "logits: the last decode kept no logits");
+  int64_t row = index < 0 ? int64_t(d.logits_rows) + index : index;
+  if (d.logits_rows == 1 && (index == -1 || uint32_t(index) + 1 == d.last_call_tokens)) row = 0;
+  if (row < 0 || row >= int64_t(d.logits_rows))
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "logits: index " + std::to_string(index) + " outside the last call's " +
+                                           std::to_string(d.logits_rows) + " rows");
+  return std::span<const float>(d.logits.data() + uint64_t(row) * n_vocab, n_vocab);
+}
+
+int32_t Session::argmax() const {
+  if (impl_->argmax < 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "argmax: the last decode was not ArgmaxOnly");
+  return impl_->argmax;
+}
+
+std::vector<std::vector<uint64_t>> Session::expert_counts() const { return impl_->forward->expert_counts(); }
+
+}  // namespace moevk::generate

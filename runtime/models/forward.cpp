@@ -1,0 +1,130 @@
+#include "models/forward.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace moevk::models {
+
+namespace {
+constexpr uint64_t kStepBytes = sizeof(ops::StepParams);
+}
+
+Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats)
+    : ctx_(model.context()),
+      hp_(model.hparams()),
+      w_(model.weights()),
+      n_batch_(n_batch),
+      expert_stats_(expert_stats),
+      layers_(model.context(), model.hparams(), model.weights(), n_batch, n_ctx, expert_stats),
+      recipe_(layer_recipe(model.hparams().arch)),
+      embedding_(model.context()),
+      argmax_(model.context()) {
+  const uint64_t vocab = hp_.n_vocab, embd = hp_.n_embd;
+  inputs_host_ = ctx_.create_buffer(kStepBytes + uint64_t(n_batch) * 4, vk::BufferKind::Upload, "step inputs");
+  token_ids_ = ctx_.create_buffer(uint64_t(n_batch) * 4, vk::BufferKind::Device, "token ids");
+  last_hidden_ = ctx_.create_buffer(embd * 4, vk::BufferKind::Device, "last hidden state");
+  last_normed_ = ctx_.create_buffer(embd * 4, vk::BufferKind::Device, "last normed hidden state");
+  logits_ = ctx_.create_buffer(uint64_t(n_batch) * vocab * 4, vk::BufferKind::Device, "logits");
+  argmax_id_ = ctx_.create_buffer(4, vk::BufferKind::Device, "greedy token");
+  logits_host_ = ctx_.create_buffer(uint64_t(n_batch) * vocab * 4, vk::BufferKind::Readback, "logits readback");
+  argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
+  reset_expert_counts();
+  device_bytes_ = ctx_.allocated_bytes();
+}
+
+Forward::~Forward() = default;
+
+void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
+  if (n == 0 || n > n_batch_) fail(MOEVK_ERROR_INTERNAL, "forward step of " + std::to_string(n) + " tokens");
+  const uint64_t embd = hp_.n_embd, vocab = hp_.n_vocab;
+  rec.begin();
+  layers_.begin_recording();
+  const Activations& act = layers_.buffers();
+  rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
+  rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
+  rec.barrier();
+  embedding_.record(rec, w_.token_embd, token_ids_.range(), layers_.residual(), n);
+  rec.barrier();
+  for (uint32_t l = 0; l < hp_.n_layer; ++l) recipe_(layers_, rec, l, n);
+
+  const vk::BufferRange hidden = layers_.residual();
+  switch (output) {
+    case StepOutput::None:
+      break;
+    case StepOutput::All:
+      layers_.rms_norm().record(rec, hidden, w_.output_norm, act.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+      rec.barrier();
+      layers_.matmul().record(rec, w_.output, act.normed.range(), logits_.range(), n);
+      rec.barrier();
+      rec.copy(logits_.range(), logits_host_.range(), uint64_t(n) * vocab * 4);
+      break;
+    case StepOutput::Last:
+    case StepOutput::Argmax: {
+      // Only the last token's logits are wanted: copy its row out (a transfer has no offset
+      // alignment rule, a storage binding has) and run the output head on one row.
+      const vk::BufferRange last_row{hidden.buffer, hidden.offset + uint64_t(n - 1) * embd * 4, embd * 4};
+      rec.copy(last_row, last_hidden_.range(), embd * 4);
+      rec.barrier();
+      layers_.rms_norm().record(rec, last_hidden_.range(), w_.output_norm, last_normed_.range(), 1, hp_.n_embd,
+                                hp_.norm_eps);
+      rec.barrier();
+      layers_.matmul().record(rec, w_.output, last_normed_.range(), logits_.range(), 1);
+      rec.barrier();
+      if (output == StepOutput::Last) {
+        rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
+      } else {
+        argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab);
+        rec.barrier();
+        rec.copy(argmax_id_.range(), argmax_host_.range(), 4);
+      }
+      break;
+    }
+  }
+  rec.host_barrier();
+  rec.end();
+}
+
+void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
+  if (ids.size() > n_batch_) fail(MOEVK_ERROR_INTERNAL, "more ids than n_batch");
+  ops::StepParams step;
+  step.n_past = n_past;
+  step.n_tokens = uint32_t(ids.size());
+  auto* base = static_cast<uint8_t*>(inputs_host_.mapped());
+  std::memcpy(base, &step, kStepBytes);
+  std::memcpy(base + kStepBytes, ids.data(), ids.size() * 4);
+}
+
+const float* Forward::logits() const { return static_cast<const float*>(logits_host_.mapped()); }
+
+int32_t Forward::argmax() const {
+  uint32_t id = 0;
+  std::memcpy(&id, argmax_host_.mapped(), 4);
+  return int32_t(id);
+}
+
+std::vector<std::vector<uint64_t>> Forward::expert_counts() const {
+  std::vector<std::vector<uint64_t>> out(hp_.n_layer);
+  const Activations& act = layers_.buffers();
+  if (!act.expert_counts.valid()) {
+    for (uint32_t l = 0; l < hp_.n_layer; ++l) out[l].assign(hp_.is_moe(l) ? hp_.n_expert : 0, 0);
+    return out;
+  }
+  std::vector<uint32_t> counts(uint64_t(hp_.n_layer) * hp_.n_expert);
+  ctx_.download(act.expert_counts.range(), counts.data(), counts.size() * 4);
+  for (uint32_t l = 0; l < hp_.n_layer; ++l) {
+    if (!hp_.is_moe(l)) continue;
+    out[l].assign(counts.begin() + uint64_t(l) * hp_.n_expert, counts.begin() + uint64_t(l + 1) * hp_.n_expert);
+  }
+  return out;
+}
+
+void Forward::reset_expert_counts() {
+  const Activations& act = layers_.buffers();
+  if (!act.expert_counts.valid()) return;
+  std::vector<uint32_t> zeros(act.expert_counts.size() / 4, 0);
+  ctx_.upload(act.expert_counts.range(), zeros.data(), zeros.size() * 4);
+}
+
+}  // namespace moevk::models

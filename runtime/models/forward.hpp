@@ -1,0 +1,64 @@
+// One session's forward pass: the layer buffers (KV cache, activations for n_batch tokens),
+// the per-step inputs (positions and token ids, written by the host into a mapped buffer and
+// copied on the GPU at the start of each replay) and the outputs (logits or the greedy id,
+// copied into mapped readback buffers at the end of the replay: no extra submits).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "models/layer_builder.hpp"
+#include "vk/recorder.hpp"
+
+namespace moevk::models {
+
+enum class StepOutput {
+  None,    // a prefill chunk whose logits nobody reads
+  Last,    // logits of the last token
+  All,     // logits of every token of the step
+  Argmax,  // only the greedy id of the last token, computed on the GPU
+};
+
+class Forward {
+ public:
+  Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats);
+  ~Forward();
+
+  uint32_t n_batch() const { return n_batch_; }
+  uint64_t device_bytes() const { return device_bytes_; }
+
+  // Records a whole step for n_tokens (1..n_batch) into `rec` (begin..end included).
+  void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output);
+  // Writes the step's inputs (read by the recorded copies at the next submit).
+  void set_inputs(uint32_t n_past, std::span<const int32_t> ids);
+  // After a submit of a Last/All recording: logits rows (row 0 for Last).
+  const float* logits() const;
+  // After a submit of an Argmax recording.
+  int32_t argmax() const;
+
+  // Expert-choice counts [layer][expert] (zeros for dense layers), and their reset.
+  std::vector<std::vector<uint64_t>> expert_counts() const;
+  void reset_expert_counts();
+
+ private:
+  vk::Context& ctx_;
+  const HParams& hp_;
+  const Weights& w_;
+  uint32_t n_batch_;
+  bool expert_stats_;
+  LayerBuilder layers_;
+  LayerRecipe recipe_;
+  ops::Embedding embedding_;
+  ops::Argmax argmax_;
+  vk::Buffer inputs_host_;   // Upload: StepParams then n_batch token ids
+  vk::Buffer token_ids_;     // Device: n_batch u32
+  vk::Buffer last_hidden_, last_normed_;  // [1][n_embd]
+  vk::Buffer logits_;        // Device: [n_batch][n_vocab]
+  vk::Buffer argmax_id_;     // Device: u32
+  vk::Buffer logits_host_;   // Readback: [n_batch][n_vocab]
+  vk::Buffer argmax_host_;   // Readback: u32
+  uint64_t device_bytes_ = 0;
+};
+
+}  // namespace moevk::models

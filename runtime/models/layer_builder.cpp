@@ -1,0 +1,179 @@
+// The shared blocks of a decoder layer. Barriers go only between dispatches that depend on each
+// other: independent products that read the same input (q/k/v; router and shared expert) are
+// recorded back to back and fenced once.
+#include "models/layer_builder.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.hpp"
+
+namespace moevk::models {
+
+namespace {
+
+// Scratch requirements may depend on the token count in either direction (split-K decode
+// kernels want more per token than tiled prefill): size for the worst count up to n_batch.
+template <class F>
+uint64_t max_over_tokens(uint32_t n_batch, F bytes_for) {
+  uint64_t m = 4;
+  for (uint32_t n = 1; n <= n_batch; ++n) m = std::max<uint64_t>(m, bytes_for(n));
+  return m;
+}
+
+}  // namespace
+
+LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& weights, uint32_t n_batch,
+                           uint32_t n_ctx, bool expert_stats)
+    : ctx_(ctx),
+      hp_(hp),
+      w_(weights),
+      n_batch_(n_batch),
+      n_ctx_(n_ctx),
+      expert_stats_(expert_stats),
+      matmul_(ctx),
+      rms_norm_(ctx),
+      rope_(ctx),
+      attention_(ctx),
+      elementwise_(ctx),
+      router_(ctx),
+      experts_(ctx),
+      shared_combine_(ctx),
+      histogram_(ctx) {
+  const uint64_t B = n_batch, f = 4;
+  auto make = [&](uint64_t bytes, const char* what) {
+    return ctx.create_buffer(std::max<uint64_t>(bytes, 4), vk::BufferKind::Device, what);
+  };
+  act_.residual[0] = make(B * hp.n_embd * f, "residual stream");
+  act_.residual[1] = make(B * hp.n_embd * f, "residual stream");
+  act_.normed = make(B * hp.n_embd * f, "normed activations");
+  act_.q = make(B * hp.n_embd_q() * f, "attention q");
+  act_.k = make(B * hp.n_embd_k_gqa() * f, "attention k");
+  act_.v = make(B * hp.n_embd_v_gqa() * f, "attention v");
+  act_.attn = make(B * hp.n_head * hp.head_dim_v * f, "attention output");
+  act_.block_out = make(B * hp.n_embd * f, "block output");
+  const uint64_t ff = std::max({hp.n_ff, hp.n_ff_shexp, 1u});
+  act_.ffn_gate = make(B * ff * f, "ffn gate");
+  act_.ffn_up = make(B * ff * f, "ffn up");
+  act_.ffn_hidden = make(B * ff * f, "ffn hidden");
+  act_.shared_out = make(B * hp.n_embd * f, "shared expert output");
+  act_.shared_gate = make(B * f, "shared expert gate");
+  const uint64_t k = std::max(hp.n_expert_used, 1u);
+  act_.expert_ids = make(B * k * 4, "expert ids");
+  act_.expert_weights = make(B * k * 4, "expert weights");
+  const bool any_moe = std::any_of(hp.layer_is_moe.begin(), hp.layer_is_moe.end(), [](uint8_t m) { return m; });
+  if (any_moe) {
+    act_.router_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) {
+      return ops::MoeRouter::scratch_bytes({n, hp.n_embd, hp.n_expert, hp.n_expert_used});
+    }), "router scratch");
+    act_.experts_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) {
+      return ops::MoeExperts::scratch_bytes({n, hp.n_embd, hp.n_ff_exp, hp.n_expert, hp.n_expert_used});
+    }), "experts scratch");
+  }
+  const ops::KvShape kv{n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
+  act_.attn_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) { return ops::Attention::scratch_bytes(kv, n); }),
+                           "attention scratch");
+  const uint64_t cache = ops::Attention::cache_bytes(kv);
+  for (uint32_t l = 0; l < hp.n_layer; ++l) {
+    act_.k_cache.push_back(make(cache, "K cache"));
+    act_.v_cache.push_back(make(cache, "V cache"));
+  }
+  act_.step = make(sizeof(ops::StepParams), "step parameters");
+  if (expert_stats && any_moe) act_.expert_counts = make(uint64_t(hp.n_layer) * hp.n_expert * 4, "expert counts");
+}
+
+vk::BufferRange LayerBuilder::residual() const { return act_.residual[current_].range(); }
+
+void LayerBuilder::add_residual(vk::Recorder& rec, uint32_t n) {
+  const int next = 1 - current_;
+  elementwise_.add(rec, act_.residual[current_].range(), act_.block_out.range(), act_.residual[next].range(),
+                   n * hp_.n_embd);
+  rec.barrier();
+  current_ = next;
+}
+
+void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
+  const LayerWeights& L = w_.layers[layer];
+  rms_norm_.record(rec, residual(), L.attn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+  rec.barrier();
+  const bool bias = style.qkv_bias && L.bq.buffer != VK_NULL_HANDLE;
+  matmul_.record(rec, L.wq, act_.normed.range(), act_.q.range(), n, bias ? &L.bq : nullptr);
+  matmul_.record(rec, L.wk, act_.normed.range(), act_.k.range(), n, bias ? &L.bk : nullptr);
+  matmul_.record(rec, L.wv, act_.normed.range(), act_.v.range(), n, bias ? &L.bv : nullptr);
+  rec.barrier();
+  if (style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE) {
+    rms_norm_.record(rec, act_.q.range(), L.q_norm, act_.q.range(), n * hp_.n_head, hp_.head_dim, hp_.norm_eps);
+    rms_norm_.record(rec, act_.k.range(), L.k_norm, act_.k.range(), n * hp_.n_head_kv, hp_.head_dim, hp_.norm_eps);
+    rec.barrier();
+  }
+  const vk::BufferRange step = act_.step.range();
+  rope_.record(rec, act_.q.range(), step, n, hp_.n_head, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
+  rope_.record(rec, act_.k.range(), step, n, hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
+  rec.barrier();
+  const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
+  attention_.record(rec, kv, n, step, act_.q.range(), act_.k.range(), act_.v.range(), act_.k_cache[layer].range(),
+                    act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
+                    1.0f / std::sqrt(float(hp_.head_dim)));
+  rec.barrier();
+  matmul_.record(rec, L.wo, act_.attn.range(), act_.block_out.range(), n);
+  rec.barrier();
+  add_residual(rec, n);
+}
+
+void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
+  const LayerWeights& L = w_.layers[layer];
+  rms_norm_.record(rec, residual(), L.ffn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+  rec.barrier();
+  matmul_.record(rec, L.ffn_gate, act_.normed.range(), act_.ffn_gate.range(), n);
+  matmul_.record(rec, L.ffn_up, act_.normed.range(), act_.ffn_up.range(), n);
+  rec.barrier();
+  elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff);
+  rec.barrier();
+  matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), act_.block_out.range(), n);
+  rec.barrier();
+  add_residual(rec, n);
+}
+
+void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const MoeStyle& style) {
+  const LayerWeights& L = w_.layers[layer];
+  const bool shared = style.shared_expert && L.has_shared_expert;
+  rms_norm_.record(rec, residual(), L.ffn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+  rec.barrier();
+  const ops::RouterShape rs{n, hp_.n_embd, hp_.n_expert, hp_.n_expert_used, style.gating, style.renormalize};
+  router_.record(rec, rs, L.router, act_.normed.range(), act_.router_scratch.range(), act_.expert_ids.range(),
+                 act_.expert_weights.range());
+  if (shared) {  // independent of the router: recorded before the same barrier
+    matmul_.record(rec, L.gate_shexp, act_.normed.range(), act_.ffn_gate.range(), n);
+    matmul_.record(rec, L.up_shexp, act_.normed.range(), act_.ffn_up.range(), n);
+    if (L.has_shared_gate) matmul_.record(rec, L.gate_inp_shexp, act_.normed.range(), act_.shared_gate.range(), n);
+  }
+  rec.barrier();
+  const ops::ExpertsShape es{n, hp_.n_embd, hp_.n_ff_exp, hp_.n_expert, hp_.n_expert_used};
+  experts_.record(rec, es, L.gate_exps, L.up_exps, L.down_exps, act_.normed.range(), act_.expert_ids.range(),
+                  act_.expert_weights.range(), act_.experts_scratch.range(), act_.block_out.range());
+  if (expert_stats_ && act_.expert_counts.valid())
+    histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
+                      hp_.n_expert, layer * hp_.n_expert);
+  if (shared) {
+    elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff_shexp);
+    rec.barrier();
+    matmul_.record(rec, L.down_shexp, act_.ffn_hidden.range(), act_.shared_out.range(), n);
+  }
+  rec.barrier();
+  if (shared) {
+    const vk::BufferRange gate = act_.shared_gate.range();
+    shared_combine_.record(rec, act_.block_out.range(), act_.shared_out.range(), L.has_shared_gate ? &gate : nullptr,
+                           n, hp_.n_embd);
+    rec.barrier();
+  }
+  add_residual(rec, n);
+}
+
+LayerRecipe layer_recipe(const std::string& arch) {
+  if (arch == "llama") return llama_layer;
+  if (arch == "qwen2moe" || arch == "qwen2") return qwen2moe_layer;
+  if (arch == "qwen3moe" || arch == "qwen3") return qwen3moe_layer;
+  fail(MOEVK_ERROR_UNSUPPORTED, "no forward pass for architecture '" + arch + "'");
+}
+
+}  // namespace moevk::models

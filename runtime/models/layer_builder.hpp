@@ -1,0 +1,101 @@
+// The pieces every architecture's forward pass is made of (attention block, dense FFN, MoE FFN
+// with optional shared expert), recorded against one session's buffers. Each architecture file
+// (llama.cpp, qwen2moe.cpp, qwen3moe.cpp) says in a few lines which pieces its layers use and
+// how (rope layout, biases, q/k norms, router normalisation); the builder knows the buffers.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/weights.hpp"
+#include "ops/expert_histogram.hpp"
+#include "ops/matmul.hpp"
+#include "ops/moe.hpp"
+#include "ops/transformer.hpp"
+
+namespace moevk::models {
+
+struct AttentionStyle {
+  ops::RopeLayout rope = ops::RopeLayout::Normal;
+  bool qkv_bias = false;  // add attn_{q,k,v}.bias (when the file has them)
+  bool qk_norm = false;   // RMSNorm each head of q and k before RoPE (Qwen3)
+};
+
+struct MoeStyle {
+  ops::Gating gating = ops::Gating::Softmax;
+  bool renormalize = true;     // top-k weights renormalised to sum 1
+  bool shared_expert = false;  // add the (optionally sigmoid-gated) shared expert
+};
+
+// Device buffers of one session, sized for n_batch tokens and n_ctx positions.
+struct Activations {
+  vk::Buffer residual[2];  // [n_batch][n_embd]: the residual stream ping-pongs between these
+  vk::Buffer normed;       // [n_batch][n_embd]
+  vk::Buffer q, k, v;      // [n_batch][heads][head_dim]
+  vk::Buffer attn;         // [n_batch][n_head][head_dim]
+  vk::Buffer block_out;    // [n_batch][n_embd]: attention projection or FFN output
+  vk::Buffer ffn_gate, ffn_up, ffn_hidden;  // [n_batch][max FFN width]
+  vk::Buffer shared_out;   // [n_batch][n_embd]
+  vk::Buffer shared_gate;  // [n_batch] logits of the shared expert's sigmoid gate
+  vk::Buffer expert_ids, expert_weights;  // [n_batch][k]
+  vk::Buffer router_scratch, experts_scratch, attn_scratch;
+  std::vector<vk::Buffer> k_cache, v_cache;  // per layer
+  vk::Buffer step;         // ops::StepParams
+  vk::Buffer expert_counts;  // [n_layer][n_expert] u32, when expert stats are on
+};
+
+class LayerBuilder {
+ public:
+  LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& weights, uint32_t n_batch, uint32_t n_ctx,
+               bool expert_stats);
+
+  const HParams& hp() const { return hp_; }
+  const Activations& buffers() const { return act_; }
+  uint32_t n_ctx() const { return n_ctx_; }
+
+  // The residual stream at the start of the next block: token embeddings go here first.
+  vk::BufferRange residual() const;
+
+  // x += Wo · attention(rope(norm(x) Wq,k,v)) over the KV cache.
+  void attention(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens, const AttentionStyle& style);
+  // x += Wdown · (silu(Wgate norm(x)) * Wup norm(x))
+  void dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
+  // x += sum_k w_k expert_k(norm(x)) (+ gated shared expert)
+  void moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens, const MoeStyle& style);
+
+  // Resets the ping-pong position before a recording.
+  void begin_recording() { current_ = 0; }
+
+  const ops::MatMul& matmul() const { return matmul_; }
+  const ops::RmsNorm& rms_norm() const { return rms_norm_; }
+
+ private:
+  void add_residual(vk::Recorder& rec, uint32_t n_tokens);  // residual += block_out, then swaps
+
+  vk::Context& ctx_;
+  const HParams& hp_;
+  const Weights& w_;
+  uint32_t n_batch_, n_ctx_;
+  bool expert_stats_;
+  int current_ = 0;
+  Activations act_;
+  ops::MatMul matmul_;
+  ops::RmsNorm rms_norm_;
+  ops::Rope rope_;
+  ops::Attention attention_;
+  ops::Elementwise elementwise_;
+  ops::MoeRouter router_;
+  ops::MoeExperts experts_;
+  ops::SharedExpertCombine shared_combine_;
+  ops::ExpertHistogram histogram_;
+};
+
+// One decoder layer of an architecture family.
+using LayerRecipe = void (*)(LayerBuilder& builder, vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
+void llama_layer(LayerBuilder& builder, vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
+void qwen2moe_layer(LayerBuilder& builder, vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
+void qwen3moe_layer(LayerBuilder& builder, vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
+// The recipe for an architecture name (dense qwen2/qwen3 share their MoE siblings' recipes).
+LayerRecipe layer_recipe(const std::string& arch);
+
+}  // namespace moevk::models
