@@ -1,0 +1,138 @@
+// Model loading and session behaviour on a converted tiny checkpoint: a missing tensor is named,
+// a prompt longer than the context is refused without touching the session, bad ids are
+// rejected, and expert statistics count every top-k choice.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "common/error.hpp"
+#include "convert/convert.hpp"
+#include "e2e/e2e_support.hpp"
+#include "generate/session.hpp"
+#include "gguf/gguf.hpp"
+#include "models/model.hpp"
+
+using namespace moevk;
+using generate::LogitsMode;
+using generate::Session;
+using generate::SessionOptions;
+
+namespace {
+
+// Copies a GGUF file without one tensor.
+void copy_without_tensor(const std::string& from, const std::string& to, const std::string& dropped) {
+  auto file = gguf::File::open(from);
+  gguf::Writer w(to, file->alignment());
+  for (const gguf::KeyValue& kv : file->metadata())
+    if (kv.key != "general.alignment") w.set_value(kv.key, kv.value);
+  for (const gguf::TensorInfo& t : file->tensors())
+    if (t.name != dropped) w.add_tensor(t.name, t.dims, t.type);
+  w.begin_data();
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    if (t.name == dropped) continue;
+    auto data = file->tensor_data(t);
+    w.write_data(data.data(), data.size());
+  }
+  w.finish();
+}
+
+class SessionE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gguf_ = new test::TempFile("session-mixtral-f32.gguf");
+    convert::convert_hf(test::hf_fixture_dir("mixtral-tiny"), gguf_->path(), quant::Type::F32, {});
+  }
+  static void TearDownTestSuite() {
+    delete gguf_;
+    gguf_ = nullptr;
+  }
+  static test::TempFile* gguf_;
+};
+test::TempFile* SessionE2E::gguf_ = nullptr;
+
+moevk_status status_of(const std::function<void()>& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.status();
+  }
+  return MOEVK_OK;
+}
+
+}  // namespace
+
+TEST_F(SessionE2E, MissingTensorIsNamed) {
+  test::TempFile broken("session-missing.gguf");
+  copy_without_tensor(gguf_->path(), broken.path(), "blk.1.ffn_up_exps.weight");
+  std::string message;
+  EXPECT_EQ(status_of([&] { models::Model::load(broken.path(), test::e2e_load_options()); }, &message),
+            MOEVK_ERROR_MISSING_TENSOR);
+  EXPECT_NE(message.find("blk.1.ffn_up_exps.weight"), std::string::npos) << message;
+}
+
+TEST_F(SessionE2E, LoadReportsProgressAndCancels) {
+  int calls = 0;
+  models::LoadOptions o = test::e2e_load_options();
+  o.progress = [&](float fraction, const char*) {
+    EXPECT_GE(fraction, 0.0f);
+    EXPECT_LE(fraction, 1.0f);
+    return ++calls < 5;  // cancel at the fifth call
+  };
+  EXPECT_EQ(status_of([&] { models::Model::load(gguf_->path(), o); }), MOEVK_ERROR_CANCELLED);
+  EXPECT_EQ(calls, 5);
+}
+
+TEST_F(SessionE2E, ContextFullLeavesSessionUsable) {
+  auto model = models::Model::load(gguf_->path(), test::e2e_load_options());
+  const test::HfReference ref = test::load_hf_reference("mixtral-tiny");
+  Session s(*model, SessionOptions{16, 8, false});
+  // 20 prompt tokens > n_ctx 16: refused, nothing appended.
+  EXPECT_EQ(status_of([&] { s.decode(ref.prompt, LogitsMode::Last); }), MOEVK_ERROR_CONTEXT_FULL);
+  EXPECT_EQ(s.n_past(), 0u);
+  // The first 12 fit, and give the same logits as in a fresh session.
+  std::span<const int32_t> head(ref.prompt.data(), 12);
+  s.decode(head, LogitsMode::Last);
+  EXPECT_EQ(s.n_past(), 12u);
+  std::vector<float> got(s.logits(-1).begin(), s.logits(-1).end());
+  Session fresh(*model, SessionOptions{16, 8, false});
+  fresh.decode(head, LogitsMode::Last);
+  std::vector<float> want(fresh.logits(-1).begin(), fresh.logits(-1).end());
+  EXPECT_LE(test::relative_l2_error(got.data(), want.data(), got.size()), 1e-6);
+  // 5 more would make 17 > 16: refused again, then 4 fit exactly.
+  EXPECT_EQ(status_of([&] { s.decode(std::span<const int32_t>(ref.prompt.data() + 12, 5), LogitsMode::Last); }),
+            MOEVK_ERROR_CONTEXT_FULL);
+  EXPECT_EQ(s.n_past(), 12u);
+  s.decode(std::span<const int32_t>(ref.prompt.data() + 12, 4), LogitsMode::ArgmaxOnly);
+  EXPECT_EQ(s.n_past(), 16u);
+  EXPECT_TRUE(model->context().instance().validation_messages().empty());
+}
+
+TEST_F(SessionE2E, RejectsIdsOutsideVocabulary) {
+  auto model = models::Model::load(gguf_->path(), test::e2e_load_options());
+  Session s(*model, SessionOptions{32, 8, false});
+  const std::vector<int32_t> bad_high = {1, 2, int32_t(model->hparams().n_vocab)};
+  const std::vector<int32_t> bad_negative = {-1};
+  EXPECT_EQ(status_of([&] { s.decode(bad_high, LogitsMode::Last); }), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { s.decode(bad_negative, LogitsMode::Last); }), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(s.n_past(), 0u);
+}
+
+TEST_F(SessionE2E, ExpertCountsSumToTokensTimesK) {
+  auto model = models::Model::load(gguf_->path(), test::e2e_load_options());
+  const auto& hp = model->hparams();
+  const test::HfReference ref = test::load_hf_reference("mixtral-tiny");
+  Session s(*model, SessionOptions{64, 8, true});
+  s.decode(ref.prompt, LogitsMode::Last);                                    // 20 tokens in chunks of 8
+  s.decode(std::span<const int32_t>(ref.prompt.data(), 3), LogitsMode::ArgmaxOnly);  // 3 more
+  auto counts = s.expert_counts();
+  ASSERT_EQ(counts.size(), hp.n_layer);
+  for (uint32_t l = 0; l < hp.n_layer; ++l) {
+    ASSERT_EQ(counts[l].size(), hp.n_expert);
+    EXPECT_EQ(std::accumulate(counts[l].begin(), counts[l].end(), uint64_t(0)), uint64_t(23) * hp.n_expert_used);
+  }
+  s.reset();
+  counts = s.expert_counts();
+  for (const auto& layer : counts)
+    for (uint64_t c : layer) EXPECT_EQ(c, 0u);
+}
