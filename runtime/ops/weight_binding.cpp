@@ -1,0 +1,55 @@
+#include "ops/weight_binding.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/error.hpp"
+
+namespace moevk::ops {
+
+bool weight_type_supported(quant::Type t) {
+  using quant::Type;
+  switch (t) {
+    case Type::F32: case Type::F16: case Type::BF16: case Type::Q8_0: case Type::Q4_0:
+    case Type::Q4_1: case Type::Q5_0: case Type::Q5_1: case Type::Q4_K: case Type::Q5_K:
+    case Type::Q6_K: case Type::IQ4_NL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void require_weight_type(quant::Type t, const char* op) {
+  if (!weight_type_supported(t))
+    fail(MOEVK_ERROR_UNSUPPORTED, std::string(op) + ": no GPU kernel reads weights of type " +
+                                      quant::type_info(t).name);
+}
+
+std::string weight_variant(quant::Type t) {
+  std::string name = quant::type_info(t).name;  // "q4_K": the table's variant names are lower case
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+uint32_t weight_block_elements(quant::Type t) {
+  const uint32_t b = quant::type_info(t).block_size;
+  return b == 1 ? 8u : b;
+}
+
+WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes) {
+  require(data.offset % 4 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          "weights must start at a 4-byte aligned offset, got " + std::to_string(data.offset));
+  require(bytes <= data.size, MOEVK_ERROR_INVALID_ARGUMENT,
+          "weight range of " + std::to_string(data.size) + " bytes is smaller than the matrix (" +
+              std::to_string(bytes) + " bytes)");
+  const uint64_t align = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4);
+  WeightBinding b;
+  const uint64_t start = data.offset - data.offset % align;
+  b.base = static_cast<uint32_t>(data.offset - start);
+  b.range = {data.buffer, start, (b.base + bytes + 3) / 4 * 4};
+  require(b.range.size < (1ull << 32), MOEVK_ERROR_UNSUPPORTED,
+          "weight matrix of " + std::to_string(bytes) + " bytes exceeds the 4 GiB a shader can address");
+  return b;
+}
+
+}  // namespace moevk::ops

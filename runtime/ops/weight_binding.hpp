@@ -1,0 +1,32 @@
+// How the matmul-family ops (MatMul, Embedding) hand quantized weights to shaders/common/quant.glsl:
+// the shader variant for a type, and the bound range of a matrix. A storage-buffer binding must
+// start at minStorageBufferOffsetAlignment, but a matrix (an expert slice, a tensor in a packed
+// GGUF upload) may start anywhere 4-aligned, so the binding starts at the aligned-down offset and
+// the shader adds `base` bytes.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "quant/types.hpp"
+#include "vk/context.hpp"
+
+namespace moevk::ops {
+
+// True for the types quant.glsl decodes.
+bool weight_type_supported(quant::Type t);
+// Throws UNSUPPORTED naming the type (and `op`) when quant.glsl has no decoder for it.
+void require_weight_type(quant::Type t, const char* op);
+// The shader variant suffix of a type: "q4_0", "f16", "iq4_nl".
+std::string weight_variant(quant::Type t);
+// Elements per decode block in quant.glsl (8 for the float types); cols must be a multiple.
+uint32_t weight_block_elements(quant::Type t);
+
+struct WeightBinding {
+  vk::BufferRange range;  // starts aligned; covers base + bytes rounded up to whole words
+  uint32_t base = 0;      // byte offset of the matrix inside `range`
+};
+// `bytes` of weights at `data.offset`. The rounding up to a whole word may reach up to 3 bytes
+// past data.size: the buffer must have them (device buffers are allocated in whole words).
+WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes);
+
+}  // namespace moevk::ops

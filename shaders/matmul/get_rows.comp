@@ -1,0 +1,36 @@
+#version 450
+// Embedding lookup: out[t][c] = dequantized table[token_ids[t]][c], for every weight type.
+// Inputs:  table (binding 0) rows of row_bytes bytes in their block layout, starting at byte
+//          weight_base of the bound range; token_ids (binding 1) u32 [n_tokens].
+// Output:  out (binding 2) f32 [n_tokens][cols]; an id >= n_rows writes zeros.
+// Dispatch: (div_up(cols / 8, WG), n_tokens, 1): one thread per 8 consecutive elements.
+// Specialization: constant 0 = workgroup size.
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 64;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 1) readonly buffer TokenIds { uint token_ids[]; };
+layout(std430, binding = 2) writeonly buffer Out { vec4 out_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, n_rows, n_tokens, weight_base, row_bytes;
+} pc;
+
+#define WEIGHT_WORD(i) weight_words[(i)]
+#include "quant.glsl"
+
+void main() {
+  const uint group = gl_GlobalInvocationID.x;  // 8 elements
+  const uint t = gl_WorkGroupID.y;
+  if (group * 8u >= pc.cols || t >= pc.n_tokens) return;
+  const uint id = token_ids[t];
+  vec4 v0 = vec4(0.0), v1 = vec4(0.0);
+  if (id < pc.n_rows) {
+    const uint e = group * 8u;
+    dequant8(pc.weight_base + id * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, v0, v1);
+  }
+  const uint o = (t * pc.cols + group * 8u) / 4u;
+  out_values[o] = v0;
+  out_values[o + 1u] = v1;
+}

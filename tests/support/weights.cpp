@@ -1,0 +1,55 @@
+#include "support/weights.hpp"
+
+#include <random>
+
+#include "quant/half.hpp"
+#include "support/gpu.hpp"
+
+namespace moevk::test {
+
+namespace {
+// Byte offsets of the fp16 scale fields (d, m / dmin) inside one block.
+std::vector<uint32_t> scale_fields(quant::Type t) {
+  using quant::Type;
+  switch (t) {
+    case Type::Q4_0: case Type::Q5_0: case Type::Q8_0: case Type::IQ4_NL: return {0};
+    case Type::Q4_1: case Type::Q5_1: case Type::Q4_K: case Type::Q5_K: return {0, 2};
+    case Type::Q6_K: return {208};
+    default: return {};
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols, uint32_t seed,
+                                    WeightSource source) {
+  const quant::TypeInfo& info = quant::type_info(t);
+  const uint64_t bytes = quant::row_bytes(t, cols) * rows;
+  std::vector<uint8_t> w((bytes + 3) / 4 * 4, 0);
+  const bool floats = info.block_size == 1;
+  if (floats || (source == WeightSource::Quantize && info.can_quantize)) {
+    const auto values = random_normal(size_t(rows) * cols, seed, 0.5f);
+    quant::quantize(t, values.data(), w.data(), values.size());
+    return w;
+  }
+  std::mt19937 rng(seed);
+  for (uint64_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(rng() >> 13);
+  // Scales of either sign and a few magnitudes; mins included (K-quants subtract dmin * m).
+  std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
+  const auto fields = scale_fields(t);
+  for (uint64_t b = 0; b < bytes / info.type_size; ++b) {
+    for (uint32_t f : fields) {
+      const uint16_t h = quant::fp32_to_fp16(scale(rng));
+      w[b * info.type_size + f] = uint8_t(h & 0xFF);
+      w[b * info.type_size + f + 1] = uint8_t(h >> 8);
+    }
+  }
+  return w;
+}
+
+std::vector<float> dequantized(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols) {
+  std::vector<float> out(size_t(rows) * cols);
+  quant::dequantize(t, w.data(), out.data(), out.size());
+  return out;
+}
+
+}  // namespace moevk::test
