@@ -304,6 +304,20 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * header. Free with moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Benchmarks                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Measures the device's copy bandwidth (GB/s, bytes read + written) and fp32 FMA throughput:
+ * {"device": {...}, "copy_gbps": ..., "fma_gflops": ...}. `device` may be NULL. Thread-safe. */
+MOEVK_API moevk_status moevk_device_rates_json(const char* device, char** json_out);
+
+/* Times every kernel family on realistic layer shapes. `options_json` (may be NULL):
+ * {"device": "...", "shapes": ["mixtral-8x7b", "qwen3-30b-a3b", "tiny", ...],
+ *  "types": ["q4_0", "q4_k"], "tokens": [1, 8, 32, 128, 512], "kernels": [...], "repeats": 10}.
+ * The result is JSON, or a Markdown table when `markdown` is nonzero. Thread-safe. */
+MOEVK_API moevk_status moevk_bench_ops(const char* options_json, int markdown, char** result_out);
+
 #ifdef __cplusplus
 }
 #endif

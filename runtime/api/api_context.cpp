@@ -1,0 +1,316 @@
+// C API: contexts, decoding, sampling and streamed generation.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "api/api_internal.hpp"
+#include "api/handles.hpp"
+
+using moevk::api::guard;
+using moevk::generate::LogitsMode;
+
+namespace {
+
+moevk_status invalid(const char* message) {
+  moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, message);
+  return MOEVK_ERROR_INVALID_ARGUMENT;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+moevk::generate::SamplerParams to_internal(const moevk_sampler_params& p) {
+  moevk::generate::SamplerParams s;
+  s.temperature = p.temperature;
+  s.top_k = p.top_k;
+  s.top_p = p.top_p;
+  s.min_p = p.min_p;
+  s.repeat_penalty = p.repeat_penalty;
+  s.repeat_last_n = p.repeat_last_n;
+  s.presence_penalty = p.presence_penalty;
+  s.frequency_penalty = p.frequency_penalty;
+  s.seed = p.seed;
+  return s;
+}
+
+bool same_params(const moevk_sampler_params& a, const moevk_sampler_params& b) {
+  return a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p && a.min_p == b.min_p &&
+         a.repeat_penalty == b.repeat_penalty && a.repeat_last_n == b.repeat_last_n &&
+         a.presence_penalty == b.presence_penalty && a.frequency_penalty == b.frequency_penalty &&
+         a.seed == b.seed;
+}
+
+// Runs tokens through the model and records them in the history.
+void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode mode) {
+  c.session->decode(tokens, mode);
+  c.history.insert(c.history.end(), tokens.begin(), tokens.end());
+  c.last_batch = static_cast<uint32_t>(tokens.size());
+  c.all_logits = mode == LogitsMode::All;
+  c.last_logits_on_host = mode != LogitsMode::ArgmaxOnly;
+  c.last_argmax = mode == LogitsMode::ArgmaxOnly ? c.session->argmax() : -1;
+}
+
+int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
+  const auto internal = to_internal(p);
+  if (internal.greedy() && !internal.has_penalties()) {
+    if (c.last_argmax >= 0) return c.last_argmax;
+    auto logits = c.session->logits(-1);
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  if (!c.last_logits_on_host)
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "no logits to sample from: decode tokens first");
+  if (!c.sampler || !same_params(c.sampler_params, p)) {
+    c.sampler = std::make_unique<moevk::generate::Sampler>(internal);
+    c.sampler_params = p;
+  }
+  return c.sampler->sample(c.session->logits(-1), c.history);
+}
+
+// Holds back text that may be the start of a stop string; reports a completed stop string.
+struct StopMatcher {
+  std::vector<std::string> stops;
+  std::string pending;
+  // Adds text; returns what can be emitted now. `stopped` becomes true at a full match (the
+  // stop string and anything after it are not emitted).
+  std::string push(const std::string& text, bool& stopped) {
+    pending += text;
+    for (const auto& s : stops) {
+      if (s.empty()) continue;
+      if (auto pos = pending.find(s); pos != std::string::npos) {
+        stopped = true;
+        std::string out = pending.substr(0, pos);
+        pending.clear();
+        return out;
+      }
+    }
+    size_t hold = 0;
+    for (const auto& s : stops)
+      for (size_t n = std::min(s.size() - (s.empty() ? 0 : 1), pending.size()); n > hold; --n)
+        if (pending.compare(pending.size() - n, n, s, 0, n) == 0) {
+          hold = n;
+          break;
+        }
+    std::string out = pending.substr(0, pending.size() - hold);
+    pending.erase(0, pending.size() - hold);
+    return out;
+  }
+};
+
+}  // namespace
+
+extern "C" {
+
+moevk_context_params moevk_context_default_params(void) {
+  moevk_context_params p{};
+  p.struct_size = sizeof p;
+  p.n_ctx = 0;
+  p.n_batch = 128;
+  return p;
+}
+
+moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params, moevk_context** ctx_out) {
+  if (!ctx_out) return invalid("moevk_context_create: ctx_out is NULL");
+  *ctx_out = nullptr;
+  if (!model) return invalid("moevk_context_create: model is NULL");
+  moevk_context_params p = params ? *params : moevk_context_default_params();
+  if (p.n_batch == 0) return invalid("moevk_context_create: n_batch must be at least 1");
+  return guard(
+      [&] {
+        auto c = std::make_unique<moevk_context>();
+        c->model = model;
+        moevk::generate::SessionOptions o;
+        o.n_ctx = p.n_ctx;
+        o.n_batch = p.n_batch;
+        o.expert_stats = p.expert_stats != 0;
+        c->session = std::make_unique<moevk::generate::Session>(*model->model, o);
+        *ctx_out = c.release();
+      },
+      &model->last_error);
+}
+
+void moevk_context_free(moevk_context* ctx) { delete ctx; }
+
+const char* moevk_context_last_error(const moevk_context* ctx) {
+  return ctx ? ctx->last_error.c_str() : moevk_last_error();
+}
+
+uint32_t moevk_context_n_ctx(const moevk_context* ctx) { return ctx ? ctx->session->n_ctx() : 0; }
+uint32_t moevk_context_n_past(const moevk_context* ctx) { return ctx ? ctx->session->n_past() : 0; }
+
+moevk_status moevk_context_reset(moevk_context* ctx) {
+  if (!ctx) return invalid("moevk_context_reset: ctx is NULL");
+  return guard(
+      [&] {
+        ctx->session->reset();
+        ctx->history.clear();
+        ctx->last_argmax = -1;
+        ctx->last_logits_on_host = false;
+        ctx->last_batch = 0;
+      },
+      &ctx->last_error);
+}
+
+moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens, int all_logits) {
+  if (!ctx) return invalid("moevk_decode: ctx is NULL");
+  if (!tokens && n_tokens) return invalid("moevk_decode: tokens is NULL");
+  return guard(
+      [&] {
+        if (n_tokens == 0) return;
+        decode_tokens(*ctx, std::span<const int32_t>(tokens, n_tokens), all_logits ? LogitsMode::All : LogitsMode::Last);
+      },
+      &ctx->last_error);
+}
+
+moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out) {
+  if (!ctx || !logits_out) return invalid("moevk_get_logits: NULL argument");
+  *logits_out = nullptr;
+  return guard(
+      [&] {
+        if (!ctx->last_logits_on_host || ctx->last_batch == 0)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "no logits: call moevk_decode first");
+        const int32_t last = static_cast<int32_t>(ctx->last_batch) - 1;
+        const int32_t i = index < 0 ? last + 1 + index : index;
+        if (i < 0 || i > last || (!ctx->all_logits && i != last))
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
+                             "logits of token " + std::to_string(index) + " are not available (last decode had " +
+                                 std::to_string(ctx->last_batch) + " tokens" +
+                                 (ctx->all_logits ? "" : ", logits of the last only; pass all_logits") + ")");
+        *logits_out = ctx->session->logits(ctx->all_logits ? i : -1).data();
+      },
+      &ctx->last_error);
+}
+
+moevk_sampler_params moevk_sampler_default_params(void) {
+  moevk::generate::SamplerParams d;
+  moevk_sampler_params p{};
+  p.struct_size = sizeof p;
+  p.temperature = d.temperature;
+  p.top_k = d.top_k;
+  p.top_p = d.top_p;
+  p.min_p = d.min_p;
+  p.repeat_penalty = d.repeat_penalty;
+  p.repeat_last_n = d.repeat_last_n;
+  p.presence_penalty = d.presence_penalty;
+  p.frequency_penalty = d.frequency_penalty;
+  p.seed = d.seed;
+  return p;
+}
+
+moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params, int32_t* token_out) {
+  if (!ctx || !token_out) return invalid("moevk_sample: NULL argument");
+  moevk_sampler_params p = params ? *params : moevk_sampler_default_params();
+  return guard([&] { *token_out = sample_next(*ctx, p); }, &ctx->last_error);
+}
+
+moevk_generate_params moevk_generate_default_params(void) {
+  moevk_generate_params p{};
+  p.struct_size = sizeof p;
+  p.add_special = 1;
+  p.parse_special = 1;
+  p.max_tokens = 128;
+  p.sampling = moevk_sampler_default_params();
+  return p;
+}
+
+moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params, moevk_generate_result* result) {
+  if (!ctx || !params) return invalid("moevk_generate: NULL argument");
+  if (!params->prompt && !params->prompt_tokens) return invalid("moevk_generate: no prompt");
+  if (params->prompt_tokens && params->n_prompt_tokens == 0 && !params->prompt)
+    return invalid("moevk_generate: empty prompt");
+  if (params->max_tokens < 0) return invalid("moevk_generate: max_tokens < 0");
+  const moevk_generate_params& p = *params;
+  moevk_generate_result r{};
+  r.struct_size = sizeof r;
+  moevk_status status = guard(
+      [&] {
+        auto& c = *ctx;
+        const auto& tok = *c.model->tokenizer;
+        std::vector<int32_t> prompt;
+        if (p.prompt_tokens) prompt.assign(p.prompt_tokens, p.prompt_tokens + p.n_prompt_tokens);
+        else prompt = tok.encode(p.prompt, p.add_special != 0 && c.history.empty(), p.parse_special != 0);
+        if (prompt.empty()) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "the prompt has no tokens");
+        r.n_prompt_tokens = static_cast<int32_t>(prompt.size());
+
+        const auto sampling = to_internal(p.sampling);
+        const LogitsMode mode = sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly : LogitsMode::Last;
+        auto t0 = std::chrono::steady_clock::now();
+        decode_tokens(c, prompt, mode);
+        int32_t next = sample_next(c, p.sampling);
+        r.prompt_ms = ms_since(t0);
+        c.prompt_ms_total += r.prompt_ms;
+        c.prompt_tokens_total += r.n_prompt_tokens;
+
+        StopMatcher stops;
+        for (size_t i = 0; i < p.n_stop_strings; ++i)
+          if (p.stop_strings[i]) stops.stops.emplace_back(p.stop_strings[i]);
+        moevk::text::StreamDecoder stream(tok, /*skip_special=*/true);
+        r.stop_reason = MOEVK_STOP_MAX_TOKENS;
+        auto t1 = std::chrono::steady_clock::now();
+        auto emit = [&](const std::string& text, int32_t token) {
+          return p.on_token && p.on_token(text.data(), text.size(), token, p.user_data) != 0;
+        };
+        for (int32_t n = 0; n < p.max_tokens; ++n) {
+          if (!p.ignore_eos && tok.is_eog(next)) {
+            r.stop_reason = MOEVK_STOP_EOG;
+            break;
+          }
+          ++r.n_generated;
+          bool stopped = false;
+          std::string text = stops.push(stream.push(next), stopped);
+          if (emit(text, next)) {
+            r.stop_reason = MOEVK_STOP_CALLBACK;
+            break;
+          }
+          if (stopped) {
+            r.stop_reason = MOEVK_STOP_STRING;
+            break;
+          }
+          if (n + 1 == p.max_tokens) break;
+          if (c.session->n_past() + 1 > c.session->n_ctx()) {
+            r.stop_reason = MOEVK_STOP_CONTEXT_FULL;
+            break;
+          }
+          const int32_t one[1] = {next};
+          decode_tokens(c, one, mode);
+          next = sample_next(c, p.sampling);
+        }
+        if (r.stop_reason != MOEVK_STOP_STRING && r.stop_reason != MOEVK_STOP_CALLBACK) {
+          bool stopped = false;
+          std::string rest = stops.push(stream.flush(), stopped);
+          rest += stops.pending;
+          if (!rest.empty()) emit(rest, -1);
+        }
+        r.generate_ms = ms_since(t1);
+        c.generate_ms_total += r.generate_ms;
+        c.generated_tokens_total += r.n_generated;
+      },
+      &ctx->last_error);
+  if (result) {
+    size_t size = result->struct_size ? std::min(result->struct_size, sizeof r) : sizeof r;
+    std::memcpy(result, &r, size);
+    result->struct_size = size;
+  }
+  return status;
+}
+
+moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
+  if (!ctx || !json_out) return invalid("moevk_context_stats_json: NULL argument");
+  return guard(
+      [&] {
+        nlohmann::json j;
+        j["prompt_tokens"] = ctx->prompt_tokens_total;
+        j["prompt_ms"] = ctx->prompt_ms_total;
+        j["generated_tokens"] = ctx->generated_tokens_total;
+        j["generate_ms"] = ctx->generate_ms_total;
+        j["n_past"] = ctx->session->n_past();
+        j["n_ctx"] = ctx->session->n_ctx();
+        j["expert_counts"] = ctx->session->expert_counts();
+        *json_out = moevk::api::to_c_string(j.dump());
+      },
+      &ctx->last_error);
+}
+
+}  // extern "C"

@@ -1,0 +1,165 @@
+// C API: models and text (tokenize, detokenize, chat templates).
+#include <nlohmann/json.hpp>
+
+#include "api/api_internal.hpp"
+#include "api/handles.hpp"
+#include "text/chat_template.hpp"
+
+using moevk::api::guard;
+
+namespace {
+
+moevk_status invalid(const char* message) {
+  moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, message);
+  return MOEVK_ERROR_INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+extern "C" {
+
+moevk_model_params moevk_model_default_params(void) {
+  moevk_model_params p{};
+  p.struct_size = sizeof p;
+  return p;
+}
+
+moevk_status moevk_model_load(const char* path, const moevk_model_params* params, moevk_model** model_out) {
+  if (!model_out) return invalid("moevk_model_load: model_out is NULL");
+  *model_out = nullptr;
+  if (!path) return invalid("moevk_model_load: path is NULL");
+  moevk_model_params p = moevk_model_default_params();
+  if (params) {
+    if (params->struct_size < offsetof(moevk_model_params, progress_user_data) + sizeof(void*) &&
+        params->struct_size != 0)
+      return invalid("moevk_model_load: params->struct_size is too small (use moevk_model_default_params)");
+    p = *params;
+  }
+  return guard([&] {
+    moevk::models::LoadOptions options;
+    if (p.device) options.device.device = p.device;
+    options.device.validation = p.validation != 0;
+    if (p.progress) {
+      options.progress = [&](float fraction, const char* stage) {
+        return p.progress(fraction, stage, p.progress_user_data) == 0;
+      };
+    }
+    auto m = std::make_unique<moevk_model>();
+    m->model = moevk::models::Model::load(path, options);
+    m->tokenizer = std::make_unique<moevk::text::Tokenizer>(m->model->vocab());
+    *model_out = m.release();
+  });
+}
+
+void moevk_model_free(moevk_model* model) { delete model; }
+
+const char* moevk_model_last_error(const moevk_model* model) {
+  return model ? model->last_error.c_str() : moevk_last_error();
+}
+
+moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
+  if (!model || !json_out) return invalid("moevk_model_info_json: NULL argument");
+  return guard(
+      [&] {
+        const auto& m = *model->model;
+        const auto& h = m.hparams();
+        const auto& caps = m.context().caps();
+        nlohmann::json j = {
+            {"path", m.path()},
+            {"architecture", h.arch},
+            {"n_vocab", h.n_vocab},
+            {"n_ctx_train", h.n_ctx_train},
+            {"n_embd", h.n_embd},
+            {"n_layer", h.n_layer},
+            {"n_head", h.n_head},
+            {"n_head_kv", h.n_head_kv},
+            {"head_dim", h.head_dim},
+            {"n_expert", h.n_expert},
+            {"n_expert_used", h.n_expert_used},
+            {"weight_bytes", m.weight_bytes()},
+            {"device", caps.name},
+            {"device_vendor", caps.vendor},
+            {"driver", caps.driver_name + " " + caps.driver_version_string},
+            {"features", m.context().features().describe()},
+        };
+        *json_out = moevk::api::to_c_string(j.dump(2));
+      },
+      &model->last_error);
+}
+
+int32_t moevk_model_n_vocab(const moevk_model* model) { return model ? model->tokenizer->vocab_size() : 0; }
+int32_t moevk_model_n_ctx_train(const moevk_model* model) {
+  return model ? static_cast<int32_t>(model->model->hparams().n_ctx_train) : 0;
+}
+int32_t moevk_model_bos(const moevk_model* model) { return model ? model->tokenizer->bos_id() : -1; }
+int32_t moevk_model_eos(const moevk_model* model) { return model ? model->tokenizer->eos_id() : -1; }
+int moevk_model_is_eog(const moevk_model* model, int32_t token) {
+  return model && token >= 0 && token < model->tokenizer->vocab_size() && model->tokenizer->is_eog(token);
+}
+
+moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t text_len, int add_special,
+                            int parse_special, int32_t* tokens, size_t capacity, size_t* n_tokens_out) {
+  if (!model || (!text && text_len) || !n_tokens_out || (!tokens && capacity))
+    return invalid("moevk_tokenize: NULL argument");
+  moevk_status status = guard(
+      [&] {
+        auto ids = model->tokenizer->encode(std::string_view(text ? text : "", text_len), add_special != 0,
+                                            parse_special != 0);
+        *n_tokens_out = ids.size();
+        if (ids.size() > capacity)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_tokenize: " + std::to_string(ids.size()) +
+                                                               " tokens do not fit a buffer of " +
+                                                               std::to_string(capacity));
+        std::copy(ids.begin(), ids.end(), tokens);
+      },
+      &model->last_error);
+  return status;
+}
+
+moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, size_t n_tokens, char** text_out) {
+  if (!model || (!tokens && n_tokens) || !text_out) return invalid("moevk_detokenize: NULL argument");
+  return guard(
+      [&] {
+        *text_out = moevk::api::to_c_string(
+            model->tokenizer->decode(std::span<const int32_t>(tokens, n_tokens), /*skip_special=*/false));
+      },
+      &model->last_error);
+}
+
+moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char** piece_out, size_t* len_out) {
+  if (!model || !piece_out) return invalid("moevk_token_to_piece: NULL argument");
+  return guard(
+      [&] {
+        std::string piece = model->tokenizer->token_to_piece(token);
+        if (len_out) *len_out = piece.size();
+        *piece_out = moevk::api::to_c_string(piece);
+      },
+      &model->last_error);
+}
+
+moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
+                                       const moevk_chat_message* messages, size_t n_messages,
+                                       int add_generation_prompt, char** prompt_out) {
+  if (!model || (!messages && n_messages) || !prompt_out) return invalid("moevk_chat_apply_template: NULL argument");
+  return guard(
+      [&] {
+        const auto& tok = *model->tokenizer;
+        std::string source = template_name ? template_name : tok.vocab().chat_template;
+        if (source.empty())
+          throw moevk::Error(MOEVK_ERROR_TOKENIZER,
+                             "the model has no chat template (tokenizer.chat_template); choose one with "
+                             "--chat-template chatml|mistral");
+        auto piece = [&](int32_t id) { return id >= 0 ? tok.token_to_piece(id) : std::string(); };
+        moevk::text::ChatTemplate tmpl(source, piece(tok.bos_id()), piece(tok.eos_id()));
+        std::vector<moevk::text::Message> msgs;
+        for (size_t i = 0; i < n_messages; ++i) {
+          if (!messages[i].role || !messages[i].content)
+            throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "chat message " + std::to_string(i) + " has a NULL field");
+          msgs.push_back({messages[i].role, messages[i].content});
+        }
+        *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, add_generation_prompt != 0));
+      },
+      &model->last_error);
+}
+
+}  // extern "C"

@@ -1,0 +1,32 @@
+// What the opaque C handles hold.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "generate/sampler.hpp"
+#include "generate/session.hpp"
+#include "models/model.hpp"
+#include "moevk.h"
+#include "text/tokenizer.hpp"
+
+struct moevk_model {
+  std::unique_ptr<moevk::models::Model> model;
+  std::unique_ptr<moevk::text::Tokenizer> tokenizer;
+  mutable std::string last_error;
+};
+
+struct moevk_context {
+  moevk_model* model = nullptr;
+  std::unique_ptr<moevk::generate::Session> session;
+  std::vector<int32_t> history;       // every token in the KV cache, in order
+  int32_t last_argmax = -1;           // valid when the last decode ran ArgmaxOnly
+  bool last_logits_on_host = false;   // the last decode copied logits
+  uint32_t last_batch = 0;            // tokens of the last decode call
+  bool all_logits = false;
+  std::unique_ptr<moevk::generate::Sampler> sampler;  // kept so the seeded stream continues
+  moevk_sampler_params sampler_params{};
+  double prompt_ms_total = 0, generate_ms_total = 0;
+  int64_t prompt_tokens_total = 0, generated_tokens_total = 0;
+  std::string last_error;
+};

@@ -1,0 +1,273 @@
+#include "bench/ops_bench.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "bench/probe.hpp"
+#include "common/error.hpp"
+#include "ops/matmul.hpp"
+#include "ops/moe.hpp"
+#include "ops/transformer.hpp"
+
+namespace moevk::bench {
+
+namespace {
+
+struct LayerShape {
+  uint32_t n_embd, n_ff_exp, n_expert, k, n_head, n_head_kv, head_dim, n_vocab;
+};
+
+const std::map<std::string, LayerShape>& shapes() {
+  static const std::map<std::string, LayerShape> all = {
+      {"mixtral-8x7b", {4096, 14336, 8, 2, 32, 8, 128, 32000}},
+      {"mixtral-8x22b", {6144, 16384, 8, 2, 48, 8, 128, 32768}},
+      {"qwen1.5-moe-a2.7b", {2048, 1408, 60, 4, 16, 16, 128, 151936}},
+      {"qwen3-30b-a3b", {2048, 768, 128, 8, 32, 4, 128, 151936}},
+      {"tiny", {256, 512, 8, 2, 4, 2, 64, 1000}},
+  };
+  return all;
+}
+
+// A device buffer of `bytes` holding valid blocks of `type`: one quantized chunk of random
+// normal values (scaled like real weights), repeated. Timing only needs plausible contents.
+vk::Buffer weights(vk::Context& ctx, quant::Type type, uint32_t cols, uint64_t rows, const std::string& what) {
+  const uint64_t row_bytes = quant::row_bytes(type, cols);
+  const uint64_t bytes = row_bytes * rows;
+  auto b = ctx.create_buffer(bytes, vk::BufferKind::Device, what);
+  const uint64_t chunk_rows = std::max<uint64_t>(1, std::min<uint64_t>(rows, (4u << 20) / row_bytes));
+  std::vector<float> values(static_cast<size_t>(chunk_rows) * cols);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  for (auto& v : values) v = dist(rng);
+  std::vector<uint8_t> chunk(chunk_rows * row_bytes);
+  quant::quantize(type, values.data(), chunk.data(), values.size());
+  for (uint64_t r = 0; r < rows; r += chunk_rows) {
+    uint64_t n = std::min(chunk_rows, rows - r);
+    ctx.upload(b.range(r * row_bytes, n * row_bytes), chunk.data(), n * row_bytes);
+  }
+  return b;
+}
+
+vk::Buffer activations(vk::Context& ctx, uint64_t count, const std::string& what) {
+  std::vector<float> v(count);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& x : v) x = dist(rng);
+  auto b = ctx.create_buffer(count * 4, vk::BufferKind::Device, what);
+  ctx.upload(b.range(), v.data(), count * 4);
+  return b;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
+  vk::ContextOptions copt;
+  copt.device = o.device;
+  auto ctx_ptr = vk::Context::create(copt);
+  vk::Context& ctx = *ctx_ptr;
+  const DeviceRates rates = measure_device(ctx);
+  nlohmann::json out;
+  out["device"] = ctx.caps();
+  out["features"] = ctx.features().describe();
+  out["rates"] = {{"copy_gbps", rates.copy_gbps}, {"fma_gflops", rates.fma_gflops}, {"copy_bytes", rates.copy_bytes}};
+  nlohmann::json results = nlohmann::json::array();
+  auto want = [&](const char* k) {
+    return o.kernels.empty() || std::find(o.kernels.begin(), o.kernels.end(), k) != o.kernels.end();
+  };
+
+  for (const auto& shape_name : o.shapes) {
+    auto it = shapes().find(shape_name);
+    if (it == shapes().end()) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "unknown bench shape '" + shape_name + "'");
+    const LayerShape& s = it->second;
+    const uint32_t max_tokens = *std::max_element(o.tokens.begin(), o.tokens.end());
+    for (const auto& type_name : o.types) {
+      quant::Type type;
+      if (!quant::parse_type(type_name, type)) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "unknown type '" + type_name + "'");
+      auto report = [&](const std::string& kernel, uint32_t tokens, const std::string& path, std::vector<double> ms,
+                        double bytes, double flops, const std::string& error = "") {
+        nlohmann::json r = {{"shape", shape_name}, {"type", type_name}, {"kernel", kernel}, {"tokens", tokens},
+                            {"path", path}};
+        if (!error.empty()) {
+          r["error"] = error;
+        } else {
+          const double t = median(ms);
+          r["time_us"] = t * 1e3;
+          r["gbps"] = bytes / (t * 1e-3) / 1e9;
+          r["gflops"] = flops / (t * 1e-3) / 1e9;
+          r["bw_fraction"] = rates.copy_gbps > 0 ? r["gbps"].get<double>() / rates.copy_gbps : 0.0;
+          r["peak_fraction"] = rates.fma_gflops > 0 ? r["gflops"].get<double>() / rates.fma_gflops : 0.0;
+          r["bytes"] = bytes;
+          r["flops"] = flops;
+        }
+        results.push_back(r);
+      };
+      auto guarded = [&](const std::string& kernel, uint32_t tokens, const std::function<void()>& body) {
+        try {
+          body();
+        } catch (const Error& e) {
+          report(kernel, tokens, "-", {}, 0, 0, e.what());
+          if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
+        }
+      };
+      auto x = activations(ctx, uint64_t(max_tokens) * std::max(s.n_embd, s.n_ff_exp), "bench input");
+
+      if (want("attn_qkv") || want("output")) {
+        ops::MatMul mm(ctx);
+        const uint32_t qkv_rows = (s.n_head + 2 * s.n_head_kv) * s.head_dim;
+        for (auto [kernel, rows] : {std::pair<const char*, uint32_t>{"attn_qkv", qkv_rows}, {"output", s.n_vocab}}) {
+          if (!want(kernel)) continue;
+          guarded(kernel, 0, [&] {
+            auto w = weights(ctx, type, s.n_embd, rows, std::string(kernel) + " weights");
+            auto y = ctx.create_buffer(uint64_t(max_tokens) * rows * 4, vk::BufferKind::Device, "bench output");
+            ops::Matrix m{w.range(), type, s.n_embd, rows};
+            for (uint32_t t : o.tokens) {
+              guarded(kernel, t, [&] {
+                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) { mm.record(r, m, x.range(), y.range(), t); });
+                report(kernel, t, mm.path_for(m, t), ms, double(w.size()) + 4.0 * t * (s.n_embd + rows),
+                       2.0 * rows * s.n_embd * t);
+              });
+            }
+          });
+        }
+      }
+
+      if (want("router_topk") || want("moe_experts")) {
+        guarded("router_topk", 0, [&] {
+          ops::MoeRouter router(ctx);
+          ops::MoeExperts experts(ctx);
+          auto wr = weights(ctx, quant::Type::F32, s.n_embd, s.n_expert, "router weights");
+          ops::Matrix mr{wr.range(), quant::Type::F32, s.n_embd, s.n_expert};
+          std::unique_ptr<vk::Buffer> wg, wu, wd;
+          if (want("moe_experts")) {
+            wg = std::make_unique<vk::Buffer>(weights(ctx, type, s.n_embd, uint64_t(s.n_ff_exp) * s.n_expert, "expert gate"));
+            wu = std::make_unique<vk::Buffer>(weights(ctx, type, s.n_embd, uint64_t(s.n_ff_exp) * s.n_expert, "expert up"));
+            wd = std::make_unique<vk::Buffer>(weights(ctx, type, s.n_ff_exp, uint64_t(s.n_embd) * s.n_expert, "expert down"));
+          }
+          for (uint32_t t : o.tokens) {
+            ops::RouterShape rs{t, s.n_embd, s.n_expert, s.k, ops::Gating::Softmax, true};
+            auto scratch = ctx.create_buffer(ops::MoeRouter::scratch_bytes(rs), vk::BufferKind::Device, "router scratch");
+            auto ids = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert ids");
+            auto wts = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert weights");
+            auto route = [&](vk::Recorder& r) {
+              router.record(r, rs, mr, x.range(), scratch.range(), ids.range(), wts.range());
+            };
+            if (want("router_topk"))
+              guarded("router_topk", t, [&] {
+                auto ms = time_recording(ctx, o.repeats, route);
+                report("router_topk", t, "fused", ms, 4.0 * s.n_expert * s.n_embd + 4.0 * t * s.n_embd,
+                       2.0 * s.n_expert * s.n_embd * t);
+              });
+            if (!want("moe_experts")) continue;
+            guarded("moe_experts", t, [&] {
+              vk::Recorder once(ctx);
+              once.begin();
+              route(once);
+              once.end();
+              once.submit();
+              std::vector<uint32_t> chosen(uint64_t(t) * s.k);
+              ctx.download(ids.range(), chosen.data(), chosen.size() * 4);
+              const double unique = static_cast<double>(std::set<uint32_t>(chosen.begin(), chosen.end()).size());
+              ops::ExpertsShape es{t, s.n_embd, s.n_ff_exp, s.n_expert, s.k};
+              auto escratch = ctx.create_buffer(ops::MoeExperts::scratch_bytes(es), vk::BufferKind::Device, "experts scratch");
+              auto y = ctx.create_buffer(uint64_t(t) * s.n_embd * 4, vk::BufferKind::Device, "experts output");
+              const uint64_t gu_stride = quant::row_bytes(type, s.n_embd) * s.n_ff_exp;
+              const uint64_t d_stride = quant::row_bytes(type, s.n_ff_exp) * s.n_embd;
+              ops::ExpertMatrices g{wg->range(), type, s.n_embd, s.n_ff_exp, s.n_expert, gu_stride};
+              ops::ExpertMatrices u{wu->range(), type, s.n_embd, s.n_ff_exp, s.n_expert, gu_stride};
+              ops::ExpertMatrices d{wd->range(), type, s.n_ff_exp, s.n_embd, s.n_expert, d_stride};
+              auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                experts.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
+              });
+              report("moe_experts", t, experts.path_for(es), ms, unique * (2.0 * gu_stride + d_stride) + 8.0 * t * s.n_embd,
+                     2.0 * 3.0 * s.n_ff_exp * s.n_embd * t * s.k);
+            });
+          }
+        });
+      }
+
+      if (want("attention") && type_name == o.types.front()) {  // attention does not depend on the weight type
+        guarded("attention", 0, [&] {
+          ops::Attention attn(ctx);
+          ops::KvShape ks{o.kv_past + max_tokens, s.n_head, s.n_head_kv, s.head_dim};
+          auto kc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "k cache");
+          auto vc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "v cache");
+          auto q = activations(ctx, uint64_t(max_tokens) * s.n_head * s.head_dim, "q");
+          auto kv = activations(ctx, uint64_t(max_tokens) * s.n_head_kv * s.head_dim, "k/v new");
+          auto y = ctx.create_buffer(uint64_t(max_tokens) * s.n_head * s.head_dim * 4, vk::BufferKind::Device, "attn out");
+          ops::StepParams sp{o.kv_past, 0, {}};
+          auto step = ctx.create_buffer(sizeof sp, vk::BufferKind::Device, "step");
+          for (uint32_t t : o.tokens) {
+            guarded("attention", t, [&] {
+              sp.n_tokens = t;
+              ctx.upload(step.range(), &sp, sizeof sp);
+              auto scratch = ctx.create_buffer(ops::Attention::scratch_bytes(ks, t), vk::BufferKind::Device, "attn scratch");
+              auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                attn.record(r, ks, t, step.range(), q.range(), kv.range(), kv.range(), kc.range(), vc.range(),
+                            scratch.range(), y.range(), 1.0f / std::sqrt(float(s.head_dim)));
+              });
+              const double ctx_len = o.kv_past + t;
+              const double kv_bytes = ctx_len * s.n_head_kv * s.head_dim * 2.0 * 2.0;
+              double pairs = 0;
+              for (uint32_t i = 0; i < t; ++i) pairs += o.kv_past + i + 1;
+              report("attention", t, t <= 8 ? "decode" : "prefill", ms, kv_bytes, 4.0 * s.n_head * s.head_dim * pairs);
+            });
+          }
+        });
+      }
+
+      if (want("rms_norm") && type_name == o.types.front()) {
+        ops::RmsNorm norm(ctx);
+        auto w = activations(ctx, s.n_embd, "norm weight");
+        auto y = ctx.create_buffer(uint64_t(max_tokens) * s.n_embd * 4, vk::BufferKind::Device, "norm out");
+        for (uint32_t t : o.tokens)
+          guarded("rms_norm", t, [&] {
+            auto ms = time_recording(ctx, o.repeats,
+                                     [&](vk::Recorder& r) { norm.record(r, x.range(), w.range(), y.range(), t, s.n_embd, 1e-5f); });
+            report("rms_norm", t, "fused", ms, 8.0 * t * s.n_embd + 4.0 * s.n_embd, 4.0 * t * s.n_embd);
+          });
+      }
+    }
+  }
+  out["results"] = results;
+  return out;
+}
+
+std::string ops_bench_markdown(const nlohmann::json& r) {
+  std::ostringstream s;
+  char line[512];
+  s << "device: " << r["device"]["name"].get<std::string>() << " (" << r["device"]["driver_name"].get<std::string>()
+    << " " << r["device"]["driver_version"].get<std::string>() << ", Vulkan " << r["device"]["vulkan_version"].get<std::string>()
+    << "), features: " << r["features"].get<std::string>() << "\n";
+  std::snprintf(line, sizeof line, "measured copy bandwidth: %.1f GB/s (read + write), fp32 FMA peak: %.0f GFLOP/s\n\n",
+                r["rates"]["copy_gbps"].get<double>(), r["rates"]["fma_gflops"].get<double>());
+  s << line;
+  s << "| shape | type | kernel | tokens | path | time (us) | GB/s | % of copy bw | GFLOP/s | % of FMA peak |\n";
+  s << "|---|---|---|---:|---|---:|---:|---:|---:|---:|\n";
+  for (const auto& x : r["results"]) {
+    if (x.contains("error")) {
+      std::snprintf(line, sizeof line, "| %s | %s | %s | %u | - | error: %s | | | | |\n", x["shape"].get<std::string>().c_str(),
+                    x["type"].get<std::string>().c_str(), x["kernel"].get<std::string>().c_str(), x["tokens"].get<unsigned>(),
+                    x["error"].get<std::string>().substr(0, 120).c_str());
+    } else {
+      std::snprintf(line, sizeof line, "| %s | %s | %s | %u | %s | %.1f | %.1f | %.1f%% | %.1f | %.1f%% |\n",
+                    x["shape"].get<std::string>().c_str(), x["type"].get<std::string>().c_str(),
+                    x["kernel"].get<std::string>().c_str(), x["tokens"].get<unsigned>(), x["path"].get<std::string>().c_str(),
+                    x["time_us"].get<double>(), x["gbps"].get<double>(), 100 * x["bw_fraction"].get<double>(),
+                    x["gflops"].get<double>(), 100 * x["peak_fraction"].get<double>());
+    }
+    s << line;
+  }
+  return s.str();
+}
+
+}  // namespace moevk::bench

@@ -1,0 +1,240 @@
+// `moevk bench`: llama-bench-style end-to-end speed (prompt processing and generation), and
+// `moevk bench ops`: per-kernel timings on realistic shapes.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "common.hpp"
+
+namespace moevk_cli {
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int bench_ops(int argc, char** argv) {
+  nlohmann::json opt = nlohmann::json::object();
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::printf("usage: moevk bench ops [--shapes mixtral-8x7b,qwen3-30b-a3b] [--types q4_0,q4_k]\n"
+                  "                       [--tokens 1,8,32,128,512] [--kernels K,...] [-r 10] [--device D] [--json]\n\n"
+                  "Times each kernel family with GPU timestamps on the layer shapes of real models and reports\n"
+                  "time, GB/s, GFLOP/s, and the fraction of the device's copy bandwidth and FMA peak, both\n"
+                  "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, output, rms_norm.\n"
+                  "Shapes: mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, tiny (for CPU drivers).\n");
+      return 0;
+    } else if (a == "--shapes") opt["shapes"] = split(next());
+    else if (a == "--types") opt["types"] = split(next());
+    else if (a == "--kernels") opt["kernels"] = split(next());
+    else if (a == "--tokens") {
+      std::vector<uint32_t> t;
+      for (auto& x : split(next())) t.push_back(static_cast<uint32_t>(std::stoul(x)));
+      opt["tokens"] = t;
+    } else if (a == "-r" || a == "--repetitions") opt["repeats"] = std::stoi(next());
+    else if (a == "--device") opt["device"] = next();
+    else if (a == "--json") json = true;
+    else throw std::runtime_error("unknown option " + a);
+  }
+  char* out = nullptr;
+  if (moevk_bench_ops(opt.dump().c_str(), !json, &out) != MOEVK_OK) {
+    std::fprintf(stderr, "moevk bench ops: %s\n", moevk_last_error());
+    return 1;
+  }
+  std::printf("%s\n", out);
+  moevk_free_string(out);
+  return 0;
+}
+
+struct Stat {
+  double mean = 0, sd = 0;
+};
+Stat stat(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= std::max<size_t>(1, v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / (v.size() - 1)) : 0;
+  return s;
+}
+
+int bench_model(int argc, char** argv) {
+  GenOptions o;
+  o.progress = true;
+  o.n_batch = 512;
+  int n_prompt = 512, n_gen = 128, reps = 5;
+  std::string format = "md";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::printf("usage: moevk bench -m FILE [-p 512] [-n 128] [-r 5] [-b 512] [--md|--json|--csv] [--device D]\n"
+                  "       moevk bench ops --help\n\n"
+                  "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
+                  "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). Each test runs\n"
+                  "-r times after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
+                  "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
+                  "device's copy bandwidth measured at start (the decode floor).\n");
+      return 0;
+    }
+    if (a == "-p" && i + 1 < argc) n_prompt = std::atoi(argv[++i]);
+    else if (a == "-n" && i + 1 < argc) n_gen = std::atoi(argv[++i]);
+    else if (a == "-r" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--md") format = "md";
+    else if (a == "--json") format = "json";
+    else if (a == "--csv") format = "csv";
+    else if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
+  }
+  if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
+  char* info_text = nullptr;
+  if (moevk_inspect_json(o.model.c_str(), &info_text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return 1;
+  }
+  auto info = nlohmann::json::parse(info_text);
+  moevk_free_string(info_text);
+  char* rates_text = nullptr;
+  if (moevk_device_rates_json(o.device.empty() ? nullptr : o.device.c_str(), &rates_text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return 1;
+  }
+  auto rates = nlohmann::json::parse(rates_text);
+  moevk_free_string(rates_text);
+
+  moevk_model* model = load_model(o, nullptr);
+  if (!model) return 1;
+  o.n_ctx = std::max<uint32_t>(o.n_ctx, static_cast<uint32_t>(n_prompt + n_gen + 8));
+  moevk_context* ctx = create_context(model, o);
+  if (!ctx) {
+    moevk_model_free(model);
+    return 1;
+  }
+  const int32_t n_vocab = moevk_model_n_vocab(model);
+  std::mt19937 rng(1234);
+  std::vector<int32_t> prompt(n_prompt);
+  for (auto& t : prompt) t = static_cast<int32_t>(rng() % n_vocab);
+
+  struct Row {
+    std::string test;
+    std::vector<double> tps;
+  };
+  std::vector<Row> rows;
+  auto fail = [&]() {
+    std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
+    moevk_context_free(ctx);
+    moevk_model_free(model);
+    return 1;
+  };
+  if (n_prompt > 0) {
+    Row r{"pp" + std::to_string(n_prompt), {}};
+    for (int rep = -1; rep < reps; ++rep) {
+      moevk_context_reset(ctx);
+      auto t0 = std::chrono::steady_clock::now();
+      if (moevk_decode(ctx, prompt.data(), prompt.size(), 0) != MOEVK_OK) return fail();
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rep >= 0) r.tps.push_back(n_prompt / s);
+    }
+    rows.push_back(r);
+  }
+  if (n_gen > 0) {
+    Row r{"tg" + std::to_string(n_gen), {}};
+    for (int rep = -1; rep < reps; ++rep) {
+      moevk_context_reset(ctx);
+      moevk_generate_params gp = moevk_generate_default_params();
+      gp.prompt_tokens = prompt.data();
+      gp.n_prompt_tokens = 1;
+      gp.max_tokens = n_gen + 1;  // the first token comes from the prompt pass; n_gen decodes follow
+      gp.ignore_eos = 1;
+      gp.sampling.temperature = 0;
+      moevk_generate_result res{};
+      res.struct_size = sizeof res;
+      if (moevk_generate(ctx, &gp, &res) != MOEVK_OK) return fail();
+      if (rep >= 0) r.tps.push_back(1000.0 * (res.n_generated - 1) / res.generate_ms);
+    }
+    rows.push_back(r);
+  }
+
+  char* minfo = nullptr;
+  moevk_model_info_json(model, &minfo);
+  auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
+  moevk_free_string(minfo);
+  const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
+  const double copy_gbps = rates.value("copy_gbps", 0.0);
+  const std::string arch = info["hparams"].value("architecture", std::string("?"));
+  const double size_gib = info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024);
+  const double params_b = info.value("total_params", 0.0) / 1e9;
+  const std::string device = mj.value("device", std::string("?"));
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& r : rows) {
+    Stat s = stat(r.tps);
+    nlohmann::json j = {{"model", o.model}, {"architecture", arch}, {"size_gib", size_gib}, {"params_b", params_b},
+                        {"device", device}, {"n_batch", o.n_batch}, {"test", r.test}, {"tokens_per_s", s.mean},
+                        {"stddev", s.sd}, {"samples", r.tps}};
+    if (r.test[0] == 't' && bytes_per_token > 0) {
+      j["bytes_per_token"] = bytes_per_token;
+      j["achieved_gbps"] = s.mean * bytes_per_token / 1e9;
+      j["copy_gbps"] = copy_gbps;
+      j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
+      j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
+    }
+    results.push_back(j);
+  }
+  if (format == "json") {
+    std::printf("%s\n", results.dump(2).c_str());
+  } else if (format == "csv") {
+    std::printf("model,architecture,size_gib,params_b,device,n_batch,test,tokens_per_s,stddev,achieved_gbps,floor_fraction\n");
+    for (const auto& j : results)
+      std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%.2f,%.2f,%.1f,%.3f\n", o.model.c_str(), arch.c_str(), size_gib, params_b,
+                  device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
+                  j["stddev"].get<double>(), j.value("achieved_gbps", 0.0), j.value("floor_fraction", 0.0));
+  } else {
+    std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const auto& j : results) {
+      std::printf("| %s | %.2f GiB | %.2f B | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_gib, params_b,
+                  device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
+                  j["stddev"].get<double>(),
+                  j.contains("achieved_gbps") ? std::to_string(int(j["achieved_gbps"].get<double>())).c_str() : "-",
+                  j.contains("floor_fraction") ? (std::to_string(int(100 * j["floor_fraction"].get<double>())) + "%").c_str() : "-");
+    }
+    std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
+                copy_gbps, bytes_per_token / 1e9);
+  }
+  moevk_context_free(ctx);
+  moevk_model_free(model);
+  return 0;
+}
+
+int bench(int argc, char** argv) {
+  try {
+    if (argc >= 2 && !std::strcmp(argv[1], "ops")) return bench_ops(argc, argv);
+    return bench_model(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moevk bench: %s (see moevk bench --help)\n", e.what());
+    return 2;
+  }
+}
+
+RegisterCommand reg("bench", "speed: end to end (llama-bench style) or per kernel (bench ops)", bench);
+
+}  // namespace
+}  // namespace moevk_cli

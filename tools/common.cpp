@@ -1,0 +1,159 @@
+#include "common.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace moevk_cli {
+
+namespace {
+
+const char* value(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) throw std::runtime_error(std::string("option ") + argv[i] + " needs a value");
+  return argv[++i];
+}
+
+double number(const char* s, const char* name) {
+  char* end = nullptr;
+  double v = std::strtod(s, &end);
+  if (!end || *end || end == s) throw std::runtime_error(std::string("option ") + name + ": '" + s + "' is not a number");
+  return v;
+}
+
+int progress_bar(float fraction, const char* stage, void*) {
+  static int last = -1;
+  int pct = static_cast<int>(fraction * 100.0f + 0.5f);
+  if (pct == last) return 0;
+  last = pct;
+  const int width = 40;
+  int fill = pct * width / 100;
+  std::fprintf(stderr, "\r%-10s [%.*s%*s] %3d%%", stage ? stage : "", fill,
+               "########################################", width - fill, "", pct);
+  if (pct >= 100) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (!end || *end || v < 0 || v > INT32_MAX) throw std::runtime_error("--prompt-ids: '" + item + "' is not a token id");
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  if (ids.empty()) throw std::runtime_error("--prompt-ids: no ids given");
+  return ids;
+}
+
+bool parse_common(int argc, char** argv, int& i, GenOptions& o) {
+  const std::string a = argv[i];
+  auto& s = o.sampling;
+  if (a == "-m" || a == "--model") o.model = value(argc, argv, i);
+  else if (a == "--device") o.device = value(argc, argv, i);
+  else if (a == "-p" || a == "--prompt") { o.prompt = value(argc, argv, i); o.prompt_given = true; }
+  else if (a == "-f" || a == "--file") {
+    const char* path = value(argc, argv, i);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(std::string("cannot read prompt file ") + path);
+    o.prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    o.prompt_given = true;
+  }
+  else if (a == "--prompt-ids") o.prompt_ids = parse_ids(value(argc, argv, i));
+  else if (a == "--print-ids") o.print_ids = true;
+  else if (a == "-n" || a == "--n-predict") o.n_predict = static_cast<int32_t>(number(value(argc, argv, i), "-n"));
+  else if (a == "-c" || a == "--ctx-size") o.n_ctx = static_cast<uint32_t>(number(value(argc, argv, i), "-c"));
+  else if (a == "-b" || a == "--batch-size") o.n_batch = static_cast<uint32_t>(number(value(argc, argv, i), "-b"));
+  else if (a == "--temp") s.temperature = static_cast<float>(number(value(argc, argv, i), "--temp"));
+  else if (a == "--top-k") s.top_k = static_cast<int32_t>(number(value(argc, argv, i), "--top-k"));
+  else if (a == "--top-p") s.top_p = static_cast<float>(number(value(argc, argv, i), "--top-p"));
+  else if (a == "--min-p") s.min_p = static_cast<float>(number(value(argc, argv, i), "--min-p"));
+  else if (a == "--repeat-penalty") s.repeat_penalty = static_cast<float>(number(value(argc, argv, i), "--repeat-penalty"));
+  else if (a == "--repeat-last-n") s.repeat_last_n = static_cast<int32_t>(number(value(argc, argv, i), "--repeat-last-n"));
+  else if (a == "--presence-penalty") s.presence_penalty = static_cast<float>(number(value(argc, argv, i), "--presence-penalty"));
+  else if (a == "--frequency-penalty") s.frequency_penalty = static_cast<float>(number(value(argc, argv, i), "--frequency-penalty"));
+  else if (a == "-s" || a == "--seed") s.seed = static_cast<uint64_t>(number(value(argc, argv, i), "--seed"));
+  else if (a == "--greedy") s.temperature = 0.0f;
+  else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
+  else if (a == "--ignore-eos") o.ignore_eos = true;
+  else if (a == "--expert-stats") o.expert_stats = true;
+  else if (a == "--chat-template") o.chat_template = value(argc, argv, i);
+  else if (a == "--system") o.system_prompt = value(argc, argv, i);
+  else if (a == "--validate") o.validate = true;
+  else if (a == "--no-progress") o.progress = false;
+  else if (a == "--json") o.json = true;
+  else return false;
+  if (o.n_batch == 0) throw std::runtime_error("-b/--batch-size must be at least 1");
+  return true;
+}
+
+const char* common_help() {
+  return "model and device:\n"
+         "  -m, --model FILE          GGUF model file (required)\n"
+         "  --device INDEX|NAME       Vulkan device (see `moevk devices`; default: best GPU)\n"
+         "  -c, --ctx-size N          context length (default: the model's, at most 4096)\n"
+         "  -b, --batch-size N        prompt tokens per forward step (default 128)\n"
+         "  --validate                enable the Khronos validation layer\n"
+         "  --no-progress             no progress bar while loading\n"
+         "prompt:\n"
+         "  -p, --prompt TEXT         the prompt\n"
+         "  -f, --file FILE           read the prompt from a file\n"
+         "  --prompt-ids 1,2,3        the prompt as token ids (no tokenizer involved)\n"
+         "  --print-ids               print generated token ids instead of text\n"
+         "generation:\n"
+         "  -n, --n-predict N         tokens to generate (default 128)\n"
+         "  --temp T                  temperature (default 0.8; 0 = greedy, argmax on the GPU)\n"
+         "  --greedy                  same as --temp 0\n"
+         "  --top-k N                 (default 40; 0 = off)\n"
+         "  --top-p P                 (default 0.95; 1 = off)\n"
+         "  --min-p P                 (default 0.05; 0 = off)\n"
+         "  --repeat-penalty F        (default 1.0 = off)   --repeat-last-n N (default 64)\n"
+         "  --presence-penalty F      (default 0)           --frequency-penalty F (default 0)\n"
+         "  -s, --seed N              random seed (default 0)\n"
+         "  --stop TEXT               stop when TEXT is generated (repeatable)\n"
+         "  --ignore-eos              keep going past end-of-generation tokens\n"
+         "  --expert-stats            print how often each expert was chosen, per layer\n";
+}
+
+moevk_model* load_model(const GenOptions& o, double* load_ms) {
+  if (o.model.empty()) {
+    std::fprintf(stderr, "error: no model given (-m FILE)\n");
+    return nullptr;
+  }
+  moevk_model_params mp = moevk_model_default_params();
+  if (!o.device.empty()) mp.device = o.device.c_str();
+  mp.validation = o.validate;
+  if (o.progress) mp.progress = progress_bar;
+  auto t0 = std::chrono::steady_clock::now();
+  moevk_model* model = nullptr;
+  if (moevk_model_load(o.model.c_str(), &mp, &model) != MOEVK_OK) {
+    if (o.progress) std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return nullptr;
+  }
+  if (load_ms) *load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return model;
+}
+
+moevk_context* create_context(moevk_model* model, const GenOptions& o) {
+  moevk_context_params cp = moevk_context_default_params();
+  cp.n_ctx = o.n_ctx;
+  cp.n_batch = o.n_batch;
+  cp.expert_stats = o.expert_stats;
+  moevk_context* ctx = nullptr;
+  if (moevk_context_create(model, &cp, &ctx) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace moevk_cli

@@ -1,0 +1,45 @@
+// Options shared by the generating subcommands (run, chat, logits, bench) and the helpers that
+// load a model with a progress bar. Only the public C API is used.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "moevk.h"
+
+namespace moevk_cli {
+
+struct GenOptions {
+  std::string model;
+  std::string device;
+  std::string prompt;
+  bool prompt_given = false;
+  std::vector<int32_t> prompt_ids;
+  bool print_ids = false;
+  int32_t n_predict = 128;
+  uint32_t n_ctx = 0;
+  uint32_t n_batch = 128;
+  bool validate = false;
+  bool progress = true;
+  bool expert_stats = false;
+  bool ignore_eos = false;
+  bool json = false;
+  std::string chat_template;
+  std::string system_prompt;
+  std::vector<std::string> stops;
+  moevk_sampler_params sampling = moevk_sampler_default_params();
+};
+
+// Parses one option at argv[i] (advancing i past its value). Returns false when argv[i] is not
+// a shared option; throws std::runtime_error for a bad value.
+bool parse_common(int argc, char** argv, int& i, GenOptions& o);
+// The help text of the shared options.
+const char* common_help();
+std::vector<int32_t> parse_ids(const std::string& s);
+
+// Loads o.model with a progress bar on stderr (when o.progress). Prints the error and returns
+// nullptr on failure. `load_ms` receives the load time.
+moevk_model* load_model(const GenOptions& o, double* load_ms);
+moevk_context* create_context(moevk_model* model, const GenOptions& o);
+
+}  // namespace moevk_cli
