@@ -1,0 +1,111 @@
+// C API: convert, make-model, inspect (include/moevk.h, section "Files").
+#include <algorithm>
+#include <cstring>
+
+#include "api/api_internal.hpp"
+#include "convert/convert.hpp"
+#include "gguf/gguf.hpp"
+#include "models/hparams.hpp"
+
+namespace {
+
+using namespace moevk;
+
+// Copies a caller's struct of possibly older (smaller) layout over our defaults, so callers
+// built against an older header keep working.
+template <class T>
+T read_params(const T* given, T defaults, const char* what) {
+  if (!given) fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": params is NULL");
+  if (given->struct_size < sizeof(size_t))
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": params.struct_size is not set (use the default_params call)");
+  std::memcpy(&defaults, given, std::min(given->struct_size, sizeof(T)));
+  defaults.struct_size = sizeof(T);
+  return defaults;
+}
+
+quant::Type parse_type_arg(const char* name, const char* what) {
+  quant::Type t;
+  if (!name || !quant::parse_type(name, t))
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": unknown type '" + (name ? name : "(null)") + "'");
+  if (!quant::type_info(t).can_quantize)
+    fail(MOEVK_ERROR_UNSUPPORTED, std::string(what) + ": cannot write type " + quant::type_info(t).name);
+  return t;
+}
+
+convert::WriteCallbacks callbacks_of(moevk_progress_fn progress, void* progress_user, moevk_log_fn log, void* log_user) {
+  convert::WriteCallbacks cb;
+  if (progress)
+    cb.progress = [progress, progress_user](float f, const std::string& stage) {
+      return progress(f, stage.c_str(), progress_user) != 0;
+    };
+  if (log) cb.log = [log, log_user](const std::string& line) { log(line.c_str(), log_user); };
+  return cb;
+}
+
+}  // namespace
+
+extern "C" {
+
+moevk_convert_params moevk_convert_default_params(void) {
+  moevk_convert_params p{};
+  p.struct_size = sizeof p;
+  p.type = "f16";
+  return p;
+}
+
+moevk_status moevk_convert(const moevk_convert_params* params) {
+  return api::guard([&] {
+    const moevk_convert_params p = read_params(params, moevk_convert_default_params(), "moevk_convert");
+    if (!p.hf_dir || !*p.hf_dir) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_convert: hf_dir is not set");
+    if (!p.output_path || !*p.output_path) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_convert: output_path is not set");
+    convert::convert_hf(p.hf_dir, p.output_path, parse_type_arg(p.type, "moevk_convert"),
+                        callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data));
+  });
+}
+
+moevk_make_model_params moevk_make_model_default_params(void) {
+  moevk_make_model_params p{};
+  p.struct_size = sizeof p;
+  p.preset = "tiny";
+  p.type = "q4_0";
+  p.seed = 1;
+  return p;
+}
+
+moevk_status moevk_make_model(const moevk_make_model_params* params, char** info_json_out) {
+  if (info_json_out) *info_json_out = nullptr;
+  return api::guard([&] {
+    const moevk_make_model_params p = read_params(params, moevk_make_model_default_params(), "moevk_make_model");
+    if (!p.dry_run && (!p.output_path || !*p.output_path))
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_make_model: output_path is not set");
+    convert::MakeModelOverrides o;
+    if (p.arch) o.arch = p.arch;
+    o.n_layer = p.n_layer;
+    o.n_embd = p.n_embd;
+    o.n_ff = p.n_ff;
+    o.n_ff_shexp = p.n_ff_shexp;
+    o.n_expert = p.n_expert;
+    o.n_expert_used = p.n_expert_used;
+    o.n_head = p.n_head;
+    o.n_head_kv = p.n_head_kv;
+    o.head_dim = p.head_dim;
+    o.n_vocab = p.n_vocab;
+    o.n_ctx = p.n_ctx;
+    const convert::ModelSpec spec = convert::make_model_spec(p.preset ? p.preset : "tiny", o);
+    const model::ModelInfo info =
+        convert::make_model(spec, parse_type_arg(p.type, "moevk_make_model"), p.output_path ? p.output_path : "",
+                            p.seed, p.dry_run != 0, callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data));
+    if (info_json_out) *info_json_out = api::to_c_string(model::model_info_json(info));
+  });
+}
+
+moevk_status moevk_inspect_json(const char* gguf_path, char** json_out) {
+  if (json_out) *json_out = nullptr;
+  return api::guard([&] {
+    if (!gguf_path || !json_out) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_inspect_json: NULL argument");
+    const std::unique_ptr<gguf::File> file = gguf::File::open(gguf_path);
+    *json_out = api::to_c_string(model::model_info_json(model::describe(*file)));
+  });
+}
+
+}  // extern "C"

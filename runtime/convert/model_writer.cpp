@@ -1,0 +1,285 @@
+// Layout, metadata and the streamed, two-threaded write of a model file.
+#include "convert/model_writer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+#include "common/error.hpp"
+#include "gguf/gguf.hpp"
+
+namespace moevk::convert {
+
+model::HParams ModelSpec::hparams() const {
+  model::HParams hp;
+  hp.arch = arch;
+  hp.n_vocab = n_vocab;
+  hp.n_ctx_train = n_ctx_train;
+  hp.n_embd = n_embd;
+  hp.n_layer = n_layer;
+  hp.n_head = n_head;
+  hp.n_head_kv = n_head_kv;
+  hp.head_dim = head_dim;
+  hp.head_dim_v = head_dim;
+  hp.n_rot = head_dim;
+  hp.n_ff = n_ff;
+  hp.n_ff_exp = n_ff_exp;
+  hp.n_ff_shexp = n_ff_shexp;
+  hp.n_expert = n_expert;
+  hp.n_expert_used = n_expert_used;
+  hp.norm_eps = norm_eps;
+  hp.rope_freq_base = rope_freq_base;
+  hp.rope_type = arch == "llama" ? model::RopeType::NORM : model::RopeType::NEOX;
+  hp.expert_weights_norm = expert_weights_norm;
+  hp.has_shared_expert = n_ff_shexp > 0;
+  hp.qkv_bias = qkv_bias;
+  hp.qk_norm = qk_norm;
+  hp.tied_output = tied_output;
+  hp.layer_is_moe = layer_is_moe;
+  if (!model::is_supported_arch(arch))
+    fail(MOEVK_ERROR_UNSUPPORTED, "architecture '" + arch + "' is not supported (llama, qwen2moe, qwen3moe, qwen2, qwen3)");
+  model::validate_hparams(hp);
+  return hp;
+}
+
+uint64_t TensorDecl::rows() const {
+  uint64_t r = 1;
+  for (size_t i = 1; i < dims.size(); ++i) r *= dims[i];
+  return r;
+}
+
+std::vector<TensorDecl> tensor_layout(const ModelSpec& s) {
+  std::vector<TensorDecl> out;
+  const uint64_t embd = s.n_embd, q = uint64_t(s.n_head) * s.head_dim, kv = uint64_t(s.n_head_kv) * s.head_dim;
+  auto add = [&](std::string name, std::vector<uint64_t> dims, TensorRole role) {
+    out.push_back({std::move(name), std::move(dims), role});
+  };
+  add("token_embd.weight", {embd, s.n_vocab}, TensorRole::MATRIX);
+  add("output_norm.weight", {embd}, TensorRole::VECTOR);
+  if (!s.tied_output) add("output.weight", {embd, s.n_vocab}, TensorRole::MATRIX);
+  for (uint32_t l = 0; l < s.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    add(p + "attn_norm.weight", {embd}, TensorRole::VECTOR);
+    add(p + "attn_q.weight", {embd, q}, TensorRole::MATRIX);
+    add(p + "attn_k.weight", {embd, kv}, TensorRole::MATRIX);
+    add(p + "attn_v.weight", {embd, kv}, TensorRole::MATRIX);
+    add(p + "attn_output.weight", {q, embd}, TensorRole::MATRIX);
+    if (s.qkv_bias) {
+      add(p + "attn_q.bias", {q}, TensorRole::VECTOR);
+      add(p + "attn_k.bias", {kv}, TensorRole::VECTOR);
+      add(p + "attn_v.bias", {kv}, TensorRole::VECTOR);
+    }
+    if (s.qk_norm) {
+      add(p + "attn_q_norm.weight", {s.head_dim}, TensorRole::VECTOR);
+      add(p + "attn_k_norm.weight", {s.head_dim}, TensorRole::VECTOR);
+    }
+    add(p + "ffn_norm.weight", {embd}, TensorRole::VECTOR);
+    if (l < s.layer_is_moe.size() && s.layer_is_moe[l]) {
+      add(p + "ffn_gate_inp.weight", {embd, s.n_expert}, TensorRole::ROUTER);
+      add(p + "ffn_gate_exps.weight", {embd, s.n_ff_exp, s.n_expert}, TensorRole::MATRIX);
+      add(p + "ffn_up_exps.weight", {embd, s.n_ff_exp, s.n_expert}, TensorRole::MATRIX);
+      add(p + "ffn_down_exps.weight", {s.n_ff_exp, embd, s.n_expert}, TensorRole::MATRIX);
+      if (s.n_ff_shexp > 0) {
+        add(p + "ffn_gate_inp_shexp.weight", {embd}, TensorRole::ROUTER);
+        add(p + "ffn_gate_shexp.weight", {embd, s.n_ff_shexp}, TensorRole::MATRIX);
+        add(p + "ffn_up_shexp.weight", {embd, s.n_ff_shexp}, TensorRole::MATRIX);
+        add(p + "ffn_down_shexp.weight", {s.n_ff_shexp, embd}, TensorRole::MATRIX);
+      }
+    } else {
+      add(p + "ffn_gate.weight", {embd, s.n_ff}, TensorRole::MATRIX);
+      add(p + "ffn_up.weight", {embd, s.n_ff}, TensorRole::MATRIX);
+      add(p + "ffn_down.weight", {s.n_ff, embd}, TensorRole::MATRIX);
+    }
+  }
+  return out;
+}
+
+quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::string* note) {
+  if (decl.role != TensorRole::MATRIX) return quant::Type::F32;
+  const uint64_t ne0 = decl.dims[0];
+  const uint32_t block = quant::type_info(requested).block_size;
+  if (ne0 % block == 0) return requested;
+  quant::Type fallback = quant::Type::F16;
+  if (block > 32 && ne0 % 32 == 0) fallback = quant::Type::Q8_0;
+  if (note)
+    *note = decl.name + ": row length " + std::to_string(ne0) + " is not a multiple of " +
+            quant::type_info(requested).name + "'s block of " + std::to_string(block) + ", stored as " +
+            quant::type_info(fallback).name;
+  return fallback;
+}
+
+uint32_t file_type_id(quant::Type type) {
+  switch (type) {
+    case quant::Type::F32: return 0;
+    case quant::Type::F16: return 1;
+    case quant::Type::Q4_0: return 2;
+    case quant::Type::Q4_1: return 3;
+    case quant::Type::Q8_0: return 7;
+    case quant::Type::Q5_0: return 8;
+    case quant::Type::Q5_1: return 9;
+    case quant::Type::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S: every matrix is Q4_K
+    case quant::Type::Q6_K: return 18;
+    case quant::Type::BF16: return 32;
+    default: break;
+  }
+  fail(MOEVK_ERROR_UNSUPPORTED, std::string("no llama.cpp file type for ") + quant::type_info(type).name);
+}
+
+text::VocabData placeholder_vocab(uint32_t n_vocab) {
+  text::VocabData v;
+  v.model = "llama";
+  v.pre = "default";
+  for (uint32_t i = 0; i < n_vocab; ++i) {
+    std::string token;
+    text::TokenType type = text::TokenType::NORMAL;
+    if (i == 0) {
+      token = "<unk>";
+      type = text::TokenType::UNKNOWN;
+    } else if (i <= 2) {
+      token = i == 1 ? "<s>" : "</s>";
+      type = text::TokenType::CONTROL;
+    } else if (i < 3 + 256) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+      token = buf;
+      type = text::TokenType::BYTE;
+    } else {
+      token = "tok_" + std::to_string(i);
+    }
+    v.tokens.push_back(std::move(token));
+    v.token_types.push_back(int32_t(type));
+    v.scores.push_back(type == text::TokenType::NORMAL ? -float(i) : 0.0f);
+  }
+  v.unk_id = 0;
+  if (n_vocab > 2) {
+    v.bos_id = 1;
+    v.eos_id = 2;
+  }
+  v.add_bos = true;
+  return v;
+}
+
+std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Type type,
+                                               std::vector<std::string>* notes) {
+  std::vector<model::TensorShape> shapes;
+  for (const TensorDecl& d : tensor_layout(spec)) {
+    std::string note;
+    const quant::Type t = stored_type(type, d, &note);
+    if (!note.empty() && notes) notes->push_back(note);
+    shapes.push_back({d.name, d.dims, t, d.rows() * quant::row_bytes(t, d.dims[0])});
+  }
+  return shapes;
+}
+
+namespace {
+
+void write_metadata(gguf::Writer& w, const ModelSpec& s, quant::Type type) {
+  const std::string a = s.arch + ".";
+  w.set_string("general.architecture", s.arch);
+  w.set_string("general.name", s.name);
+  w.set_uint32("general.file_type", file_type_id(type));
+  if (quant::type_info(type).block_size > 1) w.set_uint32("general.quantization_version", 2);
+  w.set_uint32(a + "vocab_size", s.n_vocab);
+  w.set_uint32(a + "context_length", s.n_ctx_train);
+  w.set_uint32(a + "embedding_length", s.n_embd);
+  w.set_uint32(a + "block_count", s.n_layer);
+  w.set_uint32(a + "feed_forward_length", s.n_ff);
+  w.set_uint32(a + "attention.head_count", s.n_head);
+  w.set_uint32(a + "attention.head_count_kv", s.n_head_kv);
+  w.set_uint32(a + "attention.key_length", s.head_dim);
+  w.set_uint32(a + "attention.value_length", s.head_dim);
+  w.set_float32(a + "attention.layer_norm_rms_epsilon", s.norm_eps);
+  w.set_float32(a + "rope.freq_base", s.rope_freq_base);
+  w.set_uint32(a + "rope.dimension_count", s.head_dim);
+  if (s.n_expert > 0) {
+    w.set_uint32(a + "expert_count", s.n_expert);
+    w.set_uint32(a + "expert_used_count", s.n_expert_used);
+    // llama.cpp's Mixtral files carry the expert width in feed_forward_length only.
+    if (s.arch != "llama") w.set_uint32(a + "expert_feed_forward_length", s.n_ff_exp);
+    if (s.n_ff_shexp > 0) w.set_uint32(a + "expert_shared_feed_forward_length", s.n_ff_shexp);
+    w.set_bool(a + "expert_weights_norm", s.expert_weights_norm);
+  }
+}
+
+// Chunks of about 1 Mi values: small memory, large enough to amortise the thread hand-off.
+constexpr uint64_t kChunkValues = 1u << 20;
+
+}  // namespace
+
+void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
+                 const std::function<RowSource(const TensorDecl&)>& source, const WriteCallbacks& callbacks) {
+  spec.hparams();  // validates
+  if (spec.arch == "llama" && spec.n_ff != spec.n_ff_exp && spec.n_expert > 0)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "llama MoE files store the expert width in feed_forward_length: n_ff must equal n_ff_exp");
+  const std::vector<TensorDecl> layout = tensor_layout(spec);
+  std::vector<quant::Type> types;
+  uint64_t total_bytes = 0;
+  for (const TensorDecl& d : layout) {
+    std::string note;
+    types.push_back(stored_type(type, d, &note));
+    if (!note.empty() && callbacks.log) callbacks.log(note);
+    total_bytes += d.rows() * quant::row_bytes(types.back(), d.dims[0]);
+  }
+
+  gguf::Writer writer(path);
+  write_metadata(writer, spec, type);
+  text::write_vocab(writer, vocab);
+  for (size_t i = 0; i < layout.size(); ++i) writer.add_tensor(layout[i].name, layout[i].dims, types[i]);
+  writer.begin_data();
+
+  uint64_t written = 0;
+  std::vector<float> values;
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const TensorDecl& d = layout[i];
+    const quant::Type t = types[i];
+    const uint64_t ne0 = d.dims[0], rows = d.rows();
+    const uint64_t row_size = quant::row_bytes(t, ne0);
+    const RowSource rows_of = source(d);
+    const uint64_t chunk_rows = std::max<uint64_t>(1, kChunkValues / ne0);
+    values.resize(std::min(rows, chunk_rows) * ne0);
+    bytes.resize(std::min(rows, chunk_rows) * row_size);
+    for (uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+      const uint64_t n = std::min(chunk_rows, rows - r0);
+      // Two halves on two threads: produce the floats, then quantize them, each into its own
+      // part of the buffers. The split is by rows, so results do not depend on the threading.
+      auto work = [&](uint64_t first, uint64_t count) {
+        if (count == 0) return;
+        rows_of(r0 + first, count, values.data() + first * ne0);
+        for (uint64_t r = first; r < first + count; ++r)
+          quant::quantize(t, values.data() + r * ne0, bytes.data() + r * row_size, ne0);
+      };
+      const uint64_t half = n / 2;
+      if (half > 0 && n * ne0 >= 4096) {
+        std::exception_ptr helper_error;
+        std::thread helper([&] {
+          try {
+            work(half, n - half);
+          } catch (...) {
+            helper_error = std::current_exception();
+          }
+        });
+        try {
+          work(0, half);
+        } catch (...) {
+          helper.join();
+          throw;
+        }
+        helper.join();
+        if (helper_error) std::rethrow_exception(helper_error);
+      } else {
+        work(0, n);
+      }
+      writer.write_data(bytes.data(), n * row_size);
+      written += n * row_size;
+      if (callbacks.progress &&
+          callbacks.progress(total_bytes ? float(double(written) / double(total_bytes)) : 1.0f, d.name))
+        fail(MOEVK_ERROR_CANCELLED, "cancelled while writing " + d.name);
+    }
+  }
+  writer.finish();
+}
+
+}  // namespace moevk::convert
