@@ -44,7 +44,9 @@ uint64_t value_type_size(ValueType t);
 // Limits the reader enforces on hostile files (real llama.cpp files are far below them).
 inline constexpr uint32_t kMaxDims = 4;              // ggml's GGML_MAX_DIMS
 inline constexpr uint32_t kMaxArrayDepth = 8;        // arrays of arrays of ...
-inline constexpr uint64_t kMaxMetadataValues = 1ull << 25;  // scalars + strings in all arrays
+// Values of all arrays together; a Value is ~100 bytes in memory, so this caps the header's
+// memory near 800 MB whatever the file claims. Real vocabularies use ~1M.
+inline constexpr uint64_t kMaxMetadataValues = 1ull << 23;
 
 struct KeyValue {
   std::string key;

@@ -3,6 +3,7 @@
 // against these).
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "quant/blocks.hpp"
@@ -220,6 +221,15 @@ void dequantize(Type t, const void* src, float* dst, uint64_t n) {
           std::string("dequantize ") + info.name + ": " + std::to_string(n) +
               " elements is not a multiple of the block size " + std::to_string(info.block_size));
   const uint64_t nb = n / info.block_size;
+  // The decoders read blocks as structs (2- or 4-byte aligned); a file with general.alignment 1
+  // can place data anywhere, so misaligned input is first copied to aligned memory.
+  std::vector<uint32_t> aligned_copy;
+  if (reinterpret_cast<uintptr_t>(src) % alignof(uint32_t) != 0) {
+    const uint64_t bytes_total = nb * info.type_size;
+    aligned_copy.resize(size_t((bytes_total + 3) / 4));
+    std::memcpy(aligned_copy.data(), src, size_t(bytes_total));
+    src = aligned_copy.data();
+  }
   const auto* bytes = static_cast<const uint8_t*>(src);
   switch (t) {
     case Type::F32: std::memcpy(dst, src, n * sizeof(float)); return;

@@ -1,6 +1,7 @@
 // quant::quantize(): dispatch to the per-format reference quantizers.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "quant/quantize_internal.hpp"
@@ -13,6 +14,14 @@ void quantize(Type t, const float* src, void* dst, uint64_t n) {
   require(n % info.block_size == 0, MOEVK_ERROR_INVALID_ARGUMENT,
           std::string("quantize ") + info.name + ": " + std::to_string(n) +
               " elements is not a multiple of the block size " + std::to_string(info.block_size));
+  // The quantizers write blocks as structs; misaligned output goes through an aligned buffer.
+  if (reinterpret_cast<uintptr_t>(dst) % alignof(uint32_t) != 0) {
+    const uint64_t bytes_total = row_bytes(t, n);
+    std::vector<uint32_t> aligned((bytes_total + 3) / 4);
+    quantize(t, src, aligned.data(), n);
+    std::memcpy(dst, aligned.data(), size_t(bytes_total));
+    return;
+  }
   switch (t) {
     case Type::F32: std::memcpy(dst, src, n * sizeof(float)); return;
     case Type::F16: return detail::quantize_f16(src, dst, n);

@@ -1,8 +1,10 @@
 // libFuzzer target for the GGUF reader: parse arbitrary bytes, then touch everything a caller
 // could touch (every metadata value, recursively, and every byte of every tensor's data span).
+// Small tensors are also dequantized, which runs every block decoder on arbitrary bytes.
 // Any moevk::Error is a correct rejection; crashes, sanitizer reports, leaks and timeouts are bugs.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
@@ -44,6 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto span = file->tensor_data(t);
       if (span.size() != t.size || t.elements() == 0) __builtin_trap();
       for (uint8_t byte : span) h += byte;
+      if (t.elements() <= 4096 && moevk::quant::type_info(t.type).can_dequantize) {
+        std::vector<float> values(t.elements());
+        moevk::quant::dequantize(t.type, span.data(), values.data(), values.size());
+        for (float v : values) h += uint64_t(v == v);
+      }
     }
     g_sink = h;
   } catch (const moevk::Error&) {

@@ -2,6 +2,7 @@
 // the fp16/bf16 conversions (exhaustive over all 65536 halves, against the compiler's _Float16).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -115,6 +116,23 @@ TEST(QuantRoundTrip, FloatFormats) {
     EXPECT_LE(std::fabs(f16[i] - x[i]), std::fabs(x[i]) * (1.0f / 2048) + 3e-8f);
     EXPECT_LE(std::fabs(bf16[i] - x[i]), std::fabs(x[i]) * (1.0f / 256));
     EXPECT_EQ(f32[i], x[i]);
+  }
+}
+
+// GGUF data may sit at any byte offset (general.alignment 1): results must not depend on it.
+TEST(QuantRoundTrip, MisalignedBuffers) {
+  const auto x = random_values(512, 5);
+  for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1,
+                 Type::Q4_K, Type::Q6_K}) {
+    const uint64_t bytes = row_bytes(t, x.size());
+    std::vector<uint8_t> aligned(bytes), shifted(bytes + 1);
+    quantize(t, x.data(), aligned.data(), x.size());
+    quantize(t, x.data(), shifted.data() + 1, x.size());
+    ASSERT_TRUE(std::equal(aligned.begin(), aligned.end(), shifted.begin() + 1)) << type_info(t).name;
+    std::vector<float> from_aligned(x.size()), from_shifted(x.size());
+    dequantize(t, aligned.data(), from_aligned.data(), x.size());
+    dequantize(t, shifted.data() + 1, from_shifted.data(), x.size());
+    ASSERT_EQ(from_aligned, from_shifted) << type_info(t).name;
   }
 }
 
