@@ -1,0 +1,162 @@
+/* Plain C against the public header: convert a fixture, load it, generate, and check that
+ * failures come back as statuses with messages. argv[1] is tests/data. */
+#include <moevk.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+#define CHECK(cond, ...)                                           \
+  do {                                                             \
+    if (!(cond)) {                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                \
+      fprintf(stderr, "\n");                                       \
+      ++failures;                                                  \
+    }                                                              \
+  } while (0)
+
+typedef struct {
+  int32_t tokens[64];
+  int n;
+  size_t text_bytes;
+} collected;
+
+static int collect(const char* text, size_t len, int32_t token, void* user) {
+  collected* c = (collected*)user;
+  (void)text;
+  c->text_bytes += len;
+  if (token >= 0 && c->n < 64) c->tokens[c->n++] = token;
+  return 0;
+}
+
+static int stop_after_three(const char* text, size_t len, int32_t token, void* user) {
+  (void)text; (void)len; (void)token;
+  return ++*(int*)user >= 3;
+}
+
+int main(int argc, char** argv) {
+  char hf_dir[1024], gguf[1024];
+  const char* data = argc > 1 ? argv[1] : "tests/data";
+  snprintf(hf_dir, sizeof hf_dir, "%s/hf/qwen2moe-tiny", data);
+  snprintf(gguf, sizeof gguf, "%s/moevk-c-api-test-%d.gguf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+
+  CHECK(strlen(moevk_version()) > 0, "no version");
+  CHECK(MOEVK_VERSION_NUMBER == 100, "version number");
+
+  /* Failures without a handle: status + per-thread message. */
+  moevk_model* model = NULL;
+  moevk_status st = moevk_model_load("/nonexistent/model.gguf", NULL, &model);
+  CHECK(st == MOEVK_ERROR_IO, "load of a missing file gave %s", moevk_status_name(st));
+  CHECK(model == NULL, "model set on failure");
+  CHECK(strstr(moevk_last_error(), "/nonexistent/model.gguf") != NULL, "message: %s", moevk_last_error());
+  CHECK(moevk_model_load(NULL, NULL, &model) == MOEVK_ERROR_INVALID_ARGUMENT, "NULL path");
+
+  moevk_convert_params cp = moevk_convert_default_params();
+  cp.hf_dir = hf_dir;
+  cp.output_path = gguf;
+  cp.type = "f16";
+  st = moevk_convert(&cp);
+  CHECK(st == MOEVK_OK, "convert: %s", moevk_last_error());
+  if (st != MOEVK_OK) return 1;
+
+  moevk_model_params mp = moevk_model_default_params();
+  mp.validation = 1;
+  st = moevk_model_load(gguf, &mp, &model);
+  CHECK(st == MOEVK_OK, "load: %s", moevk_last_error());
+  if (st != MOEVK_OK) return 1;
+  CHECK(moevk_model_n_vocab(model) == 384, "n_vocab %d", moevk_model_n_vocab(model));
+
+  moevk_context_params xp = moevk_context_default_params();
+  xp.n_ctx = 64;
+  xp.n_batch = 8;
+  moevk_context *a = NULL, *b = NULL;
+  CHECK(moevk_context_create(model, &xp, &a) == MOEVK_OK, "context a: %s", moevk_model_last_error(model));
+  CHECK(moevk_context_create(model, &xp, &b) == MOEVK_OK, "context b: %s", moevk_model_last_error(model));
+  if (!a || !b) return 1;
+
+  /* Greedy generation through moevk_generate ... */
+  const int32_t prompt[5] = {5, 17, 42, 99, 250};
+  moevk_generate_params gp = moevk_generate_default_params();
+  gp.prompt_tokens = prompt;
+  gp.n_prompt_tokens = 5;
+  gp.max_tokens = 8;
+  gp.ignore_eos = 1;
+  gp.sampling.temperature = 0;
+  collected got = {{0}, 0, 0};
+  gp.on_token = collect;
+  gp.user_data = &got;
+  moevk_generate_result res;
+  memset(&res, 0, sizeof res);
+  res.struct_size = sizeof res;
+  st = moevk_generate(a, &gp, &res);
+  CHECK(st == MOEVK_OK, "generate: %s", moevk_context_last_error(a));
+  CHECK(res.n_generated == 8 && got.n == 8, "generated %d, streamed %d", res.n_generated, got.n);
+  CHECK(res.n_prompt_tokens == 5, "prompt tokens %d", res.n_prompt_tokens);
+  CHECK(got.text_bytes > 0, "no text streamed");
+
+  /* ... equals decode + argmax one token at a time on an independent context. */
+  CHECK(moevk_decode(b, prompt, 5, 0) == MOEVK_OK, "decode: %s", moevk_context_last_error(b));
+  for (int i = 0; i < 8; ++i) {
+    const float* logits = NULL;
+    CHECK(moevk_get_logits(b, -1, &logits) == MOEVK_OK && logits, "logits: %s", moevk_context_last_error(b));
+    if (!logits) break;
+    int32_t best = 0;
+    for (int32_t v = 1; v < 384; ++v)
+      if (logits[v] > logits[best]) best = v;
+    CHECK(best == got.tokens[i], "token %d: decode/argmax %d, generate %d", i, best, got.tokens[i]);
+    CHECK(moevk_decode(b, &best, 1, 0) == MOEVK_OK, "decode step");
+  }
+
+  /* Errors on a context leave it usable. */
+  const int32_t bad = 100000;
+  st = moevk_decode(b, &bad, 1, 0);
+  CHECK(st == MOEVK_ERROR_INVALID_ARGUMENT, "bad token gave %s", moevk_status_name(st));
+  CHECK(strlen(moevk_context_last_error(b)) > 0, "no message for the bad token");
+  int32_t many[80];
+  for (int i = 0; i < 80; ++i) many[i] = 7 + i;
+  uint32_t before = moevk_context_n_past(b);
+  st = moevk_decode(b, many, 80, 0);
+  CHECK(st == MOEVK_ERROR_CONTEXT_FULL, "overlong prompt gave %s", moevk_status_name(st));
+  CHECK(moevk_context_n_past(b) == before, "a failed decode appended tokens");
+  CHECK(moevk_context_reset(b) == MOEVK_OK, "reset");
+  CHECK(moevk_decode(b, prompt, 5, 1) == MOEVK_OK, "decode after errors: %s", moevk_context_last_error(b));
+  const float* first = NULL;
+  CHECK(moevk_get_logits(b, 0, &first) == MOEVK_OK && first, "all logits");
+
+  /* The callback stops generation. */
+  int calls = 0;
+  moevk_context_reset(a);
+  gp.on_token = stop_after_three;
+  gp.user_data = &calls;
+  gp.max_tokens = 20;
+  CHECK(moevk_generate(a, &gp, &res) == MOEVK_OK, "generate with stop");
+  CHECK(res.stop_reason == MOEVK_STOP_CALLBACK && calls == 3, "stop reason %d after %d calls", res.stop_reason, calls);
+
+  /* Sampling with a seed is repeatable. */
+  moevk_sampler_params sp = moevk_sampler_default_params();
+  sp.temperature = 1.0f;
+  sp.seed = 7;
+  int32_t t1 = -1, t2 = -2;
+  moevk_context_reset(a);
+  moevk_decode(a, prompt, 5, 0);
+  CHECK(moevk_sample(a, &sp, &t1) == MOEVK_OK, "sample");
+  moevk_context_reset(b);
+  moevk_decode(b, prompt, 5, 0);
+  CHECK(moevk_sample(b, &sp, &t2) == MOEVK_OK, "sample");
+  CHECK(t1 == t2 && t1 >= 0 && t1 < 384, "seeded samples %d vs %d", t1, t2);
+
+  char* stats = NULL;
+  CHECK(moevk_context_stats_json(a, &stats) == MOEVK_OK && stats, "stats");
+  moevk_free_string(stats);
+
+  moevk_context_free(a);
+  moevk_context_free(b);
+  moevk_model_free(model);
+  remove(gguf);
+  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+  else printf("C API test passed\n");
+  return failures ? 1 : 0;
+}

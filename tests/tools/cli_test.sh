@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The `moevk` command as a user runs it: help, version, devices, convert, info, run, logits,
+# and clear errors for bad input. $1 = the moevk binary, $2 = tests/data.
+set -uo pipefail
+moevk="$1"
+data="$2"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass=0
+check() {  # check "what" command...
+  local what="$1"; shift
+  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
+}
+
+"$moevk" --help >"$tmp/help" 2>&1
+check "--help lists run" grep -q "run" "$tmp/help"
+check "--help lists devices" grep -q "devices" "$tmp/help"
+check "--version" bash -c "'$moevk' --version | grep -q '^moevk [0-9]'"
+"$moevk" no-such-command >/dev/null 2>"$tmp/err"; rc=$?
+check "unknown command exits 2" test "$rc" = 2
+check "unknown command is named" grep -q "no-such-command" "$tmp/err"
+
+"$moevk" devices >"$tmp/devices" 2>&1
+check "devices lists a device" grep -q "^\[0\]" "$tmp/devices"
+check "devices shows subgroup info" grep -q "subgroup" "$tmp/devices"
+"$moevk" devices --json >"$tmp/devices.json" 2>&1
+check "devices --json is an array with vendor" grep -q '"vendor"' "$tmp/devices.json"
+
+for sub in run chat logits info convert make-model bench devices; do
+  check "$sub --help" bash -c "'$moevk' $sub --help | grep -qi usage"
+done
+
+check "convert" "$moevk" convert "$data/hf/qwen3moe-tiny" -o "$tmp/m.gguf" --type q8_0
+"$moevk" info "$tmp/m.gguf" >"$tmp/info" 2>&1
+check "info names the architecture" grep -q "qwen3moe" "$tmp/info"
+"$moevk" info "$tmp/m.gguf" --json >"$tmp/info.json" 2>&1
+check "info --json has active params" grep -q '"active_params"' "$tmp/info.json"
+
+"$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 -n 6 --greedy --ignore-eos --print-ids --no-progress \
+  >"$tmp/run.out" 2>"$tmp/run.err"; rc=$?
+check "run exits 0" test "$rc" = 0
+check "run prints 6 ids" bash -c "head -c 200 '$tmp/run.out' | tr -d '\n' | grep -Eq '^[0-9]+(,[0-9]+){5}$'"
+check "run reports tokens/s" grep -q "tokens/s" "$tmp/run.err"
+
+# The first greedy id equals the argmax of the last prompt position's logits.
+"$moevk" logits -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 --top 1 >"$tmp/logits" 2>&1
+first_run=$(tr -d '\n' <"$tmp/run.out" | cut -d, -f1)
+first_logits=$(tail -n 1 "$tmp/logits" | awk -F: '{print $2}' | awk '{print $1}')
+check "run's first id ($first_run) = logits argmax ($first_logits)" test "$first_run" = "$first_logits"
+
+"$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
+check "missing model fails" test "$rc" != 0
+check "missing model is named" grep -q "missing.gguf" "$tmp/err"
+head -c 100 /dev/urandom >"$tmp/garbage.gguf"
+"$moevk" run -m "$tmp/garbage.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
+check "garbage model fails cleanly" test "$rc" = 1
+check "garbage model error says why" grep -qi "gguf\|magic" "$tmp/err"
+"$moevk" run -m "$tmp/m.gguf" --prompt-ids 1,2,3,4,5,6,7,8,9,10 -c 8 -n 4 --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "prompt longer than the context fails" test "$rc" = 1
+check "context error is clear" grep -qi "context" "$tmp/err"
+
+echo "$pass passed, $fails failed"
+test "$fails" = 0
