@@ -56,6 +56,13 @@ ChatTemplate::ChatTemplate(std::string_view source, std::string bos_text, std::s
   }
 }
 
+ChatTemplate ChatTemplate::for_tokenizer(const Tokenizer& tokenizer, std::string_view override_name) {
+  const VocabData& vocab = tokenizer.vocab();
+  auto text_of = [&](int32_t id) { return id >= 0 ? vocab.tokens[id] : std::string(); };
+  std::string_view source = override_name.empty() ? std::string_view(vocab.chat_template) : override_name;
+  return ChatTemplate(source, text_of(vocab.bos_id), text_of(vocab.eos_id));
+}
+
 const char* ChatTemplate::name() const { return family_ == Family::ChatML ? "chatml" : "mistral"; }
 
 std::string ChatTemplate::apply(const std::vector<Message>& messages, bool add_generation_prompt) const {

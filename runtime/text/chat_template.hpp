@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "text/tokenizer.hpp"
+
 namespace moevk::text {
 
 struct Message {
@@ -28,6 +30,10 @@ class ChatTemplate {
   // "chatml" / "mistral" (an override). bos/eos texts are used by the Mistral form.
   // Throws moevk::Error(MOEVK_ERROR_TOKENIZER, "chat template not understood: ...").
   explicit ChatTemplate(std::string_view source_or_name, std::string bos_text = "<s>", std::string eos_text = "</s>");
+
+  // The model's own template (vocab().chat_template) with its BOS/EOS texts, or the named
+  // override when `override_name` is not empty.
+  static ChatTemplate for_tokenizer(const Tokenizer& tokenizer, std::string_view override_name = {});
 
   // Throws MOEVK_ERROR_TOKENIZER for conversations the template rejects (roles that do not
   // alternate user/assistant in the Mistral form, unknown roles).

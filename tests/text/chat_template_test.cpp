@@ -87,6 +87,18 @@ TEST(ChatTemplate, RealVocabularyTemplatesAndTokens) {
   EXPECT_EQ(ids.front(), 151644);  // <|im_start|>
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 151645), 1);  // one <|im_end|>
   EXPECT_EQ(tokenizer.decode(ids), prompt);
+  EXPECT_EQ(ChatTemplate::for_tokenizer(tokenizer).family(), ChatTemplate::Family::ChatML);
+
+  // Mixtral: BOS/EOS texts come from the vocabulary; an override name replaces the template.
+  Tokenizer mistral(testdata::mistral_vocab());
+  ChatTemplate mixtral = ChatTemplate::for_tokenizer(mistral);
+  EXPECT_EQ(mixtral.family(), ChatTemplate::Family::Mistral);
+  std::string mixtral_prompt = mixtral.apply({{"user", "Hi"}, {"assistant", "Yo"}}, false);
+  EXPECT_EQ(mixtral_prompt, "<s> [INST] Hi [/INST] Yo</s>");
+  auto mixtral_ids = mistral.encode(mixtral_prompt, false, true);
+  EXPECT_EQ(mixtral_ids.front(), 1);
+  EXPECT_EQ(mixtral_ids.back(), 2);
+  EXPECT_EQ(ChatTemplate::for_tokenizer(mistral, "chatml").family(), ChatTemplate::Family::ChatML);
 }
 
 }  // namespace
