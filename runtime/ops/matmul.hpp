@@ -4,6 +4,10 @@
 // tiled matrix-matrix kernels (shaders/matmul/mul_mm.comp), on the integer-dot or cooperative-
 // matrix paths where the device has them and the plain path everywhere.
 #pragma once
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -12,7 +16,8 @@ namespace moevk::ops {
 struct MatMulOptions {
   bool allow_dot = true;      // integer-dot path where the device supports it
   bool allow_coopmat = true;  // cooperative-matrix path where supported
-  uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels
+  uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels (<= 64; 0: never)
+  bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
 };
 
 class MatMul {
@@ -25,10 +30,18 @@ class MatMul {
   std::string path_for(const Matrix& w, uint32_t n_tokens) const;
   // Throws UNSUPPORTED naming the type when no kernel reads it.
   static void check_supported(quant::Type t);
+  // Bytes of the int8 activations the mm_dot path writes (record() keeps its own scratch,
+  // grown as needed and kept for the op's life, since recordings may be replayed).
+  static uint64_t dot_scratch_bytes(uint32_t cols, uint32_t n_tokens);
 
  private:
+  const vk::BufferRange& dot_scratch(uint64_t bytes) const;
+
   vk::Context& ctx_;
   MatMulOptions options_;
+  mutable std::mutex scratch_mutex_;
+  mutable std::vector<vk::Buffer> scratch_;  // the last is the largest; older ones stay for old recordings
+  mutable vk::BufferRange scratch_range_;
 };
 
 }  // namespace moevk::ops

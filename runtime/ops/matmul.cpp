@@ -1,0 +1,109 @@
+// MatMul: picks the kernel family by batch size and device features, binds the weights
+// (ops/weight_binding.hpp) and records the dispatches.
+//   mv      shaders/matmul/mul_mv.comp (subgroup-reduction variant where subgroup arithmetic is on)
+//   mm      shaders/matmul/mul_mm.comp
+//   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (Q8_0/Q4_0 with integer dot)
+#include "ops/matmul.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "ops/weight_binding.hpp"
+
+namespace moevk::ops {
+
+namespace {
+struct MatMulPush {
+  uint32_t cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+};
+
+constexpr uint32_t kMvWorkgroup = 128, kMvRows = 2;
+constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
+constexpr uint32_t kQuantizeWorkgroup = 64;
+constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
+
+bool has_dot_kernel(quant::Type t) { return t == quant::Type::Q8_0 || t == quant::Type::Q4_0; }
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(options) {
+  require(options_.mv_max_tokens * kMvRows <= kMvWorkgroup, MOEVK_ERROR_INVALID_ARGUMENT,
+          "matmul: mv_max_tokens must be at most 64 (0: always matrix-matrix)");
+}
+
+void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
+
+uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
+  return align_up(uint64_t(cols) * n_tokens, kScratchAlign) + uint64_t(cols / 32) * n_tokens * 4;
+}
+
+std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
+  check_supported(w.type);
+  if (n_tokens <= options_.mv_max_tokens) return "mv";
+  if (options_.allow_dot && ctx_.features().dot && has_dot_kernel(w.type)) return "mm_dot";
+  return "mm";
+}
+
+const vk::BufferRange& MatMul::dot_scratch(uint64_t bytes) const {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  if (scratch_.empty() || scratch_.back().size() < bytes) {
+    scratch_.push_back(ctx_.create_buffer(std::max<uint64_t>(bytes, 4096), vk::BufferKind::Device,
+                                          "matmul int8 activations"));
+    scratch_range_ = scratch_.back().range();
+  }
+  return scratch_range_;
+}
+
+void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
+                    uint32_t n_tokens, const vk::BufferRange* bias) const {
+  check_supported(w.type);
+  const char* type_name = quant::type_info(w.type).name;
+  require(w.cols > 0 && w.rows > 0 && w.cols % weight_block_elements(w.type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          "matmul: " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + " " + type_name +
+              " matrix: columns must be a positive multiple of the block size");
+  if (n_tokens == 0) return;
+  require(x.size >= uint64_t(n_tokens) * w.cols * 4 && y.size >= uint64_t(n_tokens) * w.rows * 4,
+          MOEVK_ERROR_INVALID_ARGUMENT, "matmul: activation range smaller than the batch");
+  require(!bias || bias->size >= uint64_t(w.rows) * 4, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: bias too small");
+  const WeightBinding wb = bind_weights(ctx_, w.data, w.row_bytes() * w.rows);
+  const MatMulPush push{w.cols, w.rows, n_tokens, wb.base, static_cast<uint32_t>(w.row_bytes()), bias ? 1u : 0u};
+  const vk::BufferRange bias_range = bias ? *bias : y;  // never read when has_bias == 0
+  const std::string variant = weight_variant(w.type);
+  const std::string path = path_for(w, n_tokens);
+
+  if (path == "mv") {
+    // Decode (one token) gets its own specialization: 1 accumulator per row instead of
+    // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
+    const uint32_t max_tokens = n_tokens == 1 ? 1u : options_.mv_max_tokens;
+    const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
+    const vk::Pipeline& p = ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 4,
+                                           sizeof(MatMulPush), {kMvWorkgroup, kMvRows, max_tokens}});
+    const uint32_t groups = div_up(w.rows, kMvRows);
+    const uint32_t gx = std::min(groups, 65535u);
+    rec.dispatch(p, {wb.range, x, y, bias_range}, push, gx, div_up(groups, gx));
+    return;
+  }
+  if (path == "mm_dot") {
+    const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
+    const uint32_t n_blocks = n_tokens * (w.cols / 32);
+    const vk::BufferRange& s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
+    const vk::BufferRange xq{s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
+    const vk::BufferRange xd{s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
+    const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 3, 4, {kQuantizeWorkgroup}});
+    rec.barrier();  // an earlier matmul of this op may still read the scratch
+    rec.dispatch(quantize, {x, xq, xd}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+    rec.barrier();
+    const uint32_t bn = n_tokens <= 32 ? 32 : 64;
+    const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
+    const vk::Pipeline& p = ctx_.pipeline({"mul_mm_dot_" + variant, 5, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
+    rec.dispatch(p, {wb.range, xq, xd, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
+    return;
+  }
+  const uint32_t bn = n_tokens <= 32 ? 32 : 64;
+  const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
+  const vk::Pipeline& p = ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});
+  rec.dispatch(p, {wb.range, x, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
+}
+
+}  // namespace moevk::ops

@@ -1,0 +1,88 @@
+#version 450
+// Tiled matrix-matrix product for larger batches: y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]).
+// A workgroup computes a BM (weight rows) x BN (tokens) tile of y. Per step of BK columns it
+// dequantizes the BM x BK weight tile into shared memory once (quant.glsl's dequant8) and copies
+// the BN x BK activation tile, then each thread accumulates TM x TN outputs from shared memory.
+// Ragged shapes: rows, tokens and columns past the matrix are zero-filled in the tiles.
+// Inputs:  weights (binding 0) rows of row_bytes bytes from byte weight_base; x (binding 1) f32
+//          [n_tokens][cols] read as vec4 (cols % 8 == 0); bias (binding 3) f32 [rows] if has_bias.
+// Output:  y (binding 2) f32 [n_tokens][rows].
+// Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1).
+// Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = BK (multiple of 8), 4 = TM, 5 = TN, with
+// WG == (BM / TM) * (BN / TN).
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 256;
+layout(constant_id = 1) const uint BM = 64;
+layout(constant_id = 2) const uint BN = 64;
+layout(constant_id = 3) const uint BK = 32;
+layout(constant_id = 4) const uint TM = 4;
+layout(constant_id = 5) const uint TN = 4;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+} pc;
+
+#define WEIGHT_WORD(i) weight_words[(i)]
+#include "quant.glsl"
+
+// k-major so the inner product loop reads consecutive rows / tokens across threads.
+shared float w_tile[BK * BM];
+shared float x_tile[BK * BN];
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint row0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
+  const uint threads_m = BM / TM;
+  const uint tm = lid % threads_m, tn = lid / threads_m;
+
+  float acc[TM * TN];
+  [[unroll]] for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
+
+  for (uint k0 = 0u; k0 < pc.cols; k0 += BK) {
+    // Weight tile: BM rows x BK/8 groups of 8 elements.
+    for (uint idx = lid; idx < BM * (BK / 8u); idx += WG) {
+      const uint m = idx / (BK / 8u), kg = (idx % (BK / 8u)) * 8u;
+      const uint row = row0 + m, e = k0 + kg;
+      vec4 w0 = vec4(0.0), w1 = vec4(0.0);
+      if (row < pc.rows && e < pc.cols)
+        dequant8(pc.weight_base + row * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, w0, w1);
+      [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+        w_tile[(kg + q) * BM + m] = w0[q];
+        w_tile[(kg + 4u + q) * BM + m] = w1[q];
+      }
+    }
+    // Activation tile: BN tokens x BK/4 vec4.
+    for (uint idx = lid; idx < BN * (BK / 4u); idx += WG) {
+      const uint n = idx / (BK / 4u), kq = (idx % (BK / 4u)) * 4u;
+      const uint tok = tok0 + n, e = k0 + kq;
+      vec4 v = vec4(0.0);
+      if (tok < pc.n_tokens && e < pc.cols) v = x_values[(tok * pc.cols + e) / 4u];
+      [[unroll]] for (uint q = 0u; q < 4u; ++q) x_tile[(kq + q) * BN + n] = v[q];
+    }
+    barrier();
+    for (uint k = 0u; k < BK; ++k) {
+      float a[TM], b[TN];
+      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = w_tile[k * BM + tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = x_tile[k * BN + tn + j * (BN / TN)];
+      [[unroll]] for (uint i = 0u; i < TM; ++i)
+        [[unroll]] for (uint j = 0u; j < TN; ++j) acc[i * TN + j] += a[i] * b[j];
+    }
+    barrier();
+  }
+
+  [[unroll]] for (uint i = 0u; i < TM; ++i) {
+    const uint row = row0 + tm + i * threads_m;
+    if (row >= pc.rows) continue;
+    const float bias = pc.has_bias != 0u ? bias_values[row] : 0.0;
+    [[unroll]] for (uint j = 0u; j < TN; ++j) {
+      const uint tok = tok0 + tn + j * (BN / TN);
+      if (tok < pc.n_tokens) y_values[tok * pc.rows + row] = acc[i * TN + j] + bias;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+#version 450
+// Integer-dot matrix-matrix product for symmetric 32-element-block weights (Q8_0, Q4_0):
+//   y[t][r] = sum_blocks d_w[r][b] * d_x[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i] (+ bias[r])
+// Activations come pre-quantized by quantize_q8.comp. Per block step the workgroup stages the
+// BM x 8 packed weight words + scales and BN x 8 activation words + scales in shared memory;
+// each thread does TM x TN outputs with 8 packed 4x8 dot products (OpSDot) each.
+// Inputs:  weights (binding 0) as mul_mm; xq (binding 1) u32 [n_tokens][cols / 4];
+//          xd (binding 2) f32 [n_tokens][cols / 32]; bias (binding 4) f32 [rows] if has_bias.
+// Output:  y (binding 3) f32 [n_tokens][rows].
+// Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1). cols % 32 == 0.
+// Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = TM, 4 = TN, WG == (BM / TM) * (BN / TN).
+#include "types.glsl"
+#extension GL_EXT_spirv_intrinsics : require
+
+// OpSDot (SPV_KHR_integer_dot_product) on two 4x8-bit packed words; the literal 0 is
+// PackedVectorFormat4x8Bit.
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot_4x8_packed(uint a, uint b, spirv_literal int packed_format);
+
+layout(constant_id = 0) const uint WG = 256;
+layout(constant_id = 1) const uint BM = 64;
+layout(constant_id = 2) const uint BN = 64;
+layout(constant_id = 3) const uint TM = 4;
+layout(constant_id = 4) const uint TN = 4;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 1) readonly buffer Xq { uint xq_words[]; };
+layout(std430, binding = 2) readonly buffer Xd { float xd_values[]; };
+layout(std430, binding = 3) writeonly buffer Y { float y_values[]; };
+layout(std430, binding = 4) readonly buffer Bias { float bias_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+} pc;
+
+#define WEIGHT_WORD(i) weight_words[(i)]
+#include "quant.glsl"
+#ifndef QUANT_HAS_INT8
+#error "mul_mm_dot needs a weight type with quant_int8x8"
+#endif
+
+shared uint wq_tile[8 * BM];  // word-major: wq_tile[u * BM + m]
+shared float wd_tile[BM];
+shared uint xq_tile[8 * BN];
+shared float xd_tile[BN];
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint row0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
+  const uint threads_m = BM / TM;
+  const uint tm = lid % threads_m, tn = lid / threads_m;
+  const uint n_blocks = pc.cols / 32u;
+
+  float acc[TM * TN];
+  [[unroll]] for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
+
+  for (uint blk = 0u; blk < n_blocks; ++blk) {
+    // Weights: BM rows x 4 groups of 8 int8 (two words each), plus the row's block scale.
+    for (uint idx = lid; idx < BM * 4u; idx += WG) {
+      const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
+      uvec2 q = uvec2(0u);
+      float d = 0.0;
+      if (row < pc.rows) {
+        const uint block = pc.weight_base + row * pc.row_bytes + blk * BLOCK_BYTES;
+        q = quant_int8x8(block, g * 8u);
+        if (g == 0u) d = quant_scale(block);
+      }
+      wq_tile[(2u * g) * BM + m] = q.x;
+      wq_tile[(2u * g + 1u) * BM + m] = q.y;
+      if (g == 0u) wd_tile[m] = d;
+    }
+    for (uint idx = lid; idx < BN * 8u; idx += WG) {
+      const uint n = idx / 8u, u = idx % 8u, tok = tok0 + n;
+      const bool valid = tok < pc.n_tokens;
+      xq_tile[u * BN + n] = valid ? xq_words[(tok * pc.cols) / 4u + blk * 8u + u] : 0u;
+      if (u == 0u) xd_tile[n] = valid ? xd_values[tok * n_blocks + blk] : 0.0;
+    }
+    barrier();
+    int isum[TM * TN];
+    [[unroll]] for (uint i = 0u; i < TM * TN; ++i) isum[i] = 0;
+    [[unroll]] for (uint u = 0u; u < 8u; ++u) {
+      uint a[TM], b[TN];
+      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = wq_tile[u * BM + tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = xq_tile[u * BN + tn + j * (BN / TN)];
+      [[unroll]] for (uint i = 0u; i < TM; ++i)
+        [[unroll]] for (uint j = 0u; j < TN; ++j) isum[i * TN + j] += sdot_4x8_packed(a[i], b[j], 0);
+    }
+    [[unroll]] for (uint i = 0u; i < TM; ++i) {
+      const float dw = wd_tile[tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j)
+        acc[i * TN + j] += float(isum[i * TN + j]) * dw * xd_tile[tn + j * (BN / TN)];
+    }
+    barrier();
+  }
+
+  [[unroll]] for (uint i = 0u; i < TM; ++i) {
+    const uint row = row0 + tm + i * threads_m;
+    if (row >= pc.rows) continue;
+    const float bias = pc.has_bias != 0u ? bias_values[row] : 0.0;
+    [[unroll]] for (uint j = 0u; j < TN; ++j) {
+      const uint tok = tok0 + tn + j * (BN / TN);
+      if (tok < pc.n_tokens) y_values[tok * pc.rows + row] = acc[i * TN + j] + bias;
+    }
+  }
+}

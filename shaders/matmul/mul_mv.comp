@@ -1,0 +1,102 @@
+#version 450
+// Matrix-vector product for small batches: y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]).
+// Each workgroup computes ROWS output rows for every token of the batch, so a weight byte is read
+// once per batch (decode is bandwidth bound); threads stride along the row in groups of 8
+// elements (quant.glsl's dequant8), keep per-(row, token) partial sums in registers, and fold
+// them with a shared-memory tree (plain path) or subgroupAdd + shared memory (SUBGROUP variant).
+// Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout from byte weight_base;
+//          x (binding 1) f32 [n_tokens][cols] read as vec4 (cols % 8 == 0);
+//          bias (binding 3) f32 [rows], read when has_bias != 0 (else any buffer).
+// Output:  y (binding 2) f32 [n_tokens][rows].
+// Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
+// Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens).
+#include "types.glsl"
+#ifdef SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+
+layout(constant_id = 0) const uint WG = 128;
+layout(constant_id = 1) const uint ROWS = 2;
+layout(constant_id = 2) const uint MAX_TOKENS = 8;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+} pc;
+
+#define WEIGHT_WORD(i) weight_words[(i)]
+#include "quant.glsl"
+
+const uint SUMS = ROWS * MAX_TOKENS;
+#ifdef SUBGROUP
+shared float partial[SUMS * 128];  // one per (sum, subgroup); 128 subgroups covers WG <= 1024 at size >= 8
+#else
+shared float partial[SUMS * WG];
+#endif
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint row0 = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * ROWS;
+  if (row0 >= pc.rows) return;  // uniform per workgroup: no barrier is skipped by part of it
+  const uint n_tokens = min(pc.n_tokens, MAX_TOKENS);
+  const uint groups = pc.cols / 8u;
+
+  float acc[SUMS];
+  [[unroll]] for (uint k = 0u; k < SUMS; ++k) acc[k] = 0.0;
+
+  for (uint g = lid; g < groups; g += WG) {
+    const uint e = g * 8u;
+    const uint block_in_row = (e / QK) * BLOCK_BYTES;
+    vec4 xa[MAX_TOKENS], xb[MAX_TOKENS];
+    [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+      if (t < n_tokens) {
+        const uint xi = (t * pc.cols + e) / 4u;
+        xa[t] = x_values[xi];
+        xb[t] = x_values[xi + 1u];
+      }
+    }
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+      const uint row = row0 + r;
+      if (row < pc.rows) {
+        vec4 w0, w1;
+        dequant8(pc.weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
+        [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+          if (t < n_tokens) acc[r * MAX_TOKENS + t] += dot(w0, xa[t]) + dot(w1, xb[t]);
+        }
+      }
+    }
+  }
+
+#ifdef SUBGROUP
+  const uint n_subgroups = gl_NumSubgroups;
+  [[unroll]] for (uint k = 0u; k < SUMS; ++k) {
+    const float s = subgroupAdd(acc[k]);
+    if (subgroupElect()) partial[k * 128u + gl_SubgroupID] = s;
+  }
+  barrier();
+  if (lid < ROWS * n_tokens) {
+    const uint r = lid / n_tokens, t = lid % n_tokens, k = r * MAX_TOKENS + t;
+    float sum = 0.0;
+    for (uint s = 0u; s < n_subgroups; ++s) sum += partial[k * 128u + s];
+#else
+  [[unroll]] for (uint k = 0u; k < SUMS; ++k) partial[k * WG + lid] = acc[k];
+  barrier();
+  for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      [[unroll]] for (uint k = 0u; k < SUMS; ++k) partial[k * WG + lid] += partial[k * WG + lid + s];
+    }
+    barrier();
+  }
+  if (lid < ROWS * n_tokens) {
+    const uint r = lid / n_tokens, t = lid % n_tokens, k = r * MAX_TOKENS + t;
+    const float sum = partial[k * WG];
+#endif
+    const uint row = row0 + r;
+    if (row < pc.rows) y_values[t * pc.rows + row] = sum + (pc.has_bias != 0u ? bias_values[row] : 0.0);
+  }
+}

@@ -1,0 +1,36 @@
+#version 450
+// Activations to int8 for the integer-dot matmul: per 32-element block, d = max|x| / 127 and
+// q = round(x / d) (ggml's Q8_0 rule, kept in f32 rather than rounded to f16).
+// Input:   x (binding 0) f32 [n_blocks * 32] read as vec4 (a [n_tokens][cols] matrix, cols % 32 == 0).
+// Outputs: xq (binding 1) u32 [n_blocks * 8], 4 signed int8 per word, element order;
+//          xd (binding 2) f32 [n_blocks].
+// Dispatch: (div_up(n_blocks, WG), 1, 1), one thread per block.
+// Specialization: 0 = workgroup size.
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 64;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer X { vec4 x_values[]; };
+layout(std430, binding = 1) writeonly buffer Xq { uint xq_words[]; };
+layout(std430, binding = 2) writeonly buffer Xd { float xd_values[]; };
+layout(push_constant) uniform Push { uint n_blocks; } pc;
+
+void main() {
+  const uint b = gl_GlobalInvocationID.x;
+  if (b >= pc.n_blocks) return;
+  vec4 v[8];
+  float amax = 0.0;
+  [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+    v[i] = x_values[b * 8u + i];
+    const vec4 a = abs(v[i]);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  const float d = amax / 127.0;
+  const float id = d != 0.0 ? 1.0 / d : 0.0;
+  [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+    const ivec4 q = ivec4(round(v[i] * id)) & 0xFF;
+    xq_words[b * 8u + i] = uint(q.x | (q.y << 8) | (q.z << 16) | (q.w << 24));
+  }
+  xd_values[b] = d;
+}

@@ -1,0 +1,203 @@
+// MatMul: every weight type x ragged shapes x every path (mv plain/subgroup, mm, mm_dot) against a
+// double-precision reference on quant::dequantize'd weights.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "ops/matmul.hpp"
+#include "support/gpu.hpp"
+#include "support/weights.hpp"
+
+using namespace moevk;
+using moevk::test::GpuTest;
+using quant::Type;
+
+namespace {
+
+const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1,
+                       Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL};
+
+uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
+
+struct Case {
+  Type type;
+  uint32_t rows, cols, tokens;
+  bool bias = false;
+  test::WeightSource source = test::WeightSource::Quantize;
+};
+
+std::string describe(const Case& c, const std::string& path) {
+  std::ostringstream s;
+  s << quant::type_info(c.type).name << " rows=" << c.rows << " cols=" << c.cols << " tokens=" << c.tokens
+    << " bias=" << c.bias << " source=" << int(c.source) << " path=" << path;
+  return s.str();
+}
+
+// Runs one case through `op` (whose path must be `expect_path`) and checks every output.
+void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const std::string& expect_path,
+                  uint32_t seed) {
+  const uint32_t lead = 36;  // weights at an offset no binding alignment allows: exercises `base`
+  const auto w = test::random_weights(c.type, c.rows, c.cols, seed, c.source);
+  const auto wf = test::dequantized(c.type, w, c.rows, c.cols);
+  std::vector<uint8_t> padded(lead, 0xCD);
+  padded.insert(padded.end(), w.begin(), w.end());
+  const auto x = test::random_floats(size_t(c.tokens) * c.cols, seed + 1);
+  const auto bias = test::random_floats(c.rows, seed + 2);
+  auto wbuf = test::upload(ctx, padded, "weights");
+  auto xbuf = test::upload(ctx, x, "x");
+  auto bbuf = test::upload(ctx, bias, "bias");
+  auto ybuf = test::poisoned(ctx, uint64_t(c.tokens) * c.rows * 4);
+  const ops::Matrix m{wbuf.range(lead, w.size()), c.type, c.cols, c.rows};
+  const std::string path = op.path_for(m, c.tokens);
+  ASSERT_EQ(path, expect_path) << describe(c, path);
+  const vk::BufferRange bias_range = bbuf.range();
+  test::run_once(ctx, [&](vk::Recorder& r) {
+    op.record(r, m, xbuf.range(), ybuf.range(), c.tokens, c.bias ? &bias_range : nullptr);
+  });
+  const auto got = test::download<float>(ctx, ybuf, size_t(c.tokens) * c.rows);
+
+  size_t bad = 0;
+  std::string first;
+  for (uint32_t t = 0; t < c.tokens; ++t) {
+    const float* xt = &x[size_t(t) * c.cols];
+    // The dot path quantizes each 32-block of x to int8 with d = max|x| / 127: each element moves
+    // by at most d / 2, so the result by at most sum |w| * d / 2 (1% added for f32 rounding of d).
+    std::vector<double> x_step(c.cols / 32 + 1, 0.0);
+    if (path == "mm_dot")
+      for (uint32_t c0 = 0; c0 < c.cols; c0 += 32) {
+        double amax = 0;
+        for (uint32_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(double(xt[c0 + i])));
+        x_step[c0 / 32] = amax / 127.0 / 2.0 * 1.01;
+      }
+    for (uint32_t r = 0; r < c.rows; ++r) {
+      const float* wr = &wf[size_t(r) * c.cols];
+      double want = c.bias ? bias[r] : 0.0, magnitude = c.bias ? std::fabs(bias[r]) : 0.0, quant_bound = 0;
+      for (uint32_t k = 0; k < c.cols; ++k) {
+        want += double(wr[k]) * xt[k];
+        magnitude += std::fabs(double(wr[k]) * xt[k]);
+        quant_bound += std::fabs(double(wr[k])) * x_step[k / 32];
+      }
+      // f32 accumulation of <= 512 terms in another order than the reference: a random walk of
+      // ~sqrt(K) * 2^-24 * sum|w x| (~1.4e-6 of the magnitude); 1e-5 of it leaves a 7x margin.
+      const double tol = 1e-5 * magnitude + 1e-6 + quant_bound;
+      const double g = got[size_t(t) * c.rows + r];
+      if (!(std::fabs(g - want) <= tol)) {
+        if (bad++ == 0) {
+          std::ostringstream s;
+          s << "y[" << t << "][" << r << "] = " << g << ", want " << want << " (tol " << tol << ")";
+          first = s.str();
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0u) << describe(c, path) << ": " << bad << " wrong, first " << first;
+}
+
+// The shapes every type runs: rows 1, 7, 65, 130 (not multiples of the 2-row mv group or the
+// 64-row mm tile); cols 3 blocks (2 for the 256-element k-quants); tokens 1, 3, 8 (mv) and
+// 17, 33 (mm with 32- and 64-token tiles).
+std::vector<Case> cases_for(Type t) {
+  const uint32_t cols = block_of(t) == 256 ? 512 : block_of(t) * (block_of(t) == 8 ? 5 : 3);
+  return {{t, 1, cols, 1}, {t, 7, cols, 3, true}, {t, 65, cols, 8}, {t, 130, cols, 17, true},
+          {t, 65, cols, 33, false, test::WeightSource::RandomBytes}, {t, 7, cols, 1, false, test::WeightSource::RandomBytes}};
+}
+
+}  // namespace
+
+TEST_F(GpuTest, MatMulEveryTypeDefaultPaths) {
+  ops::MatMul op(*ctx);
+  uint32_t seed = 100;
+  for (Type t : kTypes)
+    for (const Case& c : cases_for(t)) {
+      const std::string want_path = c.tokens <= 8 ? "mv" : (ctx->features().dot && (t == Type::Q4_0 || t == Type::Q8_0)) ? "mm_dot" : "mm";
+      check_matmul(*ctx, op, c, want_path, seed += 3);
+    }
+}
+
+TEST_F(GpuTest, MatMulEveryTypeForcedMatrixMatrixPlain) {
+  // mv_max_tokens = 0 sends even single tokens through the tiled kernel; no integer dot.
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  options.allow_dot = false;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 500;
+  for (Type t : kTypes)
+    for (const Case& c : cases_for(t))
+      if (c.tokens != 8) check_matmul(*ctx, op, c, "mm", seed += 3);
+}
+
+TEST_F(GpuTest, MatMulMatrixVectorPlainReduction) {
+  // The shared-memory tree without subgroups, as on devices without subgroup arithmetic. The
+  // reduction does not depend on the type (decoders are covered above): one per block family.
+  ops::MatMulOptions options;
+  options.allow_subgroup = false;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 900;
+  for (Type t : {Type::F16, Type::Q4_0, Type::Q5_1, Type::Q4_K, Type::Q6_K})
+    for (const Case& c : cases_for(t))
+      if (c.tokens <= 8) check_matmul(*ctx, op, c, "mv", seed += 3);
+}
+
+TEST_F(GpuTest, MatMulWiderMatrixVectorBatch) {
+  // mv_max_tokens above the default: 16 accumulators per row, no power-of-two batch.
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 16;
+  ops::MatMul op(*ctx, options);
+  check_matmul(*ctx, op, {Type::Q4_K, 33, 256, 13, true}, "mv", 1300);
+  check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 16}, "mv", 1310);
+}
+
+TEST_F(GpuTest, MatMulIntegerDotPath) {
+  if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 1500;
+  for (Type t : {Type::Q8_0, Type::Q4_0})
+    for (uint32_t tokens : {1u, 3u, 17u, 33u, 70u})
+      for (auto source : {test::WeightSource::Quantize, test::WeightSource::RandomBytes})
+        check_matmul(*ctx, op, {t, 130, 96, tokens, tokens == 3, source}, "mm_dot", seed += 3);
+}
+
+TEST_F(GpuTest, MatMulHonoursDisabledFeatures) {
+  // MOEVK_DISABLE-style: without dot the q4_0 batch takes the plain tiles; without subgroup the
+  // mv kernel uses the shared-memory reduction.
+  auto plain = test::make_context("dot,subgroup");
+  EXPECT_FALSE(plain->features().dot);
+  EXPECT_FALSE(plain->features().subgroup_arithmetic);
+  ops::MatMul op(*plain);
+  check_matmul(*plain, op, {Type::Q4_0, 65, 96, 17, true}, "mm", 1700);
+  check_matmul(*plain, op, {Type::Q6_K, 65, 256, 3}, "mv", 1710);
+  test::expect_no_validation_messages(*plain);
+}
+
+TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
+  std::vector<uint8_t> w(110 * 4, 0);
+  auto wbuf = test::upload(*ctx, w);
+  auto x = test::upload(*ctx, std::vector<float>(256, 1.0f));
+  auto y = test::poisoned(*ctx, 4 * 4);
+  ops::MatMul op(*ctx);
+  for (Type t : {Type::Q3_K, Type::Q2_K, Type::Q8_K}) {
+    ops::Matrix m{wbuf.range(), t, 256, 1};
+    try {
+      op.path_for(m, 1);
+      ADD_FAILURE() << quant::type_info(t).name << " accepted by path_for";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+    }
+    vk::Recorder rec(*ctx);
+    rec.begin();
+    try {
+      op.record(rec, m, x.range(), y.range(), 1);
+      ADD_FAILURE() << quant::type_info(t).name << " accepted by record";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+      EXPECT_NE(std::string(e.what()).find(quant::type_info(t).name), std::string::npos) << e.what();
+    }
+    rec.end();
+  }
+  EXPECT_THROW(ops::MatMul::check_supported(Type::Q3_K), Error);
+  EXPECT_NO_THROW(ops::MatMul::check_supported(Type::IQ4_NL));
+}
