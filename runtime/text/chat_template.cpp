@@ -48,10 +48,16 @@ ChatTemplate::ChatTemplate(std::string_view source, std::string bos_text, std::s
     family_ = Family::ChatML;
     default_system_ = find_default_system(source);
     qwen3_thinking_ = contains(source, "reasoning_content") && contains(source, "<think>");
-  } else if (contains(source, "[INST]")) {
-    family_ = Family::Mistral;
-    mistral_spaced_ = contains(source, "' [INST] '");
+  } else if (contains(source, "' [INST] '") && contains(source, "' [/INST]'") && !contains(source, "<<SYS>>")) {
+    family_ = Family::Mistral;  // Mixtral-8x7B-Instruct-v0.1
+    mistral_spaced_ = true;
+  } else if (contains(source, "'[INST] ' + message['content'] + ' [/INST]'") && !contains(source, "<<SYS>>")) {
+    family_ = Family::Mistral;  // the first Mistral/Mixtral-Instruct template
+    mistral_spaced_ = false;
   } else {
+    // Other [INST] dialects (Llama-2's <<SYS>>, Mistral v3's "[INST]...[/INST]" with the system
+    // prompt on the last turn) render differently: refuse rather than misrender; "mistral" overrides.
+
     not_understood(source);
   }
 }

@@ -7,6 +7,7 @@
 //  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1; the system
 //    prompt is put in front of the first user message). The older Mistral form without the
 //    leading spaces ("<s>[INST] user [/INST]answer</s>", no system message) is recognised too.
+//    Other [INST] dialects (Llama-2 <<SYS>>, Mistral v3) are refused rather than misrendered.
 // Checked against Jinja2 renderings of the real templates (tests/data/text/expected_chat.json).
 #pragma once
 #include <string>

@@ -60,7 +60,10 @@ TEST(ChatTemplate, NamesOverride) {
 }
 
 TEST(ChatTemplate, UnknownTemplateIsAnError) {
-  for (const char* source : {"", "{{ messages }}", "llama3", "{% for m in messages %}<|start_header_id|>{% endfor %}"}) {
+  for (const char* source : {"", "{{ messages }}", "llama3", "{% for m in messages %}<|start_header_id|>{% endfor %}",
+                             // Llama-2 and Mistral-v3 [INST] dialects render differently from Mixtral's.
+                             "{{ bos_token + '[INST] ' + '<<SYS>>\\n' + system_message + ' [/INST]' }}",
+                             "{{- \"[INST]\" + message[\"content\"] + \"[/INST]\" }}"}) {
     try {
       ChatTemplate chat(source);
       ADD_FAILURE() << "accepted: " << source;
