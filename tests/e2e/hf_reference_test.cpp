@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "convert/convert.hpp"
+#include "e2e/cpu_reference.hpp"
 #include "e2e/e2e_support.hpp"
 #include "generate/session.hpp"
 #include "models/model.hpp"
@@ -54,6 +55,7 @@ struct Row {
   double max_err = 0;
   int greedy_matched = 0;
   double chunked_err = 0, decode_err = 0;
+  double cpu_vs_hf = 0, gpu_vs_cpu = 0;  // where a mismatch comes from: converter or runtime
 };
 
 std::vector<float> decode_all(const models::Model& model, const std::vector<int32_t>& prompt, uint32_t n_batch) {
@@ -87,6 +89,20 @@ void run_architecture(const std::string& name) {
       row.max_err = std::max(row.max_err, err);
     }
     EXPECT_LE(row.max_err, tolerance(type));
+
+    // The CPU reference on the same file splits the error: converter (CPU vs HF) or GPU runtime
+    // (GPU vs CPU, which sees the same rounded weights).
+    {
+      test::CpuReference cpu(gguf.path());
+      const std::vector<double> ref_cpu = cpu.forward(ref.prompt);
+      std::vector<float> cpu_f(ref_cpu.begin(), ref_cpu.end());
+      for (size_t p = 0; p < ref.prompt.size(); ++p) {
+        row.cpu_vs_hf = std::max(row.cpu_vs_hf, test::relative_l2_error(&cpu_f[p * n_vocab], &ref.logits[p * n_vocab], n_vocab));
+        row.gpu_vs_cpu = std::max(row.gpu_vs_cpu, test::relative_l2_error(&ours[p * n_vocab], &cpu_f[p * n_vocab], n_vocab));
+      }
+      if (type == quant::Type::F32) EXPECT_LE(row.cpu_vs_hf, 1e-5) << "the converted F32 file differs from HF";
+      EXPECT_LE(row.gpu_vs_cpu, tolerance(type));
+    }
 
     // Chunked prefill (n_batch 7: chunks of 7, 7, 6) equals one-shot.
     const std::vector<float> chunked = decode_all(*model, ref.prompt, 7);
@@ -122,10 +138,11 @@ void run_architecture(const std::string& name) {
     EXPECT_TRUE(messages.empty()) << messages.size() << " validation messages, first: " << messages.front();
     table.push_back(row);
   }
-  std::printf("\n%-14s %-5s %12s %8s %12s %12s\n", "model", "type", "max rel err", "greedy", "chunked", "decode");
+  std::printf("\n%-14s %-5s %12s %8s %12s %12s %12s %12s\n", "model", "type", "max rel err", "greedy", "chunked",
+              "decode", "cpu vs hf", "gpu vs cpu");
   for (const Row& r : table)
-    std::printf("%-14s %-5s %12.3e %5d/%zu %12.3e %12.3e\n", name.c_str(), r.type.c_str(), r.max_err,
-                r.greedy_matched, ref.greedy.size(), r.chunked_err, r.decode_err);
+    std::printf("%-14s %-5s %12.3e %5d/%zu %12.3e %12.3e %12.3e %12.3e\n", name.c_str(), r.type.c_str(), r.max_err,
+                r.greedy_matched, ref.greedy.size(), r.chunked_err, r.decode_err, r.cpu_vs_hf, r.gpu_vs_cpu);
   std::fflush(stdout);
 }
 
