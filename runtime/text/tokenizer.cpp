@@ -85,8 +85,9 @@ Tokenizer::Tokenizer(VocabData vocab) : impl_(std::make_unique<Impl>()) {
   for (size_t i = 0; i < n; ++i) {
     const std::string& text = vocab.tokens[i];
     const int32_t id = static_cast<int32_t>(i);
-    im.token_ids.emplace(text, id);  // the first id wins for duplicate texts
     auto type = static_cast<TokenType>(vocab.token_types[i]);
+    // Unused rows (embedding padding like "[PAD151700]") are never produced by encoding.
+    if (type != TokenType::UNUSED) im.token_ids.emplace(text, id);  // the first id wins for duplicates
     switch (type) {
       case TokenType::CONTROL:
       case TokenType::UNKNOWN:

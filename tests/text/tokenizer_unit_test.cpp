@@ -169,6 +169,20 @@ TEST(SentencePiece, ByteFallbackSpacesAndBos) {
   EXPECT_EQ(tokenizer.encode("", true, false), (std::vector<int32_t>{1}));
 }
 
+TEST(SentencePiece, UnusedPaddingTokensAreNeverProduced) {
+  auto vocab = small_spm({{"a", 0}, {"b", 0}, {"ab", -1}});
+  vocab.tokens.push_back("ab");  // a padding row that happens to repeat a piece, scored higher
+  vocab.scores.push_back(0);
+  vocab.token_types.push_back(static_cast<int32_t>(TokenType::UNUSED));
+  vocab.tokens.push_back("[PAD263]");
+  vocab.scores.push_back(0);
+  vocab.token_types.push_back(static_cast<int32_t>(TokenType::UNUSED));
+  Tokenizer tokenizer(vocab);
+  EXPECT_EQ(tokenizer.encode("ab", false, false), (std::vector<int32_t>{kFirstPiece + 2}));
+  EXPECT_EQ(tokenizer.find_token("[PAD263]"), -1);
+  EXPECT_EQ(tokenizer.token_to_piece(263), "");
+}
+
 VocabData small_bpe() {
   VocabData v;
   v.model = "gpt2";
