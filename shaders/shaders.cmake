@@ -62,6 +62,12 @@ moevk_shader(mul_mm_iq4_nl matmul/mul_mm.comp DEFINES WEIGHT_IQ4_NL)
 moevk_shader(quantize_q8 matmul/quantize_q8.comp)
 moevk_shader(mul_mm_dot_q8_0 matmul/mul_mm_dot.comp DEFINES WEIGHT_Q8_0)
 moevk_shader(mul_mm_dot_q4_0 matmul/mul_mm_dot.comp DEFINES WEIGHT_Q4_0)
+moevk_shader(mul_mm_dot_q4_1 matmul/mul_mm_dot.comp DEFINES WEIGHT_Q4_1)
+moevk_shader(mul_mm_dot_q5_0 matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_0)
+moevk_shader(mul_mm_dot_q5_1 matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_1)
+moevk_shader(mul_mm_dot_iq4_nl matmul/mul_mm_dot.comp DEFINES WEIGHT_IQ4_NL)
+moevk_shader(mul_mm_dot_q4_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q4_K)
+moevk_shader(mul_mm_dot_q5_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 
 # moe experts (runtime/ops/moe_experts.cpp, moe_combine.cpp): type-free grouping/combine kernels,
 # then one variant per weight type of each expert product (decoders from shaders/common/quant.glsl)

@@ -2,7 +2,7 @@
 // (ops/weight_binding.hpp) and records the dispatches.
 //   mv      shaders/matmul/mul_mv.comp (subgroup-reduction variant where subgroup arithmetic is on)
 //   mm      shaders/matmul/mul_mm.comp
-//   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (Q8_0/Q4_0 with integer dot)
+//   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (int8-affine types, integer dot)
 #include "ops/matmul.hpp"
 
 #include <algorithm>
@@ -22,7 +22,12 @@ constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
-bool has_dot_kernel(quant::Type t) { return t == quant::Type::Q8_0 || t == quant::Type::Q4_0; }
+// Types whose 32-element sub-blocks are scale * int8 + offset (quant.glsl's QUANT_HAS_INT8).
+bool has_dot_kernel(quant::Type t) {
+  using quant::Type;
+  return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
+         t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
+}
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
@@ -35,7 +40,9 @@ MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(op
 void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
 
 uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
-  return align_up(uint64_t(cols) * n_tokens, kScratchAlign) + uint64_t(cols / 32) * n_tokens * 4;
+  // int8 activations, then the per-block dx and xs arrays, each at an aligned offset.
+  const uint64_t blocks = uint64_t(cols / 32) * n_tokens * 4;
+  return align_up(uint64_t(cols) * n_tokens, kScratchAlign) + align_up(blocks, kScratchAlign) + blocks;
 }
 
 std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
@@ -90,14 +97,16 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     const vk::BufferRange& s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
     const vk::BufferRange xq{s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
     const vk::BufferRange xd{s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
-    const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 3, 4, {kQuantizeWorkgroup}});
+    const vk::BufferRange xs{s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign),
+                             uint64_t(n_blocks) * 4};
+    const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}});
     rec.barrier();  // an earlier matmul of this op may still read the scratch
-    rec.dispatch(quantize, {x, xq, xd}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+    rec.dispatch(quantize, {x, xq, xd, xs}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
     rec.barrier();
     const uint32_t bn = n_tokens <= 32 ? 32 : 64;
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
-    const vk::Pipeline& p = ctx_.pipeline({"mul_mm_dot_" + variant, 5, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
-    rec.dispatch(p, {wb.range, xq, xd, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
+    const vk::Pipeline& p = ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
+    rec.dispatch(p, {wb.range, xq, xd, xs, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
     return;
   }
   const uint32_t bn = n_tokens <= 32 ? 32 : 64;

@@ -17,11 +17,14 @@
 //                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
 //                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
 //                    vec4 loads; 8 at a time so quant bytes come as two words per call.
-//   For the integer-dot path (symmetric types with one scale per 32 elements: Q8_0, Q4_0), it also
+//   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K; not Q6_K with its 16-element scales) it also
 //   defines QUANT_HAS_INT8 and
-//     float quant_scale(uint block)              the block's scale d
-//     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8, 4 per uint
-//                                                (value = d * int8), little-endian byte order.
+//     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
+//                                                little-endian byte order
+//     void quant_affine32(uint block, uint s, out float scale, out float offset)
+//                                                elements 32s..32s+31 are scale * q + offset
+//   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
 //   Byte offsets may have any alignment the block format allows (blocks are packed).
 #ifndef MOEVK_QUANT_GLSL
 #define MOEVK_QUANT_GLSL
@@ -75,6 +78,10 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 #define QUANT_HAS_INT8 1
 float quant_scale(uint block) { return weight_f16(block); }
 uvec2 quant_int8x8(uint block, uint e) { return weight_u64(block + 2u + e); }
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block);
+  offset = 0.0;
+}
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float d = weight_f16(block);
   const uvec2 q = weight_u64(block + 2u + e);
@@ -90,8 +97,12 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 uvec2 nibbles8(uint block, uint e) {
   return (weight_u64(block + 2u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
 }
-#if defined(WEIGHT_Q4_0)
 #define QUANT_HAS_INT8 1
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block);
+  offset = 0.0;
+}
+#if defined(WEIGHT_Q4_0)
 float quant_scale(uint block) { return weight_f16(block); }
 uvec2 quant_int8x8(uint block, uint e) {
   // q - 8 per byte without borrows between bytes: set bit 7, subtract, flip bit 7 back.
@@ -106,6 +117,17 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 #else
 const float kIQ4NLValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
                                          1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+// Codebook entries as int8 bytes (two's complement), for the integer-dot path.
+uint iq4nl_int8x4(uint q) {
+  uint packed = 0u;
+  [[unroll]] for (uint i = 0u; i < 4u; ++i)
+    packed |= (uint(int(kIQ4NLValues[(q >> (8u * i)) & 0xFu])) & 0xFFu) << (8u * i);
+  return packed;
+}
+uvec2 quant_int8x8(uint block, uint e) {
+  const uvec2 q = nibbles8(block, e);
+  return uvec2(iq4nl_int8x4(q.x), iq4nl_int8x4(q.y));
+}
 vec4 iq4nl_lookup(uint q) {
   return vec4(kIQ4NLValues[q & 0xFu], kIQ4NLValues[(q >> 8u) & 0xFu], kIQ4NLValues[(q >> 16u) & 0xFu],
               kIQ4NLValues[(q >> 24u) & 0xFu]);
@@ -122,9 +144,17 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 // { f16 d, m; u8 qs[16]; }  nibbles as Q4_0; x = q * d + m
 #define QK 32u
 #define BLOCK_BYTES 20u
+#define QUANT_HAS_INT8 1
+uvec2 quant_int8x8(uint block, uint e) {  // nibbles 0..15 are already valid int8
+  return (weight_u64(block + 4u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+}
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block);
+  offset = weight_f16(block + 2u);
+}
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float d = weight_f16(block), m = weight_f16(block + 2u);
-  const uvec2 q = (weight_u64(block + 4u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+  const uvec2 q = quant_int8x8(block, e);
   v0 = unpack_u8x4(q.x) * d + m;
   v1 = unpack_u8x4(q.y) * d + m;
 }
@@ -146,6 +176,22 @@ uvec2 q5_values8(uint block, uint e) {
   const uvec2 low = (weight_u64(block + Q5_QH + 4u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
   return low | uvec2(spread_bits4_to_bit4(high_bits), spread_bits4_to_bit4(high_bits >> 4u));
 }
+#define QUANT_HAS_INT8 1
+#if defined(WEIGHT_Q5_0)
+uvec2 quant_int8x8(uint block, uint e) {  // q - 16 per byte, borrow-free as in Q4_0
+  return ((q5_values8(block, e) | 0x80808080u) - 0x10101010u) ^ 0x80808080u;
+}
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block);
+  offset = 0.0;
+}
+#else
+uvec2 quant_int8x8(uint block, uint e) { return q5_values8(block, e); }  // 0..31
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block);
+  offset = weight_f16(block + 2u);
+}
+#endif
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float d = weight_f16(block);
   const uvec2 q = q5_values8(block, e);
@@ -187,15 +233,24 @@ void k_scale_min(uint block, uint j, out float d1, out float m1) {
   d1 = weight_f16(block) * float(sc);
   m1 = weight_f16(block + 2u) * float(mn);
 }
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
-  const uint j = e >> 5u;  // sub-block
-  float d1, m1;
-  k_scale_min(block, j, d1, m1);
-  const uint l = e & 31u;
+#define QUANT_HAS_INT8 1
+uvec2 quant_int8x8(uint block, uint e) {  // unsigned 4 (Q4_K) or 5 (Q5_K) bit values
+  const uint j = e >> 5u, l = e & 31u;
   uvec2 q = (weight_u64(block + QK_QS + 32u * (e >> 6u) + l) >> ((j & 1u) * 4u)) & 0x0F0F0F0Fu;
 #if defined(WEIGHT_Q5_K)
   q |= ((weight_u64(block + 16u + l) >> j) & 0x01010101u) << 4u;
 #endif
+  return q;
+}
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  float m1;
+  k_scale_min(block, s, scale, m1);
+  offset = -m1;
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  float d1, m1;
+  k_scale_min(block, e >> 5u, d1, m1);
+  const uvec2 q = quant_int8x8(block, e);
   v0 = d1 * unpack_u8x4(q.x) - m1;
   v1 = d1 * unpack_u8x4(q.y) - m1;
 }

@@ -1,12 +1,16 @@
 #version 450
-// Integer-dot matrix-matrix product for symmetric 32-element-block weights (Q8_0, Q4_0):
-//   y[t][r] = sum_blocks d_w[r][b] * d_x[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i] (+ bias[r])
-// Activations come pre-quantized by quantize_q8.comp. Per block step the workgroup stages the
-// BM x 8 packed weight words + scales and BN x 8 activation words + scales in shared memory;
-// each thread does TM x TN outputs with 8 packed 4x8 dot products (OpSDot) each.
+// Integer-dot matrix-matrix product for weights whose 32-element sub-blocks are scale * int8 +
+// offset (quant.glsl's QUANT_HAS_INT8 types). With activations x = dx * qx per 32 elements
+// (quantize_q8.comp, xs = dx * sum qx):
+//   y[t][r] = sum_b scale[r][b] * dx[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i]
+//             + offset[r][b] * xs[t][b]                                            (+ bias[r])
+// Per 32-column step the workgroup stages BM x 8 packed weight words + scale/offset and BN x 8
+// activation words + dx/xs in shared memory; each thread does TM x TN outputs with 8 packed
+// 4x8 dot products (OpSDot) each.
 // Inputs:  weights (binding 0) as mul_mm; xq (binding 1) u32 [n_tokens][cols / 4];
-//          xd (binding 2) f32 [n_tokens][cols / 32]; bias (binding 4) f32 [rows] if has_bias.
-// Output:  y (binding 3) f32 [n_tokens][rows].
+//          xd (binding 2), xs (binding 3) f32 [n_tokens][cols / 32]; bias (binding 5) f32 [rows]
+//          if has_bias.
+// Output:  y (binding 4) f32 [n_tokens][rows].
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = TM, 4 = TN, WG == (BM / TM) * (BN / TN).
 #include "types.glsl"
@@ -27,8 +31,9 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 1) readonly buffer Xq { uint xq_words[]; };
 layout(std430, binding = 2) readonly buffer Xd { float xd_values[]; };
-layout(std430, binding = 3) writeonly buffer Y { float y_values[]; };
-layout(std430, binding = 4) readonly buffer Bias { float bias_values[]; };
+layout(std430, binding = 3) readonly buffer Xs { float xs_values[]; };
+layout(std430, binding = 4) writeonly buffer Y { float y_values[]; };
+layout(std430, binding = 5) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
 } pc;
@@ -41,8 +46,10 @@ layout(push_constant) uniform Push {
 
 shared uint wq_tile[8 * BM];  // word-major: wq_tile[u * BM + m]
 shared float wd_tile[BM];
+shared float wo_tile[BM];
 shared uint xq_tile[8 * BN];
 shared float xd_tile[BN];
+shared float xs_tile[BN];
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -55,25 +62,32 @@ void main() {
   [[unroll]] for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
 
   for (uint blk = 0u; blk < n_blocks; ++blk) {
-    // Weights: BM rows x 4 groups of 8 int8 (two words each), plus the row's block scale.
+    // Weights: BM rows x 4 groups of 8 int8 (two words each), plus the sub-block's scale/offset.
+    const uint block_in_row = (blk * 32u / QK) * BLOCK_BYTES, e0 = (blk * 32u) % QK;
     for (uint idx = lid; idx < BM * 4u; idx += WG) {
       const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
       uvec2 q = uvec2(0u);
-      float d = 0.0;
+      float scale = 0.0, offset = 0.0;
       if (row < pc.rows) {
-        const uint block = pc.weight_base + row * pc.row_bytes + blk * BLOCK_BYTES;
-        q = quant_int8x8(block, g * 8u);
-        if (g == 0u) d = quant_scale(block);
+        const uint block = pc.weight_base + row * pc.row_bytes + block_in_row;
+        q = quant_int8x8(block, e0 + g * 8u);
+        if (g == 0u) quant_affine32(block, e0 / 32u, scale, offset);
       }
       wq_tile[(2u * g) * BM + m] = q.x;
       wq_tile[(2u * g + 1u) * BM + m] = q.y;
-      if (g == 0u) wd_tile[m] = d;
+      if (g == 0u) {
+        wd_tile[m] = scale;
+        wo_tile[m] = offset;
+      }
     }
     for (uint idx = lid; idx < BN * 8u; idx += WG) {
       const uint n = idx / 8u, u = idx % 8u, tok = tok0 + n;
       const bool valid = tok < pc.n_tokens;
       xq_tile[u * BN + n] = valid ? xq_words[(tok * pc.cols) / 4u + blk * 8u + u] : 0u;
-      if (u == 0u) xd_tile[n] = valid ? xd_values[tok * n_blocks + blk] : 0.0;
+      if (u == 0u) {
+        xd_tile[n] = valid ? xd_values[tok * n_blocks + blk] : 0.0;
+        xs_tile[n] = valid ? xs_values[tok * n_blocks + blk] : 0.0;
+      }
     }
     barrier();
     int isum[TM * TN];
@@ -86,9 +100,11 @@ void main() {
         [[unroll]] for (uint j = 0u; j < TN; ++j) isum[i * TN + j] += sdot_4x8_packed(a[i], b[j], 0);
     }
     [[unroll]] for (uint i = 0u; i < TM; ++i) {
-      const float dw = wd_tile[tm + i * threads_m];
-      [[unroll]] for (uint j = 0u; j < TN; ++j)
-        acc[i * TN + j] += float(isum[i * TN + j]) * dw * xd_tile[tn + j * (BN / TN)];
+      const float dw = wd_tile[tm + i * threads_m], ow = wo_tile[tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j) {
+        const uint n = tn + j * (BN / TN);
+        acc[i * TN + j] += float(isum[i * TN + j]) * dw * xd_tile[n] + ow * xs_tile[n];
+      }
     }
     barrier();
   }

@@ -2,6 +2,7 @@
 // double-precision reference on quant::dequantize'd weights.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -20,6 +21,11 @@ const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_
                        Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL};
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
+
+// The types with an integer-dot kernel: 32-element sub-blocks of scale * int8 + offset.
+const Type kDotTypes[] = {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0,
+                          Type::Q5_1, Type::IQ4_NL, Type::Q4_K, Type::Q5_K};
+bool has_dot(Type t) { return std::find(std::begin(kDotTypes), std::end(kDotTypes), t) != std::end(kDotTypes); }
 
 struct Case {
   Type type;
@@ -111,7 +117,7 @@ TEST_F(GpuTest, MatMulEveryTypeDefaultPaths) {
   uint32_t seed = 100;
   for (Type t : kTypes)
     for (const Case& c : cases_for(t)) {
-      const std::string want_path = c.tokens <= 8 ? "mv" : (ctx->features().dot && (t == Type::Q4_0 || t == Type::Q8_0)) ? "mm_dot" : "mm";
+      const std::string want_path = c.tokens <= 8 ? "mv" : (ctx->features().dot && has_dot(t)) ? "mm_dot" : "mm";
       check_matmul(*ctx, op, c, want_path, seed += 3);
     }
 }
@@ -155,10 +161,13 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
   options.mv_max_tokens = 0;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 1500;
-  for (Type t : {Type::Q8_0, Type::Q4_0})
-    for (uint32_t tokens : {1u, 3u, 17u, 33u, 70u})
-      for (auto source : {test::WeightSource::Quantize, test::WeightSource::RandomBytes})
-        check_matmul(*ctx, op, {t, 130, 96, tokens, tokens == 3, source}, "mm_dot", seed += 3);
+  for (Type t : kDotTypes) {
+    const uint32_t cols = block_of(t) == 256 ? 512 : 96;
+    for (uint32_t tokens : {1u, 3u, 17u, 33u, 70u}) {
+      const auto source = tokens % 2 ? test::WeightSource::RandomBytes : test::WeightSource::Quantize;
+      check_matmul(*ctx, op, {t, tokens == 1 ? 7u : 130u, cols, tokens, tokens == 3, source}, "mm_dot", seed += 3);
+    }
+  }
 }
 
 TEST_F(GpuTest, MatMulHonoursDisabledFeatures) {
