@@ -189,6 +189,7 @@ void Context::init(const ContextOptions& options) {
   double timeout_s = 600;
   if (const char* env = std::getenv("MOEVK_GPU_TIMEOUT_S")) timeout_s = std::max(1.0, std::atof(env));
   fence_timeout_ns_ = static_cast<uint64_t>(timeout_s * 1e9);
+  simulate_loss_after_ = options.simulate_device_loss_after;
   load_pipeline_cache();
 }
 
@@ -392,6 +393,12 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cb;
+  if (simulate_loss_after_ && ++submits_ > simulate_loss_after_) {
+    lost_ = true;
+    throw Error(MOEVK_ERROR_DEVICE_LOST, "the Vulkan device '" + caps_.name +
+                                             "' was lost during a submit (simulated); this context cannot "
+                                             "be used further, create a new one");
+  }
   VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
   if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
   if (r == VK_SUCCESS) {

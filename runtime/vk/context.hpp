@@ -54,6 +54,9 @@ struct ContextOptions {
   std::string device;   // index or name substring; empty: MOEVK_DEVICE, else the best device
   bool validation = false;
   std::string disable;  // comma list as MOEVK_DISABLE (which is also read)
+  // Testing aid: after this many successful submits, the next one behaves as if the device
+  // were lost (0: never). Real GPUs cannot be made to lose themselves on demand.
+  uint32_t simulate_device_loss_after = 0;
 };
 
 enum class BufferKind {
@@ -172,6 +175,8 @@ class Context {
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0};
   bool lost_ = false;
   uint64_t fence_timeout_ns_ = 0;
+  uint32_t simulate_loss_after_ = 0;
+  uint32_t submits_ = 0;
 };
 
 }  // namespace moevk::vk

@@ -183,3 +183,37 @@ TEST(Validation, LayerReportsMisuseToTheInstance) {
   EXPECT_FALSE(ctx->instance().validation_messages().empty());
   ctx->instance().clear_validation_messages();
 }
+
+TEST(DeviceLoss, LostContextFailsClearlyAndOthersKeepWorking) {
+  vk::ContextOptions opt;
+  opt.validation = true;
+  opt.simulate_device_loss_after = 1;
+  auto doomed = vk::Context::create(opt);
+  auto healthy = test::make_context();
+  auto run_sum = [](vk::Context& ctx) {
+    ops::ReduceSum op(ctx);
+    auto in = test::upload(ctx, std::vector<float>(100, 1.0f));
+    auto scratch = test::poisoned(ctx, ops::ReduceSum::scratch_bytes(100));
+    auto out = test::poisoned(ctx, 4);
+    test::run_once(ctx, [&](vk::Recorder& r) { op.record(r, in.range(), scratch.range(), out.range(), 100); });
+    return test::download<float>(ctx, out, 1)[0];
+  };
+  EXPECT_FLOAT_EQ(run_sum(*doomed), 100.0f);  // the first submit succeeds
+  try {
+    run_sum(*doomed);
+    FAIL() << "expected DEVICE_LOST";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_DEVICE_LOST);
+    EXPECT_NE(std::string(e.what()).find("lost"), std::string::npos);
+  }
+  EXPECT_TRUE(doomed->lost());
+  // Every later use of the lost context fails the same way, without crashing.
+  try {
+    doomed->create_buffer(16, vk::BufferKind::Device, "after loss");
+    FAIL() << "expected DEVICE_LOST";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_DEVICE_LOST);
+  }
+  EXPECT_FLOAT_EQ(run_sum(*healthy), 100.0f);
+  test::expect_no_validation_messages(*healthy);
+}
