@@ -1,0 +1,337 @@
+// HF -> GGUF conversion of the three tiny fixtures at several types: names, shapes, stored
+// types, metadata, and every tensor's data against the safetensors source (read here without
+// the converter's reader). The q/k permutation for `llama` is checked both by its index formula
+// and by what it is for: NORM rope on the permuted rows gives the same q.k as NEOX rope on HF's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "common/error.hpp"
+#include "convert/convert.hpp"
+#include "gguf/convert_test_util.hpp"
+#include "gguf/gguf.hpp"
+#include "models/hparams.hpp"
+#include "quant/types.hpp"
+
+namespace moevk {
+namespace {
+
+using test::hf_fixture;
+using test::ScratchDir;
+
+nlohmann::json config_of(const std::string& fixture) {
+  return nlohmann::json::parse(test::read_bytes(hf_fixture(fixture) + "/config.json"));
+}
+
+struct Expected {
+  std::vector<uint64_t> dims;
+  bool matrix;
+  std::vector<float> values;  // GGUF order (ne[0] fastest)
+};
+
+// The tensors a fixture must convert to, built from the HF tensors by the rules written out
+// independently of the converter.
+std::map<std::string, Expected> expected_tensors(const std::string& fixture) {
+  const auto st = test::load_f32_safetensors(hf_fixture(fixture) + "/model.safetensors");
+  const nlohmann::json cfg = config_of(fixture);
+  const bool mixtral = fixture == "mixtral-tiny";
+  const uint64_t n_layer = cfg["num_hidden_layers"], n_head = cfg["num_attention_heads"];
+  const uint64_t n_head_kv = cfg["num_key_value_heads"], embd = cfg["hidden_size"];
+  const uint64_t head_dim =
+      !cfg.contains("head_dim") || cfg["head_dim"].is_null() ? embd / n_head : cfg["head_dim"].get<uint64_t>();
+  const uint64_t n_expert = mixtral ? cfg["num_local_experts"].get<uint64_t>()
+                                    : (cfg.contains("num_experts") ? cfg["num_experts"] : cfg["num_local_experts"]).get<uint64_t>();
+  std::map<std::string, Expected> out;
+  auto copy = [&](const std::string& gguf, const std::string& hf, bool matrix) {
+    const auto& t = st.at(hf);
+    std::vector<uint64_t> dims(t.shape.rbegin(), t.shape.rend());
+    if (dims.size() == 2 && dims[1] == 1 && !matrix) dims.pop_back();  // [1, n] shared gate -> [n]
+    out[gguf] = {dims, matrix, t.values};
+  };
+  auto permuted = [&](const std::string& gguf, const std::string& hf, uint64_t heads) {
+    const auto& t = st.at(hf);
+    const uint64_t cols = t.shape[1];
+    std::vector<float> v(t.values.size());
+    for (uint64_t h = 0; h < heads; ++h)
+      for (uint64_t i = 0; i < head_dim / 2; ++i)
+        for (uint64_t j = 0; j < 2; ++j)
+          std::memcpy(&v[(h * head_dim + 2 * i + j) * cols], &t.values[(h * head_dim + j * head_dim / 2 + i) * cols],
+                      cols * 4);
+    out[gguf] = {{cols, t.shape[0]}, true, v};
+  };
+  auto stacked = [&](const std::string& gguf, const std::string& prefix, const std::string& suffix) {
+    std::vector<float> v;
+    std::vector<uint64_t> shape;
+    for (uint64_t e = 0; e < n_expert; ++e) {
+      const auto& t = st.at(prefix + std::to_string(e) + suffix);
+      shape = t.shape;
+      v.insert(v.end(), t.values.begin(), t.values.end());
+    }
+    out[gguf] = {{shape[1], shape[0], n_expert}, true, v};
+  };
+  copy("token_embd.weight", "model.embed_tokens.weight", true);
+  copy("output_norm.weight", "model.norm.weight", false);
+  copy("output.weight", "lm_head.weight", true);
+  for (uint64_t l = 0; l < n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".", h = "model.layers." + std::to_string(l) + ".";
+    copy(b + "attn_norm.weight", h + "input_layernorm.weight", false);
+    copy(b + "ffn_norm.weight", h + "post_attention_layernorm.weight", false);
+    if (mixtral) {
+      permuted(b + "attn_q.weight", h + "self_attn.q_proj.weight", n_head);
+      permuted(b + "attn_k.weight", h + "self_attn.k_proj.weight", n_head_kv);
+    } else {
+      copy(b + "attn_q.weight", h + "self_attn.q_proj.weight", true);
+      copy(b + "attn_k.weight", h + "self_attn.k_proj.weight", true);
+    }
+    copy(b + "attn_v.weight", h + "self_attn.v_proj.weight", true);
+    copy(b + "attn_output.weight", h + "self_attn.o_proj.weight", true);
+    if (mixtral) {
+      copy(b + "ffn_gate_inp.weight", h + "block_sparse_moe.gate.weight", false);
+      stacked(b + "ffn_gate_exps.weight", h + "block_sparse_moe.experts.", ".w1.weight");
+      stacked(b + "ffn_down_exps.weight", h + "block_sparse_moe.experts.", ".w2.weight");
+      stacked(b + "ffn_up_exps.weight", h + "block_sparse_moe.experts.", ".w3.weight");
+      continue;
+    }
+    copy(b + "ffn_gate_inp.weight", h + "mlp.gate.weight", false);
+    stacked(b + "ffn_gate_exps.weight", h + "mlp.experts.", ".gate_proj.weight");
+    stacked(b + "ffn_up_exps.weight", h + "mlp.experts.", ".up_proj.weight");
+    stacked(b + "ffn_down_exps.weight", h + "mlp.experts.", ".down_proj.weight");
+    if (fixture == "qwen2moe-tiny") {
+      for (const char* x : {"q", "k", "v"})
+        copy(b + "attn_" + x + ".bias", h + "self_attn." + x + "_proj.bias", false);
+      copy(b + "ffn_gate_inp_shexp.weight", h + "mlp.shared_expert_gate.weight", false);
+      copy(b + "ffn_gate_shexp.weight", h + "mlp.shared_expert.gate_proj.weight", true);
+      copy(b + "ffn_up_shexp.weight", h + "mlp.shared_expert.up_proj.weight", true);
+      copy(b + "ffn_down_shexp.weight", h + "mlp.shared_expert.down_proj.weight", true);
+    } else {
+      copy(b + "attn_q_norm.weight", h + "self_attn.q_norm.weight", false);
+      copy(b + "attn_k_norm.weight", h + "self_attn.k_norm.weight", false);
+    }
+  }
+  return out;
+}
+
+struct Case {
+  const char* fixture;
+  const char* type;
+};
+
+class ConvertFixture : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ConvertFixture, TensorsMetadataAndData) {
+  const Case c = GetParam();
+  quant::Type type;
+  ASSERT_TRUE(quant::parse_type(c.type, type));
+  ScratchDir dir("convert");
+  const std::string out = dir.file("model.gguf");
+  std::vector<std::string> notes;
+  convert::WriteCallbacks cb;
+  cb.log = [&](const std::string& line) { notes.push_back(line); };
+  float last_fraction = -1;
+  cb.progress = [&](float f, const std::string&) {
+    EXPECT_GE(f, last_fraction);
+    last_fraction = f;
+    return false;
+  };
+  convert::convert_hf(hf_fixture(c.fixture), out, type, cb);
+  EXPECT_FLOAT_EQ(last_fraction, 1.0f);
+
+  auto file = gguf::File::open(out);
+  const nlohmann::json cfg = config_of(c.fixture);
+  const std::string arch = *file->get_string("general.architecture");
+  EXPECT_EQ(arch, std::string(c.fixture) == "mixtral-tiny" ? "llama" : std::string(c.fixture) == "qwen2moe-tiny" ? "qwen2moe" : "qwen3moe");
+  EXPECT_EQ(file->get_uint(arch + ".block_count"), cfg["num_hidden_layers"].get<uint64_t>());
+  EXPECT_EQ(file->get_uint(arch + ".embedding_length"), 64u);
+  EXPECT_EQ(file->get_uint(arch + ".context_length"), 256u);
+  EXPECT_EQ(file->get_uint(arch + ".vocab_size"), 384u);
+  EXPECT_EQ(file->get_uint(arch + ".attention.head_count"), 4u);
+  EXPECT_EQ(file->get_uint(arch + ".attention.head_count_kv"), 2u);
+  EXPECT_EQ(file->get_uint(arch + ".expert_used_count"), cfg["num_experts_per_tok"].get<uint64_t>());
+  EXPECT_DOUBLE_EQ(*file->get_float(arch + ".rope.freq_base"), 1e6);
+  EXPECT_FLOAT_EQ(float(*file->get_float(arch + ".attention.layer_norm_rms_epsilon")), cfg["rms_norm_eps"].get<float>());
+  const uint64_t file_types[] = {0, 1, 7, 2};  // f32 f16 q8_0 q4_0 as llama.cpp numbers them
+  const std::string tn = c.type;
+  EXPECT_EQ(file->get_uint("general.file_type"), file_types[tn == "f32" ? 0 : tn == "f16" ? 1 : tn == "q8_0" ? 2 : 3]);
+  const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
+  ASSERT_NE(tokens, nullptr);
+  EXPECT_EQ(tokens->array.size(), 384u);
+  EXPECT_EQ(tokens->array[1].s, "<s>");
+  EXPECT_EQ(tokens->array[3 + 0x41].s, "<0x41>");
+  EXPECT_EQ(file->get_string("tokenizer.ggml.model"), "llama");
+  EXPECT_FALSE(notes.empty());  // the placeholder-vocabulary note
+
+  const auto expected = expected_tensors(c.fixture);
+  ASSERT_EQ(file->tensors().size(), expected.size());
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    SCOPED_TRACE(t.name);
+    auto it = expected.find(t.name);
+    ASSERT_NE(it, expected.end()) << "unexpected tensor";
+    const Expected& e = it->second;
+    ASSERT_EQ(t.dims, e.dims);
+    const quant::Type want_type = e.matrix ? type : quant::Type::F32;
+    ASSERT_EQ(t.type, want_type);
+    const auto data = file->tensor_data(t);
+    const uint64_t ne0 = e.dims[0], rows = e.values.size() / ne0;
+    const uint64_t row_size = quant::row_bytes(want_type, ne0);
+    ASSERT_EQ(data.size(), rows * row_size);
+    if (want_type == quant::Type::F32) {
+      ASSERT_EQ(std::memcmp(data.data(), e.values.data(), data.size()), 0) << "f32 data differs";
+      continue;
+    }
+    // Quantized: byte-identical to quantizing the expected rows one by one.
+    std::vector<uint8_t> want(row_size);
+    for (uint64_t r = 0; r < rows; ++r) {
+      quant::quantize(want_type, e.values.data() + r * ne0, want.data(), ne0);
+      ASSERT_EQ(std::memcmp(data.data() + r * row_size, want.data(), row_size), 0) << "row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ConvertFixture,
+                         ::testing::Values(Case{"mixtral-tiny", "f32"}, Case{"mixtral-tiny", "f16"},
+                                           Case{"mixtral-tiny", "q8_0"}, Case{"mixtral-tiny", "q4_0"},
+                                           Case{"qwen2moe-tiny", "f32"}, Case{"qwen2moe-tiny", "f16"},
+                                           Case{"qwen2moe-tiny", "q8_0"}, Case{"qwen2moe-tiny", "q4_0"},
+                                           Case{"qwen3moe-tiny", "f32"}, Case{"qwen3moe-tiny", "f16"},
+                                           Case{"qwen3moe-tiny", "q8_0"}, Case{"qwen3moe-tiny", "q4_0"}),
+                         [](const auto& info) {
+                           std::string s = std::string(info.param.fixture) + "_" + info.param.type;
+                           for (char& ch : s)
+                             if (ch == '-') ch = '_';
+                           return s;
+                         });
+
+TEST(ConvertPermutation, SourceRowFormula) {
+  // head_dim 8: GGUF rows interleave the two halves of each head.
+  const uint64_t want[16] = {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15};
+  for (uint64_t r = 0; r < 16; ++r) EXPECT_EQ(convert::llama_qk_source_row(r, 8), want[r]) << r;
+}
+
+// Rotates pairs (a[i0], a[i1]) by angle pos * base^(-2i/d) for pair index i.
+void rope(std::vector<double>& v, uint64_t heads, uint64_t hd, double pos, bool neox) {
+  for (uint64_t h = 0; h < heads; ++h)
+    for (uint64_t i = 0; i < hd / 2; ++i) {
+      const double theta = pos * std::pow(1e6, -2.0 * double(i) / double(hd));
+      const uint64_t a = h * hd + (neox ? i : 2 * i), b = h * hd + (neox ? i + hd / 2 : 2 * i + 1);
+      const double x = v[a], y = v[b];
+      v[a] = x * std::cos(theta) - y * std::sin(theta);
+      v[b] = x * std::sin(theta) + y * std::cos(theta);
+    }
+}
+
+TEST(ConvertPermutation, NormRopeOnPermutedRowsMatchesNeoxOnHf) {
+  ScratchDir dir("convert_perm");
+  const std::string out = dir.file("m.gguf");
+  convert::convert_hf(hf_fixture("mixtral-tiny"), out, quant::Type::F32, {});
+  auto file = gguf::File::open(out);
+  const auto st = test::load_f32_safetensors(hf_fixture("mixtral-tiny") + "/model.safetensors");
+  const uint64_t embd = 64, hd = 16, n_head = 4, n_kv = 2;
+  std::mt19937 rng(7);
+  std::normal_distribution<double> normal;
+  std::vector<double> x(embd);
+  for (double& v : x) v = normal(rng);
+  auto project = [&](const float* w, uint64_t rows) {
+    std::vector<double> y(rows, 0.0);
+    for (uint64_t r = 0; r < rows; ++r)
+      for (uint64_t c = 0; c < embd; ++c) y[r] += double(w[r * embd + c]) * x[c];
+    return y;
+  };
+  auto gguf_f32 = [&](const char* name) {
+    return reinterpret_cast<const float*>(file->tensor_data(*file->find_tensor(name)).data());
+  };
+  std::vector<double> q_hf = project(st.at("model.layers.0.self_attn.q_proj.weight").values.data(), n_head * hd);
+  std::vector<double> k_hf = project(st.at("model.layers.0.self_attn.k_proj.weight").values.data(), n_kv * hd);
+  std::vector<double> q_gg = project(gguf_f32("blk.0.attn_q.weight"), n_head * hd);
+  std::vector<double> k_gg = project(gguf_f32("blk.0.attn_k.weight"), n_kv * hd);
+  rope(q_hf, n_head, hd, 5, true);
+  rope(k_hf, n_kv, hd, 2, true);
+  rope(q_gg, n_head, hd, 5, false);
+  rope(k_gg, n_kv, hd, 2, false);
+  // Attention scores of query head h against its kv head must agree.
+  for (uint64_t h = 0; h < n_head; ++h) {
+    const uint64_t kvh = h / (n_head / n_kv);
+    double s_hf = 0, s_gg = 0;
+    for (uint64_t d = 0; d < hd; ++d) {
+      s_hf += q_hf[h * hd + d] * k_hf[kvh * hd + d];
+      s_gg += q_gg[h * hd + d] * k_gg[kvh * hd + d];
+    }
+    EXPECT_NEAR(s_gg, s_hf, 1e-9 * (1 + std::fabs(s_hf))) << "head " << h;
+  }
+}
+
+TEST(ConvertTypes, KQuantFallsBackWhereRowsAreShort) {
+  // Every row of the fixtures (64, 96, 32) is shorter than Q4_K's 256-element block.
+  ScratchDir dir("convert_q4k");
+  const std::string out = dir.file("m.gguf");
+  std::vector<std::string> notes;
+  convert::WriteCallbacks cb;
+  cb.log = [&](const std::string& line) { notes.push_back(line); };
+  convert::convert_hf(hf_fixture("qwen2moe-tiny"), out, quant::Type::Q4_K, cb);
+  auto file = gguf::File::open(out);
+  EXPECT_EQ(file->get_uint("general.file_type"), 14u);
+  size_t matrices = 0;
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    if (t.dims.size() >= 2 && t.name.find("gate_inp") == std::string::npos) {
+      EXPECT_EQ(t.type, quant::Type::Q8_0) << t.name;
+      ++matrices;
+    } else {
+      EXPECT_EQ(t.type, quant::Type::F32) << t.name;
+    }
+  }
+  // one note per matrix plus the placeholder-vocabulary note
+  EXPECT_EQ(notes.size(), matrices + 1);
+  EXPECT_NE(notes.back().find("stored as q8_0"), std::string::npos) << notes.back();
+}
+
+TEST(ConvertErrors, BadCheckpointsFailCleanly) {
+  ScratchDir dir("convert_bad");
+  const std::string out = dir.file("out.gguf");
+  // Missing folder.
+  try {
+    convert::convert_hf(dir.file("nope"), out, quant::Type::F16, {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_IO);
+  }
+  // Config that contradicts the tensors: hidden_size 32 but tensors are 64 wide.
+  const std::string model_dir = dir.file("broken");
+  std::filesystem::create_directories(model_dir);
+  std::filesystem::copy_file(hf_fixture("mixtral-tiny") + "/model.safetensors", model_dir + "/model.safetensors");
+  nlohmann::json cfg = config_of("mixtral-tiny");
+  cfg["hidden_size"] = 32;
+  const std::string bad_config = cfg.dump();
+  test::write_bytes(model_dir + "/config.json", std::vector<uint8_t>(bad_config.begin(), bad_config.end()));
+  try {
+    convert::convert_hf(model_dir, out, quant::Type::F16, {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_FILE);
+    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos) << e.what();
+  }
+  // Unknown architecture.
+  cfg = config_of("mixtral-tiny");
+  cfg["architectures"] = {"GPT2LMHeadModel"};
+  const std::string text = cfg.dump();
+  test::write_bytes(model_dir + "/config.json", std::vector<uint8_t>(text.begin(), text.end()));
+  try {
+    convert::convert_hf(model_dir, out, quant::Type::F16, {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+  // Cancelled from the progress callback: error, and no partial file.
+  convert::WriteCallbacks cancel;
+  cancel.progress = [](float, const std::string&) { return true; };
+  try {
+    convert::convert_hf(hf_fixture("mixtral-tiny"), out, quant::Type::F16, cancel);
+    FAIL() << "expected cancellation";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_CANCELLED);
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+}  // namespace
+}  // namespace moevk
