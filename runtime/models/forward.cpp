@@ -16,7 +16,6 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
       hp_(model.hparams()),
       w_(model.weights()),
       n_batch_(n_batch),
-      expert_stats_(expert_stats),
       layers_(model.context(), model.hparams(), model.weights(), n_batch, n_ctx, expert_stats),
       recipe_(layer_recipe(model.hparams().arch)),
       embedding_(model.context()),
@@ -31,7 +30,6 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   logits_host_ = ctx_.create_buffer(uint64_t(n_batch) * vocab * 4, vk::BufferKind::Readback, "logits readback");
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
   reset_expert_counts();
-  device_bytes_ = ctx_.allocated_bytes();
 }
 
 Forward::~Forward() = default;

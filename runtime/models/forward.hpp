@@ -26,7 +26,6 @@ class Forward {
   ~Forward();
 
   uint32_t n_batch() const { return n_batch_; }
-  uint64_t device_bytes() const { return device_bytes_; }
 
   // Records a whole step for n_tokens (1..n_batch) into `rec` (begin..end included).
   void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output);
@@ -46,7 +45,6 @@ class Forward {
   const HParams& hp_;
   const Weights& w_;
   uint32_t n_batch_;
-  bool expert_stats_;
   LayerBuilder layers_;
   LayerRecipe recipe_;
   ops::Embedding embedding_;
@@ -58,7 +56,6 @@ class Forward {
   vk::Buffer argmax_id_;     // Device: u32
   vk::Buffer logits_host_;   // Readback: [n_batch][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
-  uint64_t device_bytes_ = 0;
 };
 
 }  // namespace moevk::models

@@ -136,3 +136,24 @@ TEST_F(SessionE2E, ExpertCountsSumToTokensTimesK) {
   for (const auto& layer : counts)
     for (uint64_t c : layer) EXPECT_EQ(c, 0u);
 }
+
+TEST_F(SessionE2E, DeviceLossPropagatesAndOtherModelsKeepWorking) {
+  models::LoadOptions lossy = test::e2e_load_options();
+  lossy.device.simulate_device_loss_after = 2;  // the third forward step "loses" the GPU
+  auto model = models::Model::load(gguf_->path(), lossy);
+  auto healthy = models::Model::load(gguf_->path(), test::e2e_load_options());
+  const test::HfReference ref = test::load_hf_reference("mixtral-tiny");
+  Session s(*model, SessionOptions{64, 8, false});
+  Session other(*healthy, SessionOptions{64, 8, false});
+  s.decode(std::span<const int32_t>(ref.prompt.data(), 8), LogitsMode::Last);
+  s.decode(std::span<const int32_t>(ref.prompt.data() + 8, 1), LogitsMode::ArgmaxOnly);
+  std::string message;
+  EXPECT_EQ(status_of([&] { s.decode(std::span<const int32_t>(ref.prompt.data() + 9, 1), LogitsMode::Last); },
+                      &message),
+            MOEVK_ERROR_DEVICE_LOST);
+  EXPECT_EQ(s.n_past(), 9u);  // the lost step appended nothing
+  EXPECT_EQ(status_of([&] { s.decode(std::span<const int32_t>(ref.prompt.data(), 1), LogitsMode::Last); }),
+            MOEVK_ERROR_DEVICE_LOST);
+  other.decode(ref.prompt, LogitsMode::ArgmaxOnly);
+  EXPECT_EQ(other.n_past(), ref.prompt.size());
+}
