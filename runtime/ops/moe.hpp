@@ -44,6 +44,10 @@ struct ExpertsShape {
 class MoeExperts {
  public:
   explicit MoeExperts(vk::Context& ctx);
+  // Batches of up to decode_max_tokens tokens take the "decode" path, larger ones "grouped"
+  // (tests force either: 0 = always grouped, UINT32_MAX = always decode).
+  MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens);
+  // Enough for either path (layout in moe_experts.cpp); offset aligned like any storage binding.
   static uint64_t scratch_bytes(const ExpertsShape& s);
   // gate/up: cols = n_embd, rows = n_ff; down: cols = n_ff, rows = n_embd.
   // out: [n_tokens][n_embd] f32, fully overwritten with the weighted sum of the k experts.
@@ -55,6 +59,7 @@ class MoeExperts {
 
  private:
   vk::Context& ctx_;
+  uint32_t decode_max_tokens_ = 4;
 };
 
 // out[t][i] += (gate ? sigmoid(gate_logit[t]) : 1) * shared[t][i]   (gate_logit: [n_tokens] f32)

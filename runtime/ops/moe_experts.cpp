@@ -1,0 +1,211 @@
+// MoeExperts: the routed expert FFN (shaders/moe/). Two paths, both reading the router's expert ids
+// on the GPU (never read back):
+//   decode  (n_tokens <= decode_max_tokens): moe_gate_up_mv (fused gate+up+SiLU per (token, slot))
+//           then moe_down_mv (down projection, k slots weighted and summed in-kernel).
+//   grouped (prefill, dropless): moe_group_count + moe_group_scatter (counts, prefix offsets, stable
+//           permutation by expert), moe_mul_mm gate+up over each expert's rows (x rows gathered
+//           through the permutation while loading tiles), moe_mul_mm down, moe_combine back to
+//           token order with the weights applied.
+// Scratch layout (each region starts at a multiple of 256 bytes, the largest storage-buffer
+// offset alignment Vulkan allows), N = n_tokens * k, E = n_expert:
+//   h              f32 [N][n_ff]     SiLU(gate) * up; decode: row t*k+j, grouped: grouped row p
+//   y              f32 [N][n_embd]   grouped path: down output per grouped row
+//   group_info     u32 [3E + 2]      counts, offsets (E+1), row-tile starts (E+1)
+//   grouped_entry  u32 [N]           grouped row p -> entry t*k+j
+//   grouped_row    u32 [N]           entry -> grouped row (0xFFFFFFFF: id >= n_expert, skipped)
+// The decode path only uses h. Entries with an id >= n_expert contribute nothing (no OOB reads).
+#include <algorithm>
+#include <string>
+
+#include "common/error.hpp"
+#include "ops/moe.hpp"
+#include "ops/weight_binding.hpp"
+
+namespace moevk::ops {
+
+namespace {
+constexpr uint32_t kMvWorkgroup = 64, kMvRows = 2;  // decode kernels: rows per workgroup
+constexpr uint32_t kGroupWorkgroup = 128;          // count / scatter / combine
+constexpr uint32_t kMmWorkgroup = 128, kTileM = 32, kTileN = 32, kTileK = 32;
+constexpr uint64_t kAlign = 256;
+constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
+
+enum Mode : uint32_t { kFused = 0, kGateOnly = 1, kTimesUp = 2, kDown = 3 };
+
+struct GateUpMvPush {
+  uint32_t cols, rows, k, n_expert, gate_stride, up_stride, row_bytes, mode, gate_base, up_base;
+};
+struct DownMvPush {
+  uint32_t cols, rows, k, n_expert, stride, row_bytes, base;
+};
+struct MmPush {
+  uint32_t cols, rows, k, n_expert, stride_a, stride_b, row_bytes, mode, base_a, base_b;
+};
+struct GroupPush {
+  uint32_t n_entries, n_expert, tile_rows;
+};
+struct CombinePush {
+  uint32_t n_embd, k;
+};
+
+uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+uint32_t div_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+struct Layout {
+  uint64_t h = 0, y = 0, group_info = 0, grouped_entry = 0, grouped_row = 0, total = 0;
+};
+
+Layout layout_for(const ExpertsShape& s) {
+  const uint64_t n = uint64_t(s.n_tokens) * s.k;
+  Layout l;
+  l.h = 0;
+  l.y = align_up(l.h + n * s.n_ff * 4);
+  l.group_info = align_up(l.y + n * s.n_embd * 4);
+  l.grouped_entry = align_up(l.group_info + (3ull * s.n_expert + 2) * 4);
+  l.grouped_row = align_up(l.grouped_entry + n * 4);
+  l.total = align_up(l.grouped_row + n * 4);
+  return l;
+}
+
+vk::BufferRange sub(const vk::BufferRange& r, uint64_t offset, uint64_t size) {
+  return {r.buffer, r.offset + offset, size};
+}
+
+// Checks one expert tensor against the shape and binds it (expert 0 at w.base bytes).
+WeightBinding bind_experts(const vk::Context& ctx, const ExpertMatrices& m, const char* name,
+                           uint32_t cols, uint32_t rows, uint32_t n_expert) {
+  const std::string what = std::string("moe experts: ") + name;
+  require_weight_type(m.type, what.c_str());
+  require(m.cols == cols && m.rows == rows, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + " is " + std::to_string(m.cols) + "x" + std::to_string(m.rows) + ", expected " +
+              std::to_string(cols) + "x" + std::to_string(rows));
+  require(m.n_expert >= n_expert, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + " holds " + std::to_string(m.n_expert) + " experts, fewer than " + std::to_string(n_expert));
+  // Activations are read 8 at a time (vec4 pairs), and a row must be whole decode blocks.
+  const uint32_t block = std::max(weight_block_elements(m.type), 8u);
+  require(cols % block == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + ": " + std::to_string(cols) + " columns is not a multiple of " + std::to_string(block) +
+              " (" + quant::type_info(m.type).name + ")");
+  const uint64_t matrix_bytes = uint64_t(rows) * m.row_bytes();
+  require(m.expert_stride >= matrix_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + ": expert stride " + std::to_string(m.expert_stride) + " is smaller than one matrix");
+  const WeightBinding b = bind_weights(ctx, m.data, uint64_t(n_expert - 1) * m.expert_stride + matrix_bytes);
+  require(m.expert_stride < (1ull << 32), MOEVK_ERROR_UNSUPPORTED, what + ": expert stride exceeds 4 GiB");
+  return b;
+}
+
+const vk::Pipeline& typed_pipeline(vk::Context& ctx, const char* kernel, quant::Type t, uint32_t bindings,
+                                   uint32_t push_bytes, std::vector<uint32_t> spec) {
+  return ctx.pipeline({std::string(kernel) + "_" + weight_variant(t), bindings, push_bytes, std::move(spec)});
+}
+}  // namespace
+
+MoeExperts::MoeExperts(vk::Context& ctx) : ctx_(ctx) {}
+MoeExperts::MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens)
+    : ctx_(ctx), decode_max_tokens_(decode_max_tokens) {}
+
+uint64_t MoeExperts::scratch_bytes(const ExpertsShape& s) { return layout_for(s).total; }
+
+std::string MoeExperts::path_for(const ExpertsShape& s) const {
+  return s.n_tokens <= decode_max_tokens_ ? "decode" : "grouped";
+}
+
+void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
+                        const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
+                        const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
+                        const vk::BufferRange& scratch, const vk::BufferRange& out) const {
+  require(s.k >= 1 && s.n_expert >= 1 && s.k <= s.n_expert, MOEVK_ERROR_INVALID_ARGUMENT,
+          "moe experts: need 1 <= k <= n_expert, got k=" + std::to_string(s.k) + " n_expert=" +
+              std::to_string(s.n_expert));
+  require(s.n_embd > 0 && s.n_ff > 0, MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: empty n_embd or n_ff");
+  const WeightBinding wg = bind_experts(ctx_, gate, "gate", s.n_embd, s.n_ff, s.n_expert);
+  const WeightBinding wu = bind_experts(ctx_, up, "up", s.n_embd, s.n_ff, s.n_expert);
+  const WeightBinding wd = bind_experts(ctx_, down, "down", s.n_ff, s.n_embd, s.n_expert);
+  if (s.n_tokens == 0) return;
+
+  const uint64_t n_entries = uint64_t(s.n_tokens) * s.k;
+  const Layout l = layout_for(s);
+  require(x.size >= uint64_t(s.n_tokens) * s.n_embd * 4 && out.size >= uint64_t(s.n_tokens) * s.n_embd * 4,
+          MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: x or out range smaller than n_tokens x n_embd");
+  require(expert_ids.size >= n_entries * 4 && expert_weights.size >= n_entries * 4,
+          MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: expert id/weight ranges smaller than n_tokens x k");
+  require(scratch.size >= l.total, MOEVK_ERROR_INVALID_ARGUMENT,
+          "moe experts: scratch of " + std::to_string(scratch.size) + " bytes, need " + std::to_string(l.total));
+  require(s.n_tokens <= kMaxGroupsPerDim && n_entries < (1ull << 31) &&
+              n_entries * std::max(s.n_ff, s.n_embd) < (1ull << 32),
+          MOEVK_ERROR_UNSUPPORTED, "moe experts: batch too large for one dispatch");
+
+  const bool fused = gate.type == up.type;  // else gate and up run as two passes
+  const uint32_t up_row_bytes = static_cast<uint32_t>(up.row_bytes());
+  const vk::BufferRange h = sub(scratch, l.h, n_entries * s.n_ff * 4);
+
+  if (path_for(s) == "decode") {
+    require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
+    const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
+    auto gate_up = [&](quant::Type t, uint32_t mode, const vk::BufferRange& a, const vk::BufferRange& b,
+                       uint32_t row_bytes) {
+      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 5, sizeof(GateUpMvPush), {kMvWorkgroup, kMvRows});
+      const GateUpMvPush push{s.n_embd, s.n_ff, s.k, s.n_expert,
+                              static_cast<uint32_t>(gate.expert_stride), static_cast<uint32_t>(up.expert_stride),
+                              row_bytes, mode, wg.base, wu.base};
+      rec.dispatch(p, {a, b, x, expert_ids, h}, push, ff_groups, static_cast<uint32_t>(n_entries));
+    };
+    if (fused) {
+      gate_up(gate.type, kFused, wg.range, wu.range, static_cast<uint32_t>(gate.row_bytes()));
+    } else {
+      gate_up(gate.type, kGateOnly, wg.range, wg.range, static_cast<uint32_t>(gate.row_bytes()));
+      rec.barrier();
+      gate_up(up.type, kTimesUp, wu.range, wu.range, up_row_bytes);
+    }
+    rec.barrier();
+    const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), {kMvWorkgroup, kMvRows});
+    const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
+                          static_cast<uint32_t>(down.row_bytes()), wd.base};
+    rec.dispatch(p, {wd.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, kMvRows), s.n_tokens);
+    return;
+  }
+
+  // Grouped path.
+  const vk::BufferRange y = sub(scratch, l.y, n_entries * s.n_embd * 4);
+  const vk::BufferRange group_info = sub(scratch, l.group_info, (3ull * s.n_expert + 2) * 4);
+  const vk::BufferRange grouped_entry = sub(scratch, l.grouped_entry, n_entries * 4);
+  const vk::BufferRange grouped_row = sub(scratch, l.grouped_row, n_entries * 4);
+  const uint32_t n = static_cast<uint32_t>(n_entries);
+  // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
+  const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
+  require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
+
+  const GroupPush group_push{n, s.n_expert, kTileM};
+  rec.dispatch(ctx_.pipeline({"moe_group_count", 2, sizeof(GroupPush), {kGroupWorkgroup}}), {expert_ids, group_info},
+               group_push, s.n_expert);
+  rec.barrier();
+  rec.dispatch(ctx_.pipeline({"moe_group_scatter", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
+               {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
+  rec.barrier();
+
+  auto mm = [&](quant::Type t, uint32_t mode, const WeightBinding& a, const ExpertMatrices& ma,
+                const WeightBinding& b, const ExpertMatrices& mb, const vk::BufferRange& act,
+                const vk::BufferRange& dst, uint32_t cols, uint32_t rows) {
+    const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
+                                           {kMmWorkgroup, kTileM, kTileN, kTileK});
+    const uint32_t row_bytes = static_cast<uint32_t>(mode == kTimesUp ? mb.row_bytes() : ma.row_bytes());
+    const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
+                      static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base};
+    rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN), max_tiles);
+  };
+  if (fused) {
+    mm(gate.type, kFused, wg, gate, wu, up, x, h, s.n_embd, s.n_ff);
+  } else {
+    mm(gate.type, kGateOnly, wg, gate, wg, gate, x, h, s.n_embd, s.n_ff);
+    rec.barrier();
+    mm(up.type, kTimesUp, wu, up, wu, up, x, h, s.n_embd, s.n_ff);
+  }
+  rec.barrier();
+  mm(down.type, kDown, wd, down, wd, down, h, y, s.n_ff, s.n_embd);
+  rec.barrier();
+  const CombinePush combine_push{s.n_embd, s.k};
+  rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),
+               {y, grouped_row, expert_weights, out}, combine_push, div_up(s.n_embd, kGroupWorkgroup), s.n_tokens);
+}
+
+}  // namespace moevk::ops

@@ -1,0 +1,68 @@
+#version 450
+// Decode-path expert FFN, second half: out[t][r] = sum_j w[t][j] * (Wd_e(j) h[t*k+j])[r], the k
+// experts of token t summed in slot order inside the kernel, so out is fully overwritten (no
+// zero-fill, no float atomics) and the result is deterministic.
+// Inputs:  down weights (uint words, WEIGHT_<TYPE>, expert e at e * stride bytes),
+//          h [n_tokens*k][cols] f32 (from moe_gate_up_mv), expert_ids / expert_weights [n_tokens*k].
+// Output:  out [n_tokens][rows] f32. Slots with an id >= n_expert contribute nothing.
+// Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8.
+// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint ROWS = 2;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer DownWeights { uint weights_a[]; };
+#define weights_b weights_a  // moe_weights.glsl reads a second matrix; the down pass has one
+layout(std430, binding = 1) readonly buffer H { vec4 h[]; };
+layout(std430, binding = 2) readonly buffer Ids { uint expert_ids[]; };
+layout(std430, binding = 3) readonly buffer Wts { float expert_weights[]; };
+layout(std430, binding = 4) writeonly buffer Out { float out_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, k, n_expert;
+  uint stride, row_bytes, base;  // base: byte offset of expert 0 inside the bound range
+} pc;
+
+#include "moe_weights.glsl"
+
+shared float partial[ROWS][WG];
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint token = gl_WorkGroupID.y;
+  const uint row0 = gl_WorkGroupID.x * ROWS;
+
+  float acc[ROWS];
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r] = 0.0;
+  for (uint j = 0u; j < pc.k; ++j) {
+    const uint entry = token * pc.k + j;
+    const uint e = expert_ids[entry];
+    if (e >= pc.n_expert) continue;  // uniform across the workgroup
+    const float weight = expert_weights[entry];
+    const uint base = pc.base + e * pc.stride;
+    float dots[ROWS];
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) dots[r] = 0.0;
+    for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
+      const uint hi = (entry * pc.cols + c) / 4u;
+      const vec4 h0 = h[hi], h1 = h[hi + 1u];
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        if (row0 + r < pc.rows) {
+          vec4 w0, w1;
+          weight8(0u, base + (row0 + r) * pc.row_bytes, c, w0, w1);
+          dots[r] += dot(w0, h0) + dot(w1, h1);
+        }
+      }
+    }
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r] += weight * dots[r];
+  }
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) partial[r][lid] = acc[r];
+  barrier();
+  for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) partial[r][lid] += partial[r][lid + s];
+    }
+    barrier();
+  }
+  if (lid < ROWS && row0 + lid < pc.rows) out_values[token * pc.rows + row0 + lid] = partial[lid][0];
+}

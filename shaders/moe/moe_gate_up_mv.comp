@@ -1,0 +1,86 @@
+#version 450
+// Decode-path expert FFN, first half: for each (token t, slot j) the expert e = expert_ids[t*k+j]
+// is read from the GPU buffer and ROWS rows of Wg_e x_t and Wu_e x_t are computed together
+// (x read once, both weight matrices streamed), then h = SiLU(g) * u.
+// Inputs:  gate/up weights (uint words, WEIGHT_<TYPE> layout, expert e at e * stride bytes),
+//          x [n_tokens][cols] f32, expert_ids [n_tokens*k] u32.
+// Output:  h [n_tokens*k][rows] f32 (row t*k+j). An id >= n_expert gives h = 0 (never read OOB).
+// mode: 0 fused gate+up; 1 gate only, h = SiLU(g) (gate/up types differ); 2 h *= (Wu x).
+// Dispatch: (ceil(rows / ROWS), n_tokens * k, 1). Workgroup WG threads split the columns in
+// groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction.
+// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint ROWS = 2;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer GateWeights { uint weights_a[]; };
+layout(std430, binding = 1) readonly buffer UpWeights { uint weights_b[]; };
+layout(std430, binding = 2) readonly buffer X { vec4 x[]; };
+layout(std430, binding = 3) readonly buffer Ids { uint expert_ids[]; };
+layout(std430, binding = 4) buffer H { float h[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, k, n_expert;
+  uint gate_stride, up_stride, row_bytes, mode;
+  uint gate_base, up_base;  // byte offset of expert 0 inside the bound ranges
+} pc;
+
+#include "moe_weights.glsl"
+
+shared float partial[2 * ROWS][WG];
+
+float silu(float v) { return v / (1.0 + exp(-v)); }
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint entry = gl_WorkGroupID.y;  // t * k + j
+  const uint row0 = gl_WorkGroupID.x * ROWS;
+  const uint e = expert_ids[entry];
+  const bool valid = e < pc.n_expert;
+  const uint token = entry / pc.k;
+
+  float g[ROWS], u[ROWS];
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) { g[r] = 0.0; u[r] = 0.0; }
+  if (valid) {
+    const uint gate_base = pc.gate_base + e * pc.gate_stride, up_base = pc.up_base + e * pc.up_stride;
+    for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
+      const uint xi = (token * pc.cols + c) / 4u;
+      const vec4 x0 = x[xi], x1 = x[xi + 1u];
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < pc.rows) {
+          vec4 w0, w1;
+          if (pc.mode != 2u) {
+            weight8(0u, gate_base + row * pc.row_bytes, c, w0, w1);
+            g[r] += dot(w0, x0) + dot(w1, x1);
+          }
+          if (pc.mode != 1u) {
+            weight8(1u, up_base + row * pc.row_bytes, c, w0, w1);
+            u[r] += dot(w0, x0) + dot(w1, x1);
+          }
+        }
+      }
+    }
+  }
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+    partial[2u * r][lid] = g[r];
+    partial[2u * r + 1u][lid] = u[r];
+  }
+  barrier();
+  for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      [[unroll]] for (uint r = 0u; r < 2u * ROWS; ++r) partial[r][lid] += partial[r][lid + s];
+    }
+    barrier();
+  }
+  if (lid < ROWS && row0 + lid < pc.rows) {
+    const uint out_index = entry * pc.rows + row0 + lid;
+    const float gv = partial[2u * lid][0], uv = partial[2u * lid + 1u][0];
+    float result;
+    if (pc.mode == 0u) result = silu(gv) * uv;
+    else if (pc.mode == 1u) result = silu(gv);
+    else result = h[out_index] * uv;
+    h[out_index] = valid ? result : 0.0;
+  }
+}

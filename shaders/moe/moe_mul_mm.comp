@@ -1,0 +1,116 @@
+#version 450
+// Grouped (prefill) path: tiled matrix-matrix products over each expert's group of rows.
+// Workgroup (x, y) computes a TM x TN output tile: columns x*TN.., and row tile y of the
+// concatenated per-expert row tiles (group_info's tile_start; found by binary search). The grid
+// is sized for the worst case, ceil(n_entries/TM) + min(n_expert, n_entries) row tiles, and
+// workgroups past the real tile count exit at once, so counts are never read back by the CPU.
+// modes (push):
+//   0  h[p] = SiLU(Wg_e a_p) * (Wu_e a_p)   a_p = x[grouped_entry[p] / k]   (fused gate+up)
+//   1  h[p] = SiLU(Wg_e a_p)                 (gate and up of different types: two passes)
+//   2  h[p] *= Wu_e a_p                      (weights bound at binding 1)
+//   3  y[p] = Wd_e h[p]                      (down; a_p = row p of h itself)
+// Inputs:  binding 0 Wg or Wd, binding 1 Wu (any bound buffer in modes 1, 3), both uint words in
+//          WEIGHT_<TYPE> layout, expert e at e * stride bytes; binding 2 activations a (f32,
+//          rows of `cols`); binding 3 grouped_entry; binding 4 group_info (moe_group_scatter).
+// Output:  binding 5, [n_entries][rows] f32 in grouped order.
+// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = TK (TM*TN % WG == 0, TK % 8 == 0).
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 128;
+layout(constant_id = 1) const uint TM = 32;
+layout(constant_id = 2) const uint TN = 32;
+layout(constant_id = 3) const uint TK = 32;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
+layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
+layout(std430, binding = 2) readonly buffer Act { float act[]; };
+layout(std430, binding = 3) readonly buffer GroupedEntry { uint grouped_entry[]; };
+layout(std430, binding = 4) readonly buffer Group { uint group_info[]; };
+layout(std430, binding = 5) buffer Out { float out_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, k, n_expert;
+  uint stride_a, stride_b, row_bytes, mode;
+  uint base_a, base_b;  // byte offset of expert 0 inside the bound ranges
+} pc;
+
+#include "moe_weights.glsl"
+
+const uint PT = TM * TN / WG;  // outputs per thread
+const uint KS = TK + 1u;       // padded shared row stride
+shared float tile_act[TM * KS];
+shared float tile_a[TN * KS];
+shared float tile_b[TN * KS];
+
+float silu(float v) { return v / (1.0 + exp(-v)); }
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint E = pc.n_expert;
+  const uint tile = gl_WorkGroupID.y;
+  if (tile >= group_info[3u * E + 1u]) return;  // past the real tiles: whole workgroup leaves
+  uint lo = 0u, hi = E;  // largest e with tile_start[e] <= tile
+  while (hi - lo > 1u) {
+    const uint mid = (lo + hi) / 2u;
+    if (group_info[2u * E + 1u + mid] <= tile) lo = mid; else hi = mid;
+  }
+  const uint e = lo;
+  const uint row_begin = group_info[E + e] + (tile - group_info[2u * E + 1u + e]) * TM;
+  const uint rows_valid = min(TM, group_info[E + e + 1u] - row_begin);
+  const uint n0 = gl_WorkGroupID.x * TN;
+  const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
+  const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;
+
+  float acc_a[PT], acc_b[PT];
+  [[unroll]] for (uint i = 0u; i < PT; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
+
+  for (uint k0 = 0u; k0 < pc.cols; k0 += TK) {
+    for (uint idx = lid; idx < TM * TK; idx += WG) {
+      const uint m = idx / TK, kk = idx % TK;
+      float v = 0.0;
+      if (m < rows_valid && k0 + kk < pc.cols) {
+        const uint p = row_begin + m;
+        const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
+        v = act[src * pc.cols + k0 + kk];
+      }
+      tile_act[m * KS + kk] = v;
+    }
+    for (uint idx = lid; idx < TN * (TK / 8u); idx += WG) {
+      const uint n = idx / (TK / 8u), q = (idx % (TK / 8u)) * 8u;
+      const uint row = n0 + n, col = k0 + q;
+      const bool inside = row < pc.rows && col < pc.cols;
+      vec4 a0 = vec4(0.0), a1 = vec4(0.0), b0 = vec4(0.0), b1 = vec4(0.0);
+      if (inside && use_a) weight8(0u, base_a + row * pc.row_bytes, col, a0, a1);
+      if (inside && use_b) weight8(1u, base_b + row * pc.row_bytes, col, b0, b1);
+      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+        tile_a[n * KS + q + c] = a0[c];
+        tile_a[n * KS + q + 4u + c] = a1[c];
+        tile_b[n * KS + q + c] = b0[c];
+        tile_b[n * KS + q + 4u + c] = b1[c];
+      }
+    }
+    barrier();
+    [[unroll]] for (uint i = 0u; i < PT; ++i) {
+      const uint o = lid + i * WG, m = o / TN, n = o % TN;
+      float sa = 0.0, sb = 0.0;
+      for (uint kk = 0u; kk < TK; ++kk) {
+        const float a = tile_act[m * KS + kk];
+        sa += a * tile_a[n * KS + kk];
+        sb += a * tile_b[n * KS + kk];
+      }
+      acc_a[i] += sa;
+      acc_b[i] += sb;
+    }
+    barrier();
+  }
+
+  [[unroll]] for (uint i = 0u; i < PT; ++i) {
+    const uint o = lid + i * WG, m = o / TN, n = o % TN;
+    if (m >= rows_valid || n0 + n >= pc.rows) continue;
+    const uint out_index = (row_begin + m) * pc.rows + n0 + n;
+    if (pc.mode == 0u) out_values[out_index] = silu(acc_a[i]) * acc_b[i];
+    else if (pc.mode == 1u) out_values[out_index] = silu(acc_a[i]);
+    else if (pc.mode == 2u) out_values[out_index] *= acc_b[i];
+    else out_values[out_index] = acc_a[i];
+  }
+}

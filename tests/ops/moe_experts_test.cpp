@@ -1,0 +1,311 @@
+// MoeExperts (decode and grouped paths, forced) and SharedExpertCombine against a double-precision
+// reference on the dequantized weights.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "common/error.hpp"
+#include "ops/moe.hpp"
+#include "support/gpu.hpp"
+#include "support/weights.hpp"
+
+using namespace moevk;
+using moevk::test::GpuTest;
+using quant::Type;
+
+namespace {
+
+enum class Routing {
+  Random,      // k distinct experts per token out of all n_expert
+  FewExperts,  // only the first max(k, n_expert / 8) experts: most experts are never chosen
+  OneExpert,   // every token has the same k experts: expert n_expert-1 takes all tokens
+};
+
+struct Case {
+  Type gate, up, down;
+  uint32_t n_expert, k, n_tokens, n_embd, n_ff;
+  Routing routing = Routing::Random;
+  uint32_t lead = 0;        // bytes before expert 0 in its buffer (not a binding-aligned offset)
+  uint32_t stride_pad = 0;  // bytes between experts beyond one matrix
+};
+
+std::string describe(const Case& c) {
+  return std::string(quant::type_info(c.gate).name) + "/" + quant::type_info(c.up).name + "/" +
+         quant::type_info(c.down).name + " E=" + std::to_string(c.n_expert) + " k=" + std::to_string(c.k) +
+         " T=" + std::to_string(c.n_tokens) + " embd=" + std::to_string(c.n_embd) + " ff=" +
+         std::to_string(c.n_ff) + " routing=" + std::to_string(int(c.routing));
+}
+
+// n_expert matrices of rows x cols, expert e at lead + e * stride of the returned bytes, plus
+// their dequantized values [e][row][col].
+struct Experts {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  uint64_t stride = 0;
+};
+
+Experts make_experts(Type t, uint32_t n_expert, uint32_t rows, uint32_t cols, uint32_t lead, uint32_t pad,
+                     uint32_t seed) {
+  const auto source = seed % 2 ? test::WeightSource::Quantize : test::WeightSource::RandomBytes;
+  const auto all = test::random_weights(t, n_expert * rows, cols, seed, source);
+  Experts x;
+  x.values = test::dequantized(t, all, n_expert * rows, cols);
+  const uint64_t matrix = quant::row_bytes(t, cols) * rows;
+  x.stride = matrix + pad;
+  x.bytes.assign(lead + (n_expert - 1) * x.stride + matrix + 4, 0xCD);
+  for (uint32_t e = 0; e < n_expert; ++e)
+    std::copy(all.begin() + e * matrix, all.begin() + (e + 1) * matrix, x.bytes.begin() + lead + e * x.stride);
+  return x;
+}
+
+std::vector<uint32_t> route(const Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  uint32_t pool = c.n_expert;
+  if (c.routing == Routing::FewExperts) pool = std::max(c.k, c.n_expert / 8);
+  std::vector<uint32_t> experts(pool);
+  std::iota(experts.begin(), experts.end(), 0u);
+  if (c.routing == Routing::OneExpert) std::swap(experts[0], experts[c.n_expert - 1]);
+  std::vector<uint32_t> ids;
+  for (uint32_t t = 0; t < c.n_tokens; ++t) {
+    if (c.routing != Routing::OneExpert) std::shuffle(experts.begin(), experts.end(), rng);
+    ids.insert(ids.end(), experts.begin(), experts.begin() + c.k);
+  }
+  return ids;
+}
+
+double silu(double v) { return v / (1.0 + std::exp(-v)); }
+
+// Row r of expert e times v, in double.
+double dot_row(const Experts& w, uint32_t rows, uint32_t cols, uint32_t e, uint32_t r, const double* v) {
+  const float* row = w.values.data() + (size_t(e) * rows + r) * cols;
+  double acc = 0;
+  for (uint32_t c = 0; c < cols; ++c) acc += double(row[c]) * v[c];
+  return acc;
+}
+
+std::vector<double> reference(const Case& c, const Experts& gate, const Experts& up, const Experts& down,
+                              const std::vector<float>& x, const std::vector<uint32_t>& ids,
+                              const std::vector<float>& weights) {
+  std::vector<double> out(size_t(c.n_tokens) * c.n_embd, 0.0), xt(c.n_embd), h(c.n_ff);
+  for (uint32_t t = 0; t < c.n_tokens; ++t) {
+    for (uint32_t i = 0; i < c.n_embd; ++i) xt[i] = x[size_t(t) * c.n_embd + i];
+    for (uint32_t j = 0; j < c.k; ++j) {
+      const uint32_t e = ids[t * c.k + j];
+      if (e >= c.n_expert) continue;
+      for (uint32_t r = 0; r < c.n_ff; ++r)
+        h[r] = silu(dot_row(gate, c.n_ff, c.n_embd, e, r, xt.data())) * dot_row(up, c.n_ff, c.n_embd, e, r, xt.data());
+      for (uint32_t r = 0; r < c.n_embd; ++r)
+        out[size_t(t) * c.n_embd + r] += weights[t * c.k + j] * dot_row(down, c.n_embd, c.n_ff, e, r, h.data());
+    }
+  }
+  return out;
+}
+
+// Every format is compared against its own dequantized values, so the format changes only the
+// magnitudes, not the error: what remains is f32 accumulation (dot products of n_embd and n_ff
+// terms, ~sqrt(K) * 2^-24 relative to the terms' scale) plus at most an ulp per weight where the
+// GPU fuses q * d + m into an fma. 2e-5 of the output scale per sqrt(256) terms covers that with
+// a ~10x margin; a wrong block, expert or slot gives errors of the order of the scale itself.
+::testing::AssertionResult close_to_reference(const Case& c, const std::vector<float>& got,
+                                              const std::vector<double>& want) {
+  double scale = 1e-30;
+  for (double v : want) scale = std::max(scale, std::fabs(v));
+  const double terms = std::sqrt(double(std::max(c.n_embd, c.n_ff)) / 256.0);
+  return test::all_close(got, want, 2e-5 * scale * std::max(1.0, terms), 1e-4);
+}
+
+class MoeExpertsTest : public GpuTest {
+ protected:
+  struct Inputs {
+    Case c;
+    Experts gate, up, down;
+    std::vector<float> x, weights;
+    std::vector<uint32_t> ids;
+  };
+
+  Inputs make_inputs(const Case& c, uint32_t seed) {
+    Inputs in{c, make_experts(c.gate, c.n_expert, c.n_ff, c.n_embd, c.lead, c.stride_pad, seed),
+              make_experts(c.up, c.n_expert, c.n_ff, c.n_embd, c.lead, c.stride_pad, seed + 1),
+              make_experts(c.down, c.n_expert, c.n_embd, c.n_ff, c.lead, c.stride_pad, seed + 2),
+              test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 3),
+              test::random_floats(size_t(c.n_tokens) * c.k, seed + 4, 0.05f, 1.0f),
+              route(c, seed + 5)};
+    return in;
+  }
+
+  // Runs one forced path on fresh device buffers (outputs and scratch poisoned).
+  std::vector<float> run(const Inputs& in, bool decode) {
+    const Case& c = in.c;
+    auto gbuf = test::upload(*ctx, in.gate.bytes, "gate experts");
+    auto ubuf = test::upload(*ctx, in.up.bytes, "up experts");
+    auto dbuf = test::upload(*ctx, in.down.bytes, "down experts");
+    auto xbuf = test::upload(*ctx, in.x, "x");
+    auto idbuf = test::upload(*ctx, in.ids, "expert ids");
+    auto wbuf = test::upload(*ctx, in.weights, "expert weights");
+    const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
+    auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s), "moe scratch");
+    auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
+    auto matrices = [&](const vk::Buffer& b, const Experts& e, Type t, uint32_t cols, uint32_t rows) {
+      return ops::ExpertMatrices{b.range(c.lead, e.bytes.size() - c.lead), t, cols, rows, c.n_expert, e.stride};
+    };
+    const auto g = matrices(gbuf, in.gate, c.gate, c.n_embd, c.n_ff);
+    const auto u = matrices(ubuf, in.up, c.up, c.n_embd, c.n_ff);
+    const auto d = matrices(dbuf, in.down, c.down, c.n_ff, c.n_embd);
+    ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
+    EXPECT_EQ(op.path_for(s), decode ? "decode" : "grouped");
+    test::run_once(*ctx, [&](vk::Recorder& r) {
+      op.record(r, s, g, u, d, xbuf.range(), idbuf.range(), wbuf.range(), scratch.range(), out.range());
+    });
+    return test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd);
+  }
+
+  void check(const Case& c, uint32_t seed) {
+    const Inputs in = make_inputs(c, seed);
+    const auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
+    for (bool decode : {true, false})
+      EXPECT_TRUE(close_to_reference(c, run(in, decode), want)) << describe(c) << (decode ? " decode" : " grouped");
+  }
+};
+
+}  // namespace
+
+TEST_F(MoeExpertsTest, FloatAndLegacyQuantsMatchReferenceOnBothPaths) {
+  // n_embd 64 / n_ff 96: neither is a multiple of the 32-row tiles or the 2-row mv workgroups.
+  const Case cases[] = {
+      {Type::F32, Type::F32, Type::F32, 8, 2, 1, 64, 96},
+      {Type::F16, Type::F16, Type::F16, 8, 2, 17, 64, 96, Routing::OneExpert},
+      {Type::BF16, Type::BF16, Type::BF16, 8, 1, 3, 64, 96, Routing::OneExpert},
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 60, 4, 33, 96, 64, Routing::Random, 20, 0},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 64, 8, 3, 64, 96, Routing::FewExperts},
+      {Type::Q4_1, Type::Q4_1, Type::Q4_1, 128, 8, 127, 64, 96, Routing::Random, 0, 36},
+      {Type::Q5_0, Type::Q5_0, Type::Q5_0, 60, 4, 17, 96, 64, Routing::FewExperts},
+      {Type::Q5_1, Type::Q5_1, Type::Q5_1, 8, 2, 33, 64, 96},
+      {Type::IQ4_NL, Type::IQ4_NL, Type::IQ4_NL, 8, 2, 3, 64, 96},
+  };
+  uint32_t seed = 100;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
+  const Case cases[] = {
+      {Type::Q4_K, Type::Q4_K, Type::Q4_K, 8, 2, 33, 256, 256, Routing::Random, 20, 0},
+      {Type::Q5_K, Type::Q5_K, Type::Q5_K, 60, 4, 17, 256, 256, Routing::FewExperts},
+      {Type::Q6_K, Type::Q6_K, Type::Q6_K, 64, 1, 127, 256, 256, Routing::OneExpert},
+      // Q4_K_M's mix: gate/up Q4_K, down Q6_K.
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 128, 8, 3, 256, 256, Routing::Random},
+  };
+  uint32_t seed = 200;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q8_0, Type::F16, 8, 2, 17, 64, 96, Routing::Random, 20, 0},
+      {Type::Q6_K, Type::Q4_K, Type::Q5_K, 8, 2, 1, 256, 256},
+  };
+  uint32_t seed = 300;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
+// An id the router never produces (>= n_expert) must not read out of bounds: the slot is skipped.
+TEST_F(MoeExpertsTest, OutOfRangeExpertIdContributesNothing) {
+  const Case c{Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 2, 5, 64, 96};
+  Inputs in = make_inputs(c, 400);
+  in.ids[3] = 8;
+  in.ids[6] = 0xFFFFFFFFu;
+  const auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
+  for (bool decode : {true, false})
+    EXPECT_TRUE(close_to_reference(c, run(in, decode), want)) << (decode ? "decode" : "grouped");
+}
+
+// A step is recorded once and replayed: new expert ids written to the device buffer between
+// submits must be picked up without re-recording (the ids are never read back by the CPU).
+TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
+  const Case c{Type::Q4_0, Type::Q4_0, Type::Q4_0, 16, 2, 9, 64, 96};
+  const Inputs in = make_inputs(c, 500);
+  auto gbuf = test::upload(*ctx, in.gate.bytes);
+  auto ubuf = test::upload(*ctx, in.up.bytes);
+  auto dbuf = test::upload(*ctx, in.down.bytes);
+  auto xbuf = test::upload(*ctx, in.x);
+  auto idbuf = test::upload(*ctx, in.ids);
+  auto wbuf = test::upload(*ctx, in.weights);
+  const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
+  for (bool decode : {true, false}) {
+    auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
+    auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
+    ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
+    vk::Recorder rec(*ctx);
+    rec.begin();
+    op.record(rec, s, {gbuf.range(), c.gate, c.n_embd, c.n_ff, c.n_expert, in.gate.stride},
+              {ubuf.range(), c.up, c.n_embd, c.n_ff, c.n_expert, in.up.stride},
+              {dbuf.range(), c.down, c.n_ff, c.n_embd, c.n_expert, in.down.stride}, xbuf.range(), idbuf.range(),
+              wbuf.range(), scratch.range(), out.range());
+    rec.end();
+    for (uint32_t step = 0; step < 3; ++step) {
+      Case routed = c;
+      routed.routing = step == 1 ? Routing::OneExpert : Routing::Random;
+      const auto ids = route(routed, 600 + step);
+      ctx->upload(idbuf.range(), ids.data(), ids.size() * 4);
+      rec.submit();
+      const auto want = reference(c, in.gate, in.up, in.down, in.x, ids, in.weights);
+      EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, want.size()), want))
+          << (decode ? "decode" : "grouped") << " step " << step;
+    }
+  }
+}
+
+TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
+  auto buf = test::poisoned(*ctx, 1 << 18);
+  auto small = test::poisoned(*ctx, 1 << 12);
+  const ops::ExpertsShape s{2, 256, 256, 4, 2};
+  auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
+  ops::MoeExperts op(*ctx);
+  auto expect_status = [&](moevk_status status, const ops::ExpertMatrices& g, const ops::ExpertMatrices& d) {
+    vk::Recorder rec(*ctx);
+    rec.begin();
+    try {
+      op.record(rec, s, g, g, d, small.range(), small.range(), small.range(), scratch.range(), small.range());
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), status) << e.what();
+    }
+    rec.end();
+  };
+  const uint64_t q4k_stride = quant::row_bytes(Type::Q4_K, 256) * 256;
+  const ops::ExpertMatrices ok{buf.range(), Type::Q4_0, 256, 256, 4, quant::row_bytes(Type::Q4_0, 256) * 256};
+  expect_status(MOEVK_ERROR_UNSUPPORTED, {buf.range(), Type::Q3_K, 256, 256, 4, q4k_stride}, ok);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::Q4_0, 256, 128, 4, ok.expert_stride}, ok);
+  // Four Q4_K experts need 4 * 36 KiB: more than the 64 KiB range holds.
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(0, 1 << 16), Type::Q4_K, 256, 256, 4, q4k_stride}, ok);
+}
+
+TEST_F(GpuTest, SharedExpertCombineAddsGatedSharedOutput) {
+  for (uint32_t n_tokens : {1u, 17u}) {
+    const uint32_t n_embd = 200;
+    const auto base = test::random_floats(size_t(n_tokens) * n_embd, n_tokens);
+    const auto shared = test::random_floats(size_t(n_tokens) * n_embd, n_tokens + 1);
+    const auto logits = test::random_floats(n_tokens, n_tokens + 2, -4.0f, 4.0f);
+    ops::SharedExpertCombine op(*ctx);
+    for (bool gated : {true, false}) {
+      auto out = test::upload(*ctx, base);
+      auto sbuf = test::upload(*ctx, shared);
+      auto gbuf = test::upload(*ctx, logits);
+      const vk::BufferRange gate_range = gbuf.range();
+      test::run_once(*ctx, [&](vk::Recorder& r) {
+        op.record(r, out.range(), sbuf.range(), gated ? &gate_range : nullptr, n_tokens, n_embd);
+      });
+      std::vector<double> want(base.size());
+      for (uint32_t t = 0; t < n_tokens; ++t) {
+        const double g = gated ? 1.0 / (1.0 + std::exp(-double(logits[t]))) : 1.0;
+        for (uint32_t i = 0; i < n_embd; ++i)
+          want[size_t(t) * n_embd + i] = base[size_t(t) * n_embd + i] + g * shared[size_t(t) * n_embd + i];
+      }
+      // One f32 exp, one multiply-add: a few ulps of values below 2.
+      EXPECT_TRUE(test::all_close(test::download<float>(*ctx, out, want.size()), want, 1e-6, 1e-5))
+          << "tokens=" << n_tokens << " gated=" << gated;
+    }
+  }
+}
