@@ -224,7 +224,8 @@ void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, qua
   TensorInfo t;
   t.name = name;
   t.type = type;
-  t.size = quant::row_bytes(type, dims[0]) * (elements / dims[0]);
+  require(!__builtin_mul_overflow(quant::row_bytes(type, dims[0]), elements / dims[0], &t.size),
+          MOEVK_ERROR_INVALID_ARGUMENT, where + "data size overflows");
   t.dims = std::move(dims);
   t.offset = impl_->data_bytes;
   const uint64_t a = impl_->alignment;
@@ -235,6 +236,13 @@ void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, qua
 void Writer::begin_data() {
   Impl& w = *impl_;
   w.require_declaring("begin_data");
+  // The reader places data by general.alignment: a value set by hand must match the padding.
+  for (const KeyValue& kv : w.metadata) {
+    if (kv.key != "general.alignment") continue;
+    require(kv.value.as_uint() == w.alignment, MOEVK_ERROR_INVALID_ARGUMENT,
+            w.path + ": general.alignment does not match the writer's alignment " +
+                std::to_string(w.alignment));
+  }
   w.data_started = true;
   w.write_scalar<uint32_t>(0x46554747);  // "GGUF"
   w.write_scalar<uint32_t>(3);

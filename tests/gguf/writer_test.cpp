@@ -233,6 +233,9 @@ TEST(GgufWriter, MisuseIsRejected) {
   mixed.array = {scalar(ValueType::STRING)};
   expect_invalid([&] { writer.set_array("mixed", mixed); });
   expect_invalid([&] { writer.write_data("x", 1); });  // before begin_data
+  writer.set_uint32("general.alignment", 64);  // the writer pads to 32
+  expect_invalid([&] { writer.begin_data(); });
+  writer.set_uint32("general.alignment", 32);
   writer.begin_data();
   expect_invalid([&] { writer.set_uint32("late", 1); });
   const std::vector<uint8_t> block(35);
