@@ -32,7 +32,9 @@ void quantize(Type t, const float* src, void* dst, uint64_t n) {
     case Type::Q5_1: return detail::quantize_q5_1(src, dst, n);
     case Type::Q8_0: return detail::quantize_q8_0(src, dst, n);
     case Type::Q4_K: return detail::quantize_q4_k(src, dst, n);
+    case Type::Q5_K: return detail::quantize_q5_k(src, dst, n);
     case Type::Q6_K: return detail::quantize_q6_k(src, dst, n);
+    case Type::IQ4_NL: return detail::quantize_iq4_nl(src, dst, n);
     default: break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("quantize: no CPU conversion to type ") + info.name);

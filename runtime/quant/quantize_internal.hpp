@@ -12,6 +12,8 @@ void quantize_q5_0(const float* x, void* dst, uint64_t n);
 void quantize_q5_1(const float* x, void* dst, uint64_t n);
 void quantize_q8_0(const float* x, void* dst, uint64_t n);
 void quantize_q4_k(const float* x, void* dst, uint64_t n);
+void quantize_q5_k(const float* x, void* dst, uint64_t n);
 void quantize_q6_k(const float* x, void* dst, uint64_t n);
+void quantize_iq4_nl(const float* x, void* dst, uint64_t n);
 
 }  // namespace moevk::quant::detail

@@ -1,5 +1,5 @@
-// CPU reference quantization of the k-quant super-blocks Q4_K and Q6_K, after ggml's
-// quantize_row_q4_K_ref / quantize_row_q6_K_ref: a per-sub-block scale search, then the scales
+// CPU reference quantization of the k-quant super-blocks Q4_K, Q5_K and Q6_K, after ggml's
+// quantize_row_q{4,5,6}_K_ref: a per-sub-block scale search, then the scales
 // themselves quantized (6-bit / 8-bit) against one fp16 super-block scale.
 #include <algorithm>
 #include <cmath>
@@ -123,53 +123,83 @@ float make_qx_quants(int n, int nmax, const float* x, uint8_t* L) {
 
 }  // namespace
 
+namespace {
+
+// Shared by Q4_K and Q5_K: per 32-element sub-block scale and min by make_qkx2_quants, then both
+// quantized to 6 bits against fp16 super-block scales d and dmin, and L recomputed against the
+// scales exactly as they will decode. `BlockK` has d, dmin and scales[12].
+template <typename BlockK>
+void quantize_k_sub_blocks(const float* x, BlockK& y, uint8_t* L, int nmax, float rmin, int nstep) {
+  uint8_t Laux[32];
+  float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < QK_K / 32; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+    scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    max_scale = std::max(max_scale, scales[j]);
+    max_min = std::max(max_min, mins[j]);
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  std::memset(y.scales, 0, sizeof y.scales);
+  for (int j = 0; j < QK_K / 32; ++j) {
+    const uint8_t ls = uint8_t(std::min(63, nearest_int(inv_scale * scales[j])));
+    const uint8_t lm = uint8_t(std::min(63, nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      y.scales[j] = ls;
+      y.scales[j + 4] = lm;
+    } else {
+      y.scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+      y.scales[j - 4] |= uint8_t((ls >> 4) << 6);
+      y.scales[j] |= uint8_t((lm >> 4) << 6);
+    }
+  }
+  y.d = fp32_to_fp16(max_scale / 63.f);
+  y.dmin = fp32_to_fp16(max_min / 63.f);
+  for (int j = 0; j < QK_K / 32; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, y.scales, sc, m);
+    const float d = fp16_to_fp32(y.d) * float(sc);
+    if (d == 0.0f) continue;
+    const float dm = fp16_to_fp32(y.dmin) * float(m);
+    for (int l = 0; l < 32; ++l) {
+      L[32 * j + l] = uint8_t(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, nmax));
+    }
+  }
+}
+
+}  // namespace
+
 void quantize_q4_k(const float* x, void* dst, uint64_t n) {
   auto* y = static_cast<BlockQ4_K*>(dst);
   for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-    uint8_t L[QK_K], Laux[32];
-    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < QK_K / 32; ++j) {
-      const float* xs = x + 32 * j;
-      float sum_x2 = 0;
-      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-      const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    std::memset(y[i].scales, 0, sizeof y[i].scales);
-    for (int j = 0; j < QK_K / 32; ++j) {
-      const uint8_t ls = uint8_t(std::min(63, nearest_int(inv_scale * scales[j])));
-      const uint8_t lm = uint8_t(std::min(63, nearest_int(inv_min * mins[j])));
-      if (j < 4) {
-        y[i].scales[j] = ls;
-        y[i].scales[j + 4] = lm;
-      } else {
-        y[i].scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
-        y[i].scales[j - 4] |= uint8_t((ls >> 4) << 6);
-        y[i].scales[j] |= uint8_t((lm >> 4) << 6);
-      }
-    }
-    y[i].d = fp32_to_fp16(max_scale / 63.f);
-    y[i].dmin = fp32_to_fp16(max_min / 63.f);
-    // Requantize against the scales as they will be decoded (6-bit and fp16 rounded).
-    for (int j = 0; j < QK_K / 32; ++j) {
-      uint8_t sc, m;
-      get_scale_min_k4(j, y[i].scales, sc, m);
-      const float d = fp16_to_fp32(y[i].d) * float(sc);
-      if (d == 0.0f) continue;
-      const float dm = fp16_to_fp32(y[i].dmin) * float(m);
-      for (int l = 0; l < 32; ++l) {
-        L[32 * j + l] = uint8_t(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
-      }
-    }
+    uint8_t L[QK_K];
+    quantize_k_sub_blocks(x, y[i], L, 15, -1.f, 20);
     uint8_t* q = y[i].qs;
     for (int j = 0; j < QK_K; j += 64, q += 32) {
       for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+    }
+  }
+}
+
+void quantize_q5_k(const float* x, void* dst, uint64_t n) {
+  auto* y = static_cast<BlockQ5_K*>(dst);
+  for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    uint8_t L[QK_K];
+    quantize_k_sub_blocks(x, y[i], L, 31, -0.5f, 15);
+    // Low 4 bits as Q4_K; the fifth bit of chunk c's elements goes to qh bits 2c and 2c+1.
+    std::memset(y[i].qh, 0, sizeof y[i].qh);
+    uint8_t* ql = y[i].qs;
+    for (int c = 0; c < 4; ++c, ql += 32) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t lo = L[64 * c + l], hi = L[64 * c + 32 + l];
+        ql[l] = uint8_t((lo & 0xF) | ((hi & 0xF) << 4));
+        y[i].qh[l] |= uint8_t(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+      }
     }
   }
 }

@@ -22,10 +22,10 @@ constexpr std::array<TypeInfo, 16> kTypes = {{
     {Type::Q2_K, "q2_K", QK_K, sizeof(BlockQ2_K), true, false},
     {Type::Q3_K, "q3_K", QK_K, sizeof(BlockQ3_K), true, false},
     {Type::Q4_K, "q4_K", QK_K, sizeof(BlockQ4_K), true, true},
-    {Type::Q5_K, "q5_K", QK_K, sizeof(BlockQ5_K), true, false},
+    {Type::Q5_K, "q5_K", QK_K, sizeof(BlockQ5_K), true, true},
     {Type::Q6_K, "q6_K", QK_K, sizeof(BlockQ6_K), true, true},
     {Type::Q8_K, "q8_K", QK_K, sizeof(BlockQ8_K), true, false},
-    {Type::IQ4_NL, "iq4_nl", QK4_NL, sizeof(BlockIQ4_NL), true, false},
+    {Type::IQ4_NL, "iq4_nl", QK4_NL, sizeof(BlockIQ4_NL), true, true},
     {Type::BF16, "bf16", 1, 2, true, true},
 }};
 

@@ -90,16 +90,22 @@ double relative_rmse(const std::vector<float>& x, const std::vector<float>& y) {
 TEST(QuantRoundTrip, KQuantsRelativeError) {
   const auto x = random_values(256 * 24, 2, 0.02f);
   const double q4k = relative_rmse(x, round_trip(Type::Q4_K, x));
+  const double q5k = relative_rmse(x, round_trip(Type::Q5_K, x));
   const double q6k = relative_rmse(x, round_trip(Type::Q6_K, x));
   EXPECT_LT(q4k, 0.10);
+  EXPECT_LT(q5k, 0.05);  // 32 levels: half Q4_K's step
   EXPECT_LT(q6k, 0.025);
-  EXPECT_LT(q6k, q4k);
+  EXPECT_LT(q5k, q4k);
+  EXPECT_LT(q6k, q5k);
+  // IQ4_NL: 16 non-uniform levels over the block's range, a little better than Q4_0.
+  EXPECT_LT(relative_rmse(x, round_trip(Type::IQ4_NL, x)), relative_rmse(x, round_trip(Type::Q4_0, x)));
   // Q8_0, for scale: better than both.
   EXPECT_LT(relative_rmse(x, round_trip(Type::Q8_0, x)), q6k);
 }
 
 TEST(QuantRoundTrip, ConstantAndZeroBlocks) {
-  for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q6_K}) {
+  for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q5_K,
+                 Type::Q6_K, Type::IQ4_NL}) {
     const std::vector<float> zeros(256, 0.0f);
     for (float v : round_trip(t, zeros)) ASSERT_EQ(v, 0.0f) << type_info(t).name;
     const std::vector<float> constant(256, 0.75f);
@@ -123,7 +129,7 @@ TEST(QuantRoundTrip, FloatFormats) {
 TEST(QuantRoundTrip, MisalignedBuffers) {
   const auto x = random_values(512, 5);
   for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1,
-                 Type::Q4_K, Type::Q6_K}) {
+                 Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL}) {
     const uint64_t bytes = row_bytes(t, x.size());
     std::vector<uint8_t> aligned(bytes), shifted(bytes + 1);
     quantize(t, x.data(), aligned.data(), x.size());
@@ -165,7 +171,8 @@ TEST(QuantTypes, SizesAndRowBytes) {
   EXPECT_EQ(parsed, Type::Q4_K);
   EXPECT_TRUE(parse_type("IQ4_NL", parsed));
   EXPECT_FALSE(parse_type("q4_9", parsed));
-  for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q4_K, Type::Q6_K}) {
+  for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1,
+                 Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL}) {
     EXPECT_TRUE(type_info(t).can_quantize) << type_info(t).name;
   }
 }
