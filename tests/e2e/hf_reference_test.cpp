@@ -132,7 +132,9 @@ void run_architecture(const std::string& name) {
       }
       while (row.greedy_matched < int(greedy.size()) && greedy[row.greedy_matched] == ref.greedy[row.greedy_matched])
         ++row.greedy_matched;
-      if (type == quant::Type::F32 || type == quant::Type::F16) EXPECT_EQ(greedy, ref.greedy);
+      if (type == quant::Type::F32 || type == quant::Type::F16) {
+        EXPECT_EQ(greedy, ref.greedy);
+      }
     }
     const auto messages = model->context().instance().validation_messages();
     EXPECT_TRUE(messages.empty()) << messages.size() << " validation messages, first: " << messages.front();
