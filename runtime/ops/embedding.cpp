@@ -1,5 +1,6 @@
 // Embedding: dequantize rows of the token table (shaders/matmul/get_rows.comp), one variant per
 // weight type; the pipeline for a type is created on first use and cached by the Context.
+#include <algorithm>
 #include <string>
 
 #include "common/error.hpp"
@@ -12,11 +13,12 @@ namespace {
 constexpr uint32_t kWorkgroup = 64;
 
 struct GetRowsPush {
-  uint32_t cols, n_rows, n_tokens, weight_base, row_bytes;
+  uint32_t cols, n_rows, n_tokens, weight_base, row_bytes, row_begin, total_rows;
 };
 }  // namespace
 
-Embedding::Embedding(vk::Context& ctx) : ctx_(ctx) {}
+Embedding::Embedding(vk::Context& ctx, uint64_t max_weight_binding_bytes)
+    : ctx_(ctx), max_weight_binding_bytes_(max_weight_binding_bytes) {}
 
 void Embedding::record(vk::Recorder& rec, const Matrix& table, const vk::BufferRange& token_ids,
                        const vk::BufferRange& out, uint32_t n_tokens) const {
@@ -27,11 +29,23 @@ void Embedding::record(vk::Recorder& rec, const Matrix& table, const vk::BufferR
   if (n_tokens == 0) return;
   require(token_ids.size >= uint64_t(n_tokens) * 4 && out.size >= uint64_t(n_tokens) * table.cols * 4,
           MOEVK_ERROR_INVALID_ARGUMENT, "embedding: token id or output range too small");
-  const WeightBinding w = bind_weights(ctx_, table.data, table.row_bytes() * table.rows);
+  require(table.data.offset % 4 == 0, MOEVK_ERROR_INVALID_ARGUMENT, "embedding: table must start 4-byte aligned");
+  require(table.data.size >= table.row_bytes() * table.rows, MOEVK_ERROR_INVALID_ARGUMENT,
+          "embedding: table range too small");
+  const uint64_t row_bytes = table.row_bytes();
+  const uint64_t limit = max_weight_binding_bytes_ ? max_weight_binding_bytes_ : ctx_.caps().max_storage_buffer_range;
+  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  require(limit >= slack + row_bytes, MOEVK_ERROR_UNSUPPORTED, "embedding: one row exceeds the storage buffer range");
+  const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(table.rows, (limit - slack) / row_bytes));
   const vk::Pipeline& p = ctx_.pipeline({"get_rows_" + weight_variant(table.type), 3, sizeof(GetRowsPush), {kWorkgroup}});
-  const GetRowsPush push{table.cols, table.rows, n_tokens, w.base, static_cast<uint32_t>(table.row_bytes())};
   const uint32_t groups = (table.cols / 8 + kWorkgroup - 1) / kWorkgroup;
-  rec.dispatch(p, {w.range, token_ids, out}, push, groups, n_tokens);
+  for (uint32_t row_begin = 0; row_begin < table.rows; row_begin += chunk_rows) {
+    const uint32_t rows = std::min(chunk_rows, table.rows - row_begin);
+    const vk::BufferRange chunk{table.data.buffer, table.data.offset + row_begin * row_bytes, rows * row_bytes};
+    const WeightBinding w = bind_weights(ctx_, chunk, rows * row_bytes);
+    const GetRowsPush push{table.cols, rows, n_tokens, w.base, static_cast<uint32_t>(row_bytes), row_begin, table.rows};
+    rec.dispatch(p, {w.range, token_ids, out}, push, groups, n_tokens);
+  }
 }
 
 }  // namespace moevk::ops

@@ -15,6 +15,7 @@ namespace moevk::ops {
 namespace {
 struct MatMulPush {
   uint32_t cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint32_t y_stride, row_begin;
 };
 
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 2;
@@ -73,46 +74,67 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   require(x.size >= uint64_t(n_tokens) * w.cols * 4 && y.size >= uint64_t(n_tokens) * w.rows * 4,
           MOEVK_ERROR_INVALID_ARGUMENT, "matmul: activation range smaller than the batch");
   require(!bias || bias->size >= uint64_t(w.rows) * 4, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: bias too small");
-  const WeightBinding wb = bind_weights(ctx_, w.data, w.row_bytes() * w.rows);
-  const MatMulPush push{w.cols, w.rows, n_tokens, wb.base, static_cast<uint32_t>(w.row_bytes()), bias ? 1u : 0u};
+  require(w.data.size >= w.row_bytes() * w.rows, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: weight range too small");
+  require(w.data.offset % 4 == 0, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: weights must start 4-byte aligned");
   const vk::BufferRange bias_range = bias ? *bias : y;  // never read when has_bias == 0
   const std::string variant = weight_variant(w.type);
   const std::string path = path_for(w, n_tokens);
 
+  // Rows per dispatch: as many as one binding can hold (alignment slack and word rounding aside).
+  const uint64_t row_bytes = w.row_bytes();
+  const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
+                                                           : ctx_.caps().max_storage_buffer_range;
+  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  require(limit >= slack + row_bytes, MOEVK_ERROR_UNSUPPORTED,
+          std::string("matmul: one ") + type_name + " row of " + std::to_string(row_bytes) +
+              " bytes exceeds the device's storage buffer range");
+  const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(w.rows, (limit - slack) / row_bytes));
+
+  // The dot path quantizes the activations once for all chunks.
+  vk::BufferRange xq, xd, xs;
+  const vk::Pipeline* pipeline = nullptr;
+  uint32_t bn = n_tokens <= 32 ? 32 : 64;
   if (path == "mv") {
     // Decode (one token) gets its own specialization: 1 accumulator per row instead of
     // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
     const uint32_t max_tokens = n_tokens == 1 ? 1u : options_.mv_max_tokens;
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
-    const vk::Pipeline& p = ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 4,
-                                           sizeof(MatMulPush), {kMvWorkgroup, kMvRows, max_tokens}});
-    const uint32_t groups = div_up(w.rows, kMvRows);
-    const uint32_t gx = std::min(groups, 65535u);
-    rec.dispatch(p, {wb.range, x, y, bias_range}, push, gx, div_up(groups, gx));
-    return;
-  }
-  if (path == "mm_dot") {
+    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 4, sizeof(MatMulPush),
+                               {kMvWorkgroup, kMvRows, max_tokens}});
+  } else if (path == "mm_dot") {
     const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
     const uint32_t n_blocks = n_tokens * (w.cols / 32);
     const vk::BufferRange& s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
-    const vk::BufferRange xq{s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
-    const vk::BufferRange xd{s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
-    const vk::BufferRange xs{s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign),
-                             uint64_t(n_blocks) * 4};
+    xq = {s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
+    xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
+    xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
     const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}});
     rec.barrier();  // an earlier matmul of this op may still read the scratch
     rec.dispatch(quantize, {x, xq, xd, xs}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
     rec.barrier();
-    const uint32_t bn = n_tokens <= 32 ? 32 : 64;
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
-    const vk::Pipeline& p = ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
-    rec.dispatch(p, {wb.range, xq, xd, xs, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
-    return;
+    pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
+  } else {
+    const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
+    pipeline = &ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});
   }
-  const uint32_t bn = n_tokens <= 32 ? 32 : 64;
-  const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
-  const vk::Pipeline& p = ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});
-  rec.dispatch(p, {wb.range, x, y, bias_range}, push, div_up(w.rows, kMmBM), div_up(n_tokens, bn));
+
+  for (uint32_t row_begin = 0; row_begin < w.rows; row_begin += chunk_rows) {
+    const uint32_t rows = std::min(chunk_rows, w.rows - row_begin);
+    const vk::BufferRange chunk{w.data.buffer, w.data.offset + row_begin * row_bytes, rows * row_bytes};
+    const WeightBinding wb = bind_weights(ctx_, chunk, rows * row_bytes);
+    const MatMulPush push{w.cols, rows, n_tokens, wb.base, static_cast<uint32_t>(row_bytes),
+                          bias ? 1u : 0u, w.rows, row_begin};
+    if (path == "mv") {
+      const uint32_t groups = div_up(rows, kMvRows);
+      const uint32_t gx = std::min(groups, 65535u);
+      rec.dispatch(*pipeline, {wb.range, x, y, bias_range}, push, gx, div_up(groups, gx));
+    } else if (path == "mm_dot") {
+      rec.dispatch(*pipeline, {wb.range, xq, xd, xs, y, bias_range}, push, div_up(rows, kMmBM), div_up(n_tokens, bn));
+    } else {
+      rec.dispatch(*pipeline, {wb.range, x, y, bias_range}, push, div_up(rows, kMmBM), div_up(n_tokens, bn));
+    }
+  }
 }
 
 }  // namespace moevk::ops

@@ -18,6 +18,9 @@ struct MatMulOptions {
   bool allow_coopmat = true;  // cooperative-matrix path where supported
   uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels (<= 64; 0: never)
   bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
+  // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
+  // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
+  uint64_t max_weight_binding_bytes = 0;
 };
 
 class MatMul {

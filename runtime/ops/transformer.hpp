@@ -62,11 +62,14 @@ class Attention {
 // range write zeros (the host validates ids before they get here).
 class Embedding {
  public:
-  explicit Embedding(vk::Context& ctx);
+  // max_weight_binding_bytes: largest table binding; a bigger table is gathered in row chunks
+  // (0: the device's maxStorageBufferRange; tests set it small).
+  explicit Embedding(vk::Context& ctx, uint64_t max_weight_binding_bytes = 0);
   void record(vk::Recorder& rec, const Matrix& table, const vk::BufferRange& token_ids,
               const vk::BufferRange& out, uint32_t n_tokens) const;
  private:
   vk::Context& ctx_;
+  uint64_t max_weight_binding_bytes_ = 0;
 };
 
 // Element-wise: out = a + b; out = silu(gate) * up.

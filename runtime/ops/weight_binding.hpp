@@ -2,7 +2,8 @@
 // the shader variant for a type, and the bound range of a matrix. A storage-buffer binding must
 // start at minStorageBufferOffsetAlignment, but a matrix (an expert slice, a tensor in a packed
 // GGUF upload) may start anywhere 4-aligned, so the binding starts at the aligned-down offset and
-// the shader adds `base` bytes.
+// the shader adds `base` bytes. Ops require matrices at 4-aligned offsets; row chunks of a matrix
+// (split when it exceeds one binding) are then at least 2-aligned, which quant.glsl needs.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -6,7 +6,8 @@
 // Ragged shapes: rows, tokens and columns past the matrix are zero-filled in the tiles.
 // Inputs:  weights (binding 0) rows of row_bytes bytes from byte weight_base; x (binding 1) f32
 //          [n_tokens][cols] read as vec4 (cols % 8 == 0); bias (binding 3) f32 [rows] if has_bias.
-// Output:  y (binding 2) f32 [n_tokens][rows].
+// Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
+//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1).
 // Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = BK (multiple of 8), 4 = TM, 5 = TN, with
 // WG == (BM / TM) * (BN / TN).
@@ -26,6 +27,7 @@ layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -79,10 +81,10 @@ void main() {
   [[unroll]] for (uint i = 0u; i < TM; ++i) {
     const uint row = row0 + tm + i * threads_m;
     if (row >= pc.rows) continue;
-    const float bias = pc.has_bias != 0u ? bias_values[row] : 0.0;
+    const float bias = pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0;
     [[unroll]] for (uint j = 0u; j < TN; ++j) {
       const uint tok = tok0 + tn + j * (BN / TN);
-      if (tok < pc.n_tokens) y_values[tok * pc.rows + row] = acc[i * TN + j] + bias;
+      if (tok < pc.n_tokens) y_values[tok * pc.y_stride + pc.row_begin + row] = acc[i * TN + j] + bias;
     }
   }
 }

@@ -10,7 +10,8 @@
 // Inputs:  weights (binding 0) as mul_mm; xq (binding 1) u32 [n_tokens][cols / 4];
 //          xd (binding 2), xs (binding 3) f32 [n_tokens][cols / 32]; bias (binding 5) f32 [rows]
 //          if has_bias.
-// Output:  y (binding 4) f32 [n_tokens][rows].
+// Output:  y (binding 4) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
+//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = TM, 4 = TN, WG == (BM / TM) * (BN / TN).
 #include "types.glsl"
@@ -36,6 +37,7 @@ layout(std430, binding = 4) writeonly buffer Y { float y_values[]; };
 layout(std430, binding = 5) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -112,10 +114,10 @@ void main() {
   [[unroll]] for (uint i = 0u; i < TM; ++i) {
     const uint row = row0 + tm + i * threads_m;
     if (row >= pc.rows) continue;
-    const float bias = pc.has_bias != 0u ? bias_values[row] : 0.0;
+    const float bias = pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0;
     [[unroll]] for (uint j = 0u; j < TN; ++j) {
       const uint tok = tok0 + tn + j * (BN / TN);
-      if (tok < pc.n_tokens) y_values[tok * pc.rows + row] = acc[i * TN + j] + bias;
+      if (tok < pc.n_tokens) y_values[tok * pc.y_stride + pc.row_begin + row] = acc[i * TN + j] + bias;
     }
   }
 }

@@ -7,7 +7,8 @@
 // Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout from byte weight_base;
 //          x (binding 1) f32 [n_tokens][cols] read as vec4 (cols % 8 == 0);
 //          bias (binding 3) f32 [rows], read when has_bias != 0 (else any buffer).
-// Output:  y (binding 2) f32 [n_tokens][rows].
+// Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
+//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens).
 #include "types.glsl"
@@ -27,6 +28,7 @@ layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -97,6 +99,7 @@ void main() {
     const float sum = partial[k * WG];
 #endif
     const uint row = row0 + r;
-    if (row < pc.rows) y_values[t * pc.rows + row] = sum + (pc.has_bias != 0u ? bias_values[row] : 0.0);
+    if (row < pc.rows)
+      y_values[t * pc.y_stride + pc.row_begin + row] = sum + (pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0);
   }
 }

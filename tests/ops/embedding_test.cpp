@@ -21,7 +21,9 @@ uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size);
 
 // Gathers rows of a table stored `lead` bytes into its buffer (not a binding-aligned offset, as an
 // expert slice or a packed GGUF tensor may be), including out-of-range ids (zeros).
-void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32_t cols, uint32_t seed) {
+// rows_per_binding > 0 limits the table binding to that many rows (gathered in chunks).
+void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32_t cols, uint32_t seed,
+                     uint32_t rows_per_binding = 0) {
   const uint32_t rows = 7, lead = 20;
   const auto w = test::random_weights(t, rows, cols, seed, source);
   const auto table = test::dequantized(t, w, rows, cols);
@@ -33,7 +35,8 @@ void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32
   auto idbuf = test::upload(ctx, ids, "token ids");
   auto out = test::poisoned(ctx, uint64_t(n) * cols * 4);
   ops::Matrix m{wbuf.range(lead, w.size()), t, cols, rows};
-  ops::Embedding op(ctx);
+  const uint64_t slack = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  ops::Embedding op(ctx, rows_per_binding ? slack + rows_per_binding * quant::row_bytes(t, cols) : 0);
   test::run_once(ctx, [&](vk::Recorder& r) { op.record(r, m, idbuf.range(), out.range(), n); });
   std::vector<double> want(size_t(n) * cols, 0.0);
   for (uint32_t i = 0; i < n; ++i)
@@ -42,7 +45,8 @@ void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32
   // The same products as the CPU; only q * d + m may be fused into one fma on the GPU (one
   // rounding fewer): at most an ulp of terms below 64, so 1e-5 absolute.
   EXPECT_TRUE(test::all_close(test::download<float>(ctx, out, want.size()), want, 1e-5, 1e-6))
-      << quant::type_info(t).name << " cols=" << cols << " source=" << int(source);
+      << quant::type_info(t).name << " cols=" << cols << " source=" << int(source)
+      << " rows_per_binding=" << rows_per_binding;
 }
 
 }  // namespace
@@ -75,4 +79,11 @@ TEST_F(GpuTest, EmbeddingRejectsTypesWithoutAKernel) {
     EXPECT_NE(std::string(e.what()).find("q3_K"), std::string::npos) << e.what();
   }
   rec.end();
+}
+
+TEST_F(GpuTest, EmbeddingGathersTablesLargerThanOneBindingInChunks) {
+  // 2 rows per binding: 4 chunks for 7 rows, chunk starts 2 mod 4 for q4_0 (54-byte rows).
+  check_embedding(*ctx, Type::Q4_0, test::WeightSource::RandomBytes, 96, 77, 2);
+  check_embedding(*ctx, Type::Q6_K, test::WeightSource::Quantize, 256, 78, 3);
+  check_embedding(*ctx, Type::F32, test::WeightSource::Quantize, 40, 79, 1);
 }

@@ -210,3 +210,21 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
   EXPECT_THROW(ops::MatMul::check_supported(Type::Q3_K), Error);
   EXPECT_NO_THROW(ops::MatMul::check_supported(Type::IQ4_NL));
 }
+
+TEST_F(GpuTest, MatMulSplitsMatricesLargerThanOneBinding) {
+  // Bindings of a few rows (as a vocabulary matrix beyond lavapipe's 128 MiB range would be):
+  // every path writes its chunk's rows at the right place, chunk starts 2 mod 4 for q4_0.
+  const uint64_t slack = std::max<uint64_t>(ctx->caps().min_storage_buffer_offset_alignment, 4) + 4;
+  uint32_t seed = 2000;
+  for (const Case& c : {Case{Type::Q4_0, 130, 96, 3, true}, Case{Type::Q4_0, 130, 96, 33, true},
+                        Case{Type::Q6_K, 65, 256, 1}, Case{Type::F16, 70, 40, 17, true}}) {
+    for (bool dot : {false, true}) {
+      ops::MatMulOptions options;
+      options.allow_dot = dot;
+      options.max_weight_binding_bytes = slack + 3 * quant::row_bytes(c.type, c.cols);
+      ops::MatMul op(*ctx, options);
+      const std::string path = c.tokens <= 8 ? "mv" : (dot && ctx->features().dot && has_dot(c.type)) ? "mm_dot" : "mm";
+      check_matmul(*ctx, op, c, path, seed += 3);
+    }
+  }
+}
