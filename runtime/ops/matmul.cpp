@@ -3,6 +3,7 @@
 //   mv      shaders/matmul/mul_mv.comp (subgroup-reduction variant where subgroup arithmetic is on)
 //   mm      shaders/matmul/mul_mm.comp
 //   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (int8-affine types, integer dot)
+//   mm_coopmat  shaders/matmul/mul_mm_coopmat.comp (NV cooperative matrix 16x16x16 f16 -> f32)
 #include "ops/matmul.hpp"
 
 #include <algorithm>
@@ -29,6 +30,16 @@ bool has_dot_kernel(quant::Type t) {
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
          t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
 }
+// The coopmat kernel's assumptions: NV cooperative matrices with the 16x16x16 f16 x f16 + f32
+// subgroup shape, and subgroups of 32 (4 per 128-thread workgroup).
+bool coopmat_usable(const vk::Context& ctx) {
+  if (!ctx.features().coopmat_nv || ctx.caps().subgroup_size != 32) return false;
+  for (const auto& t : ctx.caps().coopmat_nv_types)
+    if (t.m == 16 && t.n == 16 && t.k == 16 && t.a_type == "f16" && t.b_type == "f16" && t.c_type == "f32" &&
+        t.result_type == "f32" && t.scope == "subgroup")
+      return true;
+  return false;
+}
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
@@ -49,6 +60,7 @@ uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
 std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   check_supported(w.type);
   if (n_tokens <= options_.mv_max_tokens) return "mv";
+  if (options_.allow_coopmat && coopmat_usable(ctx_)) return "mm_coopmat";
   if (options_.allow_dot && ctx_.features().dot && has_dot_kernel(w.type)) return "mm_dot";
   return "mm";
 }
@@ -114,6 +126,9 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     rec.barrier();
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
+  } else if (path == "mm_coopmat") {
+    bn = 64;
+    pipeline = &ctx_.pipeline({"mul_mm_coopmat_" + variant, 4, sizeof(MatMulPush), {}});
   } else {
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});

@@ -87,7 +87,9 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
       }
       // f32 accumulation of <= 512 terms in another order than the reference: a random walk of
       // ~sqrt(K) * 2^-24 * sum|w x| (~1.4e-6 of the magnitude); 1e-5 of it leaves a 7x margin.
-      const double tol = 1e-5 * magnitude + 1e-6 + quant_bound;
+      // The coopmat path rounds w and x to fp16 (2^-11 each): at most ~1e-3 of every term.
+      const double rel = path == "mm_coopmat" ? 2e-3 : 1e-5;
+      const double tol = rel * magnitude + (path == "mm_coopmat" ? 1e-4 : 1e-6) + quant_bound;
       const double g = got[size_t(t) * c.rows + r];
       if (!(std::fabs(g - want) <= tol)) {
         if (bad++ == 0) {
@@ -117,7 +119,9 @@ TEST_F(GpuTest, MatMulEveryTypeDefaultPaths) {
   uint32_t seed = 100;
   for (Type t : kTypes)
     for (const Case& c : cases_for(t)) {
-      const std::string want_path = c.tokens <= 8 ? "mv" : (ctx->features().dot && has_dot(t)) ? "mm_dot" : "mm";
+      const std::string mm_path = ops::MatMul(*ctx).path_for({{}, t, c.cols, c.rows}, 64);  // coopmat where usable
+      const std::string want_path = c.tokens <= 8 ? "mv" : mm_path == "mm_coopmat" ? mm_path
+                                    : (ctx->features().dot && has_dot(t)) ? "mm_dot" : "mm";
       check_matmul(*ctx, op, c, want_path, seed += 3);
     }
 }
@@ -127,6 +131,7 @@ TEST_F(GpuTest, MatMulEveryTypeForcedMatrixMatrixPlain) {
   ops::MatMulOptions options;
   options.mv_max_tokens = 0;
   options.allow_dot = false;
+  options.allow_coopmat = false;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 500;
   for (Type t : kTypes)
@@ -159,6 +164,7 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
   if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
   ops::MatMulOptions options;
   options.mv_max_tokens = 0;
+  options.allow_coopmat = false;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 1500;
   for (Type t : kDotTypes) {
@@ -173,7 +179,7 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
 TEST_F(GpuTest, MatMulHonoursDisabledFeatures) {
   // MOEVK_DISABLE-style: without dot the q4_0 batch takes the plain tiles; without subgroup the
   // mv kernel uses the shared-memory reduction.
-  auto plain = test::make_context("dot,subgroup");
+  auto plain = test::make_context("dot,subgroup,coopmat");
   EXPECT_FALSE(plain->features().dot);
   EXPECT_FALSE(plain->features().subgroup_arithmetic);
   ops::MatMul op(*plain);
@@ -221,10 +227,22 @@ TEST_F(GpuTest, MatMulSplitsMatricesLargerThanOneBinding) {
     for (bool dot : {false, true}) {
       ops::MatMulOptions options;
       options.allow_dot = dot;
+      options.allow_coopmat = false;
       options.max_weight_binding_bytes = slack + 3 * quant::row_bytes(c.type, c.cols);
       ops::MatMul op(*ctx, options);
       const std::string path = c.tokens <= 8 ? "mv" : (dot && ctx->features().dot && has_dot(c.type)) ? "mm_dot" : "mm";
       check_matmul(*ctx, op, c, path, seed += 3);
     }
   }
+}
+
+TEST_F(GpuTest, MatMulCooperativeMatrixPath) {
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  ops::MatMul op(*ctx, options);
+  if (op.path_for({{}, Type::Q4_0, 32, 1}, 64) != "mm_coopmat")
+    GTEST_SKIP() << "no NV cooperative matrix 16x16x16 f16/f32 with subgroups of 32 (lavapipe has none)";
+  uint32_t seed = 3000;
+  for (Type t : kTypes)
+    for (const Case& c : cases_for(t)) check_matmul(*ctx, op, c, "mm_coopmat", seed += 3);
 }
