@@ -16,7 +16,7 @@ namespace moevk::ops {
 struct MatMulOptions {
   bool allow_dot = true;      // integer-dot path where the device supports it
   bool allow_coopmat = true;  // cooperative-matrix path where supported
-  uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels (<= 64; 0: never)
+  uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels (<= 32; 0: never)
   bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.

@@ -10,7 +10,8 @@
 // Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
 //          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
-// Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens).
+// Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
+// ROWS * MAX_TOKENS <= WG.
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -18,7 +19,7 @@
 #endif
 
 layout(constant_id = 0) const uint WG = 128;
-layout(constant_id = 1) const uint ROWS = 2;
+layout(constant_id = 1) const uint ROWS = 4;
 layout(constant_id = 2) const uint MAX_TOKENS = 8;
 layout(local_size_x_id = 0) in;
 
