@@ -284,5 +284,33 @@ TEST(MakeModel, OverridesAndBadShapes) {
   EXPECT_EQ(file->find_tensor("blk.0.ffn_down_exps.weight")->type, quant::Type::Q8_0);
 }
 
+TEST(ModelInfo, ExpertTensorNamesAndTiedOutput) {
+  EXPECT_TRUE(model::is_routed_expert_tensor("blk.3.ffn_gate_exps.weight"));
+  EXPECT_TRUE(model::is_routed_expert_tensor("blk.3.ffn_down_exps.weight"));
+  EXPECT_TRUE(model::is_routed_expert_tensor("blk.0.ffn_up.7.weight"));  // older per-expert Mixtral
+  EXPECT_FALSE(model::is_routed_expert_tensor("blk.0.ffn_up.weight"));   // dense FFN
+  EXPECT_FALSE(model::is_routed_expert_tensor("blk.0.ffn_up_shexp.weight"));
+  EXPECT_FALSE(model::is_routed_expert_tensor("blk.0.ffn_gate_inp.weight"));
+  EXPECT_FALSE(model::is_routed_expert_tensor("token_embd.weight"));
+  // Tied output: the whole embedding is read per token (it is the output matrix).
+  HParams hp;
+  hp.n_layer = 1;
+  hp.n_expert = 4;
+  hp.n_expert_used = 1;
+  hp.tied_output = true;
+  const std::vector<model::TensorShape> shapes = {
+      {"token_embd.weight", {8, 100}, quant::Type::F32, 8 * 100 * 4},
+      {"blk.0.ffn_gate.0.weight", {8, 16}, quant::Type::F32, 8 * 16 * 4},
+      {"blk.0.ffn_gate.1.weight", {8, 16}, quant::Type::F32, 8 * 16 * 4},
+      {"blk.0.ffn_gate.2.weight", {8, 16}, quant::Type::F32, 8 * 16 * 4},
+      {"blk.0.ffn_gate.3.weight", {8, 16}, quant::Type::F32, 8 * 16 * 4}};
+  const model::ModelInfo info = model::describe(hp, shapes);
+  EXPECT_EQ(info.total_params, 800u + 4 * 128);
+  EXPECT_EQ(info.active_params, 800u + 128);
+  EXPECT_EQ(info.active_bytes_per_token, (800u + 128) * 4);
+  hp.tied_output = false;
+  EXPECT_EQ(model::describe(hp, shapes).active_params, 8u + 128);
+}
+
 }  // namespace
 }  // namespace moevk
