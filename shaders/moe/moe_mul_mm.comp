@@ -93,7 +93,8 @@ void main() {
     [[unroll]] for (uint i = 0u; i < PT; ++i) {
       const uint o = lid + i * WG, m = o / TN, n = o % TN;
       float sa = 0.0, sb = 0.0;
-      for (uint kk = 0u; kk < TK; ++kk) {
+      // Not unrolled: lavapipe's compile time of this shader grows ~10x when it is.
+      [[dont_unroll]] for (uint kk = 0u; kk < TK; ++kk) {
         const float a = tile_act[m * KS + kk];
         sa += a * tile_a[n * KS + kk];
         sb += a * tile_b[n * KS + kk];
