@@ -67,14 +67,13 @@ std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   return "mm";
 }
 
-const vk::BufferRange& MatMul::dot_scratch(uint64_t bytes) const {
-  std::lock_guard<std::mutex> lock(scratch_mutex_);
-  if (scratch_.empty() || scratch_.back().size() < bytes) {
-    scratch_.push_back(ctx_.create_buffer(std::max<uint64_t>(bytes, 4096), vk::BufferKind::Device,
-                                          "matmul int8 activations"));
-    scratch_range_ = scratch_.back().range();
-  }
-  return scratch_range_;
+vk::BufferRange MatMul::dot_scratch(uint64_t bytes) const {
+  std::lock_guard<std::mutex> lock(scratch_->mutex);
+  auto& buffers = scratch_->buffers;
+  if (buffers.empty() || buffers.back().size() < bytes)
+    buffers.push_back(ctx_.create_buffer(std::max<uint64_t>(bytes, 4096), vk::BufferKind::Device,
+                                         "matmul int8 activations"));
+  return buffers.back().range();
 }
 
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
@@ -118,7 +117,7 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   } else if (path == "mm_dot") {
     const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
     const uint32_t n_blocks = n_tokens * (w.cols / 32);
-    const vk::BufferRange& s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
+    const vk::BufferRange s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
     xq = {s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
     xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
     xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};

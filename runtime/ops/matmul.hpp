@@ -4,6 +4,7 @@
 // tiled matrix-matrix kernels (shaders/matmul/mul_mm.comp), on the integer-dot or cooperative-
 // matrix paths where the device has them and the plain path everywhere.
 #pragma once
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -38,13 +39,18 @@ class MatMul {
   static uint64_t dot_scratch_bytes(uint32_t cols, uint32_t n_tokens);
 
  private:
-  const vk::BufferRange& dot_scratch(uint64_t bytes) const;
+  vk::BufferRange dot_scratch(uint64_t bytes) const;
+
+  // Shared by copies of the op (it stays copyable and movable); the last buffer is the largest,
+  // older ones stay alive for recordings that still use them.
+  struct Scratch {
+    std::mutex mutex;
+    std::vector<vk::Buffer> buffers;
+  };
 
   vk::Context& ctx_;
   MatMulOptions options_;
-  mutable std::mutex scratch_mutex_;
-  mutable std::vector<vk::Buffer> scratch_;  // the last is the largest; older ones stay for old recordings
-  mutable vk::BufferRange scratch_range_;
+  std::shared_ptr<Scratch> scratch_ = std::make_shared<Scratch>();
 };
 
 }  // namespace moevk::ops
