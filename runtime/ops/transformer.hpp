@@ -34,6 +34,10 @@ class Rope {
 };
 
 // The F16 KV cache of one layer and the attention over it.
+// Cache layout (K and V alike): [n_head_kv][n_ctx][head_dim] F16 (packHalf2x16 words, head_dim
+// even, <= 256): one KV head's positions are contiguous, so decode streams them in coalesced
+// tiles. Scratch (decode, n_tokens <= 8 only; prefill needs none): flash-decoding partials,
+// n_chunks (<= 256, fixed by n_ctx) x n_tokens x n_head x (head_dim + 2) f32.
 struct KvShape {
   uint32_t n_ctx = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
 };

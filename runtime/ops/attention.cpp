@@ -1,0 +1,158 @@
+// Attention: F16 KV cache append, then causal grouped-query attention over the cache.
+// Cache layout (per layer, K and V alike): [n_head_kv][n_ctx][head_dim] F16, stored as
+// packHalf2x16 words. One KV head's positions are contiguous, so a decode chunk of positions is
+// one contiguous block per head and a K/V tile load is fully coalesced.
+// Paths, chosen from n_tokens at record time (StepParams.n_past is read on the GPU, so the same
+// recording replays at any position):
+//   decode  (n_tokens <= kDecodeMaxTokens): flash-decoding. The KV length n_ctx is cut into
+//           n_chunks fixed chunks; each workgroup (row tile, kv head, chunk) writes partial
+//           (max, sum, accumulator) to scratch; attention_combine folds them per (token, head).
+//           Chunks past the causal length exit at once, so replays cost only the live chunks.
+//   prefill: one pass, each workgroup walks its K/V tiles up to the causal limit.
+#include <algorithm>
+#include <string>
+
+#include "common/error.hpp"
+#include "ops/transformer.hpp"
+
+namespace moevk::ops {
+
+namespace {
+
+constexpr uint32_t kDecodeMaxTokens = 8;
+constexpr uint32_t kMaxChunks = 256;    // combine keeps one weight per chunk in shared memory
+constexpr uint32_t kChunkQuantum = 64;  // chunk lengths are multiples of this (and of every BC)
+constexpr uint32_t kMaxHeadDim = 256;
+constexpr uint32_t kStoreWorkgroup = 256;
+constexpr uint32_t kCombineWorkgroup = 64;
+constexpr uint32_t kMaxGroupsX = 65535;
+
+struct StorePush {
+  uint32_t n_tokens, n_head_kv, half_dim, n_ctx;
+};
+struct FlashPush {
+  uint32_t n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
+  float scale;
+};
+struct CombinePush {
+  uint32_t n_tokens, n_head, n_ctx, chunk_len, n_chunks;
+};
+
+bool is_decode(uint32_t n_tokens) { return n_tokens <= kDecodeMaxTokens; }
+
+// Chunk length for flash-decoding: at most kMaxChunks chunks over n_ctx, each a multiple of
+// kChunkQuantum positions (the smallest that still amortises the Q load and partial write).
+uint32_t chunk_len_for(uint32_t n_ctx) {
+  const uint32_t quanta = (n_ctx + kChunkQuantum - 1) / kChunkQuantum;
+  return kChunkQuantum * std::max(1u, (quanta + kMaxChunks - 1) / kMaxChunks);
+}
+uint32_t chunks_for(uint32_t n_ctx) {
+  const uint32_t len = chunk_len_for(n_ctx);
+  return (n_ctx + len - 1) / len;
+}
+
+uint32_t next_pow2(uint32_t v) {
+  uint32_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+struct FlashTiles {
+  uint32_t wg, br, bc;
+};
+
+uint64_t flash_shared_bytes(uint32_t d, uint32_t br, uint32_t bc) {
+  return 4ull * (uint64_t(br) * d + uint64_t(bc) * (d / 2 + 1) + uint64_t(br) * (bc + 1) + 3ull * br);
+}
+
+// Decode: BR covers the (token, group head) rows of one KV head so each K/V tile is read once
+// for all of them; BC = 64 positions per tile. Prefill: 32 x 32 tiles. Both shrink until the
+// tiles fit the device's shared memory (head_dim 256 on a 32 KiB device).
+FlashTiles flash_tiles(const vk::Context& ctx, uint32_t head_dim, uint32_t rows, bool decode) {
+  FlashTiles t{128, decode ? std::min(next_pow2(rows), 32u) : 32u, decode ? 64u : 32u};
+  const uint64_t limit = std::max(ctx.caps().max_shared_memory, 16384u);
+  while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.bc > 16) t.bc /= 2;
+  while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.br > 1) t.br /= 2;
+  if (t.br * t.bc < 64) t.wg = 64;
+  return t;
+}
+
+uint64_t partial_bytes(const KvShape& s, uint32_t n_tokens) {
+  return uint64_t(chunks_for(s.n_ctx)) * n_tokens * s.n_head * (s.head_dim + 2) * 4;
+}
+
+void check_shape(const KvShape& s, uint32_t n_tokens) {
+  require(s.head_dim >= 2 && s.head_dim <= kMaxHeadDim && s.head_dim % 2 == 0, MOEVK_ERROR_UNSUPPORTED,
+          "attention: head_dim " + std::to_string(s.head_dim) + " unsupported (even, 2.." +
+              std::to_string(kMaxHeadDim) + ")");
+  require(s.n_head_kv > 0 && s.n_head > 0 && s.n_head % s.n_head_kv == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          "attention: n_head must be a positive multiple of n_head_kv");
+  require(s.n_ctx > 0 && n_tokens > 0 && n_tokens <= s.n_ctx, MOEVK_ERROR_INVALID_ARGUMENT,
+          "attention: need 0 < n_tokens <= n_ctx");
+}
+
+}  // namespace
+
+Attention::Attention(vk::Context& ctx) : ctx_(ctx) {}
+
+uint64_t Attention::cache_bytes(const KvShape& s) {
+  return uint64_t(s.n_head_kv) * s.n_ctx * s.head_dim * 2;
+}
+
+uint64_t Attention::scratch_bytes(const KvShape& s, uint32_t n_tokens) {
+  // Prefill needs none; a minimal size keeps the binding valid.
+  return is_decode(n_tokens) ? std::max<uint64_t>(partial_bytes(s, n_tokens), 16) : 16;
+}
+
+void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
+                       const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
+                       const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
+                       const vk::BufferRange& scratch, const vk::BufferRange& out, float scale) const {
+  check_shape(s, n_tokens);
+  const uint64_t q_bytes = uint64_t(n_tokens) * s.n_head * s.head_dim * 4;
+  const uint64_t kv_new_bytes = uint64_t(n_tokens) * s.n_head_kv * s.head_dim * 4;
+  require(step.size >= sizeof(StepParams), MOEVK_ERROR_INVALID_ARGUMENT, "attention: step buffer too small");
+  require(q.size >= q_bytes && out.size >= q_bytes, MOEVK_ERROR_INVALID_ARGUMENT, "attention: q/out too small");
+  require(k_new.size >= kv_new_bytes && v_new.size >= kv_new_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
+          "attention: k_new/v_new too small");
+  require(k_cache.size >= cache_bytes(s) && v_cache.size >= cache_bytes(s), MOEVK_ERROR_INVALID_ARGUMENT,
+          "attention: KV cache too small");
+  const bool decode = is_decode(n_tokens);
+  require(!decode || scratch.size >= partial_bytes(s, n_tokens), MOEVK_ERROR_INVALID_ARGUMENT,
+          "attention: scratch too small (see scratch_bytes)");
+
+  // 1. Append this step's K/V at positions n_past + t.
+  const uint32_t half_dim = s.head_dim / 2;
+  const uint64_t words = uint64_t(n_tokens) * s.n_head_kv * half_dim;
+  const vk::Pipeline& store = ctx_.pipeline({"attention_kv_store", 5, sizeof(StorePush), {kStoreWorkgroup}});
+  const uint32_t store_groups = uint32_t(std::min<uint64_t>((words + kStoreWorkgroup - 1) / kStoreWorkgroup, kMaxGroupsX));
+  rec.dispatch(store, {step, k_new, v_new, k_cache, v_cache}, StorePush{n_tokens, s.n_head_kv, half_dim, s.n_ctx},
+               store_groups);
+  rec.barrier();
+
+  // 2. Attention.
+  const uint32_t group = s.n_head / s.n_head_kv;
+  const uint32_t rows = n_tokens * group;
+  const FlashTiles t = flash_tiles(ctx_, s.head_dim, rows, decode);
+  const vk::Pipeline& flash = ctx_.pipeline({"attention_flash", 6, sizeof(FlashPush), {t.wg, s.head_dim, t.br, t.bc}});
+  const uint32_t row_tiles = (rows + t.br - 1) / t.br;
+  require(row_tiles <= kMaxGroupsX && s.n_head_kv <= kMaxGroupsX, MOEVK_ERROR_UNSUPPORTED,
+          "attention: too many rows for one dispatch");
+  if (!decode) {
+    // The partials binding is unused here; `out` stands in so no scratch is needed.
+    rec.dispatch(flash, {step, q, k_cache, v_cache, out, out},
+                 FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, s.n_ctx, 0, scale}, row_tiles, s.n_head_kv, 1);
+    return;
+  }
+  const uint32_t chunk_len = chunk_len_for(s.n_ctx), n_chunks = chunks_for(s.n_ctx);
+  rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch},
+               FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, chunk_len, 1, scale}, row_tiles, s.n_head_kv,
+               n_chunks);
+  rec.barrier();
+  const vk::Pipeline& combine =
+      ctx_.pipeline({"attention_combine", 3, sizeof(CombinePush), {kCombineWorkgroup, s.head_dim, kMaxChunks}});
+  rec.dispatch(combine, {step, scratch, out}, CombinePush{n_tokens, s.n_head, s.n_ctx, chunk_len, n_chunks},
+               n_tokens * s.n_head);
+}
+
+}  // namespace moevk::ops
