@@ -25,7 +25,8 @@
 //     void quant_affine32(uint block, uint s, out float scale, out float offset)
 //                                                elements 32s..32s+31 are scale * q + offset
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
-//   Byte offsets may have any alignment the block format allows (blocks are packed).
+//   Block byte offsets need only be even (blocks are packed; 16-bit fields sit at even offsets);
+//   F32 blocks must be 4-aligned. Reads stay inside the block's bytes rounded out to whole words.
 #ifndef MOEVK_QUANT_GLSL
 #define MOEVK_QUANT_GLSL
 
