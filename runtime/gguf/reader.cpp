@@ -1,6 +1,7 @@
 // The GGUF parser. Every count, length, dimension, offset and size comes from an untrusted file:
 // each is checked against the bytes that remain before anything is allocated or dereferenced,
 // and each rejection names the field and the byte offset where it was read.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -148,8 +149,9 @@ class Parser {
   }
 
   void read_metadata() {
-    file_.metadata.reserve(size_t(n_kv_));
-    file_.metadata_offsets.reserve(size_t(n_kv_));
+    // Counts are only bounded by the file size here; grow past a modest reserve as entries parse.
+    file_.metadata.reserve(size_t(std::min<uint64_t>(n_kv_, 1 << 16)));
+    file_.metadata_offsets.reserve(size_t(std::min<uint64_t>(n_kv_, 1 << 16)));
     for (uint64_t i = 0; i < n_kv_; ++i) {
       const uint64_t at = in_.pos();
       in_.set_context("metadata entry #" + std::to_string(i) + " key", at);
@@ -216,6 +218,11 @@ class Parser {
                                   value_type_name(v.element_type) + " cannot fit in the " +
                                   std::to_string(in_.left()) + " bytes left in the file");
     }
+    // Each element becomes a ~100-byte Value: check the file-wide budget before reserving.
+    if (v.element_type != ValueType::ARRAY && count > kMaxMetadataValues - value_count_) {
+      in_.reject_at(count_at, "array length " + std::to_string(count) + " exceeds the limit of " +
+                                  std::to_string(kMaxMetadataValues) + " metadata values per file");
+    }
     v.array.reserve(size_t(count));
     for (uint64_t k = 0; k < count; ++k) v.array.push_back(read_value(v.element_type, depth + 1));
   }
@@ -239,8 +246,8 @@ class Parser {
   }
 
   void read_tensor_infos() {
-    file_.tensors.reserve(size_t(n_tensors_));
-    tensor_offsets_.reserve(size_t(n_tensors_));
+    file_.tensors.reserve(size_t(std::min<uint64_t>(n_tensors_, 1 << 16)));
+    tensor_offsets_.reserve(size_t(std::min<uint64_t>(n_tensors_, 1 << 16)));
     for (uint64_t i = 0; i < n_tensors_; ++i) {
       const uint64_t at = in_.pos();
       in_.set_context("tensor #" + std::to_string(i) + " name", at);

@@ -113,6 +113,14 @@ TEST(GgufMalformed, ByteArrayLongerThanFile) {
   expect_rejected(b.bytes, {"metadata key 'a' at byte 41", "array length 101 of uint8"});
 }
 
+TEST(GgufMalformed, ArrayBeyondMetadataValueBudget) {
+  // A byte array the file can hold but whose Values would take ~100x its size in memory.
+  GgufBuilder b;
+  b.header(0, 1).str("a").u32(kTypeArray).u32(kTypeUint8).u64(kMaxMetadataValues + 1);
+  b.fill(size_t(kMaxMetadataValues + 1));
+  expect_rejected(b.bytes, {"metadata key 'a' at byte 41", "exceeds the limit of 8388608 metadata values"});
+}
+
 TEST(GgufMalformed, UnknownValueType) {
   GgufBuilder b;
   b.header(0, 1).str("a").u32(13).fill(16);
