@@ -27,6 +27,7 @@ namespace {
 constexpr uint32_t kMvWorkgroup = 64, kMvRows = 2;  // decode kernels: rows per workgroup
 constexpr uint32_t kGroupWorkgroup = 128;          // count / scatter / combine
 constexpr uint32_t kMmWorkgroup = 128, kTileM = 32, kTileN = 32, kTileK = 32;
+static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 micro-tile per thread");
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
 

@@ -13,7 +13,7 @@
 //          WEIGHT_<TYPE> layout, expert e at e * stride bytes; binding 2 activations a (f32,
 //          rows of `cols`); binding 3 grouped_entry; binding 4 group_info (moe_group_scatter).
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
-// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = TK (TM*TN % WG == 0, TK % 8 == 0).
+// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = TK (WG == (TM/4) * (TN/2), TK % 8 == 0).
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
@@ -36,7 +36,7 @@ layout(push_constant) uniform Push {
 
 #include "moe_weights.glsl"
 
-const uint PT = TM * TN / WG;  // outputs per thread
+const uint MR = 4u, NR = 2u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
 const uint KS = TK + 1u;       // padded shared row stride
 shared float tile_act[TM * KS];
 shared float tile_a[TN * KS];
@@ -61,8 +61,11 @@ void main() {
   const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;
 
-  float acc_a[PT], acc_b[PT];
-  [[unroll]] for (uint i = 0u; i < PT; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
+  // Each thread owns an MR x NR micro-tile of the output (rows tm*MR.., columns tn*NR..), so one
+  // shared-memory read feeds several FMAs.
+  const uint tm = lid / (TN / NR), tn = lid % (TN / NR);
+  float acc_a[MR * NR], acc_b[MR * NR];
+  [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
 
   for (uint k0 = 0u; k0 < pc.cols; k0 += TK) {
     for (uint idx = lid; idx < TM * TK; idx += WG) {
@@ -90,23 +93,23 @@ void main() {
       }
     }
     barrier();
-    [[unroll]] for (uint i = 0u; i < PT; ++i) {
-      const uint o = lid + i * WG, m = o / TN, n = o % TN;
-      float sa = 0.0, sb = 0.0;
-      // Not unrolled: lavapipe's compile time of this shader grows ~10x when it is.
-      [[dont_unroll]] for (uint kk = 0u; kk < TK; ++kk) {
-        const float a = tile_act[m * KS + kk];
-        sa += a * tile_a[n * KS + kk];
-        sb += a * tile_b[n * KS + kk];
+    // Not unrolled: lavapipe's compile time of this shader grows ~10x when it is.
+    [[dont_unroll]] for (uint kk = 0u; kk < TK; ++kk) {
+      float av[MR];
+      [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = tile_act[(tm * MR + r) * KS + kk];
+      [[unroll]] for (uint c = 0u; c < NR; ++c) {
+        const float wa = tile_a[(tn * NR + c) * KS + kk], wb = tile_b[(tn * NR + c) * KS + kk];
+        [[unroll]] for (uint r = 0u; r < MR; ++r) {
+          acc_a[r * NR + c] += av[r] * wa;
+          acc_b[r * NR + c] += av[r] * wb;
+        }
       }
-      acc_a[i] += sa;
-      acc_b[i] += sb;
     }
     barrier();
   }
 
-  [[unroll]] for (uint i = 0u; i < PT; ++i) {
-    const uint o = lid + i * WG, m = o / TN, n = o % TN;
+  [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
+    const uint m = tm * MR + i / NR, n = tn * NR + i % NR;
     if (m >= rows_valid || n0 + n >= pc.rows) continue;
     const uint out_index = (row_begin + m) * pc.rows + n0 + n;
     if (pc.mode == 0u) out_values[out_index] = silu(acc_a[i]) * acc_b[i];
