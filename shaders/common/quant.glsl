@@ -17,6 +17,14 @@
 //                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
 //                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
 //                    vec4 loads; 8 at a time so quant bytes come as two words per call.
+//   For the 4/5/6-bit types (Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K), where two runs of 8
+//   elements share their quant bytes (low and high nibbles), it also defines QUANT_PAIR_STRIDE
+//   and
+//     void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1)
+//                    elements e..e+7 -> a0,a1 and e+QUANT_PAIR_STRIDE..+7 -> b0,b1, reading the
+//                    shared bytes once. Valid e: e % 8 == 0 and (e / QUANT_PAIR_STRIDE) even;
+//                    the p-th of the QK/16 runs of a block starts at
+//                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
 //   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K; not Q6_K with its 16-element scales) it also
 //   defines QUANT_HAS_INT8 and
@@ -95,6 +103,7 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 // qs[j - 16]. Q4_0: x = d * (q - 8); IQ4_NL: x = d * codebook[q].
 #define QK 32u
 #define BLOCK_BYTES 18u
+#define QUANT_PAIR_STRIDE 16u
 uvec2 nibbles8(uint block, uint e) {
   return (weight_u64(block + 2u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
 }
@@ -114,6 +123,15 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const uvec2 q = nibbles8(block, e);
   v0 = (unpack_u8x4(q.x) - 8.0) * d;
   v1 = (unpack_u8x4(q.y) - 8.0) * d;
+}
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float d = weight_f16(block);
+  const uvec2 q = weight_u64(block + 2u + e);
+  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+  a0 = (unpack_u8x4(lo.x) - 8.0) * d;
+  a1 = (unpack_u8x4(lo.y) - 8.0) * d;
+  b0 = (unpack_u8x4(hi.x) - 8.0) * d;
+  b1 = (unpack_u8x4(hi.y) - 8.0) * d;
 }
 #else
 const float kIQ4NLValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
@@ -139,6 +157,15 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   v0 = d * iq4nl_lookup(q.x);
   v1 = d * iq4nl_lookup(q.y);
 }
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float d = weight_f16(block);
+  const uvec2 q = weight_u64(block + 2u + e);
+  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+  a0 = d * iq4nl_lookup(lo.x);
+  a1 = d * iq4nl_lookup(lo.y);
+  b0 = d * iq4nl_lookup(hi.x);
+  b1 = d * iq4nl_lookup(hi.y);
+}
 #endif
 
 #elif defined(WEIGHT_Q4_1)
@@ -158,6 +185,16 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const uvec2 q = quant_int8x8(block, e);
   v0 = unpack_u8x4(q.x) * d + m;
   v1 = unpack_u8x4(q.y) * d + m;
+}
+#define QUANT_PAIR_STRIDE 16u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float d = weight_f16(block), m = weight_f16(block + 2u);
+  const uvec2 q = weight_u64(block + 4u + e);
+  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+  a0 = unpack_u8x4(lo.x) * d + m;
+  a1 = unpack_u8x4(lo.y) * d + m;
+  b0 = unpack_u8x4(hi.x) * d + m;
+  b1 = unpack_u8x4(hi.y) * d + m;
 }
 
 #elif defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
@@ -203,6 +240,27 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float m = weight_f16(block + 2u);
   v0 = unpack_u8x4(q.x) * d + m;
   v1 = unpack_u8x4(q.y) * d + m;
+#endif
+}
+#define QUANT_PAIR_STRIDE 16u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float d = weight_f16(block);
+  const uint qh = weight_u32(block + Q5_QH);
+  const uvec2 q = weight_u64(block + Q5_QH + 4u + e);
+  const uint high_lo = (qh >> e) & 0xFFu, high_hi = (qh >> (e + 16u)) & 0xFFu;
+  const uvec2 lo = (q & 0x0F0F0F0Fu) | uvec2(spread_bits4_to_bit4(high_lo), spread_bits4_to_bit4(high_lo >> 4u));
+  const uvec2 hi = ((q >> 4u) & 0x0F0F0F0Fu) | uvec2(spread_bits4_to_bit4(high_hi), spread_bits4_to_bit4(high_hi >> 4u));
+#if defined(WEIGHT_Q5_0)
+  a0 = (unpack_u8x4(lo.x) - 16.0) * d;
+  a1 = (unpack_u8x4(lo.y) - 16.0) * d;
+  b0 = (unpack_u8x4(hi.x) - 16.0) * d;
+  b1 = (unpack_u8x4(hi.y) - 16.0) * d;
+#else
+  const float m = weight_f16(block + 2u);
+  a0 = unpack_u8x4(lo.x) * d + m;
+  a1 = unpack_u8x4(lo.y) * d + m;
+  b0 = unpack_u8x4(hi.x) * d + m;
+  b1 = unpack_u8x4(hi.y) * d + m;
 #endif
 }
 
@@ -255,6 +313,25 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   v0 = d1 * unpack_u8x4(q.x) - m1;
   v1 = d1 * unpack_u8x4(q.y) - m1;
 }
+// Sub-blocks 2i (low nibbles) and 2i+1 (high nibbles) share their 32 quant bytes.
+#define QUANT_PAIR_STRIDE 32u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const uint j = e >> 5u, l = e & 31u;  // j even
+  float d1, m1, d2, m2;
+  k_scale_min(block, j, d1, m1);
+  k_scale_min(block, j + 1u, d2, m2);
+  const uvec2 q = weight_u64(block + QK_QS + 32u * (e >> 6u) + l);
+  uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+#if defined(WEIGHT_Q5_K)
+  const uvec2 h = weight_u64(block + 16u + l);
+  lo |= ((h >> j) & 0x01010101u) << 4u;
+  hi |= ((h >> (j + 1u)) & 0x01010101u) << 4u;
+#endif
+  a0 = d1 * unpack_u8x4(lo.x) - m1;
+  a1 = d1 * unpack_u8x4(lo.y) - m1;
+  b0 = d2 * unpack_u8x4(hi.x) - m2;
+  b1 = d2 * unpack_u8x4(hi.y) - m2;
+}
 
 #elif defined(WEIGHT_Q6_K)
 // { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d; }  two halves of 128; in half n, quadrant
@@ -271,6 +348,23 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float ds = weight_f16(block + 208u) * float(sc);
   v0 = ds * (unpack_u8x4(q.x) - 32.0);
   v1 = ds * (unpack_u8x4(q.y) - 32.0);
+}
+// Quadrants c and c + 2 of a half share their ql bytes (low / high nibbles) and qh bytes.
+#define QUANT_PAIR_STRIDE 64u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;  // c is 0 or 1
+  const uvec2 q = weight_u64(block + 64u * n + l + 32u * c);
+  const uvec2 h = weight_u64(block + 128u + 32u * n + l);
+  const uvec2 lo = (q & 0x0F0F0F0Fu) | (((h >> (2u * c)) & 0x03030303u) << 4u);
+  const uvec2 hi = ((q >> 4u) & 0x0F0F0F0Fu) | (((h >> (2u * c + 4u)) & 0x03030303u) << 4u);
+  const uint scale_byte = block + 192u + 8u * n + (l >> 4u) + 2u * c;
+  const float d = weight_f16(block + 208u);
+  const float ds_lo = d * float(bitfieldExtract(int(weight_u8(scale_byte)), 0, 8));
+  const float ds_hi = d * float(bitfieldExtract(int(weight_u8(scale_byte + 4u)), 0, 8));
+  a0 = ds_lo * (unpack_u8x4(lo.x) - 32.0);
+  a1 = ds_lo * (unpack_u8x4(lo.y) - 32.0);
+  b0 = ds_hi * (unpack_u8x4(hi.x) - 32.0);
+  b1 = ds_hi * (unpack_u8x4(hi.y) - 32.0);
 }
 
 #else

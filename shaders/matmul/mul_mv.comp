@@ -2,7 +2,8 @@
 // Matrix-vector product for small batches: y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]).
 // Each workgroup computes ROWS output rows for every token of the batch, so a weight byte is read
 // once per batch (decode is bandwidth bound); threads stride along the row in groups of 8
-// elements (quant.glsl's dequant8), keep per-(row, token) partial sums in registers, and fold
+// elements (quant.glsl's dequant8; 16 with dequant8x2 for the 4/5/6-bit types when
+// MAX_TOKENS <= 4), keep per-(row, token) partial sums in registers, and fold
 // them with a shared-memory tree (plain path) or subgroupAdd + shared memory (SUBGROUP variant).
 // Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout from byte weight_base;
 //          x (binding 1) f32 [n_tokens][cols] read as vec4 (cols % 8 == 0);
@@ -52,27 +53,65 @@ void main() {
   float acc[SUMS];
   [[unroll]] for (uint k = 0u; k < SUMS; ++k) acc[k] = 0.0;
 
-  for (uint g = lid; g < groups; g += WG) {
-    const uint e = g * 8u;
-    const uint block_in_row = (e / QK) * BLOCK_BYTES;
-    vec4 xa[MAX_TOKENS], xb[MAX_TOKENS];
-    [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
-      if (t < n_tokens) {
-        const uint xi = (t * pc.cols + e) / 4u;
-        xa[t] = x_values[xi];
-        xb[t] = x_values[xi + 1u];
+#ifdef QUANT_PAIR_STRIDE
+  // 4/5/6-bit types with few tokens: 16 elements per step whose quant bytes are shared (low and
+  // high nibbles), so each weight byte is loaded once. Larger batches keep the 8-element loop,
+  // whose activation registers are half as many.
+  if (MAX_TOKENS <= 4u) {
+    const uint S = QUANT_PAIR_STRIDE, runs_per_block = QK / 16u;
+    for (uint g = lid; g < pc.cols / 16u; g += WG) {
+      const uint p = g % runs_per_block;
+      const uint e = (p / (S / 8u)) * (2u * S) + (p % (S / 8u)) * 8u;  // first element in the block
+      const uint block_in_row = (g / runs_per_block) * BLOCK_BYTES;
+      const uint col = (g / runs_per_block) * QK + e;
+      vec4 xa0[MAX_TOKENS], xa1[MAX_TOKENS], xb0[MAX_TOKENS], xb1[MAX_TOKENS];
+      [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+        if (t < n_tokens) {
+          const uint xi = (t * pc.cols + col) / 4u;
+          xa0[t] = x_values[xi];
+          xa1[t] = x_values[xi + 1u];
+          xb0[t] = x_values[xi + S / 4u];
+          xb1[t] = x_values[xi + S / 4u + 1u];
+        }
       }
-    }
-    [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
-      const uint row = row0 + r;
-      if (row < pc.rows) {
-        vec4 w0, w1;
-        dequant8(pc.weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
-        [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
-          if (t < n_tokens) acc[r * MAX_TOKENS + t] += dot(w0, xa[t]) + dot(w1, xb[t]);
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < pc.rows) {
+          vec4 a0, a1, b0, b1;
+          dequant8x2(pc.weight_base + row * pc.row_bytes + block_in_row, e, a0, a1, b0, b1);
+          [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+            if (t < n_tokens)
+              acc[r * MAX_TOKENS + t] += dot(a0, xa0[t]) + dot(a1, xa1[t]) + dot(b0, xb0[t]) + dot(b1, xb1[t]);
+          }
         }
       }
     }
+  } else
+#endif
+  {
+    for (uint g = lid; g < groups; g += WG) {
+      const uint e = g * 8u;
+      const uint block_in_row = (e / QK) * BLOCK_BYTES;
+      vec4 xa[MAX_TOKENS], xb[MAX_TOKENS];
+      [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+        if (t < n_tokens) {
+          const uint xi = (t * pc.cols + e) / 4u;
+          xa[t] = x_values[xi];
+          xb[t] = x_values[xi + 1u];
+        }
+      }
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < pc.rows) {
+          vec4 w0, w1;
+          dequant8(pc.weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
+          [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
+            if (t < n_tokens) acc[r * MAX_TOKENS + t] += dot(w0, xa[t]) + dot(w1, xb[t]);
+          }
+        }
+      }
+    }
+
   }
 
 #ifdef SUBGROUP

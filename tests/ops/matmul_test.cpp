@@ -246,3 +246,17 @@ TEST_F(GpuTest, MatMulCooperativeMatrixPath) {
   for (Type t : kTypes)
     for (const Case& c : cases_for(t)) check_matmul(*ctx, op, c, "mm_coopmat", seed += 3);
 }
+
+TEST_F(GpuTest, MatMulMatrixVectorPairedRunsForSmallBatches) {
+  // mv_max_tokens <= 4 takes the 16-element (dequant8x2) loop for the 4/5/6-bit types with
+  // several tokens; single tokens take it by default (covered above).
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 4;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 2500;
+  for (Type t : {Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
+    const uint32_t cols = block_of(t) == 256 ? 512 : 96;
+    check_matmul(*ctx, op, {t, 65, cols, 4, true, test::WeightSource::RandomBytes}, "mv", seed += 3);
+    check_matmul(*ctx, op, {t, 7, cols, 2}, "mv", seed += 3);
+  }
+}
