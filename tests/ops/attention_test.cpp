@@ -139,11 +139,11 @@ void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>&
         }
     EXPECT_EQ(cache_mismatches, 0u);
 
-    // f32 accumulation and the GPU's exp (allowed error 3 + 2|x| ulp) against double: scores are
-    // f32 dots of <= 128 terms (error ~1e-6 at these magnitudes), each softmax weight carries a
-    // relative error of up to ~5e-6 for |x| <= 40, and |V| <= ~5: about 3e-5 worst case.
+    // f32 accumulation (dots of <= 128 terms, sums over <= 150 positions) and the GPU's exp
+    // (allowed error 3 + 2|x| ulp) against double: observed <= 3e-6 on outputs of magnitude ~1;
+    // 1e-5 + 1e-5 * |want| leaves a 3x margin, while a wrong position or weight is off by ~1e-2.
     const auto want = reference(host, qv, st.n_past, n, scale);
-    EXPECT_TRUE(test::all_close(test::download<float>(ctx, out, want.size()), want, 3e-5, 1e-5));
+    EXPECT_TRUE(test::all_close(test::download<float>(ctx, out, want.size()), want, 1e-5, 1e-5));
   }
 }
 
