@@ -1,0 +1,36 @@
+// Elementwise add / swiglu (shaders/util/elementwise.comp): grid-stride loops, any n.
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "ops/transformer.hpp"
+
+namespace moevk::ops {
+
+namespace {
+constexpr uint32_t kWorkgroup = 256;
+
+void record_binary(vk::Context& ctx, vk::Recorder& rec, const char* variant, const vk::BufferRange& a,
+                   const vk::BufferRange& b, const vk::BufferRange& out, uint32_t n) {
+  if (n == 0) return;
+  const uint64_t bytes = uint64_t(n) * 4;
+  require(a.size >= bytes && b.size >= bytes && out.size >= bytes, MOEVK_ERROR_INVALID_ARGUMENT,
+          std::string(variant) + ": a buffer range is smaller than " + std::to_string(n) + " floats");
+  const vk::Pipeline& pipeline = ctx.pipeline({variant, 3, 4, {kWorkgroup}});
+  const uint32_t groups = std::min((n + kWorkgroup - 1) / kWorkgroup, 65535u);
+  rec.dispatch(pipeline, {a, b, out}, n, groups);
+}
+}  // namespace
+
+Elementwise::Elementwise(vk::Context& ctx) : ctx_(ctx) {}
+
+void Elementwise::add(vk::Recorder& rec, const vk::BufferRange& a, const vk::BufferRange& b,
+                      const vk::BufferRange& out, uint32_t n) const {
+  record_binary(ctx_, rec, "elementwise_add", a, b, out, n);
+}
+
+void Elementwise::swiglu(vk::Recorder& rec, const vk::BufferRange& gate, const vk::BufferRange& up,
+                         const vk::BufferRange& out, uint32_t n) const {
+  record_binary(ctx_, rec, "elementwise_swiglu", gate, up, out, n);
+}
+
+}  // namespace moevk::ops

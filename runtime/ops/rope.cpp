@@ -1,0 +1,43 @@
+// Rope (shaders/rope/rope.comp): positions come from the StepParams buffer at execution time,
+// so one recording serves every step.
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.hpp"
+#include "ops/transformer.hpp"
+
+namespace moevk::ops {
+
+namespace {
+struct RopePush {
+  uint32_t n_tokens, n_head, head_dim, half_rot, neox;
+  float scale_hi, scale_lo;  // freq_base^(-2/rot_dim) as a double-float: the shader powers it
+};
+constexpr uint32_t kWorkgroup = 256;
+uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+Rope::Rope(vk::Context& ctx) : ctx_(ctx) {}
+
+void Rope::record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_tokens,
+                  uint32_t n_head, uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {
+  require(rot_dim > 0 && rot_dim % 2 == 0 && rot_dim <= head_dim, MOEVK_ERROR_INVALID_ARGUMENT,
+          "rope: rot_dim " + std::to_string(rot_dim) + " must be even and in 1..head_dim (" +
+              std::to_string(head_dim) + ")");
+  require(std::isfinite(freq_base) && freq_base > 0.0f, MOEVK_ERROR_INVALID_ARGUMENT, "rope: freq_base must be positive");
+  if (n_tokens == 0 || n_head == 0) return;
+  const uint64_t pairs = uint64_t(n_tokens) * n_head * (rot_dim / 2);
+  require(pairs < (1ull << 32) - kWorkgroup, MOEVK_ERROR_UNSUPPORTED, "rope: too many elements for one dispatch");
+  require(x.size >= uint64_t(n_tokens) * n_head * head_dim * 4 && step.size >= sizeof(StepParams),
+          MOEVK_ERROR_INVALID_ARGUMENT, "rope: a buffer range is smaller than the batch needs");
+  const double scale = std::pow(double(freq_base), -2.0 / double(rot_dim));
+  const float scale_hi = static_cast<float>(scale);
+  const RopePush push{n_tokens, n_head, head_dim, rot_dim / 2, layout == RopeLayout::Neox ? 1u : 0u, scale_hi,
+                      static_cast<float>(scale - double(scale_hi))};
+  const vk::Pipeline& pipeline = ctx_.pipeline({"rope", 2, sizeof(RopePush), {kWorkgroup}});
+  const uint32_t groups = div_up(static_cast<uint32_t>(pairs), kWorkgroup);
+  const uint32_t gx = std::min(groups, 65535u);
+  rec.dispatch(pipeline, {x, step}, push, gx, div_up(groups, gx));
+}
+
+}  // namespace moevk::ops

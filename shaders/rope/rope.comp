@@ -1,0 +1,116 @@
+#version 450
+// Rotary position embedding, in place. Token t has position pos = step.n_past + t, read from the
+// step buffer (not a push constant: recorded steps are replayed with new positions). Pair i
+// (i < rot_dim / 2) of every head rotates by theta_i = pos * freq_i, freq_i = base^(-2i/rot_dim):
+//   NEOX == 0 (llama/Mixtral, GGUF layout): elements (2i, 2i + 1)
+//   NEOX != 0 (qwen2moe/qwen3moe):          elements (i, i + rot_dim / 2)
+// Dims rot_dim..head_dim-1 are left as they are.
+// Accuracy: theta reaches ~3e4 rad at position 3e4; fp32 alone would lose ~1e-3 rad there. So
+// freq_i = scale^i is computed as a double-float (hi + lo, ~44 bits) by binary powering of
+// scale = base^(-2/rot_dim), which the host passes as hi + lo of the double; pos * freq is formed
+// as hi + lo with Dekker's exact products (no fma needed), reduced modulo pi/2 with Cody-Waite constants
+// short enough that n * C is exact (quadrant counts n < 2^19: positions up to ~8e5 stay at ~1e-7
+// rad), and sin/cos come from Taylor polynomials on [-pi/4, pi/4] (the built-ins only promise
+// 2^-11 absolute error, and only inside [-pi, pi]). `precise` stops the compiler from
+// reassociating or contracting the compensated arithmetic.
+// Inputs:  x (binding 0) f32 [n_tokens][n_head][head_dim] (read and written);
+//          step (binding 1) StepParams {n_past, n_tokens, reserved[2]} (ops/tensor.hpp);
+// Dispatch: pairs P = n_tokens * n_head * rot_dim / 2, one thread each, as
+//          (min(G, 65535), div_up(G, 65535), 1) workgroups with G = div_up(P, WG).
+// Specialization: 0 = workgroup size WG.
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 256;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) buffer X { float x_values[]; };
+layout(std430, binding = 1) readonly buffer Step { uint n_past, step_n_tokens, step_reserved0, step_reserved1; };
+layout(push_constant) uniform Push {
+  uint n_tokens, n_head, head_dim, half_rot, neox;
+  float scale_hi, scale_lo;  // base^(-2/rot_dim) as a double-float
+} pc;
+
+// The exact product a * b = hi + lo (Dekker: clearing 12 mantissa bits splits each factor into
+// halves of at most 12 significant bits, whose products are exact in fp32).
+void two_product(float a, float b, out float hi, out float lo) {
+  precise float p = a * b;
+  precise float a1 = uintBitsToFloat(floatBitsToUint(a) & 0xFFFFF000u);
+  precise float a2 = a - a1;
+  precise float b1 = uintBitsToFloat(floatBitsToUint(b) & 0xFFFFF000u);
+  precise float b2 = b - b1;
+  precise float e = ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2;
+  hi = p;
+  lo = e;
+}
+
+// Double-float product (a.x + a.y) * (b.x + b.y), renormalised so |lo| <= ulp(hi) / 2.
+vec2 df_mul(vec2 a, vec2 b) {
+  float p, e;
+  two_product(a.x, b.x, p, e);
+  precise float lo = e + (a.x * b.y + a.y * b.x);
+  precise float hi = p + lo;
+  precise float rest = lo - (hi - p);
+  return vec2(hi, rest);
+}
+
+// scale^i as a double-float, by squaring (i < 2^16).
+vec2 df_pow(vec2 scale, uint i) {
+  vec2 result = vec2(1.0, 0.0), power = scale;
+  for (; i != 0u; i >>= 1u) {
+    if ((i & 1u) != 0u) result = df_mul(result, power);
+    power = df_mul(power, power);
+  }
+  return result;
+}
+
+// sin and cos of r, |r| <= pi/4 (+ a rounding margin): Taylor to x^11 / x^12 (error < 1e-10).
+vec2 sin_cos_reduced(float r) {
+  const float r2 = r * r;
+  const float s = r * (1.0 + r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 +
+                  r2 * (1.0 / 362880.0 + r2 * (-1.0 / 39916800.0))))));
+  const float c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0 +
+                  r2 * (-1.0 / 3628800.0 + r2 * (1.0 / 479001600.0))))));
+  return vec2(s, c);
+}
+
+// (sin, cos) of theta = hi + lo >= 0.
+vec2 sin_cos(float hi, float lo) {
+  // pi/2 = C1 + C2 + C3: C1 = 25/16 and C2 = 17/2048 have 5 significant bits, so n * C1 and
+  // n * C2 are exact for n < 2^19, and hi - n * C1 is exact too (same grid, smaller magnitude).
+  const float C1 = 1.5625, C2 = 0.00830078125, C3 = -4.4544551033807686e-6;
+  const float n = roundEven(hi * 0.63661977236758134);  // 2 / pi
+  precise float r = hi - n * C1;
+  r = r - n * C2;
+  r = r - n * C3;
+  r = r + lo;
+  const vec2 sc = sin_cos_reduced(r);
+  switch (uint(n) & 3u) {
+    case 0u: return sc;
+    case 1u: return vec2(sc.y, -sc.x);
+    case 2u: return -sc;
+    default: return vec2(-sc.y, sc.x);
+  }
+}
+
+void main() {
+  const uint pair = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
+  const uint pairs_per_token = pc.n_head * pc.half_rot;
+  if (pair >= pc.n_tokens * pairs_per_token) return;
+  const uint t = pair / pairs_per_token;
+  const uint rem = pair % pairs_per_token;
+  const uint head = rem / pc.half_rot, i = rem % pc.half_rot;
+  const uint base = (t * pc.n_head + head) * pc.head_dim;
+  const uint i0 = base + (pc.neox != 0u ? i : 2u * i);
+  const uint i1 = pc.neox != 0u ? i0 + pc.half_rot : i0 + 1u;
+
+  const float pos = float(n_past + t);
+  const vec2 freq = df_pow(vec2(pc.scale_hi, pc.scale_lo), i);
+  float hi, lo;
+  two_product(pos, freq.x, hi, lo);
+  precise float lo_total = lo + pos * freq.y;
+  const vec2 sc = sin_cos(hi, lo_total);
+
+  const float x0 = x_values[i0], x1 = x_values[i1];
+  x_values[i0] = x0 * sc.y - x1 * sc.x;
+  x_values[i1] = x0 * sc.x + x1 * sc.y;
+}
