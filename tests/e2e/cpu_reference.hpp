@@ -13,12 +13,16 @@
 
 #include "gguf/gguf.hpp"
 #include "models/hparams.hpp"
+#include "quant/half.hpp"
 
 namespace moevk::test {
 
 class CpuReference {
  public:
-  explicit CpuReference(const std::string& path) : file_(gguf::File::open(path)), hp_(model::read_hparams(*file_)) {}
+  // round_kv_f16: K (after RoPE) and V rounded to fp16 as the runtime's KV cache stores them,
+  // so that the GPU can be compared without the cache's rounding in the difference.
+  explicit CpuReference(const std::string& path, bool round_kv_f16 = false)
+      : file_(gguf::File::open(path)), hp_(model::read_hparams(*file_)), round_kv_f16_(round_kv_f16) {}
 
   const model::HParams& hparams() const { return hp_; }
 
@@ -112,6 +116,10 @@ class CpuReference {
     }
     rope(q, n, H);
     rope(k, n, KV);
+    if (round_kv_f16_) {
+      for (double& e : k) e = quant::fp16_to_fp32(quant::fp32_to_fp16(float(e)));
+      for (double& e : v) e = quant::fp16_to_fp32(quant::fp32_to_fp16(float(e)));
+    }
     std::vector<double> out(n * H * D, 0.0);
     for (size_t t = 0; t < n; ++t)
       for (size_t hd = 0; hd < H; ++hd) {
@@ -176,6 +184,7 @@ class CpuReference {
 
   std::unique_ptr<gguf::File> file_;
   model::HParams hp_;
+  bool round_kv_f16_ = false;
   std::map<std::string, std::vector<float>> cache_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "convert/convert.hpp"
+#include "e2e/cpu_reference.hpp"
 #include "e2e/e2e_support.hpp"
 #include "generate/session.hpp"
 #include "gguf/gguf.hpp"
@@ -130,24 +131,32 @@ TEST(ModelLoad, PerExpertTensorsEqualMergedLayout) {
   EXPECT_EQ(prompt_logits(*a, kPrompt, 16), prompt_logits(*b, kPrompt, 16));
 }
 
-// A dense first layer and a MoE second layer, per family: the dense FFN path runs, logits are
-// finite, and chunked prefill agrees with one-shot.
+// A dense first layer and a MoE second layer, per family: the dense FFN path agrees with the CPU
+// reference (f32 activations: int8-activation path off; K/V rounded to fp16 in the reference),
+// and chunked prefill agrees with one-shot. Bounds as in hf_reference_test.cpp (fp16-neighbour
+// rounding of K/V, measured below 1.2e-4).
 class MixedLayers : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(MixedLayers, DenseAndMoeLayersRun) {
+TEST_P(MixedLayers, DenseAndMoeLayersMatchCpuReference) {
   convert::ModelSpec spec = convert::make_model_spec(GetParam(), {});
   spec.layer_is_moe.assign(spec.n_layer, 1);
   spec.layer_is_moe[0] = 0;
   if (spec.n_ff == 0) spec.n_ff = 96;
   test::TempFile path("mixed-" + GetParam() + ".gguf");
   convert::make_model(spec, quant::Type::Q4_0, path.path(), 7, false, {});
-  auto model = models::Model::load(path.path(), test::e2e_load_options());
+  models::LoadOptions plain = test::e2e_load_options();
+  plain.device.disable = "dot";
+  auto model = models::Model::load(path.path(), plain);
   ASSERT_FALSE(model->hparams().is_moe(0));
   ASSERT_TRUE(model->hparams().is_moe(1));
   const std::vector<float> one_shot = prompt_logits(*model, kPrompt, 32);
-  for (float v : one_shot) ASSERT_TRUE(std::isfinite(v));
+  const std::vector<double> cpu = test::CpuReference(path.path(), true).forward(kPrompt);
+  const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+  const size_t n_vocab = model->hparams().n_vocab;
+  for (size_t p = 0; p < kPrompt.size(); ++p)
+    EXPECT_LE(test::relative_l2_error(&one_shot[p * n_vocab], &cpu_f[p * n_vocab], n_vocab), 3e-4) << "position " << p;
   const std::vector<float> chunked = prompt_logits(*model, kPrompt, 4);
-  EXPECT_LE(test::relative_l2_error(chunked.data(), one_shot.data(), one_shot.size()), 1e-4);
+  EXPECT_LE(test::relative_l2_error(chunked.data(), one_shot.data(), one_shot.size()), 3e-4);
   EXPECT_TRUE(model->context().instance().validation_messages().empty());
 }
 
