@@ -29,6 +29,8 @@ static void print_help() {
       "  MOEVK_VALIDATE=1           enable the Khronos validation layer\n"
       "  MOEVK_DISABLE=<list>       turn off device features: fp16,int8,storage16,storage8,\n"
       "                             dot,coopmat,subgroup_size_control (test the fallbacks)\n"
+      "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
+      "                             on hardware)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");
 }
 

@@ -103,7 +103,16 @@ void Context::init(const ContextOptions& options) {
   features_.storage16 = caps_.storage_buffer_16bit && !off.count("storage16");
   features_.storage8 = caps_.storage_buffer_8bit && !off.count("storage8");
   features_.dot = caps_.integer_dot_product && !off.count("dot");
-  features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && !off.count("coopmat");
+  // The cooperative-matrix kernels have not yet run on real hardware (no GPU was available when
+  // they were written), so they are opt-in until they have been validated: MOEVK_ENABLE=coopmat.
+  std::set<std::string> on;
+  if (const char* env = std::getenv("MOEVK_ENABLE")) {
+    std::stringstream es(env);
+    for (std::string item; std::getline(es, item, ',');)
+      if (!item.empty()) on.insert(lower(item));
+  }
+  features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && on.count("coopmat") &&
+                         !off.count("coopmat");
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
   features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
 
