@@ -73,7 +73,7 @@ FlashTiles flash_tiles(const vk::Context& ctx, uint32_t head_dim, uint32_t rows,
   const uint64_t limit = std::max(ctx.caps().max_shared_memory, 16384u);
   while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.bc > 16) t.bc /= 2;
   while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.br > 1) t.br /= 2;
-  if (t.br * t.bc < 64) t.wg = 64;
+  if (t.br * t.bc <= 64) t.wg = 64;  // one KV head, one token: 64 scores per tile
   return t;
 }
 

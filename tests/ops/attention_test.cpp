@@ -162,6 +162,13 @@ TEST_F(GpuTest, AttentionHeadDim128Gqa32x4) {
             400);
 }
 
+// The widest head the op takes (tiles shrink to fit 32 KiB of shared memory) and a head_dim that
+// is not a power of two.
+TEST_F(GpuTest, AttentionHeadDim256AndOddSizedHeads) {
+  run_steps(*ctx, {70, 4, 1, 256}, {{0, 17}, {17, 1}, {18, 9}, {27, 2}}, 600);
+  run_steps(*ctx, {70, 6, 3, 48}, {{0, 33}, {33, 1}, {34, 17}, {51, 1}}, 700);
+}
+
 // A long context: chunks of 128 positions, most of them past the causal limit (early exit), a
 // decode step that crosses a chunk boundary and a batch of 8 (the largest decode batch).
 TEST_F(GpuTest, AttentionLongContextChunksSkipped) {
