@@ -26,15 +26,23 @@ struct RouterShape {
 class MoeRouter {
  public:
   explicit MoeRouter(vk::Context& ctx);
+  // Batches of up to split_max_tokens tokens with a large router (n_expert >= 32) take the "split"
+  // path: logits by the matrix-vector kernel over many workgroups, then the top-k kernel; others
+  // the "fused" one (one workgroup per 4 tokens does it all). Tests force either: 0 = always
+  // fused, UINT32_MAX = split wherever the matrix-vector kernel applies.
+  MoeRouter(vk::Context& ctx, uint32_t split_max_tokens);
   // Bytes of scratch for the router logits.
   static uint64_t scratch_bytes(const RouterShape& s);
   // x: [n_tokens][n_embd] f32. expert_ids: [n_tokens][k] u32. expert_weights: [n_tokens][k] f32.
+  // The scratch holds the logits [n_tokens][n_expert] f32 afterwards.
   void record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
               const vk::BufferRange& scratch, const vk::BufferRange& expert_ids,
               const vk::BufferRange& expert_weights) const;
+  std::string path_for(const RouterShape& s, const Matrix& router) const;  // "fused" or "split"
 
  private:
   vk::Context& ctx_;
+  uint32_t split_max_tokens_ = 8;
 };
 
 struct ExpertsShape {

@@ -1,8 +1,13 @@
 // MoeRouter: one fused dispatch (shaders/moe/route_topk.comp) computes the router logits, the
 // gating and the top-k per token; ids and weights stay on the GPU for the expert kernels.
+// Decode of a large router (Qwen3's 128 x 2048, DeepSeek-size 256 x 7168) would leave one
+// workgroup reading the whole matrix, so small batches there split: MatMul's matrix-vector kernel
+// writes the logits into the scratch over n_expert / 2 workgroups, then route_topk ranks them.
+// (The split threshold is untuned: check it on a real GPU with `moevk bench ops`.)
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "ops/matmul.hpp"
 #include "ops/moe.hpp"
 #include "ops/weight_binding.hpp"
 
@@ -12,15 +17,27 @@ namespace {
 struct RouterPush {
   uint32_t n_tokens, n_embd, n_expert, k;
   uint32_t sigmoid_gating, renormalize, weight_base, row_bytes;
+  uint32_t logits_ready;
 };
 constexpr uint32_t kWorkgroup = 256;
 constexpr uint32_t kLanesPerRow = 32;  // 8 expert rows per pass: Mixtral's 8 experts in one pass
 constexpr uint32_t kTokensPerGroup = 4;  // each router weight byte read once per 4 tokens
 constexpr uint32_t kMaxExpert = 256, kMaxK = 8;  // the shader's shared arrays
+constexpr uint32_t kSplitMinExperts = 32;        // smaller routers: the fused path reads them fast
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 MoeRouter::MoeRouter(vk::Context& ctx) : ctx_(ctx) {}
+MoeRouter::MoeRouter(vk::Context& ctx, uint32_t split_max_tokens) : ctx_(ctx), split_max_tokens_(split_max_tokens) {}
+
+std::string MoeRouter::path_for(const RouterShape& s, const Matrix& router) const {
+  const bool small_batch = s.n_tokens <= split_max_tokens_;
+  const bool large_router = s.n_expert >= kSplitMinExperts || split_max_tokens_ == UINT32_MAX;
+  // Only MatMul's "mv" path: it keeps no scratch of its own, so a temporary MatMul is safe to
+  // record with (the recording may be replayed after it is gone).
+  if (s.n_tokens > 0 && small_batch && large_router && MatMul(ctx_).path_for(router, s.n_tokens) == "mv") return "split";
+  return "fused";
+}
 
 uint64_t MoeRouter::scratch_bytes(const RouterShape& s) {
   return std::max<uint64_t>(uint64_t(s.n_tokens) * s.n_expert * 4, 4);
@@ -55,8 +72,13 @@ void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& ro
   const uint32_t tokens_per_group = s.n_tokens == 1 ? 1u : kTokensPerGroup;
   const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 5, sizeof(RouterPush),
                                                 {kWorkgroup, kLanesPerRow, tokens_per_group}});
+  const bool split = path_for(s, router) == "split";
+  if (split) {
+    MatMul(ctx_).record(rec, router, x, scratch, s.n_tokens);
+    rec.barrier();
+  }
   const RouterPush push{s.n_tokens, s.n_embd, s.n_expert, s.k, s.gating == Gating::Sigmoid ? 1u : 0u,
-                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes)};
+                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes), split ? 1u : 0u};
   const uint32_t groups = div_up(s.n_tokens, tokens_per_group);
   const uint32_t gx = std::min(groups, 65535u);
   rec.dispatch(pipeline, {wb.range, x, scratch, expert_ids, expert_weights}, push, gx, div_up(groups, gx));

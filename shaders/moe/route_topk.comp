@@ -4,8 +4,9 @@
 // the host: the expert kernels read expert_ids straight from the GPU buffer.
 // Inputs:  weights (binding 0) Wr: n_expert rows of row_bytes bytes in their block layout (quant.glsl)
 //          from byte weight_base; x (binding 1) f32 [n_tokens][n_embd] read as vec4 (n_embd % 8 == 0).
-// Outputs: logits (binding 2) f32 [n_tokens][n_expert] (the op's scratch: kept for inspection);
-//          expert_ids (binding 3) u32 [n_tokens][k], ids in descending order of probability;
+//          logits (binding 2) f32 [n_tokens][n_expert], the op's scratch: written here, or read
+//          when logits_ready != 0 (the "split" path: mul_mv computed them over many workgroups).
+// Outputs: expert_ids (binding 3) u32 [n_tokens][k], ids in descending order of probability;
 //          expert_weights (binding 4) f32 [n_tokens][k].
 // Dispatch: token groups G = div_up(n_tokens, TOKENS) as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = LANES threads per expert row (power of
@@ -22,12 +23,13 @@ layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
-layout(std430, binding = 2) writeonly buffer Logits { float logit_values[]; };
+layout(std430, binding = 2) buffer Logits { float logit_values[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 4) writeonly buffer Wts { float expert_weights[]; };
 layout(push_constant) uniform Push {
   uint n_tokens, n_embd, n_expert, k;
   uint sigmoid_gating, renormalize, weight_base, row_bytes;
+  uint logits_ready;
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -56,7 +58,11 @@ void main() {
   //    8-element groups (coalesced), partial sums fold in a shared-memory tree per row.
   const uint row_slots = WG / LANES;
   const uint slot = lid / LANES, lane = lid % LANES;
-  for (uint base = 0u; base < n_expert; base += row_slots) {
+  if (pc.logits_ready != 0u) {
+    for (uint i = lid; i < n_tok * n_expert; i += WG)
+      logits_sh[(i / n_expert) * MAX_EXPERT + i % n_expert] = logit_values[token0 * n_expert + i];
+  }
+  for (uint base = 0u; pc.logits_ready == 0u && base < n_expert; base += row_slots) {
     const uint e = base + slot;
     float acc[TOKENS];
     [[unroll]] for (uint t = 0u; t < TOKENS; ++t) acc[t] = 0.0;

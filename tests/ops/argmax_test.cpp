@@ -75,3 +75,11 @@ TEST_F(GpuTest, ArgmaxRejectsEmptyRows) {
   EXPECT_THROW(argmax.record(rec, buf.range(), buf.range(), 2, 16), Error);
   rec.end();
 }
+
+TEST_F(GpuTest, ArgmaxMoreRowsThanOneDispatchRow) {
+  const uint32_t rows = 65540, cols = 3;
+  const auto logits = test::random_normal(size_t(rows) * cols, 21);
+  std::vector<uint32_t> want(rows);
+  for (uint32_t r = 0; r < rows; ++r) want[r] = reference(&logits[size_t(r) * cols], cols);
+  EXPECT_EQ(run(*ctx, logits, rows, cols), want);
+}

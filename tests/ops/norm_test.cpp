@@ -64,3 +64,16 @@ TEST_F(GpuTest, RmsNormRejectsSmallRanges) {
   EXPECT_THROW(norm.record(rec, buf.range(), buf.range(), buf.range(), 1, 0, 1e-5f), Error);
   rec.end();
 }
+
+TEST_F(GpuTest, RmsNormMoreRowsThanOneDispatchRow) {
+  // 65535 workgroups per grid row: rows past it come from the second grid row.
+  ops::RmsNorm norm(*ctx);
+  const uint32_t rows = 70001, dim = 3;
+  const auto x = test::random_normal(size_t(rows) * dim, 11);
+  const auto w = test::random_floats(dim, 12);
+  auto x_buf = test::upload(*ctx, x);
+  auto w_buf = test::upload(*ctx, w);
+  auto out = test::poisoned(*ctx, x.size() * 4);
+  test::run_once(*ctx, [&](vk::Recorder& r) { norm.record(r, x_buf.range(), w_buf.range(), out.range(), rows, dim, 1e-6f); });
+  EXPECT_TRUE(test::all_close(test::download<float>(*ctx, out, x.size()), reference(x, w, rows, dim, 1e-6f), 1e-30, 1e-5));
+}

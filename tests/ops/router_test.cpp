@@ -78,9 +78,10 @@ struct Outputs {
   std::vector<float> weights, logits;
 };
 
+// split_max_tokens: 0 forces the fused path, UINT32_MAX the split one where it applies.
 Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const std::vector<uint8_t>& w_bytes,
-                   const std::vector<float>& x) {
-  ops::MoeRouter router(ctx);
+                   const std::vector<float>& x, uint32_t split_max_tokens = 0) {
+  ops::MoeRouter router(ctx, split_max_tokens);
   auto w_buf = test::upload(ctx, w_bytes, "router weights");
   auto x_buf = test::upload(ctx, x);
   auto scratch = test::poisoned(ctx, ops::MoeRouter::scratch_bytes(s));
@@ -127,12 +128,18 @@ void check_random_case(vk::Context& ctx, const ops::RouterShape& s, Type type, u
     }
   }
   const Reference want = reference(w, x, s);
-  const Outputs got = run_router(ctx, s, type, w_bytes, x);
-  EXPECT_EQ(got.ids, want.ids);
-  // fp32 dot products of <= 768 terms with |logit| ~ 2..8: error well under 1e-4; softmax and
-  // sigmoid change by at most that much per unit of logit error.
-  EXPECT_TRUE(test::all_close(got.logits, want.logits, 1e-4, 1e-5));
-  EXPECT_TRUE(test::all_close(got.weights, want.weights, 2e-5, 1e-4));
+  for (uint32_t split_max_tokens : {0u, UINT32_MAX}) {
+    const ops::Matrix m{{}, type, s.n_embd, s.n_expert};
+    const std::string path = ops::MoeRouter(ctx, split_max_tokens).path_for(s, m);
+    if (split_max_tokens != 0 && path != "split") continue;  // batch too large for the split path
+    SCOPED_TRACE(path);
+    const Outputs got = run_router(ctx, s, type, w_bytes, x, split_max_tokens);
+    EXPECT_EQ(got.ids, want.ids);
+    // fp32 dot products of <= 768 terms with |logit| ~ 2..8: error well under 1e-4; softmax and
+    // sigmoid change by at most that much per unit of logit error.
+    EXPECT_TRUE(test::all_close(got.logits, want.logits, 1e-4, 1e-5));
+    EXPECT_TRUE(test::all_close(got.weights, want.weights, 2e-5, 1e-4));
+  }
 }
 
 }  // namespace
@@ -183,7 +190,9 @@ TEST_F(GpuTest, RouterTiesGoToTheLowestId) {
   std::memcpy(bytes.data(), w.data(), bytes.size());
   for (bool renorm : {false, true}) {
     const ops::RouterShape s{n_tokens, n_embd, n_expert, 6, ops::Gating::Softmax, renorm};
-    const Outputs got = run_router(*ctx, s, Type::F32, bytes, x);
+    for (uint32_t split : {0u, UINT32_MAX}) {
+    SCOPED_TRACE(split ? "split" : "fused");
+    const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, split);
     const Reference want = reference(w, x, s);
     for (uint32_t t = 0; t < n_tokens; ++t) {
       const std::vector<uint32_t> ids(got.ids.begin() + t * 6, got.ids.begin() + t * 6 + 6);
@@ -191,6 +200,7 @@ TEST_F(GpuTest, RouterTiesGoToTheLowestId) {
       for (uint32_t j = 1; j < 4; ++j) EXPECT_EQ(got.weights[t * 6 + j], got.weights[t * 6]);
     }
     EXPECT_TRUE(test::all_close(got.weights, want.weights, 2e-5, 1e-4));
+    }
   }
   // All experts equal: ids 0..k-1, weights 1/n_expert (no renorm) or 1/k (renorm).
   const std::vector<float> flat(size_t(n_expert) * n_embd, 0.25f);
@@ -215,7 +225,9 @@ TEST_F(GpuTest, RouterNanLogitsStillGiveValidDistinctIds) {
   std::vector<uint8_t> bytes(w.size() * 4);
   std::memcpy(bytes.data(), w.data(), bytes.size());
   const ops::RouterShape s{n_tokens, n_embd, n_expert, k, ops::Gating::Softmax, true};
-  const Outputs got = run_router(*ctx, s, Type::F32, bytes, x);
+  for (uint32_t split : {0u, UINT32_MAX}) {
+  SCOPED_TRACE(split ? "split" : "fused");
+  const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, split);
   // Tokens 0 and 1: the NaN expert ranks below every number, the others as the reference says.
   auto w_finite = w;
   w_finite[5 * n_embd + 3] = 0.0f;
@@ -229,6 +241,17 @@ TEST_F(GpuTest, RouterNanLogitsStillGiveValidDistinctIds) {
   }
   // Token 2: all NaN -> all tie at -inf -> the lowest ids.
   EXPECT_EQ(std::vector<uint32_t>(got.ids.begin() + 2 * k, got.ids.end()), (std::vector<uint32_t>{0, 1, 2, 3}));
+  }
+}
+
+TEST_F(GpuTest, RouterPathChoice) {
+  const ops::Matrix m{{}, Type::Q4_0, 2048, 128};
+  const ops::MoeRouter router(*ctx);  // defaults: split for small batches of large routers
+  EXPECT_EQ(router.path_for({1, 2048, 128, 8}, m), "split");
+  EXPECT_EQ(router.path_for({8, 2048, 128, 8}, m), "split");
+  EXPECT_EQ(router.path_for({9, 2048, 128, 8}, m), "fused");
+  EXPECT_EQ(router.path_for({1, 4096, 8, 2}, {{}, Type::F32, 4096, 8}), "fused");  // Mixtral's small router
+  EXPECT_EQ(ops::MoeRouter(*ctx, 0).path_for({1, 2048, 128, 8}, m), "fused");
 }
 
 TEST_F(GpuTest, RouterRejectsUnsupportedShapes) {
