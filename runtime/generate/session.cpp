@@ -130,11 +130,13 @@ std::span<const float> Session::logits(int32_t index) const {
   const Impl& d = *impl_;
   const uint32_t n_vocab = d.model.hparams().n_vocab;
   if (d.logits_rows == 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "logits: the last decode kept no logits");
-  int64_t row = index < 0 ? int64_t(d.logits_rows) + index : index;
-  if (d.logits_rows == 1 && (index == -1 || uint32_t(index) + 1 == d.last_call_tokens)) row = 0;
-  if (row < 0 || row >= int64_t(d.logits_rows))
-    fail(MOEVK_ERROR_INVALID_ARGUMENT, "logits: index " + std::to_string(index) + " outside the last call's " +
-                                           std::to_string(d.logits_rows) + " rows");
+  // Rows kept are those of the last logits_rows tokens of the call (all of them, or the last one).
+  const int64_t token = index < 0 ? int64_t(d.last_call_tokens) + index : index;
+  const int64_t row = token - int64_t(d.last_call_tokens - d.logits_rows);
+  if (token < 0 || token >= int64_t(d.last_call_tokens) || row < 0)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "logits: token " + std::to_string(index) + " of the last call (" +
+                                           std::to_string(d.last_call_tokens) + " tokens) has no logits kept" +
+                                           (d.logits_rows == 1 ? " (LogitsMode::Last keeps the last token's only)" : ""));
   return std::span<const float>(d.logits.data() + uint64_t(row) * n_vocab, n_vocab);
 }
 

@@ -157,3 +157,20 @@ TEST_F(SessionE2E, DeviceLossPropagatesAndOtherModelsKeepWorking) {
   other.decode(ref.prompt, LogitsMode::ArgmaxOnly);
   EXPECT_EQ(other.n_past(), ref.prompt.size());
 }
+
+TEST_F(SessionE2E, ResetReplaysIdentically) {
+  auto model = models::Model::load(gguf_->path(), test::e2e_load_options());
+  const test::HfReference ref = test::load_hf_reference("mixtral-tiny");
+  Session s(*model, SessionOptions{32, 1, false});  // n_batch 1: every step is a decode step
+  s.decode(ref.prompt, LogitsMode::Last);
+  std::vector<float> first(s.logits(-1).begin(), s.logits(-1).end());
+  // logits(n-1) names the same row as logits(-1) in Last mode; other rows were not kept.
+  EXPECT_EQ(s.logits(int32_t(ref.prompt.size() - 1)).data(), s.logits(-1).data());
+  EXPECT_EQ(status_of([&] { s.logits(0); }), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { s.argmax(); }), MOEVK_ERROR_INVALID_ARGUMENT);
+  s.reset();
+  EXPECT_EQ(s.n_past(), 0u);
+  s.decode(ref.prompt, LogitsMode::Last);  // stale K/V beyond n_past must not leak in
+  std::vector<float> second(s.logits(-1).begin(), s.logits(-1).end());
+  EXPECT_EQ(first, second);
+}
