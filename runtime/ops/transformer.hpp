@@ -88,7 +88,8 @@ class Elementwise {
   vk::Context& ctx_;
 };
 
-// ids[r] = argmax over logits[r][0..n_cols) (lowest index wins ties); u32.
+// ids[r] = argmax over logits[r][0..n_cols) (lowest index wins ties; a NaN counts as -inf, so a
+// row of only NaN gives 0); u32.
 class Argmax {
  public:
   explicit Argmax(vk::Context& ctx);
