@@ -1,4 +1,5 @@
 #include "common.hpp"
+#include "model_summary.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
 
 namespace moevk_cli {
 
@@ -22,20 +24,6 @@ double number(const char* s, const char* name) {
   double v = std::strtod(s, &end);
   if (!end || *end || end == s) throw std::runtime_error(std::string("option ") + name + ": '" + s + "' is not a number");
   return v;
-}
-
-int progress_bar(float fraction, const char* stage, void*) {
-  static int last = -1;
-  int pct = static_cast<int>(fraction * 100.0f + 0.5f);
-  if (pct == last) return 0;
-  last = pct;
-  const int width = 40;
-  int fill = pct * width / 100;
-  std::fprintf(stderr, "\r%-10s [%.*s%*s] %3d%%", stage ? stage : "", fill,
-               "########################################", width - fill, "", pct);
-  if (pct >= 100) std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-  return 0;
 }
 
 }  // namespace
@@ -131,11 +119,12 @@ moevk_model* load_model(const GenOptions& o, double* load_ms) {
   moevk_model_params mp = moevk_model_default_params();
   if (!o.device.empty()) mp.device = o.device.c_str();
   mp.validation = o.validate;
-  if (o.progress) mp.progress = progress_bar;
+  if (o.progress) mp.progress = file_progress_bar;
   auto t0 = std::chrono::steady_clock::now();
   moevk_model* model = nullptr;
-  if (moevk_model_load(o.model.c_str(), &mp, &model) != MOEVK_OK) {
-    if (o.progress) std::fprintf(stderr, "\n");
+  const moevk_status status = moevk_model_load(o.model.c_str(), &mp, &model);
+  if (o.progress) file_progress_done();
+  if (status != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_last_error());
     return nullptr;
   }

@@ -2,8 +2,11 @@
 #include "model_summary.hpp"
 
 #include <chrono>
+
 #include <cstdio>
 #include <cstring>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -93,6 +96,13 @@ bool print_model_summary(const std::string& info_json, const std::string& title)
 int file_progress_bar(float fraction, const char* stage, void*) {
   const auto now = std::chrono::steady_clock::now();
   if (!progress_line_open) progress_start = now;
+  // In a log (not a terminal) a redrawn bar is noise: one line at the start, none after.
+  static const bool tty = isatty(fileno(stderr));
+  if (!tty) {
+    if (!progress_line_open) std::fprintf(stderr, "working... (%s)", stage ? stage : "");
+    progress_line_open = true;
+    return 0;
+  }
   // At most ~10 redraws a second, and always the final one.
   if (progress_line_open && fraction < 1.0f && now - progress_last < std::chrono::milliseconds(100)) return 0;
   progress_last = now;
