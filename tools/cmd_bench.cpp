@@ -207,14 +207,34 @@ int bench_model(int argc, char** argv) {
                   device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
                   j["stddev"].get<double>(), j.value("achieved_gbps", 0.0), j.value("floor_fraction", 0.0));
   } else {
+    auto human = [](double v, const char* const* units, double step) {
+      int u = 0;
+      while (v >= step && units[u + 1]) {
+        v /= step;
+        ++u;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+      return std::string(buf);
+    };
+    auto percent = [](double f) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * f);
+      return std::string(buf);
+    };
+    static const char* const size_units[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
+    static const char* const count_units[] = {"", "K", "M", "B", "T", nullptr};
+    const std::string size_text = human(info.value("weight_bytes", 0.0), size_units, 1024.0);
+    const std::string params_text = human(info.value("total_params", 0.0), count_units, 1000.0);
     std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (const auto& j : results) {
-      std::printf("| %s | %.2f GiB | %.2f B | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_gib, params_b,
+      std::printf("| %s | %s | %s | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_text.c_str(),
+                  params_text.c_str(),
                   device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
                   j["stddev"].get<double>(),
-                  j.contains("achieved_gbps") ? std::to_string(int(j["achieved_gbps"].get<double>())).c_str() : "-",
-                  j.contains("floor_fraction") ? (std::to_string(int(100 * j["floor_fraction"].get<double>())) + "%").c_str() : "-");
+                  j.contains("achieved_gbps") ? std::to_string(j["achieved_gbps"].get<double>()).substr(0, 6).c_str() : "-",
+                  j.contains("floor_fraction") ? percent(j["floor_fraction"].get<double>()).c_str() : "-");
     }
     std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                 copy_gbps, bytes_per_token / 1e9);
