@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: builds, runs every GoogleTest/CTest suite with the Vulkan validation layer on
-# (lavapipe when there is no GPU), then runs the GGUF fuzzer for a bounded time.
+# (lavapipe when there is no GPU), then runs the GGUF and safetensors fuzzers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -8,8 +8,7 @@ ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
 if command -v clang++ >/dev/null; then
   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DMOEVK_FUZZ=ON -DMOEVK_BUILD_TESTS=OFF >/dev/null
-  if grep -q gguf_fuzz build-fuzz/CMakeCache.txt build-fuzz/Makefile 2>/dev/null; then
-    cmake --build build-fuzz -j"$(nproc)" --target gguf_fuzz
-    ctest --test-dir build-fuzz --output-on-failure --timeout 300
-  fi
+  fuzz_targets=$(for f in tests/fuzz/*_fuzz.cpp; do basename "$f" .cpp; done)
+  cmake --build build-fuzz -j"$(nproc)" --target $fuzz_targets
+  ctest --test-dir build-fuzz --output-on-failure -j"$(nproc)" --timeout 300
 fi

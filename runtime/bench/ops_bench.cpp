@@ -124,7 +124,9 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
       if (want("attn_qkv") || want("output")) {
         ops::MatMul mm(ctx);
         const uint32_t qkv_rows = (s.n_head + 2 * s.n_head_kv) * s.head_dim;
-        for (auto [kernel, rows] : {std::pair<const char*, uint32_t>{"attn_qkv", qkv_rows}, {"output", s.n_vocab}}) {
+        for (const auto& kernel_rows : {std::pair<const char*, uint32_t>{"attn_qkv", qkv_rows}, {"output", s.n_vocab}}) {
+          const char* kernel = kernel_rows.first;  // plain variables: lambdas below capture them
+          const uint32_t rows = kernel_rows.second;
           if (!want(kernel)) continue;
           guarded(kernel, 0, [&] {
             auto w = weights(ctx, type, s.n_embd, rows, std::string(kernel) + " weights");
