@@ -49,6 +49,17 @@ first_run=$(tr -d '\n' <"$tmp/run.out" | cut -d, -f1)
 first_logits=$(tail -n 1 "$tmp/logits" | awk -F: '{print $2}' | awk '{print $1}')
 check "run's first id ($first_run) = logits argmax ($first_logits)" test "$first_run" = "$first_logits"
 
+# Two chat turns through a pipe; the placeholder vocabulary has no template, so name one.
+printf 'hello\nand again\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml -n 4 --greedy --no-progress \
+  >"$tmp/chat.out" 2>"$tmp/chat.err"; rc=$?
+check "chat exits 0" test "$rc" = 0
+check "chat answered two turns" test "$(grep -c 'tokens/s' "$tmp/chat.err")" = 2
+printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "chat without a template fails" test "$rc" = 1
+check "chat without a template says so" grep -qi "chat template" "$tmp/chat.err"
+printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template nonsense -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "unknown template is rejected" grep -qi "not understood" "$tmp/chat.err"
+
 "$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "missing model fails" test "$rc" != 0
 check "missing model is named" grep -q "missing.gguf" "$tmp/err"
