@@ -8,10 +8,7 @@
 extern "C" {
 
 moevk_status moevk_device_rates_json(const char* device, char** json_out) {
-  if (!json_out) {
-    moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_device_rates_json: json_out is NULL");
-    return MOEVK_ERROR_INVALID_ARGUMENT;
-  }
+  if (!json_out) return moevk::api::invalid_argument("moevk_device_rates_json: json_out is NULL");
   *json_out = nullptr;
   return moevk::api::guard([&] {
     moevk::vk::ContextOptions o;
@@ -25,10 +22,7 @@ moevk_status moevk_device_rates_json(const char* device, char** json_out) {
 }
 
 moevk_status moevk_bench_ops(const char* options_json, int markdown, char** result_out) {
-  if (!result_out) {
-    moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_bench_ops: result_out is NULL");
-    return MOEVK_ERROR_INVALID_ARGUMENT;
-  }
+  if (!result_out) return moevk::api::invalid_argument("moevk_bench_ops: result_out is NULL");
   *result_out = nullptr;
   return moevk::api::guard([&] {
     moevk::bench::OpsBenchOptions o;

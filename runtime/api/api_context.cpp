@@ -9,14 +9,10 @@
 #include "api/handles.hpp"
 
 using moevk::api::guard;
+using moevk::api::invalid_argument;
 using moevk::generate::LogitsMode;
 
 namespace {
-
-moevk_status invalid(const char* message) {
-  moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, message);
-  return MOEVK_ERROR_INVALID_ARGUMENT;
-}
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -112,11 +108,11 @@ moevk_context_params moevk_context_default_params(void) {
 }
 
 moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params, moevk_context** ctx_out) {
-  if (!ctx_out) return invalid("moevk_context_create: ctx_out is NULL");
+  if (!ctx_out) return invalid_argument("moevk_context_create: ctx_out is NULL");
   *ctx_out = nullptr;
-  if (!model) return invalid("moevk_context_create: model is NULL");
+  if (!model) return invalid_argument("moevk_context_create: model is NULL");
   moevk_context_params p = params ? *params : moevk_context_default_params();
-  if (p.n_batch == 0) return invalid("moevk_context_create: n_batch must be at least 1");
+  if (p.n_batch == 0) return invalid_argument("moevk_context_create: n_batch must be at least 1");
   return guard(
       [&] {
         auto c = std::make_unique<moevk_context>();
@@ -141,7 +137,7 @@ uint32_t moevk_context_n_ctx(const moevk_context* ctx) { return ctx ? ctx->sessi
 uint32_t moevk_context_n_past(const moevk_context* ctx) { return ctx ? ctx->session->n_past() : 0; }
 
 moevk_status moevk_context_reset(moevk_context* ctx) {
-  if (!ctx) return invalid("moevk_context_reset: ctx is NULL");
+  if (!ctx) return invalid_argument("moevk_context_reset: ctx is NULL");
   return guard(
       [&] {
         ctx->session->reset();
@@ -154,8 +150,8 @@ moevk_status moevk_context_reset(moevk_context* ctx) {
 }
 
 moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens, int all_logits) {
-  if (!ctx) return invalid("moevk_decode: ctx is NULL");
-  if (!tokens && n_tokens) return invalid("moevk_decode: tokens is NULL");
+  if (!ctx) return invalid_argument("moevk_decode: ctx is NULL");
+  if (!tokens && n_tokens) return invalid_argument("moevk_decode: tokens is NULL");
   return guard(
       [&] {
         if (n_tokens == 0) return;
@@ -165,7 +161,7 @@ moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_to
 }
 
 moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out) {
-  if (!ctx || !logits_out) return invalid("moevk_get_logits: NULL argument");
+  if (!ctx || !logits_out) return invalid_argument("moevk_get_logits: NULL argument");
   *logits_out = nullptr;
   return guard(
       [&] {
@@ -200,7 +196,7 @@ moevk_sampler_params moevk_sampler_default_params(void) {
 }
 
 moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params, int32_t* token_out) {
-  if (!ctx || !token_out) return invalid("moevk_sample: NULL argument");
+  if (!ctx || !token_out) return invalid_argument("moevk_sample: NULL argument");
   moevk_sampler_params p = params ? *params : moevk_sampler_default_params();
   return guard([&] { *token_out = sample_next(*ctx, p); }, &ctx->last_error);
 }
@@ -216,11 +212,11 @@ moevk_generate_params moevk_generate_default_params(void) {
 }
 
 moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params, moevk_generate_result* result) {
-  if (!ctx || !params) return invalid("moevk_generate: NULL argument");
-  if (!params->prompt && !params->prompt_tokens) return invalid("moevk_generate: no prompt");
+  if (!ctx || !params) return invalid_argument("moevk_generate: NULL argument");
+  if (!params->prompt && !params->prompt_tokens) return invalid_argument("moevk_generate: no prompt");
   if (params->prompt_tokens && params->n_prompt_tokens == 0 && !params->prompt)
-    return invalid("moevk_generate: empty prompt");
-  if (params->max_tokens < 0) return invalid("moevk_generate: max_tokens < 0");
+    return invalid_argument("moevk_generate: empty prompt");
+  if (params->max_tokens < 0) return invalid_argument("moevk_generate: max_tokens < 0");
   const moevk_generate_params& p = *params;
   moevk_generate_result r{};
   r.struct_size = sizeof r;
@@ -297,7 +293,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
 }
 
 moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
-  if (!ctx || !json_out) return invalid("moevk_context_stats_json: NULL argument");
+  if (!ctx || !json_out) return invalid_argument("moevk_context_stats_json: NULL argument");
   return guard(
       [&] {
         nlohmann::json j;

@@ -5,10 +5,7 @@
 #include "vk/context.hpp"
 
 extern "C" moevk_status moevk_devices_json(char** json_out) {
-  if (!json_out) {
-    moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_devices_json: json_out is NULL");
-    return MOEVK_ERROR_INVALID_ARGUMENT;
-  }
+  if (!json_out) return moevk::api::invalid_argument("moevk_devices_json: json_out is NULL");
   *json_out = nullptr;
   return moevk::api::guard([&] {
     auto instance = moevk::vk::Instance::create(false);

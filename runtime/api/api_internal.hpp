@@ -12,6 +12,12 @@ namespace moevk::api {
 void set_thread_error(moevk_status status, const std::string& message);
 void clear_thread_error();
 
+// Records an invalid-argument failure for this thread and returns its status.
+inline moevk_status invalid_argument(const char* message) {
+  set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, message);
+  return MOEVK_ERROR_INVALID_ARGUMENT;
+}
+
 // Runs `body` (returning void) and converts any exception into a status. The message goes to
 // `message_out` (a handle's last-error string) when given, and always to the thread's message.
 template <class F>

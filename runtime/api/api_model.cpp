@@ -6,15 +6,7 @@
 #include "text/chat_template.hpp"
 
 using moevk::api::guard;
-
-namespace {
-
-moevk_status invalid(const char* message) {
-  moevk::api::set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, message);
-  return MOEVK_ERROR_INVALID_ARGUMENT;
-}
-
-}  // namespace
+using moevk::api::invalid_argument;
 
 extern "C" {
 
@@ -25,14 +17,14 @@ moevk_model_params moevk_model_default_params(void) {
 }
 
 moevk_status moevk_model_load(const char* path, const moevk_model_params* params, moevk_model** model_out) {
-  if (!model_out) return invalid("moevk_model_load: model_out is NULL");
+  if (!model_out) return invalid_argument("moevk_model_load: model_out is NULL");
   *model_out = nullptr;
-  if (!path) return invalid("moevk_model_load: path is NULL");
+  if (!path) return invalid_argument("moevk_model_load: path is NULL");
   moevk_model_params p = moevk_model_default_params();
   if (params) {
     if (params->struct_size < offsetof(moevk_model_params, progress_user_data) + sizeof(void*) &&
         params->struct_size != 0)
-      return invalid("moevk_model_load: params->struct_size is too small (use moevk_model_default_params)");
+      return invalid_argument("moevk_model_load: params->struct_size is too small (use moevk_model_default_params)");
     p = *params;
   }
   return guard([&] {
@@ -58,7 +50,7 @@ const char* moevk_model_last_error(const moevk_model* model) {
 }
 
 moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
-  if (!model || !json_out) return invalid("moevk_model_info_json: NULL argument");
+  if (!model || !json_out) return invalid_argument("moevk_model_info_json: NULL argument");
   return guard(
       [&] {
         const auto& m = *model->model;
@@ -100,7 +92,7 @@ int moevk_model_is_eog(const moevk_model* model, int32_t token) {
 moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t text_len, int add_special,
                             int parse_special, int32_t* tokens, size_t capacity, size_t* n_tokens_out) {
   if (!model || (!text && text_len) || !n_tokens_out || (!tokens && capacity))
-    return invalid("moevk_tokenize: NULL argument");
+    return invalid_argument("moevk_tokenize: NULL argument");
   moevk_status status = guard(
       [&] {
         auto ids = model->tokenizer->encode(std::string_view(text ? text : "", text_len), add_special != 0,
@@ -117,7 +109,7 @@ moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t t
 }
 
 moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, size_t n_tokens, char** text_out) {
-  if (!model || (!tokens && n_tokens) || !text_out) return invalid("moevk_detokenize: NULL argument");
+  if (!model || (!tokens && n_tokens) || !text_out) return invalid_argument("moevk_detokenize: NULL argument");
   return guard(
       [&] {
         *text_out = moevk::api::to_c_string(
@@ -127,7 +119,7 @@ moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, s
 }
 
 moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char** piece_out, size_t* len_out) {
-  if (!model || !piece_out) return invalid("moevk_token_to_piece: NULL argument");
+  if (!model || !piece_out) return invalid_argument("moevk_token_to_piece: NULL argument");
   return guard(
       [&] {
         std::string piece = model->tokenizer->token_to_piece(token);
@@ -140,7 +132,7 @@ moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char*
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
                                        const moevk_chat_message* messages, size_t n_messages,
                                        int add_generation_prompt, char** prompt_out) {
-  if (!model || (!messages && n_messages) || !prompt_out) return invalid("moevk_chat_apply_template: NULL argument");
+  if (!model || (!messages && n_messages) || !prompt_out) return invalid_argument("moevk_chat_apply_template: NULL argument");
   return guard(
       [&] {
         const auto& tok = *model->tokenizer;
