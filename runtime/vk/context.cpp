@@ -199,6 +199,10 @@ void Context::init(const ContextOptions& options) {
   if (const char* env = std::getenv("MOEVK_GPU_TIMEOUT_S")) timeout_s = std::max(1.0, std::atof(env));
   fence_timeout_ns_ = static_cast<uint64_t>(timeout_s * 1e9);
   simulate_loss_after_ = options.simulate_device_loss_after;
+  simulate_memory_ = options.simulate_device_memory;
+  if (simulate_memory_)
+    for (auto& h : caps_.heaps)
+      if (h.device_local) h.size = std::min(h.size, simulate_memory_);
   load_pipeline_cache();
 }
 
@@ -240,6 +244,7 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
     memory_ = o.memory_;
     size_ = o.size_;
     mapped_ = o.mapped_;
+    device_kind_ = o.device_kind_;
     o.ctx_ = nullptr;
     o.buffer_ = VK_NULL_HANDLE;
     o.memory_ = VK_NULL_HANDLE;
@@ -264,6 +269,7 @@ void Context::release(Buffer& b) {
   if (b.memory_) {
     vkFreeMemory(device_, b.memory_, nullptr);
     allocated_bytes_ -= b.size_;
+    if (b.device_kind_) device_allocated_bytes_ -= b.size_;
   }
   b.ctx_ = nullptr;
   b.buffer_ = VK_NULL_HANDLE;
@@ -279,6 +285,11 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
     throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
                 what + " needs one allocation of " + mib(size) + ", more than " + caps_.name +
                     " allows (maxMemoryAllocationSize " + mib(caps_.max_memory_allocation_size) + ")");
+  if (simulate_memory_ && kind == BufferKind::Device && device_allocated_bytes_.load() + size > simulate_memory_)
+    throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
+                "out of device memory allocating " + mib(size) + " for " + what + " on " + caps_.name +
+                    " (moevk already holds " + mib(device_allocated_bytes_.load()) + " of a simulated " +
+                    mib(simulate_memory_) + ")");
   Buffer b;
   b.ctx_ = this;
   b.size_ = size;
@@ -327,6 +338,10 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
   }
   check(r, ("vkAllocateMemory for " + what).c_str());
   allocated_bytes_ += size;
+  if (kind == BufferKind::Device) {
+    b.device_kind_ = true;
+    device_allocated_bytes_ += size;
+  }
   uint64_t now = allocated_bytes_.load(), peak = peak_allocated_bytes_.load();
   while (now > peak && !peak_allocated_bytes_.compare_exchange_weak(peak, now)) {}
   check(vkBindBufferMemory(device_, b.buffer_, b.memory_, 0), "vkBindBufferMemory");

@@ -57,6 +57,9 @@ struct ContextOptions {
   // Testing aid: after this many successful submits, the next one behaves as if the device
   // were lost (0: never). Real GPUs cannot be made to lose themselves on demand.
   uint32_t simulate_device_loss_after = 0;
+  // Testing aid: behave as if the device had only this many bytes of device-local memory
+  // (0: the real amount), so out-of-memory paths can be exercised on any machine.
+  uint64_t simulate_device_memory = 0;
 };
 
 enum class BufferKind {
@@ -93,6 +96,7 @@ class Buffer {
   VkDeviceMemory memory_ = VK_NULL_HANDLE;
   uint64_t size_ = 0;
   void* mapped_ = nullptr;
+  bool device_kind_ = false;  // BufferKind::Device: counted against (simulated) device memory
 };
 
 struct PipelineDesc {
@@ -172,10 +176,11 @@ class Context {
   std::mutex pipelines_mutex_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
   Buffer staging_;
-  std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0};
+  std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0};
   bool lost_ = false;
   uint64_t fence_timeout_ns_ = 0;
   uint32_t simulate_loss_after_ = 0;
+  uint64_t simulate_memory_ = 0;
   uint32_t submits_ = 0;
 };
 

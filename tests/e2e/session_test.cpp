@@ -174,3 +174,28 @@ TEST_F(SessionE2E, ResetReplaysIdentically) {
   std::vector<float> second(s.logits(-1).begin(), s.logits(-1).end());
   EXPECT_EQ(first, second);
 }
+
+TEST_F(SessionE2E, ModelTooBigForTheDeviceIsAClearError) {
+  models::LoadOptions small = test::e2e_load_options();
+  small.device.simulate_device_memory = 64 * 1024;  // the f32 mixtral-tiny needs ~1.5 MB
+  std::string message;
+  EXPECT_EQ(status_of([&] { models::Model::load(gguf_->path(), small); }, &message),
+            MOEVK_ERROR_OUT_OF_DEVICE_MEMORY);
+  EXPECT_NE(message.find("model needs"), std::string::npos) << message;
+  EXPECT_NE(message.find("device has"), std::string::npos) << message;
+}
+
+TEST_F(SessionE2E, ContextTooBigForTheDeviceFailsAndTheModelStaysUsable) {
+  models::LoadOptions tight = test::e2e_load_options();
+  tight.device.simulate_device_memory = 8u << 20;  // weights fit; a 1M-token KV cache does not
+  auto model = models::Model::load(gguf_->path(), tight);
+  std::string message;
+  EXPECT_EQ(status_of([&] { Session s(*model, SessionOptions{1u << 20, 8, false}); }, &message),
+            MOEVK_ERROR_OUT_OF_DEVICE_MEMORY);
+  EXPECT_NE(message.find("out of device memory"), std::string::npos) << message;
+  // Everything the failed session allocated was released: a normal one fits and runs.
+  const test::HfReference ref = test::load_hf_reference("mixtral-tiny");
+  Session ok(*model, SessionOptions{64, 8, false});
+  ok.decode(ref.prompt, LogitsMode::ArgmaxOnly);
+  EXPECT_EQ(ok.n_past(), ref.prompt.size());
+}
