@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "vk/check.hpp"
 #include "vk/context.hpp"
@@ -127,6 +128,18 @@ std::vector<Capabilities> Instance::describe_devices() const {
   return out;
 }
 
+namespace {
+std::mutex process_messages_mutex;
+std::vector<std::pair<const Instance*, std::string>> process_messages;
+}  // namespace
+
+std::vector<std::string> Instance::process_validation_messages() {
+  std::lock_guard<std::mutex> lock(process_messages_mutex);
+  std::vector<std::string> out;
+  for (const auto& [owner, m] : process_messages) out.push_back(m);
+  return out;
+}
+
 std::vector<std::string> Instance::validation_messages() const {
   std::lock_guard<std::mutex> lock(messages_mutex_);
   return messages_;
@@ -135,9 +148,15 @@ std::vector<std::string> Instance::validation_messages() const {
 void Instance::clear_validation_messages() {
   std::lock_guard<std::mutex> lock(messages_mutex_);
   messages_.clear();
+  std::lock_guard<std::mutex> plock(process_messages_mutex);
+  std::erase_if(process_messages, [this](const auto& e) { return e.first == this; });
 }
 
 void Instance::add_validation_message(std::string m) {
+  {
+    std::lock_guard<std::mutex> plock(process_messages_mutex);
+    process_messages.emplace_back(this, m);
+  }
   std::lock_guard<std::mutex> lock(messages_mutex_);
   messages_.push_back(std::move(m));
 }
