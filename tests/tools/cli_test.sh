@@ -71,5 +71,9 @@ check "garbage model error says why" grep -qi "gguf\|magic" "$tmp/err"
 check "prompt longer than the context fails" test "$rc" = 1
 check "context error is clear" grep -qi "context" "$tmp/err"
 
+# MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
+# message it printed fails this test.
+check "no Vulkan validation messages" bash -c "! grep -l 'moevk validation' '$tmp'/* 2>/dev/null"
+
 echo "$pass passed, $fails failed"
 test "$fails" = 0
