@@ -7,6 +7,7 @@
 
 #include "api/api_internal.hpp"
 #include "api/handles.hpp"
+#include "generate/stop.hpp"
 
 using moevk::api::guard;
 using moevk::api::invalid_argument;
@@ -64,36 +65,6 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
   }
   return c.sampler->sample(c.session->logits(-1), c.history);
 }
-
-// Holds back text that may be the start of a stop string; reports a completed stop string.
-struct StopMatcher {
-  std::vector<std::string> stops;
-  std::string pending;
-  // Adds text; returns what can be emitted now. `stopped` becomes true at a full match (the
-  // stop string and anything after it are not emitted).
-  std::string push(const std::string& text, bool& stopped) {
-    pending += text;
-    for (const auto& s : stops) {
-      if (s.empty()) continue;
-      if (auto pos = pending.find(s); pos != std::string::npos) {
-        stopped = true;
-        std::string out = pending.substr(0, pos);
-        pending.clear();
-        return out;
-      }
-    }
-    size_t hold = 0;
-    for (const auto& s : stops)
-      for (size_t n = std::min(s.size() - (s.empty() ? 0 : 1), pending.size()); n > hold; --n)
-        if (pending.compare(pending.size() - n, n, s, 0, n) == 0) {
-          hold = n;
-          break;
-        }
-    std::string out = pending.substr(0, pending.size() - hold);
-    pending.erase(0, pending.size() - hold);
-    return out;
-  }
-};
 
 }  // namespace
 
@@ -239,9 +210,10 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         c.prompt_ms_total += r.prompt_ms;
         c.prompt_tokens_total += r.n_prompt_tokens;
 
-        StopMatcher stops;
+        std::vector<std::string> stop_list;
         for (size_t i = 0; i < p.n_stop_strings; ++i)
-          if (p.stop_strings[i]) stops.stops.emplace_back(p.stop_strings[i]);
+          if (p.stop_strings[i]) stop_list.emplace_back(p.stop_strings[i]);
+        moevk::generate::StopStrings stops(std::move(stop_list));
         moevk::text::StreamDecoder stream(tok, /*skip_special=*/true);
         r.stop_reason = MOEVK_STOP_MAX_TOKENS;
         auto t1 = std::chrono::steady_clock::now();
@@ -276,7 +248,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         if (r.stop_reason != MOEVK_STOP_STRING && r.stop_reason != MOEVK_STOP_CALLBACK) {
           bool stopped = false;
           std::string rest = stops.push(stream.flush(), stopped);
-          rest += stops.pending;
+          if (!stopped) rest += stops.flush();
           if (!rest.empty()) emit(rest, -1);
         }
         r.generate_ms = ms_since(t1);
