@@ -155,6 +155,10 @@ typedef struct moevk_context_params {
   uint32_t n_ctx;       /* 0: the model's training context (capped at 4096 by default) */
   uint32_t n_batch;     /* prompt tokens per forward step (prefill chunk), default 128 */
   int expert_stats;     /* nonzero: count expert choices per layer (moevk_context_stats_json) */
+  /* Added after 0.1 (struct_size tells which fields a caller has; older, smaller structs are
+   * accepted and the missing fields take their defaults): */
+  int profile;          /* nonzero: GPU time per stage (attention, router, experts, other) from
+                           timestamps, in moevk_context_stats_json "profile"; costs a little time */
 } moevk_context_params;
 
 MOEVK_API moevk_context_params moevk_context_default_params(void);
@@ -238,7 +242,11 @@ MOEVK_API moevk_generate_params moevk_generate_default_params(void);
 MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params,
                                       moevk_generate_result* result);
 
-/* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. */
+/* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. Its
+ * "profile" object: {"enabled", "stages": [names], "decode": {...}, "prefill": {...}} where
+ * decode covers 1-token steps and prefill the steps of more tokens, each with "steps",
+ * "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token" {stage: ms},
+ * "dispatches_per_step" and "barriers_per_step" (counts are there even without profiling). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 
 /* ------------------------------------------------------------------------------------------ */

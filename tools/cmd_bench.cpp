@@ -15,6 +15,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "profile_report.hpp"
 
 namespace moevk_cli {
 namespace {
@@ -88,12 +89,16 @@ int bench_model(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf("usage: moevk bench -m FILE [-p 512] [-n 128] [-r 5] [-b 512] [--md|--json|--csv] [--device D]\n"
+                  "                   [--profile]\n"
                   "       moevk bench ops --help\n\n"
                   "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
                   "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). Each test runs\n"
                   "-r times after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
                   "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
-                  "device's copy bandwidth measured at start (the decode floor).\n");
+                  "device's copy bandwidth measured at start (the decode floor).\n"
+                  "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
+                  "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
+                  "barriers per step (in --json: a \"profile\" object per test).\n");
       return 0;
     }
     if (a == "-p" && i + 1 < argc) n_prompt = std::atoi(argv[++i]);
@@ -177,6 +182,8 @@ int bench_model(int argc, char** argv) {
   moevk_model_info_json(model, &minfo);
   auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
   moevk_free_string(minfo);
+  const nlohmann::json profile = o.profile ? context_profile(ctx) : nlohmann::json();
+  const uint32_t n_layer = info["hparams"].value("n_layer", 0u);
   const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
   const std::string arch = info["hparams"].value("architecture", std::string("?"));
@@ -196,6 +203,7 @@ int bench_model(int argc, char** argv) {
       j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
     }
+    if (profile.contains("decode")) j["profile"] = profile[r.test[0] == 't' ? "decode" : "prefill"];
     results.push_back(j);
   }
   if (format == "json") {
@@ -238,6 +246,7 @@ int bench_model(int argc, char** argv) {
     }
     std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                 copy_gbps, bytes_per_token / 1e9);
+    if (o.profile) print_profile(profile, n_prompt, n_layer, stdout);
   }
   moevk_context_free(ctx);
   moevk_model_free(model);

@@ -9,6 +9,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "profile_report.hpp"
 
 namespace moevk_cli {
 
@@ -131,6 +132,7 @@ int run(int argc, char** argv) {
                  r.generate_ms > 0 && r.n_generated > 1 ? 1000.0 * (r.n_generated - 1) / r.generate_ms : 0.0,
                  reasons[r.stop_reason]);
     if (o.expert_stats) print_expert_stats(ctx);
+    if (o.profile) print_profile(context_profile(ctx), r.n_prompt_tokens, 0, stderr);
   }
   moevk_context_free(ctx);
   moevk_model_free(model);

@@ -73,6 +73,7 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o) {
   else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
   else if (a == "--ignore-eos") o.ignore_eos = true;
   else if (a == "--expert-stats") o.expert_stats = true;
+  else if (a == "--profile") o.profile = true;
   else if (a == "--chat-template") o.chat_template = value(argc, argv, i);
   else if (a == "--system") o.system_prompt = value(argc, argv, i);
   else if (a == "--validate") o.validate = true;
@@ -108,7 +109,9 @@ const char* common_help() {
          "  -s, --seed N              random seed (default 0)\n"
          "  --stop TEXT               stop when TEXT is generated (repeatable)\n"
          "  --ignore-eos              keep going past end-of-generation tokens\n"
-         "  --expert-stats            print how often each expert was chosen, per layer\n";
+         "  --expert-stats            print how often each expert was chosen, per layer\n"
+         "  --profile                 print GPU time per stage (attention, router, experts, other)\n"
+         "                            and dispatches/barriers per step (GPU timestamps)\n";
 }
 
 moevk_model* load_model(const GenOptions& o, double* load_ms) {
@@ -137,6 +140,7 @@ moevk_context* create_context(moevk_model* model, const GenOptions& o) {
   cp.n_ctx = o.n_ctx;
   cp.n_batch = o.n_batch;
   cp.expert_stats = o.expert_stats;
+  cp.profile = o.profile;
   moevk_context* ctx = nullptr;
   if (moevk_context_create(model, &cp, &ctx) != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));

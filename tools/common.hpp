@@ -22,6 +22,7 @@ struct GenOptions {
   bool validate = false;
   bool progress = true;
   bool expert_stats = false;
+  bool profile = false;  // GPU time per stage (timestamps), printed after the run
   bool ignore_eos = false;
   bool json = false;
   std::string chat_template;

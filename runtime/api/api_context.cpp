@@ -1,6 +1,7 @@
 // C API: contexts, decoding, sampling and streamed generation.
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -66,6 +67,31 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
   return c.sampler->sample(c.session->logits(-1), c.history);
 }
 
+nlohmann::json step_profile_json(const moevk::generate::StepProfile& p) {
+  nlohmann::json stage_ms = nlohmann::json::object(), per_token = nlohmann::json::object();
+  for (uint32_t s = 0; s < moevk::models::kStageCount; ++s) {
+    const char* name = moevk::models::stage_name(static_cast<moevk::models::Stage>(s));
+    stage_ms[name] = p.stage_ms[s];
+    per_token[name] = p.tokens ? p.stage_ms[s] / double(p.tokens) : 0.0;
+  }
+  return {{"steps", p.steps},
+          {"tokens", p.tokens},
+          {"gpu_ms", p.gpu_ms},
+          {"gpu_ms_per_token", p.tokens ? p.gpu_ms / double(p.tokens) : 0.0},
+          {"stage_ms", stage_ms},
+          {"stage_ms_per_token", per_token},
+          {"dispatches_per_step", p.dispatches_per_step},
+          {"barriers_per_step", p.barriers_per_step}};
+}
+
+nlohmann::json profile_json(const moevk::generate::Profile& p) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (uint32_t s = 0; s < moevk::models::kStageCount; ++s)
+    stages.push_back(moevk::models::stage_name(static_cast<moevk::models::Stage>(s)));
+  return {{"enabled", p.enabled}, {"stages", stages}, {"decode", step_profile_json(p.decode)},
+          {"prefill", step_profile_json(p.prefill)}};
+}
+
 }  // namespace
 
 extern "C" {
@@ -82,7 +108,15 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
   if (!ctx_out) return invalid_argument("moevk_context_create: ctx_out is NULL");
   *ctx_out = nullptr;
   if (!model) return invalid_argument("moevk_context_create: model is NULL");
-  moevk_context_params p = params ? *params : moevk_context_default_params();
+  // Callers built against an older header pass a smaller struct: copy only what they have.
+  moevk_context_params p = moevk_context_default_params();
+  if (params) {
+    constexpr size_t kFirstLayoutSize = offsetof(moevk_context_params, expert_stats) + sizeof(int);
+    if (params->struct_size < kFirstLayoutSize)
+      return invalid_argument("moevk_context_create: params->struct_size is too small (use moevk_context_default_params)");
+    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+    p.struct_size = sizeof p;
+  }
   if (p.n_batch == 0) return invalid_argument("moevk_context_create: n_batch must be at least 1");
   return guard(
       [&] {
@@ -92,6 +126,7 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
         o.n_ctx = p.n_ctx;
         o.n_batch = p.n_batch;
         o.expert_stats = p.expert_stats != 0;
+        o.profile = p.profile != 0;
         c->session = std::make_unique<moevk::generate::Session>(*model->model, o);
         *ctx_out = c.release();
       },
@@ -276,6 +311,7 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["n_past"] = ctx->session->n_past();
         j["n_ctx"] = ctx->session->n_ctx();
         j["expert_counts"] = ctx->session->expert_counts();
+        j["profile"] = profile_json(ctx->session->profile());
         *json_out = moevk::api::to_c_string(j.dump());
       },
       &ctx->last_error);

@@ -28,8 +28,27 @@ struct Session::Impl {
   uint32_t last_call_tokens = 0;  // Last mode keeps one row: that of token last_call_tokens - 1
   int32_t argmax = -1;
   bool broken = false;  // a device loss mid-call: the KV cache is in an unknown state
+  Profile profile;
 
   Impl(const models::Model& m) : model(m), ctx(m.shared_context()) {}
+
+  // After a submit of `rec` (n tokens): adds its stage intervals to the profile of its kind.
+  void account(vk::Recorder& rec, uint32_t n) {
+    StepProfile& p = n == 1 ? profile.decode : profile.prefill;
+    ++p.steps;
+    p.tokens += n;
+    p.dispatches_per_step = rec.dispatch_count();
+    p.barriers_per_step = rec.barrier_count();
+    if (!profile.enabled) return;
+    const std::vector<double> ms = rec.timestamps_ms();
+    const std::vector<uint32_t>& tags = rec.timestamp_tags();
+    for (size_t i = 1; i < ms.size() && i < tags.size(); ++i) {
+      // Clamped: a wrapped or out-of-order pair must not make a stage negative.
+      const double dt = std::max(0.0, ms[i] - ms[i - 1]);
+      p.stage_ms[std::min<uint32_t>(tags[i], models::kStageCount - 1)] += dt;
+      p.gpu_ms += dt;
+    }
+  }
 
   vk::Recorder& recording(uint32_t n, StepOutput output) {
     auto key = std::make_pair(n, output);
@@ -41,7 +60,7 @@ struct Session::Impl {
         else ++i;
       }
     }
-    auto rec = std::make_unique<vk::Recorder>(*ctx);
+    auto rec = std::make_unique<vk::Recorder>(*ctx, profile.enabled ? forward->timestamps_per_step() : 0);
     forward->record(*rec, n, output);
     return *recordings.emplace(key, std::move(rec)).first->second;
   }
@@ -56,6 +75,9 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->n_ctx = n_ctx;
   impl_->n_batch = std::min(options.n_batch, n_ctx);
   impl_->forward = std::make_unique<models::Forward>(model, impl_->n_batch, n_ctx, options.expert_stats);
+  // Without timestamp support the profile still counts steps, dispatches and barriers.
+  impl_->profile.enabled = options.profile && model.context().caps().timestamps;
+  impl_->forward->set_profile(impl_->profile.enabled);
 }
 
 Session::~Session() {
@@ -108,6 +130,7 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       vk::Recorder& rec = d.recording(n, out);
       d.forward->set_inputs(d.n_past, tokens.subspan(start, n));
       rec.submit();
+      d.account(rec, n);
       d.n_past += n;
       if (out == StepOutput::All) {
         std::copy_n(d.forward->logits(), uint64_t(n) * n_vocab, d.logits.begin() + start * n_vocab);
@@ -146,5 +169,7 @@ int32_t Session::argmax() const {
 }
 
 std::vector<std::vector<uint64_t>> Session::expert_counts() const { return impl_->forward->expert_counts(); }
+
+const Profile& Session::profile() const { return impl_->profile; }
 
 }  // namespace moevk::generate

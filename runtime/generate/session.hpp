@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/model.hpp"
+#include "models/profile_stage.hpp"
 
 namespace moevk::generate {
 
@@ -14,6 +15,20 @@ struct SessionOptions {
   uint32_t n_ctx = 0;     // 0: min(n_ctx_train, 4096)
   uint32_t n_batch = 128; // prefill chunk
   bool expert_stats = false;
+  bool profile = false;  // GPU timestamps at stage boundaries (Session::profile)
+};
+
+// Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).
+struct StepProfile {
+  uint64_t steps = 0, tokens = 0;
+  double gpu_ms = 0;          // whole steps, from their first to their last timestamp
+  double stage_ms[models::kStageCount] = {};  // by models::Stage; sums to gpu_ms
+  // Of the latest recording of this kind (counted whether or not profiling is on).
+  uint32_t dispatches_per_step = 0, barriers_per_step = 0;
+};
+struct Profile {
+  bool enabled = false;  // stage times are zero without SessionOptions::profile
+  StepProfile decode, prefill;
 };
 
 enum class LogitsMode {
@@ -44,6 +59,9 @@ class Session {
 
   // With expert_stats: counts[layer][expert] of top-k choices over every decoded token.
   std::vector<std::vector<uint64_t>> expert_counts() const;
+
+  // Per-stage GPU time and dispatch/barrier counts since creation (reset() keeps them).
+  const Profile& profile() const;
 
  private:
   struct Impl;

@@ -34,11 +34,14 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
 
 Forward::~Forward() = default;
 
+uint32_t Forward::timestamps_per_step() const { return hp_.n_layer * LayerBuilder::kMarksPerLayer + 2; }
+
 void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
   if (n == 0 || n > n_batch_) fail(MOEVK_ERROR_INTERNAL, "forward step of " + std::to_string(n) + " tokens");
   const uint64_t embd = hp_.n_embd, vocab = hp_.n_vocab;
   rec.begin();
   layers_.begin_recording();
+  layers_.mark(rec, Stage::Other);  // slot 0: the step's origin (no interval ends here)
   const Activations& act = layers_.buffers();
   rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
   rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
@@ -81,6 +84,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
     }
   }
   rec.host_barrier();
+  layers_.mark(rec, Stage::Other);
   rec.end();
 }
 

@@ -27,6 +27,12 @@ class Forward {
 
   uint32_t n_batch() const { return n_batch_; }
 
+  // Profiling: recordings made afterwards carry a timestamp at each stage boundary (see
+  // models/profile_stage.hpp); a recorder needs timestamps_per_step() slots for them.
+  void set_profile(bool on) { layers_.set_profile(on); }
+  bool profile() const { return layers_.profile(); }
+  uint32_t timestamps_per_step() const;
+
   // Records a whole step for n_tokens (1..n_batch) into `rec` (begin..end included).
   void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output);
   // Writes the step's inputs (read by the recorded copies at the next submit).

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/profile_stage.hpp"
 #include "models/weights.hpp"
 #include "ops/expert_histogram.hpp"
 #include "ops/matmul.hpp"
@@ -66,6 +67,16 @@ class LayerBuilder {
   // Resets the ping-pong position before a recording.
   void begin_recording() { current_ = 0; }
 
+  // With profiling on, mark() writes a timestamp tagged `ended`: the stage of the work recorded
+  // since the previous mark. Off (the default) it records nothing, so a recording differs only
+  // by its timestamps.
+  void set_profile(bool on) { profile_ = on; }
+  bool profile() const { return profile_; }
+  void mark(vk::Recorder& rec, Stage ended) const {
+    if (profile_) rec.timestamp(static_cast<uint32_t>(ended));
+  }
+  static constexpr uint32_t kMarksPerLayer = 4;  // attention start/end, FFN start/end
+
   const ops::MatMul& matmul() const { return matmul_; }
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
 
@@ -77,6 +88,7 @@ class LayerBuilder {
   const Weights& w_;
   uint32_t n_batch_, n_ctx_;
   bool expert_stats_;
+  bool profile_ = false;
   int current_ = 0;
   Activations act_;
   ops::MatMul matmul_;

@@ -45,6 +45,8 @@ void Recorder::begin() {
   check(vkBeginCommandBuffer(cb_, &info), "vkBeginCommandBuffer");
   if (query_pool_) vkCmdResetQueryPool(cb_, query_pool_, 0, max_timestamps_);
   timestamps_used_ = 0;
+  timestamp_tags_.clear();
+  dispatch_count_ = barrier_count_ = 0;
   recording_ = true;
   recorded_ = false;
 }
@@ -134,12 +136,14 @@ void Recorder::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
                                              " workgroups exceeds the device's maxComputeWorkGroupCount");
   bind(p, bindings, push, push_bytes);
   vkCmdDispatch(cb_, gx, gy, gz);
+  ++dispatch_count_;
 }
 
 void Recorder::dispatch_indirect(const Pipeline& p, std::span<const BufferRange> bindings,
                                  const void* push, uint32_t push_bytes, const BufferRange& args) {
   bind(p, bindings, push, push_bytes);
   vkCmdDispatchIndirect(cb_, args.buffer, args.offset);
+  ++dispatch_count_;
 }
 
 void Recorder::barrier() {
@@ -152,6 +156,7 @@ void Recorder::barrier() {
                        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
                            VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT,
                        0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++barrier_count_;
 }
 
 void Recorder::host_barrier() {
@@ -160,6 +165,7 @@ void Recorder::host_barrier() {
   mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
   vkCmdPipelineBarrier(cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                        VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  ++barrier_count_;
 }
 
 void Recorder::copy(const BufferRange& src, const BufferRange& dst, uint64_t bytes) {
@@ -177,9 +183,10 @@ void Recorder::update(const BufferRange& dst, const void* data, uint32_t bytes) 
   vkCmdUpdateBuffer(cb_, dst.buffer, dst.offset, bytes, data);
 }
 
-uint32_t Recorder::timestamp() {
+uint32_t Recorder::timestamp(uint32_t tag) {
   if (!query_pool_ || timestamps_used_ >= max_timestamps_) return ~0u;
   vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool_, timestamps_used_);
+  timestamp_tags_.push_back(tag);
   return timestamps_used_++;
 }
 

@@ -47,10 +47,18 @@ class Recorder {
   void fill(const BufferRange& dst, uint32_t value);  // size a multiple of 4
   void update(const BufferRange& dst, const void* data, uint32_t bytes);  // <= 65536, multiple of 4
 
-  // Writes a GPU timestamp after all earlier work; returns its slot.
-  uint32_t timestamp();
-  // After submit(): milliseconds between consecutive... raw ticks converted to ms since slot 0.
+  // Writes a GPU timestamp after all earlier work; returns its slot (~0u when the recorder has
+  // no query pool or its slots are used up). `tag` is the caller's label of the interval that
+  // ends at this timestamp (e.g. a profiling stage); timestamp_tags() returns them by slot.
+  uint32_t timestamp(uint32_t tag = 0);
+  // After submit(): raw ticks converted to ms since slot 0.
   std::vector<double> timestamps_ms();
+  const std::vector<uint32_t>& timestamp_tags() const { return timestamp_tags_; }
+
+  // What the current recording holds (reset by begin()): the work a replay costs beyond the
+  // kernels themselves (each dispatch and each barrier is a GPU-side synchronisation point).
+  uint32_t dispatch_count() const { return dispatch_count_; }
+  uint32_t barrier_count() const { return barrier_count_; }  // barrier() and host_barrier()
 
   // Submits the recording and waits for it (replay: call again without re-recording).
   void submit();
@@ -66,6 +74,8 @@ class Recorder {
   uint32_t sets_in_pool_ = 0;
   VkQueryPool query_pool_ = VK_NULL_HANDLE;
   uint32_t max_timestamps_ = 0, timestamps_used_ = 0;
+  std::vector<uint32_t> timestamp_tags_;
+  uint32_t dispatch_count_ = 0, barrier_count_ = 0;
   bool recording_ = false, recorded_ = false;
 };
 

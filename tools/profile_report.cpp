@@ -1,0 +1,51 @@
+#include "profile_report.hpp"
+
+#include <string>
+
+namespace moevk_cli {
+
+nlohmann::json context_profile(moevk_context* ctx) {
+  char* text = nullptr;
+  if (moevk_context_stats_json(ctx, &text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
+    return {};
+  }
+  nlohmann::json stats = nlohmann::json::parse(text);
+  moevk_free_string(text);
+  return stats.value("profile", nlohmann::json::object());
+}
+
+void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out) {
+  if (profile.is_null() || !profile.contains("decode")) return;
+  if (!profile.value("enabled", false)) {
+    std::fprintf(out, "\nno GPU profile: the device has no timestamps (or profiling was off)\n");
+  } else {
+    const nlohmann::json& tg = profile["decode"];
+    const nlohmann::json& pp = profile["prefill"];
+    const double tg_total = tg.value("gpu_ms_per_token", 0.0);
+    const double pp_total = pp.value("gpu_ms_per_token", 0.0) * prompt_tokens;
+    auto share = [](double part, double total) { return total > 0 ? 100.0 * part / total : 0.0; };
+    std::fprintf(out, "\nGPU time per stage (timestamps; tg: per decoded token, pp: per %.0f-token prompt)\n",
+                 prompt_tokens);
+    std::fprintf(out, "| stage | tg ms/token | tg share | pp ms/prompt | pp share |\n");
+    std::fprintf(out, "| --- | ---: | ---: | ---: | ---: |\n");
+    for (const auto& stage : profile["stages"]) {
+      const std::string name = stage.get<std::string>();
+      const double t = tg["stage_ms_per_token"].value(name, 0.0);
+      const double p = pp["stage_ms_per_token"].value(name, 0.0) * prompt_tokens;
+      std::fprintf(out, "| %s | %.3f | %.1f%% | %.3f | %.1f%% |\n", name.c_str(), t, share(t, tg_total), p,
+                   share(p, pp_total));
+    }
+    std::fprintf(out, "| total | %.3f | 100%% | %.3f | 100%% |\n", tg_total, pp_total);
+  }
+  for (const char* kind : {"decode", "prefill"}) {
+    const nlohmann::json& k = profile[kind];
+    if (k.value("steps", 0) == 0) continue;
+    const unsigned d = k.value("dispatches_per_step", 0u), b = k.value("barriers_per_step", 0u);
+    std::fprintf(out, "%s step: %u dispatches, %u barriers", kind, d, b);
+    if (n_layer) std::fprintf(out, " (%.1f and %.1f per layer)", double(d) / n_layer, double(b) / n_layer);
+    std::fprintf(out, "\n");
+  }
+}
+
+}  // namespace moevk_cli

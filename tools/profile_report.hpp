@@ -1,0 +1,19 @@
+// The per-stage GPU profile of a context (moevk_context_params.profile) as a table, for
+// `moevk bench --profile` and `moevk run --profile`.
+#pragma once
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "moevk.h"
+
+namespace moevk_cli {
+
+// The context's "profile" stats object (empty json on failure, with the error printed).
+nlohmann::json context_profile(moevk_context* ctx);
+// Prints stage | tg ms per token | share | pp ms per prompt | share, then dispatches and
+// barriers per step (and per layer when n_layer > 0). pp columns are per prompt of
+// `prompt_tokens` tokens (per token times that count).
+void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out);
+
+}  // namespace moevk_cli
