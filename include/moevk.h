@@ -308,8 +308,10 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * "expert_params", "active_params", "weight_bytes", "active_bytes_per_token" (weights read to
  * decode one token: attention, router, shared expert, the k chosen experts, norms, output, one
  * embedding row), "kv_bytes_per_token" (F16 K and V, all layers), "kv_bytes_full_context" (at
- * the training context), "types": [{"type", "tensors", "elements", "bytes"}]}. Reads only the
- * header. Free with moevk_free_string. Thread-safe. */
+ * the training context), "types": [{"type", "tensors", "elements", "bytes"}], "gguf":
+ * {"version", "alignment", "data_offset", "file_size"}, "tensors": [{"name", "type", "type_id"
+ * (ggml's type id), "dims" (ne[0] first), "offset" (absolute, bytes), "bytes"}] in file order}.
+ * Reads only the header. Free with moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);
 
 /* ------------------------------------------------------------------------------------------ */

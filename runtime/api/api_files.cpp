@@ -104,7 +104,7 @@ moevk_status moevk_inspect_json(const char* gguf_path, char** json_out) {
   return api::guard([&] {
     if (!gguf_path || !json_out) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_inspect_json: NULL argument");
     const std::unique_ptr<gguf::File> file = gguf::File::open(gguf_path);
-    *json_out = api::to_c_string(model::model_info_json(model::describe(*file)));
+    *json_out = api::to_c_string(model::file_info_json(*file));
   });
 }
 

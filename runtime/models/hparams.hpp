@@ -102,7 +102,12 @@ bool is_routed_expert_tensor(const std::string& name);
 
 ModelInfo describe(const HParams& hp, const std::vector<TensorShape>& tensors);
 ModelInfo describe(const gguf::File& file);
-// ModelInfo as a JSON object (the C API's moevk_inspect_json).
+// ModelInfo as a JSON object (make-model's summary of a planned file).
 std::string model_info_json(const ModelInfo& info);
+// The summary of a file (the C API's moevk_inspect_json): model_info_json plus the file's layout,
+// "gguf": {"version", "alignment", "data_offset", "file_size"} and "tensors": [{"name", "type",
+// "type_id" (ggml's id), "dims" (ne[0] first), "offset" (absolute), "bytes"}] in file order, so
+// scripts and other GGUF readers can be checked against ours.
+std::string file_info_json(const gguf::File& file);
 
 }  // namespace moevk::model

@@ -128,4 +128,18 @@ std::string model_info_json(const ModelInfo& info) {
   return j.dump(2);
 }
 
+std::string file_info_json(const gguf::File& file) {
+  nlohmann::json j = nlohmann::json::parse(model_info_json(describe(file)));
+  j["gguf"] = {{"version", file.version()},
+               {"alignment", file.alignment()},
+               {"data_offset", file.data_offset()},
+               {"file_size", file.file_size()}};
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const gguf::TensorInfo& t : file.tensors())
+    tensors.push_back({{"name", t.name}, {"type", quant::type_info(t.type).name}, {"type_id", uint32_t(t.type)},
+                       {"dims", t.dims}, {"offset", t.offset}, {"bytes", t.size}});
+  j["tensors"] = std::move(tensors);
+  return j.dump(2);
+}
+
 }  // namespace moevk::model
