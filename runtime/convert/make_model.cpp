@@ -55,6 +55,11 @@ const std::vector<Preset>& presets() {
     p.push_back({"tiny", base("llama", 2, 64, 128, 128, 0, 8, 2, 4, 2, 16, 512, 512, 1e-5f, 1e6f), true});
     p.push_back({"tiny-qwen2moe", base("qwen2moe", 2, 64, 128, 32, 96, 12, 4, 4, 2, 16, 512, 512, 1e-6f, 1e6f), true});
     p.push_back({"tiny-qwen3moe", base("qwen3moe", 3, 64, 128, 32, 0, 16, 4, 4, 2, 32, 512, 512, 1e-6f, 1e6f), false});
+    // Dense models (no experts): Llama, Qwen2 (q/k/v biases), Qwen3 (q/k norms, head_dim * heads
+    // wider than the model, as in Qwen3). FFN width 160: not a multiple of the matmul tiles.
+    p.push_back({"tiny-llama", base("llama", 2, 64, 160, 0, 0, 0, 0, 4, 2, 16, 384, 512, 1e-5f, 1e4f), true});
+    p.push_back({"tiny-qwen2", base("qwen2", 2, 64, 160, 0, 0, 0, 0, 4, 2, 16, 384, 512, 1e-6f, 1e6f), true});
+    p.push_back({"tiny-qwen3", base("qwen3", 2, 64, 160, 0, 0, 0, 0, 4, 2, 32, 384, 512, 1e-6f, 1e6f), false});
     p.push_back({"mixtral-8x7b", base("llama", 32, 4096, 14336, 14336, 0, 8, 2, 32, 8, 128, 32000, 32768, 1e-5f, 1e6f), true});
     p.push_back({"mixtral-8x22b", base("llama", 56, 6144, 16384, 16384, 0, 8, 2, 48, 8, 128, 32768, 65536, 1e-5f, 1e6f), true});
     p.push_back({"qwen1.5-moe-a2.7b",
@@ -118,7 +123,8 @@ void value_law(const TensorDecl& d, float& mean, float& stddev) {
 }  // namespace
 
 const char* make_model_presets() {
-  return "tiny, tiny-qwen2moe, tiny-qwen3moe, mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b";
+  return "tiny, tiny-qwen2moe, tiny-qwen3moe, tiny-llama, tiny-qwen2, tiny-qwen3, mixtral-8x7b, mixtral-8x22b, "
+         "qwen1.5-moe-a2.7b, qwen3-30b-a3b";
 }
 
 ModelSpec make_model_spec(const std::string& preset_name, const MakeModelOverrides& o) {
@@ -129,9 +135,18 @@ ModelSpec make_model_spec(const std::string& preset_name, const MakeModelOverrid
     fail(MOEVK_ERROR_INVALID_ARGUMENT,
          "unknown preset '" + preset_name + "' (known: " + make_model_presets() + ")");
   ModelSpec s = preset->spec;
+  // Dense presets switch among the dense architectures, MoE presets among the MoE ones
+  // (llama.cpp's qwen2/qwen3 graphs have no experts; llama covers both).
+  const bool dense = s.n_expert == 0;
+  if (dense && o.n_expert)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "make-model: preset '" + preset_name + "' is dense; --experts needs a MoE preset");
   if (!o.arch.empty() && o.arch != s.arch) {
-    if (!model::is_supported_arch(o.arch) || o.arch == "qwen2" || o.arch == "qwen3")
-      fail(MOEVK_ERROR_INVALID_ARGUMENT, "make-model: --arch must be llama, qwen2moe or qwen3moe");
+    const bool allowed = dense ? (o.arch == "llama" || o.arch == "qwen2" || o.arch == "qwen3")
+                               : (o.arch == "llama" || o.arch == "qwen2moe" || o.arch == "qwen3moe");
+    if (!allowed)
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string("make-model: --arch must be ") +
+                                             (dense ? "llama, qwen2 or qwen3 for a dense preset"
+                                                    : "llama, qwen2moe or qwen3moe for a MoE preset"));
     s.arch = o.arch;
     apply_arch_flags(s);
     if (s.arch == "qwen2moe" && s.n_ff_shexp == 0) s.n_ff_shexp = s.n_ff_exp * 4;
@@ -148,8 +163,9 @@ ModelSpec make_model_spec(const std::string& preset_name, const MakeModelOverrid
   if (s.arch == "qwen2moe") set(s.n_ff_shexp, o.n_ff_shexp);
   if (o.n_ff) {
     // The width that matters is the expert's; Mixtral files store it as feed_forward_length too.
-    s.n_ff_exp = o.n_ff;
-    if (s.arch == "llama") s.n_ff = o.n_ff;
+    // Dense models have only the dense width.
+    if (!dense) s.n_ff_exp = o.n_ff;
+    if (dense || s.arch == "llama") s.n_ff = o.n_ff;
   }
   if (o.head_dim) {
     s.head_dim = o.head_dim;
