@@ -40,7 +40,6 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
   if (n == 0 || n > n_batch_) fail(MOEVK_ERROR_INTERNAL, "forward step of " + std::to_string(n) + " tokens");
   const uint64_t embd = hp_.n_embd, vocab = hp_.n_vocab;
   rec.begin();
-  layers_.begin_recording();
   layers_.mark(rec, Stage::Other);  // slot 0: the step's origin (no interval ends here)
   const Activations& act = layers_.buffers();
   rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);

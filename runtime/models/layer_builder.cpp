@@ -1,6 +1,7 @@
 // The shared blocks of a decoder layer. Barriers go only between dispatches that depend on each
 // other: independent products that read the same input (q/k/v; router and shared expert) are
-// recorded back to back and fenced once.
+// recorded back to back and fenced once. Each block ends in a product that adds into the
+// residual stream in place (accumulate), so no block needs a separate residual add and barrier.
 #include "models/layer_builder.hpp"
 
 #include <algorithm>
@@ -44,14 +45,12 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   auto make = [&](uint64_t bytes, const char* what) {
     return ctx.create_buffer(std::max<uint64_t>(bytes, 4), vk::BufferKind::Device, what);
   };
-  act_.residual[0] = make(B * hp.n_embd * f, "residual stream");
-  act_.residual[1] = make(B * hp.n_embd * f, "residual stream");
+  act_.residual = make(B * hp.n_embd * f, "residual stream");
   act_.normed = make(B * hp.n_embd * f, "normed activations");
   act_.q = make(B * hp.n_embd_q() * f, "attention q");
   act_.k = make(B * hp.n_embd_k_gqa() * f, "attention k");
   act_.v = make(B * hp.n_embd_v_gqa() * f, "attention v");
   act_.attn = make(B * hp.n_head * hp.head_dim_v * f, "attention output");
-  act_.block_out = make(B * hp.n_embd * f, "block output");
   const uint64_t ff = std::max({hp.n_ff, hp.n_ff_shexp, 1u});
   act_.ffn_gate = make(B * ff * f, "ffn gate");
   act_.ffn_up = make(B * ff * f, "ffn up");
@@ -82,16 +81,6 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   if (expert_stats && any_moe) act_.expert_counts = make(uint64_t(hp.n_layer) * hp.n_expert * 4, "expert counts");
 }
 
-vk::BufferRange LayerBuilder::residual() const { return act_.residual[current_].range(); }
-
-void LayerBuilder::add_residual(vk::Recorder& rec, uint32_t n) {
-  const int next = 1 - current_;
-  elementwise_.add(rec, act_.residual[current_].range(), act_.block_out.range(), act_.residual[next].range(),
-                   n * hp_.n_embd);
-  rec.barrier();
-  current_ = next;
-}
-
 void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);
@@ -108,18 +97,17 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
     rec.barrier();
   }
   const vk::BufferRange step = act_.step.range();
-  rope_.record(rec, act_.q.range(), step, n, hp_.n_head, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
-  rope_.record(rec, act_.k.range(), step, n, hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
+  rope_.record_qk(rec, act_.q.range(), act_.k.range(), step, n, hp_.n_head, hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
+                  hp_.rope_freq_base, style.rope);
   rec.barrier();
   const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
   attention_.record(rec, kv, n, step, act_.q.range(), act_.k.range(), act_.v.range(), act_.k_cache[layer].range(),
                     act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
                     1.0f / std::sqrt(float(hp_.head_dim)));
   rec.barrier();
-  matmul_.record(rec, L.wo, act_.attn.range(), act_.block_out.range(), n);
+  matmul_.record(rec, L.wo, act_.attn.range(), residual(), n, nullptr, /*accumulate=*/true);
   rec.barrier();
   mark(rec, Stage::Attention);
-  add_residual(rec, n);
 }
 
 void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
@@ -132,10 +120,9 @@ void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
   rec.barrier();
   elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff);
   rec.barrier();
-  matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), act_.block_out.range(), n);
+  matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), residual(), n, nullptr, /*accumulate=*/true);
   rec.barrier();
   mark(rec, Stage::Experts);
-  add_residual(rec, n);
 }
 
 void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const MoeStyle& style) {
@@ -158,7 +145,7 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   rec.barrier();
   const ops::ExpertsShape es{n, hp_.n_embd, hp_.n_ff_exp, hp_.n_expert, hp_.n_expert_used};
   experts_.record(rec, es, L.gate_exps, L.up_exps, L.down_exps, act_.normed.range(), act_.expert_ids.range(),
-                  act_.expert_weights.range(), act_.experts_scratch.range(), act_.block_out.range());
+                  act_.expert_weights.range(), act_.experts_scratch.range(), residual(), /*accumulate=*/true);
   if (expert_stats_ && act_.expert_counts.valid())
     histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
                       hp_.n_expert, layer * hp_.n_expert);
@@ -170,12 +157,11 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   rec.barrier();
   if (shared) {
     const vk::BufferRange gate = act_.shared_gate.range();
-    shared_combine_.record(rec, act_.block_out.range(), act_.shared_out.range(), L.has_shared_gate ? &gate : nullptr,
-                           n, hp_.n_embd);
+    shared_combine_.record(rec, residual(), act_.shared_out.range(), L.has_shared_gate ? &gate : nullptr, n,
+                           hp_.n_embd);
     rec.barrier();
   }
   mark(rec, Stage::Experts);
-  add_residual(rec, n);
 }
 
 LayerRecipe layer_recipe(const std::string& arch) {

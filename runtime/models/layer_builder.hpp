@@ -30,11 +30,12 @@ struct MoeStyle {
 
 // Device buffers of one session, sized for n_batch tokens and n_ctx positions.
 struct Activations {
-  vk::Buffer residual[2];  // [n_batch][n_embd]: the residual stream ping-pongs between these
+  // [n_batch][n_embd]: the residual stream, updated in place: each block's last product adds
+  // into it (MatMul / MoeExperts accumulate, SharedExpertCombine), so no separate add pass.
+  vk::Buffer residual;
   vk::Buffer normed;       // [n_batch][n_embd]
   vk::Buffer q, k, v;      // [n_batch][heads][head_dim]
   vk::Buffer attn;         // [n_batch][n_head][head_dim]
-  vk::Buffer block_out;    // [n_batch][n_embd]: attention projection or FFN output
   vk::Buffer ffn_gate, ffn_up, ffn_hidden;  // [n_batch][max FFN width]
   vk::Buffer shared_out;   // [n_batch][n_embd]
   vk::Buffer shared_gate;  // [n_batch] logits of the shared expert's sigmoid gate
@@ -54,8 +55,8 @@ class LayerBuilder {
   const Activations& buffers() const { return act_; }
   uint32_t n_ctx() const { return n_ctx_; }
 
-  // The residual stream at the start of the next block: token embeddings go here first.
-  vk::BufferRange residual() const;
+  // The residual stream: token embeddings go here first; it holds the hidden state after the layers.
+  vk::BufferRange residual() const { return act_.residual.range(); }
 
   // x += Wo · attention(rope(norm(x) Wq,k,v)) over the KV cache.
   void attention(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens, const AttentionStyle& style);
@@ -63,9 +64,6 @@ class LayerBuilder {
   void dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens);
   // x += sum_k w_k expert_k(norm(x)) (+ gated shared expert)
   void moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n_tokens, const MoeStyle& style);
-
-  // Resets the ping-pong position before a recording.
-  void begin_recording() { current_ = 0; }
 
   // With profiling on, mark() writes a timestamp tagged `ended`: the stage of the work recorded
   // since the previous mark. Off (the default) it records nothing, so a recording differs only
@@ -81,15 +79,12 @@ class LayerBuilder {
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
 
  private:
-  void add_residual(vk::Recorder& rec, uint32_t n_tokens);  // residual += block_out, then swaps
-
   vk::Context& ctx_;
   const HParams& hp_;
   const Weights& w_;
   uint32_t n_batch_, n_ctx_;
   bool expert_stats_;
   bool profile_ = false;
-  int current_ = 0;
   Activations act_;
   ops::MatMul matmul_;
   ops::RmsNorm rms_norm_;

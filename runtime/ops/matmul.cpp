@@ -15,7 +15,7 @@ namespace moevk::ops {
 
 namespace {
 struct MatMulPush {
-  uint32_t cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint32_t cols, rows, n_tokens, weight_base, row_bytes, flags;  // kFlagBias | kFlagAccumulate
   uint32_t y_stride, row_begin;
 };
 
@@ -24,6 +24,7 @@ struct MatMulPush {
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 4;
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
 constexpr uint32_t kQuantizeWorkgroup = 64;
+constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
 // Types whose 32-element sub-blocks are scale * int8 + offset (quant.glsl's QUANT_HAS_INT8).
@@ -77,7 +78,7 @@ vk::BufferRange MatMul::dot_scratch(uint64_t bytes) const {
 }
 
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
-                    uint32_t n_tokens, const vk::BufferRange* bias) const {
+                    uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate) const {
   check_supported(w.type);
   const char* type_name = quant::type_info(w.type).name;
   require(w.cols > 0 && w.rows > 0 && w.cols % weight_block_elements(w.type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -140,7 +141,7 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     const vk::BufferRange chunk{w.data.buffer, w.data.offset + row_begin * row_bytes, rows * row_bytes};
     const WeightBinding wb = bind_weights(ctx_, chunk, rows * row_bytes);
     const MatMulPush push{w.cols, rows, n_tokens, wb.base, static_cast<uint32_t>(row_bytes),
-                          bias ? 1u : 0u, w.rows, row_begin};
+                          (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u), w.rows, row_begin};
     if (path == "mv") {
       const uint32_t groups = div_up(rows, kMvRows);
       const uint32_t gx = std::min(groups, 65535u);

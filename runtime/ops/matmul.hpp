@@ -1,5 +1,5 @@
 // Dense products with quantized weights, dequantized in registers.
-//   y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r])   for t < n_tokens, r < W.rows
+//   y[t][r] (+)= sum_c W[r][c] * x[t][c] (+ bias[r])   for t < n_tokens, r < W.rows
 // Small n_tokens use the matrix-vector kernels (shaders/matmul/mul_mv.comp); larger batches the
 // tiled matrix-matrix kernels (shaders/matmul/mul_mm.comp), on the integer-dot or cooperative-
 // matrix paths where the device has them and the plain path everywhere.
@@ -28,8 +28,10 @@ class MatMul {
  public:
   explicit MatMul(vk::Context& ctx, MatMulOptions options = {});
   // x: [n_tokens][W.cols] f32; y: [n_tokens][W.rows] f32; bias: [W.rows] f32 or nullptr.
+  // accumulate: y += W x (+ bias) instead of y = ...: a residual add fused into its producer
+  // (y must not overlap x).
   void record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
-              uint32_t n_tokens, const vk::BufferRange* bias = nullptr) const;
+              uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false) const;
   // Which path record() would take, for tests and `moevk bench ops` ("mv", "mm", "mm_dot", "mm_coopmat").
   std::string path_for(const Matrix& w, uint32_t n_tokens) const;
   // Throws UNSUPPORTED naming the type when no kernel reads it.

@@ -58,11 +58,12 @@ class MoeExperts {
   // Enough for either path (layout in moe_experts.cpp); offset aligned like any storage binding.
   static uint64_t scratch_bytes(const ExpertsShape& s);
   // gate/up: cols = n_embd, rows = n_ff; down: cols = n_ff, rows = n_embd.
-  // out: [n_tokens][n_embd] f32, fully overwritten with the weighted sum of the k experts.
+  // out: [n_tokens][n_embd] f32, fully overwritten with the weighted sum of the k experts, or
+  // with accumulate that sum added to it (a residual add fused in; out must not overlap x).
   void record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
               const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
               const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
-              const vk::BufferRange& scratch, const vk::BufferRange& out) const;
+              const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate = false) const;
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
 
  private:

@@ -37,7 +37,7 @@ struct GateUpMvPush {
   uint32_t cols, rows, k, n_expert, gate_stride, up_stride, row_bytes, mode, gate_base, up_base;
 };
 struct DownMvPush {
-  uint32_t cols, rows, k, n_expert, stride, row_bytes, base;
+  uint32_t cols, rows, k, n_expert, stride, row_bytes, base, accumulate;
 };
 struct MmPush {
   uint32_t cols, rows, k, n_expert, stride_a, stride_b, row_bytes, mode, base_a, base_b;
@@ -46,7 +46,7 @@ struct GroupPush {
   uint32_t n_entries, n_expert, tile_rows;
 };
 struct CombinePush {
-  uint32_t n_embd, k;
+  uint32_t n_embd, k, accumulate;
 };
 
 uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
@@ -114,7 +114,7 @@ std::string MoeExperts::path_for(const ExpertsShape& s) const {
 void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
                         const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
                         const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
-                        const vk::BufferRange& scratch, const vk::BufferRange& out) const {
+                        const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate) const {
   require(s.k >= 1 && s.n_expert >= 1 && s.k <= s.n_expert, MOEVK_ERROR_INVALID_ARGUMENT,
           "moe experts: need 1 <= k <= n_expert, got k=" + std::to_string(s.k) + " n_expert=" +
               std::to_string(s.n_expert));
@@ -161,7 +161,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     rec.barrier();
     const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), {kMvWorkgroup, kMvRows});
     const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
-                          static_cast<uint32_t>(down.row_bytes()), wd.base};
+                          static_cast<uint32_t>(down.row_bytes()), wd.base, accumulate ? 1u : 0u};
     rec.dispatch(p, {wd.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, kMvRows), s.n_tokens);
     return;
   }
@@ -204,7 +204,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   rec.barrier();
   mm(down.type, kDown, wd, down, wd, down, h, y, s.n_ff, s.n_embd);
   rec.barrier();
-  const CombinePush combine_push{s.n_embd, s.k};
+  const CombinePush combine_push{s.n_embd, s.k, accumulate ? 1u : 0u};
   rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),
                {y, grouped_row, expert_weights, out}, combine_push, div_up(s.n_embd, kGroupWorkgroup), s.n_tokens);
 }

@@ -2,6 +2,7 @@
 // so one recording serves every step.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "common/error.hpp"
 #include "ops/transformer.hpp"
@@ -9,35 +10,69 @@
 namespace moevk::ops {
 
 namespace {
+// The plain kernel's push constants are the first kPlainPushBytes (without n_head_k).
 struct RopePush {
   uint32_t n_tokens, n_head, head_dim, half_rot, neox;
   float scale_hi, scale_lo;  // freq_base^(-2/rot_dim) as a double-float: the shader powers it
+  uint32_t n_head_k;         // rope_qk only
 };
+constexpr uint32_t kPlainPushBytes = offsetof(RopePush, n_head_k);
 constexpr uint32_t kWorkgroup = 256;
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 Rope::Rope(vk::Context& ctx) : ctx_(ctx) {}
 
-void Rope::record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_tokens,
-                  uint32_t n_head, uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {
+namespace {
+// Checks the shape and fills the push constants shared by both variants; false: nothing to do.
+bool prepare(const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head,
+             uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout, RopePush& push) {
   require(rot_dim > 0 && rot_dim % 2 == 0 && rot_dim <= head_dim, MOEVK_ERROR_INVALID_ARGUMENT,
           "rope: rot_dim " + std::to_string(rot_dim) + " must be even and in 1..head_dim (" +
               std::to_string(head_dim) + ")");
   require(std::isfinite(freq_base) && freq_base > 0.0f, MOEVK_ERROR_INVALID_ARGUMENT, "rope: freq_base must be positive");
-  if (n_tokens == 0 || n_head == 0) return;
+  if (n_tokens == 0 || n_head == 0) return false;
   const uint64_t pairs = uint64_t(n_tokens) * n_head * (rot_dim / 2);
   require(pairs < (1ull << 32) - kWorkgroup, MOEVK_ERROR_UNSUPPORTED, "rope: too many elements for one dispatch");
   require(x.size >= uint64_t(n_tokens) * n_head * head_dim * 4 && step.size >= sizeof(StepParams),
           MOEVK_ERROR_INVALID_ARGUMENT, "rope: a buffer range is smaller than the batch needs");
   const double scale = std::pow(double(freq_base), -2.0 / double(rot_dim));
   const float scale_hi = static_cast<float>(scale);
-  const RopePush push{n_tokens, n_head, head_dim, rot_dim / 2, layout == RopeLayout::Neox ? 1u : 0u, scale_hi,
-                      static_cast<float>(scale - double(scale_hi))};
-  const vk::Pipeline& pipeline = ctx_.pipeline({"rope", 2, sizeof(RopePush), {kWorkgroup}});
+  push = RopePush{n_tokens, n_head, head_dim, rot_dim / 2, layout == RopeLayout::Neox ? 1u : 0u, scale_hi,
+                  static_cast<float>(scale - double(scale_hi)), 0};
+  return true;
+}
+}  // namespace
+
+void Rope::record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_tokens,
+                  uint32_t n_head, uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {
+  RopePush push;
+  if (!prepare(x, step, n_tokens, n_head, head_dim, rot_dim, freq_base, layout, push)) return;
+  const vk::Pipeline& pipeline = ctx_.pipeline({"rope", 2, kPlainPushBytes, {kWorkgroup}});
+  const uint32_t groups = div_up(n_tokens * n_head * (rot_dim / 2), kWorkgroup);
+  const uint32_t gx = std::min(groups, 65535u);
+  const vk::BufferRange bindings[] = {x, step};
+  rec.dispatch(pipeline, bindings, &push, kPlainPushBytes, gx, div_up(groups, gx));
+}
+
+void Rope::record_qk(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k,
+                     const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k,
+                     uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {
+  RopePush push, push_k;
+  const bool has_q = prepare(q, step, n_tokens, n_head, head_dim, rot_dim, freq_base, layout, push);
+  const bool has_k = prepare(k, step, n_tokens, n_head_k, head_dim, rot_dim, freq_base, layout, push_k);
+  if (!has_q || !has_k) {  // one side empty: the plain kernel on the other
+    if (has_q) record(rec, q, step, n_tokens, n_head, head_dim, rot_dim, freq_base, layout);
+    if (has_k) record(rec, k, step, n_tokens, n_head_k, head_dim, rot_dim, freq_base, layout);
+    return;
+  }
+  push.n_head_k = n_head_k;
+  const uint64_t pairs = uint64_t(n_tokens) * (n_head + n_head_k) * (rot_dim / 2);
+  require(pairs < (1ull << 32) - kWorkgroup, MOEVK_ERROR_UNSUPPORTED, "rope: too many elements for one dispatch");
+  const vk::Pipeline& pipeline = ctx_.pipeline({"rope_qk", 3, sizeof(RopePush), {kWorkgroup}});
   const uint32_t groups = div_up(static_cast<uint32_t>(pairs), kWorkgroup);
   const uint32_t gx = std::min(groups, 65535u);
-  rec.dispatch(pipeline, {x, step}, push, gx, div_up(groups, gx));
+  rec.dispatch(pipeline, {q, step, k}, push, gx, div_up(groups, gx));
 }
 
 }  // namespace moevk::ops

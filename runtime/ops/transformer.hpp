@@ -29,6 +29,11 @@ class Rope {
   void record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step,
               uint32_t n_tokens, uint32_t n_head, uint32_t head_dim, uint32_t rot_dim,
               float freq_base, RopeLayout layout) const;
+  // q [n_tokens][n_head][head_dim] and k [n_tokens][n_head_k][head_dim] in one dispatch, each
+  // element computed exactly as record() would.
+  void record_qk(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k, const vk::BufferRange& step,
+                 uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k, uint32_t head_dim, uint32_t rot_dim,
+                 float freq_base, RopeLayout layout) const;
  private:
   vk::Context& ctx_;
 };

@@ -5,7 +5,7 @@
 // the BN x BK activation tile, then each thread accumulates TM x TN outputs from shared memory.
 // Ragged shapes: rows, tokens and columns past the matrix are zero-filled in the tiles.
 // Inputs:  weights (binding 0) rows of row_bytes bytes from byte weight_base; x (binding 1) f32
-//          [n_tokens][cols] read as vec4 (cols % 8 == 0); bias (binding 3) f32 [rows] if has_bias.
+//          [n_tokens][cols] read as vec4 (cols % 8 == 0); bias (binding 3) f32 [rows] if flags & 1; flags & 2: y += product instead of y =.
 // Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
 //          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1).
@@ -23,10 +23,11 @@ layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
+// Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
+layout(std430, binding = 2) buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
-  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint cols, rows, n_tokens, weight_base, row_bytes, flags;  // flags: 1 bias, 2 accumulate
   uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
 } pc;
 
@@ -81,10 +82,14 @@ void main() {
   [[unroll]] for (uint i = 0u; i < TM; ++i) {
     const uint row = row0 + tm + i * threads_m;
     if (row >= pc.rows) continue;
-    const float bias = pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0;
+    const float bias = (pc.flags & 1u) != 0u ? bias_values[pc.row_begin + row] : 0.0;
     [[unroll]] for (uint j = 0u; j < TN; ++j) {
       const uint tok = tok0 + tn + j * (BN / TN);
-      if (tok < pc.n_tokens) y_values[tok * pc.y_stride + pc.row_begin + row] = acc[i * TN + j] + bias;
+      if (tok < pc.n_tokens) {
+        const uint at = tok * pc.y_stride + pc.row_begin + row;
+        const float v = acc[i * TN + j] + bias;
+        y_values[at] = (pc.flags & 2u) != 0u ? y_values[at] + v : v;
+      }
     }
   }
 }

@@ -21,10 +21,11 @@ const uint BM = 64u, BN = 64u, BK = 32u, FRAG = 16u;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
+// Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
+layout(std430, binding = 2) buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
-  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint cols, rows, n_tokens, weight_base, row_bytes, flags;  // flags: 1 bias, 2 accumulate
   uint y_stride, row_begin;
 } pc;
 
@@ -80,8 +81,10 @@ void main() {
   for (uint idx = lid; idx < BM * BN; idx += 128u) {
     const uint n = idx / BM, m = idx % BM;
     const uint row = row0 + m, tok = tok0 + n;
-    if (row < pc.rows && tok < pc.n_tokens)
-      y_values[tok * pc.y_stride + pc.row_begin + row] =
-          c_tile[n * BM + m] + (pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0);
+    if (row < pc.rows && tok < pc.n_tokens) {
+      const uint at = tok * pc.y_stride + pc.row_begin + row;
+      const float v = c_tile[n * BM + m] + ((pc.flags & 1u) != 0u ? bias_values[pc.row_begin + row] : 0.0);
+      y_values[at] = (pc.flags & 2u) != 0u ? y_values[at] + v : v;
+    }
   }
 }

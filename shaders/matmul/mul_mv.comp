@@ -7,9 +7,10 @@
 // them with a shared-memory tree (plain path) or subgroupAdd + shared memory (SUBGROUP variant).
 // Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout from byte weight_base;
 //          x (binding 1) f32 [n_tokens][cols] read as vec4 (cols % 8 == 0);
-//          bias (binding 3) f32 [rows], read when has_bias != 0 (else any buffer).
+//          bias (binding 3) f32 [rows], read when flags & 1 (else any buffer).
 // Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
-//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
+//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding);
+//          with flags & 2 the product is added to what y holds (y += W x).
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
 // ROWS * MAX_TOKENS <= WG.
@@ -26,10 +27,11 @@ layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y_values[]; };
+// Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
+layout(std430, binding = 2) buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(push_constant) uniform Push {
-  uint cols, rows, n_tokens, weight_base, row_bytes, has_bias;
+  uint cols, rows, n_tokens, weight_base, row_bytes, flags;  // flags: 1 bias, 2 accumulate
   uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
 } pc;
 
@@ -139,7 +141,10 @@ void main() {
     const float sum = partial[k * WG];
 #endif
     const uint row = row0 + r;
-    if (row < pc.rows)
-      y_values[t * pc.y_stride + pc.row_begin + row] = sum + (pc.has_bias != 0u ? bias_values[pc.row_begin + row] : 0.0);
+    if (row < pc.rows) {
+      const uint at = t * pc.y_stride + pc.row_begin + row;
+      const float v = sum + ((pc.flags & 1u) != 0u ? bias_values[pc.row_begin + row] : 0.0);
+      y_values[at] = (pc.flags & 2u) != 0u ? y_values[at] + v : v;
+    }
   }
 }

@@ -4,7 +4,8 @@
 // zero-fill, no float atomics) and the result is deterministic.
 // Inputs:  down weights (uint words, WEIGHT_<TYPE>, expert e at e * stride bytes),
 //          h [n_tokens*k][cols] f32 (from moe_gate_up_mv), expert_ids / expert_weights [n_tokens*k].
-// Output:  out [n_tokens][rows] f32. Slots with an id >= n_expert contribute nothing.
+// Output:  out [n_tokens][rows] f32 (accumulate != 0: the sum is added to what out holds, a
+//          residual add fused into the product). Slots with an id >= n_expert contribute nothing.
 // Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8.
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
 #include "types.glsl"
@@ -18,10 +19,11 @@ layout(std430, binding = 0) readonly buffer DownWeights { uint weights_a[]; };
 layout(std430, binding = 1) readonly buffer H { vec4 h[]; };
 layout(std430, binding = 2) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 3) readonly buffer Wts { float expert_weights[]; };
-layout(std430, binding = 4) writeonly buffer Out { float out_values[]; };
+layout(std430, binding = 4) buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint stride, row_bytes, base;  // base: byte offset of expert 0 inside the bound range
+  uint accumulate;
 } pc;
 
 #include "moe_weights.glsl"
@@ -64,5 +66,8 @@ void main() {
     }
     barrier();
   }
-  if (lid < ROWS && row0 + lid < pc.rows) out_values[token * pc.rows + row0 + lid] = partial[lid][0];
+  if (lid < ROWS && row0 + lid < pc.rows) {
+    const uint at = token * pc.rows + row0 + lid;
+    out_values[at] = pc.accumulate != 0u ? out_values[at] + partial[lid][0] : partial[lid][0];
+  }
 }

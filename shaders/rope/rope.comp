@@ -17,6 +17,9 @@
 //          step (binding 1) StepParams {n_past, n_tokens, reserved[2]} (ops/tensor.hpp);
 // Dispatch: pairs P = n_tokens * n_head * rot_dim / 2, one thread each, as
 //          (min(G, 65535), div_up(G, 65535), 1) workgroups with G = div_up(P, WG).
+// ROPE_QK variant: q and k of a step in one dispatch (one fewer per layer): x is q with n_head
+//          heads, y (binding 2) is k [n_tokens][n_head_k][head_dim]; P counts the pairs of both,
+//          q's first. Same arithmetic per element as two plain dispatches.
 // Specialization: 0 = workgroup size WG.
 #include "types.glsl"
 
@@ -25,9 +28,15 @@ layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) buffer X { float x_values[]; };
 layout(std430, binding = 1) readonly buffer Step { uint n_past, step_n_tokens, step_reserved0, step_reserved1; };
+#ifdef ROPE_QK
+layout(std430, binding = 2) buffer Y { float y_values[]; };
+#endif
 layout(push_constant) uniform Push {
   uint n_tokens, n_head, head_dim, half_rot, neox;
   float scale_hi, scale_lo;  // base^(-2/rot_dim) as a double-float
+#ifdef ROPE_QK
+  uint n_head_k;
+#endif
 } pc;
 
 // The exact product a * b = hi + lo (Dekker: clearing 12 mantissa bits splits each factor into
@@ -93,13 +102,21 @@ vec2 sin_cos(float hi, float lo) {
 }
 
 void main() {
-  const uint pair = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
-  const uint pairs_per_token = pc.n_head * pc.half_rot;
+  uint pair = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
+  uint n_head = pc.n_head;
+#ifdef ROPE_QK
+  const bool is_k = pair >= pc.n_tokens * pc.n_head * pc.half_rot;
+  if (is_k) {
+    pair -= pc.n_tokens * pc.n_head * pc.half_rot;
+    n_head = pc.n_head_k;
+  }
+#endif
+  const uint pairs_per_token = n_head * pc.half_rot;
   if (pair >= pc.n_tokens * pairs_per_token) return;
   const uint t = pair / pairs_per_token;
   const uint rem = pair % pairs_per_token;
   const uint head = rem / pc.half_rot, i = rem % pc.half_rot;
-  const uint base = (t * pc.n_head + head) * pc.head_dim;
+  const uint base = (t * n_head + head) * pc.head_dim;
   const uint i0 = base + (pc.neox != 0u ? i : 2u * i);
   const uint i1 = pc.neox != 0u ? i0 + pc.half_rot : i0 + 1u;
 
@@ -110,6 +127,14 @@ void main() {
   precise float lo_total = lo + pos * freq.y;
   const vec2 sc = sin_cos(hi, lo_total);
 
+#ifdef ROPE_QK
+  if (is_k) {
+    const float x0 = y_values[i0], x1 = y_values[i1];
+    y_values[i0] = x0 * sc.y - x1 * sc.x;
+    y_values[i1] = x0 * sc.x + x1 * sc.y;
+    return;
+  }
+#endif
   const float x0 = x_values[i0], x1 = x_values[i1];
   x_values[i0] = x0 * sc.y - x1 * sc.x;
   x_values[i1] = x0 * sc.x + x1 * sc.y;

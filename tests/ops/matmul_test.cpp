@@ -32,12 +32,13 @@ struct Case {
   uint32_t rows, cols, tokens;
   bool bias = false;
   test::WeightSource source = test::WeightSource::Quantize;
+  bool accumulate = false;  // y starts with random values and the op adds to them
 };
 
 std::string describe(const Case& c, const std::string& path) {
   std::ostringstream s;
   s << quant::type_info(c.type).name << " rows=" << c.rows << " cols=" << c.cols << " tokens=" << c.tokens
-    << " bias=" << c.bias << " source=" << int(c.source) << " path=" << path;
+    << " bias=" << c.bias << " source=" << int(c.source) << " accumulate=" << c.accumulate << " path=" << path;
   return s.str();
 }
 
@@ -54,13 +55,14 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
   auto wbuf = test::upload(ctx, padded, "weights");
   auto xbuf = test::upload(ctx, x, "x");
   auto bbuf = test::upload(ctx, bias, "bias");
-  auto ybuf = test::poisoned(ctx, uint64_t(c.tokens) * c.rows * 4);
+  const auto y0 = test::random_floats(size_t(c.tokens) * c.rows, seed + 3);
+  auto ybuf = c.accumulate ? test::upload(ctx, y0, "y") : test::poisoned(ctx, uint64_t(c.tokens) * c.rows * 4);
   const ops::Matrix m{wbuf.range(lead, w.size()), c.type, c.cols, c.rows};
   const std::string path = op.path_for(m, c.tokens);
   ASSERT_EQ(path, expect_path) << describe(c, path);
   const vk::BufferRange bias_range = bbuf.range();
   test::run_once(ctx, [&](vk::Recorder& r) {
-    op.record(r, m, xbuf.range(), ybuf.range(), c.tokens, c.bias ? &bias_range : nullptr);
+    op.record(r, m, xbuf.range(), ybuf.range(), c.tokens, c.bias ? &bias_range : nullptr, c.accumulate);
   });
   const auto got = test::download<float>(ctx, ybuf, size_t(c.tokens) * c.rows);
 
@@ -80,6 +82,10 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
     for (uint32_t r = 0; r < c.rows; ++r) {
       const float* wr = &wf[size_t(r) * c.cols];
       double want = c.bias ? bias[r] : 0.0, magnitude = c.bias ? std::fabs(bias[r]) : 0.0, quant_bound = 0;
+      if (c.accumulate) {
+        want += y0[size_t(t) * c.rows + r];
+        magnitude += std::fabs(y0[size_t(t) * c.rows + r]);
+      }
       for (uint32_t k = 0; k < c.cols; ++k) {
         want += double(wr[k]) * xt[k];
         magnitude += std::fabs(double(wr[k]) * xt[k]);
@@ -172,6 +178,31 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
     for (uint32_t tokens : {1u, 3u, 17u, 33u, 70u}) {
       const auto source = tokens % 2 ? test::WeightSource::RandomBytes : test::WeightSource::Quantize;
       check_matmul(*ctx, op, {t, tokens == 1 ? 7u : 130u, cols, tokens, tokens == 3, source}, "mm_dot", seed += 3);
+    }
+  }
+}
+
+TEST_F(GpuTest, MatMulAccumulateAddsToOutputOnEveryPath) {
+  // y += W x (+ bias): the residual add fused into the product, on mv (subgroup and plain
+  // reduction), mm and mm_dot, over a split matrix too (every chunk adds to its own rows).
+  uint32_t seed = 2700;
+  const uint64_t slack = std::max<uint64_t>(ctx->caps().min_storage_buffer_offset_alignment, 4) + 4;
+  for (int variant = 0; variant < 5; ++variant) {
+    ops::MatMulOptions options;
+    options.allow_coopmat = false;
+    options.allow_subgroup = variant != 1;
+    options.mv_max_tokens = variant == 2 || variant == 3 ? 0 : 8;
+    options.allow_dot = variant == 3;
+    if (variant == 4) options.max_weight_binding_bytes = slack + 3 * quant::row_bytes(Type::Q4_0, 96);
+    ops::MatMul op(*ctx, options);
+    for (Case c : {Case{Type::Q4_0, 65, 96, 1}, Case{Type::Q4_K, 7, 256, 3, true}, Case{Type::Q8_0, 130, 64, 17, true},
+                   Case{Type::F16, 65, 40, 33}}) {
+      if (variant == 4 && c.type != Type::Q4_0) continue;
+      if (variant == 3 && (!ctx->features().dot || !has_dot(c.type))) continue;
+      c.accumulate = true;
+      std::string path = c.tokens <= options.mv_max_tokens ? "mv" : "mm";
+      if (path == "mm" && variant == 3) path = "mm_dot";
+      check_matmul(*ctx, op, c, path, seed += 3);
     }
   }
 }

@@ -140,8 +140,9 @@ class MoeExpertsTest : public GpuTest {
     return in;
   }
 
-  // Runs one forced path on fresh device buffers (outputs and scratch poisoned).
-  std::vector<float> run(const Inputs& in, bool decode) {
+  // Runs one forced path on fresh device buffers (outputs and scratch poisoned). With
+  // `accumulate_onto`, out starts as those values and the op adds to them.
+  std::vector<float> run(const Inputs& in, bool decode, const std::vector<float>* accumulate_onto = nullptr) {
     const Case& c = in.c;
     auto gbuf = test::upload(*ctx, in.gate.bytes, "gate experts");
     auto ubuf = test::upload(*ctx, in.up.bytes, "up experts");
@@ -151,7 +152,8 @@ class MoeExpertsTest : public GpuTest {
     auto wbuf = test::upload(*ctx, in.weights, "expert weights");
     const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
     auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s), "moe scratch");
-    auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
+    auto out = accumulate_onto ? test::upload(*ctx, *accumulate_onto, "out")
+                               : test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
     auto matrices = [&](const vk::Buffer& b, const Experts& e, Type t, uint32_t cols, uint32_t rows) {
       return ops::ExpertMatrices{b.range(c.lead, e.bytes.size() - c.lead), t, cols, rows, c.n_expert, e.stride};
     };
@@ -161,7 +163,8 @@ class MoeExpertsTest : public GpuTest {
     ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
     EXPECT_EQ(op.path_for(s), decode ? "decode" : "grouped");
     test::run_once(*ctx, [&](vk::Recorder& r) {
-      op.record(r, s, g, u, d, xbuf.range(), idbuf.range(), wbuf.range(), scratch.range(), out.range());
+      op.record(r, s, g, u, d, xbuf.range(), idbuf.range(), wbuf.range(), scratch.range(), out.range(),
+                accumulate_onto != nullptr);
     });
     return test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd);
   }
@@ -191,6 +194,33 @@ TEST_F(MoeExpertsTest, FloatAndLegacyQuantsMatchReferenceOnBothPaths) {
   };
   uint32_t seed = 100;
   for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, AccumulateAddsToOutputOnBothPaths) {
+  // out += experts(x): the residual add fused into the down product (decode) or the combine
+  // (grouped); the starting values must survive in every row, including ragged ones.
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 1, 64, 96},
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 60, 4, 17, 96, 64, Routing::FewExperts},
+      {Type::Q4_K, Type::Q4_K, Type::Q4_K, 8, 2, 3, 256, 256, Routing::Random, 20, 0},
+  };
+  uint32_t seed = 700;
+  for (const Case& c : cases) {
+    const Inputs in = make_inputs(c, seed += 10);
+    // Starting values of the outputs' own scale, so the tolerance (relative to the largest
+    // output) stays what it is without accumulation.
+    auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
+    double scale = 0;
+    for (double v : want) scale = std::max(scale, std::fabs(v));
+    auto initial = test::random_floats(want.size(), seed + 7);
+    for (size_t i = 0; i < want.size(); ++i) {
+      initial[i] = float(initial[i] * scale);
+      want[i] += initial[i];
+    }
+    for (bool decode : {true, false})
+      EXPECT_TRUE(close_to_reference(c, run(in, decode, &initial), want))
+          << describe(c) << (decode ? " decode" : " grouped") << " accumulate";
+  }
 }
 
 TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {

@@ -120,3 +120,48 @@ TEST_F(GpuTest, RopeRejectsBadRotDim) {
   EXPECT_THROW(rope.record(rec, buf.range(), buf.range(), 1, 1, 64, 0, 1e4f, ops::RopeLayout::Neox), Error);
   rec.end();
 }
+
+TEST_F(GpuTest, RopeQkInOneDispatchMatchesReferenceAndPlainRope) {
+  // q and k of a step in one dispatch (GQA: fewer k heads; rot_dim < head_dim too): each
+  // element as the double reference, and bit for bit what two plain dispatches give.
+  ops::Rope rope(*ctx);
+  struct QkCase {
+    RopeCase q;
+    uint32_t n_head_k;
+  };
+  const QkCase cases[] = {
+      {{1, 4, 64, 64, 1000000.0f, ops::RopeLayout::Neox}, 2},
+      {{17, 5, 80, 48, 10000.0f, ops::RopeLayout::Normal}, 1},
+      {{3, 2, 128, 128, 500000.0f, ops::RopeLayout::Neox}, 2},
+  };
+  uint32_t seed = 300;
+  for (const QkCase& c : cases) {
+    for (uint32_t n_past : {0u, 1000u, 30000u}) {
+      SCOPED_TRACE(describe(c.q, n_past) + " n_head_k=" + std::to_string(c.n_head_k));
+      RopeCase ck = c.q;
+      ck.n_head = c.n_head_k;
+      const auto q = test::random_floats(size_t(c.q.n_tokens) * c.q.n_head * c.q.head_dim, seed++);
+      const auto k = test::random_floats(size_t(c.q.n_tokens) * c.n_head_k * c.q.head_dim, seed++);
+      auto qbuf = test::upload(*ctx, q), kbuf = test::upload(*ctx, k);
+      auto qplain = test::upload(*ctx, q), kplain = test::upload(*ctx, k);
+      const ops::StepParams step{n_past, c.q.n_tokens, {}};
+      auto step_buf = test::upload(*ctx, std::vector<ops::StepParams>{step});
+      const RopeCase& cq = c.q;
+      test::run_once(*ctx, [&](vk::Recorder& r) {
+        rope.record_qk(r, qbuf.range(), kbuf.range(), step_buf.range(), cq.n_tokens, cq.n_head, c.n_head_k,
+                       cq.head_dim, cq.rot_dim, cq.freq_base, cq.layout);
+        EXPECT_EQ(r.dispatch_count(), 1u);
+        rope.record(r, qplain.range(), step_buf.range(), cq.n_tokens, cq.n_head, cq.head_dim, cq.rot_dim,
+                    cq.freq_base, cq.layout);
+        rope.record(r, kplain.range(), step_buf.range(), cq.n_tokens, c.n_head_k, cq.head_dim, cq.rot_dim,
+                    cq.freq_base, cq.layout);
+      });
+      const auto got_q = test::download<float>(*ctx, qbuf, q.size());
+      const auto got_k = test::download<float>(*ctx, kbuf, k.size());
+      EXPECT_TRUE(test::all_close(got_q, reference(q, cq, n_past), kAtol, 0.0));
+      EXPECT_TRUE(test::all_close(got_k, reference(k, ck, n_past), kAtol, 0.0));
+      EXPECT_EQ(std::memcmp(got_q.data(), test::download<float>(*ctx, qplain, q.size()).data(), q.size() * 4), 0);
+      EXPECT_EQ(std::memcmp(got_k.data(), test::download<float>(*ctx, kplain, k.size()).data(), k.size() * 4), 0);
+    }
+  }
+}
