@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,15 @@ class CpuReference {
       : file_(gguf::File::open(path)), hp_(model::read_hparams(*file_)), round_kv_f16_(round_kv_f16) {}
 
   const model::HParams& hparams() const { return hp_; }
+
+  // Multiplies every K and V element by (1 + relative * N(0,1)) before the fp16 rounding: the
+  // GPU computes K/V in f32 in another order, and where an element lies near the midpoint of two
+  // fp16 values that difference flips its rounding. Re-running the reference with a perturbation
+  // of f32-rounding size measures how much such flips move a model's logits.
+  void perturb_kv(double relative, uint32_t seed) {
+    kv_noise_ = relative;
+    kv_noise_rng_.seed(seed);
+  }
 
   // Logits of every position of `tokens` (positions 0..n-1), [n][n_vocab].
   std::vector<double> forward(const std::vector<int32_t>& tokens) {
@@ -117,8 +127,13 @@ class CpuReference {
     rope(q, n, H);
     rope(k, n, KV);
     if (round_kv_f16_) {
-      for (double& e : k) e = quant::fp16_to_fp32(quant::fp32_to_fp16(float(e)));
-      for (double& e : v) e = quant::fp16_to_fp32(quant::fp32_to_fp16(float(e)));
+      std::normal_distribution<double> normal(0.0, 1.0);
+      auto to_f16 = [&](double e) {
+        if (kv_noise_ > 0) e *= 1.0 + kv_noise_ * normal(kv_noise_rng_);
+        return double(quant::fp16_to_fp32(quant::fp32_to_fp16(float(e))));
+      };
+      for (double& e : k) e = to_f16(e);
+      for (double& e : v) e = to_f16(e);
     }
     std::vector<double> out(n * H * D, 0.0);
     for (size_t t = 0; t < n; ++t)
@@ -185,6 +200,8 @@ class CpuReference {
   std::unique_ptr<gguf::File> file_;
   model::HParams hp_;
   bool round_kv_f16_ = false;
+  double kv_noise_ = 0;
+  std::mt19937 kv_noise_rng_;
   std::map<std::string, std::vector<float>> cache_;
 };
 
