@@ -91,14 +91,20 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   matmul_.record(rec, L.wk, act_.normed.range(), act_.k.range(), n, bias ? &L.bk : nullptr);
   matmul_.record(rec, L.wv, act_.normed.range(), act_.v.range(), n, bias ? &L.bv : nullptr);
   rec.barrier();
-  if (style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE) {
-    rms_norm_.record(rec, act_.q.range(), L.q_norm, act_.q.range(), n * hp_.n_head, hp_.head_dim, hp_.norm_eps);
-    rms_norm_.record(rec, act_.k.range(), L.k_norm, act_.k.range(), n * hp_.n_head_kv, hp_.head_dim, hp_.norm_eps);
-    rec.barrier();
-  }
   const vk::BufferRange step = act_.step.range();
-  rope_.record_qk(rec, act_.q.range(), act_.k.range(), step, n, hp_.n_head, hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
-                  hp_.rope_freq_base, style.rope);
+  const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
+  if (qk_norm && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim) {
+    rope_.record_qk_normed(rec, act_.q.range(), act_.k.range(), L.q_norm, L.k_norm, hp_.norm_eps, step, n, hp_.n_head,
+                           hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
+  } else {
+    if (qk_norm) {
+      rms_norm_.record(rec, act_.q.range(), L.q_norm, act_.q.range(), n * hp_.n_head, hp_.head_dim, hp_.norm_eps);
+      rms_norm_.record(rec, act_.k.range(), L.k_norm, act_.k.range(), n * hp_.n_head_kv, hp_.head_dim, hp_.norm_eps);
+      rec.barrier();
+    }
+    rope_.record_qk(rec, act_.q.range(), act_.k.range(), step, n, hp_.n_head, hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
+                    hp_.rope_freq_base, style.rope);
+  }
   rec.barrier();
   const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
   attention_.record(rec, kv, n, step, act_.q.range(), act_.k.range(), act_.v.range(), act_.k_cache[layer].range(),

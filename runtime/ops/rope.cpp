@@ -75,4 +75,37 @@ void Rope::record_qk(vk::Recorder& rec, const vk::BufferRange& q, const vk::Buff
   rec.dispatch(pipeline, {q, step, k}, push, gx, div_up(groups, gx));
 }
 
+namespace {
+struct QkNormRopePush {
+  uint32_t n_tokens, n_head, n_head_k, head_dim, half_rot, neox;
+  float eps, scale_hi, scale_lo;
+};
+// As RmsNorm picks for per-head dims, so the sum of squares is reduced in the same tree.
+constexpr uint32_t kNormWorkgroup = 64;
+}  // namespace
+
+void Rope::record_qk_normed(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k,
+                            const vk::BufferRange& q_weight, const vk::BufferRange& k_weight, float eps,
+                            const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k,
+                            uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {
+  require(head_dim <= kMaxNormedHeadDim, MOEVK_ERROR_UNSUPPORTED,
+          "rope: fused q/k norm supports head_dim <= " + std::to_string(kMaxNormedHeadDim));
+  RopePush push, push_k;
+  const bool has_q = prepare(q, step, n_tokens, n_head, head_dim, rot_dim, freq_base, layout, push);
+  const bool has_k = prepare(k, step, n_tokens, n_head_k, head_dim, rot_dim, freq_base, layout, push_k);
+  if (!has_q && !has_k) return;
+  require(q_weight.size >= uint64_t(head_dim) * 4 && k_weight.size >= uint64_t(head_dim) * 4,
+          MOEVK_ERROR_INVALID_ARGUMENT, "rope: q/k norm weights shorter than head_dim");
+  const uint64_t rows = uint64_t(n_tokens) * (n_head + n_head_k);
+  require(rows <= 65535ull * 65535ull, MOEVK_ERROR_UNSUPPORTED, "rope: too many rows for one dispatch");
+  const QkNormRopePush p{n_tokens, n_head, n_head_k, head_dim, rot_dim / 2, push.neox, eps, push.scale_hi,
+                         push.scale_lo};
+  const vk::Pipeline& pipeline =
+      ctx_.pipeline({"qk_norm_rope", 5, sizeof(QkNormRopePush), {kNormWorkgroup, kMaxNormedHeadDim}});
+  const uint32_t r = static_cast<uint32_t>(rows);
+  const uint32_t gx = std::min(r, 65535u);
+  // An empty q or k (zero heads) still needs a bound range: the other stands in, never read.
+  rec.dispatch(pipeline, {has_q ? q : k, has_k ? k : q, q_weight, k_weight, step}, p, gx, div_up(r, gx));
+}
+
 }  // namespace moevk::ops

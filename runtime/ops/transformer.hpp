@@ -34,6 +34,14 @@ class Rope {
   void record_qk(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k, const vk::BufferRange& step,
                  uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k, uint32_t head_dim, uint32_t rot_dim,
                  float freq_base, RopeLayout layout) const;
+  // Qwen3: RMS norm of each head of q and k (weights q_weight, k_weight: [head_dim]) and then
+  // their RoPE, in one dispatch (head_dim <= kMaxNormedHeadDim); the same arithmetic as
+  // RmsNorm per head followed by record_qk, up to f32 contraction.
+  static constexpr uint32_t kMaxNormedHeadDim = 256;
+  void record_qk_normed(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k,
+                        const vk::BufferRange& q_weight, const vk::BufferRange& k_weight, float eps,
+                        const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k,
+                        uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const;
  private:
   vk::Context& ctx_;
 };

@@ -165,3 +165,71 @@ TEST_F(GpuTest, RopeQkInOneDispatchMatchesReferenceAndPlainRope) {
     }
   }
 }
+
+TEST_F(GpuTest, QkNormRopeInOneDispatchMatchesReferenceAndUnfusedPath) {
+  // Qwen3's per-head q/k RMS norm fused with RoPE: against norm-then-rotate in double, and
+  // against the unfused ops (RmsNorm per head, then record_qk) on the same inputs.
+  ops::Rope rope(*ctx);
+  ops::RmsNorm norm(*ctx);
+  struct Case {
+    RopeCase q;
+    uint32_t n_head_k;
+  };
+  const Case cases[] = {
+      {{1, 4, 64, 64, 1000000.0f, ops::RopeLayout::Neox}, 2},
+      {{3, 4, 128, 128, 1000000.0f, ops::RopeLayout::Neox}, 1},
+      {{17, 2, 80, 48, 10000.0f, ops::RopeLayout::Normal}, 2},  // rot_dim < head_dim, not a multiple of WG
+      {{2, 3, 256, 256, 500000.0f, ops::RopeLayout::Neox}, 3},  // the largest head_dim
+  };
+  const float eps = 1e-6f;
+  uint32_t seed = 400;
+  for (const Case& c : cases) {
+    for (uint32_t n_past : {0u, 30000u}) {
+      const RopeCase& cq = c.q;
+      SCOPED_TRACE(describe(cq, n_past) + " n_head_k=" + std::to_string(c.n_head_k));
+      RopeCase ck = cq;
+      ck.n_head = c.n_head_k;
+      const auto q = test::random_floats(size_t(cq.n_tokens) * cq.n_head * cq.head_dim, seed++);
+      const auto k = test::random_floats(size_t(cq.n_tokens) * c.n_head_k * cq.head_dim, seed++);
+      const auto qw = test::random_floats(cq.head_dim, seed++, 0.5f, 1.5f);
+      const auto kw = test::random_floats(cq.head_dim, seed++, 0.5f, 1.5f);
+      auto qbuf = test::upload(*ctx, q), kbuf = test::upload(*ctx, k);
+      auto qplain = test::upload(*ctx, q), kplain = test::upload(*ctx, k);
+      auto qwbuf = test::upload(*ctx, qw), kwbuf = test::upload(*ctx, kw);
+      auto step_buf = test::upload(*ctx, std::vector<ops::StepParams>{{n_past, cq.n_tokens, {}}});
+      test::run_once(*ctx, [&](vk::Recorder& r) {
+        rope.record_qk_normed(r, qbuf.range(), kbuf.range(), qwbuf.range(), kwbuf.range(), eps, step_buf.range(),
+                              cq.n_tokens, cq.n_head, c.n_head_k, cq.head_dim, cq.rot_dim, cq.freq_base, cq.layout);
+        EXPECT_EQ(r.dispatch_count(), 1u);
+        norm.record(r, qplain.range(), qwbuf.range(), qplain.range(), cq.n_tokens * cq.n_head, cq.head_dim, eps);
+        norm.record(r, kplain.range(), kwbuf.range(), kplain.range(), cq.n_tokens * c.n_head_k, cq.head_dim, eps);
+        r.barrier();
+        rope.record_qk(r, qplain.range(), kplain.range(), step_buf.range(), cq.n_tokens, cq.n_head, c.n_head_k,
+                       cq.head_dim, cq.rot_dim, cq.freq_base, cq.layout);
+      });
+      auto normed = [&](const std::vector<float>& x, const std::vector<float>& w) {
+        std::vector<float> out(x.size());  // rounded to f32 as the GPU stores it; the rest in double
+        for (size_t row = 0; row < x.size() / cq.head_dim; ++row) {
+          double ss = 0;
+          for (uint32_t d = 0; d < cq.head_dim; ++d) ss += double(x[row * cq.head_dim + d]) * x[row * cq.head_dim + d];
+          const double scale = 1.0 / std::sqrt(ss / cq.head_dim + eps);
+          for (uint32_t d = 0; d < cq.head_dim; ++d)
+            out[row * cq.head_dim + d] = float(x[row * cq.head_dim + d] * scale * w[d]);
+        }
+        return out;
+      };
+      // Normed values reach ~3 (|x| <= 1 over an rms near 0.58, weights up to 1.5): the rotation's
+      // 2e-6 bound on |x| <= 1 scaled by 3, plus a few f32 ulps of the norm (2e-6 relative).
+      const double atol = 3 * kAtol, rtol = 2e-6;
+      const auto got_q = test::download<float>(*ctx, qbuf, q.size());
+      const auto got_k = test::download<float>(*ctx, kbuf, k.size());
+      EXPECT_TRUE(test::all_close(got_q, reference(normed(q, qw), cq, n_past), atol, rtol));
+      EXPECT_TRUE(test::all_close(got_k, reference(normed(k, kw), ck, n_past), atol, rtol));
+      // Same f32 operations as the unfused path; only the compiler's contraction may differ.
+      const auto plain_q = test::download<float>(*ctx, qplain, q.size());
+      const auto plain_k = test::download<float>(*ctx, kplain, k.size());
+      EXPECT_TRUE(test::all_close(got_q, std::vector<double>(plain_q.begin(), plain_q.end()), 1e-6, 1e-6));
+      EXPECT_TRUE(test::all_close(got_k, std::vector<double>(plain_k.begin(), plain_k.end()), 1e-6, 1e-6));
+    }
+  }
+}
