@@ -1,10 +1,11 @@
-// Layout, metadata and the streamed, two-threaded write of a model file.
+// Layout, metadata and the streamed, multi-threaded write of a model file.
 #include "convert/model_writer.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <thread>
 
 #include "common/error.hpp"
@@ -203,8 +204,46 @@ void write_metadata(gguf::Writer& w, const ModelSpec& s, quant::Type type) {
   }
 }
 
-// Chunks of about 1 Mi values: small memory, large enough to amortise the thread hand-off.
-constexpr uint64_t kChunkValues = 1u << 20;
+// Threads that generate and quantize rows: every core (the GPU machine has 16; a Q4_K
+// Qwen3-30B-A3B file is ~30 G values, minutes per core), at most 16 so memory stays bounded.
+unsigned writer_threads() { return std::clamp(std::thread::hardware_concurrency(), 1u, 16u); }
+
+// Values per chunk: about 256 Ki per thread, at least 1 Mi. Small memory (16 threads: 16 MiB of
+// floats), large enough to amortise starting the threads.
+uint64_t chunk_values(unsigned threads) { return std::max<uint64_t>(1u << 20, uint64_t(threads) << 18); }
+
+// Runs work(first, count) over [0, n) split by rows into `threads` contiguous parts, one per
+// thread. Results do not depend on the split (each row is produced and quantized on its own).
+// An exception on any thread is rethrown here after all have joined.
+void for_row_parts(uint64_t n, unsigned threads, const std::function<void(uint64_t, uint64_t)>& work) {
+  const uint64_t parts = std::min<uint64_t>(threads, n);
+  if (parts <= 1) {
+    work(0, n);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(parts);
+  std::vector<std::thread> pool;
+  pool.reserve(parts - 1);
+  auto run = [&](uint64_t p) {
+    try {
+      const uint64_t first = n * p / parts, last = n * (p + 1) / parts;
+      work(first, last - first);
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  for (uint64_t p = 1; p < parts; ++p) {
+    try {
+      pool.emplace_back(run, p);
+    } catch (...) {  // no thread could be started: do that part here
+      run(p);
+    }
+  }
+  run(0);
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 }  // namespace
 
@@ -232,46 +271,27 @@ void write_model(const std::string& path, const ModelSpec& spec, const text::Voc
   uint64_t written = 0;
   std::vector<float> values;
   std::vector<uint8_t> bytes;
+  const unsigned threads = writer_threads();
   for (size_t i = 0; i < layout.size(); ++i) {
     const TensorDecl& d = layout[i];
     const quant::Type t = types[i];
     const uint64_t ne0 = d.dims[0], rows = d.rows();
     const uint64_t row_size = quant::row_bytes(t, ne0);
     const RowSource rows_of = source(d);
-    const uint64_t chunk_rows = std::max<uint64_t>(1, kChunkValues / ne0);
+    const uint64_t chunk_rows = std::max<uint64_t>(1, chunk_values(threads) / ne0);
     values.resize(std::min(rows, chunk_rows) * ne0);
     bytes.resize(std::min(rows, chunk_rows) * row_size);
     for (uint64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const uint64_t n = std::min(chunk_rows, rows - r0);
-      // Two halves on two threads: produce the floats, then quantize them, each into its own
-      // part of the buffers. The split is by rows, so results do not depend on the threading.
+      // Each thread produces the floats of its rows, then quantizes them, into its own part of
+      // the buffers. Tiny chunks stay on this thread.
       auto work = [&](uint64_t first, uint64_t count) {
         if (count == 0) return;
         rows_of(r0 + first, count, values.data() + first * ne0);
         for (uint64_t r = first; r < first + count; ++r)
           quant::quantize(t, values.data() + r * ne0, bytes.data() + r * row_size, ne0);
       };
-      const uint64_t half = n / 2;
-      if (half > 0 && n * ne0 >= 4096) {
-        std::exception_ptr helper_error;
-        std::thread helper([&] {
-          try {
-            work(half, n - half);
-          } catch (...) {
-            helper_error = std::current_exception();
-          }
-        });
-        try {
-          work(0, half);
-        } catch (...) {
-          helper.join();
-          throw;
-        }
-        helper.join();
-        if (helper_error) std::rethrow_exception(helper_error);
-      } else {
-        work(0, n);
-      }
+      for_row_parts(n, n * ne0 >= 4096 ? threads : 1, work);
       writer.write_data(bytes.data(), n * row_size);
       written += n * row_size;
       if (callbacks.progress &&
