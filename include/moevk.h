@@ -246,7 +246,11 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
  * "profile" object: {"enabled", "stages": [names], "decode": {...}, "prefill": {...}} where
  * decode covers 1-token steps and prefill the steps of more tokens, each with "steps",
  * "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token" {stage: ms},
- * "dispatches_per_step" and "barriers_per_step" (counts are there even without profiling). */
+ * "dispatches_per_step" and "barriers_per_step" (counts are there even without profiling).
+ * Its "memory" object, in bytes of device-local memory: "weights_bytes" (the model's),
+ * "kv_cache_bytes" and "activations_bytes" (this context's caches and other buffers), and
+ * "device_peak_bytes" (the highest total of the model's device so far, every context of the
+ * model included). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 
 /* ------------------------------------------------------------------------------------------ */

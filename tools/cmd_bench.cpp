@@ -182,7 +182,13 @@ int bench_model(int argc, char** argv) {
   moevk_model_info_json(model, &minfo);
   auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
   moevk_free_string(minfo);
-  const nlohmann::json profile = o.profile ? context_profile(ctx) : nlohmann::json();
+  const nlohmann::json stats = context_stats(ctx);
+  const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
+  // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
+  // KV cache + a few percent for activations, scratch and logits.
+  nlohmann::json memory = stats.value("memory", nlohmann::json::object());
+  const double weights_kv = memory.value("weights_bytes", 0.0) + memory.value("kv_cache_bytes", 0.0);
+  if (weights_kv > 0) memory["peak_over_weights_and_kv"] = memory.value("device_peak_bytes", 0.0) / weights_kv - 1.0;
   const uint32_t n_layer = info["hparams"].value("n_layer", 0u);
   const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
@@ -204,6 +210,7 @@ int bench_model(int argc, char** argv) {
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
     }
     if (profile.contains("decode")) j["profile"] = profile[r.test[0] == 't' ? "decode" : "prefill"];
+    j["memory"] = memory;
     results.push_back(j);
   }
   if (format == "json") {
@@ -246,6 +253,13 @@ int bench_model(int argc, char** argv) {
     }
     std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                 copy_gbps, bytes_per_token / 1e9);
+    if (weights_kv > 0)
+      std::printf("device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
+                  human(memory.value("device_peak_bytes", 0.0), size_units, 1024.0).c_str(),
+                  human(memory.value("weights_bytes", 0.0), size_units, 1024.0).c_str(),
+                  human(memory.value("kv_cache_bytes", 0.0), size_units, 1024.0).c_str(), o.n_ctx,
+                  100.0 * memory.value("peak_over_weights_and_kv", 0.0),
+                  human(memory.value("activations_bytes", 0.0), size_units, 1024.0).c_str());
     if (o.profile) print_profile(profile, n_prompt, n_layer, stdout);
   }
   moevk_context_free(ctx);

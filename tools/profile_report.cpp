@@ -4,15 +4,19 @@
 
 namespace moevk_cli {
 
-nlohmann::json context_profile(moevk_context* ctx) {
+nlohmann::json context_stats(moevk_context* ctx) {
   char* text = nullptr;
   if (moevk_context_stats_json(ctx, &text) != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
-    return {};
+    return nlohmann::json::object();
   }
   nlohmann::json stats = nlohmann::json::parse(text);
   moevk_free_string(text);
-  return stats.value("profile", nlohmann::json::object());
+  return stats;
+}
+
+nlohmann::json context_profile(moevk_context* ctx) {
+  return context_stats(ctx).value("profile", nlohmann::json::object());
 }
 
 void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out) {

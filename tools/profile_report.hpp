@@ -9,7 +9,9 @@
 
 namespace moevk_cli {
 
-// The context's "profile" stats object (empty json on failure, with the error printed).
+// The context's stats (moevk_context_stats_json; an empty object on failure, with the error
+// printed) and their "profile" object.
+nlohmann::json context_stats(moevk_context* ctx);
 nlohmann::json context_profile(moevk_context* ctx);
 // Prints stage | tg ms per token | share | pp ms per prompt | share, then dispatches and
 // barriers per step (and per layer when n_layer > 0). pp columns are per prompt of

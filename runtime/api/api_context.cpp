@@ -312,6 +312,11 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["n_ctx"] = ctx->session->n_ctx();
         j["expert_counts"] = ctx->session->expert_counts();
         j["profile"] = profile_json(ctx->session->profile());
+        const moevk::generate::MemoryUse m = ctx->session->memory_use();
+        j["memory"] = {{"weights_bytes", m.weights},
+                       {"kv_cache_bytes", m.kv_cache},
+                       {"activations_bytes", m.activations},
+                       {"device_peak_bytes", m.device_peak}};
         *json_out = moevk::api::to_c_string(j.dump());
       },
       &ctx->last_error);

@@ -172,4 +172,13 @@ std::vector<std::vector<uint64_t>> Session::expert_counts() const { return impl_
 
 const Profile& Session::profile() const { return impl_->profile; }
 
+MemoryUse Session::memory_use() const {
+  MemoryUse m;
+  m.weights = impl_->model.weight_bytes();
+  m.kv_cache = impl_->forward->kv_cache_bytes();
+  m.activations = impl_->forward->device_bytes() - m.kv_cache;
+  m.device_peak = impl_->ctx->peak_device_allocated_bytes();
+  return m;
+}
+
 }  // namespace moevk::generate

@@ -37,6 +37,15 @@ enum class LogitsMode {
   ArgmaxOnly,  // only argmax of the last token's logits, computed on the GPU (greedy decoding)
 };
 
+// Device-local memory (bytes), for the "weights + KV cache + a few percent" budget.
+struct MemoryUse {
+  uint64_t weights = 0;      // the model's weights (shared by its sessions)
+  uint64_t kv_cache = 0;     // this session's K and V caches
+  uint64_t activations = 0;  // this session's other buffers: activations, scratch, logits
+  uint64_t device_peak = 0;  // highest device-local total of the model's device so far (every
+                             // session of the model and transient upload buffers included)
+};
+
 class Session {
  public:
   Session(const models::Model& model, const SessionOptions& options);
@@ -62,6 +71,8 @@ class Session {
 
   // Per-stage GPU time and dispatch/barrier counts since creation (reset() keeps them).
   const Profile& profile() const;
+
+  MemoryUse memory_use() const;
 
  private:
   struct Impl;

@@ -97,6 +97,11 @@ void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
   std::memcpy(base + kStepBytes, ids.data(), ids.size() * 4);
 }
 
+uint64_t Forward::device_bytes() const {
+  return layers_.buffers().device_bytes() + token_ids_.size() + last_hidden_.size() + last_normed_.size() +
+         logits_.size() + argmax_id_.size();
+}
+
 const float* Forward::logits() const { return static_cast<const float*>(logits_host_.mapped()); }
 
 int32_t Forward::argmax() const {

@@ -42,6 +42,11 @@ class Forward {
   // After a submit of an Argmax recording.
   int32_t argmax() const;
 
+  // Device-local bytes this forward pass holds: its KV caches, and everything (activations,
+  // scratch, logits, the caches) together. Weights are the model's (Model::weight_bytes).
+  uint64_t kv_cache_bytes() const { return layers_.buffers().kv_cache_bytes(); }
+  uint64_t device_bytes() const;
+
   // Expert-choice counts [layer][expert] (zeros for dense layers), and their reset.
   std::vector<std::vector<uint64_t>> expert_counts() const;
   void reset_expert_counts();

@@ -81,6 +81,22 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   if (expert_stats && any_moe) act_.expert_counts = make(uint64_t(hp.n_layer) * hp.n_expert * 4, "expert counts");
 }
 
+uint64_t Activations::kv_cache_bytes() const {
+  uint64_t bytes = 0;
+  for (const vk::Buffer& b : k_cache) bytes += b.size();
+  for (const vk::Buffer& b : v_cache) bytes += b.size();
+  return bytes;
+}
+
+uint64_t Activations::device_bytes() const {
+  uint64_t bytes = kv_cache_bytes();
+  for (const vk::Buffer* b : {&residual, &normed, &q, &k, &v, &attn, &ffn_gate, &ffn_up, &ffn_hidden, &shared_out,
+                              &shared_gate, &expert_ids, &expert_weights, &router_scratch, &experts_scratch,
+                              &attn_scratch, &step, &expert_counts})
+    bytes += b->size();
+  return bytes;
+}
+
 void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);

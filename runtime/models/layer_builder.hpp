@@ -44,6 +44,9 @@ struct Activations {
   std::vector<vk::Buffer> k_cache, v_cache;  // per layer
   vk::Buffer step;         // ops::StepParams
   vk::Buffer expert_counts;  // [n_layer][n_expert] u32, when expert stats are on
+
+  uint64_t kv_cache_bytes() const;
+  uint64_t device_bytes() const;  // every buffer above, KV caches included
 };
 
 class LayerBuilder {

@@ -340,7 +340,9 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
   allocated_bytes_ += size;
   if (kind == BufferKind::Device) {
     b.device_kind_ = true;
-    device_allocated_bytes_ += size;
+    const uint64_t device_now = device_allocated_bytes_ += size;
+    uint64_t device_peak = peak_device_allocated_bytes_.load();
+    while (device_now > device_peak && !peak_device_allocated_bytes_.compare_exchange_weak(device_peak, device_now)) {}
   }
   uint64_t now = allocated_bytes_.load(), peak = peak_allocated_bytes_.load();
   while (now > peak && !peak_allocated_bytes_.compare_exchange_weak(peak, now)) {}

@@ -140,6 +140,10 @@ class Context {
   void download(const BufferRange& src, void* data, uint64_t size);
   uint64_t allocated_bytes() const { return allocated_bytes_.load(); }
   uint64_t peak_allocated_bytes() const { return peak_allocated_bytes_.load(); }
+  // Device-local buffers only (BufferKind::Device): what the GPU's own memory holds, now and at
+  // its highest since the Context was made (weights, KV caches and activations of every session).
+  uint64_t device_allocated_bytes() const { return device_allocated_bytes_.load(); }
+  uint64_t peak_device_allocated_bytes() const { return peak_device_allocated_bytes_.load(); }
 
   // Pipelines are created once per description and kept for the Context's life.
   const Pipeline& pipeline(const PipelineDesc& desc);
@@ -178,7 +182,8 @@ class Context {
   std::mutex pipelines_mutex_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
   Buffer staging_;
-  std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0};
+  std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
+      peak_device_allocated_bytes_{0};
   bool lost_ = false;
   uint64_t fence_timeout_ns_ = 0;
   uint32_t simulate_loss_after_ = 0;

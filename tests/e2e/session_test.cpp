@@ -199,3 +199,25 @@ TEST_F(SessionE2E, ContextTooBigForTheDeviceFailsAndTheModelStaysUsable) {
   ok.decode(ref.prompt, LogitsMode::ArgmaxOnly);
   EXPECT_EQ(ok.n_past(), ref.prompt.size());
 }
+
+// The memory report: weights as uploaded, the KV cache as its shape says (F16 K and V per layer),
+// and a device peak that is exactly weights + what the sessions hold (transfers use host-visible
+// staging, which is not device-local).
+TEST_F(SessionE2E, MemoryUseAddsUp) {
+  auto model = models::Model::load(gguf_->path(), test::e2e_load_options());
+  const models::HParams& hp = model->hparams();
+  const uint32_t n_ctx = 48;
+  Session s(*model, SessionOptions{n_ctx, 8, false});
+  const std::vector<int32_t> prompt = {1, 5, 9, 17, 33, 2, 4, 8, 16, 3};
+  s.decode(prompt, LogitsMode::Last);
+  const generate::MemoryUse m = s.memory_use();
+  EXPECT_EQ(m.weights, model->weight_bytes());
+  EXPECT_GT(m.weights, 0u);
+  EXPECT_EQ(m.kv_cache, uint64_t(hp.n_layer) * 2 * n_ctx * hp.n_head_kv * hp.head_dim * 2);
+  EXPECT_GT(m.activations, 0u);
+  EXPECT_EQ(m.device_peak, m.weights + m.kv_cache + m.activations);
+
+  // A second session of the same model raises the shared device's peak by its own buffers.
+  Session other(*model, SessionOptions{n_ctx, 8, false});
+  EXPECT_EQ(other.memory_use().device_peak, m.weights + 2 * (m.kv_cache + m.activations));
+}
