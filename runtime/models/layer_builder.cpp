@@ -51,7 +51,11 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   act_.k = make(B * hp.n_embd_k_gqa() * f, "attention k");
   act_.v = make(B * hp.n_embd_v_gqa() * f, "attention v");
   act_.attn = make(B * hp.n_head * hp.head_dim_v * f, "attention output");
-  const uint64_t ff = std::max({hp.n_ff, hp.n_ff_shexp, 1u});
+  // FFN buffers serve dense layers (n_ff) and the shared expert (n_ff_shexp); a model whose
+  // layers are all MoE never uses n_ff (Qwen3-30B-A3B still declares 6144), so it costs nothing.
+  bool any_dense = false;
+  for (uint32_t l = 0; l < hp.n_layer; ++l) any_dense = any_dense || !hp.is_moe(l);
+  const uint64_t ff = std::max({any_dense ? hp.n_ff : 0u, hp.n_ff_shexp, 1u});
   act_.ffn_gate = make(B * ff * f, "ffn gate");
   act_.ffn_up = make(B * ff * f, "ffn up");
   act_.ffn_hidden = make(B * ff * f, "ffn hidden");
