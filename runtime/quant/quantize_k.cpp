@@ -2,6 +2,7 @@
 // quantize_row_q{4,5,6}_K_ref: a per-sub-block scale search, then the scales
 // themselves quantized (6-bit / 8-bit) against one fp16 super-block scale.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -14,13 +15,27 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;
 
-// Round half to even, as ggml's nearest_int (valid for |v| < 2^22).
-int nearest_int(float v) { return int(std::lrintf(v)); }
+// Round half to even, as ggml's nearest_int (valid for |v| < 2^22): adding 1.5 * 2^23 leaves the
+// rounded integer in the low mantissa bits. Plain arithmetic, so the compiler vectorizes the
+// scale-search loops (lrintf is a library call per element and was ~10x slower).
+int nearest_int(float v) {
+  const float shifted = v + 12582912.0f;
+  return (std::bit_cast<int32_t>(shifted) & 0x007FFFFF) - 0x00400000;
+}
 
 // Asymmetric quantization of n values to 0..nmax with a weighted least-squares search over a few
 // candidate scales (ggml's make_qkx2_quants). Returns the scale; *neg_min receives -min (>= 0).
+// ggml tries the candidates one by one, and a better one changes `min`, which the later ones
+// use. Tried one by one, each candidate is a chain of dependent float adds (slow: ~7 M values/s
+// for Q4_K). Here the remaining candidates are evaluated together against the current `min`
+// (one accumulator each, still summed in element order), the first better one is taken, and
+// only the candidates after it are evaluated again: the same choices, bit for bit, as ggml's
+// loop, and few re-evaluations since improvements are rare.
+constexpr int kMaxCandidates = 21;  // nstep + 1: Q4_K 21, Q5_K 16
+constexpr int kWindow = 4;  // candidates evaluated together: enough independent chains
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* neg_min, uint8_t* Laux, float rmin, float rdelta, int nstep) {
+                       float* neg_min, float rmin, float rdelta, int nstep) {
+  constexpr int kMaxN = 32;
   float min = x[0], max = x[0];
   float sum_w = weights[0], sum_x = sum_w * x[0];
   for (int i = 1; i < n; ++i) {
@@ -44,35 +59,54 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     const float diff = scale * float(l) + min - x[i];
     best_error += weights[i] * diff * diff;
   }
-  for (int step = 0; step <= nstep; ++step) {
-    iscale = (rmin + rdelta * float(step) + float(nmax)) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+  const int candidates = std::min(nstep + 1, kMaxCandidates);
+  for (int first = 0; first < candidates;) {
+    // Always kWindow wide (fixed trip counts unroll and vectorize); candidates past the last
+    // are evaluated and ignored.
+    const int count = std::min(candidates - first, kWindow);
+    float cand_iscale[kWindow], sum_l[kWindow] = {}, sum_l2[kWindow] = {}, sum_xl[kWindow] = {},
+        error[kWindow] = {}, cand_scale[kWindow], cand_min[kWindow];
+    bool usable[kWindow];
+    uint8_t cand_L[kMaxN][kWindow];
+    for (int c = 0; c < kWindow; ++c) cand_iscale[c] = (rmin + rdelta * float(first + c) + float(nmax)) / (max - min);
     for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
-      Laux[i] = uint8_t(l);
-      sum_l += weights[i] * float(l);
-      sum_l2 += weights[i] * float(l) * float(l);
-      sum_xl += weights[i] * float(l) * x[i];
+      const float xi = x[i], wi = weights[i];
+      for (int c = 0; c < kWindow; ++c) {
+        const int l = std::clamp(nearest_int(cand_iscale[c] * (xi - min)), 0, nmax);
+        cand_L[i][c] = uint8_t(l);
+        sum_l[c] += wi * float(l);
+        sum_l2[c] += wi * float(l) * float(l);
+        sum_xl[c] += wi * float(l) * xi;
+      }
     }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D <= 0) continue;
-    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-    if (this_min > 0) {
-      this_min = 0;
-      this_scale = sum_xl / sum_l2;
+    for (int c = 0; c < kWindow; ++c) {
+      const float D = sum_w * sum_l2[c] - sum_l[c] * sum_l[c];
+      usable[c] = D > 0;
+      cand_scale[c] = usable[c] ? (sum_w * sum_xl[c] - sum_x * sum_l[c]) / D : 0.0f;
+      cand_min[c] = usable[c] ? (sum_l2[c] * sum_x - sum_l[c] * sum_xl[c]) / D : 0.0f;
+      if (usable[c] && cand_min[c] > 0) {
+        cand_min[c] = 0;
+        cand_scale[c] = sum_xl[c] / sum_l2[c];
+      }
     }
-    float error = 0;
     for (int i = 0; i < n; ++i) {
-      const float diff = this_scale * float(Laux[i]) + this_min - x[i];
-      error += weights[i] * diff * diff;
+      for (int c = 0; c < kWindow; ++c) {
+        const float diff = cand_scale[c] * float(cand_L[i][c]) + cand_min[c] - x[i];
+        error[c] += weights[i] * diff * diff;
+      }
     }
-    if (error < best_error) {
-      std::memcpy(L, Laux, size_t(n));
-      best_error = error;
-      scale = this_scale;
-      min = this_min;
+    int taken = -1;
+    for (int c = 0; c < count && taken < 0; ++c)
+      if (usable[c] && error[c] < best_error) taken = c;
+    if (taken < 0) {
+      first += count;
+      continue;
     }
+    for (int i = 0; i < n; ++i) L[i] = cand_L[i][taken];
+    best_error = error[taken];
+    scale = cand_scale[taken];
+    min = cand_min[taken];
+    first += taken + 1;
   }
   *neg_min = -min;
   return scale;
@@ -130,7 +164,6 @@ namespace {
 // scales exactly as they will decode. `BlockK` has d, dmin and scales[12].
 template <typename BlockK>
 void quantize_k_sub_blocks(const float* x, BlockK& y, uint8_t* L, int nmax, float rmin, int nstep) {
-  uint8_t Laux[32];
   float weights[32], mins[QK_K / 32], scales[QK_K / 32];
   float max_scale = 0, max_min = 0;
   for (int j = 0; j < QK_K / 32; ++j) {
@@ -139,7 +172,7 @@ void quantize_k_sub_blocks(const float* x, BlockK& y, uint8_t* L, int nmax, floa
     for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep);
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }

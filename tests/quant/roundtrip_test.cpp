@@ -260,3 +260,45 @@ TEST(Half, MatchesCompilerConversionOnRandomFloats) {
 
 }  // namespace
 }  // namespace moevk::quant
+
+namespace moevk::quant {
+namespace {
+
+// Deterministic input (no std::normal_distribution: its output is not specified by the
+// standard): uniform values, outliers every 61st, a constant 32-element sub-block every 7th.
+std::vector<float> pinned_input(size_t n) {
+  std::vector<float> x(n);
+  uint64_t s = 0x243F6A8885A308D3ull;
+  for (size_t i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    float v = float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23);
+    if (i % 61 == 0) v *= 8.0f;
+    if ((i / 32) % 7 == 3) v = 0.25f;
+    x[i] = v * 0.02f;
+  }
+  return x;
+}
+
+uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ull;
+  return h;
+}
+
+// The k-quant scale searches are ggml's, choice for choice: these hashes were produced by the
+// plain one-candidate-at-a-time loop with lrintf rounding (ggml's order), before the search was
+// interleaved for speed. Any change to which scale or quant is chosen changes them.
+TEST(QuantPinned, KQuantizersMatchTheSequentialSearch) {
+  const size_t n = 256 * 64;
+  const std::vector<float> x = pinned_input(n);
+  const std::pair<Type, uint64_t> expected[] = {
+      {Type::Q4_K, 0x8047efd481b519b9ull}, {Type::Q5_K, 0x1ae004239cd878f5ull}, {Type::Q6_K, 0x642ae9d7576f9d40ull}};
+  for (const auto& [type, hash] : expected) {
+    std::vector<uint8_t> packed(row_bytes(type, n));
+    quantize(type, x.data(), packed.data(), n);
+    EXPECT_EQ(fnv1a(packed), hash) << type_info(type).name;
+  }
+}
+
+}  // namespace
+}  // namespace moevk::quant
