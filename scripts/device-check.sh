@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The whole GPU-machine check in one run (its device time is scarce: minutes per task). Run
+# there from the repository root after `bash scripts/device-prepare.sh` here, carrying .gl and
+# build-gpu. Writes under $OUT (default ./device-out):
+#   devices.txt, devices.json     moevk devices
+#   ctest.log                     every test on the GPU (cooperative-matrix path enabled)
+#   bench-ops.md, bench-ops.json  moevk bench ops on the real layer shapes
+#   bench-<model>.json/.md        moevk bench -p 512 -n 128 on make-model files of the real shapes
+#   summary.txt                   what ran, how long, exit codes
+# Each step has its own time limit and a failing step does not stop the next. Steps can be
+# chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
+# tiny presets and shapes, to try the script on a CPU driver.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+STEPS=${STEPS:-devices tests ops mixtral qwen3}
+QUICK=${QUICK:-0}
+summary="$OUT/summary.txt"
+: > "$summary"
+log() { echo "$*" | tee -a "$summary"; }
+
+# Vulkan loader and validation layer (Debian packages in .gl/), the NVIDIA ICD if not found.
+if ls .gl/*.deb >/dev/null 2>&1 && ! [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ]; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+
+build=build-gpu
+[ -x "$build/tools/moevk" ] || build=build
+moevk="$PWD/$build/tools/moevk"
+# The test binaries and CTest files carry the preparing checkout's absolute paths.
+if [ -f "$build/source-root" ]; then
+  src=$(cat "$build/source-root")
+  if [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then
+    mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
+  fi
+fi
+
+step() {  # step NAME LIMIT_S COMMAND...
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout --kill-after=10 "$limit" "$@"
+  local rc=$?
+  log "$(printf '%-10s rc=%-3s %4ss  (limit %ss)' "$name" "$rc" $((SECONDS - t0)) "$limit")"
+  return 0
+}
+
+models_dir=${MODELS_DIR:-/tmp/moevk-models}
+mkdir -p "$models_dir"
+bench_model() {  # bench_model NAME PRESET TYPE
+  local name=$1 preset=$2 type=$3 file="$models_dir/$1.gguf"
+  local p=512 n=128 r=3 extra=()
+  if [ "$QUICK" = 1 ]; then p=64 n=16 r=1; fi
+  step "make-$name" 240 "$moevk" make-model --preset "$preset" --type "$type" -o "$file" \
+    > "$OUT/make-$name.log" 2>&1
+  "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
+  step "bench-$name" 200 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
+    > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
+  # The markdown table from the same numbers would need a second run; the JSON has them all.
+  rm -f "$file"
+}
+
+for s in $STEPS; do
+  case $s in
+    devices)
+      step devices 60 "$moevk" devices > "$OUT/devices.txt" 2>&1
+      "$moevk" devices --json > "$OUT/devices.json" 2>&1
+      command -v nvidia-smi >/dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+      ;;
+    tests)
+      # The interop test needs Node.js (absent there); everything else runs, coopmat included.
+      MOEVK_ENABLE=coopmat step tests 200 ctest --test-dir "$build" -j8 --timeout 120 \
+        -E sh_gguf_interop_test --output-on-failure > "$OUT/ctest.log" 2>&1
+      tail -n 3 "$OUT/ctest.log" | tee -a "$summary"
+      ;;
+    ops)
+      if [ "$QUICK" = 1 ]; then ops=(--shapes tiny --tokens 1,8 -r 2); else ops=(--tokens 1,8,32,128,512 -r 5); fi
+      step bench-ops 150 "$moevk" bench ops "${ops[@]}" --json > "$OUT/bench-ops.json" 2> "$OUT/bench-ops.err"
+      ;;
+    mixtral)
+      if [ "$QUICK" = 1 ]; then bench_model mixtral tiny q4_0; else bench_model mixtral mixtral-8x7b q4_0; fi
+      ;;
+    qwen3)
+      if [ "$QUICK" = 1 ]; then bench_model qwen3 tiny-qwen3moe q4_k; else bench_model qwen3 qwen3-30b-a3b q4_k; fi
+      ;;
+    *) log "unknown step $s" ;;
+  esac
+done
+log "total ${SECONDS}s"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Prepares a run on the lent GPU machine (see ../shared/device/README.md): builds a stripped
+# Release tree into build-gpu/ (binaries only: the transfer limit is 64 MiB) and puts the Vulkan
+# loader plus the Khronos validation layer (the tests need it) into .gl/. Both folders are
+# ignored by git; carry them with the run:
+#
+#   bash scripts/device-prepare.sh
+#   run(carry=[".gl", "build-gpu"], command="bash scripts/device-check.sh", timeout_s=560)
+#
+# scripts/device-check.sh then runs the whole check there in one go and writes its results under
+# $OUT (docs/PERFORMANCE.md says what to do with them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+if [ ! -f .gl/.ready ] || ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+  bash ../shared/device/prepare-vulkan.sh >/dev/null
+fi
+if ! ls .gl/vulkan-validationlayers_*.deb >/dev/null 2>&1; then
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64-lists'
+  (cd .gl && apt-get $o download vulkan-validationlayers 2>&1 | grep -v '^W:' || true)
+fi
+touch .gl/.ready
+
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-gpu -j"$(nproc)" 2>&1 | grep -E 'error|warning: unused' || true
+# Keep what runs: executables, the shared library, CTest's files and the test data lists.
+# Object files and the static library stay behind (they are most of the size).
+find build-gpu -name '*.o' -delete
+rm -f build-gpu/libmoevk.a
+find build-gpu -maxdepth 2 -type f -perm -u+x \( -name 'test_*' -o -name 'c_*' -o -name moevk \) \
+  -exec strip --strip-unneeded {} +
+strip --strip-unneeded build-gpu/libmoevk.so.* 2>/dev/null || true
+du -sh build-gpu .gl
+total=$(du -sbc build-gpu .gl | tail -1 | cut -f1)
+if [ "$total" -gt $((62 * 1024 * 1024)) ]; then
+  echo "device-prepare: build-gpu + .gl are $((total >> 20)) MiB, over the 64 MiB transfer limit" >&2
+  exit 1
+fi
+# The test binaries have this checkout's absolute paths compiled in (test data, CTest files):
+# device-check.sh links the copy there to the same path.
+echo "$root" > build-gpu/source-root
+echo "ready: carry .gl and build-gpu; run: bash scripts/device-check.sh"
