@@ -87,6 +87,11 @@ WeightBinding bind_experts(const vk::Context& ctx, const ExpertMatrices& m, cons
   require(cols % block == 0, MOEVK_ERROR_INVALID_ARGUMENT,
           what + ": " + std::to_string(cols) + " columns is not a multiple of " + std::to_string(block) +
               " (" + quant::type_info(m.type).name + ")");
+  // As MatMul: the F32/F16/BF16 decoders read whole words, so every expert starts 4-byte aligned
+  // (the quant decoders alone would need only even offsets).
+  require(m.data.offset % 4 == 0 && m.expert_stride % 4 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + ": weights must start 4-byte aligned (offset " + std::to_string(m.data.offset) +
+              ", expert stride " + std::to_string(m.expert_stride) + ")");
   const uint64_t matrix_bytes = uint64_t(rows) * m.row_bytes();
   require(m.expert_stride >= matrix_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
           what + ": expert stride " + std::to_string(m.expert_stride) + " is smaller than one matrix");

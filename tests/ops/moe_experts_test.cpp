@@ -292,12 +292,13 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
 }
 
 TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
-  auto buf = test::poisoned(*ctx, 1 << 18);
+  auto buf = test::poisoned(*ctx, 1 << 21);  // room for four 256x256 F32 experts
   auto small = test::poisoned(*ctx, 1 << 12);
   const ops::ExpertsShape s{2, 256, 256, 4, 2};
   auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
   ops::MoeExperts op(*ctx);
-  auto expect_status = [&](moevk_status status, const ops::ExpertMatrices& g, const ops::ExpertMatrices& d) {
+  auto expect_status = [&](moevk_status status, const ops::ExpertMatrices& g, const ops::ExpertMatrices& d,
+                           const char* message = "") {
     vk::Recorder rec(*ctx);
     rec.begin();
     try {
@@ -305,6 +306,7 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
       ADD_FAILURE() << "accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.status(), status) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
     }
     rec.end();
   };
@@ -314,6 +316,26 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::Q4_0, 256, 128, 4, ok.expert_stride}, ok);
   // Four Q4_K experts need 4 * 36 KiB: more than the 64 KiB range holds.
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(0, 1 << 16), Type::Q4_K, 256, 256, 4, q4k_stride}, ok);
+  // Even but not 4-aligned: the float decoders read whole words, so the start and every expert
+  // (start + e * stride) must be 4-aligned, whatever the type (as MatMul requires). Everything
+  // else about these matrices fits, so the message names the alignment.
+  const uint64_t f16_stride = quant::row_bytes(Type::F16, 256) * 256;
+  const uint64_t f32_stride = quant::row_bytes(Type::F32, 256) * 256;
+  const char* aligned = "4-byte aligned";
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(2, 4 * f16_stride), Type::F16, 256, 256, 4, f16_stride}, ok,
+                aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::F16, 256, 256, 4, f16_stride + 2}, ok, aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(2, 4 * ok.expert_stride), Type::Q4_0, 256, 256, 4, ok.expert_stride},
+                ok, aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, ok, {buf.range(), Type::F32, 256, 256, 4, f32_stride + 6}, aligned);
+  // The same matrices 4-aligned are accepted (offset 4, stride padded by 4).
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  EXPECT_NO_THROW(op.record(rec, s, {buf.range(4, 4 * f16_stride + 16), Type::F16, 256, 256, 4, f16_stride + 4},
+                            {buf.range(4, 4 * f16_stride + 16), Type::F16, 256, 256, 4, f16_stride + 4},
+                            {buf.range(0, 4 * f32_stride + 16), Type::F32, 256, 256, 4, f32_stride + 4}, small.range(),
+                            small.range(), small.range(), scratch.range(), small.range()));
+  rec.end();
 }
 
 TEST_F(GpuTest, SharedExpertCombineAddsGatedSharedOutput) {
