@@ -166,6 +166,32 @@ TEST_F(GpuTest, MatMulWiderMatrixVectorBatch) {
   check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 16}, "mv", 1310);
 }
 
+TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
+  // mul_mv keeps 2 KiB of partial sums per token in shared memory: the allowed maximum of 32
+  // tokens (64 KiB) exceeds every device's limit here (lavapipe 32 KiB, NVIDIA 48 KiB), so the
+  // op caps the batch to what fits and sends larger ones to the matrix-matrix kernels. Without
+  // the cap the 17..32-token pipelines would exceed maxComputeSharedMemorySize (validation fails).
+  const uint32_t fit = ctx->caps().max_shared_memory / 2048;
+  for (bool subgroup : {true, false}) {
+    ops::MatMulOptions options;
+    options.mv_max_tokens = 32;
+    options.allow_subgroup = subgroup;
+    ops::MatMul op(*ctx, options);
+    const uint32_t cap = std::min(32u, fit);
+    EXPECT_EQ(op.mv_max_tokens(), cap);
+    const ops::Matrix m{{}, Type::Q8_0, 64, 9};
+    EXPECT_EQ(op.path_for(m, cap), "mv");
+    if (cap < 32) EXPECT_NE(op.path_for(m, cap + 1), "mv");
+    const std::string mm = ops::MatMul(*ctx).path_for(m, 64);
+    check_matmul(*ctx, op, {Type::Q8_0, 9, 64, cap, true}, "mv", 1400 + subgroup);
+    check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 32}, cap < 32 ? mm : "mv", 1410 + subgroup);
+  }
+  // Options below the cap are kept as they are.
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 3;
+  EXPECT_EQ(ops::MatMul(*ctx, options).mv_max_tokens(), std::min(3u, fit));
+}
+
 TEST_F(GpuTest, MatMulIntegerDotPath) {
   if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
   ops::MatMulOptions options;
