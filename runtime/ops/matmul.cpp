@@ -22,6 +22,10 @@ struct MatMulPush {
 // 4 rows per workgroup: each activation load (from cache) serves 4 weight rows, so cache traffic
 // for x stays near the weight bytes streamed from memory (f32 x is 7x the bytes of q4_0 weights).
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 4;
+// mul_mv.comp keeps ROWS * MAX_TOKENS partial sums per slot in shared memory: one slot per
+// thread (plain reduction) or per subgroup, for which the shader reserves 128 slots.
+constexpr uint32_t kMvSubgroupSlots = 128;
+constexpr uint32_t mv_shared_bytes_per_token() { return kMvRows * std::max(kMvWorkgroup, kMvSubgroupSlots) * 4; }
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
@@ -50,6 +54,9 @@ uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(options) {
   require(options_.mv_max_tokens * kMvRows <= kMvWorkgroup, MOEVK_ERROR_INVALID_ARGUMENT,
           "matmul: mv_max_tokens must be at most 32 (0: always matrix-matrix)");
+  // 2 KiB of partial sums per token: 32 tokens would need 64 KiB, over NVIDIA's 48 KiB and
+  // lavapipe's 32 KiB; larger batches take the matrix-matrix kernels there instead.
+  mv_max_tokens_ = std::min(options_.mv_max_tokens, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token());
 }
 
 void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
@@ -62,7 +69,7 @@ uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
 
 std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   check_supported(w.type);
-  if (n_tokens <= options_.mv_max_tokens) return "mv";
+  if (n_tokens <= mv_max_tokens_) return "mv";
   if (options_.allow_coopmat && coopmat_usable(ctx_)) return "mm_coopmat";
   if (options_.allow_dot && ctx_.features().dot && has_dot_kernel(w.type)) return "mm_dot";
   return "mm";
@@ -111,7 +118,7 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   if (path == "mv") {
     // Decode (one token) gets its own specialization: 1 accumulator per row instead of
     // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
-    const uint32_t max_tokens = n_tokens == 1 ? 1u : options_.mv_max_tokens;
+    const uint32_t max_tokens = n_tokens == 1 ? 1u : mv_max_tokens_;
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
     pipeline = &ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 4, sizeof(MatMulPush),
                                {kMvWorkgroup, kMvRows, max_tokens}});

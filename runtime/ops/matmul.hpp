@@ -17,7 +17,9 @@ namespace moevk::ops {
 struct MatMulOptions {
   bool allow_dot = true;      // integer-dot path where the device supports it
   bool allow_coopmat = true;  // cooperative-matrix path where supported
-  uint32_t mv_max_tokens = 8; // batches up to this use matrix-vector kernels (<= 32; 0: never)
+  // Batches up to this use matrix-vector kernels (<= 32; 0: never), capped where the kernel's
+  // shared memory (2 KiB per token) would exceed the device's maxComputeSharedMemorySize.
+  uint32_t mv_max_tokens = 8;
   bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
@@ -39,6 +41,8 @@ class MatMul {
   // Bytes of the int8 activations the mm_dot path writes (record() keeps its own scratch,
   // grown as needed and kept for the op's life, since recordings may be replayed).
   static uint64_t dot_scratch_bytes(uint32_t cols, uint32_t n_tokens);
+  // The matrix-vector batch limit in effect: options.mv_max_tokens, capped by shared memory.
+  uint32_t mv_max_tokens() const { return mv_max_tokens_; }
 
  private:
   vk::BufferRange dot_scratch(uint64_t bytes) const;
@@ -52,6 +56,7 @@ class MatMul {
 
   vk::Context& ctx_;
   MatMulOptions options_;
+  uint32_t mv_max_tokens_ = 0;
   std::shared_ptr<Scratch> scratch_ = std::make_shared<Scratch>();
 };
 

@@ -49,14 +49,23 @@ struct ExpertsShape {
   uint32_t n_tokens = 0, n_embd = 0, n_ff = 0, n_expert = 0, k = 0;
 };
 
+// Where MoeExperts::record keeps its intermediates inside the scratch: byte offsets, each a
+// multiple of 256 (what moe_experts.cpp describes). Public so tests can read the grouping.
+struct ExpertsScratchLayout {
+  uint64_t h = 0, y = 0, group_info = 0, grouped_entry = 0, grouped_row = 0, total = 0;
+};
+
 class MoeExperts {
  public:
+  // Rows per row tile of the grouped path (group_info's tile_start counts tiles of this many).
+  static constexpr uint32_t kGroupTileRows = 32;
   explicit MoeExperts(vk::Context& ctx);
   // Batches of up to decode_max_tokens tokens take the "decode" path, larger ones "grouped"
   // (tests force either: 0 = always grouped, UINT32_MAX = always decode).
   MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens);
   // Enough for either path (layout in moe_experts.cpp); offset aligned like any storage binding.
   static uint64_t scratch_bytes(const ExpertsShape& s);
+  static ExpertsScratchLayout scratch_layout(const ExpertsShape& s);
   // gate/up: cols = n_embd, rows = n_ff; down: cols = n_ff, rows = n_embd.
   // out: [n_tokens][n_embd] f32, fully overwritten with the weighted sum of the k experts, or
   // with accumulate that sum added to it (a residual add fused in; out must not overlap x).

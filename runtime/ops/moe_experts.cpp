@@ -26,7 +26,7 @@ namespace moevk::ops {
 namespace {
 constexpr uint32_t kMvWorkgroup = 64, kMvRows = 2;  // decode kernels: rows per workgroup
 constexpr uint32_t kGroupWorkgroup = 128;          // count / scatter / combine
-constexpr uint32_t kMmWorkgroup = 128, kTileM = 32, kTileN = 32, kTileK = 32;
+constexpr uint32_t kMmWorkgroup = 128, kTileM = MoeExperts::kGroupTileRows, kTileN = 32, kTileK = 32;
 static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 micro-tile per thread");
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
@@ -52,13 +52,9 @@ struct CombinePush {
 uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 uint32_t div_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
-struct Layout {
-  uint64_t h = 0, y = 0, group_info = 0, grouped_entry = 0, grouped_row = 0, total = 0;
-};
-
-Layout layout_for(const ExpertsShape& s) {
+ExpertsScratchLayout layout_for(const ExpertsShape& s) {
   const uint64_t n = uint64_t(s.n_tokens) * s.k;
-  Layout l;
+  ExpertsScratchLayout l;
   l.h = 0;
   l.y = align_up(l.h + n * s.n_ff * 4);
   l.group_info = align_up(l.y + n * s.n_embd * 4);
@@ -87,6 +83,11 @@ WeightBinding bind_experts(const vk::Context& ctx, const ExpertMatrices& m, cons
   require(cols % block == 0, MOEVK_ERROR_INVALID_ARGUMENT,
           what + ": " + std::to_string(cols) + " columns is not a multiple of " + std::to_string(block) +
               " (" + quant::type_info(m.type).name + ")");
+  // As MatMul: the F32/F16/BF16 decoders read whole words, so every expert starts 4-byte aligned
+  // (the quant decoders alone would need only even offsets).
+  require(m.data.offset % 4 == 0 && m.expert_stride % 4 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + ": weights must start 4-byte aligned (offset " + std::to_string(m.data.offset) +
+              ", expert stride " + std::to_string(m.expert_stride) + ")");
   const uint64_t matrix_bytes = uint64_t(rows) * m.row_bytes();
   require(m.expert_stride >= matrix_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
           what + ": expert stride " + std::to_string(m.expert_stride) + " is smaller than one matrix");
@@ -106,6 +107,7 @@ MoeExperts::MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens)
     : ctx_(ctx), decode_max_tokens_(decode_max_tokens) {}
 
 uint64_t MoeExperts::scratch_bytes(const ExpertsShape& s) { return layout_for(s).total; }
+ExpertsScratchLayout MoeExperts::scratch_layout(const ExpertsShape& s) { return layout_for(s); }
 
 std::string MoeExperts::path_for(const ExpertsShape& s) const {
   return s.n_tokens <= decode_max_tokens_ ? "decode" : "grouped";
@@ -125,7 +127,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   if (s.n_tokens == 0) return;
 
   const uint64_t n_entries = uint64_t(s.n_tokens) * s.k;
-  const Layout l = layout_for(s);
+  const ExpertsScratchLayout l = layout_for(s);
   require(x.size >= uint64_t(s.n_tokens) * s.n_embd * 4 && out.size >= uint64_t(s.n_tokens) * s.n_embd * 4,
           MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: x or out range smaller than n_tokens x n_embd");
   require(expert_ids.size >= n_entries * 4 && expert_weights.size >= n_entries * 4,

@@ -13,7 +13,9 @@
 //          with flags & 2 the product is added to what y holds (y += W x).
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
-// ROWS * MAX_TOKENS <= WG.
+// ROWS * MAX_TOKENS <= WG. Shared memory: ROWS * MAX_TOKENS * WG floats (plain) or * 128
+// (SUBGROUP), 2 KiB per token at WG 128, ROWS 4: MatMul caps MAX_TOKENS to fit the device's
+// maxComputeSharedMemorySize (32 tokens would need 64 KiB; NVIDIA has 48, lavapipe 32).
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require

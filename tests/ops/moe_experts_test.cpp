@@ -244,6 +244,85 @@ TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {
   for (const Case& c : cases) check(c, seed += 10);
 }
 
+TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {
+  // moe_gate_up_mv and moe_down_mv stride along a row 64 threads x 8 = 512 columns at a time:
+  // n_embd (gate/up) and n_ff (down) beyond that, with a ragged last pass, run the loops more
+  // than once (the other cases have rows <= 256 columns).
+  const Case cases[] = {
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 4, 2, 3, 2048 + 32, 512 + 32},
+      {Type::Q4_1, Type::Q4_1, Type::Q4_1, 8, 2, 2, 2048 + 32, 64, Routing::Random, 20, 0},
+      {Type::Q4_K, Type::Q4_K, Type::Q4_K, 4, 1, 2, 2048 + 256, 512 + 256},
+  };
+  uint32_t seed = 800;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
+// moe_group_count + moe_group_scatter on their own terms: the counts, prefix offsets and row-tile
+// starts in group_info, the stable permutation grouped_entry (rows of expert e in entry order)
+// and its inverse grouped_row, read from the scratch after a grouped run, against a CPU
+// reference. Entry counts above the scatter's 128-entry chunks; ids >= n_expert are skipped.
+TEST_F(MoeExpertsTest, GroupingMatchesCpuReference) {
+  struct GroupCase {
+    uint32_t n_expert, k, n_tokens;
+    Routing routing;
+  };
+  const GroupCase cases[] = {{60, 4, 77, Routing::Random}, {128, 8, 33, Routing::FewExperts},
+                             {8, 2, 100, Routing::OneExpert}, {64, 1, 127, Routing::Random}};
+  uint32_t seed = 900;
+  for (const GroupCase& g : cases) {
+    const Case c{Type::Q8_0, Type::Q8_0, Type::Q8_0, g.n_expert, g.k, g.n_tokens, 32, 32, g.routing};
+    Inputs in = make_inputs(c, seed += 10);
+    std::mt19937 rng(seed);
+    for (uint32_t i = 0; i < 5; ++i)  // a few slots the router would never produce
+      in.ids[rng() % in.ids.size()] = i % 2 ? c.n_expert + i : 0xFFFFFFFFu;
+    const uint32_t n = c.n_tokens * c.k, E = c.n_expert, tile = ops::MoeExperts::kGroupTileRows;
+
+    // Reference: counting sort by expert, stable in entry order.
+    std::vector<uint32_t> info(3 * E + 2, 0), entry, row(n, 0xFFFFFFFFu);
+    for (uint32_t id : in.ids)
+      if (id < E) ++info[id];
+    for (uint32_t e = 0; e < E; ++e) {
+      info[E + e + 1] = info[E + e] + info[e];
+      info[2 * E + 1 + e + 1] = info[2 * E + 1 + e] + (info[e] + tile - 1) / tile;
+    }
+    for (uint32_t e = 0; e < E; ++e)
+      for (uint32_t i = 0; i < n; ++i)
+        if (in.ids[i] == e) {
+          row[i] = uint32_t(entry.size());
+          entry.push_back(i);
+        }
+
+    auto gbuf = test::upload(*ctx, in.gate.bytes);
+    auto ubuf = test::upload(*ctx, in.up.bytes);
+    auto dbuf = test::upload(*ctx, in.down.bytes);
+    auto xbuf = test::upload(*ctx, in.x);
+    auto idbuf = test::upload(*ctx, in.ids);
+    auto wbuf = test::upload(*ctx, in.weights);
+    const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
+    auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
+    auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
+    ops::MoeExperts op(*ctx, 0u);
+    test::run_once(*ctx, [&](vk::Recorder& r) {
+      op.record(r, s, {gbuf.range(), c.gate, c.n_embd, c.n_ff, E, in.gate.stride},
+                {ubuf.range(), c.up, c.n_embd, c.n_ff, E, in.up.stride},
+                {dbuf.range(), c.down, c.n_ff, c.n_embd, E, in.down.stride}, xbuf.range(), idbuf.range(), wbuf.range(),
+                scratch.range(), out.range());
+    });
+    const auto l = ops::MoeExperts::scratch_layout(s);
+    std::vector<uint32_t> got_info(info.size()), got_entry(entry.size()), got_row(n);
+    ctx->download(scratch.range(l.group_info, info.size() * 4), got_info.data(), info.size() * 4);
+    ctx->download(scratch.range(l.grouped_entry, entry.size() * 4), got_entry.data(), entry.size() * 4);
+    ctx->download(scratch.range(l.grouped_row, n * 4), got_row.data(), n * 4);
+    const std::string what = describe(c);
+    EXPECT_EQ(got_info, info) << what << ": counts [0, E), offsets [E, 2E], tile starts [2E+1, 3E+1]";
+    EXPECT_EQ(got_entry, entry) << what << ": grouped_entry over the " << entry.size() << " routed rows";
+    EXPECT_EQ(got_row, row) << what << ": grouped_row";
+    EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd),
+                                   reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights)))
+        << what;
+  }
+}
+
 // An id the router never produces (>= n_expert) must not read out of bounds: the slot is skipped.
 TEST_F(MoeExpertsTest, OutOfRangeExpertIdContributesNothing) {
   const Case c{Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 2, 5, 64, 96};
@@ -292,12 +371,13 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
 }
 
 TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
-  auto buf = test::poisoned(*ctx, 1 << 18);
+  auto buf = test::poisoned(*ctx, 1 << 21);  // room for four 256x256 F32 experts
   auto small = test::poisoned(*ctx, 1 << 12);
   const ops::ExpertsShape s{2, 256, 256, 4, 2};
   auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
   ops::MoeExperts op(*ctx);
-  auto expect_status = [&](moevk_status status, const ops::ExpertMatrices& g, const ops::ExpertMatrices& d) {
+  auto expect_status = [&](moevk_status status, const ops::ExpertMatrices& g, const ops::ExpertMatrices& d,
+                           const char* message = "") {
     vk::Recorder rec(*ctx);
     rec.begin();
     try {
@@ -305,6 +385,7 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
       ADD_FAILURE() << "accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.status(), status) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
     }
     rec.end();
   };
@@ -314,6 +395,26 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::Q4_0, 256, 128, 4, ok.expert_stride}, ok);
   // Four Q4_K experts need 4 * 36 KiB: more than the 64 KiB range holds.
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(0, 1 << 16), Type::Q4_K, 256, 256, 4, q4k_stride}, ok);
+  // Even but not 4-aligned: the float decoders read whole words, so the start and every expert
+  // (start + e * stride) must be 4-aligned, whatever the type (as MatMul requires). Everything
+  // else about these matrices fits, so the message names the alignment.
+  const uint64_t f16_stride = quant::row_bytes(Type::F16, 256) * 256;
+  const uint64_t f32_stride = quant::row_bytes(Type::F32, 256) * 256;
+  const char* aligned = "4-byte aligned";
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(2, 4 * f16_stride), Type::F16, 256, 256, 4, f16_stride}, ok,
+                aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::F16, 256, 256, 4, f16_stride + 2}, ok, aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(2, 4 * ok.expert_stride), Type::Q4_0, 256, 256, 4, ok.expert_stride},
+                ok, aligned);
+  expect_status(MOEVK_ERROR_INVALID_ARGUMENT, ok, {buf.range(), Type::F32, 256, 256, 4, f32_stride + 6}, aligned);
+  // The same matrices 4-aligned are accepted (offset 4, stride padded by 4).
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  EXPECT_NO_THROW(op.record(rec, s, {buf.range(4, 4 * f16_stride + 16), Type::F16, 256, 256, 4, f16_stride + 4},
+                            {buf.range(4, 4 * f16_stride + 16), Type::F16, 256, 256, 4, f16_stride + 4},
+                            {buf.range(0, 4 * f32_stride + 16), Type::F32, 256, 256, 4, f32_stride + 4}, small.range(),
+                            small.range(), small.range(), scratch.range(), small.range()));
+  rec.end();
 }
 
 TEST_F(GpuTest, SharedExpertCombineAddsGatedSharedOutput) {
