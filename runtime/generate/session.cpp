@@ -78,6 +78,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   // Without timestamp support the profile still counts steps, dispatches and barriers.
   impl_->profile.enabled = options.profile && model.context().caps().timestamps;
   impl_->forward->set_profile(impl_->profile.enabled);
+  impl_->forward->set_fuse_norms(options.fuse_norms);
 }
 
 Session::~Session() {

@@ -16,6 +16,9 @@ struct SessionOptions {
   uint32_t n_batch = 128; // prefill chunk
   bool expert_stats = false;
   bool profile = false;  // GPU timestamps at stage boundaries (Session::profile)
+  // Decode steps fold each RMS norm into the products that read it (no norm pass or barrier);
+  // off records the separate norms everywhere, for comparisons.
+  bool fuse_norms = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).

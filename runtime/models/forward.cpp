@@ -54,10 +54,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
     case StepOutput::None:
       break;
     case StepOutput::All:
-      layers_.rms_norm().record(rec, hidden, w_.output_norm, act.normed.range(), n, hp_.n_embd, hp_.norm_eps);
-      rec.barrier();
-      layers_.matmul().record(rec, w_.output, act.normed.range(), logits_.range(), n);
-      rec.barrier();
+      output_head(rec, hidden, act.normed.range(), n);
       rec.copy(logits_.range(), logits_host_.range(), uint64_t(n) * vocab * 4);
       break;
     case StepOutput::Last:
@@ -67,11 +64,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
       const vk::BufferRange last_row{hidden.buffer, hidden.offset + uint64_t(n - 1) * embd * 4, embd * 4};
       rec.copy(last_row, last_hidden_.range(), embd * 4);
       rec.barrier();
-      layers_.rms_norm().record(rec, last_hidden_.range(), w_.output_norm, last_normed_.range(), 1, hp_.n_embd,
-                                hp_.norm_eps);
-      rec.barrier();
-      layers_.matmul().record(rec, w_.output, last_normed_.range(), logits_.range(), 1);
-      rec.barrier();
+      output_head(rec, last_hidden_.range(), last_normed_.range(), 1);
       if (output == StepOutput::Last) {
         rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
       } else {
@@ -85,6 +78,20 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
   rec.host_barrier();
   layers_.mark(rec, Stage::Other);
   rec.end();
+}
+
+void Forward::output_head(vk::Recorder& rec, const vk::BufferRange& hidden, const vk::BufferRange& normed,
+                          uint32_t n) {
+  // The final norm goes into the output product where it can take it (one row, or few).
+  if (layers_.fuse_norms() && layers_.matmul().fuses_norm(w_.output, n)) {
+    const ops::InputNorm norm{w_.output_norm, hp_.norm_eps};
+    layers_.matmul().record(rec, w_.output, hidden, logits_.range(), n, nullptr, false, &norm);
+  } else {
+    layers_.rms_norm().record(rec, hidden, w_.output_norm, normed, n, hp_.n_embd, hp_.norm_eps);
+    rec.barrier();
+    layers_.matmul().record(rec, w_.output, normed, logits_.range(), n);
+  }
+  rec.barrier();
 }
 
 void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {

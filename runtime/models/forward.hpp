@@ -51,7 +51,15 @@ class Forward {
   std::vector<std::vector<uint64_t>> expert_counts() const;
   void reset_expert_counts();
 
+  // Decode steps fold RMS norms into the products that read them (on by default); tests turn
+  // it off to compare. Applies to recordings made afterwards.
+  void set_fuse_norms(bool on) { layers_.set_fuse_norms(on); }
+
  private:
+  // logits = output(rmsnorm(hidden)) for n rows: the norm fused into the product, or a norm pass
+  // into `normed` first. Ends with a barrier.
+  void output_head(vk::Recorder& rec, const vk::BufferRange& hidden, const vk::BufferRange& normed, uint32_t n);
+
   vk::Context& ctx_;
   const HParams& hp_;
   const Weights& w_;

@@ -2,6 +2,9 @@
 // other: independent products that read the same input (q/k/v; router and shared expert) are
 // recorded back to back and fenced once. Each block ends in a product that adds into the
 // residual stream in place (accumulate), so no block needs a separate residual add and barrier.
+// Where every product that reads a block's normed input is a decode-sized kernel that can norm
+// its input itself (ops::InputNorm), the block records no norm pass and no barrier for it: they
+// read the residual stream directly. Prefill batches keep the norm pass (tiled kernels).
 #include "models/layer_builder.hpp"
 
 #include <algorithm>
@@ -101,15 +104,31 @@ uint64_t Activations::device_bytes() const {
   return bytes;
 }
 
+vk::BufferRange LayerBuilder::normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight, uint32_t n,
+                                           bool fuse, const ops::InputNorm*& norm, ops::InputNorm& storage) {
+  if (fuse) {
+    storage = {norm_weight, hp_.norm_eps};
+    norm = &storage;
+    return residual();
+  }
+  norm = nullptr;
+  rms_norm_.record(rec, residual(), norm_weight, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+  rec.barrier();
+  return act_.normed.range();
+}
+
 void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);
-  rms_norm_.record(rec, residual(), L.attn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
-  rec.barrier();
+  const bool fuse = fuse_norms_ && matmul_.fuses_norm(L.wq, n) && matmul_.fuses_norm(L.wk, n) &&
+                    matmul_.fuses_norm(L.wv, n);
+  ops::InputNorm storage;
+  const ops::InputNorm* norm;
+  const vk::BufferRange x = normed_input(rec, L.attn_norm, n, fuse, norm, storage);
   const bool bias = style.qkv_bias && L.bq.buffer != VK_NULL_HANDLE;
-  matmul_.record(rec, L.wq, act_.normed.range(), act_.q.range(), n, bias ? &L.bq : nullptr);
-  matmul_.record(rec, L.wk, act_.normed.range(), act_.k.range(), n, bias ? &L.bk : nullptr);
-  matmul_.record(rec, L.wv, act_.normed.range(), act_.v.range(), n, bias ? &L.bv : nullptr);
+  matmul_.record(rec, L.wq, x, act_.q.range(), n, bias ? &L.bq : nullptr, false, norm);
+  matmul_.record(rec, L.wk, x, act_.k.range(), n, bias ? &L.bk : nullptr, false, norm);
+  matmul_.record(rec, L.wv, x, act_.v.range(), n, bias ? &L.bv : nullptr, false, norm);
   rec.barrier();
   const vk::BufferRange step = act_.step.range();
   const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
@@ -139,10 +158,12 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
 void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);
-  rms_norm_.record(rec, residual(), L.ffn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
-  rec.barrier();
-  matmul_.record(rec, L.ffn_gate, act_.normed.range(), act_.ffn_gate.range(), n);
-  matmul_.record(rec, L.ffn_up, act_.normed.range(), act_.ffn_up.range(), n);
+  const bool fuse = fuse_norms_ && matmul_.fuses_norm(L.ffn_gate, n) && matmul_.fuses_norm(L.ffn_up, n);
+  ops::InputNorm storage;
+  const ops::InputNorm* norm;
+  const vk::BufferRange x = normed_input(rec, L.ffn_norm, n, fuse, norm, storage);
+  matmul_.record(rec, L.ffn_gate, x, act_.ffn_gate.range(), n, nullptr, false, norm);
+  matmul_.record(rec, L.ffn_up, x, act_.ffn_up.range(), n, nullptr, false, norm);
   rec.barrier();
   elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff);
   rec.barrier();
@@ -155,23 +176,28 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   const LayerWeights& L = w_.layers[layer];
   const bool shared = style.shared_expert && L.has_shared_expert;
   mark(rec, Stage::Other);
-  rms_norm_.record(rec, residual(), L.ffn_norm, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
-  rec.barrier();
+  const ops::ExpertsShape es{n, hp_.n_embd, hp_.n_ff_exp, hp_.n_expert, hp_.n_expert_used};
+  const bool fuse = fuse_norms_ && experts_.fuses_norm(es) &&
+                    (!shared || (matmul_.fuses_norm(L.gate_shexp, n) && matmul_.fuses_norm(L.up_shexp, n) &&
+                                 (!L.has_shared_gate || matmul_.fuses_norm(L.gate_inp_shexp, n))));
+  ops::InputNorm storage;
+  const ops::InputNorm* norm;
+  const vk::BufferRange x = normed_input(rec, L.ffn_norm, n, fuse, norm, storage);
   const ops::RouterShape rs{n, hp_.n_embd, hp_.n_expert, hp_.n_expert_used, style.gating, style.renormalize};
-  router_.record(rec, rs, L.router, act_.normed.range(), act_.router_scratch.range(), act_.expert_ids.range(),
-                 act_.expert_weights.range());
+  router_.record(rec, rs, L.router, x, act_.router_scratch.range(), act_.expert_ids.range(),
+                 act_.expert_weights.range(), norm);
   // The shared expert's first products overlap the router (no barrier between them): with
   // profiling the boundary timestamp waits for the router, so they count mostly as experts.
   mark(rec, Stage::Router);
   if (shared) {  // independent of the router: recorded before the same barrier
-    matmul_.record(rec, L.gate_shexp, act_.normed.range(), act_.ffn_gate.range(), n);
-    matmul_.record(rec, L.up_shexp, act_.normed.range(), act_.ffn_up.range(), n);
-    if (L.has_shared_gate) matmul_.record(rec, L.gate_inp_shexp, act_.normed.range(), act_.shared_gate.range(), n);
+    matmul_.record(rec, L.gate_shexp, x, act_.ffn_gate.range(), n, nullptr, false, norm);
+    matmul_.record(rec, L.up_shexp, x, act_.ffn_up.range(), n, nullptr, false, norm);
+    if (L.has_shared_gate)
+      matmul_.record(rec, L.gate_inp_shexp, x, act_.shared_gate.range(), n, nullptr, false, norm);
   }
   rec.barrier();
-  const ops::ExpertsShape es{n, hp_.n_embd, hp_.n_ff_exp, hp_.n_expert, hp_.n_expert_used};
-  experts_.record(rec, es, L.gate_exps, L.up_exps, L.down_exps, act_.normed.range(), act_.expert_ids.range(),
-                  act_.expert_weights.range(), act_.experts_scratch.range(), residual(), /*accumulate=*/true);
+  experts_.record(rec, es, L.gate_exps, L.up_exps, L.down_exps, x, act_.expert_ids.range(),
+                  act_.expert_weights.range(), act_.experts_scratch.range(), residual(), /*accumulate=*/true, norm);
   if (expert_stats_ && act_.expert_counts.valid())
     histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
                       hp_.n_expert, layer * hp_.n_expert);

@@ -78,16 +78,27 @@ class LayerBuilder {
   }
   static constexpr uint32_t kMarksPerLayer = 4;  // attention start/end, FFN start/end
 
+  // Decode-sized steps let the products norm their own input (no norm pass, no barrier). On by
+  // default; off records the separate norm everywhere (tests compare the two).
+  void set_fuse_norms(bool on) { fuse_norms_ = on; }
+  bool fuse_norms() const { return fuse_norms_; }
+
   const ops::MatMul& matmul() const { return matmul_; }
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
 
  private:
+  // The input of a block's first products: the residual stream with `norm` set (fuse), or the
+  // normed buffer after a norm pass and a barrier (norm null). storage backs `norm`.
+  vk::BufferRange normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight, uint32_t n, bool fuse,
+                               const ops::InputNorm*& norm, ops::InputNorm& storage);
+
   vk::Context& ctx_;
   const HParams& hp_;
   const Weights& w_;
   uint32_t n_batch_, n_ctx_;
   bool expert_stats_;
   bool profile_ = false;
+  bool fuse_norms_ = true;
   Activations act_;
   ops::MatMul matmul_;
   ops::RmsNorm rms_norm_;

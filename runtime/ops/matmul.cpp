@@ -17,15 +17,19 @@ namespace {
 struct MatMulPush {
   uint32_t cols, rows, n_tokens, weight_base, row_bytes, flags;  // kFlagBias | kFlagAccumulate
   uint32_t y_stride, row_begin;
+  float norm_eps;  // mul_mv with NORM only
 };
 
 // 4 rows per workgroup: each activation load (from cache) serves 4 weight rows, so cache traffic
 // for x stays near the weight bytes streamed from memory (f32 x is 7x the bytes of q4_0 weights).
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 4;
-// mul_mv.comp keeps ROWS * MAX_TOKENS partial sums per slot in shared memory: one slot per
-// thread (plain reduction) or per subgroup, for which the shader reserves 128 slots.
+// mul_mv.comp keeps ROWS * MAX_TOKENS partial sums per slot in shared memory, and MAX_TOKENS
+// more (sums of squares) with a fused norm: one slot per thread (plain reduction) or per
+// subgroup, for which the shader reserves 128 slots.
 constexpr uint32_t kMvSubgroupSlots = 128;
-constexpr uint32_t mv_shared_bytes_per_token() { return kMvRows * std::max(kMvWorkgroup, kMvSubgroupSlots) * 4; }
+constexpr uint32_t mv_shared_bytes_per_token(bool norm) {
+  return (kMvRows + (norm ? 1 : 0)) * std::max(kMvWorkgroup, kMvSubgroupSlots) * 4;
+}
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
 constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
@@ -54,9 +58,10 @@ uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(options) {
   require(options_.mv_max_tokens * kMvRows <= kMvWorkgroup, MOEVK_ERROR_INVALID_ARGUMENT,
           "matmul: mv_max_tokens must be at most 32 (0: always matrix-matrix)");
-  // 2 KiB of partial sums per token: 32 tokens would need 64 KiB, over NVIDIA's 48 KiB and
-  // lavapipe's 32 KiB; larger batches take the matrix-matrix kernels there instead.
-  mv_max_tokens_ = std::min(options_.mv_max_tokens, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token());
+  // 2 KiB of partial sums per token (2.5 with a fused norm): 32 tokens would need 64 KiB, over
+  // NVIDIA's 48 KiB and lavapipe's 32 KiB; larger batches take the matrix-matrix kernels there.
+  mv_max_tokens_ = std::min(options_.mv_max_tokens, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token(false));
+  mv_max_norm_tokens_ = std::min(mv_max_tokens_, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token(true));
 }
 
 void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
@@ -85,7 +90,8 @@ vk::BufferRange MatMul::dot_scratch(uint64_t bytes) const {
 }
 
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
-                    uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate) const {
+                    uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate,
+                    const InputNorm* norm) const {
   check_supported(w.type);
   const char* type_name = quant::type_info(w.type).name;
   require(w.cols > 0 && w.rows > 0 && w.cols % weight_block_elements(w.type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -100,6 +106,11 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   const vk::BufferRange bias_range = bias ? *bias : y;  // never read when has_bias == 0
   const std::string variant = weight_variant(w.type);
   const std::string path = path_for(w, n_tokens);
+  require(!norm || fuses_norm(w, n_tokens), MOEVK_ERROR_INTERNAL,
+          "matmul: a fused input norm needs the mv path within its shared-memory limit, not " + path + " at " +
+              std::to_string(n_tokens) + " tokens");
+  require(!norm || norm->weight.size >= uint64_t(w.cols) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
+          "matmul: norm weight shorter than the row");
 
   // Rows per dispatch: as many as one binding can hold (alignment slack and word rounding aside).
   const uint64_t row_bytes = w.row_bytes();
@@ -118,10 +129,10 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   if (path == "mv") {
     // Decode (one token) gets its own specialization: 1 accumulator per row instead of
     // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
-    const uint32_t max_tokens = n_tokens == 1 ? 1u : mv_max_tokens_;
+    const uint32_t max_tokens = n_tokens == 1 ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
-    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 4, sizeof(MatMulPush),
-                               {kMvWorkgroup, kMvRows, max_tokens}});
+    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 5, sizeof(MatMulPush),
+                               {kMvWorkgroup, kMvRows, max_tokens, norm ? 1u : 0u}});
   } else if (path == "mm_dot") {
     const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
     const uint32_t n_blocks = n_tokens * (w.cols / 32);
@@ -148,11 +159,12 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     const vk::BufferRange chunk{w.data.buffer, w.data.offset + row_begin * row_bytes, rows * row_bytes};
     const WeightBinding wb = bind_weights(ctx_, chunk, rows * row_bytes);
     const MatMulPush push{w.cols, rows, n_tokens, wb.base, static_cast<uint32_t>(row_bytes),
-                          (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u), w.rows, row_begin};
+                          (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u), w.rows, row_begin,
+                          norm ? norm->eps : 0.0f};
     if (path == "mv") {
       const uint32_t groups = div_up(rows, kMvRows);
       const uint32_t gx = std::min(groups, 65535u);
-      rec.dispatch(*pipeline, {wb.range, x, y, bias_range}, push, gx, div_up(groups, gx));
+      rec.dispatch(*pipeline, {wb.range, x, y, bias_range, norm ? norm->weight : x}, push, gx, div_up(groups, gx));
     } else if (path == "mm_dot") {
       rec.dispatch(*pipeline, {wb.range, xq, xd, xs, y, bias_range}, push, div_up(rows, kMmBM), div_up(n_tokens, bn));
     } else {

@@ -32,8 +32,16 @@ class MatMul {
   // x: [n_tokens][W.cols] f32; y: [n_tokens][W.rows] f32; bias: [W.rows] f32 or nullptr.
   // accumulate: y += W x (+ bias) instead of y = ...: a residual add fused into its producer
   // (y must not overlap x).
+  // norm: x is RMS-normed with norm->weight on the way in (only where fuses_norm() says so;
+  // else INTERNAL): the caller records no separate norm pass and no barrier for it.
   void record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
-              uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false) const;
+              uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false,
+              const InputNorm* norm = nullptr) const;
+  // Whether record() can take an InputNorm for this batch: the matrix-vector path can, up to
+  // the batch whose extra shared memory (0.5 KiB per token) still fits.
+  bool fuses_norm(const Matrix& w, uint32_t n_tokens) const {
+    return n_tokens <= mv_max_norm_tokens_ && path_for(w, n_tokens) == "mv";
+  }
   // Which path record() would take, for tests and `moevk bench ops` ("mv", "mm", "mm_dot", "mm_coopmat").
   std::string path_for(const Matrix& w, uint32_t n_tokens) const;
   // Throws UNSUPPORTED naming the type when no kernel reads it.
@@ -56,7 +64,7 @@ class MatMul {
 
   vk::Context& ctx_;
   MatMulOptions options_;
-  uint32_t mv_max_tokens_ = 0;
+  uint32_t mv_max_tokens_ = 0, mv_max_norm_tokens_ = 0;
   std::shared_ptr<Scratch> scratch_ = std::make_shared<Scratch>();
 };
 

@@ -35,9 +35,10 @@ class MoeRouter {
   static uint64_t scratch_bytes(const RouterShape& s);
   // x: [n_tokens][n_embd] f32. expert_ids: [n_tokens][k] u32. expert_weights: [n_tokens][k] f32.
   // The scratch holds the logits [n_tokens][n_expert] f32 afterwards.
+  // norm: x is RMS-normed on the way in (both paths take it).
   void record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
               const vk::BufferRange& scratch, const vk::BufferRange& expert_ids,
-              const vk::BufferRange& expert_weights) const;
+              const vk::BufferRange& expert_weights, const InputNorm* norm = nullptr) const;
   std::string path_for(const RouterShape& s, const Matrix& router) const;  // "fused" or "split"
 
  private:
@@ -72,8 +73,11 @@ class MoeExperts {
   void record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
               const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
               const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
-              const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate = false) const;
+              const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate = false,
+              const InputNorm* norm = nullptr) const;
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
+  // norm (x RMS-normed on the way in) is taken by the decode path only.
+  bool fuses_norm(const ExpertsShape& s) const { return path_for(s) == "decode"; }
 
  private:
   vk::Context& ctx_;

@@ -35,6 +35,7 @@ enum Mode : uint32_t { kFused = 0, kGateOnly = 1, kTimesUp = 2, kDown = 3 };
 
 struct GateUpMvPush {
   uint32_t cols, rows, k, n_expert, gate_stride, up_stride, row_bytes, mode, gate_base, up_base;
+  float norm_eps;
 };
 struct DownMvPush {
   uint32_t cols, rows, k, n_expert, stride, row_bytes, base, accumulate;
@@ -116,7 +117,8 @@ std::string MoeExperts::path_for(const ExpertsShape& s) const {
 void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
                         const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
                         const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
-                        const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate) const {
+                        const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate,
+                        const InputNorm* norm) const {
   require(s.k >= 1 && s.n_expert >= 1 && s.k <= s.n_expert, MOEVK_ERROR_INVALID_ARGUMENT,
           "moe experts: need 1 <= k <= n_expert, got k=" + std::to_string(s.k) + " n_expert=" +
               std::to_string(s.n_expert));
@@ -142,16 +144,21 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const uint32_t up_row_bytes = static_cast<uint32_t>(up.row_bytes());
   const vk::BufferRange h = sub(scratch, l.h, n_entries * s.n_ff * 4);
 
+  require(!norm || path_for(s) == "decode", MOEVK_ERROR_INTERNAL, "moe experts: a fused input norm needs the decode path");
+  require(!norm || norm->weight.size >= uint64_t(s.n_embd) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
+          "moe experts: norm weight shorter than n_embd");
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
     const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
     auto gate_up = [&](quant::Type t, uint32_t mode, const vk::BufferRange& a, const vk::BufferRange& b,
                        uint32_t row_bytes) {
-      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 5, sizeof(GateUpMvPush), {kMvWorkgroup, kMvRows});
+      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush),
+                                             {kMvWorkgroup, kMvRows, norm ? 1u : 0u});
       const GateUpMvPush push{s.n_embd, s.n_ff, s.k, s.n_expert,
                               static_cast<uint32_t>(gate.expert_stride), static_cast<uint32_t>(up.expert_stride),
-                              row_bytes, mode, wg.base, wu.base};
-      rec.dispatch(p, {a, b, x, expert_ids, h}, push, ff_groups, static_cast<uint32_t>(n_entries));
+                              row_bytes, mode, wg.base, wu.base, norm ? norm->eps : 0.0f};
+      rec.dispatch(p, {a, b, x, expert_ids, h, norm ? norm->weight : x}, push, ff_groups,
+                   static_cast<uint32_t>(n_entries));
     };
     if (fused) {
       gate_up(gate.type, kFused, wg.range, wu.range, static_cast<uint32_t>(gate.row_bytes()));

@@ -18,6 +18,7 @@ struct RouterPush {
   uint32_t n_tokens, n_embd, n_expert, k;
   uint32_t sigmoid_gating, renormalize, weight_base, row_bytes;
   uint32_t logits_ready;
+  float norm_eps;
 };
 constexpr uint32_t kWorkgroup = 256;
 constexpr uint32_t kLanesPerRow = 32;  // 8 expert rows per pass: Mixtral's 8 experts in one pass
@@ -45,7 +46,7 @@ uint64_t MoeRouter::scratch_bytes(const RouterShape& s) {
 
 void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
                        const vk::BufferRange& scratch, const vk::BufferRange& expert_ids,
-                       const vk::BufferRange& expert_weights) const {
+                       const vk::BufferRange& expert_weights, const InputNorm* norm) const {
   require_weight_type(router.type, "moe router");
   require(s.n_expert >= 1 && s.n_expert <= kMaxExpert, MOEVK_ERROR_UNSUPPORTED,
           "moe router: " + std::to_string(s.n_expert) + " experts (1..256 supported)");
@@ -64,24 +65,30 @@ void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& ro
               expert_ids.size >= tk && expert_weights.size >= tk,
           MOEVK_ERROR_INVALID_ARGUMENT, "moe router: a buffer range is smaller than the batch needs");
 
+  require(!norm || norm->weight.size >= uint64_t(s.n_embd) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
+          "moe router: norm weight shorter than n_embd");
   const uint64_t row_bytes = router.row_bytes();
   const WeightBinding wb = bind_weights(ctx_, router.data, row_bytes * router.rows);
   require(wb.range.size <= ctx_.caps().max_storage_buffer_range, MOEVK_ERROR_UNSUPPORTED,
           "moe router: router matrix exceeds the device's storage buffer range");
   // Decode gets its own specialization: no unused per-token accumulators.
   const uint32_t tokens_per_group = s.n_tokens == 1 ? 1u : kTokensPerGroup;
-  const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 5, sizeof(RouterPush),
-                                                {kWorkgroup, kLanesPerRow, tokens_per_group}});
   const bool split = path_for(s, router) == "split";
+  // The split path's mul_mv applies the norm; the fused kernel does when it computes the logits.
+  const bool fused_norm = norm && !split;
+  const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 6, sizeof(RouterPush),
+                                                {kWorkgroup, kLanesPerRow, tokens_per_group, fused_norm ? 1u : 0u}});
   if (split) {
-    MatMul(ctx_).record(rec, router, x, scratch, s.n_tokens);
+    MatMul(ctx_).record(rec, router, x, scratch, s.n_tokens, nullptr, false, norm);
     rec.barrier();
   }
   const RouterPush push{s.n_tokens, s.n_embd, s.n_expert, s.k, s.gating == Gating::Sigmoid ? 1u : 0u,
-                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes), split ? 1u : 0u};
+                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes), split ? 1u : 0u,
+                        norm ? norm->eps : 0.0f};
   const uint32_t groups = div_up(s.n_tokens, tokens_per_group);
   const uint32_t gx = std::min(groups, 65535u);
-  rec.dispatch(pipeline, {wb.range, x, scratch, expert_ids, expert_weights}, push, gx, div_up(groups, gx));
+  rec.dispatch(pipeline, {wb.range, x, scratch, expert_ids, expert_weights, fused_norm ? norm->weight : x}, push, gx,
+               div_up(groups, gx));
 }
 
 }  // namespace moevk::ops

@@ -27,6 +27,14 @@ struct ExpertMatrices {
   uint64_t row_bytes() const { return quant::row_bytes(type, cols); }
 };
 
+// An RMS norm applied by a product to its input on the way in: the product computes
+// W (x / rms(x) * weight) without a separate norm pass (weight f32 [cols]; rms over the row,
+// sqrt(mean(x^2) + eps)). Only the decode-sized kernels take it (MatMul::fuses_norm & co.).
+struct InputNorm {
+  vk::BufferRange weight;
+  float eps = 0.0f;
+};
+
 // Per-step values read by shaders from a small device buffer, so a recorded step is replayed
 // without re-recording: the host writes it (vkCmdUpdateBuffer or upload) before each submit.
 struct StepParams {

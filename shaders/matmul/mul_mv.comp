@@ -11,11 +11,15 @@
 // Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
 //          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding);
 //          with flags & 2 the product is added to what y holds (y += W x).
+// With NORM (specialization 3) the input is RMS-normed on the way in, y = W (rmsnorm(x) * g):
+//          norm_weight (binding 4) g f32 [cols], pc.norm_eps. Every workgroup reads all of x_t
+//          anyway, so it sums x_t^2 in the same loop and scales its dot products at the end
+//          (W (s x * g) = s W (x * g)): no separate norm pass, no barrier before the product.
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
-// ROWS * MAX_TOKENS <= WG. Shared memory: ROWS * MAX_TOKENS * WG floats (plain) or * 128
-// (SUBGROUP), 2 KiB per token at WG 128, ROWS 4: MatMul caps MAX_TOKENS to fit the device's
-// maxComputeSharedMemorySize (32 tokens would need 64 KiB; NVIDIA has 48, lavapipe 32).
+// ROWS * MAX_TOKENS <= WG, 3 = NORM (0/1). Shared memory: (ROWS + 1) * MAX_TOKENS * WG floats
+// (plain) or * 128 (SUBGROUP), 2.5 KiB per token at WG 128, ROWS 4: MatMul caps MAX_TOKENS to
+// fit the device's maxComputeSharedMemorySize (NVIDIA has 48 KiB, lavapipe 32).
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -25,6 +29,7 @@
 layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint ROWS = 4;
 layout(constant_id = 2) const uint MAX_TOKENS = 8;
+layout(constant_id = 3) const bool NORM = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
@@ -32,20 +37,32 @@ layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
 layout(std430, binding = 2) buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
+layout(std430, binding = 4) readonly buffer NormWeight { vec4 norm_weight[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, n_tokens, weight_base, row_bytes, flags;  // flags: 1 bias, 2 accumulate
   uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
+  float norm_eps;
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
 #include "quant.glsl"
 
-const uint SUMS = ROWS * MAX_TOKENS;
+// Sums k < ROWS * MAX_TOKENS are the products (row r, token t at r * MAX_TOKENS + t); with NORM,
+// ROWS * MAX_TOKENS + t is token t's sum of squares.
+const uint PRODUCTS = ROWS * MAX_TOKENS;
+const uint SUMS = PRODUCTS + (NORM ? MAX_TOKENS : 0u);
 #ifdef SUBGROUP
 shared float partial[SUMS * 128];  // one per (sum, subgroup); 128 subgroups covers WG <= 1024 at size >= 8
 #else
 shared float partial[SUMS * WG];
 #endif
+
+// Activations as the product sees them: x * g with NORM (its square summed first), else x.
+vec4 scaled_x(vec4 v, uint vec_index, inout float sum_sq) {
+  if (!NORM) return v;
+  sum_sq += dot(v, v);
+  return v * norm_weight[vec_index];
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -71,11 +88,13 @@ void main() {
       vec4 xa0[MAX_TOKENS], xa1[MAX_TOKENS], xb0[MAX_TOKENS], xb1[MAX_TOKENS];
       [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
         if (t < n_tokens) {
-          const uint xi = (t * pc.cols + col) / 4u;
-          xa0[t] = x_values[xi];
-          xa1[t] = x_values[xi + 1u];
-          xb0[t] = x_values[xi + S / 4u];
-          xb1[t] = x_values[xi + S / 4u + 1u];
+          const uint xi = (t * pc.cols + col) / 4u, gi = col / 4u;
+          float sq = 0.0;
+          xa0[t] = scaled_x(x_values[xi], gi, sq);
+          xa1[t] = scaled_x(x_values[xi + 1u], gi + 1u, sq);
+          xb0[t] = scaled_x(x_values[xi + S / 4u], gi + S / 4u, sq);
+          xb1[t] = scaled_x(x_values[xi + S / 4u + 1u], gi + S / 4u + 1u, sq);
+          if (NORM) acc[PRODUCTS + t] += sq;
         }
       }
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
@@ -99,9 +118,11 @@ void main() {
       vec4 xa[MAX_TOKENS], xb[MAX_TOKENS];
       [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
         if (t < n_tokens) {
-          const uint xi = (t * pc.cols + e) / 4u;
-          xa[t] = x_values[xi];
-          xb[t] = x_values[xi + 1u];
+          const uint xi = (t * pc.cols + e) / 4u, gi = e / 4u;
+          float sq = 0.0;
+          xa[t] = scaled_x(x_values[xi], gi, sq);
+          xb[t] = scaled_x(x_values[xi + 1u], gi + 1u, sq);
+          if (NORM) acc[PRODUCTS + t] += sq;
         }
       }
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
@@ -129,6 +150,11 @@ void main() {
     const uint r = lid / n_tokens, t = lid % n_tokens, k = r * MAX_TOKENS + t;
     float sum = 0.0;
     for (uint s = 0u; s < n_subgroups; ++s) sum += partial[k * 128u + s];
+    if (NORM) {
+      float sum_sq = 0.0;
+      for (uint s = 0u; s < n_subgroups; ++s) sum_sq += partial[(PRODUCTS + t) * 128u + s];
+      sum *= inversesqrt(sum_sq / float(pc.cols) + pc.norm_eps);
+    }
 #else
   [[unroll]] for (uint k = 0u; k < SUMS; ++k) partial[k * WG + lid] = acc[k];
   barrier();
@@ -140,7 +166,8 @@ void main() {
   }
   if (lid < ROWS * n_tokens) {
     const uint r = lid / n_tokens, t = lid % n_tokens, k = r * MAX_TOKENS + t;
-    const float sum = partial[k * WG];
+    float sum = partial[k * WG];
+    if (NORM) sum *= inversesqrt(partial[(PRODUCTS + t) * WG] / float(pc.cols) + pc.norm_eps);
 #endif
     const uint row = row0 + r;
     if (row < pc.rows) {

@@ -6,13 +6,17 @@
 //          x [n_tokens][cols] f32, expert_ids [n_tokens*k] u32.
 // Output:  h [n_tokens*k][rows] f32 (row t*k+j). An id >= n_expert gives h = 0 (never read OOB).
 // mode: 0 fused gate+up; 1 gate only, h = SiLU(g) (gate/up types differ); 2 h *= (Wu x).
+// With NORM (specialization 2), x is RMS-normed on the way in: h from Wg (rmsnorm(x) * g) and
+// Wu (rmsnorm(x) * g), g = norm_weight (binding 5) f32 [cols], pc.norm_eps; each workgroup sums
+// x_t^2 in its pass over x and scales both products (no separate norm pass or barrier).
 // Dispatch: (ceil(rows / ROWS), n_tokens * k, 1). Workgroup WG threads split the columns in
 // groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction.
-// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
+// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1).
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint ROWS = 2;
+layout(constant_id = 2) const bool NORM = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer GateWeights { uint weights_a[]; };
@@ -20,15 +24,19 @@ layout(std430, binding = 1) readonly buffer UpWeights { uint weights_b[]; };
 layout(std430, binding = 2) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 3) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 4) buffer H { float h[]; };
+layout(std430, binding = 5) readonly buffer NormWeight { vec4 norm_weight[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint gate_stride, up_stride, row_bytes, mode;
   uint gate_base, up_base;  // byte offset of expert 0 inside the bound ranges
+  float norm_eps;
 } pc;
 
 #include "moe_weights.glsl"
 
-shared float partial[2 * ROWS][WG];
+// Rows 2r, 2r + 1: gate and up products of row r; with NORM, row 2 * ROWS: the sum of squares.
+const uint SUM_ROWS = 2u * ROWS + (NORM ? 1u : 0u);
+shared float partial[SUM_ROWS][WG];
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
 
@@ -42,11 +50,17 @@ void main() {
 
   float g[ROWS], u[ROWS];
   [[unroll]] for (uint r = 0u; r < ROWS; ++r) { g[r] = 0.0; u[r] = 0.0; }
+  float sum_sq = 0.0;
   if (valid) {
     const uint gate_base = pc.gate_base + e * pc.gate_stride, up_base = pc.up_base + e * pc.up_stride;
     for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
       const uint xi = (token * pc.cols + c) / 4u;
-      const vec4 x0 = x[xi], x1 = x[xi + 1u];
+      vec4 x0 = x[xi], x1 = x[xi + 1u];
+      if (NORM) {
+        sum_sq += dot(x0, x0) + dot(x1, x1);
+        x0 *= norm_weight[c / 4u];
+        x1 *= norm_weight[c / 4u + 1u];
+      }
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
         const uint row = row0 + r;
         if (row < pc.rows) {
@@ -67,16 +81,18 @@ void main() {
     partial[2u * r][lid] = g[r];
     partial[2u * r + 1u][lid] = u[r];
   }
+  if (NORM) partial[2u * ROWS][lid] = sum_sq;
   barrier();
   for (uint s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) {
-      [[unroll]] for (uint r = 0u; r < 2u * ROWS; ++r) partial[r][lid] += partial[r][lid + s];
+      [[unroll]] for (uint r = 0u; r < SUM_ROWS; ++r) partial[r][lid] += partial[r][lid + s];
     }
     barrier();
   }
   if (lid < ROWS && row0 + lid < pc.rows) {
     const uint out_index = entry * pc.rows + row0 + lid;
-    const float gv = partial[2u * lid][0], uv = partial[2u * lid + 1u][0];
+    const float norm_scale = NORM ? inversesqrt(partial[2u * ROWS][0] / float(pc.cols) + pc.norm_eps) : 1.0;
+    const float gv = partial[2u * lid][0] * norm_scale, uv = partial[2u * lid + 1u][0] * norm_scale;
     float result;
     if (pc.mode == 0u) result = silu(gv) * uv;
     else if (pc.mode == 1u) result = silu(gv);

@@ -10,7 +10,10 @@
 //          expert_weights (binding 4) f32 [n_tokens][k].
 // Dispatch: token groups G = div_up(n_tokens, TOKENS) as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = LANES threads per expert row (power of
-//          two, <= WG), 2 = TOKENS per workgroup (each weight byte is read once per TOKENS tokens).
+//          two, <= WG), 2 = TOKENS per workgroup (each weight byte is read once per TOKENS tokens),
+//          3 = NORM: x is RMS-normed on the way in (logits = Wr (rmsnorm(x) * g), g = norm_weight,
+//          binding 5, f32 [n_embd], pc.norm_eps): a first pass sums x_t^2, the logits are scaled.
+//          Not with logits_ready (the split path's mul_mv applies the norm itself).
 // Ranking uses the logits (softmax and sigmoid are monotonic, so this is the probability order
 // without the rounding ties that saturated probabilities would create); a NaN logit ranks below
 // every number, so the k ids are always distinct and in range. n_expert <= MAX_EXPERT, k <= 8.
@@ -26,10 +29,13 @@ layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 layout(std430, binding = 2) buffer Logits { float logit_values[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 4) writeonly buffer Wts { float expert_weights[]; };
+layout(std430, binding = 5) readonly buffer NormWeight { vec4 norm_weight[]; };
+layout(constant_id = 3) const bool NORM = false;
 layout(push_constant) uniform Push {
   uint n_tokens, n_embd, n_expert, k;
   uint sigmoid_gating, renormalize, weight_base, row_bytes;
   uint logits_ready;
+  float norm_eps;
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -39,6 +45,7 @@ const uint MAX_EXPERT = 256u;
 const uint MAX_K = 8u;
 
 shared float partial[WG * TOKENS];
+shared float norm_scale[TOKENS];
 shared float logits_sh[TOKENS * MAX_EXPERT];
 shared uint top_id[TOKENS * MAX_K];
 shared float top_logit[TOKENS * MAX_K];
@@ -62,6 +69,27 @@ void main() {
     for (uint i = lid; i < n_tok * n_expert; i += WG)
       logits_sh[(i / n_expert) * MAX_EXPERT + i % n_expert] = logit_values[token0 * n_expert + i];
   }
+  if (NORM && pc.logits_ready == 0u) {  // uniform: a push constant and a specialization
+    for (uint t = 0u; t < TOKENS; ++t) {
+      float sum_sq = 0.0;
+      if (t < n_tok) {
+        for (uint i = lid; i < pc.n_embd / 4u; i += WG) {
+          const vec4 v = x_values[(token0 + t) * (pc.n_embd / 4u) + i];
+          sum_sq += dot(v, v);
+        }
+      }
+      partial[t * WG + lid] = sum_sq;
+    }
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+      if (lid < s) {
+        [[unroll]] for (uint t = 0u; t < TOKENS; ++t) partial[t * WG + lid] += partial[t * WG + lid + s];
+      }
+      barrier();
+    }
+    if (lid < TOKENS) norm_scale[lid] = inversesqrt(partial[lid * WG] / float(pc.n_embd) + pc.norm_eps);
+    barrier();
+  }
   for (uint base = 0u; pc.logits_ready == 0u && base < n_expert; base += row_slots) {
     const uint e = base + slot;
     float acc[TOKENS];
@@ -74,7 +102,12 @@ void main() {
         [[unroll]] for (uint t = 0u; t < TOKENS; ++t) {
           if (t < n_tok) {
             const uint xi = ((token0 + t) * pc.n_embd + c) / 4u;
-            acc[t] += dot(w0, x_values[xi]) + dot(w1, x_values[xi + 1u]);
+            vec4 x0 = x_values[xi], x1 = x_values[xi + 1u];
+            if (NORM) {
+              x0 *= norm_weight[c / 4u];
+              x1 *= norm_weight[c / 4u + 1u];
+            }
+            acc[t] += dot(w0, x0) + dot(w1, x1);
           }
         }
       }
@@ -90,7 +123,7 @@ void main() {
     // Lane 0 reads only its own slot, which no thread writes before the next tree's barrier.
     if (lane == 0u && e < n_expert) {
       for (uint t = 0u; t < n_tok; ++t) {
-        const float l = partial[t * WG + lid];
+        const float l = partial[t * WG + lid] * (NORM ? norm_scale[t] : 1.0);
         logits_sh[t * MAX_EXPERT + e] = l;
         logit_values[(token0 + t) * n_expert + e] = l;
       }

@@ -221,3 +221,55 @@ TEST_F(SessionE2E, MemoryUseAddsUp) {
   Session other(*model, SessionOptions{n_ctx, 8, false});
   EXPECT_EQ(other.memory_use().device_peak, m.weights + 2 * (m.kv_cache + m.activations));
 }
+
+// Decode steps fold every RMS norm into the products that read it. Against the same session
+// with separate norm passes: the norm's scale is applied after the dot product instead of before
+// (~1e-7 relative), but K and V are stored in f16, where such a change flips a rounding now and
+// then (2^-11 of one element), which moves the logits by ~1e-4 relative (observed <= 2e-4 in
+// L2). 2e-3 relative L2 leaves a 10x margin; a norm applied wrongly or not at all is O(1).
+// Also the same greedy tokens, and per layer two dispatches and two barriers fewer (attention
+// and FFN norms), one each for the output head.
+// qwen2moe-tiny reads its FFN norm in every fused kernel: router, routed experts, the shared
+// expert's products and its gate.
+TEST(SessionFusedNorms, DecodeMatchesSeparateNormsWithFewerDispatches) {
+  test::TempFile file("session-qwen2moe-f32.gguf");
+  convert::convert_hf(test::hf_fixture_dir("qwen2moe-tiny"), file.path(), quant::Type::F32, {});
+  auto model = models::Model::load(file.path(), test::e2e_load_options());
+  const uint32_t n_layer = model->hparams().n_layer;
+  SessionOptions fused_options{64, 8, false, false, true}, plain_options{64, 8, false, false, false};
+  Session fused(*model, fused_options), plain(*model, plain_options);
+  std::vector<int32_t> tokens = {1, 17, 33, 5, 101, 7};
+  fused.decode(tokens, LogitsMode::Last);
+  plain.decode(tokens, LogitsMode::Last);
+  for (int step = 0; step < 6; ++step) {
+    const auto a = fused.logits(-1), b = plain.logits(-1);
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+      norm += double(b[i]) * b[i];
+    }
+    const double rel = std::sqrt(diff / norm);
+    EXPECT_LT(rel, 2e-3) << "step " << step;
+    const int32_t next = int32_t(std::max_element(b.begin(), b.end()) - b.begin());
+    EXPECT_EQ(int32_t(std::max_element(a.begin(), a.end()) - a.begin()), next);
+    const std::vector<int32_t> one = {next};
+    fused.decode(one, LogitsMode::Last);
+    plain.decode(one, LogitsMode::Last);
+  }
+  const auto& f = fused.profile().decode;
+  const auto& p = plain.profile().decode;
+  EXPECT_EQ(f.dispatches_per_step + 2 * n_layer + 1, p.dispatches_per_step);
+  EXPECT_EQ(f.barriers_per_step + 2 * n_layer + 1, p.barriers_per_step);
+  // The 6-token prompt is small enough for the matrix-vector kernels of attention and the output
+  // head (the routed experts take the grouped path there): fused where they are.
+  EXPECT_LT(fused.profile().prefill.dispatches_per_step, plain.profile().prefill.dispatches_per_step);
+  // A batch for the tiled kernels keeps the layers' norm passes; only the output head, which
+  // runs on the last token's row alone, takes its norm.
+  std::vector<int32_t> long_prompt(32);
+  for (size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = int32_t(3 + 7 * i % 300);
+  SessionOptions wide_fused{128, 32, false, false, true}, wide_plain{128, 32, false, false, false};
+  Session wf(*model, wide_fused), wp(*model, wide_plain);
+  wf.decode(long_prompt, LogitsMode::Last);
+  wp.decode(long_prompt, LogitsMode::Last);
+  EXPECT_EQ(wf.profile().prefill.dispatches_per_step + 1, wp.profile().prefill.dispatches_per_step);
+}

@@ -33,12 +33,14 @@ struct Case {
   bool bias = false;
   test::WeightSource source = test::WeightSource::Quantize;
   bool accumulate = false;  // y starts with random values and the op adds to them
+  bool norm = false;        // x RMS-normed on the way in (ops::InputNorm, mv path only)
 };
 
 std::string describe(const Case& c, const std::string& path) {
   std::ostringstream s;
   s << quant::type_info(c.type).name << " rows=" << c.rows << " cols=" << c.cols << " tokens=" << c.tokens
-    << " bias=" << c.bias << " source=" << int(c.source) << " accumulate=" << c.accumulate << " path=" << path;
+    << " bias=" << c.bias << " source=" << int(c.source) << " accumulate=" << c.accumulate << " norm=" << c.norm
+    << " path=" << path;
   return s.str();
 }
 
@@ -52,6 +54,12 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
   padded.insert(padded.end(), w.begin(), w.end());
   const auto x = test::random_floats(size_t(c.tokens) * c.cols, seed + 1);
   const auto bias = test::random_floats(c.rows, seed + 2);
+  // Norm weights around 1 with either sign, as trained RMSNorm gains; eps as Mixtral's.
+  auto norm_weight = test::random_floats(c.cols, seed + 4);
+  for (float& g : norm_weight) g += g < 0 ? -0.5f : 0.5f;
+  const float eps = 1e-5f;
+  auto nbuf = test::upload(ctx, norm_weight, "norm weight");
+  const ops::InputNorm norm{nbuf.range(), eps};
   auto wbuf = test::upload(ctx, padded, "weights");
   auto xbuf = test::upload(ctx, x, "x");
   auto bbuf = test::upload(ctx, bias, "bias");
@@ -62,14 +70,24 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
   ASSERT_EQ(path, expect_path) << describe(c, path);
   const vk::BufferRange bias_range = bbuf.range();
   test::run_once(ctx, [&](vk::Recorder& r) {
-    op.record(r, m, xbuf.range(), ybuf.range(), c.tokens, c.bias ? &bias_range : nullptr, c.accumulate);
+    op.record(r, m, xbuf.range(), ybuf.range(), c.tokens, c.bias ? &bias_range : nullptr, c.accumulate,
+              c.norm ? &norm : nullptr);
   });
   const auto got = test::download<float>(ctx, ybuf, size_t(c.tokens) * c.rows);
 
   size_t bad = 0;
   std::string first;
   for (uint32_t t = 0; t < c.tokens; ++t) {
-    const float* xt = &x[size_t(t) * c.cols];
+    // The reference input: x itself, or x / rms(x) * g in double.
+    std::vector<float> x_ref(x.begin() + size_t(t) * c.cols, x.begin() + size_t(t + 1) * c.cols);
+    std::vector<double> xn(x_ref.begin(), x_ref.end());
+    if (c.norm) {
+      double sum_sq = 0;
+      for (float v : x_ref) sum_sq += double(v) * v;
+      const double scale = 1.0 / std::sqrt(sum_sq / c.cols + eps);
+      for (uint32_t k = 0; k < c.cols; ++k) xn[k] = double(x_ref[k]) * scale * norm_weight[k];
+    }
+    const float* xt = x_ref.data();
     // The dot path quantizes each 32-block of x to int8 with d = max|x| / 127: each element moves
     // by at most d / 2, so the result by at most sum |w| * d / 2 (1% added for f32 rounding of d).
     std::vector<double> x_step(c.cols / 32 + 1, 0.0);
@@ -87,8 +105,8 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
         magnitude += std::fabs(y0[size_t(t) * c.rows + r]);
       }
       for (uint32_t k = 0; k < c.cols; ++k) {
-        want += double(wr[k]) * xt[k];
-        magnitude += std::fabs(double(wr[k]) * xt[k]);
+        want += double(wr[k]) * xn[k];
+        magnitude += std::fabs(double(wr[k]) * xn[k]);
         quant_bound += std::fabs(double(wr[k])) * x_step[k / 32];
       }
       // f32 accumulation of K terms in another order than the reference: a random walk of
@@ -167,12 +185,54 @@ TEST_F(GpuTest, MatMulWiderMatrixVectorBatch) {
   check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 16}, "mv", 1310);
 }
 
+TEST_F(GpuTest, MatMulFusedInputNorm) {
+  // The RMS norm folded into the matrix-vector kernel (decode: no norm pass, no barrier): both
+  // reductions, both loops (16-element pairs at <= 4 tokens, 8 otherwise), a batch, long rows
+  // (several strided passes), bias and accumulate. The norm's own error (f32 sum of squares,
+  // one inversesqrt) is ~1e-7 relative, inside the product's tolerance.
+  uint32_t seed = 1500;
+  for (bool subgroup : {true, false}) {
+    ops::MatMulOptions options;
+    options.allow_subgroup = subgroup;
+    ops::MatMul op(*ctx, options);
+    for (Type t : {Type::F16, Type::Q8_0, Type::Q4_0, Type::Q4_K}) {
+      const uint32_t cols = block_of(t) == 256 ? 512 : block_of(t) * 3;
+      check_matmul(*ctx, op, {t, 7, cols, 1, false, test::WeightSource::Quantize, false, true}, "mv", seed += 5);
+      check_matmul(*ctx, op, {t, 65, cols, 3, true, test::WeightSource::Quantize, true, true}, "mv", seed += 5);
+      check_matmul(*ctx, op, {t, 9, cols, 8, false, test::WeightSource::Quantize, true, true}, "mv", seed += 5);
+    }
+    check_matmul(*ctx, op, {Type::Q4_0, 5, 4096 + 32, 1, false, test::WeightSource::Quantize, false, true}, "mv", seed += 5);
+    check_matmul(*ctx, op, {Type::Q4_K, 3, 4096 + 256, 2, true, test::WeightSource::Quantize, true, true}, "mv", seed += 5);
+  }
+  // A norm on a batch that takes the tiled kernels is a caller's bug, refused.
+  const auto w = test::random_weights(Type::Q8_0, 4, 64, 1);
+  auto wbuf = test::upload(*ctx, w, "weights");
+  auto xbuf = test::upload(*ctx, test::random_floats(64 * 64, 2), "x");
+  auto ybuf = test::poisoned(*ctx, 64 * 4 * 4);
+  const ops::InputNorm norm{xbuf.range(0, 256), 1e-5f};
+  ops::MatMul op(*ctx);
+  const ops::Matrix m{wbuf.range(), Type::Q8_0, 64, 4};
+  EXPECT_FALSE(op.fuses_norm(m, 64));
+  EXPECT_TRUE(op.fuses_norm(m, 1));
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  try {
+    op.record(rec, m, xbuf.range(), ybuf.range(), 64, nullptr, false, &norm);
+    ADD_FAILURE() << "a fused norm on the mm path was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INTERNAL);
+  }
+  rec.end();
+}
+
 TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
   // mul_mv keeps 2 KiB of partial sums per token in shared memory: the allowed maximum of 32
   // tokens (64 KiB) exceeds every device's limit here (lavapipe 32 KiB, NVIDIA 48 KiB), so the
   // op caps the batch to what fits and sends larger ones to the matrix-matrix kernels. Without
   // the cap the 17..32-token pipelines would exceed maxComputeSharedMemorySize (validation fails).
+  // A fused norm needs 0.5 KiB per token more: it is offered up to the smaller batch that fits.
   const uint32_t fit = ctx->caps().max_shared_memory / 2048;
+  const uint32_t norm_fit = ctx->caps().max_shared_memory / 2560;
   for (bool subgroup : {true, false}) {
     ops::MatMulOptions options;
     options.mv_max_tokens = 32;
@@ -186,6 +246,11 @@ TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
     const std::string mm = ops::MatMul(*ctx).path_for(m, 64);
     check_matmul(*ctx, op, {Type::Q8_0, 9, 64, cap, true}, "mv", 1400 + subgroup);
     check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 32}, cap < 32 ? mm : "mv", 1410 + subgroup);
+    const uint32_t norm_cap = std::min(cap, norm_fit);
+    EXPECT_TRUE(op.fuses_norm(m, norm_cap));
+    EXPECT_EQ(op.fuses_norm(m, norm_cap + 1), false);
+    check_matmul(*ctx, op, {Type::Q8_0, 9, 64, norm_cap, false, test::WeightSource::Quantize, false, true}, "mv",
+                 1420 + subgroup);
   }
   // Options below the cap are kept as they are.
   ops::MatMulOptions options;

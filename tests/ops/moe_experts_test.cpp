@@ -142,7 +142,9 @@ class MoeExpertsTest : public GpuTest {
 
   // Runs one forced path on fresh device buffers (outputs and scratch poisoned). With
   // `accumulate_onto`, out starts as those values and the op adds to them.
-  std::vector<float> run(const Inputs& in, bool decode, const std::vector<float>* accumulate_onto = nullptr) {
+  // With `norm_weight`, x is RMS-normed on the way in (eps 1e-6; decode path only).
+  std::vector<float> run(const Inputs& in, bool decode, const std::vector<float>* accumulate_onto = nullptr,
+                         const std::vector<float>* norm_weight = nullptr) {
     const Case& c = in.c;
     auto gbuf = test::upload(*ctx, in.gate.bytes, "gate experts");
     auto ubuf = test::upload(*ctx, in.up.bytes, "up experts");
@@ -162,9 +164,15 @@ class MoeExpertsTest : public GpuTest {
     const auto d = matrices(dbuf, in.down, c.down, c.n_ff, c.n_embd);
     ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
     EXPECT_EQ(op.path_for(s), decode ? "decode" : "grouped");
+    vk::Buffer nbuf;
+    ops::InputNorm norm;
+    if (norm_weight) {
+      nbuf = test::upload(*ctx, *norm_weight, "norm weight");
+      norm = {nbuf.range(), 1e-6f};
+    }
     test::run_once(*ctx, [&](vk::Recorder& r) {
       op.record(r, s, g, u, d, xbuf.range(), idbuf.range(), wbuf.range(), scratch.range(), out.range(),
-                accumulate_onto != nullptr);
+                accumulate_onto != nullptr, norm_weight ? &norm : nullptr);
     });
     return test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd);
   }
@@ -233,6 +241,31 @@ TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
   };
   uint32_t seed = 200;
   for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, DecodeFusedInputNorm) {
+  // The FFN's RMS norm folded into moe_gate_up_mv (decode: no norm pass, no barrier): the
+  // reference runs on x / rms(x) * g computed in double (rounded to f32, 2^-24: far inside the
+  // tolerance). Fused gate+up, the two-pass mode (gate and up types differ), several tokens and
+  // a row longer than one strided pass.
+  uint32_t seed = 7100;
+  for (const Case& c : {Case{Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 1, 96, 64},
+                        Case{Type::Q4_K, Type::Q4_K, Type::Q6_K, 60, 4, 3, 256, 256},
+                        Case{Type::Q8_0, Type::F16, Type::Q8_0, 16, 8, 2, 64, 96},
+                        Case{Type::F16, Type::F16, Type::F16, 128, 8, 1, 2048 + 32, 24}}) {
+    const Inputs in = make_inputs(c, seed += 11);
+    auto g = test::random_floats(c.n_embd, seed + 7);
+    for (float& v : g) v += v < 0 ? -0.5f : 0.5f;
+    std::vector<float> normed(in.x.size());
+    for (uint32_t t = 0; t < c.n_tokens; ++t) {
+      double sum_sq = 0;
+      for (uint32_t i = 0; i < c.n_embd; ++i) sum_sq += double(in.x[t * c.n_embd + i]) * in.x[t * c.n_embd + i];
+      const double scale = 1.0 / std::sqrt(sum_sq / c.n_embd + 1e-6);
+      for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(in.x[t * c.n_embd + i] * scale * g[i]);
+    }
+    const auto want = reference(c, in.gate, in.up, in.down, normed, in.ids, in.weights);
+    EXPECT_TRUE(close_to_reference(c, run(in, true, nullptr, &g), want)) << describe(c) << " decode, fused norm";
+  }
 }
 
 TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {

@@ -79,9 +79,18 @@ struct Outputs {
 };
 
 // split_max_tokens: 0 forces the fused path, UINT32_MAX the split one where it applies.
+// norm_weight: x is RMS-normed on the way in (ops::InputNorm, eps kNormEps).
+constexpr float kNormEps = 1e-6f;
 Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const std::vector<uint8_t>& w_bytes,
-                   const std::vector<float>& x, uint32_t split_max_tokens = 0) {
+                   const std::vector<float>& x, uint32_t split_max_tokens = 0,
+                   const std::vector<float>* norm_weight = nullptr) {
   ops::MoeRouter router(ctx, split_max_tokens);
+  vk::Buffer n_buf;
+  ops::InputNorm norm;
+  if (norm_weight) {
+    n_buf = test::upload(ctx, *norm_weight, "norm weight");
+    norm = {n_buf.range(), kNormEps};
+  }
   auto w_buf = test::upload(ctx, w_bytes, "router weights");
   auto x_buf = test::upload(ctx, x);
   auto scratch = test::poisoned(ctx, ops::MoeRouter::scratch_bytes(s));
@@ -89,7 +98,7 @@ Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const
   auto wts = test::poisoned(ctx, uint64_t(s.n_tokens) * s.k * 4);
   const ops::Matrix m{w_buf.range(), type, s.n_embd, s.n_expert};
   test::run_once(ctx, [&](vk::Recorder& r) {
-    router.record(r, s, m, x_buf.range(), scratch.range(), ids.range(), wts.range());
+    router.record(r, s, m, x_buf.range(), scratch.range(), ids.range(), wts.range(), norm_weight ? &norm : nullptr);
   });
   Outputs o;
   o.ids = test::download<uint32_t>(ctx, ids, size_t(s.n_tokens) * s.k);
@@ -106,8 +115,24 @@ std::string describe(const ops::RouterShape& s, Type t) {
 
 // Random weights of `type`; x redrawn per token until its top-(k+1) logits are at least 1e-2
 // apart (the kernel's logit error is ~1e-5), so the reference ids are the only right answer.
-void check_random_case(vk::Context& ctx, const ops::RouterShape& s, Type type, uint32_t seed) {
-  SCOPED_TRACE(describe(s, type));
+// x / rms(x) * g per token of n_embd values, in double, rounded to f32 (2^-24 relative: far
+// inside the logit tolerance).
+std::vector<float> rms_normed(const std::vector<float>& x, const std::vector<float>& g, uint32_t n_embd) {
+  std::vector<float> out(x.size());
+  for (size_t t = 0; t < x.size() / n_embd; ++t) {
+    double sum_sq = 0;
+    for (uint32_t i = 0; i < n_embd; ++i) sum_sq += double(x[t * n_embd + i]) * x[t * n_embd + i];
+    const double scale = 1.0 / std::sqrt(sum_sq / n_embd + kNormEps);
+    for (uint32_t i = 0; i < n_embd; ++i) out[t * n_embd + i] = float(x[t * n_embd + i] * scale * g[i]);
+  }
+  return out;
+}
+
+void check_random_case(vk::Context& ctx, const ops::RouterShape& s, Type type, uint32_t seed,
+                       const std::vector<float>* norm_weight = nullptr) {
+  SCOPED_TRACE(describe(s, type) + (norm_weight ? " fused norm" : ""));
+  // The router sees x, or its RMS-normed form (then x's scale does not matter).
+  auto router_input = [&](const std::vector<float>& v) { return norm_weight ? rms_normed(v, *norm_weight, s.n_embd) : v; };
   const auto w_bytes = test::random_weights(type, s.n_expert, s.n_embd, seed);
   const auto w = test::dequantized(type, w_bytes, s.n_expert, s.n_embd);
   // Logits of std ~2 (weights ~N(0,1)): softmax neither flat nor one-hot.
@@ -122,18 +147,18 @@ void check_random_case(vk::Context& ctx, const ops::RouterShape& s, Type type, u
       for (float& v : xt) v = dist(rng);
       ops::RouterShape one = s;
       one.n_tokens = 1;
-      if (top_gap(reference(w, xt, one).logits, s.k) < 1e-2) continue;
+      if (top_gap(reference(w, router_input(xt), one).logits, s.k) < 1e-2) continue;
       std::copy(xt.begin(), xt.end(), x.begin() + size_t(t) * s.n_embd);
       break;
     }
   }
-  const Reference want = reference(w, x, s);
+  const Reference want = reference(w, router_input(x), s);
   for (uint32_t split_max_tokens : {0u, UINT32_MAX}) {
     const ops::Matrix m{{}, type, s.n_embd, s.n_expert};
     const std::string path = ops::MoeRouter(ctx, split_max_tokens).path_for(s, m);
     if (split_max_tokens != 0 && path != "split") continue;  // batch too large for the split path
     SCOPED_TRACE(path);
-    const Outputs got = run_router(ctx, s, type, w_bytes, x, split_max_tokens);
+    const Outputs got = run_router(ctx, s, type, w_bytes, x, split_max_tokens, norm_weight);
     EXPECT_EQ(got.ids, want.ids);
     // fp32 dot products of <= 768 terms with |logit| ~ 2..8: error well under 1e-4; softmax and
     // sigmoid change by at most that much per unit of logit error.
@@ -172,6 +197,23 @@ TEST_F(GpuTest, RouterOtherWeightTypes) {
       s.n_embd = quant::type_info(t).block_size == 256 ? 768u : 96u;
       check_random_case(*ctx, s, t, seed++);
     }
+  }
+}
+
+TEST_F(GpuTest, RouterFusedInputNorm) {
+  // The FFN's RMS norm folded into the router (decode: no norm pass before it), on both paths:
+  // route_topk's own first pass, or the split path's mul_mv. Norm gains around 1 of either sign;
+  // n_embd 160 and 96: not multiples of the 256 elements the lanes cover per pass.
+  uint32_t seed = 600;
+  const ops::RouterShape shapes[] = {{1, 96, 8, 2, ops::Gating::Softmax, true},
+                                     {3, 160, 60, 4, ops::Gating::Softmax, false},
+                                     {1, 256, 128, 8, ops::Gating::Softmax, true},
+                                     {5, 96, 256, 8, ops::Gating::Sigmoid, true}};
+  for (const ops::RouterShape& s : shapes) {
+    auto g = test::random_floats(s.n_embd, seed + 50);
+    for (float& v : g) v += v < 0 ? -0.5f : 0.5f;
+    check_random_case(*ctx, s, Type::F32, seed++, &g);
+    check_random_case(*ctx, s, Type::Q8_0, seed++, &g);
   }
 }
 

@@ -1,6 +1,8 @@
 #include "support/weights.hpp"
 
 #include <random>
+#include <stdexcept>
+#include <string>
 
 #include "quant/half.hpp"
 #include "support/gpu.hpp"
@@ -23,6 +25,10 @@ std::vector<uint32_t> scale_fields(quant::Type t) {
 std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols, uint32_t seed,
                                     WeightSource source) {
   const quant::TypeInfo& info = quant::type_info(t);
+  // Rows are whole blocks; quantizing rows * cols values of ragged rows would write past w.
+  if (cols % info.block_size != 0)
+    throw std::invalid_argument(std::string("random_weights: ") + std::to_string(cols) + " columns of " + info.name +
+                                " are not whole blocks");
   const uint64_t bytes = quant::row_bytes(t, cols) * rows;
   std::vector<uint8_t> w((bytes + 3) / 4 * 4, 0);
   const bool floats = info.block_size == 1;
