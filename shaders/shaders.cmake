@@ -82,7 +82,8 @@ moevk_shader(mul_mm_dot_q4_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q4_K)
 moevk_shader(mul_mm_dot_q5_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 
 # moe experts (runtime/ops/moe_experts.cpp, moe_combine.cpp): type-free grouping/combine kernels,
-# then one variant per weight type of each expert product (decoders from shaders/common/quant.glsl)
+# then one variant per weight type of each expert product (decoders from shaders/common/quant.glsl);
+# moe_mul_mm_dot (integer dot on int8 activations from matmul/quantize_q8) for the int8-affine types
 moevk_shader(moe_group_count moe/moe_group_count.comp)
 moevk_shader(moe_group_scatter moe/moe_group_scatter.comp)
 moevk_shader(moe_combine moe/moe_combine.comp)
@@ -123,6 +124,14 @@ moevk_shader(moe_mul_mm_q4_k moe/moe_mul_mm.comp DEFINES WEIGHT_Q4_K)
 moevk_shader(moe_mul_mm_q5_k moe/moe_mul_mm.comp DEFINES WEIGHT_Q5_K)
 moevk_shader(moe_mul_mm_q6_k moe/moe_mul_mm.comp DEFINES WEIGHT_Q6_K)
 moevk_shader(moe_mul_mm_iq4_nl moe/moe_mul_mm.comp DEFINES WEIGHT_IQ4_NL)
+moevk_shader(moe_mul_mm_dot_q8_0 moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q8_0)
+moevk_shader(moe_mul_mm_dot_q4_0 moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q4_0)
+moevk_shader(moe_mul_mm_dot_q4_1 moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q4_1)
+moevk_shader(moe_mul_mm_dot_q5_0 moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q5_0)
+moevk_shader(moe_mul_mm_dot_q5_1 moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q5_1)
+moevk_shader(moe_mul_mm_dot_iq4_nl moe/moe_mul_mm_dot.comp DEFINES WEIGHT_IQ4_NL)
+moevk_shader(moe_mul_mm_dot_q4_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q4_K)
+moevk_shader(moe_mul_mm_dot_q5_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 
 # expert statistics (runtime/ops/expert_histogram.cpp)
 moevk_shader(expert_histogram moe/expert_histogram.comp)

@@ -147,6 +147,10 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         guarded("router_topk", 0, [&] {
           ops::MoeRouter router(ctx);
           ops::MoeExperts experts(ctx);
+          // The prefill products on the plain tiles too, to compare with the integer-dot ones.
+          ops::MoeExpertsOptions plain_options;
+          plain_options.allow_dot = false;
+          ops::MoeExperts plain_experts(ctx, plain_options);
           auto wr = weights(ctx, quant::Type::F32, s.n_embd, s.n_expert, "router weights");
           ops::Matrix mr{wr.range(), quant::Type::F32, s.n_embd, s.n_expert};
           std::unique_ptr<vk::Buffer> wg, wu, wd;
@@ -166,7 +170,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
             if (want("router_topk"))
               guarded("router_topk", t, [&] {
                 auto ms = time_recording(ctx, o.repeats, route);
-                report("router_topk", t, "fused", ms, 4.0 * s.n_expert * s.n_embd + 4.0 * t * s.n_embd,
+                report("router_topk", t, router.path_for(rs, mr), ms, 4.0 * s.n_expert * s.n_embd + 4.0 * t * s.n_embd,
                        2.0 * s.n_expert * s.n_embd * t);
               });
             if (!want("moe_experts")) continue;
@@ -187,11 +191,17 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               ops::ExpertMatrices g{wg->range(), type, s.n_embd, s.n_ff_exp, s.n_expert, gu_stride};
               ops::ExpertMatrices u{wu->range(), type, s.n_embd, s.n_ff_exp, s.n_expert, gu_stride};
               ops::ExpertMatrices d{wd->range(), type, s.n_ff_exp, s.n_embd, s.n_expert, d_stride};
-              auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                experts.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
-              });
-              report("moe_experts", t, experts.path_for(es), ms, unique * (2.0 * gu_stride + d_stride) + 8.0 * t * s.n_embd,
-                     2.0 * 3.0 * s.n_ff_exp * s.n_embd * t * s.k);
+              const double bytes = unique * (2.0 * gu_stride + d_stride) + 8.0 * t * s.n_embd;
+              const double flops = 2.0 * 3.0 * s.n_ff_exp * s.n_embd * t * s.k;
+              const std::string path = experts.path_for(es, type, type, type);
+              for (const ops::MoeExperts* op : {&experts, &plain_experts}) {
+                // A second row only where the plain op takes another path (grouped vs grouped_dot).
+                if (op == &plain_experts && plain_experts.path_for(es, type, type, type) == path) continue;
+                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                  op->record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
+                });
+                report("moe_experts", t, op->path_for(es, type, type, type), ms, bytes, flops);
+              }
             });
           }
         });

@@ -35,12 +35,6 @@ constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
-// Types whose 32-element sub-blocks are scale * int8 + offset (quant.glsl's QUANT_HAS_INT8).
-bool has_dot_kernel(quant::Type t) {
-  using quant::Type;
-  return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
-         t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
-}
 // The coopmat kernel's assumptions: NV cooperative matrices with the 16x16x16 f16 x f16 + f32
 // subgroup shape, and subgroups of 32 (4 per 128-thread workgroup).
 bool coopmat_usable(const vk::Context& ctx) {
@@ -76,7 +70,7 @@ std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   check_supported(w.type);
   if (n_tokens <= mv_max_tokens_) return "mv";
   if (options_.allow_coopmat && coopmat_usable(ctx_)) return "mm_coopmat";
-  if (options_.allow_dot && ctx_.features().dot && has_dot_kernel(w.type)) return "mm_dot";
+  if (options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(w.type)) return "mm_dot";
   return "mm";
 }
 

@@ -53,16 +53,26 @@ struct ExpertsShape {
 // Where MoeExperts::record keeps its intermediates inside the scratch: byte offsets, each a
 // multiple of 256 (what moe_experts.cpp describes). Public so tests can read the grouping.
 struct ExpertsScratchLayout {
-  uint64_t h = 0, y = 0, group_info = 0, grouped_entry = 0, grouped_row = 0, total = 0;
+  uint64_t h = 0, y = 0, group_info = 0, grouped_entry = 0, grouped_row = 0;
+  uint64_t act_q8 = 0, act_scale = 0, act_sum = 0;  // int8 activations of the grouped_dot path
+  uint64_t total = 0;
+};
+
+struct MoeExpertsOptions {
+  // Batches of up to this many tokens take the "decode" path, larger ones the grouped one
+  // (tests force either: 0 = always grouped, UINT32_MAX = always decode).
+  uint32_t decode_max_tokens = 4;
+  // Grouped products on the integer dot product (activations quantized to int8 per 32
+  // elements) where the device has it and the weight type has a kernel; MOEVK_DISABLE=dot
+  // turns it off for the whole context.
+  bool allow_dot = true;
 };
 
 class MoeExperts {
  public:
   // Rows per row tile of the grouped path (group_info's tile_start counts tiles of this many).
   static constexpr uint32_t kGroupTileRows = 32;
-  explicit MoeExperts(vk::Context& ctx);
-  // Batches of up to decode_max_tokens tokens take the "decode" path, larger ones "grouped"
-  // (tests force either: 0 = always grouped, UINT32_MAX = always decode).
+  explicit MoeExperts(vk::Context& ctx, MoeExpertsOptions options = {});
   MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens);
   // Enough for either path (layout in moe_experts.cpp); offset aligned like any storage binding.
   static uint64_t scratch_bytes(const ExpertsShape& s);
@@ -78,10 +88,16 @@ class MoeExperts {
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
   // norm (x RMS-normed on the way in) is taken by the decode path only.
   bool fuses_norm(const ExpertsShape& s) const { return path_for(s) == "decode"; }
+  // With the weight types: "decode"; or for the grouped path "grouped_dot" (every expert
+  // product on the integer-dot kernel), "grouped" (none) or "grouped_mixed" (some, e.g. Q4_K
+  // gate/up with a Q6_K down, which has no int8 form).
+  std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
 
  private:
+  bool grouped_dot(const ExpertsShape& s, quant::Type t) const;
+
   vk::Context& ctx_;
-  uint32_t decode_max_tokens_ = 4;
+  MoeExpertsOptions options_;
 };
 
 // out[t][i] += (gate ? sigmoid(gate_logit[t]) : 1) * shared[t][i]   (gate_logit: [n_tokens] f32)

@@ -6,6 +6,10 @@
 //           permutation by expert), moe_mul_mm gate+up over each expert's rows (x rows gathered
 //           through the permutation while loading tiles), moe_mul_mm down, moe_combine back to
 //           token order with the weights applied.
+//           On devices with the integer dot product, each product whose weight type is int8-affine
+//           (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K) runs moe_mul_mm_dot instead, on int8
+//           activations from matmul/quantize_q8: x quantized once per token (rows gathered through
+//           the permutation as above), h once per grouped row before the down product.
 // Scratch layout (each region starts at a multiple of 256 bytes, the largest storage-buffer
 // offset alignment Vulkan allows), N = n_tokens * k, E = n_expert:
 //   h              f32 [N][n_ff]     SiLU(gate) * up; decode: row t*k+j, grouped: grouped row p
@@ -13,6 +17,9 @@
 //   group_info     u32 [3E + 2]      counts, offsets (E+1), row-tile starts (E+1)
 //   grouped_entry  u32 [N]           grouped row p -> entry t*k+j
 //   grouped_row    u32 [N]           entry -> grouped row (0xFFFFFFFF: id >= n_expert, skipped)
+//   act_q8         i8  [A]           int8 activations (x, later h) of the dot path, A = max(
+//   act_scale      f32 [A / 32]        n_tokens * n_embd, N * n_ff); per 32 elements their scale
+//   act_sum        f32 [A / 32]        and scaled sum (quantize_q8's xd, xs)
 // The decode path only uses h. Entries with an id >= n_expert contribute nothing (no OOB reads).
 #include <algorithm>
 #include <string>
@@ -28,6 +35,11 @@ constexpr uint32_t kMvWorkgroup = 64, kMvRows = 2;  // decode kernels: rows per 
 constexpr uint32_t kGroupWorkgroup = 128;          // count / scatter / combine
 constexpr uint32_t kMmWorkgroup = 128, kTileM = MoeExperts::kGroupTileRows, kTileN = 32, kTileK = 32;
 static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 micro-tile per thread");
+// moe_mul_mm_dot: the same row tiles (they are group_info's), 64 weight rows per tile so each
+// gathered int8 activation row serves twice the rows, two 32-column sub-blocks per barrier pair.
+constexpr uint32_t kDotWorkgroup = 128, kDotTileN = 64, kDotSubBlocks = 2;
+static_assert(kDotWorkgroup == (kTileM / 4) * (kDotTileN / 4), "moe_mul_mm_dot: one 4x4 micro-tile per thread");
+constexpr uint32_t kQuantizeWorkgroup = 64;  // quantize_q8: one thread per 32 elements
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
 
@@ -61,7 +73,11 @@ ExpertsScratchLayout layout_for(const ExpertsShape& s) {
   l.group_info = align_up(l.y + n * s.n_embd * 4);
   l.grouped_entry = align_up(l.group_info + (3ull * s.n_expert + 2) * 4);
   l.grouped_row = align_up(l.grouped_entry + n * 4);
-  l.total = align_up(l.grouped_row + n * 4);
+  const uint64_t act = std::max(uint64_t(s.n_tokens) * s.n_embd, n * s.n_ff), act_blocks = (act + 31) / 32;
+  l.act_q8 = align_up(l.grouped_row + n * 4);
+  l.act_scale = align_up(l.act_q8 + act);
+  l.act_sum = align_up(l.act_scale + act_blocks * 4);
+  l.total = align_up(l.act_sum + act_blocks * 4);
   return l;
 }
 
@@ -103,15 +119,28 @@ const vk::Pipeline& typed_pipeline(vk::Context& ctx, const char* kernel, quant::
 }
 }  // namespace
 
-MoeExperts::MoeExperts(vk::Context& ctx) : ctx_(ctx) {}
+MoeExperts::MoeExperts(vk::Context& ctx, MoeExpertsOptions options) : ctx_(ctx), options_(options) {}
 MoeExperts::MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens)
-    : ctx_(ctx), decode_max_tokens_(decode_max_tokens) {}
+    : MoeExperts(ctx, MoeExpertsOptions{decode_max_tokens}) {}
 
 uint64_t MoeExperts::scratch_bytes(const ExpertsShape& s) { return layout_for(s).total; }
 ExpertsScratchLayout MoeExperts::scratch_layout(const ExpertsShape& s) { return layout_for(s); }
 
 std::string MoeExperts::path_for(const ExpertsShape& s) const {
-  return s.n_tokens <= decode_max_tokens_ ? "decode" : "grouped";
+  return s.n_tokens <= options_.decode_max_tokens ? "decode" : "grouped";
+}
+
+bool MoeExperts::grouped_dot(const ExpertsShape& s, quant::Type t) const {
+  // quantize_q8 runs one thread per 32 elements in a 1-D grid.
+  const uint64_t act = std::max(uint64_t(s.n_tokens) * s.n_embd, uint64_t(s.n_tokens) * s.k * s.n_ff);
+  return options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t) &&
+         act / 32 <= uint64_t(kMaxGroupsPerDim) * kQuantizeWorkgroup;
+}
+
+std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
+  if (path_for(s) == "decode") return "decode";
+  const int dots = int(grouped_dot(s, gate)) + int(grouped_dot(s, up)) + int(grouped_dot(s, down));
+  return dots == 3 ? "grouped_dot" : dots == 0 ? "grouped" : "grouped_mixed";
 }
 
 void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
@@ -180,38 +209,67 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const vk::BufferRange group_info = sub(scratch, l.group_info, (3ull * s.n_expert + 2) * 4);
   const vk::BufferRange grouped_entry = sub(scratch, l.grouped_entry, n_entries * 4);
   const vk::BufferRange grouped_row = sub(scratch, l.grouped_row, n_entries * 4);
+  const vk::BufferRange act_q8 = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
+  const vk::BufferRange act_scale = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
+  const vk::BufferRange act_sum = sub(scratch, l.act_sum, l.total - l.act_sum);
   const uint32_t n = static_cast<uint32_t>(n_entries);
   // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
   const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
   require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
 
+  const bool dot_gate = grouped_dot(s, gate.type), dot_up = grouped_dot(s, up.type);
+  const bool dot_down = grouped_dot(s, down.type);
+  // int8 activations (quantize_q8) into act_q8/scale/sum: `elements` values of `src`, 32 at a time.
+  auto quantize = [&](const vk::BufferRange& src, uint64_t elements) {
+    const uint32_t n_blocks = static_cast<uint32_t>(elements / 32);
+    rec.dispatch(ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}}), {src, act_q8, act_scale, act_sum},
+                 n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+  };
+
   const GroupPush group_push{n, s.n_expert, kTileM};
   rec.dispatch(ctx_.pipeline({"moe_group_count", 2, sizeof(GroupPush), {kGroupWorkgroup}}), {expert_ids, group_info},
                group_push, s.n_expert);
+  // x per token, once for all its slots (the dot kernel gathers rows through grouped_entry);
+  // independent of the grouping, so it shares its barrier.
+  if (dot_gate || dot_up) quantize(x, uint64_t(s.n_tokens) * s.n_embd);
   rec.barrier();
   rec.dispatch(ctx_.pipeline({"moe_group_scatter", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
                {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
   rec.barrier();
 
+  // dot: moe_mul_mm_dot on the int8 activations (act is then unused); its mode 2 reads the up
+  // weights at binding 0, which is where kTimesUp binds them for both kernels anyway.
   auto mm = [&](quant::Type t, uint32_t mode, const WeightBinding& a, const ExpertMatrices& ma,
                 const WeightBinding& b, const ExpertMatrices& mb, const vk::BufferRange& act,
-                const vk::BufferRange& dst, uint32_t cols, uint32_t rows) {
-    const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
-                                           {kMmWorkgroup, kTileM, kTileN, kTileK});
+                const vk::BufferRange& dst, uint32_t cols, uint32_t rows, bool dot) {
     const uint32_t row_bytes = static_cast<uint32_t>(mode == kTimesUp ? mb.row_bytes() : ma.row_bytes());
     const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
                       static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base};
-    rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN), max_tiles);
+    if (dot) {
+      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 8, sizeof(MmPush),
+                                             {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks});
+      rec.dispatch(p, {a.range, b.range, act_q8, act_scale, act_sum, grouped_entry, group_info, dst}, push,
+                   div_up(rows, kDotTileN), max_tiles);
+    } else {
+      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
+                                             {kMmWorkgroup, kTileM, kTileN, kTileK});
+      rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN), max_tiles);
+    }
   };
   if (fused) {
-    mm(gate.type, kFused, wg, gate, wu, up, x, h, s.n_embd, s.n_ff);
+    mm(gate.type, kFused, wg, gate, wu, up, x, h, s.n_embd, s.n_ff, dot_gate);
   } else {
-    mm(gate.type, kGateOnly, wg, gate, wg, gate, x, h, s.n_embd, s.n_ff);
+    mm(gate.type, kGateOnly, wg, gate, wg, gate, x, h, s.n_embd, s.n_ff, dot_gate);
     rec.barrier();
-    mm(up.type, kTimesUp, wu, up, wu, up, x, h, s.n_embd, s.n_ff);
+    mm(up.type, kTimesUp, wu, up, wu, up, x, h, s.n_embd, s.n_ff, dot_up);
   }
   rec.barrier();
-  mm(down.type, kDown, wd, down, wd, down, h, y, s.n_ff, s.n_embd);
+  if (dot_down) {
+    // h (f32 SiLU(g) * u) to int8 per 32 elements, over the x activations gate/up have read.
+    quantize(h, n_entries * s.n_ff);
+    rec.barrier();
+  }
+  mm(down.type, kDown, wd, down, wd, down, h, y, s.n_ff, s.n_embd, dot_down);
   rec.barrier();
   const CombinePush combine_push{s.n_embd, s.k, accumulate ? 1u : 0u};
   rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),

@@ -36,6 +36,12 @@ uint32_t weight_block_elements(quant::Type t) {
   return b == 1 ? 8u : b;
 }
 
+bool weight_has_int8_dot(quant::Type t) {
+  using quant::Type;
+  return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
+         t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
+}
+
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes) {
   // Even is what quant.glsl needs (16-bit fields); f32 rows are whole words, so a 4-aligned matrix
   // (required by the ops) keeps every row chunk 4-aligned.

@@ -21,6 +21,9 @@ void require_weight_type(quant::Type t, const char* op);
 std::string weight_variant(quant::Type t);
 // Elements per decode block in quant.glsl (8 for the float types); cols must be a multiple.
 uint32_t weight_block_elements(quant::Type t);
+// True for the types with integer-dot kernels (mul_mm_dot, moe_mul_mm_dot): 32-element
+// sub-blocks of scale * int8 + offset (quant.glsl's QUANT_HAS_INT8).
+bool weight_has_int8_dot(quant::Type t);
 
 struct WeightBinding {
   vk::BufferRange range;  // starts aligned; covers base + bytes rounded up to whole words

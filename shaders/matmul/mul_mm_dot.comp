@@ -1,7 +1,7 @@
 #version 450
 // Integer-dot matrix-matrix product for weights whose 32-element sub-blocks are scale * int8 +
 // offset (quant.glsl's QUANT_HAS_INT8 types). With activations x = dx * qx per 32 elements
-// (quantize_q8.comp, xs = dx * sum qx):
+// (quantize_q8.comp, xs = dx * sum qx; the algebra in common/int_dot.glsl):
 //   y[t][r] = sum_b scale[r][b] * dx[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i]
 //             + offset[r][b] * xs[t][b]                                            (+ bias[r])
 // Per 32-column step the workgroup stages BM x 8 packed weight words + scale/offset and BN x 8
@@ -15,12 +15,6 @@
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = TM, 4 = TN, WG == (BM / TM) * (BN / TN).
 #include "types.glsl"
-#extension GL_EXT_spirv_intrinsics : require
-
-// OpSDot (SPV_KHR_integer_dot_product) on two 4x8-bit packed words; the literal 0 is
-// PackedVectorFormat4x8Bit.
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
-int sdot_4x8_packed(uint a, uint b, spirv_literal int packed_format);
 
 layout(constant_id = 0) const uint WG = 256;
 layout(constant_id = 1) const uint BM = 64;
@@ -43,9 +37,7 @@ layout(push_constant) uniform Push {
 
 #define WEIGHT_WORD(i) weight_words[(i)]
 #include "quant.glsl"
-#ifndef QUANT_HAS_INT8
-#error "mul_mm_dot needs a weight type with quant_int8x8"
-#endif
+#include "int_dot.glsl"
 
 shared uint wq_tile[8 * BM];  // word-major: wq_tile[u * BM + m]
 shared float wd_tile[BM];
@@ -66,15 +58,14 @@ void main() {
 
   for (uint blk = 0u; blk < n_blocks; ++blk) {
     // Weights: BM rows x 4 groups of 8 int8 (two words each), plus the sub-block's scale/offset.
-    const uint block_in_row = (blk * 32u / QK) * BLOCK_BYTES, e0 = (blk * 32u) % QK;
     for (uint idx = lid; idx < BM * 4u; idx += WG) {
       const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
       uvec2 q = uvec2(0u);
       float scale = 0.0, offset = 0.0;
       if (row < pc.rows) {
-        const uint block = pc.weight_base + row * pc.row_bytes + block_in_row;
-        q = quant_int8x8(block, e0 + g * 8u);
-        if (g == 0u) quant_affine32(block, e0 / 32u, scale, offset);
+        const uint row_byte = pc.weight_base + row * pc.row_bytes;
+        q = row_int8x8(row_byte, blk * 32u + g * 8u);
+        if (g == 0u) row_affine32(row_byte, blk * 32u, scale, offset);
       }
       wq_tile[(2u * g) * BM + m] = q.x;
       wq_tile[(2u * g + 1u) * BM + m] = q.y;
@@ -106,7 +97,7 @@ void main() {
       const float dw = wd_tile[tm + i * threads_m], ow = wo_tile[tm + i * threads_m];
       [[unroll]] for (uint j = 0u; j < TN; ++j) {
         const uint n = tn + j * (BN / TN);
-        acc[i * TN + j] += float(isum[i * TN + j]) * dw * xd_tile[n] + ow * xs_tile[n];
+        acc[i * TN + j] += int_dot_affine(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n]);
       }
     }
     barrier();

@@ -35,6 +35,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 #include "moe_weights.glsl"
+#include "moe_row_tiles.glsl"
 
 const uint MR = 4u, NR = 2u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
 const uint KS = TK + 1u;       // padded shared row stride
@@ -46,17 +47,9 @@ float silu(float v) { return v / (1.0 + exp(-v)); }
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
-  const uint E = pc.n_expert;
-  const uint tile = gl_WorkGroupID.y;
-  if (tile >= group_info[3u * E + 1u]) return;  // past the real tiles: whole workgroup leaves
-  uint lo = 0u, hi = E;  // largest e with tile_start[e] <= tile
-  while (hi - lo > 1u) {
-    const uint mid = (lo + hi) / 2u;
-    if (group_info[2u * E + 1u + mid] <= tile) lo = mid; else hi = mid;
-  }
-  const uint e = lo;
-  const uint row_begin = group_info[E + e] + (tile - group_info[2u * E + 1u + e]) * TM;
-  const uint rows_valid = min(TM, group_info[E + e + 1u] - row_begin);
+  uint e, row_begin, rows_valid;
+  // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
+  if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
   const uint n0 = gl_WorkGroupID.x * TN;
   const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;

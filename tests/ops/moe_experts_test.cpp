@@ -1,5 +1,5 @@
-// MoeExperts (decode and grouped paths, forced) and SharedExpertCombine against a double-precision
-// reference on the dequantized weights.
+// MoeExperts (decode, grouped and grouped integer-dot paths, forced) and SharedExpertCombine
+// against a double-precision reference on the dequantized weights.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/error.hpp"
+#include "moe_experts_reference.hpp"
 #include "ops/moe.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
@@ -18,108 +19,7 @@ using quant::Type;
 
 namespace {
 
-enum class Routing {
-  Random,      // k distinct experts per token out of all n_expert
-  FewExperts,  // only the first max(k, n_expert / 8) experts: most experts are never chosen
-  OneExpert,   // every token has the same k experts: expert n_expert-1 takes all tokens
-};
-
-struct Case {
-  Type gate, up, down;
-  uint32_t n_expert, k, n_tokens, n_embd, n_ff;
-  Routing routing = Routing::Random;
-  uint32_t lead = 0;        // bytes before expert 0 in its buffer (not a binding-aligned offset)
-  uint32_t stride_pad = 0;  // bytes between experts beyond one matrix
-};
-
-std::string describe(const Case& c) {
-  return std::string(quant::type_info(c.gate).name) + "/" + quant::type_info(c.up).name + "/" +
-         quant::type_info(c.down).name + " E=" + std::to_string(c.n_expert) + " k=" + std::to_string(c.k) +
-         " T=" + std::to_string(c.n_tokens) + " embd=" + std::to_string(c.n_embd) + " ff=" +
-         std::to_string(c.n_ff) + " routing=" + std::to_string(int(c.routing));
-}
-
-// n_expert matrices of rows x cols, expert e at lead + e * stride of the returned bytes, plus
-// their dequantized values [e][row][col].
-struct Experts {
-  std::vector<uint8_t> bytes;
-  std::vector<float> values;
-  uint64_t stride = 0;
-};
-
-Experts make_experts(Type t, uint32_t n_expert, uint32_t rows, uint32_t cols, uint32_t lead, uint32_t pad,
-                     uint32_t seed) {
-  // Both sources (quantizer output and every bit pattern); the CPU quantizers are slow, so large
-  // expert sets take random blocks.
-  const bool big = uint64_t(n_expert) * rows * cols > (1u << 21);
-  const auto source = seed % 2 && !big ? test::WeightSource::Quantize : test::WeightSource::RandomBytes;
-  const auto all = test::random_weights(t, n_expert * rows, cols, seed, source);
-  Experts x;
-  x.values = test::dequantized(t, all, n_expert * rows, cols);
-  const uint64_t matrix = quant::row_bytes(t, cols) * rows;
-  x.stride = matrix + pad;
-  x.bytes.assign(lead + (n_expert - 1) * x.stride + matrix + 4, 0xCD);
-  for (uint32_t e = 0; e < n_expert; ++e)
-    std::copy(all.begin() + e * matrix, all.begin() + (e + 1) * matrix, x.bytes.begin() + lead + e * x.stride);
-  return x;
-}
-
-std::vector<uint32_t> route(const Case& c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  uint32_t pool = c.n_expert;
-  if (c.routing == Routing::FewExperts) pool = std::max(c.k, c.n_expert / 8);
-  std::vector<uint32_t> experts(pool);
-  std::iota(experts.begin(), experts.end(), 0u);
-  if (c.routing == Routing::OneExpert) std::swap(experts[0], experts[c.n_expert - 1]);
-  std::vector<uint32_t> ids;
-  for (uint32_t t = 0; t < c.n_tokens; ++t) {
-    if (c.routing != Routing::OneExpert) std::shuffle(experts.begin(), experts.end(), rng);
-    ids.insert(ids.end(), experts.begin(), experts.begin() + c.k);
-  }
-  return ids;
-}
-
-double silu(double v) { return v / (1.0 + std::exp(-v)); }
-
-// Row r of expert e times v, in double.
-double dot_row(const Experts& w, uint32_t rows, uint32_t cols, uint32_t e, uint32_t r, const double* v) {
-  const float* row = w.values.data() + (size_t(e) * rows + r) * cols;
-  double acc = 0;
-  for (uint32_t c = 0; c < cols; ++c) acc += double(row[c]) * v[c];
-  return acc;
-}
-
-std::vector<double> reference(const Case& c, const Experts& gate, const Experts& up, const Experts& down,
-                              const std::vector<float>& x, const std::vector<uint32_t>& ids,
-                              const std::vector<float>& weights) {
-  std::vector<double> out(size_t(c.n_tokens) * c.n_embd, 0.0), xt(c.n_embd), h(c.n_ff);
-  for (uint32_t t = 0; t < c.n_tokens; ++t) {
-    for (uint32_t i = 0; i < c.n_embd; ++i) xt[i] = x[size_t(t) * c.n_embd + i];
-    for (uint32_t j = 0; j < c.k; ++j) {
-      const uint32_t e = ids[t * c.k + j];
-      if (e >= c.n_expert) continue;
-      for (uint32_t r = 0; r < c.n_ff; ++r)
-        h[r] = silu(dot_row(gate, c.n_ff, c.n_embd, e, r, xt.data())) * dot_row(up, c.n_ff, c.n_embd, e, r, xt.data());
-      for (uint32_t r = 0; r < c.n_embd; ++r)
-        out[size_t(t) * c.n_embd + r] += weights[t * c.k + j] * dot_row(down, c.n_embd, c.n_ff, e, r, h.data());
-    }
-  }
-  return out;
-}
-
-// Every format is compared against its own dequantized values, so the format changes only the
-// magnitudes, not the error: what remains is f32 accumulation over the n_embd- and n_ff-term dot
-// products (~sqrt(K) * 2^-24 relative to the terms' scale; observed <= 3e-7 of the largest output
-// at K = 64..256) plus at most an ulp per weight where the GPU fuses q * d + m into an fma.
-// 3e-6 of the output scale (per sqrt(K / 256)) leaves a ~10x margin; a wrong block, expert, slot
-// or weight gives errors of the order of the scale itself.
-::testing::AssertionResult close_to_reference(const Case& c, const std::vector<float>& got,
-                                              const std::vector<double>& want) {
-  double scale = 1e-30;
-  for (double v : want) scale = std::max(scale, std::fabs(v));
-  const double terms = std::sqrt(double(std::max(c.n_embd, c.n_ff)) / 256.0);
-  return test::all_close(got, want, 3e-6 * scale * std::max(1.0, terms), 1e-5);
-}
+using namespace moevk::test::moe;
 
 class MoeExpertsTest : public GpuTest {
  protected:
@@ -140,10 +40,18 @@ class MoeExpertsTest : public GpuTest {
     return in;
   }
 
+  // The paths this device runs: the dot path where it has the integer dot product and some
+  // product's type has a kernel.
+  std::vector<Path> paths_for(const Case& c) const {
+    std::vector<Path> paths{Path::Decode, Path::Grouped};
+    if (ctx->features().dot && (has_dot(c.gate) || has_dot(c.up) || has_dot(c.down))) paths.push_back(Path::GroupedDot);
+    return paths;
+  }
+
   // Runs one forced path on fresh device buffers (outputs and scratch poisoned). With
   // `accumulate_onto`, out starts as those values and the op adds to them.
   // With `norm_weight`, x is RMS-normed on the way in (eps 1e-6; decode path only).
-  std::vector<float> run(const Inputs& in, bool decode, const std::vector<float>* accumulate_onto = nullptr,
+  std::vector<float> run(const Inputs& in, Path path, const std::vector<float>* accumulate_onto = nullptr,
                          const std::vector<float>* norm_weight = nullptr) {
     const Case& c = in.c;
     auto gbuf = test::upload(*ctx, in.gate.bytes, "gate experts");
@@ -162,8 +70,14 @@ class MoeExpertsTest : public GpuTest {
     const auto g = matrices(gbuf, in.gate, c.gate, c.n_embd, c.n_ff);
     const auto u = matrices(ubuf, in.up, c.up, c.n_embd, c.n_ff);
     const auto d = matrices(dbuf, in.down, c.down, c.n_ff, c.n_embd);
-    ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
-    EXPECT_EQ(op.path_for(s), decode ? "decode" : "grouped");
+    ops::MoeExpertsOptions options;
+    options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
+    options.allow_dot = path == Path::GroupedDot;
+    ops::MoeExperts op(*ctx, options);
+    const DotProducts dot = dot_products(c, path);
+    const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
+    EXPECT_EQ(op.path_for(s, c.gate, c.up, c.down),
+              path == Path::Decode ? "decode" : dots == 3 ? "grouped_dot" : dots == 0 ? "grouped" : "grouped_mixed");
     vk::Buffer nbuf;
     ops::InputNorm norm;
     if (norm_weight) {
@@ -177,11 +91,23 @@ class MoeExpertsTest : public GpuTest {
     return test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd);
   }
 
+  Reference reference_for(const Inputs& in, Path path) const {
+    return reference(in.c, in.gate, in.up, in.down, in.x, in.ids, in.weights, dot_products(in.c, path));
+  }
+
   void check(const Case& c, uint32_t seed) {
     const Inputs in = make_inputs(c, seed);
-    const auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
-    for (bool decode : {true, false})
-      EXPECT_TRUE(close_to_reference(c, run(in, decode), want)) << describe(c) << (decode ? " decode" : " grouped");
+    const Reference exact = reference_for(in, Path::Decode);
+    for (Path path : paths_for(c)) {
+      const std::vector<float> got = run(in, path);
+      EXPECT_TRUE(close_to_reference(c, got, reference_for(in, path))) << describe(c) << " " << path_name(path);
+      // And what int8 activations cost against f32 ones: each element moves by up to d / 2
+      // (uniform, rms d / sqrt(12) ~ max|v| / 440 per 32 elements), ~0.5% rms of a product per
+      // int8 stage; 3% bounds the two stages (gate/up, down) with margin.
+      if (path == Path::GroupedDot) {
+        EXPECT_TRUE(test::relative_l2(got, exact.value, 0.03)) << describe(c) << " vs f32";
+      }
+    }
   }
 };
 
@@ -217,17 +143,20 @@ TEST_F(MoeExpertsTest, AccumulateAddsToOutputOnBothPaths) {
     const Inputs in = make_inputs(c, seed += 10);
     // Starting values of the outputs' own scale, so the tolerance (relative to the largest
     // output) stays what it is without accumulation.
-    auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
     double scale = 0;
-    for (double v : want) scale = std::max(scale, std::fabs(v));
-    auto initial = test::random_floats(want.size(), seed + 7);
-    for (size_t i = 0; i < want.size(); ++i) {
-      initial[i] = float(initial[i] * scale);
-      want[i] += initial[i];
+    for (double v : reference_for(in, Path::Decode).value) scale = std::max(scale, std::fabs(v));
+    auto initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7);
+    for (float& v : initial) v = float(v * scale);
+    for (Path path : paths_for(c)) {
+      Reference want = reference_for(in, path);
+      for (size_t i = 0; i < want.value.size(); ++i) {
+        want.value[i] += initial[i];
+        want.lo[i] += initial[i];
+        want.hi[i] += initial[i];
+      }
+      EXPECT_TRUE(close_to_reference(c, run(in, path, &initial), want))
+          << describe(c) << " " << path_name(path) << " accumulate";
     }
-    for (bool decode : {true, false})
-      EXPECT_TRUE(close_to_reference(c, run(in, decode, &initial), want))
-          << describe(c) << (decode ? " decode" : " grouped") << " accumulate";
   }
 }
 
@@ -264,8 +193,54 @@ TEST_F(MoeExpertsTest, DecodeFusedInputNorm) {
       for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(in.x[t * c.n_embd + i] * scale * g[i]);
     }
     const auto want = reference(c, in.gate, in.up, in.down, normed, in.ids, in.weights);
-    EXPECT_TRUE(close_to_reference(c, run(in, true, nullptr, &g), want)) << describe(c) << " decode, fused norm";
+    EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g), want)) << describe(c) << " decode, fused norm";
   }
+}
+
+TEST_F(MoeExpertsTest, IntegerDotPathEveryTypeMatchesReference) {
+  // Every int8-affine type on moe_mul_mm_dot (fused gate+up and down), token counts that are not
+  // multiples of the 32-row tiles, widths that are not multiples of the 64-row weight tiles nor
+  // of the 2 sub-blocks per step (96 = 3 x 32, 160 = 5 x 32), and the expert counts and k of
+  // Mixtral (8, 2), Qwen1.5-MoE (60, 4), Qwen2-MoE (64, 8) and Qwen3-MoE (128, 8).
+  if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
+  const Case cases[] = {
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 1, 1, 96, 160},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 60, 4, 45, 96, 160, Routing::Random, 20, 0},
+      {Type::Q4_1, Type::Q4_1, Type::Q4_1, 64, 8, 127, 160, 96, Routing::FewExperts},
+      {Type::Q5_0, Type::Q5_0, Type::Q5_0, 128, 8, 77, 96, 160},
+      {Type::Q5_1, Type::Q5_1, Type::Q5_1, 128, 2, 5, 160, 96, Routing::OneExpert, 0, 36},
+      {Type::IQ4_NL, Type::IQ4_NL, Type::IQ4_NL, 8, 2, 63, 96, 224},
+      {Type::Q4_K, Type::Q4_K, Type::Q4_K, 60, 4, 31, 256, 256, Routing::Random, 20, 0},
+      {Type::Q5_K, Type::Q5_K, Type::Q5_K, 64, 1, 100, 256, 512, Routing::FewExperts},
+      // Q4_K_M's mix: gate/up on the dot kernel, the Q6_K down on the plain one.
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 40, 256, 256},
+      // Gate and up of different dot types: two passes (modes 1 and 2), x quantized once.
+      {Type::Q4_0, Type::Q8_0, Type::Q4_1, 8, 2, 19, 96, 160},
+  };
+  uint32_t seed = 1000;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
+  const ops::ExpertsShape s{40, 256, 256, 8, 2};
+  const ops::MoeExperts op(*ctx);  // defaults: decode up to 4 tokens, dot where the device has it
+  EXPECT_EQ(op.path_for({4, 256, 256, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "decode");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), ctx->features().dot ? "grouped_dot" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), ctx->features().dot ? "grouped_mixed" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q6_K), "grouped");
+  ops::MoeExpertsOptions no_dot;
+  no_dot.allow_dot = false;
+  EXPECT_EQ(ops::MoeExperts(*ctx, no_dot).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
+  // MOEVK_DISABLE=dot: the plain tiles, and they still compute the right thing.
+  auto plain = test::make_context("dot");
+  EXPECT_EQ(ops::MoeExperts(*plain).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
+  const Case c{Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 17, 64, 96};
+  const Inputs in = make_inputs(c, 1200);
+  std::swap(ctx, plain);
+  const std::vector<float> got = run(in, Path::Grouped);
+  std::swap(ctx, plain);
+  EXPECT_TRUE(close_to_reference(c, got, reference_for(in, Path::Grouped)));
+  test::expect_no_validation_messages(*plain);
 }
 
 TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {
@@ -334,7 +309,7 @@ TEST_F(MoeExpertsTest, GroupingMatchesCpuReference) {
     const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
     auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
     auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
-    ops::MoeExperts op(*ctx, 0u);
+    ops::MoeExperts op(*ctx, 0u);  // the grouped path, on the dot kernel where the device has it
     test::run_once(*ctx, [&](vk::Recorder& r) {
       op.record(r, s, {gbuf.range(), c.gate, c.n_embd, c.n_ff, E, in.gate.stride},
                 {ubuf.range(), c.up, c.n_embd, c.n_ff, E, in.up.stride},
@@ -351,7 +326,7 @@ TEST_F(MoeExpertsTest, GroupingMatchesCpuReference) {
     EXPECT_EQ(got_entry, entry) << what << ": grouped_entry over the " << entry.size() << " routed rows";
     EXPECT_EQ(got_row, row) << what << ": grouped_row";
     EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd),
-                                   reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights)))
+                                   reference_for(in, ctx->features().dot ? Path::GroupedDot : Path::Grouped)))
         << what;
   }
 }
@@ -362,9 +337,8 @@ TEST_F(MoeExpertsTest, OutOfRangeExpertIdContributesNothing) {
   Inputs in = make_inputs(c, 400);
   in.ids[3] = 8;
   in.ids[6] = 0xFFFFFFFFu;
-  const auto want = reference(c, in.gate, in.up, in.down, in.x, in.ids, in.weights);
-  for (bool decode : {true, false})
-    EXPECT_TRUE(close_to_reference(c, run(in, decode), want)) << (decode ? "decode" : "grouped");
+  for (Path path : paths_for(c))
+    EXPECT_TRUE(close_to_reference(c, run(in, path), reference_for(in, path))) << path_name(path);
 }
 
 // A step is recorded once and replayed: new expert ids written to the device buffer between
@@ -379,10 +353,13 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
   auto idbuf = test::upload(*ctx, in.ids);
   auto wbuf = test::upload(*ctx, in.weights);
   const ops::ExpertsShape s{c.n_tokens, c.n_embd, c.n_ff, c.n_expert, c.k};
-  for (bool decode : {true, false}) {
+  for (Path path : paths_for(c)) {
     auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
     auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
-    ops::MoeExperts op(*ctx, decode ? UINT32_MAX : 0u);
+    ops::MoeExpertsOptions options;
+    options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
+    options.allow_dot = path == Path::GroupedDot;
+    ops::MoeExperts op(*ctx, options);
     vk::Recorder rec(*ctx);
     rec.begin();
     op.record(rec, s, {gbuf.range(), c.gate, c.n_embd, c.n_ff, c.n_expert, in.gate.stride},
@@ -396,9 +373,9 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
       const auto ids = route(routed, 600 + step);
       ctx->upload(idbuf.range(), ids.data(), ids.size() * 4);
       rec.submit();
-      const auto want = reference(c, in.gate, in.up, in.down, in.x, ids, in.weights);
-      EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, want.size()), want))
-          << (decode ? "decode" : "grouped") << " step " << step;
+      const auto want = reference(c, in.gate, in.up, in.down, in.x, ids, in.weights, dot_products(c, path));
+      EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, want.value.size()), want))
+          << path_name(path) << " step " << step;
     }
   }
 }

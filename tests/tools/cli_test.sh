@@ -31,6 +31,17 @@ for sub in run chat logits info convert make-model bench devices; do
   check "$sub --help" bash -c "'$moevk' $sub --help | grep -qi usage"
 done
 
+# bench ops reports the path each op takes: the split router for one token of a 128-expert
+# router, and for prefill experts the integer-dot and plain rows where the device has dot.
+"$moevk" bench ops --shapes qwen3-30b-a3b --types q4_0 --tokens 1 --kernels router_topk -r 1 --json \
+  >"$tmp/bench_router.json" 2>&1
+check "bench ops: router path is split" grep -q '"path": *"split"' "$tmp/bench_router.json"
+"$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
+check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
+if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
+  check "bench ops: integer-dot grouped experts row" grep -q '"path": *"grouped_dot"' "$tmp/bench_moe.json"
+fi
+
 check "convert" "$moevk" convert "$data/hf/qwen3moe-tiny" -o "$tmp/m.gguf" --type q8_0
 "$moevk" info "$tmp/m.gguf" >"$tmp/info" 2>&1
 check "info names the architecture" grep -q "qwen3moe" "$tmp/info"

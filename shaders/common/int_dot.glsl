@@ -1,0 +1,47 @@
+// Integer-dot matmul pieces shared by the dense (matmul/mul_mm_dot.comp) and expert
+// (moe/moe_mul_mm_dot.comp) kernels: the packed 4x8 dot product, int8 words of a weight row, and
+// the affine combine of one 32-element sub-block.
+//
+// With weights w = scale * qw + offset per 32-element sub-block (quant.glsl's QUANT_HAS_INT8
+// types) and activations x = dx * qx per 32 elements (matmul/quantize_q8.comp; xs = dx * sum qx):
+//   sum_{i<32} w_i x_i = scale * dx * sum_i qw_i qx_i + offset * xs
+// so the inner sum is 8 packed OpSDot on int8 and the rest is two multiply-adds per sub-block.
+//
+// Interface: include after quant.glsl (which must define QUANT_HAS_INT8). Provides
+//   int   sdot_4x8_packed(uint a, uint b, 0)   OpSDot of the 4 signed bytes of a and b
+//   uvec2 row_int8x8(uint row_byte, uint col)  elements col..col+7 (col % 8 == 0) of the row
+//                                              starting at byte row_byte, 4 signed int8 per uint
+//   void  row_affine32(uint row_byte, uint col, out float scale, out float offset)
+//                                              the sub-block holding col (col % 32 == 0)
+//   float int_dot_affine(int isum, float scale, float offset, float dx, float xs)
+// Debian's glslang lacks GL_EXT_integer_dot_product, so OpSDot comes through
+// GL_EXT_spirv_intrinsics; devices without the feature never get these pipelines (the ops check
+// the integer dot product feature first).
+#ifndef MOEVK_INT_DOT_GLSL
+#define MOEVK_INT_DOT_GLSL
+
+#extension GL_EXT_spirv_intrinsics : require
+
+#ifndef QUANT_HAS_INT8
+#error "int_dot.glsl needs a weight type with quant_int8x8 (include quant.glsl first)"
+#endif
+
+// OpSDot (SPV_KHR_integer_dot_product, opcode 4450) on two 4x8-bit packed words; capabilities
+// DotProduct (6019) and DotProductInput4x8BitPacked (6018); the literal 0 is
+// PackedVectorFormat4x8Bit.
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot_4x8_packed(uint a, uint b, spirv_literal int packed_format);
+
+uvec2 row_int8x8(uint row_byte, uint col) {
+  return quant_int8x8(row_byte + (col / QK) * BLOCK_BYTES, col % QK);
+}
+
+void row_affine32(uint row_byte, uint col, out float scale, out float offset) {
+  quant_affine32(row_byte + (col / QK) * BLOCK_BYTES, (col % QK) / 32u, scale, offset);
+}
+
+float int_dot_affine(int isum, float scale, float offset, float dx, float xs) {
+  return float(isum) * scale * dx + offset * xs;
+}
+
+#endif

@@ -1,0 +1,179 @@
+#version 450
+// Grouped (prefill) path on the integer dot product: moe_mul_mm's tiles over each expert's rows,
+// with activations quantized to int8 per 32 elements (matmul/quantize_q8.comp) and weights of
+// the int8-affine types (quant.glsl's QUANT_HAS_INT8), the algebra in common/int_dot.glsl.
+// Workgroup (x, y) computes a TM x TN output tile: weight rows x*TN.., and row tile y of the
+// concatenated per-expert row tiles (moe_row_tiles.glsl; TM is moe_group_scatter's tile_rows).
+// Workgroups past the real tile count leave at once (the grid is sized for the worst case).
+// modes (push), a_p the int8 activation row of grouped row p:
+//   0  h[p] = SiLU(Wa_e a_p) * (Wb_e a_p)   a_p = xq row grouped_entry[p] / k   (fused gate+up)
+//   1  h[p] = SiLU(Wa_e a_p)                 (gate and up of different types: two passes)
+//   2  h[p] *= Wa_e a_p                      (up bound at binding 0 here, unlike moe_mul_mm)
+//   3  y[p] = Wa_e a_p                       (down; a_p = row p of the quantized h itself)
+// Inputs:  binding 0 Wa, binding 1 Wb (read in mode 0 only; any bound buffer otherwise), uint
+//          words in WEIGHT_<TYPE> layout, expert e at base + e * stride bytes;
+//          binding 2 xq u32 [rows of activations][cols / 4] (4 int8 each), bindings 3 xd and
+//          4 xs f32 [rows][cols / 32] (quantize_q8's scale and scaled block sum);
+//          binding 5 grouped_entry, binding 6 group_info (moe_group_scatter).
+// Output:  binding 7, [n_entries][rows] f32 in grouped order.
+// Dispatch: (div_up(rows, TN), worst-case row tiles, 1). cols % 32 == 0.
+// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step),
+// WG == (TM / 4) * (TN / 4). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
+#include "types.glsl"
+
+layout(constant_id = 0) const uint WG = 128;
+layout(constant_id = 1) const uint TM = 32;
+layout(constant_id = 2) const uint TN = 64;
+layout(constant_id = 3) const uint KB = 2;
+layout(local_size_x_id = 0) in;
+
+layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
+layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
+layout(std430, binding = 2) readonly buffer Xq { uint xq_words[]; };
+layout(std430, binding = 3) readonly buffer Xd { float xd_values[]; };
+layout(std430, binding = 4) readonly buffer Xs { float xs_values[]; };
+layout(std430, binding = 5) readonly buffer GroupedEntry { uint grouped_entry[]; };
+layout(std430, binding = 6) readonly buffer Group { uint group_info[]; };
+layout(std430, binding = 7) buffer Out { float out_values[]; };
+layout(push_constant) uniform Push {
+  uint cols, rows, k, n_expert;
+  uint stride_a, stride_b, row_bytes, mode;
+  uint base_a, base_b;  // byte offset of expert 0 inside the bound ranges
+} pc;
+
+#include "moe_weights.glsl"
+#include "int_dot.glsl"
+#include "moe_row_tiles.glsl"
+
+// One matrix's int8 words and sub-block affine through moe_weights.glsl's buffer selector.
+uvec2 weight_int8x8(uint which, uint row_byte, uint col) {
+  moe_weight_select = which;
+  return row_int8x8(row_byte, col);
+}
+void weight_affine32(uint which, uint row_byte, uint col, out float scale, out float offset) {
+  moe_weight_select = which;
+  row_affine32(row_byte, col, scale, offset);
+}
+
+const uint MR = 4u, NR = 4u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
+// Word-major tiles ([(s * 8 + u) * rows + i]): the inner loop reads consecutive rows across
+// threads. Per sub-block s: activation scale/sum per row, weight scale/offset per row.
+shared uint act_q[8u * KB * TM];
+shared float act_d[KB * TM], act_s[KB * TM];
+shared uint wa_q[8u * KB * TN], wb_q[8u * KB * TN];
+shared float wa_d[KB * TN], wa_o[KB * TN], wb_d[KB * TN], wb_o[KB * TN];
+
+float acc_a[MR * NR], acc_b[MR * NR];
+uint tm, tn;
+
+// Sub-block s of the staged step into the accumulators; `with_b` is a constant at both call
+// sites, so the second matrix's work folds away where it is not used.
+void accumulate_sub_block(uint s, bool with_b) {
+  int isum_a[MR * NR], isum_b[MR * NR];
+  [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { isum_a[i] = 0; isum_b[i] = 0; }
+  [[unroll]] for (uint u = 0u; u < 8u; ++u) {
+    const uint w = s * 8u + u;
+    uint av[MR], wa[NR], wb[NR];
+    [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = act_q[w * TM + tm * MR + r];
+    [[unroll]] for (uint c = 0u; c < NR; ++c) {
+      wa[c] = wa_q[w * TN + tn * NR + c];
+      wb[c] = with_b ? wb_q[w * TN + tn * NR + c] : 0u;
+    }
+    [[unroll]] for (uint r = 0u; r < MR; ++r)
+      [[unroll]] for (uint c = 0u; c < NR; ++c) {
+        isum_a[r * NR + c] += sdot_4x8_packed(av[r], wa[c], 0);
+        if (with_b) isum_b[r * NR + c] += sdot_4x8_packed(av[r], wb[c], 0);
+      }
+  }
+  [[unroll]] for (uint r = 0u; r < MR; ++r) {
+    const uint m = s * TM + tm * MR + r;
+    [[unroll]] for (uint c = 0u; c < NR; ++c) {
+      const uint n = s * TN + tn * NR + c;
+      acc_a[r * NR + c] += int_dot_affine(isum_a[r * NR + c], wa_d[n], wa_o[n], act_d[m], act_s[m]);
+      if (with_b) acc_b[r * NR + c] += int_dot_affine(isum_b[r * NR + c], wb_d[n], wb_o[n], act_d[m], act_s[m]);
+    }
+  }
+}
+
+float silu(float v) { return v / (1.0 + exp(-v)); }
+
+void main() {
+  const uint lid = gl_LocalInvocationID.x;
+  uint e, row_begin, rows_valid;
+  // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
+  if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
+  const uint n0 = gl_WorkGroupID.x * TN;
+  const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
+  const bool fused = pc.mode == 0u;
+  const uint n_blocks = pc.cols / 32u;
+  tm = lid / (TN / NR);
+  tn = lid % (TN / NR);
+  [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
+
+  for (uint b0 = 0u; b0 < n_blocks; b0 += KB) {
+    // Activations: TM grouped rows x KB sub-blocks x 8 words; zeros past the rows or columns
+    // (a zero scale and sum make their products vanish).
+    for (uint idx = lid; idx < TM * KB * 8u; idx += WG) {
+      const uint m = idx / (KB * 8u), w = idx % (KB * 8u), s = w / 8u, blk = b0 + s;
+      uint q = 0u;
+      float d = 0.0, sum = 0.0;
+      if (m < rows_valid && blk < n_blocks) {
+        const uint p = row_begin + m;
+        const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
+        q = xq_words[src * (pc.cols / 4u) + b0 * 8u + w];
+        d = xd_values[src * n_blocks + blk];
+        sum = xs_values[src * n_blocks + blk];
+      }
+      act_q[w * TM + m] = q;
+      if (w % 8u == 0u) {
+        act_d[s * TM + m] = d;
+        act_s[s * TM + m] = sum;
+      }
+    }
+    // Weights: TN rows x KB sub-blocks x 4 groups of 8 int8 (two words each), per matrix.
+    for (uint idx = lid; idx < TN * KB * 4u; idx += WG) {
+      const uint n = idx / (KB * 4u), s = (idx / 4u) % KB, g = idx % 4u;
+      const uint row = n0 + n, blk = b0 + s, col = blk * 32u + g * 8u;
+      const bool inside = row < pc.rows && blk < n_blocks;
+      uvec2 qa = uvec2(0u), qb = uvec2(0u);
+      float da = 0.0, oa = 0.0, db = 0.0, ob = 0.0;
+      if (inside) {
+        qa = weight_int8x8(0u, base_a + row * pc.row_bytes, col);
+        if (g == 0u) weight_affine32(0u, base_a + row * pc.row_bytes, col, da, oa);
+        if (fused) {
+          qb = weight_int8x8(1u, base_b + row * pc.row_bytes, col);
+          if (g == 0u) weight_affine32(1u, base_b + row * pc.row_bytes, col, db, ob);
+        }
+      }
+      const uint w = s * 8u + 2u * g;
+      wa_q[w * TN + n] = qa.x;
+      wa_q[(w + 1u) * TN + n] = qa.y;
+      wb_q[w * TN + n] = qb.x;
+      wb_q[(w + 1u) * TN + n] = qb.y;
+      if (g == 0u) {
+        wa_d[s * TN + n] = da;
+        wa_o[s * TN + n] = oa;
+        wb_d[s * TN + n] = db;
+        wb_o[s * TN + n] = ob;
+      }
+    }
+    barrier();
+    // Not unrolled over s: the body is already 8 x MR x NR (x 2) dot products.
+    if (fused) {
+      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(s, true);
+    } else {
+      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(s, false);
+    }
+    barrier();
+  }
+
+  [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
+    const uint m = tm * MR + i / NR, n = tn * NR + i % NR;
+    if (m >= rows_valid || n0 + n >= pc.rows) continue;
+    const uint out_index = (row_begin + m) * pc.rows + n0 + n;
+    if (pc.mode == 0u) out_values[out_index] = silu(acc_a[i]) * acc_b[i];
+    else if (pc.mode == 1u) out_values[out_index] = silu(acc_a[i]);
+    else if (pc.mode == 2u) out_values[out_index] *= acc_a[i];
+    else out_values[out_index] = acc_a[i];
+  }
+}
