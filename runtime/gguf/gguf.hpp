@@ -44,6 +44,7 @@ uint64_t value_type_size(ValueType t);
 // Limits the reader enforces on hostile files (real llama.cpp files are far below them).
 inline constexpr uint32_t kMaxDims = 4;              // ggml's GGML_MAX_DIMS
 inline constexpr uint32_t kMaxArrayDepth = 8;        // arrays of arrays of ...
+inline constexpr size_t kMaxTensorNameLength = 63;   // ggml's GGML_MAX_NAME (64) less the NUL
 // Values of all arrays together; a Value is ~100 bytes in memory, so this caps the header's
 // memory near 800 MB whatever the file claims. Real vocabularies use ~1M.
 inline constexpr uint64_t kMaxMetadataValues = 1ull << 23;
@@ -97,10 +98,12 @@ class File {
 
 // Streamed GGUF v3 writer: declare metadata and tensors, then write tensor data in declaration
 // order (each tensor may arrive in several chunks). Memory use does not grow with the data.
+// A regular file is written under a temporary name in the same folder and renamed over `path`
+// by finish(), so an existing file there is untouched until the new one is complete.
 class Writer {
  public:
   explicit Writer(const std::string& path, uint64_t alignment = 32);
-  ~Writer();  // removes the partial file if finish() was not reached
+  ~Writer();  // removes the temporary file if finish() was not reached
 
   void set_uint32(const std::string& key, uint32_t v);
   void set_int32(const std::string& key, int32_t v);
@@ -116,7 +119,8 @@ class Writer {
   void set_float32_array(const std::string& key, const std::vector<float>& v);
   void set_int32_array(const std::string& key, const std::vector<int32_t>& v);
 
-  // dims ne[0] first. Data size is derived from dims and type.
+  // dims ne[0] first. Data size is derived from dims and type. Names longer than
+  // kMaxTensorNameLength are rejected (llama.cpp could not read the file).
   void add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type);
 
   // Writes the header; after this only tensor data may be written.

@@ -1,12 +1,17 @@
 // Streamed GGUF v3 writer. The header is written once all metadata and tensor infos are known
 // (begin_data); tensor data then streams through a buffered FILE in declaration order, so
-// memory use does not depend on the model size. Until finish() succeeds the output is partial
-// and the destructor removes it.
+// memory use does not depend on the model size. A regular output file is written under a
+// temporary name beside it and renamed over the target only by finish(): an existing file at the
+// path stays intact until the new one is complete, and a failed write leaves nothing behind.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "common/error.hpp"
@@ -15,12 +20,14 @@
 namespace moevk::gguf {
 
 struct Writer::Impl {
-  std::string path;
+  std::string path;          // the target, as the caller named it (used in messages)
+  std::string written_path;  // where the bytes go: a temporary beside the target, or the target
+  std::string final_path;    // what finish() renames the temporary to (a symlink's target)
+  bool rename_on_finish = false;  // written_path is our temporary (never a device node or FIFO)
   uint64_t alignment = 32;
   std::FILE* out = nullptr;
   bool data_started = false;
   bool finished = false;
-  bool remove_if_unfinished = false;  // only a regular file we created, never a device node
   std::vector<KeyValue> metadata;
   std::vector<TensorInfo> tensors;  // offsets relative to the data section
   uint64_t data_bytes = 0;          // size of the data section, padding included
@@ -28,7 +35,7 @@ struct Writer::Impl {
   uint64_t current_written = 0;
   uint64_t position = 0;            // bytes written to the file
 
-  [[noreturn]] void io_failure(const char* what) {
+  [[noreturn]] void io_failure(const std::string& what) {
     fail(MOEVK_ERROR_IO, path + ": " + what + ": " + std::strerror(errno));
   }
 
@@ -105,23 +112,68 @@ void check_array(const std::string& key, const Value& v, uint32_t depth) {
 }
 }  // namespace
 
+namespace {
+// A name of our own in the target's folder (rename() does not cross file systems), hidden, and
+// unique per process and writer so concurrent writers of one target do not collide.
+std::string temporary_beside(const std::filesystem::path& target) {
+  static std::atomic<uint64_t> serial{0};
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "." + std::string here.
+  std::string name(".");
+  name += target.filename().string();
+  name += ".tmp-";
+  name += std::to_string(::getpid());
+  name += '-';
+  name += std::to_string(serial++);
+  std::filesystem::path tmp = target;
+  tmp.replace_filename(name);
+  return tmp.string();
+}
+}  // namespace
+
 Writer::Writer(const std::string& path, uint64_t alignment) : impl_(std::make_unique<Impl>()) {
   require(alignment != 0 && (alignment & (alignment - 1)) == 0 && alignment <= (1u << 30),
           MOEVK_ERROR_INVALID_ARGUMENT,
           "gguf writer: alignment " + std::to_string(alignment) + " is not a power of two");
-  impl_->path = path;
-  impl_->alignment = alignment;
-  impl_->out = std::fopen(path.c_str(), "wb");
-  if (!impl_->out) impl_->io_failure("cannot create");
-  struct stat st {};
-  impl_->remove_if_unfinished = fstat(fileno(impl_->out), &st) == 0 && S_ISREG(st.st_mode);
-  std::setvbuf(impl_->out, nullptr, _IOFBF, 1 << 20);
+  Impl& w = *impl_;
+  w.path = path;
+  w.alignment = alignment;
+  // Devices and FIFOs (/dev/null, a pipe) are written in place: they cannot be replaced by a
+  // rename, and there is no partial file to protect. A symlink is followed so that the file it
+  // names is replaced, not the link.
+  std::error_code ec;
+  std::filesystem::path target(path);
+  if (std::filesystem::is_symlink(target, ec)) {
+    std::filesystem::path resolved = std::filesystem::weakly_canonical(target, ec);
+    if (!ec) target = std::move(resolved);
+  }
+  const auto status = std::filesystem::status(target, ec);
+  w.rename_on_finish = !std::filesystem::exists(status) || std::filesystem::is_regular_file(status);
+  if (w.rename_on_finish) {
+    w.final_path = target.string();
+    w.written_path = temporary_beside(target);
+    // O_EXCL: never write through a name someone else created meanwhile.
+    const int fd = ::open(w.written_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) w.io_failure("cannot create a temporary file beside it");
+    w.out = fdopen(fd, "wb");
+    if (!w.out) {
+      const int err = errno;
+      ::close(fd);
+      std::remove(w.written_path.c_str());
+      errno = err;
+      w.io_failure("cannot open");
+    }
+  } else {
+    w.written_path = path;
+    w.out = std::fopen(path.c_str(), "wb");
+    if (!w.out) w.io_failure("cannot create");
+  }
+  std::setvbuf(w.out, nullptr, _IOFBF, 1 << 20);
   if (alignment != 32) set_uint32("general.alignment", uint32_t(alignment));
 }
 
 Writer::~Writer() {
   if (impl_->out) std::fclose(impl_->out);
-  if (!impl_->finished && impl_->remove_if_unfinished) std::remove(impl_->path.c_str());
+  if (!impl_->finished && impl_->rename_on_finish) std::remove(impl_->written_path.c_str());
 }
 
 void Writer::set_uint32(const std::string& key, uint32_t v) {
@@ -206,6 +258,10 @@ void Writer::set_int32_array(const std::string& key, const std::vector<int32_t>&
 void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type) {
   impl_->require_declaring("add_tensor");
   const std::string where = "gguf writer: tensor '" + name + "': ";
+  // ggml keeps names in char[GGML_MAX_NAME = 64] and llama.cpp's reader rejects longer ones.
+  require(name.size() <= kMaxTensorNameLength, MOEVK_ERROR_INVALID_ARGUMENT,
+          where + "name is " + std::to_string(name.size()) + " characters, llama.cpp reads at most " +
+              std::to_string(kMaxTensorNameLength));
   for (const TensorInfo& t : impl_->tensors) {
     require(t.name != name, MOEVK_ERROR_INVALID_ARGUMENT, where + "declared twice");
   }
@@ -296,6 +352,8 @@ void Writer::finish() {
   const int closed = std::fclose(w.out);
   w.out = nullptr;
   if (closed != 0) w.io_failure("close failed");
+  if (w.rename_on_finish && std::rename(w.written_path.c_str(), w.final_path.c_str()) != 0)
+    w.io_failure("cannot rename " + w.written_path + " to it");
   w.finished = true;
 }
 

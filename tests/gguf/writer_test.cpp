@@ -191,15 +191,27 @@ TEST(GgufWriter, BytesMatchTheFormatLayout) {
   std::remove(path.c_str());
 }
 
+// Names in `dir` that contain `stem`: the target and any temporary the writer made beside it.
+std::vector<std::string> entries_like(const std::filesystem::path& dir, const std::string& stem) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(stem) != std::string::npos) out.push_back(e.path().filename().string());
+  return out;
+}
+
 TEST(GgufWriter, UnfinishedFileIsRemoved) {
-  const std::string path = temp_path("writer_partial");
+  const std::filesystem::path dir = std::filesystem::path(temp_path("writer_partial_dir"));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "partial.gguf").string();
   {
     Writer writer(path);
     writer.add_tensor("w", {32}, quant::Type::F32);
     writer.begin_data();
     const float half[16] = {};
     writer.write_data(half, sizeof half);
-    EXPECT_TRUE(std::filesystem::exists(path));
+    // The bytes go to a temporary beside the target; the target appears only when complete.
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_EQ(entries_like(dir, "partial.gguf").size(), 1u);
     try {
       writer.finish();  // the tensor is incomplete
       ADD_FAILURE();
@@ -208,7 +220,66 @@ TEST(GgufWriter, UnfinishedFileIsRemoved) {
       EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos);
     }
   }
-  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(entries_like(dir, "partial.gguf").empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GgufWriter, ExistingFileSurvivesAFailedWrite) {
+  const std::filesystem::path dir = std::filesystem::path(temp_path("writer_replace_dir"));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.gguf").string();
+  const std::string old_bytes = "the previous model";
+  std::ofstream(path, std::ios::binary) << old_bytes;
+  const float values[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  {
+    Writer writer(path);
+    writer.add_tensor("w", {8}, quant::Type::F32);
+    writer.begin_data();
+    writer.write_data(values, 16);  // half the tensor, then the writer is abandoned (an error upstream)
+    const std::vector<uint8_t> still = read_all(path);
+    EXPECT_EQ(std::string(still.begin(), still.end()), old_bytes);
+  }
+  std::vector<uint8_t> after = read_all(path);
+  EXPECT_EQ(std::string(after.begin(), after.end()), old_bytes);
+  EXPECT_EQ(entries_like(dir, "model.gguf"), std::vector<std::string>{"model.gguf"});  // no temporary left
+  // A complete write replaces it.
+  {
+    Writer writer(path);
+    writer.add_tensor("w", {8}, quant::Type::F32);
+    writer.begin_data();
+    writer.write_data(values, sizeof values);
+    writer.finish();
+  }
+  auto file = File::open(path);
+  ASSERT_NE(file->find_tensor("w"), nullptr);
+  EXPECT_EQ(entries_like(dir, "model.gguf"), std::vector<std::string>{"model.gguf"});
+  // Through a symlink: the file it names is replaced, the link stays a link.
+  const std::string link = (dir / "link.gguf").string();
+  std::filesystem::create_symlink(path, link);
+  {
+    Writer writer(link);
+    writer.set_string("general.name", "via link");
+    writer.finish();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(File::open(path)->get_string("general.name"), "via link");
+  file.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GgufWriter, TensorNamesLongerThanLlamaCppReadsAreRejected) {
+  const std::string path = temp_path("writer_names");
+  Writer writer(path);
+  const std::string longest(kMaxTensorNameLength, 'n');
+  writer.add_tensor(longest, {8}, quant::Type::F32);  // 63 characters: llama.cpp's limit
+  try {
+    writer.add_tensor(longest + "x", {8}, quant::Type::F32);
+    ADD_FAILURE() << "a 64-character tensor name was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("name is 64 characters, llama.cpp reads at most 63"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(GgufWriter, MisuseIsRejected) {
