@@ -76,8 +76,14 @@ struct Writer::Impl {
       case ValueType::STRING: write_string(v.s); break;
       case ValueType::ARRAY:
         write_scalar<uint32_t>(uint32_t(v.element_type));
-        write_scalar<uint64_t>(v.array.size());
-        for (const Value& element : v.array) write_value(element);
+        write_scalar<uint64_t>(v.array_size());
+        if (v.element_type == ValueType::STRING) {
+          for (const std::string& element : v.strings) write_string(element);
+        } else if (v.element_type == ValueType::ARRAY) {
+          for (const Value& element : v.arrays) write_value(element);
+        } else {
+          write(v.packed.data(), v.packed.size());  // already in the file's encoding
+        }
         break;
     }
   }
@@ -100,14 +106,30 @@ struct Writer::Impl {
 };
 
 namespace {
+// An array must keep its elements in the storage its element type implies (gguf.hpp), so that
+// what is written is what array_size() and element() describe.
 void check_array(const std::string& key, const Value& v, uint32_t depth) {
-  require(depth <= kMaxArrayDepth, MOEVK_ERROR_INVALID_ARGUMENT,
-          "gguf writer: key '" + key + "': arrays nested too deep");
-  for (const Value& element : v.array) {
-    require(element.type == v.element_type, MOEVK_ERROR_INVALID_ARGUMENT,
-            "gguf writer: key '" + key + "': array element of type " +
-                value_type_name(element.type) + " in an array of " + value_type_name(v.element_type));
-    if (element.type == ValueType::ARRAY) check_array(key, element, depth + 1);
+  const std::string where = "gguf writer: key '" + key + "': ";
+  require(depth <= kMaxArrayDepth, MOEVK_ERROR_INVALID_ARGUMENT, where + "arrays nested too deep");
+  require(uint32_t(v.element_type) <= uint32_t(ValueType::FLOAT64), MOEVK_ERROR_INVALID_ARGUMENT,
+          where + "unknown array element type " + std::to_string(uint32_t(v.element_type)));
+  const char* element = value_type_name(v.element_type);
+  if (v.element_type == ValueType::STRING) {
+    require(v.packed.empty() && v.arrays.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of string holds elements outside Value::strings");
+  } else if (v.element_type == ValueType::ARRAY) {
+    require(v.packed.empty() && v.strings.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of array holds elements outside Value::arrays");
+    for (const Value& nested : v.arrays) {
+      require(nested.type == ValueType::ARRAY, MOEVK_ERROR_INVALID_ARGUMENT,
+              where + "array element of type " + value_type_name(nested.type) + " in an array of array");
+      check_array(key, nested, depth + 1);
+    }
+  } else {
+    require(v.strings.empty() && v.arrays.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of " + element + " holds elements outside Value::packed");
+    require(v.packed.size() % value_type_size(v.element_type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+            where + std::to_string(v.packed.size()) + " packed bytes are not whole " + element + " elements");
   }
 }
 }  // namespace
@@ -222,37 +244,24 @@ void Writer::set_array(const std::string& key, const Value& array_value) {
   set_value(key, array_value);
 }
 void Writer::set_string_array(const std::string& key, const std::vector<std::string>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::STRING;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::STRING;
-    value.array[k].s = v[k];
-  }
+  Value value = Value::array_of(ValueType::STRING);
+  value.strings = v;
   impl_->set(key, std::move(value));
 }
+namespace {
+template <typename T>
+Value packed_array(ValueType element_type, const std::vector<T>& v) {
+  Value value = Value::array_of(element_type);
+  value.packed.resize(v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(value.packed.data(), v.data(), value.packed.size());  // little-endian host
+  return value;
+}
+}  // namespace
 void Writer::set_float32_array(const std::string& key, const std::vector<float>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::FLOAT32;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::FLOAT32;
-    value.array[k].f = v[k];
-  }
-  impl_->set(key, std::move(value));
+  impl_->set(key, packed_array(ValueType::FLOAT32, v));
 }
 void Writer::set_int32_array(const std::string& key, const std::vector<int32_t>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::INT32;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::INT32;
-    value.array[k].i = v[k];
-  }
-  impl_->set(key, std::move(value));
+  impl_->set(key, packed_array(ValueType::INT32, v));
 }
 
 void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type) {

@@ -155,9 +155,9 @@ TEST_P(ConvertFixture, TensorsMetadataAndData) {
   EXPECT_EQ(file->get_uint("general.file_type"), file_types[tn == "f32" ? 0 : tn == "f16" ? 1 : tn == "q8_0" ? 2 : 3]);
   const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
   ASSERT_NE(tokens, nullptr);
-  EXPECT_EQ(tokens->array.size(), 384u);
-  EXPECT_EQ(tokens->array[1].s, "<s>");
-  EXPECT_EQ(tokens->array[3 + 0x41].s, "<0x41>");
+  EXPECT_EQ(tokens->array_size(), 384u);
+  EXPECT_EQ(tokens->strings[1], "<s>");
+  EXPECT_EQ(tokens->strings[3 + 0x41], "<0x41>");
   EXPECT_EQ(file->get_string("tokenizer.ggml.model"), "llama");
   EXPECT_FALSE(notes.empty());  // the placeholder-vocabulary note
 
@@ -353,18 +353,18 @@ TEST(ConvertTokenizer, HfTokenizerIsWrittenAndPaddedToVocabSize) {
   const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
   const gguf::Value* types = file->find("tokenizer.ggml.token_type");
   ASSERT_TRUE(tokens && types);
-  ASSERT_EQ(tokens->array.size(), 384u);
-  ASSERT_EQ(types->array.size(), 384u);
-  EXPECT_EQ(tokens->array[4].s, "abc");
-  EXPECT_EQ(tokens->array[6].s, "<|endoftext|>");
-  EXPECT_EQ(tokens->array[7].s, "[PAD7]");
-  EXPECT_EQ(tokens->array[383].s, "[PAD383]");
-  EXPECT_EQ(types->array[383].as_int(), 5);  // UNUSED
+  ASSERT_EQ(tokens->array_size(), 384u);
+  ASSERT_EQ(types->array_size(), 384u);
+  EXPECT_EQ(tokens->strings[4], "abc");
+  EXPECT_EQ(tokens->strings[6], "<|endoftext|>");
+  EXPECT_EQ(tokens->strings[7], "[PAD7]");
+  EXPECT_EQ(tokens->strings[383], "[PAD383]");
+  EXPECT_EQ(types->element(383).as_int(), 5);  // UNUSED
   EXPECT_EQ(file->get_uint("tokenizer.ggml.eos_token_id"), 6u);
   EXPECT_EQ(file->get_string("tokenizer.chat_template"), "{{ messages }}");
   const gguf::Value* merges = file->find("tokenizer.ggml.merges");
   ASSERT_NE(merges, nullptr);
-  EXPECT_EQ(merges->array.size(), 2u);
+  EXPECT_EQ(merges->array_size(), 2u);
 
   // A tokenizer larger than the embedding is an error, and leaves no file.
   const std::string qwen3_tokenizer =

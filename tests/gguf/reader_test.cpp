@@ -73,19 +73,21 @@ void check_model(const File& file, uint64_t alignment, uint64_t data_start) {
   ASSERT_NE(tokens, nullptr);
   ASSERT_EQ(tokens->type, ValueType::ARRAY);
   EXPECT_EQ(tokens->element_type, ValueType::STRING);
-  ASSERT_EQ(tokens->array.size(), 3u);
-  EXPECT_EQ(tokens->array[1].s, "hello");
-  EXPECT_EQ(tokens->array[2].s, "\xc4\xa0world");
+  ASSERT_EQ(tokens->array_size(), 3u);
+  EXPECT_EQ(tokens->strings[1], "hello");
+  EXPECT_EQ(tokens->element(2).s, "\xc4\xa0world");
   const Value* scores = file.find("tokenizer.ggml.scores");
   ASSERT_NE(scores, nullptr);
-  ASSERT_EQ(scores->array.size(), 2u);
-  EXPECT_EQ(scores->array[0].f, -1.5);
-  EXPECT_EQ(scores->array[1].f, 2.25);
+  ASSERT_EQ(scores->array_size(), 2u);
+  EXPECT_EQ(scores->packed.size(), 8u);  // stored as in the file: two float32
+  EXPECT_EQ(scores->element(0).f, -1.5);
+  EXPECT_EQ(scores->element(1).f, 2.25);
   const Value* token_type = file.find("tokenizer.ggml.token_type");
   ASSERT_NE(token_type, nullptr);
-  EXPECT_EQ(token_type->array[0].i, -3);
-  EXPECT_EQ(token_type->array[0].as_uint(), std::nullopt);
-  EXPECT_EQ(token_type->array[1].as_uint(), 1u);
+  EXPECT_EQ(token_type->element(0).type, ValueType::INT32);
+  EXPECT_EQ(token_type->element(0).i, -3);
+  EXPECT_EQ(token_type->element(0).as_uint(), std::nullopt);
+  EXPECT_EQ(token_type->element(1).as_uint(), 1u);
   EXPECT_EQ(file.find("absent"), nullptr);
 
   ASSERT_EQ(file.tensors().size(), kTensors.size());
