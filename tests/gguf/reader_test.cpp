@@ -193,5 +193,36 @@ TEST(GgufReader, EmptyFileOnDiskIsInvalid) {
   std::remove(path.c_str());
 }
 
+// Files of types moevk cannot compute (i-quants, ternary, MXFP4, integer tensors...) still open,
+// with every tensor sized as ggml sizes it, so that `moevk info` can describe them. Bytes per
+// block by hand from ggml.c's type_traits.
+TEST(GgufReader, OpensTensorsOfEveryGgmlType) {
+  const std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> types = {
+      {16, {256, 66}}, {17, {256, 74}}, {18, {256, 98}}, {19, {256, 50}}, {21, {256, 110}},
+      {22, {256, 82}}, {23, {256, 136}}, {24, {1, 1}},   {25, {1, 2}},    {26, {1, 4}},
+      {27, {1, 8}},    {28, {1, 8}},    {29, {256, 56}}, {34, {256, 54}}, {35, {256, 66}},
+      {39, {32, 17}},  {40, {64, 36}},  {41, {128, 18}}, {10, {256, 84}}, {11, {256, 110}},
+      {15, {256, 292}},
+  };
+  GgufBuilder b;
+  b.header(types.size(), 0);
+  uint64_t offset = 0;
+  std::vector<uint64_t> sizes;
+  for (const auto& [id, layout] : types) {
+    const auto [block, bytes] = layout;
+    b.tensor("t" + std::to_string(id), {block * 2, 3}, id, offset);  // 2 blocks per row, 3 rows
+    sizes.push_back(2 * bytes * 3);
+    offset += (sizes.back() + 31) / 32 * 32;
+  }
+  b.pad().fill(size_t(offset));
+  auto file = File::from_memory(b.bytes);
+  ASSERT_EQ(file->tensors().size(), types.size());
+  for (size_t k = 0; k < types.size(); ++k) {
+    const TensorInfo& t = file->tensors()[k];
+    EXPECT_EQ(uint32_t(t.type), types[k].first);
+    EXPECT_EQ(t.size, sizes[k]) << t.name << " (" << quant::type_info(t.type).name << ")";
+  }
+}
+
 }  // namespace
 }  // namespace moevk::gguf
