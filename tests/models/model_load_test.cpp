@@ -151,6 +151,36 @@ TEST(ModelLoad, UnsupportedSuperBlockTypesNameTensorAndType) {
   }
 }
 
+// --type q5_k and --type iq4_nl: the file carries llama.cpp's file type (LLAMA_FTYPE_MOSTLY_Q5_K_S
+// = 16, _IQ4_NL = 25), every matrix of a 256-wide model takes the type, and the model loads and
+// computes what the CPU reference computes from the same file.
+TEST(ModelLoad, Q5_KAndIQ4_NLFilesWriteAndReload) {
+  convert::MakeModelOverrides o;
+  o.n_embd = 256;
+  o.n_ff = 256;
+  for (auto [type, file_type] : {std::pair{quant::Type::Q5_K, 16u}, std::pair{quant::Type::IQ4_NL, 25u}}) {
+    SCOPED_TRACE(quant::type_info(type).name);
+    test::TempFile path(std::string("write-") + quant::type_info(type).name + ".gguf");
+    convert::make_model(convert::make_model_spec("tiny", o), type, path.path(), 5, false, {});
+    {
+      auto file = gguf::File::open(path.path());
+      EXPECT_EQ(file->get_uint("general.file_type"), file_type);
+      for (const gguf::TensorInfo& t : file->tensors()) {
+        if (t.dims.size() >= 2 && t.name.find("gate_inp") == std::string::npos) {
+          EXPECT_EQ(t.type, type) << t.name;
+        }
+      }
+    }
+    models::LoadOptions plain = test::e2e_load_options();
+    plain.device.disable = "dot";
+    auto model = models::Model::load(path.path(), plain);
+    const std::vector<float> gpu = prompt_logits(*model, kPrompt, 16);
+    const std::vector<double> cpu = test::CpuReference(path.path(), true).forward(kPrompt);
+    const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+    EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4);
+  }
+}
+
 // Older Mixtral GGUFs store blk.N.ffn_{gate,up,down}.E.weight per expert: stacked at load, the
 // model must compute exactly what the merged layout computes.
 TEST(ModelLoad, PerExpertTensorsEqualMergedLayout) {
