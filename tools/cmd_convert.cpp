@@ -18,7 +18,7 @@ void usage() {
       "GGUF with llama.cpp's tensor names and metadata. Experts are stacked into one 3-D tensor\n"
       "per projection; for Llama/Mixtral the q and k rows are permuted as llama.cpp does.\n\n"
       "  -o, --output PATH   the GGUF file to write (required)\n"
-      "  --type TYPE         f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k\n"
+      "  --type TYPE         f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, iq4_nl\n"
       "  --no-progress       no progress bar\n"
       "  --quiet             no summary of the written model\n\n"
       "Stored types: norms, biases, routers (ffn_gate_inp) and the shared-expert gate stay f32.\n"

@@ -22,7 +22,7 @@ void usage() {
       "                    tiny-qwen2moe, tiny-qwen3moe, mixtral-8x7b, mixtral-8x22b,\n"
       "                    qwen1.5-moe-a2.7b, qwen3-30b-a3b; dense (no experts): tiny-llama,\n"
       "                    tiny-qwen2, tiny-qwen3 (2 layers, 64 wide, vocab 384)\n"
-      "  --type TYPE       q4_0 (default), q4_1, q5_0, q5_1, q8_0, q4_k, q6_k, f16, bf16, f32\n"
+      "  --type TYPE       q4_0 (default), q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, iq4_nl, f16, bf16, f32\n"
       "  -o, --output PATH the GGUF file to write\n"
       "  --seed N          random seed (default 1)\n"
       "  --dry-run         write nothing; print the summary of the file that would be written\n"

@@ -132,7 +132,13 @@ ModelSpec spec_from_hf(const std::string& config_text, const Checkpoint& ckpt, c
     const std::string p = hf_layer(l);
     s.layer_is_moe[l] = (ckpt.find(p + "block_sparse_moe.gate.weight") || ckpt.find(p + "mlp.gate.weight")) ? 1 : 0;
   }
-  if (s.n_ff_shexp > 0 && !ckpt.find(hf_layer(0) + "mlp.shared_expert.up_proj.weight")) s.n_ff_shexp = 0;
+  // The shared expert belongs to the MoE block: look for it in the first MoE layer, since
+  // Qwen2-MoE's mlp_only_layers can make layer 0 (or any layer) a dense MLP without one.
+  uint32_t first_moe = 0;
+  while (first_moe < s.n_layer && !s.layer_is_moe[first_moe]) ++first_moe;
+  if (s.n_ff_shexp > 0 &&
+      (first_moe == s.n_layer || !ckpt.find(hf_layer(first_moe) + "mlp.shared_expert.up_proj.weight")))
+    s.n_ff_shexp = 0;
   s.qkv_bias = ckpt.find(hf_layer(0) + "self_attn.q_proj.bias") != nullptr;
   s.qk_norm = ckpt.find(hf_layer(0) + "self_attn.q_norm.weight") != nullptr;
   if (s.arch == "llama" && s.qkv_bias)

@@ -120,8 +120,11 @@ uint32_t file_type_id(quant::Type type) {
     case quant::Type::Q8_0: return 7;
     case quant::Type::Q5_0: return 8;
     case quant::Type::Q5_1: return 9;
-    case quant::Type::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S: every matrix is Q4_K
+    // The _S variants: every matrix takes the one type (the _M mixes promote some to a wider one).
+    case quant::Type::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S
+    case quant::Type::Q5_K: return 16;  // LLAMA_FTYPE_MOSTLY_Q5_K_S
     case quant::Type::Q6_K: return 18;
+    case quant::Type::IQ4_NL: return 25;
     case quant::Type::BF16: return 32;
     default: break;
   }

@@ -23,7 +23,7 @@ struct File::Impl : FileData {
 File::File() : impl_(std::make_unique<Impl>()) {}
 File::~File() = default;
 
-std::unique_ptr<File> File::open(const std::string& path) {
+std::unique_ptr<File> File::open(const std::string& path, const ReadLimits& limits) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(MOEVK_ERROR_IO, path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -38,6 +38,7 @@ std::unique_ptr<File> File::open(const std::string& path) {
   }
   std::unique_ptr<File> file(new File());
   file->impl_->path = path;
+  file->impl_->limits = limits;
   file->impl_->size = uint64_t(st.st_size);
   if (st.st_size > 0) {
     void* mapping = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -56,9 +57,11 @@ std::unique_ptr<File> File::open(const std::string& path) {
   return file;
 }
 
-std::unique_ptr<File> File::from_memory(std::span<const uint8_t> bytes, std::string name) {
+std::unique_ptr<File> File::from_memory(std::span<const uint8_t> bytes, std::string name,
+                                        const ReadLimits& limits) {
   std::unique_ptr<File> file(new File());
   file->impl_->path = std::move(name);
+  file->impl_->limits = limits;
   file->impl_->bytes = bytes.data();
   file->impl_->size = bytes.size();
   file->impl_->parse();
@@ -70,6 +73,7 @@ uint32_t File::version() const { return impl_->version; }
 uint64_t File::alignment() const { return impl_->alignment; }
 uint64_t File::file_size() const { return impl_->size; }
 uint64_t File::data_offset() const { return impl_->data_offset; }
+uint64_t File::header_bytes() const { return impl_->header_bytes; }
 const std::vector<KeyValue>& File::metadata() const { return impl_->metadata; }
 const std::vector<TensorInfo>& File::tensors() const { return impl_->tensors; }
 

@@ -12,6 +12,8 @@ struct FileData {
   std::string path;
   const uint8_t* bytes = nullptr;  // the whole file (mapping or caller's memory)
   uint64_t size = 0;
+  ReadLimits limits;
+  uint64_t header_bytes = 0;  // estimated memory of the parsed header, counted by the parser
 
   uint32_t version = 0;
   uint64_t alignment = 32;

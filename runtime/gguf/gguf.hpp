@@ -20,8 +20,11 @@ enum class ValueType : uint32_t {
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
-// A metadata value. Scalars keep their declared type; arrays keep their element type
-// (arrays of arrays are allowed by the format and kept as nested Values).
+// A metadata value. Scalars keep their declared type. An array keeps its element type and stores
+// its elements by kind, so that memory follows the file's size rather than the element count:
+// fixed-size scalars packed back to back exactly as in the file (little-endian, value_type_size
+// bytes each: a uint8 array of n elements takes n bytes), strings as strings, and arrays of
+// arrays (allowed by the format) as nested Values.
 struct Value {
   ValueType type = ValueType::UINT32;
   uint64_t u = 0;      // UINT8..UINT64, BOOL
@@ -29,12 +32,24 @@ struct Value {
   double f = 0;        // FLOAT32, FLOAT64
   std::string s;       // STRING
   ValueType element_type = ValueType::UINT32;  // ARRAY
-  std::vector<Value> array;                    // ARRAY
+  std::vector<uint8_t> packed;                 // ARRAY of a fixed-size scalar type
+  std::vector<std::string> strings;            // ARRAY of STRING
+  std::vector<Value> arrays;                   // ARRAY of ARRAY
 
   // Numeric accessors convert between integer kinds when the value fits; nullopt otherwise.
   std::optional<uint64_t> as_uint() const;
   std::optional<int64_t> as_int() const;
   std::optional<double> as_float() const;
+
+  // An empty ARRAY of `element_type`.
+  static Value array_of(ValueType element_type);
+  // Elements of an ARRAY (0 for any other type).
+  uint64_t array_size() const;
+  // Element k of an ARRAY as a Value of type element_type (a copy: cheap for scalars). Throws
+  // INVALID_ARGUMENT when this is not an array or k is out of range.
+  Value element(uint64_t k) const;
+  // Appends to an ARRAY; throws INVALID_ARGUMENT when `element` is not of type element_type.
+  void append(const Value& element);
 };
 
 // "uint32", "string", ...; value_type_size is the encoded size of a scalar (0 for STRING, ARRAY).
@@ -44,9 +59,16 @@ uint64_t value_type_size(ValueType t);
 // Limits the reader enforces on hostile files (real llama.cpp files are far below them).
 inline constexpr uint32_t kMaxDims = 4;              // ggml's GGML_MAX_DIMS
 inline constexpr uint32_t kMaxArrayDepth = 8;        // arrays of arrays of ...
-// Values of all arrays together; a Value is ~100 bytes in memory, so this caps the header's
-// memory near 800 MB whatever the file claims. Real vocabularies use ~1M.
-inline constexpr uint64_t kMaxMetadataValues = 1ull << 23;
+inline constexpr size_t kMaxTensorNameLength = 63;   // ggml's GGML_MAX_NAME (64) less the NUL
+// Memory the parsed header (metadata and tensor infos) may take, whatever the file claims. Every
+// count is first bounded by the bytes left in the file; this budget then bounds what those bytes
+// may cost in memory (a nested array is a ~150-byte Value for its 12 encoded bytes), checked
+// before each allocation. A 152k-token vocabulary with its merges takes ~15 MB.
+inline constexpr uint64_t kMaxHeaderBytes = 512ull << 20;
+
+struct ReadLimits {
+  uint64_t max_header_bytes = kMaxHeaderBytes;  // tests lower it to reach the budget with small files
+};
 
 struct KeyValue {
   std::string key;
@@ -65,9 +87,10 @@ struct TensorInfo {
 class File {
  public:
   // Opens and validates the whole header. Throws moevk::Error.
-  static std::unique_ptr<File> open(const std::string& path);
+  static std::unique_ptr<File> open(const std::string& path, const ReadLimits& limits = {});
   // The same over bytes already in memory (the fuzzer and tests); `bytes` must outlive the File.
-  static std::unique_ptr<File> from_memory(std::span<const uint8_t> bytes, std::string name = "<memory>");
+  static std::unique_ptr<File> from_memory(std::span<const uint8_t> bytes, std::string name = "<memory>",
+                                           const ReadLimits& limits = {});
   ~File();
 
   const std::string& path() const;
@@ -75,6 +98,8 @@ class File {
   uint64_t alignment() const;
   uint64_t file_size() const;
   uint64_t data_offset() const;  // start of the (aligned) tensor data section
+  // The reader's estimate of the parsed header's memory (what ReadLimits::max_header_bytes bounds).
+  uint64_t header_bytes() const;
 
   const std::vector<KeyValue>& metadata() const;
   const Value* find(std::string_view key) const;
@@ -97,10 +122,12 @@ class File {
 
 // Streamed GGUF v3 writer: declare metadata and tensors, then write tensor data in declaration
 // order (each tensor may arrive in several chunks). Memory use does not grow with the data.
+// A regular file is written under a temporary name in the same folder and renamed over `path`
+// by finish(), so an existing file there is untouched until the new one is complete.
 class Writer {
  public:
   explicit Writer(const std::string& path, uint64_t alignment = 32);
-  ~Writer();  // removes the partial file if finish() was not reached
+  ~Writer();  // removes the temporary file if finish() was not reached
 
   void set_uint32(const std::string& key, uint32_t v);
   void set_int32(const std::string& key, int32_t v);
@@ -116,7 +143,8 @@ class Writer {
   void set_float32_array(const std::string& key, const std::vector<float>& v);
   void set_int32_array(const std::string& key, const std::vector<int32_t>& v);
 
-  // dims ne[0] first. Data size is derived from dims and type.
+  // dims ne[0] first. Data size is derived from dims and type. Names longer than
+  // kMaxTensorNameLength are rejected (llama.cpp could not read the file).
   void add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type);
 
   // Writes the header; after this only tensor data may be written.

@@ -21,6 +21,8 @@ constexpr uint64_t kMaxAlignment = 1ull << 30;
 // Smallest possible encodings, used to bound counts by the bytes left in the file.
 constexpr uint64_t kMinKeyValueBytes = 8 + 4 + 1;           // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // empty name, n_dims, 1 dim, type, offset
+// Memory of one entry in a name index (an unordered_map node and its bucket), for the budget.
+constexpr uint64_t kIndexEntryBytes = 64;
 
 std::string quoted(std::string_view s) {
   // Names come from the file: keep messages printable and short.
@@ -76,6 +78,14 @@ class Cursor {
     std::memcpy(&v, bytes_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return v;
+  }
+
+  // The next n bytes (bounds-checked), consumed.
+  const uint8_t* bytes_at(uint64_t n, const char* field) {
+    need(n, field);
+    const uint8_t* p = bytes_ + pos_;
+    pos_ += n;
+    return p;
   }
 
   std::string read_string(const char* field) {
@@ -148,6 +158,20 @@ class Parser {
     }
   }
 
+  // Counts `bytes` of memory against the header budget before they are allocated; `what` and
+  // `at` name the field that asks for them. Products are passed as count and unit so that a
+  // hostile count cannot overflow the check.
+  void charge(uint64_t count, uint64_t unit, uint64_t at, const std::string& what) {
+    const uint64_t budget = file_.limits.max_header_bytes;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(count, unit, &bytes) || bytes > budget - std::min(budget, file_.header_bytes)) {
+      in_.reject_at(at, what + " needs " + (bytes ? std::to_string(bytes) : std::string("more than 2^64")) +
+                            " bytes of memory; the reader's header budget is " + std::to_string(budget) +
+                            " bytes, " + std::to_string(file_.header_bytes) + " already used");
+    }
+    file_.header_bytes += bytes;
+  }
+
   void read_metadata() {
     // Counts are only bounded by the file size here; grow past a modest reserve as entries parse.
     file_.metadata.reserve(size_t(std::min<uint64_t>(n_kv_, 1 << 16)));
@@ -155,29 +179,37 @@ class Parser {
     for (uint64_t i = 0; i < n_kv_; ++i) {
       const uint64_t at = in_.pos();
       in_.set_context("metadata entry #" + std::to_string(i) + " key", at);
+      charge(1, sizeof(KeyValue) + sizeof(uint64_t) + kIndexEntryBytes, at, "the entry");
       KeyValue kv;
-      kv.key = in_.read_string("key");
+      kv.key = read_charged_string("key");
       in_.set_context("metadata key " + quoted(kv.key), at);
       const uint64_t type_at = in_.pos();
       const uint32_t type = in_.read<uint32_t>("value type");
       if (!known_value_type(type)) {
         in_.reject_at(type_at, "unknown value type " + std::to_string(type));
       }
-      kv.value = read_value(ValueType(type), 0);
+      read_value(kv.value, ValueType(type), 0);
       file_.metadata.push_back(std::move(kv));
       file_.metadata_offsets.push_back(at);
     }
   }
 
-  Value read_value(ValueType type, uint32_t depth) {
-    Value v;
-    v.type = type;
-    if (type != ValueType::ARRAY) {
-      if (++value_count_ > kMaxMetadataValues) {
-        in_.reject_at(in_.pos(), "more than " + std::to_string(kMaxMetadataValues) +
-                                     " metadata values in the file");
-      }
+  // A string whose bytes are counted against the budget (its length is bounded by the file).
+  std::string read_charged_string(const char* field) {
+    const uint64_t at = in_.pos();
+    std::string s = in_.read_string(field);
+    file_.header_bytes += s.size();
+    if (file_.header_bytes > file_.limits.max_header_bytes) {
+      in_.reject_at(at, std::string(field) + " of " + std::to_string(s.size()) +
+                            " bytes exceeds the reader's header budget of " +
+                            std::to_string(file_.limits.max_header_bytes) + " bytes");
     }
+    return s;
+  }
+
+  // Reads a value of `type` into `v`, whose own memory the caller has already counted.
+  void read_value(Value& v, ValueType type, uint32_t depth) {
+    v.type = type;
     switch (type) {
       case ValueType::UINT8: v.u = in_.read<uint8_t>("uint8 value"); break;
       case ValueType::INT8: v.i = in_.read<int8_t>("int8 value"); break;
@@ -190,10 +222,9 @@ class Parser {
       case ValueType::FLOAT32: v.f = in_.read<float>("float32 value"); break;
       case ValueType::FLOAT64: v.f = in_.read<double>("float64 value"); break;
       case ValueType::BOOL: v.u = in_.read<uint8_t>("bool value") != 0; break;
-      case ValueType::STRING: v.s = in_.read_string("string"); break;
+      case ValueType::STRING: v.s = read_charged_string("string"); break;
       case ValueType::ARRAY: read_array(v, depth); break;
     }
-    return v;
   }
 
   void read_array(Value& v, uint32_t depth) {
@@ -218,13 +249,32 @@ class Parser {
                                   value_type_name(v.element_type) + " cannot fit in the " +
                                   std::to_string(in_.left()) + " bytes left in the file");
     }
-    // Each element becomes a ~100-byte Value: check the file-wide budget before reserving.
-    if (v.element_type != ValueType::ARRAY && count > kMaxMetadataValues - value_count_) {
-      in_.reject_at(count_at, "array length " + std::to_string(count) + " exceeds the limit of " +
-                                  std::to_string(kMaxMetadataValues) + " metadata values per file");
+    // What the elements take in memory, before anything is reserved: scalars stay packed (their
+    // size in the file), a string is a std::string plus its bytes (counted as read), a nested
+    // array a whole Value.
+    const std::string what = "array length " + std::to_string(count) + " of " + value_type_name(v.element_type);
+    switch (v.element_type) {
+      case ValueType::STRING:
+        charge(count, sizeof(std::string), count_at, what);
+        v.strings.reserve(size_t(count));
+        for (uint64_t k = 0; k < count; ++k) v.strings.push_back(read_charged_string("string"));
+        return;
+      case ValueType::ARRAY:
+        charge(count, sizeof(Value), count_at, what);
+        v.arrays.resize(size_t(count));
+        for (Value& element : v.arrays) read_value(element, ValueType::ARRAY, depth + 1);
+        return;
+      default: {
+        const uint64_t bytes = count * min_element;  // <= left(): checked above
+        charge(1, bytes, count_at, what);
+        const uint8_t* begin = in_.bytes_at(bytes, "array data");
+        v.packed.assign(begin, begin + bytes);
+        // A bool is any nonzero byte in the file; keep them 0/1 as a scalar bool is kept.
+        if (v.element_type == ValueType::BOOL)
+          for (uint8_t& b : v.packed) b = b != 0;
+        return;
+      }
     }
-    v.array.reserve(size_t(count));
-    for (uint64_t k = 0; k < count; ++k) v.array.push_back(read_value(v.element_type, depth + 1));
   }
 
   void read_alignment() {
@@ -251,13 +301,15 @@ class Parser {
     for (uint64_t i = 0; i < n_tensors_; ++i) {
       const uint64_t at = in_.pos();
       in_.set_context("tensor #" + std::to_string(i) + " name", at);
+      charge(1, sizeof(TensorInfo) + sizeof(uint64_t) + kIndexEntryBytes, at, "the tensor info");
       TensorInfo t;
-      t.name = in_.read_string("tensor name");
+      t.name = read_charged_string("tensor name");
       in_.set_context("tensor " + quoted(t.name), at);
       const uint32_t n_dims = in_.read<uint32_t>("n_dims");
       if (n_dims == 0 || n_dims > kMaxDims) {
         in_.reject("n_dims " + std::to_string(n_dims) + " is not in 1.." + std::to_string(kMaxDims));
       }
+      charge(n_dims, sizeof(uint64_t), at, "the dimensions");
       uint64_t elements = 1;
       for (uint32_t d = 0; d < n_dims; ++d) {
         const uint64_t dim = in_.read<uint64_t>("dimension");
@@ -340,7 +392,6 @@ class Parser {
   Cursor in_;
   uint64_t n_tensors_ = 0, n_kv_ = 0;
   uint64_t n_tensors_at_ = 0, n_kv_at_ = 0;
-  uint64_t value_count_ = 0;
   std::vector<uint64_t> tensor_offsets_;
 };
 

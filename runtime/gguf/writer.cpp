@@ -1,12 +1,17 @@
 // Streamed GGUF v3 writer. The header is written once all metadata and tensor infos are known
 // (begin_data); tensor data then streams through a buffered FILE in declaration order, so
-// memory use does not depend on the model size. Until finish() succeeds the output is partial
-// and the destructor removes it.
+// memory use does not depend on the model size. A regular output file is written under a
+// temporary name beside it and renamed over the target only by finish(): an existing file at the
+// path stays intact until the new one is complete, and a failed write leaves nothing behind.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "common/error.hpp"
@@ -15,12 +20,14 @@
 namespace moevk::gguf {
 
 struct Writer::Impl {
-  std::string path;
+  std::string path;          // the target, as the caller named it (used in messages)
+  std::string written_path;  // where the bytes go: a temporary beside the target, or the target
+  std::string final_path;    // what finish() renames the temporary to (a symlink's target)
+  bool rename_on_finish = false;  // written_path is our temporary (never a device node or FIFO)
   uint64_t alignment = 32;
   std::FILE* out = nullptr;
   bool data_started = false;
   bool finished = false;
-  bool remove_if_unfinished = false;  // only a regular file we created, never a device node
   std::vector<KeyValue> metadata;
   std::vector<TensorInfo> tensors;  // offsets relative to the data section
   uint64_t data_bytes = 0;          // size of the data section, padding included
@@ -28,7 +35,7 @@ struct Writer::Impl {
   uint64_t current_written = 0;
   uint64_t position = 0;            // bytes written to the file
 
-  [[noreturn]] void io_failure(const char* what) {
+  [[noreturn]] void io_failure(const std::string& what) {
     fail(MOEVK_ERROR_IO, path + ": " + what + ": " + std::strerror(errno));
   }
 
@@ -69,8 +76,14 @@ struct Writer::Impl {
       case ValueType::STRING: write_string(v.s); break;
       case ValueType::ARRAY:
         write_scalar<uint32_t>(uint32_t(v.element_type));
-        write_scalar<uint64_t>(v.array.size());
-        for (const Value& element : v.array) write_value(element);
+        write_scalar<uint64_t>(v.array_size());
+        if (v.element_type == ValueType::STRING) {
+          for (const std::string& element : v.strings) write_string(element);
+        } else if (v.element_type == ValueType::ARRAY) {
+          for (const Value& element : v.arrays) write_value(element);
+        } else {
+          write(v.packed.data(), v.packed.size());  // already in the file's encoding
+        }
         break;
     }
   }
@@ -93,15 +106,49 @@ struct Writer::Impl {
 };
 
 namespace {
+// An array must keep its elements in the storage its element type implies (gguf.hpp), so that
+// what is written is what array_size() and element() describe.
 void check_array(const std::string& key, const Value& v, uint32_t depth) {
-  require(depth <= kMaxArrayDepth, MOEVK_ERROR_INVALID_ARGUMENT,
-          "gguf writer: key '" + key + "': arrays nested too deep");
-  for (const Value& element : v.array) {
-    require(element.type == v.element_type, MOEVK_ERROR_INVALID_ARGUMENT,
-            "gguf writer: key '" + key + "': array element of type " +
-                value_type_name(element.type) + " in an array of " + value_type_name(v.element_type));
-    if (element.type == ValueType::ARRAY) check_array(key, element, depth + 1);
+  const std::string where = "gguf writer: key '" + key + "': ";
+  require(depth <= kMaxArrayDepth, MOEVK_ERROR_INVALID_ARGUMENT, where + "arrays nested too deep");
+  require(uint32_t(v.element_type) <= uint32_t(ValueType::FLOAT64), MOEVK_ERROR_INVALID_ARGUMENT,
+          where + "unknown array element type " + std::to_string(uint32_t(v.element_type)));
+  const char* element = value_type_name(v.element_type);
+  if (v.element_type == ValueType::STRING) {
+    require(v.packed.empty() && v.arrays.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of string holds elements outside Value::strings");
+  } else if (v.element_type == ValueType::ARRAY) {
+    require(v.packed.empty() && v.strings.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of array holds elements outside Value::arrays");
+    for (const Value& nested : v.arrays) {
+      require(nested.type == ValueType::ARRAY, MOEVK_ERROR_INVALID_ARGUMENT,
+              where + "array element of type " + value_type_name(nested.type) + " in an array of array");
+      check_array(key, nested, depth + 1);
+    }
+  } else {
+    require(v.strings.empty() && v.arrays.empty(), MOEVK_ERROR_INVALID_ARGUMENT,
+            where + "an array of " + element + " holds elements outside Value::packed");
+    require(v.packed.size() % value_type_size(v.element_type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+            where + std::to_string(v.packed.size()) + " packed bytes are not whole " + element + " elements");
   }
+}
+}  // namespace
+
+namespace {
+// A name of our own in the target's folder (rename() does not cross file systems), hidden, and
+// unique per process and writer so concurrent writers of one target do not collide.
+std::string temporary_beside(const std::filesystem::path& target) {
+  static std::atomic<uint64_t> serial{0};
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "." + std::string here.
+  std::string name(".");
+  name += target.filename().string();
+  name += ".tmp-";
+  name += std::to_string(::getpid());
+  name += '-';
+  name += std::to_string(serial++);
+  std::filesystem::path tmp = target;
+  tmp.replace_filename(name);
+  return tmp.string();
 }
 }  // namespace
 
@@ -109,19 +156,46 @@ Writer::Writer(const std::string& path, uint64_t alignment) : impl_(std::make_un
   require(alignment != 0 && (alignment & (alignment - 1)) == 0 && alignment <= (1u << 30),
           MOEVK_ERROR_INVALID_ARGUMENT,
           "gguf writer: alignment " + std::to_string(alignment) + " is not a power of two");
-  impl_->path = path;
-  impl_->alignment = alignment;
-  impl_->out = std::fopen(path.c_str(), "wb");
-  if (!impl_->out) impl_->io_failure("cannot create");
-  struct stat st {};
-  impl_->remove_if_unfinished = fstat(fileno(impl_->out), &st) == 0 && S_ISREG(st.st_mode);
-  std::setvbuf(impl_->out, nullptr, _IOFBF, 1 << 20);
+  Impl& w = *impl_;
+  w.path = path;
+  w.alignment = alignment;
+  // Devices and FIFOs (/dev/null, a pipe) are written in place: they cannot be replaced by a
+  // rename, and there is no partial file to protect. A symlink is followed so that the file it
+  // names is replaced, not the link.
+  std::error_code ec;
+  std::filesystem::path target(path);
+  if (std::filesystem::is_symlink(target, ec)) {
+    std::filesystem::path resolved = std::filesystem::weakly_canonical(target, ec);
+    if (!ec) target = std::move(resolved);
+  }
+  const auto status = std::filesystem::status(target, ec);
+  w.rename_on_finish = !std::filesystem::exists(status) || std::filesystem::is_regular_file(status);
+  if (w.rename_on_finish) {
+    w.final_path = target.string();
+    w.written_path = temporary_beside(target);
+    // O_EXCL: never write through a name someone else created meanwhile.
+    const int fd = ::open(w.written_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) w.io_failure("cannot create a temporary file beside it");
+    w.out = fdopen(fd, "wb");
+    if (!w.out) {
+      const int err = errno;
+      ::close(fd);
+      std::remove(w.written_path.c_str());
+      errno = err;
+      w.io_failure("cannot open");
+    }
+  } else {
+    w.written_path = path;
+    w.out = std::fopen(path.c_str(), "wb");
+    if (!w.out) w.io_failure("cannot create");
+  }
+  std::setvbuf(w.out, nullptr, _IOFBF, 1 << 20);
   if (alignment != 32) set_uint32("general.alignment", uint32_t(alignment));
 }
 
 Writer::~Writer() {
   if (impl_->out) std::fclose(impl_->out);
-  if (!impl_->finished && impl_->remove_if_unfinished) std::remove(impl_->path.c_str());
+  if (!impl_->finished && impl_->rename_on_finish) std::remove(impl_->written_path.c_str());
 }
 
 void Writer::set_uint32(const std::string& key, uint32_t v) {
@@ -170,42 +244,33 @@ void Writer::set_array(const std::string& key, const Value& array_value) {
   set_value(key, array_value);
 }
 void Writer::set_string_array(const std::string& key, const std::vector<std::string>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::STRING;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::STRING;
-    value.array[k].s = v[k];
-  }
+  Value value = Value::array_of(ValueType::STRING);
+  value.strings = v;
   impl_->set(key, std::move(value));
 }
+namespace {
+template <typename T>
+Value packed_array(ValueType element_type, const std::vector<T>& v) {
+  Value value = Value::array_of(element_type);
+  value.packed.resize(v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(value.packed.data(), v.data(), value.packed.size());  // little-endian host
+  return value;
+}
+}  // namespace
 void Writer::set_float32_array(const std::string& key, const std::vector<float>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::FLOAT32;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::FLOAT32;
-    value.array[k].f = v[k];
-  }
-  impl_->set(key, std::move(value));
+  impl_->set(key, packed_array(ValueType::FLOAT32, v));
 }
 void Writer::set_int32_array(const std::string& key, const std::vector<int32_t>& v) {
-  Value value;
-  value.type = ValueType::ARRAY;
-  value.element_type = ValueType::INT32;
-  value.array.resize(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    value.array[k].type = ValueType::INT32;
-    value.array[k].i = v[k];
-  }
-  impl_->set(key, std::move(value));
+  impl_->set(key, packed_array(ValueType::INT32, v));
 }
 
 void Writer::add_tensor(const std::string& name, std::vector<uint64_t> dims, quant::Type type) {
   impl_->require_declaring("add_tensor");
   const std::string where = "gguf writer: tensor '" + name + "': ";
+  // ggml keeps names in char[GGML_MAX_NAME = 64] and llama.cpp's reader rejects longer ones.
+  require(name.size() <= kMaxTensorNameLength, MOEVK_ERROR_INVALID_ARGUMENT,
+          where + "name is " + std::to_string(name.size()) + " characters, llama.cpp reads at most " +
+              std::to_string(kMaxTensorNameLength));
   for (const TensorInfo& t : impl_->tensors) {
     require(t.name != name, MOEVK_ERROR_INVALID_ARGUMENT, where + "declared twice");
   }
@@ -296,6 +361,8 @@ void Writer::finish() {
   const int closed = std::fclose(w.out);
   w.out = nullptr;
   if (closed != 0) w.io_failure("close failed");
+  if (w.rename_on_finish && std::rename(w.written_path.c_str(), w.final_path.c_str()) != 0)
+    w.io_failure("cannot rename " + w.written_path + " to it");
   w.finished = true;
 }
 

@@ -152,7 +152,7 @@ HParams read_hparams(const gguf::File& file) {
     hp.n_vocab = *v;
   } else if (const gguf::Value* tokens = file.find("tokenizer.ggml.tokens");
              tokens && tokens->type == gguf::ValueType::ARRAY) {
-    hp.n_vocab = uint32_t(std::min<uint64_t>(tokens->array.size(), kMaxVocab));
+    hp.n_vocab = uint32_t(std::min<uint64_t>(tokens->array_size(), kMaxVocab));
   } else if (const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight"); embd && embd->dims.size() >= 2) {
     hp.n_vocab = uint32_t(std::min<uint64_t>(embd->dims[1], kMaxVocab));
   }

@@ -260,6 +260,7 @@ void dequantize(Type t, const void* src, float* dst, uint64_t n) {
     case Type::Q6_K: return dequant_q6_k(src, dst, nb);
     case Type::Q8_K: return dequant_q8_k(src, dst, nb);
     case Type::IQ4_NL: return dequant_iq4_nl(src, dst, nb);
+    default: break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("dequantize: no CPU conversion for type ") + info.name);
 }

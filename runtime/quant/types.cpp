@@ -1,7 +1,6 @@
 // The table of known element types and row size arithmetic.
 #include "quant/types.hpp"
 
-#include <array>
 #include <cctype>
 #include <string>
 
@@ -10,7 +9,11 @@
 namespace moevk::quant {
 namespace {
 
-constexpr std::array<TypeInfo, 16> kTypes = {{
+// Block sizes and bytes per block as ggml's type_traits table (ggml.c) gives them; the structs
+// behind the sizes are in ggml-common.h. Types without a CPU conversion here are still listed so
+// the reader accepts their files and sizes their tensors exactly.
+constexpr uint32_t QK_MXFP4 = 32, QK_NVFP4 = 64, QK1_0 = 128;
+constexpr TypeInfo kTypes[] = {
     {Type::F32, "f32", 1, 4, true, true},
     {Type::F16, "f16", 1, 2, true, true},
     {Type::Q4_0, "q4_0", QK4_0, sizeof(BlockQ4_0), true, true},
@@ -25,9 +28,27 @@ constexpr std::array<TypeInfo, 16> kTypes = {{
     {Type::Q5_K, "q5_K", QK_K, sizeof(BlockQ5_K), true, true},
     {Type::Q6_K, "q6_K", QK_K, sizeof(BlockQ6_K), true, true},
     {Type::Q8_K, "q8_K", QK_K, sizeof(BlockQ8_K), true, false},
+    {Type::IQ2_XXS, "iq2_xxs", QK_K, 2 + QK_K / 8 * 2, false, false},          // d, qs[QK_K/8] u16
+    {Type::IQ2_XS, "iq2_xs", QK_K, 2 + QK_K / 8 * 2 + QK_K / 32, false, false},  // + scales
+    {Type::IQ3_XXS, "iq3_xxs", QK_K, 2 + 3 * QK_K / 8, false, false},
+    {Type::IQ1_S, "iq1_s", QK_K, 2 + QK_K / 8 + QK_K / 16, false, false},
     {Type::IQ4_NL, "iq4_nl", QK4_NL, sizeof(BlockIQ4_NL), true, true},
+    {Type::IQ3_S, "iq3_s", QK_K, 2 + 13 * (QK_K / 32) + QK_K / 64, false, false},
+    {Type::IQ2_S, "iq2_s", QK_K, 2 + QK_K / 4 + QK_K / 16, false, false},
+    {Type::IQ4_XS, "iq4_xs", QK_K, 2 + 2 + QK_K / 64 + QK_K / 2, false, false},
+    {Type::I8, "i8", 1, 1, false, false},
+    {Type::I16, "i16", 1, 2, false, false},
+    {Type::I32, "i32", 1, 4, false, false},
+    {Type::I64, "i64", 1, 8, false, false},
+    {Type::F64, "f64", 1, 8, false, false},
+    {Type::IQ1_M, "iq1_m", QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32, false, false},
     {Type::BF16, "bf16", 1, 2, true, true},
-}};
+    {Type::TQ1_0, "tq1_0", QK_K, 2 + QK_K / 64 + (QK_K - 4 * QK_K / 64) / 5, false, false},
+    {Type::TQ2_0, "tq2_0", QK_K, 2 + QK_K / 4, false, false},
+    {Type::MXFP4, "mxfp4", QK_MXFP4, 1 + QK_MXFP4 / 2, false, false},         // E8M0 scale + nibbles
+    {Type::NVFP4, "nvfp4", QK_NVFP4, QK_NVFP4 / 16 + QK_NVFP4 / 2, false, false},  // 4 UE4M3 scales
+    {Type::Q1_0, "q1_0", QK1_0, 2 + QK1_0 / 8, false, false},
+};
 
 }  // namespace
 

@@ -7,7 +7,10 @@
 
 namespace moevk::quant {
 
-// Values are the type ids stored in GGUF tensor infos.
+// Values are the type ids stored in GGUF tensor infos: every id of ggml's enum ggml_type, so a file
+// of any type opens and can be described; which of them moevk can compute is a separate question
+// (TypeInfo::can_dequantize here, the GPU kernels in ops/). Ids 4, 5 and 31..33, 36..38 were
+// removed from ggml and never appear in GGUF files.
 enum class Type : uint32_t {
   F32 = 0,
   F16 = 1,
@@ -23,14 +26,32 @@ enum class Type : uint32_t {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
   IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
   BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
 };
 
 struct TypeInfo {
   Type type;
   const char* name;      // "q4_0", as llama.cpp prints it
-  uint32_t block_size;   // elements per block (1 for F32/F16/BF16)
+  uint32_t block_size;   // elements per block (1 for the plain float and integer types)
   uint32_t type_size;    // bytes per block
   bool can_dequantize;   // CPU reference dequantize exists
   bool can_quantize;     // CPU reference quantize exists

@@ -1,5 +1,7 @@
 #include "text/vocab.hpp"
 
+#include <cstring>
+
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
@@ -62,30 +64,26 @@ VocabData read_vocab(const gguf::File& file) {
   vocab.pre = file.get_string(key::kPre).value_or("default");
 
   const gguf::Value* tokens = find_array(file, key::kTokens, gguf::ValueType::STRING, true);
-  if (tokens->array.empty()) bad_key(key::kTokens, "empty");
-  vocab.tokens.reserve(tokens->array.size());
-  for (const auto& t : tokens->array) vocab.tokens.push_back(t.s);
+  if (tokens->strings.empty()) bad_key(key::kTokens, "empty");
+  vocab.tokens = tokens->strings;
   const size_t n = vocab.tokens.size();
 
+  // Scores and types are packed as in the file (gguf::Value): copied out as whole arrays.
   if (const auto* scores = find_array(file, key::kScores, gguf::ValueType::FLOAT32, false)) {
-    if (scores->array.size() != n) bad_key(key::kScores, "length differs from " + std::string(key::kTokens));
-    vocab.scores.reserve(n);
-    for (const auto& s : scores->array) vocab.scores.push_back(static_cast<float>(s.f));
+    if (scores->array_size() != n) bad_key(key::kScores, "length differs from " + std::string(key::kTokens));
+    vocab.scores.resize(n);
+    std::memcpy(vocab.scores.data(), scores->packed.data(), n * sizeof(float));
   }
   if (const auto* types = find_array(file, key::kTokenType, gguf::ValueType::INT32, false)) {
-    if (types->array.size() != n) bad_key(key::kTokenType, "length differs from " + std::string(key::kTokens));
-    vocab.token_types.reserve(n);
-    for (const auto& t : types->array) {
-      if (t.i < 0 || t.i > static_cast<int64_t>(TokenType::BYTE)) bad_key(key::kTokenType, "unknown token type " + std::to_string(t.i));
-      vocab.token_types.push_back(static_cast<int32_t>(t.i));
-    }
+    if (types->array_size() != n) bad_key(key::kTokenType, "length differs from " + std::string(key::kTokens));
+    vocab.token_types.resize(n);
+    std::memcpy(vocab.token_types.data(), types->packed.data(), n * sizeof(int32_t));
+    for (int32_t t : vocab.token_types)
+      if (t < 0 || t > static_cast<int32_t>(TokenType::BYTE)) bad_key(key::kTokenType, "unknown token type " + std::to_string(t));
   } else {
     vocab.token_types.assign(n, static_cast<int32_t>(TokenType::NORMAL));
   }
-  if (const auto* merges = find_array(file, key::kMerges, gguf::ValueType::STRING, false)) {
-    vocab.merges.reserve(merges->array.size());
-    for (const auto& m : merges->array) vocab.merges.push_back(m.s);
-  }
+  if (const auto* merges = find_array(file, key::kMerges, gguf::ValueType::STRING, false)) vocab.merges = merges->strings;
   if (vocab.model == "llama" && vocab.scores.empty()) bad_key(key::kScores, "missing (needed by the \"llama\" tokenizer)");
   if (vocab.model == "gpt2" && vocab.merges.empty()) bad_key(key::kMerges, "missing (needed by the \"gpt2\" tokenizer)");
 

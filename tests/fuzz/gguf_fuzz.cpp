@@ -19,7 +19,15 @@ uint64_t touch(const moevk::gguf::Value& v) {
   if (auto u = v.as_uint()) h += *u;
   if (auto i = v.as_int()) h += uint64_t(*i);
   if (auto f = v.as_float()) h += uint64_t(*f != 0);
-  for (const auto& element : v.array) h = h * 7 + touch(element);
+  for (uint8_t b : v.packed) h = h * 3 + b;
+  for (const auto& element : v.strings) h = h * 5 + element.size();
+  for (const auto& element : v.arrays) h = h * 7 + touch(element);
+  // element() decodes packed scalars: every one must be in range and of the array's type.
+  for (uint64_t k = 0; k < v.array_size(); ++k) {
+    const moevk::gguf::Value e = v.element(k);
+    if (e.type != v.element_type) __builtin_trap();
+    h += e.u + uint64_t(e.i) + e.s.size();
+  }
   return h;
 }
 

@@ -155,9 +155,9 @@ TEST_P(ConvertFixture, TensorsMetadataAndData) {
   EXPECT_EQ(file->get_uint("general.file_type"), file_types[tn == "f32" ? 0 : tn == "f16" ? 1 : tn == "q8_0" ? 2 : 3]);
   const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
   ASSERT_NE(tokens, nullptr);
-  EXPECT_EQ(tokens->array.size(), 384u);
-  EXPECT_EQ(tokens->array[1].s, "<s>");
-  EXPECT_EQ(tokens->array[3 + 0x41].s, "<0x41>");
+  EXPECT_EQ(tokens->array_size(), 384u);
+  EXPECT_EQ(tokens->strings[1], "<s>");
+  EXPECT_EQ(tokens->strings[3 + 0x41], "<0x41>");
   EXPECT_EQ(file->get_string("tokenizer.ggml.model"), "llama");
   EXPECT_FALSE(notes.empty());  // the placeholder-vocabulary note
 
@@ -284,6 +284,71 @@ TEST(ConvertTypes, KQuantFallsBackWhereRowsAreShort) {
   EXPECT_NE(notes.back().find("stored as q8_0"), std::string::npos) << notes.back();
 }
 
+// Qwen2-MoE with mlp_only_layers [0]: layer 0 is a dense MLP (intermediate_size wide), layer 1 a
+// MoE block with its shared expert. The shared expert must be found in the MoE layer (it once
+// was looked for in layer 0 only, and silently dropped from every layer).
+TEST(ConvertHybrid, DenseFirstLayerKeepsTheSharedExpertOfMoeLayers) {
+  ScratchDir dir("convert_hybrid");
+  const std::string hf = dir.file("hybrid");
+  std::filesystem::create_directories(hf);
+  nlohmann::json cfg = config_of("qwen2moe-tiny");
+  cfg["mlp_only_layers"] = {0};
+  const uint64_t embd = cfg["hidden_size"], n_ff = cfg["intermediate_size"], n_shexp = cfg["shared_expert_intermediate_size"];
+  const std::string text = cfg.dump();
+  test::write_bytes(hf + "/config.json", std::vector<uint8_t>(text.begin(), text.end()));
+  // Layer 0's MoE tensors are replaced by a dense MLP with values of our own.
+  std::vector<test::StEntry> entries;
+  for (const auto& [name, t] : test::load_f32_safetensors(hf_fixture("qwen2moe-tiny") + "/model.safetensors")) {
+    if (name.rfind("model.layers.0.mlp.", 0) == 0) continue;
+    std::vector<uint8_t> bytes(t.values.size() * 4);
+    std::memcpy(bytes.data(), t.values.data(), bytes.size());
+    entries.push_back({name, "F32", t.shape, std::move(bytes)});
+  }
+  std::map<std::string, std::vector<float>> dense;
+  for (auto [proj, shape] : {std::pair{"gate_proj", std::vector<uint64_t>{n_ff, embd}},
+                             std::pair{"up_proj", std::vector<uint64_t>{n_ff, embd}},
+                             std::pair{"down_proj", std::vector<uint64_t>{embd, n_ff}}}) {
+    std::vector<float> v(shape[0] * shape[1]);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = float(int(k % 97) - 48) / 256.0f;
+    std::vector<uint8_t> bytes(v.size() * 4);
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+    const std::string name = std::string("model.layers.0.mlp.") + proj + ".weight";
+    entries.push_back({name, "F32", shape, std::move(bytes)});
+    dense[proj] = std::move(v);
+  }
+  test::write_bytes(hf + "/model.safetensors", test::safetensors_bytes(entries));
+
+  const std::string out = dir.file("hybrid.gguf");
+  convert::convert_hf(hf, out, quant::Type::F32, {});
+  auto file = gguf::File::open(out);
+  EXPECT_EQ(file->get_uint("qwen2moe.expert_shared_feed_forward_length"), n_shexp);
+  EXPECT_EQ(file->get_uint("qwen2moe.feed_forward_length"), n_ff);
+  for (const char* name : {"blk.1.ffn_gate_inp.weight", "blk.1.ffn_up_exps.weight", "blk.1.ffn_gate_inp_shexp.weight",
+                           "blk.1.ffn_gate_shexp.weight", "blk.1.ffn_up_shexp.weight", "blk.1.ffn_down_shexp.weight"})
+    EXPECT_NE(file->find_tensor(name), nullptr) << name;
+  for (const char* name : {"blk.0.ffn_gate_inp.weight", "blk.0.ffn_up_exps.weight", "blk.0.ffn_up_shexp.weight"})
+    EXPECT_EQ(file->find_tensor(name), nullptr) << name;
+  for (auto [gguf_name, proj] : {std::pair{"blk.0.ffn_gate.weight", "gate_proj"}, std::pair{"blk.0.ffn_up.weight", "up_proj"},
+                                 std::pair{"blk.0.ffn_down.weight", "down_proj"}}) {
+    const gguf::TensorInfo* t = file->find_tensor(gguf_name);
+    ASSERT_NE(t, nullptr) << gguf_name;
+    const std::vector<float>& want = dense[proj];
+    ASSERT_EQ(t->size, want.size() * 4) << gguf_name;
+    EXPECT_EQ(std::memcmp(file->tensor_data(*t).data(), want.data(), t->size), 0) << gguf_name;
+  }
+  const auto shexp = test::load_f32_safetensors(hf + "/model.safetensors").at("model.layers.1.mlp.shared_expert.up_proj.weight");
+  const gguf::TensorInfo* up_shexp = file->find_tensor("blk.1.ffn_up_shexp.weight");
+  ASSERT_NE(up_shexp, nullptr);
+  EXPECT_EQ(up_shexp->dims, (std::vector<uint64_t>{embd, n_shexp}));
+  EXPECT_EQ(std::memcmp(file->tensor_data(*up_shexp).data(), shexp.values.data(), up_shexp->size), 0);
+  // What the loader sees: a dense layer 0, a MoE layer 1 with its shared expert.
+  const model::HParams hp = model::read_hparams(*file);
+  EXPECT_EQ(hp.layer_is_moe, (std::vector<uint8_t>{0, 1}));
+  EXPECT_TRUE(hp.has_shared_expert);
+  EXPECT_EQ(hp.n_ff_shexp, n_shexp);
+  EXPECT_EQ(hp.n_ff, n_ff);
+}
+
 TEST(ConvertErrors, BadCheckpointsFailCleanly) {
   ScratchDir dir("convert_bad");
   const std::string out = dir.file("out.gguf");
@@ -353,18 +418,18 @@ TEST(ConvertTokenizer, HfTokenizerIsWrittenAndPaddedToVocabSize) {
   const gguf::Value* tokens = file->find("tokenizer.ggml.tokens");
   const gguf::Value* types = file->find("tokenizer.ggml.token_type");
   ASSERT_TRUE(tokens && types);
-  ASSERT_EQ(tokens->array.size(), 384u);
-  ASSERT_EQ(types->array.size(), 384u);
-  EXPECT_EQ(tokens->array[4].s, "abc");
-  EXPECT_EQ(tokens->array[6].s, "<|endoftext|>");
-  EXPECT_EQ(tokens->array[7].s, "[PAD7]");
-  EXPECT_EQ(tokens->array[383].s, "[PAD383]");
-  EXPECT_EQ(types->array[383].as_int(), 5);  // UNUSED
+  ASSERT_EQ(tokens->array_size(), 384u);
+  ASSERT_EQ(types->array_size(), 384u);
+  EXPECT_EQ(tokens->strings[4], "abc");
+  EXPECT_EQ(tokens->strings[6], "<|endoftext|>");
+  EXPECT_EQ(tokens->strings[7], "[PAD7]");
+  EXPECT_EQ(tokens->strings[383], "[PAD383]");
+  EXPECT_EQ(types->element(383).as_int(), 5);  // UNUSED
   EXPECT_EQ(file->get_uint("tokenizer.ggml.eos_token_id"), 6u);
   EXPECT_EQ(file->get_string("tokenizer.chat_template"), "{{ messages }}");
   const gguf::Value* merges = file->find("tokenizer.ggml.merges");
   ASSERT_NE(merges, nullptr);
-  EXPECT_EQ(merges->array.size(), 2u);
+  EXPECT_EQ(merges->array_size(), 2u);
 
   // A tokenizer larger than the embedding is an error, and leaves no file.
   const std::string qwen3_tokenizer =

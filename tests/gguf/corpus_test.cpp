@@ -119,7 +119,7 @@ TEST(GgufCorpus, SeedsAreCurrentAndClassified) {
       EXPECT_TRUE(valid) << name << " was accepted";
       if (name.find("model") != std::string::npos) {
         ASSERT_EQ(file->tensors().size(), 3u);
-        EXPECT_EQ(file->find("nested")->array[1].element_type, ValueType::BOOL);
+        EXPECT_EQ(file->find("nested")->arrays[1].element_type, ValueType::BOOL);
         EXPECT_EQ(file->tensor_data(file->tensors()[2]).size(), 16u);
       }
     } catch (const Error& e) {

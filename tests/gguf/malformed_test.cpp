@@ -113,12 +113,90 @@ TEST(GgufMalformed, ByteArrayLongerThanFile) {
   expect_rejected(b.bytes, {"metadata key 'a' at byte 41", "array length 101 of uint8"});
 }
 
-TEST(GgufMalformed, ArrayBeyondMetadataValueBudget) {
-  // A byte array the file can hold but whose Values would take ~100x its size in memory.
+void expect_rejected_under(const std::vector<uint8_t>& bytes, uint64_t max_header_bytes,
+                           const std::vector<std::string>& fragments) {
+  ReadLimits limits;
+  limits.max_header_bytes = max_header_bytes;
+  try {
+    File::from_memory(bytes, "bad.gguf", limits);
+    ADD_FAILURE() << "accepted a file over the header budget of " << max_header_bytes;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_FILE) << e.what();
+    for (const std::string& f : fragments)
+      EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << "missing '" << f << "' in: " << e.what();
+  }
+}
+
+TEST(GgufMalformed, ByteArrayIsStoredPacked) {
+  // 8M uint8 values: once ~800 MB of Values, now their 8 MB as in the file.
+  const uint64_t n = 8ull << 20;
   GgufBuilder b;
-  b.header(0, 1).str("a").u32(kTypeArray).u32(kTypeUint8).u64(kMaxMetadataValues + 1);
-  b.fill(size_t(kMaxMetadataValues + 1));
-  expect_rejected(b.bytes, {"metadata key 'a' at byte 41", "exceeds the limit of 8388608 metadata values"});
+  b.header(0, 1).str("a").u32(kTypeArray).u32(kTypeUint8).u64(n).fill(size_t(n), 7);
+  auto file = File::from_memory(b.bytes);
+  const Value* a = file->find("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->array_size(), n);
+  EXPECT_EQ(a->packed.size(), n);
+  EXPECT_EQ(a->element(n - 1).u, 7u);
+  EXPECT_LT(file->header_bytes(), n + 4096);
+}
+
+TEST(GgufMalformed, ArrayOfArraysBeyondHeaderBudget) {
+  // The audit's file in miniature: many empty arrays, 12 bytes each in the file but a whole
+  // Value each in memory. (Its 9M arrays in 108 MB would need more than the default budget.)
+  static_assert(9'000'000 * sizeof(Value) > kMaxHeaderBytes);
+  const uint64_t n = 10000;
+  GgufBuilder b;
+  b.header(0, 1).str("a").u32(kTypeArray).u32(kTypeArray).u64(n);  // count at 41
+  for (uint64_t k = 0; k < n; ++k) b.u32(kTypeUint8).u64(0);
+  expect_rejected_under(b.bytes, 1 << 20,
+                        {"metadata key 'a' at byte 41", "array length 10000 of array needs " +
+                                                            std::to_string(n * sizeof(Value)) + " bytes",
+                         "header budget is 1048576 bytes"});
+  // Under the default budget the same file opens, and every nested Value was counted.
+  auto file = File::from_memory(b.bytes);
+  EXPECT_EQ(file->find("a")->array_size(), n);
+  EXPECT_GE(file->header_bytes(), n * sizeof(Value));
+}
+
+TEST(GgufMalformed, NestedElementsCountAgainstHeaderBudget) {
+  // Four arrays of 4096 uint8 inside one array: key at 24, outer count at 41, inner array k at
+  // 49 + 4108k (type 4, count 8, data 4096), its count 4 bytes later.
+  GgufBuilder b;
+  b.header(0, 1).str("a").u32(kTypeArray).u32(kTypeArray).u64(4);
+  for (int k = 0; k < 4; ++k) b.u32(kTypeUint8).u64(4096).fill(4096, uint8_t(k));
+  const uint64_t total = File::from_memory(b.bytes)->header_bytes();
+  EXPECT_LT(total, 4 * 4096 + 4096);  // packed: a byte per element, not a Value
+  ReadLimits exact;
+  exact.max_header_bytes = total;
+  EXPECT_EQ(File::from_memory(b.bytes, "exact.gguf", exact)->find("a")->arrays[3].element(0).u, 3u);
+  // One byte less: the last inner array's elements no longer fit.
+  expect_rejected_under(b.bytes, total - 1,
+                        {"metadata key 'a' at byte " + std::to_string(49 + 3 * 4108 + 4),
+                         "array length 4096 of uint8 needs 4096 bytes", "already used"});
+}
+
+TEST(GgufMalformed, TensorInfosCountAgainstHeaderBudget) {
+  expect_rejected_under(one_tensor({32}, kF32, 0), 64, {"tensor #0 name at byte 24", "the tensor info needs"});
+}
+
+TEST(GgufMalformed, UnknownArrayElementType) {
+  GgufBuilder b;
+  // key at 24 (9 bytes), type at 33, element type at 37
+  b.header(0, 1).str("a").u32(kTypeArray).u32(13).u64(0).fill(16);
+  expect_rejected(b.bytes, {"metadata key 'a' at byte 37", "unknown array element type 13"});
+}
+
+TEST(GgufMalformed, TruncatedScalarValue) {
+  GgufBuilder b;
+  // key at 24, type at 33, the uint32 at 37 with only 2 of its 4 bytes present
+  b.header(0, 1).str("a").u32(kTypeUint32).put<uint16_t>(7);
+  expect_rejected(b.bytes, {"metadata key 'a' at byte 37", "truncated: uint32 value needs 4 bytes, 2 left"});
+  // Inside an array: count at 41, the first string at 49 (8 + 8 bytes), the second string's
+  // length at 65 cut after 3 bytes.
+  GgufBuilder in_array;
+  in_array.header(0, 1).str("a").u32(kTypeArray).u32(kTypeString).u64(2).str("xxxxxxxx").u8(1).u8(0).u8(0);
+  expect_rejected(in_array.bytes, {"metadata key 'a' at byte 65", "truncated: string needs 8 bytes, 3 left"});
 }
 
 TEST(GgufMalformed, UnknownValueType) {
@@ -207,12 +285,12 @@ TEST(GgufMalformed, NestedArrayAtLimitIsAccepted) {
   ASSERT_NE(v, nullptr);
   for (int level = 0; level < 7; ++level) {
     ASSERT_EQ(v->type, ValueType::ARRAY);
-    ASSERT_EQ(v->array.size(), 1u);
-    v = &v->array[0];
+    ASSERT_EQ(v->arrays.size(), 1u);
+    v = &v->arrays[0];
   }
   ASSERT_EQ(v->element_type, ValueType::UINT8);
-  ASSERT_EQ(v->array.size(), 1u);
-  EXPECT_EQ(v->array[0].u, 42u);
+  ASSERT_EQ(v->array_size(), 1u);
+  EXPECT_EQ(v->element(0).u, 42u);
 }
 
 TEST(GgufMalformed, BadAlignmentValue) {

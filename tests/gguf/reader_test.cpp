@@ -73,19 +73,21 @@ void check_model(const File& file, uint64_t alignment, uint64_t data_start) {
   ASSERT_NE(tokens, nullptr);
   ASSERT_EQ(tokens->type, ValueType::ARRAY);
   EXPECT_EQ(tokens->element_type, ValueType::STRING);
-  ASSERT_EQ(tokens->array.size(), 3u);
-  EXPECT_EQ(tokens->array[1].s, "hello");
-  EXPECT_EQ(tokens->array[2].s, "\xc4\xa0world");
+  ASSERT_EQ(tokens->array_size(), 3u);
+  EXPECT_EQ(tokens->strings[1], "hello");
+  EXPECT_EQ(tokens->element(2).s, "\xc4\xa0world");
   const Value* scores = file.find("tokenizer.ggml.scores");
   ASSERT_NE(scores, nullptr);
-  ASSERT_EQ(scores->array.size(), 2u);
-  EXPECT_EQ(scores->array[0].f, -1.5);
-  EXPECT_EQ(scores->array[1].f, 2.25);
+  ASSERT_EQ(scores->array_size(), 2u);
+  EXPECT_EQ(scores->packed.size(), 8u);  // stored as in the file: two float32
+  EXPECT_EQ(scores->element(0).f, -1.5);
+  EXPECT_EQ(scores->element(1).f, 2.25);
   const Value* token_type = file.find("tokenizer.ggml.token_type");
   ASSERT_NE(token_type, nullptr);
-  EXPECT_EQ(token_type->array[0].i, -3);
-  EXPECT_EQ(token_type->array[0].as_uint(), std::nullopt);
-  EXPECT_EQ(token_type->array[1].as_uint(), 1u);
+  EXPECT_EQ(token_type->element(0).type, ValueType::INT32);
+  EXPECT_EQ(token_type->element(0).i, -3);
+  EXPECT_EQ(token_type->element(0).as_uint(), std::nullopt);
+  EXPECT_EQ(token_type->element(1).as_uint(), 1u);
   EXPECT_EQ(file.find("absent"), nullptr);
 
   ASSERT_EQ(file.tensors().size(), kTensors.size());
@@ -189,6 +191,37 @@ TEST(GgufReader, EmptyFileOnDiskIsInvalid) {
     EXPECT_NE(std::string(e.what()).find(path + ": header at byte 0"), std::string::npos) << e.what();
   }
   std::remove(path.c_str());
+}
+
+// Files of types moevk cannot compute (i-quants, ternary, MXFP4, integer tensors...) still open,
+// with every tensor sized as ggml sizes it, so that `moevk info` can describe them. Bytes per
+// block by hand from ggml.c's type_traits.
+TEST(GgufReader, OpensTensorsOfEveryGgmlType) {
+  const std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> types = {
+      {16, {256, 66}}, {17, {256, 74}}, {18, {256, 98}}, {19, {256, 50}}, {21, {256, 110}},
+      {22, {256, 82}}, {23, {256, 136}}, {24, {1, 1}},   {25, {1, 2}},    {26, {1, 4}},
+      {27, {1, 8}},    {28, {1, 8}},    {29, {256, 56}}, {34, {256, 54}}, {35, {256, 66}},
+      {39, {32, 17}},  {40, {64, 36}},  {41, {128, 18}}, {10, {256, 84}}, {11, {256, 110}},
+      {15, {256, 292}},
+  };
+  GgufBuilder b;
+  b.header(types.size(), 0);
+  uint64_t offset = 0;
+  std::vector<uint64_t> sizes;
+  for (const auto& [id, layout] : types) {
+    const auto [block, bytes] = layout;
+    b.tensor("t" + std::to_string(id), {block * 2, 3}, id, offset);  // 2 blocks per row, 3 rows
+    sizes.push_back(2 * bytes * 3);
+    offset += (sizes.back() + 31) / 32 * 32;
+  }
+  b.pad().fill(size_t(offset));
+  auto file = File::from_memory(b.bytes);
+  ASSERT_EQ(file->tensors().size(), types.size());
+  for (size_t k = 0; k < types.size(); ++k) {
+    const TensorInfo& t = file->tensors()[k];
+    EXPECT_EQ(uint32_t(t.type), types[k].first);
+    EXPECT_EQ(t.size, sizes[k]) << t.name << " (" << quant::type_info(t.type).name << ")";
+  }
 }
 
 }  // namespace

@@ -69,8 +69,8 @@ void expect_same_value(const Value& want, const Value& got, const std::string& k
     case ValueType::STRING: EXPECT_EQ(got.s, want.s) << key; break;
     case ValueType::ARRAY:
       EXPECT_EQ(got.element_type, want.element_type) << key;
-      ASSERT_EQ(got.array.size(), want.array.size()) << key;
-      for (size_t k = 0; k < want.array.size(); ++k) expect_same_value(want.array[k], got.array[k], key);
+      ASSERT_EQ(got.array_size(), want.array_size()) << key;
+      for (uint64_t k = 0; k < want.array_size(); ++k) expect_same_value(want.element(k), got.element(k), key);
       break;
   }
 }
@@ -79,19 +79,15 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndTensorData) {
   const std::string path = temp_path("writer_roundtrip");
   const auto scalars = every_scalar();
   // Nested: an array of arrays of uint16, plus arrays of each scalar type.
-  Value nested;
-  nested.type = ValueType::ARRAY;
-  nested.element_type = ValueType::ARRAY;
+  Value nested = Value::array_of(ValueType::ARRAY);
   for (int row = 0; row < 3; ++row) {
-    Value inner;
-    inner.type = ValueType::ARRAY;
-    inner.element_type = ValueType::UINT16;
+    Value inner = Value::array_of(ValueType::UINT16);
     for (int k = 0; k < row; ++k) {
       Value e = scalar(ValueType::UINT16);
       e.u = uint64_t(1000 * row + k);
-      inner.array.push_back(e);
+      inner.append(e);
     }
-    nested.array.push_back(inner);
+    nested.append(inner);
   }
   std::vector<float> data_f32(48);
   for (size_t k = 0; k < data_f32.size(); ++k) data_f32[k] = float(k) * 0.5f - 3.0f;
@@ -101,10 +97,9 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndTensorData) {
     Writer writer(path);
     for (const auto& [key, v] : scalars) writer.set_value(key, v);
     for (const auto& [key, v] : scalars) {
-      Value array;
-      array.type = ValueType::ARRAY;
-      array.element_type = v.type;
-      array.array = {v, v};
+      Value array = Value::array_of(v.type);
+      array.append(v);
+      array.append(v);
       writer.set_array(key + "_array", array);
     }
     writer.set_array("t.nested", nested);
@@ -136,8 +131,8 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndTensorData) {
     expect_same_value(v, *got, key);
     const Value* got_array = file->find(key + "_array");
     ASSERT_NE(got_array, nullptr) << key;
-    ASSERT_EQ(got_array->array.size(), 2u);
-    expect_same_value(v, got_array->array[1], key + "_array");
+    ASSERT_EQ(got_array->array_size(), 2u);
+    expect_same_value(v, got_array->element(1), key + "_array");
   }
   const Value* got_nested = file->find("t.nested");
   ASSERT_NE(got_nested, nullptr);
@@ -148,9 +143,9 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndTensorData) {
   EXPECT_EQ(file->get_float("w.f32"), 0.25);
   EXPECT_EQ(file->get_bool("w.bool"), false);
   EXPECT_EQ(file->get_string("w.string"), "replaced");
-  EXPECT_EQ(file->find("w.strings")->array[2].s, "ccc");
-  EXPECT_EQ(file->find("w.floats")->array[1].f, -2.0);
-  EXPECT_EQ(file->find("w.ints")->array[0].i, -1);
+  EXPECT_EQ(file->find("w.strings")->strings[2], "ccc");
+  EXPECT_EQ(file->find("w.floats")->element(1).f, -2.0);
+  EXPECT_EQ(file->find("w.ints")->element(0).i, -1);
 
   ASSERT_EQ(file->tensors().size(), 3u);
   const TensorInfo* a = file->find_tensor("a.f32");
@@ -191,15 +186,27 @@ TEST(GgufWriter, BytesMatchTheFormatLayout) {
   std::remove(path.c_str());
 }
 
+// Names in `dir` that contain `stem`: the target and any temporary the writer made beside it.
+std::vector<std::string> entries_like(const std::filesystem::path& dir, const std::string& stem) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(stem) != std::string::npos) out.push_back(e.path().filename().string());
+  return out;
+}
+
 TEST(GgufWriter, UnfinishedFileIsRemoved) {
-  const std::string path = temp_path("writer_partial");
+  const std::filesystem::path dir = std::filesystem::path(temp_path("writer_partial_dir"));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "partial.gguf").string();
   {
     Writer writer(path);
     writer.add_tensor("w", {32}, quant::Type::F32);
     writer.begin_data();
     const float half[16] = {};
     writer.write_data(half, sizeof half);
-    EXPECT_TRUE(std::filesystem::exists(path));
+    // The bytes go to a temporary beside the target; the target appears only when complete.
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_EQ(entries_like(dir, "partial.gguf").size(), 1u);
     try {
       writer.finish();  // the tensor is incomplete
       ADD_FAILURE();
@@ -208,7 +215,66 @@ TEST(GgufWriter, UnfinishedFileIsRemoved) {
       EXPECT_NE(std::string(e.what()).find("'w'"), std::string::npos);
     }
   }
-  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(entries_like(dir, "partial.gguf").empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GgufWriter, ExistingFileSurvivesAFailedWrite) {
+  const std::filesystem::path dir = std::filesystem::path(temp_path("writer_replace_dir"));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.gguf").string();
+  const std::string old_bytes = "the previous model";
+  std::ofstream(path, std::ios::binary) << old_bytes;
+  const float values[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  {
+    Writer writer(path);
+    writer.add_tensor("w", {8}, quant::Type::F32);
+    writer.begin_data();
+    writer.write_data(values, 16);  // half the tensor, then the writer is abandoned (an error upstream)
+    const std::vector<uint8_t> still = read_all(path);
+    EXPECT_EQ(std::string(still.begin(), still.end()), old_bytes);
+  }
+  std::vector<uint8_t> after = read_all(path);
+  EXPECT_EQ(std::string(after.begin(), after.end()), old_bytes);
+  EXPECT_EQ(entries_like(dir, "model.gguf"), std::vector<std::string>{"model.gguf"});  // no temporary left
+  // A complete write replaces it.
+  {
+    Writer writer(path);
+    writer.add_tensor("w", {8}, quant::Type::F32);
+    writer.begin_data();
+    writer.write_data(values, sizeof values);
+    writer.finish();
+  }
+  auto file = File::open(path);
+  ASSERT_NE(file->find_tensor("w"), nullptr);
+  EXPECT_EQ(entries_like(dir, "model.gguf"), std::vector<std::string>{"model.gguf"});
+  // Through a symlink: the file it names is replaced, the link stays a link.
+  const std::string link = (dir / "link.gguf").string();
+  std::filesystem::create_symlink(path, link);
+  {
+    Writer writer(link);
+    writer.set_string("general.name", "via link");
+    writer.finish();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(File::open(path)->get_string("general.name"), "via link");
+  file.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GgufWriter, TensorNamesLongerThanLlamaCppReadsAreRejected) {
+  const std::string path = temp_path("writer_names");
+  Writer writer(path);
+  const std::string longest(kMaxTensorNameLength, 'n');
+  writer.add_tensor(longest, {8}, quant::Type::F32);  // 63 characters: llama.cpp's limit
+  try {
+    writer.add_tensor(longest + "x", {8}, quant::Type::F32);
+    ADD_FAILURE() << "a 64-character tensor name was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("name is 64 characters, llama.cpp reads at most 63"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(GgufWriter, MisuseIsRejected) {
@@ -227,11 +293,16 @@ TEST(GgufWriter, MisuseIsRejected) {
   expect_invalid([&] { writer.add_tensor("x", {33}, quant::Type::Q8_0); });
   expect_invalid([&] { writer.add_tensor("x", {32, 0}, quant::Type::F32); });
   expect_invalid([&] { writer.add_tensor("x", {1, 1, 1, 1, 1}, quant::Type::F32); });
-  Value mixed;
-  mixed.type = ValueType::ARRAY;
-  mixed.element_type = ValueType::UINT8;
-  mixed.array = {scalar(ValueType::STRING)};
+  Value mixed = Value::array_of(ValueType::UINT8);
+  expect_invalid([&] { mixed.append(scalar(ValueType::STRING)); });
+  mixed.strings = {"not a uint8"};  // elements in the storage of another type
   expect_invalid([&] { writer.set_array("mixed", mixed); });
+  Value ragged = Value::array_of(ValueType::UINT32);
+  ragged.packed = {1, 2, 3};  // not a whole uint32
+  expect_invalid([&] { writer.set_array("ragged", ragged); });
+  Value not_nested = Value::array_of(ValueType::ARRAY);
+  not_nested.arrays = {scalar(ValueType::UINT8)};
+  expect_invalid([&] { writer.set_array("not_nested", not_nested); });
   expect_invalid([&] { writer.write_data("x", 1); });  // before begin_data
   writer.set_uint32("general.alignment", 64);  // the writer pads to 32
   expect_invalid([&] { writer.begin_data(); });

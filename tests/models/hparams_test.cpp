@@ -255,6 +255,19 @@ TEST(MakeModel, TinyPresetsWriteValidDeterministicFiles) {
   }
 }
 
+// Every type convert and make-model accept (the CPU can quantize to it) has a general.file_type,
+// so no write fails at the metadata after the type was accepted (q5_k and iq4_nl once did).
+TEST(MakeModel, EveryWritableTypeHasALlamaCppFileType) {
+  for (uint32_t id = 0; id < 64; ++id) {
+    const quant::TypeInfo* info = quant::type_info(id);
+    if (!info || !info->can_quantize) continue;
+    EXPECT_NO_THROW(convert::file_type_id(info->type)) << info->name;
+  }
+  EXPECT_EQ(convert::file_type_id(quant::Type::Q5_K), 16u);    // LLAMA_FTYPE_MOSTLY_Q5_K_S
+  EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_NL), 25u);  // LLAMA_FTYPE_MOSTLY_IQ4_NL
+  EXPECT_THROW(convert::file_type_id(quant::Type::IQ2_XXS), Error);
+}
+
 TEST(MakeModel, OverridesAndBadShapes) {
   convert::MakeModelOverrides o;
   o.n_layer = 3;

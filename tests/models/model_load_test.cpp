@@ -13,6 +13,7 @@
 #include "generate/session.hpp"
 #include "gguf/gguf.hpp"
 #include "models/model.hpp"
+#include "moevk.h"
 
 using namespace moevk;
 using generate::LogitsMode;
@@ -93,17 +94,91 @@ TEST(ModelLoad, WrongShapeNamesTensorExpectedAndActual) {
 TEST(ModelLoad, UnsupportedWeightTypeNamesTensorAndType) {
   test::TempFile good("load-good2.gguf"), bad("load-type.gguf");
   convert::convert_hf(test::hf_fixture_dir("mixtral-tiny"), good.path(), quant::Type::F32, {});
-  rewrite(good.path(), bad.path(), [](std::vector<OutTensor>& ts) {
-    for (OutTensor& t : ts)
-      if (t.name == "blk.1.attn_q.weight") {  // q8_1: a block format no GPU kernel reads
-        t.type = quant::Type::Q8_1;
-        t.data.assign(quant::row_bytes(quant::Type::Q8_1, 64) * 64, 0);
+  // Block formats the reader knows (the file opens and is described) but no GPU kernel reads:
+  // q8_1, and ggml types moevk had rejected as unknown before (mxfp4, i8, tq2_0 / iq2_xxs below).
+  for (quant::Type type : {quant::Type::Q8_1, quant::Type::MXFP4, quant::Type::I8}) {
+    const char* type_name = quant::type_info(type).name;
+    SCOPED_TRACE(type_name);
+    rewrite(good.path(), bad.path(), [type](std::vector<OutTensor>& ts) {
+      for (OutTensor& t : ts)
+        if (t.name == "blk.1.attn_q.weight") {  // [64, 64]
+          t.type = type;
+          t.data.assign(quant::row_bytes(type, 64) * 64, 0);
+        }
+    });
+    char* json = nullptr;
+    ASSERT_EQ(moevk_inspect_json(bad.path().c_str(), &json), MOEVK_OK) << moevk_last_error();
+    const auto info = nlohmann::json::parse(json);
+    moevk_free_string(json);
+    bool described = false;
+    for (const auto& t : info["tensors"])
+      if (t["name"] == "blk.1.attn_q.weight")
+        described = t["type"] == type_name && t["bytes"] == quant::row_bytes(type, 64) * 64;
+    EXPECT_TRUE(described) << info["tensors"].dump();
+    std::string message;
+    EXPECT_EQ(load_status(bad.path(), &message), MOEVK_ERROR_UNSUPPORTED);
+    EXPECT_NE(message.find("blk.1.attn_q.weight"), std::string::npos) << message;
+    EXPECT_NE(message.find(std::string("weight type ") + type_name), std::string::npos) << message;
+  }
+}
+
+// A 256-wide model, so that the 256-element i-quant and ternary blocks fit its rows.
+TEST(ModelLoad, UnsupportedSuperBlockTypesNameTensorAndType) {
+  convert::MakeModelOverrides o;
+  o.n_embd = 256;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  test::TempFile good("load-good-256.gguf"), bad("load-type-256.gguf");
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, good.path(), 1, false, {});
+  for (quant::Type type : {quant::Type::IQ2_XXS, quant::Type::TQ2_0}) {
+    const char* type_name = quant::type_info(type).name;
+    SCOPED_TRACE(type_name);
+    rewrite(good.path(), bad.path(), [type](std::vector<OutTensor>& ts) {
+      for (OutTensor& t : ts)
+        if (t.name == "blk.0.ffn_up_exps.weight") {
+          t.type = type;
+          t.data.assign(quant::row_bytes(type, t.dims[0]) * t.dims[1] * t.dims[2], 0);
+        }
+    });
+    char* json = nullptr;
+    ASSERT_EQ(moevk_inspect_json(bad.path().c_str(), &json), MOEVK_OK) << moevk_last_error();
+    EXPECT_NE(std::string(json).find(std::string("\"") + type_name + "\""), std::string::npos);
+    moevk_free_string(json);
+    std::string message;
+    EXPECT_EQ(load_status(bad.path(), &message), MOEVK_ERROR_UNSUPPORTED);
+    EXPECT_NE(message.find("blk.0.ffn_up_exps.weight"), std::string::npos) << message;
+    EXPECT_NE(message.find(std::string("weight type ") + type_name), std::string::npos) << message;
+  }
+}
+
+// --type q5_k and --type iq4_nl: the file carries llama.cpp's file type (LLAMA_FTYPE_MOSTLY_Q5_K_S
+// = 16, _IQ4_NL = 25), every matrix of a 256-wide model takes the type, and the model loads and
+// computes what the CPU reference computes from the same file.
+TEST(ModelLoad, Q5_KAndIQ4_NLFilesWriteAndReload) {
+  convert::MakeModelOverrides o;
+  o.n_embd = 256;
+  o.n_ff = 256;
+  for (auto [type, file_type] : {std::pair{quant::Type::Q5_K, 16u}, std::pair{quant::Type::IQ4_NL, 25u}}) {
+    SCOPED_TRACE(quant::type_info(type).name);
+    test::TempFile path(std::string("write-") + quant::type_info(type).name + ".gguf");
+    convert::make_model(convert::make_model_spec("tiny", o), type, path.path(), 5, false, {});
+    {
+      auto file = gguf::File::open(path.path());
+      EXPECT_EQ(file->get_uint("general.file_type"), file_type);
+      for (const gguf::TensorInfo& t : file->tensors()) {
+        if (t.dims.size() >= 2 && t.name.find("gate_inp") == std::string::npos) {
+          EXPECT_EQ(t.type, type) << t.name;
+        }
       }
-  });
-  std::string message;
-  EXPECT_EQ(load_status(bad.path(), &message), MOEVK_ERROR_UNSUPPORTED);
-  EXPECT_NE(message.find("blk.1.attn_q.weight"), std::string::npos) << message;
-  EXPECT_NE(message.find("q8_1"), std::string::npos) << message;
+    }
+    models::LoadOptions plain = test::e2e_load_options();
+    plain.device.disable = "dot";
+    auto model = models::Model::load(path.path(), plain);
+    const std::vector<float> gpu = prompt_logits(*model, kPrompt, 16);
+    const std::vector<double> cpu = test::CpuReference(path.path(), true).forward(kPrompt);
+    const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+    EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4);
+  }
 }
 
 // Older Mixtral GGUFs store blk.N.ffn_{gate,up,down}.E.weight per expert: stacked at load, the

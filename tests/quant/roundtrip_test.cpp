@@ -165,7 +165,9 @@ TEST(QuantTypes, SizesAndRowBytes) {
     EXPECT_EQ(parsed, r.type);
   }
   EXPECT_EQ(row_bytes(Type::Q4_K, 5632), 22u * 144);  // a Mixtral-like ffn width
-  for (uint32_t unknown : {4u, 5u, 16u, 19u, 31u, 1000u}) EXPECT_EQ(type_info(unknown), nullptr) << unknown;
+  // Ids ggml removed (Q4_2, Q4_3, the Q4_0_4_4 / IQ4_NL_4_4 repacks) and ids past its enum.
+  for (uint32_t unknown : {4u, 5u, 31u, 32u, 33u, 36u, 37u, 38u, 42u, 1000u, 0xffffffffu})
+    EXPECT_EQ(type_info(unknown), nullptr) << unknown;
   Type parsed;
   EXPECT_TRUE(parse_type("Q4_K", parsed));
   EXPECT_EQ(parsed, Type::Q4_K);
@@ -174,6 +176,50 @@ TEST(QuantTypes, SizesAndRowBytes) {
   for (Type t : {Type::F16, Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1,
                  Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL}) {
     EXPECT_TRUE(type_info(t).can_quantize) << type_info(t).name;
+  }
+}
+
+// Every id of ggml's enum ggml_type with the block size and bytes per block of ggml.c's
+// type_traits (numbers written out here, not derived from our structs), so that a file of any
+// type opens and its tensors are sized exactly as llama.cpp sizes them.
+TEST(QuantTypes, EveryGgmlTypeIdIsKnownWithGgmlSizes) {
+  struct Expected {
+    uint32_t id;
+    const char* name;
+    uint32_t block_size, type_size;
+  };
+  const Expected ggml[] = {
+      {0, "f32", 1, 4},        {1, "f16", 1, 2},         {2, "q4_0", 32, 18},      {3, "q4_1", 32, 20},
+      {6, "q5_0", 32, 22},     {7, "q5_1", 32, 24},      {8, "q8_0", 32, 34},      {9, "q8_1", 32, 36},
+      {10, "q2_K", 256, 84},   {11, "q3_K", 256, 110},   {12, "q4_K", 256, 144},   {13, "q5_K", 256, 176},
+      {14, "q6_K", 256, 210},  {15, "q8_K", 256, 292},   {16, "iq2_xxs", 256, 66}, {17, "iq2_xs", 256, 74},
+      {18, "iq3_xxs", 256, 98}, {19, "iq1_s", 256, 50},  {20, "iq4_nl", 32, 18},   {21, "iq3_s", 256, 110},
+      {22, "iq2_s", 256, 82},  {23, "iq4_xs", 256, 136}, {24, "i8", 1, 1},         {25, "i16", 1, 2},
+      {26, "i32", 1, 4},       {27, "i64", 1, 8},        {28, "f64", 1, 8},        {29, "iq1_m", 256, 56},
+      {30, "bf16", 1, 2},      {34, "tq1_0", 256, 54},   {35, "tq2_0", 256, 66},   {39, "mxfp4", 32, 17},
+      {40, "nvfp4", 64, 36},   {41, "q1_0", 128, 18},
+  };
+  for (const Expected& e : ggml) {
+    const TypeInfo* info = type_info(e.id);
+    ASSERT_NE(info, nullptr) << "type id " << e.id;
+    EXPECT_EQ(uint32_t(info->type), e.id);
+    EXPECT_STREQ(info->name, e.name);
+    EXPECT_EQ(info->block_size, e.block_size) << e.name;
+    EXPECT_EQ(info->type_size, e.type_size) << e.name;
+    Type parsed;
+    EXPECT_TRUE(parse_type(e.name, parsed) && parsed == info->type) << e.name;
+    if (!info->can_dequantize) {
+      // Known but not computable: a clear UNSUPPORTED, never a wrong decode.
+      std::vector<uint8_t> block(info->type_size);
+      std::vector<float> out(info->block_size);
+      try {
+        dequantize(info->type, block.data(), out.data(), out.size());
+        ADD_FAILURE() << e.name << " decoded";
+      } catch (const Error& err) {
+        EXPECT_EQ(err.status(), MOEVK_ERROR_UNSUPPORTED);
+        EXPECT_NE(std::string(err.what()).find(e.name), std::string::npos) << err.what();
+      }
+    }
   }
 }
 
