@@ -160,7 +160,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   const Impl& im = *impl_;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
-  if (add_special && im.vocab.add_bos && im.vocab.bos_id >= 0) out.push_back(im.vocab.bos_id);
+  const bool auto_bos = add_special && im.vocab.add_bos && im.vocab.bos_id >= 0;
+  if (auto_bos) out.push_back(im.vocab.bos_id);
 
   // SentencePiece puts a space in front of the text, and again after each special token
   // (llama.cpp's behaviour, which the GGUF models were converted against).
@@ -195,6 +196,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     fragment_start = pos;
   }
   encode_fragment(text.substr(fragment_start));
+  // A chat template that writes BOS itself ("<s>[INST]...") must not get a second one: models
+  // never saw two, and llama.cpp / Hugging Face would only warn about it.
+  if (auto_bos && out.size() >= 2 && out[1] == im.vocab.bos_id) out.erase(out.begin());
 
   if (add_special && im.vocab.add_eos && im.vocab.eos_id >= 0) out.push_back(im.vocab.eos_id);
   return out;

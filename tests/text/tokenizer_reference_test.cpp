@@ -167,6 +167,12 @@ TEST_F(MistralReference, ParsesControlTokensWhenAsked) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 1), 1);
   auto plain = tokenizer.encode("<s>", false, /*parse_special=*/false);
   EXPECT_EQ(std::count(plain.begin(), plain.end(), 1), 0);
+  // The Mistral template writes <s> itself: asking for BOS too must not give two.
+  auto templated = tokenizer.encode("<s>[INST] Hi [/INST]", /*add_special=*/true, /*parse_special=*/true);
+  EXPECT_EQ(templated, ids);
+  auto as_text = tokenizer.encode("<s>[INST] Hi [/INST]", /*add_special=*/true, /*parse_special=*/false);
+  EXPECT_EQ(as_text[0], 1) << "unparsed <s> is text, so BOS is still added";
+  EXPECT_EQ(std::count(as_text.begin(), as_text.end(), 1), 1);
   EXPECT_TRUE(tokenizer.is_eog(2));
   EXPECT_FALSE(tokenizer.is_eog(1));
 }
