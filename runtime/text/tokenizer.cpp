@@ -56,12 +56,18 @@ Tokenizer::Tokenizer(VocabData vocab) : impl_(std::make_unique<Impl>()) {
     im.kind = Kind::SentencePiece;
   } else if (vocab.model == "gpt2") {
     im.kind = Kind::ByteLevelBpe;
-    if (vocab.pre == "qwen2")
+    if (vocab.pre == "qwen2") {
       im.pre = Impl::PreTokenizer::Qwen2;
-    else if (vocab.pre == "default" || vocab.pre == "gpt2" || vocab.pre.empty())
+    } else if (vocab.pre == "llama-bpe" || vocab.pre == "llama3" || vocab.pre == "llama-v3") {
+      // llama.cpp's names for Meta-Llama-3's tokenizer, which also sets ignore_merges.
+      im.pre = Impl::PreTokenizer::Llama3;
+      im.ignore_merges = true;
+    } else if (vocab.pre == "default" || vocab.pre == "gpt2" || vocab.pre.empty()) {
       im.pre = Impl::PreTokenizer::Gpt2;
-    else
-      fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer pre-tokenizer not supported: '" + vocab.pre + "'");
+    } else {
+      fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer pre-tokenizer not supported: '" + vocab.pre +
+                                        "' (supported: qwen2, llama-bpe, gpt2, default)");
+    }
   } else {
     fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer model not supported: '" + vocab.model + "'");
   }
