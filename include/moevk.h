@@ -162,23 +162,38 @@ typedef struct moevk_context_params {
 } moevk_context_params;
 
 MOEVK_API moevk_context_params moevk_context_default_params(void);
+/* Thread-safe for distinct contexts of one model (the model is only read). */
 MOEVK_API moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params,
                                             moevk_context** ctx_out);
 MOEVK_API void moevk_context_free(moevk_context* ctx);
 MOEVK_API const char* moevk_context_last_error(const moevk_context* ctx);
 MOEVK_API uint32_t moevk_context_n_ctx(const moevk_context* ctx);
+/* Tokens in the KV cache. A pending token (below) is not among them. */
 MOEVK_API uint32_t moevk_context_n_past(const moevk_context* ctx);
-/* Forgets every token (the KV cache is reused). */
+/* The last token moevk_generate streamed, when it is not yet in the KV cache, else -1.
+ * Generation stops right after streaming a token (max_tokens, a stop string, the callback, a
+ * full context) without running the model over it: that forward step is only useful if the
+ * text goes on. The token is kept pending instead, and the next moevk_decode or moevk_generate
+ * on the context runs it first, in front of its own tokens; so the context always continues
+ * from exactly the text that was streamed. moevk_context_reset drops it. An end-of-generation
+ * token that stopped generating is neither streamed nor pending. */
+MOEVK_API int32_t moevk_context_pending_token(const moevk_context* ctx);
+/* Forgets every token (the KV cache is reused), the pending one too. */
 MOEVK_API moevk_status moevk_context_reset(moevk_context* ctx);
 
-/* Appends tokens at the current position and runs the model over them (in chunks of n_batch).
- * Afterwards the logits of the last token are available (of every token of this call when
- * all_logits is nonzero). MOEVK_ERROR_CONTEXT_FULL, with nothing appended, when n_past + n_tokens
- * exceeds n_ctx; MOEVK_ERROR_INVALID_ARGUMENT for a token id outside the vocabulary. */
+/* Appends tokens at the current position and runs the model over them (in chunks of n_batch),
+ * after the pending token of the last moevk_generate when there is one (n_tokens may then be 0
+ * to decode just that). Afterwards the logits of the last token are available (of every token
+ * of this call when all_logits is nonzero). MOEVK_ERROR_CONTEXT_FULL, with nothing appended,
+ * when n_past + n_tokens (+ 1 pending) exceeds n_ctx; MOEVK_ERROR_INVALID_ARGUMENT for a token
+ * id outside the vocabulary. */
 MOEVK_API moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens,
                                     int all_logits);
 /* Logits (n_vocab floats) of token `index` of the last moevk_decode call (-1: its last token).
- * The pointer stays valid until the next call on the context. */
+ * After moevk_generate they are those of its last decoded token (the one that gave the pending
+ * token), except after greedy sampling without penalties: that takes the argmax on the GPU and
+ * copies no logits, and this call says so. The pointer stays valid until the next call on the
+ * context. */
 MOEVK_API moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out);
 
 typedef struct moevk_sampler_params {
@@ -195,7 +210,8 @@ typedef struct moevk_sampler_params {
 } moevk_sampler_params;
 
 MOEVK_API moevk_sampler_params moevk_sampler_default_params(void);
-/* Picks the next token from the logits of the last decoded token. */
+/* Picks the next token from the logits of the last decoded token (NULL params: the defaults).
+ * A sampled token is not decoded: pass it to moevk_decode to go on. */
 MOEVK_API moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params,
                                     int32_t* token_out);
 
@@ -237,17 +253,22 @@ typedef struct moevk_generate_result {
 } moevk_generate_result;
 
 MOEVK_API moevk_generate_params moevk_generate_default_params(void);
-/* Decodes the prompt after what the context holds, then samples up to max_tokens tokens,
- * streaming text through on_token. `result` may be NULL. */
+/* Decodes the prompt after what the context holds (the pending token first, if any), then
+ * samples up to max_tokens tokens, streaming text through on_token. The last streamed token is
+ * left pending (see moevk_context_pending_token). With a pending token the prompt may be empty
+ * ("" or n_prompt_tokens 0) to continue the text. BOS is added (add_special) only when the
+ * context is empty. `result` may be NULL. */
 MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params,
                                       moevk_generate_result* result);
 
-/* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. Its
+/* Expert choice counts per layer (when expert_stats was set), "n_past", "pending_token" and
+ * timings, as JSON. Its
  * "profile" object: {"enabled", "stages": [names], "decode": {...}, "prefill": {...}} where
  * decode covers 1-token steps and prefill the steps of more tokens, each with "steps",
  * "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token" {stage: ms},
  * "dispatches_per_step" and "barriers_per_step" (counts are there even without profiling). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
+/* (Like every call on a context: one thread at a time per context.) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files: convert, make-model, inspect                                                         */
