@@ -13,7 +13,6 @@
 struct moevk_model {
   std::unique_ptr<moevk::models::Model> model;
   std::unique_ptr<moevk::text::Tokenizer> tokenizer;
-  mutable std::string last_error;
 };
 
 struct moevk_context {
