@@ -75,11 +75,18 @@ printf 'hello\nand again\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template cha
   >"$tmp/chat.out" 2>"$tmp/chat.err"; rc=$?
 check "chat exits 0" test "$rc" = 0
 check "chat answered two turns" test "$(grep -c 'tokens/s' "$tmp/chat.err")" = 2
+# The second turn continues from everything the first one read and streamed, its last token too.
+turns=$(sed -n 's/.*\[\([0-9]*\) prompt tokens after \([0-9]*\) cached, \([0-9]*\) tokens.*/\1 \2 \3/p' "$tmp/chat.err" | tr '\n' ' ')
+read -r p1 c1 g1 p2 c2 g2 <<<"$turns"
+check "chat turn 1 starts empty ($turns)" test "${c1:-x}" = 0
+check "chat turn 2 reuses turn 1's $p1 prompt + $g1 answer tokens (cached ${c2:-?})" test "${c2:-x}" = "$((p1 + g1))"
 printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
 check "chat without a template fails" test "$rc" = 1
 check "chat without a template says so" grep -qi "chat template" "$tmp/chat.err"
-printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template nonsense -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
+"$moevk" chat -m "$tmp/m.gguf" --chat-template nonsense -n 4 --no-progress </dev/null >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "unknown template is rejected before any input" test "$rc" = 1
 check "unknown template is rejected" grep -qi "not understood" "$tmp/chat.err"
+check "unknown template error lists the names" grep -q "chatml, mistral" "$tmp/chat.err"
 
 "$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "missing model fails" test "$rc" != 0
