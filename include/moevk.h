@@ -6,10 +6,10 @@
  * Conventions
  * - Every call returns a moevk_status. MOEVK_OK is 0.
  * - Handles are opaque and come in create/destroy pairs. Destroy functions accept NULL.
- * - The message of the last failure is readable per handle (moevk_model_last_error,
- *   moevk_context_last_error) and, for calls that fail without a handle, per thread
- *   (moevk_last_error). Messages stay valid until the next failing call on the same
- *   handle/thread.
+ * - The message of the last failure is readable per context (moevk_context_last_error) and per
+ *   thread (moevk_last_error, which every failing call sets; moevk_model_last_error is the same,
+ *   since a model may be used by several threads at once). Messages stay valid until the next
+ *   failing call on the same context/thread.
  * - Parameter structs come from moevk_*_default_params() and carry their own size in
  *   `struct_size`, so fields can be added without breaking callers built against an older header.
  * - Thread safety is stated per function. In short: distinct handles may be used from distinct
@@ -73,6 +73,7 @@ MOEVK_API const char* moevk_last_error(void);
  * storage, integer dot product, cooperative matrix, limits, memory heaps and budget).
  * *json_out is allocated by the library; free it with moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_devices_json(char** json_out);
+/* Frees a string the library allocated; NULL is ignored. Thread-safe. */
 MOEVK_API void moevk_free_string(char* s);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -94,7 +95,10 @@ typedef struct moevk_model_params {
   size_t struct_size;          /* sizeof(moevk_model_params), set by the default function */
   const char* device;          /* index or name substring; NULL: MOEVK_DEVICE, else the best GPU */
   int validation;              /* nonzero: enable the Khronos validation layer */
-  moevk_progress_fn progress;  /* load progress (stages "reading", "uploading"); may cancel */
+  moevk_progress_fn progress;  /* load progress; may cancel. Stages, in order: "reading file" and
+                                  "opening device" (fraction 0), then the name of each tensor as it
+                                  is uploaded (fraction = bytes uploaded before it / all bytes),
+                                  then "weights uploaded" (fraction 1). */
   void* progress_user_data;
 } moevk_model_params;
 
@@ -107,10 +111,13 @@ MOEVK_API moevk_status moevk_model_load(const char* path, const moevk_model_para
 /* Frees the model; every context made from it must be freed first. Not concurrent with other
  * calls on the model or its contexts. */
 MOEVK_API void moevk_model_free(moevk_model* model);
-/* The last failure of a call on this model. */
+/* The message of the last failure on this thread (as moevk_last_error): the model's calls may
+ * run on several threads at once, so their messages are kept per thread. Thread-safe. */
 MOEVK_API const char* moevk_model_last_error(const moevk_model* model);
-/* Architecture, hyperparameters, device and memory as JSON (free with moevk_free_string). */
+/* Architecture, hyperparameters, device and memory as JSON (free with moevk_free_string).
+ * Read-only on the model: thread-safe. */
 MOEVK_API moevk_status moevk_model_info_json(const moevk_model* model, char** json_out);
+/* The following read fixed properties of the model: thread-safe. */
 MOEVK_API int32_t moevk_model_n_vocab(const moevk_model* model);
 MOEVK_API int32_t moevk_model_n_ctx_train(const moevk_model* model);
 MOEVK_API int32_t moevk_model_bos(const moevk_model* model); /* -1 when none */
@@ -122,7 +129,9 @@ MOEVK_API int moevk_model_is_eog(const moevk_model* model, int32_t token); /* en
 /* ------------------------------------------------------------------------------------------ */
 
 /* Writes up to `capacity` token ids; *n_tokens_out receives the full count (call again with a
- * larger buffer when it exceeds capacity: the status is then MOEVK_ERROR_INVALID_ARGUMENT). */
+ * larger buffer when it exceeds capacity: the status is then MOEVK_ERROR_INVALID_ARGUMENT).
+ * add_special: BOS (and EOS) as the vocabulary asks, except that no BOS is added in front of a
+ * text whose first parsed token is already BOS (a chat template that writes "<s>" itself). */
 MOEVK_API moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t text_len,
                                       int add_special, int parse_special, int32_t* tokens,
                                       size_t capacity, size_t* n_tokens_out);
@@ -140,14 +149,19 @@ typedef struct moevk_chat_message {
 
 /* Renders messages with the model's chat template (tokenizer.chat_template), or with
  * `template_name` ("chatml", "mistral") when not NULL. MOEVK_ERROR_TOKENIZER when the template is
- * not understood. Result freed with moevk_free_string. */
+ * not understood (the message lists the accepted names). Result freed with moevk_free_string.
+ * A message's content is rendered as given: store an assistant answer the way the template
+ * renders it back (the spaced Mistral format writes " " + content, so an answer streamed as
+ * " Hello" is stored as "Hello"), or the rendering of the next turn will not extend this one. */
 MOEVK_API moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
                                                  const moevk_chat_message* messages, size_t n_messages,
                                                  int add_generation_prompt, char** prompt_out);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Contexts: a KV cache and the recorded forward steps. One thread at a time per context;      */
-/* distinct contexts (of the same or different models) may run on distinct threads.           */
+/* Contexts: a KV cache and the recorded forward steps. Every call on a context is one thread  */
+/* at a time per context; distinct contexts (of the same or different models) may run on      */
+/* distinct threads. moevk_context_default_params and moevk_sampler_default_params /           */
+/* moevk_generate_default_params are thread-safe.                                              */
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct moevk_context_params {
@@ -162,23 +176,38 @@ typedef struct moevk_context_params {
 } moevk_context_params;
 
 MOEVK_API moevk_context_params moevk_context_default_params(void);
+/* Thread-safe for distinct contexts of one model (the model is only read). */
 MOEVK_API moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params,
                                             moevk_context** ctx_out);
 MOEVK_API void moevk_context_free(moevk_context* ctx);
 MOEVK_API const char* moevk_context_last_error(const moevk_context* ctx);
 MOEVK_API uint32_t moevk_context_n_ctx(const moevk_context* ctx);
+/* Tokens in the KV cache. A pending token (below) is not among them. */
 MOEVK_API uint32_t moevk_context_n_past(const moevk_context* ctx);
-/* Forgets every token (the KV cache is reused). */
+/* The last token moevk_generate streamed, when it is not yet in the KV cache, else -1.
+ * Generation stops right after streaming a token (max_tokens, a stop string, the callback, a
+ * full context) without running the model over it: that forward step is only useful if the
+ * text goes on. The token is kept pending instead, and the next moevk_decode or moevk_generate
+ * on the context runs it first, in front of its own tokens; so the context always continues
+ * from exactly the text that was streamed. moevk_context_reset drops it. An end-of-generation
+ * token that stopped generating is neither streamed nor pending. */
+MOEVK_API int32_t moevk_context_pending_token(const moevk_context* ctx);
+/* Forgets every token (the KV cache is reused), the pending one too. */
 MOEVK_API moevk_status moevk_context_reset(moevk_context* ctx);
 
-/* Appends tokens at the current position and runs the model over them (in chunks of n_batch).
- * Afterwards the logits of the last token are available (of every token of this call when
- * all_logits is nonzero). MOEVK_ERROR_CONTEXT_FULL, with nothing appended, when n_past + n_tokens
- * exceeds n_ctx; MOEVK_ERROR_INVALID_ARGUMENT for a token id outside the vocabulary. */
+/* Appends tokens at the current position and runs the model over them (in chunks of n_batch),
+ * after the pending token of the last moevk_generate when there is one (n_tokens may then be 0
+ * to decode just that). Afterwards the logits of the last token are available (of every token
+ * of this call when all_logits is nonzero). MOEVK_ERROR_CONTEXT_FULL, with nothing appended,
+ * when n_past + n_tokens (+ 1 pending) exceeds n_ctx; MOEVK_ERROR_INVALID_ARGUMENT for a token
+ * id outside the vocabulary. */
 MOEVK_API moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens,
                                     int all_logits);
 /* Logits (n_vocab floats) of token `index` of the last moevk_decode call (-1: its last token).
- * The pointer stays valid until the next call on the context. */
+ * After moevk_generate they are those of its last decoded token (the one that gave the pending
+ * token), except after greedy sampling without penalties: that takes the argmax on the GPU and
+ * copies no logits, and this call says so. The pointer stays valid until the next call on the
+ * context. */
 MOEVK_API moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out);
 
 typedef struct moevk_sampler_params {
@@ -195,7 +224,8 @@ typedef struct moevk_sampler_params {
 } moevk_sampler_params;
 
 MOEVK_API moevk_sampler_params moevk_sampler_default_params(void);
-/* Picks the next token from the logits of the last decoded token. */
+/* Picks the next token from the logits of the last decoded token (NULL params: the defaults).
+ * A sampled token is not decoded: pass it to moevk_decode to go on. */
 MOEVK_API moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params,
                                     int32_t* token_out);
 
@@ -237,21 +267,25 @@ typedef struct moevk_generate_result {
 } moevk_generate_result;
 
 MOEVK_API moevk_generate_params moevk_generate_default_params(void);
-/* Decodes the prompt after what the context holds, then samples up to max_tokens tokens,
- * streaming text through on_token. `result` may be NULL. */
+/* Decodes the prompt after what the context holds (the pending token first, if any), then
+ * samples up to max_tokens tokens, streaming text through on_token. The last streamed token is
+ * left pending (see moevk_context_pending_token). With a pending token the prompt may be empty
+ * ("" or n_prompt_tokens 0) to continue the text. BOS is added (add_special) only when the
+ * context is empty. `result` may be NULL. */
 MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params,
                                       moevk_generate_result* result);
 
-/* Expert choice counts per layer (when expert_stats was set) and timings, as JSON. Its
- * "profile" object: {"enabled", "stages": [names], "decode": {...}, "prefill": {...}} where
- * decode covers 1-token steps and prefill the steps of more tokens, each with "steps",
- * "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token" {stage: ms},
- * "dispatches_per_step" and "barriers_per_step" (counts are there even without profiling).
- * Its "memory" object, in bytes of device-local memory: "weights_bytes" (the model's),
- * "kv_cache_bytes" and "activations_bytes" (this context's caches and other buffers), and
- * "device_peak_bytes" (the highest total of the model's device so far, every context of the
- * model included). */
+/* Expert choice counts per layer (when expert_stats was set), "n_past", "pending_token" and
+ * timings, as JSON. Its "profile" object: {"enabled", "stages": [names], "decode": {...},
+ * "prefill": {...}} where decode covers 1-token steps and prefill the steps of more tokens, each
+ * with "steps", "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token"
+ * {stage: ms}, "dispatches_per_step" and "barriers_per_step" (counts are there even without
+ * profiling). Its "memory" object, in bytes of device-local memory: "weights_bytes" (the
+ * model's), "kv_cache_bytes" and "activations_bytes" (this context's caches and other
+ * buffers), and "device_peak_bytes" (the highest total of the model's device so far, every
+ * context of the model included). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
+/* (Like every call on a context: one thread at a time per context.) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files: convert, make-model, inspect                                                         */
@@ -260,6 +294,8 @@ MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_
 /* One line of information from a long call (e.g. "blk.0.ffn_down_exps.weight: row length 96
  * is not a multiple of q4_K's block of 256, stored as q8_0"). Called on the calling thread. */
 typedef void (*moevk_log_fn)(const char* line, void* user_data);
+
+/* The *_default_params functions below are thread-safe. */
 
 /* Stored types (convert and make-model): norms, biases, routers and the shared-expert gate stay
  * F32; every matrix (token_embd and output included) takes `type`, except one whose row length

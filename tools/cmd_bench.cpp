@@ -52,9 +52,9 @@ int bench_ops(int argc, char** argv) {
     else if (a == "--kernels") opt["kernels"] = split(next());
     else if (a == "--tokens") {
       std::vector<uint32_t> t;
-      for (auto& x : split(next())) t.push_back(static_cast<uint32_t>(std::stoul(x)));
+      for (auto& x : split(next())) t.push_back(uint32_t(unsigned_option(x.c_str(), "--tokens", 1, 1u << 16)));
       opt["tokens"] = t;
-    } else if (a == "-r" || a == "--repetitions") opt["repeats"] = std::stoi(next());
+    } else if (a == "-r" || a == "--repetitions") opt["repeats"] = unsigned_option(next().c_str(), "-r", 1, 1000000);
     else if (a == "--device") opt["device"] = next();
     else if (a == "--json") json = true;
     else throw std::runtime_error("unknown option " + a);
@@ -103,9 +103,9 @@ int bench_model(int argc, char** argv) {
                   "barriers per step (in --json: a \"profile\" object per test).\n");
       return 0;
     }
-    if (a == "-p" && i + 1 < argc) n_prompt = std::atoi(argv[++i]);
-    else if (a == "-n" && i + 1 < argc) n_gen = std::atoi(argv[++i]);
-    else if (a == "-r" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    if (a == "-p" && i + 1 < argc) n_prompt = int(unsigned_option(argv[++i], "-p", 0, 1u << 20));
+    else if (a == "-n" && i + 1 < argc) n_gen = int(unsigned_option(argv[++i], "-n", 0, 1u << 20));
+    else if (a == "-r" && i + 1 < argc) reps = int(unsigned_option(argv[++i], "-r", 1, 1000000));
     else if (a == "--md") format = "md";
     else if (a == "--json") format = "json";
     else if (a == "--csv") format = "csv";
@@ -137,7 +137,7 @@ int bench_model(int argc, char** argv) {
   }
   const int32_t n_vocab = moevk_model_n_vocab(model);
   std::mt19937 rng(1234);
-  std::vector<int32_t> prompt(n_prompt);
+  std::vector<int32_t> prompt(std::max(n_prompt, 1));  // tg starts from one prompt token even with -p 0
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % n_vocab);
 
   struct Row {
@@ -156,7 +156,7 @@ int bench_model(int argc, char** argv) {
     for (int rep = -1; rep < reps; ++rep) {
       moevk_context_reset(ctx);
       auto t0 = std::chrono::steady_clock::now();
-      if (moevk_decode(ctx, prompt.data(), prompt.size(), 0) != MOEVK_OK) return fail();
+      if (moevk_decode(ctx, prompt.data(), n_prompt, 0) != MOEVK_OK) return fail();
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rep >= 0) r.tps.push_back(n_prompt / s);
     }

@@ -1,6 +1,6 @@
 // `moevk chat`: interactive multi-turn chat with the model's template, streaming answers.
-// Each turn feeds only what the template adds since the previous turn, so the KV cache carries
-// the conversation instead of re-reading it.
+// Each turn feeds only what the template adds since the previous turn (chat_turns.hpp), so the
+// KV cache carries the conversation instead of re-reading it.
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_turns.hpp"
 #include "command.hpp"
 #include "common.hpp"
 
@@ -21,22 +22,6 @@ int on_token(const char* text, size_t len, int32_t, void* user) {
   std::fflush(stdout);
   static_cast<std::string*>(user)->append(text, len);
   return 0;
-}
-
-std::string render(moevk_model* model, const GenOptions& o, const std::vector<std::pair<std::string, std::string>>& turns,
-                   bool& ok) {
-  std::vector<moevk_chat_message> msgs;
-  for (const auto& [role, content] : turns) msgs.push_back({role.c_str(), content.c_str()});
-  char* out = nullptr;
-  ok = moevk_chat_apply_template(model, o.chat_template.empty() ? nullptr : o.chat_template.c_str(), msgs.data(),
-                                 msgs.size(), 1, &out) == MOEVK_OK;
-  if (!ok) {
-    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-    return {};
-  }
-  std::string s = out;
-  moevk_free_string(out);
-  return s;
 }
 
 int chat(int argc, char** argv) {
@@ -65,26 +50,40 @@ int chat(int argc, char** argv) {
     moevk_model_free(model);
     return 1;
   }
-  std::vector<std::pair<std::string, std::string>> turns;
+  ChatMessages turns;
   if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);
-  std::string consumed;  // the rendered conversation the KV cache already holds
+  // Check the template (and a system message it may refuse) before waiting for the first line.
+  std::string rendered;
+  if (!render_chat(model, o.chat_template, turns, true, rendered)) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    moevk_context_free(ctx);
+    moevk_model_free(model);
+    return 1;
+  }
+  // The rendered conversation the context holds: n_past tokens plus the pending one (the last
+  // streamed token, which the next generate feeds first).
+  std::string consumed;
   int rc = 0;
   for (;;) {
     std::fprintf(stderr, "\n> ");
     std::string line;
     if (!std::getline(std::cin, line) || line.empty()) break;
     turns.emplace_back("user", line);
-    bool ok = false;
-    std::string full = render(model, o, turns, ok);
-    if (!ok) {
+    std::string full;
+    if (!render_chat(model, o.chat_template, turns, true, full)) {
+      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
       rc = 1;
       break;
     }
-    std::string delta = full.compare(0, consumed.size(), consumed) == 0 ? full.substr(consumed.size()) : full;
-    if (delta.size() == full.size() && !consumed.empty()) moevk_context_reset(ctx);  // template not append-only
+    if (full.compare(0, consumed.size(), consumed) != 0) {  // the template rewrote earlier turns
+      moevk_context_reset(ctx);
+      consumed.clear();
+    }
+    const std::string delta = full.substr(consumed.size());
+    const uint32_t cached = moevk_context_n_past(ctx) + (moevk_context_pending_token(ctx) >= 0 ? 1 : 0);
     moevk_generate_params gp = moevk_generate_default_params();
     gp.prompt = delta.c_str();
-    gp.add_special = 1;  // BOS only at the start of the context (the library checks)
+    gp.add_special = 1;  // BOS only at the start of the context, and not twice (the library checks)
     gp.max_tokens = o.n_predict;
     gp.sampling = o.sampling;
     std::vector<const char*> stops;
@@ -96,16 +95,25 @@ int chat(int argc, char** argv) {
     gp.user_data = &answer;
     moevk_generate_result r{};
     r.struct_size = sizeof r;
-    if (moevk_generate(ctx, &gp, &r) != MOEVK_OK) {
-      std::fprintf(stderr, "\nerror: %s\n", moevk_context_last_error(ctx));
+    const moevk_status status = moevk_generate(ctx, &gp, &r);
+    if (status != MOEVK_OK) {
+      std::printf("\n");
+      print_context_error(ctx, status);
       rc = 1;
       break;
     }
     std::printf("\n");
-    std::fprintf(stderr, "[%d tokens, %.2f tokens/s]\n", r.n_generated,
+    std::fprintf(stderr, "[%d prompt tokens after %u cached, %d tokens, %.2f tokens/s]\n", r.n_prompt_tokens, cached,
+                 r.n_generated,
                  r.generate_ms > 0 && r.n_generated > 1 ? 1000.0 * (r.n_generated - 1) / r.generate_ms : 0.0);
     consumed = full + answer;
-    turns.emplace_back("assistant", answer);
+    turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer));
+    if (r.stop_reason == MOEVK_STOP_STRING) {
+      // The context holds the stop string's tokens, which the answer (and so the next rendering)
+      // lacks: read the conversation again next turn.
+      moevk_context_reset(ctx);
+      consumed.clear();
+    }
     if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) {
       std::fprintf(stderr, "the context is full (%u tokens); starting over\n", moevk_context_n_ctx(ctx));
       moevk_context_reset(ctx);

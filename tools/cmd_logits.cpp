@@ -1,7 +1,6 @@
 // `moevk logits`: the logits of every prompt position, for checking against references.
-#include <cstdio>
 #include <algorithm>
-#include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -28,7 +27,7 @@ int logits(int argc, char** argv) {
         return 0;
       }
       if (!std::strcmp(argv[i], "--top") && i + 1 < argc) {
-        top = std::atoi(argv[++i]);
+        top = int(unsigned_option(argv[++i], "--top", 1, 1000));
         continue;
       }
       if (!parse_common(argc, argv, i, o)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
@@ -37,23 +36,23 @@ int logits(int argc, char** argv) {
     std::fprintf(stderr, "moevk logits: %s\n", e.what());
     return 2;
   }
+  // Without a prompt the pass would run over BOS alone: not what anyone checking logits meant.
+  if (!o.prompt_given && o.prompt_ids.empty()) {
+    std::fprintf(stderr, "moevk logits: no prompt (-p TEXT, -f FILE or --prompt-ids)\n");
+    return 2;
+  }
   moevk_model* model = load_model(o, nullptr);
   if (!model) return 1;
   std::vector<int32_t> ids = o.prompt_ids;
-  if (ids.empty()) {
-    size_t n = 0;
-    std::vector<int32_t> buf(o.prompt.size() + 8);
-    if (moevk_tokenize(model, o.prompt.data(), o.prompt.size(), 1, 1, buf.data(), buf.size(), &n) != MOEVK_OK) {
-      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-      moevk_model_free(model);
-      return 1;
-    }
-    ids.assign(buf.begin(), buf.begin() + n);
+  if (ids.empty() && !tokenize(model, o.prompt, ids)) {
+    moevk_model_free(model);
+    return 1;
   }
   moevk_context* ctx = create_context(model, o);
   int rc = 0;
-  if (!ctx || moevk_decode(ctx, ids.data(), ids.size(), 1) != MOEVK_OK) {
-    if (ctx) std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
+  moevk_status status = MOEVK_OK;
+  if (!ctx || (status = moevk_decode(ctx, ids.data(), ids.size(), 1)) != MOEVK_OK) {
+    if (ctx) print_context_error(ctx, status);
     rc = 1;
   } else {
     const int32_t n_vocab = moevk_model_n_vocab(model);

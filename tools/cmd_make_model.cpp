@@ -3,9 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "command.hpp"
+#include "common.hpp"
 #include "model_summary.hpp"
 #include "moevk.h"
 
@@ -50,14 +52,20 @@ int run_make_model(int argc, char** argv) {
       v = argv[++i];
       return true;
     };
-    auto number = [&](uint32_t& field) {
+    // Returns false (after saying why) for a value that is not an integer in [min, max].
+    auto integer = [&](uint64_t& field, uint64_t min, uint64_t max) {
       if (!need()) return false;
-      char* end = nullptr;
-      const unsigned long long n = std::strtoull(v, &end, 10);
-      if (!*v || *end || n == 0 || n > 0xffffffffull) {
-        std::fprintf(stderr, "moevk make-model: %s wants a positive integer, not '%s'\n", a.c_str(), v);
+      try {
+        field = moevk_cli::unsigned_option(v, a.c_str(), min, max);
+        return true;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "moevk make-model: %s\n", e.what());
         return false;
       }
+    };
+    auto number = [&](uint32_t& field) {
+      uint64_t n = 0;
+      if (!integer(n, 1, UINT32_MAX)) return false;
       field = uint32_t(n);
       return true;
     };
@@ -70,15 +78,9 @@ int run_make_model(int argc, char** argv) {
     else if (a == "-o" || a == "--output") ok = need() && (p.output_path = v);
     else if (a == "--arch") ok = need() && (p.arch = v);
     else if (a == "--seed") {
-      ok = need();
-      if (ok) {
-        char* end = nullptr;
-        p.seed = std::strtoull(v, &end, 10);
-        if (!*v || *end) {
-          std::fprintf(stderr, "moevk make-model: --seed wants an integer, not '%s'\n", v);
-          ok = false;
-        }
-      }
+      uint64_t seed = 0;
+      ok = integer(seed, 0, UINT64_MAX);
+      p.seed = seed;
     } else if (a == "--dry-run") p.dry_run = 1;
     else if (a == "--json") json = true;
     else if (a == "--no-progress") progress = false;

@@ -23,7 +23,7 @@ void print_expert_stats(moevk_context* ctx) {
   auto stats = nlohmann::json::parse(text);
   moevk_free_string(text);
   const auto& layers = stats["expert_counts"];
-  std::fprintf(stderr, "\nexpert choices per layer (count of top-k selections; share of the layer's total):\n");
+  std::fprintf(stderr, "\nexpert choices per layer (per expert: count of top-k selections, share of the layer's total):\n");
   for (size_t l = 0; l < layers.size(); ++l) {
     const auto& counts = layers[l];
     if (counts.empty()) continue;  // a dense layer
@@ -36,8 +36,10 @@ void print_expert_stats(moevk_context* ctx) {
     }
     std::fprintf(stderr, "layer %2zu:", l);
     for (size_t e = 0; e < counts.size(); ++e) {
-      if (e && e % 16 == 0) std::fprintf(stderr, "\n         ");
-      std::fprintf(stderr, " %5llu", static_cast<unsigned long long>(counts[e].get<uint64_t>()));
+      if (e && e % 8 == 0) std::fprintf(stderr, "\n         ");
+      const uint64_t count = counts[e].get<uint64_t>();
+      std::fprintf(stderr, " %6llu %5.1f%%", static_cast<unsigned long long>(count),
+                   total ? 100.0 * double(count) / double(total) : 0.0);
     }
     double mean = counts.empty() ? 0 : double(total) / counts.size();
     std::fprintf(stderr, "\n          min %llu, max %llu, max/mean %.2f\n", static_cast<unsigned long long>(min),
@@ -120,7 +122,7 @@ int run(int argc, char** argv) {
   std::printf("\n");
   int rc = 0;
   if (st != MOEVK_OK) {
-    std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
+    print_context_error(ctx, st);
     rc = 1;
   } else {
     const char* reasons[] = {"max tokens", "end of generation", "stop string", "callback", "context full"};

@@ -1,7 +1,9 @@
 #include "common.hpp"
 #include "model_summary.hpp"
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,24 +21,44 @@ const char* value(int argc, char** argv, int& i) {
   return argv[++i];
 }
 
-double number(const char* s, const char* name) {
-  char* end = nullptr;
-  double v = std::strtod(s, &end);
-  if (!end || *end || end == s) throw std::runtime_error(std::string("option ") + name + ": '" + s + "' is not a number");
+// Context and batch limits far above any model's, low enough that sizes computed from them
+// cannot overflow.
+constexpr uint64_t kMaxContext = 1u << 24;
+constexpr uint64_t kMaxBatch = 1u << 16;
+
+}  // namespace
+
+uint64_t unsigned_option(const char* text, const char* option, uint64_t min, uint64_t max) {
+  auto fail = [&] {
+    return std::runtime_error(std::string("option ") + option + ": '" + text + "' is not an integer in [" +
+                              std::to_string(min) + ", " + std::to_string(max) + "]");
+  };
+  // strtoull would accept "-1" (as 2^64-1), "+5" and leading blanks: allow digits only.
+  if (!*text || std::strspn(text, "0123456789") != std::strlen(text)) throw fail();
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, nullptr, 10);
+  if (errno == ERANGE || v < min || v > max) throw fail();
   return v;
 }
 
-}  // namespace
+double real_option(const char* text, const char* option, double min, double max) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end || errno == ERANGE || !std::isfinite(v) || v < min || v > max) {
+    char range[64];
+    std::snprintf(range, sizeof range, "[%g, %g]", min, max);
+    throw std::runtime_error(std::string("option ") + option + ": '" + text + "' is not a number in " + range);
+  }
+  return v;
+}
 
 std::vector<int32_t> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
   std::stringstream ss(s);
   for (std::string item; std::getline(ss, item, ',');) {
     if (item.empty()) continue;
-    char* end = nullptr;
-    long v = std::strtol(item.c_str(), &end, 10);
-    if (!end || *end || v < 0 || v > INT32_MAX) throw std::runtime_error("--prompt-ids: '" + item + "' is not a token id");
-    ids.push_back(static_cast<int32_t>(v));
+    ids.push_back(static_cast<int32_t>(unsigned_option(item.c_str(), "--prompt-ids", 0, INT32_MAX)));
   }
   if (ids.empty()) throw std::runtime_error("--prompt-ids: no ids given");
   return ids;
@@ -57,18 +79,19 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o) {
   }
   else if (a == "--prompt-ids") o.prompt_ids = parse_ids(value(argc, argv, i));
   else if (a == "--print-ids") o.print_ids = true;
-  else if (a == "-n" || a == "--n-predict") o.n_predict = static_cast<int32_t>(number(value(argc, argv, i), "-n"));
-  else if (a == "-c" || a == "--ctx-size") o.n_ctx = static_cast<uint32_t>(number(value(argc, argv, i), "-c"));
-  else if (a == "-b" || a == "--batch-size") o.n_batch = static_cast<uint32_t>(number(value(argc, argv, i), "-b"));
-  else if (a == "--temp") s.temperature = static_cast<float>(number(value(argc, argv, i), "--temp"));
-  else if (a == "--top-k") s.top_k = static_cast<int32_t>(number(value(argc, argv, i), "--top-k"));
-  else if (a == "--top-p") s.top_p = static_cast<float>(number(value(argc, argv, i), "--top-p"));
-  else if (a == "--min-p") s.min_p = static_cast<float>(number(value(argc, argv, i), "--min-p"));
-  else if (a == "--repeat-penalty") s.repeat_penalty = static_cast<float>(number(value(argc, argv, i), "--repeat-penalty"));
-  else if (a == "--repeat-last-n") s.repeat_last_n = static_cast<int32_t>(number(value(argc, argv, i), "--repeat-last-n"));
-  else if (a == "--presence-penalty") s.presence_penalty = static_cast<float>(number(value(argc, argv, i), "--presence-penalty"));
-  else if (a == "--frequency-penalty") s.frequency_penalty = static_cast<float>(number(value(argc, argv, i), "--frequency-penalty"));
-  else if (a == "-s" || a == "--seed") s.seed = static_cast<uint64_t>(number(value(argc, argv, i), "--seed"));
+  else if (a == "-n" || a == "--n-predict") o.n_predict = int32_t(unsigned_option(value(argc, argv, i), "-n", 0, INT32_MAX));
+  else if (a == "-c" || a == "--ctx-size") o.n_ctx = uint32_t(unsigned_option(value(argc, argv, i), "-c", 0, kMaxContext));
+  else if (a == "-b" || a == "--batch-size") o.n_batch = uint32_t(unsigned_option(value(argc, argv, i), "-b", 1, kMaxBatch));
+  else if (a == "--temp") s.temperature = float(real_option(value(argc, argv, i), "--temp", 0, 1e6));
+  else if (a == "--top-k") s.top_k = int32_t(unsigned_option(value(argc, argv, i), "--top-k", 0, INT32_MAX));
+  else if (a == "--top-p") s.top_p = float(real_option(value(argc, argv, i), "--top-p", 0, 1));
+  else if (a == "--min-p") s.min_p = float(real_option(value(argc, argv, i), "--min-p", 0, 1));
+  else if (a == "--repeat-penalty") s.repeat_penalty = float(real_option(value(argc, argv, i), "--repeat-penalty", 0, 1e6));
+  else if (a == "--repeat-last-n") s.repeat_last_n = int32_t(unsigned_option(value(argc, argv, i), "--repeat-last-n", 0, INT32_MAX));
+  // Negative presence/frequency penalties are meaningful (they favour repetition).
+  else if (a == "--presence-penalty") s.presence_penalty = float(real_option(value(argc, argv, i), "--presence-penalty", -1e6, 1e6));
+  else if (a == "--frequency-penalty") s.frequency_penalty = float(real_option(value(argc, argv, i), "--frequency-penalty", -1e6, 1e6));
+  else if (a == "-s" || a == "--seed") s.seed = unsigned_option(value(argc, argv, i), "--seed", 0, UINT64_MAX);
   else if (a == "--greedy") s.temperature = 0.0f;
   else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
   else if (a == "--ignore-eos") o.ignore_eos = true;
@@ -80,7 +103,6 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o) {
   else if (a == "--no-progress") o.progress = false;
   else if (a == "--json") o.json = true;
   else return false;
-  if (o.n_batch == 0) throw std::runtime_error("-b/--batch-size must be at least 1");
   return true;
 }
 
@@ -147,6 +169,27 @@ moevk_context* create_context(moevk_model* model, const GenOptions& o) {
     return nullptr;
   }
   return ctx;
+}
+
+bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids) {
+  ids.assign(text.size() / 2 + 8, 0);  // enough for most text; the exact count comes back otherwise
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    size_t n = 0;
+    if (moevk_tokenize(model, text.data(), text.size(), 1, 1, ids.data(), ids.size(), &n) == MOEVK_OK) {
+      ids.resize(n);
+      return true;
+    }
+    if (n <= ids.size()) break;  // a failure other than the buffer size
+    ids.resize(n);
+  }
+  std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+  return false;
+}
+
+void print_context_error(moevk_context* ctx, moevk_status status) {
+  std::fprintf(stderr, "error: %s\n", moevk_context_last_error(ctx));
+  if (status == MOEVK_ERROR_CONTEXT_FULL)
+    std::fprintf(stderr, "hint: the context holds %u tokens; give a larger one with -c N\n", moevk_context_n_ctx(ctx));
 }
 
 }  // namespace moevk_cli

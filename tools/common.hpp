@@ -31,6 +31,12 @@ struct GenOptions {
   moevk_sampler_params sampling = moevk_sampler_default_params();
 };
 
+// Numeric option values, checked when parsed so that "-c -1" is an error and not 2^32-1:
+// a plain decimal integer in [min, max] / a finite real number in [min, max]. Throw
+// std::runtime_error naming the option and the accepted range.
+uint64_t unsigned_option(const char* text, const char* option, uint64_t min, uint64_t max);
+double real_option(const char* text, const char* option, double min, double max);
+
 // Parses one option at argv[i] (advancing i past its value). Returns false when argv[i] is not
 // a shared option; throws std::runtime_error for a bad value.
 bool parse_common(int argc, char** argv, int& i, GenOptions& o);
@@ -42,5 +48,13 @@ std::vector<int32_t> parse_ids(const std::string& s);
 // nullptr on failure. `load_ms` receives the load time.
 moevk_model* load_model(const GenOptions& o, double* load_ms);
 moevk_context* create_context(moevk_model* model, const GenOptions& o);
+
+// Tokenizes `text` into `ids` (BOS as the vocabulary asks, special tokens parsed), asking again
+// with the size the library reports when the first guess is too small. Prints the error and
+// returns false on failure.
+bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids);
+
+// Prints a failed context call's message; for a full context also how to make it larger.
+void print_context_error(moevk_context* ctx, moevk_status status);
 
 }  // namespace moevk_cli

@@ -10,6 +10,7 @@
 #include "api/handles.hpp"
 #include "generate/stop.hpp"
 
+using moevk::api::copy_params;
 using moevk::api::guard;
 using moevk::api::invalid_argument;
 using moevk::generate::LogitsMode;
@@ -41,11 +42,22 @@ bool same_params(const moevk_sampler_params& a, const moevk_sampler_params& b) {
          a.seed == b.seed;
 }
 
-// Runs tokens through the model and records them in the history.
+// Runs tokens through the model, after the pending token of the last generation when there is
+// one, and records them in the history. On failure nothing is appended and the pending token stays.
 void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode mode) {
-  c.session->decode(tokens, mode);
-  c.history.insert(c.history.end(), tokens.begin(), tokens.end());
-  c.last_batch = static_cast<uint32_t>(tokens.size());
+  std::vector<int32_t> with_pending;
+  std::span<const int32_t> batch = tokens;
+  if (c.pending_token >= 0) {
+    with_pending.reserve(tokens.size() + 1);
+    with_pending.push_back(c.pending_token);
+    with_pending.insert(with_pending.end(), tokens.begin(), tokens.end());
+    batch = with_pending;
+  }
+  c.session->decode(batch, mode);
+  c.history.insert(c.history.end(), batch.begin(), batch.end());
+  c.pending_rows = c.pending_token >= 0 ? 1 : 0;
+  c.pending_token = -1;
+  c.last_batch = static_cast<uint32_t>(batch.size());
   c.all_logits = mode == LogitsMode::All;
   c.last_logits_on_host = mode != LogitsMode::ArgmaxOnly;
   c.last_argmax = mode == LogitsMode::ArgmaxOnly ? c.session->argmax() : -1;
@@ -59,7 +71,10 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
   if (!c.last_logits_on_host)
-    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "no logits to sample from: decode tokens first");
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, c.last_argmax < 0
+                                                         ? "no logits to sample from: decode tokens first"
+                                                         : "no logits to sample from: the last step was greedy "
+                                                           "(argmax on the GPU, logits not copied); decode again");
   if (!c.sampler || !same_params(c.sampler_params, p)) {
     c.sampler = std::make_unique<moevk::generate::Sampler>(internal);
     c.sampler_params = p;
@@ -110,13 +125,9 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
   if (!model) return invalid_argument("moevk_context_create: model is NULL");
   // Callers built against an older header pass a smaller struct: copy only what they have.
   moevk_context_params p = moevk_context_default_params();
-  if (params) {
-    constexpr size_t kFirstLayoutSize = offsetof(moevk_context_params, expert_stats) + sizeof(int);
-    if (params->struct_size < kFirstLayoutSize)
-      return invalid_argument("moevk_context_create: params->struct_size is too small (use moevk_context_default_params)");
-    std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
-    p.struct_size = sizeof p;
-  }
+  constexpr size_t kFirstLayoutSize = offsetof(moevk_context_params, expert_stats) + sizeof(int);
+  if (params && !copy_params(*params, kFirstLayoutSize, p))
+    return invalid_argument("moevk_context_create: params->struct_size is too small (use moevk_context_default_params)");
   if (p.n_batch == 0) return invalid_argument("moevk_context_create: n_batch must be at least 1");
   return guard(
       [&] {
@@ -129,8 +140,7 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
         o.profile = p.profile != 0;
         c->session = std::make_unique<moevk::generate::Session>(*model->model, o);
         *ctx_out = c.release();
-      },
-      &model->last_error);
+      });
 }
 
 void moevk_context_free(moevk_context* ctx) { delete ctx; }
@@ -141,6 +151,7 @@ const char* moevk_context_last_error(const moevk_context* ctx) {
 
 uint32_t moevk_context_n_ctx(const moevk_context* ctx) { return ctx ? ctx->session->n_ctx() : 0; }
 uint32_t moevk_context_n_past(const moevk_context* ctx) { return ctx ? ctx->session->n_past() : 0; }
+int32_t moevk_context_pending_token(const moevk_context* ctx) { return ctx ? ctx->pending_token : -1; }
 
 moevk_status moevk_context_reset(moevk_context* ctx) {
   if (!ctx) return invalid_argument("moevk_context_reset: ctx is NULL");
@@ -148,6 +159,8 @@ moevk_status moevk_context_reset(moevk_context* ctx) {
       [&] {
         ctx->session->reset();
         ctx->history.clear();
+        ctx->pending_token = -1;
+        ctx->pending_rows = 0;
         ctx->last_argmax = -1;
         ctx->last_logits_on_host = false;
         ctx->last_batch = 0;
@@ -160,7 +173,7 @@ moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_to
   if (!tokens && n_tokens) return invalid_argument("moevk_decode: tokens is NULL");
   return guard(
       [&] {
-        if (n_tokens == 0) return;
+        if (n_tokens == 0 && ctx->pending_token < 0) return;  // with one pending, it alone is decoded
         decode_tokens(*ctx, std::span<const int32_t>(tokens, n_tokens), all_logits ? LogitsMode::All : LogitsMode::Last);
       },
       &ctx->last_error);
@@ -171,16 +184,23 @@ moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** l
   *logits_out = nullptr;
   return guard(
       [&] {
-        if (!ctx->last_logits_on_host || ctx->last_batch == 0)
+        if (!ctx->last_logits_on_host && ctx->last_argmax < 0)
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "no logits: call moevk_decode first");
-        const int32_t last = static_cast<int32_t>(ctx->last_batch) - 1;
-        const int32_t i = index < 0 ? last + 1 + index : index;
-        if (i < 0 || i > last || (!ctx->all_logits && i != last))
+        if (!ctx->last_logits_on_host)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
+                             "no logits: the last step was greedy moevk_generate, which takes the argmax on "
+                             "the GPU without copying logits; call moevk_decode (or generate with "
+                             "temperature > 0) to read them");
+        // Rows of the last step: the pending token's first (when one was fed), then the caller's.
+        const int32_t rows = static_cast<int32_t>(ctx->last_batch);
+        const int32_t first = static_cast<int32_t>(ctx->pending_rows);
+        const int32_t row = index == -1 ? rows - 1 : index < 0 ? rows + index : first + index;
+        if ((row < first && index != -1) || row >= rows || (!ctx->all_logits && row != rows - 1))
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
                              "logits of token " + std::to_string(index) + " are not available (last decode had " +
-                                 std::to_string(ctx->last_batch) + " tokens" +
+                                 std::to_string(rows - first) + " tokens" +
                                  (ctx->all_logits ? "" : ", logits of the last only; pass all_logits") + ")");
-        *logits_out = ctx->session->logits(ctx->all_logits ? i : -1).data();
+        *logits_out = ctx->session->logits(ctx->all_logits ? row : -1).data();
       },
       &ctx->last_error);
 }
@@ -203,7 +223,9 @@ moevk_sampler_params moevk_sampler_default_params(void) {
 
 moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params, int32_t* token_out) {
   if (!ctx || !token_out) return invalid_argument("moevk_sample: NULL argument");
-  moevk_sampler_params p = params ? *params : moevk_sampler_default_params();
+  moevk_sampler_params p = moevk_sampler_default_params();
+  if (params && !copy_params(*params, sizeof(moevk_sampler_params), p))
+    return invalid_argument("moevk_sample: params->struct_size is too small (use moevk_sampler_default_params)");
   return guard([&] { *token_out = sample_next(*ctx, p); }, &ctx->last_error);
 }
 
@@ -219,11 +241,18 @@ moevk_generate_params moevk_generate_default_params(void) {
 
 moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params, moevk_generate_result* result) {
   if (!ctx || !params) return invalid_argument("moevk_generate: NULL argument");
-  if (!params->prompt && !params->prompt_tokens) return invalid_argument("moevk_generate: no prompt");
-  if (params->prompt_tokens && params->n_prompt_tokens == 0 && !params->prompt)
+  // Both structs are as they were in 0.1; later fields will take their defaults when absent.
+  moevk_generate_params p = moevk_generate_default_params();
+  if (!copy_params(*params, sizeof(moevk_generate_params), p))
+    return invalid_argument("moevk_generate: params->struct_size is too small (use moevk_generate_default_params)");
+  p.sampling = moevk_sampler_default_params();
+  if (!copy_params(params->sampling, sizeof(moevk_sampler_params), p.sampling))
+    return invalid_argument("moevk_generate: params->sampling.struct_size is too small (use moevk_sampler_default_params)");
+  const bool continues = ctx->pending_token >= 0;  // an empty prompt then just goes on
+  if (!p.prompt && !p.prompt_tokens) return invalid_argument("moevk_generate: no prompt");
+  if (p.prompt_tokens && p.n_prompt_tokens == 0 && !p.prompt && !continues)
     return invalid_argument("moevk_generate: empty prompt");
-  if (params->max_tokens < 0) return invalid_argument("moevk_generate: max_tokens < 0");
-  const moevk_generate_params& p = *params;
+  if (p.max_tokens < 0) return invalid_argument("moevk_generate: max_tokens < 0");
   moevk_generate_result r{};
   r.struct_size = sizeof r;
   moevk_status status = guard(
@@ -233,7 +262,8 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         std::vector<int32_t> prompt;
         if (p.prompt_tokens) prompt.assign(p.prompt_tokens, p.prompt_tokens + p.n_prompt_tokens);
         else prompt = tok.encode(p.prompt, p.add_special != 0 && c.history.empty(), p.parse_special != 0);
-        if (prompt.empty()) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "the prompt has no tokens");
+        if (prompt.empty() && c.pending_token < 0)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "the prompt has no tokens");
         r.n_prompt_tokens = static_cast<int32_t>(prompt.size());
 
         const auto sampling = to_internal(p.sampling);
@@ -255,12 +285,16 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         auto emit = [&](const std::string& text, int32_t token) {
           return p.on_token && p.on_token(text.data(), text.size(), token, p.user_data) != 0;
         };
+        // The last streamed token is decoded only if another one is wanted; otherwise it is left
+        // pending for the next call, so no forward step is spent on a token nobody may continue.
+        int32_t streamed_not_decoded = -1;
         for (int32_t n = 0; n < p.max_tokens; ++n) {
           if (!p.ignore_eos && tok.is_eog(next)) {
             r.stop_reason = MOEVK_STOP_EOG;
             break;
           }
           ++r.n_generated;
+          streamed_not_decoded = next;
           bool stopped = false;
           std::string text = stops.push(stream.push(next), stopped);
           if (emit(text, next)) {
@@ -278,8 +312,10 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
           }
           const int32_t one[1] = {next};
           decode_tokens(c, one, mode);
+          streamed_not_decoded = -1;
           next = sample_next(c, p.sampling);
         }
+        c.pending_token = streamed_not_decoded;
         if (r.stop_reason != MOEVK_STOP_STRING && r.stop_reason != MOEVK_STOP_CALLBACK) {
           bool stopped = false;
           std::string rest = stops.push(stream.flush(), stopped);
@@ -309,6 +345,7 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["generated_tokens"] = ctx->generated_tokens_total;
         j["generate_ms"] = ctx->generate_ms_total;
         j["n_past"] = ctx->session->n_past();
+        j["pending_token"] = ctx->pending_token;
         j["n_ctx"] = ctx->session->n_ctx();
         j["expert_counts"] = ctx->session->expert_counts();
         j["profile"] = profile_json(ctx->session->profile());

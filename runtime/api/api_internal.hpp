@@ -1,5 +1,7 @@
 // Shared plumbing of the C API: turning internal exceptions into a status plus a message.
 #pragma once
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -43,6 +45,17 @@ moevk_status guard(F&& body, std::string* message_out = nullptr) {
   if (message_out) *message_out = message;
   set_thread_error(status, message);
   return status;
+}
+
+// Copies a caller's parameter struct that may come from an older, smaller header: the fields its
+// struct_size covers, the defaults already in `out` for the rest. False when struct_size is below
+// `first_layout_size` (the 0.1 layout): not set from moevk_*_default_params, or garbage.
+template <class Params>
+bool copy_params(const Params& in, size_t first_layout_size, Params& out) {
+  if (in.struct_size < first_layout_size) return false;
+  std::memcpy(&out, &in, std::min(in.struct_size, sizeof out));
+  out.struct_size = sizeof out;
+  return true;
 }
 
 // Copies a std::string into a malloc'd C string owned by the caller (moevk_free_string).

@@ -13,16 +13,19 @@
 struct moevk_model {
   std::unique_ptr<moevk::models::Model> model;
   std::unique_ptr<moevk::text::Tokenizer> tokenizer;
-  mutable std::string last_error;
 };
 
 struct moevk_context {
   moevk_model* model = nullptr;
   std::unique_ptr<moevk::generate::Session> session;
   std::vector<int32_t> history;       // every token in the KV cache, in order
+  // The last token moevk_generate streamed: sampled but not run through the model (that step
+  // is only needed if the conversation goes on). The next decode or generate feeds it first.
+  int32_t pending_token = -1;
+  uint32_t pending_rows = 0;          // 1 when the last decode began with the pending token
   int32_t last_argmax = -1;           // valid when the last decode ran ArgmaxOnly
   bool last_logits_on_host = false;   // the last decode copied logits
-  uint32_t last_batch = 0;            // tokens of the last decode call
+  uint32_t last_batch = 0;            // tokens of the last decode step, the pending one included
   bool all_logits = false;
   std::unique_ptr<moevk::generate::Sampler> sampler;  // kept so the seeded stream continues
   moevk_sampler_params sampler_params{};

@@ -9,7 +9,8 @@ namespace {
 [[noreturn]] void not_understood(std::string_view source) {
   std::string excerpt(source.substr(0, 80));
   if (source.size() > 80) excerpt += "...";
-  fail(MOEVK_ERROR_TOKENIZER, "chat template not understood: " + (excerpt.empty() ? std::string("(empty)") : excerpt));
+  fail(MOEVK_ERROR_TOKENIZER, "chat template not understood: " + (excerpt.empty() ? std::string("(empty)") : excerpt) +
+                                  " (a template name must be one of: " + ChatTemplate::kNames + ")");
 }
 
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }

@@ -26,6 +26,7 @@ struct Message {
 class ChatTemplate {
  public:
   enum class Family { ChatML, Mistral };
+  static constexpr const char* kNames = "chatml, mistral";  // the names accepted as an override
 
   // `source_or_name`: the Jinja source from tokenizer.chat_template, or one of the names
   // "chatml" / "mistral" (an override). bos/eos texts are used by the Mistral form.

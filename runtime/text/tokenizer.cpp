@@ -56,12 +56,18 @@ Tokenizer::Tokenizer(VocabData vocab) : impl_(std::make_unique<Impl>()) {
     im.kind = Kind::SentencePiece;
   } else if (vocab.model == "gpt2") {
     im.kind = Kind::ByteLevelBpe;
-    if (vocab.pre == "qwen2")
+    if (vocab.pre == "qwen2") {
       im.pre = Impl::PreTokenizer::Qwen2;
-    else if (vocab.pre == "default" || vocab.pre == "gpt2" || vocab.pre.empty())
+    } else if (vocab.pre == "llama-bpe" || vocab.pre == "llama3" || vocab.pre == "llama-v3") {
+      // llama.cpp's names for Meta-Llama-3's tokenizer, which also sets ignore_merges.
+      im.pre = Impl::PreTokenizer::Llama3;
+      im.ignore_merges = true;
+    } else if (vocab.pre == "default" || vocab.pre == "gpt2" || vocab.pre.empty()) {
       im.pre = Impl::PreTokenizer::Gpt2;
-    else
-      fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer pre-tokenizer not supported: '" + vocab.pre + "'");
+    } else {
+      fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer pre-tokenizer not supported: '" + vocab.pre +
+                                        "' (supported: qwen2, llama-bpe, gpt2, default)");
+    }
   } else {
     fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer model not supported: '" + vocab.model + "'");
   }
@@ -160,7 +166,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   const Impl& im = *impl_;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
-  if (add_special && im.vocab.add_bos && im.vocab.bos_id >= 0) out.push_back(im.vocab.bos_id);
+  const bool auto_bos = add_special && im.vocab.add_bos && im.vocab.bos_id >= 0;
+  if (auto_bos) out.push_back(im.vocab.bos_id);
 
   // SentencePiece puts a space in front of the text, and again after each special token
   // (llama.cpp's behaviour, which the GGUF models were converted against).
@@ -195,6 +202,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     fragment_start = pos;
   }
   encode_fragment(text.substr(fragment_start));
+  // A chat template that writes BOS itself ("<s>[INST]...") must not get a second one: models
+  // never saw two, and llama.cpp / Hugging Face would only warn about it.
+  if (auto_bos && out.size() >= 2 && out[1] == im.vocab.bos_id) out.erase(out.begin());
 
   if (add_special && im.vocab.add_eos && im.vocab.eos_id >= 0) out.push_back(im.vocab.eos_id);
   return out;

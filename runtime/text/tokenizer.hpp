@@ -27,7 +27,8 @@ class Tokenizer {
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
 
-  // add_special: BOS (and EOS) as the vocabulary asks (add_bos / add_eos).
+  // add_special: BOS (and EOS) as the vocabulary asks (add_bos / add_eos); no BOS is added to a
+  // text whose first parsed token is already BOS.
   // parse_special: control tokens written in the text (<|im_start|>, <s>) become their ids;
   // otherwise they are tokenized as plain text. User-defined tokens are always matched.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;

@@ -1,4 +1,4 @@
-// Byte-level BPE as GPT-2 / Qwen2 use it: split the text into words with the model's
+// Byte-level BPE as GPT-2 / Qwen2 / Llama-3 use it: split the text into words with the model's
 // pre-tokenizer regex (implemented by hand over Unicode classes), map each byte to its printable
 // code point, then repeatedly apply the lowest-ranked merge (ties: leftmost).
 #include <queue>
@@ -46,10 +46,10 @@ void emit(const std::vector<size_t>& offsets, size_t first, size_t count, Words&
   words.emplace_back(offsets[first], offsets[first + count]);
 }
 
-}  // namespace
-
-// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-void pretokenize_qwen2(std::string_view text, Words& words) {
+// Qwen2's and Llama-3's regexes differ only in how many digits one word takes:
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+// \s*[\r\n]+|\s+(?!\S)|\s+
+void pretokenize_digit_groups(std::string_view text, size_t max_digits, Words& words) {
   std::vector<uint32_t> cps;
   std::vector<size_t> offsets;
   utf8_split(text, cps, offsets);
@@ -68,7 +68,9 @@ void pretokenize_qwen2(std::string_view text, Words& words) {
         while (letter(end)) ++end;
         length = end - i;
       } else if (flags & kNumber) {
+        // Greedy {1,max}: "1234567" is 123|456|7, counted from the left.
         length = 1;
+        while (length < max_digits && i + length < n && is_number(cps[i + length])) ++length;
       } else if (other(i) || (cps[i] == ' ' && other(i + 1))) {
         size_t end = other(i) ? i : i + 1;
         while (other(end)) ++end;
@@ -82,6 +84,14 @@ void pretokenize_qwen2(std::string_view text, Words& words) {
     i += length;
   }
 }
+
+}  // namespace
+
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+void pretokenize_qwen2(std::string_view text, Words& words) { pretokenize_digit_groups(text, 1, words); }
+
+// The same with \p{N}{1,3} (llama.cpp's pre "llama-bpe", Meta-Llama-3's tokenizer.json).
+void pretokenize_llama3(std::string_view text, Words& words) { pretokenize_digit_groups(text, 3, words); }
 
 // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 void pretokenize_gpt2(std::string_view text, Words& words) {
@@ -130,11 +140,25 @@ struct Candidate {
 
 void Tokenizer::Impl::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
   Words words;
-  if (pre == PreTokenizer::Qwen2) pretokenize_qwen2(text, words);
-  else pretokenize_gpt2(text, words);
+  switch (pre) {
+    case PreTokenizer::Qwen2: pretokenize_qwen2(text, words); break;
+    case PreTokenizer::Llama3: pretokenize_llama3(text, words); break;
+    case PreTokenizer::Gpt2: pretokenize_gpt2(text, words); break;
+  }
 
   std::vector<Symbol> symbols;
+  std::string word_chars;
   for (auto [begin, end] : words) {
+    if (ignore_merges) {
+      // Llama-3 (Hugging Face "ignore_merges"): a word that is itself a token is taken whole,
+      // even where the merges would not reach it.
+      word_chars.clear();
+      for (size_t pos = begin; pos < end; ++pos) word_chars += byte_to_unicode()[static_cast<uint8_t>(text[pos])];
+      if (int32_t whole = lookup(word_chars); whole >= 0) {
+        out.push_back(whole);
+        continue;
+      }
+    }
     symbols.clear();
     for (size_t pos = begin; pos < end; ++pos) {
       int index = static_cast<int>(symbols.size());

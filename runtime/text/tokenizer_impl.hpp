@@ -14,7 +14,8 @@ namespace moevk::text {
 struct Tokenizer::Impl {
   VocabData vocab;
   Kind kind = Kind::SentencePiece;
-  enum class PreTokenizer { Qwen2, Gpt2 } pre = PreTokenizer::Qwen2;
+  enum class PreTokenizer { Qwen2, Llama3, Gpt2 } pre = PreTokenizer::Qwen2;
+  bool ignore_merges = false;  // BPE: a word that is a token as a whole skips the merges
 
   std::unordered_map<std::string, int32_t> token_ids;  // token text -> id
   std::vector<std::string> pieces;                     // decoded bytes per id
@@ -47,6 +48,7 @@ struct Tokenizer::Impl {
 
 // Pre-tokenizers: byte ranges [begin, end) of the words of `text`.
 void pretokenize_qwen2(std::string_view text, std::vector<std::pair<size_t, size_t>>& words);
+void pretokenize_llama3(std::string_view text, std::vector<std::pair<size_t, size_t>>& words);
 void pretokenize_gpt2(std::string_view text, std::vector<std::pair<size_t, size_t>>& words);
 
 }  // namespace moevk::text

