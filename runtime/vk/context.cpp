@@ -183,15 +183,7 @@ void Context::init(const ContextOptions& options) {
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
   vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
 
-  VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pinfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pinfo.queueFamilyIndex = queue_family_;
-  check(vkCreateCommandPool(device_, &pinfo, nullptr, &command_pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo ainfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ainfo.commandPool = command_pool_;
-  ainfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ainfo.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(device_, &ainfo, &transfer_cb_), "vkAllocateCommandBuffers");
+  transfer_commands_ = CommandPool(device_, queue_family_);
   VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   check(vkCreateFence(device_, &finfo, nullptr, &fence_), "vkCreateFence");
 
@@ -222,7 +214,7 @@ Context::~Context() {
   }
   if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
   if (fence_) vkDestroyFence(device_, fence_, nullptr);
-  if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
+  transfer_commands_ = CommandPool();
   vkDestroyDevice(device_, nullptr);
 }
 
@@ -356,39 +348,40 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
   constexpr uint64_t chunk = 16ull << 20;
   std::lock_guard<std::mutex> lock(submit_mutex_);
   if (!staging_.valid()) staging_ = create_buffer(chunk, BufferKind::Upload, "staging buffer");
+  const VkCommandBuffer transfer_cb = transfer_commands_.buffer();
   for (uint64_t done = 0; done < size;) {
     uint64_t n = std::min(chunk, size - done);
     if (to_device) std::memcpy(staging_.mapped(), static_cast<const uint8_t*>(host) + done, n);
-    check(vkResetCommandBuffer(transfer_cb_, 0), "vkResetCommandBuffer");
+    check(vkResetCommandBuffer(transfer_cb, 0), "vkResetCommandBuffer");
     VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    check(vkBeginCommandBuffer(transfer_cb_, &begin), "vkBeginCommandBuffer");
+    check(vkBeginCommandBuffer(transfer_cb, &begin), "vkBeginCommandBuffer");
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
     VkBufferCopy region{};
     region.size = n;
     if (to_device) {
       region.srcOffset = 0;
       region.dstOffset = device_range.offset + done;
-      vkCmdCopyBuffer(transfer_cb_, staging_.handle(), device_range.buffer, 1, &region);
+      vkCmdCopyBuffer(transfer_cb, staging_.handle(), device_range.buffer, 1, &region);
     } else {
       region.srcOffset = device_range.offset + done;
       region.dstOffset = 0;
-      vkCmdCopyBuffer(transfer_cb_, device_range.buffer, staging_.handle(), 1, &region);
+      vkCmdCopyBuffer(transfer_cb, device_range.buffer, staging_.handle(), 1, &region);
     }
     VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after,
                          0, nullptr, 0, nullptr);
-    check(vkEndCommandBuffer(transfer_cb_), "vkEndCommandBuffer");
+    check(vkEndCommandBuffer(transfer_cb), "vkEndCommandBuffer");
     VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     submit.commandBufferCount = 1;
-    submit.pCommandBuffers = &transfer_cb_;
+    submit.pCommandBuffers = &transfer_cb;
     VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
     if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
     if (r != VK_SUCCESS) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/error.hpp"
 #include "ops/reduce.hpp"
@@ -22,6 +23,47 @@ TEST_F(GpuTest, ReportsCapabilities) {
   EXPECT_GE(c.max_shared_memory, 16384u);
   EXPECT_FALSE(c.heaps.empty());
   EXPECT_TRUE(ctx->instance().validation());
+}
+
+TEST_F(GpuTest, RecordersOnTwoThreadsShareOneContext) {
+  // Contexts of one model record and submit on their own threads; each Recorder owns its command
+  // and descriptor pools, so only the queue (under the Context's lock) is shared. The validation
+  // layer's thread-safety checks report any pool used from two threads at once.
+  constexpr uint32_t n = 1024;
+  constexpr int kRepeats = 500;
+  float sums[2] = {};
+  std::string errors[2];
+  {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          ops::ReduceSum op(*ctx);
+          auto in = test::upload(*ctx, std::vector<float>(n, float(t + 1)));
+          auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(n));
+          auto out = test::poisoned(*ctx, 4);
+          for (int i = 0; i < kRepeats; ++i) {
+            vk::Recorder rec(*ctx, 2);  // a new recorder each time: pools made and freed concurrently
+            rec.begin();
+            rec.timestamp();
+            op.record(rec, in.range(), scratch.range(), out.range(), n);
+            rec.timestamp();
+            rec.end();
+            rec.submit();
+            rec.timestamps_ms();
+          }
+          sums[t] = test::download<float>(*ctx, out, 1)[0];
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_TRUE(errors[t].empty()) << errors[t];
+    EXPECT_FLOAT_EQ(sums[t], float(t + 1) * n);
+  }
 }
 
 TEST_F(GpuTest, UploadDownloadRoundTripAcrossStagingChunks) {
