@@ -130,7 +130,7 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
         c->session = std::make_unique<moevk::generate::Session>(*model->model, o);
         *ctx_out = c.release();
       },
-      &model->last_error);
+      model->last_error);
 }
 
 void moevk_context_free(moevk_context* ctx) { delete ctx; }

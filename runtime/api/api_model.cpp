@@ -46,7 +46,7 @@ moevk_status moevk_model_load(const char* path, const moevk_model_params* params
 void moevk_model_free(moevk_model* model) { delete model; }
 
 const char* moevk_model_last_error(const moevk_model* model) {
-  return model ? model->last_error.c_str() : moevk_last_error();
+  return model ? model->last_error.get() : moevk_last_error();
 }
 
 moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
@@ -76,7 +76,7 @@ moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
         };
         *json_out = moevk::api::to_c_string(j.dump(2));
       },
-      &model->last_error);
+      model->last_error);
 }
 
 int32_t moevk_model_n_vocab(const moevk_model* model) { return model ? model->tokenizer->vocab_size() : 0; }
@@ -104,7 +104,7 @@ moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t t
                                                                std::to_string(capacity));
         std::copy(ids.begin(), ids.end(), tokens);
       },
-      &model->last_error);
+      model->last_error);
   return status;
 }
 
@@ -115,7 +115,7 @@ moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, s
         *text_out = moevk::api::to_c_string(
             model->tokenizer->decode(std::span<const int32_t>(tokens, n_tokens), /*skip_special=*/false));
       },
-      &model->last_error);
+      model->last_error);
 }
 
 moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char** piece_out, size_t* len_out) {
@@ -126,7 +126,7 @@ moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char*
         if (len_out) *len_out = piece.size();
         *piece_out = moevk::api::to_c_string(piece);
       },
-      &model->last_error);
+      model->last_error);
 }
 
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
@@ -151,7 +151,7 @@ moevk_status moevk_chat_apply_template(const moevk_model* model, const char* tem
         }
         *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, add_generation_prompt != 0));
       },
-      &model->last_error);
+      model->last_error);
 }
 
 }  // extern "C"
