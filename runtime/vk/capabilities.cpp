@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vk/check.hpp"
+
 namespace moevk::vk {
 
 namespace {
@@ -85,9 +87,11 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
   c.index = index;
 
   uint32_t n_ext = 0;
-  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr);
+  check(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr), "vkEnumerateDeviceExtensionProperties");
   std::vector<VkExtensionProperties> exts(n_ext);
-  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data());
+  check(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data()),
+        "vkEnumerateDeviceExtensionProperties");
+  exts.resize(n_ext);
   std::set<std::string> ext;
   for (const auto& e : exts) ext.insert(e.extensionName);
 
@@ -176,9 +180,10 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
         vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
     if (fn) {
       uint32_t n = 0;
-      fn(pd, &n, nullptr);
+      check(fn(pd, &n, nullptr), "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
       std::vector<VkCooperativeMatrixPropertiesNV> p(n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
-      fn(pd, &n, p.data());
+      check(fn(pd, &n, p.data()), "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+      p.resize(n);
       for (const auto& t : p)
         c.coopmat_nv_types.push_back({t.MSize, t.NSize, t.KSize, component_name(t.AType),
                                       component_name(t.BType), component_name(t.CType),

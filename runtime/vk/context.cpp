@@ -200,7 +200,9 @@ void Context::init(const ContextOptions& options) {
 
 Context::~Context() {
   if (!device_) return;
-  vkDeviceWaitIdle(device_);
+  // A destructor cannot report; a failure here (lost device, out of memory) leaves nothing
+  // running that teardown could wait for.
+  (void)vkDeviceWaitIdle(device_);
   try {
     save_pipeline_cache();
   } catch (...) {
@@ -390,7 +392,7 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
         throw Error(MOEVK_ERROR_DEVICE_LOST, "a transfer did not finish within the GPU timeout");
       check(r, "transfer submit");
     }
-    vkResetFences(device_, 1, &fence_);
+    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     if (!to_device) std::memcpy(static_cast<uint8_t*>(host) + done, staging_.mapped(), n);
     done += n;
   }
@@ -419,7 +421,7 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
   if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
   if (r == VK_SUCCESS) {
-    vkResetFences(device_, 1, &fence_);
+    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     return;
   }
   if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) {

@@ -65,7 +65,7 @@ Recorder::~Recorder() {
 void Recorder::begin() {
   ctx_.check_usable();
   check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
-  for (auto p : pools_) vkResetDescriptorPool(ctx_.device(), p, 0);
+  for (auto p : pools_) check(vkResetDescriptorPool(ctx_.device(), p, 0), "vkResetDescriptorPool");
   sets_in_pool_ = 0;
   current_pool_ = 0;
   VkCommandBufferBeginInfo info{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
