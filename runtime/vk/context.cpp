@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -75,9 +76,14 @@ void Context::init(const ContextOptions& options) {
       return type_rank(a.device_type) < type_rank(b.device_type);
     });
   } else {
-    bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    // An index too large for uint32 matches no device (the error below lists them) rather than
+    // escaping as an exception from the conversion.
+    uint32_t wanted_index = 0;
+    const bool index_fits =
+        numeric && std::from_chars(selector.data(), selector.data() + selector.size(), wanted_index).ec == std::errc();
     for (const auto& d : described) {
-      if (numeric ? d.index == static_cast<uint32_t>(std::stoul(selector))
+      if (numeric ? index_fits && d.index == wanted_index
                   : lower(d.name).find(lower(selector)) != std::string::npos) {
         chosen = &d;
         break;

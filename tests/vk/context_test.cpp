@@ -162,6 +162,36 @@ TEST(DeviceChoice, UnknownNameListsDevices) {
   }
 }
 
+TEST(DeviceChoice, IndexTooLargeForAnyDeviceIsNoDevice) {
+  // Larger than uint32 and than unsigned long: once an uncaught out_of_range (INTERNAL).
+  const std::string huge = "99999999999999999999999";
+  auto expect_no_device = [&](const vk::ContextOptions& opt) {
+    try {
+      vk::Context::create(opt);
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE) << e.what();
+      EXPECT_NE(std::string(e.what()).find(huge), std::string::npos) << e.what();
+    }
+  };
+  vk::ContextOptions opt;
+  opt.device = huge;
+  expect_no_device(opt);
+  const char* before = std::getenv("MOEVK_DEVICE");
+  const std::string saved = before ? before : "";
+  ::setenv("MOEVK_DEVICE", huge.c_str(), 1);
+  expect_no_device(vk::ContextOptions{});
+  ::setenv("MOEVK_DEVICE", "4294967296", 1);  // 2^32: would wrap to index 0 in a uint32
+  try {
+    vk::Context::create({});
+    ADD_FAILURE() << "2^32 chose a device";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE) << e.what();
+  }
+  if (before) ::setenv("MOEVK_DEVICE", saved.c_str(), 1);
+  else ::unsetenv("MOEVK_DEVICE");
+}
+
 TEST(DeviceChoice, ByIndexAndByName) {
   auto inst = vk::Instance::create(true);
   auto devices = inst->describe_devices();
