@@ -122,19 +122,8 @@ void Context::init(const ContextOptions& options) {
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
   features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
 
-  uint32_t n_qf = 0;
-  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, nullptr);
-  std::vector<VkQueueFamilyProperties> qf(n_qf);
-  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, qf.data());
-  // Prefer a compute-only family (async compute on discrete GPUs), else any with compute.
-  int family = -1;
-  for (uint32_t i = 0; i < n_qf; ++i)
-    if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) family = static_cast<int>(i);
-  if (family < 0)
-    for (uint32_t i = 0; i < n_qf; ++i)
-      if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { family = static_cast<int>(i); break; }
-  if (family < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, caps_.name + " has no compute queue");
-  queue_family_ = static_cast<uint32_t>(family);
+  if (caps_.compute_queue_family < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, caps_.name + " has no compute queue");
+  queue_family_ = static_cast<uint32_t>(caps_.compute_queue_family);  // the one caps_.timestamps describes
 
   const bool v13 = caps_.api_version >= VK_API_VERSION_1_3;
   std::vector<const char*> extensions;

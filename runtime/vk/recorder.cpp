@@ -224,8 +224,12 @@ std::vector<double> Recorder::timestamps_ms() {
   check(vkGetQueryPoolResults(ctx_.device(), query_pool_, 0, timestamps_used_, ticks.size() * 8,
                               ticks.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
         "vkGetQueryPoolResults");
+  // Bits above the queue's timestampValidBits are undefined; masking the difference drops them
+  // and also survives one wrap of a narrow counter.
+  const uint32_t bits = ctx_.caps().timestamp_valid_bits;
+  const uint64_t valid = bits >= 64 ? ~0ull : (1ull << bits) - 1;
   const double period = ctx_.caps().timestamp_period_ns;
-  for (auto t : ticks) out.push_back(static_cast<double>(t - ticks[0]) * period * 1e-6);
+  for (auto t : ticks) out.push_back(static_cast<double>((t - ticks[0]) & valid) * period * 1e-6);
   return out;
 }
 

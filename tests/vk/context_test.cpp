@@ -23,6 +23,14 @@ TEST_F(GpuTest, ReportsCapabilities) {
   EXPECT_GE(c.max_shared_memory, 16384u);
   EXPECT_FALSE(c.heaps.empty());
   EXPECT_TRUE(ctx->instance().validation());
+  // Timestamps are described for the queue family the context submits to.
+  ASSERT_GE(c.compute_queue_family, 0);
+  EXPECT_EQ(ctx->queue_family(), static_cast<uint32_t>(c.compute_queue_family));
+  EXPECT_EQ(c.timestamps, c.timestamp_valid_bits > 0);
+  EXPECT_LE(c.timestamp_valid_bits, 64u);
+  if (!c.coopmat_khr) {
+    EXPECT_TRUE(c.coopmat_khr_types.empty());
+  }
 }
 
 TEST_F(GpuTest, RecordersOnTwoThreadsShareOneContext) {
