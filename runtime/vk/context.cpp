@@ -319,7 +319,13 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
   ainfo.allocationSize = req.size;
   ainfo.memoryTypeIndex = static_cast<uint32_t>(type);
   VkResult r = vkAllocateMemory(device_, &ainfo, nullptr, &b.memory_);
-  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+  // Host-visible kinds may live in system memory, and drivers also run out of host memory for
+  // their own bookkeeping: that is the host's shortage, not the device's, and says so.
+  if (r == VK_ERROR_OUT_OF_HOST_MEMORY)
+    throw Error(MOEVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating " + mib(size) + " for " + what +
+                                                    " on " + caps_.name + " (moevk already holds " +
+                                                    mib(allocated_bytes_.load()) + " of Vulkan memory)");
+  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
     throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
                 "out of device memory allocating " + mib(size) + " for " + what + " on " + caps_.name +
                     " (moevk already holds " + mib(allocated_bytes_.load()) + ", device-local heaps " +
