@@ -5,7 +5,9 @@ set -uo pipefail
 moevk="$1"
 data="$2"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# Validation messages the commands wrote into captured files are echoed to stderr, where
+# CTest's FAIL_REGULAR_EXPRESSION on the marker sees them.
+trap 'grep -sh "\[moevk validation\]" "$tmp"/* >&2 || true; rm -rf "$tmp"' EXIT
 fails=0
 pass=0
 check() {  # check "what" command...
