@@ -12,9 +12,11 @@ namespace {
 
 const char* yes(const nlohmann::json& j) { return j.get<bool>() ? "yes" : "no"; }
 
-std::string gib(double bytes) {
+// MiB below 1 GiB: a 128 MiB limit must not read "0.12 GiB".
+std::string memory_size(double bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  if (bytes < 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.4g MiB", bytes / (1024.0 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
   return buf;
 }
 
@@ -88,18 +90,18 @@ int run_devices(int argc, char** argv) {
     std::printf("    shared memory     %u KiB per workgroup, %u invocations max\n",
                 lim["max_shared_memory"].get<unsigned>() / 1024, lim["max_workgroup_invocations"].get<unsigned>());
     std::printf("    buffers           maxStorageBufferRange %s, maxMemoryAllocationSize %s\n",
-                gib(lim["max_storage_buffer_range"].get<double>()).c_str(),
-                gib(lim["max_memory_allocation_size"].get<double>()).c_str());
+                memory_size(lim["max_storage_buffer_range"].get<double>()).c_str(),
+                memory_size(lim["max_memory_allocation_size"].get<double>()).c_str());
     std::printf("    timestamps        %s (period %.2f ns, %u valid bits on queue family %d)\n",
                 yes(lim["timestamps"]), lim["timestamp_period_ns"].get<double>(),
                 lim["timestamp_valid_bits"].get<unsigned>(), d["compute_queue_family"].get<int>());
     int h = 0;
     for (const auto& heap : d["heaps"]) {
-      std::printf("    heap %d            %s%s", h++, gib(heap["size"].get<double>()).c_str(),
+      std::printf("    heap %d            %s%s", h++, memory_size(heap["size"].get<double>()).c_str(),
                   heap["device_local"].get<bool>() ? " device-local" : " host");
       if (heap["budget"].get<double>() > 0)
-        std::printf(", budget %s, used %s", gib(heap["budget"].get<double>()).c_str(),
-                    gib(heap["usage"].get<double>()).c_str());
+        std::printf(", budget %s, used %s", memory_size(heap["budget"].get<double>()).c_str(),
+                    memory_size(heap["usage"].get<double>()).c_str());
       std::printf("\n");
     }
   }
