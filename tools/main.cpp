@@ -28,7 +28,8 @@ static void print_help() {
       "  MOEVK_DEVICE=<index|name>  choose the Vulkan device (same as --device)\n"
       "  MOEVK_VALIDATE=1           enable the Khronos validation layer\n"
       "  MOEVK_DISABLE=<list>       turn off device features: fp16,int8,storage16,storage8,\n"
-      "                             dot,coopmat,subgroup_size_control (test the fallbacks)\n"
+      "                             dot,coopmat,subgroup_size_control,subgroup (subgroup\n"
+      "                             arithmetic); test the fallbacks\n"
       "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
       "                             on hardware)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");

@@ -16,6 +16,17 @@ void set_thread_error(moevk_status status, const std::string& message) {
 
 void clear_thread_error() { thread_message.clear(); }
 
+void PerThreadMessage::set(const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  by_thread_[std::this_thread::get_id()] = message;
+}
+
+const char* PerThreadMessage::get() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = by_thread_.find(std::this_thread::get_id());
+  return it == by_thread_.end() ? "" : it->second.c_str();
+}
+
 char* to_c_string(const std::string& s) {
   char* out = static_cast<char*>(std::malloc(s.size() + 1));
   if (!out) throw std::bad_alloc();

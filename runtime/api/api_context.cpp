@@ -140,7 +140,8 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
         o.profile = p.profile != 0;
         c->session = std::make_unique<moevk::generate::Session>(*model->model, o);
         *ctx_out = c.release();
-      });
+      },
+      model->last_error);
 }
 
 void moevk_context_free(moevk_context* ctx) { delete ctx; }

@@ -2,8 +2,11 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "common/error.hpp"
 #include "moevk.h"
@@ -20,28 +23,47 @@ inline moevk_status invalid_argument(const char* message) {
   return MOEVK_ERROR_INVALID_ARGUMENT;
 }
 
-// Runs `body` (returning void) and converts any exception into a status. The message goes to
-// `message_out` (a handle's last-error string) when given, and always to the thread's message.
+// The last-failure messages of one handle, one per calling thread. Calls on a model are
+// documented thread-safe (tokenize, detokenize, context creation...), so two threads may fail
+// on one model at once: each must read its own message, and one thread's failure must not free
+// the string another thread is still reading.
+class PerThreadMessage {
+ public:
+  void set(const std::string& message);
+  const char* get() const;  // the calling thread's message, "" when it has none
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::thread::id, std::string> by_thread_;  // nodes are stable: c_str() stays valid
+};
+
+// Runs `body` (returning void) and converts any exception into a status and a message.
 template <class F>
-moevk_status guard(F&& body, std::string* message_out = nullptr) {
-  moevk_status status = MOEVK_OK;
-  std::string message;
+moevk_status run_guarded(F&& body, std::string& message) {
   try {
     body();
     return MOEVK_OK;
   } catch (const moevk::Error& e) {
-    status = e.status();
     message = e.what();
+    return e.status();
   } catch (const std::bad_alloc&) {
-    status = MOEVK_ERROR_OUT_OF_HOST_MEMORY;
     message = "out of host memory";
+    return MOEVK_ERROR_OUT_OF_HOST_MEMORY;
   } catch (const std::exception& e) {
-    status = MOEVK_ERROR_INTERNAL;
     message = std::string("internal error: ") + e.what();
   } catch (...) {
-    status = MOEVK_ERROR_INTERNAL;
     message = "internal error: unknown exception";
   }
+  return MOEVK_ERROR_INTERNAL;
+}
+
+// Runs `body` through run_guarded. The message goes to `message_out` (a handle's last-error
+// string) when given, and always to the thread's message.
+template <class F>
+moevk_status guard(F&& body, std::string* message_out = nullptr) {
+  std::string message;
+  const moevk_status status = run_guarded(body, message);
+  if (status == MOEVK_OK) return status;
   if (message_out) *message_out = message;
   set_thread_error(status, message);
   return status;
@@ -56,6 +78,17 @@ bool copy_params(const Params& in, size_t first_layout_size, Params& out) {
   std::memcpy(&out, &in, std::min(in.struct_size, sizeof out));
   out.struct_size = sizeof out;
   return true;
+}
+
+// The same for a handle shared by threads: the message goes to the calling thread's slot.
+template <class F>
+moevk_status guard(F&& body, PerThreadMessage& message_out) {
+  std::string message;
+  const moevk_status status = run_guarded(body, message);
+  if (status == MOEVK_OK) return status;
+  message_out.set(message);
+  set_thread_error(status, message);
+  return status;
 }
 
 // Copies a std::string into a malloc'd C string owned by the caller (moevk_free_string).

@@ -45,9 +45,9 @@ moevk_status moevk_model_load(const char* path, const moevk_model_params* params
 
 void moevk_model_free(moevk_model* model) { delete model; }
 
-// Calls on a model may run on several threads at once, so one string in the model would be a
-// data race: its messages are the thread's.
-const char* moevk_model_last_error(const moevk_model*) { return moevk_last_error(); }
+const char* moevk_model_last_error(const moevk_model* model) {
+  return model ? model->last_error.get() : moevk_last_error();
+}
 
 moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
   if (!model || !json_out) return invalid_argument("moevk_model_info_json: NULL argument");
@@ -75,7 +75,8 @@ moevk_status moevk_model_info_json(const moevk_model* model, char** json_out) {
             {"features", m.context().features().describe()},
         };
         *json_out = moevk::api::to_c_string(j.dump(2));
-      });
+      },
+      model->last_error);
 }
 
 int32_t moevk_model_n_vocab(const moevk_model* model) { return model ? model->tokenizer->vocab_size() : 0; }
@@ -102,7 +103,8 @@ moevk_status moevk_tokenize(const moevk_model* model, const char* text, size_t t
                                                                " tokens do not fit a buffer of " +
                                                                std::to_string(capacity));
         std::copy(ids.begin(), ids.end(), tokens);
-      });
+      },
+      model->last_error);
   return status;
 }
 
@@ -112,7 +114,8 @@ moevk_status moevk_detokenize(const moevk_model* model, const int32_t* tokens, s
       [&] {
         *text_out = moevk::api::to_c_string(
             model->tokenizer->decode(std::span<const int32_t>(tokens, n_tokens), /*skip_special=*/false));
-      });
+      },
+      model->last_error);
 }
 
 moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char** piece_out, size_t* len_out) {
@@ -122,7 +125,8 @@ moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char*
         std::string piece = model->tokenizer->token_to_piece(token);
         if (len_out) *len_out = piece.size();
         *piece_out = moevk::api::to_c_string(piece);
-      });
+      },
+      model->last_error);
 }
 
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
@@ -146,7 +150,8 @@ moevk_status moevk_chat_apply_template(const moevk_model* model, const char* tem
           msgs.push_back({messages[i].role, messages[i].content});
         }
         *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, add_generation_prompt != 0));
-      });
+      },
+      model->last_error);
 }
 
 }  // extern "C"

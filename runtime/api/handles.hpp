@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_internal.hpp"
 #include "generate/sampler.hpp"
 #include "generate/session.hpp"
 #include "models/model.hpp"
@@ -13,6 +14,8 @@
 struct moevk_model {
   std::unique_ptr<moevk::models::Model> model;
   std::unique_ptr<moevk::text::Tokenizer> tokenizer;
+  // Per thread: the model's calls may run on several threads at once (see moevk.h).
+  mutable moevk::api::PerThreadMessage last_error;
 };
 
 struct moevk_context {

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vk/check.hpp"
+
 namespace moevk::vk {
 
 namespace {
@@ -47,7 +49,9 @@ const char* type_name(VkPhysicalDeviceType t) {
   }
 }
 
-const char* component_name(VkComponentTypeNV t) {
+// NV and KHR cooperative-matrix component types share their values (KHR adds bf16, NV the
+// packed and 8-bit float types), so one table names both.
+const char* component_name(int32_t t) {
   switch (t) {
     case VK_COMPONENT_TYPE_FLOAT16_NV: return "f16";
     case VK_COMPONENT_TYPE_FLOAT32_NV: return "f32";
@@ -60,8 +64,65 @@ const char* component_name(VkComponentTypeNV t) {
     case VK_COMPONENT_TYPE_UINT16_NV: return "u16";
     case VK_COMPONENT_TYPE_UINT32_NV: return "u32";
     case VK_COMPONENT_TYPE_UINT64_NV: return "u64";
+    case 1000141000: return "bf16";       // VK_COMPONENT_TYPE_BFLOAT16_KHR
+    case 1000491000: return "s8_packed";  // VK_COMPONENT_TYPE_SINT8_PACKED_NV
+    case 1000491001: return "u8_packed";  // VK_COMPONENT_TYPE_UINT8_PACKED_NV
+    case 1000491002: return "e4m3";       // VK_COMPONENT_TYPE_FLOAT_E4M3_NV
+    case 1000491003: return "e5m2";       // VK_COMPONENT_TYPE_FLOAT_E5M2_NV
     default: return "other";
   }
+}
+
+const char* scope_name(int32_t s) { return s == VK_SCOPE_SUBGROUP_NV ? "subgroup" : "other"; }  // same value in KHR
+
+// VK_KHR_cooperative_matrix reached the Vulkan headers in 1.3.255; Debian 12 ships 1.3.239. Without
+// the header's definitions, mirror the one structure read here (layout and values as in the
+// registry: its enums are 32-bit).
+#ifdef VK_KHR_cooperative_matrix
+using CoopMatPropertiesKHR = VkCooperativeMatrixPropertiesKHR;
+constexpr VkStructureType kCoopMatPropertiesKHR = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+#else
+struct CoopMatPropertiesKHR {
+  VkStructureType sType;
+  void* pNext;
+  uint32_t MSize, NSize, KSize;
+  int32_t AType, BType, CType, ResultType;  // VkComponentTypeKHR
+  VkBool32 saturatingAccumulation;
+  int32_t scope;  // VkScopeKHR
+};
+constexpr VkStructureType kCoopMatPropertiesKHR = static_cast<VkStructureType>(1000506001);
+#endif
+using GetCoopMatPropertiesKHR = VkResult(VKAPI_PTR*)(VkPhysicalDevice, uint32_t*, CoopMatPropertiesKHR*);
+
+std::vector<CoopMatType> coopmat_khr_types(VkInstance instance, VkPhysicalDevice pd) {
+  std::vector<CoopMatType> out;
+  auto fn = reinterpret_cast<GetCoopMatPropertiesKHR>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+  if (!fn) return out;
+  uint32_t n = 0;
+  check(fn(pd, &n, nullptr), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  CoopMatPropertiesKHR blank{};
+  blank.sType = kCoopMatPropertiesKHR;
+  std::vector<CoopMatPropertiesKHR> props(n, blank);
+  check(fn(pd, &n, props.data()), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+  props.resize(n);
+  for (const auto& t : props)
+    out.push_back({t.MSize, t.NSize, t.KSize, component_name(t.AType), component_name(t.BType),
+                   component_name(t.CType), component_name(t.ResultType), scope_name(t.scope),
+                   t.saturatingAccumulation == VK_TRUE});
+  return out;
+}
+
+int32_t pick_compute_queue_family(const std::vector<VkQueueFamilyProperties>& families) {
+  // Prefer a compute-only family (async compute on discrete GPUs), else any with compute.
+  int32_t family = -1;
+  for (size_t i = 0; i < families.size(); ++i)
+    if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT))
+      family = static_cast<int32_t>(i);
+  if (family < 0)
+    for (size_t i = 0; i < families.size(); ++i)
+      if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) return static_cast<int32_t>(i);
+  return family;
 }
 
 }  // namespace
@@ -85,9 +146,11 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
   c.index = index;
 
   uint32_t n_ext = 0;
-  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr);
+  check(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr), "vkEnumerateDeviceExtensionProperties");
   std::vector<VkExtensionProperties> exts(n_ext);
-  vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data());
+  check(vkEnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data()),
+        "vkEnumerateDeviceExtensionProperties");
+  exts.resize(n_ext);
   std::set<std::string> ext;
   for (const auto& e : exts) ext.insert(e.extensionName);
 
@@ -176,16 +239,17 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
         vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
     if (fn) {
       uint32_t n = 0;
-      fn(pd, &n, nullptr);
+      check(fn(pd, &n, nullptr), "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
       std::vector<VkCooperativeMatrixPropertiesNV> p(n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
-      fn(pd, &n, p.data());
+      check(fn(pd, &n, p.data()), "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+      p.resize(n);
       for (const auto& t : p)
         c.coopmat_nv_types.push_back({t.MSize, t.NSize, t.KSize, component_name(t.AType),
                                       component_name(t.BType), component_name(t.CType),
-                                      component_name(t.DType),
-                                      t.scope == VK_SCOPE_SUBGROUP_NV ? "subgroup" : "other"});
+                                      component_name(t.DType), scope_name(t.scope)});
     }
   }
+  if (c.coopmat_khr) c.coopmat_khr_types = coopmat_khr_types(instance, pd);
 
   const auto& lim = base.limits;
   c.max_shared_memory = lim.maxComputeSharedMemorySize;
@@ -205,8 +269,9 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
   vkGetPhysicalDeviceQueueFamilyProperties(pd, &n_qf, nullptr);
   std::vector<VkQueueFamilyProperties> qf(n_qf);
   vkGetPhysicalDeviceQueueFamilyProperties(pd, &n_qf, qf.data());
-  for (const auto& q : qf)
-    if ((q.queueFlags & VK_QUEUE_COMPUTE_BIT) && q.timestampValidBits > 0) c.timestamps = true;
+  c.compute_queue_family = pick_compute_queue_family(qf);
+  if (c.compute_queue_family >= 0) c.timestamp_valid_bits = qf[c.compute_queue_family].timestampValidBits;
+  c.timestamps = c.timestamp_valid_bits > 0;
 
   VkPhysicalDeviceMemoryProperties2 mem{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
@@ -231,10 +296,14 @@ void to_json(nlohmann::json& j, const Capabilities& c) {
   nlohmann::json heaps = nlohmann::json::array();
   for (const auto& h : c.heaps)
     heaps.push_back({{"size", h.size}, {"budget", h.budget}, {"usage", h.usage}, {"device_local", h.device_local}});
-  nlohmann::json coop_nv = nlohmann::json::array();
+  nlohmann::json coop_nv = nlohmann::json::array(), coop_khr = nlohmann::json::array();
   for (const auto& t : c.coopmat_nv_types)
     coop_nv.push_back({{"m", t.m}, {"n", t.n}, {"k", t.k}, {"a", t.a_type}, {"b", t.b_type},
                        {"c", t.c_type}, {"result", t.result_type}, {"scope", t.scope}});
+  for (const auto& t : c.coopmat_khr_types)
+    coop_khr.push_back({{"m", t.m}, {"n", t.n}, {"k", t.k}, {"a", t.a_type}, {"b", t.b_type},
+                        {"c", t.c_type}, {"result", t.result_type}, {"scope", t.scope},
+                        {"saturating", t.saturating}});
   j = {
       {"index", c.index},
       {"name", c.name},
@@ -266,7 +335,8 @@ void to_json(nlohmann::json& j, const Capabilities& c) {
        {{"supported", c.integer_dot_product},
         {"4x8_packed_accelerated", c.integer_dot_product_4x8_packed_accelerated}}},
       {"cooperative_matrix",
-       {{"nv", c.coopmat_nv}, {"khr", c.coopmat_khr}, {"nv2", c.coopmat2_nv}, {"nv_types", coop_nv}}},
+       {{"nv", c.coopmat_nv}, {"khr", c.coopmat_khr}, {"nv2", c.coopmat2_nv}, {"nv_types", coop_nv},
+        {"khr_types", coop_khr}}},
       {"limits",
        {{"max_shared_memory", c.max_shared_memory},
         {"max_workgroup_invocations", c.max_workgroup_invocations},
@@ -277,7 +347,9 @@ void to_json(nlohmann::json& j, const Capabilities& c) {
         {"max_push_constants", c.max_push_constants},
         {"min_storage_buffer_offset_alignment", c.min_storage_buffer_offset_alignment},
         {"timestamp_period_ns", c.timestamp_period_ns},
-        {"timestamps", c.timestamps}}},
+        {"timestamps", c.timestamps},
+        {"timestamp_valid_bits", c.timestamp_valid_bits}}},
+      {"compute_queue_family", c.compute_queue_family},
       {"memory_budget_supported", c.memory_budget},
       {"heaps", heaps},
   };

@@ -21,6 +21,7 @@ struct CoopMatType {  // one supported cooperative-matrix shape (NV or KHR)
   uint32_t m = 0, n = 0, k = 0;
   std::string a_type, b_type, c_type, result_type;
   std::string scope;
+  bool saturating = false;  // KHR: saturatingAccumulation
 };
 
 struct Capabilities {
@@ -61,7 +62,11 @@ struct Capabilities {
   uint32_t max_bound_descriptor_sets = 0;
   uint64_t min_storage_buffer_offset_alignment = 0;
   float timestamp_period_ns = 0;
-  bool timestamps = false;
+  // The queue family a Context submits to (-1: none has compute), and its timestamps: a
+  // device may support them on some families only, and counters may have fewer than 64 bits.
+  int32_t compute_queue_family = -1;
+  uint32_t timestamp_valid_bits = 0;
+  bool timestamps = false;  // timestamp_valid_bits > 0
   std::vector<MemoryHeap> heaps;
 
   bool is_cpu() const { return device_type == "cpu"; }

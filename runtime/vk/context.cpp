@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -75,9 +76,14 @@ void Context::init(const ContextOptions& options) {
       return type_rank(a.device_type) < type_rank(b.device_type);
     });
   } else {
-    bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    // An index too large for uint32 matches no device (the error below lists them) rather than
+    // escaping as an exception from the conversion.
+    uint32_t wanted_index = 0;
+    const bool index_fits =
+        numeric && std::from_chars(selector.data(), selector.data() + selector.size(), wanted_index).ec == std::errc();
     for (const auto& d : described) {
-      if (numeric ? d.index == static_cast<uint32_t>(std::stoul(selector))
+      if (numeric ? index_fits && d.index == wanted_index
                   : lower(d.name).find(lower(selector)) != std::string::npos) {
         chosen = &d;
         break;
@@ -116,19 +122,8 @@ void Context::init(const ContextOptions& options) {
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
   features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
 
-  uint32_t n_qf = 0;
-  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, nullptr);
-  std::vector<VkQueueFamilyProperties> qf(n_qf);
-  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_qf, qf.data());
-  // Prefer a compute-only family (async compute on discrete GPUs), else any with compute.
-  int family = -1;
-  for (uint32_t i = 0; i < n_qf; ++i)
-    if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) family = static_cast<int>(i);
-  if (family < 0)
-    for (uint32_t i = 0; i < n_qf; ++i)
-      if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) { family = static_cast<int>(i); break; }
-  if (family < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, caps_.name + " has no compute queue");
-  queue_family_ = static_cast<uint32_t>(family);
+  if (caps_.compute_queue_family < 0) throw Error(MOEVK_ERROR_UNSUPPORTED, caps_.name + " has no compute queue");
+  queue_family_ = static_cast<uint32_t>(caps_.compute_queue_family);  // the one caps_.timestamps describes
 
   const bool v13 = caps_.api_version >= VK_API_VERSION_1_3;
   std::vector<const char*> extensions;
@@ -183,15 +178,7 @@ void Context::init(const ContextOptions& options) {
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
   vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
 
-  VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pinfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pinfo.queueFamilyIndex = queue_family_;
-  check(vkCreateCommandPool(device_, &pinfo, nullptr, &command_pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo ainfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ainfo.commandPool = command_pool_;
-  ainfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ainfo.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(device_, &ainfo, &transfer_cb_), "vkAllocateCommandBuffers");
+  transfer_commands_ = CommandPool(device_, queue_family_);
   VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   check(vkCreateFence(device_, &finfo, nullptr, &fence_), "vkCreateFence");
 
@@ -208,7 +195,9 @@ void Context::init(const ContextOptions& options) {
 
 Context::~Context() {
   if (!device_) return;
-  vkDeviceWaitIdle(device_);
+  // A destructor cannot report; a failure here (lost device, out of memory) leaves nothing
+  // running that teardown could wait for.
+  (void)vkDeviceWaitIdle(device_);
   try {
     save_pipeline_cache();
   } catch (...) {
@@ -222,7 +211,7 @@ Context::~Context() {
   }
   if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
   if (fence_) vkDestroyFence(device_, fence_, nullptr);
-  if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
+  transfer_commands_ = CommandPool();
   vkDestroyDevice(device_, nullptr);
 }
 
@@ -330,7 +319,13 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
   ainfo.allocationSize = req.size;
   ainfo.memoryTypeIndex = static_cast<uint32_t>(type);
   VkResult r = vkAllocateMemory(device_, &ainfo, nullptr, &b.memory_);
-  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+  // Host-visible kinds may live in system memory, and drivers also run out of host memory for
+  // their own bookkeeping: that is the host's shortage, not the device's, and says so.
+  if (r == VK_ERROR_OUT_OF_HOST_MEMORY)
+    throw Error(MOEVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating " + mib(size) + " for " + what +
+                                                    " on " + caps_.name + " (moevk already holds " +
+                                                    mib(allocated_bytes_.load()) + " of Vulkan memory)");
+  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
     throw Error(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY,
                 "out of device memory allocating " + mib(size) + " for " + what + " on " + caps_.name +
                     " (moevk already holds " + mib(allocated_bytes_.load()) + ", device-local heaps " +
@@ -358,39 +353,40 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
   constexpr uint64_t chunk = 16ull << 20;
   std::lock_guard<std::mutex> lock(submit_mutex_);
   if (!staging_.valid()) staging_ = create_buffer(chunk, BufferKind::Upload, "staging buffer");
+  const VkCommandBuffer transfer_cb = transfer_commands_.buffer();
   for (uint64_t done = 0; done < size;) {
     uint64_t n = std::min(chunk, size - done);
     if (to_device) std::memcpy(staging_.mapped(), static_cast<const uint8_t*>(host) + done, n);
-    check(vkResetCommandBuffer(transfer_cb_, 0), "vkResetCommandBuffer");
+    check(vkResetCommandBuffer(transfer_cb, 0), "vkResetCommandBuffer");
     VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    check(vkBeginCommandBuffer(transfer_cb_, &begin), "vkBeginCommandBuffer");
+    check(vkBeginCommandBuffer(transfer_cb, &begin), "vkBeginCommandBuffer");
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
     VkBufferCopy region{};
     region.size = n;
     if (to_device) {
       region.srcOffset = 0;
       region.dstOffset = device_range.offset + done;
-      vkCmdCopyBuffer(transfer_cb_, staging_.handle(), device_range.buffer, 1, &region);
+      vkCmdCopyBuffer(transfer_cb, staging_.handle(), device_range.buffer, 1, &region);
     } else {
       region.srcOffset = device_range.offset + done;
       region.dstOffset = 0;
-      vkCmdCopyBuffer(transfer_cb_, device_range.buffer, staging_.handle(), 1, &region);
+      vkCmdCopyBuffer(transfer_cb, device_range.buffer, staging_.handle(), 1, &region);
     }
     VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(transfer_cb_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after,
                          0, nullptr, 0, nullptr);
-    check(vkEndCommandBuffer(transfer_cb_), "vkEndCommandBuffer");
+    check(vkEndCommandBuffer(transfer_cb), "vkEndCommandBuffer");
     VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     submit.commandBufferCount = 1;
-    submit.pCommandBuffers = &transfer_cb_;
+    submit.pCommandBuffers = &transfer_cb;
     VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
     if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
     if (r != VK_SUCCESS) {
@@ -399,7 +395,7 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
         throw Error(MOEVK_ERROR_DEVICE_LOST, "a transfer did not finish within the GPU timeout");
       check(r, "transfer submit");
     }
-    vkResetFences(device_, 1, &fence_);
+    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     if (!to_device) std::memcpy(static_cast<uint8_t*>(host) + done, staging_.mapped(), n);
     done += n;
   }
@@ -428,7 +424,7 @@ void Context::submit_and_wait(VkCommandBuffer cb) {
   VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
   if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
   if (r == VK_SUCCESS) {
-    vkResetFences(device_, 1, &fence_);
+    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
     return;
   }
   if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) {

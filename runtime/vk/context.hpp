@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vk/capabilities.hpp"
@@ -110,6 +111,26 @@ struct PipelineDesc {
   std::string key() const;
 };
 
+// A command pool with its one primary command buffer. Vulkan requires a pool (and the buffers
+// allocated from it) to be externally synchronized, so each user that records on its own thread
+// owns one: every Recorder (contexts of one model may record on different threads at once), and
+// the Context for its transfers (those run under its submit mutex).
+class CommandPool {
+ public:
+  CommandPool() = default;
+  CommandPool(VkDevice device, uint32_t queue_family);
+  CommandPool(CommandPool&& o) noexcept { *this = std::move(o); }
+  CommandPool& operator=(CommandPool&& o) noexcept;
+  ~CommandPool();
+
+  VkCommandBuffer buffer() const { return buffer_; }
+
+ private:
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer buffer_ = VK_NULL_HANDLE;  // freed with the pool
+};
+
 struct Pipeline {
   std::string name;
   uint32_t bindings = 0;
@@ -132,7 +153,6 @@ class Context {
   VkDevice device() const { return device_; }
   VkQueue queue() const { return queue_; }
   uint32_t queue_family() const { return queue_family_; }
-  VkCommandPool command_pool() const { return command_pool_; }
 
   // Memory. `what` names the allocation in error messages ("weights of blk.3.ffn_up_exps").
   Buffer create_buffer(uint64_t size, BufferKind kind, const std::string& what);
@@ -173,8 +193,7 @@ class Context {
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;
-  VkCommandPool command_pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer transfer_cb_ = VK_NULL_HANDLE;
+  CommandPool transfer_commands_;  // used under submit_mutex_ only
   VkFence fence_ = VK_NULL_HANDLE;
   VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_props_{};
@@ -184,7 +203,7 @@ class Context {
   Buffer staging_;
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
       peak_device_allocated_bytes_{0};
-  bool lost_ = false;
+  std::atomic<bool> lost_{false};  // set under submit_mutex_, read by every thread
   uint64_t fence_timeout_ns_ = 0;
   uint32_t simulate_loss_after_ = 0;
   uint64_t simulate_memory_ = 0;

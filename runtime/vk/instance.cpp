@@ -30,9 +30,10 @@ bool env_flag(const char* name) {
 
 bool has_layer(const char* name) {
   uint32_t n = 0;
-  vkEnumerateInstanceLayerProperties(&n, nullptr);
+  check(vkEnumerateInstanceLayerProperties(&n, nullptr), "vkEnumerateInstanceLayerProperties");
   std::vector<VkLayerProperties> layers(n);
-  vkEnumerateInstanceLayerProperties(&n, layers.data());
+  check(vkEnumerateInstanceLayerProperties(&n, layers.data()), "vkEnumerateInstanceLayerProperties");
+  layers.resize(n);  // fewer when a layer went away between the calls (VK_INCOMPLETE)
   for (const auto& l : layers)
     if (!std::strcmp(l.layerName, name)) return true;
   return false;

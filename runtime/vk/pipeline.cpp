@@ -1,4 +1,6 @@
 // Compute pipelines from embedded SPIR-V, and the on-disk pipeline cache.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -72,8 +74,10 @@ void Context::save_pipeline_cache() {
   if (vkGetPipelineCacheData(device_, pipeline_cache_, &size, data.data()) != VK_SUCCESS) return;
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  // Write then rename, so a crash or a concurrent writer never leaves a torn file.
-  const std::string tmp = path + ".tmp" + std::to_string(reinterpret_cast<uintptr_t>(this));
+  // Write then rename, so a crash or a concurrent writer never leaves a torn file. The temp name
+  // is unique per process and per Context: two processes may hold Contexts at the same address.
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" +
+                          std::to_string(reinterpret_cast<uintptr_t>(this));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return;

@@ -1,6 +1,8 @@
 // Command recording: dispatches, barriers, copies, timestamps.
 #include "vk/recorder.hpp"
 
+#include <utility>
+
 #include "vk/check.hpp"
 
 namespace moevk::vk {
@@ -10,21 +12,46 @@ constexpr uint32_t kSetsPerPool = 256;
 constexpr uint32_t kMaxBindings = 16;
 }  // namespace
 
-Recorder::Recorder(Context& ctx, uint32_t max_timestamps) : ctx_(ctx), max_timestamps_(max_timestamps) {
-  ctx_.check_usable();
+CommandPool::CommandPool(VkDevice device, uint32_t queue_family) : device_(device) {
+  VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pinfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pinfo.queueFamilyIndex = queue_family;
+  check(vkCreateCommandPool(device_, &pinfo, nullptr, &pool_), "vkCreateCommandPool");
   VkCommandBufferAllocateInfo ainfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ainfo.commandPool = ctx_.command_pool();
+  ainfo.commandPool = pool_;
   ainfo.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   ainfo.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(ctx_.device(), &ainfo, &cb_), "vkAllocateCommandBuffers");
+  VkResult r = vkAllocateCommandBuffers(device_, &ainfo, &buffer_);
+  if (r != VK_SUCCESS) {
+    vkDestroyCommandPool(device_, pool_, nullptr);
+    pool_ = VK_NULL_HANDLE;
+    check(r, "vkAllocateCommandBuffers");
+  }
+}
+
+CommandPool& CommandPool::operator=(CommandPool&& o) noexcept {
+  if (this != &o) {
+    if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
+    device_ = std::exchange(o.device_, VK_NULL_HANDLE);
+    pool_ = std::exchange(o.pool_, VK_NULL_HANDLE);
+    buffer_ = std::exchange(o.buffer_, VK_NULL_HANDLE);
+  }
+  return *this;
+}
+
+CommandPool::~CommandPool() {
+  if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
+}
+
+Recorder::Recorder(Context& ctx, uint32_t max_timestamps)
+    : ctx_(ctx), commands_(ctx.device(), ctx.queue_family()), cb_(commands_.buffer()),
+      max_timestamps_(max_timestamps) {
+  ctx_.check_usable();
   if (max_timestamps_ && ctx_.caps().timestamps) {
     VkQueryPoolCreateInfo q{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     q.queryType = VK_QUERY_TYPE_TIMESTAMP;
     q.queryCount = max_timestamps_;
-    if (vkCreateQueryPool(ctx_.device(), &q, nullptr, &query_pool_) != VK_SUCCESS) {
-      vkFreeCommandBuffers(ctx_.device(), ctx_.command_pool(), 1, &cb_);
-      throw Error(MOEVK_ERROR_VULKAN, "vkCreateQueryPool failed");
-    }
+    check(vkCreateQueryPool(ctx_.device(), &q, nullptr, &query_pool_), "vkCreateQueryPool");
   }
 }
 
@@ -32,13 +59,13 @@ Recorder::~Recorder() {
   VkDevice d = ctx_.device();
   for (auto p : pools_) vkDestroyDescriptorPool(d, p, nullptr);
   if (query_pool_) vkDestroyQueryPool(d, query_pool_, nullptr);
-  if (cb_) vkFreeCommandBuffers(d, ctx_.command_pool(), 1, &cb_);
+  // commands_ frees the command buffer with its pool.
 }
 
 void Recorder::begin() {
   ctx_.check_usable();
   check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
-  for (auto p : pools_) vkResetDescriptorPool(ctx_.device(), p, 0);
+  for (auto p : pools_) check(vkResetDescriptorPool(ctx_.device(), p, 0), "vkResetDescriptorPool");
   sets_in_pool_ = 0;
   current_pool_ = 0;
   VkCommandBufferBeginInfo info{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -197,8 +224,12 @@ std::vector<double> Recorder::timestamps_ms() {
   check(vkGetQueryPoolResults(ctx_.device(), query_pool_, 0, timestamps_used_, ticks.size() * 8,
                               ticks.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
         "vkGetQueryPoolResults");
+  // Bits above the queue's timestampValidBits are undefined; masking the difference drops them
+  // and also survives one wrap of a narrow counter.
+  const uint32_t bits = ctx_.caps().timestamp_valid_bits;
+  const uint64_t valid = bits >= 64 ? ~0ull : (1ull << bits) - 1;
   const double period = ctx_.caps().timestamp_period_ns;
-  for (auto t : ticks) out.push_back(static_cast<double>(t - ticks[0]) * period * 1e-6);
+  for (auto t : ticks) out.push_back(static_cast<double>((t - ticks[0]) & valid) * period * 1e-6);
   return out;
 }
 

@@ -68,6 +68,7 @@ class Recorder {
   void bind(const Pipeline& p, std::span<const BufferRange> bindings, const void* push, uint32_t push_bytes);
 
   Context& ctx_;
+  CommandPool commands_;  // this recorder's own: recorders of one Context may run on several threads
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   std::vector<VkDescriptorPool> pools_;
   size_t current_pool_ = 0;

@@ -5,7 +5,9 @@ set -uo pipefail
 moevk="$1"
 data="$2"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# Validation messages the commands wrote into captured files are echoed to stderr, where
+# CTest's FAIL_REGULAR_EXPRESSION on the marker sees them.
+trap 'grep -sh "\[moevk validation\]" "$tmp"/* >&2 || true; rm -rf "$tmp"' EXIT
 fails=0
 pass=0
 check() {  # check "what" command...
@@ -16,6 +18,9 @@ check() {  # check "what" command...
 "$moevk" --help >"$tmp/help" 2>&1
 check "--help lists run" grep -q "run" "$tmp/help"
 check "--help lists devices" grep -q "devices" "$tmp/help"
+for name in fp16 int8 storage16 storage8 dot coopmat subgroup_size_control subgroup; do
+  check "--help lists MOEVK_DISABLE=$name" grep -qE "[ ,]$name[,) ]" "$tmp/help"
+done
 check "--version" bash -c "'$moevk' --version | grep -q '^moevk [0-9]'"
 "$moevk" no-such-command >/dev/null 2>"$tmp/err"; rc=$?
 check "unknown command exits 2" test "$rc" = 2
@@ -24,6 +29,7 @@ check "unknown command is named" grep -q "no-such-command" "$tmp/err"
 "$moevk" devices >"$tmp/devices" 2>&1
 check "devices lists a device" grep -q "^\[0\]" "$tmp/devices"
 check "devices shows subgroup info" grep -q "subgroup" "$tmp/devices"
+check "devices prints small sizes in MiB, not 0.xx GiB" bash -c "! grep -q ' 0\.[0-9]* GiB' '$tmp/devices'"
 "$moevk" devices --json >"$tmp/devices.json" 2>&1
 check "devices --json is an array with vendor" grep -q '"vendor"' "$tmp/devices.json"
 

@@ -4,7 +4,9 @@ set -u
 CLI="$1"
 DATA="$2"
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# Validation messages the commands wrote into captured files are echoed to stderr, where
+# CTest's FAIL_REGULAR_EXPRESSION on the marker sees them.
+trap 'grep -sh "\[moevk validation\]" "$TMP"/* >&2 || true; rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$CLI" convert "$DATA/hf/mixtral-tiny" -o "$TMP/m.gguf" --type q8_0 --no-progress > "$TMP/convert.out" 2> "$TMP/convert.err" \

@@ -15,7 +15,9 @@ command -v node > /dev/null || fail "node is not installed (run scripts/install-
   || fail "$DATA/npm/node_modules/@huggingface/gguf is missing: run scripts/install-deps.sh (or: cd tests/data/npm && npm ci)"
 
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# Validation messages the commands wrote into captured files are echoed to stderr, where
+# CTest's FAIL_REGULAR_EXPRESSION on the marker sees them.
+trap 'grep -sh "\[moevk validation\]" "$TMP"/* >&2 || true; rm -rf "$TMP"' EXIT
 
 checked=0
 # check NAME: parse $TMP/NAME.gguf with the JS reader and compare with `moevk info --json`.

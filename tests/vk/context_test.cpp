@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/error.hpp"
 #include "ops/reduce.hpp"
@@ -22,6 +23,55 @@ TEST_F(GpuTest, ReportsCapabilities) {
   EXPECT_GE(c.max_shared_memory, 16384u);
   EXPECT_FALSE(c.heaps.empty());
   EXPECT_TRUE(ctx->instance().validation());
+  // Timestamps are described for the queue family the context submits to.
+  ASSERT_GE(c.compute_queue_family, 0);
+  EXPECT_EQ(ctx->queue_family(), static_cast<uint32_t>(c.compute_queue_family));
+  EXPECT_EQ(c.timestamps, c.timestamp_valid_bits > 0);
+  EXPECT_LE(c.timestamp_valid_bits, 64u);
+  if (!c.coopmat_khr) {
+    EXPECT_TRUE(c.coopmat_khr_types.empty());
+  }
+}
+
+TEST_F(GpuTest, RecordersOnTwoThreadsShareOneContext) {
+  // Contexts of one model record and submit on their own threads; each Recorder owns its command
+  // and descriptor pools, so only the queue (under the Context's lock) is shared. The validation
+  // layer's thread-safety checks report any pool used from two threads at once.
+  constexpr uint32_t n = 1024;
+  constexpr int kRepeats = 500;
+  float sums[2] = {};
+  std::string errors[2];
+  {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          ops::ReduceSum op(*ctx);
+          auto in = test::upload(*ctx, std::vector<float>(n, float(t + 1)));
+          auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(n));
+          auto out = test::poisoned(*ctx, 4);
+          for (int i = 0; i < kRepeats; ++i) {
+            vk::Recorder rec(*ctx, 2);  // a new recorder each time: pools made and freed concurrently
+            rec.begin();
+            rec.timestamp();
+            op.record(rec, in.range(), scratch.range(), out.range(), n);
+            rec.timestamp();
+            rec.end();
+            rec.submit();
+            rec.timestamps_ms();
+          }
+          sums[t] = test::download<float>(*ctx, out, 1)[0];
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_TRUE(errors[t].empty()) << errors[t];
+    EXPECT_FLOAT_EQ(sums[t], float(t + 1) * n);
+  }
 }
 
 TEST_F(GpuTest, UploadDownloadRoundTripAcrossStagingChunks) {
@@ -118,6 +168,36 @@ TEST(DeviceChoice, UnknownNameListsDevices) {
     EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE);
     EXPECT_NE(std::string(e.what()).find("no-such-gpu-xyz"), std::string::npos);
   }
+}
+
+TEST(DeviceChoice, IndexTooLargeForAnyDeviceIsNoDevice) {
+  // Larger than uint32 and than unsigned long: once an uncaught out_of_range (INTERNAL).
+  const std::string huge = "99999999999999999999999";
+  auto expect_no_device = [&](const vk::ContextOptions& opt) {
+    try {
+      vk::Context::create(opt);
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE) << e.what();
+      EXPECT_NE(std::string(e.what()).find(huge), std::string::npos) << e.what();
+    }
+  };
+  vk::ContextOptions opt;
+  opt.device = huge;
+  expect_no_device(opt);
+  const char* before = std::getenv("MOEVK_DEVICE");
+  const std::string saved = before ? before : "";
+  ::setenv("MOEVK_DEVICE", huge.c_str(), 1);
+  expect_no_device(vk::ContextOptions{});
+  ::setenv("MOEVK_DEVICE", "4294967296", 1);  // 2^32: would wrap to index 0 in a uint32
+  try {
+    vk::Context::create({});
+    ADD_FAILURE() << "2^32 chose a device";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE) << e.what();
+  }
+  if (before) ::setenv("MOEVK_DEVICE", saved.c_str(), 1);
+  else ::unsetenv("MOEVK_DEVICE");
 }
 
 TEST(DeviceChoice, ByIndexAndByName) {
