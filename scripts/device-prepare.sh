@@ -23,7 +23,11 @@ fi
 touch .gl/.ready
 
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-gpu -j"$(nproc)" 2>&1 | grep -E 'error|warning: unused' || true
+if ! cmake --build build-gpu -j"$(nproc)" > build-gpu/build.log 2>&1; then
+  grep -E 'error' build-gpu/build.log | head -20 >&2
+  echo "device-prepare: the build failed (build-gpu/build.log)" >&2
+  exit 1
+fi
 # Keep what runs: executables, the shared library, CTest's files and the test data lists.
 # Object files and the static library stay behind (they are most of the size).
 find build-gpu -name '*.o' -delete

@@ -181,24 +181,22 @@ struct WeightLoader {
     }
   }
 
-  // Limits of one allocation and one binding, and the device's memory, before anything is made.
+  // The device's memory, then the limit of one allocation, before anything is made. A tensor
+  // larger than one storage binding (maxStorageBufferRange) is fine: the ops bind it in parts
+  // (matrices by rows, expert tensors by windows of experts).
   void check_device(uint64_t total) const {
     const vk::Capabilities& caps = ctx.caps();
-    for (const Planned& p : plan) {
-      if (caps.max_storage_buffer_range && p.bytes > caps.max_storage_buffer_range)
-        fail(MOEVK_ERROR_UNSUPPORTED, file.path() + ": tensor " + p.name + " is " + std::to_string(p.bytes) +
-                                          " bytes, above the device's maxStorageBufferRange of " +
-                                          std::to_string(caps.max_storage_buffer_range) + " bytes");
-      if (caps.max_memory_allocation_size && p.bytes > caps.max_memory_allocation_size)
-        fail(MOEVK_ERROR_UNSUPPORTED, file.path() + ": tensor " + p.name + " is " + std::to_string(p.bytes) +
-                                          " bytes, above the device's maxMemoryAllocationSize of " +
-                                          std::to_string(caps.max_memory_allocation_size) + " bytes");
-    }
     const uint64_t device = caps.device_local_bytes();
     if (device && total > device) {
       char msg[160];
       std::snprintf(msg, sizeof msg, "model needs %.2f GiB, device has %.2f GiB", gib(total), gib(device));
       fail(MOEVK_ERROR_OUT_OF_DEVICE_MEMORY, file.path() + ": " + msg);
+    }
+    for (const Planned& p : plan) {
+      if (caps.max_memory_allocation_size && p.bytes > caps.max_memory_allocation_size)
+        fail(MOEVK_ERROR_UNSUPPORTED, file.path() + ": tensor " + p.name + " is " + std::to_string(p.bytes) +
+                                          " bytes, above the device's maxMemoryAllocationSize of " +
+                                          std::to_string(caps.max_memory_allocation_size) + " bytes");
     }
   }
 

@@ -66,6 +66,10 @@ struct MoeExpertsOptions {
   // elements) where the device has it and the weight type has a kernel; MOEVK_DISABLE=dot
   // turns it off for the whole context.
   bool allow_dot = true;
+  // Largest weight binding (0: the device's maxStorageBufferRange, 128 MiB on lavapipe). An
+  // expert tensor larger than that is bound as windows of whole experts, one dispatch each.
+  // Tests set it small.
+  uint64_t max_weight_binding_bytes = 0;
 };
 
 class MoeExperts {

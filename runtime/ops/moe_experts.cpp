@@ -21,8 +21,13 @@
 //   act_scale      f32 [A / 32]        n_tokens * n_embd, N * n_ff); per 32 elements their scale
 //   act_sum        f32 [A / 32]        and scaled sum (quantize_q8's xd, xs)
 // The decode path only uses h. Entries with an id >= n_expert contribute nothing (no OOB reads).
+// Expert tensors larger than one storage binding (lavapipe: 128 MiB, e.g. Mixtral-8x7B's
+// 8 x 14336 x 4096 Q4_0 experts) are bound as windows of whole experts [first, end): each
+// product runs once per window and skips the entries of experts outside it. Windows write
+// disjoint rows of h and y; the decode down product adds every window after the first into out.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "ops/moe.hpp"
@@ -48,12 +53,15 @@ enum Mode : uint32_t { kFused = 0, kGateOnly = 1, kTimesUp = 2, kDown = 3 };
 struct GateUpMvPush {
   uint32_t cols, rows, k, n_expert, gate_stride, up_stride, row_bytes, mode, gate_base, up_base;
   float norm_eps;
+  uint32_t expert_first, expert_end;  // the window of experts bound (base is expert_first's)
 };
 struct DownMvPush {
   uint32_t cols, rows, k, n_expert, stride, row_bytes, base, accumulate;
+  uint32_t expert_first, expert_end;
 };
 struct MmPush {
   uint32_t cols, rows, k, n_expert, stride_a, stride_b, row_bytes, mode, base_a, base_b;
+  uint32_t expert_first, expert_end;
 };
 struct GroupPush {
   uint32_t n_entries, n_expert, tile_rows;
@@ -85,9 +93,8 @@ vk::BufferRange sub(const vk::BufferRange& r, uint64_t offset, uint64_t size) {
   return {r.buffer, r.offset + offset, size};
 }
 
-// Checks one expert tensor against the shape and binds it (expert 0 at w.base bytes).
-WeightBinding bind_experts(const vk::Context& ctx, const ExpertMatrices& m, const char* name,
-                           uint32_t cols, uint32_t rows, uint32_t n_expert) {
+// Checks one expert tensor against the shape (throws naming what is wrong).
+void check_experts(const ExpertMatrices& m, const char* name, uint32_t cols, uint32_t rows, uint32_t n_expert) {
   const std::string what = std::string("moe experts: ") + name;
   require_weight_type(m.type, what.c_str());
   require(m.cols == cols && m.rows == rows, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -108,9 +115,31 @@ WeightBinding bind_experts(const vk::Context& ctx, const ExpertMatrices& m, cons
   const uint64_t matrix_bytes = uint64_t(rows) * m.row_bytes();
   require(m.expert_stride >= matrix_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
           what + ": expert stride " + std::to_string(m.expert_stride) + " is smaller than one matrix");
-  const WeightBinding b = bind_weights(ctx, m.data, uint64_t(n_expert - 1) * m.expert_stride + matrix_bytes);
   require(m.expert_stride < (1ull << 32), MOEVK_ERROR_UNSUPPORTED, what + ": expert stride exceeds 4 GiB");
-  return b;
+  require(m.data.size >= uint64_t(n_expert - 1) * m.expert_stride + matrix_bytes, MOEVK_ERROR_INVALID_ARGUMENT,
+          what + ": weight range smaller than " + std::to_string(n_expert) + " experts");
+}
+
+// Experts [first, end) of one tensor bound (expert `first` at base bytes of the range).
+WeightBinding bind_window(const vk::Context& ctx, const ExpertMatrices& m, uint32_t first, uint32_t end) {
+  const vk::BufferRange window{m.data.buffer, m.data.offset + uint64_t(first) * m.expert_stride,
+                               m.data.size - uint64_t(first) * m.expert_stride};
+  return bind_weights(ctx, window, uint64_t(end - first - 1) * m.expert_stride + m.rows * m.row_bytes());
+}
+
+// Experts per binding window: as many as fit one binding for every tensor (alignment slack and
+// word rounding aside), at least one; n_expert when the whole tensors fit.
+uint32_t experts_per_window(uint64_t limit, uint64_t slack, uint32_t n_expert,
+                            std::initializer_list<const ExpertMatrices*> tensors) {
+  uint32_t per = n_expert;
+  for (const ExpertMatrices* m : tensors) {
+    const uint64_t matrix = uint64_t(m->rows) * m->row_bytes();
+    require(limit >= slack + matrix, MOEVK_ERROR_UNSUPPORTED,
+            "moe experts: one expert matrix of " + std::to_string(matrix) +
+                " bytes exceeds the device's storage buffer range of " + std::to_string(limit) + " bytes");
+    per = static_cast<uint32_t>(std::min<uint64_t>(per, (limit - slack - matrix) / m->expert_stride + 1));
+  }
+  return per;
 }
 
 const vk::Pipeline& typed_pipeline(vk::Context& ctx, const char* kernel, quant::Type t, uint32_t bindings,
@@ -152,9 +181,23 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
           "moe experts: need 1 <= k <= n_expert, got k=" + std::to_string(s.k) + " n_expert=" +
               std::to_string(s.n_expert));
   require(s.n_embd > 0 && s.n_ff > 0, MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: empty n_embd or n_ff");
-  const WeightBinding wg = bind_experts(ctx_, gate, "gate", s.n_embd, s.n_ff, s.n_expert);
-  const WeightBinding wu = bind_experts(ctx_, up, "up", s.n_embd, s.n_ff, s.n_expert);
-  const WeightBinding wd = bind_experts(ctx_, down, "down", s.n_ff, s.n_embd, s.n_expert);
+  check_experts(gate, "gate", s.n_embd, s.n_ff, s.n_expert);
+  check_experts(up, "up", s.n_embd, s.n_ff, s.n_expert);
+  check_experts(down, "down", s.n_ff, s.n_embd, s.n_expert);
+  const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
+                                                           : ctx_.caps().max_storage_buffer_range;
+  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint32_t per_window = experts_per_window(limit, slack, s.n_expert, {&gate, &up, &down});
+  struct Window {
+    uint32_t first, end;
+    WeightBinding gate, up, down;
+  };
+  std::vector<Window> windows;
+  for (uint32_t first = 0; first < s.n_expert; first += per_window) {
+    const uint32_t end = std::min(s.n_expert, first + per_window);
+    windows.push_back({first, end, bind_window(ctx_, gate, first, end), bind_window(ctx_, up, first, end),
+                       bind_window(ctx_, down, first, end)});
+  }
   if (s.n_tokens == 0) return;
 
   const uint64_t n_entries = uint64_t(s.n_tokens) * s.k;
@@ -179,28 +222,39 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
     const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
-    auto gate_up = [&](quant::Type t, uint32_t mode, const vk::BufferRange& a, const vk::BufferRange& b,
-                       uint32_t row_bytes) {
+    // One dispatch per window; windows write disjoint entries of h (no barrier between them).
+    auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {
       const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush),
                                              {kMvWorkgroup, kMvRows, norm ? 1u : 0u});
-      const GateUpMvPush push{s.n_embd, s.n_ff, s.k, s.n_expert,
-                              static_cast<uint32_t>(gate.expert_stride), static_cast<uint32_t>(up.expert_stride),
-                              row_bytes, mode, wg.base, wu.base, norm ? norm->eps : 0.0f};
-      rec.dispatch(p, {a, b, x, expert_ids, h, norm ? norm->weight : x}, push, ff_groups,
-                   static_cast<uint32_t>(n_entries));
+      for (const Window& w : windows) {
+        const WeightBinding& a = a_is_up ? w.up : w.gate;
+        const WeightBinding& b = b_is_up ? w.up : w.gate;
+        const GateUpMvPush push{s.n_embd, s.n_ff, s.k, s.n_expert,
+                                static_cast<uint32_t>(gate.expert_stride), static_cast<uint32_t>(up.expert_stride),
+                                row_bytes, mode, w.gate.base, w.up.base, norm ? norm->eps : 0.0f, w.first, w.end};
+        rec.dispatch(p, {a.range, b.range, x, expert_ids, h, norm ? norm->weight : x}, push, ff_groups,
+                     static_cast<uint32_t>(n_entries));
+      }
     };
     if (fused) {
-      gate_up(gate.type, kFused, wg.range, wu.range, static_cast<uint32_t>(gate.row_bytes()));
+      gate_up(gate.type, kFused, false, true, static_cast<uint32_t>(gate.row_bytes()));
     } else {
-      gate_up(gate.type, kGateOnly, wg.range, wg.range, static_cast<uint32_t>(gate.row_bytes()));
+      gate_up(gate.type, kGateOnly, false, false, static_cast<uint32_t>(gate.row_bytes()));
       rec.barrier();
-      gate_up(up.type, kTimesUp, wu.range, wu.range, up_row_bytes);
+      gate_up(up.type, kTimesUp, true, true, up_row_bytes);
     }
     rec.barrier();
     const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), {kMvWorkgroup, kMvRows});
-    const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
-                          static_cast<uint32_t>(down.row_bytes()), wd.base, accumulate ? 1u : 0u};
-    rec.dispatch(p, {wd.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, kMvRows), s.n_tokens);
+    for (size_t i = 0; i < windows.size(); ++i) {
+      const Window& w = windows[i];
+      // Windows after the first add to what the earlier ones wrote (the same rows of out).
+      if (i > 0) rec.barrier();
+      const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
+                            static_cast<uint32_t>(down.row_bytes()), w.down.base, (accumulate || i > 0) ? 1u : 0u,
+                            w.first, w.end};
+      rec.dispatch(p, {w.down.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, kMvRows),
+                   s.n_tokens);
+    }
     return;
   }
 
@@ -239,29 +293,39 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
 
   // dot: moe_mul_mm_dot on the int8 activations (act is then unused); its mode 2 reads the up
   // weights at binding 0, which is where kTimesUp binds them for both kernels anyway.
-  auto mm = [&](quant::Type t, uint32_t mode, const WeightBinding& a, const ExpertMatrices& ma,
-                const WeightBinding& b, const ExpertMatrices& mb, const vk::BufferRange& act,
-                const vk::BufferRange& dst, uint32_t cols, uint32_t rows, bool dot) {
+  // One dispatch per window: a row tile belongs to one expert, so windows write disjoint rows
+  // of the output (no barrier between them). which: 0 gate, 1 up, 2 down.
+  auto mm = [&](quant::Type t, uint32_t mode, int a_which, const ExpertMatrices& ma, int b_which,
+                const ExpertMatrices& mb, const vk::BufferRange& act, const vk::BufferRange& dst, uint32_t cols,
+                uint32_t rows, bool dot) {
     const uint32_t row_bytes = static_cast<uint32_t>(mode == kTimesUp ? mb.row_bytes() : ma.row_bytes());
-    const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
-                      static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base};
-    if (dot) {
-      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 8, sizeof(MmPush),
-                                             {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks});
-      rec.dispatch(p, {a.range, b.range, act_q8, act_scale, act_sum, grouped_entry, group_info, dst}, push,
-                   div_up(rows, kDotTileN), max_tiles);
-    } else {
-      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
-                                             {kMmWorkgroup, kTileM, kTileN, kTileK});
-      rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN), max_tiles);
+    auto pick = [](const Window& w, int which) -> const WeightBinding& {
+      return which == 0 ? w.gate : which == 1 ? w.up : w.down;
+    };
+    for (const Window& w : windows) {
+      const WeightBinding& a = pick(w, a_which);
+      const WeightBinding& b = pick(w, b_which);
+      const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
+                        static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base, w.first, w.end};
+      if (dot) {
+        const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 8, sizeof(MmPush),
+                                               {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks});
+        rec.dispatch(p, {a.range, b.range, act_q8, act_scale, act_sum, grouped_entry, group_info, dst}, push,
+                     div_up(rows, kDotTileN), max_tiles);
+      } else {
+        const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
+                                               {kMmWorkgroup, kTileM, kTileN, kTileK});
+        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN),
+                     max_tiles);
+      }
     }
   };
   if (fused) {
-    mm(gate.type, kFused, wg, gate, wu, up, x, h, s.n_embd, s.n_ff, dot_gate);
+    mm(gate.type, kFused, 0, gate, 1, up, x, h, s.n_embd, s.n_ff, dot_gate);
   } else {
-    mm(gate.type, kGateOnly, wg, gate, wg, gate, x, h, s.n_embd, s.n_ff, dot_gate);
+    mm(gate.type, kGateOnly, 0, gate, 0, gate, x, h, s.n_embd, s.n_ff, dot_gate);
     rec.barrier();
-    mm(up.type, kTimesUp, wu, up, wu, up, x, h, s.n_embd, s.n_ff, dot_up);
+    mm(up.type, kTimesUp, 1, up, 1, up, x, h, s.n_embd, s.n_ff, dot_up);
   }
   rec.barrier();
   if (dot_down) {
@@ -269,7 +333,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     quantize(h, n_entries * s.n_ff);
     rec.barrier();
   }
-  mm(down.type, kDown, wd, down, wd, down, h, y, s.n_ff, s.n_embd, dot_down);
+  mm(down.type, kDown, 2, down, 2, down, h, y, s.n_ff, s.n_embd, dot_down);
   rec.barrier();
   const CombinePush combine_push{s.n_embd, s.k, accumulate ? 1u : 0u};
   rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),

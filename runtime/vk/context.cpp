@@ -190,6 +190,8 @@ void Context::init(const ContextOptions& options) {
   if (simulate_memory_)
     for (auto& h : caps_.heaps)
       if (h.device_local) h.size = std::min(h.size, simulate_memory_);
+  if (options.simulate_max_storage_buffer_range)
+    caps_.max_storage_buffer_range = std::min(caps_.max_storage_buffer_range, options.simulate_max_storage_buffer_range);
   load_pipeline_cache();
 }
 

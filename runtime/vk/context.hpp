@@ -63,6 +63,9 @@ struct ContextOptions {
   // Testing aid: behave as if the device had only this many bytes of device-local memory
   // (0: the real amount), so out-of-memory paths can be exercised on any machine.
   uint64_t simulate_device_memory = 0;
+  // Testing aid: behave as if maxStorageBufferRange were this small (0: the real one), so that
+  // tensors larger than one binding (split by rows or expert windows) can be tried on any model.
+  uint64_t simulate_max_storage_buffer_range = 0;
 };
 
 enum class BufferKind {

@@ -6,6 +6,8 @@
 //          h [n_tokens*k][cols] f32 (from moe_gate_up_mv), expert_ids / expert_weights [n_tokens*k].
 // Output:  out [n_tokens][rows] f32 (accumulate != 0: the sum is added to what out holds, a
 //          residual add fused into the product). Slots with an id >= n_expert contribute nothing.
+// Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
+// a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8.
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
 #include "types.glsl"
@@ -22,8 +24,9 @@ layout(std430, binding = 3) readonly buffer Wts { float expert_weights[]; };
 layout(std430, binding = 4) buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
-  uint stride, row_bytes, base;  // base: byte offset of expert 0 inside the bound range
+  uint stride, row_bytes, base;  // base: byte offset of expert expert_first inside the bound range
   uint accumulate;
+  uint expert_first, expert_end;  // the experts bound: slots of others contribute nothing here
 } pc;
 
 #include "moe_weights.glsl"
@@ -40,9 +43,9 @@ void main() {
   for (uint j = 0u; j < pc.k; ++j) {
     const uint entry = token * pc.k + j;
     const uint e = expert_ids[entry];
-    if (e >= pc.n_expert) continue;  // uniform across the workgroup
+    if (e < pc.expert_first || e >= pc.expert_end) continue;  // uniform across the workgroup
     const float weight = expert_weights[entry];
-    const uint base = pc.base + e * pc.stride;
+    const uint base = pc.base + (e - pc.expert_first) * pc.stride;
     float dots[ROWS];
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) dots[r] = 0.0;
     for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {

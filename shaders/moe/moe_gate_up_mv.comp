@@ -9,6 +9,8 @@
 // With NORM (specialization 2), x is RMS-normed on the way in: h from Wg (rmsnorm(x) * g) and
 // Wu (rmsnorm(x) * g), g = norm_weight (binding 5) f32 [cols], pc.norm_eps; each workgroup sums
 // x_t^2 in its pass over x and scales both products (no separate norm pass or barrier).
+// Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
+// a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (ceil(rows / ROWS), n_tokens * k, 1). Workgroup WG threads split the columns in
 // groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction.
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1).
@@ -28,8 +30,9 @@ layout(std430, binding = 5) readonly buffer NormWeight { vec4 norm_weight[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint gate_stride, up_stride, row_bytes, mode;
-  uint gate_base, up_base;  // byte offset of expert 0 inside the bound ranges
+  uint gate_base, up_base;  // byte offset of expert expert_first inside the bound ranges
   float norm_eps;
+  uint expert_first, expert_end;  // the experts bound: entries of others are left alone
 } pc;
 
 #include "moe_weights.glsl"
@@ -46,13 +49,18 @@ void main() {
   const uint row0 = gl_WorkGroupID.x * ROWS;
   const uint e = expert_ids[entry];
   const bool valid = e < pc.n_expert;
+  // Experts outside the bound window are another dispatch's; an invalid id's zeros are written
+  // by the first window's dispatch.
+  const bool in_window = e >= pc.expert_first && e < pc.expert_end;
+  const bool writes = in_window || (!valid && pc.expert_first == 0u);
   const uint token = entry / pc.k;
 
   float g[ROWS], u[ROWS];
   [[unroll]] for (uint r = 0u; r < ROWS; ++r) { g[r] = 0.0; u[r] = 0.0; }
   float sum_sq = 0.0;
-  if (valid) {
-    const uint gate_base = pc.gate_base + e * pc.gate_stride, up_base = pc.up_base + e * pc.up_stride;
+  if (in_window) {
+    const uint slot = e - pc.expert_first;
+    const uint gate_base = pc.gate_base + slot * pc.gate_stride, up_base = pc.up_base + slot * pc.up_stride;
     for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
       const uint xi = (token * pc.cols + c) / 4u;
       vec4 x0 = x[xi], x1 = x[xi + 1u];
@@ -89,7 +97,7 @@ void main() {
     }
     barrier();
   }
-  if (lid < ROWS && row0 + lid < pc.rows) {
+  if (writes && lid < ROWS && row0 + lid < pc.rows) {
     const uint out_index = entry * pc.rows + row0 + lid;
     const float norm_scale = NORM ? inversesqrt(partial[2u * ROWS][0] / float(pc.cols) + pc.norm_eps) : 1.0;
     const float gv = partial[2u * lid][0] * norm_scale, uv = partial[2u * lid + 1u][0] * norm_scale;

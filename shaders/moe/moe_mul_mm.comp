@@ -13,6 +13,8 @@
 //          WEIGHT_<TYPE> layout, expert e at e * stride bytes; binding 2 activations a (f32,
 //          rows of `cols`); binding 3 grouped_entry; binding 4 group_info (moe_group_scatter).
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
+// Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
+// a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = TK (WG == (TM/4) * (TN/2), TK % 8 == 0).
 #include "types.glsl"
 
@@ -31,7 +33,8 @@ layout(std430, binding = 5) buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint stride_a, stride_b, row_bytes, mode;
-  uint base_a, base_b;  // byte offset of expert 0 inside the bound ranges
+  uint base_a, base_b;  // byte offset of expert expert_first inside the bound ranges
+  uint expert_first, expert_end;  // the experts bound: tiles of others are another dispatch's
 } pc;
 
 #include "moe_weights.glsl"
@@ -51,7 +54,9 @@ void main() {
   // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
   if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
   const uint n0 = gl_WorkGroupID.x * TN;
-  const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
+  if (e < pc.expert_first || e >= pc.expert_end) return;  // uniform per workgroup
+  const uint base_a = pc.base_a + (e - pc.expert_first) * pc.stride_a;
+  const uint base_b = pc.base_b + (e - pc.expert_first) * pc.stride_b;
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;
 
   // Each thread owns an MR x NR micro-tile of the output (rows tm*MR.., columns tn*NR..), so one

@@ -16,6 +16,8 @@
 //          4 xs f32 [rows][cols / 32] (quantize_q8's scale and scaled block sum);
 //          binding 5 grouped_entry, binding 6 group_info (moe_group_scatter).
 // Output:  binding 7, [n_entries][rows] f32 in grouped order.
+// Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
+// a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (div_up(rows, TN), worst-case row tiles, 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step),
 // WG == (TM / 4) * (TN / 4). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
@@ -38,7 +40,8 @@ layout(std430, binding = 7) buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint stride_a, stride_b, row_bytes, mode;
-  uint base_a, base_b;  // byte offset of expert 0 inside the bound ranges
+  uint base_a, base_b;  // byte offset of expert expert_first inside the bound ranges
+  uint expert_first, expert_end;  // the experts bound: tiles of others are another dispatch's
 } pc;
 
 #include "moe_weights.glsl"
@@ -103,7 +106,9 @@ void main() {
   // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
   if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
   const uint n0 = gl_WorkGroupID.x * TN;
-  const uint base_a = pc.base_a + e * pc.stride_a, base_b = pc.base_b + e * pc.stride_b;
+  if (e < pc.expert_first || e >= pc.expert_end) return;  // uniform per workgroup
+  const uint base_a = pc.base_a + (e - pc.expert_first) * pc.stride_a;
+  const uint base_b = pc.base_b + (e - pc.expert_first) * pc.stride_b;
   const bool fused = pc.mode == 0u;
   const uint n_blocks = pc.cols / 32u;
   tm = lid / (TN / NR);

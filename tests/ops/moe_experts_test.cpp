@@ -23,6 +23,8 @@ using namespace moevk::test::moe;
 
 class MoeExpertsTest : public GpuTest {
  protected:
+  uint64_t max_binding_bytes = 0;  // MoeExpertsOptions::max_weight_binding_bytes for run()
+
   struct Inputs {
     Case c;
     Experts gate, up, down;
@@ -73,6 +75,7 @@ class MoeExpertsTest : public GpuTest {
     ops::MoeExpertsOptions options;
     options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
     options.allow_dot = path == Path::GroupedDot;
+    options.max_weight_binding_bytes = max_binding_bytes;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -241,6 +244,39 @@ TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
   std::swap(ctx, plain);
   EXPECT_TRUE(close_to_reference(c, got, reference_for(in, Path::Grouped)));
   test::expect_no_validation_messages(*plain);
+}
+
+TEST_F(MoeExpertsTest, TensorsLargerThanOneBindingRunInExpertWindows) {
+  // A binding limit of a few experts' bytes: each tensor is bound as windows of whole experts
+  // (3 + 3 + 2 of 8, or one per window), every product runs per window on every path, with
+  // ragged windows, padded strides, an expert taking every token, gate/up of different types
+  // (two passes) and accumulate (the decode down product adds the later windows in).
+  uint32_t seed = 7300;
+  const Case cases[] = {{Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 64, 96, Routing::Random, 20, 36},
+                        {Type::Q8_0, Type::F16, Type::Q4_K, 8, 4, 37, 256, 256},
+                        {Type::Q4_K, Type::Q4_K, Type::Q6_K, 5, 2, 1, 256, 256, Routing::OneExpert}};
+  for (const Case& c : cases) {
+    const Inputs probe = make_inputs(c, seed);
+    const uint64_t largest = std::max({probe.gate.stride, probe.up.stride, probe.down.stride});
+    for (uint64_t experts_per_binding : {3ull, 1ull}) {
+      max_binding_bytes = experts_per_binding * largest + 300;
+      SCOPED_TRACE(std::to_string(experts_per_binding) + " expert(s) per binding");
+      check(c, seed += 13);
+    }
+    const Inputs in = make_inputs(c, seed += 13);
+    auto initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7);
+    for (Path path : paths_for(c)) {
+      Reference want = reference_for(in, path);
+      for (size_t i = 0; i < want.value.size(); ++i) {
+        want.value[i] += initial[i];
+        want.lo[i] += initial[i];
+        want.hi[i] += initial[i];
+      }
+      EXPECT_TRUE(close_to_reference(c, run(in, path, &initial), want))
+          << describe(c) << " " << path_name(path) << " accumulate, windows";
+    }
+  }
+  max_binding_bytes = 0;
 }
 
 TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {
