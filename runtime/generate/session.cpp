@@ -79,6 +79,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->profile.enabled = options.profile && model.context().caps().timestamps;
   impl_->forward->set_profile(impl_->profile.enabled);
   impl_->forward->set_fuse_norms(options.fuse_norms);
+  impl_->forward->set_fuse_kv_append(options.fuse_kv_append);
 }
 
 Session::~Session() {

@@ -19,6 +19,9 @@ struct SessionOptions {
   // Decode steps fold each RMS norm into the products that read it (no norm pass or barrier);
   // off records the separate norms everywhere, for comparisons.
   bool fuse_norms = true;
+  // The RoPE dispatch appends the step's K/V to the cache (no store pass and barrier); off:
+  // attention's own store pass, for comparisons.
+  bool fuse_kv_append = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).

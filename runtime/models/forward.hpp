@@ -54,6 +54,8 @@ class Forward {
   // Decode steps fold RMS norms into the products that read them (on by default); tests turn
   // it off to compare. Applies to recordings made afterwards.
   void set_fuse_norms(bool on) { layers_.set_fuse_norms(on); }
+  // The step's K/V appended to the caches by the RoPE dispatch (on by default).
+  void set_fuse_kv_append(bool on) { layers_.set_fuse_kv_append(on); }
 
  private:
   // logits = output(rmsnorm(hidden)) for n rows: the norm fused into the product, or a norm pass

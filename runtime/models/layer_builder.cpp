@@ -132,7 +132,16 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   rec.barrier();
   const vk::BufferRange step = act_.step.range();
   const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
-  if (qk_norm && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim) {
+  // The step's K/V go into the cache in the RoPE dispatch itself where it can (head_dim <= 256,
+  // K and V of one width): no store pass and barrier before attention.
+  const bool append = fuse_kv_append_ && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim &&
+                      hp_.head_dim_v == hp_.head_dim && hp_.head_dim % 2 == 0;
+  if (append) {
+    const ops::Rope::QkNorm norms{L.q_norm, L.k_norm, hp_.norm_eps};
+    const ops::Rope::KvAppend kv{act_.v.range(), act_.k_cache[layer].range(), act_.v_cache[layer].range(), n_ctx_};
+    rope_.record_qk_append(rec, act_.q.range(), act_.k.range(), qk_norm ? &norms : nullptr, kv, step, n, hp_.n_head,
+                           hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
+  } else if (qk_norm && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim) {
     rope_.record_qk_normed(rec, act_.q.range(), act_.k.range(), L.q_norm, L.k_norm, hp_.norm_eps, step, n, hp_.n_head,
                            hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
   } else {
@@ -148,7 +157,7 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
   attention_.record(rec, kv, n, step, act_.q.range(), act_.k.range(), act_.v.range(), act_.k_cache[layer].range(),
                     act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
-                    1.0f / std::sqrt(float(hp_.head_dim)));
+                    1.0f / std::sqrt(float(hp_.head_dim)), append);
   rec.barrier();
   matmul_.record(rec, L.wo, act_.attn.range(), residual(), n, nullptr, /*accumulate=*/true);
   rec.barrier();

@@ -82,6 +82,9 @@ class LayerBuilder {
   // default; off records the separate norm everywhere (tests compare the two).
   void set_fuse_norms(bool on) { fuse_norms_ = on; }
   bool fuse_norms() const { return fuse_norms_; }
+  // The step's K/V appended to the cache by the RoPE dispatch (on by default; off: Attention's
+  // own store pass). Tests compare the two.
+  void set_fuse_kv_append(bool on) { fuse_kv_append_ = on; }
 
   const ops::MatMul& matmul() const { return matmul_; }
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
@@ -99,6 +102,7 @@ class LayerBuilder {
   bool expert_stats_;
   bool profile_ = false;
   bool fuse_norms_ = true;
+  bool fuse_kv_append_ = true;
   Activations act_;
   ops::MatMul matmul_;
   ops::RmsNorm rms_norm_;

@@ -107,7 +107,8 @@ uint64_t Attention::scratch_bytes(const KvShape& s, uint32_t n_tokens) {
 void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
                        const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
                        const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
-                       const vk::BufferRange& scratch, const vk::BufferRange& out, float scale) const {
+                       const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
+                       bool kv_appended) const {
   check_shape(s, n_tokens);
   const uint64_t q_bytes = uint64_t(n_tokens) * s.n_head * s.head_dim * 4;
   const uint64_t kv_new_bytes = uint64_t(n_tokens) * s.n_head_kv * s.head_dim * 4;
@@ -121,14 +122,17 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   require(!decode || scratch.size >= partial_bytes(s, n_tokens), MOEVK_ERROR_INVALID_ARGUMENT,
           "attention: scratch too small (see scratch_bytes)");
 
-  // 1. Append this step's K/V at positions n_past + t.
-  const uint32_t half_dim = s.head_dim / 2;
-  const uint64_t words = uint64_t(n_tokens) * s.n_head_kv * half_dim;
-  const vk::Pipeline& store = ctx_.pipeline({"attention_kv_store", 5, sizeof(StorePush), {kStoreWorkgroup}});
-  const uint32_t store_groups = uint32_t(std::min<uint64_t>((words + kStoreWorkgroup - 1) / kStoreWorkgroup, kMaxGroupsX));
-  rec.dispatch(store, {step, k_new, v_new, k_cache, v_cache}, StorePush{n_tokens, s.n_head_kv, half_dim, s.n_ctx},
-               store_groups);
-  rec.barrier();
+  // 1. Append this step's K/V at positions n_past + t (unless the RoPE pass did).
+  if (!kv_appended) {
+    const uint32_t half_dim = s.head_dim / 2;
+    const uint64_t words = uint64_t(n_tokens) * s.n_head_kv * half_dim;
+    const vk::Pipeline& store = ctx_.pipeline({"attention_kv_store", 5, sizeof(StorePush), {kStoreWorkgroup}});
+    const uint32_t store_groups =
+        uint32_t(std::min<uint64_t>((words + kStoreWorkgroup - 1) / kStoreWorkgroup, kMaxGroupsX));
+    rec.dispatch(store, {step, k_new, v_new, k_cache, v_cache}, StorePush{n_tokens, s.n_head_kv, half_dim, s.n_ctx},
+                 store_groups);
+    rec.barrier();
+  }
 
   // 2. Attention.
   const uint32_t group = s.n_head / s.n_head_kv;

@@ -79,6 +79,7 @@ namespace {
 struct QkNormRopePush {
   uint32_t n_tokens, n_head, n_head_k, head_dim, half_rot, neox;
   float eps, scale_hi, scale_lo;
+  uint32_t n_ctx;  // with the KV append only
 };
 // As RmsNorm picks for per-head dims, so the sum of squares is reduced in the same tree.
 constexpr uint32_t kNormWorkgroup = 64;
@@ -99,13 +100,48 @@ void Rope::record_qk_normed(vk::Recorder& rec, const vk::BufferRange& q, const v
   const uint64_t rows = uint64_t(n_tokens) * (n_head + n_head_k);
   require(rows <= 65535ull * 65535ull, MOEVK_ERROR_UNSUPPORTED, "rope: too many rows for one dispatch");
   const QkNormRopePush p{n_tokens, n_head, n_head_k, head_dim, rot_dim / 2, push.neox, eps, push.scale_hi,
-                         push.scale_lo};
+                         push.scale_lo, 0};
   const vk::Pipeline& pipeline =
-      ctx_.pipeline({"qk_norm_rope", 5, sizeof(QkNormRopePush), {kNormWorkgroup, kMaxNormedHeadDim}});
+      ctx_.pipeline({"qk_norm_rope", 8, sizeof(QkNormRopePush), {kNormWorkgroup, kMaxNormedHeadDim, 1u, 0u}});
   const uint32_t r = static_cast<uint32_t>(rows);
   const uint32_t gx = std::min(r, 65535u);
-  // An empty q or k (zero heads) still needs a bound range: the other stands in, never read.
-  rec.dispatch(pipeline, {has_q ? q : k, has_k ? k : q, q_weight, k_weight, step}, p, gx, div_up(r, gx));
+  // An empty q or k (zero heads) still needs a bound range: the other stands in, never read;
+  // so do the KV append's bindings (v and the caches), unused without it.
+  const vk::BufferRange any = has_q ? q : k;
+  rec.dispatch(pipeline, {any, has_k ? k : q, q_weight, k_weight, step, any, any, any}, p, gx, div_up(r, gx));
+}
+
+void Rope::record_qk_append(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k, const QkNorm* norm,
+                            const KvAppend& append, const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head,
+                            uint32_t n_head_k, uint32_t head_dim, uint32_t rot_dim, float freq_base,
+                            RopeLayout layout) const {
+  require(head_dim <= kMaxNormedHeadDim && head_dim % 2 == 0, MOEVK_ERROR_UNSUPPORTED,
+          "rope: the fused KV append supports even head_dim <= " + std::to_string(kMaxNormedHeadDim));
+  RopePush push, push_k;
+  require(n_head > 0 && n_head_k > 0, MOEVK_ERROR_INVALID_ARGUMENT, "rope: the KV append needs q and k heads");
+  if (!prepare(q, step, n_tokens, n_head, head_dim, rot_dim, freq_base, layout, push) ||
+      !prepare(k, step, n_tokens, n_head_k, head_dim, rot_dim, freq_base, layout, push_k))
+    return;
+  require(!norm || (norm->q_weight.size >= uint64_t(head_dim) * 4 && norm->k_weight.size >= uint64_t(head_dim) * 4),
+          MOEVK_ERROR_INVALID_ARGUMENT, "rope: q/k norm weights shorter than head_dim");
+  const uint64_t kv_row_bytes = uint64_t(n_head_k) * head_dim * 4;
+  require(append.v.size >= n_tokens * kv_row_bytes, MOEVK_ERROR_INVALID_ARGUMENT, "rope: v smaller than the batch");
+  const uint64_t cache = uint64_t(n_head_k) * append.n_ctx * head_dim * 2;
+  require(append.n_ctx > 0 && append.k_cache.size >= cache && append.v_cache.size >= cache,
+          MOEVK_ERROR_INVALID_ARGUMENT, "rope: KV cache smaller than n_ctx positions");
+  const uint64_t rows = uint64_t(n_tokens) * (n_head + 2ull * n_head_k);
+  require(rows <= 65535ull * 65535ull, MOEVK_ERROR_UNSUPPORTED, "rope: too many rows for one dispatch");
+  const QkNormRopePush p{n_tokens,      n_head,        n_head_k,     head_dim, rot_dim / 2, push.neox,
+                         norm ? norm->eps : 0.0f, push.scale_hi, push.scale_lo, append.n_ctx};
+  const vk::Pipeline& pipeline = ctx_.pipeline(
+      {"qk_norm_rope", 8, sizeof(QkNormRopePush), {kNormWorkgroup, kMaxNormedHeadDim, norm ? 1u : 0u, 1u}});
+  const uint32_t r = static_cast<uint32_t>(rows);
+  const uint32_t gx = std::min(r, 65535u);
+  // Without norms their bindings are never read: q stands in.
+  rec.dispatch(pipeline,
+               {q, k, norm ? norm->q_weight : q, norm ? norm->k_weight : q, step, append.v, append.k_cache,
+                append.v_cache},
+               p, gx, div_up(r, gx));
 }
 
 }  // namespace moevk::ops

@@ -42,6 +42,23 @@ class Rope {
                         const vk::BufferRange& q_weight, const vk::BufferRange& k_weight, float eps,
                         const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head, uint32_t n_head_k,
                         uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const;
+
+  // The per-head norms (optional: null for architectures without them) and RoPE of q and k as
+  // above, and the step's K (rotated) and V appended to one layer's F16 caches in the same
+  // dispatch, as Attention's own store would (Attention::record with kv_appended then skips it).
+  // head_dim <= kMaxNormedHeadDim; k is left unrotated (only the cache gets the rotated rows).
+  struct QkNorm {
+    vk::BufferRange q_weight, k_weight;
+    float eps = 0.0f;
+  };
+  struct KvAppend {
+    vk::BufferRange v, k_cache, v_cache;  // v: [n_tokens][n_head_k][head_dim] f32
+    uint32_t n_ctx = 0;
+  };
+  void record_qk_append(vk::Recorder& rec, const vk::BufferRange& q, const vk::BufferRange& k, const QkNorm* norm,
+                        const KvAppend& append, const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head,
+                        uint32_t n_head_k, uint32_t head_dim, uint32_t rot_dim, float freq_base,
+                        RopeLayout layout) const;
  private:
   vk::Context& ctx_;
 };
@@ -70,7 +87,10 @@ class Attention {
   void record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
               const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
               const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
-              const vk::BufferRange& scratch, const vk::BufferRange& out, float scale) const;
+              const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
+              bool kv_appended = false) const;
+  // kv_appended: this step's K/V are in the caches already (Rope::record_qk_append): no store
+  // pass (k_new, v_new are not read).
  private:
   vk::Context& ctx_;
 };

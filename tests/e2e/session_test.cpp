@@ -307,3 +307,38 @@ TEST(SessionSmallBindings, TensorsLargerThanABindingGiveTheSameLogits) {
   EXPECT_GT(b.profile().decode.dispatches_per_step, a.profile().decode.dispatches_per_step);
   EXPECT_GT(b.profile().prefill.dispatches_per_step, a.profile().prefill.dispatches_per_step);
 }
+
+// The RoPE dispatch appends the step's K/V to the cache (no store pass): against attention's own
+// store pass, on every architecture family (llama and qwen2moe without q/k norms, qwen3moe with
+// them), the same logits up to f16 rounding flips (bound as above) and the same greedy tokens,
+// with one dispatch and one barrier fewer per layer in decode and prefill steps alike.
+TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
+  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-append-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::F16, {});
+    auto model = models::Model::load(file.path(), test::e2e_load_options());
+    const uint32_t n_layer = model->hparams().n_layer;
+    SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
+    plain_options.fuse_kv_append = false;
+    Session fused(*model, fused_options), plain(*model, plain_options);
+    std::vector<int32_t> tokens = {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2};  // two prefill chunks
+    for (int step = 0; step < 5; ++step) {
+      fused.decode(tokens, LogitsMode::Last);
+      plain.decode(tokens, LogitsMode::Last);
+      const auto a = fused.logits(-1), b = plain.logits(-1);
+      double diff = 0, norm = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+        norm += double(b[i]) * b[i];
+      }
+      EXPECT_LT(std::sqrt(diff / norm), 2e-3) << "step " << step;
+      const int32_t next = int32_t(std::max_element(b.begin(), b.end()) - b.begin());
+      EXPECT_EQ(int32_t(std::max_element(a.begin(), a.end()) - a.begin()), next) << "step " << step;
+      tokens = {next};
+    }
+    EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
+    EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
+    EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);
+  }
+}

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "ops/transformer.hpp"
+#include "quant/half.hpp"
 #include "support/gpu.hpp"
 
 using namespace moevk;
@@ -231,5 +232,99 @@ TEST_F(GpuTest, QkNormRopeInOneDispatchMatchesReferenceAndUnfusedPath) {
       EXPECT_TRUE(test::all_close(got_q, std::vector<double>(plain_q.begin(), plain_q.end()), 1e-6, 1e-6));
       EXPECT_TRUE(test::all_close(got_k, std::vector<double>(plain_k.begin(), plain_k.end()), 1e-6, 1e-6));
     }
+  }
+}
+
+TEST_F(GpuTest, RopeWithKvAppendWritesTheCachesAndQ) {
+  // The RoPE dispatch that also appends the step's K (rotated) and V to the F16 caches, with and
+  // without Qwen3's q/k norms, both layouts, partial rotation: q against the double reference as
+  // above; each cache word at position n_past + t against f16 of the reference row (the f32
+  // result is within ~6e-6 of the double one, so f16 rounding may differ by one ulp: 2^-11
+  // relative, at most 2e-3 absolute for |v| <= 3); every other word keeps its poison, and
+  // positions >= n_ctx are dropped.
+  ops::Rope rope(*ctx);
+  struct Case {
+    RopeCase q;
+    uint32_t n_head_k, n_ctx, n_past;
+    bool norm;
+  };
+  const Case cases[] = {
+      {{1, 4, 64, 64, 1000000.0f, ops::RopeLayout::Neox}, 2, 40, 7, true},
+      {{3, 4, 128, 128, 1000000.0f, ops::RopeLayout::Neox}, 1, 20, 0, false},
+      {{17, 2, 80, 48, 10000.0f, ops::RopeLayout::Normal}, 2, 30, 11, false},  // 4 of 17 past n_ctx
+      {{2, 3, 256, 256, 500000.0f, ops::RopeLayout::Neox}, 3, 9, 5, true},
+  };
+  const float eps = 1e-6f;
+  const uint32_t kPoison = 0x7E007E00u;  // two f16 NaNs: never a value the kernel writes
+  uint32_t seed = 900;
+  for (const Case& c : cases) {
+    const RopeCase& cq = c.q;
+    SCOPED_TRACE(describe(cq, c.n_past) + " n_head_k=" + std::to_string(c.n_head_k) + (c.norm ? " norm" : ""));
+    RopeCase ck = cq;
+    ck.n_head = c.n_head_k;
+    const size_t kv_elems = size_t(cq.n_tokens) * c.n_head_k * cq.head_dim;
+    const auto q = test::random_floats(size_t(cq.n_tokens) * cq.n_head * cq.head_dim, seed++);
+    const auto k = test::random_floats(kv_elems, seed++);
+    const auto v = test::random_floats(kv_elems, seed++);
+    const auto qw = test::random_floats(cq.head_dim, seed++, 0.5f, 1.5f);
+    const auto kw = test::random_floats(cq.head_dim, seed++, 0.5f, 1.5f);
+    auto qbuf = test::upload(*ctx, q), kbuf = test::upload(*ctx, k), vbuf = test::upload(*ctx, v);
+    auto qwbuf = test::upload(*ctx, qw), kwbuf = test::upload(*ctx, kw);
+    const size_t cache_words = size_t(c.n_head_k) * c.n_ctx * cq.head_dim / 2;
+    auto kc = test::upload(*ctx, std::vector<uint32_t>(cache_words, kPoison));
+    auto vc = test::upload(*ctx, std::vector<uint32_t>(cache_words, kPoison));
+    auto step_buf = test::upload(*ctx, std::vector<ops::StepParams>{{c.n_past, cq.n_tokens, {}}});
+    const ops::Rope::QkNorm norms{qwbuf.range(), kwbuf.range(), eps};
+    const ops::Rope::KvAppend append{vbuf.range(), kc.range(), vc.range(), c.n_ctx};
+    test::run_once(*ctx, [&](vk::Recorder& r) {
+      rope.record_qk_append(r, qbuf.range(), kbuf.range(), c.norm ? &norms : nullptr, append, step_buf.range(),
+                            cq.n_tokens, cq.n_head, c.n_head_k, cq.head_dim, cq.rot_dim, cq.freq_base, cq.layout);
+      EXPECT_EQ(r.dispatch_count(), 1u);
+    });
+    auto normed = [&](const std::vector<float>& x, const std::vector<float>& w) {
+      if (!c.norm) return x;
+      std::vector<float> out(x.size());
+      for (size_t row = 0; row < x.size() / cq.head_dim; ++row) {
+        double ss = 0;
+        for (uint32_t d = 0; d < cq.head_dim; ++d) ss += double(x[row * cq.head_dim + d]) * x[row * cq.head_dim + d];
+        const double scale = 1.0 / std::sqrt(ss / cq.head_dim + eps);
+        for (uint32_t d = 0; d < cq.head_dim; ++d) out[row * cq.head_dim + d] = float(x[row * cq.head_dim + d] * scale * w[d]);
+      }
+      return out;
+    };
+    const double atol = 3 * kAtol, rtol = 2e-6;
+    EXPECT_TRUE(test::all_close(test::download<float>(*ctx, qbuf, q.size()), reference(normed(q, qw), cq, c.n_past),
+                                atol, rtol));
+    const std::vector<double> want_k = reference(normed(k, kw), ck, c.n_past);
+    const auto got_k = test::download<uint32_t>(*ctx, kc, cache_words);
+    const auto got_v = test::download<uint32_t>(*ctx, vc, cache_words);
+    const uint32_t half = cq.head_dim / 2;
+    size_t bad = 0, written = 0;
+    std::string first;
+    for (uint32_t h = 0; h < c.n_head_k; ++h)
+      for (uint32_t pos = 0; pos < c.n_ctx; ++pos)
+        for (uint32_t w = 0; w < half; ++w) {
+          const size_t at = (size_t(h) * c.n_ctx + pos) * half + w;
+          const bool in_step = pos >= c.n_past && pos - c.n_past < cq.n_tokens;
+          for (int which = 0; which < 2; ++which) {
+            const uint32_t word = which ? got_v[at] : got_k[at];
+            if (!in_step) {
+              if (word != kPoison && bad++ == 0) first = "word outside the step written";
+              continue;
+            }
+            ++written;
+            const size_t row = (size_t(pos - c.n_past) * c.n_head_k + h) * cq.head_dim + 2 * w;
+            for (int lane = 0; lane < 2; ++lane) {
+              const double want = which ? double(v[row + lane]) : want_k[row + lane];
+              const float got = quant::fp16_to_fp32(uint16_t(word >> (16 * lane)));
+              if (!(std::fabs(got - want) <= 2e-3 * std::max(1.0, std::fabs(want))) && bad++ == 0)
+                first = std::string(which ? "v" : "k") + " head " + std::to_string(h) + " pos " + std::to_string(pos) +
+                        " dim " + std::to_string(2 * w + lane) + ": " + std::to_string(got) + " want " +
+                        std::to_string(want);
+            }
+          }
+        }
+    EXPECT_EQ(bad, 0u) << first;
+    EXPECT_EQ(written, 2 * size_t(c.n_head_k) * std::min(cq.n_tokens, c.n_ctx - c.n_past) * half);
   }
 }
