@@ -42,7 +42,8 @@ int bench_ops(int argc, char** argv) {
                   "                       [--tokens 1,8,32,128,512] [--kernels K,...] [-r 10] [--device D] [--json]\n\n"
                   "Times each kernel family with GPU timestamps on the layer shapes of real models and reports\n"
                   "time, GB/s, GFLOP/s, and the fraction of the device's copy bandwidth and FMA peak, both\n"
-                  "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, output, rms_norm.\n"
+                  "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, rope_kv, output,\n"
+                  "rms_norm, embedding, argmax.\n"
                   "Shapes: mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, tiny (for CPU drivers).\n"
                   "The path column names the variant each op took; prefill moe_experts rows come in pairs,\n"
                   "grouped_dot (integer dot product) and grouped (plain tiles), where the device has dot.\n");

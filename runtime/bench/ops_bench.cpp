@@ -131,12 +131,18 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           guarded(kernel, 0, [&] {
             auto w = weights(ctx, type, s.n_embd, rows, std::string(kernel) + " weights");
             auto y = ctx.create_buffer(uint64_t(max_tokens) * rows * 4, vk::BufferKind::Device, "bench output");
+            auto g = activations(ctx, s.n_embd, "norm weight");
             ops::Matrix m{w.range(), type, s.n_embd, rows};
+            // As the model records them: the RMS norm folded in where the path takes it (decode).
+            const ops::InputNorm norm{g.range(), 1e-6f};
             for (uint32_t t : o.tokens) {
               guarded(kernel, t, [&] {
-                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) { mm.record(r, m, x.range(), y.range(), t); });
-                report(kernel, t, mm.path_for(m, t), ms, double(w.size()) + 4.0 * t * (s.n_embd + rows),
-                       2.0 * rows * s.n_embd * t);
+                const bool fused = mm.fuses_norm(m, t);
+                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                  mm.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
+                });
+                report(kernel, t, mm.path_for(m, t) + (fused ? "+norm" : ""), ms,
+                       double(w.size()) + 4.0 * t * (s.n_embd + rows), 2.0 * rows * s.n_embd * t);
               });
             }
           });
@@ -247,6 +253,69 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                                      [&](vk::Recorder& r) { norm.record(r, x.range(), w.range(), y.range(), t, s.n_embd, 1e-5f); });
             report("rms_norm", t, "fused", ms, 8.0 * t * s.n_embd + 4.0 * s.n_embd, 4.0 * t * s.n_embd);
           });
+      }
+
+      if (want("rope_kv") && type_name == o.types.front()) {  // RoPE (+ q/k norms for Qwen3) + KV append
+        guarded("rope_kv", 0, [&] {
+          ops::Rope rope(ctx);
+          const uint32_t n_ctx = o.kv_past + max_tokens;
+          const ops::KvShape ks{n_ctx, s.n_head, s.n_head_kv, s.head_dim};
+          auto kc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "k cache");
+          auto vc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "v cache");
+          auto q = activations(ctx, uint64_t(max_tokens) * s.n_head * s.head_dim, "q");
+          auto k = activations(ctx, uint64_t(max_tokens) * s.n_head_kv * s.head_dim, "k");
+          auto v = activations(ctx, uint64_t(max_tokens) * s.n_head_kv * s.head_dim, "v");
+          auto qk_w = activations(ctx, s.head_dim, "q/k norm weight");
+          ops::StepParams sp{o.kv_past, 0, {}};
+          auto step = ctx.create_buffer(sizeof sp, vk::BufferKind::Device, "step");
+          const bool qk_norm = shape_name.rfind("qwen3", 0) == 0;
+          const ops::Rope::QkNorm norms{qk_w.range(), qk_w.range(), 1e-6f};
+          const ops::Rope::KvAppend append{v.range(), kc.range(), vc.range(), n_ctx};
+          for (uint32_t t : o.tokens)
+            guarded("rope_kv", t, [&] {
+              sp.n_tokens = t;
+              ctx.upload(step.range(), &sp, sizeof sp);
+              auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                rope.record_qk_append(r, q.range(), k.range(), qk_norm ? &norms : nullptr, append, step.range(), t,
+                                      s.n_head, s.n_head_kv, s.head_dim, s.head_dim, 1e6f,
+                                      ops::RopeLayout::Neox);
+              });
+              // q read + written, k and v read (f32), K and V written (f16).
+              const double elems_q = double(t) * s.n_head * s.head_dim, elems_kv = double(t) * s.n_head_kv * s.head_dim;
+              report("rope_kv", t, qk_norm ? "norm+rope+append" : "rope+append", ms,
+                     8.0 * elems_q + 8.0 * elems_kv + 4.0 * elems_kv, 6.0 * (elems_q + elems_kv));
+            });
+        });
+      }
+
+      if (want("embedding")) {
+        guarded("embedding", 0, [&] {
+          ops::Embedding embedding(ctx);
+          auto table = weights(ctx, type, s.n_embd, s.n_vocab, "embedding table");
+          const ops::Matrix m{table.range(), type, s.n_embd, s.n_vocab};
+          std::vector<uint32_t> id_values(max_tokens);
+          for (uint32_t i = 0; i < max_tokens; ++i) id_values[i] = (i * 7919u) % s.n_vocab;
+          auto ids = ctx.create_buffer(uint64_t(max_tokens) * 4, vk::BufferKind::Device, "token ids");
+          ctx.upload(ids.range(), id_values.data(), id_values.size() * 4);
+          auto y = ctx.create_buffer(uint64_t(max_tokens) * s.n_embd * 4, vk::BufferKind::Device, "embeddings");
+          for (uint32_t t : o.tokens)
+            guarded("embedding", t, [&] {
+              auto ms = time_recording(ctx, o.repeats,
+                                       [&](vk::Recorder& r) { embedding.record(r, m, ids.range(), y.range(), t); });
+              report("embedding", t, "get_rows", ms, double(t) * (m.row_bytes() + 4.0 * s.n_embd), 0);
+            });
+        });
+      }
+
+      if (want("argmax") && type_name == o.types.front()) {  // greedy decoding over the vocabulary
+        guarded("argmax", 1, [&] {
+          ops::Argmax argmax(ctx);
+          auto logits = activations(ctx, s.n_vocab, "logits");
+          auto id = ctx.create_buffer(4, vk::BufferKind::Device, "argmax");
+          auto ms = time_recording(ctx, o.repeats,
+                                   [&](vk::Recorder& r) { argmax.record(r, logits.range(), id.range(), 1, s.n_vocab); });
+          report("argmax", 1, "one row", ms, 4.0 * s.n_vocab, 0);
+        });
       }
     }
   }
