@@ -222,13 +222,35 @@ TEST_F(SessionE2E, MemoryUseAddsUp) {
   EXPECT_EQ(other.memory_use().device_peak, m.weights + 2 * (m.kv_cache + m.activations));
 }
 
-// Decode steps fold every RMS norm into the products that read it. Against the same session
-// with separate norm passes: the norm's scale is applied after the dot product instead of before
-// (~1e-7 relative), but K and V are stored in f16, where such a change flips a rounding now and
-// then (2^-11 of one element), which moves the logits by ~1e-4 relative (observed <= 2e-4 in
-// L2). 2e-3 relative L2 leaves a 10x margin; a norm applied wrongly or not at all is O(1).
-// Also the same greedy tokens, and per layer two dispatches and two barriers fewer (attention
-// and FFN norms), one each for the output head.
+// Two recordings of the same model that compute the same thing in another f32 order (~1e-7
+// relative): `prompt` then `steps` greedy tokens through both sessions, each step's last logits
+// within 2e-3 relative L2 and with the same argmax. K and V are stored in f16, where such a
+// change flips a rounding now and then (2^-11 of one element), which moves the logits by ~1e-4
+// relative (observed up to 2.7e-4 in L2 with the fused norms): a 7x margin, while a step
+// computed wrongly is O(1).
+namespace {
+void expect_same_greedy_run(Session& a, Session& b, std::vector<int32_t> tokens, int steps) {
+  for (int step = 0; step < steps; ++step) {
+    a.decode(tokens, LogitsMode::Last);
+    b.decode(tokens, LogitsMode::Last);
+    const auto la = a.logits(-1), lb = b.logits(-1);
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < la.size(); ++i) {
+      diff += (double(la[i]) - lb[i]) * (double(la[i]) - lb[i]);
+      norm += double(lb[i]) * lb[i];
+    }
+    EXPECT_LT(std::sqrt(diff / norm), 2e-3) << "step " << step;
+    const int32_t next = int32_t(std::max_element(lb.begin(), lb.end()) - lb.begin());
+    EXPECT_EQ(int32_t(std::max_element(la.begin(), la.end()) - la.begin()), next) << "step " << step;
+    tokens = {next};
+  }
+}
+}  // namespace
+
+// Decode steps fold every RMS norm into the products that read it (the norm's scale applied
+// after the dot product instead of before). Against the same session with separate norm passes:
+// the same run (expect_same_greedy_run), and per layer two dispatches and two barriers fewer
+// (attention and FFN norms), one each for the output head.
 // qwen2moe-tiny reads its FFN norm in every fused kernel: router, routed experts, the shared
 // expert's products and its gate.
 TEST(SessionFusedNorms, DecodeMatchesSeparateNormsWithFewerDispatches) {
@@ -238,24 +260,7 @@ TEST(SessionFusedNorms, DecodeMatchesSeparateNormsWithFewerDispatches) {
   const uint32_t n_layer = model->hparams().n_layer;
   SessionOptions fused_options{64, 8, false, false, true}, plain_options{64, 8, false, false, false};
   Session fused(*model, fused_options), plain(*model, plain_options);
-  std::vector<int32_t> tokens = {1, 17, 33, 5, 101, 7};
-  fused.decode(tokens, LogitsMode::Last);
-  plain.decode(tokens, LogitsMode::Last);
-  for (int step = 0; step < 6; ++step) {
-    const auto a = fused.logits(-1), b = plain.logits(-1);
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-      norm += double(b[i]) * b[i];
-    }
-    const double rel = std::sqrt(diff / norm);
-    EXPECT_LT(rel, 2e-3) << "step " << step;
-    const int32_t next = int32_t(std::max_element(b.begin(), b.end()) - b.begin());
-    EXPECT_EQ(int32_t(std::max_element(a.begin(), a.end()) - a.begin()), next);
-    const std::vector<int32_t> one = {next};
-    fused.decode(one, LogitsMode::Last);
-    plain.decode(one, LogitsMode::Last);
-  }
+  expect_same_greedy_run(fused, plain, {1, 17, 33, 5, 101, 7}, 7);
   const auto& f = fused.profile().decode;
   const auto& p = plain.profile().decode;
   EXPECT_EQ(f.dispatches_per_step + 2 * n_layer + 1, p.dispatches_per_step);
@@ -277,9 +282,8 @@ TEST(SessionFusedNorms, DecodeMatchesSeparateNormsWithFewerDispatches) {
 // A device whose storage bindings are smaller than the model's tensors (lavapipe's 128 MiB
 // against Mixtral-8x7B's 250 MiB expert tensors, here simulated at 20 KiB against qwen3moe-tiny):
 // the model loads, matrices are bound in row chunks and expert tensors in windows of experts,
-// with more dispatches per step and the same results. The windows' partial sums add up in
-// another order (~1e-7 relative), which can flip an f16 rounding of K/V: the same 2e-3 relative
-// L2 bound as above, and the same greedy tokens.
+// with more dispatches per step and the same run (expect_same_greedy_run: the windows' partial
+// sums add up in another order).
 TEST(SessionSmallBindings, TensorsLargerThanABindingGiveTheSameLogits) {
   test::TempFile file("session-qwen3moe-f32.gguf");
   convert::convert_hf(test::hf_fixture_dir("qwen3moe-tiny"), file.path(), quant::Type::F32, {});
@@ -289,29 +293,15 @@ TEST(SessionSmallBindings, TensorsLargerThanABindingGiveTheSameLogits) {
   auto split = models::Model::load(file.path(), small);
   ASSERT_EQ(split->context().caps().max_storage_buffer_range, 20u << 10);
   Session a(*whole, SessionOptions{64, 8, false}), b(*split, SessionOptions{64, 8, false});
-  std::vector<int32_t> tokens = {1, 40, 7, 99, 3};
-  for (int step = 0; step < 5; ++step) {
-    a.decode(tokens, LogitsMode::Last);
-    b.decode(tokens, LogitsMode::Last);
-    const auto la = a.logits(-1), lb = b.logits(-1);
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < la.size(); ++i) {
-      diff += (double(la[i]) - lb[i]) * (double(la[i]) - lb[i]);
-      norm += double(la[i]) * la[i];
-    }
-    EXPECT_LT(std::sqrt(diff / norm), 2e-3) << "step " << step;
-    const int32_t next = int32_t(std::max_element(la.begin(), la.end()) - la.begin());
-    EXPECT_EQ(int32_t(std::max_element(lb.begin(), lb.end()) - lb.begin()), next) << "step " << step;
-    tokens = {next};
-  }
+  expect_same_greedy_run(b, a, {1, 40, 7, 99, 3}, 5);
   EXPECT_GT(b.profile().decode.dispatches_per_step, a.profile().decode.dispatches_per_step);
   EXPECT_GT(b.profile().prefill.dispatches_per_step, a.profile().prefill.dispatches_per_step);
 }
 
 // The RoPE dispatch appends the step's K/V to the cache (no store pass): against attention's own
 // store pass, on every architecture family (llama and qwen2moe without q/k norms, qwen3moe with
-// them), the same logits up to f16 rounding flips (bound as above) and the same greedy tokens,
-// with one dispatch and one barrier fewer per layer in decode and prefill steps alike.
+// them), the same run (expect_same_greedy_run), with one dispatch and one barrier fewer per
+// layer in decode and prefill steps alike.
 TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
   for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
     SCOPED_TRACE(fixture);
@@ -322,21 +312,7 @@ TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
     SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
     plain_options.fuse_kv_append = false;
     Session fused(*model, fused_options), plain(*model, plain_options);
-    std::vector<int32_t> tokens = {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2};  // two prefill chunks
-    for (int step = 0; step < 5; ++step) {
-      fused.decode(tokens, LogitsMode::Last);
-      plain.decode(tokens, LogitsMode::Last);
-      const auto a = fused.logits(-1), b = plain.logits(-1);
-      double diff = 0, norm = 0;
-      for (size_t i = 0; i < a.size(); ++i) {
-        diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        norm += double(b[i]) * b[i];
-      }
-      EXPECT_LT(std::sqrt(diff / norm), 2e-3) << "step " << step;
-      const int32_t next = int32_t(std::max_element(b.begin(), b.end()) - b.begin());
-      EXPECT_EQ(int32_t(std::max_element(a.begin(), a.end()) - a.begin()), next) << "step " << step;
-      tokens = {next};
-    }
+    expect_same_greedy_run(fused, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
     EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
     EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
     EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);

@@ -112,6 +112,20 @@ class MoeExpertsTest : public GpuTest {
       }
     }
   }
+
+  // out starts as `initial` on every path; the result must be initial + experts(x).
+  void check_accumulate(const Inputs& in, const std::vector<float>& initial, const std::string& what) {
+    for (Path path : paths_for(in.c)) {
+      Reference want = reference_for(in, path);
+      for (size_t i = 0; i < want.value.size(); ++i) {
+        want.value[i] += initial[i];
+        want.lo[i] += initial[i];
+        want.hi[i] += initial[i];
+      }
+      EXPECT_TRUE(close_to_reference(in.c, run(in, path, &initial), want))
+          << describe(in.c) << " " << path_name(path) << " " << what;
+    }
+  }
 };
 
 }  // namespace
@@ -150,16 +164,7 @@ TEST_F(MoeExpertsTest, AccumulateAddsToOutputOnBothPaths) {
     for (double v : reference_for(in, Path::Decode).value) scale = std::max(scale, std::fabs(v));
     auto initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7);
     for (float& v : initial) v = float(v * scale);
-    for (Path path : paths_for(c)) {
-      Reference want = reference_for(in, path);
-      for (size_t i = 0; i < want.value.size(); ++i) {
-        want.value[i] += initial[i];
-        want.lo[i] += initial[i];
-        want.hi[i] += initial[i];
-      }
-      EXPECT_TRUE(close_to_reference(c, run(in, path, &initial), want))
-          << describe(c) << " " << path_name(path) << " accumulate";
-    }
+    check_accumulate(in, initial, "accumulate");
   }
 }
 
@@ -264,17 +269,7 @@ TEST_F(MoeExpertsTest, TensorsLargerThanOneBindingRunInExpertWindows) {
       check(c, seed += 13);
     }
     const Inputs in = make_inputs(c, seed += 13);
-    auto initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7);
-    for (Path path : paths_for(c)) {
-      Reference want = reference_for(in, path);
-      for (size_t i = 0; i < want.value.size(); ++i) {
-        want.value[i] += initial[i];
-        want.lo[i] += initial[i];
-        want.hi[i] += initial[i];
-      }
-      EXPECT_TRUE(close_to_reference(c, run(in, path, &initial), want))
-          << describe(c) << " " << path_name(path) << " accumulate, windows";
-    }
+    check_accumulate(in, test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7), "accumulate, windows");
   }
   max_binding_bytes = 0;
 }
