@@ -9,25 +9,24 @@
 # Both sides compute in f32 on the CPU (moevk through lavapipe) with an f16 KV cache (moevk's;
 # llama.cpp's default, set explicitly by the checker, flash attention off). Errors are the
 # relative L2 error of mean-centred logits per position (the checker's header says why centred),
-# max and median over the positions. Measured on lavapipe / llama.cpp b-tag v0.4.0 (3.21.1):
+# max and median over the positions. Measured with lavapipe and node-llama-cpp 3.21.1:
 #
-#   file                    max      median   notes
-#   mixtral-tiny f32        1.2e-3   5.0e-4   position 0 3.6e-7: the rest is llama.cpp rounding
-#   qwen2moe-tiny f32       6.2e-4   3.4e-4     Q and the attention weights to f16 for its f16
-#   qwen3moe-tiny f32       4.7e-4   2.9e-4     K/V matmuls (moevk keeps them f32)
-#   *-tiny q8_0, q4_0       6.4e-2   1.4-2.1e-2  llama.cpp's CPU quantizes every matmul's
-#   make-model q8_0 (6)     1.4e-2   0.7-1.2e-2  activations to q8_0 (~0.5% per product)
+#   file                     max      median          why
+#   mixtral-tiny f32         1.2e-3   4.8e-4          position 0 ~3e-7; later ones: llama.cpp
+#   qwen2moe-tiny f32        6.2e-4   3.5e-4            rounds Q and the attention weights to f16
+#   qwen3moe-tiny f32        4.7e-4   2.9e-4            for its f16 K/V products, moevk does not
+#   the three, q8_0 / q4_0   6.4e-2   1.4e-2 .. 2.0e-2  llama.cpp's CPU quantizes the activations
+#   make-model q8_0 (6)      1.4e-2   7.0e-3 .. 1.1e-2    of every product to q8_0 (~0.5% each)
 #
-# so the bounds are: F32 max 3e-3 / median 1.5e-3 with the same argmax everywhere. Quantized
-# (the HF fixtures are random models that amplify rounding, see tests/e2e/hf_reference_test.cpp)
-# median 5e-2, and max 0.5 because one position can flip a top-k expert choice (measured 0.44
-# and 0.39 when moevk's int8-activation path is off, MOEVK_DISABLE=dot), argmax the same except
-# at near ties (the checker's --near-ties: flips seen had top-2 gaps 1e-4 .. 4e-2 against max
-# elementwise differences 4e-3 .. 9e-2). make-model files (realistic scale, no such
-# amplification): max 3e-2 / median 2.5e-2. A wrong tensor layout, rope mode or
-# hyperparameter gives errors of order 1 at every position.
-# llama.cpp vs HF on the F32 files: max 0.1 (qwen2moe-tiny's large v biases make position 0 alone
-# 5e-2 with any f16 V cache, as in hf_reference_test), median 2e-3 (measured 6.5e-4, 5.9e-4 ...).
+# Bounds: F32 max 3e-3, median 1.5e-3, the same argmax at every position. Quantized HF fixtures
+# (random models that amplify rounding, see tests/e2e/hf_reference_test.cpp): median 5e-2, max
+# 0.5 because one position can flip a top-k expert choice (0.44 and 0.39 measured with moevk's
+# int8-activation path off, MOEVK_DISABLE=dot), argmax the same except at near ties (--near-ties;
+# the flips seen had top-2 gaps of 1e-4 .. 4e-2 against elementwise differences up to 4e-3 ..
+# 9e-2). make-model files (realistic scale, no such amplification): max 3e-2, median 2.5e-2.
+# llama.cpp vs HF on the F32 files (measured max / median 1.1e-3 / 6.6e-4, 5.1e-2 / 9.7e-3,
+# 4.4e-4 / 3.5e-4): 3e-3 / 1.5e-3, and for qwen2moe-tiny 0.1 / 3e-2, whose large v biases make
+# position 0 alone 5e-2 with any f16 V cache (moevk's own bound in hf_reference_test).
 set -u
 CLI="$1"
 DATA="$2"
