@@ -82,7 +82,7 @@ try {
 // KV cache in f16 like moevk's (llama.cpp's default too, stated here so a new default cannot
 // change what is compared); flash attention off: the plain mul_mat attention path.
 const context = await model.createContext({
-  contextSize: 64, batchSize: 64, sequences: 1, threads: 2, flashAttention: false,
+  contextSize: Math.max(64, ids.length), batchSize: Math.max(64, ids.length), sequences: 1, threads: 2, flashAttention: false,
   experimentalKvCacheKeyType: "F16", experimentalKvCacheValueType: "F16",
 });
 const sequence = context.getSequence();
