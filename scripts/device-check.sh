@@ -73,9 +73,9 @@ for s in $STEPS; do
       command -v nvidia-smi >/dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
       ;;
     tests)
-      # The interop test needs Node.js (absent there); everything else runs, coopmat included.
+      # The interop tests need Node.js (absent there); everything else runs, coopmat included.
       MOEVK_ENABLE=coopmat step tests 200 ctest --test-dir "$build" -j8 --timeout 120 \
-        -E sh_gguf_interop_test --output-on-failure > "$OUT/ctest.log" 2>&1
+        -E 'sh_gguf_interop_test|sh_llama_cpp_interop_test' --output-on-failure > "$OUT/ctest.log" 2>&1
       tail -n 3 "$OUT/ctest.log" | tee -a "$summary"
       ;;
     ops)
