@@ -89,9 +89,11 @@ int run_devices(int argc, char** argv) {
                 khr_shapes.empty() ? "" : ", KHR shapes", khr_shapes.c_str());
     std::printf("    shared memory     %u KiB per workgroup, %u invocations max\n",
                 lim["max_shared_memory"].get<unsigned>() / 1024, lim["max_workgroup_invocations"].get<unsigned>());
-    std::printf("    buffers           maxStorageBufferRange %s, maxMemoryAllocationSize %s\n",
+    std::printf("    buffers           maxStorageBufferRange %s, maxMemoryAllocationSize %s, "
+                "%u storage buffers per shader\n",
                 memory_size(lim["max_storage_buffer_range"].get<double>()).c_str(),
-                memory_size(lim["max_memory_allocation_size"].get<double>()).c_str());
+                memory_size(lim["max_memory_allocation_size"].get<double>()).c_str(),
+                lim.value("max_per_stage_storage_buffers", 0u));
     std::printf("    timestamps        %s (period %.2f ns, %u valid bits on queue family %d)\n",
                 yes(lim["timestamps"]), lim["timestamp_period_ns"].get<double>(),
                 lim["timestamp_valid_bits"].get<unsigned>(), d["compute_queue_family"].get<int>());

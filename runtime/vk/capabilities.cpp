@@ -1,6 +1,7 @@
 // Capability report of a physical device.
 #include "vk/capabilities.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -262,6 +263,7 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
   c.max_memory_allocation_size = maint3.maxMemoryAllocationSize;
   c.max_push_constants = lim.maxPushConstantsSize;
   c.max_bound_descriptor_sets = lim.maxBoundDescriptorSets;
+  c.max_per_stage_storage_buffers = std::min(lim.maxPerStageDescriptorStorageBuffers, lim.maxDescriptorSetStorageBuffers);
   c.min_storage_buffer_offset_alignment = lim.minStorageBufferOffsetAlignment;
   c.timestamp_period_ns = lim.timestampPeriod;
 
@@ -345,6 +347,7 @@ void to_json(nlohmann::json& j, const Capabilities& c) {
         {"max_storage_buffer_range", c.max_storage_buffer_range},
         {"max_memory_allocation_size", c.max_memory_allocation_size},
         {"max_push_constants", c.max_push_constants},
+        {"max_per_stage_storage_buffers", c.max_per_stage_storage_buffers},
         {"min_storage_buffer_offset_alignment", c.min_storage_buffer_offset_alignment},
         {"timestamp_period_ns", c.timestamp_period_ns},
         {"timestamps", c.timestamps},

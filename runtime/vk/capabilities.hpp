@@ -60,6 +60,10 @@ struct Capabilities {
   uint64_t max_memory_allocation_size = 0;
   uint32_t max_push_constants = 0;
   uint32_t max_bound_descriptor_sets = 0;
+  // Storage buffers one compute shader may bind. Vulkan guarantees only 4; moevk's kernels bind
+  // up to 8 (every driver we know allows 32 or far more), so a pipeline that needs more than the
+  // device allows fails with a clear UNSUPPORTED instead of an invalid pipeline layout.
+  uint32_t max_per_stage_storage_buffers = 0;
   uint64_t min_storage_buffer_offset_alignment = 0;
   float timestamp_period_ns = 0;
   // The queue family a Context submits to (-1: none has compute), and its timestamps: a

@@ -99,6 +99,10 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
 
   auto spirv = find_shader(desc.shader);
   if (spirv.empty()) throw Error(MOEVK_ERROR_INTERNAL, "no embedded shader named '" + desc.shader + "'");
+  if (caps_.max_per_stage_storage_buffers && desc.bindings > caps_.max_per_stage_storage_buffers)
+    throw Error(MOEVK_ERROR_UNSUPPORTED, desc.shader + " binds " + std::to_string(desc.bindings) +
+                                             " storage buffers; the device allows " +
+                                             std::to_string(caps_.max_per_stage_storage_buffers) + " per shader");
   if (desc.push_constant_bytes > caps_.max_push_constants)
     throw Error(MOEVK_ERROR_UNSUPPORTED, desc.shader + " needs " + std::to_string(desc.push_constant_bytes) +
                                              " bytes of push constants; the device allows " +

@@ -297,3 +297,17 @@ TEST(DeviceLoss, LostContextFailsClearlyAndOthersKeepWorking) {
   EXPECT_FLOAT_EQ(run_sum(*healthy), 100.0f);
   test::expect_no_validation_messages(*healthy);
 }
+
+TEST_F(GpuTest, PipelineBindingMoreStorageBuffersThanTheDeviceAllowsIsAClearError) {
+  // Vulkan guarantees 4 storage buffers per shader; moevk's kernels bind up to 8. A pipeline
+  // asking for more than the device's limit is refused before any layout is made.
+  const uint32_t limit = ctx->caps().max_per_stage_storage_buffers;
+  ASSERT_GE(limit, 8u) << "every kernel of moevk binds at most 8";
+  try {
+    ctx->pipeline({"reduce_sum_f32", limit + 1, 0, {}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("storage buffers"), std::string::npos) << e.what();
+  }
+}
