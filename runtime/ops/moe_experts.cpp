@@ -216,7 +216,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const uint32_t up_row_bytes = static_cast<uint32_t>(up.row_bytes());
   const vk::BufferRange h = sub(scratch, l.h, n_entries * s.n_ff * 4);
 
-  require(!norm || path_for(s) == "decode", MOEVK_ERROR_INTERNAL, "moe experts: a fused input norm needs the decode path");
+  require(!norm || fuses_norm(s), MOEVK_ERROR_INTERNAL, "moe experts: a fused input norm needs the decode path");
   require(!norm || norm->weight.size >= uint64_t(s.n_embd) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
           "moe experts: norm weight shorter than n_embd");
   if (path_for(s) == "decode") {

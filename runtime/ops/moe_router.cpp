@@ -73,7 +73,9 @@ void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& ro
           "moe router: router matrix exceeds the device's storage buffer range");
   // Decode gets its own specialization: no unused per-token accumulators.
   const uint32_t tokens_per_group = s.n_tokens == 1 ? 1u : kTokensPerGroup;
-  const bool split = path_for(s, router) == "split";
+  // With a norm to fold in, the split path's mul_mv must take it (its batch limit with a norm is
+  // smaller); else the fused kernel, which norms any batch, computes the logits itself.
+  const bool split = path_for(s, router) == "split" && (!norm || MatMul(ctx_).fuses_norm(router, s.n_tokens));
   // The split path's mul_mv applies the norm; the fused kernel does when it computes the logits.
   const bool fused_norm = norm && !split;
   const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 6, sizeof(RouterPush),
