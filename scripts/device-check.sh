@@ -4,8 +4,10 @@
 # build-gpu. Writes under $OUT (default ./device-out):
 #   devices.txt, devices.json     moevk devices
 #   ctest.log                     every test on the GPU (cooperative-matrix path enabled)
-#   bench-ops.md, bench-ops.json  moevk bench ops on the real layer shapes
-#   bench-<model>.json/.md        moevk bench -p 512 -n 128 on make-model files of the real shapes
+#   bench-ops.json                moevk bench ops on the real layer shapes
+#   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
+#   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes
+#   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -18,7 +20,10 @@ STEPS=${STEPS:-devices tests ops mixtral qwen3}
 QUICK=${QUICK:-0}
 summary="$OUT/summary.txt"
 : > "$summary"
-log() { echo "$*" | tee -a "$summary"; }
+# fd 3 is the script's own stdout: a step's log line must not land in the file its command's
+# output is redirected to (the JSON results would not parse).
+exec 3>&1
+log() { echo "$*" | tee -a "$summary" >&3; }
 
 # Vulkan loader and validation layer (Debian packages in .gl/), the NVIDIA ICD if not found.
 if ls .gl/*.deb >/dev/null 2>&1 && ! [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ]; then
@@ -62,6 +67,9 @@ bench_model() {  # bench_model NAME PRESET TYPE
   step "bench-$name" 200 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
     > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.
+  # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).
+  MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \
+    > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
   rm -f "$file"
 }
 
@@ -81,6 +89,11 @@ for s in $STEPS; do
     ops)
       if [ "$QUICK" = 1 ]; then ops=(--shapes tiny --tokens 1,8 -r 2); else ops=(--tokens 1,8,32,128,512 -r 5); fi
       step bench-ops 150 "$moevk" bench ops "${ops[@]}" --json > "$OUT/bench-ops.json" 2> "$OUT/bench-ops.err"
+      # The prefill products once more with the cooperative-matrix kernels on (grouped_coopmat
+      # rows next to grouped_dot and grouped; the dense products take mm_coopmat).
+      if [ "$QUICK" = 1 ]; then cops=(--shapes tiny --tokens 64 -r 2); else cops=(--tokens 128,512 -r 5); fi
+      MOEVK_ENABLE=coopmat step bench-ops-coopmat 90 "$moevk" bench ops "${cops[@]}" \
+        --kernels attn_qkv,moe_experts,output --json > "$OUT/bench-ops-coopmat.json" 2> "$OUT/bench-ops-coopmat.err"
       ;;
     mixtral)
       if [ "$QUICK" = 1 ]; then bench_model mixtral tiny q4_0; else bench_model mixtral mixtral-8x7b q4_0; fi

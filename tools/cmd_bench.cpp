@@ -45,8 +45,9 @@ int bench_ops(int argc, char** argv) {
                   "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, rope_kv, output,\n"
                   "rms_norm, embedding, argmax.\n"
                   "Shapes: mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, tiny (for CPU drivers).\n"
-                  "The path column names the variant each op took; prefill moe_experts rows come in pairs,\n"
-                  "grouped_dot (integer dot product) and grouped (plain tiles), where the device has dot.\n");
+                  "The path column names the variant each op took; prefill moe_experts get a row per kernel the\n"
+                  "device runs: grouped_coopmat (NV cooperative matrix, with MOEVK_ENABLE=coopmat),\n"
+                  "grouped_dot (integer dot product) and grouped (plain tiles).\n");
       return 0;
     } else if (a == "--shapes") opt["shapes"] = split(next());
     else if (a == "--types") opt["types"] = split(next());

@@ -153,10 +153,12 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         guarded("router_topk", 0, [&] {
           ops::MoeRouter router(ctx);
           ops::MoeExperts experts(ctx);
-          // The prefill products on the plain tiles too, to compare with the integer-dot ones.
-          ops::MoeExpertsOptions plain_options;
+          // The prefill products on the other kernels too, to compare: without cooperative
+          // matrices (the integer-dot tiles where the device has dot), and on the plain tiles.
+          ops::MoeExpertsOptions dot_options, plain_options;
+          dot_options.allow_coopmat = plain_options.allow_coopmat = false;
           plain_options.allow_dot = false;
-          ops::MoeExperts plain_experts(ctx, plain_options);
+          ops::MoeExperts dot_experts(ctx, dot_options), plain_experts(ctx, plain_options);
           auto wr = weights(ctx, quant::Type::F32, s.n_embd, s.n_expert, "router weights");
           ops::Matrix mr{wr.range(), quant::Type::F32, s.n_embd, s.n_expert};
           std::unique_ptr<vk::Buffer> wg, wu, wd;
@@ -199,10 +201,10 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               ops::ExpertMatrices d{wd->range(), type, s.n_ff_exp, s.n_embd, s.n_expert, d_stride};
               const double bytes = unique * (2.0 * gu_stride + d_stride) + 8.0 * t * s.n_embd;
               const double flops = 2.0 * 3.0 * s.n_ff_exp * s.n_embd * t * s.k;
-              const std::string path = experts.path_for(es, type, type, type);
-              for (const ops::MoeExperts* op : {&experts, &plain_experts}) {
-                // A second row only where the plain op takes another path (grouped vs grouped_dot).
-                if (op == &plain_experts && plain_experts.path_for(es, type, type, type) == path) continue;
+              std::set<std::string> paths;
+              for (const ops::MoeExperts* op : {&experts, &dot_experts, &plain_experts}) {
+                // One row per distinct path (grouped_coopmat, grouped_dot, grouped where they differ).
+                if (!paths.insert(op->path_for(es, type, type, type)).second) continue;
                 auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
                   op->record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
                 });

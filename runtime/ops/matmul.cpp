@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "ops/coopmat.hpp"
 #include "ops/weight_binding.hpp"
 
 namespace moevk::ops {
@@ -35,16 +36,6 @@ constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
-// The coopmat kernel's assumptions: NV cooperative matrices with the 16x16x16 f16 x f16 + f32
-// subgroup shape, and subgroups of 32 (4 per 128-thread workgroup).
-bool coopmat_usable(const vk::Context& ctx) {
-  if (!ctx.features().coopmat_nv || ctx.caps().subgroup_size != 32) return false;
-  for (const auto& t : ctx.caps().coopmat_nv_types)
-    if (t.m == 16 && t.n == 16 && t.k == 16 && t.a_type == "f16" && t.b_type == "f16" && t.c_type == "f32" &&
-        t.result_type == "f32" && t.scope == "subgroup")
-      return true;
-  return false;
-}
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
@@ -69,7 +60,9 @@ uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
 std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   check_supported(w.type);
   if (n_tokens <= mv_max_tokens_) return "mv";
-  if (options_.allow_coopmat && coopmat_usable(ctx_)) return "mm_coopmat";
+  if (options_.coopmat_emulation ? coopmat_emulation_usable(ctx_, w.type)
+                                 : options_.allow_coopmat && coopmat_usable(ctx_))
+    return "mm_coopmat";
   if (options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(w.type)) return "mm_dot";
   return "mm";
 }
@@ -142,7 +135,8 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
   } else if (path == "mm_coopmat") {
     bn = 64;
-    pipeline = &ctx_.pipeline({"mul_mm_coopmat_" + variant, 4, sizeof(MatMulPush), {}});
+    pipeline = &ctx_.pipeline(
+        {coopmat_variant("mul_mm_coopmat", w.type, options_.coopmat_emulation), 4, sizeof(MatMulPush), {}});
   } else {
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});

@@ -17,6 +17,9 @@ namespace moevk::ops {
 struct MatMulOptions {
   bool allow_dot = true;      // integer-dot path where the device supports it
   bool allow_coopmat = true;  // cooperative-matrix path where supported
+  // Tests: batches the cooperative-matrix path would take run its kernel's emulated build
+  // (ops/coopmat.hpp) instead, on any device with fp16 and for the types it is built for.
+  bool coopmat_emulation = false;
   // Batches up to this use matrix-vector kernels (<= 32; 0: never), capped where the kernel's
   // shared memory (2 KiB per token) would exceed the device's maxComputeSharedMemorySize.
   uint32_t mv_max_tokens = 8;

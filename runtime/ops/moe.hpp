@@ -66,6 +66,12 @@ struct MoeExpertsOptions {
   // elements) where the device has it and the weight type has a kernel; MOEVK_DISABLE=dot
   // turns it off for the whole context.
   bool allow_dot = true;
+  // Grouped products on the NV cooperative-matrix kernel where it is on (ops/coopmat.hpp),
+  // ahead of the dot path.
+  bool allow_coopmat = true;
+  // Tests: the grouped products run the cooperative-matrix kernel's emulated build instead, on
+  // any device with fp16, for the types it is built for (the others take dot or plain).
+  bool coopmat_emulation = false;
   // Largest weight binding (0: the device's maxStorageBufferRange, 128 MiB on lavapipe). An
   // expert tensor larger than that is bound as windows of whole experts, one dispatch each.
   // Tests set it small.
@@ -92,13 +98,15 @@ class MoeExperts {
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
   // norm (x RMS-normed on the way in) is taken by the decode path only.
   bool fuses_norm(const ExpertsShape& s) const { return path_for(s) == "decode"; }
-  // With the weight types: "decode"; or for the grouped path "grouped_dot" (every expert
-  // product on the integer-dot kernel), "grouped" (none) or "grouped_mixed" (some, e.g. Q4_K
-  // gate/up with a Q6_K down, which has no int8 form).
+  // With the weight types: "decode"; or for the grouped path "grouped_coopmat" (every expert
+  // product on the cooperative-matrix kernel), "grouped_dot" (every one on the integer-dot
+  // kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the
+  // dot kernel with a Q6_K down, which has no int8 form, on the plain one).
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
 
  private:
   bool grouped_dot(const ExpertsShape& s, quant::Type t) const;
+  bool grouped_coopmat(quant::Type t) const;
 
   vk::Context& ctx_;
   MoeExpertsOptions options_;

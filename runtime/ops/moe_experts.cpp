@@ -10,6 +10,9 @@
 //           (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K) runs moe_mul_mm_dot instead, on int8
 //           activations from matmul/quantize_q8: x quantized once per token (rows gathered through
 //           the permutation as above), h once per grouped row before the down product.
+//           Where the NV cooperative-matrix kernels are on (MOEVK_ENABLE=coopmat, ops/coopmat.hpp)
+//           every product runs moe_mul_mm_coopmat instead (fp16 operands, tensor cores), ahead
+//           of the dot path.
 // Scratch layout (each region starts at a multiple of 256 bytes, the largest storage-buffer
 // offset alignment Vulkan allows), N = n_tokens * k, E = n_expert:
 //   h              f32 [N][n_ff]     SiLU(gate) * up; decode: row t*k+j, grouped: grouped row p
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "ops/coopmat.hpp"
 #include "ops/moe.hpp"
 #include "ops/weight_binding.hpp"
 
@@ -44,6 +48,9 @@ static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 
 // gathered int8 activation row serves twice the rows, two 32-column sub-blocks per barrier pair.
 constexpr uint32_t kDotWorkgroup = 128, kDotTileN = 64, kDotSubBlocks = 2;
 static_assert(kDotWorkgroup == (kTileM / 4) * (kDotTileN / 4), "moe_mul_mm_dot: one 4x4 micro-tile per thread");
+// moe_mul_mm_coopmat: the same row tiles, 64 weight rows per tile (4 subgroups x 16).
+constexpr uint32_t kCoopTileN = 64;
+static_assert(kTileM == 32, "moe_mul_mm_coopmat computes two 16-row fragments per row tile");
 constexpr uint32_t kQuantizeWorkgroup = 64;  // quantize_q8: one thread per 32 elements
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
@@ -159,7 +166,13 @@ std::string MoeExperts::path_for(const ExpertsShape& s) const {
   return s.n_tokens <= options_.decode_max_tokens ? "decode" : "grouped";
 }
 
+bool MoeExperts::grouped_coopmat(quant::Type t) const {
+  return options_.coopmat_emulation ? coopmat_emulation_usable(ctx_, t)
+                                    : options_.allow_coopmat && coopmat_usable(ctx_);
+}
+
 bool MoeExperts::grouped_dot(const ExpertsShape& s, quant::Type t) const {
+  if (grouped_coopmat(t)) return false;
   // quantize_q8 runs one thread per 32 elements in a 1-D grid.
   const uint64_t act = std::max(uint64_t(s.n_tokens) * s.n_embd, uint64_t(s.n_tokens) * s.k * s.n_ff);
   return options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t) &&
@@ -168,8 +181,11 @@ bool MoeExperts::grouped_dot(const ExpertsShape& s, quant::Type t) const {
 
 std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
   if (path_for(s) == "decode") return "decode";
+  const int coops = int(grouped_coopmat(gate)) + int(grouped_coopmat(up)) + int(grouped_coopmat(down));
   const int dots = int(grouped_dot(s, gate)) + int(grouped_dot(s, up)) + int(grouped_dot(s, down));
-  return dots == 3 ? "grouped_dot" : dots == 0 ? "grouped" : "grouped_mixed";
+  if (coops == 3) return "grouped_coopmat";
+  if (dots == 3) return "grouped_dot";
+  return coops + dots == 0 ? "grouped" : "grouped_mixed";
 }
 
 void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMatrices& gate,
@@ -292,12 +308,13 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   rec.barrier();
 
   // dot: moe_mul_mm_dot on the int8 activations (act is then unused); its mode 2 reads the up
-  // weights at binding 0, which is where kTimesUp binds them for both kernels anyway.
+  // weights at binding 0, which is where kTimesUp binds them for every kernel anyway.
+  // coop: moe_mul_mm_coopmat, moe_mul_mm's bindings and modes on 64-row weight tiles.
   // One dispatch per window: a row tile belongs to one expert, so windows write disjoint rows
   // of the output (no barrier between them). which: 0 gate, 1 up, 2 down.
   auto mm = [&](quant::Type t, uint32_t mode, int a_which, const ExpertMatrices& ma, int b_which,
                 const ExpertMatrices& mb, const vk::BufferRange& act, const vk::BufferRange& dst, uint32_t cols,
-                uint32_t rows, bool dot) {
+                uint32_t rows, bool dot, bool coop) {
     const uint32_t row_bytes = static_cast<uint32_t>(mode == kTimesUp ? mb.row_bytes() : ma.row_bytes());
     auto pick = [](const Window& w, int which) -> const WeightBinding& {
       return which == 0 ? w.gate : which == 1 ? w.up : w.down;
@@ -307,7 +324,12 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       const WeightBinding& b = pick(w, b_which);
       const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
                         static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base, w.first, w.end};
-      if (dot) {
+      if (coop) {
+        const vk::Pipeline& p = ctx_.pipeline(
+            {coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation), 6, sizeof(MmPush), {}});
+        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kCoopTileN),
+                     max_tiles);
+      } else if (dot) {
         const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 8, sizeof(MmPush),
                                                {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks});
         rec.dispatch(p, {a.range, b.range, act_q8, act_scale, act_sum, grouped_entry, group_info, dst}, push,
@@ -320,12 +342,14 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       }
     }
   };
+  const bool coop_gate = grouped_coopmat(gate.type), coop_up = grouped_coopmat(up.type);
+  const bool coop_down = grouped_coopmat(down.type);
   if (fused) {
-    mm(gate.type, kFused, 0, gate, 1, up, x, h, s.n_embd, s.n_ff, dot_gate);
+    mm(gate.type, kFused, 0, gate, 1, up, x, h, s.n_embd, s.n_ff, dot_gate, coop_gate);
   } else {
-    mm(gate.type, kGateOnly, 0, gate, 0, gate, x, h, s.n_embd, s.n_ff, dot_gate);
+    mm(gate.type, kGateOnly, 0, gate, 0, gate, x, h, s.n_embd, s.n_ff, dot_gate, coop_gate);
     rec.barrier();
-    mm(up.type, kTimesUp, 1, up, 1, up, x, h, s.n_embd, s.n_ff, dot_up);
+    mm(up.type, kTimesUp, 1, up, 1, up, x, h, s.n_embd, s.n_ff, dot_up, coop_up);
   }
   rec.barrier();
   if (dot_down) {
@@ -333,7 +357,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     quantize(h, n_entries * s.n_ff);
     rec.barrier();
   }
-  mm(down.type, kDown, 2, down, 2, down, h, y, s.n_ff, s.n_embd, dot_down);
+  mm(down.type, kDown, 2, down, 2, down, h, y, s.n_ff, s.n_embd, dot_down, coop_down);
   rec.barrier();
   const CombinePush combine_push{s.n_embd, s.k, accumulate ? 1u : 0u};
   rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),

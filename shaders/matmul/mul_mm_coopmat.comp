@@ -6,14 +6,12 @@
 // fragments. Per 32-column step the weight tile is dequantized (quant.glsl's dequant8) into
 // shared fp16 and the activation tile converted to fp16; the result goes through shared memory
 // so ragged edges and the bias are handled with plain bounds checks.
-// Only chosen when the device reports a 16x16x16 f16*f16+f32 subgroup shape (never on lavapipe,
-// so it is tested only on such devices).
+// Only chosen when the device reports a 16x16x16 f16*f16+f32 subgroup shape (lavapipe has none);
+// the COOPMAT_EMULATE build (common/coopmat.glsl) runs the same tiles without matrix units, so
+// the tests check this kernel's layout on every device.
 // Inputs/outputs, push constants and dispatch as mul_mm.comp with BM = BN = 64:
 //   (div_up(rows, 64), div_up(n_tokens, 64), 1).
-#extension GL_NV_cooperative_matrix : require
-#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-#extension GL_KHR_memory_scope_semantics : require
-#extension GL_KHR_shader_subgroup_basic : require
+#include "coopmat.glsl"
 #include "types.glsl"
 
 layout(local_size_x = 128) in;
@@ -39,10 +37,10 @@ shared float c_tile[BM * BN];      // column-major M x N: [n][m]
 void main() {
   const uint lid = gl_LocalInvocationID.x;
   const uint row0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
-  const uint sg = gl_SubgroupID;  // 0..3: fragment row
+  const uint sg = COOP_SUBGROUP;  // 0..3: fragment row
 
-  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[4];
-  [[unroll]] for (uint j = 0u; j < 4u; ++j) acc[j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+  COOP_LOCALS(1, 4, 4);  // A: the subgroup's weight rows; B, C: the 4 token columns
+  [[unroll]] for (uint j = 0u; j < 4u; ++j) { COOP_ZERO(j); }
 
   for (uint k0 = 0u; k0 < pc.cols; k0 += BK) {
     for (uint idx = lid; idx < BM * (BK / 8u); idx += 128u) {
@@ -65,18 +63,16 @@ void main() {
     }
     barrier();
     [[unroll]] for (uint kf = 0u; kf < BK; kf += FRAG) {
-      fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a;
-      coopMatLoadNV(a, w_tile, sg * FRAG * BK + kf, BK, false);
+      COOP_LOAD_A(0, w_tile, sg * FRAG * BK + kf, BK, false);
       [[unroll]] for (uint j = 0u; j < 4u; ++j) {
-        fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> b;
-        coopMatLoadNV(b, x_tile, j * FRAG * BK + kf, BK, true);
-        acc[j] = coopMatMulAddNV(a, b, acc[j]);
+        COOP_LOAD_B(j, x_tile, j * FRAG * BK + kf, BK, true);
+        COOP_MMA(j, w_tile, 0, x_tile, j);
       }
     }
     barrier();
   }
 
-  [[unroll]] for (uint j = 0u; j < 4u; ++j) coopMatStoreNV(acc[j], c_tile, j * FRAG * BM + sg * FRAG, BM, true);
+  [[unroll]] for (uint j = 0u; j < 4u; ++j) { COOP_STORE(j, c_tile, j * FRAG * BM + sg * FRAG, BM, true); }
   barrier();
   for (uint idx = lid; idx < BM * BN; idx += 128u) {
     const uint n = idx / BM, m = idx % BM;

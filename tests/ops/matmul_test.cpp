@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "ops/coopmat.hpp"
 #include "ops/matmul.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
@@ -384,6 +385,27 @@ TEST_F(GpuTest, MatMulCooperativeMatrixPath) {
   uint32_t seed = 3000;
   for (Type t : kTypes)
     for (const Case& c : cases_for(t)) check_matmul(*ctx, op, c, "mm_coopmat", seed += 3);
+}
+
+TEST_F(GpuTest, MatMulCooperativeMatrixTilesEmulated) {
+  // The coopmat kernel's emulated build (shaders/common/coopmat.glsl): its tiling, fragment
+  // offsets, strides and layouts on any device, for the types it is built for; 129 tokens and
+  // 130 rows span several 64 x 64 tiles with ragged edges, with bias and accumulate.
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  options.coopmat_emulation = true;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 3500;
+  for (Type t : {Type::F16, Type::Q8_0, Type::Q4_0, Type::Q4_K, Type::Q6_K}) {
+    ASSERT_TRUE(ops::coopmat_emulation_usable(*ctx, t)) << quant::type_info(t).name;
+    std::vector<Case> cases = cases_for(t);
+    const uint32_t cols = cases[0].cols;
+    cases.push_back({t, 130, cols, 129, true, test::WeightSource::Quantize, true});
+    cases.push_back({t, 64, cols, 64, false, test::WeightSource::RandomBytes});
+    for (const Case& c : cases) check_matmul(*ctx, op, c, "mm_coopmat", seed += 3);
+  }
+  // Types without an emulated build take the other paths.
+  EXPECT_NE(op.path_for({{}, Type::Q5_1, 32, 8}, 64), "mm_coopmat");
 }
 
 TEST_F(GpuTest, MatMulMatrixVectorPairedRunsForSmallBatches) {

@@ -80,9 +80,10 @@ inline std::vector<uint32_t> route(const Case& c, uint32_t seed) {
 
 inline double silu(double v) { return v / (1.0 + std::exp(-v)); }
 
-enum class Path { Decode, Grouped, GroupedDot };
+enum class Path { Decode, Grouped, GroupedDot, GroupedCoopmat };
 inline const char* path_name(Path p) {
-  return p == Path::Decode ? "decode" : p == Path::Grouped ? "grouped" : "grouped_dot";
+  return p == Path::Decode ? "decode" : p == Path::Grouped ? "grouped" : p == Path::GroupedDot ? "grouped_dot"
+                                                                                                 : "grouped_coopmat";
 }
 
 // The types with an integer-dot kernel (int8-affine 32-element sub-blocks).
@@ -100,6 +101,13 @@ inline DotProducts dot_products(const Case& c, Path p) {
 }
 
 // Row r of expert e times v, in double.
+// The largest |value| of a set of experts (the cooperative-matrix path rounds them to fp16).
+inline double abs_max(const Experts& w) {
+  double m = 0;
+  for (float v : w.values) m = std::max(m, double(std::fabs(v)));
+  return m;
+}
+
 inline double dot_row(const Experts& w, uint32_t rows, uint32_t cols, uint32_t e, uint32_t r, const double* v) {
   const float* row = w.values.data() + (size_t(e) * rows + r) * cols;
   double acc = 0;
@@ -157,13 +165,20 @@ inline double abs_dot_row(const Experts& w, uint32_t rows, uint32_t cols, uint32
 //   x elements beyond the 4 (practically never): |w| * d each into g and u (eg, eu), carried into
 //     h as dh <= 1.1 eg (|u| + eu) + (|SiLU(g)| + 1.1 eg) eu (|SiLU'| <= 1.1), then through
 //     the down product (and into h's slack).
+// With `half` (the cooperative-matrix kernel: every weight and activation rounded to fp16 as it
+// enters the tile, products summed in f32): fp16 rounding moves a value by at most 2^-11 of it
+// plus 2^-25 (subnormals), so a product term moves by at most (2^-10 + 2^-21) |w| |a| +
+// 2^-24 (|w| + |a|): summed, eg and eu of g and u; h moves by dh as above, then by its own
+// rounding on the way into the down product, whose weights round too. The range is this worst
+// case (every term's rounding in one direction), ~sqrt(n) times the typical error.
 struct Reference {
   std::vector<double> value, lo, hi;
+  double h_abs_max = 0;  // the largest |SiLU(gate) * up| (fp16 holds up to 65504)
 };
 
 inline Reference reference(const Case& c, const Experts& gate, const Experts& up, const Experts& down,
                     const std::vector<float>& x, const std::vector<uint32_t>& ids, const std::vector<float>& weights,
-                    DotProducts dot = {}) {
+                    DotProducts dot = {}, bool half = false) {
   Reference ref;
   ref.value.assign(size_t(c.n_tokens) * c.n_embd, 0.0);
   ref.lo = ref.hi = ref.value;
@@ -177,6 +192,8 @@ inline Reference reference(const Case& c, const Experts& gate, const Experts& up
   };
   std::vector<double> xt(c.n_embd), gate_abs(c.n_embd), up_abs(c.n_embd), x_flip(c.n_embd);
   std::vector<double> h(c.n_ff), dh(c.n_ff), h_slack(c.n_ff), h_err(c.n_ff), out(c.n_embd), allow(c.n_embd);
+  constexpr double kHalfUnit = 1.0 / (1 << 11), kHalfTiny = 1.0 / (1 << 25);
+  const std::vector<double> ones(std::max(c.n_embd, c.n_ff), 1.0);
   for (uint32_t t = 0; t < c.n_tokens; ++t) {
     for (uint32_t i = 0; i < c.n_embd; ++i) xt[i] = x[size_t(t) * c.n_embd + i];
     const Int8RoundTrip xq = int8_round_trip(xt, std::vector<double>(c.n_embd, 0.0), kRoundingMargin);
@@ -205,9 +222,19 @@ inline Reference reference(const Case& c, const Experts& gate, const Experts& up
           const double g = dot_row(gate, c.n_ff, c.n_embd, e, r, dot.gate ? x_dot.data() : xt.data());
           const double u = dot_row(up, c.n_ff, c.n_embd, e, r, dot.up ? x_dot.data() : xt.data());
           h[r] = silu(g) * u;
+          ref.h_abs_max = std::max(ref.h_abs_max, std::fabs(h[r]));
           const double eg = dot.gate ? abs_dot_row(gate, c.n_ff, c.n_embd, e, r, x_flip.data()) : 0.0;
           const double eu = dot.up ? abs_dot_row(up, c.n_ff, c.n_embd, e, r, x_flip.data()) : 0.0;
           dh[r] = silu_and_up(eg, eu, g, u);
+          if (half) {
+            double x_abs_sum = 0;
+            for (uint32_t i = 0; i < c.n_embd; ++i) x_abs_sum += gate_abs[i];
+            auto term_bound = [&](const Experts& w) {
+              return (2 + 1.0 / 1024) * kHalfUnit * abs_dot_row(w, c.n_ff, c.n_embd, e, r, gate_abs.data()) +
+                     2 * kHalfTiny * (abs_dot_row(w, c.n_ff, c.n_embd, e, r, ones.data()) + x_abs_sum);
+            };
+            dh[r] = silu_and_up(term_bound(gate), term_bound(up), g, u);
+          }
           if (!dot.down) continue;
           // Where the GPU's h may lie besides: f32 sums of n terms (n = 32-element sub-blocks
           // on the dot kernel, columns on the plain one; 3 more roundings per term) within
@@ -221,10 +248,20 @@ inline Reference reference(const Case& c, const Experts& gate, const Experts& up
         // The f32 part of the slack reaches the outputs within the f32 tolerance; h's elements
         // near a boundary and what the unenumerated x elements did to h are allowed here.
         for (uint32_t r = 0; r < c.n_ff; ++r) h_err[r] = dh[r] + (dot.down && hq.near[r] ? hq.d[r] : 0.0);
+        double h_abs_sum = 0;
+        if (half) {
+          // h' = fp16(h + dh) times fp16(Wd): |h' - h| <= (1 + 2^-11) dh + 2^-11 |h| + 2^-25,
+          // and Wd's rounding adds (2^-11 |Wd| + 2^-25) |h'|.
+          for (uint32_t r = 0; r < c.n_ff; ++r) {
+            const double h_moved = (1 + kHalfUnit) * h_err[r] + kHalfUnit * std::fabs(h[r]) + kHalfTiny;
+            h_err[r] = h_moved + kHalfUnit * (std::fabs(h[r]) + h_moved);
+            h_abs_sum += std::fabs(h[r]) + h_moved;
+          }
+        }
         const double w = weights[t * c.k + j];
         for (uint32_t r = 0; r < c.n_embd; ++r) {
           out[r] += w * dot_row(down, c.n_embd, c.n_ff, e, r, dot.down ? hq.value.data() : h.data());
-          allow[r] += w * abs_dot_row(down, c.n_embd, c.n_ff, e, r, h_err.data());
+          allow[r] += w * (abs_dot_row(down, c.n_embd, c.n_ff, e, r, h_err.data()) + kHalfTiny * h_abs_sum);
         }
       }
       for (uint32_t r = 0; r < c.n_embd; ++r) {

@@ -1,5 +1,7 @@
-// MoeExperts (decode, grouped and grouped integer-dot paths, forced) and SharedExpertCombine
-// against a double-precision reference on the dequantized weights.
+// MoeExperts (decode, grouped, grouped integer-dot and grouped cooperative-matrix paths, forced)
+// and SharedExpertCombine against a double-precision reference on the dequantized weights. The
+// cooperative-matrix path runs on the NV kernel where the device has it (MOEVK_ENABLE=coopmat),
+// else on its emulated build (ops/coopmat.hpp), which checks the same tiles on lavapipe.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "moe_experts_reference.hpp"
+#include "ops/coopmat.hpp"
 #include "ops/moe.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
@@ -47,7 +50,25 @@ class MoeExpertsTest : public GpuTest {
   std::vector<Path> paths_for(const Case& c) const {
     std::vector<Path> paths{Path::Decode, Path::Grouped};
     if (ctx->features().dot && (has_dot(c.gate) || has_dot(c.up) || has_dot(c.down))) paths.push_back(Path::GroupedDot);
+    if (coopmat_runs(c)) paths.push_back(Path::GroupedCoopmat);
     return paths;
+  }
+
+  // The cooperative-matrix path: the NV kernel where it is on, else the emulated build for the
+  // types it is built for.
+  // The cooperative-matrix kernel takes weights, x and h as fp16 (max 65504): random-byte
+  // weights of some types (fp16 scales of any bit pattern) reach ~1e4 and their h far beyond, out
+  // of that kernel's domain. Real models' weights and activations are orders of magnitude below.
+  static bool fits_fp16(const Inputs& in, const Reference& exact) {
+    double x_max = 0;
+    for (float v : in.x) x_max = std::max(x_max, double(std::fabs(v)));
+    return std::max({abs_max(in.gate), abs_max(in.up), abs_max(in.down), x_max, exact.h_abs_max}) < 6e4;
+  }
+  bool coopmat_emulated() const { return !ops::coopmat_usable(*ctx); }
+  bool coopmat_runs(const Case& c) const {
+    if (!coopmat_emulated()) return true;
+    return ops::coopmat_emulation_usable(*ctx, c.gate) && ops::coopmat_emulation_usable(*ctx, c.up) &&
+           ops::coopmat_emulation_usable(*ctx, c.down);
   }
 
   // Runs one forced path on fresh device buffers (outputs and scratch poisoned). With
@@ -75,12 +96,18 @@ class MoeExpertsTest : public GpuTest {
     ops::MoeExpertsOptions options;
     options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
     options.allow_dot = path == Path::GroupedDot;
+    options.allow_coopmat = path == Path::GroupedCoopmat;
+    options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     options.max_weight_binding_bytes = max_binding_bytes;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
     EXPECT_EQ(op.path_for(s, c.gate, c.up, c.down),
-              path == Path::Decode ? "decode" : dots == 3 ? "grouped_dot" : dots == 0 ? "grouped" : "grouped_mixed");
+              path == Path::Decode           ? "decode"
+              : path == Path::GroupedCoopmat ? "grouped_coopmat"
+              : dots == 3                    ? "grouped_dot"
+              : dots == 0                    ? "grouped"
+                                             : "grouped_mixed");
     vk::Buffer nbuf;
     ops::InputNorm norm;
     if (norm_weight) {
@@ -95,13 +122,15 @@ class MoeExpertsTest : public GpuTest {
   }
 
   Reference reference_for(const Inputs& in, Path path) const {
-    return reference(in.c, in.gate, in.up, in.down, in.x, in.ids, in.weights, dot_products(in.c, path));
+    return reference(in.c, in.gate, in.up, in.down, in.x, in.ids, in.weights, dot_products(in.c, path),
+                     path == Path::GroupedCoopmat);
   }
 
   void check(const Case& c, uint32_t seed) {
     const Inputs in = make_inputs(c, seed);
     const Reference exact = reference_for(in, Path::Decode);
     for (Path path : paths_for(c)) {
+      if (path == Path::GroupedCoopmat && !fits_fp16(in, exact)) continue;
       const std::vector<float> got = run(in, path);
       EXPECT_TRUE(close_to_reference(c, got, reference_for(in, path))) << describe(c) << " " << path_name(path);
       // And what int8 activations cost against f32 ones: each element moves by up to d / 2
@@ -110,6 +139,12 @@ class MoeExpertsTest : public GpuTest {
       if (path == Path::GroupedDot) {
         EXPECT_TRUE(test::relative_l2(got, exact.value, 0.03)) << describe(c) << " vs f32";
       }
+      // fp16 operands: the worst-case range above is wide (~sqrt(n) x the typical error); the
+      // typical one is ~2^-11 rms per rounding, a few roundings per term (x, Wg/Wu, h, Wd), so
+      // ~1e-3 of the output's rms. 4e-3 bounds it with margin; a wrong tile is ~1.
+      if (path == Path::GroupedCoopmat) {
+        EXPECT_TRUE(test::relative_l2(got, exact.value, 4e-3)) << describe(c) << " vs f32";
+      }
     }
   }
 
@@ -117,6 +152,7 @@ class MoeExpertsTest : public GpuTest {
   void check_accumulate(const Inputs& in, const std::vector<float>& initial, const std::string& what) {
     for (Path path : paths_for(in.c)) {
       Reference want = reference_for(in, path);
+      if (path == Path::GroupedCoopmat && !fits_fp16(in, want)) continue;
       for (size_t i = 0; i < want.value.size(); ++i) {
         want.value[i] += initial[i];
         want.lo[i] += initial[i];
@@ -227,6 +263,46 @@ TEST_F(MoeExpertsTest, IntegerDotPathEveryTypeMatchesReference) {
   };
   uint32_t seed = 1000;
   for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
+  // moe_mul_mm_coopmat (the NV kernel where it is on, else its emulated build): fused gate+up
+  // and down, token counts that are not multiples of the 32-row tiles (1, 17, 33, 127), widths
+  // that are not multiples of the 64-row weight tiles (96, 160, 72) nor of the 32-column steps
+  // (40 and 72 columns for F16), expert counts 8, 60, 64, 128 with k 1, 2, 4, 8, an expert taking
+  // every token, padded strides, gate and up of different types (modes 1 and 2).
+  const Case cases[] = {
+      {Type::F16, Type::F16, Type::F16, 8, 2, 17, 40, 72},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 60, 4, 33, 96, 160, Routing::Random, 20, 36},
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 64, 8, 127, 160, 96, Routing::FewExperts},
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 128, 8, 45, 256, 256},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 1, 64, 96, Routing::OneExpert},
+      {Type::Q4_0, Type::Q8_0, Type::F16, 8, 2, 19, 96, 160, Routing::OneExpert},
+  };
+  uint32_t seed = 1500;
+  for (const Case& c : cases) {
+    ASSERT_TRUE(coopmat_runs(c)) << describe(c);
+    const Inputs probe = make_inputs(c, seed += 10);
+    ASSERT_TRUE(fits_fp16(probe, reference_for(probe, Path::Decode))) << describe(c);  // check() would skip it
+    check(c, seed);
+    const Inputs in = make_inputs(c, seed += 10);
+    ASSERT_TRUE(fits_fp16(in, reference_for(in, Path::Decode))) << describe(c);
+    const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
+    Reference want = reference_for(in, Path::GroupedCoopmat);
+    for (size_t i = 0; i < want.value.size(); ++i) {
+      want.value[i] += initial[i];
+      want.lo[i] += initial[i];
+      want.hi[i] += initial[i];
+    }
+    EXPECT_TRUE(close_to_reference(c, run(in, Path::GroupedCoopmat, &initial), want)) << describe(c) << " accumulate";
+  }
+  // Emulated, a type without an emulated build takes the dot or plain tiles instead.
+  ops::MoeExpertsOptions options;
+  options.coopmat_emulation = true;
+  options.allow_dot = false;
+  const ops::ExpertsShape s{40, 256, 256, 8, 2};
+  EXPECT_EQ(ops::MoeExperts(*ctx, options).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q5_K), "grouped_mixed");
+  EXPECT_EQ(ops::MoeExperts(*ctx, options).path_for(s, Type::Q5_K, Type::Q5_K, Type::Q5_K), "grouped");
 }
 
 TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
