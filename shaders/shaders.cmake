@@ -165,6 +165,7 @@ moevk_shader(expert_histogram moe/expert_histogram.comp)
 # per-chunk partials for flash-decoding) and the partials' combine
 moevk_shader(attention_kv_store attention/kv_store.comp)
 moevk_shader(attention_flash attention/attention_flash.comp)
+moevk_shader(attention_flash_rope attention/attention_flash.comp DEFINES PROLOGUE)
 moevk_shader(attention_combine attention/attention_combine.comp)
 
 # moe router (runtime/ops/moe_router.cpp): fused logits + gating + top-k, one variant per router weight type

@@ -80,6 +80,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_profile(impl_->profile.enabled);
   impl_->forward->set_fuse_norms(options.fuse_norms);
   impl_->forward->set_fuse_kv_append(options.fuse_kv_append);
+  impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention);
 }
 
 Session::~Session() {

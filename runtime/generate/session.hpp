@@ -22,6 +22,9 @@ struct SessionOptions {
   // The RoPE dispatch appends the step's K/V to the cache (no store pass and barrier); off:
   // attention's own store pass, for comparisons.
   bool fuse_kv_append = true;
+  // Decode steps: the attention dispatch applies the q/k norms and RoPE and appends K/V itself
+  // (no RoPE dispatch and barrier); with fuse_kv_append only. Off, for comparisons.
+  bool fuse_rope_attention = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).

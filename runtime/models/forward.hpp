@@ -56,6 +56,7 @@ class Forward {
   void set_fuse_norms(bool on) { layers_.set_fuse_norms(on); }
   // The step's K/V appended to the caches by the RoPE dispatch (on by default).
   void set_fuse_kv_append(bool on) { layers_.set_fuse_kv_append(on); }
+  void set_fuse_rope_attention(bool on) { layers_.set_fuse_rope_attention(on); }
 
  private:
   // logits = output(rmsnorm(hidden)) for n rows: the norm fused into the product, or a norm pass

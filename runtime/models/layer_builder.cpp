@@ -50,9 +50,18 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   };
   act_.residual = make(B * hp.n_embd * f, "residual stream");
   act_.normed = make(B * hp.n_embd * f, "normed activations");
-  act_.q = make(B * hp.n_embd_q() * f, "attention q");
-  act_.k = make(B * hp.n_embd_k_gqa() * f, "attention k");
-  act_.v = make(B * hp.n_embd_v_gqa() * f, "attention v");
+  {
+    // q, k and v in one buffer, so a decode step's attention can bind them together (its
+    // prologue does the RoPE); each region starts 256-aligned, like any binding offset.
+    auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
+    const uint64_t q_bytes = B * hp.n_embd_q() * f, k_bytes = B * hp.n_embd_k_gqa() * f;
+    const uint64_t v_bytes = B * hp.n_embd_v_gqa() * f;
+    const uint64_t k_at = aligned(q_bytes), v_at = k_at + aligned(k_bytes);
+    act_.qkv = make(v_at + v_bytes, "attention q, k, v");
+    act_.q = act_.qkv.range(0, q_bytes);
+    act_.k = act_.qkv.range(k_at, k_bytes);
+    act_.v = act_.qkv.range(v_at, v_bytes);
+  }
   act_.attn = make(B * hp.n_head * hp.head_dim_v * f, "attention output");
   // FFN buffers serve dense layers (n_ff) and the shared expert (n_ff_shexp); a model whose
   // layers are all MoE never uses n_ff (Qwen3-30B-A3B still declares 6144), so it costs nothing.
@@ -97,7 +106,7 @@ uint64_t Activations::kv_cache_bytes() const {
 
 uint64_t Activations::device_bytes() const {
   uint64_t bytes = kv_cache_bytes();
-  for (const vk::Buffer* b : {&residual, &normed, &q, &k, &v, &attn, &ffn_gate, &ffn_up, &ffn_hidden, &shared_out,
+  for (const vk::Buffer* b : {&residual, &normed, &qkv, &attn, &ffn_gate, &ffn_up, &ffn_hidden, &shared_out,
                               &shared_gate, &expert_ids, &expert_weights, &router_scratch, &experts_scratch,
                               &attn_scratch, &step, &expert_counts})
     bytes += b->size();
@@ -126,9 +135,9 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   const ops::InputNorm* norm;
   const vk::BufferRange x = normed_input(rec, L.attn_norm, n, fuse, norm, storage);
   const bool bias = style.qkv_bias && L.bq.buffer != VK_NULL_HANDLE;
-  matmul_.record(rec, L.wq, x, act_.q.range(), n, bias ? &L.bq : nullptr, false, norm);
-  matmul_.record(rec, L.wk, x, act_.k.range(), n, bias ? &L.bk : nullptr, false, norm);
-  matmul_.record(rec, L.wv, x, act_.v.range(), n, bias ? &L.bv : nullptr, false, norm);
+  matmul_.record(rec, L.wq, x, act_.q, n, bias ? &L.bq : nullptr, false, norm);
+  matmul_.record(rec, L.wk, x, act_.k, n, bias ? &L.bk : nullptr, false, norm);
+  matmul_.record(rec, L.wv, x, act_.v, n, bias ? &L.bv : nullptr, false, norm);
   rec.barrier();
   const vk::BufferRange step = act_.step.range();
   const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
@@ -136,28 +145,39 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   // K and V of one width): no store pass and barrier before attention.
   const bool append = fuse_kv_append_ && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim &&
                       hp_.head_dim_v == hp_.head_dim && hp_.head_dim % 2 == 0;
-  if (append) {
+  // Decode: the attention dispatch does the norms, RoPE and the append itself (no RoPE
+  // dispatch and barrier at all).
+  const bool prologue = append && fuse_rope_attention_ && attention_.takes_prologue(n, act_.q, act_.k, act_.v);
+  ops::Attention::Prologue prologue_params;
+  if (prologue) {
+    prologue_params.q_norm = qk_norm ? &L.q_norm : nullptr;
+    prologue_params.k_norm = qk_norm ? &L.k_norm : nullptr;
+    prologue_params.eps = hp_.norm_eps;
+    prologue_params.rot_dim = hp_.n_rot;
+    prologue_params.freq_base = hp_.rope_freq_base;
+    prologue_params.layout = style.rope;
+  } else if (append) {
     const ops::Rope::QkNorm norms{L.q_norm, L.k_norm, hp_.norm_eps};
-    const ops::Rope::KvAppend kv{act_.v.range(), act_.k_cache[layer].range(), act_.v_cache[layer].range(), n_ctx_};
-    rope_.record_qk_append(rec, act_.q.range(), act_.k.range(), qk_norm ? &norms : nullptr, kv, step, n, hp_.n_head,
+    const ops::Rope::KvAppend kv{act_.v, act_.k_cache[layer].range(), act_.v_cache[layer].range(), n_ctx_};
+    rope_.record_qk_append(rec, act_.q, act_.k, qk_norm ? &norms : nullptr, kv, step, n, hp_.n_head,
                            hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
   } else if (qk_norm && hp_.head_dim <= ops::Rope::kMaxNormedHeadDim) {
-    rope_.record_qk_normed(rec, act_.q.range(), act_.k.range(), L.q_norm, L.k_norm, hp_.norm_eps, step, n, hp_.n_head,
+    rope_.record_qk_normed(rec, act_.q, act_.k, L.q_norm, L.k_norm, hp_.norm_eps, step, n, hp_.n_head,
                            hp_.n_head_kv, hp_.head_dim, hp_.n_rot, hp_.rope_freq_base, style.rope);
   } else {
     if (qk_norm) {
-      rms_norm_.record(rec, act_.q.range(), L.q_norm, act_.q.range(), n * hp_.n_head, hp_.head_dim, hp_.norm_eps);
-      rms_norm_.record(rec, act_.k.range(), L.k_norm, act_.k.range(), n * hp_.n_head_kv, hp_.head_dim, hp_.norm_eps);
+      rms_norm_.record(rec, act_.q, L.q_norm, act_.q, n * hp_.n_head, hp_.head_dim, hp_.norm_eps);
+      rms_norm_.record(rec, act_.k, L.k_norm, act_.k, n * hp_.n_head_kv, hp_.head_dim, hp_.norm_eps);
       rec.barrier();
     }
-    rope_.record_qk(rec, act_.q.range(), act_.k.range(), step, n, hp_.n_head, hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
+    rope_.record_qk(rec, act_.q, act_.k, step, n, hp_.n_head, hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
                     hp_.rope_freq_base, style.rope);
   }
-  rec.barrier();
+  if (!prologue) rec.barrier();
   const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
-  attention_.record(rec, kv, n, step, act_.q.range(), act_.k.range(), act_.v.range(), act_.k_cache[layer].range(),
+  attention_.record(rec, kv, n, step, act_.q, act_.k, act_.v, act_.k_cache[layer].range(),
                     act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
-                    1.0f / std::sqrt(float(hp_.head_dim)), append);
+                    1.0f / std::sqrt(float(hp_.head_dim)), append && !prologue, prologue ? &prologue_params : nullptr);
   rec.barrier();
   matmul_.record(rec, L.wo, act_.attn.range(), residual(), n, nullptr, /*accumulate=*/true);
   rec.barrier();

@@ -34,7 +34,8 @@ struct Activations {
   // into it (MatMul / MoeExperts accumulate, SharedExpertCombine), so no separate add pass.
   vk::Buffer residual;
   vk::Buffer normed;       // [n_batch][n_embd]
-  vk::Buffer q, k, v;      // [n_batch][heads][head_dim]
+  vk::Buffer qkv;          // q, k, v below
+  vk::BufferRange q, k, v; // [n_batch][heads][head_dim] each, ranges of qkv
   vk::Buffer attn;         // [n_batch][n_head][head_dim]
   vk::Buffer ffn_gate, ffn_up, ffn_hidden;  // [n_batch][max FFN width]
   vk::Buffer shared_out;   // [n_batch][n_embd]
@@ -85,6 +86,7 @@ class LayerBuilder {
   // The step's K/V appended to the cache by the RoPE dispatch (on by default; off: Attention's
   // own store pass). Tests compare the two.
   void set_fuse_kv_append(bool on) { fuse_kv_append_ = on; }
+  void set_fuse_rope_attention(bool on) { fuse_rope_attention_ = on; }
 
   const ops::MatMul& matmul() const { return matmul_; }
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
@@ -103,6 +105,7 @@ class LayerBuilder {
   bool profile_ = false;
   bool fuse_norms_ = true;
   bool fuse_kv_append_ = true;
+  bool fuse_rope_attention_ = true;  // decode: RoPE and the KV append inside the attention dispatch
   Activations act_;
   ops::MatMul matmul_;
   ops::RmsNorm rms_norm_;

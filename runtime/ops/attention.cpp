@@ -8,8 +8,11 @@
 //           n_chunks fixed chunks; each workgroup (row tile, kv head, chunk) writes partial
 //           (max, sum, accumulator) to scratch; attention_combine folds them per (token, head).
 //           Chunks past the causal length exit at once, so replays cost only the live chunks.
+//           With a Prologue the flash pass (attention_flash_rope) also applies the step's q/k
+//           norms and RoPE and appends its K/V, so no RoPE dispatch and barrier precede it.
 //   prefill: one pass, each workgroup walks its K/V tiles up to the causal limit.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "common/error.hpp"
@@ -37,6 +40,12 @@ struct FlashPush {
 struct CombinePush {
   uint32_t n_tokens, n_head, n_ctx, chunk_len, n_chunks;
 };
+struct FlashProloguePush {
+  FlashPush flash;
+  uint32_t q_off, k_off, v_off, half_rot, neox;  // offsets in floats inside the qkv binding
+  float eps, scale_hi, scale_lo;
+};
+constexpr uint32_t kMaxNew = kDecodeMaxTokens;  // attention_flash.comp's MAX_NEW
 
 bool is_decode(uint32_t n_tokens) { return n_tokens <= kDecodeMaxTokens; }
 
@@ -61,18 +70,20 @@ struct FlashTiles {
   uint32_t wg, br, bc;
 };
 
-uint64_t flash_shared_bytes(uint32_t d, uint32_t br, uint32_t bc) {
-  return 4ull * (uint64_t(br) * d + uint64_t(bc) * (d / 2 + 1) + uint64_t(br) * (bc + 1) + 3ull * br);
+// The prologue adds this step's K and V rows (F16 pairs) and one float per thread (<= 128).
+uint64_t flash_shared_bytes(uint32_t d, uint32_t br, uint32_t bc, bool prologue) {
+  return 4ull * (uint64_t(br) * d + uint64_t(bc) * (d / 2 + 1) + uint64_t(br) * (bc + 1) + 3ull * br +
+                 (prologue ? 2ull * kMaxNew * (d / 2) + 128 : 0));
 }
 
 // Decode: BR covers the (token, group head) rows of one KV head so each K/V tile is read once
 // for all of them; BC = 64 positions per tile. Prefill: 32 x 32 tiles. Both shrink until the
 // tiles fit the device's shared memory (head_dim 256 on a 32 KiB device).
-FlashTiles flash_tiles(const vk::Context& ctx, uint32_t head_dim, uint32_t rows, bool decode) {
+FlashTiles flash_tiles(const vk::Context& ctx, uint32_t head_dim, uint32_t rows, bool decode, bool prologue) {
   FlashTiles t{128, decode ? std::min(next_pow2(rows), 32u) : 32u, decode ? 64u : 32u};
   const uint64_t limit = std::max(ctx.caps().max_shared_memory, 16384u);
-  while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.bc > 16) t.bc /= 2;
-  while (flash_shared_bytes(head_dim, t.br, t.bc) > limit && t.br > 1) t.br /= 2;
+  while (flash_shared_bytes(head_dim, t.br, t.bc, prologue) > limit && t.bc > 16) t.bc /= 2;
+  while (flash_shared_bytes(head_dim, t.br, t.bc, prologue) > limit && t.br > 1) t.br /= 2;
   if (t.br * t.bc <= 64) t.wg = 64;  // one KV head, one token: 64 scores per tile
   return t;
 }
@@ -95,6 +106,12 @@ void check_shape(const KvShape& s, uint32_t n_tokens) {
 
 Attention::Attention(vk::Context& ctx) : ctx_(ctx) {}
 
+bool Attention::takes_prologue(uint32_t n_tokens, const vk::BufferRange& q, const vk::BufferRange& k_new,
+                               const vk::BufferRange& v_new) const {
+  return is_decode(n_tokens) && q.buffer == k_new.buffer && q.buffer == v_new.buffer && q.offset % 4 == 0 &&
+         k_new.offset % 4 == 0 && v_new.offset % 4 == 0;
+}
+
 uint64_t Attention::cache_bytes(const KvShape& s) {
   return uint64_t(s.n_head_kv) * s.n_ctx * s.head_dim * 2;
 }
@@ -108,8 +125,10 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
                        const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
                        const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
                        const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
-                       bool kv_appended) const {
+                       bool kv_appended, const Prologue* prologue) const {
   check_shape(s, n_tokens);
+  require(!prologue || (takes_prologue(n_tokens, q, k_new, v_new) && !kv_appended), MOEVK_ERROR_INTERNAL,
+          "attention: a prologue needs a decode batch with q, k and v in one buffer, and appends K/V itself");
   const uint64_t q_bytes = uint64_t(n_tokens) * s.n_head * s.head_dim * 4;
   const uint64_t kv_new_bytes = uint64_t(n_tokens) * s.n_head_kv * s.head_dim * 4;
   require(step.size >= sizeof(StepParams), MOEVK_ERROR_INVALID_ARGUMENT, "attention: step buffer too small");
@@ -122,8 +141,9 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   require(!decode || scratch.size >= partial_bytes(s, n_tokens), MOEVK_ERROR_INVALID_ARGUMENT,
           "attention: scratch too small (see scratch_bytes)");
 
-  // 1. Append this step's K/V at positions n_past + t (unless the RoPE pass did).
-  if (!kv_appended) {
+  // 1. Append this step's K/V at positions n_past + t (unless the RoPE pass did, or the
+  //    prologue will).
+  if (!kv_appended && !prologue) {
     const uint32_t half_dim = s.head_dim / 2;
     const uint64_t words = uint64_t(n_tokens) * s.n_head_kv * half_dim;
     const vk::Pipeline& store = ctx_.pipeline({"attention_kv_store", 5, sizeof(StorePush), {kStoreWorkgroup}});
@@ -137,7 +157,7 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   // 2. Attention.
   const uint32_t group = s.n_head / s.n_head_kv;
   const uint32_t rows = n_tokens * group;
-  const FlashTiles t = flash_tiles(ctx_, s.head_dim, rows, decode);
+  const FlashTiles t = flash_tiles(ctx_, s.head_dim, rows, decode, prologue != nullptr);
   const vk::Pipeline& flash = ctx_.pipeline({"attention_flash", 6, sizeof(FlashPush), {t.wg, s.head_dim, t.br, t.bc}});
   const uint32_t row_tiles = (rows + t.br - 1) / t.br;
   require(row_tiles <= kMaxGroupsX && s.n_head_kv <= kMaxGroupsX, MOEVK_ERROR_UNSUPPORTED,
@@ -149,9 +169,43 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
     return;
   }
   const uint32_t chunk_len = chunk_len_for(s.n_ctx), n_chunks = chunks_for(s.n_ctx);
-  rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch},
-               FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, chunk_len, 1, scale}, row_tiles, s.n_head_kv,
-               n_chunks);
+  const FlashPush flash_push{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, chunk_len, 1, scale};
+  if (prologue) {
+    const Prologue& p = *prologue;
+    require(p.rot_dim > 0 && p.rot_dim % 2 == 0 && p.rot_dim <= s.head_dim, MOEVK_ERROR_INVALID_ARGUMENT,
+            "attention: rot_dim must be even and in 1..head_dim");
+    require(std::isfinite(p.freq_base) && p.freq_base > 0.0f, MOEVK_ERROR_INVALID_ARGUMENT,
+            "attention: freq_base must be positive");
+    require((p.q_norm == nullptr) == (p.k_norm == nullptr), MOEVK_ERROR_INVALID_ARGUMENT,
+            "attention: q and k norms come together");
+    require(!p.q_norm || (p.q_norm->size >= s.head_dim * 4ull && p.k_norm->size >= s.head_dim * 4ull),
+            MOEVK_ERROR_INVALID_ARGUMENT, "attention: q/k norm weights shorter than head_dim");
+    // One binding over q, k and v, starting at an aligned offset; each at a float offset in it.
+    const uint64_t align = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4);
+    const uint64_t lo = std::min({q.offset, k_new.offset, v_new.offset}) / align * align;
+    const uint64_t hi = std::max({q.offset + q_bytes, k_new.offset + kv_new_bytes, v_new.offset + kv_new_bytes});
+    require(hi - lo <= ctx_.caps().max_storage_buffer_range && (hi - lo) / 4 < (1ull << 32), MOEVK_ERROR_UNSUPPORTED,
+            "attention: q, k and v span more than one storage binding");
+    const vk::BufferRange qkv{q.buffer, lo, hi - lo};
+    float scale_hi, scale_lo;
+    Rope::frequency_scale(p.freq_base, p.rot_dim, scale_hi, scale_lo);
+    const FlashProloguePush push{flash_push,
+                                 static_cast<uint32_t>((q.offset - lo) / 4),
+                                 static_cast<uint32_t>((k_new.offset - lo) / 4),
+                                 static_cast<uint32_t>((v_new.offset - lo) / 4),
+                                 p.rot_dim / 2,
+                                 p.layout == RopeLayout::Neox ? 1u : 0u,
+                                 p.eps,
+                                 scale_hi,
+                                 scale_lo};
+    const vk::Pipeline& pipeline = ctx_.pipeline({"attention_flash_rope", 7, sizeof(FlashProloguePush),
+                                                  {t.wg, s.head_dim, t.br, t.bc, p.q_norm ? 1u : 0u}});
+    // Without norms their bindings are never read: the step buffer stands in.
+    rec.dispatch(pipeline, {step, qkv, k_cache, v_cache, p.q_norm ? *p.q_norm : step, scratch, p.k_norm ? *p.k_norm : step},
+                 push, row_tiles, s.n_head_kv, n_chunks);
+  } else {
+    rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch}, flash_push, row_tiles, s.n_head_kv, n_chunks);
+  }
   rec.barrier();
   const vk::Pipeline& combine =
       ctx_.pipeline({"attention_combine", 3, sizeof(CombinePush), {kCombineWorkgroup, s.head_dim, kMaxChunks}});

@@ -36,13 +36,18 @@ bool prepare(const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_t
   require(pairs < (1ull << 32) - kWorkgroup, MOEVK_ERROR_UNSUPPORTED, "rope: too many elements for one dispatch");
   require(x.size >= uint64_t(n_tokens) * n_head * head_dim * 4 && step.size >= sizeof(StepParams),
           MOEVK_ERROR_INVALID_ARGUMENT, "rope: a buffer range is smaller than the batch needs");
-  const double scale = std::pow(double(freq_base), -2.0 / double(rot_dim));
-  const float scale_hi = static_cast<float>(scale);
-  push = RopePush{n_tokens, n_head, head_dim, rot_dim / 2, layout == RopeLayout::Neox ? 1u : 0u, scale_hi,
-                  static_cast<float>(scale - double(scale_hi)), 0};
+  float scale_hi, scale_lo;
+  Rope::frequency_scale(freq_base, rot_dim, scale_hi, scale_lo);
+  push = RopePush{n_tokens, n_head, head_dim, rot_dim / 2, layout == RopeLayout::Neox ? 1u : 0u, scale_hi, scale_lo, 0};
   return true;
 }
 }  // namespace
+
+void Rope::frequency_scale(float freq_base, uint32_t rot_dim, float& hi, float& lo) {
+  const double scale = std::pow(double(freq_base), -2.0 / double(rot_dim));
+  hi = static_cast<float>(scale);
+  lo = static_cast<float>(scale - double(hi));
+}
 
 void Rope::record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& step, uint32_t n_tokens,
                   uint32_t n_head, uint32_t head_dim, uint32_t rot_dim, float freq_base, RopeLayout layout) const {

@@ -59,6 +59,8 @@ class Rope {
                         const KvAppend& append, const vk::BufferRange& step, uint32_t n_tokens, uint32_t n_head,
                         uint32_t n_head_k, uint32_t head_dim, uint32_t rot_dim, float freq_base,
                         RopeLayout layout) const;
+  // freq_base^(-2/rot_dim) as a double-float (hi, lo): the shaders power it per pair.
+  static void frequency_scale(float freq_base, uint32_t rot_dim, float& hi, float& lo);
  private:
   vk::Context& ctx_;
 };
@@ -84,13 +86,30 @@ class Attention {
   // over j <= step.n_past + t (causal, grouped-query: group = n_head / n_head_kv).
   // q: [n_tokens][n_head][head_dim]; out: [n_tokens][n_head][head_dim].
   // Decode (few tokens) splits the KV length across workgroups; prefill is tiled.
+  // Decode with the step's RoPE (and Qwen3's per-head q/k norms) and its KV append done by the
+  // attention dispatch itself (shaders/attention/attention_flash.comp, PROLOGUE): no RoPE
+  // dispatch and barrier before it. q, k_new, v_new are then the raw projections, ranges of one
+  // VkBuffer; the caches get this step's K (normed, rotated) and V as Rope::record_qk_append
+  // would store them; q, k_new and v_new are left as they were.
+  struct Prologue {
+    const vk::BufferRange* q_norm = nullptr;  // both or neither: f32 [head_dim]
+    const vk::BufferRange* k_norm = nullptr;
+    float eps = 0.0f;
+    uint32_t rot_dim = 0;  // even, <= head_dim
+    float freq_base = 10000.0f;
+    RopeLayout layout = RopeLayout::Normal;
+  };
+  // Whether record() takes a Prologue for this step: a decode batch, and q, k_new, v_new in
+  // one buffer at 4-byte offsets.
+  bool takes_prologue(uint32_t n_tokens, const vk::BufferRange& q, const vk::BufferRange& k_new,
+                      const vk::BufferRange& v_new) const;
   void record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
               const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
               const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
               const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
-              bool kv_appended = false) const;
+              bool kv_appended = false, const Prologue* prologue = nullptr) const;
   // kv_appended: this step's K/V are in the caches already (Rope::record_qk_append): no store
-  // pass (k_new, v_new are not read).
+  // pass (k_new, v_new are not read). Not with a prologue (which appends them itself).
  private:
   vk::Context& ctx_;
 };

@@ -16,6 +16,18 @@
 // load zeros there; masked scores get weight exactly 0.
 // Dispatch: (ceil(n_tokens * G / BR), n_head_kv, n_chunks) with n_chunks = 1 when split == 0.
 // Specialization: 0 = WG, 1 = D (head_dim, even), 2 = BR (query rows), 3 = BC (positions per tile).
+//
+// PROLOGUE (the attention_flash_rope variant; decode, split == 1, n_tokens <= MAX_NEW): the step's
+// q/k RMS norms (spec 4 = NORM, Qwen3) and RoPE, and its K/V append, happen here instead of in a
+// rope/qk_norm_rope dispatch and a barrier before this one. Binding 1 then holds the raw
+// projections, q at q_off, k at k_off, v at v_off (floats), each [n_tokens][heads][D]; the
+// arithmetic per row is qk_norm_rope.comp's (x * inversesqrt(mean(x^2) + eps) * weight, then
+// pairs i < half_rot rotated by pos * scale^i, scale = scale_hi + scale_lo), summed in another
+// order. A workgroup whose chunk holds new positions (n_past + t) builds those K rows (normed,
+// rotated, F16) and V rows in shared memory and reads them from there: nobody reads the cache at
+// a new position in this dispatch, so row tile 0 of that chunk writes them to the caches for
+// later steps without racing any reader. Bindings: 4 q norm weight, 6 k norm weight (f32 [D],
+// read with NORM); no `out` (decode only).
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
@@ -32,19 +44,73 @@ const float NEG_BIG = -1.0e30;      // finite "minus infinity": exp(NEG_BIG - x)
 
 layout(std430, binding = 0) readonly buffer Step { uint step_values[]; };
 layout(std430, binding = 1) readonly buffer Q { float q_values[]; };
+layout(std430, binding = 5) writeonly buffer Partials { float partials[]; };
+#ifdef PROLOGUE
+layout(constant_id = 4) const bool NORM = false;
+layout(std430, binding = 2) buffer KCache { uint k_cache[]; };
+layout(std430, binding = 3) buffer VCache { uint v_cache[]; };
+layout(std430, binding = 4) readonly buffer QNorm { float q_norm_weight[]; };
+layout(std430, binding = 6) readonly buffer KNorm { float k_norm_weight[]; };
+layout(push_constant) uniform Push {
+  uint n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
+  float scale;
+  uint q_off, k_off, v_off, half_rot, neox;
+  float eps, scale_hi, scale_lo;
+} pc;
+#include "rope_angle.glsl"
+const uint MAX_NEW = 8u;  // the decode batch limit (runtime/ops/attention.cpp)
+shared uint new_k_sh[MAX_NEW * HD], new_v_sh[MAX_NEW * HD];  // this step's rows, F16 pairs
+shared float norm_sum_sh[WG];
+#else
 layout(std430, binding = 2) readonly buffer KCache { uint k_cache[]; };
 layout(std430, binding = 3) readonly buffer VCache { uint v_cache[]; };
 layout(std430, binding = 4) writeonly buffer Out { float out_values[]; };
-layout(std430, binding = 5) writeonly buffer Partials { float partials[]; };
 layout(push_constant) uniform Push {
   uint n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
   float scale;
 } pc;
+#endif
 
 shared float q_sh[BR * D];
 shared uint kv_sh[BC * KV_STRIDE];  // the K tile, then (after the scores) the V tile
 shared float s_sh[BR * S_STRIDE];   // scores, then probabilities
 shared float m_sh[BR], l_sh[BR], alpha_sh[BR];
+
+#ifdef PROLOGUE
+// Rows r < count of q_sh (D floats each) normed (NORM: norm_sum_sh[r] holds the row's sum of
+// squares; the q or k weight) and rotated in place at position base + (offset + r) / div.
+// Ends with a barrier.
+void norm_rope_rows(uint count, uint base, uint offset, uint div, bool is_k) {
+  const uint tid = gl_LocalInvocationID.x;
+  for (uint e = tid; e < count * D; e += WG) {
+    const uint r = e / D, d = e % D;
+    const float inv = NORM ? inversesqrt(norm_sum_sh[r] / float(D) + pc.eps) : 1.0;
+    if (NORM) q_sh[e] = q_sh[e] * inv * (is_k ? k_norm_weight[d] : q_norm_weight[d]);
+  }
+  barrier();
+  for (uint e = tid; e < count * pc.half_rot; e += WG) {
+    const uint r = e / pc.half_rot, i = e % pc.half_rot;
+    const uint i0 = pc.neox != 0u ? i : 2u * i;
+    const uint i1 = pc.neox != 0u ? i0 + pc.half_rot : i0 + 1u;
+    const vec2 sc = rope_sin_cos(float(base + (offset + r) / div), i, pc.scale_hi, pc.scale_lo);
+    const float x0 = q_sh[r * D + i0], x1 = q_sh[r * D + i1];
+    q_sh[r * D + i0] = x0 * sc.y - x1 * sc.x;
+    q_sh[r * D + i1] = x0 * sc.x + x1 * sc.y;
+  }
+  barrier();
+}
+
+// Sum of squares of each of `count` rows of q_sh into norm_sum_sh[r] (one thread per row).
+void row_sums(uint count) {
+  const uint tid = gl_LocalInvocationID.x;
+  if (NORM && tid < count) {
+    float s = 0.0;
+    for (uint d = 0u; d < D; ++d) s += q_sh[tid * D + d] * q_sh[tid * D + d];
+    norm_sum_sh[tid] = s;
+  }
+  barrier();
+}
+#endif
 
 void main() {
   const uint tid = gl_LocalInvocationID.x;
@@ -58,6 +124,32 @@ void main() {
   // The tile's last row has the latest token and so the longest causal range.
   const uint last_row = min(row0 + BR, n_rows) - 1u;
   const uint tile_limit = min(n_past + last_row / G + 1u, pc.n_ctx);
+#ifdef PROLOGUE
+  // This chunk's new positions [new_begin, new_end): their K/V rows, built one at a time in
+  // q_sh (free until Q is loaded below), kept as F16 words; row tile 0 appends them to the caches.
+  const uint chunk_begin = chunk * pc.chunk_len;
+  const uint new_begin = max(chunk_begin, n_past);
+  const uint new_end = min(min(chunk_begin + pc.chunk_len, n_past + pc.n_tokens), pc.n_ctx);
+  for (uint p = new_begin; p < new_end; ++p) {  // uniform
+    const uint t = p - n_past;
+    const uint k_row = pc.k_off + (t * pc.n_head_kv + hk) * D, v_row = pc.v_off + (t * pc.n_head_kv + hk) * D;
+    for (uint d = tid; d < D; d += WG) q_sh[d] = q_values[k_row + d];
+    barrier();
+    row_sums(1u);
+    norm_rope_rows(1u, p, 0u, 1u, true);
+    for (uint w = tid; w < HD; w += WG) {
+      const uint k_word = packHalf2x16(vec2(q_sh[2u * w], q_sh[2u * w + 1u]));
+      const uint v_word = packHalf2x16(vec2(q_values[v_row + 2u * w], q_values[v_row + 2u * w + 1u]));
+      new_k_sh[t * HD + w] = k_word;
+      new_v_sh[t * HD + w] = v_word;
+      if (gl_WorkGroupID.x == 0u) {
+        k_cache[(hk * pc.n_ctx + p) * HD + w] = k_word;
+        v_cache[(hk * pc.n_ctx + p) * HD + w] = v_word;
+      }
+    }
+    barrier();
+  }
+#endif
   uint begin = 0u, end = tile_limit;
   if (pc.split != 0u) {
     begin = chunk * pc.chunk_len;
@@ -73,12 +165,25 @@ void main() {
     }
   }
 
+#ifdef PROLOGUE
+  // Raw q rows, then normed and rotated (row r is token (row0 + r) / G), then scaled.
+  const uint q_rows = min(BR, n_rows - row0);
+  for (uint e = tid; e < BR * D; e += WG) {
+    const uint row = row0 + e / D;
+    q_sh[e] = row < n_rows ? q_values[pc.q_off + ((row / G) * pc.n_head + hk * G + row % G) * D + e % D] : 0.0;
+  }
+  barrier();
+  row_sums(q_rows);
+  norm_rope_rows(q_rows, n_past, row0, G, false);
+  for (uint e = tid; e < BR * D; e += WG) q_sh[e] *= pc.scale;
+#else
   for (uint e = tid; e < BR * D; e += WG) {
     const uint row = row0 + e / D;
     float v = 0.0;
     if (row < n_rows) v = q_values[((row / G) * pc.n_head + hk * G + row % G) * D + e % D] * pc.scale;
     q_sh[e] = v;
   }
+#endif
   if (tid < BR) {
     m_sh[tid] = NEG_BIG;
     l_sh[tid] = 0.0;
@@ -91,6 +196,12 @@ void main() {
   for (uint j0 = begin; j0 < end; j0 += BC) {
     for (uint e = tid; e < BC * HD; e += WG) {
       const uint c = e / HD, w = e % HD;
+#ifdef PROLOGUE
+      if (j0 + c >= n_past && j0 + c < end) {  // this step's row: built above, not in the cache yet
+        kv_sh[c * KV_STRIDE + w] = new_k_sh[(j0 + c - n_past) * HD + w];
+        continue;
+      }
+#endif
       kv_sh[c * KV_STRIDE + w] = j0 + c < end ? k_cache[(kv_base + j0 + c) * HD + w] : 0u;
     }
     barrier();
@@ -127,6 +238,12 @@ void main() {
     }
     for (uint e = tid; e < BC * HD; e += WG) {
       const uint c = e / HD, w = e % HD;
+#ifdef PROLOGUE
+      if (j0 + c >= n_past && j0 + c < end) {
+        kv_sh[c * KV_STRIDE + w] = new_v_sh[(j0 + c - n_past) * HD + w];
+        continue;
+      }
+#endif
       kv_sh[c * KV_STRIDE + w] = j0 + c < end ? v_cache[(kv_base + j0 + c) * HD + w] : 0u;
     }
     barrier();
@@ -148,11 +265,14 @@ void main() {
     const uint row = row0 + r;
     if (e < BR * HD && row < n_rows) {
       const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
+#ifndef PROLOGUE
       if (pc.split == 0u) {
         const float inv_l = 1.0 / l_sh[r];
         out_values[out_row * D + 2u * w] = acc[k].x * inv_l;
         out_values[out_row * D + 2u * w + 1u] = acc[k].y * inv_l;
-      } else {
+      } else
+#endif
+      {
         const uint o = 2u * gl_NumWorkGroups.z * n_rows_all + (chunk * n_rows_all + out_row) * D + 2u * w;
         partials[o] = acc[k].x;
         partials[o + 1u] = acc[k].y;

@@ -310,7 +310,29 @@ TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
     auto model = models::Model::load(file.path(), test::e2e_load_options());
     const uint32_t n_layer = model->hparams().n_layer;
     SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
+    fused_options.fuse_rope_attention = plain_options.fuse_rope_attention = false;  // the next test's
     plain_options.fuse_kv_append = false;
+    Session fused(*model, fused_options), plain(*model, plain_options);
+    expect_same_greedy_run(fused, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
+    EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
+    EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
+    EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);
+  }
+}
+
+// Decode steps with the RoPE (and Qwen3's q/k norms) and KV append inside the attention
+// dispatch: against the RoPE dispatch doing them, on every architecture family, the same run,
+// with one dispatch and one barrier fewer per layer in decode steps, and in prefill chunks of up
+// to 8 tokens too (the profile's prefill count is the last chunk's: 3 tokens here).
+TEST(SessionKvAppend, AttentionPrologueGivesTheSameResults) {
+  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-prologue-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::F16, {});
+    auto model = models::Model::load(file.path(), test::e2e_load_options());
+    const uint32_t n_layer = model->hparams().n_layer;
+    SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
+    plain_options.fuse_rope_attention = false;
     Session fused(*model, fused_options), plain(*model, plain_options);
     expect_same_greedy_run(fused, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
     EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
