@@ -2,13 +2,15 @@
 // (ops/weight_binding.hpp) and records the dispatches.
 //   mv      shaders/matmul/mul_mv.comp (subgroup-reduction variant where subgroup arithmetic is on)
 //   mm      shaders/matmul/mul_mm.comp
-//   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (int8-affine types, integer dot)
+//   mm_dot  ops::QuantizeQ8 (shaders/matmul/quantize_q8.comp) then mul_mm_dot.comp (int8-affine types,
+//           integer dot)
 //   mm_coopmat  shaders/matmul/mul_mm_coopmat.comp (NV cooperative matrix 16x16x16 f16 -> f32)
 #include "ops/matmul.hpp"
 
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "ops/quantize_q8.hpp"
 #include "ops/weight_binding.hpp"
 
 namespace moevk::ops {
@@ -31,7 +33,6 @@ constexpr uint32_t mv_shared_bytes_per_token(bool norm) {
   return (kMvRows + (norm ? 1 : 0)) * std::max(kMvWorkgroup, kMvSubgroupSlots) * 4;
 }
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
-constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
@@ -134,9 +135,8 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     xq = {s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
     xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
     xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
-    const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}});
     rec.barrier();  // an earlier matmul of this op may still read the scratch
-    rec.dispatch(quantize, {x, xq, xd, xs}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+    QuantizeQ8(ctx_, options_.quantize_groups_per_dim).record(rec, x, xq, xd, xs, n_blocks);
     rec.barrier();
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});

@@ -24,6 +24,9 @@ struct MatMulOptions {
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
   uint64_t max_weight_binding_bytes = 0;
+  // Workgroups per grid dimension of the mm_dot path's activation quantization (ops::QuantizeQ8;
+  // 0: 65535, the guaranteed limit). Tests set it small to run batches on a 2-D grid.
+  uint32_t quantize_groups_per_dim = 0;
 };
 
 class MatMul {

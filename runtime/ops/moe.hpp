@@ -70,6 +70,9 @@ struct MoeExpertsOptions {
   // expert tensor larger than that is bound as windows of whole experts, one dispatch each.
   // Tests set it small.
   uint64_t max_weight_binding_bytes = 0;
+  // Workgroups per grid dimension of the dot path's activation quantization (ops::QuantizeQ8;
+  // 0: 65535, the guaranteed limit). Tests set it small to run batches on a 2-D grid.
+  uint32_t quantize_groups_per_dim = 0;
 };
 
 class MoeExperts {
@@ -98,7 +101,7 @@ class MoeExperts {
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
 
  private:
-  bool grouped_dot(const ExpertsShape& s, quant::Type t) const;
+  bool grouped_dot(quant::Type t) const;
 
   vk::Context& ctx_;
   MoeExpertsOptions options_;

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "ops/matmul.hpp"
+#include "ops/quantize_q8.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
 
@@ -288,6 +289,41 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
       check_matmul(*ctx, op, {t, tokens == 1 ? 7u : 130u, cols, tokens, tokens == 3, source}, "mm_dot", seed += 3);
     }
   }
+}
+
+TEST_F(GpuTest, MatMulIntegerDotPathQuantizesOnATwoDimensionalGrid) {
+  // The activations' quantization runs one thread per 32 elements: a long prefill of a wide
+  // matrix (8192 tokens x 18432 columns: 73728 workgroups of 64) needs more workgroups than
+  // one grid dimension guarantees (65535), so they are laid out in two. A limit of 3 per
+  // dimension makes small batches do the same: 33 x 512 is 528 blocks in 3 x 3 workgroups,
+  // 70 x 96 210 in 3 x 2 (two idle), 17 x 512 272 in 3 x 2 (one idle).
+  if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  options.allow_coopmat = false;
+  options.quantize_groups_per_dim = 3;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 3500;
+  for (const Case& c : {Case{Type::Q4_0, 65, 512, 33, true}, Case{Type::Q8_0, 130, 96, 70},
+                        Case{Type::Q4_K, 7, 512, 17, false, test::WeightSource::RandomBytes}})
+    check_matmul(*ctx, op, c, "mm_dot", seed += 3);
+  // The path stays mm_dot at any batch, and the default grid holds the wide prefill.
+  EXPECT_EQ(ops::MatMul(*ctx, {true, false}).path_for({{}, Type::Q4_0, 18432, 4096}, 8192), "mm_dot");
+  EXPECT_EQ(ops::QuantizeQ8(*ctx).grid(8192u * 18432u / 32u).y, 2u);
+  // The op records through that limit: 10 workgroups do not fit 3 x 3, and it says so.
+  const auto w = test::random_weights(Type::Q8_0, 4, 640, 1);
+  auto wbuf = test::upload(*ctx, w, "weights");
+  auto xbuf = test::upload(*ctx, test::random_floats(32 * 640, 2), "x");
+  auto ybuf = test::poisoned(*ctx, 32 * 4 * 4);
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  try {
+    op.record(rec, {wbuf.range(), Type::Q8_0, 640, 4}, xbuf.range(), ybuf.range(), 32);  // 640 blocks
+    ADD_FAILURE() << "a quantize grid over the limit was recorded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED) << e.what();
+  }
+  rec.end();
 }
 
 TEST_F(GpuTest, MatMulAccumulateAddsToOutputOnEveryPath) {
