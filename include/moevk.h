@@ -12,6 +12,9 @@
  *   failing call on the same context/thread.
  * - Parameter structs come from moevk_*_default_params() and carry their own size in
  *   `struct_size`, so fields can be added without breaking callers built against an older header.
+ *   A struct_size smaller than the struct's first layout (as moevk 0.1 declared it), 0 included,
+ *   is refused with MOEVK_ERROR_INVALID_ARGUMENT and a message naming the struct. The caller sets
+ *   the size of moevk_generate_result itself (sizeof(moevk_generate_result)).
  * - Thread safety is stated per function. In short: distinct handles may be used from distinct
  *   threads at the same time; one handle must not be used by two threads at once, except where
  *   stated. A model may be shared by contexts on several threads.
@@ -272,7 +275,8 @@ MOEVK_API moevk_generate_params moevk_generate_default_params(void);
  * samples up to max_tokens tokens, streaming text through on_token. The last streamed token is
  * left pending (see moevk_context_pending_token). With a pending token the prompt may be empty
  * ("" or n_prompt_tokens 0) to continue the text. BOS is added (add_special) only when the
- * context is empty. `result` may be NULL. */
+ * context is empty. `result` may be NULL; else its struct_size must be set, and on return it
+ * holds the bytes written (at most sizeof(moevk_generate_result) of this header). */
 MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params,
                                       moevk_generate_result* result);
 

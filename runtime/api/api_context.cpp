@@ -13,6 +13,7 @@
 using moevk::api::copy_params;
 using moevk::api::guard;
 using moevk::api::invalid_argument;
+using moevk::api::struct_size_error;
 using moevk::generate::LogitsMode;
 
 namespace {
@@ -125,9 +126,8 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
   if (!model) return invalid_argument("moevk_context_create: model is NULL");
   // Callers built against an older header pass a smaller struct: copy only what they have.
   moevk_context_params p = moevk_context_default_params();
-  constexpr size_t kFirstLayoutSize = offsetof(moevk_context_params, expert_stats) + sizeof(int);
-  if (params && !copy_params(*params, kFirstLayoutSize, p))
-    return invalid_argument("moevk_context_create: params->struct_size is too small (use moevk_context_default_params)");
+  if (params && !copy_params(*params, p))
+    return struct_size_error<moevk_context_params>("moevk_context_create: params->struct_size", params->struct_size);
   if (p.n_batch == 0) return invalid_argument("moevk_context_create: n_batch must be at least 1");
   return guard(
       [&] {
@@ -225,8 +225,8 @@ moevk_sampler_params moevk_sampler_default_params(void) {
 moevk_status moevk_sample(moevk_context* ctx, const moevk_sampler_params* params, int32_t* token_out) {
   if (!ctx || !token_out) return invalid_argument("moevk_sample: NULL argument");
   moevk_sampler_params p = moevk_sampler_default_params();
-  if (params && !copy_params(*params, sizeof(moevk_sampler_params), p))
-    return invalid_argument("moevk_sample: params->struct_size is too small (use moevk_sampler_default_params)");
+  if (params && !copy_params(*params, p))
+    return struct_size_error<moevk_sampler_params>("moevk_sample: params->struct_size", params->struct_size);
   return guard([&] { *token_out = sample_next(*ctx, p); }, &ctx->last_error);
 }
 
@@ -242,13 +242,17 @@ moevk_generate_params moevk_generate_default_params(void) {
 
 moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* params, moevk_generate_result* result) {
   if (!ctx || !params) return invalid_argument("moevk_generate: NULL argument");
-  // Both structs are as they were in 0.1; later fields will take their defaults when absent.
+  // Later fields will take their defaults when absent.
   moevk_generate_params p = moevk_generate_default_params();
-  if (!copy_params(*params, sizeof(moevk_generate_params), p))
-    return invalid_argument("moevk_generate: params->struct_size is too small (use moevk_generate_default_params)");
+  if (!copy_params(*params, p))
+    return struct_size_error<moevk_generate_params>("moevk_generate: params->struct_size", params->struct_size);
   p.sampling = moevk_sampler_default_params();
-  if (!copy_params(params->sampling, sizeof(moevk_sampler_params), p.sampling))
-    return invalid_argument("moevk_generate: params->sampling.struct_size is too small (use moevk_sampler_default_params)");
+  if (!copy_params(params->sampling, p.sampling))
+    return struct_size_error<moevk_sampler_params>("moevk_generate: params->sampling.struct_size",
+                                                   params->sampling.struct_size);
+  // The result's size says how much of it the caller has: checked before anything runs.
+  if (result && result->struct_size < moevk::api::FirstLayout<moevk_generate_result>::size)
+    return struct_size_error<moevk_generate_result>("moevk_generate: result->struct_size", result->struct_size);
   const bool continues = ctx->pending_token >= 0;  // an empty prompt then just goes on
   if (!p.prompt && !p.prompt_tokens) return invalid_argument("moevk_generate: no prompt");
   if (p.prompt_tokens && p.n_prompt_tokens == 0 && !p.prompt && !continues)
@@ -329,7 +333,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
       },
       &ctx->last_error);
   if (result) {
-    size_t size = result->struct_size ? std::min(result->struct_size, sizeof r) : sizeof r;
+    const size_t size = std::min(result->struct_size, sizeof r);
     std::memcpy(result, &r, size);
     result->struct_size = size;
   }

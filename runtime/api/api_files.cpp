@@ -1,7 +1,4 @@
 // C API: convert, make-model, inspect (include/moevk.h, section "Files").
-#include <algorithm>
-#include <cstring>
-
 #include "api/api_internal.hpp"
 #include "convert/convert.hpp"
 #include "gguf/gguf.hpp"
@@ -12,14 +9,13 @@ namespace {
 using namespace moevk;
 
 // Copies a caller's struct of possibly older (smaller) layout over our defaults, so callers
-// built against an older header keep working.
+// built against an older header keep working; one smaller than the first layout is refused.
 template <class T>
 T read_params(const T* given, T defaults, const char* what) {
   if (!given) fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": params is NULL");
-  if (given->struct_size < sizeof(size_t))
-    fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": params.struct_size is not set (use the default_params call)");
-  std::memcpy(&defaults, given, std::min(given->struct_size, sizeof(T)));
-  defaults.struct_size = sizeof(T);
+  if (!api::copy_params(*given, defaults))
+    fail(MOEVK_ERROR_INVALID_ARGUMENT,
+         api::struct_size_message<T>((std::string(what) + ": params->struct_size").c_str(), given->struct_size));
   return defaults;
 }
 

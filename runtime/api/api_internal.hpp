@@ -1,6 +1,7 @@
 // Shared plumbing of the C API: turning internal exceptions into a status plus a message.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -69,12 +70,49 @@ moevk_status guard(F&& body, std::string* message_out = nullptr) {
   return status;
 }
 
+// Structs with a struct_size: the size of each one's first layout (moevk 0.1), the smallest a
+// caller can have been built with (fields added since lie past it; moevk.h marks them), its
+// name and where a caller gets a valid one. A struct_size below it is refused everywhere: 0 (not
+// set from moevk_*_default_params) or garbage, never read as the full size.
+template <class T>
+struct FirstLayout;
+#define MOEVK_FIRST_LAYOUT(T, last_field_of_0_1, how_to_get)                                      \
+  template <>                                                                                     \
+  struct FirstLayout<T> {                                                                         \
+    static constexpr size_t size = offsetof(T, last_field_of_0_1) + sizeof(T::last_field_of_0_1); \
+    static constexpr const char* name = #T;                                                       \
+    static constexpr const char* source = how_to_get;                                             \
+  };
+MOEVK_FIRST_LAYOUT(moevk_model_params, progress_user_data, "moevk_model_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_context_params, expert_stats, "moevk_context_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_sampler_params, seed, "moevk_sampler_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_generate_params, user_data, "moevk_generate_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_generate_result, stop_reason, "sizeof(moevk_generate_result)")
+MOEVK_FIRST_LAYOUT(moevk_convert_params, log_user_data, "moevk_convert_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_make_model_params, log_user_data, "moevk_make_model_default_params()")
+#undef MOEVK_FIRST_LAYOUT
+
+// "moevk_model_load: params->struct_size is 0, smaller than moevk_model_params of moevk 0.1
+// (40 bytes): set it from moevk_model_default_params()". `field` names the caller's field.
+template <class T>
+std::string struct_size_message(const char* field, size_t given) {
+  return std::string(field) + " is " + std::to_string(given) + ", smaller than " + FirstLayout<T>::name +
+         " of moevk 0.1 (" + std::to_string(FirstLayout<T>::size) + " bytes): set it from " + FirstLayout<T>::source;
+}
+
+// Records that failure for this thread and returns MOEVK_ERROR_INVALID_ARGUMENT.
+template <class T>
+moevk_status struct_size_error(const char* field, size_t given) {
+  set_thread_error(MOEVK_ERROR_INVALID_ARGUMENT, struct_size_message<T>(field, given));
+  return MOEVK_ERROR_INVALID_ARGUMENT;
+}
+
 // Copies a caller's parameter struct that may come from an older, smaller header: the fields its
 // struct_size covers, the defaults already in `out` for the rest. False when struct_size is below
-// `first_layout_size` (the 0.1 layout): not set from moevk_*_default_params, or garbage.
+// the first layout.
 template <class Params>
-bool copy_params(const Params& in, size_t first_layout_size, Params& out) {
-  if (in.struct_size < first_layout_size) return false;
+bool copy_params(const Params& in, Params& out) {
+  if (in.struct_size < FirstLayout<Params>::size) return false;
   std::memcpy(&out, &in, std::min(in.struct_size, sizeof out));
   out.struct_size = sizeof out;
   return true;

@@ -5,8 +5,10 @@
 #include "api/handles.hpp"
 #include "text/chat_template.hpp"
 
+using moevk::api::copy_params;
 using moevk::api::guard;
 using moevk::api::invalid_argument;
+using moevk::api::struct_size_error;
 
 extern "C" {
 
@@ -21,12 +23,8 @@ moevk_status moevk_model_load(const char* path, const moevk_model_params* params
   *model_out = nullptr;
   if (!path) return invalid_argument("moevk_model_load: path is NULL");
   moevk_model_params p = moevk_model_default_params();
-  if (params) {
-    if (params->struct_size < offsetof(moevk_model_params, progress_user_data) + sizeof(void*) &&
-        params->struct_size != 0)
-      return invalid_argument("moevk_model_load: params->struct_size is too small (use moevk_model_default_params)");
-    p = *params;
-  }
+  if (params && !copy_params(*params, p))
+    return struct_size_error<moevk_model_params>("moevk_model_load: params->struct_size", params->struct_size);
   return guard([&] {
     moevk::models::LoadOptions options;
     if (p.device) options.device.device = p.device;

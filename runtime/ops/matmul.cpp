@@ -2,7 +2,8 @@
 // (ops/weight_binding.hpp) and records the dispatches.
 //   mv      shaders/matmul/mul_mv.comp (subgroup-reduction variant where subgroup arithmetic is on)
 //   mm      shaders/matmul/mul_mm.comp
-//   mm_dot  shaders/matmul/quantize_q8.comp then mul_mm_dot.comp (int8-affine types, integer dot)
+//   mm_dot  ops::QuantizeQ8 (shaders/matmul/quantize_q8.comp) then mul_mm_dot.comp (int8-affine types,
+//           integer dot)
 //   mm_coopmat  shaders/matmul/mul_mm_coopmat.comp (NV cooperative matrix 16x16x16 f16 -> f32)
 #include "ops/matmul.hpp"
 
@@ -10,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "ops/coopmat.hpp"
+#include "ops/quantize_q8.hpp"
 #include "ops/weight_binding.hpp"
 
 namespace moevk::ops {
@@ -24,15 +26,7 @@ struct MatMulPush {
 // 4 rows per workgroup: each activation load (from cache) serves 4 weight rows, so cache traffic
 // for x stays near the weight bytes streamed from memory (f32 x is 7x the bytes of q4_0 weights).
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 4;
-// mul_mv.comp keeps ROWS * MAX_TOKENS partial sums per slot in shared memory, and MAX_TOKENS
-// more (sums of squares) with a fused norm: one slot per thread (plain reduction) or per
-// subgroup, for which the shader reserves 128 slots.
-constexpr uint32_t kMvSubgroupSlots = 128;
-constexpr uint32_t mv_shared_bytes_per_token(bool norm) {
-  return (kMvRows + (norm ? 1 : 0)) * std::max(kMvWorkgroup, kMvSubgroupSlots) * 4;
-}
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
-constexpr uint32_t kQuantizeWorkgroup = 64;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
 constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
@@ -43,10 +37,26 @@ uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(options) {
   require(options_.mv_max_tokens * kMvRows <= kMvWorkgroup, MOEVK_ERROR_INVALID_ARGUMENT,
           "matmul: mv_max_tokens must be at most 32 (0: always matrix-matrix)");
-  // 2 KiB of partial sums per token (2.5 with a fused norm): 32 tokens would need 64 KiB, over
-  // NVIDIA's 48 KiB and lavapipe's 32 KiB; larger batches take the matrix-matrix kernels there.
-  mv_max_tokens_ = std::min(options_.mv_max_tokens, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token(false));
-  mv_max_norm_tokens_ = std::min(mv_max_tokens_, ctx_.caps().max_shared_memory / mv_shared_bytes_per_token(true));
+  mv_subgroup_ = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
+  mv_max_tokens_ = mv_token_cap(ctx_.caps(), mv_subgroup_, false, options_.mv_max_tokens);
+  mv_max_norm_tokens_ = mv_token_cap(ctx_.caps(), mv_subgroup_, true, mv_max_tokens_);
+}
+
+uint32_t MatMul::mv_subgroup_slots(const vk::Capabilities& caps) {
+  // One slot per subgroup: as many as the smallest subgroups the driver may choose give (without
+  // a required size it may pick any size in [min, max]); one per thread when it reports none.
+  const uint32_t smallest = caps.min_subgroup_size ? caps.min_subgroup_size : 1;
+  return std::min(kMvWorkgroup, div_up(kMvWorkgroup, smallest));
+}
+
+uint32_t MatMul::mv_token_cap(const vk::Capabilities& caps, bool subgroup, bool norm, uint32_t requested) {
+  // mul_mv.comp keeps ROWS partial sums per token (ROWS + 1 with a norm: the sums of squares) in
+  // each slot: one slot per thread for the plain reduction, 2 KiB per token at WG 128 (32 tokens
+  // would need 64 KiB, over NVIDIA's 48 and lavapipe's 32); one per subgroup for the subgroup
+  // reduction, 64 bytes per token with subgroups of 32.
+  const uint32_t slots = subgroup ? mv_subgroup_slots(caps) : kMvWorkgroup;
+  const uint32_t bytes_per_token = (kMvRows + (norm ? 1 : 0)) * slots * 4;
+  return std::min(requested, caps.max_shared_memory / bytes_per_token);
 }
 
 void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
@@ -117,9 +127,10 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     // Decode (one token) gets its own specialization: 1 accumulator per row instead of
     // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
     const uint32_t max_tokens = n_tokens == 1 ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
-    const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
-    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (subgroup ? "_subgroup" : ""), 5, sizeof(MatMulPush),
-                               {kMvWorkgroup, kMvRows, max_tokens, norm ? 1u : 0u}});
+    std::vector<uint32_t> spec{kMvWorkgroup, kMvRows, max_tokens, norm ? 1u : 0u};
+    if (mv_subgroup_) spec.push_back(mv_subgroup_slots(ctx_.caps()));
+    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MatMulPush),
+                               std::move(spec)});
   } else if (path == "mm_dot") {
     const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
     const uint32_t n_blocks = n_tokens * (w.cols / 32);
@@ -127,9 +138,8 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     xq = {s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
     xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
     xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
-    const vk::Pipeline& quantize = ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}});
     rec.barrier();  // an earlier matmul of this op may still read the scratch
-    rec.dispatch(quantize, {x, xq, xd, xs}, n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+    QuantizeQ8(ctx_, options_.quantize_groups_per_dim).record(rec, x, xq, xd, xs, n_blocks);
     rec.barrier();
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});

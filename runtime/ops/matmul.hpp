@@ -21,12 +21,15 @@ struct MatMulOptions {
   // (ops/coopmat.hpp) instead, on any device with fp16 and for the types it is built for.
   bool coopmat_emulation = false;
   // Batches up to this use matrix-vector kernels (<= 32; 0: never), capped where the kernel's
-  // shared memory (2 KiB per token) would exceed the device's maxComputeSharedMemorySize.
+  // shared memory would exceed the device's maxComputeSharedMemorySize (mv_token_cap).
   uint32_t mv_max_tokens = 8;
   bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
   uint64_t max_weight_binding_bytes = 0;
+  // Workgroups per grid dimension of the mm_dot path's activation quantization (ops::QuantizeQ8;
+  // 0: 65535, the guaranteed limit). Tests set it small to run batches on a 2-D grid.
+  uint32_t quantize_groups_per_dim = 0;
 };
 
 class MatMul {
@@ -41,7 +44,7 @@ class MatMul {
               uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false,
               const InputNorm* norm = nullptr) const;
   // Whether record() can take an InputNorm for this batch: the matrix-vector path can, up to
-  // the batch whose extra shared memory (0.5 KiB per token) still fits.
+  // the batch whose extra shared memory (a quarter more per token) still fits.
   bool fuses_norm(const Matrix& w, uint32_t n_tokens) const {
     return n_tokens <= mv_max_norm_tokens_ && path_for(w, n_tokens) == "mv";
   }
@@ -54,6 +57,14 @@ class MatMul {
   static uint64_t dot_scratch_bytes(uint32_t cols, uint32_t n_tokens);
   // The matrix-vector batch limit in effect: options.mv_max_tokens, capped by shared memory.
   uint32_t mv_max_tokens() const { return mv_max_tokens_; }
+  // The largest batch mul_mv can run on a device: `requested` capped so that its partial sums
+  // fit maxComputeSharedMemorySize. Per token they take (4 + norm) floats per slot: one slot per
+  // thread (128) with the plain reduction, one per subgroup with the subgroup one
+  // (mv_subgroup_slots), so 2 KiB plain, 64 bytes with subgroups of 32.
+  static uint32_t mv_token_cap(const vk::Capabilities& caps, bool subgroup, bool norm, uint32_t requested);
+  // The subgroup reduction's slots per sum (mul_mv's SLOTS): one per subgroup of a 128-thread
+  // workgroup at the device's smallest subgroup size, which a driver free to choose may use.
+  static uint32_t mv_subgroup_slots(const vk::Capabilities& caps);
 
  private:
   vk::BufferRange dot_scratch(uint64_t bytes) const;
@@ -67,6 +78,7 @@ class MatMul {
 
   vk::Context& ctx_;
   MatMulOptions options_;
+  bool mv_subgroup_ = false;  // mul_mv's subgroup reduction (options and device allowing)
   uint32_t mv_max_tokens_ = 0, mv_max_norm_tokens_ = 0;
   std::shared_ptr<Scratch> scratch_ = std::make_shared<Scratch>();
 };

@@ -76,6 +76,9 @@ struct MoeExpertsOptions {
   // expert tensor larger than that is bound as windows of whole experts, one dispatch each.
   // Tests set it small.
   uint64_t max_weight_binding_bytes = 0;
+  // Workgroups per grid dimension of the dot path's activation quantization (ops::QuantizeQ8;
+  // 0: 65535, the guaranteed limit). Tests set it small to run batches on a 2-D grid.
+  uint32_t quantize_groups_per_dim = 0;
 };
 
 class MoeExperts {
@@ -105,7 +108,7 @@ class MoeExperts {
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
 
  private:
-  bool grouped_dot(const ExpertsShape& s, quant::Type t) const;
+  bool grouped_dot(quant::Type t) const;
   bool grouped_coopmat(quant::Type t) const;
 
   vk::Context& ctx_;

@@ -35,6 +35,7 @@
 #include "common/error.hpp"
 #include "ops/coopmat.hpp"
 #include "ops/moe.hpp"
+#include "ops/quantize_q8.hpp"
 #include "ops/weight_binding.hpp"
 
 namespace moevk::ops {
@@ -51,7 +52,6 @@ static_assert(kDotWorkgroup == (kTileM / 4) * (kDotTileN / 4), "moe_mul_mm_dot: 
 // moe_mul_mm_coopmat: the same row tiles, 64 weight rows per tile (4 subgroups x 16).
 constexpr uint32_t kCoopTileN = 64;
 static_assert(kTileM == 32, "moe_mul_mm_coopmat computes two 16-row fragments per row tile");
-constexpr uint32_t kQuantizeWorkgroup = 64;  // quantize_q8: one thread per 32 elements
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
 
@@ -171,18 +171,15 @@ bool MoeExperts::grouped_coopmat(quant::Type t) const {
                                     : options_.allow_coopmat && coopmat_usable(ctx_);
 }
 
-bool MoeExperts::grouped_dot(const ExpertsShape& s, quant::Type t) const {
-  if (grouped_coopmat(t)) return false;
-  // quantize_q8 runs one thread per 32 elements in a 1-D grid.
-  const uint64_t act = std::max(uint64_t(s.n_tokens) * s.n_embd, uint64_t(s.n_tokens) * s.k * s.n_ff);
-  return options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t) &&
-         act / 32 <= uint64_t(kMaxGroupsPerDim) * kQuantizeWorkgroup;
+bool MoeExperts::grouped_dot(quant::Type t) const {
+  // Any batch record() accepts: quantize_q8's 2-D grid covers every activation count below 2^32.
+  return !grouped_coopmat(t) && options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t);
 }
 
 std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
   if (path_for(s) == "decode") return "decode";
   const int coops = int(grouped_coopmat(gate)) + int(grouped_coopmat(up)) + int(grouped_coopmat(down));
-  const int dots = int(grouped_dot(s, gate)) + int(grouped_dot(s, up)) + int(grouped_dot(s, down));
+  const int dots = int(grouped_dot(gate)) + int(grouped_dot(up)) + int(grouped_dot(down));
   if (coops == 3) return "grouped_coopmat";
   if (dots == 3) return "grouped_dot";
   return coops + dots == 0 ? "grouped" : "grouped_mixed";
@@ -287,13 +284,12 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
   require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
 
-  const bool dot_gate = grouped_dot(s, gate.type), dot_up = grouped_dot(s, up.type);
-  const bool dot_down = grouped_dot(s, down.type);
+  const bool dot_gate = grouped_dot(gate.type), dot_up = grouped_dot(up.type);
+  const bool dot_down = grouped_dot(down.type);
   // int8 activations (quantize_q8) into act_q8/scale/sum: `elements` values of `src`, 32 at a time.
+  const QuantizeQ8 quantize_q8(ctx_, options_.quantize_groups_per_dim);
   auto quantize = [&](const vk::BufferRange& src, uint64_t elements) {
-    const uint32_t n_blocks = static_cast<uint32_t>(elements / 32);
-    rec.dispatch(ctx_.pipeline({"quantize_q8", 4, 4, {kQuantizeWorkgroup}}), {src, act_q8, act_scale, act_sum},
-                 n_blocks, div_up(n_blocks, kQuantizeWorkgroup));
+    quantize_q8.record(rec, src, act_q8, act_scale, act_sum, static_cast<uint32_t>(elements / 32));
   };
 
   const GroupPush group_push{n, s.n_expert, kTileM};

@@ -213,8 +213,13 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
   c.subgroup_shuffle_relative = ops & VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT;
   c.subgroup_clustered = ops & VK_SUBGROUP_FEATURE_CLUSTERED_BIT;
   c.subgroup_quad = ops & VK_SUBGROUP_FEATURE_QUAD_BIT;
-  if (has_sizectl && fsize.subgroupSizeControl && fsize.computeFullSubgroups) {
-    c.subgroup_size_control = (sizectl.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
+  // The range is what a pipeline without a required size may run with, so it is taken wherever
+  // it is reported, also where the features to require a size are missing: kernels that size
+  // per-subgroup storage (mul_mv) rely on its minimum. Without the extension subgroupSize is all
+  // there is.
+  c.subgroup_size_control = has_sizectl && fsize.subgroupSizeControl && fsize.computeFullSubgroups &&
+                            (sizectl.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
+  if (has_sizectl && sizectl.minSubgroupSize > 0 && sizectl.maxSubgroupSize >= sizectl.minSubgroupSize) {
     c.min_subgroup_size = sizectl.minSubgroupSize;
     c.max_subgroup_size = sizectl.maxSubgroupSize;
   } else {

@@ -35,7 +35,8 @@ struct Capabilities {
   std::string api_version_string, driver_version_string;
   uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
 
-  // Subgroups.
+  // Subgroups. min/max: the sizes a pipeline without a required size may run with (as
+  // VK_EXT_subgroup_size_control, core in 1.3, reports them; else both are subgroup_size).
   uint32_t subgroup_size = 0, min_subgroup_size = 0, max_subgroup_size = 0;
   bool subgroup_size_control = false;
   bool subgroup_compute = false;

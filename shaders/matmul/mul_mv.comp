@@ -17,9 +17,13 @@
 //          (W (s x * g) = s W (x * g)): no separate norm pass, no barrier before the product.
 // Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
-// ROWS * MAX_TOKENS <= WG, 3 = NORM (0/1). Shared memory: (ROWS + 1) * MAX_TOKENS * WG floats
-// (plain) or * 128 (SUBGROUP), 2.5 KiB per token at WG 128, ROWS 4: MatMul caps MAX_TOKENS to
-// fit the device's maxComputeSharedMemorySize (NVIDIA has 48 KiB, lavapipe 32).
+// ROWS * MAX_TOKENS <= WG, 3 = NORM (0/1), 4 = SLOTS (SUBGROUP only): partial sums kept per sum,
+// at least gl_NumSubgroups, i.e. WG / the smallest subgroup size the device may run the shader
+// with (MatMul: div_up(WG, minSubgroupSize); 4 on NVIDIA at WG 128, 16 on lavapipe).
+// Shared memory: (ROWS + NORM) * MAX_TOKENS floats per slot, WG slots (plain) or SLOTS
+// (SUBGROUP): per token at WG 128, ROWS 4 and no norm 2 KiB plain, 64 bytes with subgroups of
+// 32; MatMul caps MAX_TOKENS to fit the device's maxComputeSharedMemorySize (NVIDIA has
+// 48 KiB, lavapipe 32).
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -30,6 +34,7 @@ layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint ROWS = 4;
 layout(constant_id = 2) const uint MAX_TOKENS = 8;
 layout(constant_id = 3) const bool NORM = false;
+layout(constant_id = 4) const uint SLOTS = 128;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
@@ -52,7 +57,7 @@ layout(push_constant) uniform Push {
 const uint PRODUCTS = ROWS * MAX_TOKENS;
 const uint SUMS = PRODUCTS + (NORM ? MAX_TOKENS : 0u);
 #ifdef SUBGROUP
-shared float partial[SUMS * 128];  // one per (sum, subgroup); 128 subgroups covers WG <= 1024 at size >= 8
+shared float partial[SUMS * SLOTS];  // one per (sum, subgroup)
 #else
 shared float partial[SUMS * WG];
 #endif
@@ -143,16 +148,16 @@ void main() {
   const uint n_subgroups = gl_NumSubgroups;
   [[unroll]] for (uint k = 0u; k < SUMS; ++k) {
     const float s = subgroupAdd(acc[k]);
-    if (subgroupElect()) partial[k * 128u + gl_SubgroupID] = s;
+    if (subgroupElect()) partial[k * SLOTS + gl_SubgroupID] = s;
   }
   barrier();
   if (lid < ROWS * n_tokens) {
     const uint r = lid / n_tokens, t = lid % n_tokens, k = r * MAX_TOKENS + t;
     float sum = 0.0;
-    for (uint s = 0u; s < n_subgroups; ++s) sum += partial[k * 128u + s];
+    for (uint s = 0u; s < n_subgroups; ++s) sum += partial[k * SLOTS + s];
     if (NORM) {
       float sum_sq = 0.0;
-      for (uint s = 0u; s < n_subgroups; ++s) sum_sq += partial[(PRODUCTS + t) * 128u + s];
+      for (uint s = 0u; s < n_subgroups; ++s) sum_sq += partial[(PRODUCTS + t) * SLOTS + s];
       sum *= inversesqrt(sum_sq / float(pc.cols) + pc.norm_eps);
     }
 #else

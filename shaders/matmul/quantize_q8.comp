@@ -5,7 +5,10 @@
 // Outputs: xq (binding 1) u32 [n_blocks * 8], 4 signed int8 per word, element order;
 //          xd (binding 2) f32 [n_blocks]; xs (binding 3) f32 [n_blocks] = d * sum(q), the block
 //          sum for weights with an offset (y += offset_w * xs).
-// Dispatch: (div_up(n_blocks, WG), 1, 1), one thread per block.
+// Dispatch: one thread per block; workgroups G = div_up(n_blocks, WG) laid out as
+// (min(G, M), div_up(G, min(G, M)), 1) for a per-dimension limit M (65535, Vulkan's guaranteed
+// maxComputeWorkGroupCount: a 1-D grid would stop at 65535 * WG blocks, ~4.19M at WG 64, which
+// 8192 tokens x 18432 columns exceed); threads past n_blocks in the last grid row do nothing.
 // Specialization: 0 = workgroup size.
 #include "types.glsl"
 
@@ -19,7 +22,7 @@ layout(std430, binding = 3) writeonly buffer Xs { float xs_values[]; };
 layout(push_constant) uniform Push { uint n_blocks; } pc;
 
 void main() {
-  const uint b = gl_GlobalInvocationID.x;
+  const uint b = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
   if (b >= pc.n_blocks) return;
   vec4 v[8];
   float amax = 0.0;

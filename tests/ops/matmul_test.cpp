@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "ops/coopmat.hpp"
 #include "ops/matmul.hpp"
+#include "ops/quantize_q8.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
 
@@ -227,14 +228,18 @@ TEST_F(GpuTest, MatMulFusedInputNorm) {
 }
 
 TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
-  // mul_mv keeps 2 KiB of partial sums per token in shared memory: the allowed maximum of 32
-  // tokens (64 KiB) exceeds every device's limit here (lavapipe 32 KiB, NVIDIA 48 KiB), so the
-  // op caps the batch to what fits and sends larger ones to the matrix-matrix kernels. Without
-  // the cap the 17..32-token pipelines would exceed maxComputeSharedMemorySize (validation fails).
-  // A fused norm needs 0.5 KiB per token more: it is offered up to the smaller batch that fits.
-  const uint32_t fit = ctx->caps().max_shared_memory / 2048;
-  const uint32_t norm_fit = ctx->caps().max_shared_memory / 2560;
+  // mul_mv keeps 4 partial sums per token in each slot of shared memory: one slot per thread
+  // (128) with the plain reduction, 2 KiB per token, so the allowed maximum of 32 tokens (64 KiB)
+  // exceeds every device's limit here (lavapipe 32 KiB, NVIDIA 48 KiB); one per subgroup with
+  // the subgroup reduction (128 / 8 = 16 on lavapipe, 256 bytes per token). The op caps the
+  // batch to what fits and sends larger ones to the matrix-matrix kernels. Without the cap the
+  // 17..32-token plain pipelines would exceed maxComputeSharedMemorySize (validation fails).
+  // A fused norm needs a fifth sum per slot: it is offered up to the smaller batch that fits.
   for (bool subgroup : {true, false}) {
+    const bool reduces_by_subgroup = subgroup && ctx->features().subgroup_arithmetic;
+    const uint32_t slots = reduces_by_subgroup ? 128 / ctx->caps().min_subgroup_size : 128;
+    const uint32_t fit = ctx->caps().max_shared_memory / (4 * slots * 4);
+    const uint32_t norm_fit = ctx->caps().max_shared_memory / (5 * slots * 4);
     ops::MatMulOptions options;
     options.mv_max_tokens = 32;
     options.allow_subgroup = subgroup;
@@ -243,7 +248,9 @@ TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
     EXPECT_EQ(op.mv_max_tokens(), cap);
     const ops::Matrix m{{}, Type::Q8_0, 64, 9};
     EXPECT_EQ(op.path_for(m, cap), "mv");
-    if (cap < 32) EXPECT_NE(op.path_for(m, cap + 1), "mv");
+    if (cap < 32) {
+      EXPECT_NE(op.path_for(m, cap + 1), "mv");
+    }
     const std::string mm = ops::MatMul(*ctx).path_for(m, 64);
     check_matmul(*ctx, op, {Type::Q8_0, 9, 64, cap, true}, "mv", 1400 + subgroup);
     check_matmul(*ctx, op, {Type::Q8_0, 9, 64, 32}, cap < 32 ? mm : "mv", 1410 + subgroup);
@@ -252,11 +259,55 @@ TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
     EXPECT_EQ(op.fuses_norm(m, norm_cap + 1), false);
     check_matmul(*ctx, op, {Type::Q8_0, 9, 64, norm_cap, false, test::WeightSource::Quantize, false, true}, "mv",
                  1420 + subgroup);
+    // Options below the cap are kept as they are.
+    options.mv_max_tokens = 3;
+    EXPECT_EQ(ops::MatMul(*ctx, options).mv_max_tokens(), std::min(3u, fit));
   }
-  // Options below the cap are kept as they are.
+}
+
+TEST_F(GpuTest, MatMulSubgroupReductionSlotsFollowTheSmallestSubgroupSize) {
+  // One slot per subgroup of a 128-thread workgroup, counted at the smallest subgroup size the
+  // driver may pick: NVIDIA (32) needs 4, so 32 tokens take 2 KiB (2.5 with a norm) and fit its
+  // 48 KiB, where 128 slots per sum allowed 24 (19 with a norm). AMD (32..64) 4, Intel (8..32)
+  // and lavapipe (8) 16. No size reported: one slot per thread, as the plain reduction.
+  vk::Capabilities caps;
+  caps.max_shared_memory = 48 * 1024;
+  for (auto [min_size, slots] : {std::pair{32u, 4u}, {64u, 2u}, {8u, 16u}, {4u, 32u}, {1u, 128u}, {0u, 128u}}) {
+    caps.min_subgroup_size = min_size;
+    EXPECT_EQ(ops::MatMul::mv_subgroup_slots(caps), slots) << "min subgroup size " << min_size;
+  }
+  caps.min_subgroup_size = 32;
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, true, false, 32), 32u);
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, true, true, 32), 32u);
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, true, false, 8), 8u);
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, false, false, 32), 24u);  // 48 KiB / 2 KiB
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, false, true, 32), 19u);   // 48 KiB / 2.5 KiB
+  // Small shared memory still caps the subgroup reduction: 16 slots x 4 floats = 256 bytes a token.
+  caps.max_shared_memory = 4096;
+  caps.min_subgroup_size = 8;
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, true, false, 32), 16u);
+  EXPECT_EQ(ops::MatMul::mv_token_cap(caps, true, true, 32), 12u);  // 4096 / 320
+  // The op applies it with this device's caps.
+  EXPECT_EQ(ops::MatMul::mv_subgroup_slots(ctx->caps()), 128 / ctx->caps().min_subgroup_size);
+
+  // On lavapipe (subgroups of 8, 32 KiB) the subgroup reduction now takes the 32-token maximum,
+  // with and without a norm, where 128 slots per sum stopped it at 16 (12): batches at that cap
+  // on the matrix-vector path match the reference, rows of several strided passes included.
+  if (!ctx->features().subgroup_arithmetic) GTEST_SKIP() << "device has no subgroup arithmetic";
   ops::MatMulOptions options;
-  options.mv_max_tokens = 3;
-  EXPECT_EQ(ops::MatMul(*ctx, options).mv_max_tokens(), std::min(3u, fit));
+  options.mv_max_tokens = 32;
+  ops::MatMul op(*ctx, options);
+  const uint32_t cap = ops::MatMul::mv_token_cap(ctx->caps(), true, false, 32);
+  ASSERT_EQ(op.mv_max_tokens(), cap);
+  const uint32_t norm_cap = ops::MatMul::mv_token_cap(ctx->caps(), true, true, cap);
+  EXPECT_TRUE(op.fuses_norm({{}, Type::Q4_0, 64, 9}, norm_cap));
+  uint32_t seed = 3600;
+  for (const Case& c : {Case{Type::Q4_K, 33, 512, cap, true}, Case{Type::Q4_0, 5, 2048 + 32, cap},
+                        Case{Type::F16, 7, 40, cap - 1, false, test::WeightSource::Quantize, true}})
+    check_matmul(*ctx, op, c, "mv", seed += 3);
+  for (const Case& c : {Case{Type::Q8_0, 9, 96, norm_cap, false, test::WeightSource::Quantize, false, true},
+                        Case{Type::Q4_K, 3, 256, norm_cap, true, test::WeightSource::Quantize, true, true}})
+    check_matmul(*ctx, op, c, "mv", seed += 3);
 }
 
 TEST_F(GpuTest, MatMulMatrixVectorLongRows) {
@@ -289,6 +340,41 @@ TEST_F(GpuTest, MatMulIntegerDotPath) {
       check_matmul(*ctx, op, {t, tokens == 1 ? 7u : 130u, cols, tokens, tokens == 3, source}, "mm_dot", seed += 3);
     }
   }
+}
+
+TEST_F(GpuTest, MatMulIntegerDotPathQuantizesOnATwoDimensionalGrid) {
+  // The activations' quantization runs one thread per 32 elements: a long prefill of a wide
+  // matrix (8192 tokens x 18432 columns: 73728 workgroups of 64) needs more workgroups than
+  // one grid dimension guarantees (65535), so they are laid out in two. A limit of 3 per
+  // dimension makes small batches do the same: 33 x 512 is 528 blocks in 3 x 3 workgroups,
+  // 70 x 96 210 in 3 x 2 (two idle), 17 x 512 272 in 3 x 2 (one idle).
+  if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
+  ops::MatMulOptions options;
+  options.mv_max_tokens = 0;
+  options.allow_coopmat = false;
+  options.quantize_groups_per_dim = 3;
+  ops::MatMul op(*ctx, options);
+  uint32_t seed = 3500;
+  for (const Case& c : {Case{Type::Q4_0, 65, 512, 33, true}, Case{Type::Q8_0, 130, 96, 70},
+                        Case{Type::Q4_K, 7, 512, 17, false, test::WeightSource::RandomBytes}})
+    check_matmul(*ctx, op, c, "mm_dot", seed += 3);
+  // The path stays mm_dot at any batch, and the default grid holds the wide prefill.
+  EXPECT_EQ(ops::MatMul(*ctx, {true, false}).path_for({{}, Type::Q4_0, 18432, 4096}, 8192), "mm_dot");
+  EXPECT_EQ(ops::QuantizeQ8(*ctx).grid(8192u * 18432u / 32u).y, 2u);
+  // The op records through that limit: 10 workgroups do not fit 3 x 3, and it says so.
+  const auto w = test::random_weights(Type::Q8_0, 4, 640, 1);
+  auto wbuf = test::upload(*ctx, w, "weights");
+  auto xbuf = test::upload(*ctx, test::random_floats(32 * 640, 2), "x");
+  auto ybuf = test::poisoned(*ctx, 32 * 4 * 4);
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  try {
+    op.record(rec, {wbuf.range(), Type::Q8_0, 640, 4}, xbuf.range(), ybuf.range(), 32);  // 640 blocks
+    ADD_FAILURE() << "a quantize grid over the limit was recorded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED) << e.what();
+  }
+  rec.end();
 }
 
 TEST_F(GpuTest, MatMulAccumulateAddsToOutputOnEveryPath) {

@@ -27,6 +27,7 @@ using namespace moevk::test::moe;
 class MoeExpertsTest : public GpuTest {
  protected:
   uint64_t max_binding_bytes = 0;  // MoeExpertsOptions::max_weight_binding_bytes for run()
+  uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
 
   struct Inputs {
     Case c;
@@ -99,6 +100,7 @@ class MoeExpertsTest : public GpuTest {
     options.allow_coopmat = path == Path::GroupedCoopmat;
     options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     options.max_weight_binding_bytes = max_binding_bytes;
+    options.quantize_groups_per_dim = quantize_groups;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -325,6 +327,27 @@ TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
   std::swap(ctx, plain);
   EXPECT_TRUE(close_to_reference(c, got, reference_for(in, Path::Grouped)));
   test::expect_no_validation_messages(*plain);
+}
+
+TEST_F(MoeExpertsTest, IntegerDotPathQuantizesOnATwoDimensionalGrid) {
+  // x and h are quantized one thread per 32 elements. A Mixtral prefill of 8192 tokens has
+  // 8192 x 2 x 14336 / 32 = 7.3M blocks of h, more than 65535 workgroups of 64 in one grid
+  // dimension: the grid has two, so the batch stays on the dot kernels.
+  if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
+  const ops::MoeExperts op(*ctx);
+  EXPECT_EQ(op.path_for({8192, 4096, 14336, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "grouped_dot");
+  // A limit of 2 or 3 workgroups per dimension puts small batches on 2-D grids: x of 45 x 96
+  // (135 blocks) and h of 45 x 1 x 160 (225) on 2 x 2; x of 40 x 160 (200) and h of 40 x 2 x 96
+  // (240) on 3 x 2.
+  uint32_t seed = 7500;
+  for (const auto& [c, groups] : {std::pair{Case{Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 45, 96, 160}, 2u},
+                                  std::pair{Case{Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 2, 40, 160, 96,
+                                                 Routing::Random, 20, 0}, 3u}}) {
+    quantize_groups = groups;
+    const Inputs in = make_inputs(c, seed += 10);
+    EXPECT_TRUE(close_to_reference(c, run(in, Path::GroupedDot), reference_for(in, Path::GroupedDot))) << describe(c);
+  }
+  quantize_groups = 0;
 }
 
 TEST_F(MoeExpertsTest, TensorsLargerThanOneBindingRunInExpertWindows) {
