@@ -3,7 +3,8 @@
 # there from the repository root after `bash scripts/device-prepare.sh` here, carrying .gl and
 # build-gpu. Writes under $OUT (default ./device-out):
 #   devices.txt, devices.json     moevk devices
-#   ctest.log                     every test on the GPU (cooperative-matrix path enabled)
+#   ctest.log                     every test on the GPU
+#   ctest-coopmat.log             the kernel tests again with MOEVK_ENABLE=coopmat
 #   bench-ops.json                moevk bench ops on the real layer shapes
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
 #   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes
@@ -81,10 +82,16 @@ for s in $STEPS; do
       command -v nvidia-smi >/dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
       ;;
     tests)
-      # The interop tests need Node.js (absent there); everything else runs, coopmat included.
-      MOEVK_ENABLE=coopmat step tests 200 ctest --test-dir "$build" -j8 --timeout 120 \
+      # The interop tests need Node.js (absent there); everything else runs on the default paths.
+      step tests 200 ctest --test-dir "$build" -j8 --timeout 120 \
         -E 'sh_gguf_interop_test|sh_llama_cpp_interop_test' --output-on-failure > "$OUT/ctest.log" 2>&1
       tail -n 3 "$OUT/ctest.log" | tee -a "$summary"
+      # Then the kernel tests with the cooperative-matrix kernels on (opt-in until they pass
+      # there): the dense and MoE products take them wherever the op's defaults allow. The end
+      # to end tests are not run so: their bounds are for f32 operands.
+      MOEVK_ENABLE=coopmat step tests-coopmat 120 "$build/test_ops" \
+        --gtest_filter='*Coop*:*MatMul*:MoeExperts*' > "$OUT/ctest-coopmat.log" 2>&1
+      tail -n 3 "$OUT/ctest-coopmat.log" | tee -a "$summary"
       ;;
     ops)
       if [ "$QUICK" = 1 ]; then ops=(--shapes tiny --tokens 1,8 -r 2); else ops=(--tokens 1,8,32,128,512 -r 5); fi

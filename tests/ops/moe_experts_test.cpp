@@ -309,16 +309,19 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
 
 TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
   const ops::ExpertsShape s{40, 256, 256, 8, 2};
-  const ops::MoeExperts op(*ctx);  // defaults: decode up to 4 tokens, dot where the device has it
+  // Defaults: decode up to 4 tokens, dot where the device has it, the NV cooperative-matrix
+  // kernel for every product ahead of it where that is on (MOEVK_ENABLE=coopmat on such a GPU).
+  const ops::MoeExperts op(*ctx);
+  const bool coop = ops::coopmat_usable(*ctx), dot = ctx->features().dot;
   EXPECT_EQ(op.path_for({4, 256, 256, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "decode");
-  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), ctx->features().dot ? "grouped_dot" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), ctx->features().dot ? "grouped_mixed" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q6_K), "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), coop ? "grouped_coopmat" : dot ? "grouped_dot" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), coop ? "grouped_coopmat" : dot ? "grouped_mixed" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q6_K), coop ? "grouped_coopmat" : "grouped");
   ops::MoeExpertsOptions no_dot;
-  no_dot.allow_dot = false;
+  no_dot.allow_dot = no_dot.allow_coopmat = false;
   EXPECT_EQ(ops::MoeExperts(*ctx, no_dot).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
   // MOEVK_DISABLE=dot: the plain tiles, and they still compute the right thing.
-  auto plain = test::make_context("dot");
+  auto plain = test::make_context("dot,coopmat");
   EXPECT_EQ(ops::MoeExperts(*plain).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
   const Case c{Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 17, 64, 96};
   const Inputs in = make_inputs(c, 1200);
@@ -334,7 +337,9 @@ TEST_F(MoeExpertsTest, IntegerDotPathQuantizesOnATwoDimensionalGrid) {
   // 8192 x 2 x 14336 / 32 = 7.3M blocks of h, more than 65535 workgroups of 64 in one grid
   // dimension: the grid has two, so the batch stays on the dot kernels.
   if (!ctx->features().dot) GTEST_SKIP() << "device has no integer dot product";
-  const ops::MoeExperts op(*ctx);
+  ops::MoeExpertsOptions dot_options;
+  dot_options.allow_coopmat = false;
+  const ops::MoeExperts op(*ctx, dot_options);
   EXPECT_EQ(op.path_for({8192, 4096, 14336, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "grouped_dot");
   // A limit of 2 or 3 workgroups per dimension puts small batches on 2-D grids: x of 45 x 96
   // (135 blocks) and h of 45 x 1 x 160 (225) on 2 x 2; x of 40 x 160 (200) and h of 40 x 2 x 96
