@@ -411,22 +411,25 @@ void Context::download(const BufferRange& src, void* data, uint64_t size) {
   transfer(src, data, size, false);
 }
 
-void Context::submit_and_wait(VkCommandBuffer cb) {
+void Context::submit_and_wait(VkCommandBuffer cb, VkFence fence) {
   check_usable();
-  std::lock_guard<std::mutex> lock(submit_mutex_);
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cb;
-  if (simulate_loss_after_ && ++submits_ > simulate_loss_after_) {
-    lost_ = true;
-    throw Error(MOEVK_ERROR_DEVICE_LOST, "the Vulkan device '" + caps_.name +
-                                             "' was lost during a submit (simulated); this context cannot "
-                                             "be used further, create a new one");
+  VkResult r;
+  {
+    std::lock_guard<std::mutex> lock(submit_mutex_);  // the queue, and the simulated-loss count
+    if (simulate_loss_after_ && ++submits_ > simulate_loss_after_) {
+      lost_ = true;
+      throw Error(MOEVK_ERROR_DEVICE_LOST, "the Vulkan device '" + caps_.name +
+                                               "' was lost during a submit (simulated); this context cannot "
+                                               "be used further, create a new one");
+    }
+    r = vkQueueSubmit(queue_, 1, &submit, fence);
   }
-  VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
-  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
+  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_);
   if (r == VK_SUCCESS) {
-    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
+    check(vkResetFences(device_, 1, &fence), "vkResetFences");
     return;
   }
   if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) {

@@ -114,10 +114,11 @@ struct PipelineDesc {
   std::string key() const;
 };
 
-// A command pool with its one primary command buffer. Vulkan requires a pool (and the buffers
-// allocated from it) to be externally synchronized, so each user that records on its own thread
-// owns one: every Recorder (contexts of one model may record on different threads at once), and
-// the Context for its transfers (those run under its submit mutex).
+// A command pool with its one primary command buffer and a fence for its submits. Vulkan requires
+// a pool (and the buffers allocated from it) and a fence to be externally synchronized, so each
+// user that records on its own thread owns one: every Recorder (contexts of one model may record
+// and wait on different threads at once), and the Context for its transfers (those run under its
+// submit mutex).
 class CommandPool {
  public:
   CommandPool() = default;
@@ -127,11 +128,13 @@ class CommandPool {
   ~CommandPool();
 
   VkCommandBuffer buffer() const { return buffer_; }
+  VkFence fence() const { return fence_; }  // unsignalled between submits
 
  private:
   VkDevice device_ = VK_NULL_HANDLE;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer buffer_ = VK_NULL_HANDLE;  // freed with the pool
+  VkFence fence_ = VK_NULL_HANDLE;
 };
 
 struct Pipeline {
@@ -171,9 +174,11 @@ class Context {
   // Pipelines are created once per description and kept for the Context's life.
   const Pipeline& pipeline(const PipelineDesc& desc);
 
-  // Submits one recorded command buffer and waits for it. Throws DEVICE_LOST (and marks the
-  // context lost: every later call fails the same way) or VULKAN on other failures.
-  void submit_and_wait(VkCommandBuffer cb);
+  // Submits one recorded command buffer and waits for it on `fence` (unsignalled, the caller's
+  // own: see CommandPool). The queue is locked for the submit only, so contexts of one model
+  // waiting on their steps do not hold each other's next submit back. Throws DEVICE_LOST (and
+  // marks the context lost: every later call fails the same way) or VULKAN on other failures.
+  void submit_and_wait(VkCommandBuffer cb, VkFence fence);
   bool lost() const { return lost_; }
   void check_usable() const;
 
@@ -206,7 +211,7 @@ class Context {
   Buffer staging_;
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
       peak_device_allocated_bytes_{0};
-  std::atomic<bool> lost_{false};  // set under submit_mutex_, read by every thread
+  std::atomic<bool> lost_{false};  // set by the thread that sees the loss, read by every thread
   uint64_t fence_timeout_ns_ = 0;
   uint32_t simulate_loss_after_ = 0;
   uint64_t simulate_memory_ = 0;

@@ -27,20 +27,30 @@ CommandPool::CommandPool(VkDevice device, uint32_t queue_family) : device_(devic
     pool_ = VK_NULL_HANDLE;
     check(r, "vkAllocateCommandBuffers");
   }
+  VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  r = vkCreateFence(device_, &finfo, nullptr, &fence_);
+  if (r != VK_SUCCESS) {
+    vkDestroyCommandPool(device_, pool_, nullptr);
+    pool_ = VK_NULL_HANDLE;
+    check(r, "vkCreateFence");
+  }
 }
 
 CommandPool& CommandPool::operator=(CommandPool&& o) noexcept {
   if (this != &o) {
     if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
+    if (fence_) vkDestroyFence(device_, fence_, nullptr);
     device_ = std::exchange(o.device_, VK_NULL_HANDLE);
     pool_ = std::exchange(o.pool_, VK_NULL_HANDLE);
     buffer_ = std::exchange(o.buffer_, VK_NULL_HANDLE);
+    fence_ = std::exchange(o.fence_, VK_NULL_HANDLE);
   }
   return *this;
 }
 
 CommandPool::~CommandPool() {
   if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
+  if (fence_) vkDestroyFence(device_, fence_, nullptr);
 }
 
 Recorder::Recorder(Context& ctx, uint32_t max_timestamps)
@@ -235,7 +245,7 @@ std::vector<double> Recorder::timestamps_ms() {
 
 void Recorder::submit() {
   if (!recorded_) throw Error(MOEVK_ERROR_INTERNAL, "submit of an unfinished recording");
-  ctx_.submit_and_wait(cb_);
+  ctx_.submit_and_wait(cb_, commands_.fence());
 }
 
 }  // namespace moevk::vk
