@@ -173,6 +173,8 @@ typedef struct moevk_context_params {
   uint32_t n_ctx;       /* 0: the model's training context (capped at 4096 by default) */
   uint32_t n_batch;     /* prompt tokens per forward step (prefill chunk), default 128 */
   int expert_stats;     /* nonzero: count expert choices per layer (moevk_context_stats_json) */
+  int reserved;         /* unused, keep 0: where the 0.1 struct had its tail padding (its sizeof
+                           covered it), so no later field lies in bytes a 0.1 caller leaves unset */
   /* Added after 0.1 (struct_size tells which fields a caller has; older, smaller structs are
    * accepted and the missing fields take their defaults): */
   int profile;          /* nonzero: GPU time per stage (attention, router, experts, other) from

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU-machine check in one run (its device time is scarce: minutes per task). Run
-# there from the repository root after `bash scripts/device-prepare.sh` here, carrying .gl and
-# build-gpu. Writes under $OUT (default ./device-out):
+# there from the repository root after `bash scripts/device-prepare.sh` here, carrying .gl (with
+# the packed build-gpu/ in it). Writes under $OUT (default ./device-out):
 #   devices.txt, devices.json     moevk devices
 #   ctest.log                     every test on the GPU
 #   ctest-coopmat.log             the kernel tests again with MOEVK_ENABLE=coopmat
@@ -35,6 +35,11 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nv
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 
+# The packed tree from device-prepare.sh, always unpacked afresh (a build-gpu/ left from an
+# earlier call on a warm machine may be stale).
+if [ -f .gl/build-gpu.tar.xz ]; then
+  rm -rf build-gpu && tar -xJf .gl/build-gpu.tar.xz
+fi
 build=build-gpu
 [ -x "$build/tools/moevk" ] || build=build
 moevk="$PWD/$build/tools/moevk"

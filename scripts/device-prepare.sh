@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a run on the lent GPU machine (see ../shared/device/README.md): builds a stripped
-# Release tree into build-gpu/ (binaries only: the transfer limit is 64 MiB) and puts the Vulkan
-# loader plus the Khronos validation layer (the tests need it) into .gl/. Both folders are
-# ignored by git; carry them with the run:
+# Release tree into build-gpu/ (binaries only), packs it as .gl/build-gpu.tar.xz (the transfer
+# limit is 64 MiB: the tree is ~60 MB, packed ~6) and puts the Vulkan loader plus the Khronos
+# validation layer (the tests need it) into .gl/, which git ignores; carry it with the run:
 #
 #   bash scripts/device-prepare.sh
-#   run(carry=[".gl", "build-gpu"], command="bash scripts/device-check.sh", timeout_s=560)
+#   run(carry=[".gl"], command="bash scripts/device-check.sh", timeout_s=560)
+#
+# (device-check.sh unpacks build-gpu/ there.)
 #
 # scripts/device-check.sh then runs the whole check there in one go and writes its results under
 # $OUT (docs/PERFORMANCE.md says what to do with them).
@@ -35,13 +37,15 @@ rm -f build-gpu/libmoevk.a
 find build-gpu -maxdepth 2 -type f -perm -u+x \( -name 'test_*' -o -name 'c_*' -o -name moevk \) \
   -exec strip --strip-unneeded {} +
 strip --strip-unneeded build-gpu/libmoevk.so.* 2>/dev/null || true
-du -sh build-gpu .gl
-total=$(du -sbc build-gpu .gl | tail -1 | cut -f1)
-if [ "$total" -gt $((62 * 1024 * 1024)) ]; then
-  echo "device-prepare: build-gpu + .gl are $((total >> 20)) MiB, over the 64 MiB transfer limit" >&2
-  exit 1
-fi
 # The test binaries have this checkout's absolute paths compiled in (test data, CTest files):
 # device-check.sh links the copy there to the same path.
 echo "$root" > build-gpu/source-root
-echo "ready: carry .gl and build-gpu; run: bash scripts/device-check.sh"
+rm -f .gl/build-gpu.tar.xz
+tar -cf - build-gpu | xz -T"$(nproc)" -6 > .gl/build-gpu.tar.xz
+du -sh build-gpu .gl
+total=$(du -sbc .gl | tail -1 | cut -f1)
+if [ "$total" -gt $((62 * 1024 * 1024)) ]; then
+  echo "device-prepare: .gl is $((total >> 20)) MiB, over the 64 MiB transfer limit" >&2
+  exit 1
+fi
+echo "ready: carry .gl; run: bash scripts/device-check.sh"

@@ -129,6 +129,13 @@ TEST(ApiParamsLayout, CopyParamsRefusesShortStructsAndReadsNoFurtherThanTheSize)
   EXPECT_EQ(out.expert_stats, 1);
   EXPECT_EQ(out.profile, defaults.profile);
   EXPECT_EQ(out.struct_size, sizeof out);
+  // What a 0.1 caller really passes: sizeof its struct, tail padding included (24 bytes on
+  // LP64), whose bytes it never set; profile lies past them.
+  in.struct_size = sizeof(context_params_0_1);
+  in.reserved = 0x5A5A5A5A;  // the padding's garbage
+  ASSERT_TRUE(copy_params(in, out));
+  EXPECT_EQ(out.profile, defaults.profile);
+  EXPECT_GE(offsetof(moevk_context_params, profile), sizeof(context_params_0_1));
   // A caller built against a newer header (a larger struct): our fields, our size.
   struct {
     moevk_sampler_params params;
