@@ -69,6 +69,9 @@ struct MoeExpertsOptions {
   // Grouped products on the NV cooperative-matrix kernel where it is on (ops/coopmat.hpp),
   // ahead of the dot path.
   bool allow_coopmat = true;
+  // Decode kernels fold their sums with subgroupAdd where the device has subgroup arithmetic
+  // (MOEVK_DISABLE=subgroup turns it off); off: the shared-memory tree, for tests.
+  bool allow_subgroup = true;
   // Tests: the grouped products run the cooperative-matrix kernel's emulated build instead, on
   // any device with fp16, for the types it is built for (the others take dot or plain).
   bool coopmat_emulation = false;

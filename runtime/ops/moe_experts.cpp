@@ -1,7 +1,8 @@
 // MoeExperts: the routed expert FFN (shaders/moe/). Two paths, both reading the router's expert ids
 // on the GPU (never read back):
 //   decode  (n_tokens <= decode_max_tokens): moe_gate_up_mv (fused gate+up+SiLU per (token, slot))
-//           then moe_down_mv (down projection, k slots weighted and summed in-kernel).
+//           then moe_down_mv (down projection, k slots weighted and summed in-kernel); their
+//           subgroup-reduction variants where the device has subgroup arithmetic.
 //   grouped (prefill, dropless): moe_group_count + moe_group_scatter (counts, prefix offsets, stable
 //           permutation by expert), moe_mul_mm gate+up over each expert's rows (x rows gathered
 //           through the permutation while loading tiles), moe_mul_mm down, moe_combine back to
@@ -150,8 +151,8 @@ uint32_t experts_per_window(uint64_t limit, uint64_t slack, uint32_t n_expert,
 }
 
 const vk::Pipeline& typed_pipeline(vk::Context& ctx, const char* kernel, quant::Type t, uint32_t bindings,
-                                   uint32_t push_bytes, std::vector<uint32_t> spec) {
-  return ctx.pipeline({std::string(kernel) + "_" + weight_variant(t), bindings, push_bytes, std::move(spec)});
+                                   uint32_t push_bytes, std::vector<uint32_t> spec, const char* suffix = "") {
+  return ctx.pipeline({std::string(kernel) + "_" + weight_variant(t) + suffix, bindings, push_bytes, std::move(spec)});
 }
 }  // namespace
 
@@ -235,10 +236,17 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
     const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
+    // Subgroup reductions: one shared slot per subgroup, as many as the smallest subgroups the
+    // driver may run the shader with give.
+    const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
+    const uint32_t slots =
+        std::min(kMvWorkgroup, div_up(kMvWorkgroup, std::max(ctx_.caps().min_subgroup_size, 1u)));
+    const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
     auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {
-      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush),
-                                             {kMvWorkgroup, kMvRows, norm ? 1u : 0u});
+      std::vector<uint32_t> spec{kMvWorkgroup, kMvRows, norm ? 1u : 0u};
+      if (subgroup) spec.push_back(slots);
+      const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush), spec, suffix);
       for (const Window& w : windows) {
         const WeightBinding& a = a_is_up ? w.up : w.gate;
         const WeightBinding& b = b_is_up ? w.up : w.gate;
@@ -257,7 +265,9 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       gate_up(up.type, kTimesUp, true, true, up_row_bytes);
     }
     rec.barrier();
-    const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), {kMvWorkgroup, kMvRows});
+    std::vector<uint32_t> down_spec{kMvWorkgroup, kMvRows};
+    if (subgroup) down_spec.push_back(slots);
+    const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), down_spec, suffix);
     for (size_t i = 0; i < windows.size(); ++i) {
       const Window& w = windows[i];
       // Windows after the first add to what the earlier ones wrote (the same rows of out).

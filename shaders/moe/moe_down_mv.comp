@@ -8,12 +8,20 @@
 //          residual add fused into the product). Slots with an id >= n_expert contribute nothing.
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
-// Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8.
-// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup).
+// Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8, then
+// fold their sums in a shared-memory tree, or (SUBGROUP variant) with subgroupAdd and one sum
+// over the subgroups.
+// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = SLOTS (SUBGROUP
+// only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size.
 #include "types.glsl"
+#ifdef SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint ROWS = 2;
+layout(constant_id = 2) const uint SLOTS = 64;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer DownWeights { uint weights_a[]; };
@@ -31,7 +39,11 @@ layout(push_constant) uniform Push {
 
 #include "moe_weights.glsl"
 
+#ifdef SUBGROUP
+shared float partial[ROWS][SLOTS];  // [row][subgroup]
+#else
 shared float partial[ROWS][WG];
+#endif
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -61,6 +73,16 @@ void main() {
     }
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r] += weight * dots[r];
   }
+#ifdef SUBGROUP
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+    const float s = subgroupAdd(acc[r]);
+    if (subgroupElect()) partial[r][gl_SubgroupID] = s;
+  }
+  barrier();
+  if (lid < ROWS && row0 + lid < pc.rows) {
+    float sum = 0.0;
+    for (uint s = 0u; s < gl_NumSubgroups; ++s) sum += partial[lid][s];
+#else
   [[unroll]] for (uint r = 0u; r < ROWS; ++r) partial[r][lid] = acc[r];
   barrier();
   for (uint s = WG / 2u; s > 0u; s >>= 1u) {
@@ -70,7 +92,9 @@ void main() {
     barrier();
   }
   if (lid < ROWS && row0 + lid < pc.rows) {
+    const float sum = partial[lid][0];
+#endif
     const uint at = token * pc.rows + row0 + lid;
-    out_values[at] = pc.accumulate != 0u ? out_values[at] + partial[lid][0] : partial[lid][0];
+    out_values[at] = pc.accumulate != 0u ? out_values[at] + sum : sum;
   }
 }

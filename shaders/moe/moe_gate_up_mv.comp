@@ -12,13 +12,21 @@
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (ceil(rows / ROWS), n_tokens * k, 1). Workgroup WG threads split the columns in
-// groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction.
-// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1).
+// groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction, or in
+// the SUBGROUP variant subgroupAdd and one sum over the subgroups (2 barriers instead of
+// log2(WG) + 1).
+// Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1),
+// 3 = SLOTS (SUBGROUP only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size.
 #include "types.glsl"
+#ifdef SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const bool NORM = false;
+layout(constant_id = 3) const uint SLOTS = 64;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer GateWeights { uint weights_a[]; };
@@ -39,7 +47,14 @@ layout(push_constant) uniform Push {
 
 // Rows 2r, 2r + 1: gate and up products of row r; with NORM, row 2 * ROWS: the sum of squares.
 const uint SUM_ROWS = 2u * ROWS + (NORM ? 1u : 0u);
+#ifdef SUBGROUP
+shared float partial[SUM_ROWS][SLOTS];  // [sum][subgroup]
+shared float total[SUM_ROWS];
+#define SUM(i) total[i]
+#else
 shared float partial[SUM_ROWS][WG];
+#define SUM(i) partial[i][0]
+#endif
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
 
@@ -85,6 +100,26 @@ void main() {
       }
     }
   }
+#ifdef SUBGROUP
+  [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+    const float gs = subgroupAdd(g[r]), us = subgroupAdd(u[r]);
+    if (subgroupElect()) {
+      partial[2u * r][gl_SubgroupID] = gs;
+      partial[2u * r + 1u][gl_SubgroupID] = us;
+    }
+  }
+  if (NORM) {
+    const float ss = subgroupAdd(sum_sq);
+    if (subgroupElect()) partial[2u * ROWS][gl_SubgroupID] = ss;
+  }
+  barrier();
+  if (lid < SUM_ROWS) {
+    float t = 0.0;
+    for (uint s = 0u; s < gl_NumSubgroups; ++s) t += partial[lid][s];
+    total[lid] = t;
+  }
+  barrier();
+#else
   [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
     partial[2u * r][lid] = g[r];
     partial[2u * r + 1u][lid] = u[r];
@@ -97,10 +132,11 @@ void main() {
     }
     barrier();
   }
+#endif
   if (writes && lid < ROWS && row0 + lid < pc.rows) {
     const uint out_index = entry * pc.rows + row0 + lid;
-    const float norm_scale = NORM ? inversesqrt(partial[2u * ROWS][0] / float(pc.cols) + pc.norm_eps) : 1.0;
-    const float gv = partial[2u * lid][0] * norm_scale, uv = partial[2u * lid + 1u][0] * norm_scale;
+    const float norm_scale = NORM ? inversesqrt(SUM(2u * ROWS) / float(pc.cols) + pc.norm_eps) : 1.0;
+    const float gv = SUM(2u * lid) * norm_scale, uv = SUM(2u * lid + 1u) * norm_scale;
     float result;
     if (pc.mode == 0u) result = silu(gv) * uv;
     else if (pc.mode == 1u) result = silu(gv);

@@ -27,6 +27,7 @@ using namespace moevk::test::moe;
 class MoeExpertsTest : public GpuTest {
  protected:
   uint64_t max_binding_bytes = 0;  // MoeExpertsOptions::max_weight_binding_bytes for run()
+  bool allow_subgroup = true;      // MoeExpertsOptions::allow_subgroup for run()
   uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
 
   struct Inputs {
@@ -101,6 +102,7 @@ class MoeExpertsTest : public GpuTest {
     options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     options.max_weight_binding_bytes = max_binding_bytes;
     options.quantize_groups_per_dim = quantize_groups;
+    options.allow_subgroup = allow_subgroup;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -385,6 +387,50 @@ TEST_F(MoeExpertsTest, GateAndUpOfDifferentTypesRunAsTwoPasses) {
   };
   uint32_t seed = 300;
   for (const Case& c : cases) check(c, seed += 10);
+}
+
+TEST_F(MoeExpertsTest, DecodeKernelsReduceWithSubgroupsAndWithTheSharedTree) {
+  // moe_gate_up_mv and moe_down_mv fold their per-thread sums either way (subgroupAdd where the
+  // device has subgroup arithmetic, as the other tests run them; the shared-memory tree
+  // without): both against the reference, with accumulate, a fused norm, two passes (gate/up
+  // of different types) and long rows.
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 64, 96, Routing::Random, 20, 36},
+      {Type::Q6_K, Type::Q4_K, Type::Q5_K, 8, 2, 1, 256, 256},
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 4, 2, 2, 2048 + 32, 512 + 32},
+  };
+  uint32_t seed = 880;
+  for (bool subgroup : {true, false}) {
+    if (subgroup && !ctx->features().subgroup_arithmetic) continue;
+    SCOPED_TRACE(subgroup ? "subgroupAdd" : "shared tree");
+    allow_subgroup = subgroup;
+    for (const Case& c : cases) {
+      const Inputs in = make_inputs(c, seed += 10);
+      const Reference plain = reference_for(in, Path::Decode);
+      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), plain)) << describe(c);
+      const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
+      Reference want = plain;
+      for (size_t i = 0; i < want.value.size(); ++i) {
+        want.value[i] += initial[i];
+        want.lo[i] += initial[i];
+        want.hi[i] += initial[i];
+      }
+      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, &initial), want)) << describe(c) << " accumulate";
+      // The fused norm: x / rms(x) * g into both products.
+      const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
+      std::vector<float> normed(in.x.size());
+      for (uint32_t t = 0; t < c.n_tokens; ++t) {
+        double sum_sq = 0;
+        for (uint32_t i = 0; i < c.n_embd; ++i) sum_sq += double(in.x[t * c.n_embd + i]) * in.x[t * c.n_embd + i];
+        const double scale = 1.0 / std::sqrt(sum_sq / c.n_embd + 1e-6);
+        for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(in.x[t * c.n_embd + i] * scale * g[i]);
+      }
+      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g),
+                                     reference(c, in.gate, in.up, in.down, normed, in.ids, in.weights)))
+          << describe(c) << " fused norm";
+    }
+  }
+  allow_subgroup = true;
 }
 
 TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {
