@@ -9,6 +9,7 @@
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
 #   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
+#   bench-<model>-unfused.json    tg128 again with the decode fusions off (MOEVK_DISABLE)
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -76,6 +77,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).
   MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \
     > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
+  # Decode again without the step's fusions: what the folded norms, the KV append and the
+  # attention prologue are worth on this device.
+  MOEVK_DISABLE=fuse_norms,kv_append,rope_attention step "tg-unfused-$name" 120 "$moevk" bench -m "$file" \
+    -p 0 -n $n -r $r --json --profile > "$OUT/bench-$name-unfused.json" 2> "$OUT/bench-$name-unfused.err"
   rm -f "$file"
 }
 

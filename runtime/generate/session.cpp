@@ -4,7 +4,12 @@
 #include "generate/session.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <map>
+#include <set>
+#include <sstream>
+#include <string>
 
 #include "common/error.hpp"
 #include "models/forward.hpp"
@@ -15,7 +20,20 @@ using models::StepOutput;
 
 namespace {
 constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
+
+// The lower-cased items of MOEVK_DISABLE (the device features among them are the Context's).
+std::set<std::string> disabled_fusions() {
+  std::set<std::string> off;
+  if (const char* env = std::getenv("MOEVK_DISABLE")) {
+    std::stringstream ss(env);
+    for (std::string item; std::getline(ss, item, ',');) {
+      for (char& c : item) c = char(std::tolower(static_cast<unsigned char>(c)));
+      if (!item.empty()) off.insert(item);
+    }
+  }
+  return off;
 }
+}  // namespace
 
 struct Session::Impl {
   const models::Model& model;
@@ -78,9 +96,12 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   // Without timestamp support the profile still counts steps, dispatches and barriers.
   impl_->profile.enabled = options.profile && model.context().caps().timestamps;
   impl_->forward->set_profile(impl_->profile.enabled);
-  impl_->forward->set_fuse_norms(options.fuse_norms);
-  impl_->forward->set_fuse_kv_append(options.fuse_kv_append);
-  impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention);
+  // MOEVK_DISABLE also names the step's fusions, to measure what each is worth on a device
+  // (moevk bench) or to rule one out, without rebuilding.
+  const std::set<std::string> off = disabled_fusions();
+  impl_->forward->set_fuse_norms(options.fuse_norms && !off.count("fuse_norms"));
+  impl_->forward->set_fuse_kv_append(options.fuse_kv_append && !off.count("kv_append"));
+  impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
 }
 
 Session::~Session() {

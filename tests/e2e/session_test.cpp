@@ -3,6 +3,7 @@
 // rejected, and expert statistics count every top-k choice.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <numeric>
 
 #include "common/error.hpp"
@@ -318,6 +319,32 @@ TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
     EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
     EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);
   }
+}
+
+// MOEVK_DISABLE names the step's fusions too: a session created under it records what the
+// options' off switches record (dispatch and barrier counts of a decode step).
+TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
+  test::TempFile file("session-disable-qwen3moe.gguf");
+  convert::convert_hf(test::hf_fixture_dir("qwen3moe-tiny"), file.path(), quant::Type::F16, {});
+  auto model = models::Model::load(file.path(), test::e2e_load_options());
+  SessionOptions off_options{64, 8, false};
+  off_options.fuse_norms = off_options.fuse_kv_append = off_options.fuse_rope_attention = false;
+  Session by_options(*model, off_options);
+  const char* before = std::getenv("MOEVK_DISABLE");
+  const std::string saved = before ? before : "";
+  setenv("MOEVK_DISABLE", "Fuse_Norms,kv_append,rope_attention", 1);
+  Session by_env(*model, SessionOptions{64, 8, false});
+  if (before) setenv("MOEVK_DISABLE", saved.c_str(), 1);
+  else unsetenv("MOEVK_DISABLE");
+  Session fused(*model, SessionOptions{64, 8, false});
+  const std::vector<int32_t> prompt{1, 9, 200}, next{5};
+  for (Session* s : {&by_options, &by_env, &fused}) {
+    s->decode(prompt, LogitsMode::Last);
+    s->decode(next, LogitsMode::Last);
+  }
+  EXPECT_EQ(by_env.profile().decode.dispatches_per_step, by_options.profile().decode.dispatches_per_step);
+  EXPECT_EQ(by_env.profile().decode.barriers_per_step, by_options.profile().decode.barriers_per_step);
+  EXPECT_LT(fused.profile().decode.dispatches_per_step, by_env.profile().decode.dispatches_per_step);
 }
 
 // Decode steps with the RoPE (and Qwen3's q/k norms) and KV append inside the attention
