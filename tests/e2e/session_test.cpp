@@ -299,26 +299,40 @@ TEST(SessionSmallBindings, TensorsLargerThanABindingGiveTheSameLogits) {
   EXPECT_GT(b.profile().prefill.dispatches_per_step, a.profile().prefill.dispatches_per_step);
 }
 
-// The RoPE dispatch appends the step's K/V to the cache (no store pass): against attention's own
-// store pass, on every architecture family (llama and qwen2moe without q/k norms, qwen3moe with
-// them), the same run (expect_same_greedy_run), with one dispatch and one barrier fewer per
-// layer in decode and prefill steps alike.
-TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
+// A fused session against one with a fusion off, on every architecture family (llama and
+// qwen2moe without q/k norms, qwen3moe with them): the same run (expect_same_greedy_run), with
+// one dispatch and one barrier fewer per layer in decode steps, and one dispatch fewer per layer
+// in the profile's prefill step (the last chunk's: 3 tokens here, decode-sized).
+static void expect_one_dispatch_fewer_per_layer(const char* what, SessionOptions fused_options, SessionOptions plain_options) {
   for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
     SCOPED_TRACE(fixture);
-    test::TempFile file(std::string("session-append-") + fixture + ".gguf");
+    test::TempFile file(std::string("session-") + what + "-" + fixture + ".gguf");
     convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::F16, {});
     auto model = models::Model::load(file.path(), test::e2e_load_options());
     const uint32_t n_layer = model->hparams().n_layer;
-    SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
-    fused_options.fuse_rope_attention = plain_options.fuse_rope_attention = false;  // the next test's
-    plain_options.fuse_kv_append = false;
     Session fused(*model, fused_options), plain(*model, plain_options);
     expect_same_greedy_run(fused, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
     EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
     EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
     EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);
   }
+}
+
+// The RoPE dispatch appends the step's K/V to the cache (no store pass), against attention's own
+// store pass (prefill chunks of every size save it).
+TEST(SessionKvAppend, RopeAppendsKvWithTheSameResults) {
+  SessionOptions fused{64, 8, false}, plain{64, 8, false};
+  fused.fuse_rope_attention = plain.fuse_rope_attention = false;  // the prologue test's
+  plain.fuse_kv_append = false;
+  expect_one_dispatch_fewer_per_layer("append", fused, plain);
+}
+
+// Decode steps with the RoPE (and Qwen3's q/k norms) and KV append inside the attention
+// dispatch, against the RoPE dispatch doing them (prefill chunks of up to 8 tokens take it too).
+TEST(SessionKvAppend, AttentionPrologueGivesTheSameResults) {
+  SessionOptions plain{64, 8, false};
+  plain.fuse_rope_attention = false;
+  expect_one_dispatch_fewer_per_layer("prologue", SessionOptions{64, 8, false}, plain);
 }
 
 // MOEVK_DISABLE names the step's fusions too: a session created under it records what the
@@ -347,23 +361,3 @@ TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
   EXPECT_LT(fused.profile().decode.dispatches_per_step, by_env.profile().decode.dispatches_per_step);
 }
 
-// Decode steps with the RoPE (and Qwen3's q/k norms) and KV append inside the attention
-// dispatch: against the RoPE dispatch doing them, on every architecture family, the same run,
-// with one dispatch and one barrier fewer per layer in decode steps, and in prefill chunks of up
-// to 8 tokens too (the profile's prefill count is the last chunk's: 3 tokens here).
-TEST(SessionKvAppend, AttentionPrologueGivesTheSameResults) {
-  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
-    SCOPED_TRACE(fixture);
-    test::TempFile file(std::string("session-prologue-") + fixture + ".gguf");
-    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::F16, {});
-    auto model = models::Model::load(file.path(), test::e2e_load_options());
-    const uint32_t n_layer = model->hparams().n_layer;
-    SessionOptions fused_options{64, 8, false}, plain_options{64, 8, false};
-    plain_options.fuse_rope_attention = false;
-    Session fused(*model, fused_options), plain(*model, plain_options);
-    expect_same_greedy_run(fused, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
-    EXPECT_EQ(fused.profile().decode.dispatches_per_step + n_layer, plain.profile().decode.dispatches_per_step);
-    EXPECT_EQ(fused.profile().decode.barriers_per_step + n_layer, plain.profile().decode.barriers_per_step);
-    EXPECT_EQ(fused.profile().prefill.dispatches_per_step + n_layer, plain.profile().prefill.dispatches_per_step);
-  }
-}

@@ -152,17 +152,34 @@ class MoeExpertsTest : public GpuTest {
     }
   }
 
+  // The reference of a run whose out starts as `initial` (accumulate): initial + experts(x).
+  static Reference plus(Reference want, const std::vector<float>& initial) {
+    for (size_t i = 0; i < want.value.size(); ++i) {
+      want.value[i] += initial[i];
+      want.lo[i] += initial[i];
+      want.hi[i] += initial[i];
+    }
+    return want;
+  }
+
+  // x / rms(x) * g per token, in double (the fused input norm's reference input).
+  static std::vector<float> rms_normed(const Case& c, const std::vector<float>& x, const std::vector<float>& g) {
+    std::vector<float> normed(x.size());
+    for (uint32_t t = 0; t < c.n_tokens; ++t) {
+      double sum_sq = 0;
+      for (uint32_t i = 0; i < c.n_embd; ++i) sum_sq += double(x[t * c.n_embd + i]) * x[t * c.n_embd + i];
+      const double scale = 1.0 / std::sqrt(sum_sq / c.n_embd + 1e-6);
+      for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(x[t * c.n_embd + i] * scale * g[i]);
+    }
+    return normed;
+  }
+
   // out starts as `initial` on every path; the result must be initial + experts(x).
   void check_accumulate(const Inputs& in, const std::vector<float>& initial, const std::string& what) {
     for (Path path : paths_for(in.c)) {
-      Reference want = reference_for(in, path);
+      const Reference want = reference_for(in, path);
       if (path == Path::GroupedCoopmat && !fits_fp16(in, want)) continue;
-      for (size_t i = 0; i < want.value.size(); ++i) {
-        want.value[i] += initial[i];
-        want.lo[i] += initial[i];
-        want.hi[i] += initial[i];
-      }
-      EXPECT_TRUE(close_to_reference(in.c, run(in, path, &initial), want))
+      EXPECT_TRUE(close_to_reference(in.c, run(in, path, &initial), plus(want, initial)))
           << describe(in.c) << " " << path_name(path) << " " << what;
     }
   }
@@ -233,14 +250,7 @@ TEST_F(MoeExpertsTest, DecodeFusedInputNorm) {
     const Inputs in = make_inputs(c, seed += 11);
     auto g = test::random_floats(c.n_embd, seed + 7);
     for (float& v : g) v += v < 0 ? -0.5f : 0.5f;
-    std::vector<float> normed(in.x.size());
-    for (uint32_t t = 0; t < c.n_tokens; ++t) {
-      double sum_sq = 0;
-      for (uint32_t i = 0; i < c.n_embd; ++i) sum_sq += double(in.x[t * c.n_embd + i]) * in.x[t * c.n_embd + i];
-      const double scale = 1.0 / std::sqrt(sum_sq / c.n_embd + 1e-6);
-      for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(in.x[t * c.n_embd + i] * scale * g[i]);
-    }
-    const auto want = reference(c, in.gate, in.up, in.down, normed, in.ids, in.weights);
+    const auto want = reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights);
     EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g), want)) << describe(c) << " decode, fused norm";
   }
 }
@@ -292,13 +302,9 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
     const Inputs in = make_inputs(c, seed += 10);
     ASSERT_TRUE(fits_fp16(in, reference_for(in, Path::Decode))) << describe(c);
     const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
-    Reference want = reference_for(in, Path::GroupedCoopmat);
-    for (size_t i = 0; i < want.value.size(); ++i) {
-      want.value[i] += initial[i];
-      want.lo[i] += initial[i];
-      want.hi[i] += initial[i];
-    }
-    EXPECT_TRUE(close_to_reference(c, run(in, Path::GroupedCoopmat, &initial), want)) << describe(c) << " accumulate";
+    EXPECT_TRUE(close_to_reference(c, run(in, Path::GroupedCoopmat, &initial),
+                                   plus(reference_for(in, Path::GroupedCoopmat), initial)))
+        << describe(c) << " accumulate";
   }
   // Emulated, a type without an emulated build takes the dot or plain tiles instead.
   ops::MoeExpertsOptions options;
@@ -409,24 +415,12 @@ TEST_F(MoeExpertsTest, DecodeKernelsReduceWithSubgroupsAndWithTheSharedTree) {
       const Reference plain = reference_for(in, Path::Decode);
       EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), plain)) << describe(c);
       const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
-      Reference want = plain;
-      for (size_t i = 0; i < want.value.size(); ++i) {
-        want.value[i] += initial[i];
-        want.lo[i] += initial[i];
-        want.hi[i] += initial[i];
-      }
-      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, &initial), want)) << describe(c) << " accumulate";
+      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, &initial), plus(plain, initial)))
+          << describe(c) << " accumulate";
       // The fused norm: x / rms(x) * g into both products.
       const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
-      std::vector<float> normed(in.x.size());
-      for (uint32_t t = 0; t < c.n_tokens; ++t) {
-        double sum_sq = 0;
-        for (uint32_t i = 0; i < c.n_embd; ++i) sum_sq += double(in.x[t * c.n_embd + i]) * in.x[t * c.n_embd + i];
-        const double scale = 1.0 / std::sqrt(sum_sq / c.n_embd + 1e-6);
-        for (uint32_t i = 0; i < c.n_embd; ++i) normed[t * c.n_embd + i] = float(in.x[t * c.n_embd + i] * scale * g[i]);
-      }
       EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g),
-                                     reference(c, in.gate, in.up, in.down, normed, in.ids, in.weights)))
+                                     reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
           << describe(c) << " fused norm";
     }
   }
