@@ -124,11 +124,17 @@ moevk_status moevk_context_create(moevk_model* model, const moevk_context_params
   if (!ctx_out) return invalid_argument("moevk_context_create: ctx_out is NULL");
   *ctx_out = nullptr;
   if (!model) return invalid_argument("moevk_context_create: model is NULL");
+  // A refused argument is the model's last error too (as a failure inside the call would be).
+  auto refuse = [&](const std::string& message) {
+    model->last_error.set(message);
+    return invalid_argument(message.c_str());
+  };
   // Callers built against an older header pass a smaller struct: copy only what they have.
   moevk_context_params p = moevk_context_default_params();
   if (params && !copy_params(*params, p))
-    return struct_size_error<moevk_context_params>("moevk_context_create: params->struct_size", params->struct_size);
-  if (p.n_batch == 0) return invalid_argument("moevk_context_create: n_batch must be at least 1");
+    return refuse(moevk::api::struct_size_message<moevk_context_params>(
+        "moevk_context_create: params->struct_size", params->struct_size));
+  if (p.n_batch == 0) return refuse("moevk_context_create: n_batch must be at least 1");
   return guard(
       [&] {
         auto c = std::make_unique<moevk_context>();

@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
           context_sizes[i]);
     CHECK(ctx == NULL, "context with struct_size %zu was created", context_sizes[i]);
     CHECK_MESSAGE(moevk_last_error(), "moevk_context_params", "params->struct_size");
+    CHECK_MESSAGE(moevk_model_last_error(model), "moevk_context_params", "params->struct_size");
   }
   moevk_context_params xp = moevk_context_default_params();
   xp.n_ctx = 32;
