@@ -176,6 +176,10 @@ Writer::Writer(const std::string& path, uint64_t alignment) : impl_(std::make_un
     // O_EXCL: never write through a name someone else created meanwhile.
     const int fd = ::open(w.written_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) w.io_failure("cannot create a temporary file beside it");
+    // The file that replaces an existing one keeps its permission bits (the owner is whoever
+    // writes; only a privileged process could keep another's). A new file gets 0666 & ~umask.
+    struct stat old_stat;
+    if (::stat(w.final_path.c_str(), &old_stat) == 0) (void)::fchmod(fd, old_stat.st_mode & 07777);
     w.out = fdopen(fd, "wb");
     if (!w.out) {
       const int err = errno;

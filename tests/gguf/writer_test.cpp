@@ -248,6 +248,18 @@ TEST(GgufWriter, ExistingFileSurvivesAFailedWrite) {
   auto file = File::open(path);
   ASSERT_NE(file->find_tensor("w"), nullptr);
   EXPECT_EQ(entries_like(dir, "model.gguf"), std::vector<std::string>{"model.gguf"});
+  // The replacement keeps the replaced file's permission bits.
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::group_read);
+  {
+    Writer writer(path);
+    writer.add_tensor("w", {8}, quant::Type::F32);
+    writer.begin_data();
+    writer.write_data(values, sizeof values);
+    writer.finish();
+  }
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | std::filesystem::perms::group_read);
   // Through a symlink: the file it names is replaced, the link stays a link.
   const std::string link = (dir / "link.gguf").string();
   std::filesystem::create_symlink(path, link);
