@@ -200,6 +200,12 @@ MOEVK_API uint32_t moevk_context_n_past(const moevk_context* ctx);
 MOEVK_API int32_t moevk_context_pending_token(const moevk_context* ctx);
 /* Forgets every token (the KV cache is reused), the pending one too. */
 MOEVK_API moevk_status moevk_context_reset(moevk_context* ctx);
+/* Keeps the first n_keep tokens of the KV cache and forgets the rest, the pending token and the
+ * last call's logits (n_keep <= moevk_context_n_past, else MOEVK_ERROR_INVALID_ARGUMENT and
+ * nothing changes): the next moevk_decode or moevk_generate continues at position n_keep, as if
+ * the forgotten tokens had never been decoded. Rewinds a conversation to a shared prefix (a
+ * stop string's tokens, a regenerated answer) without reading the prefix again. Added after 0.1. */
+MOEVK_API moevk_status moevk_context_truncate(moevk_context* ctx, uint32_t n_keep);
 
 /* Appends tokens at the current position and runs the model over them (in chunks of n_batch),
  * after the pending token of the last moevk_generate when there is one (n_tokens may then be 0

@@ -110,9 +110,14 @@ int chat(int argc, char** argv) {
     turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer));
     if (r.stop_reason == MOEVK_STOP_STRING) {
       // The context holds the stop string's tokens, which the answer (and so the next rendering)
-      // lacks: read the conversation again next turn.
-      moevk_context_reset(ctx);
-      consumed.clear();
+      // lacks: rewind to the end of this turn's prompt, so the next turn reads the answer again
+      // but not the conversation before it.
+      if (moevk_context_truncate(ctx, cached + uint32_t(r.n_prompt_tokens)) == MOEVK_OK) {
+        consumed = full;
+      } else {
+        moevk_context_reset(ctx);
+        consumed.clear();
+      }
     }
     if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) {
       std::fprintf(stderr, "the context is full (%u tokens); starting over\n", moevk_context_n_ctx(ctx));

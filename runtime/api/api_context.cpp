@@ -175,6 +175,21 @@ moevk_status moevk_context_reset(moevk_context* ctx) {
       &ctx->last_error);
 }
 
+moevk_status moevk_context_truncate(moevk_context* ctx, uint32_t n_keep) {
+  if (!ctx) return invalid_argument("moevk_context_truncate: ctx is NULL");
+  return guard(
+      [&] {
+        ctx->session->truncate(n_keep);  // refuses n_keep > n_past before anything changes
+        ctx->history.resize(n_keep);
+        ctx->pending_token = -1;
+        ctx->pending_rows = 0;
+        ctx->last_argmax = -1;
+        ctx->last_logits_on_host = false;
+        ctx->last_batch = 0;
+      },
+      &ctx->last_error);
+}
+
 moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, size_t n_tokens, int all_logits) {
   if (!ctx) return invalid_argument("moevk_decode: ctx is NULL");
   if (!tokens && n_tokens) return invalid_argument("moevk_decode: tokens is NULL");

@@ -125,6 +125,16 @@ void Session::reset() {
   if (!impl_->broken && !impl_->ctx->lost()) impl_->forward->reset_expert_counts();
 }
 
+void Session::truncate(uint32_t n_keep) {
+  require(n_keep <= impl_->n_past, MOEVK_ERROR_INVALID_ARGUMENT,
+          "truncate to " + std::to_string(n_keep) + " tokens: the context holds only " +
+              std::to_string(impl_->n_past));
+  impl_->n_past = n_keep;
+  impl_->logits.clear();
+  impl_->logits_rows = 0;
+  impl_->argmax = -1;
+}
+
 void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
   Impl& d = *impl_;
   if (d.broken || d.ctx->lost())

@@ -64,6 +64,10 @@ class Session {
   uint32_t n_past() const;
   uint32_t n_vocab() const;
   void reset();
+  // Keeps the first n_keep tokens of the KV cache (n_keep <= n_past; INVALID_ARGUMENT above)
+  // and forgets the rest and the last call's logits: the next decode continues at position
+  // n_keep. Nothing is cleared on the GPU: attention reads only positions below n_past + t.
+  void truncate(uint32_t n_keep);
 
   // Appends tokens and runs the model over them in chunks of n_batch. Throws CONTEXT_FULL
   // (nothing appended) when n_past + tokens.size() > n_ctx, INVALID_ARGUMENT for ids outside the

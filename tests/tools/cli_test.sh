@@ -97,6 +97,16 @@ turns=$(sed -n 's/.*\[\([0-9]*\) prompt tokens after \([0-9]*\) cached, \([0-9]*
 read -r p1 c1 g1 p2 c2 g2 <<<"$turns"
 check "chat turn 1 starts empty ($turns)" test "${c1:-x}" = 0
 check "chat turn 2 reuses turn 1's $p1 prompt + $g1 answer tokens (cached ${c2:-?})" test "${c2:-x}" = "$((p1 + g1))"
+# After a stop string the context rewinds to the end of turn 1's prompt (moevk_context_truncate):
+# turn 2 reads turn 1's answer again, but not the prompt before it (this vocabulary's tokens are
+# all "tok_<n>" or bytes, so greedy text meets the stop string within a few tokens).
+printf 'hello\nand again\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml -n 16 --greedy --no-progress \
+  --stop tok_ >"$tmp/chat.out" 2>"$tmp/chat.err"; rc=$?
+check "chat with a stop string exits 0" test "$rc" = 0
+turns=$(sed -n 's/.*\[\([0-9]*\) prompt tokens after \([0-9]*\) cached, \([0-9]*\) tokens.*/\1 \2 \3/p' "$tmp/chat.err" | tr '\n' ' ')
+read -r p1 c1 g1 p2 c2 g2 <<<"$turns"
+check "chat turn 1 stopped before its 16 tokens ($turns)" test "${g1:-16}" -lt 16
+check "chat turn 2 after a stop string reuses turn 1's $p1 prompt tokens (cached ${c2:-?})" test "${c2:-x}" = "${p1:-y}"
 printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" -n 4 --no-progress >/dev/null 2>"$tmp/chat.err"; rc=$?
 check "chat without a template fails" test "$rc" = 1
 check "chat without a template says so" grep -qi "chat template" "$tmp/chat.err"
