@@ -226,6 +226,23 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           auto y = ctx.create_buffer(uint64_t(max_tokens) * s.n_head * s.head_dim * 4, vk::BufferKind::Device, "attn out");
           ops::StepParams sp{o.kv_past, 0, {}};
           auto step = ctx.create_buffer(sizeof sp, vk::BufferKind::Device, "step");
+          // The decode step's own form: raw q, k, v in one buffer, the attention dispatch doing
+          // the RoPE (and Qwen3's q/k norms) and the KV append itself.
+          const uint64_t q_floats = uint64_t(max_tokens) * s.n_head * s.head_dim;
+          const uint64_t kv_floats = uint64_t(max_tokens) * s.n_head_kv * s.head_dim;
+          const uint64_t k_at = (q_floats + 63) / 64 * 64, v_at = k_at + (kv_floats + 63) / 64 * 64;
+          auto qkv = activations(ctx, v_at + kv_floats, "q, k, v");
+          auto qk_w = activations(ctx, s.head_dim, "q/k norm weight");
+          const vk::BufferRange qkv_q = qkv.range(0, q_floats * 4), qkv_k = qkv.range(k_at * 4, kv_floats * 4),
+                                qkv_v = qkv.range(v_at * 4, kv_floats * 4), qk_w_range = qk_w.range();
+          const bool qk_norm = shape_name.rfind("qwen3", 0) == 0;
+          ops::Attention::Prologue prologue;
+          prologue.q_norm = qk_norm ? &qk_w_range : nullptr;
+          prologue.k_norm = qk_norm ? &qk_w_range : nullptr;
+          prologue.eps = 1e-6f;
+          prologue.rot_dim = s.head_dim;
+          prologue.freq_base = 1e6f;
+          prologue.layout = ops::RopeLayout::Neox;
           for (uint32_t t : o.tokens) {
             guarded("attention", t, [&] {
               sp.n_tokens = t;
@@ -240,6 +257,13 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               double pairs = 0;
               for (uint32_t i = 0; i < t; ++i) pairs += o.kv_past + i + 1;
               report("attention", t, t <= 8 ? "decode" : "prefill", ms, kv_bytes, 4.0 * s.n_head * s.head_dim * pairs);
+              if (!attn.takes_prologue(t, qkv_q, qkv_k, qkv_v)) return;
+              auto ms_rope = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                attn.record(r, ks, t, step.range(), qkv_q, qkv_k, qkv_v, kc.range(), vc.range(), scratch.range(),
+                            y.range(), 1.0f / std::sqrt(float(s.head_dim)), false, &prologue);
+              });
+              report("attention", t, qk_norm ? "decode+norm+rope+append" : "decode+rope+append", ms_rope, kv_bytes,
+                     4.0 * s.n_head * s.head_dim * pairs);
             });
           }
         });
