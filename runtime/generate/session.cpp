@@ -167,9 +167,9 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       d.account(rec, n);
       d.n_past += n;
       if (out == StepOutput::All) {
-        std::copy_n(d.forward->logits(), uint64_t(n) * n_vocab, d.logits.begin() + start * n_vocab);
+        std::copy_n(d.forward->logits(out), uint64_t(n) * n_vocab, d.logits.begin() + start * n_vocab);
       } else if (out == StepOutput::Last) {
-        d.logits.assign(d.forward->logits(), d.forward->logits() + n_vocab);
+        d.logits.assign(d.forward->logits(out), d.forward->logits(out) + n_vocab);
       } else if (out == StepOutput::Argmax) {
         d.argmax = d.forward->argmax();
       }

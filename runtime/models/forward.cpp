@@ -25,9 +25,12 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   token_ids_ = ctx_.create_buffer(uint64_t(n_batch) * 4, vk::BufferKind::Device, "token ids");
   last_hidden_ = ctx_.create_buffer(embd * 4, vk::BufferKind::Device, "last hidden state");
   last_normed_ = ctx_.create_buffer(embd * 4, vk::BufferKind::Device, "last normed hidden state");
-  logits_ = ctx_.create_buffer(uint64_t(n_batch) * vocab * 4, vk::BufferKind::Device, "logits");
+  // One row: what a step that wants the last token's logits (or the argmax) writes. The logits
+  // of every token of a batch (n_batch rows: 311 MB at Qwen3's 151936-token vocabulary and 512
+  // tokens) are allocated by the first step that wants them (ensure_all_logits).
+  logits_ = ctx_.create_buffer(vocab * 4, vk::BufferKind::Device, "logits (last token)");
   argmax_id_ = ctx_.create_buffer(4, vk::BufferKind::Device, "greedy token");
-  logits_host_ = ctx_.create_buffer(uint64_t(n_batch) * vocab * 4, vk::BufferKind::Readback, "logits readback");
+  logits_host_ = ctx_.create_buffer(vocab * 4, vk::BufferKind::Readback, "logits readback (last token)");
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
   reset_expert_counts();
 }
@@ -54,8 +57,9 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
     case StepOutput::None:
       break;
     case StepOutput::All:
-      output_head(rec, hidden, act.normed.range(), n);
-      rec.copy(logits_.range(), logits_host_.range(), uint64_t(n) * vocab * 4);
+      ensure_all_logits();
+      output_head(rec, hidden, act.normed.range(), n, logits_all_.range());
+      rec.copy(logits_all_.range(), logits_all_host_.range(), uint64_t(n) * vocab * 4);
       break;
     case StepOutput::Last:
     case StepOutput::Argmax: {
@@ -64,7 +68,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
       const vk::BufferRange last_row{hidden.buffer, hidden.offset + uint64_t(n - 1) * embd * 4, embd * 4};
       rec.copy(last_row, last_hidden_.range(), embd * 4);
       rec.barrier();
-      output_head(rec, last_hidden_.range(), last_normed_.range(), 1);
+      output_head(rec, last_hidden_.range(), last_normed_.range(), 1, logits_.range());
       if (output == StepOutput::Last) {
         rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
       } else {
@@ -81,17 +85,25 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
 }
 
 void Forward::output_head(vk::Recorder& rec, const vk::BufferRange& hidden, const vk::BufferRange& normed,
-                          uint32_t n) {
+                          uint32_t n, const vk::BufferRange& logits) {
   // The final norm goes into the output product where it can take it (one row, or few).
   if (layers_.fuse_norms() && layers_.matmul().fuses_norm(w_.output, n)) {
     const ops::InputNorm norm{w_.output_norm, hp_.norm_eps};
-    layers_.matmul().record(rec, w_.output, hidden, logits_.range(), n, nullptr, false, &norm);
+    layers_.matmul().record(rec, w_.output, hidden, logits, n, nullptr, false, &norm);
   } else {
     layers_.rms_norm().record(rec, hidden, w_.output_norm, normed, n, hp_.n_embd, hp_.norm_eps);
     rec.barrier();
-    layers_.matmul().record(rec, w_.output, normed, logits_.range(), n);
+    layers_.matmul().record(rec, w_.output, normed, logits, n);
   }
   rec.barrier();
+}
+
+void Forward::ensure_all_logits() {
+  // Allocated once at full size and never replaced: recordings made with it stay valid.
+  if (logits_all_.valid()) return;
+  const uint64_t bytes = uint64_t(n_batch_) * hp_.n_vocab * 4;
+  logits_all_ = ctx_.create_buffer(bytes, vk::BufferKind::Device, "logits (every token)");
+  logits_all_host_ = ctx_.create_buffer(bytes, vk::BufferKind::Readback, "logits readback (every token)");
 }
 
 void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
@@ -106,10 +118,14 @@ void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
 
 uint64_t Forward::device_bytes() const {
   return layers_.buffers().device_bytes() + token_ids_.size() + last_hidden_.size() + last_normed_.size() +
-         logits_.size() + argmax_id_.size();
+         logits_.size() + argmax_id_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
 }
 
-const float* Forward::logits() const { return static_cast<const float*>(logits_host_.mapped()); }
+const float* Forward::logits(StepOutput output) const {
+  const vk::Buffer& host = output == StepOutput::All ? logits_all_host_ : logits_host_;
+  if (!host.valid()) fail(MOEVK_ERROR_INTERNAL, "no logits of every token were recorded");
+  return static_cast<const float*>(host.mapped());
+}
 
 int32_t Forward::argmax() const {
   uint32_t id = 0;

@@ -37,8 +37,8 @@ class Forward {
   void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output);
   // Writes the step's inputs (read by the recorded copies at the next submit).
   void set_inputs(uint32_t n_past, std::span<const int32_t> ids);
-  // After a submit of a Last/All recording: logits rows (row 0 for Last).
-  const float* logits() const;
+  // After a submit of a Last or All recording: its logits rows (one row for Last).
+  const float* logits(StepOutput output) const;
   // After a submit of an Argmax recording.
   int32_t argmax() const;
 
@@ -61,7 +61,8 @@ class Forward {
  private:
   // logits = output(rmsnorm(hidden)) for n rows: the norm fused into the product, or a norm pass
   // into `normed` first. Ends with a barrier.
-  void output_head(vk::Recorder& rec, const vk::BufferRange& hidden, const vk::BufferRange& normed, uint32_t n);
+  void output_head(vk::Recorder& rec, const vk::BufferRange& hidden, const vk::BufferRange& normed, uint32_t n,
+                   const vk::BufferRange& logits);
 
   vk::Context& ctx_;
   const HParams& hp_;
@@ -74,10 +75,12 @@ class Forward {
   vk::Buffer inputs_host_;   // Upload: StepParams then n_batch token ids
   vk::Buffer token_ids_;     // Device: n_batch u32
   vk::Buffer last_hidden_, last_normed_;  // [1][n_embd]
-  vk::Buffer logits_;        // Device: [n_batch][n_vocab]
+  vk::Buffer logits_;        // Device: [1][n_vocab], the last token's (Last, Argmax)
   vk::Buffer argmax_id_;     // Device: u32
-  vk::Buffer logits_host_;   // Readback: [n_batch][n_vocab]
+  vk::Buffer logits_host_;   // Readback: [1][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
+  vk::Buffer logits_all_, logits_all_host_;  // [n_batch][n_vocab] (All), from its first recording
+  void ensure_all_logits();
 };
 
 }  // namespace moevk::models

@@ -221,6 +221,14 @@ TEST_F(SessionE2E, MemoryUseAddsUp) {
   // A second session of the same model raises the shared device's peak by its own buffers.
   Session other(*model, SessionOptions{n_ctx, 8, false});
   EXPECT_EQ(other.memory_use().device_peak, m.weights + 2 * (m.kv_cache + m.activations));
+
+  // The logits of every token of a batch (n_batch rows) exist only once a call wants them; the
+  // last token's row is all a Last or greedy call needs.
+  s.decode(prompt, LogitsMode::ArgmaxOnly);
+  EXPECT_EQ(s.memory_use().activations, m.activations);
+  s.decode(prompt, LogitsMode::All);
+  EXPECT_EQ(s.memory_use().activations, m.activations + 8ull * hp.n_vocab * 4);
+  EXPECT_EQ(s.logits(9).size(), size_t(hp.n_vocab));
 }
 
 // Two recordings of the same model that compute the same thing in another f32 order (~1e-7
