@@ -160,17 +160,25 @@ uint32_t moevk_context_n_ctx(const moevk_context* ctx) { return ctx ? ctx->sessi
 uint32_t moevk_context_n_past(const moevk_context* ctx) { return ctx ? ctx->session->n_past() : 0; }
 int32_t moevk_context_pending_token(const moevk_context* ctx) { return ctx ? ctx->pending_token : -1; }
 
+namespace {
+// After the session kept its first n_keep tokens (0: a reset): the history follows, and the
+// pending token and the last call's logits are gone.
+void keep_first(moevk_context& c, uint32_t n_keep) {
+  c.history.resize(n_keep);
+  c.pending_token = -1;
+  c.pending_rows = 0;
+  c.last_argmax = -1;
+  c.last_logits_on_host = false;
+  c.last_batch = 0;
+}
+}  // namespace
+
 moevk_status moevk_context_reset(moevk_context* ctx) {
   if (!ctx) return invalid_argument("moevk_context_reset: ctx is NULL");
   return guard(
       [&] {
         ctx->session->reset();
-        ctx->history.clear();
-        ctx->pending_token = -1;
-        ctx->pending_rows = 0;
-        ctx->last_argmax = -1;
-        ctx->last_logits_on_host = false;
-        ctx->last_batch = 0;
+        keep_first(*ctx, 0);
       },
       &ctx->last_error);
 }
@@ -180,12 +188,7 @@ moevk_status moevk_context_truncate(moevk_context* ctx, uint32_t n_keep) {
   return guard(
       [&] {
         ctx->session->truncate(n_keep);  // refuses n_keep > n_past before anything changes
-        ctx->history.resize(n_keep);
-        ctx->pending_token = -1;
-        ctx->pending_rows = 0;
-        ctx->last_argmax = -1;
-        ctx->last_logits_on_host = false;
-        ctx->last_batch = 0;
+        keep_first(*ctx, n_keep);
       },
       &ctx->last_error);
 }
