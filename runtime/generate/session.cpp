@@ -4,13 +4,11 @@
 #include "generate/session.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <cstdlib>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
+#include "common/comma_list.hpp"
 #include "common/error.hpp"
 #include "models/forward.hpp"
 
@@ -20,19 +18,6 @@ using models::StepOutput;
 
 namespace {
 constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
-
-// The lower-cased items of MOEVK_DISABLE (the device features among them are the Context's).
-std::set<std::string> disabled_fusions() {
-  std::set<std::string> off;
-  if (const char* env = std::getenv("MOEVK_DISABLE")) {
-    std::stringstream ss(env);
-    for (std::string item; std::getline(ss, item, ',');) {
-      for (char& c : item) c = char(std::tolower(static_cast<unsigned char>(c)));
-      if (!item.empty()) off.insert(item);
-    }
-  }
-  return off;
-}
 }  // namespace
 
 struct Session::Impl {
@@ -98,7 +83,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_profile(impl_->profile.enabled);
   // MOEVK_DISABLE also names the step's fusions, to measure what each is worth on a device
   // (moevk bench) or to rule one out, without rebuilding.
-  const std::set<std::string> off = disabled_fusions();
+  const std::set<std::string> off = env_comma_list("MOEVK_DISABLE");  // its device features are the Context's
   impl_->forward->set_fuse_norms(options.fuse_norms && !off.count("fuse_norms"));
   impl_->forward->set_fuse_kv_append(options.fuse_kv_append && !off.count("kv_append"));
   impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
@@ -169,7 +154,8 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       if (out == StepOutput::All) {
         std::copy_n(d.forward->logits(out), uint64_t(n) * n_vocab, d.logits.begin() + start * n_vocab);
       } else if (out == StepOutput::Last) {
-        d.logits.assign(d.forward->logits(out), d.forward->logits(out) + n_vocab);
+        const float* row = d.forward->logits(out);
+        d.logits.assign(row, row + n_vocab);
       } else if (out == StepOutput::Argmax) {
         d.argmax = d.forward->argmax();
       }

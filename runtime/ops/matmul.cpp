@@ -42,12 +42,7 @@ MatMul::MatMul(vk::Context& ctx, MatMulOptions options) : ctx_(ctx), options_(op
   mv_max_norm_tokens_ = mv_token_cap(ctx_.caps(), mv_subgroup_, true, mv_max_tokens_);
 }
 
-uint32_t MatMul::mv_subgroup_slots(const vk::Capabilities& caps) {
-  // One slot per subgroup: as many as the smallest subgroups the driver may choose give (without
-  // a required size it may pick any size in [min, max]); one per thread when it reports none.
-  const uint32_t smallest = caps.min_subgroup_size ? caps.min_subgroup_size : 1;
-  return std::min(kMvWorkgroup, div_up(kMvWorkgroup, smallest));
-}
+uint32_t MatMul::mv_subgroup_slots(const vk::Capabilities& caps) { return caps.max_subgroups(kMvWorkgroup); }
 
 uint32_t MatMul::mv_token_cap(const vk::Capabilities& caps, bool subgroup, bool norm, uint32_t requested) {
   // mul_mv.comp keeps ROWS partial sums per token (ROWS + 1 with a norm: the sums of squares) in

@@ -236,11 +236,9 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
     const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
-    // Subgroup reductions: one shared slot per subgroup, as many as the smallest subgroups the
-    // driver may run the shader with give.
+    // Subgroup reductions: one shared slot per subgroup.
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
-    const uint32_t slots =
-        std::min(kMvWorkgroup, div_up(kMvWorkgroup, std::max(ctx_.caps().min_subgroup_size, 1u)));
+    const uint32_t slots = ctx_.caps().max_subgroups(kMvWorkgroup);
     const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
     auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {

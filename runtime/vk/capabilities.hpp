@@ -38,6 +38,14 @@ struct Capabilities {
   // Subgroups. min/max: the sizes a pipeline without a required size may run with (as
   // VK_EXT_subgroup_size_control, core in 1.3, reports them; else both are subgroup_size).
   uint32_t subgroup_size = 0, min_subgroup_size = 0, max_subgroup_size = 0;
+  // The most subgroups a workgroup of `workgroup` invocations may be split into: as many as the
+  // smallest size gives (without a required size the driver may pick any in [min, max]), one
+  // per invocation when the device reports no size. A shader keeping one slot per subgroup
+  // (gl_SubgroupID) needs this many.
+  uint32_t max_subgroups(uint32_t workgroup) const {
+    const uint32_t smallest = min_subgroup_size ? min_subgroup_size : 1;
+    return (workgroup + smallest - 1) / smallest;
+  }
   bool subgroup_size_control = false;
   bool subgroup_compute = false;
   bool subgroup_basic = false, subgroup_vote = false, subgroup_arithmetic = false,

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/comma_list.hpp"
 #include "vk/check.hpp"
 
 namespace moevk::vk {
@@ -98,12 +99,8 @@ void Context::init(const ContextOptions& options) {
   caps_ = *chosen;
   physical_ = devices.at(caps_.index);
 
-  std::string disable = options.disable;
-  if (const char* env = std::getenv("MOEVK_DISABLE")) disable += std::string(",") + env;
-  std::set<std::string> off;
-  std::stringstream ss(disable);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) off.insert(lower(item));
+  std::set<std::string> off = comma_list(options.disable);
+  off.merge(env_comma_list("MOEVK_DISABLE"));
   features_.fp16 = caps_.shader_float16 && !off.count("fp16");
   features_.int8 = caps_.shader_int8 && !off.count("int8");
   features_.storage16 = caps_.storage_buffer_16bit && !off.count("storage16");
@@ -111,12 +108,7 @@ void Context::init(const ContextOptions& options) {
   features_.dot = caps_.integer_dot_product && !off.count("dot");
   // The cooperative-matrix kernels have not yet run on real hardware (no GPU was available when
   // they were written), so they are opt-in until they have been validated: MOEVK_ENABLE=coopmat.
-  std::set<std::string> on;
-  if (const char* env = std::getenv("MOEVK_ENABLE")) {
-    std::stringstream es(env);
-    for (std::string item; std::getline(es, item, ',');)
-      if (!item.empty()) on.insert(lower(item));
-  }
+  const std::set<std::string> on = env_comma_list("MOEVK_ENABLE");
   features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && on.count("coopmat") &&
                          !off.count("coopmat");
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");

@@ -20,29 +20,6 @@ namespace {
 constexpr int32_t kGenerated = 12;
 constexpr int kRounds = 3;  // generations per context, each re-recorded after a reset
 
-int collect_token(const char*, size_t, int32_t token, void* user) {
-  if (token >= 0) static_cast<std::vector<int32_t>*>(user)->push_back(token);
-  return 0;
-}
-
-// Greedy tokens after `prompt` on a fresh or reset context (empty on failure, with the reason
-// in *error).
-std::vector<int32_t> generate_greedy(moevk_context* ctx, const std::vector<int32_t>& prompt, std::string* error) {
-  std::vector<int32_t> tokens;
-  moevk_generate_params g = moevk_generate_default_params();
-  g.prompt_tokens = prompt.data();
-  g.n_prompt_tokens = prompt.size();
-  g.max_tokens = kGenerated;
-  g.ignore_eos = 1;
-  g.sampling.temperature = 0;
-  g.on_token = collect_token;
-  g.user_data = &tokens;
-  if (moevk_generate(ctx, &g, nullptr) != MOEVK_OK) {
-    *error = moevk_context_last_error(ctx);
-    return {};
-  }
-  return tokens;
-}
 
 struct ThreadResult {
   std::vector<std::vector<int32_t>> rounds;
@@ -97,7 +74,7 @@ TEST_F(ConcurrentContextsE2E, TwoThreadsGetTheTokensEachGetsAlone) {
         }
         for (int round = 0; round < kRounds && r.error.empty(); ++round) {
           if (round > 0 && moevk_context_reset(ctx) != MOEVK_OK) r.error = moevk_context_last_error(ctx);
-          r.rounds.push_back(generate_greedy(ctx, prompts[t], &r.error));
+          r.rounds.push_back(test::generate_greedy(ctx, prompts[t], kGenerated, &r.error));
           // A call documented thread-safe on the shared model, failing on purpose (no room).
           if (moevk_tokenize(model, texts[t].data(), texts[t].size(), 0, 0, nullptr, 0, &r.tokenize_count) ==
               MOEVK_ERROR_INVALID_ARGUMENT)
@@ -115,7 +92,7 @@ TEST_F(ConcurrentContextsE2E, TwoThreadsGetTheTokensEachGetsAlone) {
     moevk_context* ctx = nullptr;
     ASSERT_EQ(moevk_context_create(model, &cp, &ctx), MOEVK_OK) << moevk_model_last_error(model);
     std::string error;
-    const std::vector<int32_t> alone = generate_greedy(ctx, prompts[t], &error);
+    const std::vector<int32_t> alone = test::generate_greedy(ctx, prompts[t], kGenerated, &error);
     moevk_context_free(ctx);
     ASSERT_EQ(alone.size(), size_t(kGenerated)) << error;
     ASSERT_EQ(results[t].rounds.size(), size_t(kRounds));

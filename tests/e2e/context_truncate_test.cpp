@@ -21,23 +21,11 @@ std::vector<float> last_logits(moevk_context* ctx, size_t n_vocab) {
   return p ? std::vector<float>(p, p + n_vocab) : std::vector<float>();
 }
 
-int collect_token(const char*, size_t, int32_t token, void* user) {
-  if (token >= 0) static_cast<std::vector<int32_t>*>(user)->push_back(token);
-  return 0;
-}
-
 // n greedy tokens after `prompt`; the last one stays pending.
 std::vector<int32_t> greedy(moevk_context* ctx, const std::vector<int32_t>& prompt, int n) {
-  std::vector<int32_t> tokens;
-  moevk_generate_params g = moevk_generate_default_params();
-  g.prompt_tokens = prompt.data();
-  g.n_prompt_tokens = prompt.size();
-  g.max_tokens = n;
-  g.ignore_eos = 1;
-  g.sampling.temperature = 0;
-  g.on_token = collect_token;
-  g.user_data = &tokens;
-  EXPECT_EQ(moevk_generate(ctx, &g, nullptr), MOEVK_OK) << moevk_context_last_error(ctx);
+  std::string error;
+  std::vector<int32_t> tokens = test::generate_greedy(ctx, prompt, n, &error);
+  EXPECT_EQ(tokens.size(), size_t(n)) << error;
   return tokens;
 }
 

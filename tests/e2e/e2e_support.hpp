@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/model.hpp"
+#include "moevk.h"
 
 namespace moevk::test {
 
@@ -65,6 +66,30 @@ inline models::LoadOptions e2e_load_options() {
   models::LoadOptions o;
   o.device.validation = true;
   return o;
+}
+
+// Greedy tokens (temperature 0, end-of-generation ignored) that moevk_generate streams after
+// `prompt`: n of them, the last left pending. Empty on failure, with the context's message in
+// *error.
+inline std::vector<int32_t> generate_greedy(moevk_context* ctx, const std::vector<int32_t>& prompt, int n,
+                                            std::string* error) {
+  std::vector<int32_t> tokens;
+  moevk_generate_params g = moevk_generate_default_params();
+  g.prompt_tokens = prompt.data();
+  g.n_prompt_tokens = prompt.size();
+  g.max_tokens = n;
+  g.ignore_eos = 1;
+  g.sampling.temperature = 0;
+  g.on_token = [](const char*, size_t, int32_t token, void* user) {
+    if (token >= 0) static_cast<std::vector<int32_t>*>(user)->push_back(token);
+    return 0;
+  };
+  g.user_data = &tokens;
+  if (moevk_generate(ctx, &g, nullptr) != MOEVK_OK) {
+    *error = moevk_context_last_error(ctx);
+    return {};
+  }
+  return tokens;
 }
 
 }  // namespace moevk::test
