@@ -371,4 +371,15 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
 #error "quant.glsl: define one WEIGHT_<type>"
 #endif
 
+#ifdef QUANT_PAIR_STRIDE
+// The g-th 16-element pair run of a row, for dequant8x2: block g / QUANT_PAIRS_PER_BLOCK of
+// the row, first element quant_pair_first(g) inside it. Consecutive g read consecutive quant
+// bytes, so threads striding over g coalesce.
+#define QUANT_PAIRS_PER_BLOCK (QK / 16u)
+uint quant_pair_first(uint g) {
+  const uint S = QUANT_PAIR_STRIDE, p = g % QUANT_PAIRS_PER_BLOCK;
+  return (p / (S / 8u)) * (2u * S) + (p % (S / 8u)) * 8u;
+}
+#endif
+
 #endif

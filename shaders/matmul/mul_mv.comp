@@ -84,12 +84,11 @@ void main() {
   // high nibbles), so each weight byte is loaded once. Larger batches keep the 8-element loop,
   // whose activation registers are half as many.
   if (MAX_TOKENS <= 4u) {
-    const uint S = QUANT_PAIR_STRIDE, runs_per_block = QK / 16u;
+    const uint S = QUANT_PAIR_STRIDE;
     for (uint g = lid; g < pc.cols / 16u; g += WG) {
-      const uint p = g % runs_per_block;
-      const uint e = (p / (S / 8u)) * (2u * S) + (p % (S / 8u)) * 8u;  // first element in the block
-      const uint block_in_row = (g / runs_per_block) * BLOCK_BYTES;
-      const uint col = (g / runs_per_block) * QK + e;
+      const uint e = quant_pair_first(g);  // first element in the block
+      const uint block_in_row = (g / QUANT_PAIRS_PER_BLOCK) * BLOCK_BYTES;
+      const uint col = (g / QUANT_PAIRS_PER_BLOCK) * QK + e;
       vec4 xa0[MAX_TOKENS], xa1[MAX_TOKENS], xb0[MAX_TOKENS], xb1[MAX_TOKENS];
       [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
         if (t < n_tokens) {

@@ -8,7 +8,8 @@
 //          residual add fused into the product). Slots with an id >= n_expert contribute nothing.
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
-// Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8, then
+// Dispatch: (ceil(rows / ROWS), n_tokens, 1); WG threads split the columns in groups of 8 (16
+// for the 4/5/6-bit types, quant.glsl's pair runs: shared quant bytes loaded once), then
 // fold their sums in a shared-memory tree, or (SUBGROUP variant) with subgroupAdd and one sum
 // over the subgroups.
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = SLOTS (SUBGROUP
@@ -60,6 +61,21 @@ void main() {
     const uint base = pc.base + (e - pc.expert_first) * pc.stride;
     float dots[ROWS];
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) dots[r] = 0.0;
+#ifdef QUANT_PAIR_STRIDE
+    // 4/5/6-bit types: 16 elements a step whose quant bytes are shared, each loaded once.
+    const uint S = QUANT_PAIR_STRIDE;
+    for (uint run = lid; run < pc.cols / 16u; run += WG) {
+      const uint hi = (entry * pc.cols + weight_pair_col(run)) / 4u;
+      const vec4 ha0 = h[hi], ha1 = h[hi + 1u], hb0 = h[hi + S / 4u], hb1 = h[hi + S / 4u + 1u];
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        if (row0 + r < pc.rows) {
+          vec4 a0, a1, b0, b1;
+          weight8x2(0u, base + (row0 + r) * pc.row_bytes, run, a0, a1, b0, b1);
+          dots[r] += dot(a0, ha0) + dot(a1, ha1) + dot(b0, hb0) + dot(b1, hb1);
+        }
+      }
+    }
+#else
     for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
       const uint hi = (entry * pc.cols + c) / 4u;
       const vec4 h0 = h[hi], h1 = h[hi + 1u];
@@ -71,6 +87,7 @@ void main() {
         }
       }
     }
+#endif
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r] += weight * dots[r];
   }
 #ifdef SUBGROUP

@@ -12,7 +12,8 @@
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (ceil(rows / ROWS), n_tokens * k, 1). Workgroup WG threads split the columns in
-// groups of 8 (adjacent threads read adjacent bytes), then a shared-memory tree reduction, or in
+// groups of 8 (16 for the 4/5/6-bit types: quant.glsl's pair runs, whose shared quant bytes are
+// loaded once; adjacent threads read adjacent bytes), then a shared-memory tree reduction, or in
 // the SUBGROUP variant subgroupAdd and one sum over the subgroups (2 barriers instead of
 // log2(WG) + 1).
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1),
@@ -76,6 +77,37 @@ void main() {
   if (in_window) {
     const uint slot = e - pc.expert_first;
     const uint gate_base = pc.gate_base + slot * pc.gate_stride, up_base = pc.up_base + slot * pc.up_stride;
+#ifdef QUANT_PAIR_STRIDE
+    // 4/5/6-bit types: 16 elements a step, two runs of 8 that share their quant bytes (low and
+    // high nibbles), so each weight byte is loaded once.
+    const uint S = QUANT_PAIR_STRIDE;
+    for (uint run = lid; run < pc.cols / 16u; run += WG) {
+      const uint c = weight_pair_col(run);
+      const uint xi = (token * pc.cols + c) / 4u;
+      vec4 xa0 = x[xi], xa1 = x[xi + 1u], xb0 = x[xi + S / 4u], xb1 = x[xi + S / 4u + 1u];
+      if (NORM) {
+        sum_sq += dot(xa0, xa0) + dot(xa1, xa1) + dot(xb0, xb0) + dot(xb1, xb1);
+        xa0 *= norm_weight[c / 4u];
+        xa1 *= norm_weight[c / 4u + 1u];
+        xb0 *= norm_weight[(c + S) / 4u];
+        xb1 *= norm_weight[(c + S) / 4u + 1u];
+      }
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < pc.rows) {
+          vec4 a0, a1, b0, b1;
+          if (pc.mode != 2u) {
+            weight8x2(0u, gate_base + row * pc.row_bytes, run, a0, a1, b0, b1);
+            g[r] += dot(a0, xa0) + dot(a1, xa1) + dot(b0, xb0) + dot(b1, xb1);
+          }
+          if (pc.mode != 1u) {
+            weight8x2(1u, up_base + row * pc.row_bytes, run, a0, a1, b0, b1);
+            u[r] += dot(a0, xa0) + dot(a1, xa1) + dot(b0, xb0) + dot(b1, xb1);
+          }
+        }
+      }
+    }
+#else
     for (uint c = lid * 8u; c < pc.cols; c += WG * 8u) {
       const uint xi = (token * pc.cols + c) / 4u;
       vec4 x0 = x[xi], x1 = x[xi + 1u];
@@ -99,6 +131,7 @@ void main() {
         }
       }
     }
+#endif
   }
 #ifdef SUBGROUP
   [[unroll]] for (uint r = 0u; r < ROWS; ++r) {

@@ -4,7 +4,8 @@
 // The includer declares `readonly buffer { uint weights_a[]; }` and `{ uint weights_b[]; }`
 // and defines one WEIGHT_<TYPE>. Provides
 //   void weight8(uint which, uint row_byte, uint c, out vec4 v0, out vec4 v1)
-// elements c..c+7 (c % 8 == 0) of the row starting at byte row_byte of matrix `which` (0 = a, 1 = b).
+// elements c..c+7 (c % 8 == 0) of the row starting at byte row_byte of matrix `which` (0 = a, 1 = b),
+// and for the 4/5/6-bit types weight8x2 / weight_pair_col (16 elements whose bytes are shared).
 #ifndef MOEVK_MOE_WEIGHTS_GLSL
 #define MOEVK_MOE_WEIGHTS_GLSL
 
@@ -16,5 +17,15 @@ void weight8(uint which, uint row_byte, uint c, out vec4 v0, out vec4 v1) {
   moe_weight_select = which;
   dequant8(row_byte + (c / QK) * BLOCK_BYTES, c % QK, v0, v1);
 }
+
+#ifdef QUANT_PAIR_STRIDE
+// The g-th pair run of the row (quant.glsl's quant_pair_first): elements c..c+7 -> a0, a1 and
+// c+QUANT_PAIR_STRIDE..+7 -> b0, b1, with c = weight_pair_col(g); the shared bytes read once.
+uint weight_pair_col(uint g) { return (g / QUANT_PAIRS_PER_BLOCK) * QK + quant_pair_first(g); }
+void weight8x2(uint which, uint row_byte, uint g, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  moe_weight_select = which;
+  dequant8x2(row_byte + (g / QUANT_PAIRS_PER_BLOCK) * BLOCK_BYTES, quant_pair_first(g), a0, a1, b0, b1);
+}
+#endif
 
 #endif
