@@ -79,7 +79,7 @@ bench_model() {  # bench_model NAME PRESET TYPE
     > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
   # Decode again without the step's fusions: what the folded norms, the KV append and the
   # attention prologue are worth on this device.
-  MOEVK_DISABLE=fuse_norms,kv_append,rope_attention step "tg-unfused-$name" 120 "$moevk" bench -m "$file" \
+  MOEVK_DISABLE=fuse_norms,kv_append,rope_attention,router_handoff,attention_handoff step "tg-unfused-$name" 120 "$moevk" bench -m "$file" \
     -p 0 -n $n -r $r --json --profile > "$OUT/bench-$name-unfused.json" 2> "$OUT/bench-$name-unfused.err"
   rm -f "$file"
 }

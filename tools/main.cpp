@@ -30,8 +30,9 @@ static void print_help() {
       "  MOEVK_DISABLE=<list>       turn off device features: fp16,int8,storage16,storage8,\n"
       "                             dot,coopmat,subgroup_size_control,subgroup (subgroup\n"
       "                             arithmetic); test the fallbacks. Also the decode step's\n"
-      "                             fusions: fuse_norms, kv_append, rope_attention (measure\n"
-      "                             what each is worth with moevk bench)\n"
+      "                             fusions: fuse_norms, kv_append, rope_attention,\n"
+      "                             router_handoff, attention_handoff (measure what each\n"
+      "                             is worth with moevk bench)\n"
       "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
       "                             on hardware)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");

@@ -152,6 +152,8 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
       if (want("router_topk") || want("moe_experts")) {
         guarded("router_topk", 0, [&] {
           ops::MoeRouter router(ctx);
+          // Where the router takes the one-dispatch handoff, the two-dispatch split too, to compare.
+          ops::MoeRouter split_router(ctx, 8, false);
           ops::MoeExperts experts(ctx);
           // The prefill products on the other kernels too, to compare: without cooperative
           // matrices (the integer-dot tiles where the device has dot), and on the plain tiles.
@@ -170,6 +172,8 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           for (uint32_t t : o.tokens) {
             ops::RouterShape rs{t, s.n_embd, s.n_expert, s.k, ops::Gating::Softmax, true};
             auto scratch = ctx.create_buffer(ops::MoeRouter::scratch_bytes(rs), vk::BufferKind::Device, "router scratch");
+            const std::vector<uint8_t> zero_counters(ops::MoeRouter::kLogitsOffset, 0);  // the handoff's
+            ctx.upload(scratch.range(0, zero_counters.size()), zero_counters.data(), zero_counters.size());
             auto ids = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert ids");
             auto wts = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert weights");
             auto route = [&](vk::Recorder& r) {
@@ -177,9 +181,13 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
             };
             if (want("router_topk"))
               guarded("router_topk", t, [&] {
-                auto ms = time_recording(ctx, o.repeats, route);
-                report("router_topk", t, router.path_for(rs, mr), ms, 4.0 * s.n_expert * s.n_embd + 4.0 * t * s.n_embd,
-                       2.0 * s.n_expert * s.n_embd * t);
+                const double bytes = 4.0 * s.n_expert * s.n_embd + 4.0 * t * s.n_embd;
+                const double flops = 2.0 * s.n_expert * s.n_embd * t;
+                report("router_topk", t, router.path_for(rs, mr), time_recording(ctx, o.repeats, route), bytes, flops);
+                if (split_router.path_for(rs, mr) == router.path_for(rs, mr)) return;
+                report("router_topk", t, split_router.path_for(rs, mr), time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                         split_router.record(r, rs, mr, x.range(), scratch.range(), ids.range(), wts.range());
+                       }), bytes, flops);
               });
             if (!want("moe_experts")) continue;
             guarded("moe_experts", t, [&] {
@@ -218,6 +226,9 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
       if (want("attention") && type_name == o.types.front()) {  // attention does not depend on the weight type
         guarded("attention", 0, [&] {
           ops::Attention attn(ctx);
+          // Where decode folds the chunks in the flash dispatch (the handoff), the combine pass too.
+          ops::Attention attn_combine(ctx);
+          attn_combine.set_combine_handoff(false);
           ops::KvShape ks{o.kv_past + max_tokens, s.n_head, s.n_head_kv, s.head_dim};
           auto kc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "k cache");
           auto vc = ctx.create_buffer(ops::Attention::cache_bytes(ks), vk::BufferKind::Device, "v cache");
@@ -248,22 +259,35 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               sp.n_tokens = t;
               ctx.upload(step.range(), &sp, sizeof sp);
               auto scratch = ctx.create_buffer(ops::Attention::scratch_bytes(ks, t), vk::BufferKind::Device, "attn scratch");
-              auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                attn.record(r, ks, t, step.range(), q.range(), kv.range(), kv.range(), kc.range(), vc.range(),
-                            scratch.range(), y.range(), 1.0f / std::sqrt(float(s.head_dim)));
-              });
+              const std::vector<uint8_t> zero_counters(ops::Attention::scratch_counter_bytes(ks), 0);  // the handoff's
+              if (zero_counters.size() <= scratch.size())
+                ctx.upload(scratch.range(0, zero_counters.size()), zero_counters.data(), zero_counters.size());
               const double ctx_len = o.kv_past + t;
               const double kv_bytes = ctx_len * s.n_head_kv * s.head_dim * 2.0 * 2.0;
               double pairs = 0;
               for (uint32_t i = 0; i < t; ++i) pairs += o.kv_past + i + 1;
-              report("attention", t, t <= 8 ? "decode" : "prefill", ms, kv_bytes, 4.0 * s.n_head * s.head_dim * pairs);
-              if (!attn.takes_prologue(t, qkv_q, qkv_k, qkv_v)) return;
-              auto ms_rope = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                attn.record(r, ks, t, step.range(), qkv_q, qkv_k, qkv_v, kc.range(), vc.range(), scratch.range(),
-                            y.range(), 1.0f / std::sqrt(float(s.head_dim)), false, &prologue);
-              });
-              report("attention", t, qk_norm ? "decode+norm+rope+append" : "decode+rope+append", ms_rope, kv_bytes,
-                     4.0 * s.n_head * s.head_dim * pairs);
+              const double flops = 4.0 * s.n_head * s.head_dim * pairs;
+              const float scale = 1.0f / std::sqrt(float(s.head_dim));
+              // Each form with the handoff where it applies ("+handoff"), then with the combine pass.
+              for (const ops::Attention* a : {&attn, &attn_combine}) {
+                const bool handoff = a->hands_off_combine(ks, t, false);
+                if (a == &attn_combine && !attn.hands_off_combine(ks, t, false)) break;  // same as above
+                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                  a->record(r, ks, t, step.range(), q.range(), kv.range(), kv.range(), kc.range(), vc.range(),
+                            scratch.range(), y.range(), scale);
+                });
+                report("attention", t, std::string(t <= 8 ? "decode" : "prefill") + (handoff ? "+handoff" : ""), ms,
+                       kv_bytes, flops);
+                if (!a->takes_prologue(t, qkv_q, qkv_k, qkv_v)) continue;
+                auto ms_rope = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                  a->record(r, ks, t, step.range(), qkv_q, qkv_k, qkv_v, kc.range(), vc.range(), scratch.range(),
+                            y.range(), scale, false, &prologue);
+                });
+                report("attention", t,
+                       std::string(qk_norm ? "decode+norm+rope+append" : "decode+rope+append") +
+                           (a->hands_off_combine(ks, t, true) ? "+handoff" : ""),
+                       ms_rope, kv_bytes, flops);
+              }
             });
           }
         });

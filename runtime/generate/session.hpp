@@ -25,6 +25,12 @@ struct SessionOptions {
   // Decode steps: the attention dispatch applies the q/k norms and RoPE and appends K/V itself
   // (no RoPE dispatch and barrier); with fuse_kv_append only. Off, for comparisons.
   bool fuse_rope_attention = true;
+  // Large routers (Qwen3's 128 experts) at small batches: logits and top-k in one dispatch whose
+  // last workgroup ranks (no barrier between them); off: mul_mv, a barrier, then the top-k.
+  bool router_handoff = true;
+  // Decode attention: the last chunk's workgroup folds the chunks' partials into the output (no
+  // combine dispatch and barrier); off: attention_combine after a barrier.
+  bool attention_handoff = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).

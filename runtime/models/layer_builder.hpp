@@ -87,6 +87,8 @@ class LayerBuilder {
   // own store pass). Tests compare the two.
   void set_fuse_kv_append(bool on) { fuse_kv_append_ = on; }
   void set_fuse_rope_attention(bool on) { fuse_rope_attention_ = on; }
+  void set_router_handoff(bool on) { router_.set_handoff(on); }
+  void set_attention_handoff(bool on) { attention_.set_combine_handoff(on); }
 
   const ops::MatMul& matmul() const { return matmul_; }
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }

@@ -6,7 +6,10 @@
 // recording replays at any position):
 //   decode  (n_tokens <= kDecodeMaxTokens): flash-decoding. The KV length n_ctx is cut into
 //           n_chunks fixed chunks; each workgroup (row tile, kv head, chunk) writes partial
-//           (max, sum, accumulator) to scratch; attention_combine folds them per (token, head).
+//           (max, sum, accumulator) to scratch; the last live chunk of each (row tile, kv head)
+//           to finish folds them into out (the "handoff": an atomic arrival count per tile in
+//           the scratch's head), or, with the handoff off or where its weights would not fit
+//           in shared memory, a barrier and attention_combine fold them per (token, head).
 //           Chunks past the causal length exit at once, so replays cost only the live chunks.
 //           With a Prologue the flash pass (attention_flash_rope) also applies the step's q/k
 //           norms and RoPE and appends its K/V, so no RoPE dispatch and barrier precede it.
@@ -34,8 +37,9 @@ struct StorePush {
   uint32_t n_tokens, n_head_kv, half_dim, n_ctx;
 };
 struct FlashPush {
-  uint32_t n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
+  uint32_t n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;  // split: 0 prefill, 1 partials, 2 handoff
   float scale;
+  uint32_t partial_base;  // words: the partials follow the arrival counters in the scratch
 };
 struct CombinePush {
   uint32_t n_tokens, n_head, n_ctx, chunk_len, n_chunks;
@@ -92,6 +96,11 @@ uint64_t partial_bytes(const KvShape& s, uint32_t n_tokens) {
   return uint64_t(chunks_for(s.n_ctx)) * n_tokens * s.n_head * (s.head_dim + 2) * 4;
 }
 
+// The handoff's arrival counters, one per (row tile, kv head): at most n_tokens * group row
+// tiles (tiles hold at least one row) per kv head, so kDecodeMaxTokens * n_head words serve every
+// decode batch at the same place; a multiple of 256 bytes keeps the partials' binding aligned.
+uint64_t counter_bytes(const KvShape& s) { return (uint64_t(kDecodeMaxTokens) * s.n_head * 4 + 255) / 256 * 256; }
+
 void check_shape(const KvShape& s, uint32_t n_tokens) {
   require(s.head_dim >= 2 && s.head_dim <= kMaxHeadDim && s.head_dim % 2 == 0, MOEVK_ERROR_UNSUPPORTED,
           "attention: head_dim " + std::to_string(s.head_dim) + " unsupported (even, 2.." +
@@ -118,7 +127,16 @@ uint64_t Attention::cache_bytes(const KvShape& s) {
 
 uint64_t Attention::scratch_bytes(const KvShape& s, uint32_t n_tokens) {
   // Prefill needs none; a minimal size keeps the binding valid.
-  return is_decode(n_tokens) ? std::max<uint64_t>(partial_bytes(s, n_tokens), 16) : 16;
+  return is_decode(n_tokens) ? counter_bytes(s) + partial_bytes(s, n_tokens) : 16;
+}
+
+uint64_t Attention::scratch_counter_bytes(const KvShape& s) { return counter_bytes(s); }
+
+bool Attention::hands_off_combine(const KvShape& s, uint32_t n_tokens, bool prologue) const {
+  if (!combine_handoff_ || !is_decode(n_tokens)) return false;
+  // combine_tile keeps each row's per-chunk (m, l) in the K/V tile: 2 * BR * n_chunks words.
+  const FlashTiles t = flash_tiles(ctx_, s.head_dim, n_tokens * (s.n_head / std::max(s.n_head_kv, 1u)), true, prologue);
+  return 2ull * t.br * chunks_for(s.n_ctx) <= uint64_t(t.bc) * (s.head_dim / 2 + 1);
 }
 
 void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, const vk::BufferRange& step,
@@ -138,7 +156,7 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   require(k_cache.size >= cache_bytes(s) && v_cache.size >= cache_bytes(s), MOEVK_ERROR_INVALID_ARGUMENT,
           "attention: KV cache too small");
   const bool decode = is_decode(n_tokens);
-  require(!decode || scratch.size >= partial_bytes(s, n_tokens), MOEVK_ERROR_INVALID_ARGUMENT,
+  require(!decode || scratch.size >= scratch_bytes(s, n_tokens), MOEVK_ERROR_INVALID_ARGUMENT,
           "attention: scratch too small (see scratch_bytes)");
 
   // 1. Append this step's K/V at positions n_past + t (unless the RoPE pass did, or the
@@ -165,11 +183,14 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   if (!decode) {
     // The partials binding is unused here; `out` stands in so no scratch is needed.
     rec.dispatch(flash, {step, q, k_cache, v_cache, out, out},
-                 FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, s.n_ctx, 0, scale}, row_tiles, s.n_head_kv, 1);
+                 FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, s.n_ctx, 0, scale, 0}, row_tiles, s.n_head_kv, 1);
     return;
   }
   const uint32_t chunk_len = chunk_len_for(s.n_ctx), n_chunks = chunks_for(s.n_ctx);
-  const FlashPush flash_push{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, chunk_len, 1, scale};
+  const bool handoff = hands_off_combine(s, n_tokens, prologue != nullptr);
+  const uint64_t counters = counter_bytes(s);
+  const FlashPush flash_push{n_tokens, s.n_head,      s.n_head_kv, s.n_ctx, chunk_len, handoff ? 2u : 1u,
+                             scale,    uint32_t(counters / 4)};
   if (prologue) {
     const Prologue& p = *prologue;
     require(p.rot_dim > 0 && p.rot_dim % 2 == 0 && p.rot_dim <= s.head_dim, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -198,18 +219,21 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
                                  p.eps,
                                  scale_hi,
                                  scale_lo};
-    const vk::Pipeline& pipeline = ctx_.pipeline({"attention_flash_rope", 7, sizeof(FlashProloguePush),
+    const vk::Pipeline& pipeline = ctx_.pipeline({"attention_flash_rope", 8, sizeof(FlashProloguePush),
                                                   {t.wg, s.head_dim, t.br, t.bc, p.q_norm ? 1u : 0u}});
     // Without norms their bindings are never read: the step buffer stands in.
-    rec.dispatch(pipeline, {step, qkv, k_cache, v_cache, p.q_norm ? *p.q_norm : step, scratch, p.k_norm ? *p.k_norm : step},
+    rec.dispatch(pipeline,
+                 {step, qkv, k_cache, v_cache, p.q_norm ? *p.q_norm : step, scratch, p.k_norm ? *p.k_norm : step, out},
                  push, row_tiles, s.n_head_kv, n_chunks);
   } else {
     rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch}, flash_push, row_tiles, s.n_head_kv, n_chunks);
   }
+  if (handoff) return;
   rec.barrier();
   const vk::Pipeline& combine =
       ctx_.pipeline({"attention_combine", 3, sizeof(CombinePush), {kCombineWorkgroup, s.head_dim, kMaxChunks}});
-  rec.dispatch(combine, {step, scratch, out}, CombinePush{n_tokens, s.n_head, s.n_ctx, chunk_len, n_chunks},
+  const vk::BufferRange partials{scratch.buffer, scratch.offset + counters, scratch.size - counters};
+  rec.dispatch(combine, {step, partials, out}, CombinePush{n_tokens, s.n_head, s.n_ctx, chunk_len, n_chunks},
                n_tokens * s.n_head);
 }
 

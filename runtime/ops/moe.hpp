@@ -26,24 +26,32 @@ struct RouterShape {
 class MoeRouter {
  public:
   explicit MoeRouter(vk::Context& ctx);
-  // Batches of up to split_max_tokens tokens with a large router (n_expert >= 32) take the "split"
-  // path: logits by the matrix-vector kernel over many workgroups, then the top-k kernel; others
-  // the "fused" one (one workgroup per 4 tokens does it all). Tests force either: 0 = always
-  // fused, UINT32_MAX = split wherever the matrix-vector kernel applies.
-  MoeRouter(vk::Context& ctx, uint32_t split_max_tokens);
-  // Bytes of scratch for the router logits.
+  // Batches of up to split_max_tokens tokens with a large router (n_expert >= 32) spread the
+  // logits over many workgroups: the "handoff" path (one dispatch over expert slices, the last
+  // slice of each token group to finish ranks; handoff = false turns it off) or else the
+  // "split" one (the matrix-vector kernel writes the logits, then the top-k kernel ranks).
+  // Others take the "fused" one (one workgroup per 4 tokens does it all). Tests force a path:
+  // 0 = always fused, UINT32_MAX = a many-workgroup path wherever it applies.
+  MoeRouter(vk::Context& ctx, uint32_t split_max_tokens, bool handoff = true);
+  // The scratch: kLogitsOffset bytes of arrival counters (the handoff path's), then the
+  // router logits [n_tokens][n_expert] f32, which it holds after the dispatch.
+  // The counters must be zero before the first replay of a recording; every dispatch leaves
+  // them zero again, so a scratch zeroed once when it is allocated serves every batch size.
+  static constexpr uint64_t kLogitsOffset = 256;
   static uint64_t scratch_bytes(const RouterShape& s);
   // x: [n_tokens][n_embd] f32. expert_ids: [n_tokens][k] u32. expert_weights: [n_tokens][k] f32.
-  // The scratch holds the logits [n_tokens][n_expert] f32 afterwards.
-  // norm: x is RMS-normed on the way in (both paths take it).
+  // norm: x is RMS-normed on the way in (every path takes it).
   void record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
               const vk::BufferRange& scratch, const vk::BufferRange& expert_ids,
               const vk::BufferRange& expert_weights, const InputNorm* norm = nullptr) const;
-  std::string path_for(const RouterShape& s, const Matrix& router) const;  // "fused" or "split"
+  std::string path_for(const RouterShape& s, const Matrix& router) const;  // "fused", "handoff" or "split"
+  void set_handoff(bool on) { handoff_ = on; }
 
  private:
+  static uint32_t tokens_per_group(uint32_t n_tokens, bool handoff);
   vk::Context& ctx_;
   uint32_t split_max_tokens_ = 8;
+  bool handoff_ = true;
 };
 
 struct ExpertsShape {

@@ -1,9 +1,13 @@
 // MoeRouter: one fused dispatch (shaders/moe/route_topk.comp) computes the router logits, the
 // gating and the top-k per token; ids and weights stay on the GPU for the expert kernels.
 // Decode of a large router (Qwen3's 128 x 2048, DeepSeek-size 256 x 7168) would leave one
-// workgroup reading the whole matrix, so small batches there split: MatMul's matrix-vector kernel
-// writes the logits into the scratch over n_expert / 2 workgroups, then route_topk ranks them.
-// (The split threshold is untuned: check it on a real GPU with `moevk bench ops`.)
+// workgroup reading the whole matrix, so small batches there spread the logits over many
+// workgroups. The "handoff" path (default) does it in one dispatch: route_topk over expert
+// slices of kHandoffRows rows, the last slice of each token group to finish ranking them all
+// (an atomic count in the scratch's head). The "split" path does it in two: MatMul's
+// matrix-vector kernel writes the logits, a barrier, then route_topk ranks them.
+// (The split threshold is untuned: check it on a real GPU with `moevk bench ops`, which times
+// both many-workgroup paths.)
 #include <algorithm>
 
 #include "common/error.hpp"
@@ -17,31 +21,48 @@ namespace {
 struct RouterPush {
   uint32_t n_tokens, n_embd, n_expert, k;
   uint32_t sigmoid_gating, renormalize, weight_base, row_bytes;
-  uint32_t logits_ready;
+  uint32_t logits_mode;  // 0 computed in the kernel, 1 by mul_mv (split), 2 over slices (handoff)
   float norm_eps;
+  uint32_t group_rows;
 };
 constexpr uint32_t kWorkgroup = 256;
 constexpr uint32_t kLanesPerRow = 32;  // 8 expert rows per pass: Mixtral's 8 experts in one pass
 constexpr uint32_t kTokensPerGroup = 4;  // each router weight byte read once per 4 tokens
 constexpr uint32_t kMaxExpert = 256, kMaxK = 8;  // the shader's shared arrays
 constexpr uint32_t kSplitMinExperts = 32;        // smaller routers: the fused path reads them fast
+// Handoff: 128 threads, 4 rows of 32 lanes, one pass per slice: Qwen3's 128 experts in 32
+// workgroups, as many as mul_mv's split takes.
+constexpr uint32_t kHandoffWorkgroup = 128, kHandoffRows = kHandoffWorkgroup / kLanesPerRow;
+constexpr uint32_t kHandoffTokensPerGroup = 8;
+constexpr uint32_t kCounters = MoeRouter::kLogitsOffset / 4;  // token groups a handoff serves
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 MoeRouter::MoeRouter(vk::Context& ctx) : ctx_(ctx) {}
-MoeRouter::MoeRouter(vk::Context& ctx, uint32_t split_max_tokens) : ctx_(ctx), split_max_tokens_(split_max_tokens) {}
+MoeRouter::MoeRouter(vk::Context& ctx, uint32_t split_max_tokens, bool handoff)
+    : ctx_(ctx), split_max_tokens_(split_max_tokens), handoff_(handoff) {}
 
 std::string MoeRouter::path_for(const RouterShape& s, const Matrix& router) const {
   const bool small_batch = s.n_tokens <= split_max_tokens_;
   const bool large_router = s.n_expert >= kSplitMinExperts || split_max_tokens_ == UINT32_MAX;
+  if (s.n_tokens == 0 || !small_batch || !large_router) return "fused";
+  if (handoff_ && div_up(s.n_tokens, tokens_per_group(s.n_tokens, true)) <= kCounters) return "handoff";
   // Only MatMul's "mv" path: it keeps no scratch of its own, so a temporary MatMul is safe to
   // record with (the recording may be replayed after it is gone).
-  if (s.n_tokens > 0 && small_batch && large_router && MatMul(ctx_).path_for(router, s.n_tokens) == "mv") return "split";
+  if (MatMul(ctx_).path_for(router, s.n_tokens) == "mv") return "split";
   return "fused";
 }
 
+// Decode gets its own specialization (no unused per-token accumulators). The handoff's slices
+// read their rows once per token group, so it takes up to 8 tokens a group: a split_max_tokens
+// batch reads the router once, as the split path's mul_mv does.
+uint32_t MoeRouter::tokens_per_group(uint32_t n_tokens, bool handoff) {
+  if (n_tokens == 1) return 1u;
+  return handoff && n_tokens > kTokensPerGroup ? kHandoffTokensPerGroup : kTokensPerGroup;
+}
+
 uint64_t MoeRouter::scratch_bytes(const RouterShape& s) {
-  return std::max<uint64_t>(uint64_t(s.n_tokens) * s.n_expert * 4, 4);
+  return kLogitsOffset + std::max<uint64_t>(uint64_t(s.n_tokens) * s.n_expert * 4, 4);
 }
 
 void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,
@@ -71,26 +92,30 @@ void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& ro
   const WeightBinding wb = bind_weights(ctx_, router.data, row_bytes * router.rows);
   require(wb.range.size <= ctx_.caps().max_storage_buffer_range, MOEVK_ERROR_UNSUPPORTED,
           "moe router: router matrix exceeds the device's storage buffer range");
-  // Decode gets its own specialization: no unused per-token accumulators.
-  const uint32_t tokens_per_group = s.n_tokens == 1 ? 1u : kTokensPerGroup;
+  const std::string path = path_for(s, router);
   // With a norm to fold in, the split path's mul_mv must take it (its batch limit with a norm is
   // smaller); else the fused kernel, which norms any batch, computes the logits itself.
-  const bool split = path_for(s, router) == "split" && (!norm || MatMul(ctx_).fuses_norm(router, s.n_tokens));
-  // The split path's mul_mv applies the norm; the fused kernel does when it computes the logits.
+  const bool split = path == "split" && (!norm || MatMul(ctx_).fuses_norm(router, s.n_tokens));
+  const bool handoff = path == "handoff";
+  const uint32_t tpg = tokens_per_group(s.n_tokens, handoff);
+  // The split path's mul_mv applies the norm; route_topk does when it computes the logits.
   const bool fused_norm = norm && !split;
-  const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 6, sizeof(RouterPush),
-                                                {kWorkgroup, kLanesPerRow, tokens_per_group, fused_norm ? 1u : 0u}});
+  const uint32_t wg = handoff ? kHandoffWorkgroup : kWorkgroup;
+  const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 7, sizeof(RouterPush),
+                                                {wg, kLanesPerRow, tpg, fused_norm ? 1u : 0u}});
+  const vk::BufferRange counters{scratch.buffer, scratch.offset, kLogitsOffset};
+  const vk::BufferRange logits{scratch.buffer, scratch.offset + kLogitsOffset, scratch.size - kLogitsOffset};
   if (split) {
-    MatMul(ctx_).record(rec, router, x, scratch, s.n_tokens, nullptr, false, norm);
+    MatMul(ctx_).record(rec, router, x, logits, s.n_tokens, nullptr, false, norm);
     rec.barrier();
   }
   const RouterPush push{s.n_tokens, s.n_embd, s.n_expert, s.k, s.gating == Gating::Sigmoid ? 1u : 0u,
-                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes), split ? 1u : 0u,
-                        norm ? norm->eps : 0.0f};
-  const uint32_t groups = div_up(s.n_tokens, tokens_per_group);
+                        s.renormalize ? 1u : 0u, wb.base, static_cast<uint32_t>(row_bytes),
+                        split ? 1u : handoff ? 2u : 0u, norm ? norm->eps : 0.0f, kHandoffRows};
+  const uint32_t groups = div_up(s.n_tokens, tpg);
   const uint32_t gx = std::min(groups, 65535u);
-  rec.dispatch(pipeline, {wb.range, x, scratch, expert_ids, expert_weights, fused_norm ? norm->weight : x}, push, gx,
-               div_up(groups, gx));
+  rec.dispatch(pipeline, {wb.range, x, logits, expert_ids, expert_weights, fused_norm ? norm->weight : x, counters},
+               push, gx, div_up(groups, gx), handoff ? div_up(s.n_expert, kHandoffRows) : 1u);
 }
 
 }  // namespace moevk::ops

@@ -79,7 +79,16 @@ class Attention {
   explicit Attention(vk::Context& ctx);
   // Bytes of one layer's K (and, separately, V) cache for n_ctx positions (F16).
   static uint64_t cache_bytes(const KvShape& s);
+  // Decode scratch: scratch_counter_bytes(s) of arrival counters (the combine handoff's; zero
+  // before the first replay of a recording, and every dispatch leaves them zero, so a scratch
+  // zeroed once when it is allocated serves every batch size), then the per-chunk partials.
   static uint64_t scratch_bytes(const KvShape& s, uint32_t n_tokens);
+  static uint64_t scratch_counter_bytes(const KvShape& s);
+  // Decode: whether the last chunk's workgroup folds the partials itself (one dispatch, no
+  // combine pass and barrier): on unless set_combine_handoff(false), where the per-chunk
+  // weights fit its shared memory.
+  bool hands_off_combine(const KvShape& s, uint32_t n_tokens, bool prologue) const;
+  void set_combine_handoff(bool on) { combine_handoff_ = on; }
   // Writes k_new/v_new ([n_tokens][n_head_kv][head_dim] f32) into the caches at positions
   // step.n_past + t (converted to F16); then for each token t and head h:
   //   out[t][h] = softmax_j(q[t][h] . K[j][h / group] * scale) V[j][h / group]
@@ -112,6 +121,7 @@ class Attention {
   // pass (k_new, v_new are not read). Not with a prologue (which appends them itself).
  private:
   vk::Context& ctx_;
+  bool combine_handoff_ = true;
 };
 
 // out[t][:] = dequantized row token_ids[t] of the table (any matmul weight type); ids out of

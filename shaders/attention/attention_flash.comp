@@ -8,9 +8,16 @@
 //          q f32 [n_tokens][n_head][D]; k_cache, v_cache packHalf2x16 words [n_head_kv][n_ctx][D/2].
 // Outputs, split == 0 (prefill): out f32 [n_tokens][n_head][D], normalised.
 //          split == 1 (flash-decoding): workgroup z handles positions [z * chunk_len, +chunk_len)
-//          and writes partials (see attention_combine.comp): (m, l) pairs at
-//          [z][n_tokens * n_head], then unnormalised accumulators at [z][n_tokens * n_head][D].
-//          A chunk wholly past the causal limit writes neutral (m, l) = (-1e30, 0) and returns.
+//          and writes partials (see attention_combine.comp), f32 bits from word partial_base of
+//          the scratch binding: (m, l) pairs at [z][n_tokens * n_head], then unnormalised
+//          accumulators at [z][n_tokens * n_head][D]. A chunk wholly past the causal limit writes
+//          neutral (m, l) = (-1e30, 0) and returns.
+//          split == 2 (flash-decoding with the combine handed off): as split == 1, and then each
+//          workgroup counts itself in on the arrival counter of its (row tile, kv head), word
+//          y * row_tiles + x of the scratch binding (zero before the dispatch, zero after it);
+//          the last of the tile's live chunks to arrive folds every chunk's partials of its rows
+//          into out, normalised, as attention_combine.comp would: no second dispatch and no
+//          barrier between them. Chunks past the causal limit return at once (nobody reads them).
 // Causality: row of token t sees positions j < n_past + t + 1 (and < n_ctx). Positions at or past
 // n_past + n_tokens are never read (they may hold garbage: the cache is not cleared), so tiles
 // load zeros there; masked scores get weight exactly 0.
@@ -27,7 +34,7 @@
 // rotated, F16) and V rows in shared memory and reads them from there: nobody reads the cache at
 // a new position in this dispatch, so row tile 0 of that chunk writes them to the caches for
 // later steps without racing any reader. Bindings: 4 q norm weight, 6 k norm weight (f32 [D],
-// read with NORM); no `out` (decode only).
+// read with NORM); `out` is binding 7, written with split == 2 only.
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
@@ -44,16 +51,19 @@ const float NEG_BIG = -1.0e30;      // finite "minus infinity": exp(NEG_BIG - x)
 
 layout(std430, binding = 0) readonly buffer Step { uint step_values[]; };
 layout(std430, binding = 1) readonly buffer Q { float q_values[]; };
-layout(std430, binding = 5) writeonly buffer Partials { float partials[]; };
+// coherent: with split == 2 the last workgroup of a tile reads what the others stored.
+layout(std430, binding = 5) coherent buffer Partials { uint partials[]; };
 #ifdef PROLOGUE
 layout(constant_id = 4) const bool NORM = false;
 layout(std430, binding = 2) buffer KCache { uint k_cache[]; };
 layout(std430, binding = 3) buffer VCache { uint v_cache[]; };
 layout(std430, binding = 4) readonly buffer QNorm { float q_norm_weight[]; };
 layout(std430, binding = 6) readonly buffer KNorm { float k_norm_weight[]; };
+layout(std430, binding = 7) writeonly buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
   float scale;
+  uint partial_base;
   uint q_off, k_off, v_off, half_rot, neox;
   float eps, scale_hi, scale_lo;
 } pc;
@@ -68,6 +78,7 @@ layout(std430, binding = 4) writeonly buffer Out { float out_values[]; };
 layout(push_constant) uniform Push {
   uint n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
   float scale;
+  uint partial_base;
 } pc;
 #endif
 
@@ -75,6 +86,59 @@ shared float q_sh[BR * D];
 shared uint kv_sh[BC * KV_STRIDE];  // the K tile, then (after the scores) the V tile
 shared float s_sh[BR * S_STRIDE];   // scores, then probabilities
 shared float m_sh[BR], l_sh[BR], alpha_sh[BR];
+shared uint arrival_sh;
+
+void store_partial(uint i, float v) { partials[pc.partial_base + i] = floatBitsToUint(v); }
+float load_partial(uint i) { return uintBitsToFloat(partials[pc.partial_base + i]); }
+
+// split == 2, in the last workgroup of a (row tile, kv head) to finish: out for the tile's rows
+// from every live chunk's partials (attention_combine.comp's fold, for BR rows at once). The
+// chunks' (m, l) of each row go to kv_sh ([BR][NZ] m, then [BR][NZ] l: Attention checks that
+// 2 * BR * NZ words fit), one thread per row turns them into weights exp(m_c - m_all) and 1 / L,
+// then every thread sums its (row, d) outputs over the chunks.
+void combine_tile(uint row0, uint n_rows, uint n_rows_all, uint hk, uint G, uint n_past) {
+  const uint tid = gl_LocalInvocationID.x;
+  const uint NZ = gl_NumWorkGroups.z;
+  for (uint e = tid; e < BR * NZ; e += WG) {
+    const uint r = e / NZ, c = e % NZ, row = row0 + r;
+    float m = NEG_BIG, l = 0.0;
+    if (row < n_rows && c < div_up(min(n_past + row / G + 1u, pc.n_ctx), pc.chunk_len)) {
+      const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
+      m = load_partial(2u * (c * n_rows_all + out_row));
+      l = load_partial(2u * (c * n_rows_all + out_row) + 1u);
+    }
+    kv_sh[e] = floatBitsToUint(l > 0.0 ? m : NEG_BIG);
+    kv_sh[BR * NZ + e] = floatBitsToUint(l);
+  }
+  barrier();
+  if (tid < BR && row0 + tid < n_rows) {
+    const uint n_live = div_up(min(n_past + (row0 + tid) / G + 1u, pc.n_ctx), pc.chunk_len);
+    float m_all = NEG_BIG;
+    for (uint c = 0u; c < n_live; ++c) m_all = max(m_all, uintBitsToFloat(kv_sh[tid * NZ + c]));
+    float total = 0.0;
+    for (uint c = 0u; c < n_live; ++c) {
+      const float l = uintBitsToFloat(kv_sh[BR * NZ + tid * NZ + c]);
+      const float w = l > 0.0 ? exp(uintBitsToFloat(kv_sh[tid * NZ + c]) - m_all) : 0.0;
+      kv_sh[tid * NZ + c] = floatBitsToUint(w);
+      total += w * l;
+    }
+    l_sh[tid] = 1.0 / total;
+  }
+  barrier();
+  const uint acc_base = 2u * NZ * n_rows_all;
+  for (uint e = tid; e < BR * D; e += WG) {
+    const uint r = e / D, d = e % D, row = row0 + r;
+    if (row >= n_rows) continue;
+    const uint n_live = div_up(min(n_past + row / G + 1u, pc.n_ctx), pc.chunk_len);
+    const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
+    float acc = 0.0;
+    for (uint c = 0u; c < n_live; ++c) {
+      const float w = uintBitsToFloat(kv_sh[r * NZ + c]);
+      if (w != 0.0) acc += w * load_partial(acc_base + (c * n_rows_all + out_row) * D + d);
+    }
+    out_values[out_row * D + d] = acc * l_sh[r];
+  }
+}
 
 #ifdef PROLOGUE
 // Rows r < count of q_sh (D floats each) normed (NORM: norm_sum_sh[r] holds the row's sum of
@@ -155,11 +219,11 @@ void main() {
     begin = chunk * pc.chunk_len;
     end = min(begin + pc.chunk_len, tile_limit);
     if (begin >= end) {  // uniform over the workgroup
-      if (tid < BR && row0 + tid < n_rows) {
+      if (pc.split == 1u && tid < BR && row0 + tid < n_rows) {
         const uint row = row0 + tid;
         const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
-        partials[2u * (chunk * n_rows_all + out_row)] = NEG_BIG;
-        partials[2u * (chunk * n_rows_all + out_row) + 1u] = 0.0;
+        store_partial(2u * (chunk * n_rows_all + out_row), NEG_BIG);
+        store_partial(2u * (chunk * n_rows_all + out_row) + 1u, 0.0);
       }
       return;
     }
@@ -274,15 +338,31 @@ void main() {
 #endif
       {
         const uint o = 2u * gl_NumWorkGroups.z * n_rows_all + (chunk * n_rows_all + out_row) * D + 2u * w;
-        partials[o] = acc[k].x;
-        partials[o + 1u] = acc[k].y;
+        store_partial(o, acc[k].x);
+        store_partial(o + 1u, acc[k].y);
       }
     }
   }
   if (pc.split != 0u && tid < BR && row0 + tid < n_rows) {
     const uint row = row0 + tid;
     const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
-    partials[2u * (chunk * n_rows_all + out_row)] = m_sh[tid];
-    partials[2u * (chunk * n_rows_all + out_row) + 1u] = l_sh[tid];
+    store_partial(2u * (chunk * n_rows_all + out_row), m_sh[tid]);
+    store_partial(2u * (chunk * n_rows_all + out_row) + 1u, l_sh[tid]);
+  }
+  if (pc.split == 2u) {
+    // Release: every invocation's partial stores are made visible, then the barrier orders the
+    // count after all of them.
+    memoryBarrierBuffer();
+    barrier();
+    const uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    const uint n_live = div_up(tile_limit, pc.chunk_len);  // the chunks that did not return early
+    if (tid == 0u) arrival_sh = atomicAdd(partials[tile], 1u);
+    barrier();
+    if (arrival_sh != n_live - 1u) return;  // uniform: one shared value
+    // The last: the others' stores preceded their counts, so after this fence the coherent
+    // loads see them. Reset the count for the next replay.
+    memoryBarrierBuffer();
+    if (tid == 0u) partials[tile] = 0u;
+    combine_tile(row0, n_rows, n_rows_all, hk, G, n_past);
   }
 }

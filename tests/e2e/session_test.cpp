@@ -343,6 +343,45 @@ TEST(SessionKvAppend, AttentionPrologueGivesTheSameResults) {
   expect_one_dispatch_fewer_per_layer("prologue", SessionOptions{64, 8, false}, plain);
 }
 
+// A 128-expert router (Qwen3-30B-A3B's count, on tiny-qwen3moe's shapes) takes the handoff path
+// in decode steps: logits and top-k in one dispatch, the last workgroup ranking. Against the
+// split path (mul_mv, a barrier, route_topk): the same run, one dispatch and one barrier fewer
+// per layer; the counters it leaves at zero serve every later step (several decode steps, and a
+// 3-token prefill chunk that takes the handoff path too).
+TEST(SessionRouterHandoff, OneDispatchFewerPerLayerWithTheSameRun) {
+  test::TempFile file("session-router-handoff.gguf");
+  convert::MakeModelOverrides experts;
+  experts.n_expert = 128;
+  experts.n_expert_used = 8;
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", experts), quant::Type::Q8_0, file.path(), 11, false, {});
+  auto model = models::Model::load(file.path(), test::e2e_load_options());
+  const uint32_t n_layer = model->hparams().n_layer;
+  SessionOptions split_options{64, 8, false};
+  split_options.router_handoff = false;
+  Session handoff(*model, SessionOptions{64, 8, false}), split(*model, split_options);
+  expect_same_greedy_run(handoff, split, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 6);
+  EXPECT_EQ(handoff.profile().decode.dispatches_per_step + n_layer, split.profile().decode.dispatches_per_step);
+  EXPECT_EQ(handoff.profile().decode.barriers_per_step + n_layer, split.profile().decode.barriers_per_step);
+  // MOEVK_DISABLE=router_handoff records what the option's off switch records.
+  const char* before = std::getenv("MOEVK_DISABLE");
+  const std::string saved = before ? before : "";
+  setenv("MOEVK_DISABLE", "router_handoff", 1);
+  Session by_env(*model, SessionOptions{64, 8, false});
+  if (before) setenv("MOEVK_DISABLE", saved.c_str(), 1);
+  else unsetenv("MOEVK_DISABLE");
+  split.reset();
+  expect_same_greedy_run(by_env, split, {1, 9, 200}, 2);
+  EXPECT_EQ(by_env.profile().decode.dispatches_per_step, split.profile().decode.dispatches_per_step);
+}
+
+// Decode attention with the chunks folded by the flash dispatch's last workgroup, against the
+// attention_combine pass after a barrier (prefill chunks of up to 8 tokens take it too).
+TEST(SessionAttentionHandoff, CombineInTheLastWorkgroupGivesTheSameResults) {
+  SessionOptions plain{64, 8, false};
+  plain.attention_handoff = false;
+  expect_one_dispatch_fewer_per_layer("attention-handoff", SessionOptions{64, 8, false}, plain);
+}
+
 // MOEVK_DISABLE names the step's fusions too: a session created under it records what the
 // options' off switches record (dispatch and barrier counts of a decode step).
 TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
@@ -351,10 +390,11 @@ TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
   auto model = models::Model::load(file.path(), test::e2e_load_options());
   SessionOptions off_options{64, 8, false};
   off_options.fuse_norms = off_options.fuse_kv_append = off_options.fuse_rope_attention = false;
+  off_options.attention_handoff = false;
   Session by_options(*model, off_options);
   const char* before = std::getenv("MOEVK_DISABLE");
   const std::string saved = before ? before : "";
-  setenv("MOEVK_DISABLE", "Fuse_Norms,kv_append,rope_attention", 1);
+  setenv("MOEVK_DISABLE", "Fuse_Norms,kv_append,rope_attention,attention_handoff", 1);
   Session by_env(*model, SessionOptions{64, 8, false});
   if (before) setenv("MOEVK_DISABLE", saved.c_str(), 1);
   else unsetenv("MOEVK_DISABLE");

@@ -58,9 +58,12 @@ std::vector<double> reference(const HostCache& c, const std::vector<float>& q, u
   return out;
 }
 
-void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed) {
+// handoff: decode steps fold the chunks in the flash dispatch's last workgroup (where that
+// applies, which the caller checks), else in attention_combine after a barrier.
+void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed, bool handoff) {
   SCOPED_TRACE("head_dim=" + std::to_string(s.head_dim) + " n_head=" + std::to_string(s.n_head) + "/" +
-               std::to_string(s.n_head_kv) + " n_ctx=" + std::to_string(s.n_ctx));
+               std::to_string(s.n_head_kv) + " n_ctx=" + std::to_string(s.n_ctx) +
+               (handoff ? " combine handoff" : " combine pass"));
   uint32_t max_tokens = 0;
   uint64_t scratch_bytes = 4;
   for (const Step& st : steps) {
@@ -77,12 +80,17 @@ void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>&
   vk::Buffer k_cache = test::poisoned(ctx, cache_bytes, "K cache"), v_cache = test::poisoned(ctx, cache_bytes, "V cache");
   vk::Buffer q = test::poisoned(ctx, q_bytes, "q"), out = test::poisoned(ctx, q_bytes, "attention out");
   vk::Buffer k_new = test::poisoned(ctx, kv_bytes, "k_new"), v_new = test::poisoned(ctx, kv_bytes, "v_new");
+  // Poisoned but for the handoff's arrival counters, which must start at zero (and are checked
+  // to be zero again after every step).
   vk::Buffer scratch = test::poisoned(ctx, scratch_bytes, "attention scratch");
+  const std::vector<uint32_t> zero_counters(ops::Attention::scratch_counter_bytes(s) / 4, 0);
+  ctx.upload(scratch.range(0, zero_counters.size() * 4), zero_counters.data(), zero_counters.size() * 4);
   vk::Buffer step = test::poisoned(ctx, sizeof(ops::StepParams), "step");
   const std::vector<uint32_t> poison(q_bytes / 4, test::kPoison);
   const float scale = 1.0f / std::sqrt(float(D));
 
   ops::Attention op(ctx);
+  op.set_combine_handoff(handoff);
   std::map<uint32_t, std::unique_ptr<vk::Recorder>> recordings;  // one per batch size, replayed
   HostCache host(s);
   for (const Step& st : steps) {
@@ -144,7 +152,13 @@ void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>&
     // 1e-5 + 1e-5 * |want| leaves a 3x margin, while a wrong position or weight is off by ~1e-2.
     const auto want = reference(host, qv, st.n_past, n, scale);
     EXPECT_TRUE(test::all_close(test::download<float>(ctx, out, want.size()), want, 1e-5, 1e-5));
+    EXPECT_EQ(test::download<uint32_t>(ctx, scratch, zero_counters.size()), zero_counters) << "arrival counters";
   }
+}
+
+void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed) {
+  run_steps_on(ctx, s, steps, seed, true);
+  run_steps_on(ctx, s, steps, seed, false);
 }
 
 }  // namespace
@@ -171,8 +185,31 @@ TEST_F(GpuTest, AttentionHeadDim256AndOddSizedHeads) {
 
 // A long context: chunks of 128 positions, most of them past the causal limit (early exit), a
 // decode step that crosses a chunk boundary and a batch of 8 (the largest decode batch).
+// The combine handoff keeps 2 * BR * n_chunks per-chunk weights in shared memory: at 157 chunks
+// a Qwen3-like head (128 wide, 8 heads a KV head) takes it for one token, not for eight (the
+// combine pass then), and a 16-wide head not at all.
 TEST_F(GpuTest, AttentionLongContextChunksSkipped) {
-  run_steps(*ctx, {20000, 4, 2, 16}, {{0, 127}, {127, 1}, {128, 1}, {129, 8}, {137, 9}, {146, 1}}, 500);
+  const ops::KvShape narrow{20000, 4, 2, 16}, qwen3_like{20000, 8, 1, 128};
+  const ops::Attention op(*ctx);
+  EXPECT_FALSE(op.hands_off_combine(narrow, 1, false));
+  EXPECT_TRUE(op.hands_off_combine(qwen3_like, 1, false));
+  EXPECT_FALSE(op.hands_off_combine(qwen3_like, 8, false));
+  run_steps(*ctx, narrow, {{0, 127}, {127, 1}, {128, 1}, {129, 8}, {137, 9}, {146, 1}}, 500);
+  run_steps(*ctx, qwen3_like, {{0, 127}, {127, 1}, {128, 1}, {129, 8}, {137, 1}}, 510);
+}
+
+// Every shape above takes the handoff for its one-token decode steps (the default path).
+TEST_F(GpuTest, AttentionCombineHandoffIsTheDefaultDecodePath) {
+  const ops::Attention op(*ctx);
+  for (const ops::KvShape& s : std::vector<ops::KvShape>{
+           {90, 4, 2, 16}, {90, 8, 8, 32}, {80, 32, 8, 64}, {78, 32, 4, 128}, {70, 4, 1, 256}, {70, 6, 3, 48}}) {
+    EXPECT_TRUE(op.hands_off_combine(s, 1, false)) << s.head_dim;
+    EXPECT_TRUE(op.hands_off_combine(s, 1, true)) << s.head_dim;
+  }
+  ops::Attention off(*ctx);
+  off.set_combine_handoff(false);
+  EXPECT_FALSE(off.hands_off_combine({90, 4, 2, 16}, 1, false));
+  EXPECT_FALSE(op.hands_off_combine({90, 4, 2, 16}, 9, false));  // prefill
 }
 
 TEST_F(GpuTest, AttentionRejectsBadShapes) {

@@ -78,13 +78,21 @@ struct Outputs {
   std::vector<float> weights, logits;
 };
 
-// split_max_tokens: 0 forces the fused path, UINT32_MAX the split one where it applies.
+// The router forced onto `path` where it applies: "fused", "split" or "handoff" (path_for says
+// which one a shape gets).
+const char* const kPaths[] = {"fused", "split", "handoff"};
+ops::MoeRouter router_on(vk::Context& ctx, const std::string& path) {
+  return ops::MoeRouter(ctx, path == "fused" ? 0u : UINT32_MAX, path == "handoff");
+}
+
 // norm_weight: x is RMS-normed on the way in (ops::InputNorm, eps kNormEps).
+// The scratch is poisoned but for the handoff's arrival counters, which must start at zero; they
+// are checked to be zero again afterwards (the next replay relies on it).
 constexpr float kNormEps = 1e-6f;
 Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const std::vector<uint8_t>& w_bytes,
-                   const std::vector<float>& x, uint32_t split_max_tokens = 0,
+                   const std::vector<float>& x, const std::string& path = "fused",
                    const std::vector<float>* norm_weight = nullptr) {
-  ops::MoeRouter router(ctx, split_max_tokens);
+  const ops::MoeRouter router = router_on(ctx, path);
   vk::Buffer n_buf;
   ops::InputNorm norm;
   if (norm_weight) {
@@ -94,6 +102,8 @@ Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const
   auto w_buf = test::upload(ctx, w_bytes, "router weights");
   auto x_buf = test::upload(ctx, x);
   auto scratch = test::poisoned(ctx, ops::MoeRouter::scratch_bytes(s));
+  const std::vector<uint32_t> zero_counters(ops::MoeRouter::kLogitsOffset / 4, 0);
+  ctx.upload(scratch.range(0, ops::MoeRouter::kLogitsOffset), zero_counters.data(), ops::MoeRouter::kLogitsOffset);
   auto ids = test::poisoned(ctx, uint64_t(s.n_tokens) * s.k * 4);
   auto wts = test::poisoned(ctx, uint64_t(s.n_tokens) * s.k * 4);
   const ops::Matrix m{w_buf.range(), type, s.n_embd, s.n_expert};
@@ -103,7 +113,12 @@ Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const
   Outputs o;
   o.ids = test::download<uint32_t>(ctx, ids, size_t(s.n_tokens) * s.k);
   o.weights = test::download<float>(ctx, wts, size_t(s.n_tokens) * s.k);
-  o.logits = test::download<float>(ctx, scratch, size_t(s.n_tokens) * s.n_expert);
+  std::vector<uint32_t> head(ops::MoeRouter::kLogitsOffset / 4 + size_t(s.n_tokens) * s.n_expert);
+  ctx.download(scratch.range(), head.data(), head.size() * 4);
+  EXPECT_EQ(std::vector<uint32_t>(head.begin(), head.begin() + zero_counters.size()), zero_counters)
+      << "arrival counters not left at zero";
+  o.logits.resize(size_t(s.n_tokens) * s.n_expert);
+  std::memcpy(o.logits.data(), head.data() + zero_counters.size(), o.logits.size() * 4);
   return o;
 }
 
@@ -153,12 +168,11 @@ void check_random_case(vk::Context& ctx, const ops::RouterShape& s, Type type, u
     }
   }
   const Reference want = reference(w, router_input(x), s);
-  for (uint32_t split_max_tokens : {0u, UINT32_MAX}) {
+  for (const char* path : kPaths) {
     const ops::Matrix m{{}, type, s.n_embd, s.n_expert};
-    const std::string path = ops::MoeRouter(ctx, split_max_tokens).path_for(s, m);
-    if (split_max_tokens != 0 && path != "split") continue;  // batch too large for the split path
+    if (router_on(ctx, path).path_for(s, m) != path) continue;  // batch too large for that path
     SCOPED_TRACE(path);
-    const Outputs got = run_router(ctx, s, type, w_bytes, x, split_max_tokens, norm_weight);
+    const Outputs got = run_router(ctx, s, type, w_bytes, x, path, norm_weight);
     EXPECT_EQ(got.ids, want.ids);
     // fp32 dot products of <= 768 terms with |logit| ~ 2..8: error well under 1e-4; softmax and
     // sigmoid change by at most that much per unit of logit error.
@@ -232,9 +246,9 @@ TEST_F(GpuTest, RouterTiesGoToTheLowestId) {
   std::memcpy(bytes.data(), w.data(), bytes.size());
   for (bool renorm : {false, true}) {
     const ops::RouterShape s{n_tokens, n_embd, n_expert, 6, ops::Gating::Softmax, renorm};
-    for (uint32_t split : {0u, UINT32_MAX}) {
-    SCOPED_TRACE(split ? "split" : "fused");
-    const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, split);
+    for (const char* path : kPaths) {
+    SCOPED_TRACE(path);
+    const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, path);
     const Reference want = reference(w, x, s);
     for (uint32_t t = 0; t < n_tokens; ++t) {
       const std::vector<uint32_t> ids(got.ids.begin() + t * 6, got.ids.begin() + t * 6 + 6);
@@ -267,9 +281,9 @@ TEST_F(GpuTest, RouterNanLogitsStillGiveValidDistinctIds) {
   std::vector<uint8_t> bytes(w.size() * 4);
   std::memcpy(bytes.data(), w.data(), bytes.size());
   const ops::RouterShape s{n_tokens, n_embd, n_expert, k, ops::Gating::Softmax, true};
-  for (uint32_t split : {0u, UINT32_MAX}) {
-  SCOPED_TRACE(split ? "split" : "fused");
-  const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, split);
+  for (const char* path : kPaths) {
+  SCOPED_TRACE(path);
+  const Outputs got = run_router(*ctx, s, Type::F32, bytes, x, path);
   // Tokens 0 and 1: the NaN expert ranks below every number, the others as the reference says.
   auto w_finite = w;
   w_finite[5 * n_embd + 3] = 0.0f;
@@ -288,12 +302,64 @@ TEST_F(GpuTest, RouterNanLogitsStillGiveValidDistinctIds) {
 
 TEST_F(GpuTest, RouterPathChoice) {
   const ops::Matrix m{{}, Type::Q4_0, 2048, 128};
-  const ops::MoeRouter router(*ctx);  // defaults: split for small batches of large routers
-  EXPECT_EQ(router.path_for({1, 2048, 128, 8}, m), "split");
-  EXPECT_EQ(router.path_for({8, 2048, 128, 8}, m), "split");
+  const ops::MoeRouter router(*ctx);  // defaults: handoff for small batches of large routers
+  EXPECT_EQ(router.path_for({1, 2048, 128, 8}, m), "handoff");
+  EXPECT_EQ(router.path_for({8, 2048, 128, 8}, m), "handoff");
   EXPECT_EQ(router.path_for({9, 2048, 128, 8}, m), "fused");
   EXPECT_EQ(router.path_for({1, 4096, 8, 2}, {{}, Type::F32, 4096, 8}), "fused");  // Mixtral's small router
   EXPECT_EQ(ops::MoeRouter(*ctx, 0).path_for({1, 2048, 128, 8}, m), "fused");
+  EXPECT_EQ(ops::MoeRouter(*ctx, 8, false).path_for({1, 2048, 128, 8}, m), "split");
+  // The handoff's 64 counters serve 64 token groups of 8: larger forced batches go split.
+  EXPECT_EQ(ops::MoeRouter(*ctx, UINT32_MAX).path_for({512, 2048, 128, 8}, m), "handoff");
+  EXPECT_NE(ops::MoeRouter(*ctx, UINT32_MAX).path_for({513, 2048, 128, 8}, m), "handoff");
+}
+
+// The handoff path's recording replayed: each dispatch's last workgroup resets its group's
+// arrival count, so a second submission with new activations ranks the new logits (a count
+// left at 1 would make a different workgroup, or none, rank before all slices are in).
+TEST_F(GpuTest, RouterHandoffReplaysWithFreshCounts) {
+  const ops::RouterShape s{3, 256, 128, 8, ops::Gating::Softmax, true};
+  const ops::MoeRouter router(*ctx, UINT32_MAX);
+  const auto w_bytes = test::random_weights(Type::Q8_0, s.n_expert, s.n_embd, 71);
+  const auto w = test::dequantized(Type::Q8_0, w_bytes, s.n_expert, s.n_embd);
+  const ops::Matrix m{{}, Type::Q8_0, s.n_embd, s.n_expert};
+  ASSERT_EQ(router.path_for(s, m), "handoff");
+  auto w_buf = test::upload(*ctx, w_bytes, "router weights");
+  auto x_buf = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.n_embd * 4, "x");
+  auto scratch = test::poisoned(*ctx, ops::MoeRouter::scratch_bytes(s));
+  const std::vector<uint32_t> zeros(ops::MoeRouter::kLogitsOffset / 4, 0);
+  ctx->upload(scratch.range(0, ops::MoeRouter::kLogitsOffset), zeros.data(), ops::MoeRouter::kLogitsOffset);
+  auto ids = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.k * 4);
+  auto wts = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.k * 4);
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  router.record(rec, s, {w_buf.range(), Type::Q8_0, s.n_embd, s.n_expert}, x_buf.range(), scratch.range(), ids.range(),
+                wts.range());
+  rec.end();
+  const float amp = 2.0f * std::sqrt(3.0f / float(s.n_embd));
+  for (uint32_t replay = 0; replay < 3; ++replay) {
+    SCOPED_TRACE("replay " + std::to_string(replay));
+    const auto x = test::random_floats(size_t(s.n_tokens) * s.n_embd, 80 + replay, -amp, amp);
+    ctx->upload(x_buf.range(), x.data(), x.size() * 4);
+    rec.submit();
+    const Reference want = reference(w, x, s);
+    const auto got_weights = test::download<float>(*ctx, wts, size_t(s.n_tokens) * s.k);
+    // Random x may hold near-ties; the weights of the k chosen must match the reference's
+    // either way (a tie swaps two ids of equal weight), and the ids must be the reference's
+    // wherever the gap is clear.
+    EXPECT_TRUE(test::all_close(got_weights, want.weights, 2e-5, 1e-4));
+    const auto got_ids = test::download<uint32_t>(*ctx, ids, size_t(s.n_tokens) * s.k);
+    for (uint32_t t = 0; t < s.n_tokens; ++t) {
+      std::vector<double> lt(want.logits.begin() + t * s.n_expert, want.logits.begin() + (t + 1) * s.n_expert);
+      if (top_gap(lt, s.k) < 1e-3) continue;
+      EXPECT_EQ(std::vector<uint32_t>(got_ids.begin() + t * s.k, got_ids.begin() + (t + 1) * s.k),
+                std::vector<uint32_t>(want.ids.begin() + t * s.k, want.ids.begin() + (t + 1) * s.k))
+          << "token " << t;
+    }
+    std::vector<uint32_t> counters(zeros.size());
+    ctx->download(scratch.range(0, ops::MoeRouter::kLogitsOffset), counters.data(), ops::MoeRouter::kLogitsOffset);
+    EXPECT_EQ(counters, zeros);
+  }
 }
 
 TEST_F(GpuTest, RouterRejectsUnsupportedShapes) {
