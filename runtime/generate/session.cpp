@@ -89,6 +89,16 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
   impl_->forward->set_router_handoff(options.router_handoff && !off.count("router_handoff"));
   impl_->forward->set_attention_handoff(options.attention_handoff && !off.count("attention_handoff"));
+  // The largest step is recorded now, so a batch the device cannot run fails here, naming the
+  // limit, rather than at the first long prompt (and that recording is then ready for it).
+  try {
+    impl_->recording(impl_->n_batch, StepOutput::None);
+  } catch (const Error& e) {
+    if (e.status() != MOEVK_ERROR_UNSUPPORTED) throw;
+    fail(MOEVK_ERROR_UNSUPPORTED, "n_batch " + std::to_string(impl_->n_batch) +
+                                      " is more than this model can run in one step on this device (" + e.what() +
+                                      "); use a smaller n_batch");
+  }
 }
 
 Session::~Session() {

@@ -44,7 +44,8 @@ void Embedding::record(vk::Recorder& rec, const Matrix& table, const vk::BufferR
     const vk::BufferRange chunk{table.data.buffer, table.data.offset + row_begin * row_bytes, rows * row_bytes};
     const WeightBinding w = bind_weights(ctx_, chunk, rows * row_bytes);
     const GetRowsPush push{table.cols, rows, n_tokens, w.base, static_cast<uint32_t>(row_bytes), row_begin, table.rows};
-    rec.dispatch(p, {w.range, token_ids, out}, push, groups, n_tokens);
+    const uint32_t gy = std::min(n_tokens, 65535u);  // the grid's guaranteed limit per dimension
+    rec.dispatch(p, {w.range, token_ids, out}, push, groups, gy, (n_tokens + gy - 1) / gy);
   }
 }
 

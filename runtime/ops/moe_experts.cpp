@@ -224,7 +224,9 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
           "moe experts: scratch of " + std::to_string(scratch.size) + " bytes, need " + std::to_string(l.total));
   require(s.n_tokens <= kMaxGroupsPerDim && n_entries < (1ull << 31) &&
               n_entries * std::max(s.n_ff, s.n_embd) < (1ull << 32),
-          MOEVK_ERROR_UNSUPPORTED, "moe experts: batch too large for one dispatch");
+          MOEVK_ERROR_UNSUPPORTED,
+          "moe experts: a batch of " + std::to_string(s.n_tokens) + " tokens is more than one dispatch takes (at most " +
+              std::to_string(kMaxGroupsPerDim) + ", and tokens x k x max(n_ff, n_embd) under 2^32)");
 
   const bool fused = gate.type == up.type;  // else gate and up run as two passes
   const uint32_t up_row_bytes = static_cast<uint32_t>(up.row_bytes());

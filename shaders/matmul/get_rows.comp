@@ -6,7 +6,8 @@
 //          row_begin + n_rows - 1 (a table larger than one binding is gathered in chunks, one
 //          dispatch each); ids outside it are skipped, except that the dispatch with
 //          row_begin == 0 writes zeros for ids >= total_rows.
-// Dispatch: (div_up(cols / 8, WG), n_tokens, 1): one thread per 8 consecutive elements.
+// Dispatch: (div_up(cols / 8, WG), min(n_tokens, 65535), div_up(n_tokens, 65535)): one thread per
+// 8 consecutive elements; token t = z * gl_NumWorkGroups.y + y (batches past the grid's 65535).
 // Specialization: constant 0 = workgroup size.
 #include "types.glsl"
 
@@ -25,7 +26,7 @@ layout(push_constant) uniform Push {
 
 void main() {
   const uint group = gl_GlobalInvocationID.x;  // 8 elements
-  const uint t = gl_WorkGroupID.y;
+  const uint t = gl_WorkGroupID.z * gl_NumWorkGroups.y + gl_WorkGroupID.y;
   if (group * 8u >= pc.cols || t >= pc.n_tokens) return;
   const uint id = token_ids[t];
   vec4 v0 = vec4(0.0), v1 = vec4(0.0);

@@ -68,6 +68,18 @@ int main(int argc, char** argv) {
   CHECK(moevk_context_create(model, &xp, &b) == MOEVK_OK, "context b: %s", moevk_model_last_error(model));
   if (!a || !b) return 1;
 
+  /* A batch no step can take on this device fails at creation, naming n_batch and the limit;
+   * the model and its other contexts stay usable (a and b are used below). */
+  moevk_context_params huge = xp;
+  huge.n_ctx = 65536;
+  huge.n_batch = 65536;
+  moevk_context* too_big = NULL;
+  st = moevk_context_create(model, &huge, &too_big);
+  CHECK(st == MOEVK_ERROR_UNSUPPORTED, "n_batch 65536 gave %s", moevk_status_name(st));
+  CHECK(too_big == NULL, "context set on failure");
+  CHECK(strstr(moevk_model_last_error(model), "n_batch 65536") != NULL, "message: %s", moevk_model_last_error(model));
+  CHECK(strstr(moevk_model_last_error(model), "at most 65535") != NULL, "message: %s", moevk_model_last_error(model));
+
   /* Greedy generation through moevk_generate ... */
   const int32_t prompt[5] = {5, 17, 42, 99, 250};
   moevk_generate_params gp = moevk_generate_default_params();
