@@ -172,8 +172,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           for (uint32_t t : o.tokens) {
             ops::RouterShape rs{t, s.n_embd, s.n_expert, s.k, ops::Gating::Softmax, true};
             auto scratch = ctx.create_buffer(ops::MoeRouter::scratch_bytes(rs), vk::BufferKind::Device, "router scratch");
-            const std::vector<uint8_t> zero_counters(ops::MoeRouter::kLogitsOffset, 0);  // the handoff's
-            ctx.upload(scratch.range(0, zero_counters.size()), zero_counters.data(), zero_counters.size());
+            ops::MoeRouter::clear_counters(ctx, scratch.range());
             auto ids = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert ids");
             auto wts = ctx.create_buffer(uint64_t(t) * s.k * 4, vk::BufferKind::Device, "expert weights");
             auto route = [&](vk::Recorder& r) {
@@ -259,9 +258,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               sp.n_tokens = t;
               ctx.upload(step.range(), &sp, sizeof sp);
               auto scratch = ctx.create_buffer(ops::Attention::scratch_bytes(ks, t), vk::BufferKind::Device, "attn scratch");
-              const std::vector<uint8_t> zero_counters(ops::Attention::scratch_counter_bytes(ks), 0);  // the handoff's
-              if (zero_counters.size() <= scratch.size())
-                ctx.upload(scratch.range(0, zero_counters.size()), zero_counters.data(), zero_counters.size());
+              ops::Attention::clear_counters(ctx, ks, scratch.range());
               const double ctx_len = o.kv_past + t;
               const double kv_bytes = ctx_len * s.n_head_kv * s.head_dim * 2.0 * 2.0;
               double pairs = 0;

@@ -81,9 +81,7 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
     act_.router_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) {
       return ops::MoeRouter::scratch_bytes({n, hp.n_embd, hp.n_expert, hp.n_expert_used});
     }), "router scratch");
-    // The router's arrival counters start at zero; each dispatch leaves them so.
-    const std::vector<uint8_t> zeros(ops::MoeRouter::kLogitsOffset, 0);
-    ctx.upload(act_.router_scratch.range(0, zeros.size()), zeros.data(), zeros.size());
+    ops::MoeRouter::clear_counters(ctx, act_.router_scratch.range());  // each dispatch leaves them zero
     act_.experts_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) {
       return ops::MoeExperts::scratch_bytes({n, hp.n_embd, hp.n_ff_exp, hp.n_expert, hp.n_expert_used});
     }), "experts scratch");
@@ -91,10 +89,7 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   const ops::KvShape kv{n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
   act_.attn_scratch = make(max_over_tokens(n_batch, [&](uint32_t n) { return ops::Attention::scratch_bytes(kv, n); }),
                            "attention scratch");
-  {  // the combine handoff's arrival counters start at zero; each dispatch leaves them so
-    const std::vector<uint8_t> zeros(ops::Attention::scratch_counter_bytes(kv), 0);
-    if (zeros.size() <= act_.attn_scratch.size()) ctx.upload(act_.attn_scratch.range(0, zeros.size()), zeros.data(), zeros.size());
-  }
+  ops::Attention::clear_counters(ctx, kv, act_.attn_scratch.range());  // each dispatch leaves them zero
   const uint64_t cache = ops::Attention::cache_bytes(kv);
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
     act_.k_cache.push_back(make(cache, "K cache"));

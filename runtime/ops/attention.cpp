@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "ops/transformer.hpp"
@@ -131,6 +132,13 @@ uint64_t Attention::scratch_bytes(const KvShape& s, uint32_t n_tokens) {
 }
 
 uint64_t Attention::scratch_counter_bytes(const KvShape& s) { return counter_bytes(s); }
+
+void Attention::clear_counters(vk::Context& ctx, const KvShape& s, const vk::BufferRange& scratch) {
+  const uint64_t bytes = counter_bytes(s);
+  if (scratch.size < bytes) return;  // a prefill-only scratch: no decode step uses it
+  const std::vector<uint8_t> zeros(bytes, 0);
+  ctx.upload({scratch.buffer, scratch.offset, bytes}, zeros.data(), zeros.size());
+}
 
 bool Attention::hands_off_combine(const KvShape& s, uint32_t n_tokens, bool prologue) const {
   if (!combine_handoff_ || !is_decode(n_tokens)) return false;

@@ -39,6 +39,8 @@ class MoeRouter {
   // them zero again, so a scratch zeroed once when it is allocated serves every batch size.
   static constexpr uint64_t kLogitsOffset = 256;
   static uint64_t scratch_bytes(const RouterShape& s);
+  // Zeroes the scratch's counters (a transfer that waits): once, after allocating it.
+  static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
   // x: [n_tokens][n_embd] f32. expert_ids: [n_tokens][k] u32. expert_weights: [n_tokens][k] f32.
   // norm: x is RMS-normed on the way in (every path takes it).
   void record(vk::Recorder& rec, const RouterShape& s, const Matrix& router, const vk::BufferRange& x,

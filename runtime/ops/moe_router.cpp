@@ -9,6 +9,7 @@
 // (The split threshold is untuned: check it on a real GPU with `moevk bench ops`, which times
 // both many-workgroup paths.)
 #include <algorithm>
+#include <vector>
 
 #include "common/error.hpp"
 #include "ops/matmul.hpp"
@@ -59,6 +60,12 @@ std::string MoeRouter::path_for(const RouterShape& s, const Matrix& router) cons
 uint32_t MoeRouter::tokens_per_group(uint32_t n_tokens, bool handoff) {
   if (n_tokens == 1) return 1u;
   return handoff && n_tokens > kTokensPerGroup ? kHandoffTokensPerGroup : kTokensPerGroup;
+}
+
+void MoeRouter::clear_counters(vk::Context& ctx, const vk::BufferRange& scratch) {
+  require(scratch.size >= kLogitsOffset, MOEVK_ERROR_INVALID_ARGUMENT, "moe router: scratch smaller than its counters");
+  const std::vector<uint8_t> zeros(kLogitsOffset, 0);
+  ctx.upload({scratch.buffer, scratch.offset, kLogitsOffset}, zeros.data(), zeros.size());
 }
 
 uint64_t MoeRouter::scratch_bytes(const RouterShape& s) {

@@ -84,6 +84,9 @@ class Attention {
   // zeroed once when it is allocated serves every batch size), then the per-chunk partials.
   static uint64_t scratch_bytes(const KvShape& s, uint32_t n_tokens);
   static uint64_t scratch_counter_bytes(const KvShape& s);
+  // Zeroes the scratch's counters (a transfer that waits; nothing where the scratch is a
+  // prefill's, too small to hold them): once, after allocating it.
+  static void clear_counters(vk::Context& ctx, const KvShape& s, const vk::BufferRange& scratch);
   // Decode: whether the last chunk's workgroup folds the partials itself (one dispatch, no
   // combine pass and barrier): on unless set_combine_handoff(false), where the per-chunk
   // weights fit its shared memory.

@@ -66,8 +66,7 @@ void run_case(vk::Context& ctx, const Case& c, uint32_t seed) {
   vk::Buffer pk_cache = test::poisoned(ctx, cache_bytes), pv_cache = test::poisoned(ctx, cache_bytes);
   vk::Buffer f_out = test::poisoned(ctx, q_bytes), p_out = test::poisoned(ctx, q_bytes);
   vk::Buffer f_scratch = test::poisoned(ctx, scratch_bytes), p_scratch = test::poisoned(ctx, scratch_bytes);
-  const std::vector<uint8_t> zero_counters(ops::Attention::scratch_counter_bytes(s), 0);  // start at zero
-  for (vk::Buffer* b : {&f_scratch, &p_scratch}) ctx.upload(b->range(0, zero_counters.size()), zero_counters.data(), zero_counters.size());
+  for (vk::Buffer* b : {&f_scratch, &p_scratch}) ops::Attention::clear_counters(ctx, s, b->range());  // start at zero
   vk::Buffer step = test::poisoned(ctx, sizeof(ops::StepParams), "step");
   const auto qw = test::random_floats(D, seed++, 0.5f, 1.5f), kw = test::random_floats(D, seed++, 0.5f, 1.5f);
   vk::Buffer q_norm = test::upload(ctx, qw, "q norm"), k_norm = test::upload(ctx, kw, "k norm");

@@ -83,8 +83,8 @@ void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Ste
   // Poisoned but for the handoff's arrival counters, which must start at zero (and are checked
   // to be zero again after every step).
   vk::Buffer scratch = test::poisoned(ctx, scratch_bytes, "attention scratch");
+  ops::Attention::clear_counters(ctx, s, scratch.range());
   const std::vector<uint32_t> zero_counters(ops::Attention::scratch_counter_bytes(s) / 4, 0);
-  ctx.upload(scratch.range(0, zero_counters.size() * 4), zero_counters.data(), zero_counters.size() * 4);
   vk::Buffer step = test::poisoned(ctx, sizeof(ops::StepParams), "step");
   const std::vector<uint32_t> poison(q_bytes / 4, test::kPoison);
   const float scale = 1.0f / std::sqrt(float(D));

@@ -102,8 +102,8 @@ Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const
   auto w_buf = test::upload(ctx, w_bytes, "router weights");
   auto x_buf = test::upload(ctx, x);
   auto scratch = test::poisoned(ctx, ops::MoeRouter::scratch_bytes(s));
+  ops::MoeRouter::clear_counters(ctx, scratch.range());
   const std::vector<uint32_t> zero_counters(ops::MoeRouter::kLogitsOffset / 4, 0);
-  ctx.upload(scratch.range(0, ops::MoeRouter::kLogitsOffset), zero_counters.data(), ops::MoeRouter::kLogitsOffset);
   auto ids = test::poisoned(ctx, uint64_t(s.n_tokens) * s.k * 4);
   auto wts = test::poisoned(ctx, uint64_t(s.n_tokens) * s.k * 4);
   const ops::Matrix m{w_buf.range(), type, s.n_embd, s.n_expert};
@@ -327,8 +327,8 @@ TEST_F(GpuTest, RouterHandoffReplaysWithFreshCounts) {
   auto w_buf = test::upload(*ctx, w_bytes, "router weights");
   auto x_buf = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.n_embd * 4, "x");
   auto scratch = test::poisoned(*ctx, ops::MoeRouter::scratch_bytes(s));
+  ops::MoeRouter::clear_counters(*ctx, scratch.range());
   const std::vector<uint32_t> zeros(ops::MoeRouter::kLogitsOffset / 4, 0);
-  ctx->upload(scratch.range(0, ops::MoeRouter::kLogitsOffset), zeros.data(), ops::MoeRouter::kLogitsOffset);
   auto ids = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.k * 4);
   auto wts = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.k * 4);
   vk::Recorder rec(*ctx);
