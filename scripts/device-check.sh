@@ -7,9 +7,10 @@
 #   ctest-coopmat.log             the kernel tests again with MOEVK_ENABLE=coopmat
 #   bench-ops.json                moevk bench ops on the real layer shapes
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
-#   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes
+#   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes,
+#                                 with tg128 again per decode fusion turned off (--without) and
+#                                 with all of them off, in the same model load
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
-#   bench-<model>-unfused.json    tg128 again with the decode fusions off (MOEVK_DISABLE)
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -71,16 +72,14 @@ bench_model() {  # bench_model NAME PRESET TYPE
   step "make-$name" 240 "$moevk" make-model --preset "$preset" --type "$type" -o "$file" \
     > "$OUT/make-$name.log" 2>&1
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
-  step "bench-$name" 200 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
-    > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
+  # Each decode fusion off in turn, then all of them: what each is worth on this device.
+  local fusions=fuse_norms,kv_append,rope_attention,router_handoff,attention_handoff
+  step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
+    --without "$fusions,${fusions//,/+}" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.
   # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).
   MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \
     > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
-  # Decode again without the step's fusions: what the folded norms, the KV append and the
-  # attention prologue are worth on this device.
-  MOEVK_DISABLE=fuse_norms,kv_append,rope_attention,router_handoff,attention_handoff step "tg-unfused-$name" 120 "$moevk" bench -m "$file" \
-    -p 0 -n $n -r $r --json --profile > "$OUT/bench-$name-unfused.json" 2> "$OUT/bench-$name-unfused.err"
   rm -f "$file"
 }
 

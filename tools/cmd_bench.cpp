@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -89,6 +90,7 @@ int bench_model(int argc, char** argv) {
   o.n_batch = 512;
   int n_prompt = 512, n_gen = 128, reps = 5;
   std::string format = "md";
+  std::vector<std::string> without;  // tg again per entry, with those decode fusions off
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -102,7 +104,11 @@ int bench_model(int argc, char** argv) {
                   "device's copy bandwidth measured at start (the decode floor).\n"
                   "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
                   "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
-                  "barriers per step (in --json: a \"profile\" object per test).\n");
+                  "barriers per step (in --json: a \"profile\" object per test).\n"
+                  "--without A,B+C,...  runs tg again for each entry with those decode fusions off (names as\n"
+                  "in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, router_handoff,\n"
+                  "attention_handoff; '+' joins several), each in a fresh context of the same loaded model:\n"
+                  "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n");
       return 0;
     }
     if (a == "-p" && i + 1 < argc) n_prompt = int(unsigned_option(argv[++i], "-p", 0, 1u << 20));
@@ -111,7 +117,10 @@ int bench_model(int argc, char** argv) {
     else if (a == "--md") format = "md";
     else if (a == "--json") format = "json";
     else if (a == "--csv") format = "csv";
-    else if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
+    else if (a == "--without" && i + 1 < argc) {
+      without = split(argv[++i]);
+      if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
+    } else if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
   }
   if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
   char* info_text = nullptr;
@@ -145,6 +154,9 @@ int bench_model(int argc, char** argv) {
   struct Row {
     std::string test;
     std::vector<double> tps;
+    std::string without;      // the fusions turned off ('+'-joined), empty for the main rows
+    nlohmann::json profile;   // the context's decode or prefill profile, with --profile
+    std::string error;        // a --without variant that failed (the other rows still print)
   };
   std::vector<Row> rows;
   auto fail = [&]() {
@@ -164,10 +176,10 @@ int bench_model(int argc, char** argv) {
     }
     rows.push_back(r);
   }
-  if (n_gen > 0) {
-    Row r{"tg" + std::to_string(n_gen), {}};
+  // tg on `c`: one warm-up and reps timed runs; false on an error (the context's message).
+  auto run_tg = [&](moevk_context* c, Row& r) {
     for (int rep = -1; rep < reps; ++rep) {
-      moevk_context_reset(ctx);
+      moevk_context_reset(c);
       moevk_generate_params gp = moevk_generate_default_params();
       gp.prompt_tokens = prompt.data();
       gp.n_prompt_tokens = 1;
@@ -176,9 +188,14 @@ int bench_model(int argc, char** argv) {
       gp.sampling.temperature = 0;
       moevk_generate_result res{};
       res.struct_size = sizeof res;
-      if (moevk_generate(ctx, &gp, &res) != MOEVK_OK) return fail();
+      if (moevk_generate(c, &gp, &res) != MOEVK_OK) return false;
       if (rep >= 0) r.tps.push_back(1000.0 * (res.n_generated - 1) / res.generate_ms);
     }
+    return true;
+  };
+  if (n_gen > 0) {
+    Row r{"tg" + std::to_string(n_gen), {}};
+    if (!run_tg(ctx, r)) return fail();
     rows.push_back(r);
   }
 
@@ -188,6 +205,36 @@ int bench_model(int argc, char** argv) {
   moevk_free_string(minfo);
   const nlohmann::json stats = context_stats(ctx);
   const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
+  for (Row& r : rows)
+    if (profile.contains("decode")) r.profile = profile[r.test[0] == 't' ? "decode" : "prefill"];
+  // --without: the main context is freed first, so each variant's context runs alone and the
+  // memory figures above stay those of one context.
+  moevk_context_free(ctx);
+  ctx = nullptr;
+  if (n_gen > 0 && !without.empty()) {
+    const char* env = std::getenv("MOEVK_DISABLE");
+    const std::string saved = env ? env : "";
+    for (const std::string& entry : without) {
+      std::string names = entry;
+      std::replace(names.begin(), names.end(), '+', ',');
+      // Read when a context is created (moevk.h): the user's own list stays in force.
+      setenv("MOEVK_DISABLE", (saved.empty() ? names : saved + "," + names).c_str(), 1);
+      moevk_context* variant = create_context(model, o);  // prints its error on failure
+      if (env) setenv("MOEVK_DISABLE", saved.c_str(), 1);
+      else unsetenv("MOEVK_DISABLE");
+      Row r{"tg" + std::to_string(n_gen) + " -" + entry, {}, entry, {}, {}};
+      if (!variant) {
+        r.error = moevk_model_last_error(model);
+      } else if (!run_tg(variant, r)) {
+        r.error = moevk_context_last_error(variant);
+        std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
+      } else if (o.profile) {
+        r.profile = context_stats(variant).value("profile", nlohmann::json()).value("decode", nlohmann::json());
+      }
+      if (variant) moevk_context_free(variant);
+      rows.push_back(r);
+    }
+  }
   // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
   // KV cache + a few percent for activations, scratch and logits.
   nlohmann::json memory = stats.value("memory", nlohmann::json::object());
@@ -206,14 +253,16 @@ int bench_model(int argc, char** argv) {
     nlohmann::json j = {{"model", o.model}, {"architecture", arch}, {"size_gib", size_gib}, {"params_b", params_b},
                         {"device", device}, {"n_batch", o.n_batch}, {"test", r.test}, {"tokens_per_s", s.mean},
                         {"stddev", s.sd}, {"samples", r.tps}};
-    if (r.test[0] == 't' && bytes_per_token > 0) {
+    if (r.test[0] == 't' && bytes_per_token > 0 && r.error.empty()) {
       j["bytes_per_token"] = bytes_per_token;
       j["achieved_gbps"] = s.mean * bytes_per_token / 1e9;
       j["copy_gbps"] = copy_gbps;
       j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
     }
-    if (profile.contains("decode")) j["profile"] = profile[r.test[0] == 't' ? "decode" : "prefill"];
+    if (!r.without.empty()) j["without"] = r.without;
+    if (!r.error.empty()) j["error"] = r.error;
+    if (!r.profile.is_null()) j["profile"] = r.profile;
     j["memory"] = memory;
     results.push_back(j);
   }
@@ -248,6 +297,12 @@ int bench_model(int argc, char** argv) {
     std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (const auto& j : results) {
+      if (j.contains("error")) {
+        std::printf("| %s | %s | %s | %s | %u | %s | error: %s | - | - |\n", arch.c_str(), size_text.c_str(),
+                    params_text.c_str(), device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(),
+                    j["error"].get<std::string>().c_str());
+        continue;
+      }
       std::printf("| %s | %s | %s | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_text.c_str(),
                   params_text.c_str(),
                   device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
@@ -265,8 +320,12 @@ int bench_model(int argc, char** argv) {
                   100.0 * memory.value("peak_over_weights_and_kv", 0.0),
                   human(memory.value("activations_bytes", 0.0), size_units, 1024.0).c_str());
     if (o.profile) print_profile(profile, n_prompt, n_layer, stdout);
+    if (o.profile)
+      for (const auto& r : rows)
+        if (!r.without.empty() && r.profile.contains("dispatches_per_step"))
+          std::printf("%s: %s dispatches, %s barriers per decode step\n", r.test.c_str(),
+                      r.profile["dispatches_per_step"].dump().c_str(), r.profile.value("barriers_per_step", nlohmann::json()).dump().c_str());
   }
-  moevk_context_free(ctx);
   moevk_model_free(model);
   return 0;
 }

@@ -18,7 +18,8 @@ check() {  # check "what" command...
 "$moevk" --help >"$tmp/help" 2>&1
 check "--help lists run" grep -q "run" "$tmp/help"
 check "--help lists devices" grep -q "devices" "$tmp/help"
-for name in fp16 int8 storage16 storage8 dot coopmat subgroup_size_control subgroup; do
+for name in fp16 int8 storage16 storage8 dot coopmat subgroup_size_control subgroup \
+  fuse_norms kv_append rope_attention router_handoff attention_handoff; do
   check "--help lists MOEVK_DISABLE=$name" grep -qE "[ ,]$name[,) ]" "$tmp/help"
 done
 check "--version" bash -c "'$moevk' --version | grep -q '^moevk [0-9]'"
@@ -41,7 +42,16 @@ done
 # router, and for prefill experts the integer-dot and plain rows where the device has dot.
 "$moevk" bench ops --shapes qwen3-30b-a3b --types q4_0 --tokens 1 --kernels router_topk -r 1 --json \
   >"$tmp/bench_router.json" 2>&1
-check "bench ops: router path is split" grep -q '"path": *"split"' "$tmp/bench_router.json"
+check "bench ops: router path is handoff" grep -q '"path": *"handoff"' "$tmp/bench_router.json"
+check "bench ops: router's split path timed too" grep -q '"path": *"split"' "$tmp/bench_router.json"
+# bench --without: tg again per listed fusion set, in fresh contexts of the one loaded model.
+"$moevk" make-model --preset tiny-qwen3moe --experts 128 --experts-used 8 --type q8_0 -o "$tmp/e128.gguf" >/dev/null 2>&1
+"$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json --profile --without router_handoff,attention_handoff+router_handoff \
+  >"$tmp/bench_without.json" 2>"$tmp/bench_without.err"
+check "bench --without: a row per variant" grep -q '"test": *"tg2 -attention_handoff+router_handoff"' "$tmp/bench_without.json"
+check "bench --without: the variant is named" grep -q '"without": *"router_handoff"' "$tmp/bench_without.json"
+check "bench --without: the variants' dispatch counts differ" \
+  bash -c "test \$(grep -o '\"dispatches_per_step\": *[0-9]*' '$tmp/bench_without.json' | sort -u | wc -l) -ge 3"
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
