@@ -36,6 +36,7 @@
 // later steps without racing any reader. Bindings: 4 q norm weight, 6 k norm weight (f32 [D],
 // read with NORM); `out` is binding 7, written with split == 2 only.
 #include "types.glsl"
+#extension GL_KHR_memory_scope_semantics : require
 
 layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint D = 128;
@@ -350,18 +351,19 @@ void main() {
     store_partial(2u * (chunk * n_rows_all + out_row) + 1u, l_sh[tid]);
   }
   if (pc.split == 2u) {
-    // Release: every invocation's partial stores are made visible, then the barrier orders the
-    // count after all of them.
-    memoryBarrierBuffer();
-    barrier();
+    // Release: a device-scope barrier over buffer memory orders every invocation's partial
+    // stores before the count, a device-scope acquire-release atomic; the last to count acquires
+    // the others' releases and the second barrier passes that on to all its invocations.
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
     const uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
     const uint n_live = div_up(tile_limit, pc.chunk_len);  // the chunks that did not return early
-    if (tid == 0u) arrival_sh = atomicAdd(partials[tile], 1u);
-    barrier();
+    if (tid == 0u)
+      arrival_sh = atomicAdd(partials[tile], 1u, gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
     if (arrival_sh != n_live - 1u) return;  // uniform: one shared value
-    // The last: the others' stores preceded their counts, so after this fence the coherent
-    // loads see them. Reset the count for the next replay.
-    memoryBarrierBuffer();
+    // The last: reset the count for the next replay (a later dispatch), then fold.
     if (tid == 0u) partials[tile] = 0u;
     combine_tile(row0, n_rows, n_rows_all, hk, G, n_past);
   }

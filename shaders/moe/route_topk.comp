@@ -26,6 +26,7 @@
 // without the rounding ties that saturated probabilities would create); a NaN logit ranks below
 // every number, so the k ids are always distinct and in range. n_expert <= MAX_EXPERT, k <= 8.
 #include "types.glsl"
+#extension GL_KHR_memory_scope_semantics : require
 
 layout(constant_id = 0) const uint WG = 256;
 layout(constant_id = 1) const uint LANES = 32;
@@ -148,16 +149,19 @@ void main() {
     }
   }
   if (handoff) {
-    // Release: this invocation's logit stores are made visible before the group's count is
-    // raised (every invocation fences, then the barrier orders the count after all of them).
-    memoryBarrierBuffer();
-    barrier();
-    if (lid == 0u) arrival = atomicAdd(arrivals[token_group], 1u);
-    barrier();
+    // Release: a device-scope barrier over buffer memory orders every invocation's logit stores
+    // before the count, which is itself a device-scope acquire-release atomic. The last to count
+    // acquires the others' releases, and the second barrier passes that on to all its
+    // invocations, whose coherent loads then see every slice's logits.
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
+    if (lid == 0u)
+      arrival = atomicAdd(arrivals[token_group], 1u, gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+    controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
+                   gl_SemanticsAcquireRelease);
     if (arrival != gl_NumWorkGroups.z - 1u) return;  // uniform: one shared value
-    // The last slice to arrive: every other slice's stores preceded its count, so after this
-    // fence the coherent loads see them. Reset the count for the next replay.
-    memoryBarrierBuffer();
+    // The last slice to arrive: reset the count for the next replay (a later dispatch, after a
+    // pipeline barrier), then read every slice's logits.
     if (lid == 0u) arrivals[token_group] = 0u;
     for (uint i = lid; i < n_tok * n_expert; i += WG)
       logits_sh[(i / n_expert) * MAX_EXPERT + i % n_expert] = logit_values[token0 * n_expert + i];
