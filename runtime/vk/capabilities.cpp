@@ -299,7 +299,7 @@ Capabilities query_capabilities(VkInstance instance, VkPhysicalDevice pd, uint32
 
 void to_json(nlohmann::json& j, const Capabilities& c) {
   char uuid[2 * VK_UUID_SIZE + 1];
-  for (int i = 0; i < VK_UUID_SIZE; ++i) std::snprintf(uuid + 2 * i, 3, "%02x", c.pipeline_cache_uuid[i]);
+  for (uint32_t i = 0; i < VK_UUID_SIZE; ++i) std::snprintf(uuid + 2 * i, 3, "%02x", c.pipeline_cache_uuid[i]);
   nlohmann::json heaps = nlohmann::json::array();
   for (const auto& h : c.heaps)
     heaps.push_back({{"size", h.size}, {"budget", h.budget}, {"usage", h.usage}, {"device_local", h.device_local}});
