@@ -40,7 +40,8 @@ int bench_ops(int argc, char** argv) {
     };
     if (a == "-h" || a == "--help") {
       std::printf("usage: moevk bench ops [--shapes mixtral-8x7b,qwen3-30b-a3b] [--types q4_0,q4_k]\n"
-                  "                       [--tokens 1,8,32,128,512] [--kernels K,...] [-r 10] [--device D] [--json]\n\n"
+                  "                       [--tokens 1,8,32,128,512] [--kernels K,...] [-r 10] [--device D] [--json]\n"
+                  "                       [--decode-configs 64x2,128x4,...]\n\n"
                   "Times each kernel family with GPU timestamps on the layer shapes of real models and reports\n"
                   "time, GB/s, GFLOP/s, and the fraction of the device's copy bandwidth and FMA peak, both\n"
                   "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, rope_kv, output,\n"
@@ -48,7 +49,10 @@ int bench_ops(int argc, char** argv) {
                   "Shapes: mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, tiny (for CPU drivers).\n"
                   "The path column names the variant each op took; prefill moe_experts get a row per kernel the\n"
                   "device runs: grouped_coopmat (NV cooperative matrix, with MOEVK_ENABLE=coopmat),\n"
-                  "grouped_dot (integer dot product) and grouped (plain tiles).\n");
+                  "grouped_dot (integer dot product) and grouped (plain tiles); the router's handoff and split\n"
+                  "paths, and attention with and without its combine handoff, get a row each too.\n"
+                  "--decode-configs WGxROWS,...  times decode moe_experts again per workgroup size and weight\n"
+                  "rows per workgroup of its kernels (rows \"decode 128x4\"; the default is 64x2).\n");
       return 0;
     } else if (a == "--shapes") opt["shapes"] = split(next());
     else if (a == "--types") opt["types"] = split(next());
@@ -60,7 +64,16 @@ int bench_ops(int argc, char** argv) {
     } else if (a == "-r" || a == "--repetitions") opt["repeats"] = unsigned_option(next().c_str(), "-r", 1, 1000000);
     else if (a == "--device") opt["device"] = next();
     else if (a == "--json") json = true;
-    else throw std::runtime_error("unknown option " + a);
+    else if (a == "--decode-configs") {
+      nlohmann::json configs = nlohmann::json::array();
+      for (const std::string& c : split(next())) {
+        const size_t x = c.find('x');
+        if (x == std::string::npos) throw std::runtime_error("--decode-configs: '" + c + "' is not WGxROWS");
+        configs.push_back({unsigned_option(c.substr(0, x).c_str(), "--decode-configs", 1, 1024),
+                           unsigned_option(c.substr(x + 1).c_str(), "--decode-configs", 1, 64)});
+      }
+      opt["decode_configs"] = configs;
+    } else throw std::runtime_error("unknown option " + a);
   }
   char* out = nullptr;
   if (moevk_bench_ops(opt.dump().c_str(), !json, &out) != MOEVK_OK) {

@@ -37,6 +37,8 @@ moevk_status moevk_bench_ops(const char* options_json, int markdown, char** resu
         if (j.contains("kernels")) o.kernels = j["kernels"].get<std::vector<std::string>>();
         if (j.contains("repeats")) o.repeats = j["repeats"].get<int>();
         if (j.contains("kv_past")) o.kv_past = j["kv_past"].get<uint32_t>();
+        if (j.contains("decode_configs"))
+          for (const auto& c : j["decode_configs"]) o.decode_configs.emplace_back(c.at(0).get<uint32_t>(), c.at(1).get<uint32_t>());
       } catch (const nlohmann::json::exception& e) {
         throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, std::string("moevk_bench_ops: bad options: ") + e.what());
       }

@@ -217,6 +217,23 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                 });
                 report("moe_experts", t, op->path_for(es, type, type, type), ms, bytes, flops);
               }
+              if (experts.path_for(es, type, type, type) != "decode") return;
+              for (const auto& [wg_size, rows] : o.decode_configs) {
+                ops::MoeExpertsOptions tuned_options;
+                tuned_options.decode_workgroup = wg_size;
+                tuned_options.decode_rows = rows;
+                const ops::MoeExperts tuned(ctx, tuned_options);
+                const std::string path = "decode " + std::to_string(wg_size) + "x" + std::to_string(rows);
+                try {
+                  auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                    tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
+                  });
+                  report("moe_experts", t, path, ms, bytes, flops);
+                } catch (const Error& e) {
+                  if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
+                  report("moe_experts", t, path, {}, 0, 0, e.what());
+                }
+              }
             });
           }
         });

@@ -72,6 +72,10 @@ struct MoeExpertsOptions {
   // Batches of up to this many tokens take the "decode" path, larger ones the grouped one
   // (tests force either: 0 = always grouped, UINT32_MAX = always decode).
   uint32_t decode_max_tokens = 4;
+  // The decode kernels' workgroup size and weight rows per workgroup (moe_gate_up_mv,
+  // moe_down_mv): untuned guesses; `moevk bench ops --decode-configs` times others. Workgroup a
+  // power of two in 32..1024 (and within the device's limit), rows 1..8.
+  uint32_t decode_workgroup = 64, decode_rows = 2;
   // Grouped products on the integer dot product (activations quantized to int8 per 32
   // elements) where the device has it and the weight type has a kernel; MOEVK_DISABLE=dot
   // turns it off for the whole context.

@@ -42,7 +42,6 @@
 namespace moevk::ops {
 
 namespace {
-constexpr uint32_t kMvWorkgroup = 64, kMvRows = 2;  // decode kernels: rows per workgroup
 constexpr uint32_t kGroupWorkgroup = 128;          // count / scatter / combine
 constexpr uint32_t kMmWorkgroup = 128, kTileM = MoeExperts::kGroupTileRows, kTileN = 32, kTileK = 32;
 static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 micro-tile per thread");
@@ -237,14 +236,26 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
           "moe experts: norm weight shorter than n_embd");
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
-    const uint32_t ff_groups = div_up(s.n_ff, kMvRows);
+    const uint32_t wg = options_.decode_workgroup, mv_rows = options_.decode_rows;
+    require(wg >= 32 && wg <= 1024 && (wg & (wg - 1)) == 0 && wg <= ctx_.caps().max_workgroup_invocations &&
+                mv_rows >= 1 && mv_rows <= 8,
+            MOEVK_ERROR_INVALID_ARGUMENT,
+            "moe experts: decode workgroup " + std::to_string(wg) + " x " + std::to_string(mv_rows) +
+                " rows (a power of two in 32..1024 within the device's limit, 1..8 rows)");
+    const uint32_t ff_groups = div_up(s.n_ff, mv_rows);
     // Subgroup reductions: one shared slot per subgroup.
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
-    const uint32_t slots = ctx_.caps().max_subgroups(kMvWorkgroup);
+    const uint32_t slots = ctx_.caps().max_subgroups(wg);
+    // moe_gate_up_mv's shared sums: 2 * rows + 1 per slot (per thread, or per subgroup).
+    const uint64_t shared = 4ull * (2 * mv_rows + 2) * (subgroup ? slots : wg);
+    require(shared <= ctx_.caps().max_shared_memory, MOEVK_ERROR_INVALID_ARGUMENT,
+            "moe experts: decode workgroup " + std::to_string(wg) + " x " + std::to_string(mv_rows) + " rows needs " +
+                std::to_string(shared) + " bytes of shared memory, the device has " +
+                std::to_string(ctx_.caps().max_shared_memory));
     const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
     auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {
-      std::vector<uint32_t> spec{kMvWorkgroup, kMvRows, norm ? 1u : 0u};
+      std::vector<uint32_t> spec{wg, mv_rows, norm ? 1u : 0u};
       if (subgroup) spec.push_back(slots);
       const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush), spec, suffix);
       for (const Window& w : windows) {
@@ -265,7 +276,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       gate_up(up.type, kTimesUp, true, true, up_row_bytes);
     }
     rec.barrier();
-    std::vector<uint32_t> down_spec{kMvWorkgroup, kMvRows};
+    std::vector<uint32_t> down_spec{wg, mv_rows};
     if (subgroup) down_spec.push_back(slots);
     const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), down_spec, suffix);
     for (size_t i = 0; i < windows.size(); ++i) {
@@ -275,7 +286,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
                             static_cast<uint32_t>(down.row_bytes()), w.down.base, (accumulate || i > 0) ? 1u : 0u,
                             w.first, w.end};
-      rec.dispatch(p, {w.down.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, kMvRows),
+      rec.dispatch(p, {w.down.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, mv_rows),
                    s.n_tokens);
     }
     return;

@@ -29,6 +29,7 @@ class MoeExpertsTest : public GpuTest {
   uint64_t max_binding_bytes = 0;  // MoeExpertsOptions::max_weight_binding_bytes for run()
   bool allow_subgroup = true;      // MoeExpertsOptions::allow_subgroup for run()
   uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
+  uint32_t decode_workgroup = 64, decode_rows = 2;  // MoeExpertsOptions::decode_* for run()
 
   struct Inputs {
     Case c;
@@ -103,6 +104,8 @@ class MoeExpertsTest : public GpuTest {
     options.max_weight_binding_bytes = max_binding_bytes;
     options.quantize_groups_per_dim = quantize_groups;
     options.allow_subgroup = allow_subgroup;
+    options.decode_workgroup = decode_workgroup;
+    options.decode_rows = decode_rows;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -425,6 +428,52 @@ TEST_F(MoeExpertsTest, DecodeKernelsReduceWithSubgroupsAndWithTheSharedTree) {
     }
   }
   allow_subgroup = true;
+}
+
+// The decode kernels' workgroup size and rows per workgroup are specialization constants that
+// bench ops sweeps (--decode-configs): other shapes than the default 64 x 2, including rows that
+// leave a ragged last row group (5 rows over 64 and 96), against the reference with both
+// reductions and the fused norm; a shape the device cannot take is refused by name.
+TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 64, 96, Routing::Random, 20, 36},
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 1, 256, 256},
+  };
+  const std::pair<uint32_t, uint32_t> configs[] = {{32, 1}, {128, 5}, {256, 8}};
+  uint32_t seed = 1900;
+  for (bool subgroup : {true, false}) {
+    if (subgroup && !ctx->features().subgroup_arithmetic) continue;
+    allow_subgroup = subgroup;
+    for (const auto& [wg, rows] : configs) {
+      SCOPED_TRACE(std::string(subgroup ? "subgroupAdd " : "shared tree ") + std::to_string(wg) + "x" +
+                   std::to_string(rows));
+      decode_workgroup = wg;
+      decode_rows = rows;
+      for (const Case& c : cases) {
+        const Inputs in = make_inputs(c, seed += 10);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), reference_for(in, Path::Decode))) << describe(c);
+        const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g),
+                                       reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
+            << describe(c) << " fused norm";
+      }
+    }
+  }
+  allow_subgroup = true;
+  const Inputs in = make_inputs(cases[0], 1999);
+  for (const auto& [wg, rows] : std::vector<std::pair<uint32_t, uint32_t>>{{48, 2}, {64, 0}, {64, 9}, {2048, 1}}) {
+    decode_workgroup = wg;
+    decode_rows = rows;
+    try {
+      run(in, Path::Decode);
+      ADD_FAILURE() << wg << "x" << rows << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find("decode workgroup"), std::string::npos) << e.what();
+    }
+  }
+  decode_workgroup = 64;
+  decode_rows = 2;
 }
 
 TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {

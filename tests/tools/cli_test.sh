@@ -44,6 +44,13 @@ done
   >"$tmp/bench_router.json" 2>&1
 check "bench ops: router path is handoff" grep -q '"path": *"handoff"' "$tmp/bench_router.json"
 check "bench ops: router's split path timed too" grep -q '"path": *"split"' "$tmp/bench_router.json"
+# bench ops --decode-configs: decode moe_experts per workgroup shape; a malformed one is refused.
+"$moevk" bench ops --shapes tiny --types q4_0 --tokens 1 --kernels moe_experts -r 1 --decode-configs 32x1,128x4 \
+  --json >"$tmp/bench_decode.json" 2>&1
+check "bench ops --decode-configs: a row per shape" grep -q '"path": *"decode 128x4"' "$tmp/bench_decode.json"
+"$moevk" bench ops --shapes tiny --kernels moe_experts --decode-configs 64by2 >/dev/null 2>"$tmp/err"; rc=$?
+check "bench ops --decode-configs 64by2 is refused" test "$rc" = 2
+check "bench ops --decode-configs names the bad entry" grep -q "64by2" "$tmp/err"
 # bench --without: tg again per listed fusion set, in fresh contexts of the one loaded model.
 "$moevk" make-model --preset tiny-qwen3moe --experts 128 --experts-used 8 --type q8_0 -o "$tmp/e128.gguf" >/dev/null 2>&1
 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json --profile --without router_handoff,attention_handoff+router_handoff \
