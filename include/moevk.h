@@ -378,8 +378,8 @@ MOEVK_API moevk_status moevk_device_rates_json(const char* device, char** json_o
 /* Times every kernel family on realistic layer shapes. `options_json` (may be NULL):
  * {"device": "...", "shapes": ["mixtral-8x7b", "qwen3-30b-a3b", "tiny", ...],
  *  "types": ["q4_0", "q4_k"], "tokens": [1, 8, 32, 128, 512], "kernels": [...], "repeats": 10,
- *  "decode_configs": [[64, 2], [128, 4]]} (the last: decode moe_experts again per workgroup
- *  size and rows per workgroup of its kernels).
+ *  "decode_configs": [[64, 2], [128, 4]]} (the last: the one-token moe_experts, attn_qkv and
+ *  output products again per workgroup size and rows per workgroup of their kernels).
  * The result is JSON, or a Markdown table when `markdown` is nonzero. Thread-safe. */
 MOEVK_API moevk_status moevk_bench_ops(const char* options_json, int markdown, char** result_out);
 

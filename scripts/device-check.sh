@@ -7,7 +7,8 @@
 #   ctest-coopmat.log             the kernel tests again with MOEVK_ENABLE=coopmat
 #   bench-ops.json                moevk bench ops on the real layer shapes
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
-#   bench-ops-decode.json         decode moe_experts per workgroup size x rows of its kernels
+#   bench-ops-decode.json         one-token moe_experts, attn_qkv and output per workgroup size x
+#                                 rows of their kernels (--decode-configs)
 #   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes,
 #                                 with tg128 again per decode fusion turned off (--without) and
 #                                 with all of them off, in the same model load
@@ -111,10 +112,10 @@ for s in $STEPS; do
       if [ "$QUICK" = 1 ]; then cops=(--shapes tiny --tokens 64 -r 2); else cops=(--tokens 128,512 -r 5); fi
       MOEVK_ENABLE=coopmat step bench-ops-coopmat 90 "$moevk" bench ops "${cops[@]}" \
         --kernels attn_qkv,moe_experts,output --json > "$OUT/bench-ops-coopmat.json" 2> "$OUT/bench-ops-coopmat.err"
-      # The decode expert products (issue 4's 70%-of-copy-bandwidth check) over a sweep of their
-      # workgroup shapes: the default is 64x2, untuned.
+      # The decode products (issue 4's 70%-of-copy-bandwidth check on the experts) over a sweep
+      # of their kernels' workgroup shapes: the defaults (64x2 experts, 128x4 dense) are untuned.
       if [ "$QUICK" = 1 ]; then dops=(--shapes tiny -r 2); else dops=(-r 10); fi
-      step bench-ops-decode 90 "$moevk" bench ops "${dops[@]}" --kernels moe_experts --tokens 1 \
+      step bench-ops-decode 90 "$moevk" bench ops "${dops[@]}" --kernels moe_experts,attn_qkv,output --tokens 1 \
         --decode-configs 32x1,32x2,64x1,64x4,128x1,128x2,128x4,256x2,256x4,256x8 --json \
         > "$OUT/bench-ops-decode.json" 2> "$OUT/bench-ops-decode.err"
       ;;

@@ -51,8 +51,9 @@ int bench_ops(int argc, char** argv) {
                   "device runs: grouped_coopmat (NV cooperative matrix, with MOEVK_ENABLE=coopmat),\n"
                   "grouped_dot (integer dot product) and grouped (plain tiles); the router's handoff and split\n"
                   "paths, and attention with and without its combine handoff, get a row each too.\n"
-                  "--decode-configs WGxROWS,...  times decode moe_experts again per workgroup size and weight\n"
-                  "rows per workgroup of its kernels (rows \"decode 128x4\"; the default is 64x2).\n");
+                  "--decode-configs WGxROWS,...  times the one-token kernels again per workgroup size and weight\n"
+                  "rows per workgroup: moe_experts (rows \"decode 128x4\"; default 64x2) and the dense\n"
+                  "attn_qkv/output products (rows \"mv 128x4\"; default 128x4).\n");
       return 0;
     } else if (a == "--shapes") opt["shapes"] = split(next());
     else if (a == "--types") opt["types"] = split(next());

@@ -141,8 +141,26 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                 auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
                   mm.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
                 });
-                report(kernel, t, mm.path_for(m, t) + (fused ? "+norm" : ""), ms,
-                       double(w.size()) + 4.0 * t * (s.n_embd + rows), 2.0 * rows * s.n_embd * t);
+                const double bytes = double(w.size()) + 4.0 * t * (s.n_embd + rows), flops = 2.0 * rows * s.n_embd * t;
+                report(kernel, t, mm.path_for(m, t) + (fused ? "+norm" : ""), ms, bytes, flops);
+                if (t != 1 || mm.path_for(m, t) != "mv") return;
+                for (const auto& [wg_size, mv_rows] : o.decode_configs) {  // the one-token kernel's shapes
+                  ops::MatMulOptions tuned_options;
+                  tuned_options.decode_workgroup = wg_size;
+                  tuned_options.decode_rows = mv_rows;
+                  const ops::MatMul tuned(ctx, tuned_options);
+                  const std::string path =
+                      "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + (fused ? "+norm" : "");
+                  try {
+                    auto tuned_ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                      tuned.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
+                    });
+                    report(kernel, t, path, tuned_ms, bytes, flops);
+                  } catch (const Error& e) {
+                    if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
+                    report(kernel, t, path, {}, 0, 0, e.what());
+                  }
+                }
               });
             }
           });

@@ -17,8 +17,9 @@ struct OpsBenchOptions {
   std::vector<std::string> kernels;  // empty: all of attn_qkv, router_topk, moe_experts, attention, output, rms_norm
   int repeats = 10;
   uint32_t kv_past = 512;  // positions already in the KV cache for the attention kernel
-  // Decode moe_experts again per (workgroup, rows) configuration of its kernels (rows
-  // "decode 128x4"): a sweep for tuning MoeExpertsOptions::decode_workgroup / decode_rows.
+  // The one-token moe_experts, attn_qkv and output products again per (workgroup, rows)
+  // configuration of their kernels (rows "decode 128x4", "mv 128x4"): a sweep for tuning
+  // MoeExpertsOptions / MatMulOptions::decode_workgroup and decode_rows.
   std::vector<std::pair<uint32_t, uint32_t>> decode_configs;
 };
 

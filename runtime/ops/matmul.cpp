@@ -118,12 +118,29 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   vk::BufferRange xq, xd, xs;
   const vk::Pipeline* pipeline = nullptr;
   uint32_t bn = n_tokens <= 32 ? 32 : 64;
+  // Decode (one token) gets its own specialization: 1 accumulator per row instead of
+  // mv_max_tokens, so fewer registers and more workgroups in flight, and its own workgroup shape
+  // (options.decode_*); batches share one pipeline.
+  const bool one_token = n_tokens == 1;
+  const uint32_t mv_wg = one_token ? options_.decode_workgroup : kMvWorkgroup;
+  const uint32_t mv_rows = one_token ? options_.decode_rows : kMvRows;
   if (path == "mv") {
-    // Decode (one token) gets its own specialization: 1 accumulator per row instead of
-    // mv_max_tokens, so fewer registers and more workgroups in flight; batches share one pipeline.
-    const uint32_t max_tokens = n_tokens == 1 ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
-    std::vector<uint32_t> spec{kMvWorkgroup, kMvRows, max_tokens, norm ? 1u : 0u};
-    if (mv_subgroup_) spec.push_back(mv_subgroup_slots(ctx_.caps()));
+    require(mv_wg >= 32 && mv_wg <= 1024 && (mv_wg & (mv_wg - 1)) == 0 &&
+                mv_wg <= ctx_.caps().max_workgroup_invocations && mv_rows >= 1 && mv_rows <= 8,
+            MOEVK_ERROR_INVALID_ARGUMENT,
+            "matmul: decode workgroup " + std::to_string(mv_wg) + " x " + std::to_string(mv_rows) +
+                " rows (a power of two in 32..1024 within the device's limit, 1..8 rows)");
+    const uint32_t max_tokens = one_token ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
+    std::vector<uint32_t> spec{mv_wg, mv_rows, max_tokens, norm ? 1u : 0u};
+    if (mv_subgroup_) spec.push_back(ctx_.caps().max_subgroups(mv_wg));
+    // Shared sums: rows (+ 1 with a norm) per token and slot (one per thread, or per subgroup);
+    // batches are capped to fit (mv_token_cap), a one-token shape is the options' to get right.
+    const uint64_t shared = 4ull * (mv_rows + (norm ? 1 : 0)) * max_tokens *
+                            (mv_subgroup_ ? ctx_.caps().max_subgroups(mv_wg) : mv_wg);
+    require(!one_token || shared <= ctx_.caps().max_shared_memory, MOEVK_ERROR_INVALID_ARGUMENT,
+            "matmul: decode workgroup " + std::to_string(mv_wg) + " x " + std::to_string(mv_rows) + " rows needs " +
+                std::to_string(shared) + " bytes of shared memory, the device has " +
+                std::to_string(ctx_.caps().max_shared_memory));
     pipeline = &ctx_.pipeline({"mul_mv_" + variant + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MatMulPush),
                                std::move(spec)});
   } else if (path == "mm_dot") {
@@ -155,7 +172,7 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
                           (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u), w.rows, row_begin,
                           norm ? norm->eps : 0.0f};
     if (path == "mv") {
-      const uint32_t groups = div_up(rows, kMvRows);
+      const uint32_t groups = div_up(rows, mv_rows);
       const uint32_t gx = std::min(groups, 65535u);
       rec.dispatch(*pipeline, {wb.range, x, y, bias_range, norm ? norm->weight : x}, push, gx, div_up(groups, gx));
     } else if (path == "mm_dot") {

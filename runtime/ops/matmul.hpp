@@ -24,6 +24,10 @@ struct MatMulOptions {
   // shared memory would exceed the device's maxComputeSharedMemorySize (mv_token_cap).
   uint32_t mv_max_tokens = 8;
   bool allow_subgroup = true; // subgroupAdd reduction in mul_mv where the device has it
+  // One-token batches (decode) run their own mul_mv specialization: its workgroup size and rows
+  // per workgroup (batches keep 128 x 4). Untuned guesses; `moevk bench ops --decode-configs`
+  // times others. Workgroup a power of two in 32..1024 within the device's limit, rows 1..8.
+  uint32_t decode_workgroup = 128, decode_rows = 4;
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
   uint64_t max_weight_binding_bytes = 0;

@@ -310,6 +310,46 @@ TEST_F(GpuTest, MatMulSubgroupReductionSlotsFollowTheSmallestSubgroupSize) {
     check_matmul(*ctx, op, c, "mv", seed += 3);
 }
 
+// One-token batches run mul_mv with options.decode_workgroup x decode_rows (bench ops sweeps
+// them): other shapes than 128 x 4, with rows that leave a ragged last group (5 over 37), on
+// both reductions, with bias, accumulate and a fused norm, and long rows for the 32-thread one;
+// batches keep their 128 x 4 kernel; shapes a device cannot take are refused by name.
+TEST_F(GpuTest, MatMulDecodeKernelTakesOtherWorkgroupShapes) {
+  uint32_t seed = 3500;
+  for (bool subgroup : {true, false}) {
+    for (const auto& [wg, rows] : std::vector<std::pair<uint32_t, uint32_t>>{{32, 1}, {64, 5}, {256, 8}}) {
+      SCOPED_TRACE(std::to_string(wg) + "x" + std::to_string(rows) + (subgroup ? " subgroupAdd" : " shared tree"));
+      ops::MatMulOptions options;
+      options.allow_subgroup = subgroup;
+      options.decode_workgroup = wg;
+      options.decode_rows = rows;
+      ops::MatMul op(*ctx, options);
+      for (const Case& c : {Case{Type::Q4_0, 37, 256, 1, true}, Case{Type::Q4_K, 37, 512, 1, false},
+                            Case{Type::Q6_K, 11, 256, 1, false, test::WeightSource::Quantize, true},
+                            Case{Type::Q8_0, 37, 96, 1, false, test::WeightSource::Quantize, false, true},
+                            Case{Type::Q4_K, 3, 2048 + 256, 1}, Case{Type::Q8_0, 37, 96, 3, true}})
+        check_matmul(*ctx, op, c, "mv", seed += 3);
+    }
+  }
+  for (const auto& [wg, rows] : std::vector<std::pair<uint32_t, uint32_t>>{{96, 4}, {128, 0}, {128, 9}, {2048, 1}}) {
+    ops::MatMulOptions options;
+    options.decode_workgroup = wg;
+    options.decode_rows = rows;
+    ops::MatMul op(*ctx, options);
+    vk::Buffer b = test::poisoned(*ctx, 1 << 16);
+    vk::Recorder rec(*ctx);
+    rec.begin();
+    try {
+      op.record(rec, {b.range(), Type::Q8_0, 64, 8}, b.range(), b.range(), 1);
+      ADD_FAILURE() << wg << "x" << rows << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find("decode workgroup"), std::string::npos) << e.what();
+    }
+    rec.end();
+  }
+}
+
 TEST_F(GpuTest, MatMulMatrixVectorLongRows) {
   // Rows longer than one pass of mul_mv's strided loop (128 threads x 8 elements = 1024 columns,
   // x 16 = 2048 in the paired loop of single tokens), with a ragged last pass: the other cases
