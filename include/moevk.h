@@ -182,7 +182,10 @@ typedef struct moevk_context_params {
 } moevk_context_params;
 
 MOEVK_API moevk_context_params moevk_context_default_params(void);
-/* Thread-safe for distinct contexts of one model (the model is only read). */
+/* Thread-safe for distinct contexts of one model (the model is only read). Allocates the KV
+ * cache and activations and records the n_batch step, so an n_batch this model cannot run in one
+ * step on the device fails here with MOEVK_ERROR_UNSUPPORTED naming the limit (the model's last
+ * error); MOEVK_DISABLE's fusion names (see README) are read here, per context. */
 MOEVK_API moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params,
                                             moevk_context** ctx_out);
 MOEVK_API void moevk_context_free(moevk_context* ctx);
