@@ -152,7 +152,7 @@ typedef struct moevk_chat_message {
 } moevk_chat_message;
 
 /* Renders messages with the model's chat template (tokenizer.chat_template), or with
- * `template_name` ("chatml", "mistral") when not NULL. MOEVK_ERROR_TOKENIZER when the template is
+ * `template_name` ("chatml", "mistral", "llama3") when not NULL. MOEVK_ERROR_TOKENIZER when the template is
  * not understood (the message lists the accepted names). Result freed with moevk_free_string.
  * A message's content is rendered as given: store an assistant answer the way the template
  * renders it back (the spaced Mistral format writes " " + content, so an answer streamed as

@@ -138,7 +138,7 @@ moevk_status moevk_chat_apply_template(const moevk_model* model, const char* tem
         if (source.empty())
           throw moevk::Error(MOEVK_ERROR_TOKENIZER,
                              "the model has no chat template (tokenizer.chat_template); choose one with "
-                             "--chat-template chatml|mistral");
+                             "--chat-template chatml|mistral|llama3");
         auto piece = [&](int32_t id) { return id >= 0 ? tok.token_to_piece(id) : std::string(); };
         moevk::text::ChatTemplate tmpl(source, piece(tok.bos_id()), piece(tok.eos_id()));
         std::vector<moevk::text::Message> msgs;

@@ -31,6 +31,50 @@ std::string find_default_system(std::string_view source) {
   return {};
 }
 
+// Jinja's `trim` is Python's str.strip(): every Unicode whitespace code point at either end.
+bool whitespace_at(std::string_view s, size_t i, size_t& len) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  len = 1;
+  if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return true;
+  auto is = [&](std::string_view seq) { return s.substr(i, seq.size()) == seq && (len = seq.size(), true); };
+  if (is("\xC2\x85") || is("\xC2\xA0") || is("\xE1\x9A\x80") || is("\xE2\x80\xA8") || is("\xE2\x80\xA9") ||
+      is("\xE2\x80\xAF") || is("\xE2\x81\x9F") || is("\xE3\x80\x80"))
+    return true;
+  // U+2000..U+200A: E2 80 80..8A.
+  if (s.size() >= i + 3 && c == 0xE2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+      static_cast<unsigned char>(s[i + 2]) <= 0x8A) {
+    len = 3;
+    return true;
+  }
+  return false;
+}
+
+std::string_view jinja_trim(std::string_view s) {
+  size_t len = 0;
+  while (!s.empty() && whitespace_at(s, 0, len)) s.remove_prefix(len);
+  // From the end: find the start of the last code point and test it.
+  while (!s.empty()) {
+    size_t start = s.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    if (!whitespace_at(s, start, len) || start + len != s.size()) break;
+    s.remove_suffix(len);
+  }
+  return s;
+}
+
+// Meta-Llama-3-Instruct's template (3.0). Its string literals hold "\n\n" as escapes or as the
+// newlines themselves (tokenizer_config.json files have both), so the source is matched with
+// escapes turned into newlines. 3.1+ templates add tools and a dated system turn: not these.
+bool is_llama3(std::string_view source) {
+  std::string s(source);
+  for (size_t pos = s.find("\\n"); pos != std::string::npos; pos = s.find("\\n", pos)) s.replace(pos, 2, "\n");
+  return contains(s, "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'") &&
+         contains(s, "message['content'] | trim + '<|eot_id|>'") &&
+         contains(s, "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}") &&
+         contains(s, "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}") && !contains(s, "Cutting Knowledge") &&
+         !contains(s, "tools") && !contains(s, "date_string");
+}
+
 std::string_view strip_chars(std::string_view s, bool left, bool right) {
   while (left && !s.empty() && s.front() == '\n') s.remove_prefix(1);
   while (right && !s.empty() && s.back() == '\n') s.remove_suffix(1);
@@ -45,6 +89,11 @@ ChatTemplate::ChatTemplate(std::string_view source, std::string bos_text, std::s
     family_ = Family::ChatML;
   } else if (source == "mistral") {
     family_ = Family::Mistral;
+  } else if (source == "llama3") {
+    family_ = Family::Llama3;
+  } else if (is_llama3(source)) {
+    family_ = Family::Llama3;  // Meta-Llama-3-Instruct (3.0); 3.1+ add tools and a dated system turn
+    llama3_always_prompt_ = !contains(source, "add_generation_prompt");
   } else if (contains(source, "<|im_start|>")) {
     family_ = Family::ChatML;
     default_system_ = find_default_system(source);
@@ -70,13 +119,27 @@ ChatTemplate ChatTemplate::for_tokenizer(const Tokenizer& tokenizer, std::string
   return ChatTemplate(source, text_of(vocab.bos_id), text_of(vocab.eos_id));
 }
 
-const char* ChatTemplate::name() const { return family_ == Family::ChatML ? "chatml" : "mistral"; }
+const char* ChatTemplate::name() const {
+  return family_ == Family::ChatML ? "chatml" : family_ == Family::Mistral ? "mistral" : "llama3";
+}
 
 std::string ChatTemplate::apply(const std::vector<Message>& messages, bool add_generation_prompt) const {
   for (const Message& m : messages)
     if (m.role != "system" && m.role != "user" && m.role != "assistant")
       fail(MOEVK_ERROR_TOKENIZER, "chat template: unsupported role '" + m.role + "'");
+  if (family_ == Family::Llama3) return apply_llama3(messages, add_generation_prompt);
   return family_ == Family::ChatML ? apply_chatml(messages, add_generation_prompt) : apply_mistral(messages);
+}
+
+std::string ChatTemplate::apply_llama3(const std::vector<Message>& messages, bool add_generation_prompt) const {
+  std::string out;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i == 0) out += bos_;
+    out += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" +
+           std::string(jinja_trim(messages[i].content)) + "<|eot_id|>";
+  }
+  if (add_generation_prompt || llama3_always_prompt_) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
 }
 
 std::string ChatTemplate::apply_chatml(const std::vector<Message>& messages, bool add_generation_prompt) const {

@@ -21,6 +21,8 @@ S = {"role": "system", "content": "You are terse."}
 U1 = {"role": "user", "content": "What is 2+2?"}
 A1 = {"role": "assistant", "content": "4."}
 U2 = {"role": "user", "content": "And 3+3? Answer in 中文 😀\nplease."}
+# Llama-3 trims every message (Jinja's trim: Python's str.strip()), Unicode spaces included.
+U_PADDED = {"role": "user", "content": " \u3000\n  What is 2+2?\t\u00a0\n"}
 A_THINK = {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n6."}
 conversations = {
     "user_only": [U1],
@@ -31,10 +33,11 @@ conversations = {
     "thinking_history": [U1, A_THINK, U2],
     "thinking_last": [U1, A1, U2, A_THINK],
     "bad_roles": [U1, U2],
+    "padded": [S, U_PADDED],
 }
 
 cases = []
-for name in ["qwen3", "qwen2", "mixtral", "mistral_legacy"]:
+for name in ["qwen3", "qwen2", "mixtral", "mistral_legacy", "llama3", "llama3_instruct"]:
     template = env.from_string(templates[name])
     for conversation, messages in conversations.items():
         for add_generation_prompt in (False, True):
