@@ -5,10 +5,12 @@
 
 #include <cstdlib>
 #include <numeric>
+#include <optional>
 
 #include "common/error.hpp"
 #include "convert/convert.hpp"
 #include "e2e/e2e_support.hpp"
+#include "support/scoped_env.hpp"
 #include "generate/session.hpp"
 #include "gguf/gguf.hpp"
 #include "models/model.hpp"
@@ -363,15 +365,14 @@ TEST(SessionRouterHandoff, OneDispatchFewerPerLayerWithTheSameRun) {
   EXPECT_EQ(handoff.profile().decode.dispatches_per_step + n_layer, split.profile().decode.dispatches_per_step);
   EXPECT_EQ(handoff.profile().decode.barriers_per_step + n_layer, split.profile().decode.barriers_per_step);
   // MOEVK_DISABLE=router_handoff records what the option's off switch records.
-  const char* before = std::getenv("MOEVK_DISABLE");
-  const std::string saved = before ? before : "";
-  setenv("MOEVK_DISABLE", "router_handoff", 1);
-  Session by_env(*model, SessionOptions{64, 8, false});
-  if (before) setenv("MOEVK_DISABLE", saved.c_str(), 1);
-  else unsetenv("MOEVK_DISABLE");
+  std::optional<Session> by_env;
+  {
+    test::ScopedEnv disable("MOEVK_DISABLE", "router_handoff");
+    by_env.emplace(*model, SessionOptions{64, 8, false});
+  }
   split.reset();
-  expect_same_greedy_run(by_env, split, {1, 9, 200}, 2);
-  EXPECT_EQ(by_env.profile().decode.dispatches_per_step, split.profile().decode.dispatches_per_step);
+  expect_same_greedy_run(*by_env, split, {1, 9, 200}, 2);
+  EXPECT_EQ(by_env->profile().decode.dispatches_per_step, split.profile().decode.dispatches_per_step);
 }
 
 // Decode attention with the chunks folded by the flash dispatch's last workgroup, against the
@@ -392,12 +393,12 @@ TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
   off_options.fuse_norms = off_options.fuse_kv_append = off_options.fuse_rope_attention = false;
   off_options.attention_handoff = false;
   Session by_options(*model, off_options);
-  const char* before = std::getenv("MOEVK_DISABLE");
-  const std::string saved = before ? before : "";
-  setenv("MOEVK_DISABLE", "Fuse_Norms,kv_append,rope_attention,attention_handoff", 1);
-  Session by_env(*model, SessionOptions{64, 8, false});
-  if (before) setenv("MOEVK_DISABLE", saved.c_str(), 1);
-  else unsetenv("MOEVK_DISABLE");
+  std::optional<Session> by_env_storage;
+  {
+    test::ScopedEnv disable("MOEVK_DISABLE", "Fuse_Norms,kv_append,rope_attention,attention_handoff");
+    by_env_storage.emplace(*model, SessionOptions{64, 8, false});
+  }
+  Session& by_env = *by_env_storage;
   Session fused(*model, SessionOptions{64, 8, false});
   const std::vector<int32_t> prompt{1, 9, 200}, next{5};
   for (Session* s : {&by_options, &by_env, &fused}) {

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "ops/reduce.hpp"
 #include "support/gpu.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace moevk;
 using moevk::test::GpuTest;
@@ -185,19 +186,15 @@ TEST(DeviceChoice, IndexTooLargeForAnyDeviceIsNoDevice) {
   vk::ContextOptions opt;
   opt.device = huge;
   expect_no_device(opt);
-  const char* before = std::getenv("MOEVK_DEVICE");
-  const std::string saved = before ? before : "";
-  ::setenv("MOEVK_DEVICE", huge.c_str(), 1);
+  test::ScopedEnv device("MOEVK_DEVICE", huge);
   expect_no_device(vk::ContextOptions{});
-  ::setenv("MOEVK_DEVICE", "4294967296", 1);  // 2^32: would wrap to index 0 in a uint32
+  device.set("4294967296");  // 2^32: would wrap to index 0 in a uint32
   try {
     vk::Context::create({});
     ADD_FAILURE() << "2^32 chose a device";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), MOEVK_ERROR_NO_DEVICE) << e.what();
   }
-  if (before) ::setenv("MOEVK_DEVICE", saved.c_str(), 1);
-  else ::unsetenv("MOEVK_DEVICE");
 }
 
 TEST(DeviceChoice, ByIndexAndByName) {
