@@ -119,6 +119,17 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
         }
       };
+      // One --decode-configs row: the op built for that shape, timed; a shape the op refuses
+      // gets a row with its message, and the sweep goes on.
+      auto config_row = [&](const std::string& kernel, uint32_t tokens, const std::string& path,
+                            const std::function<void(vk::Recorder&)>& record, double bytes, double flops) {
+        try {
+          report(kernel, tokens, path, time_recording(ctx, o.repeats, record), bytes, flops);
+        } catch (const Error& e) {
+          if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
+          report(kernel, tokens, path, {}, 0, 0, e.what());
+        }
+      };
       auto x = activations(ctx, uint64_t(max_tokens) * std::max(s.n_embd, s.n_ff_exp), "bench input");
 
       if (want("attn_qkv") || want("output")) {
@@ -149,17 +160,11 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                   tuned_options.decode_workgroup = wg_size;
                   tuned_options.decode_rows = mv_rows;
                   const ops::MatMul tuned(ctx, tuned_options);
-                  const std::string path =
-                      "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + (fused ? "+norm" : "");
-                  try {
-                    auto tuned_ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                      tuned.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
-                    });
-                    report(kernel, t, path, tuned_ms, bytes, flops);
-                  } catch (const Error& e) {
-                    if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
-                    report(kernel, t, path, {}, 0, 0, e.what());
-                  }
+                  config_row(kernel, t, "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + (fused ? "+norm" : ""),
+                             [&](vk::Recorder& r) {
+                               tuned.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
+                             },
+                             bytes, flops);
                 }
               });
             }
@@ -241,16 +246,11 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                 tuned_options.decode_workgroup = wg_size;
                 tuned_options.decode_rows = rows;
                 const ops::MoeExperts tuned(ctx, tuned_options);
-                const std::string path = "decode " + std::to_string(wg_size) + "x" + std::to_string(rows);
-                try {
-                  auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                    tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
-                  });
-                  report("moe_experts", t, path, ms, bytes, flops);
-                } catch (const Error& e) {
-                  if (e.status() == MOEVK_ERROR_DEVICE_LOST) throw;
-                  report("moe_experts", t, path, {}, 0, 0, e.what());
-                }
+                config_row("moe_experts", t, "decode " + std::to_string(wg_size) + "x" + std::to_string(rows),
+                           [&](vk::Recorder& r) {
+                             tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
+                           },
+                           bytes, flops);
               }
             });
           }

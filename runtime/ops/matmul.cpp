@@ -125,22 +125,13 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   const uint32_t mv_wg = one_token ? options_.decode_workgroup : kMvWorkgroup;
   const uint32_t mv_rows = one_token ? options_.decode_rows : kMvRows;
   if (path == "mv") {
-    require(mv_wg >= 32 && mv_wg <= 1024 && (mv_wg & (mv_wg - 1)) == 0 &&
-                mv_wg <= ctx_.caps().max_workgroup_invocations && mv_rows >= 1 && mv_rows <= 8,
-            MOEVK_ERROR_INVALID_ARGUMENT,
-            "matmul: decode workgroup " + std::to_string(mv_wg) + " x " + std::to_string(mv_rows) +
-                " rows (a power of two in 32..1024 within the device's limit, 1..8 rows)");
     const uint32_t max_tokens = one_token ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
+    const uint32_t slots = mv_subgroup_ ? ctx_.caps().max_subgroups(mv_wg) : mv_wg;
+    // Batches keep 128 x 4 and are capped to fit (mv_token_cap); the one-token shape comes from
+    // the options. Shared sums: rows (+ 1 with a norm) per slot (per thread, or per subgroup).
+    if (one_token) require_decode_shape(ctx_, "matmul", mv_wg, mv_rows, 4ull * (mv_rows + (norm ? 1 : 0)) * slots);
     std::vector<uint32_t> spec{mv_wg, mv_rows, max_tokens, norm ? 1u : 0u};
-    if (mv_subgroup_) spec.push_back(ctx_.caps().max_subgroups(mv_wg));
-    // Shared sums: rows (+ 1 with a norm) per token and slot (one per thread, or per subgroup);
-    // batches are capped to fit (mv_token_cap), a one-token shape is the options' to get right.
-    const uint64_t shared = 4ull * (mv_rows + (norm ? 1 : 0)) * max_tokens *
-                            (mv_subgroup_ ? ctx_.caps().max_subgroups(mv_wg) : mv_wg);
-    require(!one_token || shared <= ctx_.caps().max_shared_memory, MOEVK_ERROR_INVALID_ARGUMENT,
-            "matmul: decode workgroup " + std::to_string(mv_wg) + " x " + std::to_string(mv_rows) + " rows needs " +
-                std::to_string(shared) + " bytes of shared memory, the device has " +
-                std::to_string(ctx_.caps().max_shared_memory));
+    if (mv_subgroup_) spec.push_back(slots);
     pipeline = &ctx_.pipeline({"mul_mv_" + variant + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MatMulPush),
                                std::move(spec)});
   } else if (path == "mm_dot") {

@@ -237,21 +237,13 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   if (path_for(s) == "decode") {
     require(n_entries <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: decode batch too large");
     const uint32_t wg = options_.decode_workgroup, mv_rows = options_.decode_rows;
-    require(wg >= 32 && wg <= 1024 && (wg & (wg - 1)) == 0 && wg <= ctx_.caps().max_workgroup_invocations &&
-                mv_rows >= 1 && mv_rows <= 8,
-            MOEVK_ERROR_INVALID_ARGUMENT,
-            "moe experts: decode workgroup " + std::to_string(wg) + " x " + std::to_string(mv_rows) +
-                " rows (a power of two in 32..1024 within the device's limit, 1..8 rows)");
-    const uint32_t ff_groups = div_up(s.n_ff, mv_rows);
     // Subgroup reductions: one shared slot per subgroup.
     const bool subgroup = options_.allow_subgroup && ctx_.features().subgroup_arithmetic;
     const uint32_t slots = ctx_.caps().max_subgroups(wg);
-    // moe_gate_up_mv's shared sums: 2 * rows + 1 per slot (per thread, or per subgroup).
-    const uint64_t shared = 4ull * (2 * mv_rows + 2) * (subgroup ? slots : wg);
-    require(shared <= ctx_.caps().max_shared_memory, MOEVK_ERROR_INVALID_ARGUMENT,
-            "moe experts: decode workgroup " + std::to_string(wg) + " x " + std::to_string(mv_rows) + " rows needs " +
-                std::to_string(shared) + " bytes of shared memory, the device has " +
-                std::to_string(ctx_.caps().max_shared_memory));
+    // moe_gate_up_mv's shared sums, the larger kernel's: 2 * rows + 1 per slot (per thread, or
+    // per subgroup), bounded here by 2 * rows + 2 for the subgroup variant's totals.
+    require_decode_shape(ctx_, "moe experts", wg, mv_rows, 4ull * (2 * mv_rows + 2) * (subgroup ? slots : wg));
+    const uint32_t ff_groups = div_up(s.n_ff, mv_rows);  // rows >= 1 from here
     const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
     auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {

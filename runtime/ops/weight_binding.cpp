@@ -60,4 +60,16 @@ WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, 
   return b;
 }
 
+void require_decode_shape(const vk::Context& ctx, const char* op, uint32_t workgroup, uint32_t rows,
+                          uint64_t shared_bytes) {
+  const std::string shape = std::string(op) + ": decode workgroup " + std::to_string(workgroup) + " x " +
+                            std::to_string(rows) + " rows";
+  require(workgroup >= 32 && workgroup <= 1024 && (workgroup & (workgroup - 1)) == 0 &&
+              workgroup <= ctx.caps().max_workgroup_invocations && rows >= 1 && rows <= 8,
+          MOEVK_ERROR_INVALID_ARGUMENT, shape + " (a power of two in 32..1024 within the device's limit, 1..8 rows)");
+  require(shared_bytes <= ctx.caps().max_shared_memory, MOEVK_ERROR_INVALID_ARGUMENT,
+          shape + " needs " + std::to_string(shared_bytes) + " bytes of shared memory, the device has " +
+              std::to_string(ctx.caps().max_shared_memory));
+}
+
 }  // namespace moevk::ops

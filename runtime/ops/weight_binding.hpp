@@ -25,6 +25,13 @@ uint32_t weight_block_elements(quant::Type t);
 // sub-blocks of scale * int8 + offset (quant.glsl's QUANT_HAS_INT8).
 bool weight_has_int8_dot(quant::Type t);
 
+// The one-token matrix-vector kernels' workgroup shape from the ops' options
+// (MatMulOptions / MoeExpertsOptions::decode_workgroup, decode_rows): a power of two in 32..1024
+// within the device's limit, 1..8 rows, and `shared_bytes` of shared memory within the device's.
+// Throws INVALID_ARGUMENT naming `op`, the shape and the limit.
+void require_decode_shape(const vk::Context& ctx, const char* op, uint32_t workgroup, uint32_t rows,
+                          uint64_t shared_bytes);
+
 struct WeightBinding {
   vk::BufferRange range;  // starts aligned; covers base + bytes rounded up to whole words
   uint32_t base = 0;      // byte offset of the matrix inside `range`
