@@ -20,7 +20,15 @@ namespace {
 struct MatMulPush {
   uint32_t cols, rows, n_tokens, weight_base, row_bytes, flags;  // kFlagBias | kFlagAccumulate
   uint32_t y_stride, row_begin;
-  float norm_eps;  // mul_mv with NORM only
+  float norm_eps;  // unused by the mm kernels; kept so the layout matches their Push blocks
+};
+// mul_mv.comp's: up to kMaxMergedProducts matrices of one type and width, positions in floats.
+struct MvPush {
+  uint32_t cols, n_tokens, row_bytes, flags, n_mats;
+  float norm_eps;
+  uint32_t rows[MatMul::kMaxMergedProducts], weight_base[MatMul::kMaxMergedProducts];
+  uint32_t y_begin[MatMul::kMaxMergedProducts], y_stride[MatMul::kMaxMergedProducts];
+  uint32_t bias_begin[MatMul::kMaxMergedProducts];
 };
 
 // 4 rows per workgroup: each activation load (from cache) serves 4 weight rows, so cache traffic
@@ -81,6 +89,31 @@ vk::BufferRange MatMul::dot_scratch(uint64_t bytes) const {
   return buffers.back().range();
 }
 
+uint64_t MatMul::weight_binding_limit() const {
+  const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
+                                                           : ctx_.caps().max_storage_buffer_range;
+  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  return limit > slack ? limit - slack : 0;
+}
+
+const vk::Pipeline& MatMul::mv_pipeline(uint32_t n_tokens, const InputNorm* norm, uint32_t& rows,
+                                        quant::Type type) const {
+  // Decode (one token) gets its own specialization: 1 accumulator per row instead of
+  // mv_max_tokens, so fewer registers and more workgroups in flight, and its own workgroup shape
+  // (options.decode_*); batches share one pipeline, 128 x 4, capped to fit (mv_token_cap).
+  const bool one_token = n_tokens == 1;
+  const uint32_t wg = one_token ? options_.decode_workgroup : kMvWorkgroup;
+  rows = one_token ? options_.decode_rows : kMvRows;
+  const uint32_t max_tokens = one_token ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
+  const uint32_t slots = mv_subgroup_ ? ctx_.caps().max_subgroups(wg) : wg;
+  // Shared sums: rows (+ 1 with a norm) per slot (per thread, or per subgroup).
+  if (one_token) require_decode_shape(ctx_, "matmul", wg, rows, 4ull * (rows + (norm ? 1 : 0)) * slots);
+  std::vector<uint32_t> spec{wg, rows, max_tokens, norm ? 1u : 0u};
+  if (mv_subgroup_) spec.push_back(slots);
+  return ctx_.pipeline({"mul_mv_" + weight_variant(type) + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MvPush),
+                        std::move(spec)});
+}
+
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
                     uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate,
                     const InputNorm* norm) const {
@@ -106,34 +139,19 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
 
   // Rows per dispatch: as many as one binding can hold (alignment slack and word rounding aside).
   const uint64_t row_bytes = w.row_bytes();
-  const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
-                                                           : ctx_.caps().max_storage_buffer_range;
-  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
-  require(limit >= slack + row_bytes, MOEVK_ERROR_UNSUPPORTED,
+  const uint64_t limit = weight_binding_limit();
+  require(limit >= row_bytes, MOEVK_ERROR_UNSUPPORTED,
           std::string("matmul: one ") + type_name + " row of " + std::to_string(row_bytes) +
               " bytes exceeds the device's storage buffer range");
-  const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(w.rows, (limit - slack) / row_bytes));
+  const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(w.rows, limit / row_bytes));
 
   // The dot path quantizes the activations once for all chunks.
   vk::BufferRange xq, xd, xs;
   const vk::Pipeline* pipeline = nullptr;
   uint32_t bn = n_tokens <= 32 ? 32 : 64;
-  // Decode (one token) gets its own specialization: 1 accumulator per row instead of
-  // mv_max_tokens, so fewer registers and more workgroups in flight, and its own workgroup shape
-  // (options.decode_*); batches share one pipeline.
-  const bool one_token = n_tokens == 1;
-  const uint32_t mv_wg = one_token ? options_.decode_workgroup : kMvWorkgroup;
-  const uint32_t mv_rows = one_token ? options_.decode_rows : kMvRows;
+  uint32_t mv_rows = 0;
   if (path == "mv") {
-    const uint32_t max_tokens = one_token ? 1u : norm ? mv_max_norm_tokens_ : mv_max_tokens_;
-    const uint32_t slots = mv_subgroup_ ? ctx_.caps().max_subgroups(mv_wg) : mv_wg;
-    // Batches keep 128 x 4 and are capped to fit (mv_token_cap); the one-token shape comes from
-    // the options. Shared sums: rows (+ 1 with a norm) per slot (per thread, or per subgroup).
-    if (one_token) require_decode_shape(ctx_, "matmul", mv_wg, mv_rows, 4ull * (mv_rows + (norm ? 1 : 0)) * slots);
-    std::vector<uint32_t> spec{mv_wg, mv_rows, max_tokens, norm ? 1u : 0u};
-    if (mv_subgroup_) spec.push_back(slots);
-    pipeline = &ctx_.pipeline({"mul_mv_" + variant + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MatMulPush),
-                               std::move(spec)});
+    pipeline = &mv_pipeline(n_tokens, norm, mv_rows, w.type);
   } else if (path == "mm_dot") {
     const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
     const uint32_t n_blocks = n_tokens * (w.cols / 32);
@@ -159,19 +177,123 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
     const uint32_t rows = std::min(chunk_rows, w.rows - row_begin);
     const vk::BufferRange chunk{w.data.buffer, w.data.offset + row_begin * row_bytes, rows * row_bytes};
     const WeightBinding wb = bind_weights(ctx_, chunk, rows * row_bytes);
-    const MatMulPush push{w.cols, rows, n_tokens, wb.base, static_cast<uint32_t>(row_bytes),
-                          (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u), w.rows, row_begin,
-                          norm ? norm->eps : 0.0f};
+    const uint32_t flags = (bias ? kFlagBias : 0u) | (accumulate ? kFlagAccumulate : 0u);
+    const MatMulPush push{w.cols, rows, n_tokens, wb.base, static_cast<uint32_t>(row_bytes), flags, w.rows,
+                          row_begin, 0.0f};
     if (path == "mv") {
+      MvPush mv{w.cols, n_tokens, static_cast<uint32_t>(row_bytes), flags, 1, norm ? norm->eps : 0.0f,
+                {rows}, {wb.base}, {row_begin}, {w.rows}, {row_begin}};
       const uint32_t groups = div_up(rows, mv_rows);
       const uint32_t gx = std::min(groups, 65535u);
-      rec.dispatch(*pipeline, {wb.range, x, y, bias_range, norm ? norm->weight : x}, push, gx, div_up(groups, gx));
+      rec.dispatch(*pipeline, {wb.range, x, y, bias_range, norm ? norm->weight : x}, mv, gx, div_up(groups, gx));
     } else if (path == "mm_dot") {
       rec.dispatch(*pipeline, {wb.range, xq, xd, xs, y, bias_range}, push, div_up(rows, kMmBM), div_up(n_tokens, bn));
     } else {
       rec.dispatch(*pipeline, {wb.range, x, y, bias_range}, push, div_up(rows, kMmBM), div_up(n_tokens, bn));
     }
   }
+}
+
+namespace {
+// The smallest binding that covers [lo, hi) of `buffer`, its start aligned down as every binding
+// offset must be.
+vk::BufferRange covering(const vk::Context& ctx, VkBuffer buffer, uint64_t lo, uint64_t hi) {
+  const uint64_t a = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4);
+  const uint64_t start = lo / a * a;
+  return {buffer, start, (hi - start + 3) / 4 * 4};
+}
+}  // namespace
+
+bool MatMul::merges(std::span<const Product> products, uint32_t n_tokens) const {
+  if (!options_.merge_products || products.size() < 2 || products.size() > kMaxMergedProducts || n_tokens == 0)
+    return false;
+  const Product& first = products[0];
+  if (!first.w || path_for(*first.w, n_tokens) != "mv") return false;
+  uint64_t w_lo = UINT64_MAX, w_hi = 0, y_lo = UINT64_MAX, y_hi = 0;
+  for (const Product& p : products) {
+    if (!p.w || p.w->type != first.w->type || p.w->cols != first.w->cols || p.w->data.buffer != first.w->data.buffer ||
+        p.w->data.offset % 4 != 0 || p.y.buffer != first.y.buffer || p.y.offset % 4 != 0 ||
+        (p.bias != nullptr) != (first.bias != nullptr) || (p.bias && (p.bias->buffer != first.bias->buffer ||
+                                                                      p.bias->offset % 4 != 0)))
+      return false;
+    w_lo = std::min(w_lo, p.w->data.offset);
+    w_hi = std::max(w_hi, p.w->data.offset + p.w->row_bytes() * p.w->rows);
+    y_lo = std::min(y_lo, p.y.offset);
+    y_hi = std::max(y_hi, p.y.offset + uint64_t(n_tokens) * p.w->rows * 4);
+  }
+  // One binding for the weights, one for the outputs (a bias range is far smaller than those).
+  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  return w_hi - w_lo <= weight_binding_limit() && y_hi - y_lo + slack <= ctx_.caps().max_storage_buffer_range;
+}
+
+void MatMul::record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
+                             uint32_t n_tokens, const InputNorm* norm) const {
+  for (const Product& p : products)
+    require(p.w != nullptr, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: a product without a matrix");
+  // Products of one type and width go together (a Q4_K_M file's Q6_K attn_v beside Q4_K q and k:
+  // q and k share a dispatch, v has its own), in the order their first member comes.
+  std::vector<bool> done(products.size(), false);
+  for (size_t i = 0; i < products.size(); ++i) {
+    if (done[i]) continue;
+    std::vector<Product> set;
+    for (size_t j = i; j < products.size(); ++j) {
+      if (!done[j] && products[j].w->type == products[i].w->type && products[j].w->cols == products[i].w->cols) {
+        set.push_back(products[j]);
+        done[j] = true;
+      }
+    }
+    if (merges(set, n_tokens)) {
+      record_merged(rec, set, x, n_tokens, norm);
+    } else {
+      for (const Product& p : set) record(rec, *p.w, x, p.y, n_tokens, p.bias, false, norm);
+    }
+  }
+}
+
+void MatMul::record_merged(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
+                           uint32_t n_tokens, const InputNorm* norm) const {
+  const Matrix& w0 = *products[0].w;
+  require(w0.cols % weight_block_elements(w0.type) == 0 && x.size >= uint64_t(n_tokens) * w0.cols * 4,
+          MOEVK_ERROR_INVALID_ARGUMENT, "matmul: activation range smaller than the batch, or ragged columns");
+  require(!norm || fuses_norm(w0, n_tokens), MOEVK_ERROR_INTERNAL,
+          "matmul: a fused input norm needs the mv path within its shared-memory limit");
+  require(!norm || norm->weight.size >= uint64_t(w0.cols) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
+          "matmul: norm weight shorter than the row");
+  uint64_t w_lo = UINT64_MAX, w_hi = 0, y_lo = UINT64_MAX, y_hi = 0, b_lo = UINT64_MAX, b_hi = 0;
+  for (const Product& p : products) {
+    const Matrix& w = *p.w;
+    require(w.rows > 0 && w.data.size >= w.row_bytes() * w.rows && p.y.size >= uint64_t(n_tokens) * w.rows * 4 &&
+                (!p.bias || p.bias->size >= uint64_t(w.rows) * 4),
+            MOEVK_ERROR_INVALID_ARGUMENT, "matmul: weight, output or bias range smaller than its matrix");
+    w_lo = std::min(w_lo, w.data.offset);
+    w_hi = std::max(w_hi, w.data.offset + w.row_bytes() * w.rows);
+    y_lo = std::min(y_lo, p.y.offset);
+    y_hi = std::max(y_hi, p.y.offset + uint64_t(n_tokens) * w.rows * 4);
+    if (p.bias) {
+      b_lo = std::min(b_lo, p.bias->offset);
+      b_hi = std::max(b_hi, p.bias->offset + uint64_t(w.rows) * 4);
+    }
+  }
+  uint32_t rows_per_group = 0;
+  const vk::Pipeline& pipeline = mv_pipeline(n_tokens, norm, rows_per_group, w0.type);
+  const WeightBinding wb = bind_weights(ctx_, {w0.data.buffer, w_lo, w_hi - w_lo}, w_hi - w_lo);
+  const vk::BufferRange y = covering(ctx_, products[0].y.buffer, y_lo, y_hi);
+  const bool has_bias = products[0].bias != nullptr;
+  const vk::BufferRange bias = has_bias ? covering(ctx_, products[0].bias->buffer, b_lo, b_hi) : y;
+  MvPush push{w0.cols, n_tokens, static_cast<uint32_t>(w0.row_bytes()), has_bias ? kFlagBias : 0u,
+              static_cast<uint32_t>(products.size()), norm ? norm->eps : 0.0f, {}, {}, {}, {}, {}};
+  uint32_t groups = 0;
+  for (size_t m = 0; m < products.size(); ++m) {
+    const Product& p = products[m];
+    push.rows[m] = p.w->rows;
+    push.weight_base[m] = static_cast<uint32_t>(wb.base + (p.w->data.offset - w_lo));
+    push.y_begin[m] = static_cast<uint32_t>((p.y.offset - y.offset) / 4);
+    push.y_stride[m] = p.w->rows;
+    push.bias_begin[m] = has_bias ? static_cast<uint32_t>((p.bias->offset - bias.offset) / 4) : 0u;
+    groups += div_up(p.w->rows, rows_per_group);
+  }
+  const uint32_t gx = std::min(groups, 65535u);
+  rec.dispatch(pipeline, {wb.range, x, y, bias, norm ? norm->weight : x}, push, gx, div_up(groups, gx));
 }
 
 }  // namespace moevk::ops

@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct MatMulOptions {
   // per workgroup (batches keep 128 x 4). Untuned guesses; `moevk bench ops --decode-configs`
   // times others. Workgroup a power of two in 32..1024 within the device's limit, rows 1..8.
   uint32_t decode_workgroup = 128, decode_rows = 4;
+  // Products of one input recorded together (record_products) share one mul_mv dispatch where
+  // they can (merges()); off: a dispatch each, for comparisons.
+  bool merge_products = true;
   // Largest weight binding; a bigger matrix is split into row chunks, one dispatch each.
   // 0: the device's maxStorageBufferRange (128 MiB on lavapipe). Tests set it small.
   uint64_t max_weight_binding_bytes = 0;
@@ -47,6 +51,25 @@ class MatMul {
   void record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
               uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false,
               const InputNorm* norm = nullptr) const;
+  // One of the products record_products() records.
+  struct Product {
+    const Matrix* w = nullptr;
+    vk::BufferRange y;                      // [n_tokens][w->rows] f32
+    const vk::BufferRange* bias = nullptr;  // [w->rows] f32, or nullptr
+  };
+  static constexpr size_t kMaxMergedProducts = 3;  // mul_mv.comp's MAX_MATS
+  // Products that read the same x (q, k and v; gate and up), each as record() would record it
+  // (no accumulate): those of one type and width in one mul_mv dispatch where merges() says they
+  // can share it (one dispatch where there were two or three, so a decode step launches fewer),
+  // the others with one record() each.
+  void record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
+                       uint32_t n_tokens, const InputNorm* norm = nullptr) const;
+  // Whether record_products() merges these: options.merge_products on, 2 to 3 products, all on
+  // the mv path at this batch, of one type and column count, their weights in one buffer and
+  // within one binding (the loader places each layer's q/k/v, gate/up that way), outputs in one
+  // buffer, and biases all absent or all in one buffer.
+  bool merges(std::span<const Product> products, uint32_t n_tokens) const;
+  void set_merge_products(bool on) { options_.merge_products = on; }
   // Whether record() can take an InputNorm for this batch: the matrix-vector path can, up to
   // the batch whose extra shared memory (a quarter more per token) still fits.
   bool fuses_norm(const Matrix& w, uint32_t n_tokens) const {
@@ -72,6 +95,13 @@ class MatMul {
 
  private:
   vk::BufferRange dot_scratch(uint64_t bytes) const;
+  // One dispatch for products merges() accepts.
+  void record_merged(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
+                     uint32_t n_tokens, const InputNorm* norm) const;
+  // The mul_mv pipeline for a batch (its workgroup's row count in `rows`).
+  const vk::Pipeline& mv_pipeline(uint32_t n_tokens, const InputNorm* norm, uint32_t& rows, quant::Type type) const;
+  // Largest weight binding in bytes, less the alignment slack bind_weights() may add.
+  uint64_t weight_binding_limit() const;
 
   // Shared by copies of the op (it stays copyable and movable); the last buffer is the largest,
   // older ones stay alive for recordings that still use them.

@@ -1,21 +1,27 @@
 #version 450
-// Matrix-vector product for small batches: y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]).
-// Each workgroup computes ROWS output rows for every token of the batch, so a weight byte is read
-// once per batch (decode is bandwidth bound); threads stride along the row in groups of 8
-// elements (quant.glsl's dequant8; 16 with dequant8x2 for the 4/5/6-bit types when
-// MAX_TOKENS <= 4), keep per-(row, token) partial sums in registers, and fold
-// them with a shared-memory tree (plain path) or subgroupAdd + shared memory (SUBGROUP variant).
-// Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout from byte weight_base;
+// Matrix-vector product for small batches: y[t][r] = sum_c W[r][c] * x[t][c] (+ bias[r]), for up
+// to three matrices that read the same x (q, k and v; gate and up) in one dispatch.
+// Each workgroup computes ROWS output rows of one matrix for every token of the batch, so a
+// weight byte is read once per batch (decode is bandwidth bound); threads stride along the row
+// in groups of 8 elements (quant.glsl's dequant8; 16 with dequant8x2 for the 4/5/6-bit types
+// when MAX_TOKENS <= 4), keep per-(row, token) partial sums in registers, and fold them with a
+// shared-memory tree (plain path) or subgroupAdd + shared memory (SUBGROUP variant).
+// Matrices m < pc.n_mats (1..3) share the type, cols and row_bytes; each has its own rows,
+// weights at byte weight_base[m] of binding 0, output and bias positions. Workgroups take the
+// row groups of matrix 0, then of 1, then of 2 (div_up(rows[m], ROWS) each), so the choice of
+// matrix is uniform per workgroup.
+// Inputs:  weights (binding 0) rows of row_bytes bytes in their block layout;
 //          x (binding 1) f32 [n_tokens][cols] read as vec4 (cols % 8 == 0);
-//          bias (binding 3) f32 [rows], read when flags & 1 (else any buffer).
-// Output:  y (binding 2) f32 [n_tokens][y_stride], rows row_begin.. of it (the weight binding
-//          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding);
-//          with flags & 2 the product is added to what y holds (y += W x).
+//          bias (binding 3) f32, bias[bias_begin[m] + r], read when flags & 1 (else any buffer).
+// Output:  y (binding 2) f32, y[y_begin[m] + t * y_stride[m] + r] (a matrix split into row
+//          chunks, one dispatch each, because it exceeds one binding sets y_begin and
+//          bias_begin to the chunk's first row); with flags & 2 the product is added to what y
+//          holds (y += W x).
 // With NORM (specialization 3) the input is RMS-normed on the way in, y = W (rmsnorm(x) * g):
 //          norm_weight (binding 4) g f32 [cols], pc.norm_eps. Every workgroup reads all of x_t
 //          anyway, so it sums x_t^2 in the same loop and scales its dot products at the end
 //          (W (s x * g) = s W (x * g)): no separate norm pass, no barrier before the product.
-// Dispatch: row groups G = div_up(rows, ROWS) laid out as (min(G, 65535), div_up(G, 65535), 1).
+// Dispatch: G = the row groups of all matrices, laid out as (min(G, 65535), div_up(G, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
 // ROWS * MAX_TOKENS <= WG, 3 = NORM (0/1), 4 = SLOTS (SUBGROUP only): partial sums kept per sum,
 // at least gl_NumSubgroups, i.e. WG / the smallest subgroup size the device may run the shader
@@ -43,10 +49,13 @@ layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 layout(std430, binding = 2) buffer Y { float y_values[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias_values[]; };
 layout(std430, binding = 4) readonly buffer NormWeight { vec4 norm_weight[]; };
+const uint MAX_MATS = 3u;
 layout(push_constant) uniform Push {
-  uint cols, rows, n_tokens, weight_base, row_bytes, flags;  // flags: 1 bias, 2 accumulate
-  uint y_stride, row_begin;  // rows of y; first row of this dispatch (matrices split by binding range)
+  uint cols, n_tokens, row_bytes, flags;  // flags: 1 bias, 2 accumulate
+  uint n_mats;
   float norm_eps;
+  uint rows[MAX_MATS], weight_base[MAX_MATS];
+  uint y_begin[MAX_MATS], y_stride[MAX_MATS], bias_begin[MAX_MATS];  // in floats
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
@@ -71,8 +80,16 @@ vec4 scaled_x(vec4 v, uint vec_index, inout float sum_sq) {
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
-  const uint row0 = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * ROWS;
-  if (row0 >= pc.rows) return;  // uniform per workgroup: no barrier is skipped by part of it
+  // This workgroup's matrix m and its first row there.
+  uint group = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, m = 0u;
+  for (; m + 1u < min(pc.n_mats, MAX_MATS); ++m) {
+    const uint groups_m = (pc.rows[m] + ROWS - 1u) / ROWS;
+    if (group < groups_m) break;
+    group -= groups_m;
+  }
+  const uint n_rows = pc.rows[m], weight_base = pc.weight_base[m];
+  const uint row0 = group * ROWS;
+  if (row0 >= n_rows) return;  // uniform per workgroup: no barrier is skipped by part of it
   const uint n_tokens = min(pc.n_tokens, MAX_TOKENS);
   const uint groups = pc.cols / 8u;
 
@@ -103,9 +120,9 @@ void main() {
       }
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
         const uint row = row0 + r;
-        if (row < pc.rows) {
+        if (row < n_rows) {
           vec4 a0, a1, b0, b1;
-          dequant8x2(pc.weight_base + row * pc.row_bytes + block_in_row, e, a0, a1, b0, b1);
+          dequant8x2(weight_base + row * pc.row_bytes + block_in_row, e, a0, a1, b0, b1);
           [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
             if (t < n_tokens)
               acc[r * MAX_TOKENS + t] += dot(a0, xa0[t]) + dot(a1, xa1[t]) + dot(b0, xb0[t]) + dot(b1, xb1[t]);
@@ -131,9 +148,9 @@ void main() {
       }
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
         const uint row = row0 + r;
-        if (row < pc.rows) {
+        if (row < n_rows) {
           vec4 w0, w1;
-          dequant8(pc.weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
+          dequant8(weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
           [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
             if (t < n_tokens) acc[r * MAX_TOKENS + t] += dot(w0, xa[t]) + dot(w1, xb[t]);
           }
@@ -174,9 +191,9 @@ void main() {
     if (NORM) sum *= inversesqrt(partial[(PRODUCTS + t) * WG] / float(pc.cols) + pc.norm_eps);
 #endif
     const uint row = row0 + r;
-    if (row < pc.rows) {
-      const uint at = t * pc.y_stride + pc.row_begin + row;
-      const float v = sum + ((pc.flags & 1u) != 0u ? bias_values[pc.row_begin + row] : 0.0);
+    if (row < n_rows) {
+      const uint at = pc.y_begin[m] + t * pc.y_stride[m] + row;
+      const float v = sum + ((pc.flags & 1u) != 0u ? bias_values[pc.bias_begin[m] + row] : 0.0);
       y_values[at] = (pc.flags & 2u) != 0u ? y_values[at] + v : v;
     }
   }
