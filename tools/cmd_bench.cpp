@@ -120,8 +120,9 @@ int bench_model(int argc, char** argv) {
                   "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
                   "barriers per step (in --json: a \"profile\" object per test).\n"
                   "--without A,B+C,...  runs tg again for each entry with those decode fusions off (names as\n"
-                  "in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, router_handoff,\n"
-                  "attention_handoff; '+' joins several), each in a fresh context of the same loaded model:\n"
+                  "in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, merge_products,\n"
+                  "router_handoff, attention_handoff; '+' joins several), each in a fresh context of the\n"
+                  "same loaded model:\n"
                   "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n");
       return 0;
     }

@@ -31,8 +31,9 @@ static void print_help() {
       "                             dot,coopmat,subgroup_size_control,subgroup (subgroup\n"
       "                             arithmetic); test the fallbacks. Also the decode step's\n"
       "                             fusions: fuse_norms, kv_append, rope_attention,\n"
-      "                             router_handoff, attention_handoff (measure what each\n"
-      "                             is worth with moevk bench)\n"
+      "                             merge_products, router_handoff,\n"
+      "                             attention_handoff (measure what each is worth with\n"
+      "                             moevk bench)\n"
       "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
       "                             on hardware)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");

@@ -144,27 +144,51 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
             auto y = ctx.create_buffer(uint64_t(max_tokens) * rows * 4, vk::BufferKind::Device, "bench output");
             auto g = activations(ctx, s.n_embd, "norm weight");
             ops::Matrix m{w.range(), type, s.n_embd, rows};
+            // attn_qkv as the model records it: q, k and v matrices in one buffer (as the loader
+            // places them), their products through record_products (one dispatch where they
+            // merge; a "separate" row times the three dispatches), outputs at aligned offsets.
+            const bool qkv = std::string(kernel) == "attn_qkv";
+            const uint64_t rb = m.row_bytes();
+            const uint32_t q_rows = s.n_head * s.head_dim, kv_rows = s.n_head_kv * s.head_dim;
+            const ops::Matrix mq{w.range(0, q_rows * rb), type, s.n_embd, q_rows};
+            const ops::Matrix mk{w.range(q_rows * rb, kv_rows * rb), type, s.n_embd, kv_rows};
+            const ops::Matrix mv{w.range((q_rows + kv_rows) * rb, kv_rows * rb), type, s.n_embd, kv_rows};
+            auto y_qkv = ctx.create_buffer(uint64_t(max_tokens) * rows * 4 + 512, vk::BufferKind::Device, "bench q, k, v");
+            auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
+            const uint64_t k_at = aligned(uint64_t(max_tokens) * q_rows * 4);
+            const uint64_t v_at = k_at + aligned(uint64_t(max_tokens) * kv_rows * 4);
+            const ops::MatMul::Product products[] = {
+                {&mq, y_qkv.range(0, k_at)}, {&mk, y_qkv.range(k_at, v_at - k_at)},
+                {&mv, y_qkv.range(v_at, uint64_t(max_tokens) * kv_rows * 4)}};
+            ops::MatMulOptions separate_options;
+            separate_options.merge_products = false;
+            const ops::MatMul separate(ctx, separate_options);
             // As the model records them: the RMS norm folded in where the path takes it (decode).
             const ops::InputNorm norm{g.range(), 1e-6f};
+            auto recorder = [&](const ops::MatMul& op, uint32_t t, bool fused) {
+              return [&op, &m, &x, &y, &products, &norm, qkv, t, fused](vk::Recorder& r) {
+                if (qkv) op.record_products(r, products, x.range(), t, fused ? &norm : nullptr);
+                else op.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
+              };
+            };
             for (uint32_t t : o.tokens) {
               guarded(kernel, t, [&] {
                 const bool fused = mm.fuses_norm(m, t);
-                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                  mm.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
-                });
+                const std::string suffix = fused ? "+norm" : "";
+                auto ms = time_recording(ctx, o.repeats, recorder(mm, t, fused));
                 const double bytes = double(w.size()) + 4.0 * t * (s.n_embd + rows), flops = 2.0 * rows * s.n_embd * t;
-                report(kernel, t, mm.path_for(m, t) + (fused ? "+norm" : ""), ms, bytes, flops);
+                report(kernel, t, mm.path_for(m, t) + suffix, ms, bytes, flops);
+                if (qkv && mm.merges(products, t))
+                  report(kernel, t, mm.path_for(m, t) + suffix + " separate",
+                         time_recording(ctx, o.repeats, recorder(separate, t, fused)), bytes, flops);
                 if (t != 1 || mm.path_for(m, t) != "mv") return;
                 for (const auto& [wg_size, mv_rows] : o.decode_configs) {  // the one-token kernel's shapes
                   ops::MatMulOptions tuned_options;
                   tuned_options.decode_workgroup = wg_size;
                   tuned_options.decode_rows = mv_rows;
                   const ops::MatMul tuned(ctx, tuned_options);
-                  config_row(kernel, t, "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + (fused ? "+norm" : ""),
-                             [&](vk::Recorder& r) {
-                               tuned.record(r, m, x.range(), y.range(), t, nullptr, false, fused ? &norm : nullptr);
-                             },
-                             bytes, flops);
+                  config_row(kernel, t, "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + suffix,
+                             recorder(tuned, t, fused), bytes, flops);
                 }
               });
             }

@@ -25,6 +25,9 @@ struct SessionOptions {
   // Decode steps: the attention dispatch applies the q/k norms and RoPE and appends K/V itself
   // (no RoPE dispatch and barrier); with fuse_kv_append only. Off, for comparisons.
   bool fuse_rope_attention = true;
+  // Products that read the same input (q, k and v; gate and up) in one dispatch where they
+  // share a type (the loader puts their weights in one buffer); off: a dispatch each.
+  bool merge_products = true;
   // Large routers (Qwen3's 128 experts) at small batches: logits and top-k in one dispatch whose
   // last workgroup ranks (no barrier between them); off: mul_mv, a barrier, then the top-k.
   bool router_handoff = true;

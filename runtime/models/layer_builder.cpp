@@ -68,8 +68,13 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   bool any_dense = false;
   for (uint32_t l = 0; l < hp.n_layer; ++l) any_dense = any_dense || !hp.is_moe(l);
   const uint64_t ff = std::max({any_dense ? hp.n_ff : 0u, hp.n_ff_shexp, 1u});
-  act_.ffn_gate = make(B * ff * f, "ffn gate");
-  act_.ffn_up = make(B * ff * f, "ffn up");
+  {
+    // Gate and up in one buffer, so their products can share a dispatch (MatMul::record_products).
+    const uint64_t bytes = B * ff * f, up_at = (bytes + 255) / 256 * 256;
+    act_.ffn_gate_up = make(up_at + bytes, "ffn gate, up");
+    act_.ffn_gate = act_.ffn_gate_up.range(0, bytes);
+    act_.ffn_up = act_.ffn_gate_up.range(up_at, bytes);
+  }
   act_.ffn_hidden = make(B * ff * f, "ffn hidden");
   act_.shared_out = make(B * hp.n_embd * f, "shared expert output");
   act_.shared_gate = make(B * f, "shared expert gate");
@@ -108,7 +113,7 @@ uint64_t Activations::kv_cache_bytes() const {
 
 uint64_t Activations::device_bytes() const {
   uint64_t bytes = kv_cache_bytes();
-  for (const vk::Buffer* b : {&residual, &normed, &qkv, &attn, &ffn_gate, &ffn_up, &ffn_hidden, &shared_out,
+  for (const vk::Buffer* b : {&residual, &normed, &qkv, &attn, &ffn_gate_up, &ffn_hidden, &shared_out,
                               &shared_gate, &expert_ids, &expert_weights, &router_scratch, &experts_scratch,
                               &attn_scratch, &step, &expert_counts})
     bytes += b->size();
@@ -137,9 +142,10 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   const ops::InputNorm* norm;
   const vk::BufferRange x = normed_input(rec, L.attn_norm, n, fuse, norm, storage);
   const bool bias = style.qkv_bias && L.bq.buffer != VK_NULL_HANDLE;
-  matmul_.record(rec, L.wq, x, act_.q, n, bias ? &L.bq : nullptr, false, norm);
-  matmul_.record(rec, L.wk, x, act_.k, n, bias ? &L.bk : nullptr, false, norm);
-  matmul_.record(rec, L.wv, x, act_.v, n, bias ? &L.bv : nullptr, false, norm);
+  const ops::MatMul::Product qkv[] = {{&L.wq, act_.q, bias ? &L.bq : nullptr},
+                                      {&L.wk, act_.k, bias ? &L.bk : nullptr},
+                                      {&L.wv, act_.v, bias ? &L.bv : nullptr}};
+  matmul_.record_products(rec, qkv, x, n, norm);  // one dispatch where they can share it
   rec.barrier();
   const vk::BufferRange step = act_.step.range();
   const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
@@ -193,10 +199,10 @@ void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
   ops::InputNorm storage;
   const ops::InputNorm* norm;
   const vk::BufferRange x = normed_input(rec, L.ffn_norm, n, fuse, norm, storage);
-  matmul_.record(rec, L.ffn_gate, x, act_.ffn_gate.range(), n, nullptr, false, norm);
-  matmul_.record(rec, L.ffn_up, x, act_.ffn_up.range(), n, nullptr, false, norm);
+  const ops::MatMul::Product gate_up[] = {{&L.ffn_gate, act_.ffn_gate}, {&L.ffn_up, act_.ffn_up}};
+  matmul_.record_products(rec, gate_up, x, n, norm);
   rec.barrier();
-  elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff);
+  elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * hp_.n_ff);
   rec.barrier();
   matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), residual(), n, nullptr, /*accumulate=*/true);
   rec.barrier();
@@ -221,8 +227,8 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   // profiling the boundary timestamp waits for the router, so they count mostly as experts.
   mark(rec, Stage::Router);
   if (shared) {  // independent of the router: recorded before the same barrier
-    matmul_.record(rec, L.gate_shexp, x, act_.ffn_gate.range(), n, nullptr, false, norm);
-    matmul_.record(rec, L.up_shexp, x, act_.ffn_up.range(), n, nullptr, false, norm);
+    const ops::MatMul::Product gate_up[] = {{&L.gate_shexp, act_.ffn_gate}, {&L.up_shexp, act_.ffn_up}};
+    matmul_.record_products(rec, gate_up, x, n, norm);
     if (L.has_shared_gate)
       matmul_.record(rec, L.gate_inp_shexp, x, act_.shared_gate.range(), n, nullptr, false, norm);
   }
@@ -233,7 +239,7 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
     histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
                       hp_.n_expert, layer * hp_.n_expert);
   if (shared) {
-    elementwise_.swiglu(rec, act_.ffn_gate.range(), act_.ffn_up.range(), act_.ffn_hidden.range(), n * hp_.n_ff_shexp);
+    elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * hp_.n_ff_shexp);
     rec.barrier();
     matmul_.record(rec, L.down_shexp, act_.ffn_hidden.range(), act_.shared_out.range(), n);
   }

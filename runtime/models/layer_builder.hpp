@@ -37,7 +37,9 @@ struct Activations {
   vk::Buffer qkv;          // q, k, v below
   vk::BufferRange q, k, v; // [n_batch][heads][head_dim] each, ranges of qkv
   vk::Buffer attn;         // [n_batch][n_head][head_dim]
-  vk::Buffer ffn_gate, ffn_up, ffn_hidden;  // [n_batch][max FFN width]
+  vk::Buffer ffn_gate_up;                   // ffn_gate, ffn_up below
+  vk::BufferRange ffn_gate, ffn_up;         // [n_batch][max FFN width] each, ranges of ffn_gate_up
+  vk::Buffer ffn_hidden;                    // [n_batch][max FFN width]
   vk::Buffer shared_out;   // [n_batch][n_embd]
   vk::Buffer shared_gate;  // [n_batch] logits of the shared expert's sigmoid gate
   vk::Buffer expert_ids, expert_weights;  // [n_batch][k]
@@ -87,6 +89,8 @@ class LayerBuilder {
   // own store pass). Tests compare the two.
   void set_fuse_kv_append(bool on) { fuse_kv_append_ = on; }
   void set_fuse_rope_attention(bool on) { fuse_rope_attention_ = on; }
+  // Products of one input (q/k/v, gate/up) in one dispatch where they can (on by default).
+  void set_merge_products(bool on) { matmul_.set_merge_products(on); }
   void set_router_handoff(bool on) { router_.set_handoff(on); }
   void set_attention_handoff(bool on) { attention_.set_combine_handoff(on); }
 

@@ -25,6 +25,10 @@ struct Planned {
   quant::Type type = quant::Type::F32;
   uint32_t cols = 0, rows = 0, n_expert = 1;
   uint64_t bytes = 0;  // on the device
+  // Entries with the same nonzero group (consecutive in the plan) share one device buffer, each
+  // at a 256-aligned offset: the products of one input (q/k/v, gate/up) then fit one binding
+  // and one dispatch (ops::MatMul::record_products).
+  uint32_t group = 0;
   vk::BufferRange* vector = nullptr;
   ops::Matrix* matrix = nullptr;
   ops::ExpertMatrices* experts = nullptr;
@@ -143,23 +147,27 @@ struct WeightLoader {
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
       LayerWeights& L = w.layers[l];
       vector(blk(l, "attn_norm.weight"), embd, &L.attn_norm);
+      const size_t qkv = plan.size();
       matrix(blk(l, "attn_q.weight"), embd, hp.n_embd_q(), &L.wq);
       matrix(blk(l, "attn_k.weight"), embd, hp.n_embd_k_gqa(), &L.wk);
       matrix(blk(l, "attn_v.weight"), embd, hp.n_embd_v_gqa(), &L.wv);
-      matrix(blk(l, "attn_output.weight"), uint64_t(hp.n_head) * hp.head_dim_v, embd, &L.wo);
       if (hp.qkv_bias) {
         vector(blk(l, "attn_q.bias"), hp.n_embd_q(), &L.bq);
         vector(blk(l, "attn_k.bias"), hp.n_embd_k_gqa(), &L.bk);
         vector(blk(l, "attn_v.bias"), hp.n_embd_v_gqa(), &L.bv);
       }
+      group_from(qkv);
+      matrix(blk(l, "attn_output.weight"), uint64_t(hp.n_head) * hp.head_dim_v, embd, &L.wo);
       if (hp.qk_norm) {
         vector(blk(l, "attn_q_norm.weight"), hp.head_dim, &L.q_norm);
         vector(blk(l, "attn_k_norm.weight"), hp.head_dim, &L.k_norm);
       }
       vector(blk(l, "ffn_norm.weight"), embd, &L.ffn_norm);
       if (!hp.is_moe(l)) {
+        const size_t gate_up = plan.size();
         matrix(blk(l, "ffn_gate.weight"), embd, hp.n_ff, &L.ffn_gate);
         matrix(blk(l, "ffn_up.weight"), embd, hp.n_ff, &L.ffn_up);
+        group_from(gate_up);
         matrix(blk(l, "ffn_down.weight"), hp.n_ff, embd, &L.ffn_down);
         continue;
       }
@@ -169,8 +177,10 @@ struct WeightLoader {
       experts(l, "ffn_down", hp.n_ff_exp, embd, &L.down_exps);
       if (hp.has_shared_expert) {
         L.has_shared_expert = true;
+        const size_t gate_up = plan.size();
         matrix(blk(l, "ffn_gate_shexp.weight"), embd, hp.n_ff_shexp, &L.gate_shexp);
         matrix(blk(l, "ffn_up_shexp.weight"), embd, hp.n_ff_shexp, &L.up_shexp);
+        group_from(gate_up);
         matrix(blk(l, "ffn_down_shexp.weight"), hp.n_ff_shexp, embd, &L.down_shexp);
         // The sigmoid gate of the shared expert: a single row (stored [n_embd] or [n_embd, 1]).
         if (file.find_tensor(blk(l, "ffn_gate_inp_shexp.weight"))) {
@@ -180,6 +190,28 @@ struct WeightLoader {
       }
     }
   }
+
+  static constexpr uint64_t kGroupAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
+  static uint64_t group_aligned(uint64_t v) { return (v + kGroupAlign - 1) / kGroupAlign * kGroupAlign; }
+
+  // Entries plan[first..] become one group (one buffer), so MatMul can merge the products of
+  // those that share a type, where the whole fits one allocation and one binding; otherwise
+  // each keeps its own buffer.
+  void group_from(size_t first) {
+    if (plan.size() - first < 2) return;
+    uint64_t bytes = 0;
+    for (size_t i = first; i < plan.size(); ++i) {
+      if (plan[i].kind == Kind::Experts) return;
+      bytes = group_aligned(bytes) + plan[i].bytes;
+    }
+    const vk::Capabilities& caps = ctx.caps();
+    if ((caps.max_memory_allocation_size && bytes > caps.max_memory_allocation_size) ||
+        bytes + kGroupAlign > caps.max_storage_buffer_range)
+      return;
+    ++groups;
+    for (size_t i = first; i < plan.size(); ++i) plan[i].group = groups;
+  }
+  uint32_t groups = 0;
 
   // The device's memory, then the limit of one allocation, before anything is made. A tensor
   // larger than one storage binding (maxStorageBufferRange) is fine: the ops bind it in parts
@@ -200,36 +232,52 @@ struct WeightLoader {
     }
   }
 
-  void upload(Weights& w, const Planned& p) {
-    vk::Buffer buffer = ctx.create_buffer(p.bytes, vk::BufferKind::Device, "weights of " + p.name);
+  // Uploads plan[i]: into a new buffer, or, in a group, into the group's buffer (made by the
+  // group's first entry, sized for all of it) at the next aligned offset.
+  void upload(Weights& w, size_t i) {
+    const Planned& p = plan[i];
+    uint64_t at = 0;
+    if (p.group && i > 0 && plan[i - 1].group == p.group) {
+      at = group_aligned(group_end);
+    } else {
+      uint64_t bytes = p.bytes;
+      std::string name = p.name;
+      for (size_t j = i + 1; p.group && j < plan.size() && plan[j].group == p.group; ++j) {
+        bytes = group_aligned(bytes) + plan[j].bytes;
+        name += ", " + plan[j].name;
+      }
+      w.buffers_.push_back(ctx.create_buffer(bytes, vk::BufferKind::Device, "weights of " + name));
+    }
+    group_end = at + p.bytes;
+    const vk::Buffer& buffer = w.buffers_.back();
     if (p.kind == Kind::Vector) {
       const gguf::TensorInfo& t = *p.parts[0];
       std::span<const uint8_t> data = file.tensor_data(t);
       if (t.type == quant::Type::F32) {
-        ctx.upload(buffer.range(), data.data(), p.bytes);
+        ctx.upload(buffer.range(at, p.bytes), data.data(), p.bytes);
       } else {
         // Norms and biases are tiny: widen them on the host so every kernel reads plain f32.
         std::vector<float> wide(p.cols);
         quant::dequantize(t.type, data.data(), wide.data(), p.cols);
-        ctx.upload(buffer.range(), wide.data(), p.bytes);
+        ctx.upload(buffer.range(at, p.bytes), wide.data(), p.bytes);
       }
-      *p.vector = buffer.range(0, p.bytes);
+      *p.vector = buffer.range(at, p.bytes);
     } else {
-      uint64_t offset = 0;
+      uint64_t offset = at;
       for (const gguf::TensorInfo* t : p.parts) {
         std::span<const uint8_t> data = file.tensor_data(*t);
         ctx.upload(buffer.range(offset, t->size), data.data(), t->size);
         offset += t->size;
       }
       if (p.kind == Kind::Matrix) {
-        *p.matrix = ops::Matrix{buffer.range(0, p.bytes), p.type, p.cols, p.rows};
+        *p.matrix = ops::Matrix{buffer.range(at, p.bytes), p.type, p.cols, p.rows};
       } else {
-        *p.experts = ops::ExpertMatrices{buffer.range(0, p.bytes), p.type, p.cols, p.rows, p.n_expert,
+        *p.experts = ops::ExpertMatrices{buffer.range(at, p.bytes), p.type, p.cols, p.rows, p.n_expert,
                                          p.bytes / p.n_expert};
       }
     }
-    w.buffers_.push_back(std::move(buffer));
   }
+  uint64_t group_end = 0;  // where the previous entry of the current group ends
 };
 
 std::unique_ptr<Weights> Weights::load(vk::Context& ctx, const gguf::File& file, const HParams& hp,
@@ -246,10 +294,11 @@ std::unique_ptr<Weights> Weights::load(vk::Context& ctx, const gguf::File& file,
   loader.check_device(total);
 
   uint64_t done = 0;
-  for (const Planned& p : loader.plan) {
+  for (size_t i = 0; i < loader.plan.size(); ++i) {
+    const Planned& p = loader.plan[i];
     if (progress && !progress(total ? float(double(done) / double(total)) : 0.0f, p.name.c_str()))
       fail(MOEVK_ERROR_CANCELLED, "model load cancelled before " + p.name);
-    loader.upload(*w, p);
+    loader.upload(*w, i);
     done += p.bytes;
   }
   if (hp.tied_output) w->output = w->token_embd;

@@ -1,5 +1,7 @@
 // Every tensor a forward pass reads, in device buffers, as the ops see them (ops::Matrix,
-// ops::ExpertMatrices, f32 vectors). One Buffer per tensor; the routed experts of a layer are one
+// ops::ExpertMatrices, f32 vectors). One Buffer per tensor, except the matrices of one input that
+// share a type (a layer's q/k/v with their biases, gate/up, the shared expert's gate/up): those
+// share a buffer, so their products merge into one dispatch; the routed experts of a layer are one
 // buffer per projection (a 3-D GGUF tensor as stored, or the older per-expert tensors
 // `blk.N.ffn_gate.E.weight` stacked at load), so one binding reaches every expert.
 #pragma once

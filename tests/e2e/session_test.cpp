@@ -383,6 +383,41 @@ TEST(SessionAttentionHandoff, CombineInTheLastWorkgroupGivesTheSameResults) {
   expect_one_dispatch_fewer_per_layer("attention-handoff", SessionOptions{64, 8, false}, plain);
 }
 
+// q, k and v in one dispatch (and gate/up of dense layers and of Qwen2-MoE's shared expert),
+// against a dispatch each: the same greedy run (Qwen2-MoE's q/k/v biases included), two
+// dispatches fewer per layer for q/k/v and one per gate/up pair, no barrier fewer (there was none
+// between them), in decode steps and prefill chunks alike.
+TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
+  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-merged-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q8_0, {});
+    auto model = models::Model::load(file.path(), test::e2e_load_options());
+    const models::HParams& hp = model->hparams();
+    uint32_t saved = 0;
+    for (uint32_t l = 0; l < hp.n_layer; ++l) saved += 2 + (!hp.is_moe(l) || hp.has_shared_expert ? 1 : 0);
+    SessionOptions separate{64, 8, false};
+    separate.merge_products = false;
+    Session merged(*model, SessionOptions{64, 8, false}), plain(*model, separate);
+    expect_same_greedy_run(merged, plain, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 5);  // two prefill chunks
+    // Each row is computed by the same workgroup code either way: bit-identical logits.
+    const auto lm = merged.logits(-1), lp = plain.logits(-1);
+    EXPECT_TRUE(std::equal(lm.begin(), lm.end(), lp.begin(), lp.end()));
+    EXPECT_EQ(merged.profile().decode.dispatches_per_step + saved, plain.profile().decode.dispatches_per_step);
+    EXPECT_EQ(merged.profile().decode.barriers_per_step, plain.profile().decode.barriers_per_step);
+    EXPECT_EQ(merged.profile().prefill.dispatches_per_step + saved, plain.profile().prefill.dispatches_per_step);
+    // MOEVK_DISABLE=merge_products records what the option's off switch records.
+    std::optional<Session> by_env;
+    {
+      test::ScopedEnv disable("MOEVK_DISABLE", "merge_products");
+      by_env.emplace(*model, SessionOptions{64, 8, false});
+    }
+    plain.reset();
+    expect_same_greedy_run(*by_env, plain, {1, 9, 200}, 2);
+    EXPECT_EQ(by_env->profile().decode.dispatches_per_step, plain.profile().decode.dispatches_per_step);
+  }
+}
+
 // MOEVK_DISABLE names the step's fusions too: a session created under it records what the
 // options' off switches record (dispatch and barrier counts of a decode step).
 TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {

@@ -206,6 +206,49 @@ TEST(ModelLoad, PerExpertTensorsEqualMergedLayout) {
   EXPECT_EQ(prompt_logits(*a, kPrompt, 16), prompt_logits(*b, kPrompt, 16));
 }
 
+// A Q4_K_M-style file stores attn_v in another type than attn_q/attn_k (Q6_K beside Q4_K): the
+// loader still puts a layer's q/k/v and biases in one buffer, and MatMul merges q and k while v
+// gets its own dispatch. tiny-qwen2moe (q/k/v biases, a shared expert) with every attn_v
+// rewritten to F16: prefill chunks and one-token steps agree with the CPU reference of that file.
+TEST(ModelLoad, AttentionProjectionsOfDifferentTypesMatchCpuReference) {
+  test::TempFile q8("load-qkv-q8.gguf"), mixed("load-qkv-mixed.gguf");
+  convert::make_model(convert::make_model_spec("tiny-qwen2moe", {}), quant::Type::Q8_0, q8.path(), 9, false, {});
+  uint32_t rewritten = 0;
+  rewrite(q8.path(), mixed.path(), [&](std::vector<OutTensor>& ts) {
+    for (OutTensor& t : ts) {
+      if (t.name.find("attn_v.weight") == std::string::npos || t.type != quant::Type::Q8_0) continue;
+      const uint64_t n = t.dims[0] * t.dims[1];
+      std::vector<float> values(n);
+      quant::dequantize(t.type, t.data.data(), values.data(), n);
+      t.data.assign(n * 2, 0);
+      quant::quantize(quant::Type::F16, values.data(), t.data.data(), n);
+      t.type = quant::Type::F16;
+      ++rewritten;
+    }
+  });
+  auto model = models::Model::load(mixed.path(), test::e2e_load_options());
+  ASSERT_EQ(rewritten, model->hparams().n_layer);
+  const std::vector<double> cpu = test::CpuReference(mixed.path(), true).forward(kPrompt);
+  const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+  for (uint32_t n_batch : {1u, 4u}) {
+    const std::vector<float> gpu = prompt_logits(*model, kPrompt, n_batch);
+    EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4) << "n_batch " << n_batch;
+  }
+  // One dispatch fewer per layer for q and k (v alone), one for the shared expert's gate and up.
+  const models::HParams& hp = model->hparams();
+  ASSERT_TRUE(hp.qkv_bias && hp.has_shared_expert);
+  SessionOptions separate{64, 4, false};
+  separate.merge_products = false;
+  Session merged(*model, SessionOptions{64, 4, false}), plain(*model, separate);
+  const std::vector<int32_t> prompt{1, 17, 300}, next{42};
+  for (Session* s : {&merged, &plain}) {
+    s->decode(prompt, LogitsMode::Last);
+    s->decode(next, LogitsMode::Last);
+  }
+  EXPECT_EQ(merged.profile().decode.dispatches_per_step + 2 * hp.n_layer, plain.profile().decode.dispatches_per_step);
+  EXPECT_TRUE(model->context().instance().validation_messages().empty());
+}
+
 // A dense first layer and a MoE second layer, per family: the dense FFN path agrees with the CPU
 // reference (f32 activations: int8-activation path off; K/V rounded to fp16 in the reference),
 // and chunked prefill agrees with one-shot. Bounds as in hf_reference_test.cpp (fp16-neighbour
