@@ -30,6 +30,11 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   // tokens) are allocated by the first step that wants them (ensure_all_logits).
   logits_ = ctx_.create_buffer(vocab * 4, vk::BufferKind::Device, "logits (last token)");
   argmax_id_ = ctx_.create_buffer(4, vk::BufferKind::Device, "greedy token");
+  // The argmax over the vocabulary runs in slices of workgroups (ops::Argmax); its counters are
+  // zeroed once here and left zero by every step.
+  argmax_scratch_ = ctx_.create_buffer(ops::Argmax::scratch_bytes(1, hp_.n_vocab), vk::BufferKind::Device,
+                                       "greedy token scratch");
+  ops::Argmax::clear_counters(ctx_, argmax_scratch_.range());
   logits_host_ = ctx_.create_buffer(vocab * 4, vk::BufferKind::Readback, "logits readback (last token)");
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
   reset_expert_counts();
@@ -72,7 +77,8 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
       if (output == StepOutput::Last) {
         rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
       } else {
-        argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab);
+        const vk::BufferRange scratch = argmax_scratch_.range();
+        argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab, &scratch);
         rec.barrier();
         rec.copy(argmax_id_.range(), argmax_host_.range(), 4);
       }
@@ -118,7 +124,7 @@ void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
 
 uint64_t Forward::device_bytes() const {
   return layers_.buffers().device_bytes() + token_ids_.size() + last_hidden_.size() + last_normed_.size() +
-         logits_.size() + argmax_id_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
+         logits_.size() + argmax_id_.size() + argmax_scratch_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
 }
 
 const float* Forward::logits(StepOutput output) const {

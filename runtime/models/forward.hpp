@@ -80,6 +80,7 @@ class Forward {
   vk::Buffer last_hidden_, last_normed_;  // [1][n_embd]
   vk::Buffer logits_;        // Device: [1][n_vocab], the last token's (Last, Argmax)
   vk::Buffer argmax_id_;     // Device: u32
+  vk::Buffer argmax_scratch_;  // Device: ops::Argmax's slice partials and counter
   vk::Buffer logits_host_;   // Readback: [1][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
   vk::Buffer logits_all_, logits_all_host_;  // [n_batch][n_vocab] (All), from its first recording

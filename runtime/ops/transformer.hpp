@@ -155,13 +155,27 @@ class Elementwise {
 
 // ids[r] = argmax over logits[r][0..n_cols) (lowest index wins ties; a NaN counts as -inf, so a
 // row of only NaN gives 0); u32.
+// ids[r] = argmax of logits row r (lowest index on ties, NaN as -inf). Given a scratch, rows of
+// a vocabulary's size (at least kSplitMinCols columns, up to kMaxSplitRows rows) are split over
+// slices of ~kSliceCols columns, one workgroup each, the last to finish folding the slices
+// (argmax.comp's split): one workgroup alone would scan Qwen's 152k logits serially.
 class Argmax {
  public:
-  explicit Argmax(vk::Context& ctx);
+  static constexpr uint32_t kSplitMinCols = 4096, kSliceCols = 2048, kMaxSlices = 256;
+  static constexpr uint64_t kCounterBytes = 256;  // one counter per row at the scratch's head
+  static constexpr uint32_t kMaxSplitRows = kCounterBytes / 4;
+  explicit Argmax(vk::Context& ctx, bool allow_split = true);
+  // scratch: scratch_bytes(n_rows, n_cols) or more, its counters zeroed once (clear_counters);
+  // every dispatch leaves them zero. Without it (or split off) one workgroup per row.
   void record(vk::Recorder& rec, const vk::BufferRange& logits, const vk::BufferRange& ids,
-              uint32_t n_rows, uint32_t n_cols) const;
+              uint32_t n_rows, uint32_t n_cols, const vk::BufferRange* scratch = nullptr) const;
+  // Workgroups per row record() uses (1: unsplit).
+  uint32_t slices(uint32_t n_rows, uint32_t n_cols, bool has_scratch) const;
+  static uint64_t scratch_bytes(uint32_t n_rows, uint32_t n_cols);
+  static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
  private:
   vk::Context& ctx_;
+  bool allow_split_;
 };
 
 }  // namespace moevk::ops

@@ -14,6 +14,7 @@
 #include "generate/session.hpp"
 #include "gguf/gguf.hpp"
 #include "models/model.hpp"
+#include "ops/transformer.hpp"
 
 using namespace moevk;
 using generate::LogitsMode;
@@ -415,6 +416,27 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
     plain.reset();
     expect_same_greedy_run(*by_env, plain, {1, 9, 200}, 2);
     EXPECT_EQ(by_env->profile().decode.dispatches_per_step, plain.profile().decode.dispatches_per_step);
+  }
+}
+
+// A vocabulary long enough for the greedy argmax to run in slices of workgroups (ops::Argmax's
+// split, 5 slices of 2048 here): every greedy token is the host's argmax of the same step's logits.
+TEST(SessionGreedy, SlicedArgmaxOverALongVocabularyMatchesTheLogits) {
+  test::TempFile file("session-long-vocab.gguf");
+  convert::MakeModelOverrides o;
+  o.n_vocab = 8192 + 37;
+  convert::make_model(convert::make_model_spec("tiny", o), quant::Type::Q8_0, file.path(), 3, false, {});
+  auto model = models::Model::load(file.path(), test::e2e_load_options());
+  ASSERT_GT(ops::Argmax(model->context()).slices(1, model->hparams().n_vocab, true), 1u);
+  Session greedy(*model, SessionOptions{64, 8, false}), full(*model, SessionOptions{64, 8, false});
+  std::vector<int32_t> tokens{1, 9, 200, 31, 4000, 8200};
+  for (int step = 0; step < 6; ++step) {
+    greedy.decode(tokens, LogitsMode::ArgmaxOnly);
+    full.decode(tokens, LogitsMode::Last);
+    const auto logits = full.logits(-1);
+    const int32_t want = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    ASSERT_EQ(greedy.argmax(), want) << "step " << step;
+    tokens = {want};
   }
 }
 
