@@ -1,6 +1,7 @@
 #include "bench/ops_bench.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -10,6 +11,7 @@
 
 #include "bench/probe.hpp"
 #include "common/error.hpp"
+#include "generate/sampler.hpp"
 #include "ops/matmul.hpp"
 #include "ops/moe.hpp"
 #include "ops/transformer.hpp"
@@ -411,6 +413,26 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               report("embedding", t, "get_rows", ms, double(t) * (m.row_bytes() + 4.0 * s.n_embd), 0);
             });
         });
+      }
+
+      if (want("sampler") && type_name == o.types.front()) {
+        // Not a kernel: what sampling at a temperature costs the host per token (the logits are
+        // copied back and ranked on the CPU), with the CLI's default filters. Host time, median
+        // over repetitions of 20 draws.
+        generate::SamplerParams params;  // temperature 0.8, top-k 40, top-p 0.95, min-p 0.05
+        generate::Sampler sampler(params);
+        std::mt19937 gen(5);
+        std::normal_distribution<float> normal(0.0f, 3.0f);
+        std::vector<float> logits(s.n_vocab);
+        for (float& l : logits) l = normal(gen);
+        const std::vector<int32_t> history(64, 1);
+        std::vector<double> ms;
+        for (int r = 0; r < std::max(o.repeats, 1); ++r) {
+          const auto t0 = std::chrono::steady_clock::now();
+          for (int i = 0; i < 20; ++i) sampler.sample(logits, history);  // advances its generator: not elided
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20);
+        }
+        report("sampler", 1, "host, top-k 40", ms, 0, 0);  // host work: no device bandwidth
       }
 
       if (want("argmax") && type_name == o.types.front()) {  // greedy decoding over the vocabulary

@@ -10,42 +10,64 @@ namespace moevk::generate {
 
 Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) {}
 
-void Sampler::apply_penalties(std::vector<Candidate>& c, std::span<const int32_t> history) const {
-  if (!params_.has_penalties() || history.empty() || params_.repeat_last_n == 0) return;
+void Sampler::apply_penalties(std::vector<float>& logits, std::span<const int32_t> history) const {
   size_t n = params_.repeat_last_n < 0 ? history.size()
                                        : std::min<size_t>(history.size(), static_cast<size_t>(params_.repeat_last_n));
   std::unordered_map<int32_t, int> counts;
   for (size_t i = history.size() - n; i < history.size(); ++i) ++counts[history[i]];
-  // Candidates are still in id order here, so an id indexes its candidate directly.
   for (const auto& [id, count] : counts) {
-    if (id < 0 || static_cast<size_t>(id) >= c.size()) continue;
-    float& l = c[id].logit;
+    if (id < 0 || static_cast<size_t>(id) >= logits.size()) continue;
+    float& l = logits[id];
     // The repetition penalty as llama.cpp/CTRL apply it: shrink positive logits, grow negative.
     if (params_.repeat_penalty != 1.0f) l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
     l -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
   }
 }
 
-int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
-  if (logits.empty()) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "sampling from empty logits");
-  auto& c = candidates_;
-  c.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) c[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
-  apply_penalties(c, history);
-
+int32_t Sampler::sample(std::span<const float> logits_in, std::span<const int32_t> history) {
+  if (logits_in.empty()) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "sampling from empty logits");
+  // Penalties touch at most repeat_last_n ids: applied to a copy, only when there are any.
+  std::span<const float> logits = logits_in;
+  if (params_.has_penalties() && !history.empty() && params_.repeat_last_n != 0) {
+    penalised_.assign(logits_in.begin(), logits_in.end());
+    apply_penalties(penalised_, history);
+    logits = penalised_;
+  }
   auto by_logit = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
-  if (params_.greedy()) return std::min_element(c.begin(), c.end(), by_logit)->id;
+  auto& c = candidates_;
+  if (params_.greedy()) {
+    size_t best = 0;
+    for (size_t i = 1; i < logits.size(); ++i)
+      if (logits[i] > logits[best]) best = i;  // strict: the lowest id wins ties
+    return static_cast<int32_t>(best);
+  }
 
-  size_t keep = c.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
-    keep = static_cast<size_t>(params_.top_k);
-    std::partial_sort(c.begin(), c.begin() + keep, c.end(), by_logit);
+  const size_t n = logits.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+    // One pass keeping the k best in a heap whose front is the worst of them (a 152k-token
+    // vocabulary: a compare per logit, instead of building and partially sorting every candidate).
+    // Ids come in increasing order, so a later logit equal to the worst kept never beats it:
+    // only a strictly larger one enters.
+    const size_t k = static_cast<size_t>(params_.top_k);
+    c.clear();
+    for (size_t i = 0; i < k; ++i) c.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+    std::make_heap(c.begin(), c.end(), by_logit);
+    float worst = c.front().logit;
+    for (size_t i = k; i < n; ++i) {
+      if (!(logits[i] > worst)) continue;
+      std::pop_heap(c.begin(), c.end(), by_logit);
+      c.back() = {static_cast<int32_t>(i), logits[i], 0.0f};
+      std::push_heap(c.begin(), c.end(), by_logit);
+      worst = c.front().logit;
+    }
+    std::sort(c.begin(), c.end(), by_logit);
   } else {
+    c.resize(n);
+    for (size_t i = 0; i < n; ++i) c[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
     std::sort(c.begin(), c.end(), by_logit);
   }
-  c.resize(keep);
 
   // Probabilities at temperature 1 for top-p and min-p (the llama.cpp order), then temperature.
   auto softmax = [&](float temp) {

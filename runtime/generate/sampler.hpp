@@ -39,11 +39,12 @@ class Sampler {
     float logit;
     float p;
   };
-  void apply_penalties(std::vector<Candidate>& c, std::span<const int32_t> history) const;
+  void apply_penalties(std::vector<float>& logits, std::span<const int32_t> history) const;
 
   SamplerParams params_;
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;
+  std::vector<float> penalised_;  // the logits with penalties applied, when there are any
 };
 
 }  // namespace moevk::generate

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "generate/sampler.hpp"
 
@@ -119,4 +121,92 @@ TEST(Sampler, SameSeedSameStream) {
   std::vector<float> logits(50);
   for (int i = 0; i < 50; ++i) logits[i] = std::sin(i * 1.3f);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(a.sample(logits, {}), b.sample(logits, {}));
+}
+
+namespace {
+// The sampler's definition written out plainly: penalties on a copy, every candidate sorted by
+// (logit desc, id asc), the first top_k kept, then top-p, min-p, temperature and the draw.
+int32_t reference_sample(const SamplerParams& p, std::mt19937_64& rng, std::vector<float> logits,
+                         const std::vector<int32_t>& history) {
+  if (p.has_penalties() && p.repeat_last_n != 0) {
+    const size_t n = p.repeat_last_n < 0 ? history.size() : std::min<size_t>(history.size(), p.repeat_last_n);
+    std::map<int32_t, int> counts;
+    for (size_t i = history.size() - n; i < history.size(); ++i) ++counts[history[i]];
+    for (auto [id, count] : counts) {
+      float& l = logits[id];
+      if (p.repeat_penalty != 1.0f) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+      l -= float(count) * p.frequency_penalty + p.presence_penalty;
+    }
+  }
+  std::vector<std::pair<float, int32_t>> c;
+  for (size_t i = 0; i < logits.size(); ++i) c.push_back({logits[i], int32_t(i)});
+  std::sort(c.begin(), c.end(), [](auto a, auto b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  if (p.temperature <= 0.0f) return c.front().second;
+  if (p.top_k > 0 && size_t(p.top_k) < c.size()) c.resize(p.top_k);
+  std::vector<float> prob(c.size());
+  auto softmax = [&](float temp) {
+    double sum = 0;
+    for (size_t i = 0; i < c.size(); ++i) sum += prob[i] = float(std::exp((c[i].first - c[0].first) / temp));
+    for (float& x : prob) x = float(x / sum);
+  };
+  softmax(1.0f);
+  if (p.top_p < 1.0f) {
+    double cum = 0;
+    size_t n = 0;
+    while (n < c.size()) {
+      cum += prob[n++];
+      if (cum >= p.top_p) break;
+    }
+    c.resize(std::max<size_t>(n, 1));
+    prob.resize(c.size());
+  }
+  if (p.min_p > 0.0f) {
+    size_t n = 1;
+    while (n < c.size() && prob[n] >= prob[0] * p.min_p) ++n;
+    c.resize(n);
+    prob.resize(n);
+  }
+  softmax(p.temperature);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  double r = u(rng), cum = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    cum += prob[i];
+    if (r < cum) return c[i].second;
+  }
+  return c.back().second;
+}
+}  // namespace
+
+TEST(Sampler, MatchesItsPlainDefinitionOnVocabularySizedRows) {
+  // The one-pass top-k selection against a full sort: the same stream of tokens for the same
+  // seed, on logits rounded to a coarse grid (many ties, also at the k-th place), with and
+  // without penalties, k at, below and above the tie groups, greedy too.
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> logits(151936);
+  for (float& l : logits) l = std::round(normal(gen) * 4.0f) / 4.0f;
+  std::vector<int32_t> history;
+  for (int i = 0; i < 80; ++i) history.push_back(int32_t(gen() % logits.size()));
+  // Penalise some of the best too, so penalties move the top-k.
+  for (int i = 0; i < 4; ++i) {
+    const int32_t best = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    history.push_back(best);
+    logits[best] -= 0.25f;  // the next best for the following round; one tie group lower
+  }
+  for (int32_t top_k : {0, 1, 2, 40, 1000}) {
+    for (bool penalties : {false, true}) {
+      for (float temperature : {0.0f, 0.8f}) {
+        SamplerParams p;
+        p.top_k = top_k;
+        p.temperature = temperature;
+        p.seed = 99;
+        if (penalties) p.repeat_penalty = 1.3f, p.presence_penalty = 0.5f, p.frequency_penalty = 0.25f;
+        SCOPED_TRACE("top_k " + std::to_string(top_k) + " penalties " + std::to_string(penalties) + " temperature " +
+                     std::to_string(temperature));
+        Sampler s(p);
+        std::mt19937_64 rng(p.seed);
+        for (int draw = 0; draw < 6; ++draw) ASSERT_EQ(s.sample(logits, history), reference_sample(p, rng, logits, history));
+      }
+    }
+  }
 }
