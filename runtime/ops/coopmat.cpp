@@ -16,7 +16,8 @@ bool coopmat_usable(const vk::Context& ctx) {
 bool coopmat_emulation_usable(const vk::Context& ctx, quant::Type t) {
   // shaders/shaders.cmake's *_coopmat_emu_* lines.
   using quant::Type;
-  const bool built = t == Type::F16 || t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_K || t == Type::Q6_K;
+  const bool built = t == Type::F16 || t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_K || t == Type::Q6_K ||
+                     t == Type::Q2_K || t == Type::Q3_K;
   return built && ctx.features().fp16;
 }
 

@@ -11,8 +11,8 @@ bool weight_type_supported(quant::Type t) {
   using quant::Type;
   switch (t) {
     case Type::F32: case Type::F16: case Type::BF16: case Type::Q8_0: case Type::Q4_0:
-    case Type::Q4_1: case Type::Q5_0: case Type::Q5_1: case Type::Q4_K: case Type::Q5_K:
-    case Type::Q6_K: case Type::IQ4_NL:
+    case Type::Q4_1: case Type::Q5_0: case Type::Q5_1: case Type::Q2_K: case Type::Q3_K:
+    case Type::Q4_K: case Type::Q5_K: case Type::Q6_K: case Type::IQ4_NL:
       return true;
     default:
       return false;

@@ -4,7 +4,8 @@
 // Interface
 //   Before including, the includer
 //     - defines exactly one of WEIGHT_F32 WEIGHT_F16 WEIGHT_BF16 WEIGHT_Q8_0 WEIGHT_Q4_0 WEIGHT_Q4_1
-//       WEIGHT_Q5_0 WEIGHT_Q5_1 WEIGHT_Q4_K WEIGHT_Q5_K WEIGHT_Q6_K WEIGHT_IQ4_NL (shaders.cmake),
+//       WEIGHT_Q5_0 WEIGHT_Q5_1 WEIGHT_Q2_K WEIGHT_Q3_K WEIGHT_Q4_K WEIGHT_Q5_K WEIGHT_Q6_K
+//       WEIGHT_IQ4_NL (shaders.cmake),
 //     - declares the weights as a uint array and defines WEIGHT_WORD(i) to read word i, e.g.
 //         layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 //         #define WEIGHT_WORD(i) weight_words[(i)]
@@ -17,8 +18,9 @@
 //                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
 //                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
 //                    vec4 loads; 8 at a time so quant bytes come as two words per call.
-//   For the 4/5/6-bit types (Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K), where two runs of 8
-//   elements share their quant bytes (low and high nibbles), it also defines QUANT_PAIR_STRIDE
+//   For the 2- to 6-bit types (Q2_K Q3_K Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K), where two
+//   runs of 8 elements share their quant bytes (low and high nibbles; neighbouring 2-bit fields
+//   for Q2_K and Q3_K), it also defines QUANT_PAIR_STRIDE
 //   and
 //     void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1)
 //                    elements e..e+7 -> a0,a1 and e+QUANT_PAIR_STRIDE..+7 -> b0,b1, reading the
@@ -26,7 +28,7 @@
 //                    the p-th of the QK/16 runs of a block starts at
 //                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
-//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K; not Q6_K with its 16-element scales) it also
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K; not Q2_K, Q3_K, Q6_K with their 16-element scales) it also
 //   defines QUANT_HAS_INT8 and
 //     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
@@ -386,6 +388,81 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
   a1 = ds_lo * (unpack_u8x4(lo.y) - 32.0);
   b0 = ds_hi * (unpack_u8x4(hi.x) - 32.0);
   b1 = ds_hi * (unpack_u8x4(hi.y) - 32.0);
+}
+
+#elif defined(WEIGHT_Q2_K)
+// { u8 scales[16]; u8 qs[64]; f16 d; f16 dmin; }  two halves of 128; in half n, quadrant
+// j = (e%128)/32, l = e%32: q = (qs[32n + l] >> 2j) & 3; scale byte s = scales[8n + 2j + l/16];
+// x = d * (s & 15) * q - dmin * (s >> 4).
+#define QK 256u
+#define BLOCK_BYTES 84u
+vec2 q2_k_d_dmin(uint block) { return unpackHalf2x16(weight_u16(block + 80u) | (weight_u16(block + 82u) << 16u)); }
+void q2_k_scale(vec2 dm, uint scale_byte, out float dl, out float ml) {
+  dl = dm.x * float(scale_byte & 0xFu);
+  ml = dm.y * float(scale_byte >> 4u);
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;
+  const uvec2 q = (weight_u64(block + 16u + 32u * n + l) >> (2u * j)) & 0x03030303u;
+  float dl, ml;
+  q2_k_scale(q2_k_d_dmin(block), weight_u8(block + 8u * n + 2u * j + (l >> 4u)), dl, ml);
+  v0 = dl * unpack_u8x4(q.x) - ml;
+  v1 = dl * unpack_u8x4(q.y) - ml;
+}
+// Quadrants j and j + 1 of a half share their qs bytes (bits 2j and 2j + 2); their scale bytes
+// are two apart, in one word.
+#define QUANT_PAIR_STRIDE 32u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;  // j is 0 or 2
+  const uvec2 q = weight_u64(block + 16u + 32u * n + l);
+  const uvec2 qa = (q >> (2u * j)) & 0x03030303u, qb = (q >> (2u * j + 2u)) & 0x03030303u;
+  const uint scales = weight_u32(block + 8u * n + 2u * j + (l >> 4u));
+  const vec2 dm = q2_k_d_dmin(block);
+  float dla, mla, dlb, mlb;
+  q2_k_scale(dm, scales & 0xFFu, dla, mla);
+  q2_k_scale(dm, (scales >> 16u) & 0xFFu, dlb, mlb);
+  a0 = dla * unpack_u8x4(qa.x) - mla;
+  a1 = dla * unpack_u8x4(qa.y) - mla;
+  b0 = dlb * unpack_u8x4(qb.x) - mlb;
+  b1 = dlb * unpack_u8x4(qb.y) - mlb;
+}
+
+#elif defined(WEIGHT_Q3_K)
+// { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d; }  two halves of 128; in half n, quadrant
+// j = (e%128)/32, l = e%32: q = ((qs[32n + l] >> 2j) & 3) - (bit 4n + j of hmask[l] ? 0 : 4);
+// scale s = 8n + 2j + l/16, six bits: low 4 from scales[s % 8] (high nibble when s >= 8), high 2
+// from scales[8 + s % 4] >> 2 (s / 4), minus 32; x = d * scale * q.
+#define QK 256u
+#define BLOCK_BYTES 110u
+float q3_k_scale(uint block, uint s) {
+  const uint low = (weight_u8(block + 96u + (s & 7u)) >> (4u * (s >> 3u))) & 0xFu;
+  const uint high = (weight_u8(block + 104u + (s & 3u)) >> (2u * (s >> 2u))) & 3u;
+  return weight_f16(block + 108u) * float(int(low | (high << 4u)) - 32);
+}
+// q | 4 * h - 4: h set keeps q, h clear subtracts 4 (q < 4).
+vec4 q3_k_values(uint q, uint h) { return unpack_u8x4(q | (h << 2u)) - 4.0; }
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;
+  const uvec2 q = (weight_u64(block + 32u + 32u * n + l) >> (2u * j)) & 0x03030303u;
+  const uvec2 h = (weight_u64(block + l) >> (4u * n + j)) & 0x01010101u;
+  const float ds = q3_k_scale(block, 8u * n + 2u * j + (l >> 4u));
+  v0 = ds * q3_k_values(q.x, h.x);
+  v1 = ds * q3_k_values(q.y, h.y);
+}
+// Quadrants j and j + 1 of a half share their qs bytes and hmask bytes.
+#define QUANT_PAIR_STRIDE 32u
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;  // j is 0 or 2
+  const uvec2 q = weight_u64(block + 32u + 32u * n + l);
+  const uvec2 h = weight_u64(block + l);
+  const uint s = 8u * n + 2u * j + (l >> 4u);
+  const float dsa = q3_k_scale(block, s), dsb = q3_k_scale(block, s + 2u);
+  const uvec2 qa = (q >> (2u * j)) & 0x03030303u, qb = (q >> (2u * j + 2u)) & 0x03030303u;
+  const uvec2 ha = (h >> (4u * n + j)) & 0x01010101u, hb = (h >> (4u * n + j + 1u)) & 0x01010101u;
+  a0 = dsa * q3_k_values(qa.x, ha.x);
+  a1 = dsa * q3_k_values(qa.y, ha.y);
+  b0 = dsb * q3_k_values(qb.x, hb.x);
+  b1 = dsb * q3_k_values(qb.y, hb.y);
 }
 
 #else

@@ -14,6 +14,7 @@
 #include "gguf/gguf.hpp"
 #include "models/model.hpp"
 #include "moevk.h"
+#include "support/weights.hpp"
 
 using namespace moevk;
 using generate::LogitsMode;
@@ -179,6 +180,48 @@ TEST(ModelLoad, Q5_KAndIQ4_NLFilesWriteAndReload) {
     const std::vector<float> cpu_f(cpu.begin(), cpu.end());
     EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4);
   }
+}
+
+// The 2- and 3-bit super-block types of published Q2_K / Q3_K_M files: every expert tensor and
+// attention projection of a 256-wide tiny-qwen3moe rewritten as Q3_K or Q2_K (random blocks with
+// small scales: there is no quantizer for them, only readers), the model loads and computes
+// what the CPU reference computes from the same file, in prefill chunks and one-token steps.
+TEST(ModelLoad, Q2_KAndQ3_KFilesMatchCpuReference) {
+  convert::MakeModelOverrides o;
+  o.n_embd = 256;
+  o.n_ff = 256;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  test::TempFile q8("load-q3k-source.gguf"), mixed("load-q3k.gguf");
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, q8.path(), 13, false, {});
+  uint32_t seed = 1, rewritten = 0;
+  rewrite(q8.path(), mixed.path(), [&](std::vector<OutTensor>& ts) {
+    for (OutTensor& t : ts) {
+      const bool down = t.name.find("ffn_down_exps") != std::string::npos;
+      const bool v = t.name.find("attn_v.weight") != std::string::npos;
+      const bool take = down || v || t.name.find("_exps.weight") != std::string::npos ||
+                        t.name.find("attn_q.weight") != std::string::npos ||
+                        t.name.find("attn_k.weight") != std::string::npos;
+      if (!take || t.dims[0] % 256 != 0) continue;
+      t.type = down || v ? quant::Type::Q2_K : quant::Type::Q3_K;
+      uint64_t rows = 1;
+      for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
+      t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed++, test::WeightSource::RandomBytes);
+      t.data.resize(quant::row_bytes(t.type, t.dims[0]) * rows);
+      ++rewritten;
+    }
+  });
+  models::LoadOptions plain = test::e2e_load_options();
+  plain.device.disable = "dot";  // f32 activations in prefill, as the reference (Q8_0 tensors remain)
+  auto model = models::Model::load(mixed.path(), plain);
+  ASSERT_EQ(rewritten, 6 * model->hparams().n_layer);
+  const std::vector<double> cpu = test::CpuReference(mixed.path(), true).forward(kPrompt);
+  const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+  for (uint32_t n_batch : {1u, 4u, 16u}) {
+    const std::vector<float> gpu = prompt_logits(*model, kPrompt, n_batch);
+    EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4) << "n_batch " << n_batch;
+  }
+  EXPECT_TRUE(model->context().instance().validation_messages().empty());
 }
 
 // Older Mixtral GGUFs store blk.N.ffn_{gate,up,down}.E.weight per expert: stacked at load, the

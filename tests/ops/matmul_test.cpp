@@ -21,7 +21,8 @@ using quant::Type;
 namespace {
 
 const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1,
-                       Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL};
+                       Type::Q5_0, Type::Q5_1, Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K,
+                       Type::Q6_K, Type::IQ4_NL};
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 
@@ -461,7 +462,7 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
   auto x = test::upload(*ctx, std::vector<float>(256, 1.0f));
   auto y = test::poisoned(*ctx, 4 * 4);
   ops::MatMul op(*ctx);
-  for (Type t : {Type::Q3_K, Type::Q2_K, Type::Q8_K}) {
+  for (Type t : {Type::IQ2_XXS, Type::TQ2_0, Type::Q8_K}) {
     ops::Matrix m{wbuf.range(), t, 256, 1};
     try {
       op.path_for(m, 1);
@@ -480,7 +481,8 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
     }
     rec.end();
   }
-  EXPECT_THROW(ops::MatMul::check_supported(Type::Q3_K), Error);
+  EXPECT_THROW(ops::MatMul::check_supported(Type::IQ2_XXS), Error);
+  EXPECT_NO_THROW(ops::MatMul::check_supported(Type::Q3_K));
   EXPECT_NO_THROW(ops::MatMul::check_supported(Type::IQ4_NL));
 }
 
@@ -523,7 +525,7 @@ TEST_F(GpuTest, MatMulCooperativeMatrixTilesEmulated) {
   options.coopmat_emulation = true;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 3500;
-  for (Type t : {Type::F16, Type::Q8_0, Type::Q4_0, Type::Q4_K, Type::Q6_K}) {
+  for (Type t : {Type::F16, Type::Q8_0, Type::Q4_0, Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q6_K}) {
     ASSERT_TRUE(ops::coopmat_emulation_usable(*ctx, t)) << quant::type_info(t).name;
     std::vector<Case> cases = cases_for(t);
     const uint32_t cols = cases[0].cols;
@@ -536,13 +538,14 @@ TEST_F(GpuTest, MatMulCooperativeMatrixTilesEmulated) {
 }
 
 TEST_F(GpuTest, MatMulMatrixVectorPairedRunsForSmallBatches) {
-  // mv_max_tokens <= 4 takes the 16-element (dequant8x2) loop for the 4/5/6-bit types with
+  // mv_max_tokens <= 4 takes the 16-element (dequant8x2) loop for the 2- to 6-bit types with
   // several tokens; single tokens take it by default (covered above).
   ops::MatMulOptions options;
   options.mv_max_tokens = 4;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 2500;
-  for (Type t : {Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
+  for (Type t : {Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::Q2_K, Type::Q3_K, Type::Q4_K,
+                 Type::Q5_K, Type::Q6_K}) {
     const uint32_t cols = block_of(t) == 256 ? 512 : 96;
     check_matmul(*ctx, op, {t, 65, cols, 4, true, test::WeightSource::RandomBytes}, "mv", seed += 3);
     check_matmul(*ctx, op, {t, 7, cols, 2}, "mv", seed += 3);

@@ -235,6 +235,11 @@ TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
       {Type::Q6_K, Type::Q6_K, Type::Q6_K, 64, 1, 127, 256, 256, Routing::OneExpert},
       // Q4_K_M's mix: gate/up Q4_K, down Q6_K.
       {Type::Q4_K, Type::Q4_K, Type::Q6_K, 16, 8, 3, 256, 256, Routing::Random},
+      // The 2- and 3-bit super-blocks of Q2_K / Q3_K_M files (experts Q3_K, some downs Q4_K).
+      {Type::Q3_K, Type::Q3_K, Type::Q3_K, 8, 2, 33, 256, 256, Routing::Random, 20, 0},
+      {Type::Q2_K, Type::Q2_K, Type::Q2_K, 128, 8, 17, 256, 512, Routing::FewExperts},
+      {Type::Q3_K, Type::Q3_K, Type::Q4_K, 60, 4, 1, 256, 256},
+      {Type::Q2_K, Type::Q2_K, Type::Q3_K, 64, 1, 3, 512, 256, Routing::OneExpert},
   };
   uint32_t seed = 200;
   for (const Case& c : cases) check(c, seed += 10);
@@ -293,6 +298,7 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
       {Type::Q4_0, Type::Q4_0, Type::Q4_0, 60, 4, 33, 96, 160, Routing::Random, 20, 36},
       {Type::Q8_0, Type::Q8_0, Type::Q8_0, 64, 8, 127, 160, 96, Routing::FewExperts},
       {Type::Q4_K, Type::Q4_K, Type::Q6_K, 128, 8, 45, 256, 256},
+      {Type::Q3_K, Type::Q3_K, Type::Q2_K, 8, 2, 33, 256, 256},
       {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 1, 64, 96, Routing::OneExpert},
       {Type::Q4_0, Type::Q8_0, Type::F16, 8, 2, 19, 96, 160, Routing::OneExpert},
   };
@@ -625,7 +631,7 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
   };
   const uint64_t q4k_stride = quant::row_bytes(Type::Q4_K, 256) * 256;
   const ops::ExpertMatrices ok{buf.range(), Type::Q4_0, 256, 256, 4, quant::row_bytes(Type::Q4_0, 256) * 256};
-  expect_status(MOEVK_ERROR_UNSUPPORTED, {buf.range(), Type::Q3_K, 256, 256, 4, q4k_stride}, ok);
+  expect_status(MOEVK_ERROR_UNSUPPORTED, {buf.range(), Type::IQ2_XXS, 256, 256, 4, q4k_stride}, ok);
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::Q4_0, 256, 128, 4, ok.expert_stride}, ok);
   // Four Q4_K experts need 4 * 36 KiB: more than the 64 KiB range holds.
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(0, 1 << 16), Type::Q4_K, 256, 256, 4, q4k_stride}, ok);
