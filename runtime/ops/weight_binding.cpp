@@ -12,7 +12,7 @@ bool weight_type_supported(quant::Type t) {
   switch (t) {
     case Type::F32: case Type::F16: case Type::BF16: case Type::Q8_0: case Type::Q4_0:
     case Type::Q4_1: case Type::Q5_0: case Type::Q5_1: case Type::Q2_K: case Type::Q3_K:
-    case Type::Q4_K: case Type::Q5_K: case Type::Q6_K: case Type::IQ4_NL:
+    case Type::Q4_K: case Type::Q5_K: case Type::Q6_K: case Type::IQ4_NL: case Type::IQ4_XS:
       return true;
     default:
       return false;
@@ -39,7 +39,7 @@ uint32_t weight_block_elements(quant::Type t) {
 bool weight_has_int8_dot(quant::Type t) {
   using quant::Type;
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
-         t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
+         t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K;
 }
 
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes) {

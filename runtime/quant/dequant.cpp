@@ -213,6 +213,22 @@ void dequant_iq4_nl(const void* src, float* y, uint64_t nb) {
   }
 }
 
+void dequant_iq4_xs(const void* src, float* y, uint64_t nb) {
+  for (uint64_t i = 0; i < nb; ++i) {
+    const BlockIQ4_XS& b = blocks<BlockIQ4_XS>(src)[i];
+    const float d = fp16_to_fp32(b.d);
+    for (int s = 0; s < QK_K / 32; ++s, y += 32) {
+      const int ls = ((b.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((b.scales_h >> (2 * s)) & 3) << 4);
+      const float dl = d * float(ls - 32);
+      const uint8_t* q = b.qs + 16 * s;
+      for (int j = 0; j < 16; ++j) {
+        y[j] = dl * float(kIQ4NLValues[q[j] & 0xF]);
+        y[j + 16] = dl * float(kIQ4NLValues[q[j] >> 4]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize(Type t, const void* src, float* dst, uint64_t n) {
@@ -260,6 +276,7 @@ void dequantize(Type t, const void* src, float* dst, uint64_t n) {
     case Type::Q6_K: return dequant_q6_k(src, dst, nb);
     case Type::Q8_K: return dequant_q8_k(src, dst, nb);
     case Type::IQ4_NL: return dequant_iq4_nl(src, dst, nb);
+    case Type::IQ4_XS: return dequant_iq4_xs(src, dst, nb);
     default: break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("dequantize: no CPU conversion for type ") + info.name);

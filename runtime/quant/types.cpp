@@ -35,7 +35,7 @@ constexpr TypeInfo kTypes[] = {
     {Type::IQ4_NL, "iq4_nl", QK4_NL, sizeof(BlockIQ4_NL), true, true},
     {Type::IQ3_S, "iq3_s", QK_K, 2 + 13 * (QK_K / 32) + QK_K / 64, false, false},
     {Type::IQ2_S, "iq2_s", QK_K, 2 + QK_K / 4 + QK_K / 16, false, false},
-    {Type::IQ4_XS, "iq4_xs", QK_K, 2 + 2 + QK_K / 64 + QK_K / 2, false, false},
+    {Type::IQ4_XS, "iq4_xs", QK_K, sizeof(BlockIQ4_XS), true, false},
     {Type::I8, "i8", 1, 1, false, false},
     {Type::I16, "i16", 1, 2, false, false},
     {Type::I32, "i32", 1, 4, false, false},

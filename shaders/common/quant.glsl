@@ -5,7 +5,7 @@
 //   Before including, the includer
 //     - defines exactly one of WEIGHT_F32 WEIGHT_F16 WEIGHT_BF16 WEIGHT_Q8_0 WEIGHT_Q4_0 WEIGHT_Q4_1
 //       WEIGHT_Q5_0 WEIGHT_Q5_1 WEIGHT_Q2_K WEIGHT_Q3_K WEIGHT_Q4_K WEIGHT_Q5_K WEIGHT_Q6_K
-//       WEIGHT_IQ4_NL (shaders.cmake),
+//       WEIGHT_IQ4_NL WEIGHT_IQ4_XS (shaders.cmake),
 //     - declares the weights as a uint array and defines WEIGHT_WORD(i) to read word i, e.g.
 //         layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 //         #define WEIGHT_WORD(i) weight_words[(i)]
@@ -18,7 +18,7 @@
 //                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
 //                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
 //                    vec4 loads; 8 at a time so quant bytes come as two words per call.
-//   For the 2- to 6-bit types (Q2_K Q3_K Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K), where two
+//   For the 2- to 6-bit types (Q2_K Q3_K Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS Q4_K Q5_K Q6_K), where two
 //   runs of 8 elements share their quant bytes (low and high nibbles; neighbouring 2-bit fields
 //   for Q2_K and Q3_K), it also defines QUANT_PAIR_STRIDE
 //   and
@@ -28,7 +28,8 @@
 //                    the p-th of the QK/16 runs of a block starts at
 //                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
-//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K; not Q2_K, Q3_K, Q6_K with their 16-element scales) it also
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; not Q2_K, Q3_K, Q6_K with their 16-element
+//   scales) it also
 //   defines QUANT_HAS_INT8 and
 //     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
@@ -53,6 +54,23 @@ vec4 unpack_s8x4(uint w) {
 uint spread_bits4_to_bit4(uint bits) {
   return ((bits & 1u) | ((bits & 2u) << 7u) | ((bits & 4u) << 14u) | ((bits & 8u) << 21u)) << 4u;
 }
+
+#if defined(WEIGHT_IQ4_NL) || defined(WEIGHT_IQ4_XS)
+// The IQ4 codebook (non-linear 4-bit levels), as floats, and as int8 bytes (two's complement)
+// for the integer-dot path; lookups of the 4 codes in the low nibbles of w's bytes.
+const float kIQ4NLValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                         1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+uint iq4nl_int8x4(uint q) {
+  uint packed = 0u;
+  [[unroll]] for (uint i = 0u; i < 4u; ++i)
+    packed |= (uint(int(kIQ4NLValues[(q >> (8u * i)) & 0xFu])) & 0xFFu) << (8u * i);
+  return packed;
+}
+vec4 iq4nl_lookup(uint q) {
+  return vec4(kIQ4NLValues[q & 0xFu], kIQ4NLValues[(q >> 8u) & 0xFu], kIQ4NLValues[(q >> 16u) & 0xFu],
+              kIQ4NLValues[(q >> 24u) & 0xFu]);
+}
+#endif
 
 #if defined(WEIGHT_F32)
 #define QK 8u
@@ -136,22 +154,9 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
   b1 = (unpack_u8x4(hi.y) - 8.0) * d;
 }
 #else
-const float kIQ4NLValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
-                                         1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
-// Codebook entries as int8 bytes (two's complement), for the integer-dot path.
-uint iq4nl_int8x4(uint q) {
-  uint packed = 0u;
-  [[unroll]] for (uint i = 0u; i < 4u; ++i)
-    packed |= (uint(int(kIQ4NLValues[(q >> (8u * i)) & 0xFu])) & 0xFFu) << (8u * i);
-  return packed;
-}
 uvec2 quant_int8x8(uint block, uint e) {
   const uvec2 q = nibbles8(block, e);
   return uvec2(iq4nl_int8x4(q.x), iq4nl_int8x4(q.y));
-}
-vec4 iq4nl_lookup(uint q) {
-  return vec4(kIQ4NLValues[q & 0xFu], kIQ4NLValues[(q >> 8u) & 0xFu], kIQ4NLValues[(q >> 16u) & 0xFu],
-              kIQ4NLValues[(q >> 24u) & 0xFu]);
 }
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const float d = weight_f16(block);
@@ -463,6 +468,46 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
   a1 = dsa * q3_k_values(qa.y, ha.y);
   b0 = dsb * q3_k_values(qb.x, hb.x);
   b1 = dsb * q3_k_values(qb.y, hb.y);
+}
+
+#elif defined(WEIGHT_IQ4_XS)
+// { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]; }  sub-block s = e / 32: element 32s + j
+// (j < 16) is the low nibble of qs[16s + j], 32s + 16 + j its high nibble; x = d * (ls - 32) *
+// codebook[q], ls = ((scales_l[s / 2] >> 4 (s % 2)) & 15) | ((scales_h >> 2s) & 3) << 4.
+#define QK 256u
+#define BLOCK_BYTES 136u
+#define QUANT_PAIR_STRIDE 16u
+float iq4xs_scale(uint block, uint s) {
+  const uint low = (weight_u8(block + 4u + (s >> 1u)) >> (4u * (s & 1u))) & 0xFu;
+  const uint high = (weight_u16(block + 2u) >> (2u * s)) & 3u;
+  return weight_f16(block) * float(int(low | (high << 4u)) - 32);
+}
+uvec2 iq4xs_nibbles8(uint block, uint e) {
+  return (weight_u64(block + 8u + 16u * (e >> 5u) + (e & 15u)) >> (((e >> 4u) & 1u) * 4u)) & 0x0F0F0F0Fu;
+}
+#define QUANT_HAS_INT8 1
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  scale = iq4xs_scale(block, s);
+  offset = 0.0;
+}
+uvec2 quant_int8x8(uint block, uint e) {
+  const uvec2 q = iq4xs_nibbles8(block, e);
+  return uvec2(iq4nl_int8x4(q.x), iq4nl_int8x4(q.y));
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const float ds = iq4xs_scale(block, e >> 5u);
+  const uvec2 q = iq4xs_nibbles8(block, e);
+  v0 = ds * iq4nl_lookup(q.x);
+  v1 = ds * iq4nl_lookup(q.y);
+}
+void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float ds = iq4xs_scale(block, e >> 5u);  // e % 32 < 16: both runs in sub-block e / 32
+  const uvec2 q = weight_u64(block + 8u + 16u * (e >> 5u) + (e & 15u));
+  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+  a0 = ds * iq4nl_lookup(lo.x);
+  a1 = ds * iq4nl_lookup(lo.y);
+  b0 = ds * iq4nl_lookup(hi.x);
+  b1 = ds * iq4nl_lookup(hi.y);
 }
 
 #else

@@ -182,28 +182,31 @@ TEST(ModelLoad, Q5_KAndIQ4_NLFilesWriteAndReload) {
   }
 }
 
-// The 2- and 3-bit super-block types of published Q2_K / Q3_K_M files: every expert tensor and
-// attention projection of a 256-wide tiny-qwen3moe rewritten as Q3_K or Q2_K (random blocks with
-// small scales: there is no quantizer for them, only readers), the model loads and computes
-// what the CPU reference computes from the same file, in prefill chunks and one-token steps.
-TEST(ModelLoad, Q2_KAndQ3_KFilesMatchCpuReference) {
+// The super-block types of published Q2_K, Q3_K_M and IQ4_XS files: a 256-wide tiny-qwen3moe
+// whose expert tensors and q/k/v are rewritten as Q3_K or Q2_K, and its attention output,
+// embedding and output head as IQ4_XS (random blocks with small scales: moevk has readers for
+// them, no quantizers), loads and computes what the CPU reference computes from the same file,
+// in prefill chunks and one-token steps.
+TEST(ModelLoad, Q2_KQ3_KAndIQ4_XSFilesMatchCpuReference) {
   convert::MakeModelOverrides o;
   o.n_embd = 256;
   o.n_ff = 256;
   o.n_head = 4;
   o.n_head_kv = 2;
+  o.head_dim = 64;  // attn_output 256 wide: whole IQ4_XS blocks
   test::TempFile q8("load-q3k-source.gguf"), mixed("load-q3k.gguf");
   convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, q8.path(), 13, false, {});
   uint32_t seed = 1, rewritten = 0;
+  auto has = [](const std::string& name, const char* part) { return name.find(part) != std::string::npos; };
   rewrite(q8.path(), mixed.path(), [&](std::vector<OutTensor>& ts) {
     for (OutTensor& t : ts) {
-      const bool down = t.name.find("ffn_down_exps") != std::string::npos;
-      const bool v = t.name.find("attn_v.weight") != std::string::npos;
-      const bool take = down || v || t.name.find("_exps.weight") != std::string::npos ||
-                        t.name.find("attn_q.weight") != std::string::npos ||
-                        t.name.find("attn_k.weight") != std::string::npos;
-      if (!take || t.dims[0] % 256 != 0) continue;
-      t.type = down || v ? quant::Type::Q2_K : quant::Type::Q3_K;
+      if (t.dims.size() < 2 || t.dims[0] % 256 != 0) continue;
+      if (has(t.name, "ffn_down_exps") || has(t.name, "attn_v.weight")) t.type = quant::Type::Q2_K;
+      else if (has(t.name, "_exps.weight") || has(t.name, "attn_q.weight") || has(t.name, "attn_k.weight"))
+        t.type = quant::Type::Q3_K;
+      else if (has(t.name, "attn_output") || t.name == "token_embd.weight" || t.name == "output.weight")
+        t.type = quant::Type::IQ4_XS;
+      else continue;
       uint64_t rows = 1;
       for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
       t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed++, test::WeightSource::RandomBytes);
@@ -212,9 +215,10 @@ TEST(ModelLoad, Q2_KAndQ3_KFilesMatchCpuReference) {
     }
   });
   models::LoadOptions plain = test::e2e_load_options();
-  plain.device.disable = "dot";  // f32 activations in prefill, as the reference (Q8_0 tensors remain)
+  plain.device.disable = "dot";  // f32 activations in prefill, as the reference
   auto model = models::Model::load(mixed.path(), plain);
-  ASSERT_EQ(rewritten, 6 * model->hparams().n_layer);
+  const models::HParams& hp = model->hparams();
+  ASSERT_EQ(rewritten, 7 * hp.n_layer + (hp.tied_output ? 1 : 2));
   const std::vector<double> cpu = test::CpuReference(mixed.path(), true).forward(kPrompt);
   const std::vector<float> cpu_f(cpu.begin(), cpu.end());
   for (uint32_t n_batch : {1u, 4u, 16u}) {

@@ -16,7 +16,7 @@ namespace {
 
 const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1,
                        Type::Q5_0, Type::Q5_1, Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K,
-                       Type::Q6_K, Type::IQ4_NL};
+                       Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS};
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 

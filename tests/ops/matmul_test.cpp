@@ -22,13 +22,13 @@ namespace {
 
 const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1,
                        Type::Q5_0, Type::Q5_1, Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K,
-                       Type::Q6_K, Type::IQ4_NL};
+                       Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS};
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 
 // The types with an integer-dot kernel: 32-element sub-blocks of scale * int8 + offset.
 const Type kDotTypes[] = {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0,
-                          Type::Q5_1, Type::IQ4_NL, Type::Q4_K, Type::Q5_K};
+                          Type::Q5_1, Type::IQ4_NL, Type::IQ4_XS, Type::Q4_K, Type::Q5_K};
 bool has_dot(Type t) { return std::find(std::begin(kDotTypes), std::end(kDotTypes), t) != std::end(kDotTypes); }
 
 struct Case {
@@ -544,7 +544,7 @@ TEST_F(GpuTest, MatMulMatrixVectorPairedRunsForSmallBatches) {
   options.mv_max_tokens = 4;
   ops::MatMul op(*ctx, options);
   uint32_t seed = 2500;
-  for (Type t : {Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::Q2_K, Type::Q3_K, Type::Q4_K,
+  for (Type t : {Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::IQ4_XS, Type::Q2_K, Type::Q3_K, Type::Q4_K,
                  Type::Q5_K, Type::Q6_K}) {
     const uint32_t cols = block_of(t) == 256 ? 512 : 96;
     check_matmul(*ctx, op, {t, 65, cols, 4, true, test::WeightSource::RandomBytes}, "mv", seed += 3);

@@ -89,7 +89,7 @@ inline const char* path_name(Path p) {
 // The types with an integer-dot kernel (int8-affine 32-element sub-blocks).
 inline bool has_dot(Type t) {
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
-         t == Type::IQ4_NL || t == Type::Q4_K || t == Type::Q5_K;
+         t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K;
 }
 // Which products take the dot kernel on `path` (the op's rule: the weight type decides).
 struct DotProducts {

@@ -240,6 +240,8 @@ TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
       {Type::Q2_K, Type::Q2_K, Type::Q2_K, 128, 8, 17, 256, 512, Routing::FewExperts},
       {Type::Q3_K, Type::Q3_K, Type::Q4_K, 60, 4, 1, 256, 256},
       {Type::Q2_K, Type::Q2_K, Type::Q3_K, 64, 1, 3, 512, 256, Routing::OneExpert},
+      {Type::IQ4_XS, Type::IQ4_XS, Type::IQ4_XS, 128, 8, 17, 256, 256, Routing::FewExperts},
+      {Type::IQ4_XS, Type::IQ4_XS, Type::Q4_K, 8, 2, 1, 256, 512},
   };
   uint32_t seed = 200;
   for (const Case& c : cases) check(c, seed += 10);
@@ -276,6 +278,9 @@ TEST_F(MoeExpertsTest, IntegerDotPathEveryTypeMatchesReference) {
       {Type::Q5_0, Type::Q5_0, Type::Q5_0, 128, 8, 77, 96, 160},
       {Type::Q5_1, Type::Q5_1, Type::Q5_1, 128, 2, 5, 160, 96, Routing::OneExpert, 0, 36},
       {Type::IQ4_NL, Type::IQ4_NL, Type::IQ4_NL, 8, 2, 63, 96, 224},
+      {Type::IQ4_XS, Type::IQ4_XS, Type::IQ4_XS, 60, 4, 45, 256, 512, Routing::Random, 20, 0},
+      // IQ4_XS gate/up with a Q6_K down (IQ4_XS files keep some downs wider), both dot-able or not.
+      {Type::IQ4_XS, Type::IQ4_XS, Type::Q6_K, 8, 2, 33, 256, 256},
       {Type::Q4_K, Type::Q4_K, Type::Q4_K, 60, 4, 31, 256, 256, Routing::Random, 20, 0},
       {Type::Q5_K, Type::Q5_K, Type::Q5_K, 64, 1, 100, 256, 512, Routing::FewExperts},
       // Q4_K_M's mix: gate/up on the dot kernel, the Q6_K down on the plain one.

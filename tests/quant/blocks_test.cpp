@@ -107,6 +107,29 @@ TEST(QuantBlocks, IQ4_NL) {
   }
 }
 
+TEST(QuantBlocks, IQ4_XS) {
+  // { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] }: sub-block s (32 elements) has the 6-bit
+  // scale ls (stored + 32): low 4 bits in scales_l[s / 2] (high nibble for odd s), high 2 bits
+  // at bit 2s of scales_h; element 32s + j (j < 16) is codebook[low nibble of qs[16s + j]],
+  // 32s + 16 + j the high nibble; x = d * (ls - 32) * codebook[q].
+  const int levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  std::vector<uint8_t> b(136);
+  put16(b, 0, kHalf_0_25);
+  const int ls[8] = {0, 63, 31, 32, 47, 16, 33, 5};
+  uint16_t scales_h = 0;
+  for (int s = 0; s < 8; ++s) {
+    b[4 + s / 2] |= uint8_t((ls[s] & 15) << (4 * (s % 2)));
+    scales_h |= uint16_t((ls[s] >> 4) << (2 * s));
+  }
+  put16(b, 2, scales_h);
+  std::vector<int> q(256);
+  for (int e = 0; e < 256; ++e) q[e] = (e * 7 + e / 16) % 16;
+  for (int s = 0; s < 8; ++s)
+    for (int j = 0; j < 16; ++j) b[8 + 16 * s + j] = uint8_t(q[32 * s + j] | (q[32 * s + 16 + j] << 4));
+  const auto y = decode(Type::IQ4_XS, b);
+  for (int e = 0; e < 256; ++e) EXPECT_EQ(y[e], 0.25f * (ls[e / 32] - 32) * levels[q[e]]) << e;
+}
+
 // Q4_K / Q5_K 12-byte scales: sub-block j < 4: scale = byte j & 63, min = byte j+4 & 63;
 // j >= 4: scale = (byte j+4 & 15) | (byte j-4 >> 6) << 4, min = (byte j+4 >> 4) | (byte j >> 6) << 4.
 void pack_k4_scales(uint8_t* s, const int* scale, const int* min) {
