@@ -121,10 +121,13 @@ uint32_t file_type_id(quant::Type type) {
     case quant::Type::Q5_0: return 8;
     case quant::Type::Q5_1: return 9;
     // The _S variants: every matrix takes the one type (the _M mixes promote some to a wider one).
+    case quant::Type::Q2_K: return 10;  // LLAMA_FTYPE_MOSTLY_Q2_K
+    case quant::Type::Q3_K: return 11;  // LLAMA_FTYPE_MOSTLY_Q3_K_S
     case quant::Type::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S
     case quant::Type::Q5_K: return 16;  // LLAMA_FTYPE_MOSTLY_Q5_K_S
     case quant::Type::Q6_K: return 18;
     case quant::Type::IQ4_NL: return 25;
+    case quant::Type::IQ4_XS: return 30;  // LLAMA_FTYPE_MOSTLY_IQ4_XS
     case quant::Type::BF16: return 32;
     default: break;
   }

@@ -35,6 +35,9 @@ void quantize(Type t, const float* src, void* dst, uint64_t n) {
     case Type::Q5_K: return detail::quantize_q5_k(src, dst, n);
     case Type::Q6_K: return detail::quantize_q6_k(src, dst, n);
     case Type::IQ4_NL: return detail::quantize_iq4_nl(src, dst, n);
+    case Type::Q2_K: return detail::quantize_q2_k(src, dst, n);
+    case Type::Q3_K: return detail::quantize_q3_k(src, dst, n);
+    case Type::IQ4_XS: return detail::quantize_iq4_xs(src, dst, n);
     default: break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("quantize: no CPU conversion to type ") + info.name);

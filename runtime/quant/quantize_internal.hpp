@@ -15,5 +15,8 @@ void quantize_q4_k(const float* x, void* dst, uint64_t n);
 void quantize_q5_k(const float* x, void* dst, uint64_t n);
 void quantize_q6_k(const float* x, void* dst, uint64_t n);
 void quantize_iq4_nl(const float* x, void* dst, uint64_t n);
+void quantize_q2_k(const float* x, void* dst, uint64_t n);
+void quantize_q3_k(const float* x, void* dst, uint64_t n);
+void quantize_iq4_xs(const float* x, void* dst, uint64_t n);
 
 }  // namespace moevk::quant::detail

@@ -265,6 +265,9 @@ TEST(MakeModel, EveryWritableTypeHasALlamaCppFileType) {
   }
   EXPECT_EQ(convert::file_type_id(quant::Type::Q5_K), 16u);    // LLAMA_FTYPE_MOSTLY_Q5_K_S
   EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_NL), 25u);  // LLAMA_FTYPE_MOSTLY_IQ4_NL
+  EXPECT_EQ(convert::file_type_id(quant::Type::Q2_K), 10u);    // LLAMA_FTYPE_MOSTLY_Q2_K
+  EXPECT_EQ(convert::file_type_id(quant::Type::Q3_K), 11u);    // LLAMA_FTYPE_MOSTLY_Q3_K_S
+  EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_XS), 30u);  // LLAMA_FTYPE_MOSTLY_IQ4_XS
   EXPECT_THROW(convert::file_type_id(quant::Type::IQ2_XXS), Error);
 }
 

