@@ -117,6 +117,29 @@ const vk::Pipeline& MatMul::mv_pipeline(uint32_t n_tokens, const InputNorm* norm
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
                     uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate,
                     const InputNorm* norm) const {
+  record_impl(rec, w, x, y, n_tokens, bias, accumulate, norm, nullptr);
+}
+
+MatMul::DotInput MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols,
+                                        uint32_t n_tokens) const {
+  const uint64_t q_bytes = align_up(uint64_t(cols) * n_tokens, kScratchAlign);
+  const uint32_t n_blocks = n_tokens * (cols / 32);
+  const vk::BufferRange s = dot_scratch(dot_scratch_bytes(cols, n_tokens));
+  DotInput in;
+  in.cols = cols;
+  in.n_tokens = n_tokens;
+  in.xq = {s.buffer, s.offset, uint64_t(cols) * n_tokens};
+  in.xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
+  in.xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
+  rec.barrier();  // an earlier matmul of this op may still read the scratch
+  QuantizeQ8(ctx_, options_.quantize_groups_per_dim).record(rec, x, in.xq, in.xd, in.xs, n_blocks);
+  rec.barrier();
+  return in;
+}
+
+void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
+                         uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate, const InputNorm* norm,
+                         const DotInput* quantized) const {
   check_supported(w.type);
   const char* type_name = quant::type_info(w.type).name;
   require(w.cols > 0 && w.rows > 0 && w.cols % weight_block_elements(w.type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -145,7 +168,8 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
               " bytes exceeds the device's storage buffer range");
   const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(w.rows, limit / row_bytes));
 
-  // The dot path quantizes the activations once for all chunks.
+  // The dot path quantizes the activations once for all chunks (or takes them quantized: the
+  // products of one input share one quantization, record_products).
   vk::BufferRange xq, xd, xs;
   const vk::Pipeline* pipeline = nullptr;
   uint32_t bn = n_tokens <= 32 ? 32 : 64;
@@ -153,15 +177,12 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   if (path == "mv") {
     pipeline = &mv_pipeline(n_tokens, norm, mv_rows, w.type);
   } else if (path == "mm_dot") {
-    const uint64_t q_bytes = align_up(uint64_t(w.cols) * n_tokens, kScratchAlign);
-    const uint32_t n_blocks = n_tokens * (w.cols / 32);
-    const vk::BufferRange s = dot_scratch(dot_scratch_bytes(w.cols, n_tokens));
-    xq = {s.buffer, s.offset, uint64_t(w.cols) * n_tokens};
-    xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
-    xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
-    rec.barrier();  // an earlier matmul of this op may still read the scratch
-    QuantizeQ8(ctx_, options_.quantize_groups_per_dim).record(rec, x, xq, xd, xs, n_blocks);
-    rec.barrier();
+    require(!quantized || (quantized->cols == w.cols && quantized->n_tokens == n_tokens), MOEVK_ERROR_INTERNAL,
+            "matmul: quantized activations of another shape");
+    const DotInput in = quantized ? *quantized : quantize_input(rec, x, w.cols, n_tokens);
+    xq = in.xq;
+    xd = in.xd;
+    xs = in.xs;
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
   } else if (path == "mm_coopmat") {
@@ -230,9 +251,23 @@ void MatMul::record_products(vk::Recorder& rec, std::span<const Product> product
                              uint32_t n_tokens, const InputNorm* norm) const {
   for (const Product& p : products)
     require(p.w != nullptr, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: a product without a matrix");
+  // Batches on the integer-dot tiles: the activations are quantized once for all of them (one
+  // pass and two barriers, instead of one each), then each product's tiles run back to back.
+  std::vector<bool> done(products.size(), false);
+  std::vector<size_t> dot;
+  for (size_t i = 0; i < products.size(); ++i)
+    if (path_for(*products[i].w, n_tokens) == "mm_dot" && products[i].w->cols == products[0].w->cols) dot.push_back(i);
+  if (options_.merge_products && dot.size() >= 2 && n_tokens > 0) {
+    require(x.size >= uint64_t(n_tokens) * products[0].w->cols * 4, MOEVK_ERROR_INVALID_ARGUMENT,
+            "matmul: activation range smaller than the batch");
+    const DotInput in = quantize_input(rec, x, products[0].w->cols, n_tokens);
+    for (size_t i : dot) {
+      record_impl(rec, *products[i].w, x, products[i].y, n_tokens, products[i].bias, false, norm, &in);
+      done[i] = true;
+    }
+  }
   // Products of one type and width go together (a Q4_K_M file's Q6_K attn_v beside Q4_K q and k:
   // q and k share a dispatch, v has its own), in the order their first member comes.
-  std::vector<bool> done(products.size(), false);
   for (size_t i = 0; i < products.size(); ++i) {
     if (done[i]) continue;
     std::vector<Product> set;

@@ -60,8 +60,10 @@ class MatMul {
   static constexpr size_t kMaxMergedProducts = 3;  // mul_mv.comp's MAX_MATS
   // Products that read the same x (q, k and v; gate and up), each as record() would record it
   // (no accumulate): those of one type and width in one mul_mv dispatch where merges() says they
-  // can share it (one dispatch where there were two or three, so a decode step launches fewer),
-  // the others with one record() each.
+  // can share it (one dispatch where there were two or three, so a decode step launches fewer);
+  // batches on the integer-dot tiles quantize x once for all of them (one quantization pass and
+  // its two barriers instead of one each); the others with one record() each. Both sharings
+  // follow options.merge_products.
   void record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
                        uint32_t n_tokens, const InputNorm* norm = nullptr) const;
   // Whether record_products() merges these: options.merge_products on, 2 to 3 products, all on
@@ -95,6 +97,16 @@ class MatMul {
 
  private:
   vk::BufferRange dot_scratch(uint64_t bytes) const;
+  // Activations quantized for the mm_dot tiles (the op's scratch).
+  struct DotInput {
+    vk::BufferRange xq, xd, xs;
+    uint32_t cols = 0, n_tokens = 0;
+  };
+  // Records the quantization of x into the scratch, fenced by barriers on both sides.
+  DotInput quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols, uint32_t n_tokens) const;
+  void record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
+                   uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate, const InputNorm* norm,
+                   const DotInput* quantized) const;
   // One dispatch for products merges() accepts.
   void record_merged(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
                      uint32_t n_tokens, const InputNorm* norm) const;

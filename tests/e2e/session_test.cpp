@@ -387,7 +387,8 @@ TEST(SessionAttentionHandoff, CombineInTheLastWorkgroupGivesTheSameResults) {
 // q, k and v in one dispatch (and gate/up of dense layers and of Qwen2-MoE's shared expert),
 // against a dispatch each: the same greedy run (Qwen2-MoE's q/k/v biases included), two
 // dispatches fewer per layer for q/k/v and one per gate/up pair, no barrier fewer (there was none
-// between them), in decode steps and prefill chunks alike.
+// between them), in decode steps and small prefill chunks alike; larger chunks quantize x once
+// for those products (two barriers fewer per quantization saved).
 TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
   for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
     SCOPED_TRACE(fixture);
@@ -416,6 +417,20 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
     plain.reset();
     expect_same_greedy_run(*by_env, plain, {1, 9, 200}, 2);
     EXPECT_EQ(by_env->profile().decode.dispatches_per_step, plain.profile().decode.dispatches_per_step);
+    // Prefill chunks on the integer-dot tiles (more tokens than mul_mv takes): the products of one
+    // input share one quantization of it, the same counts saved, bit-identical logits.
+    if (model->context().features().dot) {
+      SessionOptions wide{64, 32, false}, wide_separate{64, 32, false};
+      wide_separate.merge_products = false;
+      Session a(*model, wide), b(*model, wide_separate);
+      const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
+      a.decode(prompt, LogitsMode::Last);
+      b.decode(prompt, LogitsMode::Last);
+      const auto la = a.logits(-1), lb = b.logits(-1);
+      EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end()));
+      EXPECT_EQ(a.profile().prefill.dispatches_per_step + saved, b.profile().prefill.dispatches_per_step);
+      EXPECT_EQ(a.profile().prefill.barriers_per_step + 2 * saved, b.profile().prefill.barriers_per_step);
+    }
   }
 }
 

@@ -653,14 +653,24 @@ void check_products(vk::Context& ctx, const ops::MatMul& op, const ProductsCase&
         const double scale = 1.0 / std::sqrt(sum_sq / c.cols + 1e-5);
         for (uint32_t k = 0; k < c.cols; ++k) xn[k] *= scale * norm_weight[k];
       }
+      // The dot tiles' int8 activations: each element moves by at most half its 32-block's step
+      // (check_matmul's bound).
+      const bool dot = op.path_for(mats[m], c.tokens) == "mm_dot";
+      std::vector<double> x_step(c.cols / 32 + 1, 0.0);
+      for (uint32_t c0 = 0; dot && c0 + 32 <= c.cols; c0 += 32) {
+        double amax = 0;
+        for (uint32_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xn[c0 + i]));
+        x_step[c0 / 32] = amax / 127.0 / 2.0 * 1.01;
+      }
       for (uint32_t r = 0; r < c.rows[m]; ++r) {
-        double want = c.bias ? bias[m][r] : 0.0, magnitude = std::fabs(want);
+        double want = c.bias ? bias[m][r] : 0.0, magnitude = std::fabs(want), quant_bound = 0;
         for (uint32_t k = 0; k < c.cols; ++k) {
           want += double(wf[m][size_t(r) * c.cols + k]) * xn[k];
           magnitude += std::fabs(double(wf[m][size_t(r) * c.cols + k]) * xn[k]);
+          quant_bound += std::fabs(double(wf[m][size_t(r) * c.cols + k])) * x_step[k / 32];
         }
         // As check_matmul's mv tolerance: f32 accumulation order, ~7x margin.
-        const double tol = 1e-5 * std::max(1.0, std::sqrt(c.cols / 512.0)) * magnitude + 1e-6;
+        const double tol = 1e-5 * std::max(1.0, std::sqrt(c.cols / 512.0)) * magnitude + 1e-6 + quant_bound;
         const size_t at = y_at[m] + size_t(t) * c.rows[m] + r;
         output[at] = true;
         if (!(std::fabs(got[at] - want) <= tol) && bad++ == 0) {
@@ -735,5 +745,20 @@ TEST_F(GpuTest, MatMulProductsRecordedOneByOneWhereTheyCannotShare) {
     ops::MatMul off(*ctx, options);
     check_products(*ctx, off, {{Type::F16, Type::F16, Type::F16}, {9, 5, 3}, 64, 1, true, true}, 3, seed += 50);
   }
+  // Batches on the integer-dot tiles (where the device has them): x quantized once for all the
+  // products, of any dot types: one quantization pass and two barriers, then a tile grid each;
+  // with merging off, a quantization and two barriers per product.
+  if (ctx->features().dot) {
+    for (uint32_t tokens : {17u, 33u}) {
+      check_products(*ctx, op, {{Type::Q4_0, Type::Q8_0, Type::Q4_K}, {65, 9, 130}, 256, tokens, true}, 4, seed += 50);
+      ops::MatMulOptions options;
+      options.merge_products = false;
+      ops::MatMul off(*ctx, options);
+      check_products(*ctx, off, {{Type::Q4_0, Type::Q4_0}, {65, 9}, 256, tokens, true}, 4, seed += 50);
+    }
+    // Only the dot-able ones share it: Q6_K takes the plain tiles.
+    check_products(*ctx, op, {{Type::Q4_K, Type::Q4_K, Type::Q6_K}, {9, 5, 5}, 512, 17}, 4, seed += 50);
+  }
+  // Four products are more than one dispatch takes.
   check_products(*ctx, op, {{Type::F32, Type::F32, Type::F32, Type::F32}, {3, 3, 3, 3}, 40, 1}, 4, seed += 50);
 }
