@@ -84,6 +84,7 @@ void Recorder::begin() {
   timestamps_used_ = 0;
   timestamp_tags_.clear();
   dispatch_count_ = barrier_count_ = 0;
+  after_barrier_ = false;  // a first barrier orders this recording after earlier submissions
   recording_ = true;
   recorded_ = false;
 }
@@ -126,6 +127,7 @@ VkDescriptorSet Recorder::allocate_set(const Pipeline& p) {
 void Recorder::bind(const Pipeline& p, std::span<const BufferRange> bindings, const void* push,
                     uint32_t push_bytes) {
   if (!recording_) throw Error(MOEVK_ERROR_INTERNAL, "dispatch outside begin/end");
+  after_barrier_ = false;
   if (bindings.size() != p.bindings || bindings.size() > kMaxBindings)
     throw Error(MOEVK_ERROR_INTERNAL, p.name + ": " + std::to_string(bindings.size()) +
                                           " buffers bound, pipeline has " + std::to_string(p.bindings));
@@ -184,6 +186,11 @@ void Recorder::dispatch_indirect(const Pipeline& p, std::span<const BufferRange>
 }
 
 void Recorder::barrier() {
+  // A barrier right after another orders nothing the first did not: every command before the
+  // first is already ordered before every command after it. Ops fence their own inputs, so
+  // such pairs are common (a block's closing barrier, then the next product's own).
+  if (after_barrier_) return;
+  after_barrier_ = true;
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
@@ -197,6 +204,7 @@ void Recorder::barrier() {
 }
 
 void Recorder::host_barrier() {
+  after_barrier_ = false;
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
@@ -206,17 +214,20 @@ void Recorder::host_barrier() {
 }
 
 void Recorder::copy(const BufferRange& src, const BufferRange& dst, uint64_t bytes) {
+  after_barrier_ = false;
   if (bytes > src.size || bytes > dst.size) throw Error(MOEVK_ERROR_INTERNAL, "copy past a range");
   VkBufferCopy region{src.offset, dst.offset, bytes};
   vkCmdCopyBuffer(cb_, src.buffer, dst.buffer, 1, &region);
 }
 
 void Recorder::fill(const BufferRange& dst, uint32_t value) {
+  after_barrier_ = false;
   vkCmdFillBuffer(cb_, dst.buffer, dst.offset, dst.size & ~3ull, value);
 }
 
 void Recorder::update(const BufferRange& dst, const void* data, uint32_t bytes) {
   if (bytes > 65536 || bytes % 4 || bytes > dst.size) throw Error(MOEVK_ERROR_INTERNAL, "bad update size");
+  after_barrier_ = false;
   vkCmdUpdateBuffer(cb_, dst.buffer, dst.offset, bytes, data);
 }
 

@@ -38,7 +38,8 @@ class Recorder {
   void dispatch_indirect(const Pipeline& p, std::span<const BufferRange> bindings, const void* push,
                          uint32_t push_bytes, const BufferRange& args);
 
-  // Makes all earlier shader/transfer writes visible to later shader/transfer reads and writes.
+  // Makes all earlier shader/transfer writes visible to later shader/transfer reads and writes
+  // (nothing is recorded when the previous command was a barrier too).
   void barrier();
   // Makes earlier transfer/shader writes visible to the host (before reading mapped Readback
   // buffers after submit(): a fence wait alone does not make device writes host-visible).
@@ -58,7 +59,8 @@ class Recorder {
   // What the current recording holds (reset by begin()): the work a replay costs beyond the
   // kernels themselves (each dispatch and each barrier is a GPU-side synchronisation point).
   uint32_t dispatch_count() const { return dispatch_count_; }
-  uint32_t barrier_count() const { return barrier_count_; }  // barrier() and host_barrier()
+  // barrier() and host_barrier() recorded; a barrier() right after another is not recorded, nor counted.
+  uint32_t barrier_count() const { return barrier_count_; }
 
   // Submits the recording and waits for it (replay: call again without re-recording).
   void submit();
@@ -77,6 +79,8 @@ class Recorder {
   uint32_t max_timestamps_ = 0, timestamps_used_ = 0;
   std::vector<uint32_t> timestamp_tags_;
   uint32_t dispatch_count_ = 0, barrier_count_ = 0;
+  // The last command recorded was barrier() (timestamps aside): a second one is skipped.
+  bool after_barrier_ = false;
   bool recording_ = false, recorded_ = false;
 };
 

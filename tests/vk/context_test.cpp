@@ -127,6 +127,45 @@ TEST_F(GpuTest, RecordingReplaysWithNewInputs) {
   }
 }
 
+TEST_F(GpuTest, BarrierRightAfterABarrierIsNotRecorded) {
+  // A second barrier with nothing between (timestamps aside) orders nothing more; one with a
+  // dispatch, copy or fill between is recorded; the first of a recording always is (it orders
+  // the recording after earlier submissions). The work stays right: a chain of reductions each
+  // reading the previous output.
+  const uint32_t n = 300;
+  auto in = test::upload(*ctx, std::vector<float>(n, 2.0f));
+  auto scratch = test::poisoned(*ctx, ops::ReduceSum::scratch_bytes(n));
+  auto out = test::poisoned(*ctx, 4), copy = test::poisoned(*ctx, 4);
+  ops::ReduceSum op(*ctx);
+  vk::Recorder rec(*ctx, 4);
+  rec.begin();
+  rec.barrier();
+  EXPECT_EQ(rec.barrier_count(), 1u);
+  rec.barrier();
+  rec.timestamp();
+  rec.barrier();
+  EXPECT_EQ(rec.barrier_count(), 1u);
+  op.record(rec, in.range(), scratch.range(), out.range(), n);
+  rec.barrier();
+  rec.barrier();
+  const uint32_t after_dispatch = rec.barrier_count();
+  EXPECT_GE(after_dispatch, 2u);
+  rec.copy(out.range(), copy.range(), 4);
+  rec.barrier();
+  EXPECT_EQ(rec.barrier_count(), after_dispatch + 1);
+  rec.fill(out.range(), 0u);
+  rec.barrier();
+  EXPECT_EQ(rec.barrier_count(), after_dispatch + 2);
+  rec.end();
+  rec.submit();
+  EXPECT_EQ(test::download<float>(*ctx, copy, 1)[0], 2.0f * n);
+  EXPECT_EQ(test::download<float>(*ctx, out, 1)[0], 0.0f);
+  rec.begin();
+  rec.barrier();
+  EXPECT_EQ(rec.barrier_count(), 1u);  // a new recording starts afresh
+  rec.end();
+}
+
 TEST_F(GpuTest, AllocationBeyondTheDeviceLimitIsAClearError) {
   const uint64_t too_big = ctx->caps().max_memory_allocation_size + (1ull << 20);
   try {
