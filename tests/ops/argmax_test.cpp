@@ -47,23 +47,34 @@ TEST_F(GpuTest, ArgmaxRandomRows) {
     }
 }
 
-TEST_F(GpuTest, ArgmaxTiesNanAndInfinities) {
-  const uint32_t cols = 152064, rows = 7;
+namespace {
+// Seven vocabulary-sized rows of special cases, over random values in [-1, 1]:
+// 0: 9.0 at each of `ties` (equal maxima): the lowest wins.
+// 1: NaN everywhere except a small finite maximum at 4242: NaN never wins.
+// 2: all NaN -> 0.   3: all -inf -> 0.   4: +inf at cols - 2 beats everything, NaN around it.
+// 5: all equal -> 0.   6: the maximum is -inf's neighbour (-1e38) at 100001 among -inf.
+constexpr uint32_t kSpecialCols = 152064, kSpecialRows = 7;
+std::vector<float> special_rows(uint32_t seed, std::initializer_list<uint32_t> ties) {
+  const uint32_t cols = kSpecialCols;
   const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
-  auto logits = test::random_floats(size_t(rows) * cols, 5, -1.0f, 1.0f);
+  auto logits = test::random_floats(size_t(kSpecialRows) * cols, seed, -1.0f, 1.0f);
   auto row = [&](uint32_t r) { return &logits[size_t(r) * cols]; };
-  // 0: equal maxima in different threads' slices and the same thread's slice: lowest wins.
-  for (uint32_t c : {77777u, 5000u + 256u, 5000u, 151000u}) row(0)[c] = 9.0f;
-  // 1: NaN everywhere except a small finite maximum: NaN never wins.
+  for (uint32_t c : ties) row(0)[c] = 9.0f;
   for (uint32_t c = 0; c < cols; ++c) row(1)[c] = nan;
   row(1)[4242] = -50.0f;
-  // 2: all NaN -> 0.   3: all -inf -> 0.   4: +inf beats everything, NaN around it.
   for (uint32_t c = 0; c < cols; ++c) row(2)[c] = nan, row(3)[c] = -inf;
   row(4)[3] = nan, row(4)[cols - 2] = inf, row(4)[cols - 1] = nan;
-  // 5: all equal -> 0.   6: the maximum is -inf's neighbour (-1e38) among -inf.
   for (uint32_t c = 0; c < cols; ++c) row(5)[c] = 0.5f, row(6)[c] = -inf;
   row(6)[100001] = -1e38f;
-  EXPECT_EQ(run(*ctx, logits, rows, cols), (std::vector<uint32_t>{5000, 4242, 0, 0, cols - 2, 0, 100001}));
+  return logits;
+}
+}  // namespace
+
+TEST_F(GpuTest, ArgmaxTiesNanAndInfinities) {
+  // Row 0's equal maxima in different threads' slices and in the same thread's slice.
+  const auto logits = special_rows(5, {77777u, 5000u + 256u, 5000u, 151000u});
+  EXPECT_EQ(run(*ctx, logits, kSpecialRows, kSpecialCols),
+            (std::vector<uint32_t>{5000, 4242, 0, 0, kSpecialCols - 2, 0, 100001}));
 }
 
 TEST_F(GpuTest, ArgmaxRejectsEmptyRows) {
@@ -127,20 +138,11 @@ TEST_F(GpuTest, ArgmaxSplitOverSlicesOfTheVocabulary) {
 }
 
 TEST_F(GpuTest, ArgmaxSplitTiesNanAndInfinitiesAcrossSlices) {
-  // As ArgmaxTiesNanAndInfinities, with the ties and specials in different slices.
-  const uint32_t cols = 152064, rows = 7;
-  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
-  auto logits = test::random_floats(size_t(rows) * cols, 6, -1.0f, 1.0f);
-  auto row = [&](uint32_t r) { return &logits[size_t(r) * cols]; };
-  // 0: equal maxima in four slices (one at a slice's first column): the lowest wins.
-  for (uint32_t c : {77777u, 6144u, 100000u, 151000u}) row(0)[c] = 9.0f;
-  for (uint32_t c = 0; c < cols; ++c) row(1)[c] = nan;
-  row(1)[4242] = -50.0f;
-  for (uint32_t c = 0; c < cols; ++c) row(2)[c] = nan, row(3)[c] = -inf;
-  row(4)[3] = nan, row(4)[cols - 2] = inf, row(4)[cols - 1] = nan;
-  for (uint32_t c = 0; c < cols; ++c) row(5)[c] = 0.5f, row(6)[c] = -inf;
-  row(6)[100001] = -1e38f;
-  EXPECT_EQ(run_split(*ctx, logits, rows, cols, 75), (std::vector<uint32_t>{6144, 4242, 0, 0, cols - 2, 0, 100001}));
+  // As ArgmaxTiesNanAndInfinities, with row 0's equal maxima in four slices (one at a slice's
+  // first column) and the specials in different slices.
+  const auto logits = special_rows(6, {77777u, 6144u, 100000u, 151000u});
+  EXPECT_EQ(run_split(*ctx, logits, kSpecialRows, kSpecialCols, 75),
+            (std::vector<uint32_t>{6144, 4242, 0, 0, kSpecialCols - 2, 0, 100001}));
 }
 
 TEST_F(GpuTest, ArgmaxSplitReplaysWithTheCountersItLeft) {
