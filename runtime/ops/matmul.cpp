@@ -216,12 +216,23 @@ void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRan
 }
 
 namespace {
-// The smallest binding that covers [lo, hi) of `buffer`, its start aligned down as every binding
-// offset must be.
-vk::BufferRange covering(const vk::Context& ctx, VkBuffer buffer, uint64_t lo, uint64_t hi) {
-  const uint64_t a = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4);
-  const uint64_t start = lo / a * a;
-  return {buffer, start, (hi - start + 3) / 4 * 4};
+// The byte spans products' weights, outputs and biases take in their buffers, [lo, hi) each.
+struct Extents {
+  uint64_t w_lo = UINT64_MAX, w_hi = 0, y_lo = UINT64_MAX, y_hi = 0, b_lo = UINT64_MAX, b_hi = 0;
+};
+Extents extents_of(std::span<const MatMul::Product> products, uint32_t n_tokens) {
+  Extents e;
+  for (const MatMul::Product& p : products) {
+    e.w_lo = std::min(e.w_lo, p.w->data.offset);
+    e.w_hi = std::max(e.w_hi, p.w->data.offset + p.w->row_bytes() * p.w->rows);
+    e.y_lo = std::min(e.y_lo, p.y.offset);
+    e.y_hi = std::max(e.y_hi, p.y.offset + uint64_t(n_tokens) * p.w->rows * 4);
+    if (p.bias) {
+      e.b_lo = std::min(e.b_lo, p.bias->offset);
+      e.b_hi = std::max(e.b_hi, p.bias->offset + uint64_t(p.w->rows) * 4);
+    }
+  }
+  return e;
 }
 }  // namespace
 
@@ -230,21 +241,17 @@ bool MatMul::merges(std::span<const Product> products, uint32_t n_tokens) const 
     return false;
   const Product& first = products[0];
   if (!first.w || path_for(*first.w, n_tokens) != "mv") return false;
-  uint64_t w_lo = UINT64_MAX, w_hi = 0, y_lo = UINT64_MAX, y_hi = 0;
   for (const Product& p : products) {
     if (!p.w || p.w->type != first.w->type || p.w->cols != first.w->cols || p.w->data.buffer != first.w->data.buffer ||
         p.w->data.offset % 4 != 0 || p.y.buffer != first.y.buffer || p.y.offset % 4 != 0 ||
         (p.bias != nullptr) != (first.bias != nullptr) || (p.bias && (p.bias->buffer != first.bias->buffer ||
                                                                       p.bias->offset % 4 != 0)))
       return false;
-    w_lo = std::min(w_lo, p.w->data.offset);
-    w_hi = std::max(w_hi, p.w->data.offset + p.w->row_bytes() * p.w->rows);
-    y_lo = std::min(y_lo, p.y.offset);
-    y_hi = std::max(y_hi, p.y.offset + uint64_t(n_tokens) * p.w->rows * 4);
   }
   // One binding for the weights, one for the outputs (a bias range is far smaller than those).
+  const Extents e = extents_of(products, n_tokens);
   const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
-  return w_hi - w_lo <= weight_binding_limit() && y_hi - y_lo + slack <= ctx_.caps().max_storage_buffer_range;
+  return e.w_hi - e.w_lo <= weight_binding_limit() && e.y_hi - e.y_lo + slack <= ctx_.caps().max_storage_buffer_range;
 }
 
 void MatMul::record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
@@ -294,34 +301,30 @@ void MatMul::record_merged(vk::Recorder& rec, std::span<const Product> products,
           "matmul: a fused input norm needs the mv path within its shared-memory limit");
   require(!norm || norm->weight.size >= uint64_t(w0.cols) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
           "matmul: norm weight shorter than the row");
-  uint64_t w_lo = UINT64_MAX, w_hi = 0, y_lo = UINT64_MAX, y_hi = 0, b_lo = UINT64_MAX, b_hi = 0;
   for (const Product& p : products) {
     const Matrix& w = *p.w;
     require(w.rows > 0 && w.data.size >= w.row_bytes() * w.rows && p.y.size >= uint64_t(n_tokens) * w.rows * 4 &&
                 (!p.bias || p.bias->size >= uint64_t(w.rows) * 4),
             MOEVK_ERROR_INVALID_ARGUMENT, "matmul: weight, output or bias range smaller than its matrix");
-    w_lo = std::min(w_lo, w.data.offset);
-    w_hi = std::max(w_hi, w.data.offset + w.row_bytes() * w.rows);
-    y_lo = std::min(y_lo, p.y.offset);
-    y_hi = std::max(y_hi, p.y.offset + uint64_t(n_tokens) * w.rows * 4);
-    if (p.bias) {
-      b_lo = std::min(b_lo, p.bias->offset);
-      b_hi = std::max(b_hi, p.bias->offset + uint64_t(w.rows) * 4);
-    }
   }
+  const Extents e = extents_of(products, n_tokens);
   uint32_t rows_per_group = 0;
   const vk::Pipeline& pipeline = mv_pipeline(n_tokens, norm, rows_per_group, w0.type);
-  const WeightBinding wb = bind_weights(ctx_, {w0.data.buffer, w_lo, w_hi - w_lo}, w_hi - w_lo);
-  const vk::BufferRange y = covering(ctx_, products[0].y.buffer, y_lo, y_hi);
+  // Each span bound from its aligned-down start (bind_weights serves outputs and biases as well:
+  // any 4-aligned range, with the offset of its first byte in `base`).
+  const WeightBinding wb = bind_weights(ctx_, {w0.data.buffer, e.w_lo, e.w_hi - e.w_lo}, e.w_hi - e.w_lo);
+  const vk::BufferRange y =
+      bind_weights(ctx_, {products[0].y.buffer, e.y_lo, e.y_hi - e.y_lo}, e.y_hi - e.y_lo).range;
   const bool has_bias = products[0].bias != nullptr;
-  const vk::BufferRange bias = has_bias ? covering(ctx_, products[0].bias->buffer, b_lo, b_hi) : y;
+  const vk::BufferRange bias =
+      has_bias ? bind_weights(ctx_, {products[0].bias->buffer, e.b_lo, e.b_hi - e.b_lo}, e.b_hi - e.b_lo).range : y;
   MvPush push{w0.cols, n_tokens, static_cast<uint32_t>(w0.row_bytes()), has_bias ? kFlagBias : 0u,
               static_cast<uint32_t>(products.size()), norm ? norm->eps : 0.0f, {}, {}, {}, {}, {}};
   uint32_t groups = 0;
   for (size_t m = 0; m < products.size(); ++m) {
     const Product& p = products[m];
     push.rows[m] = p.w->rows;
-    push.weight_base[m] = static_cast<uint32_t>(wb.base + (p.w->data.offset - w_lo));
+    push.weight_base[m] = static_cast<uint32_t>(wb.base + (p.w->data.offset - e.w_lo));
     push.y_begin[m] = static_cast<uint32_t>((p.y.offset - y.offset) / 4);
     push.y_stride[m] = p.w->rows;
     push.bias_begin[m] = has_bias ? static_cast<uint32_t>((p.bias->offset - bias.offset) / 4) : 0u;
