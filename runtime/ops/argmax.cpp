@@ -14,18 +14,20 @@ struct ArgmaxPush {
 constexpr uint32_t kWorkgroup = 256;
 static_assert(Argmax::kMaxSlices <= kWorkgroup, "argmax.comp folds the slices one per thread at most");
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+// Workgroups per row of a split argmax (slices of kSliceCols columns, at most kMaxSlices).
+uint32_t split_slices(uint32_t n_cols) { return std::min(div_up(n_cols, Argmax::kSliceCols), Argmax::kMaxSlices); }
 }  // namespace
 
 Argmax::Argmax(vk::Context& ctx, bool allow_split) : ctx_(ctx), allow_split_(allow_split) {}
 
 uint32_t Argmax::slices(uint32_t n_rows, uint32_t n_cols, bool has_scratch) const {
   if (!allow_split_ || !has_scratch || n_rows == 0 || n_rows > kMaxSplitRows || n_cols < kSplitMinCols) return 1;
-  return std::min(div_up(n_cols, kSliceCols), kMaxSlices);
+  return split_slices(n_cols);
 }
 
 uint64_t Argmax::scratch_bytes(uint32_t n_rows, uint32_t n_cols) {
   const uint64_t rows = std::min(n_rows, kMaxSplitRows);
-  return kCounterBytes + std::max<uint64_t>(rows * std::min(div_up(n_cols, kSliceCols), kMaxSlices) * 8, 8);
+  return kCounterBytes + std::max<uint64_t>(rows * split_slices(n_cols) * 8, 8);
 }
 
 void Argmax::clear_counters(vk::Context& ctx, const vk::BufferRange& scratch) {
