@@ -25,10 +25,12 @@ struct Planned {
   quant::Type type = quant::Type::F32;
   uint32_t cols = 0, rows = 0, n_expert = 1;
   uint64_t bytes = 0;  // on the device
-  // Entries with the same nonzero group (consecutive in the plan) share one device buffer, each
-  // at a 256-aligned offset: the products of one input (q/k/v, gate/up) then fit one binding
-  // and one dispatch (ops::MatMul::record_products).
-  uint32_t group = 0;
+  // Consecutive entries may share one device buffer, each at a 256-aligned offset: the products
+  // of one input (q/k/v, gate/up) then fit one binding and one dispatch
+  // (ops::MatMul::record_products). The first of them (offset 0) makes the buffer, of
+  // buffer_bytes, named buffer_name; the others (offset > 0) go into it. Alone: 0, p.bytes, name.
+  uint64_t offset = 0, buffer_bytes = 0;
+  std::string buffer_name;
   vk::BufferRange* vector = nullptr;
   ops::Matrix* matrix = nullptr;
   ops::ExpertMatrices* experts = nullptr;
@@ -200,18 +202,24 @@ struct WeightLoader {
   void group_from(size_t first) {
     if (plan.size() - first < 2) return;
     uint64_t bytes = 0;
+    std::vector<uint64_t> offsets;
     for (size_t i = first; i < plan.size(); ++i) {
       if (plan[i].kind == Kind::Experts) return;
-      bytes = group_aligned(bytes) + plan[i].bytes;
+      offsets.push_back(i == first ? 0 : group_aligned(bytes));
+      bytes = offsets.back() + plan[i].bytes;
     }
     const vk::Capabilities& caps = ctx.caps();
     if ((caps.max_memory_allocation_size && bytes > caps.max_memory_allocation_size) ||
         bytes + kGroupAlign > caps.max_storage_buffer_range)
       return;
-    ++groups;
-    for (size_t i = first; i < plan.size(); ++i) plan[i].group = groups;
+    Planned& head = plan[first];
+    head.buffer_bytes = bytes;
+    head.buffer_name = head.name;
+    for (size_t i = first; i < plan.size(); ++i) {
+      plan[i].offset = offsets[i - first];
+      if (i > first) head.buffer_name += ", " + plan[i].name;
+    }
   }
-  uint32_t groups = 0;
 
   // The device's memory, then the limit of one allocation, before anything is made. A tensor
   // larger than one storage binding (maxStorageBufferRange) is fine: the ops bind it in parts
@@ -232,23 +240,12 @@ struct WeightLoader {
     }
   }
 
-  // Uploads plan[i]: into a new buffer, or, in a group, into the group's buffer (made by the
-  // group's first entry, sized for all of it) at the next aligned offset.
-  void upload(Weights& w, size_t i) {
-    const Planned& p = plan[i];
-    uint64_t at = 0;
-    if (p.group && i > 0 && plan[i - 1].group == p.group) {
-      at = group_aligned(group_end);
-    } else {
-      uint64_t bytes = p.bytes;
-      std::string name = p.name;
-      for (size_t j = i + 1; p.group && j < plan.size() && plan[j].group == p.group; ++j) {
-        bytes = group_aligned(bytes) + plan[j].bytes;
-        name += ", " + plan[j].name;
-      }
-      w.buffers_.push_back(ctx.create_buffer(bytes, vk::BufferKind::Device, "weights of " + name));
-    }
-    group_end = at + p.bytes;
+  // Uploads p: into a new buffer, or at its offset into the one its group's first entry made.
+  void upload(Weights& w, const Planned& p) {
+    const uint64_t at = p.offset;
+    if (at == 0)
+      w.buffers_.push_back(ctx.create_buffer(p.buffer_bytes ? p.buffer_bytes : p.bytes, vk::BufferKind::Device,
+                                             "weights of " + (p.buffer_name.empty() ? p.name : p.buffer_name)));
     const vk::Buffer& buffer = w.buffers_.back();
     if (p.kind == Kind::Vector) {
       const gguf::TensorInfo& t = *p.parts[0];
@@ -277,7 +274,6 @@ struct WeightLoader {
       }
     }
   }
-  uint64_t group_end = 0;  // where the previous entry of the current group ends
 };
 
 std::unique_ptr<Weights> Weights::load(vk::Context& ctx, const gguf::File& file, const HParams& hp,
@@ -294,11 +290,10 @@ std::unique_ptr<Weights> Weights::load(vk::Context& ctx, const gguf::File& file,
   loader.check_device(total);
 
   uint64_t done = 0;
-  for (size_t i = 0; i < loader.plan.size(); ++i) {
-    const Planned& p = loader.plan[i];
+  for (const Planned& p : loader.plan) {
     if (progress && !progress(total ? float(double(done) / double(total)) : 0.0f, p.name.c_str()))
       fail(MOEVK_ERROR_CANCELLED, "model load cancelled before " + p.name);
-    loader.upload(*w, i);
+    loader.upload(*w, p);
     done += p.bytes;
   }
   if (hp.tied_output) w->output = w->token_embd;
