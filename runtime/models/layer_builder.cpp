@@ -48,12 +48,13 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   auto make = [&](uint64_t bytes, const char* what) {
     return ctx.create_buffer(std::max<uint64_t>(bytes, 4), vk::BufferKind::Device, what);
   };
+  // Regions of a shared buffer start 256-aligned, as any binding offset may need.
+  auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
   act_.residual = make(B * hp.n_embd * f, "residual stream");
   act_.normed = make(B * hp.n_embd * f, "normed activations");
   {
     // q, k and v in one buffer, so a decode step's attention can bind them together (its
     // prologue does the RoPE); each region starts 256-aligned, like any binding offset.
-    auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
     const uint64_t q_bytes = B * hp.n_embd_q() * f, k_bytes = B * hp.n_embd_k_gqa() * f;
     const uint64_t v_bytes = B * hp.n_embd_v_gqa() * f;
     const uint64_t k_at = aligned(q_bytes), v_at = k_at + aligned(k_bytes);
@@ -70,7 +71,7 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   const uint64_t ff = std::max({any_dense ? hp.n_ff : 0u, hp.n_ff_shexp, 1u});
   {
     // Gate and up in one buffer, so their products can share a dispatch (MatMul::record_products).
-    const uint64_t bytes = B * ff * f, up_at = (bytes + 255) / 256 * 256;
+    const uint64_t bytes = B * ff * f, up_at = aligned(bytes);
     act_.ffn_gate_up = make(up_at + bytes, "ffn gate, up");
     act_.ffn_gate = act_.ffn_gate_up.range(0, bytes);
     act_.ffn_up = act_.ffn_gate_up.range(up_at, bytes);
