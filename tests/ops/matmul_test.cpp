@@ -48,6 +48,19 @@ std::string describe(const Case& c, const std::string& path) {
   return s.str();
 }
 
+// The dot path quantizes each 32-block of x to int8 with d = max|x| / 127: each element moves by
+// at most d / 2, so a product by at most sum |w| * d / 2 (1% added for f32 rounding of d). The
+// half-steps per 32-block of x (a trailing 0 for the index past the last), zeros when `dot` is off.
+std::vector<double> int8_half_steps(const std::vector<double>& x, bool dot) {
+  std::vector<double> step(x.size() / 32 + 1, 0.0);
+  for (size_t c0 = 0; dot && c0 + 32 <= x.size(); c0 += 32) {
+    double amax = 0;
+    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[c0 + i]));
+    step[c0 / 32] = amax / 127.0 / 2.0 * 1.01;
+  }
+  return step;
+}
+
 // Runs one case through `op` (whose path must be `expect_path`) and checks every output.
 void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const std::string& expect_path,
                   uint32_t seed) {
@@ -91,16 +104,7 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
       const double scale = 1.0 / std::sqrt(sum_sq / c.cols + eps);
       for (uint32_t k = 0; k < c.cols; ++k) xn[k] = double(x_ref[k]) * scale * norm_weight[k];
     }
-    const float* xt = x_ref.data();
-    // The dot path quantizes each 32-block of x to int8 with d = max|x| / 127: each element moves
-    // by at most d / 2, so the result by at most sum |w| * d / 2 (1% added for f32 rounding of d).
-    std::vector<double> x_step(c.cols / 32 + 1, 0.0);
-    if (path == "mm_dot")
-      for (uint32_t c0 = 0; c0 < c.cols; c0 += 32) {
-        double amax = 0;
-        for (uint32_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(double(xt[c0 + i])));
-        x_step[c0 / 32] = amax / 127.0 / 2.0 * 1.01;
-      }
+    const std::vector<double> x_step = int8_half_steps(xn, path == "mm_dot");
     for (uint32_t r = 0; r < c.rows; ++r) {
       const float* wr = &wf[size_t(r) * c.cols];
       double want = c.bias ? bias[r] : 0.0, magnitude = c.bias ? std::fabs(bias[r]) : 0.0, quant_bound = 0;
@@ -653,15 +657,7 @@ void check_products(vk::Context& ctx, const ops::MatMul& op, const ProductsCase&
         const double scale = 1.0 / std::sqrt(sum_sq / c.cols + 1e-5);
         for (uint32_t k = 0; k < c.cols; ++k) xn[k] *= scale * norm_weight[k];
       }
-      // The dot tiles' int8 activations: each element moves by at most half its 32-block's step
-      // (check_matmul's bound).
-      const bool dot = op.path_for(mats[m], c.tokens) == "mm_dot";
-      std::vector<double> x_step(c.cols / 32 + 1, 0.0);
-      for (uint32_t c0 = 0; dot && c0 + 32 <= c.cols; c0 += 32) {
-        double amax = 0;
-        for (uint32_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xn[c0 + i]));
-        x_step[c0 / 32] = amax / 127.0 / 2.0 * 1.01;
-      }
+      const std::vector<double> x_step = int8_half_steps(xn, op.path_for(mats[m], c.tokens) == "mm_dot");
       for (uint32_t r = 0; r < c.rows[m]; ++r) {
         double want = c.bias ? bias[m][r] : 0.0, magnitude = std::fabs(want), quant_bound = 0;
         for (uint32_t k = 0; k < c.cols; ++k) {
