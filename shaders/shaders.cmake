@@ -109,8 +109,7 @@ moevk_shader(mul_mm_dot_q5_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 # moe experts (runtime/ops/moe_experts.cpp, moe_combine.cpp): type-free grouping/combine kernels,
 # then one variant per weight type of each expert product (decoders from shaders/common/quant.glsl);
 # moe_mul_mm_dot (integer dot on int8 activations from matmul/quantize_q8) for the int8-affine types
-moevk_shader(moe_group_count moe/moe_group_count.comp)
-moevk_shader(moe_group_scatter moe/moe_group_scatter.comp)
+moevk_shader(moe_group moe/moe_group.comp)
 moevk_shader(moe_combine moe/moe_combine.comp)
 moevk_shader(shared_expert_combine moe/shared_expert_combine.comp)
 moevk_shader(moe_gate_up_mv_f32 moe/moe_gate_up_mv.comp DEFINES WEIGHT_F32)

@@ -102,6 +102,8 @@ class MoeExperts {
  public:
   // Rows per row tile of the grouped path (group_info's tile_start counts tiles of this many).
   static constexpr uint32_t kGroupTileRows = 32;
+  // Experts the grouped path takes (moe_group.comp's shared histogram; the router takes 256).
+  static constexpr uint32_t kMaxGroupedExperts = 1024;
   explicit MoeExperts(vk::Context& ctx, MoeExpertsOptions options = {});
   MoeExperts(vk::Context& ctx, uint32_t decode_max_tokens);
   // Enough for either path (layout in moe_experts.cpp); offset aligned like any storage binding.

@@ -3,10 +3,10 @@
 //   decode  (n_tokens <= decode_max_tokens): moe_gate_up_mv (fused gate+up+SiLU per (token, slot))
 //           then moe_down_mv (down projection, k slots weighted and summed in-kernel); their
 //           subgroup-reduction variants where the device has subgroup arithmetic.
-//   grouped (prefill, dropless): moe_group_count + moe_group_scatter (counts, prefix offsets, stable
-//           permutation by expert), moe_mul_mm gate+up over each expert's rows (x rows gathered
-//           through the permutation while loading tiles), moe_mul_mm down, moe_combine back to
-//           token order with the weights applied.
+//   grouped (prefill, dropless): moe_group (counts, prefix offsets, row tiles and the stable
+//           permutation by expert, in one dispatch), moe_mul_mm gate+up over each expert's rows
+//           (x rows gathered through the permutation while loading tiles), moe_mul_mm down,
+//           moe_combine back to token order with the weights applied.
 //           On devices with the integer dot product, each product whose weight type is int8-affine
 //           (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K) runs moe_mul_mm_dot instead, on int8
 //           activations from matmul/quantize_q8: x quantized once per token (rows gathered through
@@ -296,6 +296,9 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
   const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
   require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
+  require(s.n_expert <= kMaxGroupedExperts, MOEVK_ERROR_UNSUPPORTED,
+          "moe experts: the grouped (prefill) path takes at most " + std::to_string(kMaxGroupedExperts) +
+              " experts (moe_group's histogram), not " + std::to_string(s.n_expert));
 
   const bool dot_gate = grouped_dot(gate.type), dot_up = grouped_dot(up.type);
   const bool dot_down = grouped_dot(down.type);
@@ -306,14 +309,11 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   };
 
   const GroupPush group_push{n, s.n_expert, kTileM};
-  rec.dispatch(ctx_.pipeline({"moe_group_count", 2, sizeof(GroupPush), {kGroupWorkgroup}}), {expert_ids, group_info},
-               group_push, s.n_expert);
+  rec.dispatch(ctx_.pipeline({"moe_group", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
+               {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
   // x per token, once for all its slots (the dot kernel gathers rows through grouped_entry);
   // independent of the grouping, so it shares its barrier.
   if (dot_gate || dot_up) quantize(x, uint64_t(s.n_tokens) * s.n_embd);
-  rec.barrier();
-  rec.dispatch(ctx_.pipeline({"moe_group_scatter", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
-               {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
   rec.barrier();
 
   // dot: moe_mul_mm_dot on the int8 activations (act is then unused); its mode 2 reads the up

@@ -500,17 +500,19 @@ TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {
   for (const Case& c : cases) check(c, seed += 10);
 }
 
-// moe_group_count + moe_group_scatter on their own terms: the counts, prefix offsets and row-tile
-// starts in group_info, the stable permutation grouped_entry (rows of expert e in entry order)
-// and its inverse grouped_row, read from the scratch after a grouped run, against a CPU
-// reference. Entry counts above the scatter's 128-entry chunks; ids >= n_expert are skipped.
+// moe_group on its own terms: the counts, prefix offsets and row-tile starts in group_info, the
+// stable permutation grouped_entry (rows of expert e in entry order) and its inverse
+// grouped_row, read from the scratch after a grouped run, against a CPU reference. Entry counts
+// above the kernel's 128-entry chunks, expert counts above its workgroup; ids >= n_expert are
+// skipped.
 TEST_F(MoeExpertsTest, GroupingMatchesCpuReference) {
   struct GroupCase {
     uint32_t n_expert, k, n_tokens;
     Routing routing;
   };
-  const GroupCase cases[] = {{60, 4, 77, Routing::Random}, {128, 8, 33, Routing::FewExperts},
-                             {8, 2, 100, Routing::OneExpert}, {64, 1, 127, Routing::Random}};
+  const GroupCase cases[] = {{60, 4, 77, Routing::Random},    {128, 8, 33, Routing::FewExperts},
+                             {8, 2, 100, Routing::OneExpert},  {64, 1, 127, Routing::Random},
+                             {256, 8, 47, Routing::Random},    {1024, 2, 300, Routing::Random}};
   uint32_t seed = 900;
   for (const GroupCase& g : cases) {
     const Case c{Type::Q8_0, Type::Q8_0, Type::Q8_0, g.n_expert, g.k, g.n_tokens, 32, 32, g.routing};
@@ -660,6 +662,36 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
                             {buf.range(0, 4 * f32_stride + 16), Type::F32, 256, 256, 4, f32_stride + 4}, small.range(),
                             small.range(), small.range(), scratch.range(), small.range()));
   rec.end();
+}
+
+// The grouped path's histogram holds kMaxGroupedExperts counters: one more expert is refused with
+// a status naming the limit (decode batches have no such limit).
+TEST_F(MoeExpertsTest, GroupedPathRefusesMoreExpertsThanItsHistogram) {
+  const uint32_t E = ops::MoeExperts::kMaxGroupedExperts + 1, cols = 32;
+  const uint64_t stride = quant::row_bytes(Type::Q8_0, cols) * cols;
+  auto weights = test::poisoned(*ctx, stride * E);
+  auto small = test::poisoned(*ctx, 1 << 16);
+  const ops::ExpertMatrices m{weights.range(), Type::Q8_0, cols, cols, E, stride};
+  for (uint32_t n_tokens : {1u, 40u}) {
+    const ops::ExpertsShape s{n_tokens, cols, cols, E, 1};
+    auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
+    ops::MoeExperts op(*ctx, 8u);
+    vk::Recorder rec(*ctx);
+    rec.begin();
+    if (n_tokens <= 8) {
+      EXPECT_NO_THROW(op.record(rec, s, m, m, m, small.range(), small.range(), small.range(), scratch.range(),
+                                small.range()));
+    } else {
+      try {
+        op.record(rec, s, m, m, m, small.range(), small.range(), small.range(), scratch.range(), small.range());
+        ADD_FAILURE() << "accepted " << E << " experts on the grouped path";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED) << e.what();
+        EXPECT_NE(std::string(e.what()).find("at most 1024 experts"), std::string::npos) << e.what();
+      }
+    }
+    rec.end();
+  }
 }
 
 TEST_F(GpuTest, SharedExpertCombineAddsGatedSharedOutput) {
