@@ -249,6 +249,7 @@ moevk_shader(route_topk_iq4_xs moe/route_topk.comp DEFINES WEIGHT_IQ4_XS)
 
 # transformer ops (runtime/ops/norm.cpp, rope.cpp, elementwise.cpp, argmax.cpp)
 moevk_shader(rms_norm norm/rms_norm.comp)
+moevk_shader(rms_norm_q8 norm/rms_norm.comp DEFINES OUT_Q8)
 moevk_shader(rope rope/rope.comp)
 moevk_shader(rope_qk rope/rope.comp DEFINES ROPE_QK)
 moevk_shader(qk_norm_rope rope/qk_norm_rope.comp)

@@ -88,6 +88,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_fuse_kv_append(options.fuse_kv_append && !off.count("kv_append"));
   impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
   impl_->forward->set_merge_products(options.merge_products && !off.count("merge_products"));
+  impl_->forward->set_quantize_in_norm(options.quantize_in_norm);
   impl_->forward->set_router_handoff(options.router_handoff && !off.count("router_handoff"));
   impl_->forward->set_attention_handoff(options.attention_handoff && !off.count("attention_handoff"));
   // The largest step is recorded now, so a batch the device cannot run fails here, naming the

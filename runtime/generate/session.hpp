@@ -34,6 +34,9 @@ struct SessionOptions {
   // Decode attention: the last chunk's workgroup folds the chunks' partials into the output (no
   // combine dispatch and barrier); off: attention_combine after a barrier.
   bool attention_handoff = true;
+  // Prefill chunks on the integer-dot tiles: the norm pass writes the int8 activations the
+  // products read (no quantization pass and barrier per block). Off, for comparisons.
+  bool quantize_in_norm = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).

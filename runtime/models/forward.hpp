@@ -58,6 +58,7 @@ class Forward {
   void set_fuse_kv_append(bool on) { layers_.set_fuse_kv_append(on); }
   void set_fuse_rope_attention(bool on) { layers_.set_fuse_rope_attention(on); }
   void set_merge_products(bool on) { layers_.set_merge_products(on); }
+  void set_quantize_in_norm(bool on) { layers_.set_quantize_in_norm(on); }
   void set_router_handoff(bool on) { layers_.set_router_handoff(on); }
   void set_attention_handoff(bool on) { layers_.set_attention_handoff(on); }
 

@@ -52,6 +52,13 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
   act_.residual = make(B * hp.n_embd * f, "residual stream");
   act_.normed = make(B * hp.n_embd * f, "normed activations");
+  if (ctx.features().dot && hp.n_embd % 32 == 0) {
+    const uint64_t values = B * hp.n_embd, scales = values / 32 * 4;
+    act_.normed_q8 = make(aligned(values) + 2 * aligned(scales), "normed activations, int8");
+    act_.normed_xq = act_.normed_q8.range(0, values);
+    act_.normed_xd = act_.normed_q8.range(aligned(values), scales);
+    act_.normed_xs = act_.normed_q8.range(aligned(values) + aligned(scales), scales);
+  }
   {
     // q, k and v in one buffer, so a decode step's attention can bind them together (its
     // prologue does the RoPE); each region starts 256-aligned, like any binding offset.
@@ -114,24 +121,36 @@ uint64_t Activations::kv_cache_bytes() const {
 
 uint64_t Activations::device_bytes() const {
   uint64_t bytes = kv_cache_bytes();
-  for (const vk::Buffer* b : {&residual, &normed, &qkv, &attn, &ffn_gate_up, &ffn_hidden, &shared_out,
+  for (const vk::Buffer* b : {&residual, &normed, &normed_q8, &qkv, &attn, &ffn_gate_up, &ffn_hidden, &shared_out,
                               &shared_gate, &expert_ids, &expert_weights, &router_scratch, &experts_scratch,
                               &attn_scratch, &step, &expert_counts})
     bytes += b->size();
   return bytes;
 }
 
-vk::BufferRange LayerBuilder::normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight, uint32_t n,
-                                           bool fuse, const ops::InputNorm*& norm, ops::InputNorm& storage) {
+LayerBuilder::BlockInput LayerBuilder::normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight,
+                                                   uint32_t n, bool fuse, bool want_q8) {
+  BlockInput in;
   if (fuse) {
-    storage = {norm_weight, hp_.norm_eps};
-    norm = &storage;
-    return residual();
+    in.norm = ops::InputNorm{norm_weight, hp_.norm_eps};
+    in.x = residual();
+    return in;
   }
-  norm = nullptr;
-  rms_norm_.record(rec, residual(), norm_weight, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps);
+  if (want_q8 && quantize_in_norm_ && act_.normed_q8.valid()) {
+    const uint64_t values = uint64_t(n) * hp_.n_embd, scales = values / 32 * 4;
+    auto first = [](const vk::BufferRange& r, uint64_t bytes) { return vk::BufferRange{r.buffer, r.offset, bytes}; };
+    in.q8 = ops::Q8Activations{first(act_.normed_xq, values), first(act_.normed_xd, scales),
+                               first(act_.normed_xs, scales), hp_.n_embd, n};
+  }
+  rms_norm_.record(rec, residual(), norm_weight, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps, in.q8_ptr());
   rec.barrier();
-  return act_.normed.range();
+  in.x = act_.normed.range();
+  return in;
+}
+
+bool LayerBuilder::reads_q8(std::span<const ops::MatMul::Product> products, uint32_t n) const {
+  return std::any_of(products.begin(), products.end(),
+                     [&](const ops::MatMul::Product& p) { return matmul_.path_for(*p.w, n) == "mm_dot"; });
 }
 
 void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
@@ -139,14 +158,12 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   mark(rec, Stage::Other);
   const bool fuse = fuse_norms_ && matmul_.fuses_norm(L.wq, n) && matmul_.fuses_norm(L.wk, n) &&
                     matmul_.fuses_norm(L.wv, n);
-  ops::InputNorm storage;
-  const ops::InputNorm* norm;
-  const vk::BufferRange x = normed_input(rec, L.attn_norm, n, fuse, norm, storage);
   const bool bias = style.qkv_bias && L.bq.buffer != VK_NULL_HANDLE;
   const ops::MatMul::Product qkv[] = {{&L.wq, act_.q, bias ? &L.bq : nullptr},
                                       {&L.wk, act_.k, bias ? &L.bk : nullptr},
                                       {&L.wv, act_.v, bias ? &L.bv : nullptr}};
-  matmul_.record_products(rec, qkv, x, n, norm);  // one dispatch where they can share it
+  const BlockInput in = normed_input(rec, L.attn_norm, n, fuse, reads_q8(qkv, n));
+  matmul_.record_products(rec, qkv, in.x, n, in.norm_ptr(), in.q8_ptr());  // one dispatch where they can share it
   rec.barrier();
   const vk::BufferRange step = act_.step.range();
   const bool qk_norm = style.qk_norm && L.q_norm.buffer != VK_NULL_HANDLE;
@@ -197,11 +214,9 @@ void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);
   const bool fuse = fuse_norms_ && matmul_.fuses_norm(L.ffn_gate, n) && matmul_.fuses_norm(L.ffn_up, n);
-  ops::InputNorm storage;
-  const ops::InputNorm* norm;
-  const vk::BufferRange x = normed_input(rec, L.ffn_norm, n, fuse, norm, storage);
   const ops::MatMul::Product gate_up[] = {{&L.ffn_gate, act_.ffn_gate}, {&L.ffn_up, act_.ffn_up}};
-  matmul_.record_products(rec, gate_up, x, n, norm);
+  const BlockInput in = normed_input(rec, L.ffn_norm, n, fuse, reads_q8(gate_up, n));
+  matmul_.record_products(rec, gate_up, in.x, n, in.norm_ptr(), in.q8_ptr());
   rec.barrier();
   elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * hp_.n_ff);
   rec.barrier();
@@ -218,9 +233,12 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   const bool fuse = fuse_norms_ && experts_.fuses_norm(es) &&
                     (!shared || (matmul_.fuses_norm(L.gate_shexp, n) && matmul_.fuses_norm(L.up_shexp, n) &&
                                  (!L.has_shared_gate || matmul_.fuses_norm(L.gate_inp_shexp, n))));
-  ops::InputNorm storage;
-  const ops::InputNorm* norm;
-  const vk::BufferRange x = normed_input(rec, L.ffn_norm, n, fuse, norm, storage);
+  const ops::MatMul::Product shared_gate_up[] = {{&L.gate_shexp, act_.ffn_gate}, {&L.up_shexp, act_.ffn_up}};
+  const bool want_q8 = experts_.reads_q8_input(es, L.gate_exps.type, L.up_exps.type) ||
+                       (shared && reads_q8(shared_gate_up, n));
+  const BlockInput in = normed_input(rec, L.ffn_norm, n, fuse, want_q8);
+  const vk::BufferRange x = in.x;
+  const ops::InputNorm* norm = in.norm_ptr();
   const ops::RouterShape rs{n, hp_.n_embd, hp_.n_expert, hp_.n_expert_used, style.gating, style.renormalize};
   router_.record(rec, rs, L.router, x, act_.router_scratch.range(), act_.expert_ids.range(),
                  act_.expert_weights.range(), norm);
@@ -228,14 +246,14 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   // profiling the boundary timestamp waits for the router, so they count mostly as experts.
   mark(rec, Stage::Router);
   if (shared) {  // independent of the router: recorded before the same barrier
-    const ops::MatMul::Product gate_up[] = {{&L.gate_shexp, act_.ffn_gate}, {&L.up_shexp, act_.ffn_up}};
-    matmul_.record_products(rec, gate_up, x, n, norm);
+    matmul_.record_products(rec, shared_gate_up, x, n, norm, in.q8_ptr());
     if (L.has_shared_gate)
       matmul_.record(rec, L.gate_inp_shexp, x, act_.shared_gate.range(), n, nullptr, false, norm);
   }
   rec.barrier();
   experts_.record(rec, es, L.gate_exps, L.up_exps, L.down_exps, x, act_.expert_ids.range(),
-                  act_.expert_weights.range(), act_.experts_scratch.range(), residual(), /*accumulate=*/true, norm);
+                  act_.expert_weights.range(), act_.experts_scratch.range(), residual(), /*accumulate=*/true, norm,
+                  in.q8_ptr());
   if (expert_stats_ && act_.expert_counts.valid())
     histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
                       hp_.n_expert, layer * hp_.n_expert);

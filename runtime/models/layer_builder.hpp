@@ -4,6 +4,8 @@
 // how (rope layout, biases, q/k norms, router normalisation); the builder knows the buffers.
 #pragma once
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,10 @@ struct Activations {
   // into it (MatMul / MoeExperts accumulate, SharedExpertCombine), so no separate add pass.
   vk::Buffer residual;
   vk::Buffer normed;       // [n_batch][n_embd]
+  // normed as int8 activations (the norm pass writes both where integer-dot products read
+  // them): xq [n_batch][n_embd] int8, then xd and xs per 32 values; devices with dot only.
+  vk::Buffer normed_q8;
+  vk::BufferRange normed_xq, normed_xd, normed_xs;  // ranges of normed_q8 for n_batch rows
   vk::Buffer qkv;          // q, k, v below
   vk::BufferRange q, k, v; // [n_batch][heads][head_dim] each, ranges of qkv
   vk::Buffer attn;         // [n_batch][n_head][head_dim]
@@ -91,6 +97,9 @@ class LayerBuilder {
   void set_fuse_rope_attention(bool on) { fuse_rope_attention_ = on; }
   // Products of one input (q/k/v, gate/up) in one dispatch where they can (on by default).
   void set_merge_products(bool on) { matmul_.set_merge_products(on); }
+  // Prefill: the norm pass also writes the int8 activations the integer-dot products read (no
+  // quantization pass and barrier of theirs). On by default; off for comparisons.
+  void set_quantize_in_norm(bool on) { quantize_in_norm_ = on; }
   void set_router_handoff(bool on) { router_.set_handoff(on); }
   void set_attention_handoff(bool on) { attention_.set_combine_handoff(on); }
 
@@ -98,10 +107,21 @@ class LayerBuilder {
   const ops::RmsNorm& rms_norm() const { return rms_norm_; }
 
  private:
-  // The input of a block's first products: the residual stream with `norm` set (fuse), or the
-  // normed buffer after a norm pass and a barrier (norm null). storage backs `norm`.
-  vk::BufferRange normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight, uint32_t n, bool fuse,
-                               const ops::InputNorm*& norm, ops::InputNorm& storage);
+  // The input of a block's first products: the residual stream x with `norm` set (fuse), or
+  // the normed buffer after a norm pass and a barrier; with `q8` also as int8 activations.
+  struct BlockInput {
+    vk::BufferRange x;
+    std::optional<ops::InputNorm> norm;
+    std::optional<ops::Q8Activations> q8;
+    const ops::InputNorm* norm_ptr() const { return norm ? &*norm : nullptr; }
+    const ops::Q8Activations* q8_ptr() const { return q8 ? &*q8 : nullptr; }
+  };
+  // want_q8: some product of the block reads int8 activations (used only without fuse, where
+  // the device has the integer dot product and quantize_in_norm is on).
+  BlockInput normed_input(vk::Recorder& rec, const vk::BufferRange& norm_weight, uint32_t n, bool fuse,
+                          bool want_q8);
+  // Whether any of the products runs on the integer-dot tiles at this batch (reads int8 x).
+  bool reads_q8(std::span<const ops::MatMul::Product> products, uint32_t n) const;
 
   vk::Context& ctx_;
   const HParams& hp_;
@@ -112,6 +132,7 @@ class LayerBuilder {
   bool fuse_norms_ = true;
   bool fuse_kv_append_ = true;
   bool fuse_rope_attention_ = true;  // decode: RoPE and the KV append inside the attention dispatch
+  bool quantize_in_norm_ = true;
   Activations act_;
   ops::MatMul matmul_;
   ops::RmsNorm rms_norm_;

@@ -120,12 +120,12 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
   record_impl(rec, w, x, y, n_tokens, bias, accumulate, norm, nullptr);
 }
 
-MatMul::DotInput MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols,
+Q8Activations MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols,
                                         uint32_t n_tokens) const {
   const uint64_t q_bytes = align_up(uint64_t(cols) * n_tokens, kScratchAlign);
   const uint32_t n_blocks = n_tokens * (cols / 32);
   const vk::BufferRange s = dot_scratch(dot_scratch_bytes(cols, n_tokens));
-  DotInput in;
+  Q8Activations in;
   in.cols = cols;
   in.n_tokens = n_tokens;
   in.xq = {s.buffer, s.offset, uint64_t(cols) * n_tokens};
@@ -139,7 +139,7 @@ MatMul::DotInput MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange
 
 void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
                          uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate, const InputNorm* norm,
-                         const DotInput* quantized) const {
+                         const Q8Activations* quantized) const {
   check_supported(w.type);
   const char* type_name = quant::type_info(w.type).name;
   require(w.cols > 0 && w.rows > 0 && w.cols % weight_block_elements(w.type) == 0, MOEVK_ERROR_INVALID_ARGUMENT,
@@ -179,7 +179,7 @@ void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRan
   } else if (path == "mm_dot") {
     require(!quantized || (quantized->cols == w.cols && quantized->n_tokens == n_tokens), MOEVK_ERROR_INTERNAL,
             "matmul: quantized activations of another shape");
-    const DotInput in = quantized ? *quantized : quantize_input(rec, x, w.cols, n_tokens);
+    const Q8Activations in = quantized ? *quantized : quantize_input(rec, x, w.cols, n_tokens);
     xq = in.xq;
     xd = in.xd;
     xs = in.xs;
@@ -255,19 +255,20 @@ bool MatMul::merges(std::span<const Product> products, uint32_t n_tokens) const 
 }
 
 void MatMul::record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
-                             uint32_t n_tokens, const InputNorm* norm) const {
+                             uint32_t n_tokens, const InputNorm* norm, const Q8Activations* x_q8) const {
   for (const Product& p : products)
     require(p.w != nullptr, MOEVK_ERROR_INVALID_ARGUMENT, "matmul: a product without a matrix");
   // Batches on the integer-dot tiles: the activations are quantized once for all of them (one
-  // pass and two barriers, instead of one each), then each product's tiles run back to back.
+  // pass and two barriers, instead of one each), or not at all where the caller has them
+  // quantized; then each product's tiles run back to back.
   std::vector<bool> done(products.size(), false);
   std::vector<size_t> dot;
   for (size_t i = 0; i < products.size(); ++i)
     if (path_for(*products[i].w, n_tokens) == "mm_dot" && products[i].w->cols == products[0].w->cols) dot.push_back(i);
-  if (options_.merge_products && dot.size() >= 2 && n_tokens > 0) {
+  if (n_tokens > 0 && !dot.empty() && (x_q8 || (options_.merge_products && dot.size() >= 2))) {
     require(x.size >= uint64_t(n_tokens) * products[0].w->cols * 4, MOEVK_ERROR_INVALID_ARGUMENT,
             "matmul: activation range smaller than the batch");
-    const DotInput in = quantize_input(rec, x, products[0].w->cols, n_tokens);
+    const Q8Activations in = x_q8 ? *x_q8 : quantize_input(rec, x, products[0].w->cols, n_tokens);
     for (size_t i : dot) {
       record_impl(rec, *products[i].w, x, products[i].y, n_tokens, products[i].bias, false, norm, &in);
       done[i] = true;

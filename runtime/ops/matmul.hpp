@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/quantize_q8.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -64,8 +65,11 @@ class MatMul {
   // batches on the integer-dot tiles quantize x once for all of them (one quantization pass and
   // its two barriers instead of one each); the others with one record() each. Both sharings
   // follow options.merge_products.
+  // x_q8: x already quantized (RmsNorm's q8 output, fenced by the caller): products on the
+  // integer-dot tiles read it and x is not quantized at all; the others read x.
   void record_products(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
-                       uint32_t n_tokens, const InputNorm* norm = nullptr) const;
+                       uint32_t n_tokens, const InputNorm* norm = nullptr,
+                       const Q8Activations* x_q8 = nullptr) const;
   // Whether record_products() merges these: options.merge_products on, 2 to 3 products, all on
   // the mv path at this batch, of one type and column count, their weights in one buffer and
   // within one binding (the loader places each layer's q/k/v, gate/up that way), outputs in one
@@ -97,16 +101,11 @@ class MatMul {
 
  private:
   vk::BufferRange dot_scratch(uint64_t bytes) const;
-  // Activations quantized for the mm_dot tiles (the op's scratch).
-  struct DotInput {
-    vk::BufferRange xq, xd, xs;
-    uint32_t cols = 0, n_tokens = 0;
-  };
-  // Records the quantization of x into the scratch, fenced by barriers on both sides.
-  DotInput quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols, uint32_t n_tokens) const;
+  // Records the quantization of x into the op's scratch, fenced by barriers on both sides.
+  Q8Activations quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols, uint32_t n_tokens) const;
   void record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
                    uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate, const InputNorm* norm,
-                   const DotInput* quantized) const;
+                   const Q8Activations* quantized) const;
   // One dispatch for products merges() accepts.
   void record_merged(vk::Recorder& rec, std::span<const Product> products, const vk::BufferRange& x,
                      uint32_t n_tokens, const InputNorm* norm) const;

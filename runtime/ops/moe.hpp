@@ -10,6 +10,7 @@
 //   3. Shared expert (Qwen2-MoE): out[t] += sigmoid(g[t]) * shared[t] (g = Wsg x), or += shared[t]
 //      when there is no gate tensor.
 #pragma once
+#include "ops/quantize_q8.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -83,6 +84,9 @@ struct MoeExpertsOptions {
   // Grouped products on the NV cooperative-matrix kernel where it is on (ops/coopmat.hpp),
   // ahead of the dot path.
   bool allow_coopmat = true;
+  // Grouped dot path with gate and up of one type: the gate+up kernel writes h as the down
+  // product's int8 activations (no quantization pass and barrier between them). Off, for tests.
+  bool quantize_h_in_gate_up = true;
   // Decode kernels fold their sums with subgroupAdd where the device has subgroup arithmetic
   // (MOEVK_DISABLE=subgroup turns it off); off: the shared-memory tree, for tests.
   bool allow_subgroup = true;
@@ -116,10 +120,15 @@ class MoeExperts {
               const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
               const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
               const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate = false,
-              const InputNorm* norm = nullptr) const;
+              const InputNorm* norm = nullptr, const Q8Activations* x_q8 = nullptr) const;
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
   // norm (x RMS-normed on the way in) is taken by the decode path only.
   bool fuses_norm(const ExpertsShape& s) const { return path_for(s) == "decode"; }
+  // Whether record() would quantize x for the integer-dot kernel (grouped path, gate or up on
+  // it): then it takes x_q8, x already quantized (RmsNorm's q8 output), and quantizes nothing.
+  bool reads_q8_input(const ExpertsShape& s, quant::Type gate, quant::Type up) const {
+    return path_for(s) == "grouped" && (grouped_dot(gate) || grouped_dot(up));
+  }
   // With the weight types: "decode"; or for the grouped path "grouped_coopmat" (every expert
   // product on the cooperative-matrix kernel), "grouped_dot" (every one on the integer-dot
   // kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the

@@ -16,7 +16,8 @@
 //           of the dot path.
 // Scratch layout (each region starts at a multiple of 256 bytes, the largest storage-buffer
 // offset alignment Vulkan allows), N = n_tokens * k, E = n_expert:
-//   h              f32 [N][n_ff]     SiLU(gate) * up; decode: row t*k+j, grouped: grouped row p
+//   h              f32 [N][n_ff]     SiLU(gate) * up; decode: row t*k+j, grouped: grouped row p;
+//                                    or (grouped dot path) h as int8 activations (h_int8 below)
 //   y              f32 [N][n_embd]   grouped path: down output per grouped row
 //   group_info     u32 [3E + 2]      counts, offsets (E+1), row-tile starts (E+1)
 //   grouped_entry  u32 [N]           grouped row p -> entry t*k+j
@@ -49,6 +50,8 @@ static_assert(kMmWorkgroup == (kTileM / 4) * (kTileN / 2), "moe_mul_mm: one 4x2 
 // gathered int8 activation row serves twice the rows, two 32-column sub-blocks per barrier pair.
 constexpr uint32_t kDotWorkgroup = 128, kDotTileN = 64, kDotSubBlocks = 2;
 static_assert(kDotWorkgroup == (kTileM / 4) * (kDotTileN / 4), "moe_mul_mm_dot: one 4x4 micro-tile per thread");
+static_assert(kDotTileN % 32 == 0 && kTileM <= 16 * kDotSubBlocks,
+              "moe_mul_mm_dot's OUT_Q8: whole 32-column blocks per tile, staged in its two weight tiles");
 // moe_mul_mm_coopmat: the same row tiles, 64 weight rows per tile (4 subgroups x 16).
 constexpr uint32_t kCoopTileN = 64;
 static_assert(kTileM == 32, "moe_mul_mm_coopmat computes two 16-row fragments per row tile");
@@ -80,11 +83,26 @@ struct CombinePush {
 uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 uint32_t div_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
+// h as int8 activations inside h's own region (moe_mul_mm_dot's OUT_Q8 writes them there: the
+// f32 h is then never written): values, then scales and scaled sums, each 256-aligned.
+struct HInt8 {
+  uint64_t values, scales, d_at, s_at, end;
+};
+HInt8 h_int8(uint64_t n_values) {
+  HInt8 q;
+  q.values = n_values;
+  q.scales = n_values / 32 * 4;
+  q.d_at = align_up(n_values);
+  q.s_at = q.d_at + align_up(q.scales);
+  q.end = q.s_at + q.scales;
+  return q;
+}
+
 ExpertsScratchLayout layout_for(const ExpertsShape& s) {
   const uint64_t n = uint64_t(s.n_tokens) * s.k;
   ExpertsScratchLayout l;
   l.h = 0;
-  l.y = align_up(l.h + n * s.n_ff * 4);
+  l.y = align_up(l.h + std::max(n * s.n_ff * 4, h_int8(n * s.n_ff).end));
   l.group_info = align_up(l.y + n * s.n_embd * 4);
   l.grouped_entry = align_up(l.group_info + (3ull * s.n_expert + 2) * 4);
   l.grouped_row = align_up(l.grouped_entry + n * 4);
@@ -189,7 +207,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
                         const ExpertMatrices& up, const ExpertMatrices& down, const vk::BufferRange& x,
                         const vk::BufferRange& expert_ids, const vk::BufferRange& expert_weights,
                         const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate,
-                        const InputNorm* norm) const {
+                        const InputNorm* norm, const Q8Activations* x_q8) const {
   require(s.k >= 1 && s.n_expert >= 1 && s.k <= s.n_expert, MOEVK_ERROR_INVALID_ARGUMENT,
           "moe experts: need 1 <= k <= n_expert, got k=" + std::to_string(s.k) + " n_expert=" +
               std::to_string(s.n_expert));
@@ -289,9 +307,10 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const vk::BufferRange group_info = sub(scratch, l.group_info, (3ull * s.n_expert + 2) * 4);
   const vk::BufferRange grouped_entry = sub(scratch, l.grouped_entry, n_entries * 4);
   const vk::BufferRange grouped_row = sub(scratch, l.grouped_row, n_entries * 4);
-  const vk::BufferRange act_q8 = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
-  const vk::BufferRange act_scale = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
-  const vk::BufferRange act_sum = sub(scratch, l.act_sum, l.total - l.act_sum);
+  Q8Activations scratch_q8;  // x (unless the caller quantized it), later h
+  scratch_q8.xq = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
+  scratch_q8.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
+  scratch_q8.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
   const uint32_t n = static_cast<uint32_t>(n_entries);
   // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
   const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
@@ -302,18 +321,23 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
 
   const bool dot_gate = grouped_dot(gate.type), dot_up = grouped_dot(up.type);
   const bool dot_down = grouped_dot(down.type);
-  // int8 activations (quantize_q8) into act_q8/scale/sum: `elements` values of `src`, 32 at a time.
+  const uint64_t x_elements = uint64_t(s.n_tokens) * s.n_embd;
+  require(!x_q8 || (x_q8->cols == s.n_embd && x_q8->n_tokens == s.n_tokens && x_q8->xq.size >= x_elements &&
+                    x_q8->xd.size >= x_elements / 8 && x_q8->xs.size >= x_elements / 8),
+          MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: quantized x of another shape, or its ranges too small");
+  // int8 activations (quantize_q8) into the scratch's: `elements` values of `src`, 32 at a time.
   const QuantizeQ8 quantize_q8(ctx_, options_.quantize_groups_per_dim);
   auto quantize = [&](const vk::BufferRange& src, uint64_t elements) {
-    quantize_q8.record(rec, src, act_q8, act_scale, act_sum, static_cast<uint32_t>(elements / 32));
+    quantize_q8.record(rec, src, scratch_q8.xq, scratch_q8.xd, scratch_q8.xs, static_cast<uint32_t>(elements / 32));
   };
+  const Q8Activations& x_int8 = x_q8 ? *x_q8 : scratch_q8;
 
   const GroupPush group_push{n, s.n_expert, kTileM};
   rec.dispatch(ctx_.pipeline({"moe_group", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
                {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
   // x per token, once for all its slots (the dot kernel gathers rows through grouped_entry);
   // independent of the grouping, so it shares its barrier.
-  if (dot_gate || dot_up) quantize(x, uint64_t(s.n_tokens) * s.n_embd);
+  if ((dot_gate || dot_up) && !x_q8) quantize(x, x_elements);
   rec.barrier();
 
   // dot: moe_mul_mm_dot on the int8 activations (act is then unused); its mode 2 reads the up
@@ -321,9 +345,12 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   // coop: moe_mul_mm_coopmat, moe_mul_mm's bindings and modes on 64-row weight tiles.
   // One dispatch per window: a row tile belongs to one expert, so windows write disjoint rows
   // of the output (no barrier between them). which: 0 gate, 1 up, 2 down.
+  // act_int8: the dot kernel's activations (act quantized); dst_int8: the dot kernel writes its
+  // (mode 0) output as int8 activations there instead of f32 to dst.
   auto mm = [&](quant::Type t, uint32_t mode, int a_which, const ExpertMatrices& ma, int b_which,
-                const ExpertMatrices& mb, const vk::BufferRange& act, const vk::BufferRange& dst, uint32_t cols,
-                uint32_t rows, bool dot, bool coop) {
+                const ExpertMatrices& mb, const vk::BufferRange& act, const Q8Activations& act_int8,
+                const vk::BufferRange& dst, uint32_t cols, uint32_t rows, bool dot, bool coop,
+                const Q8Activations* dst_int8 = nullptr) {
     const uint32_t row_bytes = static_cast<uint32_t>(mode == kTimesUp ? mb.row_bytes() : ma.row_bytes());
     auto pick = [](const Window& w, int which) -> const WeightBinding& {
       return which == 0 ? w.gate : which == 1 ? w.up : w.down;
@@ -339,10 +366,12 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
         rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kCoopTileN),
                      max_tiles);
       } else if (dot) {
-        const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 8, sizeof(MmPush),
-                                               {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks});
-        rec.dispatch(p, {a.range, b.range, act_q8, act_scale, act_sum, grouped_entry, group_info, dst}, push,
-                     div_up(rows, kDotTileN), max_tiles);
+        const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 11, sizeof(MmPush),
+                                               {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks, dst_int8 ? 1u : 0u});
+        const Q8Activations& q = dst_int8 ? *dst_int8 : Q8Activations{dst, dst, dst};  // unused without
+        rec.dispatch(p, {a.range, b.range, act_int8.xq, act_int8.xd, act_int8.xs, grouped_entry, group_info, dst,
+                         q.xq, q.xd, q.xs},
+                     push, div_up(rows, kDotTileN), max_tiles);
       } else {
         const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
                                                {kMmWorkgroup, kTileM, kTileN, kTileK});
@@ -353,20 +382,30 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   };
   const bool coop_gate = grouped_coopmat(gate.type), coop_up = grouped_coopmat(up.type);
   const bool coop_down = grouped_coopmat(down.type);
+  // Fused gate+up and down both on the dot kernel: gate+up writes h as int8 activations (in h's
+  // region), so no quantization pass and barrier before down.
+  const bool h_in_epilogue = fused && dot_gate && dot_down && !coop_gate && options_.quantize_h_in_gate_up;
+  const HInt8 hl = h_int8(n_entries * s.n_ff);
+  Q8Activations h_q8;
+  h_q8.xq = sub(scratch, l.h, hl.values);
+  h_q8.xd = sub(scratch, l.h + hl.d_at, hl.scales);
+  h_q8.xs = sub(scratch, l.h + hl.s_at, hl.scales);
   if (fused) {
-    mm(gate.type, kFused, 0, gate, 1, up, x, h, s.n_embd, s.n_ff, dot_gate, coop_gate);
+    mm(gate.type, kFused, 0, gate, 1, up, x, x_int8, h, s.n_embd, s.n_ff, dot_gate, coop_gate,
+       h_in_epilogue ? &h_q8 : nullptr);
   } else {
-    mm(gate.type, kGateOnly, 0, gate, 0, gate, x, h, s.n_embd, s.n_ff, dot_gate, coop_gate);
+    mm(gate.type, kGateOnly, 0, gate, 0, gate, x, x_int8, h, s.n_embd, s.n_ff, dot_gate, coop_gate);
     rec.barrier();
-    mm(up.type, kTimesUp, 1, up, 1, up, x, h, s.n_embd, s.n_ff, dot_up, coop_up);
+    mm(up.type, kTimesUp, 1, up, 1, up, x, x_int8, h, s.n_embd, s.n_ff, dot_up, coop_up);
   }
   rec.barrier();
-  if (dot_down) {
+  if (dot_down && !h_in_epilogue) {
     // h (f32 SiLU(g) * u) to int8 per 32 elements, over the x activations gate/up have read.
     quantize(h, n_entries * s.n_ff);
     rec.barrier();
   }
-  mm(down.type, kDown, 2, down, 2, down, h, y, s.n_ff, s.n_embd, dot_down, coop_down);
+  mm(down.type, kDown, 2, down, 2, down, h, h_in_epilogue ? h_q8 : scratch_q8, y, s.n_ff, s.n_embd, dot_down,
+     coop_down);
   rec.barrier();
   const CombinePush combine_push{s.n_embd, s.k, accumulate ? 1u : 0u};
   rec.dispatch(ctx_.pipeline({"moe_combine", 4, sizeof(CombinePush), {kGroupWorkgroup}}),

@@ -9,6 +9,13 @@
 
 namespace moevk::ops {
 
+// int8 activations as QuantizeQ8 (or rms_norm_q8) writes them for a [n_tokens][cols] f32 matrix,
+// cols % 32 == 0: xq int8 [n_tokens * cols] (4 per word), xd and xs f32 [n_tokens * cols / 32].
+struct Q8Activations {
+  vk::BufferRange xq, xd, xs;
+  uint32_t cols = 0, n_tokens = 0;
+};
+
 class QuantizeQ8 {
  public:
   static constexpr uint32_t kWorkgroup = 64;  // threads per workgroup, one per block

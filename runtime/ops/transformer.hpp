@@ -1,5 +1,6 @@
 // The non-MoE transformer ops. All activations f32 row-major.
 #pragma once
+#include "ops/quantize_q8.hpp"
 #include "ops/tensor.hpp"
 #include "vk/recorder.hpp"
 
@@ -10,8 +11,12 @@ namespace moevk::ops {
 class RmsNorm {
  public:
   explicit RmsNorm(vk::Context& ctx);
+  // q8: also write the normed rows as int8 activations there (exactly QuantizeQ8's output for
+  // `out`; its cols == dim, a multiple of 32, and n_tokens == n_rows), so products on the
+  // integer-dot path need no quantization pass of their own.
   void record(vk::Recorder& rec, const vk::BufferRange& x, const vk::BufferRange& weight,
-              const vk::BufferRange& out, uint32_t n_rows, uint32_t dim, float eps) const;
+              const vk::BufferRange& out, uint32_t n_rows, uint32_t dim, float eps,
+              const Q8Activations* q8 = nullptr) const;
  private:
   vk::Context& ctx_;
 };

@@ -11,7 +11,7 @@
 //   3  y[p] = Wd_e h[p]                      (down; a_p = row p of h itself)
 // Inputs:  binding 0 Wg or Wd, binding 1 Wu (any bound buffer in modes 1, 3), both uint words in
 //          WEIGHT_<TYPE> layout, expert e at e * stride bytes; binding 2 activations a (f32,
-//          rows of `cols`); binding 3 grouped_entry; binding 4 group_info (moe_group_scatter).
+//          rows of `cols`); binding 3 grouped_entry; binding 4 group_info (moe_group).
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).

@@ -4,7 +4,7 @@
 // with fp16 operands and fp32 accumulation.
 // Workgroup (x, y) computes a TM (32 grouped rows) x TN (64 weight rows) output tile: weight rows
 // x*64.., and row tile y of the concatenated per-expert row tiles (moe_row_tiles.glsl; TM is
-// moe_group_scatter's tile_rows). Workgroups past the real tile count leave at once (the grid is
+// moe_group's tile_rows). Workgroups past the real tile count leave at once (the grid is
 // sized for the worst case, so counts are never read back).
 // 128 invocations = 4 subgroups of 32; subgroup s owns weight rows 16s..16s+15 of the tile and
 // both 16-row halves of the grouped rows: C = A (activations, 32 x K) * B (weights^T, K x 64).

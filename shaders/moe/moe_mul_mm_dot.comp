@@ -3,7 +3,7 @@
 // with activations quantized to int8 per 32 elements (matmul/quantize_q8.comp) and weights of
 // the int8-affine types (quant.glsl's QUANT_HAS_INT8), the algebra in common/int_dot.glsl.
 // Workgroup (x, y) computes a TM x TN output tile: weight rows x*TN.., and row tile y of the
-// concatenated per-expert row tiles (moe_row_tiles.glsl; TM is moe_group_scatter's tile_rows).
+// concatenated per-expert row tiles (moe_row_tiles.glsl; TM is moe_group's tile_rows).
 // Workgroups past the real tile count leave at once (the grid is sized for the worst case).
 // modes (push), a_p the int8 activation row of grouped row p:
 //   0  h[p] = SiLU(Wa_e a_p) * (Wb_e a_p)   a_p = xq row grouped_entry[p] / k   (fused gate+up)
@@ -14,19 +14,25 @@
 //          words in WEIGHT_<TYPE> layout, expert e at base + e * stride bytes;
 //          binding 2 xq u32 [rows of activations][cols / 4] (4 int8 each), bindings 3 xd and
 //          4 xs f32 [rows][cols / 32] (quantize_q8's scale and scaled block sum);
-//          binding 5 grouped_entry, binding 6 group_info (moe_group_scatter).
-// Output:  binding 7, [n_entries][rows] f32 in grouped order.
+//          binding 5 grouped_entry, binding 6 group_info (moe_group).
+// Output:  binding 7, [n_entries][rows] f32 in grouped order; or, with OUT_Q8 (mode 0 only),
+//          h as the down product's int8 activations instead, exactly what matmul/quantize_q8.comp
+//          makes of the f32 h (same values, same rule), so no quantization pass and barrier sit
+//          between gate+up and down: bindings 8 hq u32 [n_entries][rows / 4], 9 hd and 10 hs
+//          f32 [n_entries][rows / 32] (rows % 32 == 0; binding 7 is not written).
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (div_up(rows, TN), worst-case row tiles, 1). cols % 32 == 0.
-// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step),
-// WG == (TM / 4) * (TN / 4). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
+// Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step), 4 = OUT_Q8,
+// WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 16 KB (the output tile is
+// staged in the two weight tiles). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint TM = 32;
 layout(constant_id = 2) const uint TN = 64;
 layout(constant_id = 3) const uint KB = 2;
+layout(constant_id = 4) const bool OUT_Q8 = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
@@ -37,6 +43,9 @@ layout(std430, binding = 4) readonly buffer Xs { float xs_values[]; };
 layout(std430, binding = 5) readonly buffer GroupedEntry { uint grouped_entry[]; };
 layout(std430, binding = 6) readonly buffer Group { uint group_info[]; };
 layout(std430, binding = 7) buffer Out { float out_values[]; };
+layout(std430, binding = 8) writeonly buffer Hq { uint hq_words[]; };
+layout(std430, binding = 9) writeonly buffer Hd { float hd_values[]; };
+layout(std430, binding = 10) writeonly buffer Hs { float hs_values[]; };
 layout(push_constant) uniform Push {
   uint cols, rows, k, n_expert;
   uint stride_a, stride_b, row_bytes, mode;
@@ -172,6 +181,41 @@ void main() {
     barrier();
   }
 
+  if (OUT_Q8) {
+    // The TM x TN tile of h, row-major, into the weight tiles (free after the last barrier),
+    // then one thread per (row, 32-column block): quantize_q8's rule.
+    const uint half_tile = 8u * KB * TN;
+    [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
+      const uint t = (tm * MR + i / NR) * TN + tn * NR + i % NR;
+      const uint bits = floatBitsToUint(silu(acc_a[i]) * acc_b[i]);
+      if (t < half_tile) wa_q[t] = bits; else wb_q[t - half_tile] = bits;
+    }
+    barrier();
+    for (uint task = lid; task < TM * (TN / 32u); task += WG) {
+      const uint m = task / (TN / 32u), blk = task % (TN / 32u), col = n0 + blk * 32u;
+      if (m >= rows_valid || col >= pc.rows) continue;
+      float v[32];
+      float amax = 0.0;
+      [[unroll]] for (uint j = 0u; j < 32u; ++j) {
+        const uint t = m * TN + blk * 32u + j;
+        v[j] = uintBitsToFloat(t < half_tile ? wa_q[t] : wb_q[t - half_tile]);
+        amax = max(amax, abs(v[j]));
+      }
+      const float d = amax / 127.0;
+      const float id = d != 0.0 ? 1.0 / d : 0.0;
+      const uint block = ((row_begin + m) * pc.rows + col) / 32u;
+      int sum = 0;
+      [[unroll]] for (uint w = 0u; w < 8u; ++w) {
+        const ivec4 q = ivec4(round(vec4(v[4u * w], v[4u * w + 1u], v[4u * w + 2u], v[4u * w + 3u]) * id));
+        sum += q.x + q.y + q.z + q.w;
+        const ivec4 b8 = q & 0xFF;
+        hq_words[block * 8u + w] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
+      }
+      hd_values[block] = d;
+      hs_values[block] = d * float(sum);
+    }
+    return;
+  }
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
     const uint m = tm * MR + i / NR, n = tn * NR + i % NR;
     if (m >= rows_valid || n0 + n >= pc.rows) continue;

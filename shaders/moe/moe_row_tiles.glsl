@@ -1,7 +1,7 @@
 // Row tiles of the grouped (prefill) expert products (moe_mul_mm.comp, moe_mul_mm_dot.comp):
-// each expert's grouped rows are cut into tiles of TILE_ROWS rows (moe_group_scatter's
+// each expert's grouped rows are cut into tiles of TILE_ROWS rows (moe_group's
 // tile_rows), numbered consecutively over the experts; one workgroup row takes one tile.
-// The includer declares `readonly buffer { uint group_info[]; }` (moe_group_scatter's layout:
+// The includer declares `readonly buffer { uint group_info[]; }` (moe_group's layout:
 // counts [0, E), offsets [E, 2E+1), tile starts [2E+1, 3E+2)). Provides
 //   bool moe_row_tile(uint tile, uint n_expert, uint tile_rows, out uint expert,
 //                     out uint row_begin, out uint rows_valid)

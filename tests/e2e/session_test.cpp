@@ -447,9 +447,11 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
     expect_same_greedy_run(*by_env, plain, {1, 9, 200}, 2);
     EXPECT_EQ(by_env->profile().decode.dispatches_per_step, plain.profile().decode.dispatches_per_step);
     // Prefill chunks on the integer-dot tiles (more tokens than mul_mv takes): the products of one
-    // input share one quantization of it, the same counts saved, bit-identical logits.
+    // input share one quantization of it, the same counts saved, bit-identical logits. (With
+    // quantize_in_norm, the default, the norm pass quantizes and neither quantizes again.)
     if (model->context().features().dot) {
       SessionOptions wide{64, 32, false}, wide_separate{64, 32, false};
+      wide.quantize_in_norm = wide_separate.quantize_in_norm = false;
       wide_separate.merge_products = false;
       Session a(*model, wide), b(*model, wide_separate);
       const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
@@ -460,6 +462,38 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
       EXPECT_EQ(a.profile().prefill.dispatches_per_step + saved, b.profile().prefill.dispatches_per_step);
       EXPECT_EQ(a.profile().prefill.barriers_per_step + 2 * saved, b.profile().prefill.barriers_per_step);
     }
+  }
+}
+
+// Prefill chunks on the integer-dot tiles: the norm pass writes the int8 activations their
+// products read, against a quantization pass per block. The same int8 values either way, so
+// bit-identical logits; per layer the attention block saves the pass and its barrier, the MoE
+// block the pass of x (it shared the grouping's barrier).
+TEST(SessionQuantizeInNorm, NormWritesTheInt8ActivationsWithTheSameResults) {
+  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-norm-q8-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q8_0, {});
+    auto model = models::Model::load(file.path(), test::e2e_load_options());
+    if (!model->context().features().dot) GTEST_SKIP() << "no integer dot product on this device";
+    SessionOptions fused{64, 32, false}, separate{64, 32, false};
+    separate.quantize_in_norm = false;
+    Session a(*model, fused), b(*model, separate);
+    const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
+    a.decode(prompt, LogitsMode::All);
+    b.decode(prompt, LogitsMode::All);
+    for (int p = 0; p < int(prompt.size()); ++p) {
+      const auto la = a.logits(p), lb = b.logits(p);
+      EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end())) << "position " << p;
+    }
+    const uint32_t n_layer = model->hparams().n_layer;
+    if (!model->hparams().has_shared_expert) {  // Qwen2-MoE's shared expert shares the saving
+      EXPECT_EQ(a.profile().prefill.dispatches_per_step + 2 * n_layer, b.profile().prefill.dispatches_per_step);
+      EXPECT_EQ(a.profile().prefill.barriers_per_step + n_layer, b.profile().prefill.barriers_per_step);
+    } else {
+      EXPECT_LT(a.profile().prefill.dispatches_per_step + 2 * n_layer, b.profile().prefill.dispatches_per_step);
+    }
+    expect_same_greedy_run(a, b, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4, 5, 6}, 4);
   }
 }
 

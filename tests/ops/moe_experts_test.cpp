@@ -30,6 +30,9 @@ class MoeExpertsTest : public GpuTest {
   bool allow_subgroup = true;      // MoeExpertsOptions::allow_subgroup for run()
   uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
   uint32_t decode_workgroup = 64, decode_rows = 2;  // MoeExpertsOptions::decode_* for run()
+  bool quantize_h = true;          // MoeExpertsOptions::quantize_h_in_gate_up for run()
+  bool x_quantized_before = false; // run() quantizes x itself (QuantizeQ8) and passes it as x_q8
+  uint32_t last_dispatches = 0, last_barriers = 0;  // what run()'s recording held
 
   struct Inputs {
     Case c;
@@ -106,6 +109,7 @@ class MoeExpertsTest : public GpuTest {
     options.allow_subgroup = allow_subgroup;
     options.decode_workgroup = decode_workgroup;
     options.decode_rows = decode_rows;
+    options.quantize_h_in_gate_up = quantize_h;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -121,9 +125,25 @@ class MoeExpertsTest : public GpuTest {
       nbuf = test::upload(*ctx, *norm_weight, "norm weight");
       norm = {nbuf.range(), 1e-6f};
     }
+    const uint32_t x_blocks = c.n_tokens * c.n_embd / 32;
+    vk::Buffer xq, xd, xs;
+    ops::Q8Activations x_q8;
+    if (x_quantized_before) {
+      xq = test::poisoned(*ctx, uint64_t(x_blocks) * 32, "xq");
+      xd = test::poisoned(*ctx, uint64_t(x_blocks) * 4, "xd");
+      xs = test::poisoned(*ctx, uint64_t(x_blocks) * 4, "xs");
+      x_q8 = {xq.range(), xd.range(), xs.range(), c.n_embd, c.n_tokens};
+    }
     test::run_once(*ctx, [&](vk::Recorder& r) {
+      if (x_quantized_before) {
+        ops::QuantizeQ8(*ctx).record(r, xbuf.range(), xq.range(), xd.range(), xs.range(), x_blocks);
+        r.barrier();
+      }
+      const uint32_t d0 = r.dispatch_count(), b0 = r.barrier_count();
       op.record(r, s, g, u, d, xbuf.range(), idbuf.range(), wbuf.range(), scratch.range(), out.range(),
-                accumulate_onto != nullptr, norm_weight ? &norm : nullptr);
+                accumulate_onto != nullptr, norm_weight ? &norm : nullptr, x_quantized_before ? &x_q8 : nullptr);
+      last_dispatches = r.dispatch_count() - d0;
+      last_barriers = r.barrier_count() - b0;
     });
     return test::download<float>(*ctx, out, size_t(c.n_tokens) * c.n_embd);
   }
@@ -498,6 +518,45 @@ TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {
   };
   uint32_t seed = 800;
   for (const Case& c : cases) check(c, seed += 10);
+}
+
+// The grouped dot path's two shortcuts against the passes they replace, on the same inputs:
+// gate+up writing h as int8 activations (OUT_Q8) instead of f32 h quantized by a pass of its
+// own, and x handed over already quantized (x_q8, as the layer's norm pass writes it) instead
+// of quantized inside. The same int8 values either way, so bit-identical outputs, with one
+// dispatch and one barrier fewer for OUT_Q8 and one dispatch fewer for x_q8. Ragged n_ff (the
+// last 64-row tile holds one 32-column block), partial row tiles, expert windows.
+TEST_F(MoeExpertsTest, GroupedDotShortcutsGiveTheSameOutputs) {
+  if (!ctx->features().dot) GTEST_SKIP() << "no integer dot product on this device";
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 33, 64, 96},
+      {Type::Q4_K, Type::Q4_K, Type::Q8_0, 16, 4, 17, 256, 288},
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 60, 4, 40, 96, 160},
+  };
+  uint32_t seed = 1300;
+  for (const Case& c : cases) {
+    for (uint64_t window : {uint64_t(0), uint64_t(3 * quant::row_bytes(c.gate, c.n_embd) * c.n_ff)}) {
+      SCOPED_TRACE(describe(c) + (window ? " in windows of experts" : ""));
+      const Inputs in = make_inputs(c, seed += 10);
+      max_binding_bytes = window;
+      const std::vector<float> both = run(in, Path::GroupedDot);
+      const uint32_t dispatches = last_dispatches, barriers = last_barriers;
+      EXPECT_TRUE(close_to_reference(c, both, reference_for(in, Path::GroupedDot)));
+      quantize_h = false;
+      const std::vector<float> h_pass = run(in, Path::GroupedDot);
+      quantize_h = true;
+      EXPECT_EQ(both, h_pass) << "OUT_Q8 against the quantization pass";
+      EXPECT_EQ(last_dispatches, dispatches + 1);
+      EXPECT_EQ(last_barriers, barriers + 1);
+      x_quantized_before = true;
+      const std::vector<float> given_x = run(in, Path::GroupedDot);
+      x_quantized_before = false;
+      EXPECT_EQ(both, given_x) << "x quantized before against inside";
+      EXPECT_EQ(last_dispatches + 1, dispatches);
+      EXPECT_EQ(last_barriers, barriers);
+    }
+  }
+  max_binding_bytes = 0;
 }
 
 // moe_group on its own terms: the counts, prefix offsets and row-tile starts in group_info, the
