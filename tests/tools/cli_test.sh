@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `moevk` command as a user runs it: help, version, devices, convert, info, run, logits,
+# The `moevk` command as a user runs it: help, version, devices, convert, info, run, logits, perplexity,
 # and clear errors for bad input. $1 = the moevk binary, $2 = tests/data.
 set -uo pipefail
 moevk="$1"
@@ -34,7 +34,7 @@ check "devices prints small sizes in MiB, not 0.xx GiB" bash -c "! grep -q ' 0\.
 "$moevk" devices --json >"$tmp/devices.json" 2>&1
 check "devices --json is an array with vendor" grep -q '"vendor"' "$tmp/devices.json"
 
-for sub in run chat logits info convert make-model bench devices; do
+for sub in run chat logits perplexity info convert make-model bench devices; do
   check "$sub --help" bash -c "'$moevk' $sub --help | grep -qi usage"
 done
 
@@ -90,6 +90,22 @@ check "logits -p prints every position" bash -c "test \$(grep -c '^pos' '$tmp/lo
 "$moevk" logits -m "$tmp/m.gguf" >/dev/null 2>"$tmp/err"; rc=$?
 check "logits without a prompt exits 2" test "$rc" = 2
 check "logits without a prompt says so" grep -q "no prompt" "$tmp/err"
+# perplexity: llama-perplexity's running estimate and final line, JSON with the same figures,
+# and a text shorter than one chunk refused with the counts named.
+"$moevk" perplexity -m "$tmp/m.gguf" -p "a b c d e f g h i j k l m n o p q r s t u v w x y z" --chunk 8 \
+  --no-progress >"$tmp/ppl" 2>"$tmp/ppl.err"; rc=$?
+check "perplexity exits 0" test "$rc" = 0
+check "perplexity prints the running estimate" grep -qE '^\[1\][0-9.]+,\[2\][0-9.]+,' "$tmp/ppl"
+check "perplexity prints the final estimate" grep -qE '^Final estimate: PPL = [0-9.]+ \+/- [0-9.]+$' "$tmp/ppl"
+"$moevk" perplexity -m "$tmp/m.gguf" -p "a b c d e f g h i j k l m n o p q r s t u v w x y z" --chunk 8 --chunks 2 \
+  --json --no-progress >"$tmp/ppl.json" 2>/dev/null
+check "perplexity --json: two chunks" grep -qE '"n_chunks": 2,' "$tmp/ppl.json"
+check "perplexity --json: ppl and its error" grep -qE '"ppl": [0-9.]+, "ppl_stderr": [0-9.]+' "$tmp/ppl.json"
+"$moevk" perplexity -m "$tmp/m.gguf" --prompt-ids 5,6,7 --chunk 8 --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "perplexity of a text shorter than a chunk exits 1" test "$rc" = 1
+check "perplexity says the text is too short" grep -q "3 tokens, less than one chunk of 8" "$tmp/err"
+"$moevk" perplexity -m "$tmp/m.gguf" --chunk 8 >/dev/null 2>"$tmp/err"; rc=$?
+check "perplexity without a text exits 2" test "$rc" = 2
 
 # Numeric options are checked when parsed.
 for bad in "-c -1" "-c 99999999999" "-n -5" "-b 0" "--temp -1" "--top-p 2" "--seed -1" "-n 12abc"; do
