@@ -321,7 +321,8 @@ typedef struct moevk_convert_params {
   size_t struct_size;
   const char* hf_dir;       /* config.json + *.safetensors (+ tokenizer.json, optional) */
   const char* output_path;  /* the GGUF file to write (replaced; removed again on failure) */
-  const char* type;         /* f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k; default "f16" */
+  const char* type;         /* f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k,
+                                q5_k, q6_k, iq4_nl, iq4_xs; default "f16" */
   moevk_progress_fn progress;
   void* progress_user_data;
   moevk_log_fn log;
