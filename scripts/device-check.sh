@@ -75,7 +75,7 @@ bench_model() {  # bench_model NAME PRESET TYPE
     > "$OUT/make-$name.log" 2>&1
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
   # Each decode fusion off in turn, then all of them: what each is worth on this device.
-  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff
+  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_greedy
   step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
     --without "$fusions,${fusions//,/+}" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.

@@ -122,8 +122,8 @@ int bench_model(int argc, char** argv) {
                   "barriers per step (in --json: a \"profile\" object per test).\n"
                   "--without A,B+C,...  runs tg again for each entry with those decode fusions off (names as\n"
                   "in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, merge_products,\n"
-                  "router_handoff, attention_handoff; '+' joins several), each in a fresh context of the\n"
-                  "same loaded model:\n"
+                  "router_handoff, attention_handoff, chain_greedy; '+' joins several), each in a fresh\n"
+                  "context of the same loaded model:\n"
                   "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n");
       return 0;
     }

@@ -32,8 +32,9 @@ static void print_help() {
       "                             arithmetic); test the fallbacks. Also the decode step's\n"
       "                             fusions: fuse_norms, kv_append, rope_attention,\n"
       "                             merge_products, router_handoff,\n"
-      "                             attention_handoff (measure what each is worth with\n"
-      "                             moevk bench)\n"
+      "                             attention_handoff, and chain_greedy (greedy steps\n"
+      "                             submitted before the last one's token is read);\n"
+      "                             measure what each is worth with moevk bench\n"
       "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
       "                             on hardware)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");

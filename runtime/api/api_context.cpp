@@ -64,6 +64,18 @@ void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode
   c.last_argmax = mode == LogitsMode::ArgmaxOnly ? c.session->argmax() : -1;
 }
 
+// After Session::finish_chained: `token` is decoded (the step's own input), `next` its greedy
+// successor; the context's bookkeeping as decode_tokens(c, {token}, ArgmaxOnly) leaves it.
+void accept_chained(moevk_context& c, int32_t token, int32_t next) {
+  c.history.push_back(token);
+  c.pending_rows = 0;
+  c.pending_token = -1;
+  c.last_batch = 1;
+  c.all_logits = false;
+  c.last_logits_on_host = false;
+  c.last_argmax = next;
+}
+
 int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
   const auto internal = to_internal(p);
   if (internal.greedy() && !internal.has_penalties()) {
@@ -300,6 +312,14 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         auto t0 = std::chrono::steady_clock::now();
         decode_tokens(c, prompt, mode);
         int32_t next = sample_next(c, p.sampling);
+        // Greedy: the step that decodes `next` goes to the GPU before the host looks at `next`
+        // (it takes the token from the GPU's argmax), and each later step before the host reads
+        // the one in flight; a step nobody continues is dropped (Session::launch_chained).
+        // Expert counts would count a dropped step's choices, so they keep the plain loop.
+        const bool chain = mode == LogitsMode::ArgmaxOnly && c.session->chains_greedy() &&
+                           !c.session->expert_stats() && c.session->chain_ready();
+        auto room_for = [&](uint32_t steps) { return uint64_t(c.session->n_past()) + steps <= c.session->n_ctx(); };
+        if (chain && p.max_tokens > 1 && room_for(1)) c.session->launch_chained();
         r.prompt_ms = ms_since(t0);
         c.prompt_ms_total += r.prompt_ms;
         c.prompt_tokens_total += r.n_prompt_tokens;
@@ -339,11 +359,20 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
             r.stop_reason = MOEVK_STOP_CONTEXT_FULL;
             break;
           }
-          const int32_t one[1] = {next};
-          decode_tokens(c, one, mode);
+          if (chain) {
+            // The step decoding `next` is in flight; the one after it goes too where a token
+            // after that may be wanted, then the host waits for the first.
+            if (n + 2 < p.max_tokens && room_for(2)) c.session->launch_chained();
+            next = c.session->finish_chained();
+            accept_chained(c, streamed_not_decoded, next);
+          } else {
+            const int32_t one[1] = {next};
+            decode_tokens(c, one, mode);
+            next = sample_next(c, p.sampling);
+          }
           streamed_not_decoded = -1;
-          next = sample_next(c, p.sampling);
         }
+        if (chain) c.session->drop_chained();  // the speculative step, where one is in flight
         c.pending_token = streamed_not_decoded;
         if (r.stop_reason != MOEVK_STOP_STRING && r.stop_reason != MOEVK_STOP_CALLBACK) {
           bool stopped = false;

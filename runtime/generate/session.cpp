@@ -32,6 +32,35 @@ struct Session::Impl {
   int32_t argmax = -1;
   bool broken = false;  // a device loss mid-call: the KV cache is in an unknown state
   Profile profile;
+  // Chained greedy steps (launch_chained): a recording per slot, the slots in flight oldest first.
+  std::unique_ptr<vk::Recorder> chained[2];
+  std::vector<int> in_flight;
+  int next_slot = 0;
+  bool chain_ready = false;
+  bool chain_greedy = true;
+  bool expert_stats = false;
+
+  // Waits for every chained step in flight and forgets them.
+  void drop_chained() {
+    while (!in_flight.empty()) {
+      const int slot = in_flight.front();
+      in_flight.erase(in_flight.begin());
+      try {
+        chained[slot]->wait();
+      } catch (const Error&) {
+        for (int s : in_flight) {  // a lost device: nothing more runs, but nothing is left pending
+          try {
+            chained[s]->wait();
+          } catch (const Error&) {
+          }
+        }
+        in_flight.clear();
+        broken = true;
+        throw;
+      }
+    }
+    chain_ready = false;
+  }
 
   Impl(const models::Model& m) : model(m), ctx(m.shared_context()) {}
 
@@ -89,6 +118,8 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
   impl_->forward->set_merge_products(options.merge_products && !off.count("merge_products"));
   impl_->forward->set_quantize_in_norm(options.quantize_in_norm);
+  impl_->chain_greedy = options.chain_greedy && !off.count("chain_greedy");
+  impl_->expert_stats = options.expert_stats;
   impl_->forward->set_router_handoff(options.router_handoff && !off.count("router_handoff"));
   impl_->forward->set_attention_handoff(options.attention_handoff && !off.count("attention_handoff"));
   // The largest step is recorded now, so a batch the device cannot run fails here, naming the
@@ -104,8 +135,10 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
 }
 
 Session::~Session() {
-  // Recordings reference the forward's buffers: drop them first.
+  // Recordings reference the forward's buffers: drop them first (one in flight waits).
   if (impl_) {
+    impl_->chained[0].reset();
+    impl_->chained[1].reset();
     impl_->recordings.clear();
     impl_->forward.reset();
   }
@@ -116,6 +149,7 @@ uint32_t Session::n_past() const { return impl_->n_past; }
 uint32_t Session::n_vocab() const { return impl_->model.hparams().n_vocab; }
 
 void Session::reset() {
+  impl_->drop_chained();
   impl_->n_past = 0;
   impl_->logits.clear();
   impl_->logits_rows = 0;
@@ -125,6 +159,7 @@ void Session::reset() {
 }
 
 void Session::truncate(uint32_t n_keep) {
+  impl_->drop_chained();
   require(n_keep <= impl_->n_past, MOEVK_ERROR_INVALID_ARGUMENT,
           "truncate to " + std::to_string(n_keep) + " tokens: the context holds only " +
               std::to_string(impl_->n_past));
@@ -138,6 +173,7 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
   Impl& d = *impl_;
   if (d.broken || d.ctx->lost())
     fail(MOEVK_ERROR_DEVICE_LOST, "the GPU was lost during an earlier call; this session is unusable");
+  d.drop_chained();
   if (tokens.empty()) fail(MOEVK_ERROR_INVALID_ARGUMENT, "decode: no tokens");
   if (uint64_t(d.n_past) + tokens.size() > d.n_ctx)
     fail(MOEVK_ERROR_CONTEXT_FULL, "decode: " + std::to_string(d.n_past) + " tokens in the context + " +
@@ -181,7 +217,62 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
   if (mode == LogitsMode::All) d.logits_rows = uint32_t(tokens.size());
   if (mode == LogitsMode::Last) d.logits_rows = 1;
   d.last_call_tokens = uint32_t(tokens.size());
+  d.chain_ready = mode == LogitsMode::ArgmaxOnly;
 }
+
+bool Session::chain_ready() const { return impl_->chain_ready && !impl_->broken; }
+uint32_t Session::chained_in_flight() const { return uint32_t(impl_->in_flight.size()); }
+bool Session::chains_greedy() const { return impl_->chain_greedy; }
+bool Session::expert_stats() const { return impl_->expert_stats; }
+
+void Session::launch_chained() {
+  Impl& d = *impl_;
+  if (d.broken || d.ctx->lost())
+    fail(MOEVK_ERROR_DEVICE_LOST, "the GPU was lost during an earlier call; this session is unusable");
+  require(d.chain_ready, MOEVK_ERROR_INTERNAL, "a chained step needs a greedy step before it");
+  require(d.in_flight.size() < 2, MOEVK_ERROR_INTERNAL, "two chained steps are in flight already");
+  const uint64_t position = uint64_t(d.n_past) + d.in_flight.size();
+  if (position + 1 > d.n_ctx)
+    fail(MOEVK_ERROR_CONTEXT_FULL, "decode: " + std::to_string(position) + " tokens in the context + 1 new exceed n_ctx " +
+                                       std::to_string(d.n_ctx));
+  const int slot = d.next_slot;
+  if (!d.chained[slot]) {
+    auto rec = std::make_unique<vk::Recorder>(*d.ctx, d.profile.enabled ? d.forward->timestamps_per_step() : 0);
+    d.forward->record(*rec, 1, StepOutput::Argmax, slot);
+    d.chained[slot] = std::move(rec);
+  }
+  d.forward->set_chained_inputs(slot, uint32_t(position));
+  try {
+    d.chained[slot]->submit_async();
+  } catch (const Error& e) {
+    if (e.status() == MOEVK_ERROR_DEVICE_LOST || d.ctx->lost()) d.broken = true;
+    throw;
+  }
+  d.in_flight.push_back(slot);
+  d.next_slot = 1 - slot;
+}
+
+int32_t Session::finish_chained() {
+  Impl& d = *impl_;
+  require(!d.in_flight.empty(), MOEVK_ERROR_INTERNAL, "no chained step in flight");
+  const int slot = d.in_flight.front();
+  d.in_flight.erase(d.in_flight.begin());
+  try {
+    d.chained[slot]->wait();
+  } catch (const Error&) {
+    d.drop_chained();  // throws again for a lost device after waiting what it can
+    d.broken = true;
+    throw;
+  }
+  d.account(*d.chained[slot], 1);
+  d.n_past += 1;
+  d.logits_rows = 0;
+  d.last_call_tokens = 1;
+  d.argmax = d.forward->chained_argmax(slot);
+  return d.argmax;
+}
+
+void Session::drop_chained() { impl_->drop_chained(); }
 
 std::span<const float> Session::logits(int32_t index) const {
   const Impl& d = *impl_;

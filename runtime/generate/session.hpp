@@ -37,6 +37,9 @@ struct SessionOptions {
   // Prefill chunks on the integer-dot tiles: the norm pass writes the int8 activations the
   // products read (no quantization pass and barrier per block). Off, for comparisons.
   bool quantize_in_norm = true;
+  // Greedy generation (moevk_generate) keeps the next step in flight while the host reads the
+  // last one's token (Session::launch_chained); off: step, wait, read, step. For comparisons.
+  bool chain_greedy = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).
@@ -90,6 +93,26 @@ class Session {
   std::span<const float> logits(int32_t index) const;
   // After decode(..., ArgmaxOnly): the greedy token.
   int32_t argmax() const;
+
+  // Greedy decoding kept in flight, so the host is off the GPU's critical path: a chained step
+  // decodes one token, the greedy token of the step before it, read from the GPU (no readback
+  // in between), so the host can submit step t+1 before it has read step t's token.
+  // - chain_ready(): the newest step (done or in flight) was greedy (decode(..., ArgmaxOnly) or
+  //   a chained step), so a chained step can follow it.
+  // - launch_chained(): submits one (at most two in flight); CONTEXT_FULL when no position is
+  //   left for it.
+  // - finish_chained(): waits for the oldest in flight; its token is now decoded (n_past + 1);
+  //   returns its greedy token (the next one).
+  // - drop_chained(): waits for every step in flight and forgets them (n_past unchanged: what
+  //   they wrote past it is never read). decode(), reset() and truncate() do it first.
+  bool chain_ready() const;
+  void launch_chained();
+  int32_t finish_chained();
+  void drop_chained();
+  uint32_t chained_in_flight() const;
+  // SessionOptions::chain_greedy and MOEVK_DISABLE=chain_greedy: whether callers should chain.
+  bool chains_greedy() const;
+  bool expert_stats() const;  // SessionOptions::expert_stats
 
   // With expert_stats: counts[layer][expert] of top-k choices over every decoded token.
   std::vector<std::vector<uint64_t>> expert_counts() const;

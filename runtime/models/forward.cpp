@@ -37,6 +37,10 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   ops::Argmax::clear_counters(ctx_, argmax_scratch_.range());
   logits_host_ = ctx_.create_buffer(vocab * 4, vk::BufferKind::Readback, "logits readback (last token)");
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
+  for (int slot = 0; slot < 2; ++slot) {
+    chained_inputs_[slot] = ctx_.create_buffer(kStepBytes, vk::BufferKind::Upload, "chained step inputs");
+    chained_argmax_host_[slot] = ctx_.create_buffer(4, vk::BufferKind::Readback, "chained greedy token readback");
+  }
   reset_expert_counts();
 }
 
@@ -44,14 +48,26 @@ Forward::~Forward() = default;
 
 uint32_t Forward::timestamps_per_step() const { return hp_.n_layer * LayerBuilder::kMarksPerLayer + 2; }
 
-void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
+void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chained_slot) {
   if (n == 0 || n > n_batch_) fail(MOEVK_ERROR_INTERNAL, "forward step of " + std::to_string(n) + " tokens");
+  const bool chained = chained_slot >= 0;
+  if (chained && (chained_slot > 1 || n != 1 || output != StepOutput::Argmax))
+    fail(MOEVK_ERROR_INTERNAL, "a chained step is one token with a greedy output, in slot 0 or 1");
   const uint64_t embd = hp_.n_embd, vocab = hp_.n_vocab;
   rec.begin();
-  layers_.mark(rec, Stage::Other);  // slot 0: the step's origin (no interval ends here)
   const Activations& act = layers_.buffers();
-  rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
-  rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
+  if (chained) {
+    // Submitted while the step before it may still run: this first barrier orders everything
+    // here after everything submitted earlier (its argmax, its reads of the step buffers).
+    rec.barrier();
+    layers_.mark(rec, Stage::Other);
+    rec.copy(chained_inputs_[chained_slot].range(), act.step.range(), kStepBytes);
+    rec.copy(argmax_id_.range(), token_ids_.range(), 4);
+  } else {
+    layers_.mark(rec, Stage::Other);  // slot 0: the step's origin (no interval ends here)
+    rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
+    rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
+  }
   rec.barrier();
   embedding_.record(rec, w_.token_embd, token_ids_.range(), layers_.residual(), n);
   rec.barrier();
@@ -80,7 +96,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output) {
         const vk::BufferRange scratch = argmax_scratch_.range();
         argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab, &scratch);
         rec.barrier();
-        rec.copy(argmax_id_.range(), argmax_host_.range(), 4);
+        rec.copy(argmax_id_.range(), chained ? chained_argmax_host_[chained_slot].range() : argmax_host_.range(), 4);
       }
       break;
     }
@@ -136,6 +152,19 @@ const float* Forward::logits(StepOutput output) const {
 int32_t Forward::argmax() const {
   uint32_t id = 0;
   std::memcpy(&id, argmax_host_.mapped(), 4);
+  return int32_t(id);
+}
+
+void Forward::set_chained_inputs(int slot, uint32_t n_past) {
+  ops::StepParams step;
+  step.n_past = n_past;
+  step.n_tokens = 1;
+  std::memcpy(chained_inputs_[slot].mapped(), &step, kStepBytes);
+}
+
+int32_t Forward::chained_argmax(int slot) const {
+  uint32_t id = 0;
+  std::memcpy(&id, chained_argmax_host_[slot].mapped(), 4);
   return int32_t(id);
 }
 

@@ -34,13 +34,20 @@ class Forward {
   uint32_t timestamps_per_step() const;
 
   // Records a whole step for n_tokens (1..n_batch) into `rec` (begin..end included).
-  void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output);
+  // chained_slot 0 or 1 (a one-token Argmax step only): the step's token is the argmax the step
+  // submitted before it left on the GPU, and its parameters and its own argmax go through that
+  // slot's buffers (set_chained_inputs, chained_argmax), so two such steps can be in flight at
+  // once, alternating slots: the host submits the next before it has read the last.
+  void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output, int chained_slot = -1);
   // Writes the step's inputs (read by the recorded copies at the next submit).
   void set_inputs(uint32_t n_past, std::span<const int32_t> ids);
   // After a submit of a Last or All recording: its logits rows (one row for Last).
   const float* logits(StepOutput output) const;
   // After a submit of an Argmax recording.
   int32_t argmax() const;
+  // A chained slot's step parameters (before its submit), and its argmax (after it has run).
+  void set_chained_inputs(int slot, uint32_t n_past);
+  int32_t chained_argmax(int slot) const;
 
   // Device-local bytes this forward pass holds: its KV caches, and everything (activations,
   // scratch, logits, the caches) together. Weights are the model's (Model::weight_bytes).
@@ -84,6 +91,7 @@ class Forward {
   vk::Buffer argmax_scratch_;  // Device: ops::Argmax's slice partials and counter
   vk::Buffer logits_host_;   // Readback: [1][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
+  vk::Buffer chained_inputs_[2], chained_argmax_host_[2];  // Upload StepParams, Readback u32
   vk::Buffer logits_all_, logits_all_host_;  // [n_batch][n_vocab] (All), from its first recording
   void ensure_all_logits();
 };

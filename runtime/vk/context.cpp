@@ -404,6 +404,11 @@ void Context::download(const BufferRange& src, void* data, uint64_t size) {
 }
 
 void Context::submit_and_wait(VkCommandBuffer cb, VkFence fence) {
+  submit(cb, fence);
+  wait(fence);
+}
+
+void Context::submit(VkCommandBuffer cb, VkFence fence) {
   check_usable();
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
@@ -419,18 +424,32 @@ void Context::submit_and_wait(VkCommandBuffer cb, VkFence fence) {
     }
     r = vkQueueSubmit(queue_, 1, &submit, fence);
   }
-  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_);
+  if (r == VK_ERROR_DEVICE_LOST) lose(r);
+  check(r, "vkQueueSubmit");
+}
+
+void Context::wait(VkFence fence) {
+  const VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_);
   if (r == VK_SUCCESS) {
     check(vkResetFences(device_, 1, &fence), "vkResetFences");
     return;
   }
-  if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) {
-    lost_ = true;
-    throw Error(MOEVK_ERROR_DEVICE_LOST,
-                std::string("the Vulkan device '") + caps_.name + "' was lost during a submit (" +
-                    result_name(r) + "); this context cannot be used further, create a new one");
-  }
-  check(r, "vkQueueSubmit");
+  if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) lose(r);
+  check(r, "vkWaitForFences");
+}
+
+bool Context::wait_noexcept(VkFence fence) noexcept {
+  const VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_);
+  if (r == VK_SUCCESS) return vkResetFences(device_, 1, &fence) == VK_SUCCESS;
+  lost_ = true;
+  return false;
+}
+
+void Context::lose(VkResult r) {
+  lost_ = true;
+  throw Error(MOEVK_ERROR_DEVICE_LOST,
+              std::string("the Vulkan device '") + caps_.name + "' was lost during a submit (" + result_name(r) +
+                  "); this context cannot be used further, create a new one");
 }
 
 }  // namespace moevk::vk

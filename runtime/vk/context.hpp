@@ -179,6 +179,13 @@ class Context {
   // waiting on their steps do not hold each other's next submit back. Throws DEVICE_LOST (and
   // marks the context lost: every later call fails the same way) or VULKAN on other failures.
   void submit_and_wait(VkCommandBuffer cb, VkFence fence);
+  // The two halves, for work kept in flight while the host goes on (several command buffers,
+  // each with its own fence): wait() blocks until `fence` signals and resets it.
+  void submit(VkCommandBuffer cb, VkFence fence);
+  void wait(VkFence fence);
+  // wait() for destructors: never throws; false (and the context marked lost) where the fence
+  // did not signal within the device timeout.
+  bool wait_noexcept(VkFence fence) noexcept;
   bool lost() const { return lost_; }
   void check_usable() const;
 
@@ -211,6 +218,7 @@ class Context {
   Buffer staging_;
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
       peak_device_allocated_bytes_{0};
+  [[noreturn]] void lose(VkResult r);  // marks the context lost, throws DEVICE_LOST
   std::atomic<bool> lost_{false};  // set by the thread that sees the loss, read by every thread
   uint64_t fence_timeout_ns_ = 0;
   uint32_t simulate_loss_after_ = 0;

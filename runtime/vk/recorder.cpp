@@ -66,6 +66,8 @@ Recorder::Recorder(Context& ctx, uint32_t max_timestamps)
 }
 
 Recorder::~Recorder() {
+  // A recording still in flight must finish before its command buffer and sets go.
+  if (in_flight_ && !ctx_.lost()) ctx_.wait_noexcept(commands_.fence());
   VkDevice d = ctx_.device();
   for (auto p : pools_) vkDestroyDescriptorPool(d, p, nullptr);
   if (query_pool_) vkDestroyQueryPool(d, query_pool_, nullptr);
@@ -74,6 +76,7 @@ Recorder::~Recorder() {
 
 void Recorder::begin() {
   ctx_.check_usable();
+  if (in_flight_) throw Error(MOEVK_ERROR_INTERNAL, "re-recording a command buffer still in flight");
   check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
   for (auto p : pools_) check(vkResetDescriptorPool(ctx_.device(), p, 0), "vkResetDescriptorPool");
   sets_in_pool_ = 0;
@@ -255,8 +258,21 @@ std::vector<double> Recorder::timestamps_ms() {
 }
 
 void Recorder::submit() {
+  submit_async();
+  wait();
+}
+
+void Recorder::submit_async() {
   if (!recorded_) throw Error(MOEVK_ERROR_INTERNAL, "submit of an unfinished recording");
-  ctx_.submit_and_wait(cb_, commands_.fence());
+  if (in_flight_) throw Error(MOEVK_ERROR_INTERNAL, "submit of a recording still in flight");
+  ctx_.submit(cb_, commands_.fence());
+  in_flight_ = true;
+}
+
+void Recorder::wait() {
+  if (!in_flight_) return;
+  in_flight_ = false;  // a lost device leaves nothing to wait for either
+  ctx_.wait(commands_.fence());
 }
 
 }  // namespace moevk::vk

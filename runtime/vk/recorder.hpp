@@ -64,6 +64,14 @@ class Recorder {
 
   // Submits the recording and waits for it (replay: call again without re-recording).
   void submit();
+  // The two halves: submit_async() returns at once (the recording may not be submitted or
+  // re-recorded again until wait()); wait() blocks until it has run (nothing when not in
+  // flight). Recordings of one queue run in submission order where their first command is a
+  // barrier: it orders them after everything submitted before. Destroying a recorder in flight
+  // waits for it.
+  void submit_async();
+  void wait();
+  bool in_flight() const { return in_flight_; }
 
  private:
   VkDescriptorSet allocate_set(const Pipeline& p);
@@ -82,6 +90,7 @@ class Recorder {
   // The last command recorded was barrier() (timestamps aside): a second one is skipped.
   bool after_barrier_ = false;
   bool recording_ = false, recorded_ = false;
+  bool in_flight_ = false;  // submit_async() without its wait() yet
 };
 
 }  // namespace moevk::vk

@@ -19,7 +19,7 @@ check() {  # check "what" command...
 check "--help lists run" grep -q "run" "$tmp/help"
 check "--help lists devices" grep -q "devices" "$tmp/help"
 for name in fp16 int8 storage16 storage8 dot coopmat subgroup_size_control subgroup \
-  fuse_norms kv_append rope_attention merge_products router_handoff attention_handoff; do
+  fuse_norms kv_append rope_attention merge_products router_handoff attention_handoff chain_greedy; do
   check "--help lists MOEVK_DISABLE=$name" grep -qE "[ ,]$name[,) ]" "$tmp/help"
 done
 check "--version" bash -c "'$moevk' --version | grep -q '^moevk [0-9]'"

@@ -1,0 +1,219 @@
+// Greedy decoding with the next step in flight (Session::launch_chained): each chained step takes
+// its token from the previous step's argmax on the GPU, so the host submits step t+1 before it
+// reads step t's token. Against plain one-step-at-a-time greedy decoding of the same model:
+//  - Session level: the same tokens, the same positions, and after dropping steps in flight the
+//    context continues exactly as if they had never run (bit-identical logits);
+//  - moevk_generate: the same streams, stop reasons, pending token and KV state for max_tokens,
+//    a callback stop, a full context and continuing generations; MOEVK_DISABLE=chain_greedy is
+//    the plain loop.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "convert/convert.hpp"
+#include "e2e/e2e_support.hpp"
+#include "generate/session.hpp"
+#include "models/model.hpp"
+#include "moevk.h"
+#include "support/scoped_env.hpp"
+
+using namespace moevk;
+using generate::LogitsMode;
+using generate::Session;
+using generate::SessionOptions;
+
+namespace {
+
+std::unique_ptr<models::Model> tiny_model(test::TempFile& file) {
+  convert::MakeModelOverrides o;
+  o.n_expert = 16;
+  o.n_expert_used = 4;
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
+  return models::Model::load(file.path(), test::e2e_load_options());
+}
+
+// The plain greedy chain: decode one token, read its argmax, repeat.
+std::vector<int32_t> plain_greedy(Session& s, int32_t first, int steps) {
+  std::vector<int32_t> out;
+  int32_t t = first;
+  for (int i = 0; i < steps; ++i) {
+    s.decode(std::span<const int32_t>(&t, 1), LogitsMode::ArgmaxOnly);
+    t = s.argmax();
+    out.push_back(t);
+  }
+  return out;
+}
+
+TEST(ChainedGreedy, SessionStepsInFlightGiveThePlainTokens) {
+  test::TempFile file("chained-session.gguf");
+  auto model = tiny_model(file);
+  const std::vector<int32_t> prompt{3, 17, 99, 4, 250, 8, 31};
+  Session chained(*model, SessionOptions{32, 8, false}), plain(*model, SessionOptions{32, 8, false});
+  chained.decode(prompt, LogitsMode::ArgmaxOnly);
+  plain.decode(prompt, LogitsMode::ArgmaxOnly);
+  const int32_t first = chained.argmax();
+  ASSERT_EQ(first, plain.argmax());
+  const std::vector<int32_t> want = plain_greedy(plain, first, 6);
+
+  // Two in flight at a time, as moevk_generate keeps them.
+  ASSERT_TRUE(chained.chain_ready());
+  std::vector<int32_t> got;
+  chained.launch_chained();
+  chained.launch_chained();
+  EXPECT_EQ(chained.chained_in_flight(), 2u);
+  EXPECT_THROW(chained.launch_chained(), Error);  // a third is refused
+  for (int i = 0; i < 6; ++i) {
+    got.push_back(chained.finish_chained());
+    if (i + 2 < 6) chained.launch_chained();
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(chained.chained_in_flight(), 0u);
+  EXPECT_EQ(chained.n_past(), plain.n_past());
+
+  // Steps dropped in flight leave no trace: both contexts then decode the same token at the
+  // same position with bit-identical logits.
+  chained.launch_chained();
+  chained.launch_chained();
+  chained.drop_chained();
+  EXPECT_EQ(chained.n_past(), plain.n_past());
+  EXPECT_FALSE(chained.chain_ready());
+  EXPECT_THROW(chained.launch_chained(), Error);  // nothing greedy to chain on
+  const int32_t next[1] = {want.back()};
+  chained.decode(next, LogitsMode::Last);
+  plain.decode(next, LogitsMode::Last);
+  const auto a = chained.logits(-1), b = plain.logits(-1);
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  // Decode resets the chain (a Last step leaves no argmax on the GPU to chain on).
+  EXPECT_FALSE(chained.chain_ready());
+}
+
+TEST(ChainedGreedy, SessionRefusesAStepPastTheContext) {
+  test::TempFile file("chained-full.gguf");
+  auto model = tiny_model(file);
+  Session s(*model, SessionOptions{8, 8, false});
+  const std::vector<int32_t> prompt{1, 2, 3, 4, 5, 6};
+  s.decode(prompt, LogitsMode::ArgmaxOnly);
+  s.launch_chained();  // position 6
+  s.launch_chained();  // position 7, the last
+  s.finish_chained();  // n_past 7, position 7 still in flight
+  try {
+    s.launch_chained();
+    ADD_FAILURE() << "a step at position 8 of n_ctx 8 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_CONTEXT_FULL) << e.what();
+  }
+  s.finish_chained();
+  EXPECT_EQ(s.n_past(), 8u);
+}
+
+// moevk_generate on two contexts of one model, chained and plain (MOEVK_DISABLE=chain_greedy).
+struct GenerateRun {
+  std::vector<int32_t> tokens;
+  moevk_generate_result result{};
+  int32_t pending = -1;
+  uint32_t n_past = 0;
+};
+
+struct Collect {
+  std::vector<int32_t>* tokens;
+  int stop_after;  // the callback asks to stop after this many tokens (0: never)
+};
+
+int collect(const char*, size_t, int32_t token, void* user) {
+  auto* c = static_cast<Collect*>(user);
+  if (token >= 0) c->tokens->push_back(token);
+  return c->stop_after > 0 && int(c->tokens->size()) >= c->stop_after;
+}
+
+GenerateRun generate(moevk_context* ctx, const std::vector<int32_t>& prompt, int max_tokens, int stop_after = 0) {
+  GenerateRun r;
+  Collect c{&r.tokens, stop_after};
+  moevk_generate_params p = moevk_generate_default_params();
+  if (prompt.empty()) {
+    p.prompt = "";  // continue from the pending token
+  } else {
+    p.prompt_tokens = prompt.data();
+    p.n_prompt_tokens = prompt.size();
+  }
+  p.max_tokens = max_tokens;
+  p.ignore_eos = 1;
+  p.sampling.temperature = 0;
+  p.on_token = collect;
+  p.user_data = &c;
+  r.result.struct_size = sizeof r.result;
+  EXPECT_EQ(moevk_generate(ctx, &p, &r.result), MOEVK_OK) << moevk_context_last_error(ctx);
+  r.pending = moevk_context_pending_token(ctx);
+  r.n_past = moevk_context_n_past(ctx);
+  return r;
+}
+
+void expect_same(const GenerateRun& a, const GenerateRun& b, const char* what) {
+  SCOPED_TRACE(what);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.result.n_generated, b.result.n_generated);
+  EXPECT_EQ(a.result.stop_reason, b.result.stop_reason);
+  EXPECT_EQ(a.pending, b.pending);
+  EXPECT_EQ(a.n_past, b.n_past);
+}
+
+TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
+  test::TempFile file("chained-generate.gguf");
+  {
+    convert::MakeModelOverrides o;
+    o.n_expert = 16;
+    o.n_expert_used = 4;
+    convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
+  }
+  moevk_model* model = nullptr;
+  ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
+  moevk_context_params cp = moevk_context_default_params();
+  cp.n_ctx = 24;
+  cp.n_batch = 8;
+  moevk_context* chained = nullptr;
+  moevk_context* plain = nullptr;
+  ASSERT_EQ(moevk_context_create(model, &cp, &chained), MOEVK_OK);
+  {
+    test::ScopedEnv disable("MOEVK_DISABLE", "chain_greedy");
+    ASSERT_EQ(moevk_context_create(model, &cp, &plain), MOEVK_OK);
+  }
+  const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
+  for (moevk_context* c : {chained, plain}) ASSERT_NE(c, nullptr);
+
+  // max_tokens, then continuing from the pending token, then a callback stop, then the context
+  // running full (24 positions), each on both contexts in turn.
+  const GenerateRun a1 = generate(chained, prompt, 6), b1 = generate(plain, prompt, 6);
+  expect_same(a1, b1, "max_tokens 6");
+  EXPECT_EQ(a1.result.stop_reason, MOEVK_STOP_MAX_TOKENS);
+  const GenerateRun a2 = generate(chained, {}, 4), b2 = generate(plain, {}, 4);
+  expect_same(a2, b2, "continued, 4 more");
+  const GenerateRun a3 = generate(chained, {}, 10, 3), b3 = generate(plain, {}, 10, 3);
+  expect_same(a3, b3, "stopped by the callback after 3");
+  EXPECT_EQ(a3.result.stop_reason, MOEVK_STOP_CALLBACK);
+  const GenerateRun a4 = generate(chained, {}, 50), b4 = generate(plain, {}, 50);
+  expect_same(a4, b4, "to a full context");
+  EXPECT_EQ(a4.result.stop_reason, MOEVK_STOP_CONTEXT_FULL);
+  // One-token generations never chain anything, and steps are counted alike.
+  moevk_context_reset(chained);
+  moevk_context_reset(plain);
+  const GenerateRun a5 = generate(chained, prompt, 1), b5 = generate(plain, prompt, 1);
+  expect_same(a5, b5, "max_tokens 1");
+  // After all that the KV caches agree: the same token decoded at the same position gives
+  // bit-identical logits.
+  const int32_t t[1] = {7};
+  ASSERT_EQ(moevk_decode(chained, t, 1, 0), MOEVK_OK);
+  ASSERT_EQ(moevk_decode(plain, t, 1, 0), MOEVK_OK);
+  const float *la = nullptr, *lb = nullptr;
+  ASSERT_EQ(moevk_get_logits(chained, -1, &la), MOEVK_OK);
+  ASSERT_EQ(moevk_get_logits(plain, -1, &lb), MOEVK_OK);
+  const int32_t n_vocab = moevk_model_n_vocab(model);
+  EXPECT_TRUE(std::equal(la, la + n_vocab, lb));
+  moevk_context_free(chained);
+  moevk_context_free(plain);
+  moevk_model_free(model);
+}
+
+}  // namespace
