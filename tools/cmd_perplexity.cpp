@@ -37,22 +37,6 @@ const char* kHelp =
     "  --no-progress        no progress bar while loading\n"
     "  --validate           enable the Khronos validation layer\n";
 
-// The text's tokens without BOS/EOS or special-token parsing.
-bool tokenize_text(moevk_model* model, const std::string& text, std::vector<int32_t>& ids) {
-  ids.assign(text.size() / 2 + 8, 0);
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    size_t n = 0;
-    if (moevk_tokenize(model, text.data(), text.size(), 0, 0, ids.data(), ids.size(), &n) == MOEVK_OK) {
-      ids.resize(n);
-      return true;
-    }
-    if (n <= ids.size()) break;
-    ids.resize(n);
-  }
-  std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-  return false;
-}
-
 // Whether the vocabulary puts BOS in front of a text: what tokenizing nothing with specials gives.
 bool adds_bos(moevk_model* model) {
   int32_t ids[4];
@@ -96,7 +80,8 @@ int perplexity_command(int argc, char** argv) {
   moevk_model* model = load_model(o, nullptr);
   if (!model) return 1;
   std::vector<int32_t> ids = o.prompt_ids;
-  if (ids.empty() && !tokenize_text(model, o.prompt, ids)) {
+  // Without BOS/EOS or special-token parsing: the text is data.
+  if (ids.empty() && !tokenize(model, o.prompt, ids, false, false)) {
     moevk_model_free(model);
     return 1;
   }

@@ -171,11 +171,13 @@ moevk_context* create_context(moevk_model* model, const GenOptions& o) {
   return ctx;
 }
 
-bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids) {
+bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids, bool add_special,
+              bool parse_special) {
   ids.assign(text.size() / 2 + 8, 0);  // enough for most text; the exact count comes back otherwise
   for (int attempt = 0; attempt < 2; ++attempt) {
     size_t n = 0;
-    if (moevk_tokenize(model, text.data(), text.size(), 1, 1, ids.data(), ids.size(), &n) == MOEVK_OK) {
+    if (moevk_tokenize(model, text.data(), text.size(), add_special, parse_special, ids.data(), ids.size(), &n) ==
+        MOEVK_OK) {
       ids.resize(n);
       return true;
     }

@@ -49,10 +49,11 @@ std::vector<int32_t> parse_ids(const std::string& s);
 moevk_model* load_model(const GenOptions& o, double* load_ms);
 moevk_context* create_context(moevk_model* model, const GenOptions& o);
 
-// Tokenizes `text` into `ids` (BOS as the vocabulary asks, special tokens parsed), asking again
-// with the size the library reports when the first guess is too small. Prints the error and
-// returns false on failure.
-bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids);
+// Tokenizes `text` into `ids` (by default BOS as the vocabulary asks, special tokens parsed:
+// moevk_tokenize's add_special and parse_special), asking again with the size the library
+// reports when the first guess is too small. Prints the error and returns false on failure.
+bool tokenize(moevk_model* model, const std::string& text, std::vector<int32_t>& ids, bool add_special = true,
+              bool parse_special = true);
 
 // Prints a failed context call's message; for a full context also how to make it larger.
 void print_context_error(moevk_context* ctx, moevk_status status);
