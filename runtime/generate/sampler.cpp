@@ -24,7 +24,22 @@ void Sampler::apply_penalties(std::vector<float>& logits, std::span<const int32_
   }
 }
 
-int32_t Sampler::sample(std::span<const float> logits_in, std::span<const int32_t> history) {
+double Sampler::draw() {
+  if (!returned_.empty()) {
+    const double u = returned_.back();
+    returned_.pop_back();
+    return u;
+  }
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  // Greedy decoding draws nothing; every other call one uniform (a failing call none).
+  if (logits.empty()) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "sampling from empty logits");
+  return sample_with(logits, history, params_.greedy() ? 0.0 : draw());
+}
+
+int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const int32_t> history, double r) {
   if (logits_in.empty()) throw Error(MOEVK_ERROR_INVALID_ARGUMENT, "sampling from empty logits");
   // Penalties touch at most repeat_last_n ids: applied to a copy, only when there are any.
   std::span<const float> logits = logits_in;
@@ -96,8 +111,7 @@ int32_t Sampler::sample(std::span<const float> logits_in, std::span<const int32_
     c.resize(n);
   }
   softmax(params_.temperature);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  double r = u(rng_), cum = 0;
+  double cum = 0;
   for (const auto& x : c) {
     cum += x.p;
     if (r < cum) return x.id;

@@ -1,6 +1,8 @@
 // Token sampling on the host from one row of logits: repetition/presence/frequency penalties,
 // top-k, top-p, min-p, temperature, then a seeded draw. Greedy decoding does not come here: it
-// runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly).
+// runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling with a small
+// top-k and no penalties (SamplerParams::fits_gpu), which the GPU does with the same rule and a
+// draw from this sampler's stream (Session, LogitsMode::Sample).
 #pragma once
 #include <cstdint>
 #include <random>
@@ -24,6 +26,10 @@ struct SamplerParams {
   bool has_penalties() const {
     return repeat_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }
+  // What the GPU sampler (ops::SampleTopK) does exactly as sample() does: a temperature, no
+  // penalties, and a top-k of at most its kMaxK candidates (the rest of the rule runs on those).
+  static constexpr int32_t kGpuMaxTopK = 64;
+  bool fits_gpu() const { return !greedy() && !has_penalties() && top_k >= 1 && top_k <= kGpuMaxTopK; }
 };
 
 class Sampler {
@@ -31,6 +37,14 @@ class Sampler {
   explicit Sampler(const SamplerParams& params);
   // `history`: the tokens so far (prompt and generated); the last repeat_last_n are penalised.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  // The same with the draw given (u in [0, 1)): sample() is sample_with(..., draw()).
+  int32_t sample_with(std::span<const float> logits, std::span<const int32_t> history, double u);
+  // The next uniform draw of the seeded stream, one per sampled token: what a GPU sample step
+  // takes in place of sample(), so both paths walk the same stream.
+  double draw();
+  // Hands back a draw that went unused (a speculative step dropped): the next draw() returns it.
+  // Several go back newest first, so they come out again in their first order.
+  void give_back(double u) { returned_.push_back(u); }
   const SamplerParams& params() const { return params_; }
 
  private:
@@ -45,6 +59,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;
   std::vector<float> penalised_;  // the logits with penalties applied, when there are any
+  std::vector<double> returned_;  // draws given back, the next at the end
 };
 
 }  // namespace moevk::generate

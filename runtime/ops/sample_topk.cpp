@@ -1,0 +1,44 @@
+// SampleTopK (shaders/util/sample_topk.comp).
+#include "ops/sample_topk.hpp"
+
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace moevk::ops {
+
+namespace {
+struct SamplePush {
+  uint32_t n_cols, split, partial_base;
+};
+}  // namespace
+
+SampleTopK::SampleTopK(vk::Context& ctx) : ctx_(ctx) {}
+
+uint32_t SampleTopK::slices(uint32_t n_cols) { return n_cols <= kSliceCols ? 1 : (n_cols + kSliceCols - 1) / kSliceCols; }
+
+uint64_t SampleTopK::scratch_bytes(uint32_t n_cols) {
+  const uint32_t s = slices(n_cols);
+  return kCounterBytes + (s > 1 ? uint64_t(s) * kCandidateBytes : 0);
+}
+
+void SampleTopK::clear_counters(vk::Context& ctx, const vk::BufferRange& scratch) {
+  require(scratch.size >= kCounterBytes, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: scratch smaller than its counter");
+  const std::vector<uint8_t> zeros(kCounterBytes, 0);
+  ctx.upload({scratch.buffer, scratch.offset, kCounterBytes}, zeros.data(), zeros.size());
+}
+
+void SampleTopK::record(vk::Recorder& rec, const vk::BufferRange& logits, uint32_t n_cols, const vk::BufferRange& params,
+                        const vk::BufferRange& candidates, const vk::BufferRange& id,
+                        const vk::BufferRange& scratch) const {
+  require(n_cols > 0, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: the row must have at least one column");
+  require(logits.size >= uint64_t(n_cols) * 4 && params.size >= sizeof(SampleParams) &&
+              candidates.size >= kCandidateBytes && id.size >= 4 && scratch.size >= scratch_bytes(n_cols),
+          MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a buffer range is smaller than the row needs");
+  const uint32_t split = slices(n_cols);
+  const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 5, sizeof(SamplePush), {}});
+  rec.dispatch(pipeline, {logits, params, candidates, id, scratch},
+               SamplePush{n_cols, split, static_cast<uint32_t>(kCounterBytes / 4)}, split, 1);
+}
+
+}  // namespace moevk::ops

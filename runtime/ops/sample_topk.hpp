@@ -1,0 +1,48 @@
+// Sampling on the GPU (shaders/util/sample_topk.comp): one row of logits (a vocabulary) gives
+// its kMaxK best (value, index) pairs and, where asked, a token drawn from the first k of them
+// with generate::Sampler's rule (temperature, top-p, min-p; the uniform draw comes from the
+// host). Only 64 pairs and one id leave the GPU, instead of the row (608 KB at Qwen's 151936
+// tokens) and a host pass over it; and a chained step can take the drawn token on the GPU.
+#pragma once
+#include <cstdint>
+
+#include "vk/context.hpp"
+#include "vk/recorder.hpp"
+
+namespace moevk::ops {
+
+// The draw's parameters, as the shader reads them (binding 1).
+struct SampleParams {
+  uint32_t k = 0;            // draw from the best k candidates (1..kMaxK); 0: candidates only
+  float temperature = 0.0f;  // <= 0: the best candidate
+  float top_p = 1.0f;        // >= 1: off
+  float min_p = 0.0f;        // <= 0: off
+  float u = 0.0f;            // a uniform draw in [0, 1)
+  uint32_t reserved[3] = {};
+};
+static_assert(sizeof(SampleParams) == 32);
+
+class SampleTopK {
+ public:
+  static constexpr uint32_t kMaxK = 64;         // the shader's KMAX
+  static constexpr uint32_t kSliceCols = 2048;  // columns per workgroup at most (its sort slots)
+  static constexpr uint64_t kCounterBytes = 256;
+  static constexpr uint64_t kCandidateBytes = uint64_t(kMaxK) * 8;  // (value bits, index) pairs
+
+  explicit SampleTopK(vk::Context& ctx);
+  // Workgroups for a row of n_cols.
+  static uint32_t slices(uint32_t n_cols);
+  // scratch: scratch_bytes(n_cols) or more, its counter zeroed once (clear_counters); every
+  // dispatch leaves it zero. Needed where slices(n_cols) > 1.
+  static uint64_t scratch_bytes(uint32_t n_cols);
+  static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
+  // logits: f32 [n_cols]; params: SampleParams; candidates: kCandidateBytes; id: u32 (written
+  // where params.k > 0).
+  void record(vk::Recorder& rec, const vk::BufferRange& logits, uint32_t n_cols, const vk::BufferRange& params,
+              const vk::BufferRange& candidates, const vk::BufferRange& id, const vk::BufferRange& scratch) const;
+
+ private:
+  vk::Context& ctx_;
+};
+
+}  // namespace moevk::ops

@@ -1,0 +1,292 @@
+// SampleTopK: the 64 best (value, index) pairs of a row against a plain partial sort (rows under
+// 64, one slice, ragged slices, vocabulary-sized rows; ties to the lowest index across slices,
+// NaN as -inf, -0 as 0); the draw against a double-precision reference of generate::Sampler's
+// rule and against the Sampler itself (on the same uniform), away from the rule's boundaries;
+// counters left zero for the next replay.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <set>
+
+#include "common/error.hpp"
+#include "generate/sampler.hpp"
+#include "ops/sample_topk.hpp"
+#include "support/gpu.hpp"
+
+using namespace moevk;
+using moevk::test::GpuTest;
+
+namespace {
+constexpr uint32_t kK = ops::SampleTopK::kMaxK;
+constexpr uint32_t kNone = 0xFFFFFFFFu;
+const float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct Pair {
+  float value;
+  uint32_t index;
+};
+
+// The row's kK best, best first; NaN as -inf, -0 as 0; missing ones as (-inf, kNone).
+std::vector<Pair> reference_top(const std::vector<float>& row) {
+  std::vector<Pair> all(row.size());
+  for (size_t i = 0; i < row.size(); ++i) {
+    float v = std::isnan(row[i]) ? kNegInf : row[i];
+    if (v == 0.0f) v = 0.0f;
+    all[i] = {v, uint32_t(i)};
+  }
+  const size_t n = std::min<size_t>(kK, all.size());
+  std::partial_sort(all.begin(), all.begin() + n, all.end(), [](const Pair& a, const Pair& b) {
+    return a.value > b.value || (a.value == b.value && a.index < b.index);
+  });
+  all.resize(n);
+  all.resize(kK, Pair{kNegInf, kNone});
+  return all;
+}
+
+struct Outputs {
+  std::vector<Pair> candidates;
+  uint32_t id = 0;
+};
+
+// One row on the GPU: outputs poisoned, the scratch's counter zeroed and its lists poisoned.
+class Rig {
+ public:
+  Rig(vk::Context& ctx, const std::vector<float>& row) : ctx_(ctx), op_(ctx), n_(uint32_t(row.size())) {
+    logits_ = test::upload(ctx, row);
+    params_ = ctx.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Device, "sample params");
+    candidates_ = test::poisoned(ctx, ops::SampleTopK::kCandidateBytes);
+    id_ = test::poisoned(ctx, 4);
+    scratch_ = test::poisoned(ctx, ops::SampleTopK::scratch_bytes(n_));
+    ops::SampleTopK::clear_counters(ctx, scratch_.range());
+    rec_ = std::make_unique<vk::Recorder>(ctx);
+    rec_->begin();
+    op_.record(*rec_, logits_.range(), n_, params_.range(), candidates_.range(), id_.range(), scratch_.range());
+    rec_->end();
+  }
+  Outputs run(const ops::SampleParams& p) {
+    ctx_.upload(params_.range(), &p, sizeof p);
+    const std::vector<uint32_t> poison(2 * kK, test::kPoison);
+    ctx_.upload(candidates_.range(), poison.data(), poison.size() * 4);
+    ctx_.upload(id_.range(), poison.data(), 4);
+    rec_->submit();
+    Outputs r;
+    const auto words = test::download<uint32_t>(ctx_, candidates_, 2 * kK);
+    for (uint32_t i = 0; i < kK; ++i) {
+      Pair c;
+      std::memcpy(&c.value, &words[2 * i], 4);
+      c.index = words[2 * i + 1];
+      r.candidates.push_back(c);
+    }
+    r.id = test::download<uint32_t>(ctx_, id_, 1)[0];
+    EXPECT_EQ(test::download<uint32_t>(ctx_, scratch_, 1)[0], 0u) << "the counter is left for the next replay";
+    return r;
+  }
+
+ private:
+  vk::Context& ctx_;
+  ops::SampleTopK op_;
+  uint32_t n_;
+  vk::Buffer logits_, params_, candidates_, id_, scratch_;
+  std::unique_ptr<vk::Recorder> rec_;
+};
+
+::testing::AssertionResult same_candidates(const std::vector<Pair>& got, const std::vector<Pair>& want) {
+  for (uint32_t i = 0; i < kK; ++i) {
+    uint32_t gv, wv;
+    std::memcpy(&gv, &got[i].value, 4);
+    std::memcpy(&wv, &want[i].value, 4);
+    if (gv != wv || got[i].index != want[i].index)
+      return ::testing::AssertionFailure() << "candidate " << i << ": (" << got[i].value << ", " << got[i].index
+                                           << ") where (" << want[i].value << ", " << want[i].index << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+ops::SampleParams params(uint32_t k, float temperature, float top_p, float min_p, float u) {
+  ops::SampleParams p;
+  p.k = k;
+  p.temperature = temperature;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.u = u;
+  return p;
+}
+
+// generate::Sampler's rule in double over the ranked candidates: the token, and how close the
+// inputs came to one of the rule's boundaries (a cumulative probability against top-p or the
+// draw, a probability against min-p's threshold): closer than float arithmetic can decide.
+struct Drawn {
+  uint32_t id;
+  double margin;
+};
+Drawn reference_draw(const std::vector<Pair>& c, const ops::SampleParams& p) {
+  uint32_t n = 0;
+  while (n < std::min(p.k, kK) && c[n].index != kNone) ++n;
+  double margin = std::numeric_limits<double>::infinity();
+  if (p.temperature <= 0) return {c[0].index, margin};
+  std::vector<double> prob(n);
+  double sum = 0;
+  for (uint32_t i = 0; i < n; ++i) sum += prob[i] = std::exp(double(c[i].value) - c[0].value);
+  for (auto& x : prob) x /= sum;
+  if (p.top_p < 1.0f) {
+    double cum = 0;
+    uint32_t kept = 0;
+    while (kept < n) {
+      cum += prob[kept++];
+      margin = std::min(margin, std::abs(cum - p.top_p));
+      if (cum >= p.top_p) break;
+    }
+    n = std::max(kept, 1u);
+  }
+  if (p.min_p > 0.0f) {
+    const double threshold = prob[0] * p.min_p;
+    uint32_t kept = 1;
+    while (kept < n) {
+      margin = std::min(margin, std::abs(prob[kept] - threshold));
+      if (prob[kept] < threshold) break;
+      ++kept;
+    }
+    n = kept;
+  }
+  sum = 0;
+  for (uint32_t i = 0; i < n; ++i) sum += prob[i] = std::exp((double(c[i].value) - c[0].value) / p.temperature);
+  double cum = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    cum += prob[i] / sum;
+    margin = std::min(margin, std::abs(cum - double(p.u)));
+    if (double(p.u) < cum) return {c[i].index, margin};
+  }
+  return {c[n - 1].index, margin};
+}
+}  // namespace
+
+TEST_F(GpuTest, SampleTopKCandidatesAreTheRowsBest) {
+  uint32_t seed = 700;
+  for (uint32_t cols : {1u, 5u, 63u, 64u, 65u, 1000u, 2048u, 2049u, 4097u, 32000u, 151936u}) {
+    SCOPED_TRACE("cols=" + std::to_string(cols));
+    auto row = test::random_normal(cols, seed++, 3.0f);
+    // Large values at slice edges (2048 columns a slice at most): the first, the last, a
+    // slice's last and the next's first.
+    row[0] = 40.0f;
+    row[cols - 1] = 41.0f;
+    if (cols > 2049) row[2047] = 39.0f, row[2048] = 39.0f;
+    Rig rig(*ctx, row);
+    const auto want = reference_top(row);
+    // k = 0: candidates only, the id untouched; temperature 0: the best one.
+    Outputs only = rig.run(params(0, 0.8f, 1.0f, 0.0f, 0.5f));
+    EXPECT_TRUE(same_candidates(only.candidates, want));
+    EXPECT_EQ(only.id, test::kPoison);
+    Outputs greedy = rig.run(params(40, 0.0f, 1.0f, 0.0f, 0.5f));
+    EXPECT_TRUE(same_candidates(greedy.candidates, want));
+    EXPECT_EQ(greedy.id, want[0].index);
+  }
+}
+
+TEST_F(GpuTest, SampleTopKTiesNanInfinitiesAndSignedZeros) {
+  const uint32_t cols = 152064;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  struct Case {
+    std::string name;
+    std::vector<float> row;
+  };
+  std::vector<Case> cases;
+  {  // 100 equal maxima spread over the slices: the 64 lowest indices win, in order.
+    auto row = test::random_floats(cols, 31, -1.0f, 1.0f);
+    for (uint32_t i = 0; i < 100; ++i) row[(i * 7919u + 13u) % cols] = 9.0f;
+    cases.push_back({"ties", row});
+  }
+  {  // NaN everywhere but 10 numbers; the rest of the 64 are NaN, ranked as -inf by index.
+    std::vector<float> row(cols, nan);
+    for (uint32_t i = 0; i < 10; ++i) row[151000 - i * 9000] = float(i) - 50.0f;
+    cases.push_back({"nan", row});
+  }
+  {  // +inf beats everything; -inf below every number.
+    auto row = test::random_floats(cols, 32, -1.0f, 1.0f);
+    row[cols - 2] = inf, row[5] = -inf, row[6] = nan;
+    cases.push_back({"inf", row});
+  }
+  cases.push_back({"all -inf", std::vector<float>(cols, -inf)});
+  {  // -0 and 0 are equal: by index.
+    std::vector<float> row(cols, -1.0f);
+    for (uint32_t i = 0; i < 80; ++i) row[i * 1500u + 3u] = (i % 2) ? 0.0f : -0.0f;
+    cases.push_back({"signed zeros", row});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Rig rig(*ctx, c.row);
+    const auto want = reference_top(c.row);
+    Outputs got = rig.run(params(40, 0.8f, 0.95f, 0.05f, 0.3f));
+    EXPECT_TRUE(same_candidates(got.candidates, want));
+    // A draw from rows whose best is infinite takes the best; the tie rows draw among equals.
+    if (std::isinf(want[0].value)) EXPECT_EQ(got.id, want[0].index);
+    else EXPECT_EQ(got.id, reference_draw(want, params(40, 0.8f, 0.95f, 0.05f, 0.3f)).id);
+  }
+}
+
+TEST_F(GpuTest, SampleTopKDrawsAsTheHostSampler) {
+  // Parameter sets of the CLI's and the models' usual settings, and edges: k 1, k = kMaxK, a
+  // hot and a cold temperature, top-p and min-p cutting.
+  struct Setting {
+    uint32_t k;
+    float temperature, top_p, min_p;
+  };
+  const Setting settings[] = {{1, 0.8f, 1.0f, 0.0f},    {5, 1.0f, 1.0f, 0.0f},   {40, 0.8f, 0.95f, 0.05f},
+                              {64, 1.5f, 1.0f, 0.0f},   {64, 0.3f, 0.5f, 0.0f},  {40, 0.7f, 1.0f, 0.3f},
+                              {17, 2.0f, 0.9f, 0.01f},  {20, 0.6f, 0.95f, 0.0f}};
+  std::mt19937 rng(99);
+  int checked = 0, near_boundary = 0;
+  uint32_t seed = 800;
+  for (uint32_t cols : {300u, 5000u, 151936u}) {
+    SCOPED_TRACE("cols=" + std::to_string(cols));
+    // Logits spread like a model's: a few units between the best candidates.
+    const auto row = test::random_normal(cols, seed++, 1.5f);
+    Rig rig(*ctx, row);
+    const auto top = reference_top(row);
+    const int draws = cols > 100000 ? 3 : 12;
+    for (const Setting& s : settings) {
+      std::set<uint32_t> seen;
+      for (int d = 0; d < draws; ++d) {
+        const float u = (float(d) + std::uniform_real_distribution<float>(0.0f, 1.0f)(rng)) / float(draws);
+        const ops::SampleParams p = params(s.k, s.temperature, s.top_p, s.min_p, u);
+        const Outputs got = rig.run(p);
+        ASSERT_TRUE(same_candidates(got.candidates, top));
+        const Drawn want = reference_draw(top, p);
+        generate::SamplerParams sp;
+        sp.temperature = s.temperature, sp.top_k = int32_t(s.k), sp.top_p = s.top_p, sp.min_p = s.min_p;
+        generate::Sampler host(sp);
+        const int32_t host_id = host.sample_with(row, {}, double(u));
+        ++checked;
+        // Float exp and sums over <= 64 terms are good to ~1e-6 of the total; closer to a
+        // boundary than 1e-5, float arithmetic may decide either way (counted, not checked).
+        if (want.margin < 1e-5) {
+          ++near_boundary;
+          continue;
+        }
+        EXPECT_EQ(got.id, want.id) << "k=" << s.k << " T=" << s.temperature << " top_p=" << s.top_p
+                                   << " min_p=" << s.min_p << " u=" << u;
+        EXPECT_EQ(int32_t(got.id), host_id) << "k=" << s.k << " u=" << u;
+        seen.insert(got.id);
+      }
+      // Draws spread over the interval reach more than one token where more than one is kept.
+      if (s.k > 1 && s.min_p < 0.1f && draws > 3) EXPECT_GT(seen.size(), 1u) << "k=" << s.k;
+    }
+  }
+  EXPECT_LT(near_boundary * 20, checked) << near_boundary << " of " << checked << " draws near a boundary";
+}
+
+TEST_F(GpuTest, SampleTopKRejectsBadRanges) {
+  ops::SampleTopK op(*ctx);
+  auto small = ctx->create_buffer(64, vk::BufferKind::Device, "x");
+  auto big = ctx->create_buffer(1 << 20, vk::BufferKind::Device, "y");
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  EXPECT_THROW(op.record(rec, big.range(), 0, big.range(), big.range(), big.range(), big.range()), Error);
+  // A vocabulary-sized row needs its lists in the scratch; the candidates need 512 bytes.
+  EXPECT_THROW(op.record(rec, big.range(), 151936, big.range(), big.range(), big.range(), small.range()), Error);
+  EXPECT_THROW(op.record(rec, big.range(), 1000, big.range(), small.range(), big.range(), big.range()), Error);
+  rec.end();
+}
