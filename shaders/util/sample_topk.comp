@@ -11,13 +11,17 @@
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0); 4 scratch
 //           (pc.split > 1): a counter at word 0 (zero before the dispatch, zero after), then
 //           split lists of KMAX pairs from word pc.partial_base.
-// pc.split = S: dispatch (S, 1, 1); workgroup s sorts columns [s chunk, (s + 1) chunk)
-//           (chunk = div_up(n_cols, S) <= N) in shared memory with a bitonic network, keeps its
-//           KMAX best, stores them, fences and counts itself in on the counter; the last to
-//           arrive merges the S lists (up to N / KMAX at a time, the best so far among them: each
-//           list already sorted, so only the network's last log2(N / KMAX) levels run), resets
-//           the counter for the next replay and writes the outputs. S = 1: one workgroup, no
+// pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
+//           (chunk = div_up(n_cols, S) <= N), keeps its KMAX best, stores them, fences and
+//           counts itself in on the counter; the last to arrive merges the S lists, resets the
+//           counter for the next replay and writes the outputs. S = 1: one workgroup, no
 //           scratch. No second dispatch, no barrier.
+// Both selections bound the best KMAX from below first (a slice: the smallest of 64 group
+// maxima, typically the 200-400th of 2048; the merge: the largest list minimum), then count the
+// entries above it in WG bins up to the largest key and keep the highest bins that hold KMAX
+// (typically 64-100 entries), and rank only those (at most CAP) by counting, in shared memory. Where more reach it (many equal values), a bitonic network sorts the slice whole, and
+// merges the lists up to N / KMAX at a time, the best so far among them: each list is sorted,
+// so only the network's last log2(N / KMAX) levels run.
 #include "types.glsl"
 #extension GL_KHR_memory_scope_semantics : require
 
@@ -25,6 +29,8 @@ const uint WG = 256;
 const uint N = 2048;          // shared sort slots
 const uint KMAX = 64;         // candidates kept (ops::SampleTopK::kMaxK)
 const uint NONE = 0xFFFFFFFFu;  // index of a missing entry: loses every tie
+const uint PER = N / WG;      // slice entries per invocation
+const uint CAP = 512;         // entries at or above a threshold sorted alone (else everything)
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) readonly buffer Logits { float logit_values[]; };
@@ -46,6 +52,9 @@ layout(push_constant) uniform Push { uint n_cols, split, partial_base; } pc;
 shared uint skey[N];
 shared uint sidx[N];
 shared uint arrival;
+shared uint group_max[KMAX];  // the threshold's group maxima
+shared uint threshold, top, picked, cut;
+shared uint hist[WG];  // entries per key bin between the bounds (bin_of)
 
 uint to_key(float v) {
   uint b = floatBitsToUint(isnan(v) ? uintBitsToFloat(0xFF800000u) : v);
@@ -88,18 +97,18 @@ uint pow2_at_least(uint x) {
 }
 
 // Thread 0: the draw from slots [0, KMAX) (sorted), as generate::Sampler does it.
-uint draw() {
+uint draw(uint b) {
   uint n = 0u;  // the valid entries among the first k
   const uint k = min(params.k, KMAX);
-  while (n < k && sidx[n] != NONE) ++n;
+  while (n < k && sidx[b + n] != NONE) ++n;
   if (n == 0u) return 0u;
-  const float best = from_key(skey[0]);
-  if (params.temperature <= 0.0 || isinf(best)) return sidx[0];  // greedy; or a row of no numbers
+  const float best = from_key(skey[b]);
+  if (params.temperature <= 0.0 || isinf(best)) return sidx[b];  // greedy; or a row of no numbers
   // Probabilities at temperature 1 (for top-p and min-p).
   float p[KMAX];
   float sum = 0.0;
   for (uint i = 0u; i < n; ++i) {
-    p[i] = exp(from_key(skey[i]) - best);
+    p[i] = exp(from_key(skey[b + i]) - best);
     sum += p[i];
   }
   for (uint i = 0u; i < n; ++i) p[i] /= sum;
@@ -121,47 +130,144 @@ uint draw() {
   // At the temperature: the first whose cumulative weight exceeds u times the total.
   sum = 0.0;
   for (uint i = 0u; i < n; ++i) {
-    p[i] = exp((from_key(skey[i]) - best) / params.temperature);
+    p[i] = exp((from_key(skey[b + i]) - best) / params.temperature);
     sum += p[i];
   }
   const float r = params.u * sum;
   float cum = 0.0;
   for (uint i = 0u; i < n; ++i) {
     cum += p[i];
-    if (r < cum) return sidx[i];
+    if (r < cum) return sidx[b + i];
   }
-  return sidx[n - 1u];
+  return sidx[b + n - 1u];
 }
 
-void finish() {
+// A key's bin among WG bins from lo to hi: non-decreasing in the key, so the keys of the bins
+// from any one up are all those above some key, ties included.
+uint bin_of(uint key, uint lo, uint hi) {
+  if (hi <= lo) return 0u;
+  return min(WG - 1u, uint(float(key - lo) / float(hi - lo) * float(WG)));
+}
+
+// Thread 0: the highest bin whose bins from it up hold at least KMAX entries (0 where all of
+// them hold fewer), into `cut`. Ends with a barrier.
+void find_cut() {
+  if (gl_LocalInvocationID.x == 0u) {
+    uint held = 0u, b = WG - 1u;
+    for (;; --b) {
+      held += hist[b];
+      if (held >= KMAX || b == 0u) break;
+    }
+    cut = b;
+  }
+  barrier();
+}
+
+// Slots [0, n) (n <= CAP, unsorted) to their KMAX best, best first, at slots [CAP, CAP + KMAX):
+// each entry's rank is the count of entries before it (the order is total: indices differ), a
+// pass over the n entries that every invocation makes in step (broadcast loads), and two
+// barriers, where a sort would take dozens. Slots of ranks nobody has (n < KMAX) are missing
+// entries. Ends with a barrier.
+void rank_select(uint n) {
+  const uint lid = gl_LocalInvocationID.x;
+  for (uint i = lid; i < n; i += WG) {
+    const uint key = skey[i], index = sidx[i];
+    uint rank = 0u;
+    for (uint j = 0u; j < n; ++j) rank += before(skey[j], sidx[j], key, index) ? 1u : 0u;
+    if (rank < KMAX) {
+      skey[CAP + rank] = key;
+      sidx[CAP + rank] = index;
+    }
+  }
+  barrier();
+}
+
+void finish(uint b) {
   const uint lid = gl_LocalInvocationID.x;
   if (lid < KMAX) {
-    candidates[2u * lid] = floatBitsToUint(from_key(skey[lid]));
-    candidates[2u * lid + 1u] = sidx[lid];
+    candidates[2u * lid] = floatBitsToUint(from_key(skey[b + lid]));
+    candidates[2u * lid + 1u] = sidx[b + lid];
   }
-  if (lid == 0u && params.k > 0u) ids[0] = draw();
+  if (lid == 0u && params.k > 0u) ids[0] = draw(b);
 }
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
   const uint chunk = div_up(pc.n_cols, pc.split);
   const uint begin = gl_WorkGroupID.x * chunk, end = min(begin + chunk, pc.n_cols);
-  const uint m = pow2_at_least(end > begin ? end - begin : 1u);
-  for (uint s = lid; s < m; s += WG) {
-    const uint c = begin + s;
-    skey[s] = c < end ? to_key(logit_values[c]) : 0u;
-    sidx[s] = c < end ? c : NONE;
+  const uint n_here = end > begin ? end - begin : 0u;
+  // The slice in registers, PER a thread, coalesced; then the threshold: each group of 4
+  // threads' largest key, and the smallest of those 64 maxima. At least KMAX entries (those
+  // maxima) are >= it, so the KMAX best are among the entries >= it: usually a few hundred of
+  // the 2048, which are compacted and sorted in place of the whole slice.
+  uint keys[PER];
+  uint thread_max = 0u;
+  [[unroll]] for (uint t = 0u; t < PER; ++t) {
+    const uint s = lid + t * WG;
+    keys[t] = s < n_here ? to_key(logit_values[begin + s]) : 0u;
+    thread_max = max(thread_max, keys[t]);
+  }
+  if (lid < KMAX) group_max[lid] = 0u;
+  hist[lid] = 0u;
+  if (lid == 0u) {
+    threshold = 0xFFFFFFFFu;
+    top = 0u;
+    picked = 0u;
   }
   barrier();
-  sort(m, 2u);
+  atomicMax(group_max[lid / (WG / KMAX)], thread_max);
+  atomicMax(top, thread_max);
+  barrier();
+  if (lid < KMAX) atomicMin(threshold, group_max[lid]);
+  barrier();
+  const uint lo = threshold, hi = top;
+  [[unroll]] for (uint t = 0u; t < PER; ++t)
+    if (lid + t * WG < n_here && keys[t] >= lo) atomicAdd(hist[bin_of(keys[t], lo, hi)], 1u);
+  barrier();
+  find_cut();
+  const uint cut_bin = cut;
+  [[unroll]] for (uint t = 0u; t < PER; ++t) {
+    const uint s = lid + t * WG;
+    if (s < n_here && keys[t] >= lo && bin_of(keys[t], lo, hi) >= cut_bin) {
+      const uint slot = atomicAdd(picked, 1u);
+      if (slot < CAP) {
+        skey[slot] = keys[t];
+        sidx[slot] = begin + s;
+      }
+    }
+  }
+  barrier();
+  const uint n_picked = picked;  // uniform
+  uint best_at = 0u;  // where the slice's best KMAX are, best first
+  if (n_picked <= CAP) {
+    if (lid < KMAX) {  // ranks past n_picked stay missing
+      skey[CAP + lid] = 0u;
+      sidx[CAP + lid] = NONE;
+    }
+    barrier();
+    rank_select(n_picked);
+    best_at = CAP;
+  } else {
+    // Too many at the threshold (many equal values: a masked or constant row): the whole slice.
+    const uint m = pow2_at_least(n_here);
+    [[unroll]] for (uint t = 0u; t < PER; ++t) {
+      const uint s = lid + t * WG;
+      if (s < m) {
+        skey[s] = keys[t];
+        sidx[s] = s < n_here ? begin + s : NONE;
+      }
+    }
+    barrier();
+    sort(m, 2u);
+  }
   if (pc.split <= 1u) {
-    finish();
+    finish(best_at);
     return;
   }
   const uint at = pc.partial_base + 2u * KMAX * gl_WorkGroupID.x;
   if (lid < KMAX) {
-    scratch[at + 2u * lid] = skey[lid];
-    scratch[at + 2u * lid + 1u] = sidx[lid];
+    scratch[at + 2u * lid] = skey[best_at + lid];
+    scratch[at + 2u * lid + 1u] = sidx[best_at + lid];
   }
   // Release: a device-scope barrier over buffer memory orders the list's stores before the
   // count, itself a device-scope acquire-release atomic; the last to count acquires every
@@ -174,6 +280,55 @@ void main() {
                  gl_SemanticsAcquireRelease);
   if (arrival != pc.split - 1u) return;  // uniform: one shared value
   if (lid == 0u) scratch[0] = 0u;  // for the next replay (a later dispatch, after a barrier)
+  // The merge. Each list's last (KMAX-th) entry bounds the best KMAX from below, so the largest
+  // of those bounds does too, and the lists' first entries bound everything from above: the
+  // same histogram cut as for a slice, over the entries >= the lower bound (each list's prefix).
+  // Where too many pass it, the rounds below.
+  barrier();  // every invocation has read `picked`, `cut` and the bounds of the slice above
+  hist[lid] = 0u;
+  if (lid == 0u) {
+    threshold = 0u;
+    top = 0u;
+    picked = 0u;
+  }
+  barrier();
+  for (uint l = lid; l < pc.split; l += WG) {
+    atomicMax(threshold, scratch[pc.partial_base + 2u * KMAX * l + 2u * (KMAX - 1u)]);
+    atomicMax(top, scratch[pc.partial_base + 2u * KMAX * l]);
+  }
+  barrier();
+  const uint bound = threshold, head = top;
+  for (uint e = lid; e < pc.split * KMAX; e += WG) {
+    const uint from = pc.partial_base + 2u * e;
+    const uint key = scratch[from], index = scratch[from + 1u];
+    if (index != NONE && key >= bound) atomicAdd(hist[bin_of(key, bound, head)], 1u);
+  }
+  barrier();
+  find_cut();
+  const uint merge_cut = cut;
+  for (uint e = lid; e < pc.split * KMAX; e += WG) {
+    const uint from = pc.partial_base + 2u * e;
+    const uint key = scratch[from], index = scratch[from + 1u];
+    if (index != NONE && key >= bound && bin_of(key, bound, head) >= merge_cut) {
+      const uint slot = atomicAdd(picked, 1u);
+      if (slot < CAP) {
+        skey[slot] = key;
+        sidx[slot] = index;
+      }
+    }
+  }
+  barrier();
+  const uint n_merged = picked;  // uniform
+  if (n_merged <= CAP) {
+    if (lid < KMAX) {
+      skey[CAP + lid] = 0u;
+      sidx[CAP + lid] = NONE;
+    }
+    barrier();
+    rank_select(n_merged);
+    finish(CAP);
+    return;
+  }
   // Merge rounds. Block 0 holds the best KMAX so far (after the first round); blocks 1.. take
   // the next lists. Odd blocks are loaded reversed (best last), so every pair of blocks is a
   // bitonic sequence and the network starts at level 2 KMAX.
@@ -202,5 +357,5 @@ void main() {
     next += take;
     first = false;
   }
-  finish();
+  finish(0u);
 }

@@ -222,8 +222,11 @@ TEST_F(GpuTest, SampleTopKTiesNanInfinitiesAndSignedZeros) {
     Outputs got = rig.run(params(40, 0.8f, 0.95f, 0.05f, 0.3f));
     EXPECT_TRUE(same_candidates(got.candidates, want));
     // A draw from rows whose best is infinite takes the best; the tie rows draw among equals.
-    if (std::isinf(want[0].value)) EXPECT_EQ(got.id, want[0].index);
-    else EXPECT_EQ(got.id, reference_draw(want, params(40, 0.8f, 0.95f, 0.05f, 0.3f)).id);
+    if (std::isinf(want[0].value)) {
+      EXPECT_EQ(got.id, want[0].index);
+    } else {
+      EXPECT_EQ(got.id, reference_draw(want, params(40, 0.8f, 0.95f, 0.05f, 0.3f)).id);
+    }
   }
 }
 
@@ -272,7 +275,9 @@ TEST_F(GpuTest, SampleTopKDrawsAsTheHostSampler) {
         seen.insert(got.id);
       }
       // Draws spread over the interval reach more than one token where more than one is kept.
-      if (s.k > 1 && s.min_p < 0.1f && draws > 3) EXPECT_GT(seen.size(), 1u) << "k=" << s.k;
+      if (s.k > 1 && s.min_p < 0.1f && draws > 3) {
+        EXPECT_GT(seen.size(), 1u) << "k=" << s.k;
+      }
     }
   }
   EXPECT_LT(near_boundary * 20, checked) << near_boundary << " of " << checked << " draws near a boundary";
