@@ -45,8 +45,9 @@ int bench_ops(int argc, char** argv) {
                   "Times each kernel family with GPU timestamps on the layer shapes of real models and reports\n"
                   "time, GB/s, GFLOP/s, and the fraction of the device's copy bandwidth and FMA peak, both\n"
                   "measured at start. Kernels: attn_qkv, router_topk, moe_experts, attention, rope_kv, output,\n"
-                  "rms_norm, embedding, argmax, and sampler (host time per token of sampling at a temperature,\n"
-                  "the CLI's default filters, on a vocabulary-sized row).\n"
+                  "rms_norm, embedding, argmax, sample_topk (sampling on the GPU: the best 64 logits and a\n"
+                  "draw), and sampler (host time per token of sampling at a temperature, the CLI's default\n"
+                  "filters, on a vocabulary-sized row: what moevk_generate does when gpu_sampling is off).\n"
                   "Shapes: mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b, tiny (for CPU drivers).\n"
                   "The path column names the variant each op took; prefill moe_experts get a row per kernel the\n"
                   "device runs: grouped_coopmat (NV cooperative matrix, with MOEVK_ENABLE=coopmat),\n"
@@ -106,11 +107,12 @@ int bench_model(int argc, char** argv) {
   int n_prompt = 512, n_gen = 128, reps = 5;
   std::string format = "md";
   std::vector<std::string> without;  // tg again per entry, with those decode fusions off
+  bool sampled = false;              // a tg row at a temperature too
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf("usage: moevk bench -m FILE [-p 512] [-n 128] [-r 5] [-b 512] [--md|--json|--csv] [--device D]\n"
-                  "                   [--profile]\n"
+                  "                   [--profile] [--sampled] [--without A,B+C,...]\n"
                   "       moevk bench ops --help\n\n"
                   "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
                   "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). Each test runs\n"
@@ -122,9 +124,12 @@ int bench_model(int argc, char** argv) {
                   "barriers per step (in --json: a \"profile\" object per test).\n"
                   "--without A,B+C,...  runs tg again for each entry with those decode fusions off (names as\n"
                   "in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, merge_products,\n"
-                  "router_handoff, attention_handoff, chain_greedy; '+' joins several), each in a fresh\n"
+                  "router_handoff, attention_handoff, chain_steps; '+' joins several), each in a fresh\n"
                   "context of the same loaded model:\n"
-                  "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n");
+                  "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n"
+                  "--sampled  adds a tg row at the CLI's default sampling (temperature 0.8, top-k 40, top-p\n"
+                  "0.95, min-p 0.05; drawn on the GPU), \"tg128 sampled\", and one per --without entry;\n"
+                  "--without gpu_sampling then times the same sampling on the host.\n");
       return 0;
     }
     if (a == "-p" && i + 1 < argc) n_prompt = int(unsigned_option(argv[++i], "-p", 0, 1u << 20));
@@ -133,6 +138,7 @@ int bench_model(int argc, char** argv) {
     else if (a == "--md") format = "md";
     else if (a == "--json") format = "json";
     else if (a == "--csv") format = "csv";
+    else if (a == "--sampled") sampled = true;
     else if (a == "--without" && i + 1 < argc) {
       without = split(argv[++i]);
       if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
@@ -193,7 +199,8 @@ int bench_model(int argc, char** argv) {
     rows.push_back(r);
   }
   // tg on `c`: one warm-up and reps timed runs; false on an error (the context's message).
-  auto run_tg = [&](moevk_context* c, Row& r) {
+  // sampled: at the CLI's default temperature and filters (drawn on the GPU where they fit).
+  auto run_tg = [&](moevk_context* c, Row& r, bool sampled) {
     for (int rep = -1; rep < reps; ++rep) {
       moevk_context_reset(c);
       moevk_generate_params gp = moevk_generate_default_params();
@@ -201,7 +208,7 @@ int bench_model(int argc, char** argv) {
       gp.n_prompt_tokens = 1;
       gp.max_tokens = n_gen + 1;  // the first token comes from the prompt pass; n_gen decodes follow
       gp.ignore_eos = 1;
-      gp.sampling.temperature = 0;
+      if (!sampled) gp.sampling.temperature = 0;
       moevk_generate_result res{};
       res.struct_size = sizeof res;
       if (moevk_generate(c, &gp, &res) != MOEVK_OK) return false;
@@ -211,8 +218,13 @@ int bench_model(int argc, char** argv) {
   };
   if (n_gen > 0) {
     Row r{"tg" + std::to_string(n_gen), {}};
-    if (!run_tg(ctx, r)) return fail();
+    if (!run_tg(ctx, r, false)) return fail();
     rows.push_back(r);
+    if (sampled) {
+      Row rs{"tg" + std::to_string(n_gen) + " sampled", {}};
+      if (!run_tg(ctx, rs, true)) return fail();
+      rows.push_back(rs);
+    }
   }
 
   char* minfo = nullptr;
@@ -230,26 +242,28 @@ int bench_model(int argc, char** argv) {
   if (n_gen > 0 && !without.empty()) {
     const char* env = std::getenv("MOEVK_DISABLE");
     const std::string saved = env ? env : "";
-    for (const std::string& entry : without) {
-      std::string names = entry;
-      std::replace(names.begin(), names.end(), '+', ',');
-      // Read when a context is created (moevk.h): the user's own list stays in force.
-      setenv("MOEVK_DISABLE", (saved.empty() ? names : saved + "," + names).c_str(), 1);
-      moevk_context* variant = create_context(model, o);  // prints its error on failure
-      if (env) setenv("MOEVK_DISABLE", saved.c_str(), 1);
-      else unsetenv("MOEVK_DISABLE");
-      Row r{"tg" + std::to_string(n_gen) + " -" + entry, {}, entry, {}, {}};
-      if (!variant) {
-        r.error = moevk_model_last_error(model);
-      } else if (!run_tg(variant, r)) {
-        r.error = moevk_context_last_error(variant);
-        std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
-      } else if (o.profile) {
-        r.profile = context_stats(variant).value("profile", nlohmann::json()).value("decode", nlohmann::json());
+    for (const std::string& entry : without)
+      for (bool sample : {false, true}) {
+        if (sample && !sampled) continue;
+        std::string names = entry;
+        std::replace(names.begin(), names.end(), '+', ',');
+        // Read when a context is created (moevk.h): the user's own list stays in force.
+        setenv("MOEVK_DISABLE", (saved.empty() ? names : saved + "," + names).c_str(), 1);
+        moevk_context* variant = create_context(model, o);  // prints its error on failure
+        if (env) setenv("MOEVK_DISABLE", saved.c_str(), 1);
+        else unsetenv("MOEVK_DISABLE");
+        Row r{"tg" + std::to_string(n_gen) + (sample ? " sampled -" : " -") + entry, {}, entry, {}, {}};
+        if (!variant) {
+          r.error = moevk_model_last_error(model);
+        } else if (!run_tg(variant, r, sample)) {
+          r.error = moevk_context_last_error(variant);
+          std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
+        } else if (o.profile) {
+          r.profile = context_stats(variant).value("profile", nlohmann::json()).value("decode", nlohmann::json());
+        }
+        if (variant) moevk_context_free(variant);
+        rows.push_back(r);
       }
-      if (variant) moevk_context_free(variant);
-      rows.push_back(r);
-    }
   }
   // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
   // KV cache + a few percent for activations, scratch and logits.

@@ -43,9 +43,21 @@ bool same_params(const moevk_sampler_params& a, const moevk_sampler_params& b) {
          a.seed == b.seed;
 }
 
+// The context's sampler for `p`, made anew (seeded) when the parameters change.
+moevk::generate::Sampler& sampler_for(moevk_context& c, const moevk_sampler_params& p) {
+  if (!c.sampler || !same_params(c.sampler_params, p)) {
+    c.sampler = std::make_unique<moevk::generate::Sampler>(to_internal(p));
+    c.sampler_params = p;
+  }
+  return *c.sampler;
+}
+
 // Runs tokens through the model, after the pending token of the last generation when there is
 // one, and records them in the history. On failure nothing is appended and the pending token stays.
-void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode mode) {
+// LogitsMode::Sample draws the next token on the GPU with `sampling` and the next uniform of
+// the context's sampler (given back on failure, so the stream is as if nothing ran).
+void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode mode,
+                   const moevk_sampler_params* sampling = nullptr) {
   std::vector<int32_t> with_pending;
   std::span<const int32_t> batch = tokens;
   if (c.pending_token >= 0) {
@@ -54,45 +66,96 @@ void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode
     with_pending.insert(with_pending.end(), tokens.begin(), tokens.end());
     batch = with_pending;
   }
-  c.session->decode(batch, mode);
+  if (mode == LogitsMode::Sample) {
+    moevk::generate::Sampler& sampler = sampler_for(c, *sampling);
+    const double u = sampler.draw();
+    try {
+      c.session->set_sampling(sampler.params(), u);
+      c.session->decode(batch, mode);
+    } catch (...) {
+      sampler.give_back(u);
+      throw;
+    }
+  } else {
+    c.session->decode(batch, mode);
+  }
   c.history.insert(c.history.end(), batch.begin(), batch.end());
   c.pending_rows = c.pending_token >= 0 ? 1 : 0;
   c.pending_token = -1;
   c.last_batch = static_cast<uint32_t>(batch.size());
   c.all_logits = mode == LogitsMode::All;
-  c.last_logits_on_host = mode != LogitsMode::ArgmaxOnly;
+  c.last_logits_on_host = mode != LogitsMode::ArgmaxOnly && mode != LogitsMode::Sample;
   c.last_argmax = mode == LogitsMode::ArgmaxOnly ? c.session->argmax() : -1;
+  c.last_sampled = mode == LogitsMode::Sample ? c.session->sampled() : -1;
 }
 
-// After Session::finish_chained: `token` is decoded (the step's own input), `next` its greedy
-// successor; the context's bookkeeping as decode_tokens(c, {token}, ArgmaxOnly) leaves it.
-void accept_chained(moevk_context& c, int32_t token, int32_t next) {
+// After Session::finish_chained: `token` is decoded (the step's own input), `next` the token its
+// step chose on the GPU (greedy, or `sampled`); the context's bookkeeping as decode_tokens(c,
+// {token}, ArgmaxOnly or Sample) and then sample_next leave it.
+void accept_chained(moevk_context& c, int32_t token, int32_t next, bool sampled) {
   c.history.push_back(token);
   c.pending_rows = 0;
   c.pending_token = -1;
   c.last_batch = 1;
   c.all_logits = false;
   c.last_logits_on_host = false;
-  c.last_argmax = next;
+  c.last_argmax = sampled ? -1 : next;
+  c.last_sampled = -1;  // a draw is taken once: the loop goes on with `next`
+}
+
+// A chained step after the newest one; a Sample chain takes the sampler's next draw.
+void launch_chained(moevk_context& c, bool sample) {
+  if (!sample) {
+    c.session->launch_chained();
+    return;
+  }
+  const double u = c.sampler->draw();
+  try {
+    c.session->launch_chained(u);
+  } catch (...) {
+    c.sampler->give_back(u);
+    throw;
+  }
+  c.chained_draws.push_back(u);
+}
+
+// The oldest chained step's token; its draw is used.
+int32_t finish_chained(moevk_context& c) {
+  if (!c.chained_draws.empty()) c.chained_draws.erase(c.chained_draws.begin());
+  return c.session->finish_chained();
+}
+
+// Drops the chained steps in flight and gives their draws back, newest first: the next
+// generation draws them again, as if those steps had never been launched.
+void drop_chained(moevk_context& c) {
+  c.session->drop_chained();
+  for (auto u = c.chained_draws.rbegin(); u != c.chained_draws.rend(); ++u) c.sampler->give_back(*u);
+  c.chained_draws.clear();
 }
 
 int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
   const auto internal = to_internal(p);
   if (internal.greedy() && !internal.has_penalties()) {
     if (c.last_argmax >= 0) return c.last_argmax;
-    auto logits = c.session->logits(-1);
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (c.last_logits_on_host) {
+      auto logits = c.session->logits(-1);
+      return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+  }
+  // A draw made on the GPU with these parameters is taken once.
+  if (c.last_sampled >= 0 && same_params(c.sampler_params, p)) {
+    const int32_t token = c.last_sampled;
+    c.last_sampled = -1;
+    return token;
   }
   if (!c.last_logits_on_host)
-    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, c.last_argmax < 0
-                                                         ? "no logits to sample from: decode tokens first"
-                                                         : "no logits to sample from: the last step was greedy "
-                                                           "(argmax on the GPU, logits not copied); decode again");
-  if (!c.sampler || !same_params(c.sampler_params, p)) {
-    c.sampler = std::make_unique<moevk::generate::Sampler>(internal);
-    c.sampler_params = p;
-  }
-  return c.sampler->sample(c.session->logits(-1), c.history);
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
+                       c.last_argmax >= 0 ? "no logits to sample from: the last step was greedy "
+                                            "(argmax on the GPU, logits not copied); decode again"
+                       : c.last_batch > 0 ? "no logits to sample from: the last step sampled on the GPU "
+                                            "(logits not copied); decode again"
+                                          : "no logits to sample from: decode tokens first");
+  return sampler_for(c, p).sample(c.session->logits(-1), c.history);
 }
 
 nlohmann::json step_profile_json(const moevk::generate::StepProfile& p) {
@@ -180,6 +243,7 @@ void keep_first(moevk_context& c, uint32_t n_keep) {
   c.pending_token = -1;
   c.pending_rows = 0;
   c.last_argmax = -1;
+  c.last_sampled = -1;
   c.last_logits_on_host = false;
   c.last_batch = 0;
 }
@@ -221,13 +285,13 @@ moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** l
   *logits_out = nullptr;
   return guard(
       [&] {
-        if (!ctx->last_logits_on_host && ctx->last_argmax < 0)
+        if (!ctx->last_logits_on_host && ctx->last_batch == 0)
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "no logits: call moevk_decode first");
         if (!ctx->last_logits_on_host)
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
-                             "no logits: the last step was greedy moevk_generate, which takes the argmax on "
-                             "the GPU without copying logits; call moevk_decode (or generate with "
-                             "temperature > 0) to read them");
+                             "no logits: the last step was a moevk_generate step that chose its token on the GPU "
+                             "(greedy: the argmax; or sampled with top-k 1..64 and no penalties) without "
+                             "copying logits; call moevk_decode to read them");
         // Rows of the last step: the pending token's first (when one was fed), then the caller's.
         const int32_t rows = static_cast<int32_t>(ctx->last_batch);
         const int32_t first = static_cast<int32_t>(ctx->pending_rows);
@@ -299,6 +363,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
   moevk_status status = guard(
       [&] {
         auto& c = *ctx;
+        c.chained_draws.clear();  // left by a generation an error ended: those steps are gone
         const auto& tok = *c.model->tokenizer;
         std::vector<int32_t> prompt;
         if (p.prompt_tokens) prompt.assign(p.prompt_tokens, p.prompt_tokens + p.n_prompt_tokens);
@@ -307,19 +372,26 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "the prompt has no tokens");
         r.n_prompt_tokens = static_cast<int32_t>(prompt.size());
 
+        // The token is chosen on the GPU where it can be: greedy as an argmax, sampling that fits
+        // (a temperature, top-k <= 64, no penalties) as a draw from the best candidates.
         const auto sampling = to_internal(p.sampling);
-        const LogitsMode mode = sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly : LogitsMode::Last;
+        const bool sample_on_gpu = sampling.fits_gpu() && c.session->samples_on_gpu();
+        const LogitsMode mode = sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly
+                                : sample_on_gpu                                ? LogitsMode::Sample
+                                                                               : LogitsMode::Last;
         auto t0 = std::chrono::steady_clock::now();
-        decode_tokens(c, prompt, mode);
+        decode_tokens(c, prompt, mode, &p.sampling);
         int32_t next = sample_next(c, p.sampling);
-        // Greedy: the step that decodes `next` goes to the GPU before the host looks at `next`
-        // (it takes the token from the GPU's argmax), and each later step before the host reads
-        // the one in flight; a step nobody continues is dropped (Session::launch_chained).
-        // Expert counts would count a dropped step's choices, so they keep the plain loop.
-        const bool chain = mode == LogitsMode::ArgmaxOnly && c.session->chains_greedy() &&
-                           !c.session->expert_stats() && c.session->chain_ready();
+        // Chosen on the GPU: the step that decodes `next` goes to the GPU before the host looks
+        // at `next` (it takes the token from the GPU), and each later step before the host reads
+        // the one in flight; a step nobody continues is dropped (Session::launch_chained), and
+        // its draw given back. Expert counts would count a dropped step's choices, so they keep
+        // the plain loop.
+        const bool chain = (mode == LogitsMode::ArgmaxOnly || mode == LogitsMode::Sample) &&
+                           c.session->chains_steps() && !c.session->expert_stats() && c.session->chain_ready();
+        const bool chain_samples = mode == LogitsMode::Sample;
         auto room_for = [&](uint32_t steps) { return uint64_t(c.session->n_past()) + steps <= c.session->n_ctx(); };
-        if (chain && p.max_tokens > 1 && room_for(1)) c.session->launch_chained();
+        if (chain && p.max_tokens > 1 && room_for(1)) launch_chained(c, chain_samples);
         r.prompt_ms = ms_since(t0);
         c.prompt_ms_total += r.prompt_ms;
         c.prompt_tokens_total += r.n_prompt_tokens;
@@ -362,17 +434,17 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
           if (chain) {
             // The step decoding `next` is in flight; the one after it goes too where a token
             // after that may be wanted, then the host waits for the first.
-            if (n + 2 < p.max_tokens && room_for(2)) c.session->launch_chained();
-            next = c.session->finish_chained();
-            accept_chained(c, streamed_not_decoded, next);
+            if (n + 2 < p.max_tokens && room_for(2)) launch_chained(c, chain_samples);
+            next = finish_chained(c);
+            accept_chained(c, streamed_not_decoded, next, chain_samples);
           } else {
             const int32_t one[1] = {next};
-            decode_tokens(c, one, mode);
+            decode_tokens(c, one, mode, &p.sampling);
             next = sample_next(c, p.sampling);
           }
           streamed_not_decoded = -1;
         }
-        if (chain) c.session->drop_chained();  // the speculative step, where one is in flight
+        if (chain) drop_chained(c);  // the speculative step, where one is in flight
         c.pending_token = streamed_not_decoded;
         if (r.stop_reason != MOEVK_STOP_STRING && r.stop_reason != MOEVK_STOP_CALLBACK) {
           bool stopped = false;

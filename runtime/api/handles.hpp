@@ -27,10 +27,12 @@ struct moevk_context {
   int32_t pending_token = -1;
   uint32_t pending_rows = 0;          // 1 when the last decode began with the pending token
   int32_t last_argmax = -1;           // valid when the last decode ran ArgmaxOnly
+  int32_t last_sampled = -1;          // the token the last decode drew on the GPU (Sample), until taken
   bool last_logits_on_host = false;   // the last decode copied logits
   uint32_t last_batch = 0;            // tokens of the last decode step, the pending one included
   bool all_logits = false;
   std::unique_ptr<moevk::generate::Sampler> sampler;  // kept so the seeded stream continues
+  std::vector<double> chained_draws;  // the draws of chained Sample steps in flight, oldest first
   moevk_sampler_params sampler_params{};
   double prompt_ms_total = 0, generate_ms_total = 0;
   int64_t prompt_tokens_total = 0, generated_tokens_total = 0;

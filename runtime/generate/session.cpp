@@ -18,6 +18,7 @@ using models::StepOutput;
 
 namespace {
 constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
+static_assert(SamplerParams::kGpuMaxTopK == int32_t(ops::SampleTopK::kMaxK), "fits_gpu() names the shader's limit");
 }  // namespace
 
 struct Session::Impl {
@@ -29,15 +30,23 @@ struct Session::Impl {
   std::vector<float> logits;  // [rows][n_vocab] of the last call
   uint32_t logits_rows = 0;
   uint32_t last_call_tokens = 0;  // Last mode keeps one row: that of token last_call_tokens - 1
-  int32_t argmax = -1;
+  int32_t token = -1;  // the last step's token chosen on the GPU (ArgmaxOnly or Sample)
+  StepOutput token_output = StepOutput::None;  // Argmax or Sample, where token is valid
+  bool have_candidates = false;  // after an unchained Sample step
+  ops::SampleParams sampling;    // the last set_sampling's parameters
+  bool draw_pending = false;  // set_sampling since the last Sample decode
+  bool gpu_sampling = true;
   bool broken = false;  // a device loss mid-call: the KV cache is in an unknown state
   Profile profile;
-  // Chained greedy steps (launch_chained): a recording per slot, the slots in flight oldest first.
-  std::unique_ptr<vk::Recorder> chained[2];
+  // Chained steps (launch_chained): a recording per output (Argmax, Sample) and slot, the slots in
+  // flight oldest first, all of chain_output.
+  std::unique_ptr<vk::Recorder> chained[2][2];
   std::vector<int> in_flight;
   int next_slot = 0;
   bool chain_ready = false;
-  bool chain_greedy = true;
+  StepOutput chain_output = StepOutput::Argmax;
+  bool chain_steps = true;
+  vk::Recorder& chained_rec(int slot) { return *chained[chain_output == StepOutput::Sample][slot]; }
   bool expert_stats = false;
 
   // Waits for every chained step in flight and forgets them.
@@ -46,11 +55,11 @@ struct Session::Impl {
       const int slot = in_flight.front();
       in_flight.erase(in_flight.begin());
       try {
-        chained[slot]->wait();
+        chained_rec(slot).wait();
       } catch (const Error&) {
         for (int s : in_flight) {  // a lost device: nothing more runs, but nothing is left pending
           try {
-            chained[s]->wait();
+            chained_rec(s).wait();
           } catch (const Error&) {
           }
         }
@@ -118,7 +127,8 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_fuse_rope_attention(options.fuse_rope_attention && !off.count("rope_attention"));
   impl_->forward->set_merge_products(options.merge_products && !off.count("merge_products"));
   impl_->forward->set_quantize_in_norm(options.quantize_in_norm);
-  impl_->chain_greedy = options.chain_greedy && !off.count("chain_greedy");
+  impl_->chain_steps = options.chain_steps && !off.count("chain_steps");
+  impl_->gpu_sampling = options.gpu_sampling && !off.count("gpu_sampling");
   impl_->expert_stats = options.expert_stats;
   impl_->forward->set_router_handoff(options.router_handoff && !off.count("router_handoff"));
   impl_->forward->set_attention_handoff(options.attention_handoff && !off.count("attention_handoff"));
@@ -137,8 +147,8 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
 Session::~Session() {
   // Recordings reference the forward's buffers: drop them first (one in flight waits).
   if (impl_) {
-    impl_->chained[0].reset();
-    impl_->chained[1].reset();
+    for (auto& kind : impl_->chained)
+      for (auto& rec : kind) rec.reset();
     impl_->recordings.clear();
     impl_->forward.reset();
   }
@@ -153,7 +163,8 @@ void Session::reset() {
   impl_->n_past = 0;
   impl_->logits.clear();
   impl_->logits_rows = 0;
-  impl_->argmax = -1;
+  impl_->token = -1;
+  impl_->have_candidates = false;
   // The KV cache needs no clearing: attention reads only positions below n_past + t.
   if (!impl_->broken && !impl_->ctx->lost()) impl_->forward->reset_expert_counts();
 }
@@ -166,7 +177,8 @@ void Session::truncate(uint32_t n_keep) {
   impl_->n_past = n_keep;
   impl_->logits.clear();
   impl_->logits_rows = 0;
-  impl_->argmax = -1;
+  impl_->token = -1;
+  impl_->have_candidates = false;
 }
 
 void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
@@ -175,6 +187,8 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
     fail(MOEVK_ERROR_DEVICE_LOST, "the GPU was lost during an earlier call; this session is unusable");
   d.drop_chained();
   if (tokens.empty()) fail(MOEVK_ERROR_INVALID_ARGUMENT, "decode: no tokens");
+  if (mode == LogitsMode::Sample && !d.draw_pending)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "decode(..., Sample): no draw set (set_sampling before each such decode)");
   if (uint64_t(d.n_past) + tokens.size() > d.n_ctx)
     fail(MOEVK_ERROR_CONTEXT_FULL, "decode: " + std::to_string(d.n_past) + " tokens in the context + " +
                                        std::to_string(tokens.size()) + " new exceed n_ctx " + std::to_string(d.n_ctx));
@@ -187,7 +201,12 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
 
   d.logits_rows = 0;
   d.last_call_tokens = 0;
-  d.argmax = -1;
+  d.token = -1;
+  d.have_candidates = false;
+  const StepOutput last_output = mode == LogitsMode::Last         ? StepOutput::Last
+                                 : mode == LogitsMode::ArgmaxOnly ? StepOutput::Argmax
+                                 : mode == LogitsMode::Sample     ? StepOutput::Sample
+                                                                  : StepOutput::All;
   if (mode == LogitsMode::All) d.logits.resize(tokens.size() * uint64_t(n_vocab));
   try {
     for (size_t start = 0; start < tokens.size(); start += d.n_batch) {
@@ -195,7 +214,7 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       const bool last_chunk = start + n == tokens.size();
       StepOutput out = StepOutput::None;
       if (mode == LogitsMode::All) out = StepOutput::All;
-      else if (last_chunk) out = mode == LogitsMode::Last ? StepOutput::Last : StepOutput::Argmax;
+      else if (last_chunk) out = last_output;
       vk::Recorder& rec = d.recording(n, out);
       d.forward->set_inputs(d.n_past, tokens.subspan(start, n));
       rec.submit();
@@ -206,8 +225,10 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       } else if (out == StepOutput::Last) {
         const float* row = d.forward->logits(out);
         d.logits.assign(row, row + n_vocab);
-      } else if (out == StepOutput::Argmax) {
-        d.argmax = d.forward->argmax();
+      } else if (out == StepOutput::Argmax || out == StepOutput::Sample) {
+        d.token = d.forward->token();
+        d.token_output = out;
+        d.have_candidates = out == StepOutput::Sample;
       }
     }
   } catch (const Error& e) {
@@ -217,33 +238,75 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
   if (mode == LogitsMode::All) d.logits_rows = uint32_t(tokens.size());
   if (mode == LogitsMode::Last) d.logits_rows = 1;
   d.last_call_tokens = uint32_t(tokens.size());
-  d.chain_ready = mode == LogitsMode::ArgmaxOnly;
+  d.chain_ready = mode == LogitsMode::ArgmaxOnly || mode == LogitsMode::Sample;
+  d.chain_output = last_output;
+  if (mode == LogitsMode::Sample) d.draw_pending = false;  // each draw is used once
 }
+
+void Session::set_sampling(const SamplerParams& params, double u) {
+  require(params.fits_gpu(), MOEVK_ERROR_INVALID_ARGUMENT,
+          "set_sampling: GPU sampling takes a temperature, top-k 1.." + std::to_string(SamplerParams::kGpuMaxTopK) +
+              " and no penalties");
+  require(u >= 0.0 && u < 1.0, MOEVK_ERROR_INVALID_ARGUMENT, "set_sampling: the draw must be in [0, 1)");
+  Impl& d = *impl_;
+  d.sampling.k = uint32_t(params.top_k);
+  d.sampling.temperature = params.temperature;
+  d.sampling.top_p = params.top_p;
+  d.sampling.min_p = params.min_p;
+  d.sampling.u = float(u);
+  d.draw_pending = true;
+  d.forward->set_sampling(-1, d.sampling);
+}
+
+int32_t Session::sampled() const {
+  if (impl_->token < 0 || impl_->token_output != StepOutput::Sample)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "sampled: the last decode was not Sample");
+  return impl_->token;
+}
+
+std::vector<Candidate> Session::candidates() const {
+  if (!impl_->have_candidates)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "candidates: the last decode was not Sample (chained steps keep none)");
+  std::vector<Candidate> out;
+  for (const auto& [logit, id] : impl_->forward->candidates())
+    if (id >= 0) out.push_back({id, logit});
+  return out;
+}
+
+bool Session::samples_on_gpu() const { return impl_->gpu_sampling; }
 
 bool Session::chain_ready() const { return impl_->chain_ready && !impl_->broken; }
 uint32_t Session::chained_in_flight() const { return uint32_t(impl_->in_flight.size()); }
-bool Session::chains_greedy() const { return impl_->chain_greedy; }
+bool Session::chains_steps() const { return impl_->chain_steps; }
 bool Session::expert_stats() const { return impl_->expert_stats; }
 
-void Session::launch_chained() {
+void Session::launch_chained(double u) {
   Impl& d = *impl_;
   if (d.broken || d.ctx->lost())
     fail(MOEVK_ERROR_DEVICE_LOST, "the GPU was lost during an earlier call; this session is unusable");
-  require(d.chain_ready, MOEVK_ERROR_INTERNAL, "a chained step needs a greedy step before it");
+  require(d.chain_ready, MOEVK_ERROR_INTERNAL, "a chained step needs a greedy or sampled step before it");
+  const bool sample = d.chain_output == StepOutput::Sample;
+  require(!sample || (u >= 0.0 && u < 1.0), MOEVK_ERROR_INVALID_ARGUMENT, "launch_chained: the draw must be in [0, 1)");
   require(d.in_flight.size() < 2, MOEVK_ERROR_INTERNAL, "two chained steps are in flight already");
   const uint64_t position = uint64_t(d.n_past) + d.in_flight.size();
   if (position + 1 > d.n_ctx)
     fail(MOEVK_ERROR_CONTEXT_FULL, "decode: " + std::to_string(position) + " tokens in the context + 1 new exceed n_ctx " +
                                        std::to_string(d.n_ctx));
   const int slot = d.next_slot;
-  if (!d.chained[slot]) {
+  std::unique_ptr<vk::Recorder>& chained = d.chained[sample][slot];
+  if (!chained) {
     auto rec = std::make_unique<vk::Recorder>(*d.ctx, d.profile.enabled ? d.forward->timestamps_per_step() : 0);
-    d.forward->record(*rec, 1, StepOutput::Argmax, slot);
-    d.chained[slot] = std::move(rec);
+    d.forward->record(*rec, 1, d.chain_output, slot);
+    chained = std::move(rec);
   }
   d.forward->set_chained_inputs(slot, uint32_t(position));
+  if (sample) {
+    ops::SampleParams p = d.sampling;
+    p.u = float(u);
+    d.forward->set_sampling(slot, p);
+  }
   try {
-    d.chained[slot]->submit_async();
+    chained->submit_async();
   } catch (const Error& e) {
     if (e.status() == MOEVK_ERROR_DEVICE_LOST || d.ctx->lost()) d.broken = true;
     throw;
@@ -258,18 +321,20 @@ int32_t Session::finish_chained() {
   const int slot = d.in_flight.front();
   d.in_flight.erase(d.in_flight.begin());
   try {
-    d.chained[slot]->wait();
+    d.chained_rec(slot).wait();
   } catch (const Error&) {
     d.drop_chained();  // throws again for a lost device after waiting what it can
     d.broken = true;
     throw;
   }
-  d.account(*d.chained[slot], 1);
+  d.account(d.chained_rec(slot), 1);
   d.n_past += 1;
   d.logits_rows = 0;
   d.last_call_tokens = 1;
-  d.argmax = d.forward->chained_argmax(slot);
-  return d.argmax;
+  d.token = d.forward->chained_token(slot);
+  d.token_output = d.chain_output;
+  d.have_candidates = false;
+  return d.token;
 }
 
 void Session::drop_chained() { impl_->drop_chained(); }
@@ -289,8 +354,9 @@ std::span<const float> Session::logits(int32_t index) const {
 }
 
 int32_t Session::argmax() const {
-  if (impl_->argmax < 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "argmax: the last decode was not ArgmaxOnly");
-  return impl_->argmax;
+  if (impl_->token < 0 || impl_->token_output != StepOutput::Argmax)
+    fail(MOEVK_ERROR_INVALID_ARGUMENT, "argmax: the last decode was not ArgmaxOnly");
+  return impl_->token;
 }
 
 std::vector<std::vector<uint64_t>> Session::expert_counts() const { return impl_->forward->expert_counts(); }

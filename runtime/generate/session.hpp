@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/model.hpp"
+#include "generate/sampler.hpp"
 #include "models/profile_stage.hpp"
 
 namespace moevk::generate {
@@ -37,9 +38,14 @@ struct SessionOptions {
   // Prefill chunks on the integer-dot tiles: the norm pass writes the int8 activations the
   // products read (no quantization pass and barrier per block). Off, for comparisons.
   bool quantize_in_norm = true;
-  // Greedy generation (moevk_generate) keeps the next step in flight while the host reads the
-  // last one's token (Session::launch_chained); off: step, wait, read, step. For comparisons.
-  bool chain_greedy = true;
+  // Generation (moevk_generate) keeps the next step in flight while the host reads the last
+  // one's token (Session::launch_chained), where the token is chosen on the GPU (greedy, or
+  // sampled with gpu_sampling); off: step, wait, read, step. For comparisons.
+  bool chain_steps = true;
+  // Sampling that fits the GPU (SamplerParams::fits_gpu: a temperature, top-k <= 64, no
+  // penalties) draws on the GPU (LogitsMode::Sample); off: the logits are copied to the host and
+  // sampled there.
+  bool gpu_sampling = true;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).
@@ -59,6 +65,13 @@ enum class LogitsMode {
   Last,        // logits of the last token copied to the host
   All,         // logits of every token of the call copied to the host
   ArgmaxOnly,  // only argmax of the last token's logits, computed on the GPU (greedy decoding)
+  Sample,      // a token drawn on the GPU from the last token's logits (set_sampling first)
+};
+
+// One of a Sample step's candidates: the last token's best logits, best first.
+struct Candidate {
+  int32_t id;
+  float logit;
 };
 
 // Device-local memory (bytes), for the "weights + KV cache + a few percent" budget.
@@ -94,24 +107,37 @@ class Session {
   // After decode(..., ArgmaxOnly): the greedy token.
   int32_t argmax() const;
 
-  // Greedy decoding kept in flight, so the host is off the GPU's critical path: a chained step
-  // decodes one token, the greedy token of the step before it, read from the GPU (no readback
-  // in between), so the host can submit step t+1 before it has read step t's token.
-  // - chain_ready(): the newest step (done or in flight) was greedy (decode(..., ArgmaxOnly) or
-  //   a chained step), so a chained step can follow it.
-  // - launch_chained(): submits one (at most two in flight); CONTEXT_FULL when no position is
-  //   left for it.
+  // Sampling on the GPU: the parameters (params.fits_gpu(), else INVALID_ARGUMENT) and the
+  // uniform draw u in [0, 1) of the next decode(..., Sample); chained Sample steps keep the
+  // parameters and take a draw each (launch_chained). The token is then the one
+  // Sampler::sample_with(logits, {}, u) would pick, but for float rounding at the rule's edges.
+  void set_sampling(const SamplerParams& params, double u);
+  // After decode(..., Sample): the drawn token, and the candidates it was drawn from (the best
+  // ops::SampleTopK::kMaxK logits, fewer where the vocabulary is smaller).
+  int32_t sampled() const;
+  std::vector<Candidate> candidates() const;
+  // SessionOptions::gpu_sampling and MOEVK_DISABLE=gpu_sampling: whether callers should sample here.
+  bool samples_on_gpu() const;
+
+  // Decoding kept in flight, so the host is off the GPU's critical path: a chained step decodes
+  // one token, the token the step before it chose on the GPU (its argmax or its draw; no
+  // readback in between), so the host can submit step t+1 before it has read step t's token.
+  // - chain_ready(): the newest step (done or in flight) chose its token on the GPU
+  //   (decode(..., ArgmaxOnly or Sample), or a chained step), so a chained step can follow it,
+  //   choosing its own the same way.
+  // - launch_chained(u): submits one (at most two in flight), a Sample step drawing with u (the
+  //   parameters of the last set_sampling); CONTEXT_FULL when no position is left for it.
   // - finish_chained(): waits for the oldest in flight; its token is now decoded (n_past + 1);
-  //   returns its greedy token (the next one).
+  //   returns the token it chose (the next one).
   // - drop_chained(): waits for every step in flight and forgets them (n_past unchanged: what
   //   they wrote past it is never read). decode(), reset() and truncate() do it first.
   bool chain_ready() const;
-  void launch_chained();
+  void launch_chained(double u = 0.0);
   int32_t finish_chained();
   void drop_chained();
   uint32_t chained_in_flight() const;
-  // SessionOptions::chain_greedy and MOEVK_DISABLE=chain_greedy: whether callers should chain.
-  bool chains_greedy() const;
+  // SessionOptions::chain_steps and MOEVK_DISABLE=chain_steps: whether callers should chain.
+  bool chains_steps() const;
   bool expert_stats() const;  // SessionOptions::expert_stats
 
   // With expert_stats: counts[layer][expert] of top-k choices over every decoded token.

@@ -19,7 +19,8 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
       layers_(model.context(), model.hparams(), model.weights(), n_batch, n_ctx, expert_stats),
       recipe_(layer_recipe(model.hparams().arch)),
       embedding_(model.context()),
-      argmax_(model.context()) {
+      argmax_(model.context()),
+      sample_(model.context()) {
   const uint64_t vocab = hp_.n_vocab, embd = hp_.n_embd;
   inputs_host_ = ctx_.create_buffer(kStepBytes + uint64_t(n_batch) * 4, vk::BufferKind::Upload, "step inputs");
   token_ids_ = ctx_.create_buffer(uint64_t(n_batch) * 4, vk::BufferKind::Device, "token ids");
@@ -39,8 +40,19 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
   for (int slot = 0; slot < 2; ++slot) {
     chained_inputs_[slot] = ctx_.create_buffer(kStepBytes, vk::BufferKind::Upload, "chained step inputs");
-    chained_argmax_host_[slot] = ctx_.create_buffer(4, vk::BufferKind::Readback, "chained greedy token readback");
+    chained_argmax_host_[slot] = ctx_.create_buffer(4, vk::BufferKind::Readback, "chained token readback");
+    chained_sample_host_[slot] =
+        ctx_.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Upload, "chained sampling parameters");
   }
+  // GPU sampling: 64 candidates and the draw (ops::SampleTopK); its counter zeroed once here.
+  sample_params_ = ctx_.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Device, "sampling parameters");
+  sample_host_ = ctx_.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Upload, "sampling parameters upload");
+  candidates_ = ctx_.create_buffer(ops::SampleTopK::kCandidateBytes, vk::BufferKind::Device, "sampling candidates");
+  candidates_host_ =
+      ctx_.create_buffer(ops::SampleTopK::kCandidateBytes, vk::BufferKind::Readback, "sampling candidates readback");
+  sample_scratch_ =
+      ctx_.create_buffer(ops::SampleTopK::scratch_bytes(hp_.n_vocab), vk::BufferKind::Device, "sampling scratch");
+  ops::SampleTopK::clear_counters(ctx_, sample_scratch_.range());
   reset_expert_counts();
 }
 
@@ -51,8 +63,8 @@ uint32_t Forward::timestamps_per_step() const { return hp_.n_layer * LayerBuilde
 void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chained_slot) {
   if (n == 0 || n > n_batch_) fail(MOEVK_ERROR_INTERNAL, "forward step of " + std::to_string(n) + " tokens");
   const bool chained = chained_slot >= 0;
-  if (chained && (chained_slot > 1 || n != 1 || output != StepOutput::Argmax))
-    fail(MOEVK_ERROR_INTERNAL, "a chained step is one token with a greedy output, in slot 0 or 1");
+  if (chained && (chained_slot > 1 || n != 1 || (output != StepOutput::Argmax && output != StepOutput::Sample)))
+    fail(MOEVK_ERROR_INTERNAL, "a chained step is one token with a greedy or sampled output, in slot 0 or 1");
   const uint64_t embd = hp_.n_embd, vocab = hp_.n_vocab;
   rec.begin();
   const Activations& act = layers_.buffers();
@@ -68,6 +80,9 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
     rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
     rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
   }
+  if (output == StepOutput::Sample)
+    rec.copy((chained ? chained_sample_host_[chained_slot] : sample_host_).range(), sample_params_.range(),
+             sizeof(ops::SampleParams));
   rec.barrier();
   embedding_.record(rec, w_.token_embd, token_ids_.range(), layers_.residual(), n);
   rec.barrier();
@@ -83,7 +98,8 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
       rec.copy(logits_all_.range(), logits_all_host_.range(), uint64_t(n) * vocab * 4);
       break;
     case StepOutput::Last:
-    case StepOutput::Argmax: {
+    case StepOutput::Argmax:
+    case StepOutput::Sample: {
       // Only the last token's logits are wanted: copy its row out (a transfer has no offset
       // alignment rule, a storage binding has) and run the output head on one row.
       const vk::BufferRange last_row{hidden.buffer, hidden.offset + uint64_t(n - 1) * embd * 4, embd * 4};
@@ -92,6 +108,12 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
       output_head(rec, last_hidden_.range(), last_normed_.range(), 1, logits_.range());
       if (output == StepOutput::Last) {
         rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
+      } else if (output == StepOutput::Sample) {
+        sample_.record(rec, logits_.range(), hp_.n_vocab, sample_params_.range(), candidates_.range(),
+                       argmax_id_.range(), sample_scratch_.range());
+        rec.barrier();
+        rec.copy(argmax_id_.range(), chained ? chained_argmax_host_[chained_slot].range() : argmax_host_.range(), 4);
+        if (!chained) rec.copy(candidates_.range(), candidates_host_.range(), ops::SampleTopK::kCandidateBytes);
       } else {
         const vk::BufferRange scratch = argmax_scratch_.range();
         argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab, &scratch);
@@ -140,7 +162,8 @@ void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
 
 uint64_t Forward::device_bytes() const {
   return layers_.buffers().device_bytes() + token_ids_.size() + last_hidden_.size() + last_normed_.size() +
-         logits_.size() + argmax_id_.size() + argmax_scratch_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
+         logits_.size() + argmax_id_.size() + argmax_scratch_.size() + sample_params_.size() + candidates_.size() +
+         sample_scratch_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
 }
 
 const float* Forward::logits(StepOutput output) const {
@@ -149,7 +172,7 @@ const float* Forward::logits(StepOutput output) const {
   return static_cast<const float*>(host.mapped());
 }
 
-int32_t Forward::argmax() const {
+int32_t Forward::token() const {
   uint32_t id = 0;
   std::memcpy(&id, argmax_host_.mapped(), 4);
   return int32_t(id);
@@ -162,7 +185,23 @@ void Forward::set_chained_inputs(int slot, uint32_t n_past) {
   std::memcpy(chained_inputs_[slot].mapped(), &step, kStepBytes);
 }
 
-int32_t Forward::chained_argmax(int slot) const {
+std::vector<std::pair<float, int32_t>> Forward::candidates() const {
+  std::vector<uint32_t> words(2 * ops::SampleTopK::kMaxK);
+  std::memcpy(words.data(), candidates_host_.mapped(), words.size() * 4);
+  std::vector<std::pair<float, int32_t>> out(ops::SampleTopK::kMaxK);
+  for (uint32_t i = 0; i < ops::SampleTopK::kMaxK; ++i) {
+    std::memcpy(&out[i].first, &words[2 * i], 4);
+    out[i].second = words[2 * i + 1] == 0xFFFFFFFFu ? -1 : int32_t(words[2 * i + 1]);
+  }
+  return out;
+}
+
+void Forward::set_sampling(int slot, const ops::SampleParams& params) {
+  if (slot > 1) fail(MOEVK_ERROR_INTERNAL, "sampling parameters for chained slot " + std::to_string(slot));
+  std::memcpy((slot < 0 ? sample_host_ : chained_sample_host_[slot]).mapped(), &params, sizeof params);
+}
+
+int32_t Forward::chained_token(int slot) const {
   uint32_t id = 0;
   std::memcpy(&id, chained_argmax_host_[slot].mapped(), 4);
   return int32_t(id);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/layer_builder.hpp"
+#include "ops/sample_topk.hpp"
 #include "vk/recorder.hpp"
 
 namespace moevk::models {
@@ -18,6 +19,8 @@ enum class StepOutput {
   Last,    // logits of the last token
   All,     // logits of every token of the step
   Argmax,  // only the greedy id of the last token, computed on the GPU
+  Sample,  // a token drawn on the GPU from the last token's logits (ops::SampleTopK; the draw's
+           // parameters from set_sampling), and its candidates
 };
 
 class Forward {
@@ -34,20 +37,26 @@ class Forward {
   uint32_t timestamps_per_step() const;
 
   // Records a whole step for n_tokens (1..n_batch) into `rec` (begin..end included).
-  // chained_slot 0 or 1 (a one-token Argmax step only): the step's token is the argmax the step
-  // submitted before it left on the GPU, and its parameters and its own argmax go through that
-  // slot's buffers (set_chained_inputs, chained_argmax), so two such steps can be in flight at
-  // once, alternating slots: the host submits the next before it has read the last.
+  // chained_slot 0 or 1 (a one-token Argmax or Sample step only): the step's token is the one the
+  // step submitted before it left on the GPU (its argmax or its draw), and its parameters and
+  // its own token go through that slot's buffers (set_chained_inputs, set_sampling,
+  // chained_token), so two such steps can be in flight at once, alternating slots: the host
+  // submits the next before it has read the last.
   void record(vk::Recorder& rec, uint32_t n_tokens, StepOutput output, int chained_slot = -1);
   // Writes the step's inputs (read by the recorded copies at the next submit).
   void set_inputs(uint32_t n_past, std::span<const int32_t> ids);
   // After a submit of a Last or All recording: its logits rows (one row for Last).
   const float* logits(StepOutput output) const;
-  // After a submit of an Argmax recording.
-  int32_t argmax() const;
-  // A chained slot's step parameters (before its submit), and its argmax (after it has run).
+  // After a submit of an Argmax or Sample recording: the greedy or drawn token.
+  int32_t token() const;
+  // After a submit of a Sample recording: the last token's ops::SampleTopK::kMaxK best logits,
+  // best first (value, index; a missing one, where the vocabulary is smaller, has index -1).
+  std::vector<std::pair<float, int32_t>> candidates() const;
+  // A Sample step's draw (before its submit): slot -1 for an unchained step, 0 or 1 for a chained one.
+  void set_sampling(int slot, const ops::SampleParams& params);
+  // A chained slot's step parameters (before its submit), and its token (after it has run).
   void set_chained_inputs(int slot, uint32_t n_past);
-  int32_t chained_argmax(int slot) const;
+  int32_t chained_token(int slot) const;
 
   // Device-local bytes this forward pass holds: its KV caches, and everything (activations,
   // scratch, logits, the caches) together. Weights are the model's (Model::weight_bytes).
@@ -83,6 +92,7 @@ class Forward {
   LayerRecipe recipe_;
   ops::Embedding embedding_;
   ops::Argmax argmax_;
+  ops::SampleTopK sample_;
   vk::Buffer inputs_host_;   // Upload: StepParams then n_batch token ids
   vk::Buffer token_ids_;     // Device: n_batch u32
   vk::Buffer last_hidden_, last_normed_;  // [1][n_embd]
@@ -92,6 +102,10 @@ class Forward {
   vk::Buffer logits_host_;   // Readback: [1][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
   vk::Buffer chained_inputs_[2], chained_argmax_host_[2];  // Upload StepParams, Readback u32
+  vk::Buffer sample_params_;  // Device: ops::SampleParams, copied in at a Sample step's start
+  vk::Buffer sample_host_, chained_sample_host_[2];  // Upload: ops::SampleParams
+  vk::Buffer candidates_, candidates_host_;  // Device, Readback: ops::SampleTopK::kCandidateBytes
+  vk::Buffer sample_scratch_;  // Device: ops::SampleTopK's lists and counter
   vk::Buffer logits_all_, logits_all_host_;  // [n_batch][n_vocab] (All), from its first recording
   void ensure_all_logits();
 };

@@ -1,21 +1,26 @@
-// Greedy decoding with the next step in flight (Session::launch_chained): each chained step takes
-// its token from the previous step's argmax on the GPU, so the host submits step t+1 before it
-// reads step t's token. Against plain one-step-at-a-time greedy decoding of the same model:
+// Decoding with the next step in flight (Session::launch_chained): each chained step takes its
+// token from the previous step's choice on the GPU (its argmax, or its draw: LogitsMode::Sample),
+// so the host submits step t+1 before it reads step t's token. Against plain one-step-at-a-time
+// decoding of the same model:
 //  - Session level: the same tokens, the same positions, and after dropping steps in flight the
-//    context continues exactly as if they had never run (bit-identical logits);
+//    context continues exactly as if they had never run (bit-identical logits); sampled steps
+//    draw what the host sampler draws from the copied logits with the same uniform;
 //  - moevk_generate: the same streams, stop reasons, pending token and KV state for max_tokens,
-//    a callback stop, a full context and continuing generations; MOEVK_DISABLE=chain_greedy is
-//    the plain loop.
+//    a callback stop, a full context and continuing generations; MOEVK_DISABLE=chain_steps is
+//    the plain loop, MOEVK_DISABLE=gpu_sampling samples on the host: at a temperature all three
+//    give the same stream from one seed (dropped steps give their draws back).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
 #include "convert/convert.hpp"
 #include "e2e/e2e_support.hpp"
+#include "generate/sampler.hpp"
 #include "generate/session.hpp"
 #include "models/model.hpp"
 #include "moevk.h"
@@ -110,7 +115,7 @@ TEST(ChainedGreedy, SessionRefusesAStepPastTheContext) {
   EXPECT_EQ(s.n_past(), 8u);
 }
 
-// moevk_generate on two contexts of one model, chained and plain (MOEVK_DISABLE=chain_greedy).
+// moevk_generate on two contexts of one model, chained and plain (MOEVK_DISABLE=chain_steps).
 struct GenerateRun {
   std::vector<int32_t> tokens;
   moevk_generate_result result{};
@@ -129,7 +134,8 @@ int collect(const char*, size_t, int32_t token, void* user) {
   return c->stop_after > 0 && int(c->tokens->size()) >= c->stop_after;
 }
 
-GenerateRun generate(moevk_context* ctx, const std::vector<int32_t>& prompt, int max_tokens, int stop_after = 0) {
+GenerateRun generate(moevk_context* ctx, const std::vector<int32_t>& prompt, int max_tokens, int stop_after = 0,
+                     const moevk_sampler_params* sampling = nullptr) {
   GenerateRun r;
   Collect c{&r.tokens, stop_after};
   moevk_generate_params p = moevk_generate_default_params();
@@ -142,6 +148,7 @@ GenerateRun generate(moevk_context* ctx, const std::vector<int32_t>& prompt, int
   p.max_tokens = max_tokens;
   p.ignore_eos = 1;
   p.sampling.temperature = 0;
+  if (sampling) p.sampling = *sampling;
   p.on_token = collect;
   p.user_data = &c;
   r.result.struct_size = sizeof r.result;
@@ -177,7 +184,7 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
   moevk_context* plain = nullptr;
   ASSERT_EQ(moevk_context_create(model, &cp, &chained), MOEVK_OK);
   {
-    test::ScopedEnv disable("MOEVK_DISABLE", "chain_greedy");
+    test::ScopedEnv disable("MOEVK_DISABLE", "chain_steps");
     ASSERT_EQ(moevk_context_create(model, &cp, &plain), MOEVK_OK);
   }
   const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
@@ -213,6 +220,135 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
   EXPECT_TRUE(std::equal(la, la + n_vocab, lb));
   moevk_context_free(chained);
   moevk_context_free(plain);
+  moevk_model_free(model);
+}
+
+// Sampled steps: decode(..., Sample) with a draw, plain and chained, against the host sampler
+// on the copied logits of a third session (LogitsMode::Last) with the same uniforms.
+TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
+  test::TempFile file("sampled-session.gguf");
+  auto model = tiny_model(file);
+  generate::SamplerParams sp;  // the CLI's defaults: 0.8, top-k 40, top-p 0.95, min-p 0.05
+  sp.temperature = 1.2f;       // hotter, so draws spread over several candidates
+  const std::vector<double> u{0.91, 0.05, 0.5, 0.33, 0.77, 0.62, 0.18, 0.44};
+  const std::vector<int32_t> prompt{3, 17, 99, 4, 250, 8, 31};
+  Session chained(*model, SessionOptions{32, 8, false}), plain(*model, SessionOptions{32, 8, false}),
+      host(*model, SessionOptions{32, 8, false});
+  EXPECT_THROW(plain.decode(prompt, LogitsMode::Sample), Error);  // no draw set
+  generate::SamplerParams no_k = sp;
+  no_k.top_k = 0;  // the host's job: the whole vocabulary
+  EXPECT_THROW(plain.set_sampling(no_k, 0.5), Error);
+  EXPECT_THROW(plain.set_sampling(sp, 1.0), Error);
+
+  // The host's tokens: the copied logits sampled with the same uniforms; the candidates of a
+  // Sample step are the best 64 of those logits.
+  generate::Sampler sampler(sp);
+  std::vector<int32_t> want;
+  std::vector<std::vector<float>> host_logits;
+  host.decode(prompt, LogitsMode::Last);
+  for (size_t i = 0; i < u.size(); ++i) {
+    const auto l = host.logits(-1);
+    host_logits.emplace_back(l.begin(), l.end());
+    want.push_back(sampler.sample_with(l, {}, u[i]));
+    const int32_t t[1] = {want.back()};
+    host.decode(t, LogitsMode::Last);
+  }
+  std::set<int32_t> distinct(want.begin(), want.end());
+  EXPECT_GT(distinct.size(), 2u) << "the draws should not all land on one token";
+
+  // Plain Sample steps.
+  std::vector<int32_t> got;
+  plain.set_sampling(sp, u[0]);
+  plain.decode(prompt, LogitsMode::Sample);
+  got.push_back(plain.sampled());
+  {
+    const auto c = plain.candidates();
+    ASSERT_EQ(c.size(), 64u);
+    std::vector<int32_t> order(host_logits[0].size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = int32_t(i);
+    const auto& l = host_logits[0];
+    std::partial_sort(order.begin(), order.begin() + 64, order.end(),
+                      [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    for (size_t i = 0; i < 64; ++i) {
+      EXPECT_EQ(c[i].id, order[i]) << i;
+      EXPECT_EQ(c[i].logit, l[order[i]]) << i;
+    }
+  }
+  EXPECT_THROW(plain.argmax(), Error);
+  for (size_t i = 1; i < u.size(); ++i) {
+    plain.set_sampling(sp, u[i]);
+    const int32_t t[1] = {got.back()};
+    plain.decode(t, LogitsMode::Sample);
+    got.push_back(plain.sampled());
+  }
+  EXPECT_EQ(got, want);
+
+  // Chained: the first step plain, then two in flight at a time, each with its own draw.
+  chained.set_sampling(sp, u[0]);
+  chained.decode(prompt, LogitsMode::Sample);
+  std::vector<int32_t> chain{chained.sampled()};
+  ASSERT_TRUE(chained.chain_ready());
+  size_t launched = 1;
+  chained.launch_chained(u[launched++]);
+  chained.launch_chained(u[launched++]);
+  while (chain.size() < u.size()) {
+    chain.push_back(chained.finish_chained());
+    if (launched < u.size()) chained.launch_chained(u[launched++]);
+  }
+  EXPECT_EQ(chain, want);
+  EXPECT_THROW(chained.candidates(), Error);  // chained steps copy no candidates
+  EXPECT_EQ(chained.n_past(), plain.n_past());
+}
+
+// moevk_generate at a temperature on three contexts of one model: chained GPU draws (the
+// default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off).
+TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
+  test::TempFile file("sampled-generate.gguf");
+  {
+    convert::MakeModelOverrides o;
+    o.n_expert = 16;
+    o.n_expert_used = 4;
+    convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
+  }
+  moevk_model* model = nullptr;
+  ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
+  moevk_context_params cp = moevk_context_default_params();
+  cp.n_ctx = 32;
+  cp.n_batch = 8;
+  moevk_context* ctxs[3] = {};
+  const char* disable[3] = {"", "chain_steps", "gpu_sampling"};
+  for (int i = 0; i < 3; ++i) {
+    test::ScopedEnv env("MOEVK_DISABLE", disable[i]);
+    ASSERT_EQ(moevk_context_create(model, &cp, &ctxs[i]), MOEVK_OK);
+  }
+  moevk_sampler_params sp = moevk_sampler_default_params();
+  sp.temperature = 1.2f;
+  sp.seed = 1234;
+  const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
+  // max_tokens, continuing, a callback stop (a chained step dropped: its draw goes back), then
+  // running into the full context.
+  struct Call {
+    bool first;
+    int max_tokens, stop_after;
+    const char* what;
+  };
+  const Call calls[] = {{true, 6, 0, "max_tokens 6"},
+                        {false, 4, 0, "continued, 4 more"},
+                        {false, 10, 3, "stopped by the callback after 3"},
+                        {false, 50, 0, "to a full context"}};
+  std::vector<int32_t> all;
+  for (const Call& call : calls) {
+    GenerateRun r[3];
+    for (int i = 0; i < 3; ++i) r[i] = generate(ctxs[i], call.first ? prompt : std::vector<int32_t>{}, call.max_tokens,
+                                                call.stop_after, &sp);
+    expect_same(r[0], r[2], call.what);
+    expect_same(r[1], r[2], call.what);
+    all.insert(all.end(), r[2].tokens.begin(), r[2].tokens.end());
+  }
+  std::set<int32_t> distinct(all.begin(), all.end());
+  EXPECT_GT(distinct.size(), 3u) << "a sampled stream, not a greedy one";
+  // Greedy from the same state would differ: the stream is sampled.
+  for (moevk_context* c : ctxs) moevk_context_free(c);
   moevk_model_free(model);
 }
 

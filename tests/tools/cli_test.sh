@@ -19,7 +19,7 @@ check() {  # check "what" command...
 check "--help lists run" grep -q "run" "$tmp/help"
 check "--help lists devices" grep -q "devices" "$tmp/help"
 for name in fp16 int8 storage16 storage8 dot coopmat subgroup_size_control subgroup \
-  fuse_norms kv_append rope_attention merge_products router_handoff attention_handoff chain_greedy; do
+  fuse_norms kv_append rope_attention merge_products router_handoff attention_handoff chain_steps gpu_sampling; do
   check "--help lists MOEVK_DISABLE=$name" grep -qE "[ ,]$name[,) ]" "$tmp/help"
 done
 check "--version" bash -c "'$moevk' --version | grep -q '^moevk [0-9]'"
@@ -59,6 +59,12 @@ check "bench --without: a row per variant" grep -q '"test": *"tg2 -attention_han
 check "bench --without: the variant is named" grep -q '"without": *"router_handoff"' "$tmp/bench_without.json"
 check "bench --without: the variants' dispatch counts differ" \
   bash -c "test \$(grep -o '\"dispatches_per_step\": *[0-9]*' '$tmp/bench_without.json' | sort -u | wc -l) -ge 3"
+# bench --sampled: tg at a temperature too, and per --without entry (gpu_sampling: on the host).
+"$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json --sampled --without gpu_sampling \
+  >"$tmp/bench_sampled.json" 2>"$tmp/bench_sampled.err"
+check "bench --sampled: a sampled tg row" grep -q '"test": *"tg2 sampled"' "$tmp/bench_sampled.json"
+check "bench --sampled --without gpu_sampling: the host's row" \
+  grep -q '"test": *"tg2 sampled -gpu_sampling"' "$tmp/bench_sampled.json"
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
@@ -76,6 +82,16 @@ check "info --json has active params" grep -q '"active_params"' "$tmp/info.json"
 check "run exits 0" test "$rc" = 0
 check "run prints 6 ids" bash -c "head -c 200 '$tmp/run.out' | tr -d '\n' | grep -Eq '^[0-9]+(,[0-9]+){5}$'"
 check "run reports tokens/s" grep -q "tokens/s" "$tmp/run.err"
+# Sampling at a temperature: drawn on the GPU, the host sampler's stream for the same seed (the
+# host samples with MOEVK_DISABLE=gpu_sampling), and the same again for the same seed.
+for how in gpu gpu-again host; do
+  disable=""; [ "$how" = host ] && disable=gpu_sampling
+  MOEVK_DISABLE=$disable "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 -n 12 --temp 1.1 --seed 42 --ignore-eos \
+    --print-ids --no-progress >"$tmp/sampled-$how.out" 2>/dev/null
+done
+check "sampled run prints 12 ids" bash -c "tr -d '\n' <'$tmp/sampled-gpu.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
+check "sampled run: the same seed, the same ids" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-gpu-again.out"
+check "sampled run: GPU draws are the host sampler's" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-host.out"
 
 # The first greedy id equals the argmax of the last prompt position's logits.
 "$moevk" logits -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 --top 1 >"$tmp/logits" 2>&1
