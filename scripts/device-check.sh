@@ -74,9 +74,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
   step "make-$name" 240 "$moevk" make-model --preset "$preset" --type "$type" -o "$file" \
     > "$OUT/make-$name.log" 2>&1
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
-  # Each decode fusion off in turn, then all of them: what each is worth on this device.
-  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_greedy
-  step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile \
+  # Each decode fusion off in turn, then all of them: what each is worth on this device. tg also
+  # at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row samples on the host).
+  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
+  step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile --sampled \
     --without "$fusions,${fusions//,/+}" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.
   # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).

@@ -14,6 +14,7 @@
 #include "generate/sampler.hpp"
 #include "ops/matmul.hpp"
 #include "ops/moe.hpp"
+#include "ops/sample_topk.hpp"
 #include "ops/transformer.hpp"
 
 namespace moevk::bench {
@@ -439,6 +440,33 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20);
         }
         report("sampler", 1, "host, top-k 40", ms, 0, 0);  // host work: no device bandwidth
+      }
+
+      if (want("sample_topk") && type_name == o.types.front()) {  // sampling on the GPU (LogitsMode::Sample)
+        guarded("sample_topk", 1, [&] {
+          ops::SampleTopK sample(ctx);
+          // Logits spread like a model's, so the draw's filters keep several candidates.
+          std::mt19937 gen(7);
+          std::normal_distribution<float> normal(0.0f, 3.0f);
+          std::vector<float> row(s.n_vocab);
+          for (float& l : row) l = normal(gen);
+          auto logits = ctx.create_buffer(uint64_t(s.n_vocab) * 4, vk::BufferKind::Device, "logits");
+          ctx.upload(logits.range(), row.data(), row.size() * 4);
+          ops::SampleParams p;  // the CLI's defaults
+          p.k = 40, p.temperature = 0.8f, p.top_p = 0.95f, p.min_p = 0.05f, p.u = 0.5f;
+          auto params = ctx.create_buffer(sizeof p, vk::BufferKind::Device, "sample params");
+          ctx.upload(params.range(), &p, sizeof p);
+          auto candidates = ctx.create_buffer(ops::SampleTopK::kCandidateBytes, vk::BufferKind::Device, "candidates");
+          auto id = ctx.create_buffer(4, vk::BufferKind::Device, "sampled");
+          auto scratch =
+              ctx.create_buffer(ops::SampleTopK::scratch_bytes(s.n_vocab), vk::BufferKind::Device, "sample scratch");
+          ops::SampleTopK::clear_counters(ctx, scratch.range());
+          auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+            sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(), scratch.range());
+          });
+          report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40", ms,
+                 4.0 * s.n_vocab, 0);
+        });
       }
 
       if (want("argmax") && type_name == o.types.front()) {  // greedy decoding over the vocabulary
