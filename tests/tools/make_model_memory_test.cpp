@@ -1,17 +1,26 @@
 // `moevk make-model` streams: rows are generated, quantized and written chunk by chunk, so its
 // memory must not grow with the model. This runs the command as a user would, at a shape whose
 // file (~200 MB) and largest tensor (the stacked experts, 92 MB as f32) are each above the bound,
-// and reads the child's peak RSS from wait4(): buffering any whole tensor, or the file, fails it.
+// and reads the child's peak RSS: buffering any whole tensor, or the file, fails it.
+// The peak is the child's VmHWM (/proc/<pid>/status), read every few milliseconds while it runs
+// (it only grows, so the last reading is the peak but for growth in the final milliseconds),
+// not wait4()'s ru_maxrss: posix_spawn's child shares this process's memory until it execs, and
+// Linux keeps that memory's high-water mark in ru_maxrss, so in a test process that has already
+// loaded models (all of test_tools run in one process, outside CTest) it reported this
+// process's size, not the command's.
 #include <gtest/gtest.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -20,8 +29,18 @@ namespace {
 
 struct ChildResult {
   int exit_code = -1;
-  long peak_rss_kib = 0;  // ru_maxrss: KiB on Linux
+  long peak_rss_kib = 0;  // the largest VmHWM read, KiB
+  int readings = 0;       // VmHWM readings taken
 };
+
+// VmHWM of a live process, KiB; -1 once it has no memory (a zombie) or is gone.
+long vm_hwm_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
 
 ChildResult run_quietly(const std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -36,10 +55,18 @@ ChildResult run_quietly(const std::vector<std::string>& args) {
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0) return result;
   int status = 0;
-  struct rusage usage {};
-  if (wait4(pid, &status, 0, &usage) != pid) return result;
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0) return result;
+    const long hwm = vm_hwm_kib(pid);
+    if (hwm >= 0) {
+      result.peak_rss_kib = std::max(result.peak_rss_kib, hwm);
+      ++result.readings;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.peak_rss_kib = usage.ru_maxrss;
   return result;
 }
 
@@ -55,6 +82,8 @@ TEST(MakeModelMemory, PeakRssStaysBoundedWhileTheFileIsLarger) {
   std::filesystem::remove(out, ec);
   ASSERT_EQ(r.exit_code, 0) << "moevk make-model failed";
   EXPECT_GT(file_bytes, 150ull << 20);
+  // Writing 200 MB takes seconds: many readings, the peak among them.
+  ASSERT_GE(r.readings, 20) << "too few readings of the child's memory to trust the peak";
   // Measured ~12 MB: the program, the two writer threads' chunk buffers, the vocabulary.
   constexpr long kBoundKib = 64 * 1024;
   EXPECT_LT(r.peak_rss_kib, kBoundKib) << "peak RSS " << r.peak_rss_kib / 1024 << " MiB for a "
