@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "common/error.hpp"
 
@@ -53,7 +54,9 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   act_.residual = make(B * hp.n_embd * f, "residual stream");
   act_.normed = make(B * hp.n_embd * f, "normed activations");
   if (ctx.features().dot && hp.n_embd % 32 == 0) {
-    const uint64_t values = B * hp.n_embd, scales = values / 32 * 4;
+    // Also the attention output's int8 activations for the output projection (n_embd_q columns,
+    // Qwen3-30B-A3B's 4096 against n_embd 2048), between the q/k/v products and the FFN norm.
+    const uint64_t values = B * std::max<uint64_t>(hp.n_embd, hp.n_embd_q()), scales = values / 32 * 4;
     act_.normed_q8 = make(aligned(values) + 2 * aligned(scales), "normed activations, int8");
     act_.normed_xq = act_.normed_q8.range(0, values);
     act_.normed_xd = act_.normed_q8.range(aligned(values), scales);
@@ -201,11 +204,24 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   }
   if (!prologue) rec.barrier();
   const ops::KvShape kv{n_ctx_, hp_.n_head, hp_.n_head_kv, hp_.head_dim};
+  // Prefill on the integer-dot tiles: attention writes its output as the output projection's
+  // int8 activations too (no quantization pass and barrier before it).
+  const ops::MatMul::Product wo[] = {{&L.wo, residual(), nullptr}};
+  std::optional<ops::Q8Activations> attn_q8;
+  if (quantize_in_norm_ && act_.normed_q8.valid() && ops::Attention::writes_q8(kv, n) && reads_q8(wo, n)) {
+    const uint32_t cols = hp_.n_head * hp_.head_dim;
+    const uint64_t values = uint64_t(n) * cols, scales = values / 32 * 4;
+    auto first = [](const vk::BufferRange& r, uint64_t bytes) { return vk::BufferRange{r.buffer, r.offset, bytes}; };
+    attn_q8 = ops::Q8Activations{first(act_.normed_xq, values), first(act_.normed_xd, scales),
+                                 first(act_.normed_xs, scales), cols, n};
+  }
   attention_.record(rec, kv, n, step, act_.q, act_.k, act_.v, act_.k_cache[layer].range(),
                     act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
-                    1.0f / std::sqrt(float(hp_.head_dim)), append && !prologue, prologue ? &prologue_params : nullptr);
+                    1.0f / std::sqrt(float(hp_.head_dim)), append && !prologue, prologue ? &prologue_params : nullptr,
+                    attn_q8 ? &*attn_q8 : nullptr);
   rec.barrier();
-  matmul_.record(rec, L.wo, act_.attn.range(), residual(), n, nullptr, /*accumulate=*/true);
+  matmul_.record(rec, L.wo, act_.attn.range(), residual(), n, nullptr, /*accumulate=*/true, nullptr,
+                 attn_q8 ? &*attn_q8 : nullptr);
   rec.barrier();
   mark(rec, Stage::Attention);
 }

@@ -39,7 +39,9 @@ struct Activations {
   // normed as int8 activations (the norm pass writes both where integer-dot products read
   // them): xq [n_batch][n_embd] int8, then xd and xs per 32 values; devices with dot only.
   vk::Buffer normed_q8;
-  vk::BufferRange normed_xq, normed_xd, normed_xs;  // ranges of normed_q8 for n_batch rows
+  // Ranges of normed_q8 for n_batch rows of max(n_embd, n_embd_q) columns: the normed rows for
+  // the products after a norm, and the attention output for the output projection.
+  vk::BufferRange normed_xq, normed_xd, normed_xs;
   vk::Buffer qkv;          // q, k, v below
   vk::BufferRange q, k, v; // [n_batch][heads][head_dim] each, ranges of qkv
   vk::Buffer attn;         // [n_batch][n_head][head_dim]

@@ -116,6 +116,8 @@ void check_shape(const KvShape& s, uint32_t n_tokens) {
 
 Attention::Attention(vk::Context& ctx) : ctx_(ctx) {}
 
+bool Attention::writes_q8(const KvShape& s, uint32_t n_tokens) { return !is_decode(n_tokens) && s.head_dim % 32 == 0; }
+
 bool Attention::takes_prologue(uint32_t n_tokens, const vk::BufferRange& q, const vk::BufferRange& k_new,
                                const vk::BufferRange& v_new) const {
   return is_decode(n_tokens) && q.buffer == k_new.buffer && q.buffer == v_new.buffer && q.offset % 4 == 0 &&
@@ -151,8 +153,16 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
                        const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
                        const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
                        const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
-                       bool kv_appended, const Prologue* prologue) const {
+                       bool kv_appended, const Prologue* prologue, const Q8Activations* out_q8) const {
   check_shape(s, n_tokens);
+  require(!out_q8 || writes_q8(s, n_tokens), MOEVK_ERROR_INTERNAL,
+          "attention: int8 output is for prefill steps with head_dim a multiple of 32");
+  if (out_q8) {
+    const uint64_t blocks = uint64_t(n_tokens) * s.n_head * s.head_dim / 32;
+    require(out_q8->cols == s.n_head * s.head_dim && out_q8->n_tokens >= n_tokens && out_q8->xq.size >= blocks * 32 &&
+                out_q8->xd.size >= blocks * 4 && out_q8->xs.size >= blocks * 4,
+            MOEVK_ERROR_INVALID_ARGUMENT, "attention: int8 output buffers too small");
+  }
   require(!prologue || (takes_prologue(n_tokens, q, k_new, v_new) && !kv_appended), MOEVK_ERROR_INTERNAL,
           "attention: a prologue needs a decode batch with q, k and v in one buffer, and appends K/V itself");
   const uint64_t q_bytes = uint64_t(n_tokens) * s.n_head * s.head_dim * 4;
@@ -184,13 +194,17 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
   const uint32_t group = s.n_head / s.n_head_kv;
   const uint32_t rows = n_tokens * group;
   const FlashTiles t = flash_tiles(ctx_, s.head_dim, rows, decode, prologue != nullptr);
-  const vk::Pipeline& flash = ctx_.pipeline({"attention_flash", 6, sizeof(FlashPush), {t.wg, s.head_dim, t.br, t.bc}});
+  const vk::Pipeline& flash = ctx_.pipeline(
+      {"attention_flash", 9, sizeof(FlashPush), {t.wg, s.head_dim, t.br, t.bc, out_q8 ? 1u : 0u}});
   const uint32_t row_tiles = (rows + t.br - 1) / t.br;
   require(row_tiles <= kMaxGroupsX && s.n_head_kv <= kMaxGroupsX, MOEVK_ERROR_UNSUPPORTED,
           "attention: too many rows for one dispatch");
   if (!decode) {
-    // The partials binding is unused here; `out` stands in so no scratch is needed.
-    rec.dispatch(flash, {step, q, k_cache, v_cache, out, out},
+    // The partials binding is unused here; `out` stands in so no scratch is needed, and for the
+    // int8 outputs when there are none.
+    rec.dispatch(flash,
+                 {step, q, k_cache, v_cache, out, out, out_q8 ? out_q8->xq : out, out_q8 ? out_q8->xd : out,
+                  out_q8 ? out_q8->xs : out},
                  FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, s.n_ctx, 0, scale, 0}, row_tiles, s.n_head_kv, 1);
     return;
   }
@@ -234,7 +248,8 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
                  {step, qkv, k_cache, v_cache, p.q_norm ? *p.q_norm : step, scratch, p.k_norm ? *p.k_norm : step, out},
                  push, row_tiles, s.n_head_kv, n_chunks);
   } else {
-    rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch}, flash_push, row_tiles, s.n_head_kv, n_chunks);
+    rec.dispatch(flash, {step, q, k_cache, v_cache, out, scratch, out, out, out}, flash_push, row_tiles, s.n_head_kv,
+                 n_chunks);
   }
   if (handoff) return;
   rec.barrier();

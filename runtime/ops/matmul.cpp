@@ -116,8 +116,8 @@ const vk::Pipeline& MatMul::mv_pipeline(uint32_t n_tokens, const InputNorm* norm
 
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
                     uint32_t n_tokens, const vk::BufferRange* bias, bool accumulate,
-                    const InputNorm* norm) const {
-  record_impl(rec, w, x, y, n_tokens, bias, accumulate, norm, nullptr);
+                    const InputNorm* norm, const Q8Activations* x_q8) const {
+  record_impl(rec, w, x, y, n_tokens, bias, accumulate, norm, path_for(w, n_tokens) == "mm_dot" ? x_q8 : nullptr);
 }
 
 Q8Activations MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols,

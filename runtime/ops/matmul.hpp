@@ -49,9 +49,11 @@ class MatMul {
   // (y must not overlap x).
   // norm: x is RMS-normed with norm->weight on the way in (only where fuses_norm() says so;
   // else INTERNAL): the caller records no separate norm pass and no barrier for it.
+  // x_q8: x already quantized (Q8Activations of [n_tokens][w.cols], fenced by the caller): read
+  // on the integer-dot tiles instead of quantizing x; ignored on the other paths.
   void record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
               uint32_t n_tokens, const vk::BufferRange* bias = nullptr, bool accumulate = false,
-              const InputNorm* norm = nullptr) const;
+              const InputNorm* norm = nullptr, const Q8Activations* x_q8 = nullptr) const;
   // One of the products record_products() records.
   struct Product {
     const Matrix* w = nullptr;

@@ -124,7 +124,12 @@ class Attention {
               const vk::BufferRange& q, const vk::BufferRange& k_new, const vk::BufferRange& v_new,
               const vk::BufferRange& k_cache, const vk::BufferRange& v_cache,
               const vk::BufferRange& scratch, const vk::BufferRange& out, float scale,
-              bool kv_appended = false, const Prologue* prologue = nullptr) const;
+              bool kv_appended = false, const Prologue* prologue = nullptr,
+              const Q8Activations* out_q8 = nullptr) const;
+  // Whether record() can write the output as int8 activations too (out_q8: [n_tokens][n_head *
+  // head_dim], quantize_q8's rule on the same f32 values), for the output projection's integer
+  // dot product: prefill steps with head_dim a multiple of 32. No quantization pass, no barrier.
+  static bool writes_q8(const KvShape& s, uint32_t n_tokens);
   // kv_appended: this step's K/V are in the caches already (Rope::record_qk_append): no store
   // pass (k_new, v_new are not read). Not with a prologue (which appends them itself).
  private:

@@ -76,6 +76,12 @@ shared float norm_sum_sh[WG];
 layout(std430, binding = 2) readonly buffer KCache { uint k_cache[]; };
 layout(std430, binding = 3) readonly buffer VCache { uint v_cache[]; };
 layout(std430, binding = 4) writeonly buffer Out { float out_values[]; };
+// OUT_Q8 (prefill, D % 32 == 0): out also as the output projection's int8 activations, per
+// 32-element block as quantize_q8.comp makes them (xq int8 x4 per word, xd scale, xs d * sum q).
+layout(constant_id = 4) const bool OUT_Q8 = false;
+layout(std430, binding = 6) writeonly buffer Xq { uint xq_words[]; };
+layout(std430, binding = 7) writeonly buffer Xd { float xd_values[]; };
+layout(std430, binding = 8) writeonly buffer Xs { float xs_values[]; };
 layout(push_constant) uniform Push {
   uint n_tokens, n_head, n_head_kv, n_ctx, chunk_len, split;
   float scale;
@@ -333,8 +339,13 @@ void main() {
 #ifndef PROLOGUE
       if (pc.split == 0u) {
         const float inv_l = 1.0 / l_sh[r];
-        out_values[out_row * D + 2u * w] = acc[k].x * inv_l;
-        out_values[out_row * D + 2u * w + 1u] = acc[k].y * inv_l;
+        const float o0 = acc[k].x * inv_l, o1 = acc[k].y * inv_l;
+        out_values[out_row * D + 2u * w] = o0;
+        out_values[out_row * D + 2u * w + 1u] = o1;
+        if (OUT_Q8) {  // Q is no longer needed: its tile holds the outputs for the blocks below
+          q_sh[r * D + 2u * w] = o0;
+          q_sh[r * D + 2u * w + 1u] = o1;
+        }
       } else
 #endif
       {
@@ -344,6 +355,34 @@ void main() {
       }
     }
   }
+#ifndef PROLOGUE
+  if (OUT_Q8 && pc.split == 0u) {  // uniform
+    // Every block of 32 outputs of the tile's rows, one per thread: d = max|x| / 127,
+    // q = round(x / d), as quantize_q8.comp does with the same f32 values.
+    barrier();
+    for (uint b = tid; b < BR * (D / 32u); b += WG) {
+      const uint r = b / (D / 32u), blk = b % (D / 32u), row = row0 + r;
+      if (row >= n_rows) continue;
+      const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
+      const uint x0 = r * D + blk * 32u;
+      float amax = 0.0;
+      for (uint i = 0u; i < 32u; ++i) amax = max(amax, abs(q_sh[x0 + i]));
+      const float d = amax / 127.0;
+      const float id = d != 0.0 ? 1.0 / d : 0.0;
+      const uint block = out_row * (D / 32u) + blk;
+      int sum = 0;
+      for (uint i = 0u; i < 8u; ++i) {
+        const ivec4 q = ivec4(round(vec4(q_sh[x0 + 4u * i], q_sh[x0 + 4u * i + 1u], q_sh[x0 + 4u * i + 2u],
+                                         q_sh[x0 + 4u * i + 3u]) * id));
+        sum += q.x + q.y + q.z + q.w;
+        const ivec4 b8 = q & 0xFF;
+        xq_words[block * 8u + i] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
+      }
+      xd_values[block] = d;
+      xs_values[block] = d * float(sum);
+    }
+  }
+#endif
   if (pc.split != 0u && tid < BR && row0 + tid < n_rows) {
     const uint row = row0 + tid;
     const uint out_row = (row / G) * pc.n_head + hk * G + row % G;

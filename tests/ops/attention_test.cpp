@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/error.hpp"
+#include "ops/quantize_q8.hpp"
 #include "ops/transformer.hpp"
 #include "quant/half.hpp"
 #include "support/gpu.hpp"
@@ -60,10 +61,13 @@ std::vector<double> reference(const HostCache& c, const std::vector<float>& q, u
 
 // handoff: decode steps fold the chunks in the flash dispatch's last workgroup (where that
 // applies, which the caller checks), else in attention_combine after a barrier.
-void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed, bool handoff) {
+// int8_out: prefill steps also write the output as int8 activations (Attention::writes_q8),
+// checked against QuantizeQ8 run on the f32 output the same step wrote: bit for bit.
+void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed, bool handoff,
+                  bool int8_out = false) {
   SCOPED_TRACE("head_dim=" + std::to_string(s.head_dim) + " n_head=" + std::to_string(s.n_head) + "/" +
                std::to_string(s.n_head_kv) + " n_ctx=" + std::to_string(s.n_ctx) +
-               (handoff ? " combine handoff" : " combine pass"));
+               (handoff ? " combine handoff" : " combine pass") + (int8_out ? ", int8 output" : ""));
   uint32_t max_tokens = 0;
   uint64_t scratch_bytes = 4;
   for (const Step& st : steps) {
@@ -89,6 +93,14 @@ void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Ste
   const std::vector<uint32_t> poison(q_bytes / 4, test::kPoison);
   const float scale = 1.0f / std::sqrt(float(D));
 
+  // The int8 output and, from the f32 output, QuantizeQ8's: [tokens][n_head * D] in 32-blocks.
+  const uint64_t n_blocks_max = q_bytes / 4 / 32;
+  vk::Buffer xq = test::poisoned(ctx, n_blocks_max * 32), xd = test::poisoned(ctx, n_blocks_max * 4),
+             xs = test::poisoned(ctx, n_blocks_max * 4);
+  vk::Buffer wq = test::poisoned(ctx, n_blocks_max * 32), wd = test::poisoned(ctx, n_blocks_max * 4),
+             ws = test::poisoned(ctx, n_blocks_max * 4);
+  const ops::QuantizeQ8 quantize(ctx);
+
   ops::Attention op(ctx);
   op.set_combine_handoff(handoff);
   std::map<uint32_t, std::unique_ptr<vk::Recorder>> recordings;  // one per batch size, replayed
@@ -108,15 +120,36 @@ void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Ste
     const ops::StepParams params{st.n_past, n, {}};
     ctx.upload(step.range(), &params, sizeof params);
 
+    const bool q8 = int8_out && ops::Attention::writes_q8(s, n);
+    const uint64_t n_blocks = uint64_t(n) * s.n_head * D / 32;
+    const ops::Q8Activations out_q8{xq.range(0, n_blocks * 32), xd.range(0, n_blocks * 4), xs.range(0, n_blocks * 4),
+                                    s.n_head * D, n};
+    if (q8) {
+      ctx.upload(xq.range(), poison.data(), n_blocks_max * 32);
+      ctx.upload(xd.range(), poison.data(), n_blocks_max * 4);
+      ctx.upload(xs.range(), poison.data(), n_blocks_max * 4);
+    }
     auto& rec = recordings[n];
     if (!rec) {
       rec = std::make_unique<vk::Recorder>(ctx);
       rec->begin();
       op.record(*rec, s, n, step.range(), q.range(), k_new.range(), v_new.range(), k_cache.range(), v_cache.range(),
-                scratch.range(), out.range(), scale);
+                scratch.range(), out.range(), scale, false, nullptr, q8 ? &out_q8 : nullptr);
       rec->end();
     }
     rec->submit();
+    if (q8) {
+      test::run_once(ctx, [&](vk::Recorder& r) {
+        quantize.record(r, out.range(), wq.range(), wd.range(), ws.range(), uint32_t(n_blocks));
+      });
+      EXPECT_EQ(test::download<uint32_t>(ctx, xq, n_blocks * 8), test::download<uint32_t>(ctx, wq, n_blocks * 8))
+          << "int8 values";
+      EXPECT_EQ(test::download<uint32_t>(ctx, xd, n_blocks), test::download<uint32_t>(ctx, wd, n_blocks)) << "scales";
+      EXPECT_EQ(test::download<uint32_t>(ctx, xs, n_blocks), test::download<uint32_t>(ctx, ws, n_blocks)) << "sums";
+      // Nothing written past the step's blocks.
+      const auto tail = test::download<uint32_t>(ctx, xd, n_blocks_max);
+      for (uint64_t b = n_blocks; b < n_blocks_max; ++b) ASSERT_EQ(tail[b], test::kPoison) << "block " << b;
+    }
 
     for (uint32_t t = 0; t < n; ++t)
       for (uint32_t hk = 0; hk < s.n_head_kv; ++hk)
@@ -167,6 +200,16 @@ void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>&
 // tokens (n_past > 0), multi-token decode, and a decode crossing chunk boundaries.
 const std::vector<Step> kSteps = {{0, 17}, {17, 1}, {18, 1}, {19, 1},  {20, 33},
                                   {53, 3}, {56, 3}, {59, 1}, {60, 17}, {77, 1}};
+
+// Prefill steps write the output projection's int8 activations too (head_dim 32, 64, 128; the
+// decode steps of the same sequences do not).
+TEST_F(GpuTest, AttentionPrefillWritesInt8Activations) {
+  run_steps_on(*ctx, {64, 8, 8, 32}, {{0, 17}, {17, 1}, {18, 33}}, 210, true, true);
+  run_steps_on(*ctx, {48, 16, 4, 64}, {{0, 9}, {9, 2}, {11, 20}}, 310, true, true);
+  run_steps_on(*ctx, {64, 8, 2, 128}, {{0, 33}, {33, 1}, {34, 19}}, 410, true, true);
+  EXPECT_FALSE(ops::Attention::writes_q8({90, 4, 2, 16}, 17));  // head_dim 16: not in 32-blocks
+  EXPECT_FALSE(ops::Attention::writes_q8({90, 8, 8, 32}, 1));   // decode
+}
 
 TEST_F(GpuTest, AttentionHeadDim16Gqa4x2) { run_steps(*ctx, {90, 4, 2, 16}, kSteps, 100); }
 TEST_F(GpuTest, AttentionHeadDim32NoGrouping) { run_steps(*ctx, {90, 8, 8, 32}, kSteps, 200); }
