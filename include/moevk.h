@@ -221,15 +221,16 @@ MOEVK_API moevk_status moevk_decode(moevk_context* ctx, const int32_t* tokens, s
 /* Logits (n_vocab floats) of token `index` of the last moevk_decode call (-1: its last token).
  * After moevk_generate they are those of its last decoded token (the one that gave the pending
  * token), except where generation chose its tokens on the GPU and copied no logits (this call
- * says so): greedy without penalties (the argmax), and sampling at a temperature with top_k 1..64
- * and no penalties (a draw from the 64 best logits; MOEVK_DISABLE=gpu_sampling samples on the
- * host instead). The pointer stays valid until the next call on the context. */
+ * says so): greedy without penalties (the argmax), and the sampling moevk_sampler_params says the
+ * GPU does (a draw from the 64 best logits; MOEVK_DISABLE=gpu_sampling samples on the host
+ * instead). The pointer stays valid until the next call on the context. */
 MOEVK_API moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** logits_out);
 
 typedef struct moevk_sampler_params {
   size_t struct_size;
   float temperature;         /* <= 0: greedy (argmax on the GPU, no logits copy) */
-  /* moevk_generate draws on the GPU (no logits copy) when top_k is 1..64 and no penalty is on:
+  /* moevk_generate chooses on the GPU (no logits copy) when top_k is 1..64 (or temperature <= 0
+   * with penalties) and penalties, if any, look at most 256 tokens back (repeat_last_n 0..256):
    * the same rule and the same seeded stream as on the host, so the tokens are the host
    * sampler's but where float rounding falls on the edge of a probability interval. */
   int32_t top_k;             /* <= 0: off */

@@ -68,12 +68,13 @@ void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode
   }
   if (mode == LogitsMode::Sample) {
     moevk::generate::Sampler& sampler = sampler_for(c, *sampling);
-    const double u = sampler.draw();
+    const bool draws = !sampler.params().greedy();  // greedy with penalties draws nothing
+    const double u = draws ? sampler.draw() : 0.0;
     try {
       c.session->set_sampling(sampler.params(), u);
       c.session->decode(batch, mode);
     } catch (...) {
-      sampler.give_back(u);
+      if (draws) sampler.give_back(u);
       throw;
     }
   } else {
@@ -105,7 +106,7 @@ void accept_chained(moevk_context& c, int32_t token, int32_t next, bool sampled)
 
 // A chained step after the newest one; a Sample chain takes the sampler's next draw.
 void launch_chained(moevk_context& c, bool sample) {
-  if (!sample) {
+  if (!sample || c.sampler->params().greedy()) {  // greedy, penalised or not, draws nothing
     c.session->launch_chained();
     return;
   }

@@ -461,8 +461,10 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           auto scratch =
               ctx.create_buffer(ops::SampleTopK::scratch_bytes(s.n_vocab), vk::BufferKind::Device, "sample scratch");
           ops::SampleTopK::clear_counters(ctx, scratch.range());
+          auto ring = ctx.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Device, "sample ring");
           auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-            sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(), scratch.range());
+            sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(), scratch.range(),
+                          ring.range());
           });
           report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40", ms,
                  4.0 * s.n_vocab, 0);

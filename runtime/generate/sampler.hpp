@@ -26,10 +26,16 @@ struct SamplerParams {
   bool has_penalties() const {
     return repeat_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }
-  // What the GPU sampler (ops::SampleTopK) does exactly as sample() does: a temperature, no
-  // penalties, and a top-k of at most its kMaxK candidates (the rest of the rule runs on those).
-  static constexpr int32_t kGpuMaxTopK = 64;
-  bool fits_gpu() const { return !greedy() && !has_penalties() && top_k >= 1 && top_k <= kGpuMaxTopK; }
+  // What the GPU sampler (ops::SampleTopK) does as sample() does: a temperature with a top-k of
+  // at most its kMaxK candidates (the rest of the rule runs on those), or greedy with penalties;
+  // penalties over a window of at most kGpuMaxPenaltyWindow tokens (not the whole history).
+  // The GPU divides by repeat_penalty within 2.5 ulp, so a penalised logit may differ from the
+  // host's in its last bits.
+  static constexpr int32_t kGpuMaxTopK = 64, kGpuMaxPenaltyWindow = 256;
+  bool fits_gpu() const {
+    const bool rule = greedy() ? has_penalties() : top_k >= 1 && top_k <= kGpuMaxTopK;
+    return rule && (!has_penalties() || (repeat_last_n >= 0 && repeat_last_n <= kGpuMaxPenaltyWindow));
+  }
 };
 
 class Sampler {

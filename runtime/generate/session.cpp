@@ -19,6 +19,9 @@ using models::StepOutput;
 namespace {
 constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
 static_assert(SamplerParams::kGpuMaxTopK == int32_t(ops::SampleTopK::kMaxK), "fits_gpu() names the shader's limit");
+static_assert(SamplerParams::kGpuMaxPenaltyWindow == int32_t(ops::SampleTopK::kMaxWindow) &&
+                  2 * ops::SampleTopK::kMaxWindow <= ops::SampleTopK::kRing,
+              "the penalty window is the shader's, and never reaches the ring entry a draw writes");
 }  // namespace
 
 struct Session::Impl {
@@ -33,7 +36,8 @@ struct Session::Impl {
   int32_t token = -1;  // the last step's token chosen on the GPU (ArgmaxOnly or Sample)
   StepOutput token_output = StepOutput::None;  // Argmax or Sample, where token is valid
   bool have_candidates = false;  // after an unchained Sample step
-  ops::SampleParams sampling;    // the last set_sampling's parameters
+  ops::SampleParams sampling;    // the last set_sampling's parameters (last_pos set per step)
+  std::vector<int32_t> tokens;   // [n_ctx]: the token decoded at each position below n_past
   bool draw_pending = false;  // set_sampling since the last Sample decode
   bool gpu_sampling = true;
   bool broken = false;  // a device loss mid-call: the KV cache is in an unknown state
@@ -115,6 +119,7 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   if (options.n_batch == 0) fail(MOEVK_ERROR_INVALID_ARGUMENT, "n_batch must be positive");
   impl_->n_ctx = n_ctx;
   impl_->n_batch = std::min(options.n_batch, n_ctx);
+  impl_->tokens.assign(n_ctx, 0);
   impl_->forward = std::make_unique<models::Forward>(model, impl_->n_batch, n_ctx, options.expert_stats);
   // Without timestamp support the profile still counts steps, dispatches and barriers.
   impl_->profile.enabled = options.profile && model.context().caps().timestamps;
@@ -217,6 +222,19 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       else if (last_chunk) out = last_output;
       vk::Recorder& rec = d.recording(n, out);
       d.forward->set_inputs(d.n_past, tokens.subspan(start, n));
+      std::copy_n(tokens.begin() + start, n, d.tokens.begin() + d.n_past);
+      if (out == StepOutput::Sample) {
+        // The penalties' window ends at this step's last token; the ring holds the last kRing
+        // positions up to it.
+        const uint32_t last = d.n_past + n - 1, ring = ops::SampleTopK::kRing;
+        std::vector<uint32_t> host_ring(ring, 0);
+        for (uint32_t p = last + 1 > ring ? last + 1 - ring : 0; p <= last; ++p)
+          host_ring[p % ring] = uint32_t(d.tokens[p]);
+        d.forward->set_sample_ring(host_ring);
+        ops::SampleParams sp = d.sampling;
+        sp.last_pos = last;
+        d.forward->set_sampling(-1, sp);
+      }
       rec.submit();
       d.account(rec, n);
       d.n_past += n;
@@ -245,17 +263,24 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
 
 void Session::set_sampling(const SamplerParams& params, double u) {
   require(params.fits_gpu(), MOEVK_ERROR_INVALID_ARGUMENT,
-          "set_sampling: GPU sampling takes a temperature, top-k 1.." + std::to_string(SamplerParams::kGpuMaxTopK) +
-              " and no penalties");
+          "set_sampling: GPU sampling takes a temperature with top-k 1.." + std::to_string(SamplerParams::kGpuMaxTopK) +
+              ", or greedy with penalties; penalties over at most the last " +
+              std::to_string(SamplerParams::kGpuMaxPenaltyWindow) + " tokens");
   require(u >= 0.0 && u < 1.0, MOEVK_ERROR_INVALID_ARGUMENT, "set_sampling: the draw must be in [0, 1)");
   Impl& d = *impl_;
-  d.sampling.k = uint32_t(params.top_k);
-  d.sampling.temperature = params.temperature;
+  d.sampling = ops::SampleParams{};
+  d.sampling.k = params.greedy() ? 1u : uint32_t(params.top_k);
+  d.sampling.temperature = params.greedy() ? 0.0f : params.temperature;
   d.sampling.top_p = params.top_p;
   d.sampling.min_p = params.min_p;
   d.sampling.u = float(u);
+  if (params.has_penalties()) {
+    d.sampling.repeat_penalty = params.repeat_penalty;
+    d.sampling.presence = params.presence_penalty;
+    d.sampling.frequency = params.frequency_penalty;
+    d.sampling.window = uint32_t(params.repeat_last_n);
+  }
   d.draw_pending = true;
-  d.forward->set_sampling(-1, d.sampling);
 }
 
 int32_t Session::sampled() const {
@@ -303,6 +328,7 @@ void Session::launch_chained(double u) {
   if (sample) {
     ops::SampleParams p = d.sampling;
     p.u = float(u);
+    p.last_pos = uint32_t(position);
     d.forward->set_sampling(slot, p);
   }
   try {
@@ -328,6 +354,7 @@ int32_t Session::finish_chained() {
     throw;
   }
   d.account(d.chained_rec(slot), 1);
+  d.tokens[d.n_past] = d.token;  // the step's input: the token the step before it chose
   d.n_past += 1;
   d.logits_rows = 0;
   d.last_call_tokens = 1;

@@ -108,9 +108,10 @@ class Session {
   int32_t argmax() const;
 
   // Sampling on the GPU: the parameters (params.fits_gpu(), else INVALID_ARGUMENT) and the
-  // uniform draw u in [0, 1) of the next decode(..., Sample); chained Sample steps keep the
-  // parameters and take a draw each (launch_chained). The token is then the one
-  // Sampler::sample_with(logits, {}, u) would pick, but for float rounding at the rule's edges.
+  // uniform draw u in [0, 1) of the next decode(..., Sample) (unused when greedy); chained
+  // Sample steps keep the parameters and take a draw each (launch_chained). The token is then
+  // the one Sampler::sample_with(logits, history, u) would pick, history being the tokens decoded
+  // so far (the penalties' window), but for float rounding at the rule's edges.
   void set_sampling(const SamplerParams& params, double u);
   // After decode(..., Sample): the drawn token, and the candidates it was drawn from (the best
   // ops::SampleTopK::kMaxK logits, fewer where the vocabulary is smaller).

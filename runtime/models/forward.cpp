@@ -53,6 +53,8 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   sample_scratch_ =
       ctx_.create_buffer(ops::SampleTopK::scratch_bytes(hp_.n_vocab), vk::BufferKind::Device, "sampling scratch");
   ops::SampleTopK::clear_counters(ctx_, sample_scratch_.range());
+  sample_ring_ = ctx_.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Device, "sampling token ring");
+  sample_ring_host_ = ctx_.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Upload, "sampling token ring upload");
   reset_expert_counts();
 }
 
@@ -80,9 +82,11 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
     rec.copy(inputs_host_.range(0, kStepBytes), act.step.range(), kStepBytes);
     rec.copy(inputs_host_.range(kStepBytes, uint64_t(n) * 4), token_ids_.range(), uint64_t(n) * 4);
   }
-  if (output == StepOutput::Sample)
+  if (output == StepOutput::Sample) {
     rec.copy((chained ? chained_sample_host_[chained_slot] : sample_host_).range(), sample_params_.range(),
              sizeof(ops::SampleParams));
+    if (!chained) rec.copy(sample_ring_host_.range(), sample_ring_.range(), ops::SampleTopK::kRingBytes);
+  }
   rec.barrier();
   embedding_.record(rec, w_.token_embd, token_ids_.range(), layers_.residual(), n);
   rec.barrier();
@@ -110,7 +114,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
         rec.copy(logits_.range(), logits_host_.range(), vocab * 4);
       } else if (output == StepOutput::Sample) {
         sample_.record(rec, logits_.range(), hp_.n_vocab, sample_params_.range(), candidates_.range(),
-                       argmax_id_.range(), sample_scratch_.range());
+                       argmax_id_.range(), sample_scratch_.range(), sample_ring_.range());
         rec.barrier();
         rec.copy(argmax_id_.range(), chained ? chained_argmax_host_[chained_slot].range() : argmax_host_.range(), 4);
         if (!chained) rec.copy(candidates_.range(), candidates_host_.range(), ops::SampleTopK::kCandidateBytes);
@@ -163,7 +167,7 @@ void Forward::set_inputs(uint32_t n_past, std::span<const int32_t> ids) {
 uint64_t Forward::device_bytes() const {
   return layers_.buffers().device_bytes() + token_ids_.size() + last_hidden_.size() + last_normed_.size() +
          logits_.size() + argmax_id_.size() + argmax_scratch_.size() + sample_params_.size() + candidates_.size() +
-         sample_scratch_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
+         sample_scratch_.size() + sample_ring_.size() + (logits_all_.valid() ? logits_all_.size() : 0);
 }
 
 const float* Forward::logits(StepOutput output) const {
@@ -199,6 +203,11 @@ std::vector<std::pair<float, int32_t>> Forward::candidates() const {
 void Forward::set_sampling(int slot, const ops::SampleParams& params) {
   if (slot > 1) fail(MOEVK_ERROR_INTERNAL, "sampling parameters for chained slot " + std::to_string(slot));
   std::memcpy((slot < 0 ? sample_host_ : chained_sample_host_[slot]).mapped(), &params, sizeof params);
+}
+
+void Forward::set_sample_ring(std::span<const uint32_t> ring) {
+  if (ring.size() != ops::SampleTopK::kRing) fail(MOEVK_ERROR_INTERNAL, "a sampling ring of another size");
+  std::memcpy(sample_ring_host_.mapped(), ring.data(), ops::SampleTopK::kRingBytes);
 }
 
 int32_t Forward::chained_token(int slot) const {

@@ -54,6 +54,10 @@ class Forward {
   std::vector<std::pair<float, int32_t>> candidates() const;
   // A Sample step's draw (before its submit): slot -1 for an unchained step, 0 or 1 for a chained one.
   void set_sampling(int slot, const ops::SampleParams& params);
+  // An unchained Sample step's ring of tokens by position (ops::SampleTopK::kRing entries,
+  // position p at p % kRing), copied to the device at its start; chained steps use the device's
+  // ring as the steps before them left it (each draw stores its token at the next position).
+  void set_sample_ring(std::span<const uint32_t> ring);
   // A chained slot's step parameters (before its submit), and its token (after it has run).
   void set_chained_inputs(int slot, uint32_t n_past);
   int32_t chained_token(int slot) const;
@@ -106,6 +110,7 @@ class Forward {
   vk::Buffer sample_host_, chained_sample_host_[2];  // Upload: ops::SampleParams
   vk::Buffer candidates_, candidates_host_;  // Device, Readback: ops::SampleTopK::kCandidateBytes
   vk::Buffer sample_scratch_;  // Device: ops::SampleTopK's lists and counter
+  vk::Buffer sample_ring_, sample_ring_host_;  // Device, Upload: ops::SampleTopK's ring
   vk::Buffer logits_all_, logits_all_host_;  // [n_batch][n_vocab] (All), from its first recording
   void ensure_all_logits();
 };

@@ -30,14 +30,15 @@ void SampleTopK::clear_counters(vk::Context& ctx, const vk::BufferRange& scratch
 
 void SampleTopK::record(vk::Recorder& rec, const vk::BufferRange& logits, uint32_t n_cols, const vk::BufferRange& params,
                         const vk::BufferRange& candidates, const vk::BufferRange& id,
-                        const vk::BufferRange& scratch) const {
+                        const vk::BufferRange& scratch, const vk::BufferRange& ring) const {
   require(n_cols > 0, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: the row must have at least one column");
   require(logits.size >= uint64_t(n_cols) * 4 && params.size >= sizeof(SampleParams) &&
-              candidates.size >= kCandidateBytes && id.size >= 4 && scratch.size >= scratch_bytes(n_cols),
+              candidates.size >= kCandidateBytes && id.size >= 4 && scratch.size >= scratch_bytes(n_cols) &&
+              ring.size >= kRingBytes,
           MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a buffer range is smaller than the row needs");
   const uint32_t split = slices(n_cols);
-  const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 5, sizeof(SamplePush), {}});
-  rec.dispatch(pipeline, {logits, params, candidates, id, scratch},
+  const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 6, sizeof(SamplePush), {}});
+  rec.dispatch(pipeline, {logits, params, candidates, id, scratch, ring},
                SamplePush{n_cols, split, static_cast<uint32_t>(kCounterBytes / 4)}, split, 1);
 }
 

@@ -18,9 +18,14 @@ struct SampleParams {
   float top_p = 1.0f;        // >= 1: off
   float min_p = 0.0f;        // <= 0: off
   float u = 0.0f;            // a uniform draw in [0, 1)
-  uint32_t reserved[3] = {};
+  // Penalties over the tokens at positions (last_pos - window, last_pos] (the ring), as
+  // generate::Sampler applies them; window 0 (<= kMaxWindow): none.
+  float repeat_penalty = 1.0f, presence = 0.0f, frequency = 0.0f;
+  uint32_t window = 0;
+  uint32_t last_pos = 0;  // the row's position; the draw's token goes to the ring at last_pos + 1
+  uint32_t reserved[2] = {};
 };
-static_assert(sizeof(SampleParams) == 32);
+static_assert(sizeof(SampleParams) == 48);
 
 class SampleTopK {
  public:
@@ -28,6 +33,9 @@ class SampleTopK {
   static constexpr uint32_t kSliceCols = 2048;  // columns per workgroup at most (its sort slots)
   static constexpr uint64_t kCounterBytes = 256;
   static constexpr uint64_t kCandidateBytes = uint64_t(kMaxK) * 8;  // (value bits, index) pairs
+  // The ring of tokens by position (position p at p % kRing) and the longest penalty window.
+  static constexpr uint32_t kRing = 512, kMaxWindow = 256;
+  static constexpr uint64_t kRingBytes = uint64_t(kRing) * 4;
 
   explicit SampleTopK(vk::Context& ctx);
   // Workgroups for a row of n_cols.
@@ -37,9 +45,11 @@ class SampleTopK {
   static uint64_t scratch_bytes(uint32_t n_cols);
   static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
   // logits: f32 [n_cols]; params: SampleParams; candidates: kCandidateBytes; id: u32 (written
-  // where params.k > 0).
+  // where params.k > 0); ring: kRingBytes, the tokens by position for the penalties, where the
+  // draw also stores its token (at last_pos + 1).
   void record(vk::Recorder& rec, const vk::BufferRange& logits, uint32_t n_cols, const vk::BufferRange& params,
-              const vk::BufferRange& candidates, const vk::BufferRange& id, const vk::BufferRange& scratch) const;
+              const vk::BufferRange& candidates, const vk::BufferRange& id, const vk::BufferRange& scratch,
+              const vk::BufferRange& ring) const;
 
  private:
   vk::Context& ctx_;

@@ -6,11 +6,14 @@
 // the first candidate whose cumulative probability exceeds params.u (a uniform draw in [0, 1)
 // the host made). A temperature <= 0 takes the best candidate. So only 64 pairs and one id
 // leave the GPU, and a chained step can take its token from `ids` without the host.
+// Penalties (params.window > 0) rewrite the logits of the tokens at the last `window` positions
+// first, as generate::Sampler does, so the candidates and the draw are those of the penalised row.
 // Bindings: 0 logits f32 [n_cols] (read); 1 params (SampleParams, read); 2 candidates u32
 //           [2 KMAX]: (value bits, index) pairs, a missing one (n_cols < KMAX) as (-inf, NONE);
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0); 4 scratch
 //           (pc.split > 1): a counter at word 0 (zero before the dispatch, zero after), then
-//           split lists of KMAX pairs from word pc.partial_base.
+//           split lists of KMAX pairs from word pc.partial_base; 5 ring u32 [RING]: tokens by
+//           position (read for penalties; the draw's token stored at last_pos + 1).
 // pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
 //           (chunk = div_up(n_cols, S) <= N), keeps its KMAX best, stores them, fences and
 //           counts itself in on the counter; the last to arrive merges the S lists, resets the
@@ -40,11 +43,20 @@ layout(std430, binding = 1) readonly buffer Params {
   float top_p;        // >= 1: off
   float min_p;        // <= 0: off
   float u;            // the draw, in [0, 1)
+  // Penalties over the tokens at positions (last_pos - window, last_pos] (ring, binding 5), as
+  // generate::Sampler applies them: a repeated logit l becomes l / repeat_penalty (l > 0) or
+  // l * repeat_penalty, then less count * frequency + presence. window 0: none.
+  float repeat_penalty, presence, frequency;
+  uint window, last_pos;
 } params;
 layout(std430, binding = 2) writeonly buffer Candidates { uint candidates[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint ids[]; };
 // coherent: the last workgroup reads what the others stored.
 layout(std430, binding = 4) coherent buffer Scratch { uint scratch[]; };
+// The row's tokens by position, position p at p % RING (the host writes it before an unchained
+// step; the draw writes the next position's token, the one a chained step then decodes).
+const uint RING = 512;  // ops::SampleTopK::kRing; window <= RING / 2, so that write is never read here
+layout(std430, binding = 5) buffer Ring { uint ring[]; };
 layout(push_constant) uniform Push { uint n_cols, split, partial_base; } pc;
 
 // Entries as (key, index): key orders like the float (NaN as -inf, -0 as 0), 0 below every
@@ -188,7 +200,40 @@ void finish(uint b) {
     candidates[2u * lid] = floatBitsToUint(from_key(skey[b + lid]));
     candidates[2u * lid + 1u] = sidx[b + lid];
   }
-  if (lid == 0u && params.k > 0u) ids[0] = draw(b);
+  if (lid == 0u && params.k > 0u) {
+    const uint token = draw(b);
+    ids[0] = token;
+    ring[(params.last_pos + 1u) % RING] = token;
+  }
+}
+
+// The penalties on the slice's keys (columns [begin, end), in registers as main() loads them):
+// staged in the sort slots, each token of the window that is the first of its kind there
+// (so each id once) rewrites its own logit if the slice holds it, then back to registers.
+void penalise(inout uint keys[PER], uint begin, uint end) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint t = 0u; t < PER; ++t) skey[lid + t * WG] = keys[t];
+  barrier();
+  const uint w = min(params.window, params.last_pos + 1u);
+  if (lid < w) {  // window <= WG
+    const uint id = ring[(params.last_pos - lid) % RING];
+    uint count = 0u;
+    bool first = true;
+    for (uint j = 0u; j < w; ++j) {
+      if (ring[(params.last_pos - j) % RING] != id) continue;
+      ++count;
+      if (j < lid) first = false;
+    }
+    if (first && id >= begin && id < end) {
+      precise float l = logit_values[id];
+      if (params.repeat_penalty != 1.0) l = l > 0.0 ? l / params.repeat_penalty : l * params.repeat_penalty;
+      precise float less = float(count) * params.frequency + params.presence;
+      skey[id - begin] = to_key(l - less);
+    }
+  }
+  barrier();
+  [[unroll]] for (uint t = 0u; t < PER; ++t) keys[t] = skey[lid + t * WG];
+  barrier();  // the slots are free for the selection
 }
 
 void main() {
@@ -201,12 +246,13 @@ void main() {
   // maxima) are >= it, so the KMAX best are among the entries >= it: usually a few hundred of
   // the 2048, which are compacted and sorted in place of the whole slice.
   uint keys[PER];
-  uint thread_max = 0u;
   [[unroll]] for (uint t = 0u; t < PER; ++t) {
     const uint s = lid + t * WG;
     keys[t] = s < n_here ? to_key(logit_values[begin + s]) : 0u;
-    thread_max = max(thread_max, keys[t]);
   }
+  if (params.window > 0u) penalise(keys, begin, end);  // uniform
+  uint thread_max = 0u;
+  [[unroll]] for (uint t = 0u; t < PER; ++t) thread_max = max(thread_max, keys[t]);
   if (lid < KMAX) group_max[lid] = 0u;
   hist[lid] = 0u;
   if (lid == 0u) {

@@ -301,7 +301,9 @@ TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
 }
 
 // moevk_generate at a temperature on three contexts of one model: chained GPU draws (the
-// default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off).
+// default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off); plain
+// sampling, sampling with every penalty over a window, and greedy with a repetition penalty (on
+// the GPU too: the penalised row's best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   test::TempFile file("sampled-generate.gguf");
   {
@@ -321,33 +323,47 @@ TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
     test::ScopedEnv env("MOEVK_DISABLE", disable[i]);
     ASSERT_EQ(moevk_context_create(model, &cp, &ctxs[i]), MOEVK_OK);
   }
-  moevk_sampler_params sp = moevk_sampler_default_params();
-  sp.temperature = 1.2f;
-  sp.seed = 1234;
-  const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
-  // max_tokens, continuing, a callback stop (a chained step dropped: its draw goes back), then
-  // running into the full context.
-  struct Call {
-    bool first;
-    int max_tokens, stop_after;
+  struct Sampling {
     const char* what;
+    float temperature, repeat, presence, frequency;
+    int32_t last_n;
   };
-  const Call calls[] = {{true, 6, 0, "max_tokens 6"},
-                        {false, 4, 0, "continued, 4 more"},
-                        {false, 10, 3, "stopped by the callback after 3"},
-                        {false, 50, 0, "to a full context"}};
-  std::vector<int32_t> all;
-  for (const Call& call : calls) {
-    GenerateRun r[3];
-    for (int i = 0; i < 3; ++i) r[i] = generate(ctxs[i], call.first ? prompt : std::vector<int32_t>{}, call.max_tokens,
-                                                call.stop_after, &sp);
-    expect_same(r[0], r[2], call.what);
-    expect_same(r[1], r[2], call.what);
-    all.insert(all.end(), r[2].tokens.begin(), r[2].tokens.end());
+  for (const Sampling& sampling : {Sampling{"plain", 1.2f, 1.0f, 0.0f, 0.0f, 64},
+                                   Sampling{"penalties", 0.9f, 1.3f, 0.3f, 0.1f, 12},
+                                   Sampling{"greedy, repetition penalty", 0.0f, 1.8f, 0.0f, 0.0f, 64}}) {
+    SCOPED_TRACE(sampling.what);
+    moevk_sampler_params sp = moevk_sampler_default_params();
+    sp.temperature = sampling.temperature;
+    sp.repeat_penalty = sampling.repeat;
+    sp.presence_penalty = sampling.presence;
+    sp.frequency_penalty = sampling.frequency;
+    sp.repeat_last_n = sampling.last_n;
+    sp.seed = 1234;
+    for (moevk_context* c : ctxs) moevk_context_reset(c);
+    const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
+    // max_tokens, continuing, a callback stop (a chained step dropped: its draw goes back), then
+    // running into the full context.
+    struct Call {
+      bool first;
+      int max_tokens, stop_after;
+      const char* what;
+    };
+    const Call calls[] = {{true, 6, 0, "max_tokens 6"},
+                          {false, 4, 0, "continued, 4 more"},
+                          {false, 10, 3, "stopped by the callback after 3"},
+                          {false, 50, 0, "to a full context"}};
+    std::vector<int32_t> all;
+    for (const Call& call : calls) {
+      GenerateRun r[3];
+      for (int i = 0; i < 3; ++i)
+        r[i] = generate(ctxs[i], call.first ? prompt : std::vector<int32_t>{}, call.max_tokens, call.stop_after, &sp);
+      expect_same(r[0], r[2], call.what);
+      expect_same(r[1], r[2], call.what);
+      all.insert(all.end(), r[2].tokens.begin(), r[2].tokens.end());
+    }
+    std::set<int32_t> distinct(all.begin(), all.end());
+    EXPECT_GT(distinct.size(), 3u) << "a sampled or penalised stream, not one token again and again";
   }
-  std::set<int32_t> distinct(all.begin(), all.end());
-  EXPECT_GT(distinct.size(), 3u) << "a sampled stream, not a greedy one";
-  // Greedy from the same state would differ: the stream is sampled.
   for (moevk_context* c : ctxs) moevk_context_free(c);
   moevk_model_free(model);
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 
@@ -62,11 +63,16 @@ class Rig {
     id_ = test::poisoned(ctx, 4);
     scratch_ = test::poisoned(ctx, ops::SampleTopK::scratch_bytes(n_));
     ops::SampleTopK::clear_counters(ctx, scratch_.range());
+    ring_ = test::upload(ctx, std::vector<uint32_t>(ops::SampleTopK::kRing, 0), "ring");
     rec_ = std::make_unique<vk::Recorder>(ctx);
     rec_->begin();
-    op_.record(*rec_, logits_.range(), n_, params_.range(), candidates_.range(), id_.range(), scratch_.range());
+    op_.record(*rec_, logits_.range(), n_, params_.range(), candidates_.range(), id_.range(), scratch_.range(),
+               ring_.range());
     rec_->end();
   }
+  // The tokens by position for the penalties: position p at p % kRing.
+  void set_ring(const std::vector<uint32_t>& ring) { ctx_.upload(ring_.range(), ring.data(), ring.size() * 4); }
+  std::vector<uint32_t> ring() { return test::download<uint32_t>(ctx_, ring_, ops::SampleTopK::kRing); }
   Outputs run(const ops::SampleParams& p) {
     ctx_.upload(params_.range(), &p, sizeof p);
     const std::vector<uint32_t> poison(2 * kK, test::kPoison);
@@ -90,7 +96,7 @@ class Rig {
   vk::Context& ctx_;
   ops::SampleTopK op_;
   uint32_t n_;
-  vk::Buffer logits_, params_, candidates_, id_, scratch_;
+  vk::Buffer logits_, params_, candidates_, id_, scratch_, ring_;
   std::unique_ptr<vk::Recorder> rec_;
 };
 
@@ -283,15 +289,83 @@ TEST_F(GpuTest, SampleTopKDrawsAsTheHostSampler) {
   EXPECT_LT(near_boundary * 20, checked) << near_boundary << " of " << checked << " draws near a boundary";
 }
 
+// Penalties: the window's tokens (repeats among them, some among the best, one in each slice
+// edge) penalised as generate::Sampler does, then the candidates and the draw of that row; the
+// drawn token lands in the ring at the next position. The GPU divides within 2.5 ulp: values
+// compare to 4 ulp, indices and draws exactly (ties within 4 ulp do not occur in these rows).
+TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
+  uint32_t seed = 900;
+  for (uint32_t cols : {300u, 5000u, 151936u}) {
+    SCOPED_TRACE("cols=" + std::to_string(cols));
+    auto row = test::random_normal(cols, seed++, 1.5f);
+    // The history: 600 positions, the window the last `window` of them, written to the ring.
+    std::mt19937 rng(seed++);
+    std::vector<int32_t> history(600);
+    for (auto& t : history) t = int32_t(rng() % cols);
+    const auto best = reference_top(row);
+    for (int i = 0; i < 12; ++i) history[599 - 3 * i] = int32_t(best[i % 6].index);  // repeats of the best
+    history[590] = 0, history[591] = int32_t(cols - 1);
+    if (cols > 2048) history[592] = 2047, history[593] = 2048;
+    std::vector<uint32_t> ring(ops::SampleTopK::kRing);
+    for (uint32_t p = 600 - ops::SampleTopK::kRing; p < 600; ++p) ring[p % ops::SampleTopK::kRing] = uint32_t(history[p]);
+    struct Setting {
+      float temperature, repeat, presence, frequency;
+      uint32_t window;
+    };
+    for (const Setting& st : {Setting{0.9f, 1.3f, 0.0f, 0.0f, 64}, Setting{0.8f, 1.1f, 0.4f, 0.2f, 256},
+                              Setting{0.0f, 1.5f, 0.0f, 0.0f, 32}, Setting{1.2f, 1.0f, 0.8f, 0.0f, 17}}) {
+      SCOPED_TRACE("T=" + std::to_string(st.temperature) + " window=" + std::to_string(st.window));
+      generate::SamplerParams sp;
+      sp.temperature = st.temperature, sp.top_k = 40, sp.repeat_penalty = st.repeat;
+      sp.presence_penalty = st.presence, sp.frequency_penalty = st.frequency, sp.repeat_last_n = int32_t(st.window);
+      ASSERT_TRUE(sp.fits_gpu());
+      // The host's penalised row, ranked.
+      std::vector<float> penalised = row;
+      {
+        std::map<int32_t, int> counts;
+        for (size_t i = history.size() - st.window; i < history.size(); ++i) ++counts[history[i]];
+        for (const auto& [id, count] : counts) {
+          float& l = penalised[id];
+          if (st.repeat != 1.0f) l = l > 0 ? l / st.repeat : l * st.repeat;
+          l -= float(count) * st.frequency + st.presence;
+        }
+      }
+      const auto want_top = reference_top(penalised);
+      Rig rig(*ctx, row);
+      for (int d = 0; d < 4; ++d) {
+        rig.set_ring(ring);
+        const float u = (float(d) + 0.37f) / 4.0f;
+        ops::SampleParams p = params(st.temperature > 0 ? 40u : 1u, st.temperature, 0.95f, 0.05f, u);
+        p.repeat_penalty = st.repeat, p.presence = st.presence, p.frequency = st.frequency;
+        p.window = st.window, p.last_pos = 599;
+        const Outputs got = rig.run(p);
+        for (uint32_t i = 0; i < kK; ++i) {
+          ASSERT_EQ(got.candidates[i].index, want_top[i].index) << "candidate " << i;
+          EXPECT_NEAR(got.candidates[i].value, want_top[i].value, 4 * std::abs(want_top[i].value) * 1.2e-7)
+              << "candidate " << i;
+        }
+        sp.top_p = 0.95f, sp.min_p = 0.05f;
+        generate::Sampler host_rule(sp);
+        const int32_t want = host_rule.sample_with(row, history, double(u));
+        const Drawn ref = reference_draw(want_top, p);
+        if (ref.margin >= 1e-5) EXPECT_EQ(int32_t(got.id), want) << "u=" << u;
+        EXPECT_EQ(rig.ring()[600 % ops::SampleTopK::kRing], got.id) << "the draw goes to the next position";
+      }
+    }
+  }
+}
+
 TEST_F(GpuTest, SampleTopKRejectsBadRanges) {
   ops::SampleTopK op(*ctx);
   auto small = ctx->create_buffer(64, vk::BufferKind::Device, "x");
   auto big = ctx->create_buffer(1 << 20, vk::BufferKind::Device, "y");
   vk::Recorder rec(*ctx);
   rec.begin();
-  EXPECT_THROW(op.record(rec, big.range(), 0, big.range(), big.range(), big.range(), big.range()), Error);
-  // A vocabulary-sized row needs its lists in the scratch; the candidates need 512 bytes.
-  EXPECT_THROW(op.record(rec, big.range(), 151936, big.range(), big.range(), big.range(), small.range()), Error);
-  EXPECT_THROW(op.record(rec, big.range(), 1000, big.range(), small.range(), big.range(), big.range()), Error);
+  const vk::BufferRange r = big.range();
+  EXPECT_THROW(op.record(rec, r, 0, r, r, r, r, r), Error);
+  // A vocabulary-sized row needs its lists in the scratch; the candidates 512 bytes; the ring 2 KiB.
+  EXPECT_THROW(op.record(rec, r, 151936, r, r, r, small.range(), r), Error);
+  EXPECT_THROW(op.record(rec, r, 1000, r, small.range(), r, r, r), Error);
+  EXPECT_THROW(op.record(rec, r, 1000, r, r, r, r, small.range()), Error);
   rec.end();
 }

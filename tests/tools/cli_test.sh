@@ -92,6 +92,15 @@ done
 check "sampled run prints 12 ids" bash -c "tr -d '\n' <'$tmp/sampled-gpu.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
 check "sampled run: the same seed, the same ids" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-gpu-again.out"
 check "sampled run: GPU draws are the host sampler's" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-host.out"
+# With penalties (over the last 16 tokens) too.
+for how in gpu host; do
+  disable=""; [ "$how" = host ] && disable=gpu_sampling
+  MOEVK_DISABLE=$disable "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed 42 --ignore-eos \
+    --repeat-penalty 1.3 --repeat-last-n 16 --presence-penalty 0.2 --print-ids --no-progress \
+    >"$tmp/penalised-$how.out" 2>/dev/null
+done
+check "penalised run prints 12 ids" bash -c "tr -d '\n' <'$tmp/penalised-gpu.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
+check "penalised run: GPU draws are the host sampler's" cmp -s "$tmp/penalised-gpu.out" "$tmp/penalised-host.out"
 
 # The first greedy id equals the argmax of the last prompt position's logits.
 "$moevk" logits -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 --top 1 >"$tmp/logits" 2>&1
