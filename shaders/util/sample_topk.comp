@@ -33,7 +33,7 @@ const uint N = 2048;          // shared sort slots
 const uint KMAX = 64;         // candidates kept (ops::SampleTopK::kMaxK)
 const uint NONE = 0xFFFFFFFFu;  // index of a missing entry: loses every tie
 const uint PER = N / WG;      // slice entries per invocation
-const uint CAP = 512;         // entries at or above a threshold sorted alone (else everything)
+const uint CAP = 512;         // entries past the cut ranked alone (more: the whole slice sorted)
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) readonly buffer Logits { float logit_values[]; };
@@ -108,7 +108,7 @@ uint pow2_at_least(uint x) {
   return m;
 }
 
-// Thread 0: the draw from slots [0, KMAX) (sorted), as generate::Sampler does it.
+// Thread 0: the draw from slots [b, b + KMAX) (best first), as generate::Sampler does it.
 uint draw(uint b) {
   uint n = 0u;  // the valid entries among the first k
   const uint k = min(params.k, KMAX);
@@ -177,8 +177,8 @@ void find_cut() {
 
 // Slots [0, n) (n <= CAP, unsorted) to their KMAX best, best first, at slots [CAP, CAP + KMAX):
 // each entry's rank is the count of entries before it (the order is total: indices differ), a
-// pass over the n entries that every invocation makes in step (broadcast loads), and two
-// barriers, where a sort would take dozens. Slots of ranks nobody has (n < KMAX) are missing
+// pass over the n entries that every invocation makes in step (broadcast loads), and one
+// barrier, where a sort would take dozens. Slots of ranks nobody has (n < KMAX) are missing
 // entries. Ends with a barrier.
 void rank_select(uint n) {
   const uint lid = gl_LocalInvocationID.x;
