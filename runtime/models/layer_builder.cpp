@@ -156,6 +156,26 @@ bool LayerBuilder::reads_q8(std::span<const ops::MatMul::Product> products, uint
                      [&](const ops::MatMul::Product& p) { return matmul_.path_for(*p.w, n) == "mm_dot"; });
 }
 
+std::optional<ops::Q8Activations> LayerBuilder::hidden_q8(const ops::Matrix& down, uint32_t n, uint32_t cols) const {
+  const ops::MatMul::Product p[] = {{&down, act_.ffn_hidden.range(), nullptr}};
+  if (!quantize_in_norm_ || cols % 32 != 0 || !reads_q8(p, n)) return std::nullopt;
+  auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
+  const uint64_t values = uint64_t(n) * cols, scales = values / 32 * 4;
+  const uint64_t xd_at = aligned(values), xs_at = xd_at + aligned(scales);
+  if (xs_at + scales > act_.ffn_hidden.size()) return std::nullopt;
+  return ops::Q8Activations{act_.ffn_hidden.range(0, values), act_.ffn_hidden.range(xd_at, scales),
+                            act_.ffn_hidden.range(xs_at, scales), cols, n};
+}
+
+std::optional<ops::Q8Activations> LayerBuilder::swiglu_for(vk::Recorder& rec, const ops::Matrix& down, uint32_t n,
+                                                           uint32_t cols) {
+  const std::optional<ops::Q8Activations> q8 = hidden_q8(down, n, cols);
+  if (q8) elementwise_.swiglu_q8(rec, act_.ffn_gate, act_.ffn_up, *q8);
+  else elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * cols);
+  rec.barrier();
+  return q8;
+}
+
 void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, const AttentionStyle& style) {
   const LayerWeights& L = w_.layers[layer];
   mark(rec, Stage::Other);
@@ -234,9 +254,9 @@ void LayerBuilder::dense_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n) {
   const BlockInput in = normed_input(rec, L.ffn_norm, n, fuse, reads_q8(gate_up, n));
   matmul_.record_products(rec, gate_up, in.x, n, in.norm_ptr(), in.q8_ptr());
   rec.barrier();
-  elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * hp_.n_ff);
-  rec.barrier();
-  matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), residual(), n, nullptr, /*accumulate=*/true);
+  const std::optional<ops::Q8Activations> h_q8 = swiglu_for(rec, L.ffn_down, n, hp_.n_ff);
+  matmul_.record(rec, L.ffn_down, act_.ffn_hidden.range(), residual(), n, nullptr, /*accumulate=*/true, nullptr,
+                 h_q8 ? &*h_q8 : nullptr);
   rec.barrier();
   mark(rec, Stage::Experts);
 }
@@ -274,9 +294,9 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
     histogram_.record(rec, act_.expert_ids.range(), act_.expert_counts.range(), n * hp_.n_expert_used,
                       hp_.n_expert, layer * hp_.n_expert);
   if (shared) {
-    elementwise_.swiglu(rec, act_.ffn_gate, act_.ffn_up, act_.ffn_hidden.range(), n * hp_.n_ff_shexp);
-    rec.barrier();
-    matmul_.record(rec, L.down_shexp, act_.ffn_hidden.range(), act_.shared_out.range(), n);
+    const std::optional<ops::Q8Activations> h_q8 = swiglu_for(rec, L.down_shexp, n, hp_.n_ff_shexp);
+    matmul_.record(rec, L.down_shexp, act_.ffn_hidden.range(), act_.shared_out.range(), n, nullptr, false, nullptr,
+                   h_q8 ? &*h_q8 : nullptr);
   }
   rec.barrier();
   if (shared) {

@@ -124,6 +124,13 @@ class LayerBuilder {
                           bool want_q8);
   // Whether any of the products runs on the integer-dot tiles at this batch (reads int8 x).
   bool reads_q8(std::span<const ops::MatMul::Product> products, uint32_t n) const;
+  // Prefill: where `down` takes int8 activations, the [n][cols] SwiGLU output as those, laid out
+  // in ffn_hidden (which then holds no f32; swiglu_q8 writes it). Nothing where the down
+  // product is not on the integer-dot tiles, cols % 32 != 0, or quantize_in_norm is off.
+  std::optional<ops::Q8Activations> hidden_q8(const ops::Matrix& down, uint32_t n, uint32_t cols) const;
+  // SwiGLU of ffn_gate and ffn_up ([n][cols]) into ffn_hidden, then the barrier before `down`
+  // reads it: as int8 where hidden_q8 gives them (returned, for the product), else f32.
+  std::optional<ops::Q8Activations> swiglu_for(vk::Recorder& rec, const ops::Matrix& down, uint32_t n, uint32_t cols);
 
   vk::Context& ctx_;
   const HParams& hp_;

@@ -159,6 +159,11 @@ class Elementwise {
            const vk::BufferRange& out, uint32_t n) const;
   void swiglu(vk::Recorder& rec, const vk::BufferRange& gate, const vk::BufferRange& up,
               const vk::BufferRange& out, uint32_t n) const;
+  // silu(gate) * up as the int8 activations of the product that reads it (out: [n_tokens][cols],
+  // cols % 32 == 0), the values swiglu() and then QuantizeQ8 would give, in one pass: no f32
+  // output, no quantization pass and no barrier between them.
+  void swiglu_q8(vk::Recorder& rec, const vk::BufferRange& gate, const vk::BufferRange& up,
+                 const Q8Activations& out) const;
  private:
   vk::Context& ctx_;
 };

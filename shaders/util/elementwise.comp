@@ -23,8 +23,10 @@ void main() {
     out_values[i] = a_values[i] + b_values[i];
 #elif defined(OP_SWIGLU)
     const float g = a_values[i];
-    // exp(-g) overflows to inf for g < -88: g / inf = -0, the right limit.
-    out_values[i] = g / (1.0 + exp(-g)) * b_values[i];
+    // exp(-g) overflows to inf for g < -88: g / inf = -0, the right limit. precise: swiglu_q8.comp
+    // computes the same expression and must get the same bits.
+    precise float h = g / (1.0 + exp(-g)) * b_values[i];
+    out_values[i] = h;
 #else
 #error "define OP_ADD or OP_SWIGLU"
 #endif

@@ -501,6 +501,39 @@ TEST(SessionQuantizeInNorm, NormWritesTheInt8ActivationsWithTheSameResults) {
   }
 }
 
+// Dense FFNs and Qwen2-MoE's shared expert: SwiGLU writes the down product's int8 activations
+// (Elementwise::swiglu_q8) instead of f32 h and a quantization pass; the same int8 values, so
+// bit-identical logits, and per dense layer a dispatch and a barrier fewer (the qwen3 preset's
+// 32-wide heads and 160-wide FFN take every int8 shortcut of the layer).
+TEST(SessionQuantizeInNorm, SwigluWritesTheDownProductsInt8Activations) {
+  for (const char* preset : {"tiny-qwen3", "tiny-qwen2moe"}) {
+    SCOPED_TRACE(preset);
+    test::TempFile file(std::string("session-swiglu-q8-") + preset + ".gguf");
+    convert::make_model(convert::make_model_spec(preset, {}), quant::Type::Q8_0, file.path(), 5, false, {});
+    auto model = models::Model::load(file.path(), test::e2e_load_options());
+    if (!model->context().features().dot) GTEST_SKIP() << "no integer dot product on this device";
+    SessionOptions fused{64, 32, false}, separate{64, 32, false};
+    separate.quantize_in_norm = false;
+    Session a(*model, fused), b(*model, separate);
+    const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
+    a.decode(prompt, LogitsMode::All);
+    b.decode(prompt, LogitsMode::All);
+    for (int p = 0; p < int(prompt.size()); ++p) {
+      const auto la = a.logits(p), lb = b.logits(p);
+      EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end())) << "position " << p;
+    }
+    const uint32_t n_layer = model->hparams().n_layer;
+    if (!model->hparams().has_shared_expert) {
+      // Per layer: q/k/v's and the output projection's quantization (attention), gate+up's and
+      // down's (FFN), each a dispatch and a barrier.
+      EXPECT_EQ(a.profile().prefill.dispatches_per_step + 4 * n_layer, b.profile().prefill.dispatches_per_step);
+      EXPECT_EQ(a.profile().prefill.barriers_per_step + 4 * n_layer, b.profile().prefill.barriers_per_step);
+    } else {
+      EXPECT_LT(a.profile().prefill.dispatches_per_step + 3 * n_layer, b.profile().prefill.dispatches_per_step);
+    }
+  }
+}
+
 // A vocabulary long enough for the greedy argmax to run in slices of workgroups (ops::Argmax's
 // split, 5 slices of 2048 here): every greedy token is the host's argmax of the same step's logits.
 TEST(SessionGreedy, SlicedArgmaxOverALongVocabularyMatchesTheLogits) {

@@ -2,8 +2,12 @@
 // one dispatch row of workgroups (grid-stride loop).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
+#include "common/error.hpp"
+#include "ops/quantize_q8.hpp"
 #include "ops/transformer.hpp"
 #include "support/gpu.hpp"
 
@@ -52,4 +56,43 @@ TEST_F(GpuTest, ElementwiseAddAndSwiglu) {
 TEST_F(GpuTest, ElementwiseBeyondOneGridRow) {
   // 65535 workgroups of 256 cover 16776960 elements; the rest goes through the stride loop.
   check(*ctx, Op::Add, 65535u * 256u + 1001u, false, 77);
+}
+
+// swiglu_q8: the int8 activations swiglu() then QuantizeQ8 give, bit for bit (ragged token
+// counts, widths that are a multiple of 32 but not of the workgroup's blocks, saturated gates),
+// outputs poisoned; widths that are not a multiple of 32 are refused.
+TEST_F(GpuTest, SwigluQ8EqualsSwigluThenQuantize) {
+  ops::Elementwise ew(*ctx);
+  const ops::QuantizeQ8 quantize(*ctx);
+  uint32_t seed = 77;
+  for (auto [tokens, cols] : {std::pair<uint32_t, uint32_t>{1, 32}, {3, 96}, {17, 224}, {33, 1408}}) {
+    SCOPED_TRACE("tokens=" + std::to_string(tokens) + " cols=" + std::to_string(cols));
+    const uint32_t n = tokens * cols, blocks = n / 32;
+    auto g = test::random_floats(n, seed++, -8.0f, 8.0f);
+    const auto u = test::random_floats(n, seed++, -3.0f, 3.0f);
+    g[0] = -100.0f;
+    if (n > 40) g[33] = 100.0f, g[34] = 0.0f;
+    for (uint32_t i = 64; i < std::min<uint32_t>(n, 96); ++i) g[i] = 0.0f;  // a block of zeros: d = 0
+    auto gb = test::upload(*ctx, g), ub = test::upload(*ctx, u);
+    auto h = test::poisoned(*ctx, uint64_t(n) * 4);
+    auto wq = test::poisoned(*ctx, n), wd = test::poisoned(*ctx, blocks * 4ull), ws = test::poisoned(*ctx, blocks * 4ull);
+    auto xq = test::poisoned(*ctx, n), xd = test::poisoned(*ctx, blocks * 4ull), xs = test::poisoned(*ctx, blocks * 4ull);
+    test::run_once(*ctx, [&](vk::Recorder& r) {
+      ew.swiglu(r, gb.range(), ub.range(), h.range(), n);
+      r.barrier();
+      quantize.record(r, h.range(), wq.range(), wd.range(), ws.range(), blocks);
+      ew.swiglu_q8(r, gb.range(), ub.range(), ops::Q8Activations{xq.range(), xd.range(), xs.range(), cols, tokens});
+    });
+    EXPECT_EQ(test::download<uint32_t>(*ctx, xq, n / 4), test::download<uint32_t>(*ctx, wq, n / 4)) << "int8 values";
+    EXPECT_EQ(test::download<uint32_t>(*ctx, xd, blocks), test::download<uint32_t>(*ctx, wd, blocks)) << "scales";
+    EXPECT_EQ(test::download<uint32_t>(*ctx, xs, blocks), test::download<uint32_t>(*ctx, ws, blocks)) << "sums";
+  }
+  auto buf = ctx->create_buffer(4096, vk::BufferKind::Device, "x");
+  vk::Recorder rec(*ctx);
+  rec.begin();
+  EXPECT_THROW(ew.swiglu_q8(rec, buf.range(), buf.range(), ops::Q8Activations{buf.range(), buf.range(), buf.range(), 48, 2}),
+               Error);
+  EXPECT_THROW(ew.swiglu_q8(rec, buf.range(), buf.range(), ops::Q8Activations{buf.range(), buf.range(), buf.range(), 64, 64}),
+               Error);  // 16 KiB of gate in a 4 KiB buffer
+  rec.end();
 }
