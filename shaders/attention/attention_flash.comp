@@ -36,6 +36,7 @@
 // later steps without racing any reader. Bindings: 4 q norm weight, 6 k norm weight (f32 [D],
 // read with NORM); `out` is binding 7, written with split == 2 only.
 #include "types.glsl"
+#include "q8_block.glsl"
 #extension GL_KHR_memory_scope_semantics : require
 
 layout(constant_id = 0) const uint WG = 128;
@@ -364,22 +365,13 @@ void main() {
       const uint r = b / (D / 32u), blk = b % (D / 32u), row = row0 + r;
       if (row >= n_rows) continue;
       const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
-      const uint x0 = r * D + blk * 32u;
-      float amax = 0.0;
-      for (uint i = 0u; i < 32u; ++i) amax = max(amax, abs(q_sh[x0 + i]));
-      const float d = amax / 127.0;
-      const float id = d != 0.0 ? 1.0 / d : 0.0;
+      float v[32];
+      [[unroll]] for (uint i = 0u; i < 32u; ++i) v[i] = q_sh[r * D + blk * 32u + i];
       const uint block = out_row * (D / 32u) + blk;
-      int sum = 0;
-      for (uint i = 0u; i < 8u; ++i) {
-        const ivec4 q = ivec4(round(vec4(q_sh[x0 + 4u * i], q_sh[x0 + 4u * i + 1u], q_sh[x0 + 4u * i + 2u],
-                                         q_sh[x0 + 4u * i + 3u]) * id));
-        sum += q.x + q.y + q.z + q.w;
-        const ivec4 b8 = q & 0xFF;
-        xq_words[block * 8u + i] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
-      }
-      xd_values[block] = d;
-      xs_values[block] = d * float(sum);
+      const Q8Block q = q8_block(v);
+      [[unroll]] for (uint i = 0u; i < 8u; ++i) xq_words[block * 8u + i] = q.words[i];
+      xd_values[block] = q.d;
+      xs_values[block] = q.xs;
     }
   }
 #endif

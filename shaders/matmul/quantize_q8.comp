@@ -11,6 +11,7 @@
 // 8192 tokens x 18432 columns exceed); threads past n_blocks in the last grid row do nothing.
 // Specialization: 0 = workgroup size.
 #include "types.glsl"
+#include "q8_block.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
@@ -24,22 +25,13 @@ layout(push_constant) uniform Push { uint n_blocks; } pc;
 void main() {
   const uint b = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * WG + gl_LocalInvocationID.x;
   if (b >= pc.n_blocks) return;
-  vec4 v[8];
-  float amax = 0.0;
+  float v[32];
   [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-    v[i] = x_values[b * 8u + i];
-    const vec4 a = abs(v[i]);
-    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    const vec4 x = x_values[b * 8u + i];
+    v[4u * i] = x.x, v[4u * i + 1u] = x.y, v[4u * i + 2u] = x.z, v[4u * i + 3u] = x.w;
   }
-  const float d = amax / 127.0;
-  const float id = d != 0.0 ? 1.0 / d : 0.0;
-  int sum = 0;
-  [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-    const ivec4 q = ivec4(round(v[i] * id));
-    sum += q.x + q.y + q.z + q.w;
-    const ivec4 b8 = q & 0xFF;
-    xq_words[b * 8u + i] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
-  }
-  xd_values[b] = d;
-  xs_values[b] = d * float(sum);
+  const Q8Block q = q8_block(v);
+  [[unroll]] for (uint i = 0u; i < 8u; ++i) xq_words[b * 8u + i] = q.words[i];
+  xd_values[b] = q.d;
+  xs_values[b] = q.xs;
 }

@@ -27,6 +27,7 @@
 // WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 16 KB (the output tile is
 // staged in the two weight tiles). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
 #include "types.glsl"
+#include "q8_block.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
 layout(constant_id = 1) const uint TM = 32;
@@ -195,24 +196,15 @@ void main() {
       const uint m = task / (TN / 32u), blk = task % (TN / 32u), col = n0 + blk * 32u;
       if (m >= rows_valid || col >= pc.rows) continue;
       float v[32];
-      float amax = 0.0;
       [[unroll]] for (uint j = 0u; j < 32u; ++j) {
         const uint t = m * TN + blk * 32u + j;
         v[j] = uintBitsToFloat(t < half_tile ? wa_q[t] : wb_q[t - half_tile]);
-        amax = max(amax, abs(v[j]));
       }
-      const float d = amax / 127.0;
-      const float id = d != 0.0 ? 1.0 / d : 0.0;
       const uint block = ((row_begin + m) * pc.rows + col) / 32u;
-      int sum = 0;
-      [[unroll]] for (uint w = 0u; w < 8u; ++w) {
-        const ivec4 q = ivec4(round(vec4(v[4u * w], v[4u * w + 1u], v[4u * w + 2u], v[4u * w + 3u]) * id));
-        sum += q.x + q.y + q.z + q.w;
-        const ivec4 b8 = q & 0xFF;
-        hq_words[block * 8u + w] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
-      }
-      hd_values[block] = d;
-      hs_values[block] = d * float(sum);
+      const Q8Block q = q8_block(v);
+      [[unroll]] for (uint w = 0u; w < 8u; ++w) hq_words[block * 8u + w] = q.words[w];
+      hd_values[block] = q.d;
+      hs_values[block] = q.xs;
     }
     return;
   }

@@ -11,6 +11,7 @@
 // Dispatch: one workgroup per row, rows laid out as (min(n_rows, 65535), div_up(n_rows, 65535), 1).
 // Specialization: 0 = workgroup size WG (power of two).
 #include "types.glsl"
+#include "q8_block.glsl"
 
 layout(constant_id = 0) const uint WG = 256;
 layout(local_size_x_id = 0) in;
@@ -50,25 +51,16 @@ void main() {
   // One thread per block of 32 (quantize_q8's rule: d = max|v| / 127, q = round(v / d)).
   for (uint b = lid; b < pc.dim / 32u; b += WG) {
     float v[32];
-    float amax = 0.0;
     [[unroll]] for (uint j = 0u; j < 32u; ++j) {
       const uint i = b * 32u + j;
       v[j] = x_values[base + i] * scale * weight_values[i];
       out_values[base + i] = v[j];
-      amax = max(amax, abs(v[j]));
     }
-    const float d = amax / 127.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
     const uint block = base / 32u + b;
-    int sum = 0;
-    [[unroll]] for (uint w = 0u; w < 8u; ++w) {
-      const ivec4 q = ivec4(round(vec4(v[4u * w], v[4u * w + 1u], v[4u * w + 2u], v[4u * w + 3u]) * id));
-      sum += q.x + q.y + q.z + q.w;
-      const ivec4 b8 = q & 0xFF;
-      xq_words[block * 8u + w] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
-    }
-    xd_values[block] = d;
-    xs_values[block] = d * float(sum);
+    const Q8Block q = q8_block(v);
+    [[unroll]] for (uint w = 0u; w < 8u; ++w) xq_words[block * 8u + w] = q.words[w];
+    xd_values[block] = q.d;
+    xs_values[block] = q.xs;
   }
 #endif
 }

@@ -9,6 +9,7 @@
 // Dispatch: (min(div_up(n_blocks, WG), 65535), 1, 1), one block per thread, striding by the grid.
 // Specialization: 0 = workgroup size WG.
 #include "types.glsl"
+#include "q8_block.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
@@ -23,28 +24,18 @@ layout(push_constant) uniform Push { uint n_blocks; } pc;
 void main() {
   const uint stride = gl_NumWorkGroups.x * WG;
   for (uint b = gl_GlobalInvocationID.x; b < pc.n_blocks; b += stride) {
-    vec4 h[8];
-    float amax = 0.0;
+    float h[32];
     [[unroll]] for (uint i = 0u; i < 8u; ++i) {
       const vec4 g = gate_values[b * 8u + i], u = up_values[b * 8u + i];
       // exp(-g) overflows to inf for g < -88: g / inf = -0, the right limit.
       [[unroll]] for (uint c = 0u; c < 4u; ++c) {
         precise float v = g[c] / (1.0 + exp(-g[c])) * u[c];
-        h[i][c] = v;
+        h[4u * i + c] = v;
       }
-      const vec4 a = abs(h[i]);
-      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
     }
-    const float d = amax / 127.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
-    int sum = 0;
-    [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-      const ivec4 q = ivec4(round(h[i] * id));
-      sum += q.x + q.y + q.z + q.w;
-      const ivec4 b8 = q & 0xFF;
-      xq_words[b * 8u + i] = uint(b8.x | (b8.y << 8) | (b8.z << 16) | (b8.w << 24));
-    }
-    xd_values[b] = d;
-    xs_values[b] = d * float(sum);
+    const Q8Block q = q8_block(h);
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) xq_words[b * 8u + i] = q.words[i];
+    xd_values[b] = q.d;
+    xs_values[b] = q.xs;
   }
 }
