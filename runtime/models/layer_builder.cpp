@@ -139,16 +139,18 @@ LayerBuilder::BlockInput LayerBuilder::normed_input(vk::Recorder& rec, const vk:
     in.x = residual();
     return in;
   }
-  if (want_q8 && quantize_in_norm_ && act_.normed_q8.valid()) {
-    const uint64_t values = uint64_t(n) * hp_.n_embd, scales = values / 32 * 4;
-    auto first = [](const vk::BufferRange& r, uint64_t bytes) { return vk::BufferRange{r.buffer, r.offset, bytes}; };
-    in.q8 = ops::Q8Activations{first(act_.normed_xq, values), first(act_.normed_xd, scales),
-                               first(act_.normed_xs, scales), hp_.n_embd, n};
-  }
+  if (want_q8 && quantize_in_norm_ && act_.normed_q8.valid()) in.q8 = normed_q8(n, hp_.n_embd);
   rms_norm_.record(rec, residual(), norm_weight, act_.normed.range(), n, hp_.n_embd, hp_.norm_eps, in.q8_ptr());
   rec.barrier();
   in.x = act_.normed.range();
   return in;
+}
+
+ops::Q8Activations LayerBuilder::normed_q8(uint32_t n, uint32_t cols) const {
+  const uint64_t values = uint64_t(n) * cols, scales = values / 32 * 4;
+  auto first = [](const vk::BufferRange& r, uint64_t bytes) { return vk::BufferRange{r.buffer, r.offset, bytes}; };
+  return ops::Q8Activations{first(act_.normed_xq, values), first(act_.normed_xd, scales), first(act_.normed_xs, scales),
+                            cols, n};
 }
 
 bool LayerBuilder::reads_q8(std::span<const ops::MatMul::Product> products, uint32_t n) const {
@@ -228,13 +230,8 @@ void LayerBuilder::attention(vk::Recorder& rec, uint32_t layer, uint32_t n, cons
   // int8 activations too (no quantization pass and barrier before it).
   const ops::MatMul::Product wo[] = {{&L.wo, residual(), nullptr}};
   std::optional<ops::Q8Activations> attn_q8;
-  if (quantize_in_norm_ && act_.normed_q8.valid() && ops::Attention::writes_q8(kv, n) && reads_q8(wo, n)) {
-    const uint32_t cols = hp_.n_head * hp_.head_dim;
-    const uint64_t values = uint64_t(n) * cols, scales = values / 32 * 4;
-    auto first = [](const vk::BufferRange& r, uint64_t bytes) { return vk::BufferRange{r.buffer, r.offset, bytes}; };
-    attn_q8 = ops::Q8Activations{first(act_.normed_xq, values), first(act_.normed_xd, scales),
-                                 first(act_.normed_xs, scales), cols, n};
-  }
+  if (quantize_in_norm_ && act_.normed_q8.valid() && ops::Attention::writes_q8(kv, n) && reads_q8(wo, n))
+    attn_q8 = normed_q8(n, hp_.n_head * hp_.head_dim);
   attention_.record(rec, kv, n, step, act_.q, act_.k, act_.v, act_.k_cache[layer].range(),
                     act_.v_cache[layer].range(), act_.attn_scratch.range(), act_.attn.range(),
                     1.0f / std::sqrt(float(hp_.head_dim)), append && !prologue, prologue ? &prologue_params : nullptr,

@@ -124,6 +124,8 @@ class LayerBuilder {
                           bool want_q8);
   // Whether any of the products runs on the integer-dot tiles at this batch (reads int8 x).
   bool reads_q8(std::span<const ops::MatMul::Product> products, uint32_t n) const;
+  // normed_q8's ranges for [n][cols] int8 activations (cols % 32 == 0, at most its width).
+  ops::Q8Activations normed_q8(uint32_t n, uint32_t cols) const;
   // Prefill: where `down` takes int8 activations, the [n][cols] SwiGLU output as those, laid out
   // in ffn_hidden (which then holds no f32; swiglu_q8 writes it). Nothing where the down
   // product is not on the integer-dot tiles, cols % 32 != 0, or quantize_in_norm is off.
