@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,22 @@ moevk::generate::Sampler& sampler_for(moevk_context& c, const moevk_sampler_para
   return *c.sampler;
 }
 
+// Runs f(u) with the sampler's next draw u (none, and u = 0, for greedy parameters: greedy with
+// penalties draws nothing), giving the draw back when f throws, so the stream is as if nothing
+// ran. Returns the draw taken, if any.
+template <class F>
+std::optional<double> with_draw(moevk::generate::Sampler& sampler, F&& f) {
+  const bool draws = !sampler.params().greedy();
+  const double u = draws ? sampler.draw() : 0.0;
+  try {
+    f(u);
+  } catch (...) {
+    if (draws) sampler.give_back(u);
+    throw;
+  }
+  return draws ? std::optional<double>(u) : std::nullopt;
+}
+
 // Runs tokens through the model, after the pending token of the last generation when there is
 // one, and records them in the history. On failure nothing is appended and the pending token stays.
 // LogitsMode::Sample draws the next token on the GPU with `sampling` and the next uniform of
@@ -68,15 +85,10 @@ void decode_tokens(moevk_context& c, std::span<const int32_t> tokens, LogitsMode
   }
   if (mode == LogitsMode::Sample) {
     moevk::generate::Sampler& sampler = sampler_for(c, *sampling);
-    const bool draws = !sampler.params().greedy();  // greedy with penalties draws nothing
-    const double u = draws ? sampler.draw() : 0.0;
-    try {
+    with_draw(sampler, [&](double u) {
       c.session->set_sampling(sampler.params(), u);
       c.session->decode(batch, mode);
-    } catch (...) {
-      if (draws) sampler.give_back(u);
-      throw;
-    }
+    });
   } else {
     c.session->decode(batch, mode);
   }
@@ -106,18 +118,12 @@ void accept_chained(moevk_context& c, int32_t token, int32_t next, bool sampled)
 
 // A chained step after the newest one; a Sample chain takes the sampler's next draw.
 void launch_chained(moevk_context& c, bool sample) {
-  if (!sample || c.sampler->params().greedy()) {  // greedy, penalised or not, draws nothing
+  if (!sample) {
     c.session->launch_chained();
     return;
   }
-  const double u = c.sampler->draw();
-  try {
-    c.session->launch_chained(u);
-  } catch (...) {
-    c.sampler->give_back(u);
-    throw;
-  }
-  c.chained_draws.push_back(u);
+  const std::optional<double> u = with_draw(*c.sampler, [&](double draw) { c.session->launch_chained(draw); });
+  if (u) c.chained_draws.push_back(*u);
 }
 
 // The oldest chained step's token; its draw is used.
@@ -291,7 +297,7 @@ moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const float** l
         if (!ctx->last_logits_on_host)
           throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
                              "no logits: the last step was a moevk_generate step that chose its token on the GPU "
-                             "(greedy: the argmax; or sampled with top-k 1..64 and no penalties) without "
+                             "(greedy: the argmax; or sampled, where the sampling fits the GPU) without "
                              "copying logits; call moevk_decode to read them");
         // Rows of the last step: the pending token's first (when one was fed), then the caller's.
         const int32_t rows = static_cast<int32_t>(ctx->last_batch);
@@ -374,7 +380,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         r.n_prompt_tokens = static_cast<int32_t>(prompt.size());
 
         // The token is chosen on the GPU where it can be: greedy as an argmax, sampling that fits
-        // (a temperature, top-k <= 64, no penalties) as a draw from the best candidates.
+        // (SamplerParams::fits_gpu) as a draw from the best candidates.
         const auto sampling = to_internal(p.sampling);
         const bool sample_on_gpu = sampling.fits_gpu() && c.session->samples_on_gpu();
         const LogitsMode mode = sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly

@@ -1,7 +1,7 @@
 // Token sampling on the host from one row of logits: repetition/presence/frequency penalties,
 // top-k, top-p, min-p, temperature, then a seeded draw. Greedy decoding does not come here: it
 // runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling with a small
-// top-k and no penalties (SamplerParams::fits_gpu), which the GPU does with the same rule and a
+// top-k (SamplerParams::fits_gpu), penalties included, which the GPU does with the same rule and a
 // draw from this sampler's stream (Session, LogitsMode::Sample).
 #pragma once
 #include <cstdint>

@@ -40,7 +40,7 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   argmax_host_ = ctx_.create_buffer(4, vk::BufferKind::Readback, "greedy token readback");
   for (int slot = 0; slot < 2; ++slot) {
     chained_inputs_[slot] = ctx_.create_buffer(kStepBytes, vk::BufferKind::Upload, "chained step inputs");
-    chained_argmax_host_[slot] = ctx_.create_buffer(4, vk::BufferKind::Readback, "chained token readback");
+    chained_token_host_[slot] = ctx_.create_buffer(4, vk::BufferKind::Readback, "chained token readback");
     chained_sample_host_[slot] =
         ctx_.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Upload, "chained sampling parameters");
   }
@@ -116,13 +116,13 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
         sample_.record(rec, logits_.range(), hp_.n_vocab, sample_params_.range(), candidates_.range(),
                        argmax_id_.range(), sample_scratch_.range(), sample_ring_.range());
         rec.barrier();
-        rec.copy(argmax_id_.range(), chained ? chained_argmax_host_[chained_slot].range() : argmax_host_.range(), 4);
+        rec.copy(argmax_id_.range(), chained ? chained_token_host_[chained_slot].range() : argmax_host_.range(), 4);
         if (!chained) rec.copy(candidates_.range(), candidates_host_.range(), ops::SampleTopK::kCandidateBytes);
       } else {
         const vk::BufferRange scratch = argmax_scratch_.range();
         argmax_.record(rec, logits_.range(), argmax_id_.range(), 1, hp_.n_vocab, &scratch);
         rec.barrier();
-        rec.copy(argmax_id_.range(), chained ? chained_argmax_host_[chained_slot].range() : argmax_host_.range(), 4);
+        rec.copy(argmax_id_.range(), chained ? chained_token_host_[chained_slot].range() : argmax_host_.range(), 4);
       }
       break;
     }
@@ -212,7 +212,7 @@ void Forward::set_sample_ring(std::span<const uint32_t> ring) {
 
 int32_t Forward::chained_token(int slot) const {
   uint32_t id = 0;
-  std::memcpy(&id, chained_argmax_host_[slot].mapped(), 4);
+  std::memcpy(&id, chained_token_host_[slot].mapped(), 4);
   return int32_t(id);
 }
 

@@ -105,7 +105,7 @@ class Forward {
   vk::Buffer argmax_scratch_;  // Device: ops::Argmax's slice partials and counter
   vk::Buffer logits_host_;   // Readback: [1][n_vocab]
   vk::Buffer argmax_host_;   // Readback: u32
-  vk::Buffer chained_inputs_[2], chained_argmax_host_[2];  // Upload StepParams, Readback u32
+  vk::Buffer chained_inputs_[2], chained_token_host_[2];  // Upload StepParams, Readback u32
   vk::Buffer sample_params_;  // Device: ops::SampleParams, copied in at a Sample step's start
   vk::Buffer sample_host_, chained_sample_host_[2];  // Upload: ops::SampleParams
   vk::Buffer candidates_, candidates_host_;  // Device, Readback: ops::SampleTopK::kCandidateBytes
