@@ -33,11 +33,16 @@ using generate::SessionOptions;
 
 namespace {
 
-std::unique_ptr<models::Model> tiny_model(test::TempFile& file) {
+// The tiny Qwen3-MoE every test here runs (16 experts, 4 used), written to `file`.
+void write_tiny_model(const test::TempFile& file) {
   convert::MakeModelOverrides o;
   o.n_expert = 16;
   o.n_expert_used = 4;
   convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
+}
+
+std::unique_ptr<models::Model> tiny_model(test::TempFile& file) {
+  write_tiny_model(file);
   return models::Model::load(file.path(), test::e2e_load_options());
 }
 
@@ -169,12 +174,7 @@ void expect_same(const GenerateRun& a, const GenerateRun& b, const char* what) {
 
 TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
   test::TempFile file("chained-generate.gguf");
-  {
-    convert::MakeModelOverrides o;
-    o.n_expert = 16;
-    o.n_expert_used = 4;
-    convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
-  }
+  write_tiny_model(file);
   moevk_model* model = nullptr;
   ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
   moevk_context_params cp = moevk_context_default_params();
@@ -306,12 +306,7 @@ TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
 // the GPU too: the penalised row's best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   test::TempFile file("sampled-generate.gguf");
-  {
-    convert::MakeModelOverrides o;
-    o.n_expert = 16;
-    o.n_expert_used = 4;
-    convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, file.path(), 21, false, {});
-  }
+  write_tiny_model(file);
   moevk_model* model = nullptr;
   ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
   moevk_context_params cp = moevk_context_default_params();

@@ -465,6 +465,26 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
   }
 }
 
+namespace {
+// Sessions with the int8 activations written by their producers and with a quantization pass
+// per product; a 17-token prefill on both, every position's logits bit-identical.
+const SessionOptions kFusedQ8{64, 32, false};
+const SessionOptions kSeparateQ8 = [] {
+  SessionOptions o{64, 32, false};
+  o.quantize_in_norm = false;
+  return o;
+}();
+void expect_same_prefill(Session& a, Session& b) {
+  const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
+  a.decode(prompt, LogitsMode::All);
+  b.decode(prompt, LogitsMode::All);
+  for (int p = 0; p < int(prompt.size()); ++p) {
+    const auto la = a.logits(p), lb = b.logits(p);
+    EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end())) << "position " << p;
+  }
+}
+}  // namespace
+
 // Prefill chunks on the integer-dot tiles: the norm pass writes the int8 activations their
 // products read, and (head_dim a multiple of 32: the qwen3moe fixture's 32) attention writes its
 // output as the output projection's, against a quantization pass per product. The same int8
@@ -478,16 +498,8 @@ TEST(SessionQuantizeInNorm, NormWritesTheInt8ActivationsWithTheSameResults) {
     convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q8_0, {});
     auto model = models::Model::load(file.path(), test::e2e_load_options());
     if (!model->context().features().dot) GTEST_SKIP() << "no integer dot product on this device";
-    SessionOptions fused{64, 32, false}, separate{64, 32, false};
-    separate.quantize_in_norm = false;
-    Session a(*model, fused), b(*model, separate);
-    const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
-    a.decode(prompt, LogitsMode::All);
-    b.decode(prompt, LogitsMode::All);
-    for (int p = 0; p < int(prompt.size()); ++p) {
-      const auto la = a.logits(p), lb = b.logits(p);
-      EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end())) << "position " << p;
-    }
+    Session a(*model, kFusedQ8), b(*model, kSeparateQ8);
+    expect_same_prefill(a, b);
     const uint32_t n_layer = model->hparams().n_layer;
     const uint32_t attn = model->hparams().head_dim % 32 == 0 ? 1 : 0;
     if (std::string(fixture) == "qwen3moe-tiny") EXPECT_EQ(attn, 1u) << "the fixture covers the attention output";
@@ -512,16 +524,8 @@ TEST(SessionQuantizeInNorm, SwigluWritesTheDownProductsInt8Activations) {
     convert::make_model(convert::make_model_spec(preset, {}), quant::Type::Q8_0, file.path(), 5, false, {});
     auto model = models::Model::load(file.path(), test::e2e_load_options());
     if (!model->context().features().dot) GTEST_SKIP() << "no integer dot product on this device";
-    SessionOptions fused{64, 32, false}, separate{64, 32, false};
-    separate.quantize_in_norm = false;
-    Session a(*model, fused), b(*model, separate);
-    const std::vector<int32_t> prompt{1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2, 7, 8, 60, 33, 21, 4};
-    a.decode(prompt, LogitsMode::All);
-    b.decode(prompt, LogitsMode::All);
-    for (int p = 0; p < int(prompt.size()); ++p) {
-      const auto la = a.logits(p), lb = b.logits(p);
-      EXPECT_TRUE(std::equal(la.begin(), la.end(), lb.begin(), lb.end())) << "position " << p;
-    }
+    Session a(*model, kFusedQ8), b(*model, kSeparateQ8);
+    expect_same_prefill(a, b);
     const uint32_t n_layer = model->hparams().n_layer;
     if (!model->hparams().has_shared_expert) {
       // Per layer: q/k/v's and the output projection's quantization (attention), gate+up's and
