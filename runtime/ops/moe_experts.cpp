@@ -315,6 +315,11 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
   const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
   require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
+  // The products' grids are (max_tiles, column tiles) with workgroups numbered y * max_tiles + x
+  // in a uint (moe_row_tiles.glsl): the narrowest column tile is kTileN.
+  require(div_up(std::max(s.n_ff, s.n_embd), kTileN) <= kMaxGroupsPerDim &&
+              uint64_t(max_tiles) * div_up(std::max(s.n_ff, s.n_embd), kTileN) < (1ull << 32),
+          MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch x expert width too large for one dispatch");
   require(s.n_expert <= kMaxGroupedExperts, MOEVK_ERROR_UNSUPPORTED,
           "moe experts: the grouped (prefill) path takes at most " + std::to_string(kMaxGroupedExperts) +
               " experts (moe_group's histogram), not " + std::to_string(s.n_expert));
@@ -363,20 +368,20 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       if (coop) {
         const vk::Pipeline& p = ctx_.pipeline(
             {coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation), 6, sizeof(MmPush), {}});
-        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kCoopTileN),
-                     max_tiles);
+        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, max_tiles,
+                     div_up(rows, kCoopTileN));
       } else if (dot) {
         const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm_dot", t, 11, sizeof(MmPush),
                                                {kDotWorkgroup, kTileM, kDotTileN, kDotSubBlocks, dst_int8 ? 1u : 0u});
         const Q8Activations& q = dst_int8 ? *dst_int8 : Q8Activations{dst, dst, dst};  // unused without
         rec.dispatch(p, {a.range, b.range, act_int8.xq, act_int8.xd, act_int8.xs, grouped_entry, group_info, dst,
                          q.xq, q.xd, q.xs},
-                     push, div_up(rows, kDotTileN), max_tiles);
+                     push, max_tiles, div_up(rows, kDotTileN));
       } else {
         const vk::Pipeline& p = typed_pipeline(ctx_, "moe_mul_mm", t, 6, sizeof(MmPush),
                                                {kMmWorkgroup, kTileM, kTileN, kTileK});
-        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, div_up(rows, kTileN),
-                     max_tiles);
+        rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, max_tiles,
+                     div_up(rows, kTileN));
       }
     }
   };

@@ -1,9 +1,11 @@
 #version 450
 // Grouped (prefill) path: tiled matrix-matrix products over each expert's group of rows.
-// Workgroup (x, y) computes a TM x TN output tile: columns x*TN.., and row tile y of the
-// concatenated per-expert row tiles (group_info's tile_start; found by binary search). The grid
-// is sized for the worst case, ceil(n_entries/TM) + min(n_expert, n_entries) row tiles, and
-// workgroups past the real tile count exit at once, so counts are never read back by the CPU.
+// Each workgroup computes a TM x TN output tile: a row tile of one expert's grouped rows and a
+// column tile of TN weight rows, numbered expert-major so the row tiles that read the same
+// weights run together (moe_row_tiles.glsl; group_info's tile_start, found by binary search).
+// Dispatch: (ceil(n_entries/TM) + min(n_expert, n_entries) row tiles, the worst case,
+// div_up(rows, TN), 1); workgroups past the real tiles exit at once, so counts are never read
+// back by the CPU.
 // modes (push):
 //   0  h[p] = SiLU(Wg_e a_p) * (Wu_e a_p)   a_p = x[grouped_entry[p] / k]   (fused gate+up)
 //   1  h[p] = SiLU(Wg_e a_p)                 (gate and up of different types: two passes)
@@ -50,10 +52,12 @@ float silu(float v) { return v / (1.0 + exp(-v)); }
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
-  uint e, row_begin, rows_valid;
+  uint e, row_begin, rows_valid, col_tile;
   // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
-  if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
-  const uint n0 = gl_WorkGroupID.x * TN;
+  if (!moe_grid_tile(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.n_expert, TM,
+                     gl_NumWorkGroups.y, e, row_begin, rows_valid, col_tile))
+    return;
+  const uint n0 = col_tile * TN;
   if (e < pc.expert_first || e >= pc.expert_end) return;  // uniform per workgroup
   const uint base_a = pc.base_a + (e - pc.expert_first) * pc.stride_a;
   const uint base_b = pc.base_b + (e - pc.expert_first) * pc.stride_b;

@@ -2,10 +2,10 @@
 // Grouped (prefill) path on cooperative matrices (common/coopmat.glsl: GL_NV_cooperative_matrix,
 // or its COOPMAT_EMULATE build in the tests): moe_mul_mm's products over each expert's row tiles,
 // with fp16 operands and fp32 accumulation.
-// Workgroup (x, y) computes a TM (32 grouped rows) x TN (64 weight rows) output tile: weight rows
-// x*64.., and row tile y of the concatenated per-expert row tiles (moe_row_tiles.glsl; TM is
-// moe_group's tile_rows). Workgroups past the real tile count leave at once (the grid is
-// sized for the worst case, so counts are never read back).
+// Each workgroup computes a TM (32 grouped rows) x TN (64 weight rows) output tile: a row tile of
+// one expert's grouped rows and a column tile of 64 weight rows, numbered expert-major
+// (moe_row_tiles.glsl; TM is moe_group's tile_rows). Workgroups past the real tile count leave
+// at once (the grid is sized for the worst case, so counts are never read back).
 // 128 invocations = 4 subgroups of 32; subgroup s owns weight rows 16s..16s+15 of the tile and
 // both 16-row halves of the grouped rows: C = A (activations, 32 x K) * B (weights^T, K x 64).
 // Per 32-column step the weight tiles are dequantized (moe_weights.glsl's weight8) into shared
@@ -20,7 +20,7 @@
 //          WEIGHT_<TYPE> layout, expert e at base + (e - expert_first) * stride bytes; binding 2
 //          activations a (f32, rows of `cols`); binding 3 grouped_entry; binding 4 group_info.
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
-// Dispatch: (div_up(rows, 64), worst-case row tiles, 1). cols % 8 == 0 (the op checks).
+// Dispatch: (worst-case row tiles, div_up(rows, 64), 1). cols % 8 == 0 (the op checks).
 // Shared memory: 2 KiB activations + 8 KiB weights + 16 KiB results.
 #include "coopmat.glsl"
 #include "types.glsl"
@@ -54,12 +54,14 @@ float silu(float v) { return v / (1.0 + exp(-v)); }
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
-  uint e, row_begin, rows_valid;
+  uint e, row_begin, rows_valid, col_tile;
   // Past the real tiles, or an expert outside this window: the whole workgroup leaves (uniform,
   // so no barrier or cooperative operation is split).
-  if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
+  if (!moe_grid_tile(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.n_expert, TM,
+                     gl_NumWorkGroups.y, e, row_begin, rows_valid, col_tile))
+    return;
   if (e < pc.expert_first || e >= pc.expert_end) return;
-  const uint n0 = gl_WorkGroupID.x * TN;
+  const uint n0 = col_tile * TN;
   const uint base_a = pc.base_a + (e - pc.expert_first) * pc.stride_a;
   const uint base_b = pc.base_b + (e - pc.expert_first) * pc.stride_b;
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;  // uniform

@@ -2,9 +2,10 @@
 // Grouped (prefill) path on the integer dot product: moe_mul_mm's tiles over each expert's rows,
 // with activations quantized to int8 per 32 elements (matmul/quantize_q8.comp) and weights of
 // the int8-affine types (quant.glsl's QUANT_HAS_INT8), the algebra in common/int_dot.glsl.
-// Workgroup (x, y) computes a TM x TN output tile: weight rows x*TN.., and row tile y of the
-// concatenated per-expert row tiles (moe_row_tiles.glsl; TM is moe_group's tile_rows).
-// Workgroups past the real tile count leave at once (the grid is sized for the worst case).
+// Each workgroup computes a TM x TN output tile: a row tile of one expert's grouped rows and a
+// column tile of TN weight rows, numbered expert-major (moe_row_tiles.glsl; TM is moe_group's
+// tile_rows). Workgroups past the real tile count leave at once (the grid is sized for the
+// worst case).
 // modes (push), a_p the int8 activation row of grouped row p:
 //   0  h[p] = SiLU(Wa_e a_p) * (Wb_e a_p)   a_p = xq row grouped_entry[p] / k   (fused gate+up)
 //   1  h[p] = SiLU(Wa_e a_p)                 (gate and up of different types: two passes)
@@ -22,7 +23,7 @@
 //          f32 [n_entries][rows / 32] (rows % 32 == 0; binding 7 is not written).
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
-// Dispatch: (div_up(rows, TN), worst-case row tiles, 1). cols % 32 == 0.
+// Dispatch: (worst-case row tiles, div_up(rows, TN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step), 4 = OUT_Q8,
 // WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 16 KB (the output tile is
 // staged in the two weight tiles). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
@@ -112,10 +113,12 @@ float silu(float v) { return v / (1.0 + exp(-v)); }
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
-  uint e, row_begin, rows_valid;
+  uint e, row_begin, rows_valid, col_tile;
   // Past the real tiles: the whole workgroup leaves (uniform, so no barrier is split).
-  if (!moe_row_tile(gl_WorkGroupID.y, pc.n_expert, TM, e, row_begin, rows_valid)) return;
-  const uint n0 = gl_WorkGroupID.x * TN;
+  if (!moe_grid_tile(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, pc.n_expert, TM,
+                     gl_NumWorkGroups.y, e, row_begin, rows_valid, col_tile))
+    return;
+  const uint n0 = col_tile * TN;
   if (e < pc.expert_first || e >= pc.expert_end) return;  // uniform per workgroup
   const uint base_a = pc.base_a + (e - pc.expert_first) * pc.stride_a;
   const uint base_b = pc.base_b + (e - pc.expert_first) * pc.stride_b;
