@@ -9,8 +9,9 @@
 // 128 invocations = 4 subgroups of 32; subgroup s owns weight rows 16s..16s+15 of the tile and
 // both 16-row halves of the grouped rows: C = A (activations, 32 x K) * B (weights^T, K x 64).
 // Per 32-column step the weight tiles are dequantized (moe_weights.glsl's weight8) into shared
-// fp16 and the activation rows gathered and converted to fp16; results go through shared memory
-// so ragged tiles and the modes are plain bounds-checked stores.
+// fp16 and the activation rows gathered and converted to fp16, one step ahead of the products
+// (two copies of each tile); results go through shared memory so ragged tiles and the modes are
+// plain bounds-checked stores.
 // modes (push), as moe_mul_mm.comp:
 //   0  h[p] = SiLU(Wg_e a_p) * (Wu_e a_p)   a_p = x[grouped_entry[p] / k]   (fused gate+up)
 //   1  h[p] = SiLU(Wg_e a_p)                 (gate and up of different types: two passes)
@@ -21,7 +22,8 @@
 //          activations a (f32, rows of `cols`); binding 3 grouped_entry; binding 4 group_info.
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
 // Dispatch: (worst-case row tiles, div_up(rows, 64), 1). cols % 8 == 0 (the op checks).
-// Shared memory: 2 KiB activations + 8 KiB weights + 16 KiB results.
+// Shared memory: 2 x (2 KiB activations + 8 KiB weights) + 8 KiB results = 28 KiB (lavapipe,
+// which runs the emulated build in the tests, allows 32 KiB; NVIDIA 48 KiB).
 #include "coopmat.glsl"
 #include "types.glsl"
 
@@ -44,13 +46,68 @@ layout(push_constant) uniform Push {
 #include "moe_weights.glsl"
 #include "moe_row_tiles.glsl"
 
-shared float16_t act_tile[TM * TK];  // row-major [m][k]: the A operand
-shared float16_t wa_tile[TN * TK];   // [n][k]: column-major K x N for the B operand
-shared float16_t wb_tile[TN * TK];
-shared float ca_tile[TM * TN];       // row-major [m][n]
-shared float cb_tile[TM * TN];
+// Two of each operand tile (ping-pong): while the subgroups multiply step s's tiles, the next
+// step's are fetched from memory into registers (issued before the products, so their latency
+// hides behind them) and stored into the other copy; one barrier per 32-column step.
+const uint ACT_TILE = TM * TK, W_TILE = TN * TK;
+shared float16_t act_tile[2 * ACT_TILE];  // row-major [m][k]: the A operand
+shared float16_t wa_tile[2 * W_TILE];     // [n][k]: column-major K x N for the B operand
+shared float16_t wb_tile[2 * W_TILE];
+shared float c_tile[TM * TN];             // row-major [m][n]: one product's results at a time
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
+
+// The next step's operands, per invocation: activations TM x TK as vec4s, weights TN x TK as
+// runs of 8 (a and b).
+const uint ACT_LOADS = TM * (TK / 4u) / WG, W_LOADS = TN * (TK / 8u) / WG;
+vec4 next_act[ACT_LOADS];
+vec4 next_wa[W_LOADS][2], next_wb[W_LOADS][2];
+
+void fetch(uint k0, uint row_begin, uint rows_valid, uint n0, uint base_a, uint base_b, bool use_a, bool use_b) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / (TK / 4u), kq = (idx % (TK / 4u)) * 4u;
+    vec4 v = vec4(0.0);
+    if (m < rows_valid && k0 + kq < pc.cols) {  // cols % 8 == 0: all 4 inside the row or none
+      const uint p = row_begin + m;
+      const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
+      const uint at = src * pc.cols + k0 + kq;
+      v = vec4(act[at], act[at + 1u], act[at + 2u], act[at + 3u]);
+    }
+    next_act[i] = v;
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / (TK / 8u), kg = (idx % (TK / 8u)) * 8u;
+    const uint row = n0 + n, col = k0 + kg;
+    const bool inside = row < pc.rows && col < pc.cols;
+    next_wa[i][0] = vec4(0.0);
+    next_wa[i][1] = vec4(0.0);
+    next_wb[i][0] = vec4(0.0);
+    next_wb[i][1] = vec4(0.0);
+    if (inside && use_a) weight8(0u, base_a + row * pc.row_bytes, col, next_wa[i][0], next_wa[i][1]);
+    if (inside && use_b) weight8(1u, base_b + row * pc.row_bytes, col, next_wb[i][0], next_wb[i][1]);
+  }
+}
+
+void put(uint buf) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / (TK / 4u), kq = (idx % (TK / 4u)) * 4u;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) act_tile[buf * ACT_TILE + m * TK + kq + q] = float16_t(next_act[i][q]);
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / (TK / 8u), kg = (idx % (TK / 8u)) * 8u;
+    const uint at = buf * W_TILE + n * TK + kg;
+    [[unroll]] for (uint q = 0u; q < 8u; ++q) {
+      wa_tile[at + q] = float16_t(next_wa[i][q / 4u][q % 4u]);
+      wb_tile[at + q] = float16_t(next_wb[i][q / 4u][q % 4u]);
+    }
+  }
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -70,60 +127,59 @@ void main() {
   COOP_LOCALS(2, 2, 4);  // A: the two 16-row halves; B: a, b weights; C: [half] a, [2 + half] b
   [[unroll]] for (uint c = 0u; c < 4u; ++c) { COOP_ZERO(c); }
 
+  fetch(0u, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
+  put(0u);
+  barrier();
+  uint buf = 0u;
   for (uint k0 = 0u; k0 < pc.cols; k0 += TK) {
-    for (uint idx = lid; idx < TM * (TK / 4u); idx += WG) {
-      const uint m = idx / (TK / 4u), kq = (idx % (TK / 4u)) * 4u;
-      vec4 v = vec4(0.0);
-      if (m < rows_valid) {
-        const uint p = row_begin + m;
-        const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
-        const uint at = src * pc.cols + k0 + kq;  // cols % 8 == 0: all 4 inside the row or none
-        if (k0 + kq < pc.cols) v = vec4(act[at], act[at + 1u], act[at + 2u], act[at + 3u]);
-      }
-      [[unroll]] for (uint q = 0u; q < 4u; ++q) act_tile[m * TK + kq + q] = float16_t(v[q]);
-    }
-    for (uint idx = lid; idx < TN * (TK / 8u); idx += WG) {
-      const uint n = idx / (TK / 8u), kg = (idx % (TK / 8u)) * 8u;
-      const uint row = n0 + n, col = k0 + kg;
-      const bool inside = row < pc.rows && col < pc.cols;
-      vec4 a0 = vec4(0.0), a1 = vec4(0.0), b0 = vec4(0.0), b1 = vec4(0.0);
-      if (inside && use_a) weight8(0u, base_a + row * pc.row_bytes, col, a0, a1);
-      if (inside && use_b) weight8(1u, base_b + row * pc.row_bytes, col, b0, b1);
-      [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-        wa_tile[n * TK + kg + q] = float16_t(a0[q]);
-        wa_tile[n * TK + kg + 4u + q] = float16_t(a1[q]);
-        wb_tile[n * TK + kg + q] = float16_t(b0[q]);
-        wb_tile[n * TK + kg + 4u + q] = float16_t(b1[q]);
-      }
-    }
-    barrier();
+    const bool more = k0 + TK < pc.cols;  // uniform
+    if (more) fetch(k0 + TK, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
+    const uint act_at = buf * ACT_TILE, w_at = buf * W_TILE + sg * FRAG * TK;
     [[unroll]] for (uint kf = 0u; kf < TK; kf += FRAG) {
-      COOP_LOAD_A(0, act_tile, kf, TK, false);
-      COOP_LOAD_A(1, act_tile, FRAG * TK + kf, TK, false);
+      COOP_LOAD_A(0, act_tile, act_at + kf, TK, false);
+      COOP_LOAD_A(1, act_tile, act_at + FRAG * TK + kf, TK, false);
       if (use_a) {
-        COOP_LOAD_B(0, wa_tile, sg * FRAG * TK + kf, TK, true);
+        COOP_LOAD_B(0, wa_tile, w_at + kf, TK, true);
         COOP_MMA(0, act_tile, 0, wa_tile, 0);
         COOP_MMA(1, act_tile, 1, wa_tile, 0);
       }
       if (use_b) {
-        COOP_LOAD_B(1, wb_tile, sg * FRAG * TK + kf, TK, true);
+        COOP_LOAD_B(1, wb_tile, w_at + kf, TK, true);
         COOP_MMA(2, act_tile, 0, wb_tile, 1);
         COOP_MMA(3, act_tile, 1, wb_tile, 1);
       }
     }
+    // The other copy was last read by the previous step's products, which the previous barrier
+    // ordered before this.
+    if (more) put(buf ^ 1u);
     barrier();
+    buf ^= 1u;
   }
 
-  [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
-    COOP_STORE(half_m, ca_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
-    COOP_STORE(2u + half_m, cb_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+  // One product's results at a time through c_tile: a's into registers, then b's.
+  const uint OUT_PER = TM * TN / WG;
+  float a_values[OUT_PER];
+  [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = 0.0;
+  if (use_a) {
+    [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
+      COOP_STORE(half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+    }
+    barrier();
+    [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = c_tile[lid + i * WG];
+    barrier();
   }
-  barrier();
-  for (uint idx = lid; idx < TM * TN; idx += WG) {
+  if (use_b) {
+    [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
+      COOP_STORE(2u + half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+    }
+    barrier();
+  }
+  [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) {
+    const uint idx = lid + i * WG;
     const uint m = idx / TN, n = idx % TN;
     if (m >= rows_valid || n0 + n >= pc.rows) continue;
     const uint out_index = (row_begin + m) * pc.rows + n0 + n;
-    const float a = ca_tile[idx], b = cb_tile[idx];
+    const float a = a_values[i], b = use_b ? c_tile[idx] : 0.0;
     if (pc.mode == 0u) out_values[out_index] = silu(a) * b;
     else if (pc.mode == 1u) out_values[out_index] = silu(a);
     else if (pc.mode == 2u) out_values[out_index] *= b;
