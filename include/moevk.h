@@ -185,7 +185,8 @@ MOEVK_API moevk_context_params moevk_context_default_params(void);
 /* Thread-safe for distinct contexts of one model (the model is only read). Allocates the KV
  * cache and activations and records the n_batch step, so an n_batch this model cannot run in one
  * step on the device fails here with MOEVK_ERROR_UNSUPPORTED naming the limit (the model's last
- * error); MOEVK_DISABLE's fusion names (see README) are read here, per context. */
+ * error); MOEVK_DISABLE's fusion names and MOEVK_DECODE_CONFIG's kernel shapes (see README) are
+ * read here, per context (a shape the device cannot run: MOEVK_ERROR_INVALID_ARGUMENT). */
 MOEVK_API moevk_status moevk_context_create(moevk_model* model, const moevk_context_params* params,
                                             moevk_context** ctx_out);
 MOEVK_API void moevk_context_free(moevk_context* ctx);
@@ -304,7 +305,8 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
  * profiling). Its "memory" object, in bytes of device-local memory: "weights_bytes" (the
  * model's), "kv_cache_bytes" and "activations_bytes" (this context's caches and other
  * buffers), and "device_peak_bytes" (the highest total of the model's device so far, every
- * context of the model included). */
+ * context of the model included). "decode_kernels": the one-token products' workgroup shapes
+ * the context runs, "experts=64x2,mv=128x4" (MOEVK_DECODE_CONFIG's form). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 /* (Like every call on a context: one thread at a time per context.) */
 

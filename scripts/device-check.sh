@@ -11,7 +11,8 @@
 #                                 rows of their kernels (--decode-configs)
 #   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes,
 #                                 with tg128 again per decode fusion turned off (--without) and
-#                                 with all of them off, in the same model load
+#                                 with all of them off, and on other one-token kernel shapes
+#                                 (--decode-configs), in the same model load
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
@@ -76,9 +77,12 @@ bench_model() {  # bench_model NAME PRESET TYPE
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
   # Each decode fusion off in turn, then all of them: what each is worth on this device. tg also
   # at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row samples on the host).
+  # And tg on other one-token kernel shapes (MOEVK_DECODE_CONFIG), the end-to-end check of the
+  # bench-ops-decode sweep: rows "tg128 experts=128x2".
   local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
+  local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,mv=64x2,mv=256x4
   step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile --sampled \
-    --without "$fusions,${fusions//,/+}" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
+    --without "$fusions,${fusions//,/+}" --decode-configs "$shapes" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.
   # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).
   MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \

@@ -107,12 +107,14 @@ int bench_model(int argc, char** argv) {
   int n_prompt = 512, n_gen = 128, reps = 5;
   std::string format = "md";
   std::vector<std::string> without;  // tg again per entry, with those decode fusions off
+  std::vector<std::string> decode_configs;  // tg again per entry, with those decode kernel shapes
   bool sampled = false;              // a tg row at a temperature too
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf("usage: moevk bench -m FILE [-p 512] [-n 128] [-r 5] [-b 512] [--md|--json|--csv] [--device D]\n"
                   "                   [--profile] [--sampled] [--without A,B+C,...]\n"
+                  "                   [--decode-configs experts=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
                   "       moevk bench ops --help\n\n"
                   "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
                   "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). Each test runs\n"
@@ -129,7 +131,13 @@ int bench_model(int argc, char** argv) {
                   "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n"
                   "--sampled  adds a tg row at the CLI's default sampling (temperature 0.8, top-k 40, top-p\n"
                   "0.95, min-p 0.05; drawn on the GPU), \"tg128 sampled\", and one per --without entry;\n"
-                  "--without gpu_sampling then times the same sampling on the host.\n");
+                  "--without gpu_sampling then times the same sampling on the host.\n"
+                  "--decode-configs LIST  runs tg (greedy) again for each entry with the one-token kernels\n"
+                  "on other workgroup shapes, as MOEVK_DECODE_CONFIG takes them: experts=WxR (the MoE\n"
+                  "experts' workgroup size W and weight rows per workgroup R), mv=WxR (the dense products'),\n"
+                  "'+' joins both; rows \"tg128 experts=128x2\" (in --json: \"decode_config\"), so the best\n"
+                  "shape of `moevk bench ops --decode-configs` is checked end to end. Every --json row\n"
+                  "names the shapes it ran with (\"decode_kernels\").\n");
       return 0;
     }
     if (a == "-p" && i + 1 < argc) n_prompt = int(unsigned_option(argv[++i], "-p", 0, 1u << 20));
@@ -142,6 +150,9 @@ int bench_model(int argc, char** argv) {
     else if (a == "--without" && i + 1 < argc) {
       without = split(argv[++i]);
       if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
+    } else if (a == "--decode-configs" && i + 1 < argc) {
+      decode_configs = split(argv[++i]);
+      if (decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
     } else if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
   }
   if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
@@ -177,8 +188,10 @@ int bench_model(int argc, char** argv) {
     std::string test;
     std::vector<double> tps;
     std::string without;      // the fusions turned off ('+'-joined), empty for the main rows
+    std::string decode_config;  // the --decode-configs entry, empty for the other rows
+    std::string decode_kernels;  // the shapes the context ran ("experts=64x2,mv=128x4")
     nlohmann::json profile;   // the context's decode or prefill profile, with --profile
-    std::string error;        // a --without variant that failed (the other rows still print)
+    std::string error;        // a variant (--without, --decode-configs) that failed (the other rows still print)
   };
   std::vector<Row> rows;
   auto fail = [&]() {
@@ -232,38 +245,55 @@ int bench_model(int argc, char** argv) {
   auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
   moevk_free_string(minfo);
   const nlohmann::json stats = context_stats(ctx);
+  const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
   const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
   for (Row& r : rows)
     if (profile.contains("decode")) r.profile = profile[r.test[0] == 't' ? "decode" : "prefill"];
-  // --without: the main context is freed first, so each variant's context runs alone and the
+  // Variants: the main context is freed first, so each variant's context runs alone and the
   // memory figures above stay those of one context.
   moevk_context_free(ctx);
   ctx = nullptr;
-  if (n_gen > 0 && !without.empty()) {
-    const char* env = std::getenv("MOEVK_DISABLE");
+  // One tg row on a fresh context (its own decode profile), made with environment variable `var`
+  // set to `value` (both read when a context is created, moevk.h) and restored afterwards, or
+  // as the main one where var is null.
+  auto variant_row = [&](Row r, const char* var, const std::string& value, bool sample) {
+    const char* env = var ? std::getenv(var) : nullptr;
     const std::string saved = env ? env : "";
+    if (var) setenv(var, value.c_str(), 1);
+    moevk_context* variant = create_context(model, o);  // prints its error on failure
+    if (var && env) setenv(var, saved.c_str(), 1);
+    else if (var) unsetenv(var);
+    if (!variant) {
+      r.error = moevk_model_last_error(model);
+    } else if (!run_tg(variant, r, sample)) {
+      r.error = moevk_context_last_error(variant);
+      std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
+    } else {
+      const nlohmann::json vs = context_stats(variant);
+      r.decode_kernels = vs.value("decode_kernels", std::string());
+      if (o.profile) r.profile = vs.value("profile", nlohmann::json()).value("decode", nlohmann::json());
+    }
+    if (variant) moevk_context_free(variant);
+    rows.push_back(r);
+  };
+  if (n_gen > 0) {
+    const char* disabled = std::getenv("MOEVK_DISABLE");
     for (const std::string& entry : without)
       for (bool sample : {false, true}) {
         if (sample && !sampled) continue;
         std::string names = entry;
         std::replace(names.begin(), names.end(), '+', ',');
-        // Read when a context is created (moevk.h): the user's own list stays in force.
-        setenv("MOEVK_DISABLE", (saved.empty() ? names : saved + "," + names).c_str(), 1);
-        moevk_context* variant = create_context(model, o);  // prints its error on failure
-        if (env) setenv("MOEVK_DISABLE", saved.c_str(), 1);
-        else unsetenv("MOEVK_DISABLE");
-        Row r{"tg" + std::to_string(n_gen) + (sample ? " sampled -" : " -") + entry, {}, entry, {}, {}};
-        if (!variant) {
-          r.error = moevk_model_last_error(model);
-        } else if (!run_tg(variant, r, sample)) {
-          r.error = moevk_context_last_error(variant);
-          std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
-        } else if (o.profile) {
-          r.profile = context_stats(variant).value("profile", nlohmann::json()).value("decode", nlohmann::json());
-        }
-        if (variant) moevk_context_free(variant);
-        rows.push_back(r);
+        Row r{"tg" + std::to_string(n_gen) + (sample ? " sampled -" : " -") + entry, {}, entry};
+        // The user's own list stays in force.
+        variant_row(r, "MOEVK_DISABLE", disabled && *disabled ? std::string(disabled) + "," + names : names, sample);
       }
+    for (const std::string& entry : decode_configs) {
+      std::string shapes = entry;
+      std::replace(shapes.begin(), shapes.end(), '+', ',');
+      Row r{"tg" + std::to_string(n_gen) + " " + entry, {}};
+      r.decode_config = entry;
+      variant_row(r, "MOEVK_DECODE_CONFIG", shapes, false);
+    }
   }
   // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
   // KV cache + a few percent for activations, scratch and logits.
@@ -291,6 +321,8 @@ int bench_model(int argc, char** argv) {
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
     }
     if (!r.without.empty()) j["without"] = r.without;
+    if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
+    j["decode_kernels"] = r.decode_kernels.empty() ? decode_kernels : r.decode_kernels;
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.profile.is_null()) j["profile"] = r.profile;
     j["memory"] = memory;
@@ -342,6 +374,9 @@ int bench_model(int argc, char** argv) {
     }
     std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                 copy_gbps, bytes_per_token / 1e9);
+    if (!decode_kernels.empty())
+      std::printf("one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
+                  decode_kernels.c_str());
     if (weights_kv > 0)
       std::printf("device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
                   human(memory.value("device_peak_bytes", 0.0), size_units, 1024.0).c_str(),

@@ -486,6 +486,7 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["n_ctx"] = ctx->session->n_ctx();
         j["expert_counts"] = ctx->session->expert_counts();
         j["profile"] = profile_json(ctx->session->profile());
+        j["decode_kernels"] = ctx->session->decode_kernels().effective();
         const moevk::generate::MemoryUse m = ctx->session->memory_use();
         j["memory"] = {{"weights_bytes", m.weights},
                        {"kv_cache_bytes", m.kv_cache},

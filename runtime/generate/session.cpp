@@ -4,6 +4,7 @@
 #include "generate/session.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -29,6 +30,7 @@ struct Session::Impl {
   std::shared_ptr<vk::Context> ctx;  // keeps the device alive as long as the session
   uint32_t n_ctx = 0, n_batch = 0, n_past = 0;
   std::unique_ptr<models::Forward> forward;
+  models::DecodeKernelShapes decode_kernels;  // as recorded: the options' with MOEVK_DECODE_CONFIG's
   std::map<std::pair<uint32_t, StepOutput>, std::unique_ptr<vk::Recorder>> recordings;
   std::vector<float> logits;  // [rows][n_vocab] of the last call
   uint32_t logits_rows = 0;
@@ -120,7 +122,11 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->n_ctx = n_ctx;
   impl_->n_batch = std::min(options.n_batch, n_ctx);
   impl_->tokens.assign(n_ctx, 0);
-  impl_->forward = std::make_unique<models::Forward>(model, impl_->n_batch, n_ctx, options.expert_stats);
+  const char* decode_config = std::getenv("MOEVK_DECODE_CONFIG");
+  impl_->decode_kernels = options.decode_kernels.overridden_by(
+      models::DecodeKernelShapes::parse(decode_config ? decode_config : "", "MOEVK_DECODE_CONFIG"));
+  impl_->forward =
+      std::make_unique<models::Forward>(model, impl_->n_batch, n_ctx, options.expert_stats, impl_->decode_kernels);
   // Without timestamp support the profile still counts steps, dispatches and barriers.
   impl_->profile.enabled = options.profile && model.context().caps().timestamps;
   impl_->forward->set_profile(impl_->profile.enabled);
@@ -141,7 +147,13 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   // limit, rather than at the first long prompt (and that recording is then ready for it).
   try {
     impl_->recording(impl_->n_batch, StepOutput::None);
+    // Chosen decode kernel shapes are checked now too (the one-token step records them).
+    const models::DecodeKernelShapes defaults;
+    if (impl_->decode_kernels.effective() != defaults.effective()) impl_->recording(1, StepOutput::None);
   } catch (const Error& e) {
+    // A workgroup shape the device cannot run: say where it came from.
+    if (e.status() == MOEVK_ERROR_INVALID_ARGUMENT && decode_config && *decode_config)
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string("MOEVK_DECODE_CONFIG=") + decode_config + ": " + e.what());
     if (e.status() != MOEVK_ERROR_UNSUPPORTED) throw;
     fail(MOEVK_ERROR_UNSUPPORTED, "n_batch " + std::to_string(impl_->n_batch) +
                                       " is more than this model can run in one step on this device (" + e.what() +
@@ -162,6 +174,7 @@ Session::~Session() {
 uint32_t Session::n_ctx() const { return impl_->n_ctx; }
 uint32_t Session::n_past() const { return impl_->n_past; }
 uint32_t Session::n_vocab() const { return impl_->model.hparams().n_vocab; }
+const models::DecodeKernelShapes& Session::decode_kernels() const { return impl_->decode_kernels; }
 
 void Session::reset() {
   impl_->drop_chained();

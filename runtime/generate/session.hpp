@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "models/decode_kernels.hpp"
 #include "models/model.hpp"
 #include "generate/sampler.hpp"
 #include "models/profile_stage.hpp"
@@ -46,6 +47,9 @@ struct SessionOptions {
   // tokens) draws on the GPU (LogitsMode::Sample); off: the logits are copied to the host and
   // sampled there.
   bool gpu_sampling = true;
+  // The one-token products' workgroup shapes (models/decode_kernels.hpp); MOEVK_DECODE_CONFIG
+  // ("experts=128x2,mv=256x4"), read when the session is made, replaces the parts it names.
+  models::DecodeKernelShapes decode_kernels;
 };
 
 // Accumulated over the steps of one kind (1-token decode steps, or prefill chunks of more).
@@ -91,6 +95,8 @@ class Session {
   uint32_t n_ctx() const;
   uint32_t n_past() const;
   uint32_t n_vocab() const;
+  // The one-token products' workgroup shapes this session recorded with.
+  const models::DecodeKernelShapes& decode_kernels() const;
   void reset();
   // Keeps the first n_keep tokens of the KV cache (n_keep <= n_past; INVALID_ARGUMENT above)
   // and forgets the rest and the last call's logits: the next decode continues at position

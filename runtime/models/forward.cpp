@@ -11,12 +11,13 @@ namespace {
 constexpr uint64_t kStepBytes = sizeof(ops::StepParams);
 }
 
-Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats)
+Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats,
+                 const DecodeKernelShapes& decode_kernels)
     : ctx_(model.context()),
       hp_(model.hparams()),
       w_(model.weights()),
       n_batch_(n_batch),
-      layers_(model.context(), model.hparams(), model.weights(), n_batch, n_ctx, expert_stats),
+      layers_(model.context(), model.hparams(), model.weights(), n_batch, n_ctx, expert_stats, decode_kernels),
       recipe_(layer_recipe(model.hparams().arch)),
       embedding_(model.context()),
       argmax_(model.context()),

@@ -25,7 +25,8 @@ enum class StepOutput {
 
 class Forward {
  public:
-  Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats);
+  Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expert_stats,
+          const DecodeKernelShapes& decode_kernels = {});
   ~Forward();
 
   uint32_t n_batch() const { return n_batch_; }

@@ -29,20 +29,20 @@ uint64_t max_over_tokens(uint32_t n_batch, F bytes_for) {
 }  // namespace
 
 LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& weights, uint32_t n_batch,
-                           uint32_t n_ctx, bool expert_stats)
+                           uint32_t n_ctx, bool expert_stats, const DecodeKernelShapes& decode_kernels)
     : ctx_(ctx),
       hp_(hp),
       w_(weights),
       n_batch_(n_batch),
       n_ctx_(n_ctx),
       expert_stats_(expert_stats),
-      matmul_(ctx),
+      matmul_(ctx, decode_kernels.matmul_options()),
       rms_norm_(ctx),
       rope_(ctx),
       attention_(ctx),
       elementwise_(ctx),
       router_(ctx),
-      experts_(ctx),
+      experts_(ctx, decode_kernels.experts_options()),
       shared_combine_(ctx),
       histogram_(ctx) {
   const uint64_t B = n_batch, f = 4;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/decode_kernels.hpp"
 #include "models/profile_stage.hpp"
 #include "models/weights.hpp"
 #include "ops/expert_histogram.hpp"
@@ -63,7 +64,7 @@ struct Activations {
 class LayerBuilder {
  public:
   LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& weights, uint32_t n_batch, uint32_t n_ctx,
-               bool expert_stats);
+               bool expert_stats, const DecodeKernelShapes& decode_kernels = {});
 
   const HParams& hp() const { return hp_; }
   const Activations& buffers() const { return act_; }

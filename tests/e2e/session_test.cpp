@@ -15,6 +15,7 @@
 #include "support/scoped_env.hpp"
 #include "generate/session.hpp"
 #include "gguf/gguf.hpp"
+#include "models/decode_kernels.hpp"
 #include "models/model.hpp"
 #include "ops/transformer.hpp"
 
@@ -587,3 +588,66 @@ TEST(SessionKvAppend, DisableEnvironmentTurnsFusionsOff) {
   EXPECT_LT(fused.profile().decode.dispatches_per_step, by_env.profile().decode.dispatches_per_step);
 }
 
+
+// The one-token kernels' workgroup shapes (models/decode_kernels.hpp) come from SessionOptions and
+// MOEVK_DECODE_CONFIG (which replaces the parts it names), reach the ops (a shape the device
+// cannot run fails at creation, naming the op and where the shape came from), and give the same
+// run as the defaults: only the order of each sum changes.
+TEST(SessionDecodeKernels, ShapesFromOptionsAndEnvironmentRunTheSameModel) {
+  test::TempFile file("session-decode-kernels.gguf");
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", {}), quant::Type::Q4_K, file.path(), 5, false, {});
+  auto model = models::Model::load(file.path(), test::e2e_load_options());
+  test::ScopedEnv config("MOEVK_DECODE_CONFIG", "");
+  Session defaults(*model, SessionOptions{64, 8, false});
+  EXPECT_EQ(defaults.decode_kernels().effective(), "experts=64x2,mv=128x4");
+
+  SessionOptions shaped{64, 8, false};
+  shaped.decode_kernels.experts_workgroup = 128;
+  shaped.decode_kernels.experts_rows = 4;
+  shaped.decode_kernels.mv_workgroup = 32;
+  shaped.decode_kernels.mv_rows = 1;
+  Session by_options(*model, shaped);
+  EXPECT_EQ(by_options.decode_kernels().effective(), "experts=128x4,mv=32x1");
+  expect_same_greedy_run(by_options, defaults, {1, 9, 200, 31}, 4);
+
+  config.set("mv=256x8");
+  std::optional<Session> by_env;
+  by_env.emplace(*model, shaped);
+  EXPECT_EQ(by_env->decode_kernels().effective(), "experts=128x4,mv=256x8");
+  defaults.reset();
+  expect_same_greedy_run(*by_env, defaults, {1, 9, 200, 31}, 4);
+
+  auto creation_error = [&](const std::string& value) {
+    config.set(value);
+    try {
+      Session s(*model, SessionOptions{64, 8, false});
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << value;
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(creation_error("experts=16x1").find("MOEVK_DECODE_CONFIG=experts=16x1: moe experts: decode workgroup 16"),
+            std::string::npos);
+  EXPECT_NE(creation_error("mv=128x9").find("MOEVK_DECODE_CONFIG=mv=128x9: matmul: decode workgroup 128 x 9 rows"), std::string::npos)
+      << creation_error("mv=128x9");
+  for (const char* bad : {"experts=128", "experts=0x2", "experts=128x", "router=64x2", "experts=64x2;mv=1x1"})
+    EXPECT_NE(creation_error(bad).find(std::string("MOEVK_DECODE_CONFIG: '")), std::string::npos) << bad;
+}
+
+TEST(SessionDecodeKernels, ParseTakesEitherPartAndNamesTheSource) {
+  using models::DecodeKernelShapes;
+  const DecodeKernelShapes both = DecodeKernelShapes::parse("experts=128x2,,mv=256x4", "--x");
+  EXPECT_EQ(both.effective(), "experts=128x2,mv=256x4");
+  EXPECT_EQ(DecodeKernelShapes::parse("", "--x").effective(), DecodeKernelShapes{}.effective());
+  const DecodeKernelShapes mv = DecodeKernelShapes::parse("mv=64x1", "--x");
+  EXPECT_EQ(mv.experts_workgroup, 0u);
+  EXPECT_EQ(both.overridden_by(mv).effective(), "experts=128x2,mv=64x1");
+  try {
+    DecodeKernelShapes::parse("experts=2x", "--decode-configs");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("--decode-configs: 'experts=2x'"), std::string::npos) << e.what();
+  }
+}

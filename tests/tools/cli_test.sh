@@ -65,6 +65,17 @@ check "bench --without: the variants' dispatch counts differ" \
 check "bench --sampled: a sampled tg row" grep -q '"test": *"tg2 sampled"' "$tmp/bench_sampled.json"
 check "bench --sampled --without gpu_sampling: the host's row" \
   grep -q '"test": *"tg2 sampled -gpu_sampling"' "$tmp/bench_sampled.json"
+# bench --decode-configs: tg again per one-token kernel shape (MOEVK_DECODE_CONFIG), every row
+# naming the shapes it ran; a shape the device cannot run is that row's error, not the run's.
+"$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json --decode-configs experts=128x4,experts=32x1+mv=256x2,mv=16x1 \
+  >"$tmp/bench_shapes.json" 2>"$tmp/bench_shapes.err"
+check "bench --decode-configs: a row per entry" grep -q '"test": *"tg2 experts=32x1+mv=256x2"' "$tmp/bench_shapes.json"
+check "bench --decode-configs: the entry's shapes ran" grep -q '"decode_kernels": *"experts=32x1,mv=256x2"' "$tmp/bench_shapes.json"
+check "bench --decode-configs: the main row's shapes" grep -q '"decode_kernels": *"experts=64x2,mv=128x4"' "$tmp/bench_shapes.json"
+check "bench --decode-configs: a bad shape is its row's error" grep -q '"error": *"MOEVK_DECODE_CONFIG=mv=16x1: matmul' "$tmp/bench_shapes.json"
+MOEVK_DECODE_CONFIG=experts=256x1 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_env.json" 2>&1
+check "MOEVK_DECODE_CONFIG: the context runs the shapes it names" \
+  grep -q '"decode_kernels": *"experts=256x1,mv=128x4"' "$tmp/bench_env.json"
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
