@@ -25,8 +25,8 @@
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Dispatch: (worst-case row tiles, div_up(rows, TN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step), 4 = OUT_Q8,
-// WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 16 KB (the output tile is
-// staged in the two weight tiles). Shared memory: 4 * KB * (10 TM + 20 TN) bytes.
+// WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 32 KB (the output tile is
+// staged in the weight tiles). Shared memory: 8 * KB * (10 TM + 20 TN) bytes (two copies).
 #include "types.glsl"
 #include "q8_block.glsl"
 
@@ -72,26 +72,31 @@ void weight_affine32(uint which, uint row_byte, uint col, out float scale, out f
 const uint MR = 4u, NR = 4u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
 // Word-major tiles ([(s * 8 + u) * rows + i]): the inner loop reads consecutive rows across
 // threads. Per sub-block s: activation scale/sum per row, weight scale/offset per row.
-shared uint act_q[8u * KB * TM];
-shared float act_d[KB * TM], act_s[KB * TM];
-shared uint wa_q[8u * KB * TN], wb_q[8u * KB * TN];
-shared float wa_d[KB * TN], wa_o[KB * TN], wb_d[KB * TN], wb_o[KB * TN];
+// Two copies of each (ping-pong, copy `buf` at offset buf * size): while the step in one is
+// multiplied, the next step's words are fetched into registers (issued before the products, so
+// their latency hides behind them) and stored into the other; one barrier per step.
+const uint ACT_Q = 8u * KB * TM, ACT_F = KB * TM, W_Q = 8u * KB * TN, W_F = KB * TN;
+shared uint act_q[2u * ACT_Q];
+shared float act_d[2u * ACT_F], act_s[2u * ACT_F];
+shared uint wa_q[2u * W_Q], wb_q[2u * W_Q];
+shared float wa_d[2u * W_F], wa_o[2u * W_F], wb_d[2u * W_F], wb_o[2u * W_F];
 
 float acc_a[MR * NR], acc_b[MR * NR];
 uint tm, tn;
 
-// Sub-block s of the staged step into the accumulators; `with_b` is a constant at both call
-// sites, so the second matrix's work folds away where it is not used.
-void accumulate_sub_block(uint s, bool with_b) {
+// Sub-block s of the staged step in copy `buf` into the accumulators; `with_b` is a constant at
+// both call sites, so the second matrix's work folds away where it is not used.
+void accumulate_sub_block(uint buf, uint s, bool with_b) {
   int isum_a[MR * NR], isum_b[MR * NR];
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { isum_a[i] = 0; isum_b[i] = 0; }
+  const uint aq = buf * ACT_Q, wq = buf * W_Q;
   [[unroll]] for (uint u = 0u; u < 8u; ++u) {
     const uint w = s * 8u + u;
     uint av[MR], wa[NR], wb[NR];
-    [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = act_q[w * TM + tm * MR + r];
+    [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = act_q[aq + w * TM + tm * MR + r];
     [[unroll]] for (uint c = 0u; c < NR; ++c) {
-      wa[c] = wa_q[w * TN + tn * NR + c];
-      wb[c] = with_b ? wb_q[w * TN + tn * NR + c] : 0u;
+      wa[c] = wa_q[wq + w * TN + tn * NR + c];
+      wb[c] = with_b ? wb_q[wq + w * TN + tn * NR + c] : 0u;
     }
     [[unroll]] for (uint r = 0u; r < MR; ++r)
       [[unroll]] for (uint c = 0u; c < NR; ++c) {
@@ -100,9 +105,9 @@ void accumulate_sub_block(uint s, bool with_b) {
       }
   }
   [[unroll]] for (uint r = 0u; r < MR; ++r) {
-    const uint m = s * TM + tm * MR + r;
+    const uint m = buf * ACT_F + s * TM + tm * MR + r;
     [[unroll]] for (uint c = 0u; c < NR; ++c) {
-      const uint n = s * TN + tn * NR + c;
+      const uint n = buf * W_F + s * TN + tn * NR + c;
       acc_a[r * NR + c] += int_dot_affine(isum_a[r * NR + c], wa_d[n], wa_o[n], act_d[m], act_s[m]);
       if (with_b) acc_b[r * NR + c] += int_dot_affine(isum_b[r * NR + c], wb_d[n], wb_o[n], act_d[m], act_s[m]);
     }
@@ -110,6 +115,83 @@ void accumulate_sub_block(uint s, bool with_b) {
 }
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
+
+// The next step's words, per invocation: activations TM rows x KB sub-blocks x 8 words (with each
+// sub-block's scale and sum), weights TN rows x KB sub-blocks x 4 groups of 8 int8 per matrix
+// (with each sub-block's scale and offset).
+const uint ACT_LOADS = (TM * KB * 8u + WG - 1u) / WG, W_LOADS = (TN * KB * 4u + WG - 1u) / WG;
+uint next_act_q[ACT_LOADS];
+float next_act_d[ACT_LOADS], next_act_s[ACT_LOADS];
+uvec2 next_wa_q[W_LOADS], next_wb_q[W_LOADS];
+float next_wa_d[W_LOADS], next_wa_o[W_LOADS], next_wb_d[W_LOADS], next_wb_o[W_LOADS];
+
+// Zeros past the rows or columns (a zero scale and sum make their products vanish).
+void fetch(uint b0, uint row_begin, uint rows_valid, uint n0, uint base_a, uint base_b, bool fused) {
+  const uint lid = gl_LocalInvocationID.x, n_blocks = pc.cols / 32u;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / (KB * 8u), w = idx % (KB * 8u), blk = b0 + w / 8u;
+    next_act_q[i] = 0u;
+    next_act_d[i] = 0.0;
+    next_act_s[i] = 0.0;
+    if (idx < TM * KB * 8u && m < rows_valid && blk < n_blocks) {
+      const uint p = row_begin + m;
+      const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
+      next_act_q[i] = xq_words[src * (pc.cols / 4u) + b0 * 8u + w];
+      if (w % 8u == 0u) {
+        next_act_d[i] = xd_values[src * n_blocks + blk];
+        next_act_s[i] = xs_values[src * n_blocks + blk];
+      }
+    }
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / (KB * 4u), s = (idx / 4u) % KB, g = idx % 4u;
+    const uint row = n0 + n, blk = b0 + s, col = blk * 32u + g * 8u;
+    next_wa_q[i] = uvec2(0u);
+    next_wb_q[i] = uvec2(0u);
+    next_wa_d[i] = next_wa_o[i] = next_wb_d[i] = next_wb_o[i] = 0.0;
+    if (idx < TN * KB * 4u && row < pc.rows && blk < n_blocks) {
+      next_wa_q[i] = weight_int8x8(0u, base_a + row * pc.row_bytes, col);
+      if (g == 0u) weight_affine32(0u, base_a + row * pc.row_bytes, col, next_wa_d[i], next_wa_o[i]);
+      if (fused) {
+        next_wb_q[i] = weight_int8x8(1u, base_b + row * pc.row_bytes, col);
+        if (g == 0u) weight_affine32(1u, base_b + row * pc.row_bytes, col, next_wb_d[i], next_wb_o[i]);
+      }
+    }
+  }
+}
+
+void put(uint buf) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= TM * KB * 8u) continue;
+    const uint m = idx / (KB * 8u), w = idx % (KB * 8u), s = w / 8u;
+    act_q[buf * ACT_Q + w * TM + m] = next_act_q[i];
+    if (w % 8u == 0u) {
+      act_d[buf * ACT_F + s * TM + m] = next_act_d[i];
+      act_s[buf * ACT_F + s * TM + m] = next_act_s[i];
+    }
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= TN * KB * 4u) continue;
+    const uint n = idx / (KB * 4u), s = (idx / 4u) % KB, g = idx % 4u;
+    const uint w = buf * W_Q + (s * 8u + 2u * g) * TN + n;
+    wa_q[w] = next_wa_q[i].x;
+    wa_q[w + TN] = next_wa_q[i].y;
+    wb_q[w] = next_wb_q[i].x;
+    wb_q[w + TN] = next_wb_q[i].y;
+    if (g == 0u) {
+      const uint f = buf * W_F + s * TN + n;
+      wa_d[f] = next_wa_d[i];
+      wa_o[f] = next_wa_o[i];
+      wb_d[f] = next_wb_d[i];
+      wb_o[f] = next_wb_o[i];
+    }
+  }
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -128,67 +210,30 @@ void main() {
   tn = lid % (TN / NR);
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
 
+  fetch(0u, row_begin, rows_valid, n0, base_a, base_b, fused);
+  put(0u);
+  barrier();
+  uint buf = 0u;
   for (uint b0 = 0u; b0 < n_blocks; b0 += KB) {
-    // Activations: TM grouped rows x KB sub-blocks x 8 words; zeros past the rows or columns
-    // (a zero scale and sum make their products vanish).
-    for (uint idx = lid; idx < TM * KB * 8u; idx += WG) {
-      const uint m = idx / (KB * 8u), w = idx % (KB * 8u), s = w / 8u, blk = b0 + s;
-      uint q = 0u;
-      float d = 0.0, sum = 0.0;
-      if (m < rows_valid && blk < n_blocks) {
-        const uint p = row_begin + m;
-        const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
-        q = xq_words[src * (pc.cols / 4u) + b0 * 8u + w];
-        d = xd_values[src * n_blocks + blk];
-        sum = xs_values[src * n_blocks + blk];
-      }
-      act_q[w * TM + m] = q;
-      if (w % 8u == 0u) {
-        act_d[s * TM + m] = d;
-        act_s[s * TM + m] = sum;
-      }
-    }
-    // Weights: TN rows x KB sub-blocks x 4 groups of 8 int8 (two words each), per matrix.
-    for (uint idx = lid; idx < TN * KB * 4u; idx += WG) {
-      const uint n = idx / (KB * 4u), s = (idx / 4u) % KB, g = idx % 4u;
-      const uint row = n0 + n, blk = b0 + s, col = blk * 32u + g * 8u;
-      const bool inside = row < pc.rows && blk < n_blocks;
-      uvec2 qa = uvec2(0u), qb = uvec2(0u);
-      float da = 0.0, oa = 0.0, db = 0.0, ob = 0.0;
-      if (inside) {
-        qa = weight_int8x8(0u, base_a + row * pc.row_bytes, col);
-        if (g == 0u) weight_affine32(0u, base_a + row * pc.row_bytes, col, da, oa);
-        if (fused) {
-          qb = weight_int8x8(1u, base_b + row * pc.row_bytes, col);
-          if (g == 0u) weight_affine32(1u, base_b + row * pc.row_bytes, col, db, ob);
-        }
-      }
-      const uint w = s * 8u + 2u * g;
-      wa_q[w * TN + n] = qa.x;
-      wa_q[(w + 1u) * TN + n] = qa.y;
-      wb_q[w * TN + n] = qb.x;
-      wb_q[(w + 1u) * TN + n] = qb.y;
-      if (g == 0u) {
-        wa_d[s * TN + n] = da;
-        wa_o[s * TN + n] = oa;
-        wb_d[s * TN + n] = db;
-        wb_o[s * TN + n] = ob;
-      }
-    }
-    barrier();
+    const bool more = b0 + KB < n_blocks;  // uniform
+    if (more) fetch(b0 + KB, row_begin, rows_valid, n0, base_a, base_b, fused);
     // Not unrolled over s: the body is already 8 x MR x NR (x 2) dot products.
     if (fused) {
-      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(s, true);
+      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(buf, s, true);
     } else {
-      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(s, false);
+      [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(buf, s, false);
     }
+    // The other copy was last read by the previous step's products, which the previous barrier
+    // ordered before this.
+    if (more) put(buf ^ 1u);
     barrier();
+    buf ^= 1u;
   }
 
   if (OUT_Q8) {
-    // The TM x TN tile of h, row-major, into the weight tiles (free after the last barrier),
-    // then one thread per (row, 32-column block): quantize_q8's rule.
-    const uint half_tile = 8u * KB * TN;
+    // The TM x TN tile of h, row-major, into the weight tiles (both copies free after the last
+    // barrier), then one thread per (row, 32-column block): quantize_q8's rule.
+    const uint half_tile = 2u * W_Q;
     [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
       const uint t = (tm * MR + i / NR) * TN + tn * NR + i % NR;
       const uint bits = floatBitsToUint(silu(acc_a[i]) * acc_b[i]);
