@@ -5,8 +5,10 @@
 //   y[t][r] = sum_b scale[r][b] * dx[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i]
 //             + offset[r][b] * xs[t][b]                                            (+ bias[r])
 // Per 32-column step the workgroup stages BM x 8 packed weight words + scale/offset and BN x 8
-// activation words + dx/xs in shared memory; each thread does TM x TN outputs with 8 packed
-// 4x8 dot products (OpSDot) each.
+// activation words + dx/xs in shared memory, one step ahead (two copies: the next step is read
+// into registers before this step's products and stored into the other copy after them, one
+// barrier per step); each thread does TM x TN outputs with 8 packed 4x8 dot products (OpSDot)
+// each.
 // Inputs:  weights (binding 0) as mul_mm; xq (binding 1) u32 [n_tokens][cols / 4];
 //          xd (binding 2), xs (binding 3) f32 [n_tokens][cols / 32]; bias (binding 5) f32 [rows]
 //          if flags & 1; flags & 2: y += product instead of y =.
@@ -39,12 +41,69 @@ layout(push_constant) uniform Push {
 #include "quant.glsl"
 #include "int_dot.glsl"
 
-shared uint wq_tile[8 * BM];  // word-major: wq_tile[u * BM + m]
-shared float wd_tile[BM];
-shared float wo_tile[BM];
-shared uint xq_tile[8 * BN];
-shared float xd_tile[BN];
-shared float xs_tile[BN];
+// Copy `buf` of each tile at offset buf * its size.
+shared uint wq_tile[2 * 8 * BM];  // word-major: wq_tile[u * BM + m]
+shared float wd_tile[2 * BM];
+shared float wo_tile[2 * BM];
+shared uint xq_tile[2 * 8 * BN];
+shared float xd_tile[2 * BN];
+shared float xs_tile[2 * BN];
+
+// The next step's words, per invocation: weights BM rows x 4 groups of 8 int8 (two words each,
+// with the sub-block's scale/offset), activations BN tokens x 8 words (with dx/xs).
+const uint W_LOADS = (BM * 4u + WG - 1u) / WG, X_LOADS = (BN * 8u + WG - 1u) / WG;
+uvec2 next_wq[W_LOADS];
+float next_wd[W_LOADS], next_wo[W_LOADS];
+uint next_xq[X_LOADS];
+float next_xd[X_LOADS], next_xs[X_LOADS];
+
+void fetch(uint blk, uint row0, uint tok0) {
+  const uint lid = gl_LocalInvocationID.x, n_blocks = pc.cols / 32u;
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
+    next_wq[i] = uvec2(0u);
+    next_wd[i] = next_wo[i] = 0.0;
+    if (idx < BM * 4u && row < pc.rows) {
+      const uint row_byte = pc.weight_base + row * pc.row_bytes;
+      next_wq[i] = row_int8x8(row_byte, blk * 32u + g * 8u);
+      if (g == 0u) row_affine32(row_byte, blk * 32u, next_wd[i], next_wo[i]);
+    }
+  }
+  [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / 8u, u = idx % 8u, tok = tok0 + n;
+    const bool valid = idx < BN * 8u && tok < pc.n_tokens;
+    next_xq[i] = valid ? xq_words[(tok * pc.cols) / 4u + blk * 8u + u] : 0u;
+    next_xd[i] = valid && u == 0u ? xd_values[tok * n_blocks + blk] : 0.0;
+    next_xs[i] = valid && u == 0u ? xs_values[tok * n_blocks + blk] : 0.0;
+  }
+}
+
+void put(uint buf) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= BM * 4u) continue;
+    const uint m = idx / 4u, g = idx % 4u;
+    wq_tile[buf * 8u * BM + (2u * g) * BM + m] = next_wq[i].x;
+    wq_tile[buf * 8u * BM + (2u * g + 1u) * BM + m] = next_wq[i].y;
+    if (g == 0u) {
+      wd_tile[buf * BM + m] = next_wd[i];
+      wo_tile[buf * BM + m] = next_wo[i];
+    }
+  }
+  [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= BN * 8u) continue;
+    const uint n = idx / 8u, u = idx % 8u;
+    xq_tile[buf * 8u * BN + u * BN + n] = next_xq[i];
+    if (u == 0u) {
+      xd_tile[buf * BN + n] = next_xd[i];
+      xs_tile[buf * BN + n] = next_xs[i];
+    }
+  }
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -56,51 +115,35 @@ void main() {
   float acc[TM * TN];
   [[unroll]] for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
 
+  fetch(0u, row0, tok0);
+  put(0u);
+  barrier();
+  uint buf = 0u;
   for (uint blk = 0u; blk < n_blocks; ++blk) {
-    // Weights: BM rows x 4 groups of 8 int8 (two words each), plus the sub-block's scale/offset.
-    for (uint idx = lid; idx < BM * 4u; idx += WG) {
-      const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
-      uvec2 q = uvec2(0u);
-      float scale = 0.0, offset = 0.0;
-      if (row < pc.rows) {
-        const uint row_byte = pc.weight_base + row * pc.row_bytes;
-        q = row_int8x8(row_byte, blk * 32u + g * 8u);
-        if (g == 0u) row_affine32(row_byte, blk * 32u, scale, offset);
-      }
-      wq_tile[(2u * g) * BM + m] = q.x;
-      wq_tile[(2u * g + 1u) * BM + m] = q.y;
-      if (g == 0u) {
-        wd_tile[m] = scale;
-        wo_tile[m] = offset;
-      }
-    }
-    for (uint idx = lid; idx < BN * 8u; idx += WG) {
-      const uint n = idx / 8u, u = idx % 8u, tok = tok0 + n;
-      const bool valid = tok < pc.n_tokens;
-      xq_tile[u * BN + n] = valid ? xq_words[(tok * pc.cols) / 4u + blk * 8u + u] : 0u;
-      if (u == 0u) {
-        xd_tile[n] = valid ? xd_values[tok * n_blocks + blk] : 0.0;
-        xs_tile[n] = valid ? xs_values[tok * n_blocks + blk] : 0.0;
-      }
-    }
-    barrier();
+    const bool more = blk + 1u < n_blocks;  // uniform
+    if (more) fetch(blk + 1u, row0, tok0);
+    const uint wq = buf * 8u * BM, xq = buf * 8u * BN;
     int isum[TM * TN];
     [[unroll]] for (uint i = 0u; i < TM * TN; ++i) isum[i] = 0;
     [[unroll]] for (uint u = 0u; u < 8u; ++u) {
       uint a[TM], b[TN];
-      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = wq_tile[u * BM + tm + i * threads_m];
-      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = xq_tile[u * BN + tn + j * (BN / TN)];
+      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = wq_tile[wq + u * BM + tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = xq_tile[xq + u * BN + tn + j * (BN / TN)];
       [[unroll]] for (uint i = 0u; i < TM; ++i)
         [[unroll]] for (uint j = 0u; j < TN; ++j) isum[i * TN + j] += sdot_4x8_packed(a[i], b[j], 0);
     }
     [[unroll]] for (uint i = 0u; i < TM; ++i) {
-      const float dw = wd_tile[tm + i * threads_m], ow = wo_tile[tm + i * threads_m];
+      const float dw = wd_tile[buf * BM + tm + i * threads_m], ow = wo_tile[buf * BM + tm + i * threads_m];
       [[unroll]] for (uint j = 0u; j < TN; ++j) {
-        const uint n = tn + j * (BN / TN);
+        const uint n = buf * BN + tn + j * (BN / TN);
         acc[i * TN + j] += int_dot_affine(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n]);
       }
     }
+    // The other copy was last read by the previous step's products, which the previous barrier
+    // ordered before this.
+    if (more) put(buf ^ 1u);
     barrier();
+    buf ^= 1u;
   }
 
   [[unroll]] for (uint i = 0u; i < TM; ++i) {
