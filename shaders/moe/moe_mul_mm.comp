@@ -18,6 +18,7 @@
 // Expert window: only experts [expert_first, expert_end) are bound (expert_first at base);
 // a tensor larger than one binding runs as several dispatches (runtime/ops/moe_experts.cpp).
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = TK (WG == (TM/4) * (TN/2), TK % 8 == 0).
+// Shared memory: 8 * (TM + 2 TN) * (TK + 1) bytes (two copies of each tile).
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 128;
@@ -44,11 +45,61 @@ layout(push_constant) uniform Push {
 
 const uint MR = 4u, NR = 2u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
 const uint KS = TK + 1u;       // padded shared row stride
-shared float tile_act[TM * KS];
-shared float tile_a[TN * KS];
-shared float tile_b[TN * KS];
+// Two copies of each tile (copy `buf` at offset buf * its size): while the step in one is
+// multiplied, the next step's values are fetched into registers (issued before the products, so
+// their latency hides behind them) and stored into the other; one barrier per step.
+const uint ACT_TILE = TM * KS, W_TILE = TN * KS;
+shared float tile_act[2u * ACT_TILE];
+shared float tile_a[2u * W_TILE];
+shared float tile_b[2u * W_TILE];
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
+
+// The next step's operands, per invocation: TM x TK activations, TN x TK weights in runs of 8.
+const uint ACT_LOADS = (TM * TK + WG - 1u) / WG, W_LOADS = (TN * (TK / 8u) + WG - 1u) / WG;
+float next_act[ACT_LOADS];
+vec4 next_a[W_LOADS][2], next_b[W_LOADS][2];
+
+void fetch(uint k0, uint row_begin, uint rows_valid, uint n0, uint base_a, uint base_b, bool use_a, bool use_b) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / TK, kk = idx % TK;
+    next_act[i] = 0.0;
+    if (idx < TM * TK && m < rows_valid && k0 + kk < pc.cols) {
+      const uint p = row_begin + m;
+      const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
+      next_act[i] = act[src * pc.cols + k0 + kk];
+    }
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / (TK / 8u), q = (idx % (TK / 8u)) * 8u;
+    const uint row = n0 + n, col = k0 + q;
+    const bool inside = idx < TN * (TK / 8u) && row < pc.rows && col < pc.cols;
+    next_a[i][0] = next_a[i][1] = next_b[i][0] = next_b[i][1] = vec4(0.0);
+    if (inside && use_a) weight8(0u, base_a + row * pc.row_bytes, col, next_a[i][0], next_a[i][1]);
+    if (inside && use_b) weight8(1u, base_b + row * pc.row_bytes, col, next_b[i][0], next_b[i][1]);
+  }
+}
+
+void put(uint buf) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < ACT_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx < TM * TK) tile_act[buf * ACT_TILE + (idx / TK) * KS + idx % TK] = next_act[i];
+  }
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= TN * (TK / 8u)) continue;
+    const uint n = idx / (TK / 8u), q = (idx % (TK / 8u)) * 8u;
+    const uint at = buf * W_TILE + n * KS + q;
+    [[unroll]] for (uint c = 0u; c < 8u; ++c) {
+      tile_a[at + c] = next_a[i][c / 4u][c % 4u];
+      tile_b[at + c] = next_b[i][c / 4u][c % 4u];
+    }
+  }
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -69,45 +120,32 @@ void main() {
   float acc_a[MR * NR], acc_b[MR * NR];
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
 
+  fetch(0u, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
+  put(0u);
+  barrier();
+  uint buf = 0u;
   for (uint k0 = 0u; k0 < pc.cols; k0 += TK) {
-    for (uint idx = lid; idx < TM * TK; idx += WG) {
-      const uint m = idx / TK, kk = idx % TK;
-      float v = 0.0;
-      if (m < rows_valid && k0 + kk < pc.cols) {
-        const uint p = row_begin + m;
-        const uint src = pc.mode == 3u ? p : grouped_entry[p] / pc.k;
-        v = act[src * pc.cols + k0 + kk];
-      }
-      tile_act[m * KS + kk] = v;
-    }
-    for (uint idx = lid; idx < TN * (TK / 8u); idx += WG) {
-      const uint n = idx / (TK / 8u), q = (idx % (TK / 8u)) * 8u;
-      const uint row = n0 + n, col = k0 + q;
-      const bool inside = row < pc.rows && col < pc.cols;
-      vec4 a0 = vec4(0.0), a1 = vec4(0.0), b0 = vec4(0.0), b1 = vec4(0.0);
-      if (inside && use_a) weight8(0u, base_a + row * pc.row_bytes, col, a0, a1);
-      if (inside && use_b) weight8(1u, base_b + row * pc.row_bytes, col, b0, b1);
-      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-        tile_a[n * KS + q + c] = a0[c];
-        tile_a[n * KS + q + 4u + c] = a1[c];
-        tile_b[n * KS + q + c] = b0[c];
-        tile_b[n * KS + q + 4u + c] = b1[c];
-      }
-    }
-    barrier();
+    const bool more = k0 + TK < pc.cols;  // uniform
+    if (more) fetch(k0 + TK, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
+    const uint act_at = buf * ACT_TILE, w_at = buf * W_TILE;
     // Not unrolled: lavapipe's compile time of this shader grows ~10x when it is.
     [[dont_unroll]] for (uint kk = 0u; kk < TK; ++kk) {
       float av[MR];
-      [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = tile_act[(tm * MR + r) * KS + kk];
+      [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = tile_act[act_at + (tm * MR + r) * KS + kk];
       [[unroll]] for (uint c = 0u; c < NR; ++c) {
-        const float wa = tile_a[(tn * NR + c) * KS + kk], wb = tile_b[(tn * NR + c) * KS + kk];
+        const uint at = w_at + (tn * NR + c) * KS + kk;
+        const float wa = tile_a[at], wb = tile_b[at];
         [[unroll]] for (uint r = 0u; r < MR; ++r) {
           acc_a[r * NR + c] += av[r] * wa;
           acc_b[r * NR + c] += av[r] * wb;
         }
       }
     }
+    // The other copy was last read by the previous step's products, which the previous barrier
+    // ordered before this.
+    if (more) put(buf ^ 1u);
     barrier();
+    buf ^= 1u;
   }
 
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) {
