@@ -10,7 +10,8 @@
 //          holds rows row_begin..row_begin+rows-1 when a matrix exceeds one binding).
 // Dispatch: (div_up(rows, BM), div_up(n_tokens, BN), 1).
 // Specialization: 0 = WG, 1 = BM, 2 = BN, 3 = BK (multiple of 8), 4 = TM, 5 = TN, with
-// WG == (BM / TM) * (BN / TN).
+// WG == (BM / TM) * (BN / TN). Shared memory: 8 * BK * (BM + BN) bytes (two copies of each
+// tile; 32 KiB at 64 x 64 x 32, lavapipe's limit).
 #include "types.glsl"
 
 layout(constant_id = 0) const uint WG = 256;
@@ -34,9 +35,54 @@ layout(push_constant) uniform Push {
 #define WEIGHT_WORD(i) weight_words[(i)]
 #include "quant.glsl"
 
-// k-major so the inner product loop reads consecutive rows / tokens across threads.
-shared float w_tile[BK * BM];
-shared float x_tile[BK * BN];
+// k-major so the inner product loop reads consecutive rows / tokens across threads. Two copies
+// of each (copy `buf` at offset buf * its size): while the step in one is multiplied, the next
+// step's values are fetched into registers (issued before the products, so their latency hides
+// behind them) and stored into the other; one barrier per step.
+const uint W_TILE = BK * BM, X_TILE = BK * BN;
+shared float w_tile[2u * W_TILE];
+shared float x_tile[2u * X_TILE];
+
+// The next step's operands, per invocation: BM rows x BK/8 runs of 8 weights, BN tokens x BK/4
+// vec4 activations.
+const uint W_LOADS = (BM * (BK / 8u) + WG - 1u) / WG, X_LOADS = (BN * (BK / 4u) + WG - 1u) / WG;
+vec4 next_w[W_LOADS][2];
+vec4 next_x[X_LOADS];
+
+void fetch(uint k0, uint row0, uint tok0) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint m = idx / (BK / 8u), kg = (idx % (BK / 8u)) * 8u;
+    const uint row = row0 + m, e = k0 + kg;
+    next_w[i][0] = next_w[i][1] = vec4(0.0);
+    if (idx < BM * (BK / 8u) && row < pc.rows && e < pc.cols)
+      dequant8(pc.weight_base + row * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, next_w[i][0], next_w[i][1]);
+  }
+  [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    const uint n = idx / (BK / 4u), kq = (idx % (BK / 4u)) * 4u;
+    const uint tok = tok0 + n, e = k0 + kq;
+    next_x[i] = idx < BN * (BK / 4u) && tok < pc.n_tokens && e < pc.cols ? x_values[(tok * pc.cols + e) / 4u]
+                                                                        : vec4(0.0);
+  }
+}
+
+void put(uint buf) {
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint i = 0u; i < W_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= BM * (BK / 8u)) continue;
+    const uint m = idx / (BK / 8u), kg = (idx % (BK / 8u)) * 8u;
+    [[unroll]] for (uint q = 0u; q < 8u; ++q) w_tile[buf * W_TILE + (kg + q) * BM + m] = next_w[i][q / 4u][q % 4u];
+  }
+  [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+    const uint idx = lid + i * WG;
+    if (idx >= BN * (BK / 4u)) continue;
+    const uint n = idx / (BK / 4u), kq = (idx % (BK / 4u)) * 4u;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) x_tile[buf * X_TILE + (kq + q) * BN + n] = next_x[i][q];
+  }
+}
 
 void main() {
   const uint lid = gl_LocalInvocationID.x;
@@ -47,36 +93,26 @@ void main() {
   float acc[TM * TN];
   [[unroll]] for (uint i = 0u; i < TM * TN; ++i) acc[i] = 0.0;
 
+  fetch(0u, row0, tok0);
+  put(0u);
+  barrier();
+  uint buf = 0u;
   for (uint k0 = 0u; k0 < pc.cols; k0 += BK) {
-    // Weight tile: BM rows x BK/8 groups of 8 elements.
-    for (uint idx = lid; idx < BM * (BK / 8u); idx += WG) {
-      const uint m = idx / (BK / 8u), kg = (idx % (BK / 8u)) * 8u;
-      const uint row = row0 + m, e = k0 + kg;
-      vec4 w0 = vec4(0.0), w1 = vec4(0.0);
-      if (row < pc.rows && e < pc.cols)
-        dequant8(pc.weight_base + row * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, w0, w1);
-      [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-        w_tile[(kg + q) * BM + m] = w0[q];
-        w_tile[(kg + 4u + q) * BM + m] = w1[q];
-      }
-    }
-    // Activation tile: BN tokens x BK/4 vec4.
-    for (uint idx = lid; idx < BN * (BK / 4u); idx += WG) {
-      const uint n = idx / (BK / 4u), kq = (idx % (BK / 4u)) * 4u;
-      const uint tok = tok0 + n, e = k0 + kq;
-      vec4 v = vec4(0.0);
-      if (tok < pc.n_tokens && e < pc.cols) v = x_values[(tok * pc.cols + e) / 4u];
-      [[unroll]] for (uint q = 0u; q < 4u; ++q) x_tile[(kq + q) * BN + n] = v[q];
-    }
-    barrier();
+    const bool more = k0 + BK < pc.cols;  // uniform
+    if (more) fetch(k0 + BK, row0, tok0);
+    const uint w_at = buf * W_TILE, x_at = buf * X_TILE;
     for (uint k = 0u; k < BK; ++k) {
       float a[TM], b[TN];
-      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = w_tile[k * BM + tm + i * threads_m];
-      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = x_tile[k * BN + tn + j * (BN / TN)];
+      [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = w_tile[w_at + k * BM + tm + i * threads_m];
+      [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = x_tile[x_at + k * BN + tn + j * (BN / TN)];
       [[unroll]] for (uint i = 0u; i < TM; ++i)
         [[unroll]] for (uint j = 0u; j < TN; ++j) acc[i * TN + j] += a[i] * b[j];
     }
+    // The other copy was last read by the previous step's products, which the previous barrier
+    // ordered before this.
+    if (more) put(buf ^ 1u);
     barrier();
+    buf ^= 1u;
   }
 
   [[unroll]] for (uint i = 0u; i < TM; ++i) {
