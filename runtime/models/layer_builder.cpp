@@ -56,11 +56,12 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   if (ctx.features().dot && hp.n_embd % 32 == 0) {
     // Also the attention output's int8 activations for the output projection (n_embd_q columns,
     // Qwen3-30B-A3B's 4096 against n_embd 2048), between the q/k/v products and the FFN norm.
-    const uint64_t values = B * std::max<uint64_t>(hp.n_embd, hp.n_embd_q()), scales = values / 32 * 4;
-    act_.normed_q8 = make(aligned(values) + 2 * aligned(scales), "normed activations, int8");
-    act_.normed_xq = act_.normed_q8.range(0, values);
-    act_.normed_xd = act_.normed_q8.range(aligned(values), scales);
-    act_.normed_xs = act_.normed_q8.range(aligned(values) + aligned(scales), scales);
+    const uint32_t cols = std::max(hp.n_embd, hp.n_embd_q());
+    act_.normed_q8 = make(ops::q8_activation_bytes(cols, B), "normed activations, int8");
+    const ops::Q8Activations whole = ops::q8_activations_in(act_.normed_q8.range(), cols, B);
+    act_.normed_xq = whole.xq;
+    act_.normed_xd = whole.xd;
+    act_.normed_xs = whole.xs;
   }
   {
     // q, k and v in one buffer, so a decode step's attention can bind them together (its
@@ -161,12 +162,8 @@ bool LayerBuilder::reads_q8(std::span<const ops::MatMul::Product> products, uint
 std::optional<ops::Q8Activations> LayerBuilder::hidden_q8(const ops::Matrix& down, uint32_t n, uint32_t cols) const {
   const ops::MatMul::Product p[] = {{&down, act_.ffn_hidden.range(), nullptr}};
   if (!quantize_in_norm_ || cols % 32 != 0 || !reads_q8(p, n)) return std::nullopt;
-  auto aligned = [](uint64_t v) { return (v + 255) / 256 * 256; };
-  const uint64_t values = uint64_t(n) * cols, scales = values / 32 * 4;
-  const uint64_t xd_at = aligned(values), xs_at = xd_at + aligned(scales);
-  if (xs_at + scales > act_.ffn_hidden.size()) return std::nullopt;
-  return ops::Q8Activations{act_.ffn_hidden.range(0, values), act_.ffn_hidden.range(xd_at, scales),
-                            act_.ffn_hidden.range(xs_at, scales), cols, n};
+  if (ops::q8_activation_bytes(cols, n) > act_.ffn_hidden.size()) return std::nullopt;
+  return ops::q8_activations_in(act_.ffn_hidden.range(), cols, n);
 }
 
 std::optional<ops::Q8Activations> LayerBuilder::swiglu_for(vk::Recorder& rec, const ops::Matrix& down, uint32_t n,

@@ -36,9 +36,7 @@ struct MvPush {
 constexpr uint32_t kMvWorkgroup = 128, kMvRows = 4;
 constexpr uint32_t kMmBM = 64, kMmBK = 32, kMmTM = 4, kMmTN = 4;
 constexpr uint32_t kFlagBias = 1, kFlagAccumulate = 2;  // the shaders' pc.flags bits
-constexpr uint64_t kScratchAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
 
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 }  // namespace
 
@@ -64,11 +62,7 @@ uint32_t MatMul::mv_token_cap(const vk::Capabilities& caps, bool subgroup, bool 
 
 void MatMul::check_supported(quant::Type t) { require_weight_type(t, "matmul"); }
 
-uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) {
-  // int8 activations, then the per-block dx and xs arrays, each at an aligned offset.
-  const uint64_t blocks = uint64_t(cols / 32) * n_tokens * 4;
-  return align_up(uint64_t(cols) * n_tokens, kScratchAlign) + align_up(blocks, kScratchAlign) + blocks;
-}
+uint64_t MatMul::dot_scratch_bytes(uint32_t cols, uint32_t n_tokens) { return q8_activation_bytes(cols, n_tokens); }
 
 std::string MatMul::path_for(const Matrix& w, uint32_t n_tokens) const {
   check_supported(w.type);
@@ -122,15 +116,8 @@ void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x
 
 Q8Activations MatMul::quantize_input(vk::Recorder& rec, const vk::BufferRange& x, uint32_t cols,
                                         uint32_t n_tokens) const {
-  const uint64_t q_bytes = align_up(uint64_t(cols) * n_tokens, kScratchAlign);
   const uint32_t n_blocks = n_tokens * (cols / 32);
-  const vk::BufferRange s = dot_scratch(dot_scratch_bytes(cols, n_tokens));
-  Q8Activations in;
-  in.cols = cols;
-  in.n_tokens = n_tokens;
-  in.xq = {s.buffer, s.offset, uint64_t(cols) * n_tokens};
-  in.xd = {s.buffer, s.offset + q_bytes, uint64_t(n_blocks) * 4};
-  in.xs = {s.buffer, s.offset + q_bytes + align_up(uint64_t(n_blocks) * 4, kScratchAlign), uint64_t(n_blocks) * 4};
+  const Q8Activations in = q8_activations_in(dot_scratch(dot_scratch_bytes(cols, n_tokens)), cols, n_tokens);
   rec.barrier();  // an earlier matmul of this op may still read the scratch
   QuantizeQ8(ctx_, options_.quantize_groups_per_dim).record(rec, x, in.xq, in.xd, in.xs, n_blocks);
   rec.barrier();

@@ -83,26 +83,14 @@ struct CombinePush {
 uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 uint32_t div_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 
-// h as int8 activations inside h's own region (moe_mul_mm_dot's OUT_Q8 writes them there: the
-// f32 h is then never written): values, then scales and scaled sums, each 256-aligned.
-struct HInt8 {
-  uint64_t values, scales, d_at, s_at, end;
-};
-HInt8 h_int8(uint64_t n_values) {
-  HInt8 q;
-  q.values = n_values;
-  q.scales = n_values / 32 * 4;
-  q.d_at = align_up(n_values);
-  q.s_at = q.d_at + align_up(q.scales);
-  q.end = q.s_at + q.scales;
-  return q;
-}
 
 ExpertsScratchLayout layout_for(const ExpertsShape& s) {
   const uint64_t n = uint64_t(s.n_tokens) * s.k;
   ExpertsScratchLayout l;
   l.h = 0;
-  l.y = align_up(l.h + std::max(n * s.n_ff * 4, h_int8(n * s.n_ff).end));
+  // h's region holds h, or (moe_mul_mm_dot's OUT_Q8) h as int8 activations, q8_activations_in's
+  // layout from its start: the f32 h is then never written.
+  l.y = align_up(l.h + std::max(n * s.n_ff * 4, q8_activation_bytes(s.n_ff, n)));
   l.group_info = align_up(l.y + n * s.n_embd * 4);
   l.grouped_entry = align_up(l.group_info + (3ull * s.n_expert + 2) * 4);
   l.grouped_row = align_up(l.grouped_entry + n * 4);
@@ -390,11 +378,8 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   // Fused gate+up and down both on the dot kernel: gate+up writes h as int8 activations (in h's
   // region), so no quantization pass and barrier before down.
   const bool h_in_epilogue = fused && dot_gate && dot_down && !coop_gate && options_.quantize_h_in_gate_up;
-  const HInt8 hl = h_int8(n_entries * s.n_ff);
-  Q8Activations h_q8;
-  h_q8.xq = sub(scratch, l.h, hl.values);
-  h_q8.xd = sub(scratch, l.h + hl.d_at, hl.scales);
-  h_q8.xs = sub(scratch, l.h + hl.s_at, hl.scales);
+  const Q8Activations h_q8 =
+      q8_activations_in(sub(scratch, l.h, q8_activation_bytes(s.n_ff, n_entries)), s.n_ff, n_entries);
   if (fused) {
     mm(gate.type, kFused, 0, gate, 1, up, x, x_int8, h, s.n_embd, s.n_ff, dot_gate, coop_gate,
        h_in_epilogue ? &h_q8 : nullptr);

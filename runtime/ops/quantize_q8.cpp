@@ -9,6 +9,29 @@
 
 namespace moevk::ops {
 
+namespace {
+constexpr uint64_t kAlign = 256;  // >= every device's minStorageBufferOffsetAlignment
+uint64_t aligned(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+}  // namespace
+
+uint64_t q8_activation_bytes(uint32_t cols, uint64_t n_tokens) {
+  const uint64_t values = cols * n_tokens, scales = values / 32 * 4;
+  return aligned(values) + aligned(scales) + scales;
+}
+
+Q8Activations q8_activations_in(const vk::BufferRange& r, uint32_t cols, uint64_t n_tokens) {
+  const uint64_t values = cols * n_tokens, scales = values / 32 * 4;
+  const uint64_t xd_at = aligned(values), xs_at = xd_at + aligned(scales);
+  require(xs_at + scales <= r.size, MOEVK_ERROR_INTERNAL, "int8 activations: range too small for their layout");
+  Q8Activations q;
+  q.xq = {r.buffer, r.offset, values};
+  q.xd = {r.buffer, r.offset + xd_at, scales};
+  q.xs = {r.buffer, r.offset + xs_at, scales};
+  q.cols = cols;
+  q.n_tokens = static_cast<uint32_t>(n_tokens);
+  return q;
+}
+
 QuantizeQ8::QuantizeQ8(vk::Context& ctx, uint32_t max_groups_per_dim)
     : ctx_(ctx), max_groups_per_dim_(max_groups_per_dim ? max_groups_per_dim : kMaxGroupsPerDim) {}
 

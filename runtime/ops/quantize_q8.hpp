@@ -16,6 +16,13 @@ struct Q8Activations {
   uint32_t cols = 0, n_tokens = 0;
 };
 
+// How the runtime keeps such activations in one range: the int8 values, then the scales, then
+// the scaled sums, each at a 256-byte-aligned offset from the range's start (any binding
+// offset's alignment). Bytes the layout needs, and the three ranges inside `r` (whose offset is
+// itself 256-aligned and whose size is at least q8_activation_bytes).
+uint64_t q8_activation_bytes(uint32_t cols, uint64_t n_tokens);
+Q8Activations q8_activations_in(const vk::BufferRange& r, uint32_t cols, uint64_t n_tokens);
+
 class QuantizeQ8 {
  public:
   static constexpr uint32_t kWorkgroup = 64;  // threads per workgroup, one per block
