@@ -117,6 +117,10 @@ void main() {
   // Each thread owns an MR x NR micro-tile of the output (rows tm*MR.., columns tn*NR..), so one
   // shared-memory read feeds several FMAs.
   const uint tm = lid / (TN / NR), tn = lid % (TN / NR);
+  // Micro-tiles wholly past the tile's valid rows skip the products (their outputs are never
+  // stored) but still load and pass the barriers: an expert's nearly empty tail tile costs its
+  // loads and the warps of its few rows.
+  const bool live = tm * MR < rows_valid;
   float acc_a[MR * NR], acc_b[MR * NR];
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
 
@@ -129,7 +133,7 @@ void main() {
     if (more) fetch(k0 + TK, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
     const uint act_at = buf * ACT_TILE, w_at = buf * W_TILE;
     // Not unrolled: lavapipe's compile time of this shader grows ~10x when it is.
-    [[dont_unroll]] for (uint kk = 0u; kk < TK; ++kk) {
+    [[dont_unroll]] for (uint kk = 0u; live && kk < TK; ++kk) {
       float av[MR];
       [[unroll]] for (uint r = 0u; r < MR; ++r) av[r] = tile_act[act_at + (tm * MR + r) * KS + kk];
       [[unroll]] for (uint c = 0u; c < NR; ++c) {

@@ -124,6 +124,10 @@ void main() {
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;  // uniform
   const uint sg = COOP_SUBGROUP;  // 0..3: the tile's weight rows 16 sg..
 
+  // A tile of at most 16 valid rows (an expert's tail: Qwen3-30B-A3B at 512 tokens has ~32 rows
+  // an expert, half of them spilling a few into a second tile) skips the second half's products,
+  // whose rows are never stored; uniform over the workgroup, as every COOP_* use must be.
+  const bool both_halves = rows_valid > FRAG;
   COOP_LOCALS(2, 2, 4);  // A: the two 16-row halves; B: a, b weights; C: [half] a, [2 + half] b
   [[unroll]] for (uint c = 0u; c < 4u; ++c) { COOP_ZERO(c); }
 
@@ -137,16 +141,16 @@ void main() {
     const uint act_at = buf * ACT_TILE, w_at = buf * W_TILE + sg * FRAG * TK;
     [[unroll]] for (uint kf = 0u; kf < TK; kf += FRAG) {
       COOP_LOAD_A(0, act_tile, act_at + kf, TK, false);
-      COOP_LOAD_A(1, act_tile, act_at + FRAG * TK + kf, TK, false);
+      if (both_halves) COOP_LOAD_A(1, act_tile, act_at + FRAG * TK + kf, TK, false);
       if (use_a) {
         COOP_LOAD_B(0, wa_tile, w_at + kf, TK, true);
         COOP_MMA(0, act_tile, 0, wa_tile, 0);
-        COOP_MMA(1, act_tile, 1, wa_tile, 0);
+        if (both_halves) COOP_MMA(1, act_tile, 1, wa_tile, 0);
       }
       if (use_b) {
         COOP_LOAD_B(1, wb_tile, w_at + kf, TK, true);
         COOP_MMA(2, act_tile, 0, wb_tile, 1);
-        COOP_MMA(3, act_tile, 1, wb_tile, 1);
+        if (both_halves) COOP_MMA(3, act_tile, 1, wb_tile, 1);
       }
     }
     // The other copy was last read by the previous step's products, which the previous barrier

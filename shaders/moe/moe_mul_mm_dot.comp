@@ -208,6 +208,12 @@ void main() {
   const uint n_blocks = pc.cols / 32u;
   tm = lid / (TN / NR);
   tn = lid % (TN / NR);
+  // Micro-tiles wholly past the tile's valid rows skip the products (their outputs are never
+  // stored); they still load and pass the barriers. A warp spans few row groups (32 threads:
+  // rows 8 w..8 w+7), so a nearly empty tile, an expert's tail (Qwen3-30B-A3B at 512 tokens:
+  // ~32 rows an expert, half of them spilling a few rows into a second tile), costs its loads
+  // and one warp's products instead of all of them.
+  const bool live = tm * MR < rows_valid;
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { acc_a[i] = 0.0; acc_b[i] = 0.0; }
 
   fetch(0u, row_begin, rows_valid, n0, base_a, base_b, fused);
@@ -218,9 +224,9 @@ void main() {
     const bool more = b0 + KB < n_blocks;  // uniform
     if (more) fetch(b0 + KB, row_begin, rows_valid, n0, base_a, base_b, fused);
     // Not unrolled over s: the body is already 8 x MR x NR (x 2) dot products.
-    if (fused) {
+    if (live && fused) {
       [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(buf, s, true);
-    } else {
+    } else if (live) {
       [[dont_unroll]] for (uint s = 0u; s < KB; ++s) accumulate_sub_block(buf, s, false);
     }
     // The other copy was last read by the previous step's products, which the previous barrier

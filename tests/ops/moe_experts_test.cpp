@@ -326,6 +326,8 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
       {Type::Q3_K, Type::Q3_K, Type::Q2_K, 8, 2, 33, 256, 256},
       {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 1, 64, 96, Routing::OneExpert},
       {Type::Q4_0, Type::Q8_0, Type::F16, 8, 2, 19, 96, 160, Routing::OneExpert},
+      // Tiles of exactly 17 rows: the second 16-row half's products hold one valid row.
+      {Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 2, 17, 64, 96, Routing::OneExpert},
   };
   uint32_t seed = 1500;
   for (const Case& c : cases) {
