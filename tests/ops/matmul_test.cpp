@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -269,6 +270,20 @@ TEST_F(GpuTest, MatMulMatrixVectorBatchCappedBySharedMemory) {
     options.mv_max_tokens = 3;
     EXPECT_EQ(ops::MatMul(*ctx, options).mv_max_tokens(), std::min(3u, fit));
   }
+}
+
+TEST_F(GpuTest, MatMulRunsAtTheRequestedSubgroupSize) {
+  // CMakeLists.txt runs the subgroup kernels' tests again on lavapipe at 4 lanes
+  // (LP_NATIVE_VECTOR_WIDTH=128) and says so in MOEVK_TEST_SUBGROUP_SIZE: that run is only worth
+  // something if the driver took the width.
+  const char* want = std::getenv("MOEVK_TEST_SUBGROUP_SIZE");
+  if (!want || !*want) GTEST_SKIP() << "not a run at a requested subgroup size";
+  if (ctx->caps().driver_name.find("llvmpipe") == std::string::npos)
+    GTEST_SKIP() << "the size is requested from lavapipe only; this is " << ctx->caps().driver_name;
+  const uint32_t size = uint32_t(std::stoul(want));
+  EXPECT_EQ(ctx->caps().subgroup_size, size);
+  EXPECT_EQ(ctx->caps().min_subgroup_size, size);
+  EXPECT_EQ(ops::MatMul::mv_subgroup_slots(ctx->caps()), 128 / size);
 }
 
 TEST_F(GpuTest, MatMulSubgroupReductionSlotsFollowTheSmallestSubgroupSize) {
