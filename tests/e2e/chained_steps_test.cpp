@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
@@ -44,6 +45,35 @@ void write_tiny_model(const test::TempFile& file) {
 std::unique_ptr<models::Model> tiny_model(test::TempFile& file) {
   write_tiny_model(file);
   return models::Model::load(file.path(), test::e2e_load_options());
+}
+
+// The tiny model loaded through the C API with one context per MOEVK_DISABLE value ("" turns
+// nothing off), n_batch 8; freed with the object.
+struct ApiContexts {
+  moevk_model* model = nullptr;
+  std::vector<moevk_context*> ctxs;
+  ApiContexts() = default;
+  ApiContexts(const ApiContexts&) = delete;
+  ApiContexts& operator=(const ApiContexts&) = delete;
+  ~ApiContexts() {
+    for (moevk_context* c : ctxs) moevk_context_free(c);
+    moevk_model_free(model);
+  }
+};
+
+void open_contexts(const test::TempFile& file, uint32_t n_ctx, std::initializer_list<const char*> disabled,
+                   ApiContexts& out) {
+  write_tiny_model(file);
+  ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &out.model), MOEVK_OK) << moevk_last_error();
+  moevk_context_params cp = moevk_context_default_params();
+  cp.n_ctx = n_ctx;
+  cp.n_batch = 8;
+  for (const char* off : disabled) {
+    test::ScopedEnv env("MOEVK_DISABLE", off);
+    moevk_context* c = nullptr;
+    ASSERT_EQ(moevk_context_create(out.model, &cp, &c), MOEVK_OK) << moevk_last_error();
+    out.ctxs.push_back(c);
+  }
 }
 
 // The plain greedy chain: decode one token, read its argmax, repeat.
@@ -174,21 +204,11 @@ void expect_same(const GenerateRun& a, const GenerateRun& b, const char* what) {
 
 TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
   test::TempFile file("chained-generate.gguf");
-  write_tiny_model(file);
-  moevk_model* model = nullptr;
-  ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
-  moevk_context_params cp = moevk_context_default_params();
-  cp.n_ctx = 24;
-  cp.n_batch = 8;
-  moevk_context* chained = nullptr;
-  moevk_context* plain = nullptr;
-  ASSERT_EQ(moevk_context_create(model, &cp, &chained), MOEVK_OK);
-  {
-    test::ScopedEnv disable("MOEVK_DISABLE", "chain_steps");
-    ASSERT_EQ(moevk_context_create(model, &cp, &plain), MOEVK_OK);
-  }
+  ApiContexts api;
+  ASSERT_NO_FATAL_FAILURE(open_contexts(file, 24, {"", "chain_steps"}, api));
+  moevk_context* chained = api.ctxs[0];
+  moevk_context* plain = api.ctxs[1];
   const std::vector<int32_t> prompt{3, 17, 99, 4, 250};
-  for (moevk_context* c : {chained, plain}) ASSERT_NE(c, nullptr);
 
   // max_tokens, then continuing from the pending token, then a callback stop, then the context
   // running full (24 positions), each on both contexts in turn.
@@ -216,11 +236,8 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
   const float *la = nullptr, *lb = nullptr;
   ASSERT_EQ(moevk_get_logits(chained, -1, &la), MOEVK_OK);
   ASSERT_EQ(moevk_get_logits(plain, -1, &lb), MOEVK_OK);
-  const int32_t n_vocab = moevk_model_n_vocab(model);
+  const int32_t n_vocab = moevk_model_n_vocab(api.model);
   EXPECT_TRUE(std::equal(la, la + n_vocab, lb));
-  moevk_context_free(chained);
-  moevk_context_free(plain);
-  moevk_model_free(model);
 }
 
 // Sampled steps: decode(..., Sample) with a draw, plain and chained, against the host sampler
@@ -306,18 +323,9 @@ TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
 // the GPU too: the penalised row's best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   test::TempFile file("sampled-generate.gguf");
-  write_tiny_model(file);
-  moevk_model* model = nullptr;
-  ASSERT_EQ(moevk_model_load(file.path().c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
-  moevk_context_params cp = moevk_context_default_params();
-  cp.n_ctx = 32;
-  cp.n_batch = 8;
-  moevk_context* ctxs[3] = {};
-  const char* disable[3] = {"", "chain_steps", "gpu_sampling"};
-  for (int i = 0; i < 3; ++i) {
-    test::ScopedEnv env("MOEVK_DISABLE", disable[i]);
-    ASSERT_EQ(moevk_context_create(model, &cp, &ctxs[i]), MOEVK_OK);
-  }
+  ApiContexts api;
+  ASSERT_NO_FATAL_FAILURE(open_contexts(file, 32, {"", "chain_steps", "gpu_sampling"}, api));
+  const std::vector<moevk_context*>& ctxs = api.ctxs;
   struct Sampling {
     const char* what;
     float temperature, repeat, presence, frequency;
@@ -359,8 +367,6 @@ TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
     std::set<int32_t> distinct(all.begin(), all.end());
     EXPECT_GT(distinct.size(), 3u) << "a sampled or penalised stream, not one token again and again";
   }
-  for (moevk_context* c : ctxs) moevk_context_free(c);
-  moevk_model_free(model);
 }
 
 }  // namespace
