@@ -5,6 +5,7 @@
 #   devices.txt, devices.json     moevk devices
 #   ctest.log                     every test on the GPU
 #   ctest-coopmat.log             the kernel tests again with MOEVK_ENABLE=coopmat
+#   ctest-repeat.log              the cross-workgroup handoff tests 20 times over (races)
 #   bench-ops.json                moevk bench ops on the real layer shapes
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
 #   bench-ops-decode.json         one-token moe_experts, attn_qkv and output per workgroup size x
@@ -108,6 +109,15 @@ for s in $STEPS; do
       MOEVK_ENABLE=coopmat step tests-coopmat 120 "$build/test_ops" \
         --gtest_filter='*Coop*:*MatMul*:MoeExperts*' > "$OUT/ctest-coopmat.log" 2>&1
       tail -n 3 "$OUT/ctest-coopmat.log" | tee -a "$summary"
+      # The kernels where workgroups hand work to the last to arrive (router, attention combine,
+      # sliced argmax and sampling) and the grouped expert products, 20 times over: lavapipe
+      # runs workgroups nearly one after another, so a missing fence shows only here, and maybe
+      # not every time. Each failure is one line in the log.
+      if [ "$QUICK" = 1 ]; then repeat=2; else repeat=20; fi
+      step tests-repeat 60 "$build/test_ops" --gtest_repeat=$repeat \
+        --gtest_filter='*Handoff*:*Router*:*ArgmaxSplit*:*SampleTopK*:*Attention*:MoeExpertsTest.Grouping*:MoeExpertsTest.ReplayReads*' \
+        > "$OUT/ctest-repeat.log" 2>&1
+      echo "tests-repeat: $(grep -cE '^\[  FAILED  \] .*\([0-9]+ ms\)$' "$OUT/ctest-repeat.log") test runs failed over $repeat repeats" | tee -a "$summary"
       ;;
     ops)
       if [ "$QUICK" = 1 ]; then ops=(--shapes tiny --tokens 1,8 -r 2); else ops=(--tokens 1,8,32,128,512 -r 5); fi
