@@ -1,6 +1,7 @@
 // `moevk devices`: every Vulkan device and what it offers.
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -22,13 +23,12 @@ std::string memory_size(double bytes) {
 
 // " 16x16x16:f16->f32 ..." for the subgroup-scope shapes (the ones kernels can use).
 std::string coopmat_shapes(const nlohmann::json& types) {
-  std::string shapes;
+  std::ostringstream shapes;
   for (const auto& t : types)
     if (t["scope"] == "subgroup")
-      shapes += " " + std::to_string(t["m"].get<int>()) + "x" + std::to_string(t["n"].get<int>()) + "x" +
-                std::to_string(t["k"].get<int>()) + ":" + t["a"].get<std::string>() + "->" +
-                t["result"].get<std::string>();
-  return shapes;
+      shapes << ' ' << t["m"].get<int>() << 'x' << t["n"].get<int>() << 'x' << t["k"].get<int>() << ':'
+             << t["a"].get<std::string>() << "->" << t["result"].get<std::string>();
+  return shapes.str();
 }
 
 int run_devices(int argc, char** argv) {

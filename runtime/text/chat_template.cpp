@@ -66,8 +66,13 @@ std::string_view jinja_trim(std::string_view s) {
 // newlines themselves (tokenizer_config.json files have both), so the source is matched with
 // escapes turned into newlines. 3.1+ templates add tools and a dated system turn: not these.
 bool is_llama3(std::string_view source) {
-  std::string s(source);
-  for (size_t pos = s.find("\\n"); pos != std::string::npos; pos = s.find("\\n", pos)) s.replace(pos, 2, "\n");
+  std::string s;
+  s.reserve(source.size());
+  for (size_t i = 0; i < source.size(); ++i) {
+    const bool escape = source[i] == '\\' && i + 1 < source.size() && source[i + 1] == 'n';
+    s += escape ? '\n' : source[i];
+    i += escape ? 1 : 0;
+  }
   return contains(s, "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'") &&
          contains(s, "message['content'] | trim + '<|eot_id|>'") &&
          contains(s, "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}") &&

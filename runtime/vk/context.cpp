@@ -41,7 +41,9 @@ std::string mib(uint64_t bytes) {
 std::string Features::describe() const {
   std::string s;
   auto add = [&](bool on, const char* name) {
-    if (on) s += (s.empty() ? "" : ",") + std::string(name);
+    if (!on) return;
+    if (!s.empty()) s += ',';
+    s += name;
   };
   add(fp16, "fp16");
   add(int8, "int8");

@@ -503,7 +503,9 @@ TEST(SessionQuantizeInNorm, NormWritesTheInt8ActivationsWithTheSameResults) {
     expect_same_prefill(a, b);
     const uint32_t n_layer = model->hparams().n_layer;
     const uint32_t attn = model->hparams().head_dim % 32 == 0 ? 1 : 0;
-    if (std::string(fixture) == "qwen3moe-tiny") EXPECT_EQ(attn, 1u) << "the fixture covers the attention output";
+    if (std::string(fixture) == "qwen3moe-tiny") {
+      EXPECT_EQ(attn, 1u) << "the fixture covers the attention output";
+    }
     if (!model->hparams().has_shared_expert) {  // Qwen2-MoE's shared expert shares the saving
       EXPECT_EQ(a.profile().prefill.dispatches_per_step + (2 + attn) * n_layer, b.profile().prefill.dispatches_per_step);
       EXPECT_EQ(a.profile().prefill.barriers_per_step + (1 + attn) * n_layer, b.profile().prefill.barriers_per_step);
