@@ -171,7 +171,7 @@ MOEVK_API moevk_status moevk_chat_apply_template(const moevk_model* model, const
 typedef struct moevk_context_params {
   size_t struct_size;
   uint32_t n_ctx;       /* 0: the model's training context (capped at 4096 by default) */
-  uint32_t n_batch;     /* prompt tokens per forward step (prefill chunk), default 128 */
+  uint32_t n_batch;     /* prompt tokens per forward step (prefill chunk), default 512 */
   int expert_stats;     /* nonzero: count expert choices per layer (moevk_context_stats_json) */
   int reserved;         /* unused, keep 0: where the 0.1 struct had its tail padding (its sizeof
                            covered it), so no later field lies in bytes a 0.1 caller leaves unset */

@@ -111,7 +111,7 @@ const char* common_help() {
          "  -m, --model FILE          GGUF model file (required)\n"
          "  --device INDEX|NAME       Vulkan device (see `moevk devices`; default: best GPU)\n"
          "  -c, --ctx-size N          context length (default: the model's, at most 4096)\n"
-         "  -b, --batch-size N        prompt tokens per forward step (default 128)\n"
+         "  -b, --batch-size N        prompt tokens per forward step (default 512)\n"
          "  --validate                enable the Khronos validation layer\n"
          "  --no-progress             no progress bar while loading\n"
          "prompt:\n"

@@ -18,7 +18,7 @@ struct GenOptions {
   bool print_ids = false;
   int32_t n_predict = 128;
   uint32_t n_ctx = 0;
-  uint32_t n_batch = 128;
+  uint32_t n_batch = 512;
   bool validate = false;
   bool progress = true;
   bool expert_stats = false;

@@ -15,7 +15,7 @@ namespace moevk::generate {
 
 struct SessionOptions {
   uint32_t n_ctx = 0;     // 0: min(n_ctx_train, 4096)
-  uint32_t n_batch = 128; // prefill chunk
+  uint32_t n_batch = 512; // prefill chunk (moevk_context_default_params' default)
   bool expert_stats = false;
   bool profile = false;  // GPU timestamps at stage boundaries (Session::profile)
   // Decode steps fold each RMS norm into the products that read it (no norm pass or barrier);
