@@ -364,7 +364,7 @@ typedef struct moevk_make_model_params {
 
 MOEVK_API moevk_make_model_params moevk_make_model_default_params(void);
 /* Writes a model with random weights of realistic scale (streamed: memory stays small whatever
- * the model size). info_json_out (may be NULL) receives the file's summary as
+ * the model size; Q4_K, Q5_K and Q6_K without moevk_convert's scale search). info_json_out (may be NULL) receives the file's summary as
  * moevk_inspect_json gives it; free with moevk_free_string. Thread-safe (distinct paths). */
 MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, char** info_json_out);
 

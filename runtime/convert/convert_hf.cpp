@@ -279,7 +279,8 @@ void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::T
   std::unordered_map<std::string, RowSource> sources;
   for (const TensorDecl& d : tensor_layout(spec)) sources.emplace(d.name, make_row_source(plan_source(spec, ckpt, d), d));
   const text::VocabData vocab = vocab_for(dir, spec.n_vocab, callbacks);
-  write_model(out_path, spec, vocab, type, [&](const TensorDecl& d) { return sources.at(d.name); }, callbacks);
+  write_model(out_path, spec, vocab, type, quant::ScaleSearch::Full,
+              [&](const TensorDecl& d) { return sources.at(d.name); }, callbacks);
 }
 
 }  // namespace moevk::convert

@@ -254,7 +254,8 @@ void for_row_parts(uint64_t n, unsigned threads, const std::function<void(uint64
 }  // namespace
 
 void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
-                 const std::function<RowSource(const TensorDecl&)>& source, const WriteCallbacks& callbacks) {
+                 quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
+                 const WriteCallbacks& callbacks) {
   spec.hparams();  // validates
   if (spec.arch == "llama" && spec.n_ff != spec.n_ff_exp && spec.n_expert > 0)
     fail(MOEVK_ERROR_INVALID_ARGUMENT, "llama MoE files store the expert width in feed_forward_length: n_ff must equal n_ff_exp");
@@ -295,7 +296,7 @@ void write_model(const std::string& path, const ModelSpec& spec, const text::Voc
         if (count == 0) return;
         rows_of(r0 + first, count, values.data() + first * ne0);
         for (uint64_t r = first; r < first + count; ++r)
-          quant::quantize(t, values.data() + r * ne0, bytes.data() + r * row_size, ne0);
+          quant::quantize(t, values.data() + r * ne0, bytes.data() + r * row_size, ne0, search);
       };
       for_row_parts(n, n * ne0 >= 4096 ? threads : 1, work);
       writer.write_data(bytes.data(), n * row_size);

@@ -1,7 +1,7 @@
 // What the converter and the random-model generator share: the description of a model to write
 // (ModelSpec), llama.cpp's tensor layout for it, the choice of stored type per tensor, the GGUF
 // metadata, a placeholder vocabulary, and the streamed write (rows are produced, quantized and
-// written chunk by chunk on two threads, so memory does not grow with the model).
+// written chunk by chunk on every core up to 16, so memory does not grow with the model).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -59,7 +59,7 @@ uint32_t file_type_id(quant::Type type);
 text::VocabData placeholder_vocab(uint32_t n_vocab);
 
 // Produces rows [first_row, first_row + n_rows) of a tensor as floats (n_rows * ne[0] values).
-// Called concurrently from two threads on disjoint ranges.
+// Called concurrently from several threads on disjoint ranges.
 using RowSource = std::function<void(uint64_t first_row, uint64_t n_rows, float* out)>;
 
 struct WriteCallbacks {
@@ -73,8 +73,10 @@ std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Typ
                                                std::vector<std::string>* notes);
 
 // Writes the whole GGUF: metadata, vocabulary, then every tensor of tensor_layout(spec) in
-// order, its data coming from source(decl). Throws moevk::Error; a partial file is removed.
+// order, its data coming from source(decl), quantized with `search` (quant::ScaleSearch).
+// Throws moevk::Error; a partial file is removed.
 void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
-                 const std::function<RowSource(const TensorDecl&)>& source, const WriteCallbacks& callbacks);
+                 quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
+                 const WriteCallbacks& callbacks);
 
 }  // namespace moevk::convert

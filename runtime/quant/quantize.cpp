@@ -9,7 +9,7 @@
 
 namespace moevk::quant {
 
-void quantize(Type t, const float* src, void* dst, uint64_t n) {
+void quantize(Type t, const float* src, void* dst, uint64_t n, ScaleSearch search) {
   const TypeInfo& info = type_info(t);
   require(n % info.block_size == 0, MOEVK_ERROR_INVALID_ARGUMENT,
           std::string("quantize ") + info.name + ": " + std::to_string(n) +
@@ -18,7 +18,7 @@ void quantize(Type t, const float* src, void* dst, uint64_t n) {
   if (reinterpret_cast<uintptr_t>(dst) % alignof(uint32_t) != 0) {
     const uint64_t bytes_total = row_bytes(t, n);
     std::vector<uint32_t> aligned((bytes_total + 3) / 4);
-    quantize(t, src, aligned.data(), n);
+    quantize(t, src, aligned.data(), n, search);
     std::memcpy(dst, aligned.data(), size_t(bytes_total));
     return;
   }
@@ -31,9 +31,9 @@ void quantize(Type t, const float* src, void* dst, uint64_t n) {
     case Type::Q5_0: return detail::quantize_q5_0(src, dst, n);
     case Type::Q5_1: return detail::quantize_q5_1(src, dst, n);
     case Type::Q8_0: return detail::quantize_q8_0(src, dst, n);
-    case Type::Q4_K: return detail::quantize_q4_k(src, dst, n);
-    case Type::Q5_K: return detail::quantize_q5_k(src, dst, n);
-    case Type::Q6_K: return detail::quantize_q6_k(src, dst, n);
+    case Type::Q4_K: return detail::quantize_q4_k(src, dst, n, search == ScaleSearch::Full);
+    case Type::Q5_K: return detail::quantize_q5_k(src, dst, n, search == ScaleSearch::Full);
+    case Type::Q6_K: return detail::quantize_q6_k(src, dst, n, search == ScaleSearch::Full);
     case Type::IQ4_NL: return detail::quantize_iq4_nl(src, dst, n);
     case Type::Q2_K: return detail::quantize_q2_k(src, dst, n);
     case Type::Q3_K: return detail::quantize_q3_k(src, dst, n);

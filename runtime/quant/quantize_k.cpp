@@ -59,6 +59,10 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     const float diff = scale * float(l) + min - x[i];
     best_error += weights[i] * diff * diff;
   }
+  if (nstep < 1) {  // no search: the range's own scale (ggml returns here too)
+    *neg_min = -min;
+    return scale;
+  }
   const int candidates = std::min(nstep + 1, kMaxCandidates);
   for (int first = 0; first < candidates;) {
     // Always kWindow wide (fixed trip counts unroll and vectorize); candidates past the last
@@ -114,8 +118,9 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 
 // Symmetric quantization of n values to -nmax..nmax-1 with a search over 19 scales weighted by
 // x^2 (ggml's make_qx_quants with rmse_type 1). L receives value + nmax. The returned scale has
-// the sign that maps the extreme value to -nmax.
-float make_qx_quants(int n, int nmax, const float* x, uint8_t* L) {
+// the sign that maps the extreme value to -nmax. Without `search`, that scale as it is (ggml's
+// rmse_type 0).
+float make_qx_quants(int n, int nmax, const float* x, uint8_t* L, bool search) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > amax) {
@@ -140,6 +145,7 @@ float make_qx_quants(int n, int nmax, const float* x, uint8_t* L) {
   };
   float sumlx, suml2;
   fit(-float(nmax) / max, sumlx, suml2, true);
+  if (!search) return -max / float(nmax);
   float scale = suml2 > 0 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int step = -9; step <= 9; ++step) {
@@ -207,11 +213,11 @@ void quantize_k_sub_blocks(const float* x, BlockK& y, uint8_t* L, int nmax, floa
 
 }  // namespace
 
-void quantize_q4_k(const float* x, void* dst, uint64_t n) {
+void quantize_q4_k(const float* x, void* dst, uint64_t n, bool search) {
   auto* y = static_cast<BlockQ4_K*>(dst);
   for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
     uint8_t L[QK_K];
-    quantize_k_sub_blocks(x, y[i], L, 15, -1.f, 20);
+    quantize_k_sub_blocks(x, y[i], L, 15, -1.f, search ? 20 : 0);
     uint8_t* q = y[i].qs;
     for (int j = 0; j < QK_K; j += 64, q += 32) {
       for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
@@ -219,11 +225,11 @@ void quantize_q4_k(const float* x, void* dst, uint64_t n) {
   }
 }
 
-void quantize_q5_k(const float* x, void* dst, uint64_t n) {
+void quantize_q5_k(const float* x, void* dst, uint64_t n, bool search) {
   auto* y = static_cast<BlockQ5_K*>(dst);
   for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
     uint8_t L[QK_K];
-    quantize_k_sub_blocks(x, y[i], L, 31, -0.5f, 15);
+    quantize_k_sub_blocks(x, y[i], L, 31, -0.5f, search ? 15 : 0);
     // Low 4 bits as Q4_K; the fifth bit of chunk c's elements goes to qh bits 2c and 2c+1.
     std::memset(y[i].qh, 0, sizeof y[i].qh);
     uint8_t* ql = y[i].qs;
@@ -237,14 +243,14 @@ void quantize_q5_k(const float* x, void* dst, uint64_t n) {
   }
 }
 
-void quantize_q6_k(const float* x, void* dst, uint64_t n) {
+void quantize_q6_k(const float* x, void* dst, uint64_t n, bool search) {
   auto* y = static_cast<BlockQ6_K*>(dst);
   for (uint64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
     uint8_t L[QK_K];
     float scales[QK_K / 16];
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, search);
       if (std::fabs(scales[ib]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];

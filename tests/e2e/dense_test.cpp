@@ -69,7 +69,8 @@ void write_random_model(const convert::ModelSpec& spec, quant::Type type, const 
       }
     };
   };
-  convert::write_model(path, spec, convert::placeholder_vocab(spec.n_vocab), type, source, {});
+  convert::write_model(path, spec, convert::placeholder_vocab(spec.n_vocab), type, quant::ScaleSearch::Full, source,
+                       {});
 }
 
 class DenseModel : public ::testing::TestWithParam<Case> {};
