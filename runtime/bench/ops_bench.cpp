@@ -49,9 +49,10 @@ vk::Buffer weights(vk::Context& ctx, quant::Type type, uint32_t cols, uint64_t r
   for (auto& v : values) v = dist(rng);
   std::vector<uint8_t> chunk(chunk_rows * row_bytes);
   if (quant::type_info(type).can_quantize) {
-    quant::quantize(type, values.data(), chunk.data(), values.size());
+    // Without the K-quants' scale search (make-model's choice too): it only refines rounding.
+    quant::quantize(type, values.data(), chunk.data(), values.size(), quant::ScaleSearch::MinMax);
   } else {
-    // Q2_K, Q3_K: moevk reads them but has no quantizer. The timing does not depend on the
+    // A type moevk reads but cannot quantize on the CPU. The timing does not depend on the
     // values: random bytes, with each 16-bit field a small finite half (0x2000-0x23FF).
     for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>(i % 2 ? 0x20 | (rng() & 3) : rng());
   }
