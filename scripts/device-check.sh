@@ -10,10 +10,12 @@
 #   bench-ops-coopmat.json        the prefill products again with MOEVK_ENABLE=coopmat
 #   bench-ops-decode.json         one-token moe_experts, attn_qkv and output per workgroup size x
 #                                 rows of their kernels (--decode-configs)
-#   bench-<model>.json            moevk bench -p 512 -n 128 on make-model files of the real shapes,
-#                                 with tg128 again per decode fusion turned off (--without) and
-#                                 with all of them off, and on other one-token kernel shapes
-#                                 (--decode-configs), in the same model load
+#   bench-<model>.json            moevk bench -p 512 -n 128 -r 3 on make-model files of the real
+#                                 shapes: issue 6's numbers, nothing else in the run
+#   bench-<model>-sweep.json      then, with --profile (GPU time per stage), pp512 and tg64 again
+#                                 per decode fusion turned off (--without) and with all of them
+#                                 off, sampled (--sampled), and on other one-token kernel shapes
+#                                 (--decode-configs), in one model load: what each is worth
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
@@ -71,23 +73,29 @@ models_dir=${MODELS_DIR:-/tmp/moevk-models}
 mkdir -p "$models_dir"
 bench_model() {  # bench_model NAME PRESET TYPE
   local name=$1 preset=$2 type=$3 file="$models_dir/$1.gguf"
-  local p=512 n=128 r=3 extra=()
-  if [ "$QUICK" = 1 ]; then p=64 n=16 r=1; fi
+  local p=512 n=128 r=3 sweep_n=64 sweep_r=2
+  if [ "$QUICK" = 1 ]; then p=64 n=16 r=1 sweep_n=8 sweep_r=1; fi
   step "make-$name" 240 "$moevk" make-model --preset "$preset" --type "$type" -o "$file" \
     > "$OUT/make-$name.log" 2>&1
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
-  # Each decode fusion off in turn, then all of them: what each is worth on this device. tg also
-  # at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row samples on the host).
-  # And tg on other one-token kernel shapes (MOEVK_DECODE_CONFIG), the end-to-end check of the
-  # bench-ops-decode sweep: rows "tg128 experts=128x2".
-  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
-  local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,mv=64x2,mv=256x4
-  step "bench-$name" 240 "$moevk" bench -m "$file" -p $p -n $n -r $r --json --profile --sampled \
-    --without "$fusions,${fusions//,/+}" --decode-configs "$shapes" > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
-  # The markdown table from the same numbers would need a second run; the JSON has them all.
-  # Prefill again on the cooperative-matrix kernels (opt-in until validated on hardware).
+  # The targets' numbers first and alone, so a slow sweep (26 tg rows) cannot take them down
+  # with it at its time limit; then prefill on the cooperative-matrix kernels (opt-in until
+  # validated on hardware).
+  step "bench-$name" 150 "$moevk" bench -m "$file" -p $p -n $n -r $r --json \
+    > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \
     > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
+  # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on
+  # this device); tg also at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row
+  # samples on the host); and tg on other one-token kernel shapes (MOEVK_DECODE_CONFIG), the end
+  # to end check of the bench-ops-decode sweep: rows "tg64 experts=128x2". Shorter tg rows (64
+  # tokens, 2 repetitions): they are compared with the sweep's own tg64 row.
+  local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
+  local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,mv=64x2,mv=256x4
+  step "sweep-$name" 200 "$moevk" bench -m "$file" -p $p -n $sweep_n -r $sweep_r --json --profile --sampled \
+    --without "$fusions,${fusions//,/+}" --decode-configs "$shapes" > "$OUT/bench-$name-sweep.json" \
+    2> "$OUT/bench-$name-sweep.err"
+  # The markdown table from the same numbers would need a second run; the JSON has them all.
   rm -f "$file"
 }
 
