@@ -172,7 +172,7 @@ void Context::init(const ContextOptions& options) {
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
   vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
 
-  transfer_commands_ = CommandPool(device_, queue_family_);
+  for (CommandPool& pool : transfer_commands_) pool = CommandPool(device_, queue_family_);
   VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   check(vkCreateFence(device_, &finfo, nullptr, &fence_), "vkCreateFence");
 
@@ -199,7 +199,7 @@ Context::~Context() {
   } catch (...) {
     // The cache is an optimisation; failing to write it must not fail teardown.
   }
-  staging_ = Buffer();
+  for (Buffer& b : staging_) b = Buffer();
   for (auto& [key, p] : pipelines_) {
     vkDestroyPipeline(device_, p->pipeline, nullptr);
     vkDestroyPipelineLayout(device_, p->layout, nullptr);
@@ -207,7 +207,7 @@ Context::~Context() {
   }
   if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
   if (fence_) vkDestroyFence(device_, fence_, nullptr);
-  transfer_commands_ = CommandPool();
+  for (CommandPool& pool : transfer_commands_) pool = CommandPool();
   vkDestroyDevice(device_, nullptr);
 }
 
@@ -343,57 +343,99 @@ Buffer Context::create_buffer(uint64_t size, BufferKind kind, const std::string&
   return b;
 }
 
+void Context::submit_transfer_chunk(int slot, const BufferRange& device_range, uint64_t done, uint64_t n,
+                                    bool to_device) {
+  const VkCommandBuffer cb = transfer_commands_[slot].buffer();
+  check(vkResetCommandBuffer(cb, 0), "vkResetCommandBuffer");
+  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  check(vkBeginCommandBuffer(cb, &begin), "vkBeginCommandBuffer");
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  VkBufferCopy region{};
+  region.size = n;
+  if (to_device) {
+    region.srcOffset = 0;
+    region.dstOffset = device_range.offset + done;
+    vkCmdCopyBuffer(cb, staging_[slot].handle(), device_range.buffer, 1, &region);
+  } else {
+    region.srcOffset = device_range.offset + done;
+    region.dstOffset = 0;
+    vkCmdCopyBuffer(cb, device_range.buffer, staging_[slot].handle(), 1, &region);
+  }
+  VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+  vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+                       0, 1, &after, 0, nullptr, 0, nullptr);
+  check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  submit.commandBufferCount = 1;
+  submit.pCommandBuffers = &cb;
+  const VkResult r = vkQueueSubmit(queue_, 1, &submit, transfer_commands_[slot].fence());
+  if (r == VK_ERROR_DEVICE_LOST) lost_ = true;
+  check(r, "transfer submit");
+}
+
+void Context::wait_transfer_chunk(int slot) {
+  const VkFence fence = transfer_commands_[slot].fence();
+  const VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_);
+  if (r != VK_SUCCESS) {
+    if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) lost_ = true;
+    if (r == VK_TIMEOUT) throw Error(MOEVK_ERROR_DEVICE_LOST, "a transfer did not finish within the GPU timeout");
+    check(r, "transfer wait");
+  }
+  check(vkResetFences(device_, 1, &fence), "vkResetFences");
+}
+
 void Context::transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device) {
   check_usable();
   if (size > device_range.size) throw Error(MOEVK_ERROR_INTERNAL, "transfer larger than its buffer range");
   constexpr uint64_t chunk = 16ull << 20;
   std::lock_guard<std::mutex> lock(submit_mutex_);
-  if (!staging_.valid()) staging_ = create_buffer(chunk, BufferKind::Upload, "staging buffer");
-  const VkCommandBuffer transfer_cb = transfer_commands_.buffer();
-  for (uint64_t done = 0; done < size;) {
-    uint64_t n = std::min(chunk, size - done);
-    if (to_device) std::memcpy(staging_.mapped(), static_cast<const uint8_t*>(host) + done, n);
-    check(vkResetCommandBuffer(transfer_cb, 0), "vkResetCommandBuffer");
-    VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    check(vkBeginCommandBuffer(transfer_cb, &begin), "vkBeginCommandBuffer");
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    VkBufferCopy region{};
-    region.size = n;
-    if (to_device) {
-      region.srcOffset = 0;
-      region.dstOffset = device_range.offset + done;
-      vkCmdCopyBuffer(transfer_cb, staging_.handle(), device_range.buffer, 1, &region);
-    } else {
-      region.srcOffset = device_range.offset + done;
-      region.dstOffset = 0;
-      vkCmdCopyBuffer(transfer_cb, device_range.buffer, staging_.handle(), 1, &region);
+  // Uploads alternate between the two staging chunks: the host copies chunk k + 1 in while the
+  // GPU copies chunk k out (a 26 GB model is ~1700 chunks). Downloads use one, in turn.
+  const int slots = to_device && size > chunk ? 2 : 1;
+  for (int s = 0; s < slots; ++s)
+    if (!staging_[s].valid()) staging_[s] = create_buffer(chunk, BufferKind::Upload, "staging buffer");
+  bool in_flight[2] = {false, false};
+  try {
+    int slot = 0;
+    for (uint64_t done = 0; done < size; slot = (slot + 1) % slots) {
+      const uint64_t n = std::min(chunk, size - done);
+      if (in_flight[slot]) {
+        in_flight[slot] = false;
+        wait_transfer_chunk(slot);
+      }
+      if (to_device) std::memcpy(staging_[slot].mapped(), static_cast<const uint8_t*>(host) + done, n);
+      submit_transfer_chunk(slot, device_range, done, n, to_device);
+      in_flight[slot] = true;
+      if (!to_device) {
+        in_flight[slot] = false;
+        wait_transfer_chunk(slot);
+        std::memcpy(static_cast<uint8_t*>(host) + done, staging_[slot].mapped(), n);
+      }
+      done += n;
     }
-    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
-    after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(transfer_cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after,
-                         0, nullptr, 0, nullptr);
-    check(vkEndCommandBuffer(transfer_cb), "vkEndCommandBuffer");
-    VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    submit.commandBufferCount = 1;
-    submit.pCommandBuffers = &transfer_cb;
-    VkResult r = vkQueueSubmit(queue_, 1, &submit, fence_);
-    if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, fence_timeout_ns_);
-    if (r != VK_SUCCESS) {
-      if (r == VK_ERROR_DEVICE_LOST || r == VK_TIMEOUT) lost_ = true;
-      if (r == VK_TIMEOUT)
-        throw Error(MOEVK_ERROR_DEVICE_LOST, "a transfer did not finish within the GPU timeout");
-      check(r, "transfer submit");
-    }
-    check(vkResetFences(device_, 1, &fence_), "vkResetFences");
-    if (!to_device) std::memcpy(static_cast<uint8_t*>(host) + done, staging_.mapped(), n);
-    done += n;
+    for (int s = 0; s < slots; ++s)
+      if (in_flight[s]) {
+        in_flight[s] = false;
+        wait_transfer_chunk(s);
+      }
+  } catch (...) {
+    // A failed submit or wait: the other slot's copy may still be running, and its fence must
+    // be unsignalled again before the next transfer submits with it. Best effort: a lost
+    // device fails every wait, and the context is unusable then anyway.
+    for (int s = 0; s < slots; ++s)
+      if (in_flight[s]) {
+        const VkFence fence = transfer_commands_[s].fence();
+        if (vkWaitForFences(device_, 1, &fence, VK_TRUE, fence_timeout_ns_) == VK_SUCCESS)
+          (void)vkResetFences(device_, 1, &fence);
+      }
+    throw;
   }
 }
 

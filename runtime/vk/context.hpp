@@ -200,6 +200,11 @@ class Context {
   void load_pipeline_cache();
   void release(Buffer& b);
   void transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device);
+  // Records and submits the copy of n bytes between staging slot `slot` and device_range at
+  // `done`, signalling the slot's fence.
+  void submit_transfer_chunk(int slot, const BufferRange& device_range, uint64_t done, uint64_t n, bool to_device);
+  // Waits for the slot's submitted copy and resets its fence (DEVICE_LOST on loss or timeout).
+  void wait_transfer_chunk(int slot);
 
   std::shared_ptr<Instance> instance_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -208,14 +213,16 @@ class Context {
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;
-  CommandPool transfer_commands_;  // used under submit_mutex_ only
+  // Two staging chunks, each with its command buffer and fence (used under submit_mutex_ only):
+  // an upload fills one while the GPU copies the other.
+  CommandPool transfer_commands_[2];
   VkFence fence_ = VK_NULL_HANDLE;
   VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_props_{};
   std::mutex submit_mutex_;
   std::mutex pipelines_mutex_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
-  Buffer staging_;
+  Buffer staging_[2];
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
       peak_device_allocated_bytes_{0};
   [[noreturn]] void lose(VkResult r);  // marks the context lost, throws DEVICE_LOST

@@ -76,8 +76,13 @@ TEST_F(GpuTest, RecordersOnTwoThreadsShareOneContext) {
 }
 
 TEST_F(GpuTest, UploadDownloadRoundTripAcrossStagingChunks) {
-  // 20 MiB crosses the 16 MiB staging chunk; an odd byte count checks the tail.
-  const size_t n = (20u << 20) + 3;
+  // 5 chunks of 16 MiB and an odd tail: uploads alternate between two staging chunks, so each is
+  // refilled while the other's copy runs; the data must survive every reuse of both (a refill
+  // before its own copy finished would corrupt it: on lavapipe, whose copies finish long before,
+  // only where the wait is missing altogether, as a command buffer and fence the validation
+  // layer sees in use).
+  // The odd tail checks the last partial chunk.
+  const size_t n = (72u << 20) + 3;
   std::vector<uint8_t> data(n);
   for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
   auto b = ctx->create_buffer(n, vk::BufferKind::Device, "round trip");
