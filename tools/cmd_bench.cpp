@@ -171,8 +171,10 @@ int bench_model(int argc, char** argv) {
   auto rates = nlohmann::json::parse(rates_text);
   moevk_free_string(rates_text);
 
+  const auto load_start = std::chrono::steady_clock::now();
   moevk_model* model = load_model(o, nullptr);
   if (!model) return 1;
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   o.n_ctx = std::max<uint32_t>(o.n_ctx, static_cast<uint32_t>(n_prompt + n_gen + 8));
   moevk_context* ctx = create_context(model, o);
   if (!ctx) {
@@ -323,6 +325,7 @@ int bench_model(int argc, char** argv) {
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.profile.is_null()) j["profile"] = r.profile;
     j["memory"] = memory;
+    j["load_s"] = load_s;  // the model's load (file read and upload), once for all rows
     results.push_back(j);
   }
   if (format == "json") {

@@ -76,6 +76,7 @@ check "bench --decode-configs: a bad shape is its row's error" grep -q '"error":
 MOEVK_DECODE_CONFIG=experts=256x1 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_env.json" 2>&1
 check "MOEVK_DECODE_CONFIG: the context runs the shapes it names" \
   grep -q '"decode_kernels": *"experts=256x1,mv=128x4"' "$tmp/bench_env.json"
+check "bench --json: the model's load time in seconds" grep -Eq '"load_s": *[0-9.]+(e-?[0-9]+)?,' "$tmp/bench_env.json"
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
