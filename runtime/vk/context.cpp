@@ -427,8 +427,9 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
       }
   } catch (...) {
     // A failed submit or wait: the other slot's copy may still be running, and its fence must
-    // be unsignalled again before the next transfer submits with it. Best effort: a lost
-    // device fails every wait, and the context is unusable then anyway.
+    // be unsignalled again before the next transfer submits with it. Not after a loss or a
+    // timeout: the context is unusable then, and a hung GPU would hold this for another timeout.
+    if (lost_) throw;
     for (int s = 0; s < slots; ++s)
       if (in_flight[s]) {
         const VkFence fence = transfer_commands_[s].fence();
