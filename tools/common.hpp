@@ -18,7 +18,7 @@ struct GenOptions {
   bool print_ids = false;
   int32_t n_predict = 128;
   uint32_t n_ctx = 0;
-  uint32_t n_batch = 512;
+  uint32_t n_batch = moevk_context_default_params().n_batch;
   bool validate = false;
   bool progress = true;
   bool expert_stats = false;

@@ -198,9 +198,7 @@ moevk_context_params moevk_context_default_params(void) {
   moevk_context_params p{};
   p.struct_size = sizeof p;
   p.n_ctx = 0;
-  // 512 as llama.cpp's micro-batch and `moevk bench`: each chunk streams every expert's weights
-  // once, so a 2048-token prompt in chunks of 128 read Mixtral-8x7B's 25 GB 16 times, not 4.
-  p.n_batch = 512;
+  p.n_batch = moevk::generate::SessionOptions{}.n_batch;
   return p;
 }
 

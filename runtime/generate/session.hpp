@@ -15,7 +15,10 @@ namespace moevk::generate {
 
 struct SessionOptions {
   uint32_t n_ctx = 0;     // 0: min(n_ctx_train, 4096)
-  uint32_t n_batch = 512; // prefill chunk (moevk_context_default_params' default)
+  // Prefill chunk, and moevk_context_default_params' default: 512 as llama.cpp's micro-batch and
+  // `moevk bench`. Each chunk streams every active expert's weights once, so a 2048-token prompt
+  // in chunks of 128 read Mixtral-8x7B's 25 GB 16 times, not 4.
+  uint32_t n_batch = 512;
   bool expert_stats = false;
   bool profile = false;  // GPU timestamps at stage boundaries (Session::profile)
   // Decode steps fold each RMS norm into the products that read it (no norm pass or barrier);

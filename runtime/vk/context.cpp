@@ -173,8 +173,6 @@ void Context::init(const ContextOptions& options) {
   vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
 
   for (CommandPool& pool : transfer_commands_) pool = CommandPool(device_, queue_family_);
-  VkFenceCreateInfo finfo{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  check(vkCreateFence(device_, &finfo, nullptr, &fence_), "vkCreateFence");
 
   double timeout_s = 600;
   if (const char* env = std::getenv("MOEVK_GPU_TIMEOUT_S")) timeout_s = std::max(1.0, std::atof(env));
@@ -206,7 +204,6 @@ Context::~Context() {
     vkDestroyDescriptorSetLayout(device_, p->set_layout, nullptr);
   }
   if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
-  if (fence_) vkDestroyFence(device_, fence_, nullptr);
   for (CommandPool& pool : transfer_commands_) pool = CommandPool();
   vkDestroyDevice(device_, nullptr);
 }
@@ -402,29 +399,26 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
   for (int s = 0; s < slots; ++s)
     if (!staging_[s].valid()) staging_[s] = create_buffer(chunk, BufferKind::Upload, "staging buffer");
   bool in_flight[2] = {false, false};
+  auto finish = [&](int s) {  // the slot's copy done, if one was submitted
+    if (!in_flight[s]) return;
+    in_flight[s] = false;
+    wait_transfer_chunk(s);
+  };
   try {
     int slot = 0;
     for (uint64_t done = 0; done < size; slot = (slot + 1) % slots) {
       const uint64_t n = std::min(chunk, size - done);
-      if (in_flight[slot]) {
-        in_flight[slot] = false;
-        wait_transfer_chunk(slot);
-      }
+      finish(slot);
       if (to_device) std::memcpy(staging_[slot].mapped(), static_cast<const uint8_t*>(host) + done, n);
       submit_transfer_chunk(slot, device_range, done, n, to_device);
       in_flight[slot] = true;
       if (!to_device) {
-        in_flight[slot] = false;
-        wait_transfer_chunk(slot);
+        finish(slot);
         std::memcpy(static_cast<uint8_t*>(host) + done, staging_[slot].mapped(), n);
       }
       done += n;
     }
-    for (int s = 0; s < slots; ++s)
-      if (in_flight[s]) {
-        in_flight[s] = false;
-        wait_transfer_chunk(s);
-      }
+    for (int s = 0; s < slots; ++s) finish(s);
   } catch (...) {
     // A failed submit or wait: the other slot's copy may still be running, and its fence must
     // be unsignalled again before the next transfer submits with it. Not after a loss or a

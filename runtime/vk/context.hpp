@@ -216,7 +216,6 @@ class Context {
   // Two staging chunks, each with its command buffer and fence (used under submit_mutex_ only):
   // an upload fills one while the GPU copies the other.
   CommandPool transfer_commands_[2];
-  VkFence fence_ = VK_NULL_HANDLE;
   VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_props_{};
   std::mutex submit_mutex_;
