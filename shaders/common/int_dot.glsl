@@ -6,6 +6,8 @@
 // types) and activations x = dx * qx per 32 elements (matmul/quantize_q8.comp; xs = dx * sum qx):
 //   sum_{i<32} w_i x_i = scale * dx * sum_i qw_i qx_i + offset * xs
 // so the inner sum is 8 packed OpSDot on int8 and the rest is two multiply-adds per sub-block.
+// The symmetric types with a scale per 16 elements (Q3_K, Q6_K) sum each half on its own:
+//   sum_{i<32} w_i x_i = dx * (scale_lo * sum_{i<16} qw_i qx_i + scale_hi * sum_{i>=16} qw_i qx_i)
 //
 // Interface: include after quant.glsl (which must define QUANT_HAS_INT8). Provides
 //   int   sdot_4x8_packed(uint a, uint b, 0)   OpSDot of the 4 signed bytes of a and b
@@ -43,5 +45,17 @@ void row_affine32(uint row_byte, uint col, out float scale, out float offset) {
 float int_dot_affine(int isum, float scale, float offset, float dx, float xs) {
   return float(isum) * scale * dx + offset * xs;
 }
+
+#ifdef QUANT_INT8_HALVES
+const uint INT8_PART_WORDS = 4u;
+float int_dot_part(int isum, float scale, float offset, float dx, float xs, uint part) {
+  return float(isum) * (part == 0u ? scale : offset) * dx;
+}
+#else
+const uint INT8_PART_WORDS = 8u;
+float int_dot_part(int isum, float scale, float offset, float dx, float xs, uint part) {
+  return int_dot_affine(isum, scale, offset, dx, xs);
+}
+#endif
 
 #endif

@@ -28,13 +28,16 @@
 //                    the p-th of the QK/16 runs of a block starts at
 //                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
-//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; not Q2_K, Q3_K, Q6_K with their 16-element
-//   scales) it also
-//   defines QUANT_HAS_INT8 and
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; and Q3_K, Q6_K, symmetric with a scale per
+//   16 elements; not Q2_K, whose 16-element mins would need half sums of the activations) it
+//   also defines QUANT_HAS_INT8 and
 //     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
 //     void quant_affine32(uint block, uint s, out float scale, out float offset)
-//                                                elements 32s..32s+31 are scale * q + offset
+//                                                elements 32s..32s+31 are scale * q + offset;
+//                                                with QUANT_INT8_HALVES (Q3_K, Q6_K) elements
+//                                                32s..32s+15 are scale * q, 32s+16..32s+31
+//                                                offset * q (the two 16-element scales)
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
 //   Block byte offsets need only be even (blocks are packed; 16-bit fields sit at even offsets);
 //   F32 blocks must be 4-aligned. Reads stay inside the block's bytes rounded out to whole words.
@@ -367,11 +370,30 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
 // bits 4..5 from qh[32n + l] >> 2c; scale scales[8n + l/16 + 2c]; x = d * sc * (q - 32).
 #define QK 256u
 #define BLOCK_BYTES 210u
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+// The 6-bit values of elements e..e+7, 0..63 per byte.
+uvec2 q6_k_values8(uint block, uint e) {
   const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;
   const uvec2 low = (weight_u64(block + 64u * n + l + 32u * (c & 1u)) >> ((c >> 1u) * 4u)) & 0x0F0F0F0Fu;
   const uvec2 high = (weight_u64(block + 128u + 32u * n + l) >> (2u * c)) & 0x03030303u;
-  const uvec2 q = low | (high << 4u);
+  return low | (high << 4u);
+}
+#define QUANT_HAS_INT8 1
+#define QUANT_INT8_HALVES 1
+uvec2 quant_int8x8(uint block, uint e) {
+  // q - 32 per byte without borrows between bytes: set bit 7, subtract, flip bit 7 back.
+  return ((q6_k_values8(block, e) | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+}
+// Sub-block s = 4n + c: elements of its first 16 scale by scales[8n + 2c], the last 16 by the
+// next byte (one 16-bit read: 192 + 8n + 2c is even).
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  const int pair = int(weight_u16(block + 192u + 8u * (s >> 2u) + 2u * (s & 3u)));
+  const float d = weight_f16(block + 208u);
+  scale = d * float(bitfieldExtract(pair, 0, 8));
+  offset = d * float(bitfieldExtract(pair, 8, 8));
+}
+void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+  const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;
+  const uvec2 q = q6_k_values8(block, e);
   const int sc = bitfieldExtract(int(weight_u8(block + 192u + 8u * n + (l >> 4u) + 2u * c)), 0, 8);
   const float ds = weight_f16(block + 208u) * float(sc);
   v0 = ds * (unpack_u8x4(q.x) - 32.0);
@@ -446,6 +468,21 @@ float q3_k_scale(uint block, uint s) {
 }
 // q | 4 * h - 4: h set keeps q, h clear subtracts 4 (q < 4).
 vec4 q3_k_values(uint q, uint h) { return unpack_u8x4(q | (h << 2u)) - 4.0; }
+#define QUANT_HAS_INT8 1
+#define QUANT_INT8_HALVES 1
+uvec2 quant_int8x8(uint block, uint e) {
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;
+  const uvec2 q = (weight_u64(block + 32u + 32u * n + l) >> (2u * j)) & 0x03030303u;
+  const uvec2 h = (weight_u64(block + l) >> (4u * n + j)) & 0x01010101u;
+  // (q | 4h) - 4 per byte, in [-4, 3], without borrows between bytes (as Q6_K's).
+  return (((q | (h << 2u)) | 0x80808080u) - 0x04040404u) ^ 0x80808080u;
+}
+// Sub-block s = 4n + j: its two 16-element scales, 8n + 2j and the next.
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  const uint first = 8u * (s >> 2u) + 2u * (s & 3u);
+  scale = q3_k_scale(block, first);
+  offset = q3_k_scale(block, first + 1u);
+}
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;
   const uvec2 q = (weight_u64(block + 32u + 32u * n + l) >> (2u * j)) & 0x03030303u;

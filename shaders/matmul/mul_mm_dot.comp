@@ -1,6 +1,6 @@
 #version 450
 // Integer-dot matrix-matrix product for weights whose 32-element sub-blocks are scale * int8 +
-// offset (quant.glsl's QUANT_HAS_INT8 types). With activations x = dx * qx per 32 elements
+// offset (quant.glsl's QUANT_HAS_INT8 types; Q3_K and Q6_K a scale per 16-element half). With activations x = dx * qx per 32 elements
 // (quantize_q8.comp, xs = dx * sum qx; the algebra in common/int_dot.glsl):
 //   y[t][r] = sum_b scale[r][b] * dx[t][b] * sum_{i<32} qw[r][32b+i] * qx[t][32b+i]
 //             + offset[r][b] * xs[t][b]                                            (+ bias[r])
@@ -131,12 +131,17 @@ void main() {
       [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = xq_tile[xq + u * BN + tn + j * (BN / TN)];
       [[unroll]] for (uint i = 0u; i < TM; ++i)
         [[unroll]] for (uint j = 0u; j < TN; ++j) isum[i * TN + j] += sdot_4x8_packed(a[i], b[j], 0);
-    }
-    [[unroll]] for (uint i = 0u; i < TM; ++i) {
-      const float dw = wd_tile[buf * BM + tm + i * threads_m], ow = wo_tile[buf * BM + tm + i * threads_m];
-      [[unroll]] for (uint j = 0u; j < TN; ++j) {
-        const uint n = buf * BN + tn + j * (BN / TN);
-        acc[i * TN + j] += int_dot_affine(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n]);
+      // The end of a part of words sharing one weight scale (int_dot.glsl: the whole sub-block,
+      // or each half for the 16-element-scale types); constant per unrolled u.
+      if ((u + 1u) % INT8_PART_WORDS == 0u) {
+        [[unroll]] for (uint i = 0u; i < TM; ++i) {
+          const float dw = wd_tile[buf * BM + tm + i * threads_m], ow = wo_tile[buf * BM + tm + i * threads_m];
+          [[unroll]] for (uint j = 0u; j < TN; ++j) {
+            const uint n = buf * BN + tn + j * (BN / TN);
+            acc[i * TN + j] += int_dot_part(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n], u / INT8_PART_WORDS);
+            isum[i * TN + j] = 0;
+          }
+        }
       }
     }
     // The other copy was last read by the previous step's products, which the previous barrier

@@ -1,7 +1,8 @@
 #version 450
 // Grouped (prefill) path on the integer dot product: moe_mul_mm's tiles over each expert's rows,
 // with activations quantized to int8 per 32 elements (matmul/quantize_q8.comp) and weights of
-// the int8-affine types (quant.glsl's QUANT_HAS_INT8), the algebra in common/int_dot.glsl.
+// the int8-affine types (quant.glsl's QUANT_HAS_INT8; Q3_K and Q6_K a scale per 16-element
+// half), the algebra in common/int_dot.glsl.
 // Each workgroup computes a TM x TN output tile: a row tile of one expert's grouped rows and a
 // column tile of TN weight rows, numbered expert-major (moe_row_tiles.glsl; TM is moe_group's
 // tile_rows). Workgroups past the real tile count leave at once (the grid is sized for the
@@ -103,13 +104,20 @@ void accumulate_sub_block(uint buf, uint s, bool with_b) {
         isum_a[r * NR + c] += sdot_4x8_packed(av[r], wa[c], 0);
         if (with_b) isum_b[r * NR + c] += sdot_4x8_packed(av[r], wb[c], 0);
       }
-  }
-  [[unroll]] for (uint r = 0u; r < MR; ++r) {
-    const uint m = buf * ACT_F + s * TM + tm * MR + r;
-    [[unroll]] for (uint c = 0u; c < NR; ++c) {
-      const uint n = buf * W_F + s * TN + tn * NR + c;
-      acc_a[r * NR + c] += int_dot_affine(isum_a[r * NR + c], wa_d[n], wa_o[n], act_d[m], act_s[m]);
-      if (with_b) acc_b[r * NR + c] += int_dot_affine(isum_b[r * NR + c], wb_d[n], wb_o[n], act_d[m], act_s[m]);
+    // The end of a part of words sharing one weight scale (int_dot.glsl: the whole sub-block,
+    // or each half for the 16-element-scale types); constant per unrolled u.
+    if ((u + 1u) % INT8_PART_WORDS == 0u) {
+      const uint part = u / INT8_PART_WORDS;
+      [[unroll]] for (uint r = 0u; r < MR; ++r) {
+        const uint m = buf * ACT_F + s * TM + tm * MR + r;
+        [[unroll]] for (uint c = 0u; c < NR; ++c) {
+          const uint n = buf * W_F + s * TN + tn * NR + c, i = r * NR + c;
+          acc_a[i] += int_dot_part(isum_a[i], wa_d[n], wa_o[n], act_d[m], act_s[m], part);
+          if (with_b) acc_b[i] += int_dot_part(isum_b[i], wb_d[n], wb_o[n], act_d[m], act_s[m], part);
+          isum_a[i] = 0;
+          isum_b[i] = 0;
+        }
+      }
     }
   }
 }

@@ -299,12 +299,16 @@ TEST_F(MoeExpertsTest, IntegerDotPathEveryTypeMatchesReference) {
       {Type::Q5_1, Type::Q5_1, Type::Q5_1, 128, 2, 5, 160, 96, Routing::OneExpert, 0, 36},
       {Type::IQ4_NL, Type::IQ4_NL, Type::IQ4_NL, 8, 2, 63, 96, 224},
       {Type::IQ4_XS, Type::IQ4_XS, Type::IQ4_XS, 60, 4, 45, 256, 512, Routing::Random, 20, 0},
-      // IQ4_XS gate/up with a Q6_K down (IQ4_XS files keep some downs wider), both dot-able or not.
+      // IQ4_XS gate/up with a Q6_K down (IQ4_XS files keep some downs wider).
       {Type::IQ4_XS, Type::IQ4_XS, Type::Q6_K, 8, 2, 33, 256, 256},
       {Type::Q4_K, Type::Q4_K, Type::Q4_K, 60, 4, 31, 256, 256, Routing::Random, 20, 0},
       {Type::Q5_K, Type::Q5_K, Type::Q5_K, 64, 1, 100, 256, 512, Routing::FewExperts},
-      // Q4_K_M's mix: gate/up on the dot kernel, the Q6_K down on the plain one.
+      // Q4_K_M's mix: gate/up Q4_K, down Q6_K (16-element scales: each half folded on its own).
       {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 40, 256, 256},
+      {Type::Q6_K, Type::Q6_K, Type::Q6_K, 8, 2, 33, 256, 256, Routing::Random, 20, 0},
+      {Type::Q3_K, Type::Q3_K, Type::Q3_K, 64, 8, 17, 256, 256, Routing::FewExperts},
+      // Q2_K (not dot-able: its 16-element mins) gate/up with a Q3_K down: mixed.
+      {Type::Q2_K, Type::Q2_K, Type::Q3_K, 8, 2, 17, 256, 256},
       // Gate and up of different dot types: two passes (modes 1 and 2), x quantized once.
       {Type::Q4_0, Type::Q8_0, Type::Q4_1, 8, 2, 19, 96, 160},
   };
@@ -359,8 +363,9 @@ TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
   const bool coop = ops::coopmat_usable(*ctx), dot = ctx->features().dot;
   EXPECT_EQ(op.path_for({4, 256, 256, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "decode");
   EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), coop ? "grouped_coopmat" : dot ? "grouped_dot" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), coop ? "grouped_coopmat" : dot ? "grouped_mixed" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q6_K), coop ? "grouped_coopmat" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), coop ? "grouped_coopmat" : dot ? "grouped_dot" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q2_K), coop ? "grouped_coopmat" : dot ? "grouped_mixed" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q2_K), coop ? "grouped_coopmat" : "grouped");
   ops::MoeExpertsOptions no_dot;
   no_dot.allow_dot = no_dot.allow_coopmat = false;
   EXPECT_EQ(ops::MoeExperts(*ctx, no_dot).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
