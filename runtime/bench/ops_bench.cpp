@@ -268,11 +268,26 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               std::set<std::string> paths;
               for (const ops::MoeExperts* op : {&experts, &dot_experts, &plain_experts}) {
                 // One row per distinct path (grouped_coopmat, grouped_dot, grouped where they differ).
-                if (!paths.insert(op->path_for(es, type, type, type)).second) continue;
-                auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-                  op->record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
-                });
-                report("moe_experts", t, op->path_for(es, type, type, type), ms, bytes, flops);
+                const std::string path = op->path_for(es, type, type, type);
+                if (!paths.insert(path).second) continue;
+                auto time_op = [&](const ops::MoeExperts& timed) {
+                  return time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+                    timed.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
+                  });
+                };
+                if (path != "grouped_coopmat") {
+                  report("moe_experts", t, path, time_op(*op), bytes, flops);
+                  continue;
+                }
+                // The cooperative-matrix kernel on both row tiles (its 32/64 choice is a guess):
+                // "grouped_coopmat tm64" and "... tm32", the op's own choice first.
+                const uint32_t chosen_rows = op->coopmat_tile_rows(es);
+                for (uint32_t rows : {chosen_rows, chosen_rows == 64u ? 32u : 64u}) {
+                  ops::MoeExpertsOptions tiled;
+                  tiled.coopmat_tile_rows = rows;
+                  report("moe_experts", t, path + " tm" + std::to_string(rows), time_op(ops::MoeExperts(ctx, tiled)),
+                         bytes, flops);
+                }
               }
               if (experts.path_for(es, type, type, type) != "decode") return;
               for (const auto& [wg_size, rows] : o.decode_configs) {

@@ -93,6 +93,9 @@ struct MoeExpertsOptions {
   // Tests: the grouped products run the cooperative-matrix kernel's emulated build instead, on
   // any device with fp16, for the types it is built for (the others take dot or plain).
   bool coopmat_emulation = false;
+  // Grouped rows per row tile when every product is on the cooperative-matrix kernel: 32 or 64;
+  // 0 chooses by the batch (MoeExperts::coopmat_tile_rows). The other kernels take 32.
+  uint32_t coopmat_tile_rows = 0;
   // Largest weight binding (0: the device's maxStorageBufferRange, 128 MiB on lavapipe). An
   // expert tensor larger than that is bound as windows of whole experts, one dispatch each.
   // Tests set it small.
@@ -104,7 +107,8 @@ struct MoeExpertsOptions {
 
 class MoeExperts {
  public:
-  // Rows per row tile of the grouped path (group_info's tile_start counts tiles of this many).
+  // Rows per row tile of the grouped path (group_info's tile_start counts tiles of this many);
+  // the cooperative-matrix kernel may take twice as many (coopmat_tile_rows).
   static constexpr uint32_t kGroupTileRows = 32;
   // Experts the grouped path takes (moe_group.comp's shared histogram; the router takes 256).
   static constexpr uint32_t kMaxGroupedExperts = 1024;
@@ -134,6 +138,11 @@ class MoeExperts {
   // kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the
   // dot kernel with a Q2_K down, which has no int8 form, on the plain one).
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
+  // Rows per row tile on "grouped_coopmat": 64 where the batch gives the experts at least 48
+  // rows each on average (Mixtral-8x7B at 512 tokens: 128), so each weight tile dequantized
+  // into shared memory serves twice the rows; else 32 (Qwen3-30B-A3B at 512 tokens: 32). The
+  // threshold is a guess until measured (bench ops times both).
+  uint32_t coopmat_tile_rows(const ExpertsShape& s) const;
 
  private:
   bool grouped_dot(quant::Type t) const;

@@ -53,9 +53,10 @@ constexpr uint32_t kDotWorkgroup = 128, kDotTileN = 64, kDotSubBlocks = 2;
 static_assert(kDotWorkgroup == (kTileM / 4) * (kDotTileN / 4), "moe_mul_mm_dot: one 4x4 micro-tile per thread");
 static_assert(kDotTileN % 32 == 0 && kTileM <= 16 * kDotSubBlocks,
               "moe_mul_mm_dot's OUT_Q8: whole 32-column blocks per tile, staged in its two weight tiles");
-// moe_mul_mm_coopmat: the same row tiles, 64 weight rows per tile (4 subgroups x 16).
-constexpr uint32_t kCoopTileN = 64;
-static_assert(kTileM == 32, "moe_mul_mm_coopmat computes two 16-row fragments per row tile");
+// moe_mul_mm_coopmat: row tiles of 32 or 64 rows (2 or 4 fragments of 16, coopmat_tile_rows),
+// 64 weight rows per tile (4 subgroups x 16).
+constexpr uint32_t kCoopTileN = 64, kCoopFragRows = 16;
+static_assert(kTileM % (2 * kCoopFragRows) == 0, "moe_mul_mm_coopmat stages its results 32 rows at a time");
 constexpr uint64_t kAlign = 256;
 constexpr uint32_t kMaxGroupsPerDim = 65535;  // guaranteed maxComputeWorkGroupCount
 
@@ -183,6 +184,11 @@ bool MoeExperts::grouped_dot(quant::Type t) const {
   return !grouped_coopmat(t) && options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t);
 }
 
+uint32_t MoeExperts::coopmat_tile_rows(const ExpertsShape& s) const {
+  if (options_.coopmat_tile_rows != 0) return options_.coopmat_tile_rows;
+  return uint64_t(s.n_tokens) * s.k >= 48ull * s.n_expert ? 2 * kTileM : kTileM;
+}
+
 std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
   if (path_for(s) == "decode") return "decode";
   const int coops = int(grouped_coopmat(gate)) + int(grouped_coopmat(up)) + int(grouped_coopmat(down));
@@ -301,8 +307,15 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   scratch_q8.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
   scratch_q8.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
   const uint32_t n = static_cast<uint32_t>(n_entries);
+  const bool coop_gate = grouped_coopmat(gate.type), coop_up = grouped_coopmat(up.type);
+  const bool coop_down = grouped_coopmat(down.type);
+  // Row tiles of every product alike (they are group_info's): the cooperative-matrix kernel's
+  // own size where it runs them all, else the others' 32.
+  const uint32_t tile_m = coop_gate && coop_up && coop_down ? coopmat_tile_rows(s) : kTileM;
+  require(tile_m == kTileM || tile_m == 2 * kTileM, MOEVK_ERROR_INVALID_ARGUMENT,
+          "moe experts: cooperative-matrix row tiles of 32 or 64 rows, not " + std::to_string(tile_m));
   // Worst case of sum over experts of ceil(count_e / TM): every non-empty expert wastes < 1 tile.
-  const uint32_t max_tiles = div_up(n, kTileM) + std::min(s.n_expert, n);
+  const uint32_t max_tiles = div_up(n, tile_m) + std::min(s.n_expert, n);
   require(max_tiles <= kMaxGroupsPerDim, MOEVK_ERROR_UNSUPPORTED, "moe experts: prefill batch too large");
   // The products' grids are (max_tiles, column tiles) with workgroups numbered y * max_tiles + x
   // in a uint (moe_row_tiles.glsl): the narrowest column tile is kTileN.
@@ -326,7 +339,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   };
   const Q8Activations& x_int8 = x_q8 ? *x_q8 : scratch_q8;
 
-  const GroupPush group_push{n, s.n_expert, kTileM};
+  const GroupPush group_push{n, s.n_expert, tile_m};
   rec.dispatch(ctx_.pipeline({"moe_group", 4, sizeof(GroupPush), {kGroupWorkgroup}}),
                {expert_ids, group_info, grouped_entry, grouped_row}, group_push, s.n_expert);
   // x per token, once for all its slots (the dot kernel gathers rows through grouped_entry);
@@ -355,8 +368,8 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
                         static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base, w.first, w.end};
       if (coop) {
-        const vk::Pipeline& p = ctx_.pipeline(
-            {coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation), 6, sizeof(MmPush), {}});
+        const vk::Pipeline& p = ctx_.pipeline({coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation),
+                                               6, sizeof(MmPush), {tile_m / kCoopFragRows}});
         rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, max_tiles,
                      div_up(rows, kCoopTileN));
       } else if (dot) {
@@ -374,8 +387,6 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       }
     }
   };
-  const bool coop_gate = grouped_coopmat(gate.type), coop_up = grouped_coopmat(up.type);
-  const bool coop_down = grouped_coopmat(down.type);
   // Fused gate+up and down both on the dot kernel: gate+up writes h as int8 activations (in h's
   // region), so no quantization pass and barrier before down.
   const bool h_in_epilogue = fused && dot_gate && dot_down && !coop_gate && options_.quantize_h_in_gate_up;

@@ -2,16 +2,19 @@
 // Grouped (prefill) path on cooperative matrices (common/coopmat.glsl: GL_NV_cooperative_matrix,
 // or its COOPMAT_EMULATE build in the tests): moe_mul_mm's products over each expert's row tiles,
 // with fp16 operands and fp32 accumulation.
-// Each workgroup computes a TM (32 grouped rows) x TN (64 weight rows) output tile: a row tile of
+// Each workgroup computes a TM (grouped rows) x TN (64 weight rows) output tile: a row tile of
 // one expert's grouped rows and a column tile of 64 weight rows, numbered expert-major
-// (moe_row_tiles.glsl; TM is moe_group's tile_rows). Workgroups past the real tile count leave
-// at once (the grid is sized for the worst case, so counts are never read back).
+// (moe_row_tiles.glsl; TM is moe_group's tile_rows, 16 x M_FRAGS: 32, or 64 where experts have
+// many rows, Mixtral's ~128 at 512 tokens, so each dequantized weight tile serves twice the
+// rows). Workgroups past the real tile count leave at once (the grid is sized for the worst
+// case, so counts are never read back).
 // 128 invocations = 4 subgroups of 32; subgroup s owns weight rows 16s..16s+15 of the tile and
-// both 16-row halves of the grouped rows: C = A (activations, 32 x K) * B (weights^T, K x 64).
+// all M_FRAGS 16-row fragments of the grouped rows: C = A (activations, TM x K) * B (weights^T,
+// K x 64). Fragments wholly past the tile's valid rows skip their products (uniform).
 // Per 32-column step the weight tiles are dequantized (moe_weights.glsl's weight8) into shared
 // fp16 and the activation rows gathered and converted to fp16, one step ahead of the products
-// (two copies of each tile); results go through shared memory so ragged tiles and the modes are
-// plain bounds-checked stores.
+// (two copies of each tile); results go through shared memory 32 rows at a time, so ragged
+// tiles and the modes are plain bounds-checked stores.
 // modes (push), as moe_mul_mm.comp:
 //   0  h[p] = SiLU(Wg_e a_p) * (Wu_e a_p)   a_p = x[grouped_entry[p] / k]   (fused gate+up)
 //   1  h[p] = SiLU(Wg_e a_p)                 (gate and up of different types: two passes)
@@ -22,13 +25,18 @@
 //          activations a (f32, rows of `cols`); binding 3 grouped_entry; binding 4 group_info.
 // Output:  binding 5, [n_entries][rows] f32 in grouped order.
 // Dispatch: (worst-case row tiles, div_up(rows, 64), 1). cols % 8 == 0 (the op checks).
-// Shared memory: 2 x (2 KiB activations + 8 KiB weights) + 8 KiB results = 28 KiB (lavapipe,
-// which runs the emulated build in the tests, allows 32 KiB; NVIDIA 48 KiB).
+// Specialization: 0 = M_FRAGS (2 or 4).
+// Shared memory: 2 x (TM x 64 B activations + 8 KiB weights) + 8 KiB results: 28 KiB at
+// TM 32, 32 KiB at TM 64 (lavapipe, which runs the emulated build in the tests, allows 32 KiB;
+// NVIDIA 48 KiB).
 #include "coopmat.glsl"
 #include "types.glsl"
 
+layout(constant_id = 0) const uint M_FRAGS = 2;
 layout(local_size_x = 128) in;
-const uint WG = 128u, TM = 32u, TN = 64u, TK = 32u, FRAG = 16u;
+const uint WG = 128u, TN = 64u, TK = 32u, FRAG = 16u;
+const uint TM = FRAG * M_FRAGS, MAX_FRAGS = 4u;
+const uint OUT_ROWS = 32u;  // rows of results staged through c_tile at a time
 
 layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
 layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
@@ -53,7 +61,7 @@ const uint ACT_TILE = TM * TK, W_TILE = TN * TK;
 shared float16_t act_tile[2 * ACT_TILE];  // row-major [m][k]: the A operand
 shared float16_t wa_tile[2 * W_TILE];     // [n][k]: column-major K x N for the B operand
 shared float16_t wb_tile[2 * W_TILE];
-shared float c_tile[TM * TN];             // row-major [m][n]: one product's results at a time
+shared float c_tile[OUT_ROWS * TN];       // row-major [m][n]: one product's results, 32 rows
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
 
@@ -124,12 +132,15 @@ void main() {
   const bool use_a = pc.mode != 2u, use_b = pc.mode == 0u || pc.mode == 2u;  // uniform
   const uint sg = COOP_SUBGROUP;  // 0..3: the tile's weight rows 16 sg..
 
-  // A tile of at most 16 valid rows (an expert's tail: Qwen3-30B-A3B at 512 tokens has ~32 rows
-  // an expert, half of them spilling a few into a second tile) skips the second half's products,
-  // whose rows are never stored; uniform over the workgroup, as every COOP_* use must be.
-  const bool both_halves = rows_valid > FRAG;
-  COOP_LOCALS(2, 2, 4);  // A: the two 16-row halves; B: a, b weights; C: [half] a, [2 + half] b
-  [[unroll]] for (uint c = 0u; c < 4u; ++c) { COOP_ZERO(c); }
+  // Fragments wholly past the tile's valid rows (an expert's tail: Qwen3-30B-A3B at 512 tokens
+  // has ~32 rows an expert) skip their products, whose rows are never stored; uniform over the
+  // workgroup, as every COOP_* use must be.
+  const uint live_frags = min(M_FRAGS, (rows_valid + FRAG - 1u) / FRAG);
+  // A: the fragment being multiplied; B: a, b weights; C: [f] a's, [M_FRAGS + f] b's. Sized for
+  // the largest M_FRAGS (a constant length, the form drivers know best); with 2 the last four
+  // are never touched.
+  COOP_LOCALS(1, 2, 2u * MAX_FRAGS);
+  [[unroll]] for (uint c = 0u; c < 2u * M_FRAGS; ++c) { COOP_ZERO(c); }
 
   fetch(0u, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
   put(0u);
@@ -140,17 +151,14 @@ void main() {
     if (more) fetch(k0 + TK, row_begin, rows_valid, n0, base_a, base_b, use_a, use_b);
     const uint act_at = buf * ACT_TILE, w_at = buf * W_TILE + sg * FRAG * TK;
     [[unroll]] for (uint kf = 0u; kf < TK; kf += FRAG) {
-      COOP_LOAD_A(0, act_tile, act_at + kf, TK, false);
-      if (both_halves) COOP_LOAD_A(1, act_tile, act_at + FRAG * TK + kf, TK, false);
-      if (use_a) {
-        COOP_LOAD_B(0, wa_tile, w_at + kf, TK, true);
-        COOP_MMA(0, act_tile, 0, wa_tile, 0);
-        if (both_halves) COOP_MMA(1, act_tile, 1, wa_tile, 0);
-      }
-      if (use_b) {
-        COOP_LOAD_B(1, wb_tile, w_at + kf, TK, true);
-        COOP_MMA(2, act_tile, 0, wb_tile, 1);
-        if (both_halves) COOP_MMA(3, act_tile, 1, wb_tile, 1);
+      if (use_a) COOP_LOAD_B(0, wa_tile, w_at + kf, TK, true);
+      if (use_b) COOP_LOAD_B(1, wb_tile, w_at + kf, TK, true);
+      [[unroll]] for (uint f = 0u; f < M_FRAGS; ++f) {
+        if (f < live_frags) {
+          COOP_LOAD_A(0, act_tile, act_at + f * FRAG * TK + kf, TK, false);
+          if (use_a) COOP_MMA(f, act_tile, 0, wa_tile, 0);
+          if (use_b) COOP_MMA(M_FRAGS + f, act_tile, 0, wb_tile, 1);
+        }
       }
     }
     // The other copy was last read by the previous step's products, which the previous barrier
@@ -160,33 +168,38 @@ void main() {
     buf ^= 1u;
   }
 
-  // One product's results at a time through c_tile: a's into registers, then b's.
-  const uint OUT_PER = TM * TN / WG;
-  float a_values[OUT_PER];
-  [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = 0.0;
-  if (use_a) {
-    [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
-      COOP_STORE(half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+  // Per 32 rows, one product's results at a time through c_tile: a's into registers, then b's.
+  const uint OUT_PER = OUT_ROWS * TN / WG;
+  [[unroll]] for (uint chunk = 0u; chunk < M_FRAGS / 2u; ++chunk) {
+    const uint m0 = chunk * OUT_ROWS;
+    if (m0 >= rows_valid) break;  // uniform
+    float a_values[OUT_PER];
+    [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = 0.0;
+    if (use_a) {
+      [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
+        COOP_STORE(2u * chunk + half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+      }
+      barrier();
+      [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = c_tile[lid + i * WG];
+      barrier();
     }
-    barrier();
-    [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) a_values[i] = c_tile[lid + i * WG];
-    barrier();
-  }
-  if (use_b) {
-    [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
-      COOP_STORE(2u + half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+    if (use_b) {
+      [[unroll]] for (uint half_m = 0u; half_m < 2u; ++half_m) {
+        COOP_STORE(M_FRAGS + 2u * chunk + half_m, c_tile, half_m * FRAG * TN + sg * FRAG, TN, false);
+      }
+      barrier();
     }
-    barrier();
-  }
-  [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) {
-    const uint idx = lid + i * WG;
-    const uint m = idx / TN, n = idx % TN;
-    if (m >= rows_valid || n0 + n >= pc.rows) continue;
-    const uint out_index = (row_begin + m) * pc.rows + n0 + n;
-    const float a = a_values[i], b = use_b ? c_tile[idx] : 0.0;
-    if (pc.mode == 0u) out_values[out_index] = silu(a) * b;
-    else if (pc.mode == 1u) out_values[out_index] = silu(a);
-    else if (pc.mode == 2u) out_values[out_index] *= b;
-    else out_values[out_index] = a;
+    [[unroll]] for (uint i = 0u; i < OUT_PER; ++i) {
+      const uint idx = lid + i * WG;
+      const uint m = m0 + idx / TN, n = idx % TN;
+      if (m >= rows_valid || n0 + n >= pc.rows) continue;
+      const uint out_index = (row_begin + m) * pc.rows + n0 + n;
+      const float a = a_values[i], b = use_b ? c_tile[idx] : 0.0;
+      if (pc.mode == 0u) out_values[out_index] = silu(a) * b;
+      else if (pc.mode == 1u) out_values[out_index] = silu(a);
+      else if (pc.mode == 2u) out_values[out_index] *= b;
+      else out_values[out_index] = a;
+    }
+    barrier();  // the next chunk's stores into c_tile after these reads
   }
 }

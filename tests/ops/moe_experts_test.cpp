@@ -31,6 +31,7 @@ class MoeExpertsTest : public GpuTest {
   uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
   uint32_t decode_workgroup = 64, decode_rows = 2;  // MoeExpertsOptions::decode_* for run()
   bool quantize_h = true;          // MoeExpertsOptions::quantize_h_in_gate_up for run()
+  uint32_t coopmat_tile_rows = 0;  // MoeExpertsOptions::coopmat_tile_rows for run()
   bool x_quantized_before = false; // run() quantizes x itself (QuantizeQ8) and passes it as x_q8
   uint32_t last_dispatches = 0, last_barriers = 0;  // what run()'s recording held
 
@@ -110,6 +111,7 @@ class MoeExpertsTest : public GpuTest {
     options.decode_workgroup = decode_workgroup;
     options.decode_rows = decode_rows;
     options.quantize_h_in_gate_up = quantize_h;
+    options.coopmat_tile_rows = coopmat_tile_rows;
     ops::MoeExperts op(*ctx, options);
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
@@ -330,15 +332,41 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
       {Type::Q3_K, Type::Q3_K, Type::Q2_K, 8, 2, 33, 256, 256},
       {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 1, 64, 96, Routing::OneExpert},
       {Type::Q4_0, Type::Q8_0, Type::F16, 8, 2, 19, 96, 160, Routing::OneExpert},
-      // Tiles of exactly 17 rows: the second 16-row half's products hold one valid row.
+      // Tiles of exactly 17 rows: the second 16-row fragment's products hold one valid row.
       {Type::Q8_0, Type::Q8_0, Type::Q8_0, 8, 2, 17, 64, 96, Routing::OneExpert},
   };
+  // On 64-row tiles (Mixtral-sized experts at pp512), the coopmat path alone: tiles of 17 rows
+  // (one 32-row chunk of results, fragments 3 and 4 skipped), many rows per expert, an expert
+  // of 77 rows (a 64-row tile and one of 13), tiles of 49 rows (the fourth fragment skipped,
+  // the third holding one row); the last two on 32-row tiles too.
+  const Case tall[] = {
+      cases[7], cases[2],
+      {Type::Q4_K, Type::Q4_K, Type::Q4_K, 8, 2, 77, 256, 256, Routing::OneExpert},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 1, 49, 64, 96, Routing::OneExpert},
+  };
+  struct Run {
+    Case c;
+    uint32_t tile_rows;
+    bool every_path;
+  };
+  std::vector<Run> runs;
+  for (const Case& c : cases) runs.push_back({c, 32, true});
+  for (const Case& c : tall) runs.push_back({c, 64, false});
+  runs.push_back({tall[2], 32, false});
+  runs.push_back({tall[3], 32, false});
   uint32_t seed = 1500;
-  for (const Case& c : cases) {
+  for (const auto& [c, tile_rows, every_path] : runs) {
+    coopmat_tile_rows = tile_rows;
+    SCOPED_TRACE(std::to_string(tile_rows) + "-row tiles");
     ASSERT_TRUE(coopmat_runs(c)) << describe(c);
     const Inputs probe = make_inputs(c, seed += 10);
     ASSERT_TRUE(fits_fp16(probe, reference_for(probe, Path::Decode))) << describe(c);  // check() would skip it
-    check(c, seed);
+    if (every_path) {
+      check(c, seed);
+    } else {
+      EXPECT_TRUE(close_to_reference(c, run(probe, Path::GroupedCoopmat), reference_for(probe, Path::GroupedCoopmat)))
+          << describe(c);
+    }
     const Inputs in = make_inputs(c, seed += 10);
     ASSERT_TRUE(fits_fp16(in, reference_for(in, Path::Decode))) << describe(c);
     const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
@@ -346,6 +374,7 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
                                    plus(reference_for(in, Path::GroupedCoopmat), initial)))
         << describe(c) << " accumulate";
   }
+  coopmat_tile_rows = 0;
   // Emulated, a type without an emulated build takes the dot or plain tiles instead.
   ops::MoeExpertsOptions options;
   options.coopmat_emulation = true;
@@ -353,6 +382,15 @@ TEST_F(MoeExpertsTest, CooperativeMatrixPathMatchesReference) {
   const ops::ExpertsShape s{40, 256, 256, 8, 2};
   EXPECT_EQ(ops::MoeExperts(*ctx, options).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q5_K), "grouped_mixed");
   EXPECT_EQ(ops::MoeExperts(*ctx, options).path_for(s, Type::Q5_K, Type::Q5_K, Type::Q5_K), "grouped");
+  // The row tiles by the batch: 64 rows where experts average at least 48 (Mixtral-8x7B's
+  // 8 experts, k 2, at 512 tokens: 128), else 32 (Qwen3-30B-A3B's 128, k 8: 32); forced either way.
+  const ops::MoeExperts by_batch(*ctx, options);
+  EXPECT_EQ(by_batch.coopmat_tile_rows({512, 4096, 14336, 8, 2}), 64u);
+  EXPECT_EQ(by_batch.coopmat_tile_rows({192, 4096, 14336, 8, 2}), 64u);
+  EXPECT_EQ(by_batch.coopmat_tile_rows({191, 4096, 14336, 8, 2}), 32u);
+  EXPECT_EQ(by_batch.coopmat_tile_rows({512, 2048, 768, 128, 8}), 32u);
+  options.coopmat_tile_rows = 64;
+  EXPECT_EQ(ops::MoeExperts(*ctx, options).coopmat_tile_rows({512, 2048, 768, 128, 8}), 64u);
 }
 
 TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
