@@ -154,7 +154,7 @@ int bench_model(int argc, char** argv) {
     } else if (a == "--decode-configs" && i + 1 < argc) {
       decode_configs = split(argv[++i]);
       if (decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
-    } else if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
+    } else if (!parse_common(argc, argv, i, o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
   }
   if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
   char* info_text = nullptr;

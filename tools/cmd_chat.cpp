@@ -27,17 +27,18 @@ int on_token(const char* text, size_t len, int32_t, void* user) {
 int chat(int argc, char** argv) {
   GenOptions o;
   o.n_predict = 512;
+  const unsigned options = kModelOptions | kChatOptions | kGenerationOptions | kSamplingOptions | kExpertStatsOption;
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
         std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3] [options]\n\n"
                     "Interactive chat. Type a message and press Enter; an empty line or EOF (Ctrl-D) ends.\n"
                     "The prompt format comes from the model's chat template (tokenizer.chat_template),\n"
-                    "or --chat-template to override. -n is the limit per answer (default 512).\n\n%s",
-                    common_help());
+                    "or --chat-template to override. -n is the limit per answer.\n\n%s",
+                    common_help(options, o.n_predict).c_str());
         return 0;
       }
-      if (!parse_common(argc, argv, i, o)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
+      if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moevk chat: %s (see moevk chat --help)\n", e.what());
@@ -85,6 +86,7 @@ int chat(int argc, char** argv) {
     gp.prompt = delta.c_str();
     gp.add_special = 1;  // BOS only at the start of the context, and not twice (the library checks)
     gp.max_tokens = o.n_predict;
+    gp.ignore_eos = o.ignore_eos;
     gp.sampling = o.sampling;
     std::vector<const char*> stops;
     for (const auto& s : o.stops) stops.push_back(s.c_str());

@@ -15,6 +15,7 @@ namespace {
 int logits(int argc, char** argv) {
   GenOptions o;
   o.progress = false;
+  const unsigned options = kModelOptions | kPromptOptions | kJsonOption;
   int top = 5;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -23,14 +24,14 @@ int logits(int argc, char** argv) {
                     "Runs one forward pass over the prompt and prints the logits of every position:\n"
                     "the top N (default 5) per position as a table, or all of them with --json\n"
                     "({\"prompt_ids\": [...], \"logits\": [[...], ...]}).\n\n%s",
-                    common_help());
+                    common_help(options).c_str());
         return 0;
       }
       if (!std::strcmp(argv[i], "--top") && i + 1 < argc) {
         top = int(unsigned_option(argv[++i], "--top", 1, 1000));
         continue;
       }
-      if (!parse_common(argc, argv, i, o)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
+      if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moevk logits: %s\n", e.what());

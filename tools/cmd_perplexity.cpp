@@ -64,7 +64,7 @@ int perplexity_command(int argc, char** argv) {
         no_bos = true;
       } else {
         const bool batch = a == "-b" || a == "--batch-size";
-        if (!parse_common(argc, argv, i, o)) throw std::runtime_error("unknown option " + a);
+        if (!parse_common(argc, argv, i, o, kModelOptions | kPromptOptions | kJsonOption)) throw std::runtime_error("unknown option " + a);
         batch_given = batch_given || batch;
       }
     }

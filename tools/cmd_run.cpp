@@ -70,16 +70,18 @@ int on_token(const char* text, size_t len, int32_t token, void* user) {
 
 int run(int argc, char** argv) {
   GenOptions o;
+  const unsigned options = kModelOptions | kPromptOptions | kGenerationOptions | kSamplingOptions | kPrintIdsOption |
+                           kExpertStatsOption | kProfileOption;
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
         std::printf("usage: moevk run -m model.gguf -p \"prompt\" [-n 128] [options]\n\n"
                     "Generates text from a prompt, streaming it to stdout; then prints the load time,\n"
                     "prompt tokens/s and generation tokens/s to stderr.\n\n%s",
-                    common_help());
+                    common_help(options).c_str());
         return 0;
       }
-      if (!parse_common(argc, argv, i, o)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
+      if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moevk run: %s (see moevk run --help)\n", e.what());

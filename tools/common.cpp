@@ -64,64 +64,102 @@ std::vector<int32_t> parse_ids(const std::string& s) {
   return ids;
 }
 
-bool parse_common(int argc, char** argv, int& i, GenOptions& o) {
+bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups) {
   const std::string a = argv[i];
   auto& s = o.sampling;
-  if (a == "-m" || a == "--model") o.model = value(argc, argv, i);
-  else if (a == "--device") o.device = value(argc, argv, i);
-  else if (a == "-p" || a == "--prompt") { o.prompt = value(argc, argv, i); o.prompt_given = true; }
-  else if (a == "-f" || a == "--file") {
-    const char* path = value(argc, argv, i);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(std::string("cannot read prompt file ") + path);
-    o.prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  // Each group's options: true when argv[i] is one of them (its value consumed).
+  auto model = [&] {
+    if (a == "-m" || a == "--model") o.model = value(argc, argv, i);
+    else if (a == "--device") o.device = value(argc, argv, i);
+    else if (a == "-c" || a == "--ctx-size") o.n_ctx = uint32_t(unsigned_option(value(argc, argv, i), "-c", 0, kMaxContext));
+    else if (a == "-b" || a == "--batch-size") o.n_batch = uint32_t(unsigned_option(value(argc, argv, i), "-b", 1, kMaxBatch));
+    else if (a == "--validate") o.validate = true;
+    else if (a == "--no-progress") o.progress = false;
+    else return false;
+    return true;
+  };
+  auto prompt = [&] {
+    if (a == "-p" || a == "--prompt") o.prompt = value(argc, argv, i);
+    else if (a == "-f" || a == "--file") {
+      const char* path = value(argc, argv, i);
+      std::ifstream file(path, std::ios::binary);
+      if (!file) throw std::runtime_error(std::string("cannot read prompt file ") + path);
+      o.prompt.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    } else if (a == "--prompt-ids") {
+      o.prompt_ids = parse_ids(value(argc, argv, i));
+      return true;
+    } else {
+      return false;
+    }
     o.prompt_given = true;
-  }
-  else if (a == "--prompt-ids") o.prompt_ids = parse_ids(value(argc, argv, i));
-  else if (a == "--print-ids") o.print_ids = true;
-  else if (a == "-n" || a == "--n-predict") o.n_predict = int32_t(unsigned_option(value(argc, argv, i), "-n", 0, INT32_MAX));
-  else if (a == "-c" || a == "--ctx-size") o.n_ctx = uint32_t(unsigned_option(value(argc, argv, i), "-c", 0, kMaxContext));
-  else if (a == "-b" || a == "--batch-size") o.n_batch = uint32_t(unsigned_option(value(argc, argv, i), "-b", 1, kMaxBatch));
-  else if (a == "--temp") s.temperature = float(real_option(value(argc, argv, i), "--temp", 0, 1e6));
-  else if (a == "--top-k") s.top_k = int32_t(unsigned_option(value(argc, argv, i), "--top-k", 0, INT32_MAX));
-  else if (a == "--top-p") s.top_p = float(real_option(value(argc, argv, i), "--top-p", 0, 1));
-  else if (a == "--min-p") s.min_p = float(real_option(value(argc, argv, i), "--min-p", 0, 1));
-  else if (a == "--repeat-penalty") s.repeat_penalty = float(real_option(value(argc, argv, i), "--repeat-penalty", 0, 1e6));
-  else if (a == "--repeat-last-n") s.repeat_last_n = int32_t(unsigned_option(value(argc, argv, i), "--repeat-last-n", 0, INT32_MAX));
-  // Negative presence/frequency penalties are meaningful (they favour repetition).
-  else if (a == "--presence-penalty") s.presence_penalty = float(real_option(value(argc, argv, i), "--presence-penalty", -1e6, 1e6));
-  else if (a == "--frequency-penalty") s.frequency_penalty = float(real_option(value(argc, argv, i), "--frequency-penalty", -1e6, 1e6));
-  else if (a == "-s" || a == "--seed") s.seed = unsigned_option(value(argc, argv, i), "--seed", 0, UINT64_MAX);
-  else if (a == "--greedy") s.temperature = 0.0f;
-  else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
-  else if (a == "--ignore-eos") o.ignore_eos = true;
-  else if (a == "--expert-stats") o.expert_stats = true;
-  else if (a == "--profile") o.profile = true;
-  else if (a == "--chat-template") o.chat_template = value(argc, argv, i);
-  else if (a == "--system") o.system_prompt = value(argc, argv, i);
-  else if (a == "--validate") o.validate = true;
-  else if (a == "--no-progress") o.progress = false;
-  else if (a == "--json") o.json = true;
-  else return false;
-  return true;
+    return true;
+  };
+  auto generation = [&] {
+    if (a == "-n" || a == "--n-predict") o.n_predict = int32_t(unsigned_option(value(argc, argv, i), "-n", 0, INT32_MAX));
+    else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
+    else if (a == "--ignore-eos") o.ignore_eos = true;
+    else return false;
+    return true;
+  };
+  auto sampling = [&] {
+    if (a == "--temp") s.temperature = float(real_option(value(argc, argv, i), "--temp", 0, 1e6));
+    else if (a == "--greedy") s.temperature = 0.0f;
+    else if (a == "--top-k") s.top_k = int32_t(unsigned_option(value(argc, argv, i), "--top-k", 0, INT32_MAX));
+    else if (a == "--top-p") s.top_p = float(real_option(value(argc, argv, i), "--top-p", 0, 1));
+    else if (a == "--min-p") s.min_p = float(real_option(value(argc, argv, i), "--min-p", 0, 1));
+    else if (a == "--repeat-penalty") s.repeat_penalty = float(real_option(value(argc, argv, i), "--repeat-penalty", 0, 1e6));
+    else if (a == "--repeat-last-n") s.repeat_last_n = int32_t(unsigned_option(value(argc, argv, i), "--repeat-last-n", 0, INT32_MAX));
+    // Negative presence/frequency penalties are meaningful (they favour repetition).
+    else if (a == "--presence-penalty") s.presence_penalty = float(real_option(value(argc, argv, i), "--presence-penalty", -1e6, 1e6));
+    else if (a == "--frequency-penalty") s.frequency_penalty = float(real_option(value(argc, argv, i), "--frequency-penalty", -1e6, 1e6));
+    else if (a == "-s" || a == "--seed") s.seed = unsigned_option(value(argc, argv, i), "--seed", 0, UINT64_MAX);
+    else return false;
+    return true;
+  };
+  auto chat = [&] {
+    if (a == "--chat-template") o.chat_template = value(argc, argv, i);
+    else if (a == "--system") o.system_prompt = value(argc, argv, i);
+    else return false;
+    return true;
+  };
+  auto flag = [&](const char* name, bool& target) {
+    if (a != name) return false;
+    target = true;
+    return true;
+  };
+  auto in = [&](unsigned group) { return (groups & group) != 0; };
+  return (in(kModelOptions) && model()) || (in(kPromptOptions) && prompt()) ||
+         (in(kGenerationOptions) && generation()) || (in(kSamplingOptions) && sampling()) ||
+         (in(kChatOptions) && chat()) || (in(kPrintIdsOption) && flag("--print-ids", o.print_ids)) ||
+         (in(kExpertStatsOption) && flag("--expert-stats", o.expert_stats)) ||
+         (in(kProfileOption) && flag("--profile", o.profile)) || (in(kJsonOption) && flag("--json", o.json));
 }
 
-const char* common_help() {
-  return "model and device:\n"
+std::string common_help(unsigned groups, int32_t n_predict_default) {
+  std::string h;
+  if (groups & kModelOptions)
+    h += "model and device:\n"
          "  -m, --model FILE          GGUF model file (required)\n"
          "  --device INDEX|NAME       Vulkan device (see `moevk devices`; default: best GPU)\n"
          "  -c, --ctx-size N          context length (default: the model's, at most 4096)\n"
          "  -b, --batch-size N        prompt tokens per forward step (default 512)\n"
          "  --validate                enable the Khronos validation layer\n"
-         "  --no-progress             no progress bar while loading\n"
-         "prompt:\n"
+         "  --no-progress             no progress bar while loading\n";
+  if (groups & kPromptOptions)
+    h += "prompt:\n"
          "  -p, --prompt TEXT         the prompt\n"
          "  -f, --file FILE           read the prompt from a file\n"
-         "  --prompt-ids 1,2,3        the prompt as token ids (no tokenizer involved)\n"
-         "  --print-ids               print generated token ids instead of text\n"
-         "generation:\n"
-         "  -n, --n-predict N         tokens to generate (default 128)\n"
-         "  --temp T                  temperature (default 0.8; 0 = greedy, argmax on the GPU)\n"
+         "  --prompt-ids 1,2,3        the prompt as token ids (no tokenizer involved)\n";
+  if (groups & kChatOptions)
+    h += "chat:\n"
+         "  --system TEXT             a system message before the conversation\n"
+         "  --chat-template NAME      chatml, mistral or llama3 instead of the model's template\n";
+  if (groups & (kGenerationOptions | kSamplingOptions | kPrintIdsOption | kExpertStatsOption | kProfileOption))
+    h += "generation:\n";
+  if (groups & kGenerationOptions)
+    h += "  -n, --n-predict N         tokens to generate (default " + std::to_string(n_predict_default) + ")\n";
+  if (groups & kSamplingOptions)
+    h += "  --temp T                  temperature (default 0.8; 0 = greedy, argmax on the GPU)\n"
          "  --greedy                  same as --temp 0\n"
          "  --top-k N                 (default 40; 0 = off). 1..64 samples on the GPU (the 64 best\n"
          "                            logits; penalties too with --repeat-last-n <= 256;\n"
@@ -130,12 +168,19 @@ const char* common_help() {
          "  --min-p P                 (default 0.05; 0 = off)\n"
          "  --repeat-penalty F        (default 1.0 = off)   --repeat-last-n N (default 64)\n"
          "  --presence-penalty F      (default 0)           --frequency-penalty F (default 0)\n"
-         "  -s, --seed N              random seed (default 0)\n"
-         "  --stop TEXT               stop when TEXT is generated (repeatable)\n"
-         "  --ignore-eos              keep going past end-of-generation tokens\n"
-         "  --expert-stats            print how often each expert was chosen, per layer\n"
-         "  --profile                 print GPU time per stage (attention, router, experts, other)\n"
+         "  -s, --seed N              random seed (default 0)\n";
+  if (groups & kGenerationOptions)
+    h += "  --stop TEXT               stop when TEXT is generated (repeatable)\n"
+         "  --ignore-eos              keep going past end-of-generation tokens\n";
+  if (groups & kPrintIdsOption)
+    h += "  --print-ids               print generated token ids instead of text\n";
+  if (groups & kExpertStatsOption)
+    h += "  --expert-stats            print how often each expert was chosen, per layer\n";
+  if (groups & kProfileOption)
+    h += "  --profile                 print GPU time per stage (attention, router, experts, other)\n"
          "                            and dispatches/barriers per step (GPU timestamps)\n";
+  if (groups & kJsonOption) h += "  --json                    JSON output\n";
+  return h;
 }
 
 moevk_model* load_model(const GenOptions& o, double* load_ms) {

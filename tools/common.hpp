@@ -37,11 +37,24 @@ struct GenOptions {
 uint64_t unsigned_option(const char* text, const char* option, uint64_t min, uint64_t max);
 double real_option(const char* text, const char* option, double min, double max);
 
+// The shared options by group; each command takes the groups it uses, so an option it would
+// ignore is refused as unknown, and its help lists exactly what it takes.
+enum OptionGroup : unsigned {
+  kModelOptions = 1u << 0,       // -m --device -c -b --validate --no-progress
+  kPromptOptions = 1u << 1,      // -p -f --prompt-ids
+  kGenerationOptions = 1u << 2,  // -n --stop --ignore-eos
+  kSamplingOptions = 1u << 3,    // --temp --greedy --top-k --top-p --min-p, penalties, --seed
+  kChatOptions = 1u << 4,        // --system --chat-template
+  kPrintIdsOption = 1u << 5,     // --print-ids
+  kExpertStatsOption = 1u << 6,  // --expert-stats
+  kProfileOption = 1u << 7,      // --profile
+  kJsonOption = 1u << 8,         // --json
+};
 // Parses one option at argv[i] (advancing i past its value). Returns false when argv[i] is not
-// a shared option; throws std::runtime_error for a bad value.
-bool parse_common(int argc, char** argv, int& i, GenOptions& o);
-// The help text of the shared options.
-const char* common_help();
+// a shared option of `groups`; throws std::runtime_error for a bad value.
+bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups);
+// The help text of the shared options of `groups` (-n's default as the command sets it).
+std::string common_help(unsigned groups, int32_t n_predict_default = 128);
 std::vector<int32_t> parse_ids(const std::string& s);
 
 // Loads o.model with a progress bar on stderr (when o.progress). Prints the error and returns

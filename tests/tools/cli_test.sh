@@ -37,6 +37,23 @@ check "devices --json is an array with vendor" grep -q '"vendor"' "$tmp/devices.
 for sub in run chat logits perplexity info convert make-model bench devices; do
   check "$sub --help" bash -c "'$moevk' $sub --help | grep -qi usage"
 done
+# Each command takes the shared options it uses, lists exactly those, and refuses the others
+# (rather than ignoring them): chat has no prompt options and answers up to 512 tokens.
+"$moevk" chat --help >"$tmp/chat_help" 2>&1
+check "chat --help gives -n's default of 512" grep -q "n-predict N .*(default 512)" "$tmp/chat_help"
+check "chat --help lists --system" grep -q -- "--system TEXT" "$tmp/chat_help"
+check "chat --help has no prompt options" bash -c "! grep -q -- '--prompt-ids' '$tmp/chat_help'"
+"$moevk" run --help >"$tmp/run_help" 2>&1
+check "run --help lists --print-ids and -n's default of 128" \
+  bash -c "grep -q -- '--print-ids' '$tmp/run_help' && grep -q 'n-predict N .*(default 128)' '$tmp/run_help'"
+check "run --help has no chat options" bash -c "! grep -q -- '--system' '$tmp/run_help'"
+for args in "chat -p hi" "chat --prompt-ids 1,2" "run --system hi" "logits --temp 0.5" "perplexity -n 4" \
+  "bench --print-ids"; do
+  "$moevk" $args -m "$tmp/none.gguf" >/dev/null 2>"$tmp/err"; rc=$?
+  option=${args#* }
+  check "moevk $args: refused (exit 2)" test "$rc" = 2
+  check "moevk $args: the option is named" grep -q -- "unknown option ${option%% *}" "$tmp/err"
+done
 
 # bench ops reports the path each op takes: the split router for one token of a 128-expert
 # router, and for prefill experts the integer-dot and plain rows where the device has dot.
