@@ -107,6 +107,7 @@ moevk_shader(mul_mm_dot_q4_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q4_K)
 moevk_shader(mul_mm_dot_q5_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 moevk_shader(mul_mm_dot_q6_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q6_K)
 moevk_shader(mul_mm_dot_q3_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q3_K)
+moevk_shader(mul_mm_dot_q2_k matmul/mul_mm_dot.comp DEFINES WEIGHT_Q2_K)
 
 # moe experts (runtime/ops/moe_experts.cpp, moe_combine.cpp): type-free grouping/combine kernels,
 # then one variant per weight type of each expert product (decoders from shaders/common/quant.glsl);
@@ -200,6 +201,7 @@ moevk_shader(moe_mul_mm_dot_q4_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q4_K)
 moevk_shader(moe_mul_mm_dot_q5_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q5_K)
 moevk_shader(moe_mul_mm_dot_q6_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q6_K)
 moevk_shader(moe_mul_mm_dot_q3_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q3_K)
+moevk_shader(moe_mul_mm_dot_q2_k moe/moe_mul_mm_dot.comp DEFINES WEIGHT_Q2_K)
 # moe_mul_mm_coopmat (NV cooperative matrix, fp16 operands) for every type, and emulated for the tests
 moevk_shader(moe_mul_mm_coopmat_f32 moe/moe_mul_mm_coopmat.comp DEFINES WEIGHT_F32)
 moevk_shader(moe_mul_mm_coopmat_f16 moe/moe_mul_mm_coopmat.comp DEFINES WEIGHT_F16)

@@ -136,7 +136,7 @@ class MoeExperts {
   // With the weight types: "decode"; or for the grouped path "grouped_coopmat" (every expert
   // product on the cooperative-matrix kernel), "grouped_dot" (every one on the integer-dot
   // kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the
-  // dot kernel with a Q2_K down, which has no int8 form, on the plain one).
+  // dot kernel with an F16 down, which has no int8 form, on the plain one).
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
   // Rows per row tile on "grouped_coopmat": 64 where the batch gives the experts at least 48
   // rows each on average (Mixtral-8x7B at 512 tokens: 128), so each weight tile dequantized

@@ -8,8 +8,8 @@
 //           (x rows gathered through the permutation while loading tiles), moe_mul_mm down,
 //           moe_combine back to token order with the weights applied.
 //           On devices with the integer dot product, each product whose weight type is int8-affine
-//           (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; Q3_K, Q6_K per 16-element
-//           half; weight_has_int8_dot) runs moe_mul_mm_dot instead, on int8
+//           (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; Q2_K, Q3_K, Q6_K per
+//           16-element half; weight_has_int8_dot) runs moe_mul_mm_dot instead, on int8
 //           activations from matmul/quantize_q8: x quantized once per token (rows gathered through
 //           the permutation as above), h once per grouped row before the down product.
 //           Where the NV cooperative-matrix kernels are on (MOEVK_ENABLE=coopmat, ops/coopmat.hpp)

@@ -8,6 +8,8 @@
 // so the inner sum is 8 packed OpSDot on int8 and the rest is two multiply-adds per sub-block.
 // The symmetric types with a scale per 16 elements (Q3_K, Q6_K) sum each half on its own:
 //   sum_{i<32} w_i x_i = dx * (scale_lo * sum_{i<16} qw_i qx_i + scale_hi * sum_{i>=16} qw_i qx_i)
+// and Q2_K's half mins take the half's activation sum: per half, dx * (scale * sum qw qx -
+// min * sum qx).
 //
 // Interface: include after quant.glsl (which must define QUANT_HAS_INT8). Provides
 //   int   sdot_4x8_packed(uint a, uint b, 0)   OpSDot of the 4 signed bytes of a and b
@@ -16,6 +18,16 @@
 //   void  row_affine32(uint row_byte, uint col, out float scale, out float offset)
 //                                              the sub-block holding col (col % 32 == 0)
 //   float int_dot_affine(int isum, float scale, float offset, float dx, float xs)
+//   INT8_PART_WORDS, int_dot_part(int isum, float scale, float offset, float dx, float xs, uint part)
+//     the words of a sub-block that share one weight scale: 8, or 4 for QUANT_INT8_HALVES types
+//     (Q2_K, Q3_K, Q6_K: a scale per 16 elements, row_affine32's scale for words 0..3 and offset
+//     for 4..7, no offset term). A kernel sums sdot over INT8_PART_WORDS words at a time and
+//     folds each part with int_dot_part (part = word / INT8_PART_WORDS); with 8 that is
+//     int_dot_affine.
+//   With QUANT_INT8_HALF_MINS (Q2_K: w = scale * q - min per half) a part also needs the
+//   activations' own sum over it, qsum = sum qx (sdot with INT8_ONES over the part's words):
+//   void  row_mins32(uint row_byte, uint col, out float min_lo, out float min_hi)
+//   float int_dot_part_min(int isum, int qsum, float scale, float min_value, float dx)
 // Debian's glslang lacks GL_EXT_integer_dot_product, so OpSDot comes through
 // GL_EXT_spirv_intrinsics; devices without the feature never get these pipelines (the ops check
 // the integer dot product feature first).
@@ -55,6 +67,16 @@ float int_dot_part(int isum, float scale, float offset, float dx, float xs, uint
 const uint INT8_PART_WORDS = 8u;
 float int_dot_part(int isum, float scale, float offset, float dx, float xs, uint part) {
   return int_dot_affine(isum, scale, offset, dx, xs);
+}
+#endif
+
+#ifdef QUANT_INT8_HALF_MINS
+const uint INT8_ONES = 0x01010101u;
+void row_mins32(uint row_byte, uint col, out float min_lo, out float min_hi) {
+  quant_mins32(row_byte + (col / QK) * BLOCK_BYTES, (col % QK) / 32u, min_lo, min_hi);
+}
+float int_dot_part_min(int isum, int qsum, float scale, float min_value, float dx) {
+  return (float(isum) * scale - float(qsum) * min_value) * dx;
 }
 #endif
 

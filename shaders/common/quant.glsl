@@ -28,16 +28,18 @@
 //                    the p-th of the QK/16 runs of a block starts at
 //                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
-//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; and Q3_K, Q6_K, symmetric with a scale per
-//   16 elements; not Q2_K, whose 16-element mins would need half sums of the activations) it
-//   also defines QUANT_HAS_INT8 and
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; Q3_K and Q6_K, symmetric with a scale per
+//   16 elements; Q2_K, a scale and a min per 16) it also defines QUANT_HAS_INT8 and
 //     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
 //     void quant_affine32(uint block, uint s, out float scale, out float offset)
 //                                                elements 32s..32s+31 are scale * q + offset;
-//                                                with QUANT_INT8_HALVES (Q3_K, Q6_K) elements
-//                                                32s..32s+15 are scale * q, 32s+16..32s+31
-//                                                offset * q (the two 16-element scales)
+//                                                with QUANT_INT8_HALVES (Q2_K, Q3_K, Q6_K)
+//                                                elements 32s..32s+15 are scale * q,
+//                                                32s+16..32s+31 offset * q (the two 16-element
+//                                                scales), less, with QUANT_INT8_HALF_MINS (Q2_K):
+//     void quant_mins32(uint block, uint s, out float min_lo, out float min_hi)
+//                                                each half's min
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
 //   Block byte offsets need only be even (blocks are packed; 16-bit fields sit at even offsets);
 //   F32 blocks must be 4-aligned. Reads stay inside the block's bytes rounded out to whole words.
@@ -427,6 +429,28 @@ vec2 q2_k_d_dmin(uint block) { return unpackHalf2x16(weight_u16(block + 80u) | (
 void q2_k_scale(vec2 dm, uint scale_byte, out float dl, out float ml) {
   dl = dm.x * float(scale_byte & 0xFu);
   ml = dm.y * float(scale_byte >> 4u);
+}
+#define QUANT_HAS_INT8 1
+#define QUANT_INT8_HALVES 1
+#define QUANT_INT8_HALF_MINS 1
+uvec2 quant_int8x8(uint block, uint e) {  // the 2-bit values 0..3, already valid int8
+  const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;
+  return (weight_u64(block + 16u + 32u * n + l) >> (2u * j)) & 0x03030303u;
+}
+// Sub-block s = 4n + j: its halves' scale bytes 8n + 2j and the next (one 16-bit read).
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  const uint pair = weight_u16(block + 8u * (s >> 2u) + 2u * (s & 3u));
+  const vec2 dm = q2_k_d_dmin(block);
+  float unused;
+  q2_k_scale(dm, pair & 0xFFu, scale, unused);
+  q2_k_scale(dm, pair >> 8u, offset, unused);
+}
+void quant_mins32(uint block, uint s, out float min_lo, out float min_hi) {
+  const uint pair = weight_u16(block + 8u * (s >> 2u) + 2u * (s & 3u));
+  const vec2 dm = q2_k_d_dmin(block);
+  float unused;
+  q2_k_scale(dm, pair & 0xFFu, unused, min_lo);
+  q2_k_scale(dm, pair >> 8u, unused, min_hi);
 }
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const uint n = e >> 7u, j = (e >> 5u) & 3u, l = e & 31u;

@@ -45,6 +45,9 @@ layout(push_constant) uniform Push {
 shared uint wq_tile[2 * 8 * BM];  // word-major: wq_tile[u * BM + m]
 shared float wd_tile[2 * BM];
 shared float wo_tile[2 * BM];
+#ifdef QUANT_INT8_HALF_MINS
+shared vec2 wm_tile[2 * BM];  // Q2_K: the sub-block's two half mins
+#endif
 shared uint xq_tile[2 * 8 * BN];
 shared float xd_tile[2 * BN];
 shared float xs_tile[2 * BN];
@@ -54,6 +57,9 @@ shared float xs_tile[2 * BN];
 const uint W_LOADS = (BM * 4u + WG - 1u) / WG, X_LOADS = (BN * 8u + WG - 1u) / WG;
 uvec2 next_wq[W_LOADS];
 float next_wd[W_LOADS], next_wo[W_LOADS];
+#ifdef QUANT_INT8_HALF_MINS
+vec2 next_wm[W_LOADS];
+#endif
 uint next_xq[X_LOADS];
 float next_xd[X_LOADS], next_xs[X_LOADS];
 
@@ -64,10 +70,16 @@ void fetch(uint blk, uint row0, uint tok0) {
     const uint m = idx / 4u, g = idx % 4u, row = row0 + m;
     next_wq[i] = uvec2(0u);
     next_wd[i] = next_wo[i] = 0.0;
+#ifdef QUANT_INT8_HALF_MINS
+    next_wm[i] = vec2(0.0);
+#endif
     if (idx < BM * 4u && row < pc.rows) {
       const uint row_byte = pc.weight_base + row * pc.row_bytes;
       next_wq[i] = row_int8x8(row_byte, blk * 32u + g * 8u);
       if (g == 0u) row_affine32(row_byte, blk * 32u, next_wd[i], next_wo[i]);
+#ifdef QUANT_INT8_HALF_MINS
+      if (g == 0u) row_mins32(row_byte, blk * 32u, next_wm[i].x, next_wm[i].y);
+#endif
     }
   }
   [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
@@ -91,6 +103,9 @@ void put(uint buf) {
     if (g == 0u) {
       wd_tile[buf * BM + m] = next_wd[i];
       wo_tile[buf * BM + m] = next_wo[i];
+#ifdef QUANT_INT8_HALF_MINS
+      wm_tile[buf * BM + m] = next_wm[i];
+#endif
     }
   }
   [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
@@ -125,23 +140,40 @@ void main() {
     const uint wq = buf * 8u * BM, xq = buf * 8u * BN;
     int isum[TM * TN];
     [[unroll]] for (uint i = 0u; i < TM * TN; ++i) isum[i] = 0;
+#ifdef QUANT_INT8_HALF_MINS
+    int qsum[TN];  // each token's int8 sum over the part (Q2_K's mins)
+    [[unroll]] for (uint j = 0u; j < TN; ++j) qsum[j] = 0;
+#endif
     [[unroll]] for (uint u = 0u; u < 8u; ++u) {
       uint a[TM], b[TN];
       [[unroll]] for (uint i = 0u; i < TM; ++i) a[i] = wq_tile[wq + u * BM + tm + i * threads_m];
       [[unroll]] for (uint j = 0u; j < TN; ++j) b[j] = xq_tile[xq + u * BN + tn + j * (BN / TN)];
       [[unroll]] for (uint i = 0u; i < TM; ++i)
         [[unroll]] for (uint j = 0u; j < TN; ++j) isum[i * TN + j] += sdot_4x8_packed(a[i], b[j], 0);
+#ifdef QUANT_INT8_HALF_MINS
+      [[unroll]] for (uint j = 0u; j < TN; ++j) qsum[j] += sdot_4x8_packed(b[j], INT8_ONES, 0);
+#endif
       // The end of a part of words sharing one weight scale (int_dot.glsl: the whole sub-block,
       // or each half for the 16-element-scale types); constant per unrolled u.
       if ((u + 1u) % INT8_PART_WORDS == 0u) {
+        const uint part = u / INT8_PART_WORDS;
         [[unroll]] for (uint i = 0u; i < TM; ++i) {
-          const float dw = wd_tile[buf * BM + tm + i * threads_m], ow = wo_tile[buf * BM + tm + i * threads_m];
+          const uint m = buf * BM + tm + i * threads_m;
+          const float dw = wd_tile[m], ow = wo_tile[m];
           [[unroll]] for (uint j = 0u; j < TN; ++j) {
             const uint n = buf * BN + tn + j * (BN / TN);
-            acc[i * TN + j] += int_dot_part(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n], u / INT8_PART_WORDS);
+#ifdef QUANT_INT8_HALF_MINS
+            acc[i * TN + j] += int_dot_part_min(isum[i * TN + j], qsum[j], part == 0u ? dw : ow,
+                                                part == 0u ? wm_tile[m].x : wm_tile[m].y, xd_tile[n]);
+#else
+            acc[i * TN + j] += int_dot_part(isum[i * TN + j], dw, ow, xd_tile[n], xs_tile[n], part);
+#endif
             isum[i * TN + j] = 0;
           }
         }
+#ifdef QUANT_INT8_HALF_MINS
+        [[unroll]] for (uint j = 0u; j < TN; ++j) qsum[j] = 0;
+#endif
       }
     }
     // The other copy was last read by the previous step's products, which the previous barrier

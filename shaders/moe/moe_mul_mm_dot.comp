@@ -27,7 +27,8 @@
 // Dispatch: (worst-case row tiles, div_up(rows, TN), 1). cols % 32 == 0.
 // Specialization: 0 = WG, 1 = TM, 2 = TN, 3 = KB (32-column sub-blocks per step), 4 = OUT_Q8,
 // WG == (TM / 4) * (TN / 4); with OUT_Q8 also TN % 32 == 0 and TM <= 32 KB (the output tile is
-// staged in the weight tiles). Shared memory: 8 * KB * (10 TM + 20 TN) bytes (two copies).
+// staged in the weight tiles). Shared memory: 8 * KB * (10 TM + 20 TN) bytes (two copies), and
+// 32 * KB * TN more for Q2_K's half mins.
 #include "types.glsl"
 #include "q8_block.glsl"
 
@@ -69,6 +70,14 @@ void weight_affine32(uint which, uint row_byte, uint col, out float scale, out f
   moe_weight_select = which;
   row_affine32(row_byte, col, scale, offset);
 }
+#ifdef QUANT_INT8_HALF_MINS
+vec2 weight_mins32(uint which, uint row_byte, uint col) {
+  moe_weight_select = which;
+  vec2 m;
+  row_mins32(row_byte, col, m.x, m.y);
+  return m;
+}
+#endif
 
 const uint MR = 4u, NR = 4u;  // per-thread micro-tile: WG == (TM / MR) * (TN / NR)
 // Word-major tiles ([(s * 8 + u) * rows + i]): the inner loop reads consecutive rows across
@@ -81,6 +90,9 @@ shared uint act_q[2u * ACT_Q];
 shared float act_d[2u * ACT_F], act_s[2u * ACT_F];
 shared uint wa_q[2u * W_Q], wb_q[2u * W_Q];
 shared float wa_d[2u * W_F], wa_o[2u * W_F], wb_d[2u * W_F], wb_o[2u * W_F];
+#ifdef QUANT_INT8_HALF_MINS
+shared vec2 wa_m[2u * W_F], wb_m[2u * W_F];  // Q2_K: each sub-block's two half mins
+#endif
 
 float acc_a[MR * NR], acc_b[MR * NR];
 uint tm, tn;
@@ -90,6 +102,10 @@ uint tm, tn;
 void accumulate_sub_block(uint buf, uint s, bool with_b) {
   int isum_a[MR * NR], isum_b[MR * NR];
   [[unroll]] for (uint i = 0u; i < MR * NR; ++i) { isum_a[i] = 0; isum_b[i] = 0; }
+#ifdef QUANT_INT8_HALF_MINS
+  int qsum[MR];  // each activation row's int8 sum over the part (Q2_K's mins)
+  [[unroll]] for (uint r = 0u; r < MR; ++r) qsum[r] = 0;
+#endif
   const uint aq = buf * ACT_Q, wq = buf * W_Q;
   [[unroll]] for (uint u = 0u; u < 8u; ++u) {
     const uint w = s * 8u + u;
@@ -104,6 +120,9 @@ void accumulate_sub_block(uint buf, uint s, bool with_b) {
         isum_a[r * NR + c] += sdot_4x8_packed(av[r], wa[c], 0);
         if (with_b) isum_b[r * NR + c] += sdot_4x8_packed(av[r], wb[c], 0);
       }
+#ifdef QUANT_INT8_HALF_MINS
+    [[unroll]] for (uint r = 0u; r < MR; ++r) qsum[r] += sdot_4x8_packed(av[r], INT8_ONES, 0);
+#endif
     // The end of a part of words sharing one weight scale (int_dot.glsl: the whole sub-block,
     // or each half for the 16-element-scale types); constant per unrolled u.
     if ((u + 1u) % INT8_PART_WORDS == 0u) {
@@ -112,11 +131,20 @@ void accumulate_sub_block(uint buf, uint s, bool with_b) {
         const uint m = buf * ACT_F + s * TM + tm * MR + r;
         [[unroll]] for (uint c = 0u; c < NR; ++c) {
           const uint n = buf * W_F + s * TN + tn * NR + c, i = r * NR + c;
+#ifdef QUANT_INT8_HALF_MINS
+          const float ma = part == 0u ? wa_m[n].x : wa_m[n].y, mb = part == 0u ? wb_m[n].x : wb_m[n].y;
+          acc_a[i] += int_dot_part_min(isum_a[i], qsum[r], part == 0u ? wa_d[n] : wa_o[n], ma, act_d[m]);
+          if (with_b) acc_b[i] += int_dot_part_min(isum_b[i], qsum[r], part == 0u ? wb_d[n] : wb_o[n], mb, act_d[m]);
+#else
           acc_a[i] += int_dot_part(isum_a[i], wa_d[n], wa_o[n], act_d[m], act_s[m], part);
           if (with_b) acc_b[i] += int_dot_part(isum_b[i], wb_d[n], wb_o[n], act_d[m], act_s[m], part);
+#endif
           isum_a[i] = 0;
           isum_b[i] = 0;
         }
+#ifdef QUANT_INT8_HALF_MINS
+        qsum[r] = 0;
+#endif
       }
     }
   }
@@ -132,6 +160,9 @@ uint next_act_q[ACT_LOADS];
 float next_act_d[ACT_LOADS], next_act_s[ACT_LOADS];
 uvec2 next_wa_q[W_LOADS], next_wb_q[W_LOADS];
 float next_wa_d[W_LOADS], next_wa_o[W_LOADS], next_wb_d[W_LOADS], next_wb_o[W_LOADS];
+#ifdef QUANT_INT8_HALF_MINS
+vec2 next_wa_m[W_LOADS], next_wb_m[W_LOADS];
+#endif
 
 // Zeros past the rows or columns (a zero scale and sum make their products vanish).
 void fetch(uint b0, uint row_begin, uint rows_valid, uint n0, uint base_a, uint base_b, bool fused) {
@@ -159,12 +190,21 @@ void fetch(uint b0, uint row_begin, uint rows_valid, uint n0, uint base_a, uint 
     next_wa_q[i] = uvec2(0u);
     next_wb_q[i] = uvec2(0u);
     next_wa_d[i] = next_wa_o[i] = next_wb_d[i] = next_wb_o[i] = 0.0;
+#ifdef QUANT_INT8_HALF_MINS
+    next_wa_m[i] = next_wb_m[i] = vec2(0.0);
+#endif
     if (idx < TN * KB * 4u && row < pc.rows && blk < n_blocks) {
       next_wa_q[i] = weight_int8x8(0u, base_a + row * pc.row_bytes, col);
       if (g == 0u) weight_affine32(0u, base_a + row * pc.row_bytes, col, next_wa_d[i], next_wa_o[i]);
+#ifdef QUANT_INT8_HALF_MINS
+      if (g == 0u) next_wa_m[i] = weight_mins32(0u, base_a + row * pc.row_bytes, col);
+#endif
       if (fused) {
         next_wb_q[i] = weight_int8x8(1u, base_b + row * pc.row_bytes, col);
         if (g == 0u) weight_affine32(1u, base_b + row * pc.row_bytes, col, next_wb_d[i], next_wb_o[i]);
+#ifdef QUANT_INT8_HALF_MINS
+        if (g == 0u) next_wb_m[i] = weight_mins32(1u, base_b + row * pc.row_bytes, col);
+#endif
       }
     }
   }
@@ -197,6 +237,10 @@ void put(uint buf) {
       wa_o[f] = next_wa_o[i];
       wb_d[f] = next_wb_d[i];
       wb_o[f] = next_wb_o[i];
+#ifdef QUANT_INT8_HALF_MINS
+      wa_m[f] = next_wa_m[i];
+      wb_m[f] = next_wb_m[i];
+#endif
     }
   }
 }

@@ -27,10 +27,10 @@ const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 
-// The types with an integer-dot kernel: 32-element sub-blocks of scale * int8 + offset, or of
-// scale * int8 per 16-element half (Q3_K, Q6_K).
-const Type kDotTypes[] = {Type::Q8_0,   Type::Q4_0,   Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL,
-                          Type::IQ4_XS, Type::Q4_K, Type::Q5_K, Type::Q3_K, Type::Q6_K};
+// The types with an integer-dot kernel: 32-element sub-blocks of scale * int8 + offset, or
+// 16-element halves of scale * int8 (Q3_K, Q6_K) or scale * int8 - min (Q2_K).
+const Type kDotTypes[] = {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::IQ4_XS,
+                          Type::Q4_K, Type::Q5_K, Type::Q2_K, Type::Q3_K, Type::Q6_K};
 bool has_dot(Type t) { return std::find(std::begin(kDotTypes), std::end(kDotTypes), t) != std::end(kDotTypes); }
 
 struct Case {
@@ -768,9 +768,9 @@ TEST_F(GpuTest, MatMulProductsRecordedOneByOneWhereTheyCannotShare) {
       ops::MatMul off(*ctx, options);
       check_products(*ctx, off, {{Type::Q4_0, Type::Q4_0}, {65, 9}, 256, tokens, true}, 4, seed += 50);
     }
-    // Only the dot-able ones share it: Q2_K takes the plain tiles. A Q4_K_M file's Q6_K attn_v
+    // Only the dot-able ones share it: F16 takes the plain tiles. A Q4_K_M file's Q6_K attn_v
     // is dot-able and shares it.
-    check_products(*ctx, op, {{Type::Q4_K, Type::Q4_K, Type::Q2_K}, {9, 5, 5}, 512, 17}, 4, seed += 50);
+    check_products(*ctx, op, {{Type::Q4_K, Type::Q4_K, Type::F16}, {9, 5, 5}, 512, 17}, 4, seed += 50);
     check_products(*ctx, op, {{Type::Q4_K, Type::Q4_K, Type::Q6_K}, {9, 5, 5}, 512, 17}, 4, seed += 50);
   }
   // Four products are more than one dispatch takes.

@@ -86,12 +86,12 @@ inline const char* path_name(Path p) {
                                                                                                  : "grouped_coopmat";
 }
 
-// The types with an integer-dot kernel (int8-affine 32-element sub-blocks, or symmetric
-// 16-element halves: Q3_K, Q6_K).
+// The types with an integer-dot kernel (int8-affine 32-element sub-blocks, or 16-element halves:
+// Q2_K, Q3_K, Q6_K).
 inline bool has_dot(Type t) {
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
-         t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K || t == Type::Q3_K ||
-         t == Type::Q6_K;
+         t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K || t == Type::Q2_K ||
+         t == Type::Q3_K || t == Type::Q6_K;
 }
 // Which products take the dot kernel on `path` (the op's rule: the weight type decides).
 struct DotProducts {

@@ -309,8 +309,11 @@ TEST_F(MoeExpertsTest, IntegerDotPathEveryTypeMatchesReference) {
       {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 40, 256, 256},
       {Type::Q6_K, Type::Q6_K, Type::Q6_K, 8, 2, 33, 256, 256, Routing::Random, 20, 0},
       {Type::Q3_K, Type::Q3_K, Type::Q3_K, 64, 8, 17, 256, 256, Routing::FewExperts},
-      // Q2_K (not dot-able: its 16-element mins) gate/up with a Q3_K down: mixed.
+      // Q2_K (16-element scales and mins: the activations' half sums) with a Q3_K down.
       {Type::Q2_K, Type::Q2_K, Type::Q3_K, 8, 2, 17, 256, 256},
+      {Type::Q2_K, Type::Q2_K, Type::Q2_K, 60, 4, 33, 256, 256, Routing::Random, 20, 0},
+      // Q4_K gate/up with an F16 down (no int8 form): the dot and plain kernels mixed.
+      {Type::Q4_K, Type::Q4_K, Type::F16, 8, 2, 17, 256, 256},
       // Gate and up of different dot types: two passes (modes 1 and 2), x quantized once.
       {Type::Q4_0, Type::Q8_0, Type::Q4_1, 8, 2, 19, 96, 160},
   };
@@ -402,8 +405,8 @@ TEST_F(MoeExpertsTest, IntegerDotPathFollowsDeviceAndOptions) {
   EXPECT_EQ(op.path_for({4, 256, 256, 8, 2}, Type::Q4_0, Type::Q4_0, Type::Q4_0), "decode");
   EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), coop ? "grouped_coopmat" : dot ? "grouped_dot" : "grouped");
   EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q6_K), coop ? "grouped_coopmat" : dot ? "grouped_dot" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::Q2_K), coop ? "grouped_coopmat" : dot ? "grouped_mixed" : "grouped");
-  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::Q2_K), coop ? "grouped_coopmat" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::Q4_K, Type::Q4_K, Type::F16), coop ? "grouped_coopmat" : dot ? "grouped_mixed" : "grouped");
+  EXPECT_EQ(op.path_for(s, Type::F16, Type::F16, Type::F32), coop ? "grouped_coopmat" : "grouped");
   ops::MoeExpertsOptions no_dot;
   no_dot.allow_dot = no_dot.allow_coopmat = false;
   EXPECT_EQ(ops::MoeExperts(*ctx, no_dot).path_for(s, Type::Q4_K, Type::Q4_K, Type::Q4_K), "grouped");
