@@ -321,9 +321,16 @@ typedef void (*moevk_log_fn)(const char* line, void* user_data);
 /* The *_default_params functions below are thread-safe. */
 
 /* Stored types (convert and make-model): norms, biases, routers and the shared-expert gate stay
- * F32; every matrix (token_embd and output included) takes `type`, except one whose row length
- * is not a multiple of the type's block: K-quants fall back to q8_0 (row a multiple of 32),
- * otherwise f16; each fallback is reported through `log`. */
+ * F32; every matrix (token_embd and output included) takes `type`, or the type of the first of
+ * `tensor_types` whose pattern its name matches, except one whose row length is not a multiple
+ * of the type's block: K-quants fall back to q8_0 (row a multiple of 32), otherwise f16; each
+ * fallback is reported through `log`.
+ * tensor_types (may be NULL when n_tensor_types is 0): rules "PATTERN=TYPE" as llama-quantize's
+ * --tensor-type, PATTERN an ECMAScript regular expression searched in each matrix's GGUF name,
+ * e.g. "ffn_down_exps=q6_k", "^output\\.weight$=q6_k", "blk\\.(0|1|2)\\.attn_v=q8_0" (a
+ * Q4_K_M-like mix is type q4_k with such rules). A malformed rule, or one that matches no
+ * matrix, fails the call (MOEVK_ERROR_INVALID_ARGUMENT) before anything is written. Added after
+ * moevk 0.1's first layout: a caller built without these fields gets none. */
 typedef struct moevk_convert_params {
   size_t struct_size;
   const char* hf_dir;       /* config.json + *.safetensors (+ tokenizer.json, optional) */
@@ -334,6 +341,8 @@ typedef struct moevk_convert_params {
   void* progress_user_data;
   moevk_log_fn log;
   void* log_user_data;
+  const char* const* tensor_types; /* per-tensor type rules (above); default none */
+  size_t n_tensor_types;
 } moevk_convert_params;
 
 MOEVK_API moevk_convert_params moevk_convert_default_params(void);
@@ -360,6 +369,8 @@ typedef struct moevk_make_model_params {
   void* progress_user_data;
   moevk_log_fn log;
   void* log_user_data;
+  const char* const* tensor_types; /* per-tensor type rules (see moevk_convert_params) */
+  size_t n_tensor_types;
 } moevk_make_model_params;
 
 MOEVK_API moevk_make_model_params moevk_make_model_default_params(void);

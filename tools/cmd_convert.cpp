@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "command.hpp"
 #include "model_summary.hpp"
@@ -11,7 +12,8 @@ namespace {
 
 void usage() {
   std::printf(
-      "usage: moevk convert HF_DIR -o OUT.gguf [--type TYPE] [--no-progress] [--quiet]\n\n"
+      "usage: moevk convert HF_DIR -o OUT.gguf [--type TYPE] [--tensor-type PATTERN=TYPE ...]\n"
+      "                    [--no-progress] [--quiet]\n\n"
       "Converts a Hugging Face checkpoint (config.json + model.safetensors or shards listed in\n"
       "model.safetensors.index.json; F32, F16 or BF16 tensors) of MixtralForCausalLM,\n"
       "Qwen2MoeForCausalLM or Qwen3MoeForCausalLM (dense Llama, Mistral, Qwen2, Qwen3 too) into\n"
@@ -20,6 +22,11 @@ void usage() {
       "  -o, --output PATH   the GGUF file to write (required)\n"
       "  --type TYPE         f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k,\n"
       "                      q4_k, q5_k, q6_k, iq4_nl, iq4_xs\n"
+      "  --tensor-type PATTERN=TYPE  (repeatable) matrices whose GGUF name matches PATTERN (a\n"
+      "                      regular expression, e.g. ffn_down_exps, '^output\\.weight$',\n"
+      "                      'blk\\.(0|1)\\.attn_v') take TYPE instead, as llama-quantize's\n"
+      "                      --tensor-type; the first matching rule wins; a rule that matches no\n"
+      "                      matrix is an error\n"
       "  --no-progress       no progress bar\n"
       "  --quiet             no summary of the written model\n\n"
       "Stored types: norms, biases, routers (ffn_gate_inp) and the shared-expert gate stay f32.\n"
@@ -33,6 +40,7 @@ void usage() {
 int run_convert(int argc, char** argv) {
   moevk_convert_params p = moevk_convert_default_params();
   bool progress = true, quiet = false;
+  std::vector<const char*> tensor_types;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> const char* {
@@ -49,6 +57,10 @@ int run_convert(int argc, char** argv) {
       if (!(p.output_path = value())) return 2;
     } else if (a == "--type") {
       if (!(p.type = value())) return 2;
+    } else if (a == "--tensor-type") {
+      const char* rule = value();
+      if (!rule) return 2;
+      tensor_types.push_back(rule);
     } else if (a == "--no-progress") {
       progress = false;
     } else if (a == "--quiet") {
@@ -67,6 +79,8 @@ int run_convert(int argc, char** argv) {
     std::fprintf(stderr, "moevk convert: need HF_DIR and -o OUT.gguf (see moevk convert --help)\n");
     return 2;
   }
+  p.tensor_types = tensor_types.data();
+  p.n_tensor_types = tensor_types.size();
   if (progress) p.progress = moevk_cli::file_progress_bar;
   p.log = moevk_cli::file_log_line;
   const moevk_status status = moevk_convert(&p);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "command.hpp"
 #include "common.hpp"
@@ -28,6 +29,12 @@ void usage() {
       "                    tiny-qwen2, tiny-qwen3 (2 layers, 64 wide, vocab 384)\n"
       "  --type TYPE       q4_0 (default), q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k,\n"
       "                    iq4_nl, iq4_xs, f16, bf16, f32\n"
+      "  --tensor-type PATTERN=TYPE  (repeatable) matrices whose GGUF name matches PATTERN (a regular\n"
+      "                    expression, e.g. ffn_down_exps, '^output\\.weight$', 'blk\\.(0|1)\\.attn_v')\n"
+      "                    take TYPE instead; the first matching rule wins; a rule matching no\n"
+      "                    matrix is an error. A Q4_K_M-like mix: --type q4_k --tensor-type\n"
+      "                    output.weight=q6_k --tensor-type ffn_down_exps=q6_k (llama.cpp's Q4_K_M\n"
+      "                    gives q6_k to attn_v and ffn_down in about half the layers, not all)\n"
       "  -o, --output PATH the GGUF file to write\n"
       "  --seed N          random seed (default 1)\n"
       "  --dry-run         write nothing; print the summary of the file that would be written\n"
@@ -44,6 +51,7 @@ void usage() {
 int run_make_model(int argc, char** argv) {
   moevk_make_model_params p = moevk_make_model_default_params();
   bool progress = true, json = false;
+  std::vector<const char*> tensor_types;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = nullptr;
@@ -78,7 +86,10 @@ int run_make_model(int argc, char** argv) {
       return 0;
     } else if (a == "--preset") ok = need() && (p.preset = v);
     else if (a == "--type") ok = need() && (p.type = v);
-    else if (a == "-o" || a == "--output") ok = need() && (p.output_path = v);
+    else if (a == "--tensor-type") {
+      ok = need();
+      if (ok) tensor_types.push_back(v);
+    } else if (a == "-o" || a == "--output") ok = need() && (p.output_path = v);
     else if (a == "--arch") ok = need() && (p.arch = v);
     else if (a == "--seed") {
       uint64_t seed = 0;
@@ -108,6 +119,8 @@ int run_make_model(int argc, char** argv) {
     std::fprintf(stderr, "moevk make-model: need -o OUT.gguf or --dry-run (see moevk make-model --help)\n");
     return 2;
   }
+  p.tensor_types = tensor_types.data();
+  p.n_tensor_types = tensor_types.size();
   if (progress && !p.dry_run) p.progress = moevk_cli::file_progress_bar;
   p.log = moevk_cli::file_log_line;
   char* text = nullptr;

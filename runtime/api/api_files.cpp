@@ -28,6 +28,20 @@ quant::Type parse_type_arg(const char* name, const char* what) {
   return t;
 }
 
+convert::TypeRules rules_arg(const char* const* rules, size_t n, const char* what) {
+  if (n > 0 && !rules) fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": tensor_types is NULL");
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < n; ++i) {
+    if (!rules[i]) fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": tensor_types[" + std::to_string(i) + "] is NULL");
+    texts.emplace_back(rules[i]);
+  }
+  try {
+    return convert::TypeRules::parse(texts);
+  } catch (const Error& e) {
+    fail(e.status(), std::string(what) + ": " + e.what());
+  }
+}
+
 convert::WriteCallbacks callbacks_of(moevk_progress_fn progress, void* progress_user, moevk_log_fn log, void* log_user) {
   convert::WriteCallbacks cb;
   if (progress)
@@ -55,7 +69,8 @@ moevk_status moevk_convert(const moevk_convert_params* params) {
     if (!p.hf_dir || !*p.hf_dir) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_convert: hf_dir is not set");
     if (!p.output_path || !*p.output_path) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_convert: output_path is not set");
     convert::convert_hf(p.hf_dir, p.output_path, parse_type_arg(p.type, "moevk_convert"),
-                        callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data));
+                        callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data),
+                        rules_arg(p.tensor_types, p.n_tensor_types, "moevk_convert"));
   });
 }
 
@@ -90,7 +105,8 @@ moevk_status moevk_make_model(const moevk_make_model_params* params, char** info
     const convert::ModelSpec spec = convert::make_model_spec(p.preset ? p.preset : "tiny", o);
     const model::ModelInfo info =
         convert::make_model(spec, parse_type_arg(p.type, "moevk_make_model"), p.output_path ? p.output_path : "",
-                            p.seed, p.dry_run != 0, callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data));
+                            p.seed, p.dry_run != 0, callbacks_of(p.progress, p.progress_user_data, p.log, p.log_user_data),
+                            rules_arg(p.tensor_types, p.n_tensor_types, "moevk_make_model"));
     if (info_json_out) *info_json_out = api::to_c_string(model::model_info_json(info));
   });
 }

@@ -1,9 +1,10 @@
 // Hugging Face checkpoint -> GGUF, and random-weight model files.
 //
 // Stored types (both paths): norms, biases, routers (ffn_gate_inp) and the shared-expert gate
-// stay F32; every matrix, token_embd and output included, takes the requested type, except a
-// matrix whose row length is not a multiple of the type's block, which falls back to Q8_0
-// (K-quants, rows a multiple of 32) or F16, reported through WriteCallbacks::log.
+// stay F32; every matrix, token_embd and output included, takes the requested type (or a
+// TypeRules rule's), except a matrix whose row length is not a multiple of the type's block,
+// which falls back to Q8_0 (K-quants, rows a multiple of 32) or F16, reported through
+// WriteCallbacks::log.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,7 +27,7 @@ ModelSpec spec_from_hf(const std::string& config_json, const Checkpoint& checkpo
 uint64_t llama_qk_source_row(uint64_t row, uint32_t head_dim);
 
 void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::Type type,
-                const WriteCallbacks& callbacks);
+                const WriteCallbacks& callbacks, const TypeRules& rules = {});
 
 // Random-weight models. Presets: tiny (llama/Mixtral-style), tiny-qwen2moe, tiny-qwen3moe,
 // mixtral-8x7b, mixtral-8x22b, qwen1.5-moe-a2.7b, qwen3-30b-a3b.
@@ -39,6 +40,6 @@ const char* make_model_presets();  // "tiny, tiny-qwen2moe, ..." for help texts
 ModelSpec make_model_spec(const std::string& preset, const MakeModelOverrides& overrides);
 // Writes the file (unless dry_run) and returns its summary.
 model::ModelInfo make_model(const ModelSpec& spec, quant::Type type, const std::string& out_path, uint64_t seed,
-                            bool dry_run, const WriteCallbacks& callbacks);
+                            bool dry_run, const WriteCallbacks& callbacks, const TypeRules& rules = {});
 
 }  // namespace moevk::convert

@@ -267,7 +267,7 @@ text::VocabData vocab_for(const std::filesystem::path& dir, uint32_t n_vocab, co
 }  // namespace
 
 void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::Type type,
-                const WriteCallbacks& callbacks) {
+                const WriteCallbacks& callbacks, const TypeRules& rules) {
   namespace fs = std::filesystem;
   const fs::path dir(hf_dir);
   const Checkpoint ckpt(hf_dir);
@@ -280,7 +280,7 @@ void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::T
   for (const TensorDecl& d : tensor_layout(spec)) sources.emplace(d.name, make_row_source(plan_source(spec, ckpt, d), d));
   const text::VocabData vocab = vocab_for(dir, spec.n_vocab, callbacks);
   write_model(out_path, spec, vocab, type, quant::ScaleSearch::Full,
-              [&](const TensorDecl& d) { return sources.at(d.name); }, callbacks);
+              [&](const TensorDecl& d) { return sources.at(d.name); }, callbacks, rules);
 }
 
 }  // namespace moevk::convert

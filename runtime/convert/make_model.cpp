@@ -186,12 +186,12 @@ ModelSpec make_model_spec(const std::string& preset_name, const MakeModelOverrid
 }
 
 model::ModelInfo make_model(const ModelSpec& spec, quant::Type type, const std::string& out_path, uint64_t seed,
-                            bool dry_run, const WriteCallbacks& callbacks) {
+                            bool dry_run, const WriteCallbacks& callbacks, const TypeRules& rules) {
   const model::HParams hp = spec.hparams();
   if (!quant::type_info(type).can_quantize)
     fail(MOEVK_ERROR_UNSUPPORTED, std::string("make-model: no CPU quantizer for ") + quant::type_info(type).name);
   std::vector<std::string> notes;
-  model::ModelInfo info = model::describe(hp, planned_shapes(spec, type, &notes));
+  model::ModelInfo info = model::describe(hp, planned_shapes(spec, type, &notes, rules));
   if (dry_run) {
     if (callbacks.log)
       for (const std::string& n : notes) callbacks.log(n);
@@ -219,7 +219,8 @@ model::ModelInfo make_model(const ModelSpec& spec, quant::Type type, const std::
   // Random weights: the scale search would only refine the rounding of meaningless values, and
   // it is most of the time of a K-quant file (Qwen3-30B-A3B in Q4_K: ~7 M values/s per core
   // with it, about 4.5 minutes on 16 cores for its 30 G values; see quant::ScaleSearch).
-  write_model(out_path, spec, placeholder_vocab(spec.n_vocab), type, quant::ScaleSearch::MinMax, source, callbacks);
+  write_model(out_path, spec, placeholder_vocab(spec.n_vocab), type, quant::ScaleSearch::MinMax, source, callbacks,
+              rules);
   return info;
 }
 

@@ -111,6 +111,47 @@ quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::stri
   return fallback;
 }
 
+TypeRules TypeRules::parse(const std::vector<std::string>& rules) {
+  TypeRules out;
+  for (const std::string& text : rules) {
+    const size_t eq = text.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tensor type rule '" + text + "' is not PATTERN=TYPE");
+    const std::string pattern = text.substr(0, eq), type_name = text.substr(eq + 1);
+    quant::Type type;
+    if (!quant::parse_type(type_name, type))
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tensor type rule '" + text + "': unknown type '" + type_name + "'");
+    if (!quant::type_info(type).can_quantize)
+      fail(MOEVK_ERROR_UNSUPPORTED, "tensor type rule '" + text + "': cannot write type " + quant::type_info(type).name);
+    try {
+      out.rules_.push_back({text, std::regex(pattern, std::regex::ECMAScript), type});
+    } catch (const std::regex_error& e) {
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tensor type rule '" + text + "': '" + pattern +
+                                             "' is not a regular expression (" + e.what() + ")");
+    }
+  }
+  return out;
+}
+
+quant::Type TypeRules::requested(quant::Type file_type, const TensorDecl& decl) const {
+  if (decl.role != TensorRole::MATRIX) return file_type;  // stored_type keeps these F32
+  for (const Rule& r : rules_)
+    if (std::regex_search(decl.name, r.pattern)) return r.type;
+  return file_type;
+}
+
+void TypeRules::check_used(const std::vector<TensorDecl>& layout) const {
+  for (const Rule& r : rules_) {
+    const bool used = std::any_of(layout.begin(), layout.end(), [&](const TensorDecl& d) {
+      return d.role == TensorRole::MATRIX && std::regex_search(d.name, r.pattern);
+    });
+    if (!used)
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tensor type rule '" + r.text +
+                                             "' matches no matrix of the model (names as `moevk info` lists them, "
+                                             "e.g. blk.0.ffn_down_exps.weight, output.weight)");
+  }
+}
+
 uint32_t file_type_id(quant::Type type) {
   switch (type) {
     case quant::Type::F32: return 0;
@@ -169,11 +210,13 @@ text::VocabData placeholder_vocab(uint32_t n_vocab) {
 }
 
 std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Type type,
-                                               std::vector<std::string>* notes) {
+                                               std::vector<std::string>* notes, const TypeRules& rules) {
   std::vector<model::TensorShape> shapes;
-  for (const TensorDecl& d : tensor_layout(spec)) {
+  const std::vector<TensorDecl> layout = tensor_layout(spec);
+  rules.check_used(layout);
+  for (const TensorDecl& d : layout) {
     std::string note;
-    const quant::Type t = stored_type(type, d, &note);
+    const quant::Type t = stored_type(rules.requested(type, d), d, &note);
     if (!note.empty() && notes) notes->push_back(note);
     shapes.push_back({d.name, d.dims, t, d.rows() * quant::row_bytes(t, d.dims[0])});
   }
@@ -255,16 +298,17 @@ void for_row_parts(uint64_t n, unsigned threads, const std::function<void(uint64
 
 void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
                  quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
-                 const WriteCallbacks& callbacks) {
+                 const WriteCallbacks& callbacks, const TypeRules& rules) {
   spec.hparams();  // validates
   if (spec.arch == "llama" && spec.n_ff != spec.n_ff_exp && spec.n_expert > 0)
     fail(MOEVK_ERROR_INVALID_ARGUMENT, "llama MoE files store the expert width in feed_forward_length: n_ff must equal n_ff_exp");
   const std::vector<TensorDecl> layout = tensor_layout(spec);
+  rules.check_used(layout);
   std::vector<quant::Type> types;
   uint64_t total_bytes = 0;
   for (const TensorDecl& d : layout) {
     std::string note;
-    types.push_back(stored_type(type, d, &note));
+    types.push_back(stored_type(rules.requested(type, d), d, &note));
     if (!note.empty() && callbacks.log) callbacks.log(note);
     total_bytes += d.rows() * quant::row_bytes(types.back(), d.dims[0]);
   }

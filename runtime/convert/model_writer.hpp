@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,33 @@ std::vector<TensorDecl> tensor_layout(const ModelSpec& spec);
 // F16; when a fallback happens `note` says so.
 quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::string* note);
 
+// Per-tensor types over the file's type (`--tensor-type PATTERN=TYPE`, as llama-quantize's): a
+// matrix whose GGUF name matches a rule's pattern (an ECMAScript regular expression found
+// anywhere in the name: "ffn_down_exps", "^output\\.weight$", "blk\\.(0|1|2)\\.attn_v") is
+// requested in the rule's type; the first matching rule wins, and the row-length fallback
+// applies as to the file's type. Vectors and routers stay F32 whatever the rules say.
+class TypeRules {
+ public:
+  TypeRules() = default;
+  // "PATTERN=TYPE" each, split at the last '='. Throws INVALID_ARGUMENT naming a malformed rule,
+  // a bad pattern or an unknown type, UNSUPPORTED for a type moevk cannot write.
+  static TypeRules parse(const std::vector<std::string>& rules);
+  bool empty() const { return rules_.empty(); }
+  // The type requested for `decl`: the first matching rule's, else file_type.
+  quant::Type requested(quant::Type file_type, const TensorDecl& decl) const;
+  // Throws INVALID_ARGUMENT for a rule that matches no matrix of `layout`: a misspelt name
+  // would otherwise quietly write another file than the one asked for.
+  void check_used(const std::vector<TensorDecl>& layout) const;
+
+ private:
+  struct Rule {
+    std::string text;
+    std::regex pattern;
+    quant::Type type;
+  };
+  std::vector<Rule> rules_;
+};
+
 // llama.cpp's general.file_type (llama_ftype) for a file whose matrices are mostly `type`.
 uint32_t file_type_id(quant::Type type);
 
@@ -70,13 +98,13 @@ struct WriteCallbacks {
 
 // The planned file: the layout with stored types, as describe() can summarise it without data.
 std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Type type,
-                                               std::vector<std::string>* notes);
+                                               std::vector<std::string>* notes, const TypeRules& rules = {});
 
 // Writes the whole GGUF: metadata, vocabulary, then every tensor of tensor_layout(spec) in
-// order, its data coming from source(decl), quantized with `search` (quant::ScaleSearch).
-// Throws moevk::Error; a partial file is removed.
+// order (types: `type`, or the rules' per tensor), its data coming from source(decl), quantized
+// with `search` (quant::ScaleSearch). Throws moevk::Error; a partial file is removed.
 void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
                  quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
-                 const WriteCallbacks& callbacks);
+                 const WriteCallbacks& callbacks, const TypeRules& rules = {});
 
 }  // namespace moevk::convert

@@ -102,6 +102,31 @@ int main(int argc, char** argv) {
     CHECK(strstr(json, "\"total_params\": 46702792704") != NULL, "%s", json);
     moevk_free_string(json);
   }
+  /* per-tensor type rules: the dry run's summary counts the rule's type; a NULL list with a
+   * count, or a rule naming no tensor, fails with a message */
+  {
+    const char* rules[] = {"ffn_down_exps=q8_0"};
+    mp = moevk_make_model_default_params();
+    mp.preset = "tiny";
+    mp.type = "q4_0";
+    mp.dry_run = 1;
+    mp.tensor_types = rules;
+    mp.n_tensor_types = 1;
+    json = NULL;
+    st = moevk_make_model(&mp, &json);
+    CHECK(st == MOEVK_OK && json, "dry run with a rule: %s", moevk_last_error());
+    if (json) {
+      CHECK(strstr(json, "\"type\": \"q8_0\"") != NULL, "no q8_0 tensors: %s", json);
+      moevk_free_string(json);
+    }
+    mp.tensor_types = NULL;
+    CHECK(moevk_make_model(&mp, NULL) == MOEVK_ERROR_INVALID_ARGUMENT, "NULL tensor_types with a count");
+    CHECK(strstr(moevk_last_error(), "tensor_types") != NULL, "message: %s", moevk_last_error());
+    rules[0] = "ffn_dwn=q8_0";
+    mp.tensor_types = rules;
+    CHECK(moevk_make_model(&mp, NULL) == MOEVK_ERROR_INVALID_ARGUMENT, "a rule matching nothing");
+    CHECK(strstr(moevk_last_error(), "ffn_dwn=q8_0") != NULL, "message: %s", moevk_last_error());
+  }
   /* a struct shorter than moevk 0.1's (which had the overrides already) comes from no header:
    * refused, not read in part (tests/api/struct_size_test.c covers every call) */
   mp = moevk_make_model_default_params();

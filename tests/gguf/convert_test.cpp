@@ -4,7 +4,10 @@
 // and by what it is for: NORM rope on the permuted rows gives the same q.k as NEOX rope on HF's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <random>
 
 #include "common/error.hpp"
@@ -282,6 +285,54 @@ TEST(ConvertTypes, KQuantFallsBackWhereRowsAreShort) {
   // one note per matrix plus the placeholder-vocabulary note
   EXPECT_EQ(notes.size(), matrices + 1);
   EXPECT_NE(notes.back().find("stored as q8_0"), std::string::npos) << notes.back();
+}
+
+// --tensor-type rules: the first rule whose pattern a matrix's name matches gives its type (the
+// row-length fallback still applies), vectors and the router stay F32, general.file_type names
+// the file's type; malformed rules and rules matching no matrix fail before anything is written.
+TEST(ConvertTypes, TensorTypeRulesPickPerTensorTypes) {
+  ScratchDir dir("convert_rules");
+  const std::string out = dir.file("m.gguf");
+  std::vector<std::string> notes;
+  convert::WriteCallbacks cb;
+  cb.log = [&](const std::string& line) { notes.push_back(line); };
+  const auto rules = convert::TypeRules::parse(
+      {"ffn_down_exps=q8_0", "^output\\.weight$=q4_0", "blk\\.1\\.attn_v=f32", "attn_v=q5_0", "token_embd=q4_k"});
+  convert::convert_hf(hf_fixture("mixtral-tiny"), out, quant::Type::F16, cb, rules);
+  auto file = gguf::File::open(out);
+  EXPECT_EQ(file->get_uint("general.file_type"), 1u);  // F16, the file's type
+  std::map<std::string, quant::Type> types;
+  for (const gguf::TensorInfo& t : file->tensors()) types[t.name] = t.type;
+  EXPECT_EQ(types.at("blk.0.ffn_down_exps.weight"), quant::Type::Q8_0);
+  EXPECT_EQ(types.at("blk.1.ffn_down_exps.weight"), quant::Type::Q8_0);
+  EXPECT_EQ(types.at("output.weight"), quant::Type::Q4_0);
+  EXPECT_EQ(types.at("blk.1.attn_v.weight"), quant::Type::F32);   // the first matching rule
+  EXPECT_EQ(types.at("blk.0.attn_v.weight"), quant::Type::Q5_0);  // the next one
+  EXPECT_EQ(types.at("token_embd.weight"), quant::Type::Q8_0);    // q4_k falls back on 64-wide rows
+  EXPECT_EQ(types.at("blk.0.ffn_gate_exps.weight"), quant::Type::F16);  // no rule: the file's type
+  EXPECT_EQ(types.at("blk.0.ffn_gate_inp.weight"), quant::Type::F32);   // the router
+  EXPECT_EQ(types.at("blk.0.attn_norm.weight"), quant::Type::F32);
+  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const std::string& n) {
+    return n.find("token_embd.weight") != std::string::npos && n.find("stored as q8_0") != std::string::npos;
+  })) << "no fallback note for token_embd";
+
+  auto refused = [&](const std::vector<std::string>& texts, const std::string& expect) {
+    const std::string bad = dir.file("bad.gguf");
+    try {
+      convert::convert_hf(hf_fixture("mixtral-tiny"), bad, quant::Type::F16, {}, convert::TypeRules::parse(texts));
+      ADD_FAILURE() << "no error for " << texts.back();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(bad)) << texts.back();
+  };
+  refused({"ffn_dwn=q8_0"}, "'ffn_dwn=q8_0' matches no matrix");
+  refused({"ffn_gate_inp=q8_0"}, "matches no matrix");  // the router is no matrix of the rules
+  refused({"ffn_down=q9_9"}, "unknown type 'q9_9'");
+  refused({"ffn_down"}, "is not PATTERN=TYPE");
+  refused({"=q8_0"}, "is not PATTERN=TYPE");
+  refused({"ffn_(down=q8_0"}, "is not a regular expression");
 }
 
 // Qwen2-MoE with mlp_only_layers [0]: layer 0 is a dense MLP (intermediate_size wide), layer 1 a

@@ -169,6 +169,21 @@ for bad in "-c -1" "-c 99999999999" "-n -5" "-b 0" "--temp -1" "--top-p 2" "--se
 done
 "$moevk" make-model --dry-run --layers -2 >/dev/null 2>"$tmp/err"; rc=$?
 check "make-model --layers -2 is refused" test "$rc" = 2
+# --tensor-type: per-tensor types over --type, the first matching rule winning; a rule that
+# matches nothing (a misspelt name) fails and writes nothing.
+"$moevk" make-model --preset tiny --type q8_0 --tensor-type ffn_down_exps=q4_0 --tensor-type '^output\.weight$=f16' \
+  -o "$tmp/rules.gguf" --no-progress >/dev/null 2>&1
+"$moevk" info "$tmp/rules.gguf" --json >"$tmp/rules.json" 2>&1
+types_of() {  # the stored type of tensor $2 in `moevk info --json` output $1
+  python3 -c "import json,sys; print({t['name']: t['type'] for t in json.load(open(sys.argv[1]))['tensors']}[sys.argv[2]])" "$1" "$2"
+}
+check "make-model --tensor-type: the downs are q4_0" test "$(types_of "$tmp/rules.json" blk.1.ffn_down_exps.weight)" = q4_0
+check "make-model --tensor-type: the output head is f16" test "$(types_of "$tmp/rules.json" output.weight)" = f16
+check "make-model --tensor-type: the rest is q8_0" test "$(types_of "$tmp/rules.json" blk.1.ffn_up_exps.weight)" = q8_0
+"$moevk" make-model --preset tiny --tensor-type ffn_dwn=q4_0 -o "$tmp/typo.gguf" --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "make-model: a rule matching no tensor fails" test "$rc" = 1
+check "make-model: the rule is named" grep -q "'ffn_dwn=q4_0' matches no matrix" "$tmp/err"
+check "make-model: nothing written for a bad rule" test ! -e "$tmp/typo.gguf"
 
 # Expert statistics give each expert's share of its layer.
 "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7 -n 2 --greedy --expert-stats --no-progress >/dev/null 2>"$tmp/err"
