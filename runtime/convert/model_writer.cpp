@@ -169,6 +169,13 @@ uint32_t file_type_id(quant::Type type) {
     case quant::Type::Q6_K: return 18;
     case quant::Type::IQ4_NL: return 25;
     case quant::Type::IQ4_XS: return 30;  // LLAMA_FTYPE_MOSTLY_IQ4_XS
+    case quant::Type::IQ2_XXS: return 19;
+    case quant::Type::IQ2_XS: return 20;
+    case quant::Type::IQ3_XXS: return 23;
+    case quant::Type::IQ1_S: return 24;
+    case quant::Type::IQ3_S: return 26;
+    case quant::Type::IQ2_S: return 28;
+    case quant::Type::IQ1_M: return 31;
     case quant::Type::BF16: return 32;
     default: break;
   }

@@ -33,6 +33,29 @@ struct BlockIQ4_NL { uint16_t d; uint8_t qs[QK4_NL / 2]; };
 // byte), high 2 bits in scales_h (two per sub-block).
 struct BlockIQ4_XS { uint16_t d, scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; };
 
+// The IQ1/IQ2/IQ3 super-blocks: indices into the codebooks of quant/iq_grids.hpp.
+// IQ2_XXS: per 32 elements two words of qs: 4 grid indices (a byte each, 8 elements each), then
+// 4 x 7 sign bits and a 4-bit scale in the top nibble.
+struct BlockIQ2_XXS { uint16_t d; uint16_t qs[QK_K / 8]; };
+// IQ2_XS: per 8 elements a 9-bit grid index and a 7-bit sign index; a 4-bit scale per 16.
+struct BlockIQ2_XS { uint16_t d; uint16_t qs[QK_K / 8]; uint8_t scales[QK_K / 32]; };
+// IQ2_S: qs holds 32 index bytes then 32 sign bytes; qh 2 more index bits per 8 elements.
+struct BlockIQ2_S { uint16_t d; uint8_t qs[QK_K / 4]; uint8_t qh[QK_K / 32]; uint8_t scales[QK_K / 32]; };
+// IQ3_XXS: 64 index bytes (4 elements each), then per 32 elements a word of signs and scale.
+struct BlockIQ3_XXS { uint16_t d; uint8_t qs[3 * QK_K / 8]; };
+// IQ3_S: 9-bit indices (qs + a qh bit), explicit sign bits, a 4-bit scale per 32 elements.
+struct BlockIQ3_S {
+  uint16_t d;
+  uint8_t qs[QK_K / 4];
+  uint8_t qh[QK_K / 32];
+  uint8_t signs[QK_K / 8];
+  uint8_t scales[QK_K / 64];
+};
+// IQ1_S: 11-bit indices (qs + 3 bits of qh each); qh's top 4 bits: scale, delta sign per 32.
+struct BlockIQ1_S { uint16_t d; uint8_t qs[QK_K / 8]; uint16_t qh[QK_K / 32]; };
+// IQ1_M: no d field: its f16 bits are the top nibbles of the four scale words.
+struct BlockIQ1_M { uint8_t qs[QK_K / 8]; uint8_t qh[QK_K / 16]; uint8_t scales[QK_K / 32]; };
+
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
@@ -40,6 +63,9 @@ static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136);
+static_assert(sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(BlockIQ2_S) == 82);
+static_assert(sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110);
+static_assert(sizeof(BlockIQ1_S) == 50 && sizeof(BlockIQ1_M) == 56);
 
 // The IQ4_NL codebook (non-linear 4-bit levels).
 inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,

@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "quant/blocks.hpp"
 #include "quant/half.hpp"
+#include "quant/quantize_internal.hpp"
 #include "quant/types.hpp"
 
 namespace moevk::quant {
@@ -277,7 +278,9 @@ void dequantize(Type t, const void* src, float* dst, uint64_t n) {
     case Type::Q8_K: return dequant_q8_k(src, dst, nb);
     case Type::IQ4_NL: return dequant_iq4_nl(src, dst, nb);
     case Type::IQ4_XS: return dequant_iq4_xs(src, dst, nb);
-    default: break;
+    default:
+      if (detail::dequantize_iq(t, src, dst, nb)) return;
+      break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("dequantize: no CPU conversion for type ") + info.name);
 }

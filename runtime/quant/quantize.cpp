@@ -38,7 +38,9 @@ void quantize(Type t, const float* src, void* dst, uint64_t n, ScaleSearch searc
     case Type::Q2_K: return detail::quantize_q2_k(src, dst, n);
     case Type::Q3_K: return detail::quantize_q3_k(src, dst, n);
     case Type::IQ4_XS: return detail::quantize_iq4_xs(src, dst, n);
-    default: break;
+    default:
+      if (detail::quantize_iq(t, src, dst, n, search == ScaleSearch::Full)) return;
+      break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("quantize: no CPU conversion to type ") + info.name);
 }

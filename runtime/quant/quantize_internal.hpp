@@ -1,6 +1,9 @@
-// Per-format CPU quantizers behind quant::quantize(). n is a multiple of the block size.
+// Per-format CPU quantizers behind quant::quantize() (n a multiple of the block size), and the
+// codebook formats' dequantizers behind quant::dequantize() (nb blocks).
 #pragma once
 #include <cstdint>
+
+#include "quant/types.hpp"
 
 namespace moevk::quant::detail {
 
@@ -19,5 +22,11 @@ void quantize_iq4_nl(const float* x, void* dst, uint64_t n);
 void quantize_q2_k(const float* x, void* dst, uint64_t n);
 void quantize_q3_k(const float* x, void* dst, uint64_t n);
 void quantize_iq4_xs(const float* x, void* dst, uint64_t n);
+
+// IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S (quantize_iq.cpp; search as for the
+// K-quants); false for other types.
+bool quantize_iq(Type t, const float* x, void* dst, uint64_t n, bool search);
+// IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S (dequant_iq.cpp); false for other types.
+bool dequantize_iq(Type t, const void* src, float* y, uint64_t nb);
 
 }  // namespace moevk::quant::detail

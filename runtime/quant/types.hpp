@@ -72,8 +72,9 @@ void dequantize(Type t, const void* src, float* dst, uint64_t n);
 // How Q4_K, Q5_K and Q6_K pick their sub-block scales: Full is ggml's reference (a weighted
 // least-squares search over ~20 candidate scales per sub-block, as quantize_row_q*_K_ref);
 // MinMax takes each sub-block's range as it is (ggml's search with no steps), ~10x faster at a
-// somewhat larger rounding error. The other types have one way. The files moevk writes from
-// real checkpoints use Full; make-model's random weights use MinMax (their values mean nothing,
+// somewhat larger rounding error. For the codebook types (IQ1..IQ3) Full tries each level as the
+// group's largest and refits, MinMax takes the top level once. The other types have one way.
+// The files moevk writes from real checkpoints use Full; make-model's random weights use MinMax (their values mean nothing,
 // their layout and size are what is measured).
 enum class ScaleSearch { Full, MinMax };
 void quantize(Type t, const float* src, void* dst, uint64_t n, ScaleSearch search = ScaleSearch::Full);

@@ -268,7 +268,9 @@ TEST(MakeModel, EveryWritableTypeHasALlamaCppFileType) {
   EXPECT_EQ(convert::file_type_id(quant::Type::Q2_K), 10u);    // LLAMA_FTYPE_MOSTLY_Q2_K
   EXPECT_EQ(convert::file_type_id(quant::Type::Q3_K), 11u);    // LLAMA_FTYPE_MOSTLY_Q3_K_S
   EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_XS), 30u);  // LLAMA_FTYPE_MOSTLY_IQ4_XS
-  EXPECT_THROW(convert::file_type_id(quant::Type::IQ2_XXS), Error);
+  EXPECT_EQ(convert::file_type_id(quant::Type::IQ2_XXS), 19u);  // LLAMA_FTYPE_MOSTLY_IQ2_XXS
+  EXPECT_EQ(convert::file_type_id(quant::Type::IQ1_M), 31u);    // LLAMA_FTYPE_MOSTLY_IQ1_M
+  EXPECT_THROW(convert::file_type_id(quant::Type::TQ2_0), Error);
 }
 
 TEST(MakeModel, OverridesAndBadShapes) {
