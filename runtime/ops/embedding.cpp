@@ -37,7 +37,9 @@ void Embedding::record(vk::Recorder& rec, const Matrix& table, const vk::BufferR
   const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
   require(limit >= slack + row_bytes, MOEVK_ERROR_UNSUPPORTED, "embedding: one row exceeds the storage buffer range");
   const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(table.rows, (limit - slack) / row_bytes));
-  const vk::Pipeline& p = ctx_.pipeline({"get_rows_" + weight_variant(table.type), 3, sizeof(GetRowsPush), {kWorkgroup}});
+  vk::PipelineDesc desc{"get_rows_" + weight_variant(table.type), 3, sizeof(GetRowsPush), {kWorkgroup}};
+  desc.table = weight_table(table.type);
+  const vk::Pipeline& p = ctx_.pipeline(desc);
   const uint32_t groups = (table.cols / 8 + kWorkgroup - 1) / kWorkgroup;
   for (uint32_t row_begin = 0; row_begin < table.rows; row_begin += chunk_rows) {
     const uint32_t rows = std::min(chunk_rows, table.rows - row_begin);

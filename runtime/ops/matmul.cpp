@@ -104,8 +104,10 @@ const vk::Pipeline& MatMul::mv_pipeline(uint32_t n_tokens, const InputNorm* norm
   if (one_token) require_decode_shape(ctx_, "matmul", wg, rows, 4ull * (rows + (norm ? 1 : 0)) * slots);
   std::vector<uint32_t> spec{wg, rows, max_tokens, norm ? 1u : 0u};
   if (mv_subgroup_) spec.push_back(slots);
-  return ctx_.pipeline({"mul_mv_" + weight_variant(type) + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MvPush),
-                        std::move(spec)});
+  vk::PipelineDesc desc{"mul_mv_" + weight_variant(type) + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MvPush),
+                        std::move(spec)};
+  desc.table = weight_table(type);
+  return ctx_.pipeline(desc);
 }
 
 void MatMul::record(vk::Recorder& rec, const Matrix& w, const vk::BufferRange& x, const vk::BufferRange& y,
@@ -174,11 +176,14 @@ void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRan
     pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
   } else if (path == "mm_coopmat") {
     bn = 64;
-    pipeline = &ctx_.pipeline(
-        {coopmat_variant("mul_mm_coopmat", w.type, options_.coopmat_emulation), 4, sizeof(MatMulPush), {}});
+    vk::PipelineDesc desc{coopmat_variant("mul_mm_coopmat", w.type, options_.coopmat_emulation), 4, sizeof(MatMulPush), {}};
+    desc.table = weight_table(w.type);
+    pipeline = &ctx_.pipeline(desc);
   } else {
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
-    pipeline = &ctx_.pipeline({"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}});
+    vk::PipelineDesc desc{"mul_mm_" + variant, 4, sizeof(MatMulPush), {wg, kMmBM, bn, kMmBK, kMmTM, kMmTN}};
+    desc.table = weight_table(w.type);
+    pipeline = &ctx_.pipeline(desc);
   }
 
   for (uint32_t row_begin = 0; row_begin < w.rows; row_begin += chunk_rows) {

@@ -159,7 +159,9 @@ uint32_t experts_per_window(uint64_t limit, uint64_t slack, uint32_t n_expert,
 
 const vk::Pipeline& typed_pipeline(vk::Context& ctx, const char* kernel, quant::Type t, uint32_t bindings,
                                    uint32_t push_bytes, std::vector<uint32_t> spec, const char* suffix = "") {
-  return ctx.pipeline({std::string(kernel) + "_" + weight_variant(t) + suffix, bindings, push_bytes, std::move(spec)});
+  vk::PipelineDesc desc{std::string(kernel) + "_" + weight_variant(t) + suffix, bindings, push_bytes, std::move(spec)};
+  desc.table = weight_table(t);
+  return ctx.pipeline(desc);
 }
 }  // namespace
 
@@ -368,8 +370,10 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       const MmPush push{cols, rows, s.k, s.n_expert, static_cast<uint32_t>(ma.expert_stride),
                         static_cast<uint32_t>(mb.expert_stride), row_bytes, mode, a.base, b.base, w.first, w.end};
       if (coop) {
-        const vk::Pipeline& p = ctx_.pipeline({coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation),
-                                               6, sizeof(MmPush), {tile_m / kCoopFragRows}});
+        vk::PipelineDesc desc{coopmat_variant("moe_mul_mm_coopmat", t, options_.coopmat_emulation), 6, sizeof(MmPush),
+                              {tile_m / kCoopFragRows}};
+        desc.table = weight_table(t);
+        const vk::Pipeline& p = ctx_.pipeline(desc);
         rec.dispatch(p, {a.range, b.range, act, grouped_entry, group_info, dst}, push, max_tiles,
                      div_up(rows, kCoopTileN));
       } else if (dot) {

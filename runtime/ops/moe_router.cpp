@@ -108,8 +108,10 @@ void MoeRouter::record(vk::Recorder& rec, const RouterShape& s, const Matrix& ro
   // The split path's mul_mv applies the norm; route_topk does when it computes the logits.
   const bool fused_norm = norm && !split;
   const uint32_t wg = handoff ? kHandoffWorkgroup : kWorkgroup;
-  const vk::Pipeline& pipeline = ctx_.pipeline({"route_topk_" + weight_variant(router.type), 7, sizeof(RouterPush),
-                                                {wg, kLanesPerRow, tpg, fused_norm ? 1u : 0u}});
+  vk::PipelineDesc desc{"route_topk_" + weight_variant(router.type), 7, sizeof(RouterPush),
+                        {wg, kLanesPerRow, tpg, fused_norm ? 1u : 0u}};
+  desc.table = weight_table(router.type);
+  const vk::Pipeline& pipeline = ctx_.pipeline(desc);
   const vk::BufferRange counters{scratch.buffer, scratch.offset, kLogitsOffset};
   const vk::BufferRange logits{scratch.buffer, scratch.offset + kLogitsOffset, scratch.size - kLogitsOffset};
   if (split) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
 #include "common/error.hpp"
+#include "quant/iq_grids.hpp"
 
 namespace moevk::ops {
 
@@ -13,6 +15,8 @@ bool weight_type_supported(quant::Type t) {
     case Type::F32: case Type::F16: case Type::BF16: case Type::Q8_0: case Type::Q4_0:
     case Type::Q4_1: case Type::Q5_0: case Type::Q5_1: case Type::Q2_K: case Type::Q3_K:
     case Type::Q4_K: case Type::Q5_K: case Type::Q6_K: case Type::IQ4_NL: case Type::IQ4_XS:
+    case Type::IQ2_XXS: case Type::IQ2_XS: case Type::IQ2_S: case Type::IQ3_XXS: case Type::IQ3_S:
+    case Type::IQ1_S: case Type::IQ1_M:
       return true;
     default:
       return false;
@@ -29,6 +33,41 @@ std::string weight_variant(quant::Type t) {
   std::string name = quant::type_info(t).name;  // "q4_K": the table's variant names are lower case
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
+}
+
+namespace {
+template <size_t N>
+std::vector<uint32_t> words_of(const uint64_t (&grid)[N]) {
+  std::vector<uint32_t> w;
+  w.reserve(2 * N);
+  for (uint64_t e : grid) {
+    w.push_back(uint32_t(e));
+    w.push_back(uint32_t(e >> 32));
+  }
+  return w;
+}
+template <size_t N>
+std::vector<uint32_t> words_of(const uint32_t (&grid)[N]) {
+  return std::vector<uint32_t>(grid, grid + N);
+}
+}  // namespace
+
+std::span<const uint32_t> weight_table(quant::Type t) {
+  using quant::Type;
+  // Built once; the vectors live for the program, so the spans (and the tables keyed by their
+  // address in each Context) stay valid.
+  static const std::vector<uint32_t> iq2xxs = words_of(quant::kIQ2XXSGrid), iq2xs = words_of(quant::kIQ2XSGrid),
+                                     iq2s = words_of(quant::kIQ2SGrid), iq3xxs = words_of(quant::kIQ3XXSGrid),
+                                     iq3s = words_of(quant::kIQ3SGrid), iq1s = words_of(quant::kIQ1SGrid);
+  switch (t) {
+    case Type::IQ2_XXS: return iq2xxs;
+    case Type::IQ2_XS: return iq2xs;
+    case Type::IQ2_S: return iq2s;
+    case Type::IQ3_XXS: return iq3xxs;
+    case Type::IQ3_S: return iq3s;
+    case Type::IQ1_S: case Type::IQ1_M: return iq1s;
+    default: return {};
+  }
 }
 
 uint32_t weight_block_elements(quant::Type t) {

@@ -6,6 +6,7 @@
 // (split when it exceeds one binding) are then at least 2-aligned, which quant.glsl needs.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "quant/types.hpp"
@@ -19,6 +20,9 @@ bool weight_type_supported(quant::Type t);
 void require_weight_type(quant::Type t, const char* op);
 // The shader variant suffix of a type: "q4_0", "f16", "iq4_nl".
 std::string weight_variant(quant::Type t);
+// The constant table a type's decoders read (vk::PipelineDesc::table): the codebook of the
+// IQ1/IQ2/IQ3 formats, as 32-bit words; empty for every other type.
+std::span<const uint32_t> weight_table(quant::Type t);
 // Elements per decode block in quant.glsl (8 for the float types); cols must be a multiple.
 uint32_t weight_block_elements(quant::Type t);
 // True for the types with integer-dot kernels (mul_mm_dot, moe_mul_mm_dot): 32-element

@@ -198,6 +198,9 @@ Context::~Context() {
     // The cache is an optimisation; failing to write it must not fail teardown.
   }
   for (Buffer& b : staging_) b = Buffer();
+  tables_.clear();  // their sets go with the pool
+  if (table_pool_) vkDestroyDescriptorPool(device_, table_pool_, nullptr);
+  if (table_layout_) vkDestroyDescriptorSetLayout(device_, table_layout_, nullptr);
   for (auto& [key, p] : pipelines_) {
     vkDestroyPipeline(device_, p->pipeline, nullptr);
     vkDestroyPipelineLayout(device_, p->layout, nullptr);

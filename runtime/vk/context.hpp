@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -111,6 +112,10 @@ struct PipelineDesc {
   uint32_t push_constant_bytes = 0;
   std::vector<uint32_t> spec_constants; // constant_id 0..n-1
   uint32_t required_subgroup_size = 0;  // 0: driver's choice
+  // A constant table the shader reads as a storage buffer at set 1, binding 0 (the IQ formats'
+  // codebooks): static data, uploaded once per Context and bound by the Recorder with the
+  // pipeline. Empty: the pipeline has set 0 only.
+  std::span<const uint32_t> table;
   std::string key() const;
 };
 
@@ -141,6 +146,7 @@ struct Pipeline {
   std::string name;
   uint32_t bindings = 0;
   uint32_t push_constant_bytes = 0;
+  VkDescriptorSet table_set = VK_NULL_HANDLE;  // set 1 (PipelineDesc::table), owned by the Context
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
   VkPipelineLayout layout = VK_NULL_HANDLE;
   VkPipeline pipeline = VK_NULL_HANDLE;
@@ -198,6 +204,8 @@ class Context {
   Context() = default;
   void init(const ContextOptions& options);
   void load_pipeline_cache();
+  // The descriptor set holding `table` (uploaded on first use); under pipelines_mutex_.
+  VkDescriptorSet table_set(std::span<const uint32_t> table);
   void release(Buffer& b);
   void transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device);
   // Records and submits the copy of n bytes between staging slot `slot` and device_range at
@@ -221,6 +229,14 @@ class Context {
   std::mutex submit_mutex_;
   std::mutex pipelines_mutex_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  // PipelineDesc::table: one buffer and set per table, all sets of one layout and pool.
+  struct Table {
+    Buffer buffer;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+  };
+  std::map<const uint32_t*, Table> tables_;
+  VkDescriptorSetLayout table_layout_ = VK_NULL_HANDLE;
+  VkDescriptorPool table_pool_ = VK_NULL_HANDLE;
   Buffer staging_[2];
   std::atomic<uint64_t> allocated_bytes_{0}, peak_allocated_bytes_{0}, device_allocated_bytes_{0},
       peak_device_allocated_bytes_{0};

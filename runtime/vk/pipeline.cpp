@@ -20,6 +20,7 @@ std::string PipelineDesc::key() const {
   std::ostringstream s;
   s << shader << "|" << bindings << "|" << push_constant_bytes << "|" << required_subgroup_size;
   for (auto c : spec_constants) s << "," << c;
+  if (!table.empty()) s << "|table@" << static_cast<const void*>(table.data()) << "+" << table.size();
   return s.str();
 }
 
@@ -109,6 +110,7 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
                                              std::to_string(caps_.max_push_constants));
 
   auto p = std::make_unique<Pipeline>();
+  if (!desc.table.empty()) p->table_set = table_set(desc.table);
   p->name = desc.shader;
   p->bindings = desc.bindings;
   p->push_constant_bytes = desc.push_constant_bytes;
@@ -140,8 +142,9 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
 
   VkPushConstantRange pc{VK_SHADER_STAGE_COMPUTE_BIT, 0, desc.push_constant_bytes};
   VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
-  pl.setLayoutCount = 1;
-  pl.pSetLayouts = &p->set_layout;
+  const VkDescriptorSetLayout set_layouts[2] = {p->set_layout, table_layout_};
+  pl.setLayoutCount = p->table_set ? 2 : 1;
+  pl.pSetLayouts = set_layouts;
   pl.pushConstantRangeCount = desc.push_constant_bytes ? 1 : 0;
   pl.pPushConstantRanges = &pc;
   check(vkCreatePipelineLayout(device_, &pl, nullptr, &p->layout), "vkCreatePipelineLayout");
@@ -180,6 +183,50 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
         ("creating pipeline " + desc.shader).c_str());
   cleanup.keep = true;
   return *pipelines_.emplace(key, std::move(p)).first->second;
+}
+
+VkDescriptorSet Context::table_set(std::span<const uint32_t> table) {
+  if (auto it = tables_.find(table.data()); it != tables_.end()) return it->second.set;
+  if (!table_layout_) {
+    VkDescriptorSetLayoutBinding b{};
+    b.binding = 0;
+    b.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    b.descriptorCount = 1;
+    b.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+    VkDescriptorSetLayoutCreateInfo sl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    sl.bindingCount = 1;
+    sl.pBindings = &b;
+    check(vkCreateDescriptorSetLayout(device_, &sl, nullptr, &table_layout_), "vkCreateDescriptorSetLayout");
+  }
+  if (!table_pool_) {
+    // A handful of tables exist (one per codebook family); 16 sets is room to spare.
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 16};
+    VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    info.maxSets = 16;
+    info.poolSizeCount = 1;
+    info.pPoolSizes = &size;
+    check(vkCreateDescriptorPool(device_, &info, nullptr, &table_pool_), "vkCreateDescriptorPool");
+  }
+  Table t;
+  const uint64_t bytes = table.size_bytes();
+  t.buffer = create_buffer(bytes, BufferKind::Device, "shader constant table");
+  upload(t.buffer.range(), table.data(), bytes);
+  VkDescriptorSetAllocateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  info.descriptorPool = table_pool_;
+  info.descriptorSetCount = 1;
+  info.pSetLayouts = &table_layout_;
+  check(vkAllocateDescriptorSets(device_, &info, &t.set), "vkAllocateDescriptorSets");
+  const VkDescriptorBufferInfo buffer_info{t.buffer.range().buffer, 0, bytes};
+  VkWriteDescriptorSet write{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+  write.dstSet = t.set;
+  write.dstBinding = 0;
+  write.descriptorCount = 1;
+  write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+  write.pBufferInfo = &buffer_info;
+  vkUpdateDescriptorSets(device_, 1, &write, 0, nullptr);
+  const VkDescriptorSet set = t.set;
+  tables_.emplace(table.data(), std::move(t));
+  return set;
 }
 
 }  // namespace moevk::vk

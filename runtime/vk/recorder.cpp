@@ -165,6 +165,8 @@ void Recorder::bind(const Pipeline& p, std::span<const BufferRange> bindings, co
   vkUpdateDescriptorSets(ctx_.device(), static_cast<uint32_t>(bindings.size()), writes, 0, nullptr);
   vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
   vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+  if (p.table_set)
+    vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 1, 1, &p.table_set, 0, nullptr);
   if (push_bytes) vkCmdPushConstants(cb_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
 }
 

@@ -96,7 +96,7 @@ TEST(ModelLoad, UnsupportedWeightTypeNamesTensorAndType) {
   test::TempFile good("load-good2.gguf"), bad("load-type.gguf");
   convert::convert_hf(test::hf_fixture_dir("mixtral-tiny"), good.path(), quant::Type::F32, {});
   // Block formats the reader knows (the file opens and is described) but no GPU kernel reads:
-  // q8_1, and ggml types moevk had rejected as unknown before (mxfp4, i8, tq2_0 / iq2_xxs below).
+  // q8_1, and ggml types moevk had rejected as unknown before (mxfp4, i8, tq1_0 / tq2_0 below).
   for (quant::Type type : {quant::Type::Q8_1, quant::Type::MXFP4, quant::Type::I8}) {
     const char* type_name = quant::type_info(type).name;
     SCOPED_TRACE(type_name);
@@ -131,7 +131,7 @@ TEST(ModelLoad, UnsupportedSuperBlockTypesNameTensorAndType) {
   o.n_head_kv = 2;
   test::TempFile good("load-good-256.gguf"), bad("load-type-256.gguf");
   convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q8_0, good.path(), 1, false, {});
-  for (quant::Type type : {quant::Type::IQ2_XXS, quant::Type::TQ2_0}) {
+  for (quant::Type type : {quant::Type::TQ1_0, quant::Type::TQ2_0}) {
     const char* type_name = quant::type_info(type).name;
     SCOPED_TRACE(type_name);
     rewrite(good.path(), bad.path(), [type](std::vector<OutTensor>& ts) {

@@ -16,7 +16,8 @@ namespace {
 
 const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0, Type::Q4_0, Type::Q4_1,
                        Type::Q5_0, Type::Q5_1, Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K,
-                       Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS};
+                       Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS, Type::IQ2_XXS, Type::IQ2_XS, Type::IQ2_S,
+                       Type::IQ3_XXS, Type::IQ3_S, Type::IQ1_S, Type::IQ1_M};
 
 uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 
@@ -69,15 +70,15 @@ TEST_F(GpuTest, EmbeddingRejectsTypesWithoutAKernel) {
   auto ids = test::upload(*ctx, std::vector<uint32_t>{0});
   auto out = test::poisoned(*ctx, 256 * 4);
   ops::Embedding op(*ctx);
-  ops::Matrix m{wbuf.range(), Type::IQ2_XXS, 256, 2};
+  ops::Matrix m{wbuf.range(), Type::TQ1_0, 256, 2};
   vk::Recorder rec(*ctx);
   rec.begin();
   try {
     op.record(rec, m, ids.range(), out.range(), 1);
-    ADD_FAILURE() << "iq2_xxs accepted";
+    ADD_FAILURE() << "tq1_0 accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), MOEVK_ERROR_UNSUPPORTED);
-    EXPECT_NE(std::string(e.what()).find(quant::type_info(Type::IQ2_XXS).name), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(quant::type_info(Type::TQ1_0).name), std::string::npos) << e.what();
   }
   rec.end();
 }

@@ -12,9 +12,11 @@ namespace moevk::test::matmul {
 
 using quant::Type;
 
-inline constexpr Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0,   Type::Q4_0,
-                                  Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::Q2_K,   Type::Q3_K,
-                                  Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::IQ4_NL, Type::IQ4_XS};
+inline constexpr Type kTypes[] = {Type::F32,    Type::F16,     Type::BF16,   Type::Q8_0,    Type::Q4_0,
+                                  Type::Q4_1,   Type::Q5_0,    Type::Q5_1,   Type::Q2_K,    Type::Q3_K,
+                                  Type::Q4_K,   Type::Q5_K,    Type::Q6_K,   Type::IQ4_NL,  Type::IQ4_XS,
+                                  Type::IQ2_XXS, Type::IQ2_XS, Type::IQ2_S,  Type::IQ3_XXS, Type::IQ3_S,
+                                  Type::IQ1_S,  Type::IQ1_M};
 
 inline uint32_t block_of(Type t) { return std::max(8u, quant::type_info(t).block_size); }
 

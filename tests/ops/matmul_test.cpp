@@ -465,7 +465,7 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
   auto x = test::upload(*ctx, std::vector<float>(256, 1.0f));
   auto y = test::poisoned(*ctx, 4 * 4);
   ops::MatMul op(*ctx);
-  for (Type t : {Type::IQ2_XXS, Type::TQ2_0, Type::Q8_K}) {
+  for (Type t : {Type::TQ1_0, Type::TQ2_0, Type::Q8_K}) {
     ops::Matrix m{wbuf.range(), t, 256, 1};
     try {
       op.path_for(m, 1);
@@ -484,7 +484,8 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
     }
     rec.end();
   }
-  EXPECT_THROW(ops::MatMul::check_supported(Type::IQ2_XXS), Error);
+  EXPECT_THROW(ops::MatMul::check_supported(Type::TQ1_0), Error);
+  EXPECT_NO_THROW(ops::MatMul::check_supported(Type::IQ2_XXS));
   EXPECT_NO_THROW(ops::MatMul::check_supported(Type::Q3_K));
   EXPECT_NO_THROW(ops::MatMul::check_supported(Type::IQ4_NL));
 }

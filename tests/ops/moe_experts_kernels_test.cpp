@@ -277,7 +277,7 @@ TEST_F(MoeExpertsTest, RejectsBadShapesAndTypesWithoutAKernel) {
   };
   const uint64_t q4k_stride = quant::row_bytes(Type::Q4_K, 256) * 256;
   const ops::ExpertMatrices ok{buf.range(), Type::Q4_0, 256, 256, 4, quant::row_bytes(Type::Q4_0, 256) * 256};
-  expect_status(MOEVK_ERROR_UNSUPPORTED, {buf.range(), Type::IQ2_XXS, 256, 256, 4, q4k_stride}, ok);
+  expect_status(MOEVK_ERROR_UNSUPPORTED, {buf.range(), Type::TQ1_0, 256, 256, 4, q4k_stride}, ok);
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(), Type::Q4_0, 256, 128, 4, ok.expert_stride}, ok);
   // Four Q4_K experts need 4 * 36 KiB: more than the 64 KiB range holds.
   expect_status(MOEVK_ERROR_INVALID_ARGUMENT, {buf.range(0, 1 << 16), Type::Q4_K, 256, 256, 4, q4k_stride}, ok);

@@ -66,6 +66,24 @@ TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
   for (const Case& c : cases) check(c, seed += 10);
 }
 
+TEST_F(MoeExpertsTest, CodebookTypesMatchReferenceOnBothPaths) {
+  // The IQ1/IQ2/IQ3 formats of the published low-bit MoE files (e.g. IQ2_XXS experts with IQ3
+  // or 4-bit downs; codebook lookups in every kernel's decoder), on the plain tiles (no int8
+  // form) and, for the mixes, beside a dot-path down where the device has the integer dot.
+  const Case cases[] = {
+      {Type::IQ2_XXS, Type::IQ2_XXS, Type::IQ2_XXS, 128, 8, 17, 256, 256, Routing::FewExperts},
+      {Type::IQ2_XS, Type::IQ2_XS, Type::IQ3_XXS, 8, 2, 3, 256, 512},
+      {Type::IQ2_S, Type::IQ2_S, Type::IQ3_S, 60, 4, 33, 256, 256, Routing::Random, 20, 0},
+      {Type::IQ3_XXS, Type::IQ3_XXS, Type::IQ3_XXS, 8, 2, 1, 512, 256},
+      {Type::IQ3_S, Type::IQ3_S, Type::IQ4_XS, 64, 8, 17, 256, 256, Routing::OneExpert},
+      {Type::IQ1_S, Type::IQ1_S, Type::IQ2_XXS, 8, 2, 33, 256, 256},
+      {Type::IQ1_M, Type::IQ1_M, Type::Q4_K, 128, 8, 3, 256, 256, Routing::Random},
+      {Type::IQ2_XXS, Type::IQ2_XXS, Type::Q4_K, 8, 2, 17, 256, 256},
+  };
+  uint32_t seed = 300;
+  for (const Case& c : cases) check(c, seed += 10);
+}
+
 TEST_F(MoeExpertsTest, DecodeFusedInputNorm) {
   // The FFN's RMS norm folded into moe_gate_up_mv (decode: no norm pass, no barrier): the
   // reference runs on x / rms(x) * g computed in double (rounded to f32, 2^-24: far inside the

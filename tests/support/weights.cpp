@@ -15,6 +15,8 @@ std::vector<uint32_t> scale_fields(quant::Type t) {
   using quant::Type;
   switch (t) {
     case Type::Q4_0: case Type::Q5_0: case Type::Q8_0: case Type::IQ4_NL: case Type::IQ4_XS: return {0};
+    case Type::IQ2_XXS: case Type::IQ2_XS: case Type::IQ2_S: case Type::IQ3_XXS: case Type::IQ3_S:
+    case Type::IQ1_S: return {0};
     case Type::Q4_1: case Type::Q5_1: case Type::Q4_K: case Type::Q5_K: return {0, 2};
     case Type::Q6_K: return {208};
     case Type::Q2_K: return {80, 82};
@@ -49,6 +51,14 @@ std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols,
       const uint16_t h = quant::fp32_to_fp16(scale(rng));
       w[b * info.type_size + f] = uint8_t(h & 0xFF);
       w[b * info.type_size + f + 1] = uint8_t(h >> 8);
+    }
+    if (t == quant::Type::IQ1_M) {
+      // IQ1_M's d: the top nibbles of its four scale words (bytes 48..55), low bits first.
+      const uint16_t h = quant::fp32_to_fp16(scale(rng));
+      for (uint32_t k = 0; k < 4; ++k) {
+        uint8_t& top = w[b * info.type_size + 49 + 2 * k];
+        top = uint8_t((top & 0x0F) | (((h >> (4 * k)) & 0xF) << 4));
+      }
     }
   }
   return w;

@@ -101,14 +101,14 @@ done
 # that every matrix takes the type (the presets above are 64 wide: K-quants fall back to q8_0):
 # llama.cpp's own decoders read moevk's quantizers' blocks, and moevk's GPU decoders theirs.
 for preset in tiny tiny-qwen3moe; do
-  for t in q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs; do
+  for t in q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs iq2_xxs iq2_xs iq2_s iq3_xxs iq3_s iq1_s iq1_m; do
     "$CLI" make-model --preset "$preset" --embd 256 --ff 256 --heads 4 --heads-kv 2 --head-dim 64 --type "$t" \
       --seed 3 -o "$TMP/$preset-256-$t.gguf" --no-progress > /dev/null 2> "$TMP/make.err" \
       || fail "make-model $preset $t: $(cat "$TMP/make.err")"
     check "$preset-256-$t" 1,17,200,5,383,42,99,7 --max 0.1 --median 2.5e-2 --near-ties
   done
 done
-[ "$checked" -ge 29 ] || fail "only $checked files were checked"
+[ "$checked" -ge 43 ] || fail "only $checked files were checked"
 
 # The checker itself must notice a disagreement: moevk's logits of the Q4_0 file against
 # llama.cpp on the F32 file are caught, with the error named.
