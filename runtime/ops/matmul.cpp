@@ -173,7 +173,9 @@ void MatMul::record_impl(vk::Recorder& rec, const Matrix& w, const vk::BufferRan
     xd = in.xd;
     xs = in.xs;
     const uint32_t wg = (kMmBM / kMmTM) * (bn / kMmTN);
-    pipeline = &ctx_.pipeline({"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}});
+    vk::PipelineDesc desc{"mul_mm_dot_" + variant, 6, sizeof(MatMulPush), {wg, kMmBM, bn, kMmTM, kMmTN}};
+    desc.table = weight_table(w.type);
+    pipeline = &ctx_.pipeline(desc);
   } else if (path == "mm_coopmat") {
     bn = 64;
     vk::PipelineDesc desc{coopmat_variant("mul_mm_coopmat", w.type, options_.coopmat_emulation), 4, sizeof(MatMulPush), {}};

@@ -79,7 +79,8 @@ bool weight_has_int8_dot(quant::Type t) {
   using quant::Type;
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
          t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K || t == Type::Q2_K ||
-         t == Type::Q3_K || t == Type::Q6_K;
+         t == Type::Q3_K || t == Type::Q6_K || t == Type::IQ2_XXS || t == Type::IQ2_XS || t == Type::IQ2_S ||
+         t == Type::IQ3_XXS || t == Type::IQ3_S || t == Type::IQ1_S || t == Type::IQ1_M;
 }
 
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes) {

@@ -29,8 +29,8 @@
 //                    the p-th of the QK/16 runs of a block starts at
 //                    (p / (S/8)) * 2S + (p % (S/8)) * 8 with S = QUANT_PAIR_STRIDE.
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
-//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K; Q3_K and Q6_K, symmetric with a scale per
-//   16 elements; Q2_K, a scale and a min per 16) it also defines QUANT_HAS_INT8 and
+//   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, and the codebook types below; Q3_K and
+//   Q6_K, symmetric with a scale per 16 elements; Q2_K, a scale and a min per 16) it also defines QUANT_HAS_INT8 and
 //     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
 //     void quant_affine32(uint block, uint s, out float scale, out float offset)
@@ -44,7 +44,8 @@
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
 //   The codebook types IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S (quant_iq.glsl) also read
 //   their codebook from a storage buffer at set 1, binding 0 (vk::PipelineDesc::table; the op sets
-//   it from ops::weight_table), and have neither pair runs nor an int8 form.
+//   it from ops::weight_table), have the int8 form (signed levels; IQ2_XS, IQ2_S and IQ1_M with
+//   QUANT_INT8_HALVES) and no pair runs.
 //   Block byte offsets need only be even (blocks are packed; 16-bit fields sit at even offsets);
 //   F32 blocks must be 4-aligned. Reads stay inside the block's bytes rounded out to whole words.
 #ifndef MOEVK_QUANT_GLSL

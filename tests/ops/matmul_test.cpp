@@ -24,9 +24,11 @@ using quant::Type;
 namespace {
 
 // The types with an integer-dot kernel: 32-element sub-blocks of scale * int8 + offset, or
-// 16-element halves of scale * int8 (Q3_K, Q6_K) or scale * int8 - min (Q2_K).
+// 16-element halves of scale * int8 (Q3_K, Q6_K, IQ2_XS, IQ2_S, IQ1_M) or scale * int8 - min (Q2_K);
+// the codebook types' int8 is the signed grid level.
 const Type kDotTypes[] = {Type::Q8_0, Type::Q4_0, Type::Q4_1, Type::Q5_0, Type::Q5_1, Type::IQ4_NL, Type::IQ4_XS,
-                          Type::Q4_K, Type::Q5_K, Type::Q2_K, Type::Q3_K, Type::Q6_K};
+                          Type::Q4_K, Type::Q5_K, Type::Q2_K, Type::Q3_K, Type::Q6_K, Type::IQ2_XXS,
+                          Type::IQ2_XS, Type::IQ2_S, Type::IQ3_XXS, Type::IQ3_S, Type::IQ1_S, Type::IQ1_M};
 bool has_dot(Type t) { return std::find(std::begin(kDotTypes), std::end(kDotTypes), t) != std::end(kDotTypes); }
 
 struct Case {

@@ -91,7 +91,8 @@ inline const char* path_name(Path p) {
 inline bool has_dot(Type t) {
   return t == Type::Q8_0 || t == Type::Q4_0 || t == Type::Q4_1 || t == Type::Q5_0 || t == Type::Q5_1 ||
          t == Type::IQ4_NL || t == Type::IQ4_XS || t == Type::Q4_K || t == Type::Q5_K || t == Type::Q2_K ||
-         t == Type::Q3_K || t == Type::Q6_K;
+         t == Type::Q3_K || t == Type::Q6_K || t == Type::IQ2_XXS || t == Type::IQ2_XS || t == Type::IQ2_S ||
+         t == Type::IQ3_XXS || t == Type::IQ3_S || t == Type::IQ1_S || t == Type::IQ1_M;
 }
 // Which products take the dot kernel on `path` (the op's rule: the weight type decides).
 struct DotProducts {

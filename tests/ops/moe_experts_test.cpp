@@ -68,8 +68,9 @@ TEST_F(MoeExpertsTest, KQuantsMatchReferenceOnBothPaths) {
 
 TEST_F(MoeExpertsTest, CodebookTypesMatchReferenceOnBothPaths) {
   // The IQ1/IQ2/IQ3 formats of the published low-bit MoE files (e.g. IQ2_XXS experts with IQ3
-  // or 4-bit downs; codebook lookups in every kernel's decoder), on the plain tiles (no int8
-  // form) and, for the mixes, beside a dot-path down where the device has the integer dot.
+  // or 4-bit downs; codebook lookups in every kernel's decoder), on every path: decode, the plain
+  // tiles and, where the device has the integer dot, moe_mul_mm_dot on their signed-level int8
+  // form (IQ2_XS, IQ2_S and IQ1_M with a scale per 16-element half).
   const Case cases[] = {
       {Type::IQ2_XXS, Type::IQ2_XXS, Type::IQ2_XXS, 128, 8, 17, 256, 256, Routing::FewExperts},
       {Type::IQ2_XS, Type::IQ2_XS, Type::IQ3_XXS, 8, 2, 3, 256, 512},
