@@ -2,8 +2,10 @@
 // IQ3_S, so `moevk make-model` can write the files published with these types and the tests can
 // make them. Simpler than ggml's (which weighs elements by an importance matrix and searches a
 // neighbourhood of candidate scales): per scale group a least-squares scale (started from the
-// group's largest value on each level of the codebook, the best kept), per run of 8 (IQ3: 4) elements the nearest codebook entry by squared error, exhaustively where the nearest
-// lattice point is not in the codebook (without the search, ScaleSearch::MinMax: one start,
+// group's largest value on each level of the codebook, the best kept), per run of 8 (IQ3: 4)
+// elements the nearest codebook entry by squared error (exactly: the lattice point of per-element
+// nearest levels, or where that is not in the codebook a list of the entries that can be
+// nearest, see Codebook) (without the search, ScaleSearch::MinMax: one start,
 // the largest value on the top level, and no refit, ~20x faster); signs from the values, where the format keeps only an
 // even count of minus signs the smallest element's is flipped; IQ1's delta sign by trying both.
 // The layout is exactly ggml's (tests/quant/ggml_dequant_test.cpp checks the decoder this
@@ -25,13 +27,28 @@ namespace {
 
 enum class Signs { None, Parity, Free };
 
-// One codebook: entries of `run` levels, and the lattice of per-element nearest levels mapped
-// back to entries (-1 where that point is not in the codebook).
+// One codebook: entries of `run` levels, the lattice of per-element nearest levels mapped back to
+// entries (-1 where that point is not in the codebook), and for each point not in it the entries
+// that can be nearest to a target in its cell.
+//
+// Why the lists are exact: let t's per-element nearest levels be the lattice point p (so
+// |t_j - p_j| <= h_j, half the wider gap beside p_j), and e* an entry nearest to p. An entry e is
+// nearer to t than e* only if |t - e|^2 < |t - e*|^2, i.e.
+//   |p - e|^2 - |p - e*|^2 < 2 (e* - e) . (t - p) <= 2 sum_j |e*_j - e_j| h_j,
+// so the entries meeting that bound hold t's nearest. A target beyond the outer levels by more
+// than h_j (a refit scale can put one there) is outside the bound's cell and is searched in full.
+// The bound covers the whole cell, so a list holds 9 (IQ3_XXS) to 656 (IQ1) entries on average;
+// each is sorted by |p - e|^2 (an integer: every grid level is), and a lookup stops at the first
+// entry with |p - e| - |t - p| above the best error so far (the triangle inequality: no later
+// entry can be nearer).
 struct Codebook {
   int run = 8, entries = 0;
   std::vector<float> level;     // [entries][run]
   std::vector<float> distinct;  // the levels any element takes, ascending
+  std::vector<float> half_gap;  // per distinct level: half the wider gap beside it
   std::vector<int> lattice;     // digits base distinct.size(), element 0 least significant
+  std::vector<uint32_t> first;  // per lattice point: its candidates' start in `candidates`
+  std::vector<uint32_t> candidates;  // entry | |p - e|^2 << 16 (at most 13456, IQ3_XXS's), ascending
 
   template <class Level>
   Codebook(int run_, int entries_, Level level_of) : run(run_), entries(entries_), level(size_t(run_) * entries_) {
@@ -40,33 +57,107 @@ struct Codebook {
     distinct = level;
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const size_t base = distinct.size();
+    half_gap.assign(base, 0.0f);
+    for (size_t k = 0; k < base; ++k) {
+      const float below = k > 0 ? distinct[k] - distinct[k - 1] : 0.0f;
+      const float above = k + 1 < base ? distinct[k + 1] - distinct[k] : 0.0f;
+      half_gap[k] = 0.5f * std::max(below, above);
+    }
     size_t points = 1;
-    for (int j = 0; j < run; ++j) points *= distinct.size();
+    for (int j = 0; j < run; ++j) points *= base;
     lattice.assign(points, -1);
+    std::vector<uint8_t> digits(size_t(entries) * run);
     for (int i = 0; i < entries; ++i) {
       size_t key = 0, mul = 1;
-      for (int j = 0; j < run; ++j, mul *= distinct.size())
-        key += mul * size_t(std::lower_bound(distinct.begin(), distinct.end(), level[size_t(i) * run + j]) - distinct.begin());
+      for (int j = 0; j < run; ++j, mul *= base) {
+        const size_t k = size_t(std::lower_bound(distinct.begin(), distinct.end(), level[size_t(i) * run + j]) - distinct.begin());
+        digits[size_t(i) * run + j] = uint8_t(k);
+        key += mul * k;
+      }
       lattice[key] = i;
     }
+    first.assign(points + 1, 0);
+    std::vector<double> dist(entries);
+    for (size_t key = 0; key < points; ++key) {
+      first[key] = uint32_t(candidates.size());
+      if (lattice[key] >= 0) continue;
+      int digit[8];
+      for (size_t j = 0, rest = key; j < size_t(run); ++j, rest /= base) digit[j] = int(rest % base);
+      int nearest_entry = 0;
+      for (int i = 0; i < entries; ++i) {
+        double d = 0;
+        for (int j = 0; j < run; ++j) {
+          const double diff = double(distinct[digit[j]]) - level[size_t(i) * run + j];
+          d += diff * diff;
+        }
+        dist[i] = d;
+        if (d < dist[nearest_entry]) nearest_entry = i;
+      }
+      const float* star = &level[size_t(nearest_entry) * run];
+      for (int i = 0; i < entries; ++i) {
+        double bound = 0;
+        for (int j = 0; j < run; ++j) bound += 2.0 * std::fabs(double(star[j]) - level[size_t(i) * run + j]) * half_gap[digit[j]];
+        if (dist[i] - dist[nearest_entry] <= bound * (1.0 + 1e-9))
+          candidates.push_back(uint32_t(i) | uint32_t(std::lround(dist[i])) << 16);
+      }
+      std::sort(candidates.begin() + first[key], candidates.end());
+    }
+    first[points] = uint32_t(candidates.size());
   }
 
-  // The entry nearest to t[0..run) in squared error.
+  float error(int i, const float* t) const {
+    const float* l = &level[size_t(i) * run];
+    float err = 0;
+    for (int j = 0; j < run; ++j) err += (t[j] - l[j]) * (t[j] - l[j]);
+    return err;
+  }
+
+  // The entry nearest to t[0..run) in squared error (the lowest index among equals).
   int nearest(const float* t) const {
     size_t key = 0, mul = 1;
+    bool in_cell = true;
     for (int j = 0; j < run; ++j, mul *= distinct.size()) {
       size_t best = 0;
       for (size_t k = 1; k < distinct.size(); ++k)
         if (std::fabs(t[j] - distinct[k]) < std::fabs(t[j] - distinct[best])) best = k;
+      in_cell = in_cell && std::fabs(t[j] - distinct[best]) <= half_gap[best];
       key += mul * best;
     }
     if (lattice[key] >= 0) return lattice[key];
+    int best = -1;
+    float best_err = std::numeric_limits<float>::infinity();
+    auto consider = [&](int i) {
+      const float err = error(i, t);
+      if (err < best_err || (err == best_err && i < best)) {
+        best_err = err;
+        best = i;
+      }
+    };
+    if (in_cell) {
+      float r2 = 0;
+      for (size_t j = 0, rest = key; j < size_t(run); ++j, rest /= distinct.size()) {
+        const float diff = t[j] - distinct[rest % distinct.size()];
+        r2 += diff * diff;
+      }
+      const float r = std::sqrt(r2);
+      for (uint32_t c = first[key]; c < first[key + 1]; ++c) {
+        const uint32_t packed = candidates[c];
+        // With a relative margin for float rounding: stopping late costs a lookup, early a miss.
+        if (std::sqrt(float(packed >> 16)) - r > std::sqrt(best_err) * 1.0001f + 1e-4f) break;
+        consider(int(packed & 0xFFFFu));
+      }
+    } else
+      for (int i = 0; i < entries; ++i) consider(i);
+    return best;
+  }
+
+  // The exhaustive search the lists stand in for (tests/quant compare them).
+  int nearest_exhaustive(const float* t) const {
     int best = 0;
     float best_err = std::numeric_limits<float>::infinity();
     for (int i = 0; i < entries; ++i) {
-      const float* l = &level[size_t(i) * run];
-      float err = 0;
-      for (int j = 0; j < run; ++j) err += (t[j] - l[j]) * (t[j] - l[j]);
+      const float err = error(i, t);
       if (err < best_err) {
         best_err = err;
         best = i;
@@ -324,6 +415,18 @@ void pack(Type t, const Plan& p, void* out) {
 }
 
 }  // namespace
+
+int iq_nearest_entry(Type t, const float* target, bool exhaustive) {
+  switch (t) {
+    case Type::IQ2_XXS: case Type::IQ2_XS: case Type::IQ2_S: case Type::IQ3_XXS: case Type::IQ3_S:
+    case Type::IQ1_S: case Type::IQ1_M: break;
+    default: return -1;
+  }
+  const Codebook& book = codebook(t);
+  return exhaustive ? book.nearest_exhaustive(target) : book.nearest(target);
+}
+
+float iq_entry_error(Type t, int i, const float* target) { return codebook(t).error(i, target); }
 
 bool quantize_iq(Type t, const float* x, void* dst, uint64_t n, bool search) {
   switch (t) {

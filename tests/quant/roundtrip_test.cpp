@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "quant/half.hpp"
+#include "quant/quantize_internal.hpp"
 #include "quant/types.hpp"
 
 namespace moevk::quant {
@@ -157,6 +158,35 @@ TEST(QuantRoundTrip, CodebookTypes) {
     EXPECT_GT(searched, previous) << type_info(c.type).name << " has fewer bits than the type before it";
     previous = searched;
   }
+}
+
+TEST(QuantRoundTrip, CodebookNeighbourListsFindTheNearestEntry) {
+  // The quantizer looks a target up in a list of the entries that can be nearest to it (its
+  // lattice cell's), not in the whole codebook (2048 entries for IQ1): on random targets over
+  // each grid's level range and past its ends (where the lists give way to the full scan), the
+  // entry it finds has the exhaustive scan's error.
+  struct Range { Type type; float lo, hi; };
+  const Range ranges[] = {{Type::IQ2_XXS, 8, 43}, {Type::IQ2_XS, 8, 43}, {Type::IQ2_S, 8, 43},
+                          {Type::IQ3_XXS, 4, 62}, {Type::IQ3_S, 1, 15},  {Type::IQ1_S, -1, 1},
+                          {Type::IQ1_M, -1.125f, 1.125f}};
+  std::mt19937 rng(11);
+  for (const Range& r : ranges) {
+    const float span = r.hi - r.lo;
+    std::uniform_real_distribution<float> u(r.lo - 0.4f * span, r.hi + 0.4f * span);
+    int listed_differently = 0;
+    for (int n = 0; n < 20000; ++n) {
+      float t[8];
+      for (float& v : t) v = u(rng);
+      const int fast = quant::detail::iq_nearest_entry(r.type, t, false);
+      const int full = quant::detail::iq_nearest_entry(r.type, t, true);
+      ASSERT_GE(fast, 0) << type_info(r.type).name;
+      ASSERT_EQ(quant::detail::iq_entry_error(r.type, fast, t), quant::detail::iq_entry_error(r.type, full, t))
+          << type_info(r.type).name << " target " << n;
+      listed_differently += fast != full;
+    }
+    EXPECT_LE(listed_differently, 20) << type_info(r.type).name << ": only exact ties may pick another entry";
+  }
+  EXPECT_EQ(quant::detail::iq_nearest_entry(Type::Q4_K, nullptr, false), -1);
 }
 
 TEST(QuantRoundTrip, ConstantAndZeroBlocks) {
