@@ -26,8 +26,9 @@ std::span<const uint32_t> weight_table(quant::Type t);
 // Elements per decode block in quant.glsl (8 for the float types); cols must be a multiple.
 uint32_t weight_block_elements(quant::Type t);
 // True for the types with integer-dot kernels (mul_mm_dot, moe_mul_mm_dot): 32-element
-// sub-blocks of scale * int8 + offset, or (Q3_K, Q6_K) scale * int8 per 16-element half, or
-// (Q2_K) scale * int8 - min per half (quant.glsl's QUANT_HAS_INT8).
+// sub-blocks of scale * int8 + offset, or (Q3_K, Q6_K, IQ2_XS, IQ2_S, IQ1_M) scale * int8 per
+// 16-element half, or (Q2_K) scale * int8 - min per half; the codebook types' int8 is the
+// signed grid level (quant.glsl's QUANT_HAS_INT8).
 bool weight_has_int8_dot(quant::Type t);
 
 // The one-token matrix-vector kernels' workgroup shape from the ops' options
