@@ -442,20 +442,29 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         // Not a kernel: what sampling at a temperature costs the host per token (the logits are
         // copied back and ranked on the CPU), with the CLI's default filters. Host time, median
         // over repetitions of 20 draws.
-        generate::SamplerParams params;  // temperature 0.8, top-k 40, top-p 0.95, min-p 0.05
-        generate::Sampler sampler(params);
+        // Then with top-k off (the host's rule then: top-p and min-p over the whole vocabulary;
+        // the GPU sampler takes top-k 1..64 only), with and without min-p.
         std::mt19937 gen(5);
         std::normal_distribution<float> normal(0.0f, 3.0f);
         std::vector<float> logits(s.n_vocab);
         for (float& l : logits) l = normal(gen);
         const std::vector<int32_t> history(64, 1);
-        std::vector<double> ms;
-        for (int r = 0; r < std::max(o.repeats, 1); ++r) {
-          const auto t0 = std::chrono::steady_clock::now();
-          for (int i = 0; i < 20; ++i) sampler.sample(logits, history);  // advances its generator: not elided
-          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20);
-        }
-        report("sampler", 1, "host, top-k 40", ms, 0, 0);  // host work: no device bandwidth
+        auto time_sampler = [&](const char* what, int32_t top_k, float min_p) {
+          generate::SamplerParams params;  // temperature 0.8, top-k 40, top-p 0.95, min-p 0.05
+          params.top_k = top_k;
+          params.min_p = min_p;
+          generate::Sampler sampler(params);
+          std::vector<double> ms;
+          for (int r = 0; r < std::max(o.repeats, 1); ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int i = 0; i < 20; ++i) sampler.sample(logits, history);  // advances its generator: not elided
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20);
+          }
+          report("sampler", 1, what, ms, 0, 0);  // host work: no device bandwidth
+        };
+        time_sampler("host, top-k 40", 40, 0.05f);
+        time_sampler("host, top-k off", 0, 0.05f);
+        time_sampler("host, top-k off, min-p off", 0, 0.0f);
       }
 
       if (want("sample_topk") && type_name == o.types.front()) {  // sampling on the GPU (LogitsMode::Sample)

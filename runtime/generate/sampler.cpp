@@ -60,6 +60,16 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
   }
 
   const size_t n = logits.size();
+  // Probabilities at temperature 1 for top-p and min-p (the llama.cpp order), then temperature.
+  auto softmax = [&](float temp) {
+    double sum = 0;
+    const float max_logit = c.front().logit;
+    for (auto& x : c) {
+      x.p = static_cast<float>(std::exp((x.logit - max_logit) / temp));
+      sum += x.p;
+    }
+    for (auto& x : c) x.p = static_cast<float>(x.p / sum);
+  };
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     // One pass keeping the k best in a heap whose front is the worst of them (a 152k-token
     // vocabulary: a compare per logit, instead of building and partially sorting every candidate).
@@ -78,37 +88,73 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
       worst = c.front().logit;
     }
     std::sort(c.begin(), c.end(), by_logit);
+    softmax(1.0f);
+    if (params_.top_p < 1.0f) {
+      double cum = 0;
+      size_t kept = 0;
+      while (kept < c.size()) {
+        cum += c[kept++].p;
+        if (cum >= params_.top_p) break;
+      }
+      c.resize(std::max<size_t>(kept, 1));
+    }
+    if (params_.min_p > 0.0f) {
+      const float threshold = c.front().p * params_.min_p;
+      size_t kept = 1;
+      while (kept < c.size() && c[kept].p >= threshold) ++kept;
+      c.resize(kept);
+    }
   } else {
-    c.resize(n);
-    for (size_t i = 0; i < n; ++i) c[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
-    std::sort(c.begin(), c.end(), by_logit);
-  }
-
-  // Probabilities at temperature 1 for top-p and min-p (the llama.cpp order), then temperature.
-  auto softmax = [&](float temp) {
+    // No top-k: every token is a candidate, but sorting all of them (a 152k vocabulary: ~10 ms,
+    // eight decode steps of a fast GPU) is not needed. The probabilities come in one pass in id
+    // order; min-p keeps exactly those at or above p_max * min_p (probabilities fall with the
+    // logit, so its prefix of the sorted order is that set); top-p's prefix is found among the
+    // best 64 candidates, then 512, ..., selected and sorted only as far as the mass reaches
+    // top_p. The same tokens as sorting everything first: both cuts are prefixes of one order.
+    // (The sum of the exponentials is taken in id order, not in sorted order, so a probability
+    // may differ in its last bit; a draw changes only where it sits on that bit's edge.)
+    size_t best = 0;
+    for (size_t i = 1; i < n; ++i)
+      if (logits[i] > logits[best]) best = i;
+    const float max_logit = logits[best];
+    weights_.resize(n);
     double sum = 0;
-    const float max_logit = c.front().logit;
-    for (auto& x : c) {
-      x.p = static_cast<float>(std::exp((x.logit - max_logit) / temp));
-      sum += x.p;
+    for (size_t i = 0; i < n; ++i) {
+      weights_[i] = static_cast<float>(std::exp(logits[i] - max_logit));
+      sum += weights_[i];
     }
-    for (auto& x : c) x.p = static_cast<float>(x.p / sum);
-  };
-  softmax(1.0f);
-  if (params_.top_p < 1.0f) {
-    double cum = 0;
-    size_t n = 0;
-    while (n < c.size()) {
-      cum += c[n++].p;
-      if (cum >= params_.top_p) break;
+    const float threshold = params_.min_p > 0.0f ? static_cast<float>(weights_[best] / sum) * params_.min_p : 0.0f;
+    c.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const float p = static_cast<float>(weights_[i] / sum);
+      // The best always stays (a min-p above 1 keeps it alone, as the sorted form's first).
+      if (params_.min_p <= 0.0f || p >= threshold || i == best)
+        c.push_back({static_cast<int32_t>(i), logits[i], p});
     }
-    c.resize(std::max<size_t>(n, 1));
-  }
-  if (params_.min_p > 0.0f) {
-    const float threshold = c.front().p * params_.min_p;
-    size_t n = 1;
-    while (n < c.size() && c[n].p >= threshold) ++n;
-    c.resize(n);
+    if (params_.top_p < 1.0f) {
+      size_t m = std::min<size_t>(64, c.size());
+      for (;;) {
+        std::nth_element(c.begin(), c.begin() + (m - 1), c.end(), by_logit);
+        std::sort(c.begin(), c.begin() + m, by_logit);
+        double cum = 0;
+        size_t kept = 0;
+        bool reached = false;
+        while (kept < m) {
+          cum += c[kept++].p;
+          if (cum >= params_.top_p) {
+            reached = true;
+            break;
+          }
+        }
+        if (reached || m == c.size()) {
+          c.resize(std::max<size_t>(kept, 1));
+          break;
+        }
+        m = std::min(c.size(), m * 8);
+      }
+    } else {
+      std::sort(c.begin(), c.end(), by_logit);
+    }
   }
   softmax(params_.temperature);
   double cum = 0;

@@ -65,6 +65,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;
   std::vector<float> penalised_;  // the logits with penalties applied, when there are any
+  std::vector<float> weights_;    // exp(logit - max) per token, without top-k
   std::vector<double> returned_;  // draws given back, the next at the end
 };
 

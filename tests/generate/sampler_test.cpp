@@ -209,4 +209,26 @@ TEST(Sampler, MatchesItsPlainDefinitionOnVocabularySizedRows) {
       }
     }
   }
+  // Without top-k the sampler sorts only as far as top-p's mass reaches (64, 512, 4096, ...
+  // candidates) and keeps min-p's set without sorting: on this flat row top-p cuts past 64,
+  // 512, 4096 and 32768 candidates; on a sharper one (logits x 6) inside the first 64; or not at
+  // all; with min-p off, on, and above 1 (the best alone).
+  std::vector<float> sharp = logits;
+  for (float& l : sharp) l *= 6.0f;
+  for (const std::vector<float>* row : {&logits, &sharp})
+  for (float top_p : {0.2f, 0.6f, 0.95f, 0.999f, 1.0f}) {
+    for (float min_p : {0.0f, 0.01f, 0.05f, 1.5f}) {
+      SamplerParams p;
+      p.top_k = 0;
+      p.top_p = top_p;
+      p.min_p = min_p;
+      p.temperature = 0.9f;
+      p.seed = 5;
+      SCOPED_TRACE("top_p " + std::to_string(top_p) + " min_p " + std::to_string(min_p) +
+                   (row == &sharp ? " sharp" : " flat"));
+      Sampler s(p);
+      std::mt19937_64 rng(p.seed);
+      for (int draw = 0; draw < 8; ++draw) ASSERT_EQ(s.sample(*row, history), reference_sample(p, rng, *row, history));
+    }
+  }
 }
