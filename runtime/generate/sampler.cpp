@@ -105,8 +105,8 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
       c.resize(kept);
     }
   } else {
-    // No top-k: every token is a candidate, but sorting all of them (a 152k vocabulary: ~10 ms,
-    // eight decode steps of a fast GPU) is not needed. The probabilities come in one pass in id
+    // No top-k: every token is a candidate, but sorting all of them (a 152k vocabulary: ~20 ms,
+    // over ten decode steps of a fast GPU) is not needed. The probabilities come in one pass in id
     // order; min-p keeps exactly those at or above p_max * min_p (probabilities fall with the
     // logit, so its prefix of the sorted order is that set); top-p's prefix is found among the
     // best 64 candidates, then 512, ..., selected and sorted only as far as the mass reaches
