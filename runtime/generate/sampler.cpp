@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
+#include <utility>
 
 #include "common/error.hpp"
 
@@ -70,6 +71,17 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
     }
     for (auto& x : c) x.p = static_cast<float>(x.p / sum);
   };
+  // Top-p over the sorted first m candidates: how many it keeps (at least 1), and whether their
+  // mass reached top_p within the m.
+  auto top_p_prefix = [&](size_t m) {
+    double cum = 0;
+    size_t kept = 0;
+    while (kept < m) {
+      cum += c[kept++].p;
+      if (cum >= params_.top_p) return std::pair{kept, true};
+    }
+    return std::pair{std::max<size_t>(kept, 1), false};
+  };
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     // One pass keeping the k best in a heap whose front is the worst of them (a 152k-token
     // vocabulary: a compare per logit, instead of building and partially sorting every candidate).
@@ -89,15 +101,7 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
     }
     std::sort(c.begin(), c.end(), by_logit);
     softmax(1.0f);
-    if (params_.top_p < 1.0f) {
-      double cum = 0;
-      size_t kept = 0;
-      while (kept < c.size()) {
-        cum += c[kept++].p;
-        if (cum >= params_.top_p) break;
-      }
-      c.resize(std::max<size_t>(kept, 1));
-    }
+    if (params_.top_p < 1.0f) c.resize(top_p_prefix(c.size()).first);
     if (params_.min_p > 0.0f) {
       const float threshold = c.front().p * params_.min_p;
       size_t kept = 1;
@@ -123,12 +127,13 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
       weights_[i] = static_cast<float>(std::exp(logits[i] - max_logit));
       sum += weights_[i];
     }
+    // Without min-p the threshold is 0, which every probability meets.
     const float threshold = params_.min_p > 0.0f ? static_cast<float>(weights_[best] / sum) * params_.min_p : 0.0f;
     c.clear();
     for (size_t i = 0; i < n; ++i) {
       const float p = static_cast<float>(weights_[i] / sum);
       // The best always stays (a min-p above 1 keeps it alone, as the sorted form's first).
-      if (params_.min_p <= 0.0f || p >= threshold || i == best)
+      if (p >= threshold || i == best)
         c.push_back({static_cast<int32_t>(i), logits[i], p});
     }
     if (params_.top_p < 1.0f) {
@@ -136,18 +141,9 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
       for (;;) {
         std::nth_element(c.begin(), c.begin() + (m - 1), c.end(), by_logit);
         std::sort(c.begin(), c.begin() + m, by_logit);
-        double cum = 0;
-        size_t kept = 0;
-        bool reached = false;
-        while (kept < m) {
-          cum += c[kept++].p;
-          if (cum >= params_.top_p) {
-            reached = true;
-            break;
-          }
-        }
+        const auto [kept, reached] = top_p_prefix(m);
         if (reached || m == c.size()) {
-          c.resize(std::max<size_t>(kept, 1));
+          c.resize(kept);
           break;
         }
         m = std::min(c.size(), m * 8);

@@ -67,14 +67,10 @@ struct Codebook {
     size_t points = 1;
     for (int j = 0; j < run; ++j) points *= base;
     lattice.assign(points, -1);
-    std::vector<uint8_t> digits(size_t(entries) * run);
     for (int i = 0; i < entries; ++i) {
       size_t key = 0, mul = 1;
-      for (int j = 0; j < run; ++j, mul *= base) {
-        const size_t k = size_t(std::lower_bound(distinct.begin(), distinct.end(), level[size_t(i) * run + j]) - distinct.begin());
-        digits[size_t(i) * run + j] = uint8_t(k);
-        key += mul * k;
-      }
+      for (int j = 0; j < run; ++j, mul *= base)
+        key += mul * size_t(std::lower_bound(distinct.begin(), distinct.end(), level[size_t(i) * run + j]) - distinct.begin());
       lattice[key] = i;
     }
     first.assign(points + 1, 0);
@@ -117,42 +113,37 @@ struct Codebook {
   int nearest(const float* t) const {
     size_t key = 0, mul = 1;
     bool in_cell = true;
+    float r2 = 0;  // |t - p|^2
     for (int j = 0; j < run; ++j, mul *= distinct.size()) {
       size_t best = 0;
       for (size_t k = 1; k < distinct.size(); ++k)
         if (std::fabs(t[j] - distinct[k]) < std::fabs(t[j] - distinct[best])) best = k;
-      in_cell = in_cell && std::fabs(t[j] - distinct[best]) <= half_gap[best];
+      const float diff = t[j] - distinct[best];
+      in_cell = in_cell && std::fabs(diff) <= half_gap[best];
+      r2 += diff * diff;
       key += mul * best;
     }
     if (lattice[key] >= 0) return lattice[key];
+    if (!in_cell) return nearest_exhaustive(t);
     int best = -1;
     float best_err = std::numeric_limits<float>::infinity();
-    auto consider = [&](int i) {
+    const float r = std::sqrt(r2);
+    for (uint32_t c = first[key]; c < first[key + 1]; ++c) {
+      const uint32_t packed = candidates[c];
+      // With a relative margin for float rounding: stopping late costs a lookup, early a miss.
+      if (std::sqrt(float(packed >> 16)) - r > std::sqrt(best_err) * 1.0001f + 1e-4f) break;
+      const int i = int(packed & 0xFFFFu);
       const float err = error(i, t);
-      if (err < best_err || (err == best_err && i < best)) {
+      if (err < best_err || (err == best_err && i < best)) {  // the list is by distance, not index
         best_err = err;
         best = i;
       }
-    };
-    if (in_cell) {
-      float r2 = 0;
-      for (size_t j = 0, rest = key; j < size_t(run); ++j, rest /= distinct.size()) {
-        const float diff = t[j] - distinct[rest % distinct.size()];
-        r2 += diff * diff;
-      }
-      const float r = std::sqrt(r2);
-      for (uint32_t c = first[key]; c < first[key + 1]; ++c) {
-        const uint32_t packed = candidates[c];
-        // With a relative margin for float rounding: stopping late costs a lookup, early a miss.
-        if (std::sqrt(float(packed >> 16)) - r > std::sqrt(best_err) * 1.0001f + 1e-4f) break;
-        consider(int(packed & 0xFFFFu));
-      }
-    } else
-      for (int i = 0; i < entries; ++i) consider(i);
+    }
     return best;
   }
 
-  // The exhaustive search the lists stand in for (tests/quant compare them).
+  // The exhaustive search the lists stand in for (targets outside their cells; tests/quant
+  // compare the two), the lowest index among equals.
   int nearest_exhaustive(const float* t) const {
     int best = 0;
     float best_err = std::numeric_limits<float>::infinity();

@@ -33,6 +33,13 @@ uvec2 iq_signed8(uvec2 g, uint signs) {
   return (g ^ (m * 0xFFu)) + m;
 }
 #define QUANT_HAS_INT8 1
+// IQ2_XS, IQ2_S: a sub-block's scale byte (a 4-bit scale per 16-element half) as the int8 form's
+// two half scales, d * (0.5 + scale) / 4 each.
+void iq2_half_scales(uint block, uint scales, out float lo, out float hi) {
+  const float d = weight_f16(block);
+  lo = d * (0.5 + float(scales & 0xFu)) * 0.25;
+  hi = d * (0.5 + float(scales >> 4u)) * 0.25;
+}
 
 #if defined(WEIGHT_IQ2_XXS)
 // { f16 d; u16 qs[32]; }  per 32 elements (s): 4 index bytes, then a word of 4 x 7 sign bits and
@@ -77,11 +84,8 @@ uvec2 quant_int8x8(uint block, uint e) {
   const uint q = weight_u16(block + 2u + 2u * (e >> 3u));
   return iq_signed8(IQ_GRID2(q & 511u), iq_signs8(q >> 9u));
 }
-void quant_affine32(uint block, uint s, out float scale, out float offset) {  // the two halves' scales
-  const uint scales = weight_u8(block + 66u + s);
-  const float d = weight_f16(block);
-  scale = d * (0.5 + float(scales & 0xFu)) * 0.25;
-  offset = d * (0.5 + float(scales >> 4u)) * 0.25;
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  iq2_half_scales(block, weight_u8(block + 66u + s), scale, offset);
 }
 
 #elif defined(WEIGHT_IQ2_S)
@@ -105,11 +109,8 @@ uvec2 quant_int8x8(uint block, uint e) {
   const uint index = weight_u8(block + 2u + run) | ((weight_u8(block + 66u + s) << (8u - 2u * l)) & 0x300u);
   return iq_signed8(IQ_GRID2(index), weight_u8(block + 34u + run));
 }
-void quant_affine32(uint block, uint s, out float scale, out float offset) {  // the two halves' scales
-  const uint scales = weight_u8(block + 74u + s);
-  const float d = weight_f16(block);
-  scale = d * (0.5 + float(scales & 0xFu)) * 0.25;
-  offset = d * (0.5 + float(scales >> 4u)) * 0.25;
+void quant_affine32(uint block, uint s, out float scale, out float offset) {
+  iq2_half_scales(block, weight_u8(block + 74u + s), scale, offset);
 }
 
 #elif defined(WEIGHT_IQ3_XXS)
@@ -198,13 +199,16 @@ void quant_affine32(uint block, uint s, out float scale, out float offset) {  //
 // (qh bit 3 of each nibble), a 3-bit scale per 16; the f16 d is the scale words' top nibbles
 #define QK 256u
 #define BLOCK_BYTES 56u
+// The block's f16 d, kept in the top nibbles of the scale words (w0: words 0,1; w1: 2,3).
+float iq1m_d(uint w0, uint w1) {
+  return unpackHalf2x16(((w0 >> 12u) & 0xFu) | ((w0 >> 24u) & 0xF0u) | ((w1 >> 4u) & 0xF00u) | ((w1 >> 16u) & 0xF000u)).x;
+}
 void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
   const uint s = e >> 5u, l = (e >> 3u) & 3u;
   const uint w0 = weight_u32(block + 48u), w1 = weight_u32(block + 52u);  // scale words 0,1 and 2,3
-  const uint d_bits = ((w0 >> 12u) & 0xFu) | ((w0 >> 24u) & 0xF0u) | ((w1 >> 4u) & 0xF00u) | ((w1 >> 16u) & 0xF000u);
   const uint word = ((s >> 1u) < 2u ? w0 : w1) >> (16u * ((s >> 1u) & 1u));
   const uint scale = (word >> (6u * (s & 1u) + 3u * (l >> 1u))) & 7u;
-  const float dl = unpackHalf2x16(d_bits).x * float(2u * scale + 1u);
+  const float dl = iq1m_d(w0, w1) * float(2u * scale + 1u);
   const uint qh = weight_u8(block + 32u + (e >> 4u)) >> (4u * (l & 1u));  // bits 0-2 index, 3 delta sign
   const float delta = (qh & 8u) != 0u ? -0.125 : 0.125;
   const uvec2 g = IQ_GRID2(weight_u8(block + (e >> 3u)) | ((qh & 7u) << 8u));
@@ -227,9 +231,8 @@ uvec2 quant_int8x8(uint block, uint e) {
 }
 void quant_affine32(uint block, uint s, out float scale, out float offset) {  // dl / 8 of each half
   const uint w0 = weight_u32(block + 48u), w1 = weight_u32(block + 52u);
-  const uint d_bits = ((w0 >> 12u) & 0xFu) | ((w0 >> 24u) & 0xF0u) | ((w1 >> 4u) & 0xF00u) | ((w1 >> 16u) & 0xF000u);
   const uint word = ((s >> 1u) < 2u ? w0 : w1) >> (16u * ((s >> 1u) & 1u));
-  const float d = unpackHalf2x16(d_bits).x * 0.125;
+  const float d = iq1m_d(w0, w1) * 0.125;
   scale = d * float(2u * ((word >> (6u * (s & 1u))) & 7u) + 1u);
   offset = d * float(2u * ((word >> (6u * (s & 1u) + 3u)) & 7u) + 1u);
 }
