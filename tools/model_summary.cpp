@@ -48,6 +48,14 @@ bool print_model_summary(const std::string& info_json, const std::string& title)
     auto u = [&](const char* k) { return h.at(k).get<uint64_t>(); };
     const bool moe = u("n_expert") > 0;
     std::printf("%s\n", title.c_str());
+    if (j.contains("gguf") && j["gguf"].contains("files") && j["gguf"]["files"].size() > 1) {
+      const auto& files = j["gguf"]["files"];
+      std::printf("  files             %zu, a split set (%s)\n", files.size(),
+                  human_bytes(j["gguf"].at("file_size").get<double>()).c_str());
+      for (const auto& f : files)
+        std::printf("                    %s  %llu tensors\n", f.at("path").get<std::string>().c_str(),
+                    (unsigned long long)f.at("n_tensors").get<uint64_t>());
+    }
     std::printf("  architecture      %s%s\n", h.at("architecture").get<std::string>().c_str(),
                 moe ? " (mixture of experts)" : " (dense)");
     std::printf("  layers            %llu (%llu MoE)\n", (unsigned long long)u("n_layer"),

@@ -2,8 +2,12 @@
 // Spec: GGUF v2/v3, little-endian. Every count, length, offset and size read from a file is
 // checked against the file before use; a rejection names the field and its byte offset
 // (moevk::Error with MOEVK_ERROR_INVALID_FILE, or MOEVK_ERROR_IO when the file cannot be read).
+// Split sets as llama.cpp's gguf-split writes them (NAME-00001-of-00003.gguf ...: metadata in the
+// first file, tensors spread over all, keys split.no / split.count / split.tensors.count in each)
+// open as one File from the first file's path.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -79,25 +83,49 @@ struct TensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // ne[0] first: ne[0] is the contiguous (row) dimension
   quant::Type type = quant::Type::F32;
-  uint64_t offset = 0;         // absolute byte offset of the data in the file
+  uint64_t offset = 0;         // absolute byte offset of the data in its file
   uint64_t size = 0;           // bytes
+  uint32_t shard = 0;          // the file of a split set holding the data: index into File::shards()
   uint64_t elements() const;
 };
 
+// One file of a split set (or the only file). Its own header is validated as any file's.
+struct Shard {
+  std::string path;
+  uint32_t version = 0;
+  uint64_t alignment = 32;
+  uint64_t file_size = 0;
+  uint64_t data_offset = 0;
+  uint64_t n_tensors = 0;
+};
+
+// Split-set keys (llama.cpp's LLM_KV_SPLIT_*).
+inline constexpr const char* kSplitNo = "split.no";                     // uint16, 0-based
+inline constexpr const char* kSplitCount = "split.count";               // uint16
+inline constexpr const char* kSplitTensorsCount = "split.tensors.count";  // int32, all shards
+// "PREFIX-00002-of-00003.gguf" for shard index 1 of 3 (gguf-split's names, numbered from 1).
+std::string split_path(const std::string& prefix, uint32_t index, uint32_t count);
+
 class File {
  public:
-  // Opens and validates the whole header. Throws moevk::Error.
+  // Opens and validates the whole header. Throws moevk::Error. The first file of a split set opens
+  // the others by their gguf-split names next to it and validates each (its split keys, that no
+  // tensor appears twice, the total against split.tensors.count); any other file of a set is
+  // refused with the first one's name. Metadata is the first file's.
   static std::unique_ptr<File> open(const std::string& path, const ReadLimits& limits = {});
   // The same over bytes already in memory (the fuzzer and tests); `bytes` must outlive the File.
+  // A file of a split set is refused here (the other files cannot be found).
   static std::unique_ptr<File> from_memory(std::span<const uint8_t> bytes, std::string name = "<memory>",
                                            const ReadLimits& limits = {});
   ~File();
 
-  const std::string& path() const;
+  const std::string& path() const;  // the path opened (a split set's first file)
   uint32_t version() const;
   uint64_t alignment() const;
-  uint64_t file_size() const;
-  uint64_t data_offset() const;  // start of the (aligned) tensor data section
+  uint64_t file_size() const;    // bytes of all its files together
+  uint64_t data_offset() const;  // start of the (aligned) tensor data section of the first file
+  // The files in split order: one entry for a plain file.
+  const std::vector<Shard>& shards() const;
   // The reader's estimate of the parsed header's memory (what ReadLimits::max_header_bytes bounds).
   uint64_t header_bytes() const;
 
@@ -111,11 +139,12 @@ class File {
 
   const std::vector<TensorInfo>& tensors() const;
   const TensorInfo* find_tensor(std::string_view name) const;
-  // The tensor's bytes inside the mapping.
+  // The tensor's bytes inside the mapping of its file.
   std::span<const uint8_t> tensor_data(const TensorInfo& t) const;
 
  private:
   File();
+  static std::unique_ptr<File> open_one(const std::string& path, const ReadLimits& limits);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -158,5 +187,25 @@ class Writer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Rewrites `in` as a split set the way llama.cpp's gguf-split --split does: files
+// split_path(prefix, i, n), the first with all of in's metadata, each with split.no (uint16),
+// split.count (uint16) and split.tensors.count (int32), tensors in in's order. A new file begins
+// before a tensor that would take the current one past `max_file_bytes` of tensor data (0: no
+// limit) or past `max_tensors` tensors (0: no limit); a file holds at least one tensor, so a
+// tensor larger than the limit gets a file of its own. Returns the paths written. Each file is
+// written as Writer writes one (under a temporary name, renamed when complete); on failure the
+// files already written are removed again. `progress` (optional) gets the fraction of bytes
+// written and the file being written; returning false cancels (MOEVK_ERROR_CANCELLED).
+using WriteProgress = std::function<bool(float fraction, const std::string& stage)>;
+struct SplitOptions {
+  uint64_t max_file_bytes = 0;
+  uint64_t max_tensors = 0;
+  WriteProgress progress;
+};
+std::vector<std::string> write_split(const File& in, const std::string& prefix, const SplitOptions& options);
+// Writes `in` (a split set or a plain file) as one file at `path`, without the split keys
+// (gguf-split --merge). Same failure and progress behaviour.
+void write_merged(const File& in, const std::string& path, const WriteProgress& progress = {});
 
 }  // namespace moevk::gguf

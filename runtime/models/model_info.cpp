@@ -134,10 +134,16 @@ std::string file_info_json(const gguf::File& file) {
                {"alignment", file.alignment()},
                {"data_offset", file.data_offset()},
                {"file_size", file.file_size()}};
+  // The files of a split set (one entry for a plain file); a tensor's offset is in its file.
+  nlohmann::json shards = nlohmann::json::array();
+  for (const gguf::Shard& s : file.shards())
+    shards.push_back({{"path", s.path}, {"version", s.version}, {"alignment", s.alignment},
+                      {"data_offset", s.data_offset}, {"file_size", s.file_size}, {"n_tensors", s.n_tensors}});
+  j["gguf"]["files"] = std::move(shards);
   nlohmann::json tensors = nlohmann::json::array();
   for (const gguf::TensorInfo& t : file.tensors())
     tensors.push_back({{"name", t.name}, {"type", quant::type_info(t.type).name}, {"type_id", uint32_t(t.type)},
-                       {"dims", t.dims}, {"offset", t.offset}, {"bytes", t.size}});
+                       {"dims", t.dims}, {"file", t.shard}, {"offset", t.offset}, {"bytes", t.size}});
   j["tensors"] = std::move(tensors);
   return j.dump(2);
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
+#include <memory>
 
 #include "common/error.hpp"
 #include "convert/convert.hpp"
@@ -251,6 +253,63 @@ TEST(ModelLoad, PerExpertTensorsEqualMergedLayout) {
   auto a = models::Model::load(merged.path(), test::e2e_load_options());
   auto b = models::Model::load(split.path(), test::e2e_load_options());
   EXPECT_EQ(prompt_logits(*a, kPrompt, 16), prompt_logits(*b, kPrompt, 16));
+}
+
+// A split set (gguf-split's NAME-0000i-of-0000N.gguf, as Mixtral-8x22B's published files come)
+// loads from its first file and computes exactly what the single file computes; `moevk info`'s
+// JSON lists its files; a later file of the set is refused through the C API with the first
+// one's name, and a missing one names itself; the process then loads the set again.
+TEST(ModelLoad, SplitSetComputesWhatTheSingleFileDoes) {
+  test::TempFile single("load-single.gguf");
+  convert::convert_hf(test::hf_fixture_dir("mixtral-tiny"), single.path(), quant::Type::Q8_0, {});
+  // TempFile names: "<tmp>/moevk-e2e-<pid>-" + name; the set's files are removed at exit.
+  const std::string prefix = test::TempFile("load-set").path();
+  std::vector<std::unique_ptr<test::TempFile>> files;
+  for (uint32_t i = 0; i < 3; ++i)
+    files.push_back(std::make_unique<test::TempFile>("load-set" + gguf::split_path("", i, 3)));
+  uint64_t n_tensors = 0;
+  {
+    auto file = gguf::File::open(single.path());
+    n_tensors = file->tensors().size();
+    const std::vector<std::string> written = gguf::write_split(*file, prefix, {0, n_tensors / 3 + 1});
+    ASSERT_EQ(written.size(), 3u);
+    for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(written[i], files[i]->path());
+  }
+  const std::string first = files[0]->path();
+  {
+    auto a = models::Model::load(single.path(), test::e2e_load_options());
+    auto b = models::Model::load(first, test::e2e_load_options());
+    EXPECT_EQ(a->weight_bytes(), b->weight_bytes());
+    EXPECT_EQ(prompt_logits(*a, kPrompt, 16), prompt_logits(*b, kPrompt, 16));
+    EXPECT_TRUE(b->context().instance().validation_messages().empty());
+  }
+  char* json = nullptr;
+  ASSERT_EQ(moevk_inspect_json(first.c_str(), &json), MOEVK_OK) << moevk_last_error();
+  const auto info = nlohmann::json::parse(json);
+  moevk_free_string(json);
+  ASSERT_EQ(info["gguf"]["files"].size(), 3u);
+  uint64_t listed = 0, bytes = 0;
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(info["gguf"]["files"][i]["path"], files[i]->path());
+    listed += info["gguf"]["files"][i]["n_tensors"].get<uint64_t>();
+    bytes += std::filesystem::file_size(files[i]->path());
+  }
+  EXPECT_EQ(listed, n_tensors);
+  EXPECT_EQ(info["gguf"]["file_size"], bytes);
+  EXPECT_EQ(info["tensors"].back()["file"], 2);
+
+  moevk_model* model = nullptr;
+  EXPECT_EQ(moevk_model_load(files[1]->path().c_str(), nullptr, &model), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(model, nullptr);
+  EXPECT_NE(std::string(moevk_last_error()).find("open the first file, " + first), std::string::npos)
+      << moevk_last_error();
+  std::filesystem::rename(files[2]->path(), files[2]->path() + ".moved");
+  EXPECT_EQ(moevk_model_load(first.c_str(), nullptr, &model), MOEVK_ERROR_IO);
+  EXPECT_NE(std::string(moevk_last_error()).find(files[2]->path() + ": cannot open"), std::string::npos)
+      << moevk_last_error();
+  std::filesystem::rename(files[2]->path() + ".moved", files[2]->path());
+  ASSERT_EQ(moevk_model_load(first.c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
+  moevk_model_free(model);
 }
 
 // A Q4_K_M-style file stores attn_v in another type than attn_q/attn_k (Q6_K beside Q4_K): the
