@@ -384,10 +384,37 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * decode one token: attention, router, shared expert, the k chosen experts, norms, output, one
  * embedding row), "kv_bytes_per_token" (F16 K and V, all layers), "kv_bytes_full_context" (at
  * the training context), "types": [{"type", "tensors", "elements", "bytes"}], "gguf":
- * {"version", "alignment", "data_offset", "file_size"}, "tensors": [{"name", "type", "type_id"
- * (ggml's type id), "dims" (ne[0] first), "offset" (absolute, bytes), "bytes"}] in file order}.
- * Reads only the header. Free with moevk_free_string. Thread-safe. */
+ * {"version", "alignment", "data_offset", "file_size" (all files of a split set together),
+ * "files": [{"path", "version", "alignment", "data_offset", "file_size", "n_tensors"}] (one entry
+ * for a plain file)}, "tensors": [{"name", "type", "type_id" (ggml's type id), "dims" (ne[0]
+ * first), "file" (index into "files"), "offset" (absolute in its file, bytes), "bytes"}] in file
+ * order}. Reads only the headers. A split set (llama.cpp's gguf-split files
+ * NAME-00001-of-0000N.gguf) is given by its first file, here and in moevk_model_load. Free with
+ * moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);
+
+typedef struct moevk_split_params {
+  size_t struct_size;
+  const char* input_path;    /* a GGUF file, or the first file of a split set */
+  const char* output_path;   /* split: the prefix of PREFIX-00001-of-0000N.gguf ...; merge: the file */
+  int merge;                 /* nonzero: write the input as one file, without the split keys */
+  uint64_t max_file_bytes;   /* split: a new file before a tensor that would take the current one
+                                past this many bytes of tensor data; 0: no limit */
+  uint64_t max_tensors;      /* split: at most this many tensors per file; 0: no limit (default
+                                128, as gguf-split) */
+  moevk_progress_fn progress; /* fraction of tensor bytes written, stage: the file being written */
+  void* progress_user_data;
+  char** paths_json_out;     /* optional: the files written as a JSON array of strings (free with
+                                moevk_free_string) */
+} moevk_split_params;
+
+MOEVK_API moevk_split_params moevk_split_default_params(void);
+/* Splits a GGUF file into a set llama.cpp loads (gguf-split --split: the metadata in the first
+ * file, split.no / split.count / split.tensors.count in each, a tensor larger than the limit in a
+ * file of its own), or merges a set into one file (gguf-split --merge). Files are written under
+ * temporary names and renamed when complete; on failure none is left behind. Thread-safe
+ * (distinct output paths). */
+MOEVK_API moevk_status moevk_split(const moevk_split_params* params);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Benchmarks                                                                                  */

@@ -1,4 +1,6 @@
 // C API: convert, make-model, inspect (include/moevk.h, section "Files").
+#include <nlohmann/json.hpp>
+
 #include "api/api_internal.hpp"
 #include "convert/convert.hpp"
 #include "gguf/gguf.hpp"
@@ -117,6 +119,36 @@ moevk_status moevk_inspect_json(const char* gguf_path, char** json_out) {
     if (!gguf_path || !json_out) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_inspect_json: NULL argument");
     const std::unique_ptr<gguf::File> file = gguf::File::open(gguf_path);
     *json_out = api::to_c_string(model::file_info_json(*file));
+  });
+}
+
+moevk_split_params moevk_split_default_params(void) {
+  moevk_split_params p{};
+  p.struct_size = sizeof p;
+  p.max_tensors = 128;
+  return p;
+}
+
+moevk_status moevk_split(const moevk_split_params* params) {
+  if (params && params->paths_json_out && params->struct_size >= sizeof(moevk_split_params))
+    *params->paths_json_out = nullptr;
+  return api::guard([&] {
+    const moevk_split_params p = read_params(params, moevk_split_default_params(), "moevk_split");
+    if (!p.input_path || !p.output_path)
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_split: input_path and output_path are required");
+    const std::unique_ptr<gguf::File> file = gguf::File::open(p.input_path);
+    gguf::WriteProgress progress;
+    if (p.progress)
+      // moevk_progress_fn returns nonzero to cancel; WriteProgress false.
+      progress = [&p](float f, const std::string& stage) { return p.progress(f, stage.c_str(), p.progress_user_data) == 0; };
+    std::vector<std::string> paths;
+    if (p.merge) {
+      gguf::write_merged(*file, p.output_path, progress);
+      paths.push_back(p.output_path);
+    } else {
+      paths = gguf::write_split(*file, p.output_path, {p.max_file_bytes, p.max_tensors, progress});
+    }
+    if (p.paths_json_out) *p.paths_json_out = api::to_c_string(nlohmann::json(paths).dump());
   });
 }
 

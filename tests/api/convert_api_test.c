@@ -143,6 +143,69 @@ int main(int argc, char** argv) {
   CHECK(moevk_make_model(&mp, NULL) == MOEVK_ERROR_INVALID_ARGUMENT, "bad shape accepted");
   CHECK(access(out, F_OK) != 0, "bad shape left a file");
 
+  /* moevk_split: a make-model file into a set of three (10 tensors per file, as in
+   * tests/tools/cli_test.sh), progress monotonic, the paths listed; the set inspects with its
+   * files; merged back it is the same file byte for byte; cancelled, nothing is left. */
+  {
+    char prefix[256], first[300], merged[300], cmd[8800];
+    snprintf(prefix, sizeof prefix, "/tmp/moevk_split_api_%d", (int)getpid());
+    snprintf(first, sizeof first, "%s-00001-of-00003.gguf", prefix);
+    snprintf(merged, sizeof merged, "%s-merged.gguf", prefix);
+    mp = moevk_make_model_default_params();
+    mp.preset = "tiny";
+    mp.type = "q8_0";
+    mp.output_path = out;
+    CHECK(moevk_make_model(&mp, NULL) == MOEVK_OK, "make_model: %s", moevk_last_error());
+    moevk_split_params sp = moevk_split_default_params();
+    CHECK(sp.max_tensors == 128 && sp.max_file_bytes == 0 && !sp.merge, "split defaults");
+    progress_seen seen = {0, 0.0f, 1};
+    char* paths = NULL;
+    sp.input_path = out;
+    sp.output_path = prefix;
+    sp.max_tensors = 10;
+    sp.progress = record_progress;
+    sp.progress_user_data = &seen;
+    sp.paths_json_out = &paths;
+    st = moevk_split(&sp);
+    CHECK(st == MOEVK_OK, "split: %s", moevk_last_error());
+    CHECK(seen.calls > 3 && seen.monotonic && seen.last == 1.0f, "split progress: %d calls, last %g", seen.calls,
+          seen.last);
+    CHECK(paths && strstr(paths, first) && strstr(paths, "-00003-of-00003.gguf"), "paths: %s", paths ? paths : "NULL");
+    moevk_free_string(paths);
+    char* json = NULL;
+    CHECK(moevk_inspect_json(first, &json) == MOEVK_OK, "inspect the set: %s", moevk_last_error());
+    CHECK(json && strstr(json, "-00002-of-00003.gguf"), "the set's JSON names its files");
+    moevk_free_string(json);
+    sp = moevk_split_default_params();
+    sp.input_path = first;
+    sp.output_path = merged;
+    sp.merge = 1;
+    CHECK(moevk_split(&sp) == MOEVK_OK, "merge: %s", moevk_last_error());
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", out, merged);
+    CHECK(system(cmd) == 0, "merged file differs from %s", out);
+    remove(merged);
+    for (int i = 1; i <= 3; ++i) {
+      snprintf(cmd, sizeof cmd, "%s-%05d-of-00003.gguf", prefix, i);
+      remove(cmd);
+    }
+    sp = moevk_split_default_params();
+    sp.input_path = out;
+    sp.output_path = prefix;
+    sp.max_tensors = 10;
+    sp.progress = cancel_at_once;
+    st = moevk_split(&sp);
+    CHECK(st == MOEVK_ERROR_CANCELLED, "cancelled split gave %s", moevk_status_name(st));
+    CHECK(access(first, F_OK) != 0, "cancelled split left %s", first);
+    sp.progress = NULL;
+    sp.input_path = "/nonexistent/model.gguf";
+    CHECK(moevk_split(&sp) == MOEVK_ERROR_IO, "missing input accepted");
+    CHECK(strstr(moevk_last_error(), "/nonexistent/model.gguf") != NULL, "message: %s", moevk_last_error());
+    sp.input_path = NULL;
+    CHECK(moevk_split(&sp) == MOEVK_ERROR_INVALID_ARGUMENT, "NULL input accepted");
+    CHECK(moevk_split(NULL) == MOEVK_ERROR_INVALID_ARGUMENT, "NULL params accepted");
+    remove(out);
+  }
+
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("PASS\n");
   return failures ? 1 : 0;

@@ -51,6 +51,17 @@ int main(int argc, char** argv) {
     CHECK(access(gguf, F_OK) != 0, "make_model with struct_size %zu wrote %s", make_sizes[i], gguf);
   }
 
+  /* moevk_split: likewise. */
+  const size_t split_sizes[2] = {0, FIRST_LAYOUT(moevk_split_params, paths_json_out) - 1};
+  for (int i = 0; i < 2; ++i) {
+    moevk_split_params sp = moevk_split_default_params();
+    sp.struct_size = split_sizes[i];
+    sp.input_path = "/nonexistent/model.gguf";
+    sp.output_path = "/nonexistent/out";
+    CHECK(moevk_split(&sp) == MOEVK_ERROR_INVALID_ARGUMENT, "split with struct_size %zu", split_sizes[i]);
+    CHECK_MESSAGE(moevk_last_error(), "moevk_split_params", "params->struct_size");
+  }
+
   /* moevk_model_load: refused before the file is opened (a missing file would be an IO error). */
   const size_t load_sizes[3] = {0, sizeof(size_t), FIRST_LAYOUT(moevk_model_params, progress_user_data) - 1};
   for (int i = 0; i < 3; ++i) {

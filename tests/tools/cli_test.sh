@@ -34,7 +34,7 @@ check "devices prints small sizes in MiB, not 0.xx GiB" bash -c "! grep -q ' 0\.
 "$moevk" devices --json >"$tmp/devices.json" 2>&1
 check "devices --json is an array with vendor" grep -q '"vendor"' "$tmp/devices.json"
 
-for sub in run chat logits perplexity info convert make-model bench devices; do
+for sub in run chat logits perplexity info convert make-model split bench devices; do
   check "$sub --help" bash -c "'$moevk' $sub --help | grep -qi usage"
 done
 # Each command takes the shared options it uses, lists exactly those, and refuses the others
@@ -228,6 +228,23 @@ check "garbage model error says why" grep -qi "gguf\|magic" "$tmp/err"
 check "prompt longer than the context fails" test "$rc" = 1
 check "context error is clear" grep -qi "context" "$tmp/err"
 check "context error suggests -c" grep -q -- "-c N" "$tmp/err"
+
+# split / merge: a set of four (the 39 tensors of qwen3moe-tiny, 10 per file) loads and generates what the single file does; info lists the
+# files; a later file is refused naming the first; merged back, the same bytes.
+"$moevk" split "$tmp/m.gguf" "$tmp/set" --split-max-tensors 10 --no-progress >"$tmp/split.out" 2>"$tmp/err"; rc=$?
+check "split writes four files" test "$rc" = 0 -a "$(grep -c '^wrote .*-0000[1-4]-of-00004.gguf$' "$tmp/split.out")" = 4
+"$moevk" info "$tmp/set-00001-of-00004.gguf" >"$tmp/split_info" 2>&1
+check "info lists a set's files" grep -q "files  *4, a split set" "$tmp/split_info"
+"$moevk" run -m "$tmp/m.gguf" --prompt-ids 1,2,3 -n 6 --print-ids --no-progress >"$tmp/gen_single" 2>/dev/null
+"$moevk" run -m "$tmp/set-00001-of-00004.gguf" --prompt-ids 1,2,3 -n 6 --print-ids --no-progress >"$tmp/gen_set" 2>/dev/null
+check "a split set generates what the single file does" bash -c "test -s '$tmp/gen_single' && cmp -s '$tmp/gen_single' '$tmp/gen_set'"
+"$moevk" run -m "$tmp/set-00002-of-00004.gguf" -p hi --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "a later file of a set is refused" test "$rc" = 1
+check "the refusal names the first file" grep -q "open the first file, .*set-00001-of-00004.gguf" "$tmp/err"
+"$moevk" split --merge "$tmp/set-00001-of-00004.gguf" "$tmp/merged.gguf" --no-progress >/dev/null 2>&1
+check "merge gives back the file" cmp -s "$tmp/m.gguf" "$tmp/merged.gguf"
+"$moevk" split "$tmp/m.gguf" "$tmp/set" --split-max-size 12Q >/dev/null 2>"$tmp/err"; rc=$?
+check "split refuses a bad size" test "$rc" = 2
 
 # MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
 # message it printed fails this test.
