@@ -1,6 +1,6 @@
 #!/bin/bash
-# Our GGUF files in llama.cpp itself: every file below is written by `moevk convert` or
-# `moevk make-model`, loaded by llama.cpp (node-llama-cpp's CPU prebuilt, through
+# Our GGUF files in llama.cpp itself: every file below is written by `moevk convert`,
+# `moevk make-model` or `moevk split`, loaded by llama.cpp (node-llama-cpp's CPU prebuilt, through
 # tests/tools/llama_cpp_check.mjs) and run over a fixed prompt of token ids; its logits at every
 # position must match `moevk logits` on the same file (and, for the converted F32 files, the
 # Hugging Face reference logits in tests/data/hf/*/reference.json).
@@ -108,7 +108,13 @@ for preset in tiny tiny-qwen3moe; do
     check "$preset-256-$t" 1,17,200,5,383,42,99,7 --max 0.1 --median 2.5e-2 --near-ties
   done
 done
-[ "$checked" -ge 43 ] || fail "only $checked files were checked"
+# A split set as `moevk split` writes it (gguf-split's layout: llama.cpp loads it from its first
+# file, or fails on the tensors of the other files): the same logits on both sides.
+"$CLI" split "$TMP/tiny.gguf" "$TMP/tiny-set" --split-max-tensors 10 --no-progress > /dev/null 2> "$TMP/split.err" \
+  || fail "split tiny: $(cat "$TMP/split.err")"
+[ -f "$TMP/tiny-set-00003-of-00003.gguf" ] || fail "split tiny did not write three files"
+check "tiny-set-00001-of-00003" 1,17,200,5,383,42,99,7 --max 3e-2 --median 2.5e-2 --near-ties
+[ "$checked" -ge 44 ] || fail "only $checked files were checked"
 
 # The checker itself must notice a disagreement: moevk's logits of the Q4_0 file against
 # llama.cpp on the F32 file are caught, with the error named.
