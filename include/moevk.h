@@ -324,11 +324,16 @@ typedef void (*moevk_log_fn)(const char* line, void* user_data);
  * F32; every matrix (token_embd and output included) takes `type`, or the type of the first of
  * `tensor_types` whose pattern its name matches, except one whose row length is not a multiple
  * of the type's block: K-quants fall back to q8_0 (row a multiple of 32), otherwise f16; each
- * fallback is reported through `log`.
+ * fallback is reported through `log`. `type` may also name one of llama-quantize's K-quant mixes,
+ * "q4_k_m", "q4_k_s", "q5_k_m", "q5_k_s", "q3_k_m", "q3_k_s", "q3_k_l" (case-insensitive): each
+ * matrix then takes the type llama-quantize gives it in that file type (the output head q6_k;
+ * attn_v and ffn_down wider in some layers; 8-expert models' attn_v and attn_k q8_0), with
+ * llama-quantize's fallbacks for short rows (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0,
+ * q3_k -> iq4_nl, then f16), and general.file_type says so (Q4_K_M = 15).
  * tensor_types (may be NULL when n_tensor_types is 0): rules "PATTERN=TYPE" as llama-quantize's
  * --tensor-type, PATTERN an ECMAScript regular expression searched in each matrix's GGUF name,
  * e.g. "ffn_down_exps=q6_k", "^output\\.weight$=q6_k", "blk\\.(0|1|2)\\.attn_v=q8_0" (a
- * Q4_K_M-like mix is type q4_k with such rules). A malformed rule, or one that matches no
+ * rule wins over a mix's choice). A malformed rule, or one that matches no
  * matrix, fails the call (MOEVK_ERROR_INVALID_ARGUMENT) before anything is written. Added after
  * moevk 0.1's first layout: a caller built without these fields gets none. */
 typedef struct moevk_convert_params {
@@ -336,7 +341,8 @@ typedef struct moevk_convert_params {
   const char* hf_dir;       /* config.json + *.safetensors (+ tokenizer.json, optional) */
   const char* output_path;  /* the GGUF file to write (replaced; removed again on failure) */
   const char* type;         /* f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k,
-                                q5_k, q6_k, iq4_nl, iq4_xs; default "f16" */
+                                q5_k, q6_k, iq4_nl, iq4_xs, the iq1..iq3 types, or a mix
+                                (q4_k_m, ...: above); default "f16" */
   moevk_progress_fn progress;
   void* progress_user_data;
   moevk_log_fn log;
@@ -386,7 +392,8 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * the training context), "types": [{"type", "tensors", "elements", "bytes"}], "gguf":
  * {"version", "alignment", "data_offset", "file_size" (all files of a split set together),
  * "files": [{"path", "version", "alignment", "data_offset", "file_size", "n_tensors"}] (one entry
- * for a plain file)}, "tensors": [{"name", "type", "type_id" (ggml's type id), "dims" (ne[0]
+ * for a plain file)}, "file_type": {"id" (general.file_type), "name" ("Q4_K_M", null for an id
+ * this build does not know)} (absent without the key), "tensors": [{"name", "type", "type_id" (ggml's type id), "dims" (ne[0]
  * first), "file" (index into "files"), "offset" (absolute in its file, bytes), "bytes"}] in file
  * order}. Reads only the headers. A split set (llama.cpp's gguf-split files
  * NAME-00001-of-0000N.gguf) is given by its first file, here and in moevk_model_load. Free with

@@ -22,7 +22,11 @@ void usage() {
       "  -o, --output PATH   the GGUF file to write (required)\n"
       "  --type TYPE         f32, f16 (default), bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k,\n"
       "                      q4_k, q5_k, q6_k, iq4_nl, iq4_xs, iq3_s, iq3_xxs, iq2_s, iq2_xs,\n"
-      "                      iq2_xxs, iq1_m, iq1_s (no importance matrix: prefer 3 bits or more)\n"
+      "                      iq2_xxs, iq1_m, iq1_s (no importance matrix: prefer 3 bits or more);\n"
+      "                      or llama-quantize's mixes q4_k_m, q4_k_s, q5_k_m, q5_k_s, q3_k_m,\n"
+      "                      q3_k_s, q3_k_l: the same types per tensor as llama-quantize gives\n"
+      "                      (output q6_k; attn_v and ffn_down wider in some layers; Mixtral's\n"
+      "                      attn_v/attn_k q8_0), the published Q4_K_M etc. files\n"
       "  --tensor-type PATTERN=TYPE  (repeatable) matrices whose GGUF name matches PATTERN (a\n"
       "                      regular expression, e.g. ffn_down_exps, '^output\\.weight$',\n"
       "                      'blk\\.(0|1)\\.attn_v') take TYPE instead, as llama-quantize's\n"
@@ -33,7 +37,9 @@ void usage() {
       "Stored types: norms, biases, routers (ffn_gate_inp) and the shared-expert gate stay f32.\n"
       "Every matrix, token_embd and output included, takes TYPE, except a matrix whose row length\n"
       "is not a multiple of TYPE's block: K-quants (block 256) fall back to q8_0 when the row is a\n"
-      "multiple of 32, anything else to f16; each fallback is printed as a note.\n"
+      "multiple of 32, anything else to f16; each fallback is printed as a note. The mixes choose\n"
+      "per matrix and fall back as llama-quantize does (q4_k to q5_0, q5_k to q5_1, q6_k to q8_0,\n"
+      "q3_k to iq4_nl, then f16).\n"
       "Tokenizer: tokenizer.json (+ tokenizer_config.json) when present, otherwise a placeholder\n"
       "vocabulary (<unk>, <s>, </s>, 256 byte tokens, tok_N) so the file is self-contained.\n");
 }

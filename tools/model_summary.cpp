@@ -58,6 +58,12 @@ bool print_model_summary(const std::string& info_json, const std::string& title)
     }
     std::printf("  architecture      %s%s\n", h.at("architecture").get<std::string>().c_str(),
                 moe ? " (mixture of experts)" : " (dense)");
+    if (j.contains("file_type")) {
+      const auto& ft = j["file_type"];
+      const std::string name = ft.at("name").is_string() ? ft.at("name").get<std::string>() : "unknown";
+      std::printf("  file type         %s (general.file_type %llu)\n", name.c_str(),
+                  (unsigned long long)ft.at("id").get<uint64_t>());
+    }
     std::printf("  layers            %llu (%llu MoE)\n", (unsigned long long)u("n_layer"),
                 (unsigned long long)u("n_moe_layers"));
     std::printf("  embedding         %llu\n", (unsigned long long)u("n_embd"));

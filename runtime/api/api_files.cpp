@@ -21,12 +21,12 @@ T read_params(const T* given, T defaults, const char* what) {
   return defaults;
 }
 
-quant::Type parse_type_arg(const char* name, const char* what) {
-  quant::Type t;
-  if (!name || !quant::parse_type(name, t))
+quant::FileType parse_type_arg(const char* name, const char* what) {
+  quant::FileType t;
+  if (!name || !quant::parse_file_type(name, t))
     fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + ": unknown type '" + (name ? name : "(null)") + "'");
-  if (!quant::type_info(t).can_quantize)
-    fail(MOEVK_ERROR_UNSUPPORTED, std::string(what) + ": cannot write type " + quant::type_info(t).name);
+  if (!quant::type_info(t.base).can_quantize)
+    fail(MOEVK_ERROR_UNSUPPORTED, std::string(what) + ": cannot write type " + quant::type_info(t.base).name);
   return t;
 }
 

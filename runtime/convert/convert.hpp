@@ -4,7 +4,8 @@
 // stay F32; every matrix, token_embd and output included, takes the requested type (or a
 // TypeRules rule's), except a matrix whose row length is not a multiple of the type's block,
 // which falls back to Q8_0 (K-quants, rows a multiple of 32) or F16, reported through
-// WriteCallbacks::log.
+// WriteCallbacks::log. A K-quant mix (q4_k_m, ...) chooses per matrix as llama-quantize does
+// (mix_type).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,7 +27,7 @@ ModelSpec spec_from_hf(const std::string& config_json, const Checkpoint& checkpo
 // row `row` of the GGUF tensor (rows = n_heads * head_dim).
 uint64_t llama_qk_source_row(uint64_t row, uint32_t head_dim);
 
-void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::Type type,
+void convert_hf(const std::string& hf_dir, const std::string& out_path, const quant::FileType& type,
                 const WriteCallbacks& callbacks, const TypeRules& rules = {});
 
 // Random-weight models. Presets: tiny (llama/Mixtral-style), tiny-qwen2moe, tiny-qwen3moe,
@@ -39,7 +40,8 @@ struct MakeModelOverrides {  // 0 = keep the preset's value
 const char* make_model_presets();  // "tiny, tiny-qwen2moe, ..." for help texts
 ModelSpec make_model_spec(const std::string& preset, const MakeModelOverrides& overrides);
 // Writes the file (unless dry_run) and returns its summary.
-model::ModelInfo make_model(const ModelSpec& spec, quant::Type type, const std::string& out_path, uint64_t seed,
+model::ModelInfo make_model(const ModelSpec& spec, const quant::FileType& type, const std::string& out_path,
+                            uint64_t seed,
                             bool dry_run, const WriteCallbacks& callbacks, const TypeRules& rules = {});
 
 }  // namespace moevk::convert

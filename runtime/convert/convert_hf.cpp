@@ -266,7 +266,7 @@ text::VocabData vocab_for(const std::filesystem::path& dir, uint32_t n_vocab, co
 
 }  // namespace
 
-void convert_hf(const std::string& hf_dir, const std::string& out_path, quant::Type type,
+void convert_hf(const std::string& hf_dir, const std::string& out_path, const quant::FileType& type,
                 const WriteCallbacks& callbacks, const TypeRules& rules) {
   namespace fs = std::filesystem;
   const fs::path dir(hf_dir);

@@ -185,11 +185,11 @@ ModelSpec make_model_spec(const std::string& preset_name, const MakeModelOverrid
   return s;
 }
 
-model::ModelInfo make_model(const ModelSpec& spec, quant::Type type, const std::string& out_path, uint64_t seed,
-                            bool dry_run, const WriteCallbacks& callbacks, const TypeRules& rules) {
+model::ModelInfo make_model(const ModelSpec& spec, const quant::FileType& type, const std::string& out_path,
+                            uint64_t seed, bool dry_run, const WriteCallbacks& callbacks, const TypeRules& rules) {
   const model::HParams hp = spec.hparams();
-  if (!quant::type_info(type).can_quantize)
-    fail(MOEVK_ERROR_UNSUPPORTED, std::string("make-model: no CPU quantizer for ") + quant::type_info(type).name);
+  if (!quant::type_info(type.base).can_quantize)
+    fail(MOEVK_ERROR_UNSUPPORTED, std::string("make-model: no CPU quantizer for ") + quant::type_info(type.base).name);
   std::vector<std::string> notes;
   model::ModelInfo info = model::describe(hp, planned_shapes(spec, type, &notes, rules));
   if (dry_run) {

@@ -133,11 +133,11 @@ TypeRules TypeRules::parse(const std::vector<std::string>& rules) {
   return out;
 }
 
-quant::Type TypeRules::requested(quant::Type file_type, const TensorDecl& decl) const {
-  if (decl.role != TensorRole::MATRIX) return file_type;  // stored_type keeps these F32
+std::optional<quant::Type> TypeRules::rule_type(const TensorDecl& decl) const {
+  if (decl.role != TensorRole::MATRIX) return std::nullopt;  // vectors and routers stay F32
   for (const Rule& r : rules_)
     if (std::regex_search(decl.name, r.pattern)) return r.type;
-  return file_type;
+  return std::nullopt;
 }
 
 void TypeRules::check_used(const std::vector<TensorDecl>& layout) const {
@@ -150,36 +150,6 @@ void TypeRules::check_used(const std::vector<TensorDecl>& layout) const {
                                              "' matches no matrix of the model (names as `moevk info` lists them, "
                                              "e.g. blk.0.ffn_down_exps.weight, output.weight)");
   }
-}
-
-uint32_t file_type_id(quant::Type type) {
-  switch (type) {
-    case quant::Type::F32: return 0;
-    case quant::Type::F16: return 1;
-    case quant::Type::Q4_0: return 2;
-    case quant::Type::Q4_1: return 3;
-    case quant::Type::Q8_0: return 7;
-    case quant::Type::Q5_0: return 8;
-    case quant::Type::Q5_1: return 9;
-    // The _S variants: every matrix takes the one type (the _M mixes promote some to a wider one).
-    case quant::Type::Q2_K: return 10;  // LLAMA_FTYPE_MOSTLY_Q2_K
-    case quant::Type::Q3_K: return 11;  // LLAMA_FTYPE_MOSTLY_Q3_K_S
-    case quant::Type::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S
-    case quant::Type::Q5_K: return 16;  // LLAMA_FTYPE_MOSTLY_Q5_K_S
-    case quant::Type::Q6_K: return 18;
-    case quant::Type::IQ4_NL: return 25;
-    case quant::Type::IQ4_XS: return 30;  // LLAMA_FTYPE_MOSTLY_IQ4_XS
-    case quant::Type::IQ2_XXS: return 19;
-    case quant::Type::IQ2_XS: return 20;
-    case quant::Type::IQ3_XXS: return 23;
-    case quant::Type::IQ1_S: return 24;
-    case quant::Type::IQ3_S: return 26;
-    case quant::Type::IQ2_S: return 28;
-    case quant::Type::IQ1_M: return 31;
-    case quant::Type::BF16: return 32;
-    default: break;
-  }
-  fail(MOEVK_ERROR_UNSUPPORTED, std::string("no llama.cpp file type for ") + quant::type_info(type).name);
 }
 
 text::VocabData placeholder_vocab(uint32_t n_vocab) {
@@ -216,14 +186,14 @@ text::VocabData placeholder_vocab(uint32_t n_vocab) {
   return v;
 }
 
-std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Type type,
+std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, const quant::FileType& type,
                                                std::vector<std::string>* notes, const TypeRules& rules) {
   std::vector<model::TensorShape> shapes;
   const std::vector<TensorDecl> layout = tensor_layout(spec);
   rules.check_used(layout);
   for (const TensorDecl& d : layout) {
     std::string note;
-    const quant::Type t = stored_type(rules.requested(type, d), d, &note);
+    const quant::Type t = chosen_type(type, spec, rules, d, &note);
     if (!note.empty() && notes) notes->push_back(note);
     shapes.push_back({d.name, d.dims, t, d.rows() * quant::row_bytes(t, d.dims[0])});
   }
@@ -232,12 +202,12 @@ std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Typ
 
 namespace {
 
-void write_metadata(gguf::Writer& w, const ModelSpec& s, quant::Type type) {
+void write_metadata(gguf::Writer& w, const ModelSpec& s, const quant::FileType& type) {
   const std::string a = s.arch + ".";
   w.set_string("general.architecture", s.arch);
   w.set_string("general.name", s.name);
-  w.set_uint32("general.file_type", file_type_id(type));
-  if (quant::type_info(type).block_size > 1) w.set_uint32("general.quantization_version", 2);
+  w.set_uint32("general.file_type", quant::file_type_id(type));
+  if (quant::type_info(type.base).block_size > 1) w.set_uint32("general.quantization_version", 2);
   w.set_uint32(a + "vocab_size", s.n_vocab);
   w.set_uint32(a + "context_length", s.n_ctx_train);
   w.set_uint32(a + "embedding_length", s.n_embd);
@@ -303,7 +273,8 @@ void for_row_parts(uint64_t n, unsigned threads, const std::function<void(uint64
 
 }  // namespace
 
-void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
+void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab,
+                 const quant::FileType& type,
                  quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
                  const WriteCallbacks& callbacks, const TypeRules& rules) {
   spec.hparams();  // validates
@@ -315,7 +286,7 @@ void write_model(const std::string& path, const ModelSpec& spec, const text::Voc
   uint64_t total_bytes = 0;
   for (const TensorDecl& d : layout) {
     std::string note;
-    types.push_back(stored_type(rules.requested(type, d), d, &note));
+    types.push_back(chosen_type(type, spec, rules, d, &note));
     if (!note.empty() && callbacks.log) callbacks.log(note);
     total_bytes += d.rows() * quant::row_bytes(types.back(), d.dims[0]);
   }

@@ -5,11 +5,13 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "models/hparams.hpp"
+#include "quant/file_type.hpp"
 #include "quant/types.hpp"
 #include "text/vocab.hpp"
 
@@ -64,8 +66,9 @@ class TypeRules {
   // a bad pattern or an unknown type, UNSUPPORTED for a type moevk cannot write.
   static TypeRules parse(const std::vector<std::string>& rules);
   bool empty() const { return rules_.empty(); }
-  // The type requested for `decl`: the first matching rule's, else file_type.
-  quant::Type requested(quant::Type file_type, const TensorDecl& decl) const;
+  // The first matching rule's type for a matrix; nullopt where no rule matches (and for
+  // vectors and routers).
+  std::optional<quant::Type> rule_type(const TensorDecl& decl) const;
   // Throws INVALID_ARGUMENT for a rule that matches no matrix of `layout`: a misspelt name
   // would otherwise quietly write another file than the one asked for.
   void check_used(const std::vector<TensorDecl>& layout) const;
@@ -79,8 +82,20 @@ class TypeRules {
   std::vector<Rule> rules_;
 };
 
-// llama.cpp's general.file_type (llama_ftype) for a file whose matrices are mostly `type`.
-uint32_t file_type_id(quant::Type type);
+// The type a K-quant mix (quant::Mix) gives a matrix, as llama-quantize's llama_tensor_get_type
+// chooses it for these architectures without an importance matrix: the output head (token_embd
+// where the output is tied) Q6_K; attn_v and ffn_down wider in some layers (use_more_bits: the
+// first and last eighth of the layers and every third between); 8-expert models (Mixtral)
+// attn_v and attn_k Q8_0 and attn_output Q5_K. A row that is not a multiple of the chosen type's
+// block takes llama-quantize's fallback (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q3_K -> IQ4_NL,
+// then F16), reported in `note`. A pure file type (Mix::NONE) is stored_type(base).
+quant::Type mix_type(const quant::FileType& file_type, const ModelSpec& spec, const TensorDecl& decl,
+                     std::string* note);
+
+// The stored type of `decl` in a file of `file_type`: a matching rule's type (with stored_type's
+// fallback), else the mix's choice (mix_type); vectors and routers F32.
+quant::Type chosen_type(const quant::FileType& file_type, const ModelSpec& spec, const TypeRules& rules,
+                        const TensorDecl& decl, std::string* note);
 
 // Placeholder vocabulary for files without a tokenizer: "<unk>", "<s>", "</s>", the 256 byte
 // tokens "<0x00>".."<0xFF>", then "tok_N", SentencePiece-style ("llama"), n_vocab tokens.
@@ -97,13 +112,14 @@ struct WriteCallbacks {
 };
 
 // The planned file: the layout with stored types, as describe() can summarise it without data.
-std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, quant::Type type,
+std::vector<model::TensorShape> planned_shapes(const ModelSpec& spec, const quant::FileType& type,
                                                std::vector<std::string>* notes, const TypeRules& rules = {});
 
 // Writes the whole GGUF: metadata, vocabulary, then every tensor of tensor_layout(spec) in
-// order (types: `type`, or the rules' per tensor), its data coming from source(decl), quantized
+// order (types: chosen_type's per tensor), its data coming from source(decl), quantized
 // with `search` (quant::ScaleSearch). Throws moevk::Error; a partial file is removed.
-void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab, quant::Type type,
+void write_model(const std::string& path, const ModelSpec& spec, const text::VocabData& vocab,
+                 const quant::FileType& type,
                  quant::ScaleSearch search, const std::function<RowSource(const TensorDecl&)>& source,
                  const WriteCallbacks& callbacks, const TypeRules& rules = {});
 

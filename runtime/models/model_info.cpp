@@ -3,13 +3,16 @@
 // experts' slices, norms, output matrix, one embedding row) is the number that predicts speed.
 #include <algorithm>
 #include <cstring>
+#include <cstdint>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 #include "models/hparams.hpp"
+#include "quant/file_type.hpp"
 
 namespace moevk::model {
 
@@ -140,6 +143,17 @@ std::string file_info_json(const gguf::File& file) {
     shards.push_back({{"path", s.path}, {"version", s.version}, {"alignment", s.alignment},
                       {"data_offset", s.data_offset}, {"file_size", s.file_size}, {"n_tensors", s.n_tensors}});
   j["gguf"]["files"] = std::move(shards);
+  // general.file_type (llama_ftype) as published files name it: "Q4_K_M". Informational only
+  // (the tensors' own types are what is loaded), so a value of the wrong type is left out.
+  std::optional<uint64_t> file_type;
+  try {
+    file_type = file.get_uint("general.file_type");
+  } catch (const Error&) {
+  }
+  if (file_type) {
+    const char* name = *file_type <= UINT32_MAX ? quant::file_type_id_name(uint32_t(*file_type)) : nullptr;
+    j["file_type"] = {{"id", *file_type}, {"name", name ? nlohmann::json(name) : nlohmann::json(nullptr)}};
+  }
   nlohmann::json tensors = nlohmann::json::array();
   for (const gguf::TensorInfo& t : file.tensors())
     tensors.push_back({{"name", t.name}, {"type", quant::type_info(t.type).name}, {"type_id", uint32_t(t.type)},

@@ -261,16 +261,16 @@ TEST(MakeModel, EveryWritableTypeHasALlamaCppFileType) {
   for (uint32_t id = 0; id < 64; ++id) {
     const quant::TypeInfo* info = quant::type_info(id);
     if (!info || !info->can_quantize) continue;
-    EXPECT_NO_THROW(convert::file_type_id(info->type)) << info->name;
+    EXPECT_NO_THROW(quant::file_type_id(info->type)) << info->name;
   }
-  EXPECT_EQ(convert::file_type_id(quant::Type::Q5_K), 16u);    // LLAMA_FTYPE_MOSTLY_Q5_K_S
-  EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_NL), 25u);  // LLAMA_FTYPE_MOSTLY_IQ4_NL
-  EXPECT_EQ(convert::file_type_id(quant::Type::Q2_K), 10u);    // LLAMA_FTYPE_MOSTLY_Q2_K
-  EXPECT_EQ(convert::file_type_id(quant::Type::Q3_K), 11u);    // LLAMA_FTYPE_MOSTLY_Q3_K_S
-  EXPECT_EQ(convert::file_type_id(quant::Type::IQ4_XS), 30u);  // LLAMA_FTYPE_MOSTLY_IQ4_XS
-  EXPECT_EQ(convert::file_type_id(quant::Type::IQ2_XXS), 19u);  // LLAMA_FTYPE_MOSTLY_IQ2_XXS
-  EXPECT_EQ(convert::file_type_id(quant::Type::IQ1_M), 31u);    // LLAMA_FTYPE_MOSTLY_IQ1_M
-  EXPECT_THROW(convert::file_type_id(quant::Type::TQ2_0), Error);
+  EXPECT_EQ(quant::file_type_id(quant::Type::Q5_K), 16u);    // LLAMA_FTYPE_MOSTLY_Q5_K_S
+  EXPECT_EQ(quant::file_type_id(quant::Type::IQ4_NL), 25u);  // LLAMA_FTYPE_MOSTLY_IQ4_NL
+  EXPECT_EQ(quant::file_type_id(quant::Type::Q2_K), 10u);    // LLAMA_FTYPE_MOSTLY_Q2_K
+  EXPECT_EQ(quant::file_type_id(quant::Type::Q3_K), 11u);    // LLAMA_FTYPE_MOSTLY_Q3_K_S
+  EXPECT_EQ(quant::file_type_id(quant::Type::IQ4_XS), 30u);  // LLAMA_FTYPE_MOSTLY_IQ4_XS
+  EXPECT_EQ(quant::file_type_id(quant::Type::IQ2_XXS), 19u);  // LLAMA_FTYPE_MOSTLY_IQ2_XXS
+  EXPECT_EQ(quant::file_type_id(quant::Type::IQ1_M), 31u);    // LLAMA_FTYPE_MOSTLY_IQ1_M
+  EXPECT_THROW(quant::file_type_id(quant::Type::TQ2_0), Error);
 }
 
 TEST(MakeModel, OverridesAndBadShapes) {

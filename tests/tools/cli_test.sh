@@ -184,6 +184,22 @@ check "make-model --tensor-type: the rest is q8_0" test "$(types_of "$tmp/rules.
 check "make-model: a rule matching no tensor fails" test "$rc" = 1
 check "make-model: the rule is named" grep -q "'ffn_dwn=q4_0' matches no matrix" "$tmp/err"
 check "make-model: nothing written for a bad rule" test ! -e "$tmp/typo.gguf"
+# llama-quantize's mixes: --type q4_k_m chooses per tensor (Qwen3 preset, 256 wide so the
+# K-quant blocks fit; use_more_bits holds for the last of 3 layers), info names the file type,
+# and the file generates.
+"$moevk" make-model --preset tiny-qwen3moe --embd 256 --ff 256 --type Q4_K_M -o "$tmp/q4km.gguf" --no-progress \
+  >/dev/null 2>&1
+"$moevk" info "$tmp/q4km.gguf" --json >"$tmp/q4km.json" 2>&1
+check "q4_k_m: a middle down is q4_K" test "$(types_of "$tmp/q4km.json" blk.1.ffn_down_exps.weight)" = q4_K
+check "q4_k_m: the last layer's down is q6_K" test "$(types_of "$tmp/q4km.json" blk.2.ffn_down_exps.weight)" = q6_K
+check "q4_k_m: the output head is q6_K" test "$(types_of "$tmp/q4km.json" output.weight)" = q6_K
+"$moevk" info "$tmp/q4km.gguf" >"$tmp/q4km.txt" 2>&1
+check "info names the file type" grep -q "file type *Q4_K_M (general.file_type 15)" "$tmp/q4km.txt"
+"$moevk" run -m "$tmp/q4km.gguf" --prompt-ids 5,6,7 -n 3 --greedy --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "a q4_k_m file generates" test "$rc" = 0
+"$moevk" make-model --preset tiny --type q4_k_q -o "$tmp/bad.gguf" --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "an unknown mix is refused" test "$rc" != 0
+check "an unknown mix is named" grep -q "q4_k_q" "$tmp/err"
 
 # Expert statistics give each expert's share of its layer.
 "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7 -n 2 --greedy --expert-stats --no-progress >/dev/null 2>"$tmp/err"
