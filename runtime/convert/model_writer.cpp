@@ -97,6 +97,12 @@ std::vector<TensorDecl> tensor_layout(const ModelSpec& s) {
   return out;
 }
 
+std::string fallback_note(const TensorDecl& decl, quant::Type requested, quant::Type stored) {
+  return decl.name + ": row length " + std::to_string(decl.dims[0]) + " is not a multiple of " +
+         quant::type_info(requested).name + "'s block of " + std::to_string(quant::type_info(requested).block_size) +
+         ", stored as " + quant::type_info(stored).name;
+}
+
 quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::string* note) {
   if (decl.role != TensorRole::MATRIX) return quant::Type::F32;
   const uint64_t ne0 = decl.dims[0];
@@ -104,10 +110,7 @@ quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::stri
   if (ne0 % block == 0) return requested;
   quant::Type fallback = quant::Type::F16;
   if (block > 32 && ne0 % 32 == 0) fallback = quant::Type::Q8_0;
-  if (note)
-    *note = decl.name + ": row length " + std::to_string(ne0) + " is not a multiple of " +
-            quant::type_info(requested).name + "'s block of " + std::to_string(block) + ", stored as " +
-            quant::type_info(fallback).name;
+  if (note) *note = fallback_note(decl, requested, fallback);
   return fallback;
 }
 

@@ -53,6 +53,9 @@ std::vector<TensorDecl> tensor_layout(const ModelSpec& spec);
 // type's block falls back: K-quants (256) to Q8_0 when the row is a multiple of 32, otherwise
 // F16; when a fallback happens `note` says so.
 quant::Type stored_type(quant::Type requested, const TensorDecl& decl, std::string* note);
+// The note for a matrix stored as `stored` because its rows are not a multiple of `requested`'s
+// block: "NAME: row length N is not a multiple of T's block of B, stored as S".
+std::string fallback_note(const TensorDecl& decl, quant::Type requested, quant::Type stored);
 
 // Per-tensor types over the file's type (`--tensor-type PATTERN=TYPE`, as llama-quantize's): a
 // matrix whose GGUF name matches a rule's pattern (an ECMAScript regular expression found

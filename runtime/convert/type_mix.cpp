@@ -97,10 +97,7 @@ quant::Type mix_type(const quant::FileType& file_type, const ModelSpec& spec, co
   T fallback = mix_fallback(chosen);
   if (ne0 % quant::type_info(fallback).block_size != 0) fallback = T::F16;
   if (note)
-    *note = decl.name + ": row length " + std::to_string(ne0) + " is not a multiple of " +
-            quant::type_info(chosen).name + "'s block of " + std::to_string(quant::type_info(chosen).block_size) +
-            ", stored as " + quant::type_info(fallback).name + " (as llama-quantize's " +
-            quant::file_type_name(file_type) + ")";
+    *note = fallback_note(decl, chosen, fallback) + " (as llama-quantize's " + quant::file_type_name(file_type) + ")";
   return fallback;
 }
 

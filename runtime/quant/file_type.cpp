@@ -10,16 +10,14 @@ namespace {
 
 struct MixInfo {
   Mix mix;
-  const char* name;  // lower case, as `--type` takes it
   Type base;
-  uint32_t id;       // llama_ftype
+  uint32_t id;  // llama_ftype; its name (kIdNames, lower case) is the name `--type` takes
 };
 
 constexpr MixInfo kMixes[] = {
-    {Mix::Q3_K_S, "q3_k_s", Type::Q3_K, 11}, {Mix::Q3_K_M, "q3_k_m", Type::Q3_K, 12},
-    {Mix::Q3_K_L, "q3_k_l", Type::Q3_K, 13}, {Mix::Q4_K_S, "q4_k_s", Type::Q4_K, 14},
-    {Mix::Q4_K_M, "q4_k_m", Type::Q4_K, 15}, {Mix::Q5_K_S, "q5_k_s", Type::Q5_K, 16},
-    {Mix::Q5_K_M, "q5_k_m", Type::Q5_K, 17},
+    {Mix::Q3_K_S, Type::Q3_K, 11}, {Mix::Q3_K_M, Type::Q3_K, 12}, {Mix::Q3_K_L, Type::Q3_K, 13},
+    {Mix::Q4_K_S, Type::Q4_K, 14}, {Mix::Q4_K_M, Type::Q4_K, 15}, {Mix::Q5_K_S, Type::Q5_K, 16},
+    {Mix::Q5_K_M, Type::Q5_K, 17},
 };
 
 // llama_ftype ids and the names published files carry. 4 (Q4_1 with F16 output) and 33..35
@@ -45,10 +43,16 @@ std::string lower(std::string_view s) {
 
 }  // namespace
 
+const char* file_type_id_name(uint32_t id) {
+  for (const IdName& n : kIdNames)
+    if (n.id == id) return n.name;
+  return nullptr;
+}
+
 bool parse_file_type(std::string_view name, FileType& out) {
   const std::string l = lower(name);
   for (const MixInfo& m : kMixes) {
-    if (l == m.name) {
+    if (l == lower(file_type_id_name(m.id))) {
       out = FileType(m.base, m.mix);
       return true;
     }
@@ -61,7 +65,7 @@ bool parse_file_type(std::string_view name, FileType& out) {
 
 std::string file_type_name(const FileType& ft) {
   for (const MixInfo& m : kMixes)
-    if (m.mix == ft.mix) return m.name;
+    if (m.mix == ft.mix) return lower(file_type_id_name(m.id));
   return type_info(ft.base).name;
 }
 
@@ -94,12 +98,6 @@ uint32_t file_type_id(const FileType& ft) {
     default: break;
   }
   fail(MOEVK_ERROR_UNSUPPORTED, std::string("no llama.cpp file type for ") + type_info(ft.base).name);
-}
-
-const char* file_type_id_name(uint32_t id) {
-  for (const IdName& n : kIdNames)
-    if (n.id == id) return n.name;
-  return nullptr;
 }
 
 }  // namespace moevk::quant
