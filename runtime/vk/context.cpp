@@ -391,16 +391,20 @@ void Context::wait_transfer_chunk(int slot) {
   check(vkResetFences(device_, 1, &fence), "vkResetFences");
 }
 
-void Context::transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device) {
+void Context::transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device,
+                       const UploadFill* fill, uint64_t granule) {
   check_usable();
   if (size > device_range.size) throw Error(MOEVK_ERROR_INTERNAL, "transfer larger than its buffer range");
-  constexpr uint64_t chunk = 16ull << 20;
+  constexpr uint64_t staging_bytes = kUploadGranuleLimit;
+  if (granule == 0 || granule > staging_bytes)
+    throw Error(MOEVK_ERROR_INTERNAL, "upload granule of " + std::to_string(granule) + " bytes");
+  const uint64_t chunk = staging_bytes / granule * granule;
   std::lock_guard<std::mutex> lock(submit_mutex_);
   // Uploads alternate between the two staging chunks: the host copies chunk k + 1 in while the
   // GPU copies chunk k out (a 26 GB model is ~1700 chunks). Downloads use one, in turn.
   const int slots = to_device && size > chunk ? 2 : 1;
   for (int s = 0; s < slots; ++s)
-    if (!staging_[s].valid()) staging_[s] = create_buffer(chunk, BufferKind::Upload, "staging buffer");
+    if (!staging_[s].valid()) staging_[s] = create_buffer(staging_bytes, BufferKind::Upload, "staging buffer");
   bool in_flight[2] = {false, false};
   auto finish = [&](int s) {  // the slot's copy done, if one was submitted
     if (!in_flight[s]) return;
@@ -412,7 +416,10 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
     for (uint64_t done = 0; done < size; slot = (slot + 1) % slots) {
       const uint64_t n = std::min(chunk, size - done);
       finish(slot);
-      if (to_device) std::memcpy(staging_[slot].mapped(), static_cast<const uint8_t*>(host) + done, n);
+      if (fill)
+        (*fill)(static_cast<uint8_t*>(staging_[slot].mapped()), done, n);
+      else if (to_device)
+        std::memcpy(staging_[slot].mapped(), static_cast<const uint8_t*>(host) + done, n);
       submit_transfer_chunk(slot, device_range, done, n, to_device);
       in_flight[slot] = true;
       if (!to_device) {
@@ -439,6 +446,10 @@ void Context::transfer(const BufferRange& device_range, void* host, uint64_t siz
 
 void Context::upload(const BufferRange& dst, const void* data, uint64_t size) {
   transfer(dst, const_cast<void*>(data), size, true);
+}
+
+void Context::upload(const BufferRange& dst, uint64_t size, uint64_t granule, const UploadFill& fill) {
+  transfer(dst, nullptr, size, true, &fill, granule);
 }
 
 void Context::download(const BufferRange& src, void* data, uint64_t size) {

@@ -4,6 +4,7 @@
 #include <vulkan/vulkan.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -169,6 +170,13 @@ class Context {
   // Memory. `what` names the allocation in error messages ("weights of blk.3.ffn_up_exps").
   Buffer create_buffer(uint64_t size, BufferKind kind, const std::string& what);
   void upload(const BufferRange& dst, const void* data, uint64_t size);
+  // Uploads `size` bytes that `fill(out, offset, n)` writes straight into the staging memory
+  // (bytes [offset, offset + n) of what goes to dst), in pieces that are whole multiples of
+  // `granule` bytes (1..kUploadGranuleLimit): a conversion on the way (ops::to_device_layout,
+  // whole rows) without a copy of its own.
+  static constexpr uint64_t kUploadGranuleLimit = 16ull << 20;  // the staging chunk
+  using UploadFill = std::function<void(uint8_t* out, uint64_t offset, uint64_t n)>;
+  void upload(const BufferRange& dst, uint64_t size, uint64_t granule, const UploadFill& fill);
   void download(const BufferRange& src, void* data, uint64_t size);
   uint64_t allocated_bytes() const { return allocated_bytes_.load(); }
   uint64_t peak_allocated_bytes() const { return peak_allocated_bytes_.load(); }
@@ -207,7 +215,9 @@ class Context {
   // The descriptor set holding `table` (uploaded on first use); under pipelines_mutex_.
   VkDescriptorSet table_set(std::span<const uint32_t> table);
   void release(Buffer& b);
-  void transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device);
+  // fill (uploads only): the bytes come from it instead of host; pieces are multiples of granule.
+  void transfer(const BufferRange& device_range, void* host, uint64_t size, bool to_device,
+                const UploadFill* fill = nullptr, uint64_t granule = 1);
   // Records and submits the copy of n bytes between staging slot `slot` and device_range at
   // `done`, signalling the slot's fence.
   void submit_transfer_chunk(int slot, const BufferRange& device_range, uint64_t done, uint64_t n, bool to_device);

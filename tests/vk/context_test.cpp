@@ -92,6 +92,35 @@ TEST_F(GpuTest, UploadDownloadRoundTripAcrossStagingChunks) {
   EXPECT_EQ(data, back);
 }
 
+TEST_F(GpuTest, UploadFromAFillWritesWholeGranulesIntoStaging) {
+  // The loader's path for weights converted on the way (ops::to_device_layout): the fill writes
+  // each piece straight into staging memory, pieces are whole granules (rows) but the last, in
+  // order and without gaps, over both staging chunks.
+  const uint64_t granule = 1000, n = (40ull << 20) + 123;
+  auto b = ctx->create_buffer(n, vk::BufferKind::Device, "filled upload");
+  auto value = [](uint64_t i) { return static_cast<uint8_t>((i * 7) % 251); };
+  uint64_t expect_at = 0;
+  int pieces = 0;
+  ctx->upload(b.range(), n, granule, [&](uint8_t* out, uint64_t at, uint64_t len) {
+    EXPECT_EQ(at, expect_at);
+    if (at + len < n) {
+      EXPECT_EQ(len % granule, 0u) << "piece at " << at;
+    }
+    for (uint64_t i = 0; i < len; ++i) out[i] = value(at + i);
+    expect_at = at + len;
+    ++pieces;
+  });
+  EXPECT_EQ(expect_at, n);
+  EXPECT_EQ(pieces, 3);  // 16 MiB pieces rounded down to whole granules
+  std::vector<uint8_t> back(n, 0xEE);
+  ctx->download(b.range(), back.data(), n);
+  for (uint64_t i = 0; i < n; ++i)
+    if (back[i] != value(i)) FAIL() << "byte " << i << ": " << int(back[i]) << " != " << int(value(i));
+  // A granule beyond the staging chunk is refused with a message, not split mid-row.
+  EXPECT_THROW(ctx->upload(b.range(), n, vk::Context::kUploadGranuleLimit + 1, [](uint8_t*, uint64_t, uint64_t) {}),
+               Error);
+}
+
 TEST_F(GpuTest, ReduceSumMatchesReference) {
   for (uint32_t n : {1u, 3u, 255u, 257u, 1000u, 65537u}) {
     auto x = test::random_floats(n, n);
