@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 #include "ops/matmul.hpp"
+#include "ops/weight_binding.hpp"
 
 namespace moevk::models {
 
@@ -240,6 +241,25 @@ struct WeightLoader {
     }
   }
 
+  // A matrix whose rows the kernels read in another order (ops::to_device_layout), rewritten
+  // row by row straight into the staging memory as it goes up.
+  void upload_device_layout(const vk::Buffer& buffer, uint64_t offset, const gguf::TensorInfo& t,
+                            std::span<const uint8_t> data) {
+    const uint32_t cols = uint32_t(t.dims[0]);
+    const uint64_t row = quant::row_bytes(t.type, cols);
+    if (row <= vk::Context::kUploadGranuleLimit) {
+      ctx.upload(buffer.range(offset, t.size), t.size, row, [&](uint8_t* out, uint64_t at, uint64_t n) {
+        ops::to_device_layout(t.type, cols, data.data() + at, out, n / row);
+      });
+      return;
+    }
+    std::vector<uint8_t> staged(row);  // rows longer than a staging chunk: one at a time
+    for (uint64_t at = 0; at < t.size; at += row) {
+      ops::to_device_layout(t.type, cols, data.data() + at, staged.data(), 1);
+      ctx.upload(buffer.range(offset + at, row), staged.data(), row);
+    }
+  }
+
   // Uploads p: into a new buffer, or at its offset into the one its group's first entry made.
   void upload(Weights& w, const Planned& p) {
     const uint64_t at = p.offset;
@@ -263,7 +283,10 @@ struct WeightLoader {
       uint64_t offset = at;
       for (const gguf::TensorInfo* t : p.parts) {
         std::span<const uint8_t> data = file.tensor_data(*t);
-        ctx.upload(buffer.range(offset, t->size), data.data(), t->size);
+        if (ops::weight_layout_differs(t->type))
+          upload_device_layout(buffer, offset, *t, data);
+        else
+          ctx.upload(buffer.range(offset, t->size), data.data(), t->size);
         offset += t->size;
       }
       if (p.kind == Kind::Matrix) {

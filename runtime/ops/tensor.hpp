@@ -1,6 +1,7 @@
 // How ops see their operands. Activations are f32, row-major [rows][cols] with no padding.
-// Weights stay in their GGUF block layout: a matrix of `rows` rows (ne1) of `cols` elements (ne0,
-// contiguous), rows of quant::row_bytes(type, cols) bytes; y[r] = sum_c W[r][c] * x[c].
+// Weights keep their GGUF block layout (but for where a row's block scales sit in Q4_0, IQ4_NL,
+// Q8_0 and Q6_K rows: ops::to_device_layout): a matrix of `rows` rows (ne1) of `cols` elements
+// (ne0, contiguous), rows of quant::row_bytes(type, cols) bytes; y[r] = sum_c W[r][c] * x[c].
 #pragma once
 #include <cstdint>
 

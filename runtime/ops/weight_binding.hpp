@@ -38,6 +38,15 @@ bool weight_has_int8_dot(quant::Type t);
 void require_decode_shape(const vk::Context& ctx, const char* op, uint32_t workgroup, uint32_t rows,
                           uint64_t shared_bytes);
 
+// The order of a weight matrix's bytes on the device, where quant.glsl reads them differently
+// from GGUF's blocks: a Q4_0, IQ4_NL, Q8_0 or Q6_K row holds each block's bytes but its f16 d
+// first, then the blocks' d (quant.glsl's QUANT_SPLIT_BODY: the quants of an 8-aligned row load
+// as 64-bit words). Same size as the GGUF rows; other types are uploaded as they are in the file.
+bool weight_layout_differs(quant::Type t);
+// Writes n_rows whole rows of type t (cols elements each) from GGUF order at src into the
+// device order at dst (src and dst do not overlap). A plain copy for the other types.
+void to_device_layout(quant::Type t, uint32_t cols, const uint8_t* src, uint8_t* dst, uint64_t n_rows);
+
 struct WeightBinding {
   vk::BufferRange range;  // starts aligned; covers base + bytes rounded up to whole words
   uint32_t base = 0;      // byte offset of the matrix inside `range`

@@ -10,6 +10,13 @@
 //   uvec2 weight_u64(uint byte)    8 bytes, any alignment (two or three words)
 //   float weight_f16(uint byte)    IEEE half at an even byte
 //   float weight_bf16(uint byte)   bfloat16 at an even byte
+//   uvec2 weight_u64_wide(uint byte) as weight_u64, but one 64-bit load where byte % 8 == 0 and
+//                                  the includer also defines WEIGHT_UVEC2(i) (the same buffer
+//                                  declared as uvec2[]). For fields that are 8-aligned in every
+//                                  block of an aligned row (Q4_0's device layout, Q4_K, Q5_K,
+//                                  IQ4_XS): the test is uniform there, so no thread diverges, and
+//                                  a warp's read of 8 bytes a thread is one load of contiguous
+//                                  bytes instead of two or three word loads.
 #ifndef MOEVK_BYTES_GLSL
 #define MOEVK_BYTES_GLSL
 
@@ -39,6 +46,13 @@ uvec2 weight_u64(uint byte) {
   if (shift == 0u) return uvec2(w0, w1);
   const uint w2 = WEIGHT_WORD(word + 2u);
   return uvec2((w0 >> shift) | (w1 << (32u - shift)), (w1 >> shift) | (w2 << (32u - shift)));
+}
+
+uvec2 weight_u64_wide(uint byte) {
+#ifdef WEIGHT_UVEC2
+  if ((byte & 7u) == 0u) return WEIGHT_UVEC2(byte >> 3u);
+#endif
+  return weight_u64(byte);
 }
 
 float weight_f16(uint byte) { return unpackHalf2x16(weight_u16(byte)).x; }

@@ -47,11 +47,11 @@ spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [
 int sdot_4x8_packed(uint a, uint b, spirv_literal int packed_format);
 
 uvec2 row_int8x8(uint row_byte, uint col) {
-  return quant_int8x8(row_byte + (col / QK) * BLOCK_BYTES, col % QK);
+  return quant_int8x8(quant_block(row_byte, col / QK), col % QK);
 }
 
 void row_affine32(uint row_byte, uint col, out float scale, out float offset) {
-  quant_affine32(row_byte + (col / QK) * BLOCK_BYTES, (col % QK) / 32u, scale, offset);
+  quant_affine32(quant_block(row_byte, col / QK), (col % QK) / 32u, scale, offset);
 }
 
 float int_dot_affine(int isum, float scale, float offset, float dx, float xs) {
@@ -73,7 +73,7 @@ float int_dot_part(int isum, float scale, float offset, float dx, float xs, uint
 #ifdef QUANT_INT8_HALF_MINS
 const uint INT8_ONES = 0x01010101u;
 void row_mins32(uint row_byte, uint col, out float min_lo, out float min_hi) {
-  quant_mins32(row_byte + (col / QK) * BLOCK_BYTES, (col % QK) / 32u, min_lo, min_hi);
+  quant_mins32(quant_block(row_byte, col / QK), (col % QK) / 32u, min_lo, min_hi);
 }
 float int_dot_part_min(int isum, int qsum, float scale, float min_value, float dx) {
   return (float(isum) * scale - float(qsum) * min_value) * dx;

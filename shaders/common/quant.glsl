@@ -10,20 +10,28 @@
 //     - declares the weights as a uint array and defines WEIGHT_WORD(i) to read word i, e.g.
 //         layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 //         #define WEIGHT_WORD(i) weight_words[(i)]
+//       and optionally WEIGHT_UVEC2(i) reading the same buffer as uvec2 (bytes.glsl), for
+//       64-bit loads of 8-aligned quant bytes,
 //   It gets
 //     QK             elements per block. The float types use a virtual block of 8 elements, so
 //                    every type decodes in groups of 8 and a row is a whole number of blocks
 //                    (rows of F32/F16/BF16 must have cols % 8 == 0; the ops check this).
-//     BLOCK_BYTES    bytes per block; block b of a row starts at row_byte + b * BLOCK_BYTES.
-//     void dequant8(uint block, uint e, out vec4 v0, out vec4 v1)
-//                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block starting at byte `block`
+//     BLOCK_BYTES    bytes per block (a row of cols elements is cols / QK * BLOCK_BYTES bytes).
+//     QBLOCK quant_block(uint row_byte, uint b)
+//                    block b of the row starting at byte row_byte, as the decoders below take
+//                    it: the byte row_byte + b * BLOCK_BYTES (QBLOCK is uint), but the device
+//                    layout of Q4_0, IQ4_NL, Q8_0 and Q6_K puts a row's f16 scales after its
+//                    quants (QUANT_SPLIT_BODY), so their QBLOCK is uvec2 and they need the row
+//                    length: the includer defines QUANT_ROW_COLS (an expression, e.g. pc.cols).
+//     void dequant8(QBLOCK block, uint e, out vec4 v0, out vec4 v1)
+//                    elements e..e+3 -> v0, e+4..e+7 -> v1 of the block `block`
 //                    (e % 8 == 0, e < QK). Consecutive elements, so the activations are plain
 //                    vec4 loads; 8 at a time so quant bytes come as two words per call.
 //   For the 2- to 6-bit types (Q2_K Q3_K Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS Q4_K Q5_K Q6_K), where two
 //   runs of 8 elements share their quant bytes (low and high nibbles; neighbouring 2-bit fields
 //   for Q2_K and Q3_K), it also defines QUANT_PAIR_STRIDE
 //   and
-//     void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1)
+//     void dequant8x2(QBLOCK block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1)
 //                    elements e..e+7 -> a0,a1 and e+QUANT_PAIR_STRIDE..+7 -> b0,b1, reading the
 //                    shared bytes once. Valid e: e % 8 == 0 and (e / QUANT_PAIR_STRIDE) even;
 //                    the p-th of the QK/16 runs of a block starts at
@@ -31,23 +39,24 @@
 //   For the integer-dot path (types whose 32-element sub-blocks are affine in an int8: Q8_0,
 //   Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, and the codebook types below; Q3_K and
 //   Q6_K, symmetric with a scale per 16 elements; Q2_K, a scale and a min per 16) it also defines QUANT_HAS_INT8 and
-//     uvec2 quant_int8x8(uint block, uint e)     elements e..e+7 as signed int8 q, 4 per uint,
+//     uvec2 quant_int8x8(QBLOCK block, uint e)   elements e..e+7 as signed int8 q, 4 per uint,
 //                                                little-endian byte order
-//     void quant_affine32(uint block, uint s, out float scale, out float offset)
+//     void quant_affine32(QBLOCK block, uint s, out float scale, out float offset)
 //                                                elements 32s..32s+31 are scale * q + offset;
 //                                                with QUANT_INT8_HALVES (Q2_K, Q3_K, Q6_K)
 //                                                elements 32s..32s+15 are scale * q,
 //                                                32s+16..32s+31 offset * q (the two 16-element
 //                                                scales), less, with QUANT_INT8_HALF_MINS (Q2_K):
-//     void quant_mins32(uint block, uint s, out float min_lo, out float min_hi)
+//     void quant_mins32(QBLOCK block, uint s, out float min_lo, out float min_hi)
 //                                                each half's min
-//   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(uint block) (the block's d).
+//   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(QBLOCK block) (the block's d).
 //   The codebook types IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S (quant_iq.glsl) also read
 //   their codebook from a storage buffer at set 1, binding 0 (vk::PipelineDesc::table; the op sets
 //   it from ops::weight_table), have the int8 form (signed levels; IQ2_XS, IQ2_S and IQ1_M with
 //   QUANT_INT8_HALVES) and no pair runs.
-//   Block byte offsets need only be even (blocks are packed; 16-bit fields sit at even offsets);
-//   F32 blocks must be 4-aligned. Reads stay inside the block's bytes rounded out to whole words.
+//   Block byte offsets (and the split types' body and d bytes) need only be even (blocks are
+//   packed; 16-bit fields sit at even offsets); F32 blocks must be 4-aligned. Reads stay inside
+//   the block's bytes rounded out to whole words.
 #ifndef MOEVK_QUANT_GLSL
 #define MOEVK_QUANT_GLSL
 
@@ -112,79 +121,70 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 }
 
 #elif defined(WEIGHT_Q8_0)
-// { f16 d; int8 qs[32]; }  x = d * q
+// GGUF block { f16 d; int8 qs[32]; }, x = d * q; on the device the d of a row's blocks follow
+// its quants (QUANT_SPLIT_BODY, below).
 #define QK 32u
 #define BLOCK_BYTES 34u
+#define QUANT_SPLIT_BODY 32u
 #define QUANT_HAS_INT8 1
-float quant_scale(uint block) { return weight_f16(block); }
-uvec2 quant_int8x8(uint block, uint e) { return weight_u64(block + 2u + e); }
-void quant_affine32(uint block, uint s, out float scale, out float offset) {
-  scale = weight_f16(block);
+float quant_scale(uvec2 block) { return weight_f16(block.y); }
+uvec2 quant_int8x8(uvec2 block, uint e) { return weight_u64_wide(block.x + e); }
+void quant_affine32(uvec2 block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block.y);
   offset = 0.0;
 }
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
-  const float d = weight_f16(block);
-  const uvec2 q = weight_u64(block + 2u + e);
+void dequant8(uvec2 block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block.y);
+  const uvec2 q = weight_u64_wide(block.x + e);
   v0 = unpack_s8x4(q.x) * d;
   v1 = unpack_s8x4(q.y) * d;
 }
 
 #elif defined(WEIGHT_Q4_0) || defined(WEIGHT_IQ4_NL)
-// { f16 d; u8 qs[16]; }  element j < 16 is the low nibble of qs[j], j >= 16 the high nibble of
-// qs[j - 16]. Q4_0: x = d * (q - 8); IQ4_NL: x = d * codebook[q].
+// GGUF block { f16 d; u8 qs[16]; }: element j < 16 is the low nibble of qs[j], j >= 16 the high
+// nibble of qs[j - 16]. Q4_0: x = d * (q - 8); IQ4_NL: x = d * codebook[q]. On the device the
+// d of a row's blocks follow its quants (QUANT_SPLIT_BODY, below).
 #define QK 32u
 #define BLOCK_BYTES 18u
+#define QUANT_SPLIT_BODY 16u
 #define QUANT_PAIR_STRIDE 16u
-uvec2 nibbles8(uint block, uint e) {
-  return (weight_u64(block + 2u + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
+uvec2 nibbles8(uvec2 block, uint e) {
+  return (weight_u64_wide(block.x + (e & 15u)) >> ((e >> 4u) * 4u)) & 0x0F0F0F0Fu;
 }
 #define QUANT_HAS_INT8 1
-void quant_affine32(uint block, uint s, out float scale, out float offset) {
-  scale = weight_f16(block);
+void quant_affine32(uvec2 block, uint s, out float scale, out float offset) {
+  scale = weight_f16(block.y);
   offset = 0.0;
 }
 #if defined(WEIGHT_Q4_0)
-float quant_scale(uint block) { return weight_f16(block); }
-uvec2 quant_int8x8(uint block, uint e) {
+float quant_scale(uvec2 block) { return weight_f16(block.y); }
+uvec2 quant_int8x8(uvec2 block, uint e) {
   // q - 8 per byte without borrows between bytes: set bit 7, subtract, flip bit 7 back.
   return ((nibbles8(block, e) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
 }
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
-  const float d = weight_f16(block);
-  const uvec2 q = nibbles8(block, e);
-  v0 = (unpack_u8x4(q.x) - 8.0) * d;
-  v1 = (unpack_u8x4(q.y) - 8.0) * d;
-}
-void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
-  const float d = weight_f16(block);
-  const uvec2 q = weight_u64(block + 2u + e);
-  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
-  a0 = (unpack_u8x4(lo.x) - 8.0) * d;
-  a1 = (unpack_u8x4(lo.y) - 8.0) * d;
-  b0 = (unpack_u8x4(hi.x) - 8.0) * d;
-  b1 = (unpack_u8x4(hi.y) - 8.0) * d;
-}
+vec4 q4_values(uint q) { return unpack_u8x4(q) - 8.0; }
 #else
-uvec2 quant_int8x8(uint block, uint e) {
+uvec2 quant_int8x8(uvec2 block, uint e) {
   const uvec2 q = nibbles8(block, e);
   return uvec2(iq4nl_int8x4(q.x), iq4nl_int8x4(q.y));
 }
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
-  const float d = weight_f16(block);
-  const uvec2 q = nibbles8(block, e);
-  v0 = d * iq4nl_lookup(q.x);
-  v1 = d * iq4nl_lookup(q.y);
-}
-void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
-  const float d = weight_f16(block);
-  const uvec2 q = weight_u64(block + 2u + e);
-  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
-  a0 = d * iq4nl_lookup(lo.x);
-  a1 = d * iq4nl_lookup(lo.y);
-  b0 = d * iq4nl_lookup(hi.x);
-  b1 = d * iq4nl_lookup(hi.y);
-}
+vec4 q4_values(uint q) { return iq4nl_lookup(q); }
 #endif
+void dequant8(uvec2 block, uint e, out vec4 v0, out vec4 v1) {
+  const float d = weight_f16(block.y);
+  const uvec2 q = nibbles8(block, e);
+  v0 = d * q4_values(q.x);
+  v1 = d * q4_values(q.y);
+}
+void dequant8x2(uvec2 block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+  const float d = weight_f16(block.y);
+  const uvec2 q = weight_u64_wide(block.x + e);
+  const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
+  a0 = d * q4_values(lo.x);
+  a1 = d * q4_values(lo.y);
+  b0 = d * q4_values(hi.x);
+  b1 = d * q4_values(hi.y);
+}
 
 #elif defined(WEIGHT_Q4_1)
 // { f16 d, m; u8 qs[16]; }  nibbles as Q4_0; x = q * d + m
@@ -311,10 +311,12 @@ void k_scale_min(uint block, uint j, out float d1, out float m1) {
   m1 = weight_f16(block + 2u) * float(mn);
 }
 // Sub-blocks j and j + 1 (j even) from the 16-byte header read as four words (d and dmin, then
-// scales[0..3], [4..7], [8..11]; one load each at 4-aligned blocks) instead of a word per byte:
-// the pair decoders' share of loads per 16 elements drops from up to 8 to 4.
+// scales[0..3], [4..7], [8..11]; two 64-bit loads at 8-aligned blocks, four word loads else)
+// instead of a word per byte: the pair decoders' share of loads per 16 elements drops from up
+// to 8 to 2.
 void k_scale_min2(uint block, uint j, out float d1, out float m1, out float d2, out float m2) {
-  const uint h = weight_u32(block), w0 = weight_u32(block + 4u), w1 = weight_u32(block + 8u), w2 = weight_u32(block + 12u);
+  const uvec2 hw0 = weight_u64_wide(block), w12 = weight_u64_wide(block + 8u);
+  const uint h = hw0.x, w0 = hw0.y, w1 = w12.x, w2 = w12.y;
   const vec2 dm = unpackHalf2x16(h);  // d, dmin
   uint sc, mn;  // bytes j and j + 1 of the 6-bit scales and mins, in bits 0..7 and 8..15
   if (j < 4u) {
@@ -335,9 +337,9 @@ void k_scale_min2(uint block, uint j, out float d1, out float m1, out float d2, 
 #define QUANT_HAS_INT8 1
 uvec2 quant_int8x8(uint block, uint e) {  // unsigned 4 (Q4_K) or 5 (Q5_K) bit values
   const uint j = e >> 5u, l = e & 31u;
-  uvec2 q = (weight_u64(block + QK_QS + 32u * (e >> 6u) + l) >> ((j & 1u) * 4u)) & 0x0F0F0F0Fu;
+  uvec2 q = (weight_u64_wide(block + QK_QS + 32u * (e >> 6u) + l) >> ((j & 1u) * 4u)) & 0x0F0F0F0Fu;
 #if defined(WEIGHT_Q5_K)
-  q |= ((weight_u64(block + 16u + l) >> j) & 0x01010101u) << 4u;
+  q |= ((weight_u64_wide(block + 16u + l) >> j) & 0x01010101u) << 4u;
 #endif
   return q;
 }
@@ -359,10 +361,10 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
   const uint j = e >> 5u, l = e & 31u;  // j even
   float d1, m1, d2, m2;
   k_scale_min2(block, j, d1, m1, d2, m2);
-  const uvec2 q = weight_u64(block + QK_QS + 32u * (e >> 6u) + l);
+  const uvec2 q = weight_u64_wide(block + QK_QS + 32u * (e >> 6u) + l);
   uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
 #if defined(WEIGHT_Q5_K)
-  const uvec2 h = weight_u64(block + 16u + l);
+  const uvec2 h = weight_u64_wide(block + 16u + l);
   lo |= ((h >> j) & 0x01010101u) << 4u;
   hi |= ((h >> (j + 1u)) & 0x01010101u) << 4u;
 #endif
@@ -375,48 +377,51 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
 #elif defined(WEIGHT_Q6_K)
 // { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d; }  two halves of 128; in half n, quadrant
 // c = (e%128)/32, l = e%32: low 4 bits from ql[64n + l + 32(c&1)] (high nibble when c >= 2),
-// bits 4..5 from qh[32n + l] >> 2c; scale scales[8n + l/16 + 2c]; x = d * sc * (q - 32).
+// bits 4..5 from qh[32n + l] >> 2c; scale scales[8n + l/16 + 2c]; x = d * sc * (q - 32). On
+// the device the d of a row's blocks follow the rest (QUANT_SPLIT_BODY, below), so the 208
+// bytes before d stay 8-aligned.
 #define QK 256u
 #define BLOCK_BYTES 210u
+#define QUANT_SPLIT_BODY 208u
 // The 6-bit values of elements e..e+7, 0..63 per byte.
-uvec2 q6_k_values8(uint block, uint e) {
+uvec2 q6_k_values8(uvec2 block, uint e) {
   const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;
-  const uvec2 low = (weight_u64(block + 64u * n + l + 32u * (c & 1u)) >> ((c >> 1u) * 4u)) & 0x0F0F0F0Fu;
-  const uvec2 high = (weight_u64(block + 128u + 32u * n + l) >> (2u * c)) & 0x03030303u;
+  const uvec2 low = (weight_u64_wide(block.x + 64u * n + l + 32u * (c & 1u)) >> ((c >> 1u) * 4u)) & 0x0F0F0F0Fu;
+  const uvec2 high = (weight_u64_wide(block.x + 128u + 32u * n + l) >> (2u * c)) & 0x03030303u;
   return low | (high << 4u);
 }
 #define QUANT_HAS_INT8 1
 #define QUANT_INT8_HALVES 1
-uvec2 quant_int8x8(uint block, uint e) {
+uvec2 quant_int8x8(uvec2 block, uint e) {
   // q - 32 per byte without borrows between bytes: set bit 7, subtract, flip bit 7 back.
   return ((q6_k_values8(block, e) | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
 }
 // Sub-block s = 4n + c: elements of its first 16 scale by scales[8n + 2c], the last 16 by the
 // next byte (one 16-bit read: 192 + 8n + 2c is even).
-void quant_affine32(uint block, uint s, out float scale, out float offset) {
-  const int pair = int(weight_u16(block + 192u + 8u * (s >> 2u) + 2u * (s & 3u)));
-  const float d = weight_f16(block + 208u);
+void quant_affine32(uvec2 block, uint s, out float scale, out float offset) {
+  const int pair = int(weight_u16(block.x + 192u + 8u * (s >> 2u) + 2u * (s & 3u)));
+  const float d = weight_f16(block.y);
   scale = d * float(bitfieldExtract(pair, 0, 8));
   offset = d * float(bitfieldExtract(pair, 8, 8));
 }
-void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
+void dequant8(uvec2 block, uint e, out vec4 v0, out vec4 v1) {
   const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;
   const uvec2 q = q6_k_values8(block, e);
-  const int sc = bitfieldExtract(int(weight_u8(block + 192u + 8u * n + (l >> 4u) + 2u * c)), 0, 8);
-  const float ds = weight_f16(block + 208u) * float(sc);
+  const int sc = bitfieldExtract(int(weight_u8(block.x + 192u + 8u * n + (l >> 4u) + 2u * c)), 0, 8);
+  const float ds = weight_f16(block.y) * float(sc);
   v0 = ds * (unpack_u8x4(q.x) - 32.0);
   v1 = ds * (unpack_u8x4(q.y) - 32.0);
 }
 // Quadrants c and c + 2 of a half share their ql bytes (low / high nibbles) and qh bytes.
 #define QUANT_PAIR_STRIDE 64u
-void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
+void dequant8x2(uvec2 block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
   const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;  // c is 0 or 1
-  const uvec2 q = weight_u64(block + 64u * n + l + 32u * c);
-  const uvec2 h = weight_u64(block + 128u + 32u * n + l);
+  const uvec2 q = weight_u64_wide(block.x + 64u * n + l + 32u * c);
+  const uvec2 h = weight_u64_wide(block.x + 128u + 32u * n + l);
   const uvec2 lo = (q & 0x0F0F0F0Fu) | (((h >> (2u * c)) & 0x03030303u) << 4u);
   const uvec2 hi = ((q >> 4u) & 0x0F0F0F0Fu) | (((h >> (2u * c + 4u)) & 0x03030303u) << 4u);
-  const uint scale_byte = block + 192u + 8u * n + (l >> 4u) + 2u * c;
-  const float d = weight_f16(block + 208u);
+  const uint scale_byte = block.x + 192u + 8u * n + (l >> 4u) + 2u * c;
+  const float d = weight_f16(block.y);
   const float ds_lo = d * float(bitfieldExtract(int(weight_u8(scale_byte)), 0, 8));
   const float ds_hi = d * float(bitfieldExtract(int(weight_u8(scale_byte + 4u)), 0, 8));
   a0 = ds_lo * (unpack_u8x4(lo.x) - 32.0);
@@ -550,7 +555,7 @@ float iq4xs_scale(uint block, uint s) {
   return weight_f16(block) * float(int(low | (high << 4u)) - 32);
 }
 uvec2 iq4xs_nibbles8(uint block, uint e) {
-  return (weight_u64(block + 8u + 16u * (e >> 5u) + (e & 15u)) >> (((e >> 4u) & 1u) * 4u)) & 0x0F0F0F0Fu;
+  return (weight_u64_wide(block + 8u + 16u * (e >> 5u) + (e & 15u)) >> (((e >> 4u) & 1u) * 4u)) & 0x0F0F0F0Fu;
 }
 #define QUANT_HAS_INT8 1
 void quant_affine32(uint block, uint s, out float scale, out float offset) {
@@ -569,7 +574,7 @@ void dequant8(uint block, uint e, out vec4 v0, out vec4 v1) {
 }
 void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out vec4 b1) {
   const float ds = iq4xs_scale(block, e >> 5u);  // e % 32 < 16: both runs in sub-block e / 32
-  const uvec2 q = weight_u64(block + 8u + 16u * (e >> 5u) + (e & 15u));
+  const uvec2 q = weight_u64_wide(block + 8u + 16u * (e >> 5u) + (e & 15u));
   const uvec2 lo = q & 0x0F0F0F0Fu, hi = (q >> 4u) & 0x0F0F0F0Fu;
   a0 = ds * iq4nl_lookup(lo.x);
   a1 = ds * iq4nl_lookup(lo.y);
@@ -583,6 +588,30 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
 
 #else
 #error "quant.glsl: define one WEIGHT_<type>"
+#endif
+
+#ifdef QUANT_SPLIT_BODY
+// Q4_0, IQ4_NL, Q8_0 and Q6_K: on the device (runtime/ops/weight_binding.cpp's
+// to_device_layout; same size as in the file) a row of nb = cols / QK blocks holds each block's
+// bytes but its f16 d, QUANT_SPLIT_BODY of them, at row + QUANT_SPLIT_BODY * b, then the nb d at
+// row + QUANT_SPLIT_BODY * nb + 2 b. Those bodies are multiples of 8 bytes, so their quant bytes
+// are 8-aligned wherever the row is and load as 64-bit words (weight_u64_wide); in GGUF's packed
+// order every second block sits at 2 mod 4, where an 8-byte read takes three word loads and a
+// warp's loads spread over 18 (Q4_0) to 210 (Q6_K) bytes a thread. Rows are 8-aligned (in an
+// 8-aligned matrix) when cols % 128 == 0 for Q4_0, IQ4_NL and Q8_0, and cols % 1024 == 0 for
+// Q6_K (Mixtral's and Qwen3's hidden sizes; of Qwen3-30B-A3B's 768-wide expert rows only every
+// fourth). A block is uvec2(body byte, d byte).
+#ifndef QUANT_ROW_COLS
+#error "split-layout types need the row length: define QUANT_ROW_COLS (e.g. pc.cols) before including quant.glsl"
+#endif
+#define QBLOCK uvec2
+uvec2 quant_block(uint row_byte, uint b) {
+  return uvec2(row_byte + QUANT_SPLIT_BODY * b, row_byte + QUANT_SPLIT_BODY * (QUANT_ROW_COLS / QK) + 2u * b);
+}
+#else
+// Every other type keeps GGUF's packed blocks on the device: block b at row + b * BLOCK_BYTES.
+#define QBLOCK uint
+uint quant_block(uint row_byte, uint b) { return row_byte + b * BLOCK_BYTES; }
 #endif
 
 #ifdef QUANT_PAIR_STRIDE

@@ -15,6 +15,7 @@ layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer TokenIds { uint token_ids[]; };
 layout(std430, binding = 2) writeonly buffer Out { vec4 out_values[]; };
 layout(push_constant) uniform Push {
@@ -22,6 +23,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 
 void main() {
@@ -32,7 +35,7 @@ void main() {
   vec4 v0 = vec4(0.0), v1 = vec4(0.0);
   if (id >= pc.row_begin && id - pc.row_begin < pc.n_rows) {
     const uint e = group * 8u;
-    dequant8(pc.weight_base + (id - pc.row_begin) * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, v0, v1);
+    dequant8(quant_block(pc.weight_base + (id - pc.row_begin) * pc.row_bytes, e / QK), e % QK, v0, v1);
   } else if (!(id >= pc.total_rows && pc.row_begin == 0u)) {
     return;  // another chunk's row
   }

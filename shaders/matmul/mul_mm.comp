@@ -23,6 +23,7 @@ layout(constant_id = 5) const uint TN = 4;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
 layout(std430, binding = 2) buffer Y { float y_values[]; };
@@ -33,6 +34,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 
 // k-major so the inner product loop reads consecutive rows / tokens across threads. Two copies
@@ -57,7 +60,7 @@ void fetch(uint k0, uint row0, uint tok0) {
     const uint row = row0 + m, e = k0 + kg;
     next_w[i][0] = next_w[i][1] = vec4(0.0);
     if (idx < BM * (BK / 8u) && row < pc.rows && e < pc.cols)
-      dequant8(pc.weight_base + row * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, next_w[i][0], next_w[i][1]);
+      dequant8(quant_block(pc.weight_base + row * pc.row_bytes, e / QK), e % QK, next_w[i][0], next_w[i][1]);
   }
   [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
     const uint idx = lid + i * WG;

@@ -20,6 +20,7 @@ layout(local_size_x = 128) in;
 const uint BM = 64u, BN = 64u, BK = 32u, FRAG = 16u;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
 layout(std430, binding = 2) buffer Y { float y_values[]; };
@@ -30,6 +31,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 
 // Two of each operand tile (ping-pong): while the subgroups multiply step s's tiles, the next
@@ -54,7 +57,7 @@ void fetch(uint k0, uint row0, uint tok0) {
     next_w[i][0] = vec4(0.0);
     next_w[i][1] = vec4(0.0);
     if (row < pc.rows && e < pc.cols)
-      dequant8(pc.weight_base + row * pc.row_bytes + (e / QK) * BLOCK_BYTES, e % QK, next_w[i][0], next_w[i][1]);
+      dequant8(quant_block(pc.weight_base + row * pc.row_bytes, e / QK), e % QK, next_w[i][0], next_w[i][1]);
   }
   [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
     const uint idx = lid + i * 128u;

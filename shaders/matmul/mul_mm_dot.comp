@@ -26,6 +26,7 @@ layout(constant_id = 4) const uint TN = 4;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer Xq { uint xq_words[]; };
 layout(std430, binding = 2) readonly buffer Xd { float xd_values[]; };
 layout(std430, binding = 3) readonly buffer Xs { float xs_values[]; };
@@ -38,6 +39,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 #include "int_dot.glsl"
 

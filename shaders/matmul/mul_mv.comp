@@ -44,6 +44,7 @@ layout(constant_id = 4) const uint SLOTS = 128;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
 layout(std430, binding = 2) buffer Y { float y_values[]; };
@@ -59,6 +60,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 
 // Sums k < ROWS * MAX_TOKENS are the products (row r, token t at r * MAX_TOKENS + t); with NORM,
@@ -104,7 +107,6 @@ void main() {
     const uint S = QUANT_PAIR_STRIDE;
     for (uint g = lid; g < pc.cols / 16u; g += WG) {
       const uint e = quant_pair_first(g);  // first element in the block
-      const uint block_in_row = (g / QUANT_PAIRS_PER_BLOCK) * BLOCK_BYTES;
       const uint col = (g / QUANT_PAIRS_PER_BLOCK) * QK + e;
       vec4 xa0[MAX_TOKENS], xa1[MAX_TOKENS], xb0[MAX_TOKENS], xb1[MAX_TOKENS];
       [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
@@ -122,7 +124,7 @@ void main() {
         const uint row = row0 + r;
         if (row < n_rows) {
           vec4 a0, a1, b0, b1;
-          dequant8x2(weight_base + row * pc.row_bytes + block_in_row, e, a0, a1, b0, b1);
+          dequant8x2(quant_block(weight_base + row * pc.row_bytes, g / QUANT_PAIRS_PER_BLOCK), e, a0, a1, b0, b1);
           [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
             if (t < n_tokens)
               acc[r * MAX_TOKENS + t] += dot(a0, xa0[t]) + dot(a1, xa1[t]) + dot(b0, xb0[t]) + dot(b1, xb1[t]);
@@ -135,7 +137,6 @@ void main() {
   {
     for (uint g = lid; g < groups; g += WG) {
       const uint e = g * 8u;
-      const uint block_in_row = (e / QK) * BLOCK_BYTES;
       vec4 xa[MAX_TOKENS], xb[MAX_TOKENS];
       [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
         if (t < n_tokens) {
@@ -150,7 +151,7 @@ void main() {
         const uint row = row0 + r;
         if (row < n_rows) {
           vec4 w0, w1;
-          dequant8(weight_base + row * pc.row_bytes + block_in_row, e % QK, w0, w1);
+          dequant8(quant_block(weight_base + row * pc.row_bytes, e / QK), e % QK, w0, w1);
           [[unroll]] for (uint t = 0u; t < MAX_TOKENS; ++t) {
             if (t < n_tokens) acc[r * MAX_TOKENS + t] += dot(w0, xa[t]) + dot(w1, xb[t]);
           }

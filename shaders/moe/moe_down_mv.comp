@@ -26,7 +26,9 @@ layout(constant_id = 2) const uint SLOTS = 64;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer DownWeights { uint weights_a[]; };
+layout(std430, binding = 0) readonly buffer DownWeightsWide { uvec2 weights_a_wide[]; };
 #define weights_b weights_a  // moe_weights.glsl reads a second matrix; the down pass has one
+#define weights_b_wide weights_a_wide
 layout(std430, binding = 1) readonly buffer H { vec4 h[]; };
 layout(std430, binding = 2) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 3) readonly buffer Wts { float expert_weights[]; };

@@ -31,7 +31,9 @@ layout(constant_id = 3) const uint SLOTS = 64;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer GateWeights { uint weights_a[]; };
+layout(std430, binding = 0) readonly buffer GateWeightsWide { uvec2 weights_a_wide[]; };
 layout(std430, binding = 1) readonly buffer UpWeights { uint weights_b[]; };
+layout(std430, binding = 1) readonly buffer UpWeightsWide { uvec2 weights_b_wide[]; };
 layout(std430, binding = 2) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 3) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 4) buffer H { float h[]; };

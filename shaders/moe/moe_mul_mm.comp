@@ -28,7 +28,9 @@ layout(constant_id = 3) const uint TK = 32;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
+layout(std430, binding = 0) readonly buffer WeightsAWide { uvec2 weights_a_wide[]; };
 layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
+layout(std430, binding = 1) readonly buffer WeightsBWide { uvec2 weights_b_wide[]; };
 layout(std430, binding = 2) readonly buffer Act { float act[]; };
 layout(std430, binding = 3) readonly buffer GroupedEntry { uint grouped_entry[]; };
 layout(std430, binding = 4) readonly buffer Group { uint group_info[]; };

@@ -39,7 +39,9 @@ const uint TM = FRAG * M_FRAGS, MAX_FRAGS = 4u;
 const uint OUT_ROWS = 32u;  // rows of results staged through c_tile at a time
 
 layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
+layout(std430, binding = 0) readonly buffer WeightsAWide { uvec2 weights_a_wide[]; };
 layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
+layout(std430, binding = 1) readonly buffer WeightsBWide { uvec2 weights_b_wide[]; };
 layout(std430, binding = 2) readonly buffer Act { float act[]; };
 layout(std430, binding = 3) readonly buffer GroupedEntry { uint grouped_entry[]; };
 layout(std430, binding = 4) readonly buffer Group { uint group_info[]; };

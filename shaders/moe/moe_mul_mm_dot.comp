@@ -40,7 +40,9 @@ layout(constant_id = 4) const bool OUT_Q8 = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer WeightsA { uint weights_a[]; };
+layout(std430, binding = 0) readonly buffer WeightsAWide { uvec2 weights_a_wide[]; };
 layout(std430, binding = 1) readonly buffer WeightsB { uint weights_b[]; };
+layout(std430, binding = 1) readonly buffer WeightsBWide { uvec2 weights_b_wide[]; };
 layout(std430, binding = 2) readonly buffer Xq { uint xq_words[]; };
 layout(std430, binding = 3) readonly buffer Xd { float xd_values[]; };
 layout(std430, binding = 4) readonly buffer Xs { float xs_values[]; };

@@ -34,6 +34,7 @@ layout(constant_id = 2) const uint TOKENS = 4;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
+layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // coherent: the handoff's last workgroup reads what the others stored.
 layout(std430, binding = 2) coherent buffer Logits { float logit_values[]; };
@@ -51,6 +52,8 @@ layout(push_constant) uniform Push {
 } pc;
 
 #define WEIGHT_WORD(i) weight_words[(i)]
+#define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define QUANT_ROW_COLS pc.n_embd
 #include "quant.glsl"
 
 const uint MAX_EXPERT = 256u;
@@ -117,7 +120,7 @@ void main() {
       for (uint g = lane; g < groups; g += LANES) {
         const uint c = g * 8u;
         vec4 w0, w1;
-        dequant8(pc.weight_base + e * pc.row_bytes + (c / QK) * BLOCK_BYTES, c % QK, w0, w1);
+        dequant8(quant_block(pc.weight_base + e * pc.row_bytes, c / QK), c % QK, w0, w1);
         [[unroll]] for (uint t = 0u; t < TOKENS; ++t) {
           if (t < n_tok) {
             const uint xi = ((token0 + t) * pc.n_embd + c) / 4u;

@@ -30,7 +30,8 @@ void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32
   const auto w = test::random_weights(t, rows, cols, seed, source);
   const auto table = test::dequantized(t, w, rows, cols);
   std::vector<uint8_t> padded(lead, 0xAB);
-  padded.insert(padded.end(), w.begin(), w.end());
+  const auto on_device = test::device_weights(t, w, rows, cols);
+  padded.insert(padded.end(), on_device.begin(), on_device.end());
   auto wbuf = test::upload(ctx, padded, "embedding table");
   const std::vector<uint32_t> ids = {3, 0, 6, 6, 7, 1000000, 2, 5, 1};
   const uint32_t n = static_cast<uint32_t>(ids.size());

@@ -53,6 +53,7 @@ void check_products(vk::Context& ctx, const ops::MatMul& op, const ProductsCase&
   for (size_t m = 0; m < n; ++m) {
     w[m] = test::random_weights(c.types[m], c.rows[m], c.cols, seed + 10 * uint32_t(m));
     wf[m] = test::dequantized(c.types[m], w[m], c.rows[m], c.cols);
+    w[m] = test::device_weights(c.types[m], w[m], c.rows[m], c.cols);
     bias[m] = test::random_floats(c.rows[m], seed + 10 * uint32_t(m) + 1);
     packed.resize(packed.size() + 36 + 12 * m, 0xCD);
     w_at[m] = packed.size();

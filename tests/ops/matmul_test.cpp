@@ -55,7 +55,8 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
   const auto w = test::random_weights(c.type, c.rows, c.cols, seed, c.source);
   const auto wf = test::dequantized(c.type, w, c.rows, c.cols);
   std::vector<uint8_t> padded(lead, 0xCD);
-  padded.insert(padded.end(), w.begin(), w.end());
+  const auto on_device = test::device_weights(c.type, w, c.rows, c.cols);
+  padded.insert(padded.end(), on_device.begin(), on_device.end());
   const auto x = test::random_floats(size_t(c.tokens) * c.cols, seed + 1);
   const auto bias = test::random_floats(c.rows, seed + 2);
   // Norm weights around 1 with either sign, as trained RMSNorm gains; eps as Mixtral's.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ops/weight_binding.hpp"
 #include "quant/half.hpp"
 #include "support/gpu.hpp"
 
@@ -67,6 +68,12 @@ std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols,
 std::vector<float> dequantized(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols) {
   std::vector<float> out(size_t(rows) * cols);
   quant::dequantize(t, w.data(), out.data(), out.size());
+  return out;
+}
+
+std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols) {
+  std::vector<uint8_t> out = w;  // padding past the rows stays as it is
+  ops::to_device_layout(t, cols, w.data(), out.data(), rows);
   return out;
 }
 

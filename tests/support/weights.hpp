@@ -19,4 +19,8 @@ std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols,
 // quant::dequantize of the rows x cols matrix.
 std::vector<float> dequantized(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols);
 
+// w (rows x cols of type t, as random_weights gives them) in the order the kernels read on the
+// device (ops::to_device_layout, as the model loader uploads them): what a test uploads.
+std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols);
+
 }  // namespace moevk::test
