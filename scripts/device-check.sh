@@ -17,6 +17,7 @@
 #                                 off, sampled (--sampled), and on other one-token kernel shapes
 #                                 (--decode-configs), in one model load: what each is worth
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
+#   bench-<model>-dot-decode.json tg64 again with MOEVK_ENABLE=dot_decode (profiled)
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -85,6 +86,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
     > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err"
   MOEVK_ENABLE=coopmat step "pp-coopmat-$name" 120 "$moevk" bench -m "$file" -p $p -n 0 -r $r --json \
     > "$OUT/bench-$name-coopmat.json" 2> "$OUT/bench-$name-coopmat.err"
+  # Decode with the experts' gate+up on the integer dot product (opt-in until measured: against
+  # bench-<model>.json's tg row, and bench-ops-decode.json's decode_dot rows per kernel).
+  MOEVK_ENABLE=dot_decode step "tg-dot-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
+    --json --profile > "$OUT/bench-$name-dot-decode.json" 2> "$OUT/bench-$name-dot-decode.err"
   # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on
   # this device); tg also at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row
   # samples on the host); and tg on other one-token kernel shapes (MOEVK_DECODE_CONFIG), the end

@@ -218,9 +218,13 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           ops::MoeRouter split_router(ctx, 8, false);
           ops::MoeExperts experts(ctx);
           // The prefill products on the other kernels too, to compare: without cooperative
-          // matrices (the integer-dot tiles where the device has dot), and on the plain tiles.
+          // matrices (the integer-dot tiles where the device has dot), and on the plain tiles;
+          // and decode on the integer dot product (decode_dot, opt-in for models) as well as on
+          // the float kernels. The decode_dot row includes quantizing x (a model's FFN norm
+          // would write it instead).
           ops::MoeExpertsOptions dot_options, plain_options;
           dot_options.allow_coopmat = plain_options.allow_coopmat = false;
+          dot_options.dot_decode = true;
           plain_options.allow_dot = false;
           ops::MoeExperts dot_experts(ctx, dot_options), plain_experts(ctx, plain_options);
           auto wr = weights(ctx, quant::Type::F32, s.n_embd, s.n_expert, "router weights");
@@ -294,7 +298,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                          bytes, flops);
                 }
               }
-              if (experts.path_for(es, type, type, type) != "decode") return;
+              if (experts.path_for(es) != "decode") return;
               for (const auto& [wg_size, rows] : o.decode_configs) {
                 ops::MoeExpertsOptions tuned_options;
                 tuned_options.decode_workgroup = wg_size;

@@ -42,7 +42,12 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
       attention_(ctx),
       elementwise_(ctx),
       router_(ctx),
-      experts_(ctx, decode_kernels.experts_options()),
+      experts_(ctx,
+               [&] {
+                 ops::MoeExpertsOptions o = decode_kernels.experts_options();
+                 o.dot_decode = ctx.features().dot_decode;  // MOEVK_ENABLE=dot_decode
+                 return o;
+               }()),
       shared_combine_(ctx),
       histogram_(ctx) {
   const uint64_t B = n_batch, f = 4;
@@ -260,7 +265,7 @@ void LayerBuilder::moe_ffn(vk::Recorder& rec, uint32_t layer, uint32_t n, const 
   const bool shared = style.shared_expert && L.has_shared_expert;
   mark(rec, Stage::Other);
   const ops::ExpertsShape es{n, hp_.n_embd, hp_.n_ff_exp, hp_.n_expert, hp_.n_expert_used};
-  const bool fuse = fuse_norms_ && experts_.fuses_norm(es) &&
+  const bool fuse = fuse_norms_ && experts_.fuses_norm(es, L.gate_exps.type, L.up_exps.type) &&
                     (!shared || (matmul_.fuses_norm(L.gate_shexp, n) && matmul_.fuses_norm(L.up_shexp, n) &&
                                  (!L.has_shared_gate || matmul_.fuses_norm(L.gate_inp_shexp, n))));
   const ops::MatMul::Product shared_gate_up[] = {{&L.gate_shexp, act_.ffn_gate}, {&L.up_shexp, act_.ffn_up}};

@@ -87,6 +87,14 @@ struct MoeExpertsOptions {
   // Grouped dot path with gate and up of one type: the gate+up kernel writes h as the down
   // product's int8 activations (no quantization pass and barrier between them). Off, for tests.
   bool quantize_h_in_gate_up = true;
+  // The one-token gate+up on the integer dot product (moe_gate_up_mv_dot, path "decode_dot"):
+  // x as int8 per 32 elements (the caller's, e.g. rms_norm_q8's, else quantized here) where the
+  // device has the integer dot product and subgroup arithmetic and gate and up share a type
+  // with an int8 form; the down product stays on moe_down_mv. It cannot fold the input norm
+  // (fuses_norm is false for it). Off by default until a GPU measures it against the float
+  // kernel: MOEVK_ENABLE=dot_decode turns it on for models (vk::Features::dot_decode, which the
+  // layer builder passes here), and `moevk bench ops` times both.
+  bool dot_decode = false;
   // Decode kernels fold their sums with subgroupAdd where the device has subgroup arithmetic
   // (MOEVK_DISABLE=subgroup turns it off); off: the shared-memory tree, for tests.
   bool allow_subgroup = true;
@@ -126,17 +134,22 @@ class MoeExperts {
               const vk::BufferRange& scratch, const vk::BufferRange& out, bool accumulate = false,
               const InputNorm* norm = nullptr, const Q8Activations* x_q8 = nullptr) const;
   std::string path_for(const ExpertsShape& s) const;  // "decode" or "grouped"
-  // norm (x RMS-normed on the way in) is taken by the decode path only.
-  bool fuses_norm(const ExpertsShape& s) const { return path_for(s) == "decode"; }
-  // Whether record() would quantize x for the integer-dot kernel (grouped path, gate or up on
-  // it): then it takes x_q8, x already quantized (RmsNorm's q8 output), and quantizes nothing.
-  bool reads_q8_input(const ExpertsShape& s, quant::Type gate, quant::Type up) const {
-    return path_for(s) == "grouped" && (grouped_dot(gate) || grouped_dot(up));
+  // norm (x RMS-normed on the way in) is taken by the decode path only, and not on its
+  // integer-dot form (dot_decode).
+  bool fuses_norm(const ExpertsShape& s, quant::Type gate, quant::Type up) const {
+    return path_for(s) == "decode" && !decode_dot(gate, up);
   }
-  // With the weight types: "decode"; or for the grouped path "grouped_coopmat" (every expert
-  // product on the cooperative-matrix kernel), "grouped_dot" (every one on the integer-dot
-  // kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the
-  // dot kernel with an F16 down, which has no int8 form, on the plain one).
+  // Whether record() would quantize x for an integer-dot kernel (grouped path with gate or up on
+  // it, or decode_dot): then it takes x_q8, x already quantized (RmsNorm's q8 output), and
+  // quantizes nothing.
+  bool reads_q8_input(const ExpertsShape& s, quant::Type gate, quant::Type up) const {
+    if (path_for(s) == "decode") return decode_dot(gate, up);
+    return grouped_dot(gate) || grouped_dot(up);
+  }
+  // With the weight types: "decode" or "decode_dot"; or for the grouped path "grouped_coopmat"
+  // (every expert product on the cooperative-matrix kernel), "grouped_dot" (every one on the
+  // integer-dot kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K
+  // gate/up on the dot kernel with an F16 down, which has no int8 form, on the plain one).
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
   // Rows per row tile on "grouped_coopmat": 64 where the batch gives the experts at least 48
   // rows each on average (Mixtral-8x7B at 512 tokens: 128), so each weight tile dequantized
@@ -147,6 +160,7 @@ class MoeExperts {
  private:
   bool grouped_dot(quant::Type t) const;
   bool grouped_coopmat(quant::Type t) const;
+  bool decode_dot(quant::Type gate, quant::Type up) const;
 
   vk::Context& ctx_;
   MoeExpertsOptions options_;

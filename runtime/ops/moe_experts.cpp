@@ -2,7 +2,8 @@
 // on the GPU (never read back):
 //   decode  (n_tokens <= decode_max_tokens): moe_gate_up_mv (fused gate+up+SiLU per (token, slot))
 //           then moe_down_mv (down projection, k slots weighted and summed in-kernel); their
-//           subgroup-reduction variants where the device has subgroup arithmetic.
+//           subgroup-reduction variants where the device has subgroup arithmetic. With
+//           dot_decode, gate+up is moe_gate_up_mv_dot on int8 x instead ("decode_dot").
 //   grouped (prefill, dropless): moe_group (counts, prefix offsets, row tiles and the stable
 //           permutation by expert, in one dispatch), moe_mul_mm gate+up over each expert's rows
 //           (x rows gathered through the permutation while loading tiles), moe_mul_mm down,
@@ -186,13 +187,19 @@ bool MoeExperts::grouped_dot(quant::Type t) const {
   return !grouped_coopmat(t) && options_.allow_dot && ctx_.features().dot && weight_has_int8_dot(t);
 }
 
+bool MoeExperts::decode_dot(quant::Type gate, quant::Type up) const {
+  const vk::Features& f = ctx_.features();
+  return options_.dot_decode && options_.allow_dot && f.dot && options_.allow_subgroup &&
+         f.subgroup_arithmetic && gate == up && weight_has_int8_dot(gate);
+}
+
 uint32_t MoeExperts::coopmat_tile_rows(const ExpertsShape& s) const {
   if (options_.coopmat_tile_rows != 0) return options_.coopmat_tile_rows;
   return uint64_t(s.n_tokens) * s.k >= 48ull * s.n_expert ? 2 * kTileM : kTileM;
 }
 
 std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
-  if (path_for(s) == "decode") return "decode";
+  if (path_for(s) == "decode") return decode_dot(gate, up) ? "decode_dot" : "decode";
   const int coops = int(grouped_coopmat(gate)) + int(grouped_coopmat(up)) + int(grouped_coopmat(down));
   const int dots = int(grouped_dot(gate)) + int(grouped_dot(up)) + int(grouped_dot(down));
   if (coops == 3) return "grouped_coopmat";
@@ -246,7 +253,8 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const uint32_t up_row_bytes = static_cast<uint32_t>(up.row_bytes());
   const vk::BufferRange h = sub(scratch, l.h, n_entries * s.n_ff * 4);
 
-  require(!norm || fuses_norm(s), MOEVK_ERROR_INTERNAL, "moe experts: a fused input norm needs the decode path");
+  require(!norm || fuses_norm(s, gate.type, up.type), MOEVK_ERROR_INTERNAL,
+          "moe experts: a fused input norm needs the decode path on the float kernels");
   require(!norm || norm->weight.size >= uint64_t(s.n_embd) * 4, MOEVK_ERROR_INVALID_ARGUMENT,
           "moe experts: norm weight shorter than n_embd");
   if (path_for(s) == "decode") {
@@ -275,7 +283,34 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
                      static_cast<uint32_t>(n_entries));
       }
     };
-    if (fused) {
+    if (decode_dot(gate.type, up.type)) {
+      const uint64_t x_elements = uint64_t(s.n_tokens) * s.n_embd;
+      require(s.n_embd % 32 == 0, MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: dot decode needs n_embd % 32 == 0");
+      require(!x_q8 || (x_q8->cols == s.n_embd && x_q8->n_tokens == s.n_tokens && x_q8->xq.size >= x_elements &&
+                        x_q8->xd.size >= x_elements / 8 && x_q8->xs.size >= x_elements / 8),
+              MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: quantized x of another shape, or its ranges too small");
+      Q8Activations x_int8;
+      if (x_q8) {
+        x_int8 = *x_q8;
+      } else {  // into the scratch's int8 activations, then a barrier before the products read it
+        x_int8.xq = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
+        x_int8.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
+        x_int8.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
+        QuantizeQ8(ctx_, options_.quantize_groups_per_dim)
+            .record(rec, x, x_int8.xq, x_int8.xd, x_int8.xs, static_cast<uint32_t>(x_elements / 32));
+        rec.barrier();
+      }
+      const vk::Pipeline& p =
+          typed_pipeline(ctx_, "moe_gate_up_mv_dot", gate.type, 7, sizeof(GateUpMvPush), {wg, mv_rows, slots});
+      for (const Window& w : windows) {
+        const GateUpMvPush push{s.n_embd, s.n_ff, s.k, s.n_expert,
+                                static_cast<uint32_t>(gate.expert_stride), static_cast<uint32_t>(up.expert_stride),
+                                static_cast<uint32_t>(gate.row_bytes()), kFused, w.gate.base, w.up.base, 0.0f,
+                                w.first, w.end};
+        rec.dispatch(p, {w.gate.range, w.up.range, x_int8.xq, expert_ids, h, x_int8.xd, x_int8.xs}, push, ff_groups,
+                     static_cast<uint32_t>(n_entries));
+      }
+    } else if (fused) {
       gate_up(gate.type, kFused, false, true, static_cast<uint32_t>(gate.row_bytes()));
     } else {
       gate_up(gate.type, kGateOnly, false, false, static_cast<uint32_t>(gate.row_bytes()));

@@ -51,6 +51,7 @@ std::string Features::describe() const {
   add(storage8, "storage8");
   add(dot, "dot");
   add(coopmat_nv, "coopmat_nv");
+  add(dot_decode, "dot_decode");
   add(subgroup_size_control, "subgroup_size_control");
   add(subgroup_arithmetic, "subgroup_arithmetic");
   return s.empty() ? "none" : s;
@@ -113,6 +114,7 @@ void Context::init(const ContextOptions& options) {
   const std::set<std::string> on = env_comma_list("MOEVK_ENABLE");
   features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && on.count("coopmat") &&
                          !off.count("coopmat");
+  features_.dot_decode = features_.dot && on.count("dot_decode") && !off.count("dot_decode");
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
   features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
 

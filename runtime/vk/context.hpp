@@ -51,6 +51,9 @@ class Instance {
 struct Features {
   bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
   bool dot = false, coopmat_nv = false, subgroup_size_control = false;
+  // Opt-in kernels not yet measured against the ones they would replace (MOEVK_ENABLE=dot_decode):
+  // the one-token expert gate+up on the integer dot product (ops::MoeExpertsOptions::dot_decode).
+  bool dot_decode = false;
   bool subgroup_arithmetic = false;
   std::string describe() const;
 };

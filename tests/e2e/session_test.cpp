@@ -653,3 +653,45 @@ TEST(SessionDecodeKernels, ParseTakesEitherPartAndNamesTheSource) {
     EXPECT_NE(std::string(e.what()).find("--decode-configs: 'experts=2x'"), std::string::npos) << e.what();
   }
 }
+
+// MOEVK_ENABLE=dot_decode (opt-in until a GPU measures it): the one-token expert gate+up on
+// the integer dot product. The FFN norm can no longer fold into the experts, so each MoE layer
+// gains the norm pass (rms_norm_q8, writing the int8 x the experts read and the f32 x the router
+// reads) and its barrier; decode steps stay close to the float kernels': x to int8 per 32
+// elements moves each gate/up product by ~0.5% rms (moe_experts_test's model), which these tiny
+// random models carry through 2-3 layers to the logits; 3e-2 bounds that with margin, where a
+// wrong product is O(1). The greedy token is not compared: a near tie may flip.
+TEST(SessionDotDecode, GateUpOnTheIntegerDotProductKeepsTheLogitsClose) {
+  for (const char* fixture : {"mixtral-tiny", "qwen2moe-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-dot-decode-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q4_0, {});
+    auto plain = models::Model::load(file.path(), test::e2e_load_options());
+    if (!plain->context().features().dot || !plain->context().features().subgroup_arithmetic)
+      GTEST_SKIP() << "no integer dot product on this device";
+    if (plain->context().features().dot_decode) GTEST_SKIP() << "MOEVK_ENABLE turns dot_decode on for both";
+    std::unique_ptr<models::Model> dot;
+    {
+      const char* now = std::getenv("MOEVK_ENABLE");
+      test::ScopedEnv enable("MOEVK_ENABLE", now && *now ? std::string(now) + ",dot_decode" : "dot_decode");
+      dot = models::Model::load(file.path(), test::e2e_load_options());
+    }
+    ASSERT_TRUE(dot->context().features().dot_decode);
+    Session a(*dot, SessionOptions{64, 8, false}), b(*plain, SessionOptions{64, 8, false});
+    std::vector<int32_t> tokens{1, 9, 200, 31, 77, 5};
+    for (int step = 0; step < 5; ++step) {
+      a.decode(tokens, LogitsMode::Last);
+      b.decode(tokens, LogitsMode::Last);
+      const auto la = a.logits(-1), lb = b.logits(-1);
+      const double err = test::relative_l2_error(la.data(), lb.data(), la.size());
+      EXPECT_LT(err, 3e-2) << "step " << step;
+      if (step > 0) {  // step 0 is the 6-token prompt: a prefill chunk, the same kernels in both
+        EXPECT_GT(err, 0.0) << "step " << step << ": bit-identical, so the dot kernel did not run";
+      }
+      tokens = {int32_t(std::max_element(lb.begin(), lb.end()) - lb.begin())};
+    }
+    const uint32_t moe_layers = dot->hparams().n_layer;  // every layer of these fixtures is MoE
+    EXPECT_EQ(a.profile().decode.dispatches_per_step, b.profile().decode.dispatches_per_step + moe_layers);
+    EXPECT_EQ(a.profile().decode.barriers_per_step, b.profile().decode.barriers_per_step + moe_layers);
+  }
+}

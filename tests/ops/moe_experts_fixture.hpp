@@ -51,12 +51,20 @@ class MoeExpertsTest : public GpuTest {
     return in;
   }
 
+  // The one-token gate+up on the integer dot product: gate and up of one int8 type, on a device
+  // with dot and subgroup arithmetic.
+  bool decode_dot_runs(const Case& c) const {
+    return ctx->features().dot && ctx->features().subgroup_arithmetic && allow_subgroup && c.gate == c.up &&
+           has_dot(c.gate) && c.n_embd % 32 == 0;
+  }
+
   // The paths this device runs: the dot path where it has the integer dot product and some
   // product's type has a kernel.
   std::vector<Path> paths_for(const Case& c) const {
     std::vector<Path> paths{Path::Decode, Path::Grouped};
     if (ctx->features().dot && (has_dot(c.gate) || has_dot(c.up) || has_dot(c.down))) paths.push_back(Path::GroupedDot);
     if (coopmat_runs(c)) paths.push_back(Path::GroupedCoopmat);
+    if (decode_dot_runs(c)) paths.push_back(Path::DecodeDot);
     return paths;
   }
 
@@ -100,8 +108,10 @@ class MoeExpertsTest : public GpuTest {
     const auto u = matrices(ubuf, in.up, c.up, c.n_embd, c.n_ff);
     const auto d = matrices(dbuf, in.down, c.down, c.n_ff, c.n_embd);
     ops::MoeExpertsOptions options;
-    options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
-    options.allow_dot = path == Path::GroupedDot;
+    const bool decode = path == Path::Decode || path == Path::DecodeDot;
+    options.decode_max_tokens = decode ? UINT32_MAX : 0u;
+    options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
+    options.dot_decode = path == Path::DecodeDot;
     options.allow_coopmat = path == Path::GroupedCoopmat;
     options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     options.max_weight_binding_bytes = max_binding_bytes;
@@ -116,6 +126,7 @@ class MoeExpertsTest : public GpuTest {
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
     EXPECT_EQ(op.path_for(s, c.gate, c.up, c.down),
               path == Path::Decode           ? "decode"
+              : path == Path::DecodeDot      ? "decode_dot"
               : path == Path::GroupedCoopmat ? "grouped_coopmat"
               : dots == 3                    ? "grouped_dot"
               : dots == 0                    ? "grouped"
@@ -164,7 +175,7 @@ class MoeExpertsTest : public GpuTest {
       // And what int8 activations cost against f32 ones: each element moves by up to d / 2
       // (uniform, rms d / sqrt(12) ~ max|v| / 440 per 32 elements), ~0.5% rms of a product per
       // int8 stage; 3% bounds the two stages (gate/up, down) with margin.
-      if (path == Path::GroupedDot) {
+      if (path == Path::GroupedDot || path == Path::DecodeDot) {
         EXPECT_TRUE(test::relative_l2(got, exact.value, 0.03)) << describe(c) << " vs f32";
       }
       // fp16 operands: the worst-case range above is wide (~sqrt(n) x the typical error); the

@@ -41,6 +41,47 @@ TEST_F(MoeExpertsTest, DecodeKernelsReduceWithSubgroupsAndWithTheSharedTree) {
   allow_subgroup = true;
 }
 
+// The one-token gate+up on the integer dot product (moe_gate_up_mv_dot) for every weight form
+// the int8 path has: symmetric and affine 32-element sub-blocks, the 16-element halves (Q6_K,
+// Q3_K), Q2_K's half mins and a codebook type; sub-block counts that are not a multiple of the
+// workgroup (3 of 32 elements over 64 threads, 9 over 32), ragged row groups, an expert slice at
+// an odd lead, x quantized by the op or handed in (x_q8), and out accumulated onto.
+TEST_F(MoeExpertsTest, DecodeDotGateUpOnEveryInt8Form) {
+  if (!ctx->features().dot || !ctx->features().subgroup_arithmetic) GTEST_SKIP() << "no integer dot product";
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 96, 64, Routing::Random, 20, 36},
+      {Type::Q8_0, Type::Q8_0, Type::F16, 16, 4, 2, 288, 40},
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 1, 256, 256},
+      {Type::Q6_K, Type::Q6_K, Type::Q4_0, 8, 2, 2, 256, 96},
+      {Type::Q3_K, Type::Q3_K, Type::Q8_0, 8, 2, 1, 256, 64},
+      {Type::Q2_K, Type::Q2_K, Type::Q8_0, 8, 2, 1, 256, 64},
+      {Type::IQ4_NL, Type::IQ4_NL, Type::Q4_1, 8, 2, 1, 96, 64},
+      {Type::IQ2_XXS, Type::IQ2_XXS, Type::Q8_0, 8, 2, 1, 256, 64},
+  };
+  const std::pair<uint32_t, uint32_t> configs[] = {{64, 2}, {32, 3}};
+  uint32_t seed = 2100;
+  for (const auto& [wg, rows] : configs) {
+    decode_workgroup = wg;
+    decode_rows = rows;
+    for (bool handed_in : {false, true}) {
+      x_quantized_before = handed_in;
+      for (const Case& c : cases) {
+        SCOPED_TRACE(describe(c) + " " + std::to_string(wg) + "x" + std::to_string(rows) +
+                     (handed_in ? " x_q8 given" : " x quantized by the op"));
+        ASSERT_TRUE(decode_dot_runs(c));
+        const Inputs in = make_inputs(c, seed += 10);
+        const Reference want = reference_for(in, Path::DecodeDot);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeDot), want));
+        const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 7);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeDot, &initial), plus(want, initial))) << "accumulate";
+      }
+    }
+  }
+  x_quantized_before = false;
+  decode_workgroup = 64;
+  decode_rows = 2;
+}
+
 // The decode kernels' workgroup size and rows per workgroup are specialization constants that
 // bench ops sweeps (--decode-configs): other shapes than the default 64 x 2, including rows that
 // leave a ragged last row group (5 rows over 64 and 96), against the reference with both
@@ -233,9 +274,13 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
     auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
     auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
     ops::MoeExpertsOptions options;
-    options.decode_max_tokens = path == Path::Decode ? UINT32_MAX : 0u;
-    options.allow_dot = path == Path::GroupedDot;
+    options.decode_max_tokens = path == Path::Decode || path == Path::DecodeDot ? UINT32_MAX : 0u;
+    options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
+    options.dot_decode = path == Path::DecodeDot;
+    options.allow_coopmat = path == Path::GroupedCoopmat;
+    options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     ops::MoeExperts op(*ctx, options);
+    ASSERT_EQ(op.path_for(s, c.gate, c.up, c.down), path_name(path));
     vk::Recorder rec(*ctx);
     rec.begin();
     op.record(rec, s, {gbuf.range(), c.gate, c.n_embd, c.n_ff, c.n_expert, in.gate.stride},
@@ -249,7 +294,8 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
       const auto ids = route(routed, 600 + step);
       ctx->upload(idbuf.range(), ids.data(), ids.size() * 4);
       rec.submit();
-      const auto want = reference(c, in.gate, in.up, in.down, in.x, ids, in.weights, dot_products(c, path));
+      const auto want = reference(c, in.gate, in.up, in.down, in.x, ids, in.weights, dot_products(c, path),
+                                  path == Path::GroupedCoopmat);
       EXPECT_TRUE(close_to_reference(c, test::download<float>(*ctx, out, want.value.size()), want))
           << path_name(path) << " step " << step;
     }

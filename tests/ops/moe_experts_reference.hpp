@@ -81,10 +81,14 @@ inline std::vector<uint32_t> route(const Case& c, uint32_t seed) {
 
 inline double silu(double v) { return v / (1.0 + std::exp(-v)); }
 
-enum class Path { Decode, Grouped, GroupedDot, GroupedCoopmat };
+// DecodeDot: the decode path with gate+up on the integer dot product (MoeExpertsOptions::dot_decode).
+enum class Path { Decode, Grouped, GroupedDot, GroupedCoopmat, DecodeDot };
 inline const char* path_name(Path p) {
-  return p == Path::Decode ? "decode" : p == Path::Grouped ? "grouped" : p == Path::GroupedDot ? "grouped_dot"
-                                                                                                 : "grouped_coopmat";
+  return p == Path::Decode       ? "decode"
+         : p == Path::Grouped    ? "grouped"
+         : p == Path::GroupedDot ? "grouped_dot"
+         : p == Path::DecodeDot  ? "decode_dot"
+                                 : "grouped_coopmat";
 }
 
 // The types with an integer-dot kernel (int8-affine 32-element sub-blocks, or 16-element halves:
@@ -100,6 +104,7 @@ struct DotProducts {
   bool gate = false, up = false, down = false;
 };
 inline DotProducts dot_products(const Case& c, Path p) {
+  if (p == Path::DecodeDot) return {true, true, false};  // int8 x for gate and up; the down stays f32
   if (p != Path::GroupedDot) return {};
   return {has_dot(c.gate), has_dot(c.up), has_dot(c.down)};
 }
