@@ -306,7 +306,9 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
  * model's), "kv_cache_bytes" and "activations_bytes" (this context's caches and other
  * buffers), and "device_peak_bytes" (the highest total of the model's device so far, every
  * context of the model included). "decode_kernels": the one-token products' workgroup shapes
- * the context runs, "experts=64x2,mv=128x4" (MOEVK_DECODE_CONFIG's form). */
+ * the context runs, "experts=64x2,mv=128x4" (MOEVK_DECODE_CONFIG's form). "features": the
+ * device features the model's kernels use, as `moevk devices` lists them ("fp16,int8,dot,...",
+ * with MOEVK_DISABLE's taken out and MOEVK_ENABLE's opt-in kernels, e.g. "dot_decode", added). */
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 /* (Like every call on a context: one thread at a time per context.) */
 

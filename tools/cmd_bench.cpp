@@ -244,6 +244,7 @@ int bench_model(int argc, char** argv) {
   moevk_free_string(minfo);
   const nlohmann::json stats = context_stats(ctx);
   const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
+  const std::string features = stats.value("features", std::string());
   const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
   for (Row& r : rows)
     if (profile.contains("decode")) r.profile = profile[r.test[0] == 't' ? "decode" : "prefill"];
@@ -323,6 +324,7 @@ int bench_model(int argc, char** argv) {
     if (!r.without.empty()) j["without"] = r.without;
     if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
     j["decode_kernels"] = r.decode_kernels.empty() ? decode_kernels : r.decode_kernels;
+    if (!features.empty()) j["features"] = features;  // one model load: the same for every row
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.profile.is_null()) j["profile"] = r.profile;
     j["memory"] = memory;

@@ -487,6 +487,9 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["expert_counts"] = ctx->session->expert_counts();
         j["profile"] = profile_json(ctx->session->profile());
         j["decode_kernels"] = ctx->session->decode_kernels().effective();
+        // The device features the model's kernels were chosen with (MOEVK_DISABLE / MOEVK_ENABLE
+        // at load included), so a benchmark row says which kernels it measured.
+        j["features"] = ctx->model->model->context().features().describe();
         const moevk::generate::MemoryUse m = ctx->session->memory_use();
         j["memory"] = {{"weights_bytes", m.weights},
                        {"kv_cache_bytes", m.kv_cache},

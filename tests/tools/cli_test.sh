@@ -94,6 +94,12 @@ MOEVK_DECODE_CONFIG=experts=256x1 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -
 check "MOEVK_DECODE_CONFIG: the context runs the shapes it names" \
   grep -q '"decode_kernels": *"experts=256x1,mv=128x4"' "$tmp/bench_env.json"
 check "bench --json: the model's load time in seconds" grep -Eq '"load_s": *[0-9.]+(e-?[0-9]+)?,' "$tmp/bench_env.json"
+check "bench --json: the features the kernels ran with" grep -q '"features": *"' "$tmp/bench_env.json"
+if grep -q '"features": *"[^"]*dot' "$tmp/bench_env.json"; then
+  MOEVK_ENABLE=dot_decode "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_dot.json" 2>&1
+  check "MOEVK_ENABLE=dot_decode: the bench rows say so" grep -q '"features": *"[^"]*dot_decode' "$tmp/bench_dot.json"
+  check "without MOEVK_ENABLE: no dot_decode" bash -c "! grep -q 'dot_decode' '$tmp/bench_env.json'"
+fi
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
