@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 #include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
@@ -242,14 +244,35 @@ struct WeightLoader {
   }
 
   // A matrix whose rows the kernels read in another order (ops::to_device_layout), rewritten
-  // row by row straight into the staging memory as it goes up.
+  // row by row straight into the staging memory as it goes up. A staging chunk's rows are
+  // split over a few threads: one core rewrites ~5 GB/s, a 26 GB Mixtral-8x7B Q4_0 file's
+  // worth of seconds, and the threads also read (page in) the file's bytes in parallel.
   void upload_device_layout(const vk::Buffer& buffer, uint64_t offset, const gguf::TensorInfo& t,
                             std::span<const uint8_t> data) {
     const uint32_t cols = uint32_t(t.dims[0]);
     const uint64_t row = quant::row_bytes(t.type, cols);
     if (row <= vk::Context::kUploadGranuleLimit) {
+      const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
       ctx.upload(buffer.range(offset, t.size), t.size, row, [&](uint8_t* out, uint64_t at, uint64_t n) {
-        ops::to_device_layout(t.type, cols, data.data() + at, out, n / row);
+        const uint64_t rows = n / row, per = (rows + threads - 1) / threads;
+        if (threads == 1 || n < (1u << 20)) {
+          ops::to_device_layout(t.type, cols, data.data() + at, out, rows);
+          return;
+        }
+        auto share = [&](uint64_t first) {
+          ops::to_device_layout(t.type, cols, data.data() + at + first * row, out + first * row,
+                                std::min(per, rows - first));
+        };
+        std::vector<std::thread> workers;
+        uint64_t first = per;  // this thread takes the first share
+        try {
+          for (; first < rows; first += per) workers.emplace_back(share, first);
+        } catch (const std::system_error&) {
+          // No more threads to be had: the shares from `first` on are done here.
+        }
+        share(0);
+        for (; first < rows; first += per) share(first);
+        for (std::thread& w : workers) w.join();
       });
       return;
     }

@@ -230,6 +230,49 @@ TEST(ModelLoad, Q2_KQ3_KAndIQ4_XSFilesMatchCpuReference) {
   EXPECT_TRUE(model->context().instance().validation_messages().empty());
 }
 
+// The types the loader rewrites on the way to the device (ops::to_device_layout: Q4_0, IQ4_NL,
+// Q8_0, Q6_K rows with their scales behind their quants), with expert tensors past 1 MiB so
+// a staging chunk's rows are rewritten by several threads: the logits match the CPU reference
+// of the file's own bytes.
+TEST(ModelLoad, RewrittenLayoutsMatchCpuReference) {
+  convert::MakeModelOverrides o;
+  o.n_embd = 512;
+  o.n_ff = 512;  // 8 experts x 512 x 512 Q4_0: 1.18 MB per expert tensor
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  o.head_dim = 128;
+  test::TempFile q4("load-split-scales-source.gguf"), mixed("load-split-scales.gguf");
+  convert::make_model(convert::make_model_spec("tiny-qwen3moe", o), quant::Type::Q4_0, q4.path(), 17, false, {});
+  uint32_t seed = 40, big = 0;
+  auto has = [](const std::string& name, const char* part) { return name.find(part) != std::string::npos; };
+  rewrite(q4.path(), mixed.path(), [&](std::vector<OutTensor>& ts) {
+    for (OutTensor& t : ts) {
+      if (t.dims.size() < 2) continue;
+      if (has(t.name, "ffn_down_exps")) t.type = quant::Type::Q6_K;
+      else if (has(t.name, "attn_v.weight") || has(t.name, "attn_output")) t.type = quant::Type::Q8_0;
+      else if (t.name == "token_embd.weight") t.type = quant::Type::IQ4_NL;
+      if (t.type == quant::Type::Q4_0 && t.data.size() > (1u << 20)) ++big;
+      if (t.type == quant::Type::Q4_0) continue;
+      uint64_t rows = 1;
+      for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
+      t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed++, test::WeightSource::RandomBytes);
+      t.data.resize(quant::row_bytes(t.type, t.dims[0]) * rows);
+      if (t.data.size() > (1u << 20)) ++big;
+    }
+  });
+  models::LoadOptions plain = test::e2e_load_options();
+  plain.device.disable = "dot";  // f32 activations in prefill, as the reference
+  auto model = models::Model::load(mixed.path(), plain);
+  ASSERT_GE(big, 3 * model->hparams().n_layer) << "expert tensors past one threaded rewrite's threshold";
+  const std::vector<double> cpu = test::CpuReference(mixed.path(), true).forward(kPrompt);
+  const std::vector<float> cpu_f(cpu.begin(), cpu.end());
+  for (uint32_t n_batch : {1u, 16u}) {
+    const std::vector<float> gpu = prompt_logits(*model, kPrompt, n_batch);
+    EXPECT_LE(test::relative_l2_error(gpu.data(), cpu_f.data(), gpu.size()), 3e-4) << "n_batch " << n_batch;
+  }
+  EXPECT_TRUE(model->context().instance().validation_messages().empty());
+}
+
 // Older Mixtral GGUFs store blk.N.ffn_{gate,up,down}.E.weight per expert: stacked at load, the
 // model must compute exactly what the merged layout computes.
 TEST(ModelLoad, PerExpertTensorsEqualMergedLayout) {
