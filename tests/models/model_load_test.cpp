@@ -52,6 +52,14 @@ void rewrite(const std::string& from, const std::string& to,
   w.finish();
 }
 
+// t's data replaced by random blocks of its (new) type, every bit pattern of the quants.
+void randomize(OutTensor& t, uint32_t seed) {
+  uint64_t rows = 1;
+  for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
+  t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed, test::WeightSource::RandomBytes);
+  t.data.resize(quant::row_bytes(t.type, t.dims[0]) * rows);
+}
+
 moevk_status load_status(const std::string& path, std::string* message) {
   try {
     models::Model::load(path, test::e2e_load_options());
@@ -209,10 +217,7 @@ TEST(ModelLoad, Q2_KQ3_KAndIQ4_XSFilesMatchCpuReference) {
       else if (has(t.name, "attn_output") || t.name == "token_embd.weight" || t.name == "output.weight")
         t.type = quant::Type::IQ4_XS;
       else continue;
-      uint64_t rows = 1;
-      for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
-      t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed++, test::WeightSource::RandomBytes);
-      t.data.resize(quant::row_bytes(t.type, t.dims[0]) * rows);
+      randomize(t, seed++);
       ++rewritten;
     }
   });
@@ -253,10 +258,7 @@ TEST(ModelLoad, RewrittenLayoutsMatchCpuReference) {
       else if (t.name == "token_embd.weight") t.type = quant::Type::IQ4_NL;
       if (t.type == quant::Type::Q4_0 && t.data.size() > (1u << 20)) ++big;
       if (t.type == quant::Type::Q4_0) continue;
-      uint64_t rows = 1;
-      for (size_t d = 1; d < t.dims.size(); ++d) rows *= t.dims[d];
-      t.data = test::random_weights(t.type, uint32_t(rows), uint32_t(t.dims[0]), seed++, test::WeightSource::RandomBytes);
-      t.data.resize(quant::row_bytes(t.type, t.dims[0]) * rows);
+      randomize(t, seed++);
       if (t.data.size() > (1u << 20)) ++big;
     }
   });
