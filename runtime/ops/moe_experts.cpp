@@ -109,6 +109,23 @@ vk::BufferRange sub(const vk::BufferRange& r, uint64_t offset, uint64_t size) {
   return {r.buffer, r.offset + offset, size};
 }
 
+// The scratch's int8 activations (act_q8, act_scale, act_sum): x quantized here, later h.
+Q8Activations scratch_activations(const vk::BufferRange& scratch, const ExpertsScratchLayout& l) {
+  Q8Activations q;
+  q.xq = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
+  q.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
+  q.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
+  return q;
+}
+
+// A caller's quantized x (record's x_q8), when given, must be x's shape with whole ranges.
+void check_x_q8(const Q8Activations* x_q8, const ExpertsShape& s) {
+  const uint64_t x_elements = uint64_t(s.n_tokens) * s.n_embd;
+  require(!x_q8 || (x_q8->cols == s.n_embd && x_q8->n_tokens == s.n_tokens && x_q8->xq.size >= x_elements &&
+                    x_q8->xd.size >= x_elements / 8 && x_q8->xs.size >= x_elements / 8),
+          MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: quantized x of another shape, or its ranges too small");
+}
+
 // Checks one expert tensor against the shape (throws naming what is wrong).
 void check_experts(const ExpertMatrices& m, const char* name, uint32_t cols, uint32_t rows, uint32_t n_expert) {
   const std::string what = std::string("moe experts: ") + name;
@@ -286,16 +303,9 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     if (decode_dot(gate.type, up.type)) {
       const uint64_t x_elements = uint64_t(s.n_tokens) * s.n_embd;
       require(s.n_embd % 32 == 0, MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: dot decode needs n_embd % 32 == 0");
-      require(!x_q8 || (x_q8->cols == s.n_embd && x_q8->n_tokens == s.n_tokens && x_q8->xq.size >= x_elements &&
-                        x_q8->xd.size >= x_elements / 8 && x_q8->xs.size >= x_elements / 8),
-              MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: quantized x of another shape, or its ranges too small");
-      Q8Activations x_int8;
-      if (x_q8) {
-        x_int8 = *x_q8;
-      } else {  // into the scratch's int8 activations, then a barrier before the products read it
-        x_int8.xq = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
-        x_int8.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
-        x_int8.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
+      check_x_q8(x_q8, s);
+      const Q8Activations x_int8 = x_q8 ? *x_q8 : scratch_activations(scratch, l);
+      if (!x_q8) {  // into the scratch's int8 activations, then a barrier before the products read it
         QuantizeQ8(ctx_, options_.quantize_groups_per_dim)
             .record(rec, x, x_int8.xq, x_int8.xd, x_int8.xs, static_cast<uint32_t>(x_elements / 32));
         rec.barrier();
@@ -339,10 +349,8 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const vk::BufferRange group_info = sub(scratch, l.group_info, (3ull * s.n_expert + 2) * 4);
   const vk::BufferRange grouped_entry = sub(scratch, l.grouped_entry, n_entries * 4);
   const vk::BufferRange grouped_row = sub(scratch, l.grouped_row, n_entries * 4);
-  Q8Activations scratch_q8;  // x (unless the caller quantized it), later h
-  scratch_q8.xq = sub(scratch, l.act_q8, l.act_scale - l.act_q8);
-  scratch_q8.xd = sub(scratch, l.act_scale, l.act_sum - l.act_scale);
-  scratch_q8.xs = sub(scratch, l.act_sum, l.total - l.act_sum);
+  // x (unless the caller quantized it), later h.
+  const Q8Activations scratch_q8 = scratch_activations(scratch, l);
   const uint32_t n = static_cast<uint32_t>(n_entries);
   const bool coop_gate = grouped_coopmat(gate.type), coop_up = grouped_coopmat(up.type);
   const bool coop_down = grouped_coopmat(down.type);
@@ -366,9 +374,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   const bool dot_gate = grouped_dot(gate.type), dot_up = grouped_dot(up.type);
   const bool dot_down = grouped_dot(down.type);
   const uint64_t x_elements = uint64_t(s.n_tokens) * s.n_embd;
-  require(!x_q8 || (x_q8->cols == s.n_embd && x_q8->n_tokens == s.n_tokens && x_q8->xq.size >= x_elements &&
-                    x_q8->xd.size >= x_elements / 8 && x_q8->xs.size >= x_elements / 8),
-          MOEVK_ERROR_INVALID_ARGUMENT, "moe experts: quantized x of another shape, or its ranges too small");
+  check_x_q8(x_q8, s);
   // int8 activations (quantize_q8) into the scratch's: `elements` values of `src`, 32 at a time.
   const QuantizeQ8 quantize_q8(ctx_, options_.quantize_groups_per_dim);
   auto quantize = [&](const vk::BufferRange& src, uint64_t elements) {

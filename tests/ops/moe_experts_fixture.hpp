@@ -58,6 +58,25 @@ class MoeExpertsTest : public GpuTest {
            has_dot(c.gate) && c.n_embd % 32 == 0;
   }
 
+  // The op's options that force `path`, with the fixture's settings above.
+  ops::MoeExpertsOptions options_for(Path path) const {
+    ops::MoeExpertsOptions options;
+    const bool decode = path == Path::Decode || path == Path::DecodeDot;
+    options.decode_max_tokens = decode ? UINT32_MAX : 0u;
+    options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
+    options.dot_decode = path == Path::DecodeDot;
+    options.allow_coopmat = path == Path::GroupedCoopmat;
+    options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
+    options.max_weight_binding_bytes = max_binding_bytes;
+    options.quantize_groups_per_dim = quantize_groups;
+    options.allow_subgroup = allow_subgroup;
+    options.decode_workgroup = decode_workgroup;
+    options.decode_rows = decode_rows;
+    options.quantize_h_in_gate_up = quantize_h;
+    options.coopmat_tile_rows = coopmat_tile_rows;
+    return options;
+  }
+
   // The paths this device runs: the dot path where it has the integer dot product and some
   // product's type has a kernel.
   std::vector<Path> paths_for(const Case& c) const {
@@ -107,21 +126,7 @@ class MoeExpertsTest : public GpuTest {
     const auto g = matrices(gbuf, in.gate, c.gate, c.n_embd, c.n_ff);
     const auto u = matrices(ubuf, in.up, c.up, c.n_embd, c.n_ff);
     const auto d = matrices(dbuf, in.down, c.down, c.n_ff, c.n_embd);
-    ops::MoeExpertsOptions options;
-    const bool decode = path == Path::Decode || path == Path::DecodeDot;
-    options.decode_max_tokens = decode ? UINT32_MAX : 0u;
-    options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
-    options.dot_decode = path == Path::DecodeDot;
-    options.allow_coopmat = path == Path::GroupedCoopmat;
-    options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
-    options.max_weight_binding_bytes = max_binding_bytes;
-    options.quantize_groups_per_dim = quantize_groups;
-    options.allow_subgroup = allow_subgroup;
-    options.decode_workgroup = decode_workgroup;
-    options.decode_rows = decode_rows;
-    options.quantize_h_in_gate_up = quantize_h;
-    options.coopmat_tile_rows = coopmat_tile_rows;
-    ops::MoeExperts op(*ctx, options);
+    ops::MoeExperts op(*ctx, options_for(path));
     const DotProducts dot = dot_products(c, path);
     const int dots = int(dot.gate) + int(dot.up) + int(dot.down);
     EXPECT_EQ(op.path_for(s, c.gate, c.up, c.down),

@@ -273,13 +273,7 @@ TEST_F(MoeExpertsTest, ReplayReadsNewExpertIdsFromTheDevice) {
   for (Path path : paths_for(c)) {
     auto scratch = test::poisoned(*ctx, ops::MoeExperts::scratch_bytes(s));
     auto out = test::poisoned(*ctx, uint64_t(c.n_tokens) * c.n_embd * 4);
-    ops::MoeExpertsOptions options;
-    options.decode_max_tokens = path == Path::Decode || path == Path::DecodeDot ? UINT32_MAX : 0u;
-    options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
-    options.dot_decode = path == Path::DecodeDot;
-    options.allow_coopmat = path == Path::GroupedCoopmat;
-    options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
-    ops::MoeExperts op(*ctx, options);
+    ops::MoeExperts op(*ctx, options_for(path));
     ASSERT_EQ(op.path_for(s, c.gate, c.up, c.down), path_name(path));
     vk::Recorder rec(*ctx);
     rec.begin();
