@@ -9,18 +9,30 @@ namespace moevk::ops {
 
 namespace {
 struct SamplePush {
-  uint32_t n_cols, split, partial_base;
+  uint32_t n_cols, split, partial_base, sums_base, keys_base;
 };
+
+// The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum)
+// pairs and the row's keys (a whole-row draw's).
+struct ScratchLayout {
+  uint32_t partial_base, sums_base, keys_base, words;
+};
+ScratchLayout scratch_layout(uint32_t n_cols) {
+  const uint32_t s = SampleTopK::slices(n_cols);
+  ScratchLayout l;
+  l.partial_base = uint32_t(SampleTopK::kCounterBytes / 4);
+  l.sums_base = l.partial_base + (s > 1 ? s * uint32_t(SampleTopK::kCandidateBytes / 4) : 0);
+  l.keys_base = l.sums_base + 2 * s;
+  l.words = l.keys_base + n_cols;
+  return l;
+}
 }  // namespace
 
 SampleTopK::SampleTopK(vk::Context& ctx) : ctx_(ctx) {}
 
 uint32_t SampleTopK::slices(uint32_t n_cols) { return n_cols <= kSliceCols ? 1 : (n_cols + kSliceCols - 1) / kSliceCols; }
 
-uint64_t SampleTopK::scratch_bytes(uint32_t n_cols) {
-  const uint32_t s = slices(n_cols);
-  return kCounterBytes + (s > 1 ? uint64_t(s) * kCandidateBytes : 0);
-}
+uint64_t SampleTopK::scratch_bytes(uint32_t n_cols) { return uint64_t(scratch_layout(n_cols).words) * 4; }
 
 void SampleTopK::clear_counters(vk::Context& ctx, const vk::BufferRange& scratch) {
   require(scratch.size >= kCounterBytes, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: scratch smaller than its counter");
@@ -38,8 +50,9 @@ void SampleTopK::record(vk::Recorder& rec, const vk::BufferRange& logits, uint32
           MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a buffer range is smaller than the row needs");
   const uint32_t split = slices(n_cols);
   const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 6, sizeof(SamplePush), {}});
+  const ScratchLayout l = scratch_layout(n_cols);
   rec.dispatch(pipeline, {logits, params, candidates, id, scratch, ring},
-               SamplePush{n_cols, split, static_cast<uint32_t>(kCounterBytes / 4)}, split, 1);
+               SamplePush{n_cols, split, l.partial_base, l.sums_base, l.keys_base}, split, 1);
 }
 
 }  // namespace moevk::ops

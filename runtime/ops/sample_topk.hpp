@@ -1,7 +1,7 @@
 // Sampling on the GPU (shaders/util/sample_topk.comp): one row of logits (a vocabulary) gives
-// its kMaxK best (value, index) pairs and, where asked, a token drawn from the first k of them
-// with generate::Sampler's rule (temperature, top-p, min-p; the uniform draw comes from the
-// host). Only 64 pairs and one id leave the GPU, instead of the row (608 KB at Qwen's 151936
+// its kMaxK best (value, index) pairs and, where asked, a token drawn from the first k of them,
+// or from the whole row, with generate::Sampler's rule (temperature, top-p, min-p; the uniform
+// draw comes from the host). Only 64 pairs and one id leave the GPU, instead of the row (608 KB at Qwen's 151936
 // tokens) and a host pass over it; and a chained step can take the drawn token on the GPU.
 #pragma once
 #include <cstdint>
@@ -23,7 +23,12 @@ struct SampleParams {
   float repeat_penalty = 1.0f, presence = 0.0f, frequency = 0.0f;
   uint32_t window = 0;
   uint32_t last_pos = 0;  // the row's position; the draw's token goes to the ring at last_pos + 1
-  uint32_t reserved[2] = {};
+  // Nonzero: draw from the whole row (top-k off, as generate::Sampler without a top-k); k is
+  // then ignored. The best kMaxK decide it where min-p's and top-p's cuts fall among them;
+  // otherwise the last workgroup selects the cuts and the draw over the row (a few passes over
+  // its keys, no sort).
+  uint32_t all = 0;
+  uint32_t reserved = 0;
 };
 static_assert(sizeof(SampleParams) == 48);
 
@@ -40,8 +45,9 @@ class SampleTopK {
   explicit SampleTopK(vk::Context& ctx);
   // Workgroups for a row of n_cols.
   static uint32_t slices(uint32_t n_cols);
-  // scratch: scratch_bytes(n_cols) or more, its counter zeroed once (clear_counters); every
-  // dispatch leaves it zero. Needed where slices(n_cols) > 1.
+  // scratch: scratch_bytes(n_cols) or more (the slices' lists, and for a whole-row draw the
+  // row's keys and the slices' sums), its counter zeroed once (clear_counters); every dispatch
+  // leaves it zero.
   static uint64_t scratch_bytes(uint32_t n_cols);
   static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
   // logits: f32 [n_cols]; params: SampleParams; candidates: kCandidateBytes; id: u32 (written

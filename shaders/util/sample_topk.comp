@@ -8,12 +8,21 @@
 // leave the GPU, and a chained step can take its token from `ids` without the host.
 // Penalties (params.window > 0) rewrite the logits of the tokens at the last `window` positions
 // first, as generate::Sampler does, so the candidates and the draw are those of the penalised row.
+// params.all != 0 (top-k off): the draw is over the whole row instead, as generate::Sampler draws
+// without a top-k: min-p keeps the tokens whose exp(l - max) reaches min_p, top-p the shortest
+// best-first prefix of those whose mass reaches top_p of the row's, then the draw at the
+// temperature in best-first order. Every slice stores its (penalised) keys and its sum of
+// exp(l - its max) in the scratch; the last workgroup decides among the best KMAX where both
+// cuts fall inside them (a peaked row), and otherwise finds each cut and the draw by a radix
+// select over the row (select_entry below): no sort of the vocabulary, still one dispatch.
 // Bindings: 0 logits f32 [n_cols] (read); 1 params (SampleParams, read); 2 candidates u32
 //           [2 KMAX]: (value bits, index) pairs, a missing one (n_cols < KMAX) as (-inf, NONE);
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0); 4 scratch
 //           (pc.split > 1): a counter at word 0 (zero before the dispatch, zero after), then
 //           split lists of KMAX pairs from word pc.partial_base; 5 ring u32 [RING]: tokens by
 //           position (read for penalties; the draw's token stored at last_pos + 1).
+//           Scratch for params.all: (max key, sum bits) per slice from word pc.sums_base, the
+//           row's keys from word pc.keys_base (ops::SampleTopK::scratch_bytes has room for both).
 // pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
 //           (chunk = div_up(n_cols, S) <= N), keeps its KMAX best, stores them, fences and
 //           counts itself in on the counter; the last to arrive merges the S lists, resets the
@@ -48,6 +57,7 @@ layout(std430, binding = 1) readonly buffer Params {
   // l * repeat_penalty, then less count * frequency + presence. window 0: none.
   float repeat_penalty, presence, frequency;
   uint window, last_pos;
+  uint all;  // nonzero: draw from the whole row (top-k off); k is then ignored
 } params;
 layout(std430, binding = 2) writeonly buffer Candidates { uint candidates[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint ids[]; };
@@ -57,7 +67,7 @@ layout(std430, binding = 4) coherent buffer Scratch { uint scratch[]; };
 // step; the draw writes the next position's token, the one a chained step then decodes).
 const uint RING = 512;  // ops::SampleTopK::kRing; window <= RING / 2, so that write is never read here
 layout(std430, binding = 5) buffer Ring { uint ring[]; };
-layout(push_constant) uniform Push { uint n_cols, split, partial_base; } pc;
+layout(push_constant) uniform Push { uint n_cols, split, partial_base, sums_base, keys_base; } pc;
 
 // Entries as (key, index): key orders like the float (NaN as -inf, -0 as 0), 0 below every
 // value (a missing entry). "a before b": the larger key, or the same key and the lower index.
@@ -67,6 +77,7 @@ shared uint arrival;
 shared uint group_max[KMAX];  // the threshold's group maxima
 shared uint threshold, top, picked, cut;
 shared uint hist[WG];  // entries per key bin between the bounds (bin_of)
+shared float fsum[WG];  // workgroup_sum's tree; select_entry's bin partials
 
 uint to_key(float v) {
   uint b = floatBitsToUint(isnan(v) ? uintBitsToFloat(0xFF800000u) : v);
@@ -108,6 +119,24 @@ uint pow2_at_least(uint x) {
   return m;
 }
 
+// Thread 0: the draw among slots [b, b + n) (best first, n >= 1, `best` the first's value) at
+// the temperature: the first whose cumulative weight exceeds u times the total.
+uint draw_tempered(uint b, uint n, float best) {
+  float w[KMAX];
+  float sum = 0.0;
+  for (uint i = 0u; i < n; ++i) {
+    w[i] = exp((from_key(skey[b + i]) - best) / params.temperature);
+    sum += w[i];
+  }
+  const float r = params.u * sum;
+  float cum = 0.0;
+  for (uint i = 0u; i < n; ++i) {
+    cum += w[i];
+    if (r < cum) return sidx[b + i];
+  }
+  return sidx[b + n - 1u];
+}
+
 // Thread 0: the draw from slots [b, b + KMAX) (best first), as generate::Sampler does it.
 uint draw(uint b) {
   uint n = 0u;  // the valid entries among the first k
@@ -139,19 +168,7 @@ uint draw(uint b) {
     while (kept < n && p[kept] >= threshold) ++kept;
     n = kept;
   }
-  // At the temperature: the first whose cumulative weight exceeds u times the total.
-  sum = 0.0;
-  for (uint i = 0u; i < n; ++i) {
-    p[i] = exp((from_key(skey[b + i]) - best) / params.temperature);
-    sum += p[i];
-  }
-  const float r = params.u * sum;
-  float cum = 0.0;
-  for (uint i = 0u; i < n; ++i) {
-    cum += p[i];
-    if (r < cum) return sidx[b + i];
-  }
-  return sidx[b + n - 1u];
+  return draw_tempered(b, n, best);
 }
 
 // A key's bin among WG bins from lo to hi: non-decreasing in the key, so the keys of the bins
@@ -194,11 +211,271 @@ void rank_select(uint n) {
   barrier();
 }
 
+// ---- Whole-row sampling (params.all) ----
+
+// The sum of every invocation's v, in a fixed order (the same row gives the same sum on every
+// run). Ends with a barrier.
+float workgroup_sum(float v) {
+  const uint lid = gl_LocalInvocationID.x;
+  fsum[lid] = v;
+  barrier();
+  for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) fsum[lid] += fsum[lid + s];
+    barrier();
+  }
+  const float total = fsum[0];
+  barrier();
+  return total;
+}
+
+// A slice's keys (penalised) to the scratch, and its (max key, sum of exp(l - max)): the last
+// workgroup's passes read the row from there, and the row's total from the sums.
+void store_slice(uint keys[PER], uint begin, uint n_here, uint top_key) {
+  const uint lid = gl_LocalInvocationID.x;
+  const float m = from_key(top_key);
+  float part = 0.0;
+  [[unroll]] for (uint t = 0u; t < PER; ++t) {
+    const uint s = lid + t * WG;
+    if (s < n_here) {
+      scratch[pc.keys_base + begin + s] = keys[t];
+      if (!isinf(m)) part += exp(from_key(keys[t]) - m);
+    }
+  }
+  const float total = workgroup_sum(part);
+  if (lid == 0u) {
+    scratch[pc.sums_base + 2u * gl_WorkGroupID.x] = top_key;
+    scratch[pc.sums_base + 2u * gl_WorkGroupID.x + 1u] = floatBitsToUint(total);
+  }
+}
+
+// An entry's place in the best-first order is its 64-bit composite (key, ~index), largest
+// first. select_entry fixes it 4 bits at a time from the top: `depth` bits so far, the key's in
+// ph (depth <= 32), then the inverted index's in pl.
+bool prefix_matches(uint key, uint inv_index, uint ph, uint pl, uint depth) {
+  if (depth == 0u) return true;
+  if (depth <= 32u) return (key >> (32u - depth)) == ph;
+  return key == ph && (inv_index >> (64u - depth)) == pl;
+}
+uint digit_at(uint key, uint inv_index, uint depth) {
+  return depth < 32u ? (key >> (28u - depth)) & 15u : (inv_index >> (60u - depth)) & 15u;
+}
+
+// Whether an entry is a candidate: min-p's set (exp(l - M) >= min_p, as the host's p >= p_max
+// min_p), and not after the entry (ck, ci) in the best-first order ((0, NONE): every entry; no
+// key is 0).
+bool candidate(uint key, uint index, float row_max, uint ck, uint ci) {
+  if (key < ck || (key == ck && index > ci)) return false;
+  return params.min_p <= 0.0 || exp(from_key(key) - row_max) >= params.min_p;
+}
+// An entry's weight: for top-p exp(l - M), for the draw exp((l - M) / temperature).
+float weight_of(uint key, float row_max, bool drawing) {
+  const float d = from_key(key) - row_max;
+  return drawing ? exp(d / params.temperature) : exp(d);
+}
+
+shared float sel_above;  // the weight of the candidates before the prefix's entries
+shared uint sel_hi, sel_lo, sel_depth, sel_count, sel_key, sel_index;
+shared uint bin_count[16];
+shared float bin_weight[16];
+
+// All invocations: the first candidate (see candidate()) in best-first order at which the
+// cumulative weight reaches `target` (top-p: >=) or exceeds it (the draw: >), or the last
+// candidate where none does; into (sel_key, sel_index). Each pass bins the candidates under the
+// prefix by their next 4 bits (weights and counts, per invocation, then summed in a fixed
+// order), and the prefix takes the bin where the cumulative weight gets there; once that bin
+// holds at most N entries, they are sorted in the slots and walked. A pass reads the row's keys
+// once: a vocabulary's typical 3-6 passes, at most 16. The slots are overwritten.
+void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
+  const uint lid = gl_LocalInvocationID.x;
+  if (lid == 0u) {
+    sel_hi = 0u;
+    sel_lo = 0u;
+    sel_depth = 0u;
+    sel_above = 0.0;
+  }
+  barrier();
+  for (;;) {
+    const uint depth = sel_depth, ph = sel_hi, pl = sel_lo;  // uniform
+    float weights[16];
+    uint counts[16];
+    [[unroll]] for (uint d = 0u; d < 16u; ++d) {
+      weights[d] = 0.0;
+      counts[d] = 0u;
+    }
+    for (uint col = lid; col < pc.n_cols; col += WG) {
+      const uint key = scratch[pc.keys_base + col];
+      if (!prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci)) continue;
+      const uint d = digit_at(key, ~col, depth);
+      weights[d] += weight_of(key, row_max, drawing);
+      counts[d] += 1u;
+    }
+    // Bin d of invocation i at slot d * WG + i of the 2 N slots (skey, then sidx).
+    if (lid < 16u) bin_count[lid] = 0u;
+    [[unroll]] for (uint d = 0u; d < 8u; ++d) {
+      skey[d * WG + lid] = floatBitsToUint(weights[d]);
+      sidx[d * WG + lid] = floatBitsToUint(weights[d + 8u]);
+    }
+    barrier();
+    [[unroll]] for (uint d = 0u; d < 16u; ++d)
+      if (counts[d] != 0u) atomicAdd(bin_count[d], counts[d]);
+    {
+      const uint bin = lid / 16u, first = (lid % 16u) * 16u;
+      float s = 0.0;
+      for (uint j = first; j < first + 16u; ++j)
+        s += uintBitsToFloat(bin < 8u ? skey[bin * WG + j] : sidx[(bin - 8u) * WG + j]);
+      fsum[lid] = s;
+    }
+    barrier();
+    if (lid < 16u) {
+      float s = 0.0;
+      for (uint j = 0u; j < 16u; ++j) s += fsum[lid * 16u + j];
+      bin_weight[lid] = s;
+    }
+    barrier();
+    if (lid == 0u) {
+      float above = sel_above;
+      uint chosen = 16u, lowest = 16u;
+      for (uint b = 16u; b-- > 0u;) {
+        if (bin_count[b] == 0u) continue;
+        lowest = b;
+        const float next = above + bin_weight[b];
+        if (drawing ? next > target : next >= target) {
+          chosen = b;
+          break;
+        }
+        above = next;
+      }
+      if (chosen == 16u) {  // not reached (rounding): the last candidate's bin
+        chosen = lowest;
+        above -= bin_weight[lowest];
+      }
+      if (depth < 32u) sel_hi = (ph << 4u) | chosen;
+      else sel_lo = (pl << 4u) | chosen;
+      sel_depth = depth + 4u;
+      sel_above = above;
+      sel_count = bin_count[chosen];
+    }
+    barrier();
+    if (sel_count <= N) break;  // uniform; at the latest at depth 64, where one entry matches
+  }
+  const uint depth = sel_depth, ph = sel_hi, pl = sel_lo;
+  if (lid == 0u) picked = 0u;
+  barrier();
+  for (uint col = lid; col < pc.n_cols; col += WG) {
+    const uint key = scratch[pc.keys_base + col];
+    if (!prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci)) continue;
+    const uint slot = atomicAdd(picked, 1u);
+    if (slot < N) {  // sel_count of them: the same test as the pass's
+      skey[slot] = key;
+      sidx[slot] = col;
+    }
+  }
+  barrier();
+  const uint count = min(picked, N);  // sel_count, >= 1
+  const uint m = pow2_at_least(count);
+  for (uint s = count + lid; s < m; s += WG) {
+    skey[s] = 0u;
+    sidx[s] = NONE;
+  }
+  barrier();
+  sort(m, 2u);
+  if (lid == 0u) {
+    float cum = sel_above;
+    uint at = count - 1u;
+    for (uint i = 0u; i < count; ++i) {
+      cum += weight_of(skey[i], row_max, drawing);
+      if (drawing ? cum > target : cum >= target) {
+        at = i;
+        break;
+      }
+    }
+    sel_key = skey[at];
+    sel_index = sidx[at];
+  }
+  barrier();
+}
+
+shared uint whole_row_token;  // NONE: the best KMAX did not decide
+
+// Thread 0: the whole-row rule decided among the row's best KMAX (slots [b, b + KMAX), best
+// first, `row_max` the first's value, `row_sum` the row's sum of exp(l - row_max)) where both
+// cuts fall inside them; NONE where min-p's set may go on past them and top-p's mass is not
+// reached within them.
+uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
+  uint n = 0u;
+  while (n < KMAX && sidx[b + n] != NONE) ++n;
+  if (params.temperature <= 0.0 || isinf(row_max)) return sidx[b];  // greedy; or a row of no numbers
+  float w[KMAX];
+  for (uint i = 0u; i < n; ++i) w[i] = exp(from_key(skey[b + i]) - row_max);
+  uint kept = 0u;  // min-p's prefix (the best is always in it)
+  while (kept < n && (params.min_p <= 0.0 || w[kept] >= params.min_p)) ++kept;
+  kept = max(kept, 1u);
+  bool open = kept == KMAX && pc.n_cols > KMAX;  // the rest of the row may hold more of the set
+  if (params.top_p < 1.0) {
+    const float target = params.top_p * row_sum;
+    float cum = 0.0;
+    for (uint i = 0u; i < kept; ++i) {
+      cum += w[i];
+      if (cum >= target) {
+        kept = i + 1u;
+        open = false;
+        break;
+      }
+    }
+  }
+  return open ? NONE : draw_tempered(b, kept, row_max);
+}
+
+// All invocations, after the candidates are written: the whole row's draw (slots [b, b + KMAX)
+// hold its best KMAX, best first) into ids and the ring.
+void draw_whole_row(uint b) {
+  const uint lid = gl_LocalInvocationID.x;
+  // The slices' key and sum stores (this workgroup's own where split is 1) are visible.
+  controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+  const float row_max = from_key(skey[b]);
+  float part = 0.0;
+  if (!isinf(row_max)) {
+    for (uint l = lid; l < pc.split; l += WG) {
+      const float s = uintBitsToFloat(scratch[pc.sums_base + 2u * l + 1u]);
+      if (s > 0.0) part += s * exp(from_key(scratch[pc.sums_base + 2u * l]) - row_max);
+    }
+  }
+  const float row_sum = workgroup_sum(part);
+  if (lid == 0u) whole_row_token = draw_whole_row_at_best(b, row_max, row_sum);
+  barrier();
+  uint token = whole_row_token;  // uniform
+  if (token == NONE) {
+    // Top-p's cut (the last entry it keeps), the kept set's weight at the temperature, the draw.
+    uint ck = 0u, ci = NONE;
+    if (params.top_p < 1.0) {
+      select_entry(false, params.top_p * row_sum, row_max, 0u, NONE);
+      ck = sel_key;
+      ci = sel_index;
+    }
+    float kept_part = 0.0;
+    for (uint col = lid; col < pc.n_cols; col += WG) {
+      const uint key = scratch[pc.keys_base + col];
+      if (candidate(key, col, row_max, ck, ci)) kept_part += weight_of(key, row_max, true);
+    }
+    const float kept_sum = workgroup_sum(kept_part);
+    select_entry(true, params.u * kept_sum, row_max, ck, ci);
+    token = sel_index;
+  }
+  if (lid == 0u) {
+    ids[0] = token;
+    ring[(params.last_pos + 1u) % RING] = token;
+  }
+}
+
 void finish(uint b) {
   const uint lid = gl_LocalInvocationID.x;
   if (lid < KMAX) {
     candidates[2u * lid] = floatBitsToUint(from_key(skey[b + lid]));
     candidates[2u * lid + 1u] = sidx[b + lid];
+  }
+  if (params.all != 0u) {  // uniform
+    draw_whole_row(b);
+    return;
   }
   if (lid == 0u && params.k > 0u) {
     const uint token = draw(b);
@@ -267,6 +544,7 @@ void main() {
   if (lid < KMAX) atomicMin(threshold, group_max[lid]);
   barrier();
   const uint lo = threshold, hi = top;
+  if (params.all != 0u) store_slice(keys, begin, n_here, hi);  // uniform
   [[unroll]] for (uint t = 0u; t < PER; ++t)
     if (lid + t * WG < n_here && keys[t] >= lo) atomicAdd(hist[bin_of(keys[t], lo, hi)], 1u);
   barrier();
