@@ -242,19 +242,25 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
 
 // Sampled steps: decode(..., Sample) with a draw, plain and chained, against the host sampler
 // on the copied logits of a third session (LogitsMode::Last) with the same uniforms.
-TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
+// Twice: with the CLI's top-k 40, and with top-k off (the whole vocabulary, top-p alone).
+class GpuSamplingTopK : public ::testing::TestWithParam<int32_t> {};
+INSTANTIATE_TEST_SUITE_P(TopK, GpuSamplingTopK, ::testing::Values(40, 0),
+                         [](const auto& info) { return info.param ? "top_k_40" : "top_k_off"; });
+TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
   test::TempFile file("sampled-session.gguf");
   auto model = tiny_model(file);
   generate::SamplerParams sp;  // the CLI's defaults: 0.8, top-k 40, top-p 0.95, min-p 0.05
   sp.temperature = 1.2f;       // hotter, so draws spread over several candidates
+  sp.top_k = GetParam();
+  if (sp.top_k == 0) sp.min_p = 0.0f, sp.top_p = 0.9f;  // as OpenAI-style clients send it
   const std::vector<double> u{0.91, 0.05, 0.5, 0.33, 0.77, 0.62, 0.18, 0.44};
   const std::vector<int32_t> prompt{3, 17, 99, 4, 250, 8, 31};
   Session chained(*model, SessionOptions{32, 8, false}), plain(*model, SessionOptions{32, 8, false}),
       host(*model, SessionOptions{32, 8, false});
   EXPECT_THROW(plain.decode(prompt, LogitsMode::Sample), Error);  // no draw set
-  generate::SamplerParams no_k = sp;
-  no_k.top_k = 0;  // the host's job: the whole vocabulary
-  EXPECT_THROW(plain.set_sampling(no_k, 0.5), Error);
+  generate::SamplerParams wide_k = sp;
+  wide_k.top_k = 65;  // the host's job: more than the GPU's 64 candidates
+  EXPECT_THROW(plain.set_sampling(wide_k, 0.5), Error);
   EXPECT_THROW(plain.set_sampling(sp, 1.0), Error);
 
   // The host's tokens: the copied logits sampled with the same uniforms; the candidates of a
@@ -319,7 +325,7 @@ TEST(GpuSampling, SessionDrawsWhatTheHostSamplerDraws) {
 
 // moevk_generate at a temperature on three contexts of one model: chained GPU draws (the
 // default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off); plain
-// sampling, sampling with every penalty over a window, and greedy with a repetition penalty (on
+// sampling, sampling with every penalty over a window, top-k off (the whole vocabulary), and greedy with a repetition penalty (on
 // the GPU too: the penalised row's best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   test::TempFile file("sampled-generate.gguf");
@@ -329,13 +335,15 @@ TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   struct Sampling {
     const char* what;
     float temperature, repeat, presence, frequency;
-    int32_t last_n;
+    int32_t last_n, top_k;
   };
-  for (const Sampling& sampling : {Sampling{"plain", 1.2f, 1.0f, 0.0f, 0.0f, 64},
-                                   Sampling{"penalties", 0.9f, 1.3f, 0.3f, 0.1f, 12},
-                                   Sampling{"greedy, repetition penalty", 0.0f, 1.8f, 0.0f, 0.0f, 64}}) {
+  for (const Sampling& sampling : {Sampling{"plain", 1.2f, 1.0f, 0.0f, 0.0f, 64, 40},
+                                   Sampling{"penalties", 0.9f, 1.3f, 0.3f, 0.1f, 12, 40},
+                                   Sampling{"top-k off, penalties", 1.1f, 1.2f, 0.0f, 0.0f, 32, 0},
+                                   Sampling{"greedy, repetition penalty", 0.0f, 1.8f, 0.0f, 0.0f, 64, 40}}) {
     SCOPED_TRACE(sampling.what);
     moevk_sampler_params sp = moevk_sampler_default_params();
+    sp.top_k = sampling.top_k;
     sp.temperature = sampling.temperature;
     sp.repeat_penalty = sampling.repeat;
     sp.presence_penalty = sampling.presence;
