@@ -91,7 +91,8 @@ bench_model() {  # bench_model NAME PRESET TYPE
   MOEVK_ENABLE=dot_decode step "tg-dot-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
     --json --profile > "$OUT/bench-$name-dot-decode.json" 2> "$OUT/bench-$name-dot-decode.err"
   # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on
-  # this device); tg also at a temperature (--sampled: drawn on the GPU; its -gpu_sampling row
+  # this device); tg also at a temperature (--sampled: drawn on the GPU, and with top-k off over
+  # the whole vocabulary ("tg64 sampled top-k off"); its -gpu_sampling row
   # samples on the host); and tg on other one-token kernel shapes (MOEVK_DECODE_CONFIG), the end
   # to end check of the bench-ops-decode sweep: rows "tg64 experts=128x2". Shorter tg rows (64
   # tokens, 2 repetitions): they are compared with the sweep's own tg64 row.

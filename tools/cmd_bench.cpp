@@ -132,7 +132,8 @@ int bench_model(int argc, char** argv) {
                   "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n"
                   "--sampled  adds a tg row at the CLI's default sampling (temperature 0.8, top-k 40, top-p\n"
                   "0.95, min-p 0.05; drawn on the GPU), \"tg128 sampled\", and one per --without entry;\n"
-                  "--without gpu_sampling then times the same sampling on the host.\n"
+                  "--without gpu_sampling then times the same sampling on the host. Also \"tg128 sampled\n"
+                  "top-k off\": top-p 0.95 alone, as OpenAI-style clients send it (the whole vocabulary).\n"
                   "--decode-configs LIST  runs tg (greedy) again for each entry with the one-token kernels\n"
                   "on other workgroup shapes, as MOEVK_DECODE_CONFIG takes them: experts=WxR (the MoE\n"
                   "experts' workgroup size W and weight rows per workgroup R), mv=WxR (the dense products'),\n"
@@ -215,8 +216,9 @@ int bench_model(int argc, char** argv) {
     rows.push_back(r);
   }
   // tg on `c`: one warm-up and reps timed runs; false on an error (the context's message).
-  // sampled: at the CLI's default temperature and filters (drawn on the GPU where they fit).
-  auto run_tg = [&](moevk_context* c, Row& r, bool sampled) {
+  // sampled: at the CLI's default temperature and filters (drawn on the GPU where they fit);
+  // top_k_off: with top-k and min-p off (top-p alone).
+  auto run_tg = [&](moevk_context* c, Row& r, bool sampled, bool top_k_off = false) {
     for (int rep = -1; rep < reps; ++rep) {
       moevk_context_reset(c);
       moevk_generate_params gp = moevk_generate_default_params();
@@ -225,6 +227,7 @@ int bench_model(int argc, char** argv) {
       gp.max_tokens = n_gen + 1;  // the first token comes from the prompt pass; n_gen decodes follow
       gp.ignore_eos = 1;
       if (!sampled) gp.sampling.temperature = 0;
+      if (top_k_off) gp.sampling.top_k = 0, gp.sampling.min_p = 0.0f;
       moevk_generate_result res{};
       res.struct_size = sizeof res;
       if (moevk_generate(c, &gp, &res) != MOEVK_OK) return false;
@@ -255,7 +258,7 @@ int bench_model(int argc, char** argv) {
   // One tg row on a fresh context (its own decode profile), made with environment variable `var`
   // set to `value` (both read when a context is created, moevk.h) and restored afterwards, or
   // as the main one where var is null.
-  auto variant_row = [&](Row r, const char* var, const std::string& value, bool sample) {
+  auto variant_row = [&](Row r, const char* var, const std::string& value, bool sample, bool top_k_off = false) {
     const char* env = var ? std::getenv(var) : nullptr;
     const std::string saved = env ? env : "";
     if (var) setenv(var, value.c_str(), 1);
@@ -264,7 +267,7 @@ int bench_model(int argc, char** argv) {
     else if (var) unsetenv(var);
     if (!variant) {
       r.error = moevk_model_last_error(model);
-    } else if (!run_tg(variant, r, sample)) {
+    } else if (!run_tg(variant, r, sample, top_k_off)) {
       r.error = moevk_context_last_error(variant);
       std::fprintf(stderr, "error: %s: %s\n", r.test.c_str(), r.error.c_str());
     } else {
@@ -277,7 +280,10 @@ int bench_model(int argc, char** argv) {
   };
   if (n_gen > 0) {
     // The sampled row on a context of its own, so the tg row's profile is the greedy steps' alone.
-    if (sampled) variant_row(Row{"tg" + std::to_string(n_gen) + " sampled", {}}, nullptr, "", true);
+    if (sampled) {
+      variant_row(Row{"tg" + std::to_string(n_gen) + " sampled", {}}, nullptr, "", true);
+      variant_row(Row{"tg" + std::to_string(n_gen) + " sampled top-k off", {}}, nullptr, "", true, true);
+    }
     const char* disabled = std::getenv("MOEVK_DISABLE");
     for (const std::string& entry : without)
       for (bool sample : {false, true}) {

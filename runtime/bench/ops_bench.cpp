@@ -502,6 +502,21 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           });
           report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40", ms,
                  4.0 * s.n_vocab, 0);
+          // Top-k off (OpenAI-style clients), as the host sampler's rows: min-p 0.05's set here is
+          // about the best 50 (decided among the best 64); with min-p off, top-p 0.95's runs far
+          // past them, so the last workgroup selects the cut and the draw over the row.
+          for (const float min_p : {0.05f, 0.0f}) {
+            p.k = 0, p.all = 1, p.min_p = min_p;
+            ctx.upload(params.range(), &p, sizeof p);
+            const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+              sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
+                            scratch.range(), ring.range());
+            });
+            report("sample_topk", 1,
+                   std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k off" +
+                       (min_p > 0 ? "" : ", min-p off"),
+                   whole, 4.0 * s.n_vocab, 0);
+          }
         });
       }
 

@@ -80,6 +80,7 @@ check "bench --without: the variants' dispatch counts differ" \
 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json --sampled --without gpu_sampling \
   >"$tmp/bench_sampled.json" 2>"$tmp/bench_sampled.err"
 check "bench --sampled: a sampled tg row" grep -q '"test": *"tg2 sampled"' "$tmp/bench_sampled.json"
+check "bench --sampled: a top-k off row" grep -q '"test": *"tg2 sampled top-k off"' "$tmp/bench_sampled.json"
 check "bench --sampled --without gpu_sampling: the host's row" \
   grep -q '"test": *"tg2 sampled -gpu_sampling"' "$tmp/bench_sampled.json"
 # bench --decode-configs: tg again per one-token kernel shape (MOEVK_DECODE_CONFIG), every row
