@@ -13,7 +13,8 @@ struct SamplePush {
 };
 
 // The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum)
-// pairs and the row's keys (a whole-row draw's).
+// pairs and the row's keys (a whole-row draw's; 4-word aligned and rounded up to 4 words, for
+// the shader's 16-byte loads).
 struct ScratchLayout {
   uint32_t partial_base, sums_base, keys_base, words;
 };
@@ -22,8 +23,8 @@ ScratchLayout scratch_layout(uint32_t n_cols) {
   ScratchLayout l;
   l.partial_base = uint32_t(SampleTopK::kCounterBytes / 4);
   l.sums_base = l.partial_base + (s > 1 ? s * uint32_t(SampleTopK::kCandidateBytes / 4) : 0);
-  l.keys_base = l.sums_base + 2 * s;
-  l.words = l.keys_base + n_cols;
+  l.keys_base = (l.sums_base + 2 * s + 3) / 4 * 4;
+  l.words = l.keys_base + (n_cols + 3) / 4 * 4;
   return l;
 }
 }  // namespace
@@ -48,6 +49,8 @@ void SampleTopK::record(vk::Recorder& rec, const vk::BufferRange& logits, uint32
               candidates.size >= kCandidateBytes && id.size >= 4 && scratch.size >= scratch_bytes(n_cols) &&
               ring.size >= kRingBytes,
           MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a buffer range is smaller than the row needs");
+  require(scratch.offset % 16 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+          "sample_topk: the scratch must start 16-byte aligned (the row's keys are read 16 bytes at a time)");
   const uint32_t split = slices(n_cols);
   const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 6, sizeof(SamplePush), {}});
   const ScratchLayout l = scratch_layout(n_cols);

@@ -45,9 +45,9 @@ class SampleTopK {
   explicit SampleTopK(vk::Context& ctx);
   // Workgroups for a row of n_cols.
   static uint32_t slices(uint32_t n_cols);
-  // scratch: scratch_bytes(n_cols) or more (the slices' lists, and for a whole-row draw the
-  // row's keys and the slices' sums), its counter zeroed once (clear_counters); every dispatch
-  // leaves it zero.
+  // scratch: scratch_bytes(n_cols) or more, 16-byte aligned (the slices' lists, and for a
+  // whole-row draw the row's keys and the slices' sums), its counter zeroed once
+  // (clear_counters); every dispatch leaves it zero.
   static uint64_t scratch_bytes(uint32_t n_cols);
   static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
   // logits: f32 [n_cols]; params: SampleParams; candidates: kCandidateBytes; id: u32 (written

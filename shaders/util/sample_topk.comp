@@ -61,8 +61,10 @@ layout(std430, binding = 1) readonly buffer Params {
 } params;
 layout(std430, binding = 2) writeonly buffer Candidates { uint candidates[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint ids[]; };
-// coherent: the last workgroup reads what the others stored.
+// coherent: the last workgroup reads what the others stored. The second view reads the row's
+// keys 4 at a time (pc.keys_base is a multiple of 4, the region rounded up to 4 words).
 layout(std430, binding = 4) coherent buffer Scratch { uint scratch[]; };
+layout(std430, binding = 4) coherent buffer ScratchWide { uvec4 scratch_wide[]; };
 // The row's tokens by position, position p at p % RING (the host writes it before an unchained
 // step; the draw writes the next position's token, the one a chained step then decodes).
 const uint RING = 512;  // ops::SampleTopK::kRing; window <= RING / 2, so that write is never read here
@@ -284,7 +286,8 @@ shared float bin_weight[16];
 // prefix by their next 4 bits (weights and counts, per invocation, then summed in a fixed
 // order), and the prefix takes the bin where the cumulative weight gets there; once that bin
 // holds at most N entries, they are sorted in the slots and walked. A pass reads the row's keys
-// once: a vocabulary's typical 3-6 passes, at most 16. The slots are overwritten.
+// once, 4 per 16-byte load (one workgroup's loop: 4 independent keys in flight per load): a
+// vocabulary's typical 3-6 passes, at most 16. The slots are overwritten.
 void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
   const uint lid = gl_LocalInvocationID.x;
   if (lid == 0u) {
@@ -302,12 +305,16 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
       weights[d] = 0.0;
       counts[d] = 0u;
     }
-    for (uint col = lid; col < pc.n_cols; col += WG) {
-      const uint key = scratch[pc.keys_base + col];
-      if (!prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci)) continue;
-      const uint d = digit_at(key, ~col, depth);
-      weights[d] += weight_of(key, row_max, drawing);
-      counts[d] += 1u;
+    for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+      const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+        const uint col = 4u * q + c, key = key4[c];
+        if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci))
+          continue;
+        const uint d = digit_at(key, ~col, depth);
+        weights[d] += weight_of(key, row_max, drawing);
+        counts[d] += 1u;
+      }
     }
     // Bin d of invocation i at slot d * WG + i of the 2 N slots (skey, then sidx).
     if (lid < 16u) bin_count[lid] = 0u;
@@ -361,13 +368,17 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
   const uint depth = sel_depth, ph = sel_hi, pl = sel_lo;
   if (lid == 0u) picked = 0u;
   barrier();
-  for (uint col = lid; col < pc.n_cols; col += WG) {
-    const uint key = scratch[pc.keys_base + col];
-    if (!prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci)) continue;
-    const uint slot = atomicAdd(picked, 1u);
-    if (slot < N) {  // sel_count of them: the same test as the pass's
-      skey[slot] = key;
-      sidx[slot] = col;
+  for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+    const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+      const uint col = 4u * q + c, key = key4[c];
+      if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci))
+        continue;
+      const uint slot = atomicAdd(picked, 1u);
+      if (slot < N) {  // sel_count of them: the same test as the pass's
+        skey[slot] = key;
+        sidx[slot] = col;
+      }
     }
   }
   barrier();
@@ -453,9 +464,12 @@ void draw_whole_row(uint b) {
       ci = sel_index;
     }
     float kept_part = 0.0;
-    for (uint col = lid; col < pc.n_cols; col += WG) {
-      const uint key = scratch[pc.keys_base + col];
-      if (candidate(key, col, row_max, ck, ci)) kept_part += weight_of(key, row_max, true);
+    for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+      const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+        const uint col = 4u * q + c;
+        if (col < pc.n_cols && candidate(key4[c], col, row_max, ck, ci)) kept_part += weight_of(key4[c], row_max, true);
+      }
     }
     const float kept_sum = workgroup_sum(kept_part);
     select_entry(true, params.u * kept_sum, row_max, ck, ci);
