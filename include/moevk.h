@@ -286,6 +286,11 @@ typedef struct moevk_generate_result {
   double prompt_ms;     /* wall time of the prompt (prefill) */
   double generate_ms;   /* wall time of generation after the first token */
   moevk_stop_reason stop_reason;
+  /* Of generate_ms, the time the calling thread was blocked waiting for the GPU's steps; the
+   * rest (generate_ms - generate_wait_ms) is the host's own work: submits, detokenizing, stop
+   * strings, on_token. Per token, that rest bounds tokens/s however fast the GPU is (moevk
+   * bench reports it). Added after moevk 0.1: present where struct_size covers it. */
+  double generate_wait_ms;
 } moevk_generate_result;
 
 MOEVK_API moevk_generate_params moevk_generate_default_params(void);
@@ -299,7 +304,8 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
                                       moevk_generate_result* result);
 
 /* Expert choice counts per layer (when expert_stats was set), "n_past", "pending_token" and
- * timings, as JSON. Its "profile" object: {"enabled", "stages": [names], "decode": {...},
+ * timings (moevk_generate's totals: "prompt_tokens", "prompt_ms", "generated_tokens",
+ * "generate_ms", "generate_wait_ms"), as JSON. Its "profile" object: {"enabled", "stages": [names], "decode": {...},
  * "prefill": {...}} where decode covers 1-token steps and prefill the steps of more tokens, each
  * with "steps", "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token"
  * {stage: ms}, "dispatches_per_step" and "barriers_per_step" (counts are there even without

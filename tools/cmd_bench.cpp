@@ -121,7 +121,9 @@ int bench_model(int argc, char** argv) {
                   "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). Each test runs\n"
                   "-r times after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
                   "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
-                  "device's copy bandwidth measured at start (the decode floor).\n"
+                  "device's copy bandwidth measured at start (the decode floor); and the host's own time per\n"
+                  "decoded token (the loop's time not blocked on the GPU: submits, detokenizing, stop strings),\n"
+                  "which bounds tokens/s however fast the GPU is (in --json: host_ms_per_token).\n"
                   "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
                   "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
                   "barriers per step (in --json: a \"profile\" object per test).\n"
@@ -196,6 +198,7 @@ int bench_model(int argc, char** argv) {
     std::string decode_kernels;  // the shapes the context ran ("experts=64x2,mv=128x4")
     nlohmann::json profile;   // the context's decode or prefill profile, with --profile
     std::string error;        // a variant (--without, --decode-configs) that failed (the other rows still print)
+    std::vector<double> host_ms;  // tg: per repetition, the host's own ms per decoded token
   };
   std::vector<Row> rows;
   auto fail = [&]() {
@@ -231,7 +234,10 @@ int bench_model(int argc, char** argv) {
       moevk_generate_result res{};
       res.struct_size = sizeof res;
       if (moevk_generate(c, &gp, &res) != MOEVK_OK) return false;
-      if (rep >= 0) r.tps.push_back(1000.0 * (res.n_generated - 1) / res.generate_ms);
+      if (rep >= 0) {
+        r.tps.push_back(1000.0 * (res.n_generated - 1) / res.generate_ms);
+        r.host_ms.push_back((res.generate_ms - res.generate_wait_ms) / std::max(1, res.n_generated - 1));
+      }
     }
     return true;
   };
@@ -327,6 +333,12 @@ int bench_model(int argc, char** argv) {
       j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
     }
+    if (!r.host_ms.empty() && r.error.empty()) {
+      // The host's own work per decoded token (not blocked on the GPU), and the tokens/s it allows.
+      const double host_ms = stat(r.host_ms).mean;
+      j["host_ms_per_token"] = host_ms;
+      j["host_bound_tokens_per_s"] = host_ms > 0 ? 1000.0 / host_ms : 0.0;
+    }
     if (!r.without.empty()) j["without"] = r.without;
     if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
     j["decode_kernels"] = r.decode_kernels.empty() ? decode_kernels : r.decode_kernels;
@@ -383,6 +395,14 @@ int bench_model(int argc, char** argv) {
     }
     std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                 copy_gbps, bytes_per_token / 1e9);
+    std::string host_text;
+    for (const auto& j : results)
+      if (j.contains("host_ms_per_token"))
+        host_text += (host_text.empty() ? "" : ", ") + j["test"].get<std::string>() + " " +
+                     std::to_string(j["host_ms_per_token"].get<double>()).substr(0, 6) + " ms";
+    if (!host_text.empty())
+      std::printf("host time per decoded token, not waiting on the GPU (bounds t/s at 1000 / ms): %s\n",
+                  host_text.c_str());
     if (!decode_kernels.empty())
       std::printf("one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
                   decode_kernels.c_str());

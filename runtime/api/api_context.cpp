@@ -410,6 +410,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         moevk::text::StreamDecoder stream(tok, /*skip_special=*/true);
         r.stop_reason = MOEVK_STOP_MAX_TOKENS;
         auto t1 = std::chrono::steady_clock::now();
+        const double waited_before = c.session->gpu_wait_ms();
         auto emit = [&](const std::string& text, int32_t token) {
           return p.on_token && p.on_token(text.data(), text.size(), token, p.user_data) != 0;
         };
@@ -460,7 +461,9 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
           if (!rest.empty()) emit(rest, -1);
         }
         r.generate_ms = ms_since(t1);
+        r.generate_wait_ms = std::min(r.generate_ms, c.session->gpu_wait_ms() - waited_before);
         c.generate_ms_total += r.generate_ms;
+        c.generate_wait_ms_total += r.generate_wait_ms;
         c.generated_tokens_total += r.n_generated;
       },
       &ctx->last_error);
@@ -481,6 +484,7 @@ moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {
         j["prompt_ms"] = ctx->prompt_ms_total;
         j["generated_tokens"] = ctx->generated_tokens_total;
         j["generate_ms"] = ctx->generate_ms_total;
+        j["generate_wait_ms"] = ctx->generate_wait_ms_total;  // of generate_ms: blocked on the GPU
         j["n_past"] = ctx->session->n_past();
         j["pending_token"] = ctx->pending_token;
         j["n_ctx"] = ctx->session->n_ctx();

@@ -34,7 +34,7 @@ struct moevk_context {
   std::unique_ptr<moevk::generate::Sampler> sampler;  // kept so the seeded stream continues
   std::vector<double> chained_draws;  // the draws of chained Sample steps in flight, oldest first
   moevk_sampler_params sampler_params{};
-  double prompt_ms_total = 0, generate_ms_total = 0;
+  double prompt_ms_total = 0, generate_ms_total = 0, generate_wait_ms_total = 0;
   int64_t prompt_tokens_total = 0, generated_tokens_total = 0;
   std::string last_error;
 };

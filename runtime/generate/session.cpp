@@ -4,6 +4,7 @@
 #include "generate/session.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -54,6 +55,17 @@ struct Session::Impl {
   bool chain_steps = true;
   vk::Recorder& chained_rec(int slot) { return *chained[chain_output == StepOutput::Sample][slot]; }
   bool expert_stats = false;
+  double gpu_wait_ms = 0;  // Session::gpu_wait_ms
+
+  // rec.wait(), its time blocked added to gpu_wait_ms (a throw's too).
+  void wait_on(vk::Recorder& rec) {
+    struct Timer {
+      double& total;
+      std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+      ~Timer() { total += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(); }
+    } timer{gpu_wait_ms};
+    rec.wait();
+  }
 
   // Waits for every chained step in flight and forgets them.
   void drop_chained() {
@@ -61,11 +73,11 @@ struct Session::Impl {
       const int slot = in_flight.front();
       in_flight.erase(in_flight.begin());
       try {
-        chained_rec(slot).wait();
+        wait_on(chained_rec(slot));
       } catch (const Error&) {
         for (int s : in_flight) {  // a lost device: nothing more runs, but nothing is left pending
           try {
-            chained_rec(s).wait();
+            wait_on(chained_rec(s));
           } catch (const Error&) {
           }
         }
@@ -248,7 +260,8 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
         sp.last_pos = last;
         d.forward->set_sampling(-1, sp);
       }
-      rec.submit();
+      rec.submit_async();
+      d.wait_on(rec);
       d.account(rec, n);
       d.n_past += n;
       if (out == StepOutput::All) {
@@ -361,7 +374,7 @@ int32_t Session::finish_chained() {
   const int slot = d.in_flight.front();
   d.in_flight.erase(d.in_flight.begin());
   try {
-    d.chained_rec(slot).wait();
+    d.wait_on(d.chained_rec(slot));
   } catch (const Error&) {
     d.drop_chained();  // throws again for a lost device after waiting what it can
     d.broken = true;
@@ -403,6 +416,7 @@ int32_t Session::argmax() const {
 std::vector<std::vector<uint64_t>> Session::expert_counts() const { return impl_->forward->expert_counts(); }
 
 const Profile& Session::profile() const { return impl_->profile; }
+double Session::gpu_wait_ms() const { return impl_->gpu_wait_ms; }
 
 MemoryUse Session::memory_use() const {
   MemoryUse m;

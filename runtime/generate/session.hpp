@@ -155,6 +155,10 @@ class Session {
 
   // Per-stage GPU time and dispatch/barrier counts since creation (reset() keeps them).
   const Profile& profile() const;
+  // Wall time the calling thread has spent blocked on the GPU's steps since creation (their
+  // fences: decode(), finish_chained(), drop_chained()); the rest of a generation loop's time is
+  // the host's own work. Counted whether or not profiling is on.
+  double gpu_wait_ms() const;
 
   MemoryUse memory_use() const;
 

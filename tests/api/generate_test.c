@@ -99,6 +99,10 @@ int main(int argc, char** argv) {
   CHECK(res.n_generated == 8 && got.n == 8, "generated %d, streamed %d", res.n_generated, got.n);
   CHECK(res.n_prompt_tokens == 5, "prompt tokens %d", res.n_prompt_tokens);
   CHECK(got.text_bytes > 0, "no text streamed");
+  /* Of the generation's time, some was spent blocked on the GPU's 7 steps (lavapipe runs them
+   * on the CPU: milliseconds), never more than the whole. */
+  CHECK(res.generate_wait_ms > 0 && res.generate_wait_ms <= res.generate_ms, "waited %.3f of %.3f ms",
+        res.generate_wait_ms, res.generate_ms);
 
   /* ... equals decode + argmax one token at a time on an independent context. */
   CHECK(moevk_decode(b, prompt, 5, 0) == MOEVK_OK, "decode: %s", moevk_context_last_error(b));

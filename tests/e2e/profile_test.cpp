@@ -163,6 +163,20 @@ TEST_F(ProfileE2E, CApiParamsBySizeAndStatsJson) {
     EXPECT_GT(k.at("stage_ms_per_token").at("experts").get<double>(), 0.0) << kind;
   }
   EXPECT_EQ(prof["prefill"]["tokens"].get<uint64_t>(), 3u);
+  // moevk_generate's totals: of the generation's time, the part blocked on the GPU's steps.
+  moevk_generate_params gp = moevk_generate_default_params();
+  gp.prompt_tokens = tokens;
+  gp.n_prompt_tokens = 1;
+  gp.max_tokens = 4;
+  gp.ignore_eos = 1;
+  gp.sampling.temperature = 0;
+  ASSERT_EQ(moevk_generate(ctx, &gp, nullptr), MOEVK_OK) << moevk_context_last_error(ctx);
+  ASSERT_EQ(moevk_context_stats_json(ctx, &text), MOEVK_OK);
+  stats = nlohmann::json::parse(text);
+  moevk_free_string(text);
+  EXPECT_EQ(stats.at("generated_tokens").get<int64_t>(), 4);
+  EXPECT_GT(stats.at("generate_wait_ms").get<double>(), 0.0);
+  EXPECT_LE(stats.at("generate_wait_ms").get<double>(), stats.at("generate_ms").get<double>());
   moevk_context_free(ctx);
   moevk_model_free(model);
 }

@@ -81,6 +81,9 @@ check "bench --without: the variants' dispatch counts differ" \
   >"$tmp/bench_sampled.json" 2>"$tmp/bench_sampled.err"
 check "bench --sampled: a sampled tg row" grep -q '"test": *"tg2 sampled"' "$tmp/bench_sampled.json"
 check "bench --sampled: a top-k off row" grep -q '"test": *"tg2 sampled top-k off"' "$tmp/bench_sampled.json"
+check "bench: tg rows carry the host's own time per token" grep -q '"host_ms_per_token": *[0-9]' "$tmp/bench_sampled.json"
+"$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 >"$tmp/bench_md.txt" 2>&1
+check "bench: the table is followed by the host time per token" grep -q "host time per decoded token.*tg2 [0-9.]* ms" "$tmp/bench_md.txt"
 check "bench --sampled --without gpu_sampling: the host's row" \
   grep -q '"test": *"tg2 sampled -gpu_sampling"' "$tmp/bench_sampled.json"
 # bench --decode-configs: tg again per one-token kernel shape (MOEVK_DECODE_CONFIG), every row
