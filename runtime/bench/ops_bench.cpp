@@ -504,17 +504,21 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                  4.0 * s.n_vocab, 0);
           // Top-k off (OpenAI-style clients), as the host sampler's rows: min-p 0.05's set here is
           // about the best 50 (decided among the best 64); with min-p off, top-p 0.95's runs far
-          // past them, so the last workgroup selects the cut and the draw over the row.
-          for (const float min_p : {0.05f, 0.0f}) {
-            p.k = 0, p.all = 1, p.min_p = min_p;
+          // past them (~14000 of 151936), so the last workgroup selects the cut and then the draw
+          // over the row; top-p 0.5's holds ~200 (of 151936), gathered once the cut is found.
+          struct Whole {
+            float min_p, top_p;
+            const char* name;
+          };
+          for (const Whole w : {Whole{0.05f, 0.95f, ""}, Whole{0.0f, 0.95f, ", min-p off"},
+                                Whole{0.0f, 0.5f, ", min-p off, top-p 0.5"}}) {
+            p.k = 0, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
             ctx.upload(params.range(), &p, sizeof p);
             const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
               sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
                             scratch.range(), ring.range());
             });
-            report("sample_topk", 1,
-                   std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k off" +
-                       (min_p > 0 ? "" : ", min-p off"),
+            report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k off" + w.name,
                    whole, 4.0 * s.n_vocab, 0);
           }
         });

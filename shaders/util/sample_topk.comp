@@ -276,7 +276,9 @@ float weight_of(uint key, float row_max, bool drawing) {
 }
 
 shared float sel_above;  // the weight of the candidates before the prefix's entries
+shared uint sel_above_count;  // and their number
 shared uint sel_hi, sel_lo, sel_depth, sel_count, sel_key, sel_index;
+shared uint sel_rank;  // the entry's place among the candidates (0: the first)
 shared uint bin_count[16];
 shared float bin_weight[16];
 
@@ -295,6 +297,7 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     sel_lo = 0u;
     sel_depth = 0u;
     sel_above = 0.0;
+    sel_above_count = 0u;
   }
   barrier();
   for (;;) {
@@ -341,6 +344,7 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     barrier();
     if (lid == 0u) {
       float above = sel_above;
+      uint above_count = sel_above_count;
       uint chosen = 16u, lowest = 16u;
       for (uint b = 16u; b-- > 0u;) {
         if (bin_count[b] == 0u) continue;
@@ -351,15 +355,18 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
           break;
         }
         above = next;
+        above_count += bin_count[b];
       }
       if (chosen == 16u) {  // not reached (rounding): the last candidate's bin
         chosen = lowest;
         above -= bin_weight[lowest];
+        above_count -= bin_count[lowest];
       }
       if (depth < 32u) sel_hi = (ph << 4u) | chosen;
       else sel_lo = (pl << 4u) | chosen;
       sel_depth = depth + 4u;
       sel_above = above;
+      sel_above_count = above_count;
       sel_count = bin_count[chosen];
     }
     barrier();
@@ -402,6 +409,7 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     }
     sel_key = skey[at];
     sel_index = sidx[at];
+    sel_rank = sel_above_count + at;
   }
   barrier();
 }
@@ -437,6 +445,56 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
   return open ? NONE : draw_tempered(b, kept, row_max);
 }
 
+// All invocations: the draw among the candidates not after (ck, ci) (see candidate()) where
+// they are at most N: one pass gathers them into the slots, a sort puts them best first, and
+// thread 0 sums their weights at the temperature and walks them to the draw, as draw_tempered
+// does. `fallback`: the token where none is a candidate (rounding). The slots are overwritten.
+uint draw_gathered(uint ck, uint ci, float row_max, uint fallback) {
+  const uint lid = gl_LocalInvocationID.x;
+  barrier();  // every invocation has read `picked`, sel_index and the slots before
+  if (lid == 0u) picked = 0u;
+  barrier();
+  for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+    const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+      const uint col = 4u * q + c, key = key4[c];
+      if (col >= pc.n_cols || !candidate(key, col, row_max, ck, ci)) continue;
+      const uint slot = atomicAdd(picked, 1u);
+      if (slot < N) {  // the caller counted at most N
+        skey[slot] = key;
+        sidx[slot] = col;
+      }
+    }
+  }
+  barrier();
+  const uint count = min(picked, N);
+  if (count == 0u) return fallback;  // uniform
+  const uint m = pow2_at_least(count);
+  for (uint s = count + lid; s < m; s += WG) {
+    skey[s] = 0u;
+    sidx[s] = NONE;
+  }
+  barrier();
+  sort(m, 2u);
+  if (lid == 0u) {
+    float total = 0.0;
+    for (uint i = 0u; i < count; ++i) total += weight_of(skey[i], row_max, true);
+    const float r = params.u * total;
+    float cum = 0.0;
+    uint at = count - 1u;
+    for (uint i = 0u; i < count; ++i) {
+      cum += weight_of(skey[i], row_max, true);
+      if (r < cum) {
+        at = i;
+        break;
+      }
+    }
+    sel_index = sidx[at];
+  }
+  barrier();
+  return sel_index;
+}
+
 // All invocations, after the candidates are written: the whole row's draw (slots [b, b + KMAX)
 // hold its best KMAX, best first) into ids and the ring.
 void draw_whole_row(uint b) {
@@ -455,25 +513,46 @@ void draw_whole_row(uint b) {
   if (lid == 0u) whole_row_token = draw_whole_row_at_best(b, row_max, row_sum);
   barrier();
   uint token = whole_row_token;  // uniform
+  const uint best_index = sidx[b];  // read before the selections overwrite the slots
   if (token == NONE) {
-    // Top-p's cut (the last entry it keeps), the kept set's weight at the temperature, the draw.
-    uint ck = 0u, ci = NONE;
+    // Top-p's cut (the last entry it keeps) and the number of candidates up to it; then the
+    // draw: among them gathered where they are few (a model's row: usually), else by a select
+    // on their weight at the temperature.
+    uint ck = 0u, ci = NONE, n_kept = NONE;
     if (params.top_p < 1.0) {
       select_entry(false, params.top_p * row_sum, row_max, 0u, NONE);
       ck = sel_key;
       ci = sel_index;
+      n_kept = sel_rank + 1u;
     }
-    float kept_part = 0.0;
-    for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
-      const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
-      [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-        const uint col = 4u * q + c;
-        if (col < pc.n_cols && candidate(key4[c], col, row_max, ck, ci)) kept_part += weight_of(key4[c], row_max, true);
+    bool gather = n_kept <= N;  // uniform
+    float kept_sum = 0.0;
+    if (!gather) {
+      // Many candidates, or min-p's set alone (not counted yet): their weight and number.
+      float kept_part = 0.0;
+      uint kept_count = 0u;
+      for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+        const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+        [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+          const uint col = 4u * q + c;
+          if (col < pc.n_cols && candidate(key4[c], col, row_max, ck, ci)) {
+            kept_part += weight_of(key4[c], row_max, true);
+            ++kept_count;
+          }
+        }
       }
+      if (lid == 0u) picked = 0u;
+      kept_sum = workgroup_sum(kept_part);  // its barriers order picked's reset
+      atomicAdd(picked, kept_count);
+      barrier();
+      gather = picked <= N;
     }
-    const float kept_sum = workgroup_sum(kept_part);
-    select_entry(true, params.u * kept_sum, row_max, ck, ci);
-    token = sel_index;
+    if (gather) {
+      token = draw_gathered(ck, ci, row_max, best_index);
+    } else {
+      select_entry(true, params.u * kept_sum, row_max, ck, ci);
+      token = sel_index;
+    }
   }
   if (lid == 0u) {
     ids[0] = token;
