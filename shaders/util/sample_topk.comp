@@ -13,8 +13,10 @@
 // best-first prefix of those whose mass reaches top_p of the row's, then the draw at the
 // temperature in best-first order. Every slice stores its (penalised) keys and its sum of
 // exp(l - its max) in the scratch; the last workgroup decides among the best KMAX where both
-// cuts fall inside them (a peaked row), and otherwise finds each cut and the draw by a radix
-// select over the row (select_entry below): no sort of the vocabulary, still one dispatch.
+// cuts fall inside them (a peaked row), and otherwise finds top-p's cut by a radix select over
+// the row (select_entry below), then the draw among the kept tokens gathered and sorted where
+// they are at most N (draw_gathered), else by a second select: no sort of the vocabulary,
+// still one dispatch.
 // Bindings: 0 logits f32 [n_cols] (read); 1 params (SampleParams, read); 2 candidates u32
 //           [2 KMAX]: (value bits, index) pairs, a missing one (n_cols < KMAX) as (-inf, NONE);
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0); 4 scratch
