@@ -19,10 +19,11 @@
 // still one dispatch.
 // Bindings: 0 logits f32 [n_cols] (read); 1 params (SampleParams, read); 2 candidates u32
 //           [2 KMAX]: (value bits, index) pairs, a missing one (n_cols < KMAX) as (-inf, NONE);
-//           3 ids u32 [1]: the drawn token (written only where params.k > 0); 4 scratch
-//           (pc.split > 1): a counter at word 0 (zero before the dispatch, zero after), then
-//           split lists of KMAX pairs from word pc.partial_base; 5 ring u32 [RING]: tokens by
-//           position (read for penalties; the draw's token stored at last_pos + 1).
+//           3 ids u32 [1]: the drawn token (written only where params.k > 0 or params.all);
+//           4 scratch (pc.split > 1, or params.all): a counter at word 0 (zero before the
+//           dispatch, zero after), then split lists of KMAX pairs from word pc.partial_base;
+//           5 ring u32 [RING]: tokens by position (read for penalties; the draw's token stored
+//           at last_pos + 1).
 //           Scratch for params.all: (max key, sum bits) per slice from word pc.sums_base, the
 //           row's keys from word pc.keys_base (ops::SampleTopK::scratch_bytes has room for both).
 // pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
@@ -286,7 +287,8 @@ shared float bin_weight[16];
 
 // All invocations: the first candidate (see candidate()) in best-first order at which the
 // cumulative weight reaches `target` (top-p: >=) or exceeds it (the draw: >), or the last
-// candidate where none does; into (sel_key, sel_index). Each pass bins the candidates under the
+// candidate where none does; into (sel_key, sel_index), its place among the candidates into
+// sel_rank. Each pass bins the candidates under the
 // prefix by their next 4 bits (weights and counts, per invocation, then summed in a fixed
 // order), and the prefix takes the bin where the cumulative weight gets there; once that bin
 // holds at most N entries, they are sorted in the slots and walked. A pass reads the row's keys

@@ -168,6 +168,43 @@ Drawn reference_draw(const std::vector<Pair>& c, const ops::SampleParams& p) {
   }
   return {c[n - 1].index, margin};
 }
+
+// A 600-position history for the penalty tests: random ids of the row, repeats of its best 6
+// among the last 36 positions, and in a row of several slices the ids either side of the first
+// slice edge; with `ends` the row's first and last ids too. And its last kRing positions as
+// the ring the shader reads.
+struct History {
+  std::vector<int32_t> ids;
+  std::vector<uint32_t> ring;
+};
+History penalty_history(const std::vector<float>& row, uint32_t seed, bool ends) {
+  const uint32_t cols = uint32_t(row.size());
+  std::mt19937 rng(seed);
+  History h;
+  h.ids.resize(600);
+  for (auto& t : h.ids) t = int32_t(rng() % cols);
+  const auto best = reference_top(row);
+  for (int i = 0; i < 12; ++i) h.ids[599 - 3 * i] = int32_t(best[i % 6].index);  // repeats of the best
+  if (ends) h.ids[590] = 0, h.ids[591] = int32_t(cols - 1);
+  if (cols > 2048) h.ids[592] = 2047, h.ids[593] = 2048;
+  h.ring.resize(ops::SampleTopK::kRing);
+  for (uint32_t p = 600 - ops::SampleTopK::kRing; p < 600; ++p) h.ring[p % ops::SampleTopK::kRing] = uint32_t(h.ids[p]);
+  return h;
+}
+
+// The row as generate::Sampler penalises it over the last `window` ids of the history.
+std::vector<float> penalised_reference(std::vector<float> row, const std::vector<int32_t>& history, uint32_t window,
+                                       float repeat, float presence, float frequency) {
+  std::map<int32_t, int> counts;
+  for (size_t i = history.size() - window; i < history.size(); ++i) ++counts[history[i]];
+  for (const auto& [id, count] : counts) {
+    float& l = row[id];
+    if (repeat != 1.0f) l = l > 0 ? l / repeat : l * repeat;
+    l -= float(count) * frequency + presence;
+  }
+  return row;
+}
+
 }  // namespace
 
 TEST_F(GpuTest, SampleTopKCandidatesAreTheRowsBest) {
@@ -299,15 +336,8 @@ TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
     SCOPED_TRACE("cols=" + std::to_string(cols));
     auto row = test::random_normal(cols, seed++, 1.5f);
     // The history: 600 positions, the window the last `window` of them, written to the ring.
-    std::mt19937 rng(seed++);
-    std::vector<int32_t> history(600);
-    for (auto& t : history) t = int32_t(rng() % cols);
-    const auto best = reference_top(row);
-    for (int i = 0; i < 12; ++i) history[599 - 3 * i] = int32_t(best[i % 6].index);  // repeats of the best
-    history[590] = 0, history[591] = int32_t(cols - 1);
-    if (cols > 2048) history[592] = 2047, history[593] = 2048;
-    std::vector<uint32_t> ring(ops::SampleTopK::kRing);
-    for (uint32_t p = 600 - ops::SampleTopK::kRing; p < 600; ++p) ring[p % ops::SampleTopK::kRing] = uint32_t(history[p]);
+    const History h = penalty_history(row, seed++, /*ends=*/true);
+    const std::vector<int32_t>& history = h.ids;
     struct Setting {
       float temperature, repeat, presence, frequency;
       uint32_t window;
@@ -320,20 +350,12 @@ TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
       sp.presence_penalty = st.presence, sp.frequency_penalty = st.frequency, sp.repeat_last_n = int32_t(st.window);
       ASSERT_TRUE(sp.fits_gpu());
       // The host's penalised row, ranked.
-      std::vector<float> penalised = row;
-      {
-        std::map<int32_t, int> counts;
-        for (size_t i = history.size() - st.window; i < history.size(); ++i) ++counts[history[i]];
-        for (const auto& [id, count] : counts) {
-          float& l = penalised[id];
-          if (st.repeat != 1.0f) l = l > 0 ? l / st.repeat : l * st.repeat;
-          l -= float(count) * st.frequency + st.presence;
-        }
-      }
+      const std::vector<float> penalised =
+          penalised_reference(row, history, st.window, st.repeat, st.presence, st.frequency);
       const auto want_top = reference_top(penalised);
       Rig rig(*ctx, row);
       for (int d = 0; d < 4; ++d) {
-        rig.set_ring(ring);
+        rig.set_ring(h.ring);
         const float u = (float(d) + 0.37f) / 4.0f;
         ops::SampleParams p = params(st.temperature > 0 ? 40u : 1u, st.temperature, 0.95f, 0.05f, u);
         p.repeat_penalty = st.repeat, p.presence = st.presence, p.frequency = st.frequency;
@@ -530,31 +552,16 @@ TEST_F(GpuTest, SampleTopKWholeRowDrawAppliesPenalties) {
   for (uint32_t cols : {301u, 4999u, 151936u}) {
     SCOPED_TRACE("cols=" + std::to_string(cols));
     auto row = test::random_normal(cols, seed++, 2.0f);
-    std::mt19937 rng(seed++);
-    std::vector<int32_t> history(600);
-    for (auto& t : history) t = int32_t(rng() % cols);
-    const auto best = reference_top(row);
-    for (int i = 0; i < 12; ++i) history[599 - 3 * i] = int32_t(best[i % 6].index);
-    if (cols > 2048) history[592] = 2047, history[593] = 2048;
-    std::vector<uint32_t> ring(ops::SampleTopK::kRing);
-    for (uint32_t p = 600 - ops::SampleTopK::kRing; p < 600; ++p) ring[p % ops::SampleTopK::kRing] = uint32_t(history[p]);
+    const History h = penalty_history(row, seed++, /*ends=*/false);
+    const std::vector<int32_t>& history = h.ids;
     const uint32_t window = 128;
     const float repeat = 1.3f, presence = 0.4f, frequency = 0.2f;
-    std::vector<float> penalised = row;
-    {
-      std::map<int32_t, int> counts;
-      for (size_t i = history.size() - window; i < history.size(); ++i) ++counts[history[i]];
-      for (const auto& [id, count] : counts) {
-        float& l = penalised[id];
-        l = l > 0 ? l / repeat : l * repeat;
-        l -= float(count) * frequency + presence;
-      }
-    }
+    const std::vector<float> penalised = penalised_reference(row, history, window, repeat, presence, frequency);
     const RankedRow ranked = rank_row(penalised);
     Rig rig(*ctx, row);
     for (const float top_p : {0.9f, 1.0f}) {
       for (int d = 0; d < 4; ++d) {
-        rig.set_ring(ring);
+        rig.set_ring(h.ring);
         ops::SampleParams p = whole_row_params(1.0f, top_p, 0.0f, (float(d) + 0.41f) / 4.0f);
         p.repeat_penalty = repeat, p.presence = presence, p.frequency = frequency;
         p.window = window, p.last_pos = 599;
