@@ -493,6 +493,7 @@ TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
   }
   rows.push_back({"constant 5001", std::vector<float>(5001, 0.25f)});
   rows.push_back({"one slice 301", test::random_normal(301, 1005, 1.5f)});
+  rows.push_back({"three columns", test::random_normal(3, 1007, 1.5f)});  // fewer than one 16-byte load
   {
     auto row = test::random_normal(20003, 1006, 2.0f);
     for (size_t i = 0; i < row.size(); i += 3) row[i] = kNegInf;
