@@ -151,7 +151,9 @@ Session::Session(const models::Model& model, const SessionOptions& options) : im
   impl_->forward->set_merge_products(options.merge_products && !off.count("merge_products"));
   impl_->forward->set_quantize_in_norm(options.quantize_in_norm);
   impl_->chain_steps = options.chain_steps && !off.count("chain_steps");
-  impl_->gpu_sampling = options.gpu_sampling && !off.count("gpu_sampling");
+  // A device with too little shared memory for the sampling kernel samples on the host.
+  impl_->gpu_sampling =
+      options.gpu_sampling && !off.count("gpu_sampling") && ops::SampleTopK::fits(model.context().caps());
   impl_->expert_stats = options.expert_stats;
   impl_->forward->set_router_handoff(options.router_handoff && !off.count("router_handoff"));
   impl_->forward->set_attention_handoff(options.attention_handoff && !off.count("attention_handoff"));

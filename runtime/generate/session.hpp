@@ -47,8 +47,8 @@ struct SessionOptions {
   // sampled with gpu_sampling); off: step, wait, read, step. For comparisons.
   bool chain_steps = true;
   // Sampling that fits the GPU (SamplerParams::fits_gpu: top-k off or <= 64, penalties over at most 256
-  // tokens) draws on the GPU (LogitsMode::Sample); off: the logits are copied to the host and
-  // sampled there.
+  // tokens) draws on the GPU (LogitsMode::Sample), on a device with the kernel's shared memory
+  // (ops::SampleTopK::fits); off: the logits are copied to the host and sampled there.
   bool gpu_sampling = true;
   // The one-token products' workgroup shapes (models/decode_kernels.hpp); MOEVK_DECODE_CONFIG
   // ("experts=128x2,mv=256x4"), read when the session is made, replaces the parts it names.

@@ -41,6 +41,10 @@ class SampleTopK {
   // The ring of tokens by position (position p at p % kRing) and the longest penalty window.
   static constexpr uint32_t kRing = 512, kMaxWindow = 256;
   static constexpr uint64_t kRingBytes = uint64_t(kRing) * 4;
+  // The shader's shared memory: 18876 bytes of arrays (16 KiB of them its sort slots), rounded
+  // up. Above Vulkan's guaranteed 16 KiB: a device with less samples on the host (fits()).
+  static constexpr uint32_t kSharedBytes = 19 * 1024;
+  static bool fits(const vk::Capabilities& caps) { return caps.max_shared_memory >= kSharedBytes; }
 
   explicit SampleTopK(vk::Context& ctx);
   // Workgroups for a row of n_cols.

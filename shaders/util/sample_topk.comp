@@ -76,6 +76,7 @@ layout(push_constant) uniform Push { uint n_cols, split, partial_base, sums_base
 
 // Entries as (key, index): key orders like the float (NaN as -inf, -0 as 0), 0 below every
 // value (a missing entry). "a before b": the larger key, or the same key and the lower index.
+// The shared arrays here and below add up to 18876 bytes: ops::SampleTopK::kSharedBytes.
 shared uint skey[N];
 shared uint sidx[N];
 shared uint arrival;

@@ -379,6 +379,17 @@ TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
   }
 }
 
+// The kernel's 18.4 KiB of shared memory is above Vulkan's guaranteed 16 KiB: a device with
+// less is not given it (Session then samples on the host).
+TEST_F(GpuTest, SampleTopKFitsDevicesWithItsSharedMemory) {
+  EXPECT_TRUE(ops::SampleTopK::fits(ctx->caps())) << "this device runs the kernel in the tests above";
+  vk::Capabilities caps = ctx->caps();
+  caps.max_shared_memory = 16384;
+  EXPECT_FALSE(ops::SampleTopK::fits(caps));
+  caps.max_shared_memory = 32768;
+  EXPECT_TRUE(ops::SampleTopK::fits(caps));
+}
+
 TEST_F(GpuTest, SampleTopKRejectsBadRanges) {
   ops::SampleTopK op(*ctx);
   auto small = ctx->create_buffer(64, vk::BufferKind::Device, "x");
