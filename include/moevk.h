@@ -230,9 +230,8 @@ MOEVK_API moevk_status moevk_get_logits(moevk_context* ctx, int32_t index, const
 typedef struct moevk_sampler_params {
   size_t struct_size;
   float temperature;         /* <= 0: greedy (argmax on the GPU, no logits copy) */
-  /* moevk_generate chooses on the GPU (no logits copy) when top_k is off or 1..64 (or
-   * temperature <= 0 with penalties) and penalties, if any, look at most 256 tokens back
-   * (repeat_last_n 0..256):
+  /* moevk_generate chooses on the GPU (no logits copy), at any top_k (or temperature <= 0 with
+   * penalties), where penalties, if any, look at most 256 tokens back (repeat_last_n 0..256):
    * the same rule and the same seeded stream as on the host, so the tokens are the host
    * sampler's but where float rounding falls on the edge of a probability interval. */
   int32_t top_k;             /* <= 0: off */

@@ -161,9 +161,9 @@ std::string common_help(unsigned groups, int32_t n_predict_default) {
   if (groups & kSamplingOptions)
     h += "  --temp T                  temperature (default 0.8; 0 = greedy, argmax on the GPU)\n"
          "  --greedy                  same as --temp 0\n"
-         "  --top-k N                 (default 40; 0 = off). Off or 1..64 samples on the GPU (the\n"
-         "                            whole vocabulary, or the 64 best logits; penalties too with\n"
-         "                            --repeat-last-n <= 256; MOEVK_DISABLE=gpu_sampling: on the host)\n"
+         "  --top-k N                 (default 40; 0 = off). Samples on the GPU (1..64: among the\n"
+         "                            64 best logits, else over the whole vocabulary; penalties too\n"
+         "                            with --repeat-last-n <= 256; MOEVK_DISABLE=gpu_sampling: on the host)\n"
          "  --top-p P                 (default 0.95; 1 = off)\n"
          "  --min-p P                 (default 0.05; 0 = off)\n"
          "  --repeat-penalty F        (default 1.0 = off)   --repeat-last-n N (default 64)\n"

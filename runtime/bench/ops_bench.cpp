@@ -451,8 +451,8 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         // Not a kernel: what sampling at a temperature costs the host per token (the logits are
         // copied back and ranked on the CPU), with the CLI's default filters. Host time, median
         // over repetitions of 20 draws.
-        // Then with top-k off (the host's rule then: top-p and min-p over the whole vocabulary;
-        // the GPU sampler takes top-k 1..64 only), with and without min-p.
+        // Then with top-k off (the host's rule then: top-p and min-p over the whole vocabulary),
+        // with and without min-p: what the GPU's whole-row draw replaces.
         std::mt19937 gen(5);
         std::normal_distribution<float> normal(0.0f, 3.0f);
         std::vector<float> logits(s.n_vocab);
@@ -505,21 +505,24 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           // Top-k off (OpenAI-style clients), as the host sampler's rows: min-p 0.05's set here is
           // about the best 50 (decided among the best 64); with min-p off, top-p 0.95's runs far
           // past them (~14000 of 151936), so the last workgroup selects the cut and then the draw
-          // over the row; top-p 0.5's holds ~200 (of 151936), gathered once the cut is found.
+          // over the row; top-p 0.5's holds ~200 (of 151936), gathered once the cut is found. And
+          // a top-k of 100 (past the best 64): its cut by place first, then as top-k off.
           struct Whole {
+            uint32_t k;
             float min_p, top_p;
             const char* name;
           };
-          for (const Whole w : {Whole{0.05f, 0.95f, ""}, Whole{0.0f, 0.95f, ", min-p off"},
-                                Whole{0.0f, 0.5f, ", min-p off, top-p 0.5"}}) {
-            p.k = 0, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
+          for (const Whole w : {Whole{0, 0.05f, 0.95f, " top-k off"}, Whole{0, 0.0f, 0.95f, " top-k off, min-p off"},
+                                Whole{0, 0.0f, 0.5f, " top-k off, min-p off, top-p 0.5"},
+                                Whole{100, 0.05f, 0.95f, " top-k 100"}}) {
+            p.k = w.k, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
             ctx.upload(params.range(), &p, sizeof p);
             const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
               sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
                             scratch.range(), ring.range());
             });
-            report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k off" + w.name,
-                   whole, 4.0 * s.n_vocab, 0);
+            report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices," + w.name, whole,
+                   4.0 * s.n_vocab, 0);
           }
         });
       }

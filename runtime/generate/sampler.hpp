@@ -1,7 +1,7 @@
 // Token sampling on the host from one row of logits: repetition/presence/frequency penalties,
 // top-k, top-p, min-p, temperature, then a seeded draw. Greedy decoding does not come here: it
 // runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling with a small
-// top-k or none (SamplerParams::fits_gpu), penalties included, which the GPU does with the same
+// any top-k or none (SamplerParams::fits_gpu), penalties included, which the GPU does with the same
 // rule and a draw from this sampler's stream (Session, LogitsMode::Sample).
 #pragma once
 #include <cstdint>
@@ -27,15 +27,15 @@ struct SamplerParams {
     return repeat_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }
   // What the GPU sampler (ops::SampleTopK) does as sample() does: a temperature with a top-k of
-  // at most its kMaxK candidates (the rest of the rule runs on those) or with top-k off (the
-  // whole row: SampleParams::all), or greedy with penalties; penalties over a window of at most
-  // kGpuMaxPenaltyWindow tokens (not the whole history). The GPU divides by repeat_penalty
+  // at most its kMaxK candidates (the rest of the rule runs on those), or with any other top-k
+  // or none (the whole row: SampleParams::all), or greedy with penalties; penalties over a
+  // window of at most kGpuMaxPenaltyWindow tokens (not the whole history). The GPU divides by repeat_penalty
   // within 2.5 ulp, so a penalised logit may differ from the host's in its last bits; and its
   // float sums over the whole row (top-p's mass, the draw's total) are taken in another order
   // than the host's double ones, so a cut or a draw within ~1e-5 of an edge may fall the other way.
   static constexpr int32_t kGpuMaxTopK = 64, kGpuMaxPenaltyWindow = 256;
   bool fits_gpu() const {
-    const bool rule = greedy() ? has_penalties() : top_k <= kGpuMaxTopK;
+    const bool rule = greedy() ? has_penalties() : true;
     return rule && (!has_penalties() || (repeat_last_n >= 0 && repeat_last_n <= kGpuMaxPenaltyWindow));
   }
 };

@@ -291,14 +291,14 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
 
 void Session::set_sampling(const SamplerParams& params, double u) {
   require(params.fits_gpu(), MOEVK_ERROR_INVALID_ARGUMENT,
-          "set_sampling: GPU sampling takes a temperature with top-k off or 1.." +
-              std::to_string(SamplerParams::kGpuMaxTopK) + ", or greedy with penalties; penalties over at most the last " +
+          "set_sampling: GPU sampling takes a temperature, or greedy with penalties; penalties over at most the last " +
               std::to_string(SamplerParams::kGpuMaxPenaltyWindow) + " tokens");
   require(u >= 0.0 && u < 1.0, MOEVK_ERROR_INVALID_ARGUMENT, "set_sampling: the draw must be in [0, 1)");
   Impl& d = *impl_;
   d.sampling = ops::SampleParams{};
-  d.sampling.all = !params.greedy() && params.top_k <= 0 ? 1u : 0u;
-  d.sampling.k = params.greedy() ? 1u : d.sampling.all ? 0u : uint32_t(params.top_k);
+  // Top-k 1..64 draws among the best 64; none, or a larger one, from the whole row.
+  d.sampling.all = !params.greedy() && (params.top_k <= 0 || params.top_k > SamplerParams::kGpuMaxTopK) ? 1u : 0u;
+  d.sampling.k = params.greedy() ? 1u : uint32_t(std::max(params.top_k, 0));
   d.sampling.temperature = params.greedy() ? 0.0f : params.temperature;
   d.sampling.top_p = params.top_p;
   d.sampling.min_p = params.min_p;

@@ -46,7 +46,7 @@ struct SessionOptions {
   // one's token (Session::launch_chained), where the token is chosen on the GPU (greedy, or
   // sampled with gpu_sampling); off: step, wait, read, step. For comparisons.
   bool chain_steps = true;
-  // Sampling that fits the GPU (SamplerParams::fits_gpu: top-k off or <= 64, penalties over at most 256
+  // Sampling that fits the GPU (SamplerParams::fits_gpu: any top-k, penalties over at most 256
   // tokens) draws on the GPU (LogitsMode::Sample), on a device with the kernel's shared memory
   // (ops::SampleTopK::fits); off: the logits are copied to the host and sampled there.
   bool gpu_sampling = true;

@@ -23,10 +23,10 @@ struct SampleParams {
   float repeat_penalty = 1.0f, presence = 0.0f, frequency = 0.0f;
   uint32_t window = 0;
   uint32_t last_pos = 0;  // the row's position; the draw's token goes to the ring at last_pos + 1
-  // Nonzero: draw from the whole row (top-k off, as generate::Sampler without a top-k); k is
-  // then ignored. The best kMaxK decide it where min-p's and top-p's cuts fall among them;
-  // otherwise the last workgroup selects the cuts and the draw over the row (a few passes over
-  // its keys, no sort).
+  // Nonzero: draw from the whole row, as generate::Sampler does: k its top-k (0 off; meant for
+  // k > kMaxK, which the best kMaxK cannot hold). The best kMaxK decide it where the cuts fall
+  // among them; otherwise the last workgroup selects the cuts and the draw over the row (a few
+  // passes over its keys, no sort).
   uint32_t all = 0;
   uint32_t reserved = 0;
 };

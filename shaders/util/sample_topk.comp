@@ -8,15 +8,16 @@
 // leave the GPU, and a chained step can take its token from `ids` without the host.
 // Penalties (params.window > 0) rewrite the logits of the tokens at the last `window` positions
 // first, as generate::Sampler does, so the candidates and the draw are those of the penalised row.
-// params.all != 0 (top-k off): the draw is over the whole row instead, as generate::Sampler draws
-// without a top-k: min-p keeps the tokens whose exp(l - max) reaches min_p, top-p the shortest
-// best-first prefix of those whose mass reaches top_p of the row's, then the draw at the
-// temperature in best-first order. Every slice stores its (penalised) keys and its sum of
-// exp(l - its max) in the scratch; the last workgroup decides among the best KMAX where both
-// cuts fall inside them (a peaked row), and otherwise finds top-p's cut by a radix select over
-// the row (select_entry below), then the draw among the kept tokens gathered and sorted where
-// they are at most N (draw_gathered), else by a second select: no sort of the vocabulary,
-// still one dispatch.
+// params.all != 0 (top-k off, or above KMAX): the draw is over the whole row instead, as
+// generate::Sampler draws: a top-k keeps the row's first k, min-p the tokens whose exp(l - max)
+// reaches min_p, top-p the shortest best-first prefix of those whose mass reaches top_p of the
+// row's (of the k's, with a top-k), then the draw at the temperature in best-first order. Every
+// slice stores its (penalised) keys and its sum of exp(l - its max) in the scratch; the last
+// workgroup decides among the best KMAX where the cuts fall inside them (a peaked row), and
+// otherwise finds top-k's cut (by place) and top-p's by radix selects over the row
+// (select_entry below), then the draw among the kept tokens gathered and sorted where they are
+// at most N (draw_gathered), else by one more select: no sort of the vocabulary, still one
+// dispatch.
 // Bindings: 0 logits f32 [n_cols] (read); 1 params (SampleParams, read); 2 candidates u32
 //           [2 KMAX]: (value bits, index) pairs, a missing one (n_cols < KMAX) as (-inf, NONE);
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0 or params.all);
@@ -60,7 +61,7 @@ layout(std430, binding = 1) readonly buffer Params {
   // l * repeat_penalty, then less count * frequency + presence. window 0: none.
   float repeat_penalty, presence, frequency;
   uint window, last_pos;
-  uint all;  // nonzero: draw from the whole row (top-k off); k is then ignored
+  uint all;  // nonzero: draw from the whole row, k then its top-k (0: off; the op sends k > KMAX)
 } params;
 layout(std430, binding = 2) writeonly buffer Candidates { uint candidates[]; };
 layout(std430, binding = 3) writeonly buffer Ids { uint ids[]; };
@@ -266,12 +267,12 @@ uint digit_at(uint key, uint inv_index, uint depth) {
   return depth < 32u ? (key >> (28u - depth)) & 15u : (inv_index >> (60u - depth)) & 15u;
 }
 
-// Whether an entry is a candidate: min-p's set (exp(l - M) >= min_p, as the host's p >= p_max
-// min_p), and not after the entry (ck, ci) in the best-first order ((0, NONE): every entry; no
-// key is 0).
-bool candidate(uint key, uint index, float row_max, uint ck, uint ci) {
+// Whether an entry is a candidate: not after the entry (ck, ci) in the best-first order ((0,
+// NONE): every entry; no key is 0) and, with_min_p, in min-p's set (exp(l - M) >= min_p, as the
+// host's p >= p_max min_p).
+bool candidate(uint key, uint index, float row_max, uint ck, uint ci, bool with_min_p) {
   if (key < ck || (key == ck && index > ci)) return false;
-  return params.min_p <= 0.0 || exp(from_key(key) - row_max) >= params.min_p;
+  return !with_min_p || params.min_p <= 0.0 || exp(from_key(key) - row_max) >= params.min_p;
 }
 // An entry's weight: for top-p exp(l - M), for the draw exp((l - M) / temperature).
 float weight_of(uint key, float row_max, bool drawing) {
@@ -283,20 +284,28 @@ shared float sel_above;  // the weight of the candidates before the prefix's ent
 shared uint sel_above_count;  // and their number
 shared uint sel_hi, sel_lo, sel_depth, sel_count, sel_key, sel_index;
 shared uint sel_rank;  // the entry's place among the candidates (0: the first)
+shared float sel_mass;  // the weight of the candidates up to it, itself included
 shared uint bin_count[16];
 shared float bin_weight[16];
 
+// select_entry's modes: top-p's cut (weights exp(l - M), the first entry whose cumulative weight
+// reaches the target), the draw (weights at the temperature, the first to exceed it), top-k's
+// cut (the entry of place `rank`, min-p not applied; weights exp(l - M), for its sel_mass).
+const uint SEL_TOP_P = 0u, SEL_DRAW = 1u, SEL_RANK = 2u;
+
 // All invocations: the first candidate (see candidate()) in best-first order at which the
-// cumulative weight reaches `target` (top-p: >=) or exceeds it (the draw: >), or the last
-// candidate where none does; into (sel_key, sel_index), its place among the candidates into
-// sel_rank. Each pass bins the candidates under the
+// cumulative weight reaches `target` (SEL_TOP_P: >=) or exceeds it (SEL_DRAW: >), or the last
+// candidate where none does, or (SEL_RANK) the entry at place `rank`; into (sel_key,
+// sel_index), its place among the candidates into sel_rank, their weight up to it into
+// sel_mass. Each pass bins the candidates under the
 // prefix by their next 4 bits (weights and counts, per invocation, then summed in a fixed
 // order), and the prefix takes the bin where the cumulative weight gets there; once that bin
 // holds at most N entries, they are sorted in the slots and walked. A pass reads the row's keys
 // once, 4 per 16-byte load (one workgroup's loop: 4 independent keys in flight per load): a
 // vocabulary's typical 3-6 passes, at most 16. The slots are overwritten.
-void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
+void select_entry(uint mode, float target, uint rank, float row_max, uint ck, uint ci) {
   const uint lid = gl_LocalInvocationID.x;
+  const bool drawing = mode == SEL_DRAW, with_min_p = mode != SEL_RANK;
   if (lid == 0u) {
     sel_hi = 0u;
     sel_lo = 0u;
@@ -317,7 +326,7 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
       const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
       [[unroll]] for (uint c = 0u; c < 4u; ++c) {
         const uint col = 4u * q + c, key = key4[c];
-        if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci))
+        if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci, with_min_p))
           continue;
         const uint d = digit_at(key, ~col, depth);
         weights[d] += weight_of(key, row_max, drawing);
@@ -355,7 +364,10 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
         if (bin_count[b] == 0u) continue;
         lowest = b;
         const float next = above + bin_weight[b];
-        if (drawing ? next > target : next >= target) {
+        const bool reached = mode == SEL_RANK ? above_count + bin_count[b] > rank
+                             : drawing        ? next > target
+                                              : next >= target;
+        if (reached) {
           chosen = b;
           break;
         }
@@ -384,7 +396,8 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
     [[unroll]] for (uint c = 0u; c < 4u; ++c) {
       const uint col = 4u * q + c, key = key4[c];
-      if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) || !candidate(key, col, row_max, ck, ci))
+      if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) ||
+          !candidate(key, col, row_max, ck, ci, with_min_p))
         continue;
       const uint slot = atomicAdd(picked, 1u);
       if (slot < N) {  // sel_count of them: the same test as the pass's
@@ -407,7 +420,8 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     uint at = count - 1u;
     for (uint i = 0u; i < count; ++i) {
       cum += weight_of(skey[i], row_max, drawing);
-      if (drawing ? cum > target : cum >= target) {
+      const bool reached = mode == SEL_RANK ? sel_above_count + i == rank : drawing ? cum > target : cum >= target;
+      if (reached) {
         at = i;
         break;
       }
@@ -415,11 +429,16 @@ void select_entry(bool drawing, float target, float row_max, uint ck, uint ci) {
     sel_key = skey[at];
     sel_index = sidx[at];
     sel_rank = sel_above_count + at;
+    sel_mass = cum;
   }
   barrier();
 }
 
 shared uint whole_row_token;  // NONE: the best KMAX did not decide
+
+// A whole-row draw's top-k: params.k where it cuts the row (0: none; the op gives only k > KMAX
+// here, a smaller one takes draw()).
+uint topk_cut() { return params.k > 0u && params.k < pc.n_cols ? params.k : 0u; }
 
 // Thread 0: the whole-row rule decided among the row's best KMAX (slots [b, b + KMAX), best
 // first, `row_max` the first's value, `row_sum` the row's sum of exp(l - row_max)) where both
@@ -429,12 +448,19 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
   uint n = 0u;
   while (n < KMAX && sidx[b + n] != NONE) ++n;
   if (params.temperature <= 0.0 || isinf(row_max)) return sidx[b];  // greedy; or a row of no numbers
+  // A top-k past the best KMAX: top-p's mass is that of its k, unknown here.
+  if (topk_cut() > 0u && params.top_p < 1.0) return NONE;
   float w[KMAX];
   for (uint i = 0u; i < n; ++i) w[i] = exp(from_key(skey[b + i]) - row_max);
   uint kept = 0u;  // min-p's prefix (the best is always in it)
   while (kept < n && (params.min_p <= 0.0 || w[kept] >= params.min_p)) ++kept;
   kept = max(kept, 1u);
   bool open = kept == KMAX && pc.n_cols > KMAX;  // the rest of the row may hold more of the set
+  const uint topk = topk_cut();  // here only without top-p (above)
+  if (topk > 0u && topk <= kept) {
+    kept = topk;
+    open = false;
+  }
   if (params.top_p < 1.0) {
     const float target = params.top_p * row_sum;
     float cum = 0.0;
@@ -463,7 +489,7 @@ uint draw_gathered(uint ck, uint ci, float row_max, uint fallback) {
     const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
     [[unroll]] for (uint c = 0u; c < 4u; ++c) {
       const uint col = 4u * q + c, key = key4[c];
-      if (col >= pc.n_cols || !candidate(key, col, row_max, ck, ci)) continue;
+      if (col >= pc.n_cols || !candidate(key, col, row_max, ck, ci, true)) continue;
       const uint slot = atomicAdd(picked, 1u);
       if (slot < N) {  // the caller counted at most N
         skey[slot] = key;
@@ -520,43 +546,64 @@ void draw_whole_row(uint b) {
   uint token = whole_row_token;  // uniform
   const uint best_index = sidx[b];  // read before the selections overwrite the slots
   if (token == NONE) {
-    // Top-p's cut (the last entry it keeps) and the number of candidates up to it; then the
-    // draw: among them gathered where they are few (a model's row: usually), else by a select
-    // on their weight at the temperature.
+    // In stages, each select from one call site (the shader stays one copy of it): with a top-k
+    // (past the best KMAX) its cut first, the entry of place k - 1 (min-p not applied), whose
+    // weight up to it is the mass top-p takes a share of; top-p's cut (the last entry it keeps)
+    // and the number of candidates up to it; then the draw: among them gathered where they are
+    // few (a model's row: usually), else by a select on their weight at the temperature.
+    const uint GATHER_OR_DRAW = 3u, DONE = 4u;
+    const uint topk = topk_cut();
     uint ck = 0u, ci = NONE, n_kept = NONE;
-    if (params.top_p < 1.0) {
-      select_entry(false, params.top_p * row_sum, row_max, 0u, NONE);
+    float mass = row_sum, kept_sum = 0.0;
+    uint stage = topk > 0u ? SEL_RANK : params.top_p < 1.0 ? SEL_TOP_P : GATHER_OR_DRAW;
+    while (stage != DONE) {  // uniform
+      if (stage == GATHER_OR_DRAW) {
+        bool gather = n_kept <= N;
+        if (!gather) {
+          // Many candidates, or min-p's set alone (not counted yet): their weight and number.
+          float kept_part = 0.0;
+          uint kept_count = 0u;
+          for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+            const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+            [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+              const uint col = 4u * q + c;
+              if (col < pc.n_cols && candidate(key4[c], col, row_max, ck, ci, true)) {
+                kept_part += weight_of(key4[c], row_max, true);
+                ++kept_count;
+              }
+            }
+          }
+          if (lid == 0u) picked = 0u;
+          kept_sum = workgroup_sum(kept_part);  // its barriers order picked's reset
+          atomicAdd(picked, kept_count);
+          barrier();
+          gather = picked <= N;
+        }
+        if (gather) {
+          token = draw_gathered(ck, ci, row_max, best_index);
+          stage = DONE;
+        } else {
+          stage = SEL_DRAW;
+        }
+        continue;
+      }
+      const float target = stage == SEL_TOP_P ? params.top_p * mass : params.u * kept_sum;
+      select_entry(stage, target, topk - 1u, row_max, ck, ci);
+      if (stage == SEL_DRAW) {
+        token = sel_index;
+        stage = DONE;
+        continue;
+      }
       ck = sel_key;
       ci = sel_index;
-      n_kept = sel_rank + 1u;
-    }
-    bool gather = n_kept <= N;  // uniform
-    float kept_sum = 0.0;
-    if (!gather) {
-      // Many candidates, or min-p's set alone (not counted yet): their weight and number.
-      float kept_part = 0.0;
-      uint kept_count = 0u;
-      for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
-        const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
-        [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-          const uint col = 4u * q + c;
-          if (col < pc.n_cols && candidate(key4[c], col, row_max, ck, ci)) {
-            kept_part += weight_of(key4[c], row_max, true);
-            ++kept_count;
-          }
-        }
+      if (stage == SEL_RANK) {
+        n_kept = topk;  // at most: min-p may keep fewer
+        mass = sel_mass;
+        stage = params.top_p < 1.0 ? SEL_TOP_P : GATHER_OR_DRAW;
+      } else {
+        n_kept = sel_rank + 1u;
+        stage = GATHER_OR_DRAW;
       }
-      if (lid == 0u) picked = 0u;
-      kept_sum = workgroup_sum(kept_part);  // its barriers order picked's reset
-      atomicAdd(picked, kept_count);
-      barrier();
-      gather = picked <= N;
-    }
-    if (gather) {
-      token = draw_gathered(ck, ci, row_max, best_index);
-    } else {
-      select_entry(true, params.u * kept_sum, row_max, ck, ci);
-      token = sel_index;
     }
   }
   if (lid == 0u) {

@@ -242,10 +242,11 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
 
 // Sampled steps: decode(..., Sample) with a draw, plain and chained, against the host sampler
 // on the copied logits of a third session (LogitsMode::Last) with the same uniforms.
-// Twice: with the CLI's top-k 40, and with top-k off (the whole vocabulary, top-p alone).
+// Three times: with the CLI's top-k 40, with top-k off (the whole vocabulary, top-p alone) and
+// with a top-k past the best 64 (the whole-row draw's top-k cut).
 class GpuSamplingTopK : public ::testing::TestWithParam<int32_t> {};
-INSTANTIATE_TEST_SUITE_P(TopK, GpuSamplingTopK, ::testing::Values(40, 0),
-                         [](const auto& info) { return info.param ? "top_k_40" : "top_k_off"; });
+INSTANTIATE_TEST_SUITE_P(TopK, GpuSamplingTopK, ::testing::Values(40, 0, 100),
+                         [](const auto& info) { return "top_k_" + (info.param ? std::to_string(info.param) : "off"); });
 TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
   test::TempFile file("sampled-session.gguf");
   auto model = tiny_model(file);
@@ -253,14 +254,15 @@ TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
   sp.temperature = 1.2f;       // hotter, so draws spread over several candidates
   sp.top_k = GetParam();
   if (sp.top_k == 0) sp.min_p = 0.0f, sp.top_p = 0.9f;  // as OpenAI-style clients send it
+  if (sp.top_k == 100) sp.min_p = 0.0f;                  // top-k's cut and top-p's share of its mass
   const std::vector<double> u{0.91, 0.05, 0.5, 0.33, 0.77, 0.62, 0.18, 0.44};
   const std::vector<int32_t> prompt{3, 17, 99, 4, 250, 8, 31};
   Session chained(*model, SessionOptions{32, 8, false}), plain(*model, SessionOptions{32, 8, false}),
       host(*model, SessionOptions{32, 8, false});
   EXPECT_THROW(plain.decode(prompt, LogitsMode::Sample), Error);  // no draw set
-  generate::SamplerParams wide_k = sp;
-  wide_k.top_k = 65;  // the host's job: more than the GPU's 64 candidates
-  EXPECT_THROW(plain.set_sampling(wide_k, 0.5), Error);
+  generate::SamplerParams long_window = sp;
+  long_window.repeat_penalty = 1.1f, long_window.repeat_last_n = 257;  // the host's job: past the GPU's 256
+  EXPECT_THROW(plain.set_sampling(long_window, 0.5), Error);
   EXPECT_THROW(plain.set_sampling(sp, 1.0), Error);
 
   // The host's tokens: the copied logits sampled with the same uniforms; the candidates of a
@@ -325,8 +327,9 @@ TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
 
 // moevk_generate at a temperature on three contexts of one model: chained GPU draws (the
 // default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off); plain
-// sampling, sampling with every penalty over a window, top-k off (the whole vocabulary), and greedy with a repetition penalty (on
-// the GPU too: the penalised row's best).
+// sampling, sampling with every penalty over a window, top-k off (the whole vocabulary), a top-k
+// past the best 64, and greedy with a repetition penalty (on the GPU too: the penalised row's
+// best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   test::TempFile file("sampled-generate.gguf");
   ApiContexts api;
@@ -340,6 +343,7 @@ TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   for (const Sampling& sampling : {Sampling{"plain", 1.2f, 1.0f, 0.0f, 0.0f, 64, 40},
                                    Sampling{"penalties", 0.9f, 1.3f, 0.3f, 0.1f, 12, 40},
                                    Sampling{"top-k off, penalties", 1.1f, 1.2f, 0.0f, 0.0f, 32, 0},
+                                   Sampling{"top-k 100", 1.3f, 1.0f, 0.0f, 0.0f, 64, 100},
                                    Sampling{"greedy, repetition penalty", 0.0f, 1.8f, 0.0f, 0.0f, 64, 40}}) {
     SCOPED_TRACE(sampling.what);
     moevk_sampler_params sp = moevk_sampler_default_params();

@@ -434,16 +434,20 @@ RankedRow rank_row(const std::vector<float>& row) {
 uint32_t whole_row_draw(const RankedRow& r, const std::vector<float>& row, const ops::SampleParams& p, double min_slack,
                         double top_slack, double draw_slack) {
   if (p.temperature <= 0) return r.order[0];
-  size_t kept = r.order.size();
+  // A top-k (p.k) keeps the first k, and top-p's mass is a share of theirs.
+  const size_t n = p.k > 0 && p.k < r.order.size() ? p.k : r.order.size();
+  double mass = 0;
+  for (size_t j = 0; j < n; ++j) mass += r.weight[j];
+  size_t kept = n;
   if (p.min_p > 0) {
     kept = 1;
-    while (kept < r.order.size() && r.weight[kept] >= double(p.min_p) * (1 + min_slack)) ++kept;
+    while (kept < n && r.weight[kept] >= double(p.min_p) * (1 + min_slack)) ++kept;
   }
   if (p.top_p < 1) {
     double cum = 0;
     for (size_t j = 0; j < kept; ++j) {
       cum += r.weight[j];
-      if (cum >= double(p.top_p) * r.sum * (1 + top_slack)) {
+      if (cum >= double(p.top_p) * mass * (1 + top_slack)) {
         kept = j + 1;
         break;
       }
@@ -553,6 +557,79 @@ TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
     }
   }
   std::printf("whole-row draws: %d checked, %d within %.0e of an edge\n", checked, unstable, eps);
+  EXPECT_LT(unstable * 5, checked) << unstable << " of " << checked << " draws near an edge";
+}
+
+// A top-k past the best 64 (SampleParams::all with k): the rule on the row's first k, top-p's
+// mass theirs; k of 65 to 3000 (past the 2048 the draw gathers), on the rows of the test above,
+// one k above the row's length (no cut), and 40 (the op takes a small k here too, though the
+// session sends those without `all`).
+TEST_F(GpuTest, SampleTopKWholeRowTakesATopKPastTheBest64) {
+  struct Row {
+    std::string name;
+    std::vector<float> row;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"flat 151936", test::random_normal(151936, 1101, 1.5f)});
+  rows.push_back({"sigma 3, 32000", test::random_normal(32000, 1102, 3.0f)});
+  {
+    auto row = test::random_normal(4999, 1103, 2.0f);
+    for (float& v : row) v = std::round(v * 2.0f) / 2.0f;  // long runs of ties across the cut
+    rows.push_back({"levels 4999", row});
+  }
+  {
+    auto row = test::random_normal(20003, 1104, 2.0f);
+    for (size_t i = 0; i < row.size(); i += 3) row[i] = kNegInf;
+    rows.push_back({"masked 20003", row});
+  }
+  rows.push_back({"one slice 301", test::random_normal(301, 1105, 1.5f)});
+  {
+    // min-p 0.02 keeps the 50 peaks alone: decided among the best 64, where a top-k of 40 cuts.
+    auto row = test::random_normal(32000, 1106, 1.0f);
+    for (uint32_t i = 0; i < 50; ++i) row[(i * 613u + 7u) % row.size()] = 9.0f + 0.01f * float(i);
+    rows.push_back({"50 peaks, 32000", row});
+  }
+  struct Setting {
+    float temperature, top_p, min_p;
+  };
+  const Setting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f}, {1.2f, 1.0f, 0.02f}};
+  const double eps = 1e-5;
+  int checked = 0, unstable = 0;
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.name);
+    Rig rig(*ctx, r.row);
+    const auto top = reference_top(r.row);
+    const RankedRow ranked = rank_row(r.row);
+    for (const uint32_t k : {40u, 65u, 100u, 1000u, 3000u, 400000u}) {
+      if (k >= r.row.size() && k != 400000u) continue;
+      for (const Setting& s : settings) {
+        std::set<uint32_t> seen;
+        for (const float u : {0.13f, 0.52f, 0.87f}) {
+          ops::SampleParams p = whole_row_params(s.temperature, s.top_p, s.min_p, u);
+          p.k = k;
+          const Outputs got = rig.run(p);
+          ASSERT_TRUE(same_candidates(got.candidates, top));
+          const WholeRowWant want = whole_row_want(ranked, r.row, p, eps);
+          ++checked;
+          seen.insert(got.id);
+          if (!want.stable) {
+            ++unstable;
+            continue;
+          }
+          EXPECT_EQ(got.id, want.id) << "k=" << k << " T=" << s.temperature << " top_p=" << s.top_p
+                                     << " min_p=" << s.min_p << " u=" << u;
+          generate::SamplerParams sp;
+          sp.temperature = s.temperature, sp.top_k = int32_t(k), sp.top_p = s.top_p, sp.min_p = s.min_p;
+          ASSERT_TRUE(sp.fits_gpu());
+          generate::Sampler host(sp);
+          EXPECT_EQ(int32_t(got.id), host.sample_with(r.row, {}, double(u)))
+              << "k=" << k << " T=" << s.temperature << " top_p=" << s.top_p << " u=" << u;
+        }
+        EXPECT_GT(seen.size(), 1u) << "k=" << k << ": draws over the interval reach more than one token";
+      }
+    }
+  }
+  std::printf("top-k draws: %d checked, %d within %.0e of an edge\n", checked, unstable, eps);
   EXPECT_LT(unstable * 5, checked) << unstable << " of " << checked << " draws near an edge";
 }
 
