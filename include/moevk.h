@@ -304,8 +304,8 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
 
 /* Expert choice counts per layer (when expert_stats was set), "n_past", "pending_token" and
  * timings (moevk_generate's totals: "prompt_tokens", "prompt_ms", "generated_tokens",
- * "generate_ms", "generate_wait_ms"), as JSON. Its "profile" object: {"enabled", "stages": [names], "decode": {...},
- * "prefill": {...}} where decode covers 1-token steps and prefill the steps of more tokens, each
+ * "generate_ms", "generate_wait_ms"), as JSON. Its "profile" object: {"enabled", "stages":
+ * [names], "decode": {...}, "prefill": {...}} where decode covers 1-token steps and prefill the steps of more tokens, each
  * with "steps", "tokens", "gpu_ms", "stage_ms" {stage: total ms}, "stage_ms_per_token"
  * {stage: ms}, "dispatches_per_step" and "barriers_per_step" (counts are there even without
  * profiling). Its "memory" object, in bytes of device-local memory: "weights_bytes" (the

@@ -1,8 +1,8 @@
 // Token sampling on the host from one row of logits: repetition/presence/frequency penalties,
 // top-k, top-p, min-p, temperature, then a seeded draw. Greedy decoding does not come here: it
-// runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling with a small
-// any top-k or none (SamplerParams::fits_gpu), penalties included, which the GPU does with the same
-// rule and a draw from this sampler's stream (Session, LogitsMode::Sample).
+// runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling that fits the
+// GPU (SamplerParams::fits_gpu: any top-k, penalties over a short window), which the GPU does with
+// the same rule and a draw from this sampler's stream (Session, LogitsMode::Sample).
 #pragma once
 #include <cstdint>
 #include <random>
@@ -29,14 +29,15 @@ struct SamplerParams {
   // What the GPU sampler (ops::SampleTopK) does as sample() does: a temperature with a top-k of
   // at most its kMaxK candidates (the rest of the rule runs on those), or with any other top-k
   // or none (the whole row: SampleParams::all), or greedy with penalties; penalties over a
-  // window of at most kGpuMaxPenaltyWindow tokens (not the whole history). The GPU divides by repeat_penalty
-  // within 2.5 ulp, so a penalised logit may differ from the host's in its last bits; and its
-  // float sums over the whole row (top-p's mass, the draw's total) are taken in another order
-  // than the host's double ones, so a cut or a draw within ~1e-5 of an edge may fall the other way.
+  // window of at most kGpuMaxPenaltyWindow tokens (not the whole history). The GPU divides by
+  // repeat_penalty within 2.5 ulp, so a penalised logit may differ from the host's in its last
+  // bits; and its float sums over the whole row (top-p's mass, the draw's total) are taken in
+  // another order than the host's double ones, so a cut or a draw within ~1e-5 of an edge may
+  // fall the other way.
   static constexpr int32_t kGpuMaxTopK = 64, kGpuMaxPenaltyWindow = 256;
   bool fits_gpu() const {
-    const bool rule = greedy() ? has_penalties() : true;
-    return rule && (!has_penalties() || (repeat_last_n >= 0 && repeat_last_n <= kGpuMaxPenaltyWindow));
+    const bool short_window = repeat_last_n >= 0 && repeat_last_n <= kGpuMaxPenaltyWindow;
+    return (!greedy() || has_penalties()) && (!has_penalties() || short_window);
   }
 };
 
