@@ -436,8 +436,8 @@ void select_entry(uint mode, float target, uint rank, float row_max, uint ck, ui
 
 shared uint whole_row_token;  // NONE: the best KMAX did not decide
 
-// A whole-row draw's top-k: params.k where it cuts the row (0: none; the op gives only k > KMAX
-// here, a smaller one takes draw()).
+// A whole-row draw's top-k: params.k where it cuts the row (0: none). The session sends only
+// k > KMAX here (a smaller one takes draw()), but any k gives the rule.
 uint topk_cut() { return params.k > 0u && params.k < pc.n_cols ? params.k : 0u; }
 
 // Thread 0: the whole-row rule decided among the row's best KMAX (slots [b, b + KMAX), best
