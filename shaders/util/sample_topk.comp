@@ -126,19 +126,22 @@ uint pow2_at_least(uint x) {
   return m;
 }
 
-// Thread 0: the draw among slots [b, b + n) (best first, n >= 1, `best` the first's value) at
-// the temperature: the first whose cumulative weight exceeds u times the total.
+// An entry's weight: for top-p exp(l - M), for the draw exp((l - M) / temperature).
+float weight_of(uint key, float row_max, bool drawing) {
+  const float d = from_key(key) - row_max;
+  return drawing ? exp(d / params.temperature) : exp(d);
+}
+
+// Thread 0: the draw among slots [b, b + n) (best first, 1 <= n <= N, `best` the row's largest
+// value) at the temperature: the first whose cumulative weight exceeds u times the total. The
+// weights are computed again for the walk (n may be N: no array of them).
 uint draw_tempered(uint b, uint n, float best) {
-  float w[KMAX];
   float sum = 0.0;
-  for (uint i = 0u; i < n; ++i) {
-    w[i] = exp((from_key(skey[b + i]) - best) / params.temperature);
-    sum += w[i];
-  }
+  for (uint i = 0u; i < n; ++i) sum += weight_of(skey[b + i], best, true);
   const float r = params.u * sum;
   float cum = 0.0;
   for (uint i = 0u; i < n; ++i) {
-    cum += w[i];
+    cum += weight_of(skey[b + i], best, true);
     if (r < cum) return sidx[b + i];
   }
   return sidx[b + n - 1u];
@@ -274,11 +277,6 @@ bool candidate(uint key, uint index, float row_max, uint ck, uint ci, bool with_
   if (key < ck || (key == ck && index > ci)) return false;
   return !with_min_p || params.min_p <= 0.0 || exp(from_key(key) - row_max) >= params.min_p;
 }
-// An entry's weight: for top-p exp(l - M), for the draw exp((l - M) / temperature).
-float weight_of(uint key, float row_max, bool drawing) {
-  const float d = from_key(key) - row_max;
-  return drawing ? exp(d / params.temperature) : exp(d);
-}
 
 shared float sel_above;  // the weight of the candidates before the prefix's entries
 shared uint sel_above_count;  // and their number
@@ -292,6 +290,44 @@ shared float bin_weight[16];
 // reaches the target), the draw (weights at the temperature, the first to exceed it), top-k's
 // cut (the entry of place `rank`, min-p not applied; weights exp(l - M), for its sel_mass).
 const uint SEL_TOP_P = 0u, SEL_DRAW = 1u, SEL_RANK = 2u;
+// Whether a select of `mode` has got there with `mass` the candidates' weight and `through` their
+// number, up to and including the entries just added.
+bool reaches(uint mode, float mass, uint through, float target, uint rank) {
+  return mode == SEL_RANK ? through > rank : mode == SEL_DRAW ? mass > target : mass >= target;
+}
+
+// Candidates under the prefix (ph, pl, depth) of select_entry (depth 0: all of them) gathered
+// into the slots, at most N, and sorted best first; their number (picked counts them all). Ends
+// with a barrier; the caller's reads of `picked` and the slots are done before.
+uint gather_sorted(uint ph, uint pl, uint depth, float row_max, uint ck, uint ci, bool with_min_p) {
+  const uint lid = gl_LocalInvocationID.x;
+  if (lid == 0u) picked = 0u;
+  barrier();
+  for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
+    const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
+    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
+      const uint col = 4u * q + c, key = key4[c];
+      if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) ||
+          !candidate(key, col, row_max, ck, ci, with_min_p))
+        continue;
+      const uint slot = atomicAdd(picked, 1u);
+      if (slot < N) {  // the callers counted at most N
+        skey[slot] = key;
+        sidx[slot] = col;
+      }
+    }
+  }
+  barrier();
+  const uint count = min(picked, N);
+  const uint m = pow2_at_least(count);
+  for (uint s = count + lid; s < m; s += WG) {
+    skey[s] = 0u;
+    sidx[s] = NONE;
+  }
+  barrier();
+  sort(m, 2u);
+  return count;
+}
 
 // All invocations: the first candidate (see candidate()) in best-first order at which the
 // cumulative weight reaches `target` (SEL_TOP_P: >=) or exceeds it (SEL_DRAW: >), or the last
@@ -364,10 +400,7 @@ void select_entry(uint mode, float target, uint rank, float row_max, uint ck, ui
         if (bin_count[b] == 0u) continue;
         lowest = b;
         const float next = above + bin_weight[b];
-        const bool reached = mode == SEL_RANK ? above_count + bin_count[b] > rank
-                             : drawing        ? next > target
-                                              : next >= target;
-        if (reached) {
+        if (reaches(mode, next, above_count + bin_count[b], target, rank)) {
           chosen = b;
           break;
         }
@@ -389,39 +422,14 @@ void select_entry(uint mode, float target, uint rank, float row_max, uint ck, ui
     barrier();
     if (sel_count <= N) break;  // uniform; at the latest at depth 64, where one entry matches
   }
-  const uint depth = sel_depth, ph = sel_hi, pl = sel_lo;
-  if (lid == 0u) picked = 0u;
-  barrier();
-  for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
-    const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
-    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-      const uint col = 4u * q + c, key = key4[c];
-      if (col >= pc.n_cols || !prefix_matches(key, ~col, ph, pl, depth) ||
-          !candidate(key, col, row_max, ck, ci, with_min_p))
-        continue;
-      const uint slot = atomicAdd(picked, 1u);
-      if (slot < N) {  // sel_count of them: the same test as the pass's
-        skey[slot] = key;
-        sidx[slot] = col;
-      }
-    }
-  }
-  barrier();
-  const uint count = min(picked, N);  // sel_count, >= 1
-  const uint m = pow2_at_least(count);
-  for (uint s = count + lid; s < m; s += WG) {
-    skey[s] = 0u;
-    sidx[s] = NONE;
-  }
-  barrier();
-  sort(m, 2u);
+  // sel_count of them (the same test as the pass's), >= 1
+  const uint count = gather_sorted(sel_hi, sel_lo, sel_depth, row_max, ck, ci, with_min_p);
   if (lid == 0u) {
     float cum = sel_above;
     uint at = count - 1u;
     for (uint i = 0u; i < count; ++i) {
       cum += weight_of(skey[i], row_max, drawing);
-      const bool reached = mode == SEL_RANK ? sel_above_count + i == rank : drawing ? cum > target : cum >= target;
-      if (reached) {
+      if (reaches(mode, cum, sel_above_count + i + 1u, target, rank)) {
         at = i;
         break;
       }
@@ -449,15 +457,15 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
   while (n < KMAX && sidx[b + n] != NONE) ++n;
   if (params.temperature <= 0.0 || isinf(row_max)) return sidx[b];  // greedy; or a row of no numbers
   // A top-k past the best KMAX: top-p's mass is that of its k, unknown here.
-  if (topk_cut() > 0u && params.top_p < 1.0) return NONE;
+  const uint topk = topk_cut();
+  if (topk > 0u && params.top_p < 1.0) return NONE;
   float w[KMAX];
   for (uint i = 0u; i < n; ++i) w[i] = exp(from_key(skey[b + i]) - row_max);
   uint kept = 0u;  // min-p's prefix (the best is always in it)
   while (kept < n && (params.min_p <= 0.0 || w[kept] >= params.min_p)) ++kept;
   kept = max(kept, 1u);
   bool open = kept == KMAX && pc.n_cols > KMAX;  // the rest of the row may hold more of the set
-  const uint topk = topk_cut();  // here only without top-p (above)
-  if (topk > 0u && topk <= kept) {
+  if (topk > 0u && topk <= kept) {  // here only without top-p (above)
     kept = topk;
     open = false;
   }
@@ -477,51 +485,13 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
 }
 
 // All invocations: the draw among the candidates not after (ck, ci) (see candidate()) where
-// they are at most N: one pass gathers them into the slots, a sort puts them best first, and
-// thread 0 sums their weights at the temperature and walks them to the draw, as draw_tempered
-// does. `fallback`: the token where none is a candidate (rounding). The slots are overwritten.
+// they are at most N: gathered and sorted, then draw_tempered's walk. `fallback`: the token
+// where none is a candidate (rounding). The slots are overwritten.
 uint draw_gathered(uint ck, uint ci, float row_max, uint fallback) {
-  const uint lid = gl_LocalInvocationID.x;
   barrier();  // every invocation has read `picked`, sel_index and the slots before
-  if (lid == 0u) picked = 0u;
-  barrier();
-  for (uint q = lid; 4u * q < pc.n_cols; q += WG) {
-    const uvec4 key4 = scratch_wide[pc.keys_base / 4u + q];
-    [[unroll]] for (uint c = 0u; c < 4u; ++c) {
-      const uint col = 4u * q + c, key = key4[c];
-      if (col >= pc.n_cols || !candidate(key, col, row_max, ck, ci, true)) continue;
-      const uint slot = atomicAdd(picked, 1u);
-      if (slot < N) {  // the caller counted at most N
-        skey[slot] = key;
-        sidx[slot] = col;
-      }
-    }
-  }
-  barrier();
-  const uint count = min(picked, N);
+  const uint count = gather_sorted(0u, 0u, 0u, row_max, ck, ci, true);
   if (count == 0u) return fallback;  // uniform
-  const uint m = pow2_at_least(count);
-  for (uint s = count + lid; s < m; s += WG) {
-    skey[s] = 0u;
-    sidx[s] = NONE;
-  }
-  barrier();
-  sort(m, 2u);
-  if (lid == 0u) {
-    float total = 0.0;
-    for (uint i = 0u; i < count; ++i) total += weight_of(skey[i], row_max, true);
-    const float r = params.u * total;
-    float cum = 0.0;
-    uint at = count - 1u;
-    for (uint i = 0u; i < count; ++i) {
-      cum += weight_of(skey[i], row_max, true);
-      if (r < cum) {
-        at = i;
-        break;
-      }
-    }
-    sel_index = sidx[at];
-  }
+  if (gl_LocalInvocationID.x == 0u) sel_index = draw_tempered(0u, count, row_max);
   barrier();
   return sel_index;
 }

@@ -481,6 +481,27 @@ ops::SampleParams whole_row_params(float temperature, float top_p, float min_p, 
   p.all = 1;
   return p;
 }
+
+// The whole-row tests' rows and settings.
+struct NamedRow {
+  std::string name;
+  std::vector<float> row;
+};
+struct WholeRowSetting {
+  float temperature, top_p, min_p;
+};
+// Logits at half-unit levels: long runs of ties, across every cut.
+NamedRow levels_row(uint32_t seed) {
+  auto row = test::random_normal(4999, seed, 2.0f);
+  for (float& v : row) v = std::round(v * 2.0f) / 2.0f;
+  return {"levels 4999", row};
+}
+// Every third token masked (-inf).
+NamedRow masked_row(uint32_t seed) {
+  auto row = test::random_normal(20003, seed, 2.0f);
+  for (size_t i = 0; i < row.size(); i += 3) row[i] = kNegInf;
+  return {"masked 20003", row};
+}
 }  // namespace
 
 // Rows where the best 64 decide (a few large logits), where they do not (flat rows of a
@@ -489,11 +510,7 @@ ops::SampleParams whole_row_params(float temperature, float top_p, float min_p, 
 // OpenAI-style clients (top-p alone), min-p alone, both, neither, and min-p above 1 (the best
 // alone). The candidates are still the row's best 64.
 TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
-  struct Row {
-    std::string name;
-    std::vector<float> row;
-  };
-  std::vector<Row> rows;
+  std::vector<NamedRow> rows;
   {
     auto row = test::random_normal(151936, 1001, 1.5f);
     for (uint32_t i = 0; i < 12; ++i) row[(i * 12007u + 5u) % row.size()] = 9.0f + 0.4f * float(i);
@@ -501,34 +518,23 @@ TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
   }
   rows.push_back({"flat 151936", test::random_normal(151936, 1002, 1.5f)});
   rows.push_back({"sigma 3, 32000", test::random_normal(32000, 1003, 3.0f)});
-  {
-    auto row = test::random_normal(4999, 1004, 2.0f);
-    for (float& v : row) v = std::round(v * 2.0f) / 2.0f;
-    rows.push_back({"levels 4999", row});
-  }
+  rows.push_back(levels_row(1004));
   rows.push_back({"constant 5001", std::vector<float>(5001, 0.25f)});
   rows.push_back({"one slice 301", test::random_normal(301, 1005, 1.5f)});
   rows.push_back({"three columns", test::random_normal(3, 1007, 1.5f)});  // fewer than one 16-byte load
-  {
-    auto row = test::random_normal(20003, 1006, 2.0f);
-    for (size_t i = 0; i < row.size(); i += 3) row[i] = kNegInf;
-    rows.push_back({"masked 20003", row});
-  }
-  struct Setting {
-    float temperature, top_p, min_p;
-  };
-  const Setting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f},  {1.2f, 1.0f, 0.02f},
+  rows.push_back(masked_row(1006));
+  const WholeRowSetting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f},  {1.2f, 1.0f, 0.02f},
                               {0.5f, 0.5f, 0.0f},   {1.0f, 0.999f, 0.0f}, {0.9f, 1.0f, 2.0f}, {1.5f, 0.98f, 0.001f}};
   const double eps = 1e-5;
   std::mt19937 rng(1099);
   int checked = 0, unstable = 0;
-  for (const Row& r : rows) {
+  for (const NamedRow& r : rows) {
     SCOPED_TRACE(r.name);
     Rig rig(*ctx, r.row);
     const auto top = reference_top(r.row);
     const RankedRow ranked = rank_row(r.row);
     const int draws = r.row.size() > 100000 ? 4 : 8;
-    for (const Setting& s : settings) {
+    for (const WholeRowSetting& s : settings) {
       std::set<uint32_t> seen;
       for (int d = 0; d < draws; ++d) {
         const float u = (float(d) + std::uniform_real_distribution<float>(0.0f, 1.0f)(rng)) / float(draws);
@@ -565,23 +571,11 @@ TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
 // one k above the row's length (no cut), and 40 (the op takes a small k here too, though the
 // session sends those without `all`).
 TEST_F(GpuTest, SampleTopKWholeRowTakesATopKPastTheBest64) {
-  struct Row {
-    std::string name;
-    std::vector<float> row;
-  };
-  std::vector<Row> rows;
+  std::vector<NamedRow> rows;
   rows.push_back({"flat 151936", test::random_normal(151936, 1101, 1.5f)});
   rows.push_back({"sigma 3, 32000", test::random_normal(32000, 1102, 3.0f)});
-  {
-    auto row = test::random_normal(4999, 1103, 2.0f);
-    for (float& v : row) v = std::round(v * 2.0f) / 2.0f;  // long runs of ties across the cut
-    rows.push_back({"levels 4999", row});
-  }
-  {
-    auto row = test::random_normal(20003, 1104, 2.0f);
-    for (size_t i = 0; i < row.size(); i += 3) row[i] = kNegInf;
-    rows.push_back({"masked 20003", row});
-  }
+  rows.push_back(levels_row(1103));
+  rows.push_back(masked_row(1104));
   rows.push_back({"one slice 301", test::random_normal(301, 1105, 1.5f)});
   {
     // min-p 0.02 keeps the 50 peaks alone: decided among the best 64, where a top-k of 40 cuts.
@@ -589,20 +583,17 @@ TEST_F(GpuTest, SampleTopKWholeRowTakesATopKPastTheBest64) {
     for (uint32_t i = 0; i < 50; ++i) row[(i * 613u + 7u) % row.size()] = 9.0f + 0.01f * float(i);
     rows.push_back({"50 peaks, 32000", row});
   }
-  struct Setting {
-    float temperature, top_p, min_p;
-  };
-  const Setting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f}, {1.2f, 1.0f, 0.02f}};
+  const WholeRowSetting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f}, {1.2f, 1.0f, 0.02f}};
   const double eps = 1e-5;
   int checked = 0, unstable = 0;
-  for (const Row& r : rows) {
+  for (const NamedRow& r : rows) {
     SCOPED_TRACE(r.name);
     Rig rig(*ctx, r.row);
     const auto top = reference_top(r.row);
     const RankedRow ranked = rank_row(r.row);
     for (const uint32_t k : {40u, 65u, 100u, 1000u, 3000u, 400000u}) {
       if (k >= r.row.size() && k != 400000u) continue;
-      for (const Setting& s : settings) {
+      for (const WholeRowSetting& s : settings) {
         std::set<uint32_t> seen;
         for (const float u : {0.13f, 0.52f, 0.87f}) {
           ops::SampleParams p = whole_row_params(s.temperature, s.top_p, s.min_p, u);
