@@ -231,14 +231,13 @@ typedef struct moevk_sampler_params {
   size_t struct_size;
   float temperature;         /* <= 0: greedy (argmax on the GPU, no logits copy) */
   /* moevk_generate chooses on the GPU (no logits copy), at any top_k (or temperature <= 0 with
-   * penalties), where penalties, if any, look at most 256 tokens back (repeat_last_n 0..256):
-   * the same rule and the same seeded stream as on the host, so the tokens are the host
+   * penalties), penalties over any window included: the same rule and the same seeded stream as on the host, so the tokens are the host
    * sampler's but where float rounding falls on the edge of a probability interval. */
   int32_t top_k;             /* <= 0: off */
   float top_p;               /* >= 1: off */
   float min_p;               /* <= 0: off */
   float repeat_penalty;      /* 1: off */
-  int32_t repeat_last_n;     /* tokens considered by the penalties */
+  int32_t repeat_last_n;     /* tokens considered by the penalties; < 0: all of them */
   float presence_penalty;    /* 0: off */
   float frequency_penalty;   /* 0: off */
   uint64_t seed;

@@ -108,7 +108,14 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
     else if (a == "--top-p") s.top_p = float(real_option(value(argc, argv, i), "--top-p", 0, 1));
     else if (a == "--min-p") s.min_p = float(real_option(value(argc, argv, i), "--min-p", 0, 1));
     else if (a == "--repeat-penalty") s.repeat_penalty = float(real_option(value(argc, argv, i), "--repeat-penalty", 0, 1e6));
-    else if (a == "--repeat-last-n") s.repeat_last_n = int32_t(unsigned_option(value(argc, argv, i), "--repeat-last-n", 0, INT32_MAX));
+    else if (a == "--repeat-last-n") {  // -1: the whole context, as llama.cpp
+      const char* v = value(argc, argv, i);
+      if (std::strcmp(v, "-1") == 0) s.repeat_last_n = -1;
+      else if (*v == '-')
+        throw std::runtime_error(std::string("option --repeat-last-n: '") + v +
+                                 "' is neither -1 (the whole context) nor a count of tokens");
+      else s.repeat_last_n = int32_t(unsigned_option(v, "--repeat-last-n", 0, INT32_MAX));
+    }
     // Negative presence/frequency penalties are meaningful (they favour repetition).
     else if (a == "--presence-penalty") s.presence_penalty = float(real_option(value(argc, argv, i), "--presence-penalty", -1e6, 1e6));
     else if (a == "--frequency-penalty") s.frequency_penalty = float(real_option(value(argc, argv, i), "--frequency-penalty", -1e6, 1e6));
@@ -162,11 +169,11 @@ std::string common_help(unsigned groups, int32_t n_predict_default) {
     h += "  --temp T                  temperature (default 0.8; 0 = greedy, argmax on the GPU)\n"
          "  --greedy                  same as --temp 0\n"
          "  --top-k N                 (default 40; 0 = off). Samples on the GPU (1..64: among the\n"
-         "                            64 best logits, else over the whole vocabulary; penalties too\n"
-         "                            with --repeat-last-n <= 256; MOEVK_DISABLE=gpu_sampling: on the host)\n"
+         "                            64 best logits, else over the whole vocabulary; penalties too;\n"
+         "                            MOEVK_DISABLE=gpu_sampling: on the host)\n"
          "  --top-p P                 (default 0.95; 1 = off)\n"
          "  --min-p P                 (default 0.05; 0 = off)\n"
-         "  --repeat-penalty F        (default 1.0 = off)   --repeat-last-n N (default 64)\n"
+         "  --repeat-penalty F        (default 1.0 = off)   --repeat-last-n N (default 64; -1 = all)\n"
          "  --presence-penalty F      (default 0)           --frequency-penalty F (default 0)\n"
          "  -s, --seed N              random seed (default 0)\n";
   if (groups & kGenerationOptions)

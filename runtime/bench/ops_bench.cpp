@@ -457,11 +457,15 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         std::normal_distribution<float> normal(0.0f, 3.0f);
         std::vector<float> logits(s.n_vocab);
         for (float& l : logits) l = normal(gen);
-        const std::vector<int32_t> history(64, 1);
-        auto time_sampler = [&](const char* what, int32_t top_k, float min_p) {
+        // And with penalties over a whole 32768-token context of random ids (sample_topk's row
+        // of that name).
+        std::vector<int32_t> history(32768);
+        for (int32_t& t : history) t = int32_t(gen() % s.n_vocab);
+        auto time_sampler = [&](const char* what, int32_t top_k, float min_p, bool penalties = false) {
           generate::SamplerParams params;  // temperature 0.8, top-k 40, top-p 0.95, min-p 0.05
           params.top_k = top_k;
           params.min_p = min_p;
+          if (penalties) params.repeat_penalty = 1.1f, params.frequency_penalty = 0.1f, params.repeat_last_n = -1;
           generate::Sampler sampler(params);
           std::vector<double> ms;
           for (int r = 0; r < std::max(o.repeats, 1); ++r) {
@@ -474,6 +478,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
         time_sampler("host, top-k 40", 40, 0.05f);
         time_sampler("host, top-k off", 0, 0.05f);
         time_sampler("host, top-k off, min-p off", 0, 0.0f);
+        time_sampler("host, top-k 40, penalties over 32768", 40, 0.05f, true);
       }
 
       if (want("sample_topk") && type_name == o.types.front()) {  // sampling on the GPU (LogitsMode::Sample)
@@ -495,13 +500,34 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           auto scratch =
               ctx.create_buffer(ops::SampleTopK::scratch_bytes(s.n_vocab), vk::BufferKind::Device, "sample scratch");
           ops::SampleTopK::clear_counters(ctx, scratch.range());
-          auto ring = ctx.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Device, "sample ring");
+          // The penalties' tokens by position over a 32768-token context (random ids).
+          constexpr uint32_t kContext = 32768;
+          std::vector<uint32_t> history(kContext + 1);
+          for (uint32_t& t : history) t = uint32_t(gen() % s.n_vocab);
+          auto ring = ctx.create_buffer(ops::SampleTopK::ring_bytes(kContext + 1), vk::BufferKind::Device, "sample ring");
+          ctx.upload(ring.range(), history.data(), history.size() * 4);
           auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
             sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(), scratch.range(),
                           ring.range());
           });
           report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40", ms,
                  4.0 * s.n_vocab, 0);
+          // Penalties (repetition 1.1, frequency 0.1) over the last 64 tokens (the CLI's default
+          // window) and over a whole 32768-token context (repeat_last_n -1): every slice reads
+          // the window's tokens.
+          for (const uint32_t window : {64u, kContext}) {
+            p.repeat_penalty = 1.1f, p.frequency = 0.1f, p.window = window, p.last_pos = kContext - 1;
+            ctx.upload(params.range(), &p, sizeof p);
+            const auto penalised = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+              sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
+                            scratch.range(), ring.range());
+            });
+            report("sample_topk", 1,
+                   std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40, penalties over " +
+                       std::to_string(window),
+                   penalised, 4.0 * s.n_vocab, 0);
+          }
+          p.repeat_penalty = 1.0f, p.frequency = 0.0f, p.window = 0, p.last_pos = 0;
           // Top-k off (OpenAI-style clients), as the host sampler's rows: min-p 0.05's set here is
           // about the best 50 (decided among the best 64); with min-p off, top-p 0.95's runs far
           // past them (~14000 of 151936), so the last workgroup selects the cut and then the draw

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 #include <utility>
 
 #include "common/error.hpp"
@@ -11,17 +10,23 @@ namespace moevk::generate {
 
 Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) {}
 
-void Sampler::apply_penalties(std::vector<float>& logits, std::span<const int32_t> history) const {
+void Sampler::apply_penalties(std::vector<float>& logits, std::span<const int32_t> history) {
   size_t n = params_.repeat_last_n < 0 ? history.size()
                                        : std::min<size_t>(history.size(), static_cast<size_t>(params_.repeat_last_n));
-  std::unordered_map<int32_t, int> counts;
-  for (size_t i = history.size() - n; i < history.size(); ++i) ++counts[history[i]];
-  for (const auto& [id, count] : counts) {
-    if (id < 0 || static_cast<size_t>(id) >= logits.size()) continue;
+  const std::span<const int32_t> window = history.last(n);
+  auto in_row = [&](int32_t id) { return id >= 0 && static_cast<size_t>(id) < logits.size(); };
+  // Counted in a table by id (a whole context's window is tens of thousands of tokens), then
+  // each id applied once, at its first place in the window, which also clears its count.
+  if (counts_.size() < logits.size()) counts_.resize(logits.size(), 0);
+  for (const int32_t id : window)
+    if (in_row(id)) ++counts_[id];
+  for (const int32_t id : window) {
+    if (!in_row(id) || counts_[id] == 0) continue;
     float& l = logits[id];
     // The repetition penalty as llama.cpp/CTRL apply it: shrink positive logits, grow negative.
     if (params_.repeat_penalty != 1.0f) l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
-    l -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
+    l -= static_cast<float>(counts_[id]) * params_.frequency_penalty + params_.presence_penalty;
+    counts_[id] = 0;
   }
 }
 

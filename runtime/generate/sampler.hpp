@@ -1,7 +1,7 @@
 // Token sampling on the host from one row of logits: repetition/presence/frequency penalties,
 // top-k, top-p, min-p, temperature, then a seeded draw. Greedy decoding does not come here: it
 // runs as an argmax on the GPU (Session, LogitsMode::ArgmaxOnly); nor does sampling that fits the
-// GPU (SamplerParams::fits_gpu: any top-k, penalties over a short window), which the GPU does with
+// GPU (SamplerParams::fits_gpu: any top-k, penalties over any window), which the GPU does with
 // the same rule and a draw from this sampler's stream (Session, LogitsMode::Sample).
 #pragma once
 #include <cstdint>
@@ -28,17 +28,14 @@ struct SamplerParams {
   }
   // What the GPU sampler (ops::SampleTopK) does as sample() does: a temperature with a top-k of
   // at most its kMaxK candidates (the rest of the rule runs on those), or with any other top-k
-  // or none (the whole row: SampleParams::all), or greedy with penalties; penalties over a
-  // window of at most kGpuMaxPenaltyWindow tokens (not the whole history). The GPU divides by
+  // or none (the whole row: SampleParams::all), or greedy with penalties, over any window (the
+  // whole history too: the GPU keeps the context's tokens by position). The GPU divides by
   // repeat_penalty within 2.5 ulp, so a penalised logit may differ from the host's in its last
   // bits; and its float sums over the whole row (top-p's mass, the draw's total) are taken in
   // another order than the host's double ones, so a cut or a draw within ~1e-5 of an edge may
   // fall the other way.
-  static constexpr int32_t kGpuMaxTopK = 64, kGpuMaxPenaltyWindow = 256;
-  bool fits_gpu() const {
-    const bool short_window = repeat_last_n >= 0 && repeat_last_n <= kGpuMaxPenaltyWindow;
-    return (!greedy() || has_penalties()) && (!has_penalties() || short_window);
-  }
+  static constexpr int32_t kGpuMaxTopK = 64;
+  bool fits_gpu() const { return !greedy() || has_penalties(); }
 };
 
 class Sampler {
@@ -62,12 +59,13 @@ class Sampler {
     float logit;
     float p;
   };
-  void apply_penalties(std::vector<float>& logits, std::span<const int32_t> history) const;
+  void apply_penalties(std::vector<float>& logits, std::span<const int32_t> history);
 
   SamplerParams params_;
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;
   std::vector<float> penalised_;  // the logits with penalties applied, when there are any
+  std::vector<uint32_t> counts_;  // per token id, the window's count; all zero between calls
   std::vector<float> weights_;    // exp(logit - max) per token, without top-k
   std::vector<double> returned_;  // draws given back, the next at the end
 };

@@ -21,9 +21,6 @@ using models::StepOutput;
 namespace {
 constexpr size_t kMaxRecordings = 8;  // beyond this, cold sizes are dropped
 static_assert(SamplerParams::kGpuMaxTopK == int32_t(ops::SampleTopK::kMaxK), "fits_gpu() names the shader's limit");
-static_assert(SamplerParams::kGpuMaxPenaltyWindow == int32_t(ops::SampleTopK::kMaxWindow) &&
-                  2 * ops::SampleTopK::kMaxWindow <= ops::SampleTopK::kRing,
-              "the penalty window is the shader's, and never reaches the ring entry a draw writes");
 }  // namespace
 
 struct Session::Impl {
@@ -251,13 +248,10 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
       d.forward->set_inputs(d.n_past, tokens.subspan(start, n));
       std::copy_n(tokens.begin() + start, n, d.tokens.begin() + d.n_past);
       if (out == StepOutput::Sample) {
-        // The penalties' window ends at this step's last token; the ring holds the last kRing
-        // positions up to it.
-        const uint32_t last = d.n_past + n - 1, ring = ops::SampleTopK::kRing;
-        std::vector<uint32_t> host_ring(ring, 0);
-        for (uint32_t p = last + 1 > ring ? last + 1 - ring : 0; p <= last; ++p)
-          host_ring[p % ring] = uint32_t(d.tokens[p]);
-        d.forward->set_sample_ring(host_ring);
+        // The penalties' window ends at this step's last token: its positions go to the ring
+        // (the others are not read).
+        const uint32_t last = d.n_past + n - 1, first = last + 1 - std::min(d.sampling.window, last + 1);
+        d.forward->set_sample_ring(first, std::span<const int32_t>(d.tokens).subspan(first, last + 1 - first));
         ops::SampleParams sp = d.sampling;
         sp.last_pos = last;
         d.forward->set_sampling(-1, sp);
@@ -291,8 +285,7 @@ void Session::decode(std::span<const int32_t> tokens, LogitsMode mode) {
 
 void Session::set_sampling(const SamplerParams& params, double u) {
   require(params.fits_gpu(), MOEVK_ERROR_INVALID_ARGUMENT,
-          "set_sampling: GPU sampling takes a temperature, or greedy with penalties; penalties over at most the last " +
-              std::to_string(SamplerParams::kGpuMaxPenaltyWindow) + " tokens");
+          "set_sampling: GPU sampling takes a temperature, or greedy with penalties");
   require(u >= 0.0 && u < 1.0, MOEVK_ERROR_INVALID_ARGUMENT, "set_sampling: the draw must be in [0, 1)");
   Impl& d = *impl_;
   d.sampling = ops::SampleParams{};
@@ -307,7 +300,8 @@ void Session::set_sampling(const SamplerParams& params, double u) {
     d.sampling.repeat_penalty = params.repeat_penalty;
     d.sampling.presence = params.presence_penalty;
     d.sampling.frequency = params.frequency_penalty;
-    d.sampling.window = uint32_t(params.repeat_last_n);
+    // The whole history (-1) is at most the context, which the ring holds.
+    d.sampling.window = params.repeat_last_n < 0 ? d.n_ctx : std::min(uint32_t(params.repeat_last_n), d.n_ctx);
   }
   d.draw_pending = true;
 }

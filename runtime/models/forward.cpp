@@ -54,8 +54,11 @@ Forward::Forward(const Model& model, uint32_t n_batch, uint32_t n_ctx, bool expe
   sample_scratch_ =
       ctx_.create_buffer(ops::SampleTopK::scratch_bytes(hp_.n_vocab), vk::BufferKind::Device, "sampling scratch");
   ops::SampleTopK::clear_counters(ctx_, sample_scratch_.range());
-  sample_ring_ = ctx_.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Device, "sampling token ring");
-  sample_ring_host_ = ctx_.create_buffer(ops::SampleTopK::kRingBytes, vk::BufferKind::Upload, "sampling token ring upload");
+  // The penalties' tokens by position: the whole context, so any window fits.
+  const uint64_t ring_bytes = ops::SampleTopK::ring_bytes(n_ctx + 1);
+  sample_ring_ = ctx_.create_buffer(ring_bytes, vk::BufferKind::Device, "sampling token ring");
+  sample_ring_host_ = ctx_.create_buffer(ring_bytes, vk::BufferKind::Upload, "sampling token ring upload");
+  std::memset(sample_ring_host_.mapped(), 0, ring_bytes);
   reset_expert_counts();
 }
 
@@ -86,7 +89,7 @@ void Forward::record(vk::Recorder& rec, uint32_t n, StepOutput output, int chain
   if (output == StepOutput::Sample) {
     rec.copy((chained ? chained_sample_host_[chained_slot] : sample_host_).range(), sample_params_.range(),
              sizeof(ops::SampleParams));
-    if (!chained) rec.copy(sample_ring_host_.range(), sample_ring_.range(), ops::SampleTopK::kRingBytes);
+    if (!chained) rec.copy(sample_ring_host_.range(), sample_ring_.range(), sample_ring_.size());
   }
   rec.barrier();
   embedding_.record(rec, w_.token_embd, token_ids_.range(), layers_.residual(), n);
@@ -206,9 +209,10 @@ void Forward::set_sampling(int slot, const ops::SampleParams& params) {
   std::memcpy((slot < 0 ? sample_host_ : chained_sample_host_[slot]).mapped(), &params, sizeof params);
 }
 
-void Forward::set_sample_ring(std::span<const uint32_t> ring) {
-  if (ring.size() != ops::SampleTopK::kRing) fail(MOEVK_ERROR_INTERNAL, "a sampling ring of another size");
-  std::memcpy(sample_ring_host_.mapped(), ring.data(), ops::SampleTopK::kRingBytes);
+void Forward::set_sample_ring(uint32_t first, std::span<const int32_t> tokens) {
+  if ((uint64_t(first) + tokens.size()) * 4 > sample_ring_host_.size())
+    fail(MOEVK_ERROR_INTERNAL, "sampling ring positions past the context");
+  std::memcpy(static_cast<uint8_t*>(sample_ring_host_.mapped()) + uint64_t(first) * 4, tokens.data(), tokens.size() * 4);
 }
 
 int32_t Forward::chained_token(int slot) const {

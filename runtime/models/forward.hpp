@@ -55,10 +55,12 @@ class Forward {
   std::vector<std::pair<float, int32_t>> candidates() const;
   // A Sample step's draw (before its submit): slot -1 for an unchained step, 0 or 1 for a chained one.
   void set_sampling(int slot, const ops::SampleParams& params);
-  // An unchained Sample step's ring of tokens by position (ops::SampleTopK::kRing entries,
-  // position p at p % kRing), copied to the device at its start; chained steps use the device's
-  // ring as the steps before them left it (each draw stores its token at the next position).
-  void set_sample_ring(std::span<const uint32_t> ring);
+  // The tokens at positions first.. in an unchained Sample step's ring of tokens by position
+  // (n_ctx + 1 of them: every position and a draw's past the last; it never wraps), which is
+  // copied to the device whole at the step's start; what is not written keeps what was. Chained
+  // steps use the device's ring as the steps before them left it (each draw stores its token
+  // at the next position).
+  void set_sample_ring(uint32_t first, std::span<const int32_t> tokens);
   // A chained slot's step parameters (before its submit), and its token (after it has run).
   void set_chained_inputs(int slot, uint32_t n_past);
   int32_t chained_token(int slot) const;

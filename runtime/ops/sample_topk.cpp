@@ -9,7 +9,7 @@ namespace moevk::ops {
 
 namespace {
 struct SamplePush {
-  uint32_t n_cols, split, partial_base, sums_base, keys_base;
+  uint32_t n_cols, split, partial_base, sums_base, keys_base, ring;
 };
 
 // The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum)
@@ -47,15 +47,16 @@ void SampleTopK::record(vk::Recorder& rec, const vk::BufferRange& logits, uint32
   require(n_cols > 0, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: the row must have at least one column");
   require(logits.size >= uint64_t(n_cols) * 4 && params.size >= sizeof(SampleParams) &&
               candidates.size >= kCandidateBytes && id.size >= 4 && scratch.size >= scratch_bytes(n_cols) &&
-              ring.size >= kRingBytes,
+              ring.size >= ring_bytes(1),
           MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a buffer range is smaller than the row needs");
+  require(ring.size / 4 <= UINT32_MAX, MOEVK_ERROR_INVALID_ARGUMENT, "sample_topk: a ring of more than 2^32 positions");
   require(scratch.offset % 16 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
           "sample_topk: the scratch must start 16-byte aligned (the row's keys are read 16 bytes at a time)");
   const uint32_t split = slices(n_cols);
   const vk::Pipeline& pipeline = ctx_.pipeline({"sample_topk", 6, sizeof(SamplePush), {}});
   const ScratchLayout l = scratch_layout(n_cols);
   rec.dispatch(pipeline, {logits, params, candidates, id, scratch, ring},
-               SamplePush{n_cols, split, l.partial_base, l.sums_base, l.keys_base}, split, 1);
+               SamplePush{n_cols, split, l.partial_base, l.sums_base, l.keys_base, uint32_t(ring.size / 4)}, split, 1);
 }
 
 }  // namespace moevk::ops

@@ -19,7 +19,8 @@ struct SampleParams {
   float min_p = 0.0f;        // <= 0: off
   float u = 0.0f;            // a uniform draw in [0, 1)
   // Penalties over the tokens at positions (last_pos - window, last_pos] (the ring), as
-  // generate::Sampler applies them; window 0 (<= kMaxWindow): none.
+  // generate::Sampler applies them; window 0: none. Any window: the shader reads
+  // min(window, last_pos + 1, the ring's positions) of them.
   float repeat_penalty = 1.0f, presence = 0.0f, frequency = 0.0f;
   uint32_t window = 0;
   uint32_t last_pos = 0;  // the row's position; the draw's token goes to the ring at last_pos + 1
@@ -38,9 +39,10 @@ class SampleTopK {
   static constexpr uint32_t kSliceCols = 2048;  // columns per workgroup at most (its sort slots)
   static constexpr uint64_t kCounterBytes = 256;
   static constexpr uint64_t kCandidateBytes = uint64_t(kMaxK) * 8;  // (value bits, index) pairs
-  // The ring of tokens by position (position p at p % kRing) and the longest penalty window.
-  static constexpr uint32_t kRing = 512, kMaxWindow = 256;
-  static constexpr uint64_t kRingBytes = uint64_t(kRing) * 4;
+  // The ring of tokens by position: `positions` u32 words, position p at p % positions. A
+  // window reads at most that many, each once; the draw's token goes to last_pos + 1 after every
+  // read. Forward makes it hold a whole context and the next position, so it never wraps.
+  static uint64_t ring_bytes(uint32_t positions) { return uint64_t(positions) * 4; }
   // The shader's shared memory: 18876 bytes of arrays (16 KiB of them its sort slots), rounded
   // up. Above Vulkan's guaranteed 16 KiB: a device with less samples on the host (fits()).
   static constexpr uint32_t kSharedBytes = 19 * 1024;
@@ -55,8 +57,8 @@ class SampleTopK {
   static uint64_t scratch_bytes(uint32_t n_cols);
   static void clear_counters(vk::Context& ctx, const vk::BufferRange& scratch);
   // logits: f32 [n_cols]; params: SampleParams; candidates: kCandidateBytes; id: u32 (written
-  // where params.k > 0); ring: kRingBytes, the tokens by position for the penalties, where the
-  // draw also stores its token (at last_pos + 1).
+  // where params.k > 0); ring: ring_bytes(positions) (at least one position), the tokens by
+  // position for the penalties, where the draw also stores its token (at last_pos + 1).
   void record(vk::Recorder& rec, const vk::BufferRange& logits, uint32_t n_cols, const vk::BufferRange& params,
               const vk::BufferRange& candidates, const vk::BufferRange& id, const vk::BufferRange& scratch,
               const vk::BufferRange& ring) const;

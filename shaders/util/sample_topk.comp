@@ -23,8 +23,8 @@
 //           3 ids u32 [1]: the drawn token (written only where params.k > 0 or params.all);
 //           4 scratch (pc.split > 1, or params.all): a counter at word 0 (zero before the
 //           dispatch, zero after), then split lists of KMAX pairs from word pc.partial_base;
-//           5 ring u32 [RING]: tokens by position (read for penalties; the draw's token stored
-//           at last_pos + 1).
+//           5 ring u32 [pc.ring]: tokens by position (read for penalties; the draw's token
+//           stored at last_pos + 1).
 //           Scratch for params.all: (max key, sum bits) per slice from word pc.sums_base, the
 //           row's keys from word pc.keys_base (ops::SampleTopK::scratch_bytes has room for both).
 // pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
@@ -58,7 +58,8 @@ layout(std430, binding = 1) readonly buffer Params {
   float u;            // the draw, in [0, 1)
   // Penalties over the tokens at positions (last_pos - window, last_pos] (ring, binding 5), as
   // generate::Sampler applies them: a repeated logit l becomes l / repeat_penalty (l > 0) or
-  // l * repeat_penalty, then less count * frequency + presence. window 0: none.
+  // l * repeat_penalty, then less count * frequency + presence. window 0: none; any other
+  // reads min(window, last_pos + 1, pc.ring) positions.
   float repeat_penalty, presence, frequency;
   uint window, last_pos;
   uint all;  // nonzero: draw from the whole row, k then its top-k (0: off; the op sends k > KMAX)
@@ -69,11 +70,12 @@ layout(std430, binding = 3) writeonly buffer Ids { uint ids[]; };
 // keys 4 at a time (pc.keys_base is a multiple of 4, the region rounded up to 4 words).
 layout(std430, binding = 4) coherent buffer Scratch { uint scratch[]; };
 layout(std430, binding = 4) coherent buffer ScratchWide { uvec4 scratch_wide[]; };
-// The row's tokens by position, position p at p % RING (the host writes it before an unchained
-// step; the draw writes the next position's token, the one a chained step then decodes).
-const uint RING = 512;  // ops::SampleTopK::kRing; window <= RING / 2, so that write is never read here
+// The row's tokens by position, position p at p % pc.ring (the host writes it before an
+// unchained step; the draw writes the next position's token, the one a chained step then
+// decodes). The window reads at most pc.ring positions, so distinct ones; the draw's write comes
+// after every workgroup's reads (the last to arrive makes it).
 layout(std430, binding = 5) buffer Ring { uint ring[]; };
-layout(push_constant) uniform Push { uint n_cols, split, partial_base, sums_base, keys_base; } pc;
+layout(push_constant) uniform Push { uint n_cols, split, partial_base, sums_base, keys_base, ring; } pc;
 
 // Entries as (key, index): key orders like the float (NaN as -inf, -0 as 0), 0 below every
 // value (a missing entry). "a before b": the larger key, or the same key and the lower index.
@@ -578,7 +580,7 @@ void draw_whole_row(uint b) {
   }
   if (lid == 0u) {
     ids[0] = token;
-    ring[(params.last_pos + 1u) % RING] = token;
+    ring[(params.last_pos + 1u) % pc.ring] = token;
   }
 }
 
@@ -595,36 +597,32 @@ void finish(uint b) {
   if (lid == 0u && params.k > 0u) {
     const uint token = draw(b);
     ids[0] = token;
-    ring[(params.last_pos + 1u) % RING] = token;
+    ring[(params.last_pos + 1u) % pc.ring] = token;
   }
 }
 
 // The penalties on the slice's keys (columns [begin, end), in registers as main() loads them):
-// staged in the sort slots, each token of the window that is the first of its kind there
-// (so each id once) rewrites its own logit if the slice holds it, then back to registers.
+// the window's tokens counted per column of the slice in the sort slots (the threads take its
+// positions in turn: any window, window / WG passes), then each column counted rewrites its key.
 void penalise(inout uint keys[PER], uint begin, uint end) {
   const uint lid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint t = 0u; t < PER; ++t) skey[lid + t * WG] = keys[t];
+  [[unroll]] for (uint t = 0u; t < PER; ++t) skey[lid + t * WG] = 0u;
   barrier();
-  const uint w = min(params.window, params.last_pos + 1u);
-  if (lid < w) {  // window <= WG
-    const uint id = ring[(params.last_pos - lid) % RING];
-    uint count = 0u;
-    bool first = true;
-    for (uint j = 0u; j < w; ++j) {
-      if (ring[(params.last_pos - j) % RING] != id) continue;
-      ++count;
-      if (j < lid) first = false;
-    }
-    if (first && id >= begin && id < end) {
-      precise float l = logit_values[id];
-      if (params.repeat_penalty != 1.0) l = l > 0.0 ? l / params.repeat_penalty : l * params.repeat_penalty;
-      precise float less = float(count) * params.frequency + params.presence;
-      skey[id - begin] = to_key(l - less);
-    }
+  const uint w = min(min(params.window, params.last_pos + 1u), pc.ring);
+  for (uint j = lid; j < w; j += WG) {
+    const uint id = ring[(params.last_pos - j) % pc.ring];
+    if (id >= begin && id < end) atomicAdd(skey[id - begin], 1u);
   }
   barrier();
-  [[unroll]] for (uint t = 0u; t < PER; ++t) keys[t] = skey[lid + t * WG];
+  [[unroll]] for (uint t = 0u; t < PER; ++t) {
+    const uint count = skey[lid + t * WG];
+    if (count > 0u) {
+      precise float l = from_key(keys[t]);  // the logit (NaN already -inf, -0 already 0)
+      if (params.repeat_penalty != 1.0) l = l > 0.0 ? l / params.repeat_penalty : l * params.repeat_penalty;
+      precise float less = float(count) * params.frequency + params.presence;
+      keys[t] = to_key(l - less);
+    }
+  }
   barrier();  // the slots are free for the selection
 }
 

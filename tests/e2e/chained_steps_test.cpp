@@ -260,9 +260,12 @@ TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
   Session chained(*model, SessionOptions{32, 8, false}), plain(*model, SessionOptions{32, 8, false}),
       host(*model, SessionOptions{32, 8, false});
   EXPECT_THROW(plain.decode(prompt, LogitsMode::Sample), Error);  // no draw set
-  generate::SamplerParams long_window = sp;
-  long_window.repeat_penalty = 1.1f, long_window.repeat_last_n = 257;  // the host's job: past the GPU's 256
-  EXPECT_THROW(plain.set_sampling(long_window, 0.5), Error);
+  generate::SamplerParams greedy = sp;
+  greedy.temperature = 0.0f;  // without penalties: the argmax's job (LogitsMode::ArgmaxOnly)
+  EXPECT_THROW(plain.set_sampling(greedy, 0.5), Error);
+  generate::SamplerParams whole_history = sp;  // any window is the GPU's (moevk_generate's ctx 0 and 1 below)
+  whole_history.repeat_penalty = 1.1f, whole_history.repeat_last_n = -1;
+  EXPECT_NO_THROW(plain.set_sampling(whole_history, 0.5));
   EXPECT_THROW(plain.set_sampling(sp, 1.0), Error);
 
   // The host's tokens: the copied logits sampled with the same uniforms; the candidates of a
@@ -327,7 +330,7 @@ TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
 
 // moevk_generate at a temperature on three contexts of one model: chained GPU draws (the
 // default), unchained (MOEVK_DISABLE=chain_steps) and host sampling (gpu_sampling off); plain
-// sampling, sampling with every penalty over a window, top-k off (the whole vocabulary), a top-k
+// sampling, sampling with every penalty over a window and over the whole history, top-k off (the whole vocabulary), a top-k
 // past the best 64, and greedy with a repetition penalty (on the GPU too: the penalised row's
 // best).
 TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
@@ -342,6 +345,7 @@ TEST(GpuSampling, GenerateGivesTheHostSamplersStream) {
   };
   for (const Sampling& sampling : {Sampling{"plain", 1.2f, 1.0f, 0.0f, 0.0f, 64, 40},
                                    Sampling{"penalties", 0.9f, 1.3f, 0.3f, 0.1f, 12, 40},
+                                   Sampling{"penalties over the whole history", 1.0f, 1.4f, 0.2f, 0.2f, -1, 40},
                                    Sampling{"top-k off, penalties", 1.1f, 1.2f, 0.0f, 0.0f, 32, 0},
                                    Sampling{"top-k 100", 1.3f, 1.0f, 0.0f, 0.0f, 64, 100},
                                    Sampling{"greedy, repetition penalty", 0.0f, 1.8f, 0.0f, 0.0f, 64, 40}}) {

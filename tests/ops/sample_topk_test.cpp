@@ -53,26 +53,32 @@ struct Outputs {
   uint32_t id = 0;
 };
 
+// The penalty tests' histories have 600 positions; a ring of 601 holds them and the draw's.
+constexpr uint32_t kRingPositions = 601;
+
 // One row on the GPU: outputs poisoned, the scratch's counter zeroed and its lists poisoned.
 class Rig {
  public:
-  Rig(vk::Context& ctx, const std::vector<float>& row) : ctx_(ctx), op_(ctx), n_(uint32_t(row.size())) {
+  Rig(vk::Context& ctx, const std::vector<float>& row, uint32_t ring_positions = kRingPositions)
+      : ctx_(ctx), op_(ctx), n_(uint32_t(row.size())), ring_positions_(ring_positions) {
     logits_ = test::upload(ctx, row);
     params_ = ctx.create_buffer(sizeof(ops::SampleParams), vk::BufferKind::Device, "sample params");
     candidates_ = test::poisoned(ctx, ops::SampleTopK::kCandidateBytes);
     id_ = test::poisoned(ctx, 4);
     scratch_ = test::poisoned(ctx, ops::SampleTopK::scratch_bytes(n_));
     ops::SampleTopK::clear_counters(ctx, scratch_.range());
-    ring_ = test::upload(ctx, std::vector<uint32_t>(ops::SampleTopK::kRing, 0), "ring");
+    ring_ = test::upload(ctx, std::vector<uint32_t>(ring_positions, 0), "ring");
     rec_ = std::make_unique<vk::Recorder>(ctx);
     rec_->begin();
     op_.record(*rec_, logits_.range(), n_, params_.range(), candidates_.range(), id_.range(), scratch_.range(),
                ring_.range());
     rec_->end();
   }
-  // The tokens by position for the penalties: position p at p % kRing.
+  // The tokens by position for the penalties: position p at p % ring_positions.
   void set_ring(const std::vector<uint32_t>& ring) { ctx_.upload(ring_.range(), ring.data(), ring.size() * 4); }
-  std::vector<uint32_t> ring() { return test::download<uint32_t>(ctx_, ring_, ops::SampleTopK::kRing); }
+  std::vector<uint32_t> ring() { return test::download<uint32_t>(ctx_, ring_, ring_positions_); }
+  // Where the draw goes: the position after the histories' last.
+  uint32_t next_in_ring() { return ring()[600 % ring_positions_]; }
   Outputs run(const ops::SampleParams& p) {
     ctx_.upload(params_.range(), &p, sizeof p);
     const std::vector<uint32_t> poison(2 * kK, test::kPoison);
@@ -95,7 +101,7 @@ class Rig {
  private:
   vk::Context& ctx_;
   ops::SampleTopK op_;
-  uint32_t n_;
+  uint32_t n_, ring_positions_;
   vk::Buffer logits_, params_, candidates_, id_, scratch_, ring_;
   std::unique_ptr<vk::Recorder> rec_;
 };
@@ -171,13 +177,14 @@ Drawn reference_draw(const std::vector<Pair>& c, const ops::SampleParams& p) {
 
 // A 600-position history for the penalty tests: random ids of the row, repeats of its best 6
 // among the last 36 positions, and in a row of several slices the ids either side of the first
-// slice edge; with `ends` the row's first and last ids too. And its last kRing positions as
-// the ring the shader reads.
+// slice edge; with `ends` the row's first and last ids too. And its last ring_positions
+// positions as the ring the shader reads (position p at p % ring_positions).
 struct History {
   std::vector<int32_t> ids;
   std::vector<uint32_t> ring;
 };
-History penalty_history(const std::vector<float>& row, uint32_t seed, bool ends) {
+History penalty_history(const std::vector<float>& row, uint32_t seed, bool ends,
+                        uint32_t ring_positions = kRingPositions) {
   const uint32_t cols = uint32_t(row.size());
   std::mt19937 rng(seed);
   History h;
@@ -187,16 +194,18 @@ History penalty_history(const std::vector<float>& row, uint32_t seed, bool ends)
   for (int i = 0; i < 12; ++i) h.ids[599 - 3 * i] = int32_t(best[i % 6].index);  // repeats of the best
   if (ends) h.ids[590] = 0, h.ids[591] = int32_t(cols - 1);
   if (cols > 2048) h.ids[592] = 2047, h.ids[593] = 2048;
-  h.ring.resize(ops::SampleTopK::kRing);
-  for (uint32_t p = 600 - ops::SampleTopK::kRing; p < 600; ++p) h.ring[p % ops::SampleTopK::kRing] = uint32_t(h.ids[p]);
+  h.ring.resize(ring_positions);
+  for (uint32_t p = 600 - std::min(600u, ring_positions); p < 600; ++p) h.ring[p % ring_positions] = uint32_t(h.ids[p]);
   return h;
 }
 
-// The row as generate::Sampler penalises it over the last `window` ids of the history.
+// The row as generate::Sampler penalises it over the last `window` ids of the history (all of
+// them where it holds fewer).
 std::vector<float> penalised_reference(std::vector<float> row, const std::vector<int32_t>& history, uint32_t window,
                                        float repeat, float presence, float frequency) {
   std::map<int32_t, int> counts;
-  for (size_t i = history.size() - window; i < history.size(); ++i) ++counts[history[i]];
+  for (size_t i = history.size() - std::min<size_t>(window, history.size()); i < history.size(); ++i)
+    ++counts[history[i]];
   for (const auto& [id, count] : counts) {
     float& l = row[id];
     if (repeat != 1.0f) l = l > 0 ? l / repeat : l * repeat;
@@ -328,32 +337,42 @@ TEST_F(GpuTest, SampleTopKDrawsAsTheHostSampler) {
 
 // Penalties: the window's tokens (repeats among them, some among the best, one in each slice
 // edge) penalised as generate::Sampler does, then the candidates and the draw of that row; the
-// drawn token lands in the ring at the next position. The GPU divides within 2.5 ulp: values
-// compare to 4 ulp, indices and draws exactly (ties within 4 ulp do not occur in these rows).
+// drawn token lands in the ring at the next position. Windows short and long (more positions
+// than the workgroup's threads; the whole 600-token history; past it, which takes the history
+// as the host does), in a ring that holds the history and in one of just the window that wraps
+// (the draw then overwrites the window's oldest position, after every read of it), and in a
+// ring shorter than the window (the shader reads the positions it holds, no slot twice). The GPU
+// divides within 2.5 ulp: values compare to 4 ulp, indices and draws exactly (ties within 4 ulp
+// do not occur in these rows).
 TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
   uint32_t seed = 900;
   for (uint32_t cols : {300u, 5000u, 151936u}) {
     SCOPED_TRACE("cols=" + std::to_string(cols));
     auto row = test::random_normal(cols, seed++, 1.5f);
-    // The history: 600 positions, the window the last `window` of them, written to the ring.
-    const History h = penalty_history(row, seed++, /*ends=*/true);
-    const std::vector<int32_t>& history = h.ids;
+    const uint32_t history_seed = seed++;
     struct Setting {
       float temperature, repeat, presence, frequency;
-      uint32_t window;
+      uint32_t window, ring_positions;
     };
-    for (const Setting& st : {Setting{0.9f, 1.3f, 0.0f, 0.0f, 64}, Setting{0.8f, 1.1f, 0.4f, 0.2f, 256},
-                              Setting{0.0f, 1.5f, 0.0f, 0.0f, 32}, Setting{1.2f, 1.0f, 0.8f, 0.0f, 17}}) {
-      SCOPED_TRACE("T=" + std::to_string(st.temperature) + " window=" + std::to_string(st.window));
+    for (const Setting& st :
+         {Setting{0.9f, 1.3f, 0.0f, 0.0f, 64, kRingPositions}, Setting{0.8f, 1.1f, 0.4f, 0.2f, 256, kRingPositions},
+          Setting{0.0f, 1.5f, 0.0f, 0.0f, 32, kRingPositions}, Setting{1.2f, 1.0f, 0.8f, 0.0f, 17, kRingPositions},
+          Setting{0.9f, 1.2f, 0.3f, 0.1f, 600, kRingPositions}, Setting{1.0f, 1.3f, 0.2f, 0.2f, 300, 300},
+          Setting{0.0f, 1.4f, 0.1f, 0.3f, 5000, kRingPositions}, Setting{0.9f, 1.3f, 0.0f, 0.2f, 600, 300}}) {
+      SCOPED_TRACE("T=" + std::to_string(st.temperature) + " window=" + std::to_string(st.window) +
+                   " ring=" + std::to_string(st.ring_positions));
+      // The history: 600 positions, the window the last `window` of them, written to the ring.
+      const History h = penalty_history(row, history_seed, /*ends=*/true, st.ring_positions);
+      const std::vector<int32_t>& history = h.ids;
+      const uint32_t seen = std::min(st.window, st.ring_positions);
       generate::SamplerParams sp;
       sp.temperature = st.temperature, sp.top_k = 40, sp.repeat_penalty = st.repeat;
-      sp.presence_penalty = st.presence, sp.frequency_penalty = st.frequency, sp.repeat_last_n = int32_t(st.window);
+      sp.presence_penalty = st.presence, sp.frequency_penalty = st.frequency, sp.repeat_last_n = int32_t(seen);
       ASSERT_TRUE(sp.fits_gpu());
       // The host's penalised row, ranked.
-      const std::vector<float> penalised =
-          penalised_reference(row, history, st.window, st.repeat, st.presence, st.frequency);
+      const std::vector<float> penalised = penalised_reference(row, history, seen, st.repeat, st.presence, st.frequency);
       const auto want_top = reference_top(penalised);
-      Rig rig(*ctx, row);
+      Rig rig(*ctx, row, st.ring_positions);
       for (int d = 0; d < 4; ++d) {
         rig.set_ring(h.ring);
         const float u = (float(d) + 0.37f) / 4.0f;
@@ -373,7 +392,7 @@ TEST_F(GpuTest, SampleTopKAppliesPenaltiesOverTheWindow) {
         if (ref.margin >= 1e-5) {
           EXPECT_EQ(int32_t(got.id), want) << "u=" << u;
         }
-        EXPECT_EQ(rig.ring()[600 % ops::SampleTopK::kRing], got.id) << "the draw goes to the next position";
+        EXPECT_EQ(rig.next_in_ring(), got.id) << "the draw goes to the next position";
       }
     }
   }
@@ -398,10 +417,11 @@ TEST_F(GpuTest, SampleTopKRejectsBadRanges) {
   rec.begin();
   const vk::BufferRange r = big.range();
   EXPECT_THROW(op.record(rec, r, 0, r, r, r, r, r), Error);
-  // A vocabulary-sized row needs its lists in the scratch; the candidates 512 bytes; the ring 2 KiB.
+  // A vocabulary-sized row needs its lists in the scratch; the candidates 512 bytes; the ring a
+  // position at least.
   EXPECT_THROW(op.record(rec, r, 151936, r, r, r, small.range(), r), Error);
   EXPECT_THROW(op.record(rec, r, 1000, r, small.range(), r, r, r), Error);
-  EXPECT_THROW(op.record(rec, r, 1000, r, r, r, r, small.range()), Error);
+  EXPECT_THROW(op.record(rec, r, 1000, r, r, r, r, small.range(0, 2)), Error);
   // The scratch is read 16 bytes at a time: an offset of 4 is refused.
   const vk::BufferRange shifted{r.buffer, 4, r.size - 4};
   EXPECT_THROW(op.record(rec, r, 1000, r, r, r, shifted, r), Error);
@@ -634,7 +654,7 @@ TEST_F(GpuTest, SampleTopKWholeRowDrawAppliesPenalties) {
     auto row = test::random_normal(cols, seed++, 2.0f);
     const History h = penalty_history(row, seed++, /*ends=*/false);
     const std::vector<int32_t>& history = h.ids;
-    const uint32_t window = 128;
+    const uint32_t window = 400;  // more positions than the workgroup's threads
     const float repeat = 1.3f, presence = 0.4f, frequency = 0.2f;
     const std::vector<float> penalised = penalised_reference(row, history, window, repeat, presence, frequency);
     const RankedRow ranked = rank_row(penalised);
@@ -648,7 +668,7 @@ TEST_F(GpuTest, SampleTopKWholeRowDrawAppliesPenalties) {
         const Outputs got = rig.run(p);
         const WholeRowWant want = whole_row_want(ranked, penalised, p, 1e-5);
         ++checked;
-        EXPECT_EQ(rig.ring()[600 % ops::SampleTopK::kRing], got.id) << "the draw goes to the next position";
+        EXPECT_EQ(rig.next_in_ring(), got.id) << "the draw goes to the next position";
         if (!want.stable) {
           ++unstable;
           continue;

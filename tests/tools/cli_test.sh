@@ -131,15 +131,19 @@ done
 check "sampled run prints 12 ids" bash -c "tr -d '\n' <'$tmp/sampled-gpu.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
 check "sampled run: the same seed, the same ids" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-gpu-again.out"
 check "sampled run: GPU draws are the host sampler's" cmp -s "$tmp/sampled-gpu.out" "$tmp/sampled-host.out"
-# With penalties (over the last 16 tokens) too.
-for how in gpu host; do
-  disable=""; [ "$how" = host ] && disable=gpu_sampling
-  MOEVK_DISABLE=$disable "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed 42 --ignore-eos \
-    --repeat-penalty 1.3 --repeat-last-n 16 --presence-penalty 0.2 --print-ids --no-progress \
-    >"$tmp/penalised-$how.out" 2>/dev/null
+# With penalties (over the last 16 tokens, and over the whole context: -1) too.
+for last_n in 16 -1; do
+  for how in gpu host; do
+    disable=""; [ "$how" = host ] && disable=gpu_sampling
+    MOEVK_DISABLE=$disable "$moevk" run -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 -n 12 --temp 0.9 --seed 42 --ignore-eos \
+      --repeat-penalty 1.3 --repeat-last-n "$last_n" --presence-penalty 0.2 --print-ids --no-progress \
+      >"$tmp/penalised-$how$last_n.out" 2>/dev/null
+  done
+  check "penalised run (last $last_n) prints 12 ids" \
+    bash -c "tr -d '\n' <'$tmp/penalised-gpu$last_n.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
+  check "penalised run (last $last_n): GPU draws are the host sampler's" \
+    cmp -s "$tmp/penalised-gpu$last_n.out" "$tmp/penalised-host$last_n.out"
 done
-check "penalised run prints 12 ids" bash -c "tr -d '\n' <'$tmp/penalised-gpu.out' | grep -Eq '^[0-9]+(,[0-9]+){11}$'"
-check "penalised run: GPU draws are the host sampler's" cmp -s "$tmp/penalised-gpu.out" "$tmp/penalised-host.out"
 
 # The first greedy id equals the argmax of the last prompt position's logits.
 "$moevk" logits -m "$tmp/m.gguf" --prompt-ids 5,6,7,8 --top 1 >"$tmp/logits" 2>&1
@@ -172,7 +176,7 @@ check "perplexity says the text is too short" grep -q "3 tokens, less than one c
 check "perplexity without a text exits 2" test "$rc" = 2
 
 # Numeric options are checked when parsed.
-for bad in "-c -1" "-c 99999999999" "-n -5" "-b 0" "--temp -1" "--top-p 2" "--seed -1" "-n 12abc"; do
+for bad in "-c -1" "-c 99999999999" "-n -5" "-b 0" "--temp -1" "--top-p 2" "--seed -1" "-n 12abc" "--repeat-last-n -2"; do
   "$moevk" run -m "$tmp/m.gguf" -p hi $bad --no-progress >/dev/null 2>"$tmp/err"; rc=$?
   check "run $bad is refused" test "$rc" = 2
   check "run $bad names the option" grep -q "option ${bad%% *}" "$tmp/err"
