@@ -57,12 +57,11 @@ vk::Buffer weights(vk::Context& ctx, quant::Type type, uint32_t cols, uint64_t r
     // values: random bytes, with each 16-bit field a small finite half (0x2000-0x23FF).
     for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>(i % 2 ? 0x20 | (rng() & 3) : rng());
   }
-  if (ops::weight_layout_differs(type)) {  // in the order the kernels read it, as the loader does
-    std::vector<uint8_t> packed = chunk;
-    ops::to_device_layout(type, cols, packed.data(), chunk.data(), chunk_rows);
-  }
+  const std::vector<uint8_t> packed = chunk;
   for (uint64_t r = 0; r < rows; r += chunk_rows) {
     uint64_t n = std::min(chunk_rows, rows - r);
+    // In the order the kernels read it, as the loader does (split rows rotate by their offset).
+    if (ops::weight_layout_differs(type)) ops::to_device_layout(type, cols, packed.data(), chunk.data(), n, r * row_bytes);
     ctx.upload(b.range(r * row_bytes, n * row_bytes), chunk.data(), n * row_bytes);
   }
   return b;

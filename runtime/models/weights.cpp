@@ -256,12 +256,12 @@ struct WeightLoader {
       ctx.upload(buffer.range(offset, t.size), t.size, row, [&](uint8_t* out, uint64_t at, uint64_t n) {
         const uint64_t rows = n / row, per = (rows + threads - 1) / threads;
         if (threads == 1 || n < (1u << 20)) {
-          ops::to_device_layout(t.type, cols, data.data() + at, out, rows);
+          ops::to_device_layout(t.type, cols, data.data() + at, out, rows, offset + at);
           return;
         }
         auto share = [&](uint64_t first) {
           ops::to_device_layout(t.type, cols, data.data() + at + first * row, out + first * row,
-                                std::min(per, rows - first));
+                                std::min(per, rows - first), offset + at + first * row);
         };
         std::vector<std::thread> workers;
         uint64_t first = per;  // this thread takes the first share
@@ -278,7 +278,7 @@ struct WeightLoader {
     }
     std::vector<uint8_t> staged(row);  // rows longer than a staging chunk: one at a time
     for (uint64_t at = 0; at < t.size; at += row) {
-      ops::to_device_layout(t.type, cols, data.data() + at, staged.data(), 1);
+      ops::to_device_layout(t.type, cols, data.data() + at, staged.data(), 1, offset + at);
       ctx.upload(buffer.range(offset + at, row), staged.data(), row);
     }
   }

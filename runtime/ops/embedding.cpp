@@ -34,7 +34,7 @@ void Embedding::record(vk::Recorder& rec, const Matrix& table, const vk::BufferR
           "embedding: table range too small");
   const uint64_t row_bytes = table.row_bytes();
   const uint64_t limit = max_weight_binding_bytes_ ? max_weight_binding_bytes_ : ctx_.caps().max_storage_buffer_range;
-  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = weight_binding_slack(ctx_);
   require(limit >= slack + row_bytes, MOEVK_ERROR_UNSUPPORTED, "embedding: one row exceeds the storage buffer range");
   const uint32_t chunk_rows = static_cast<uint32_t>(std::min<uint64_t>(table.rows, (limit - slack) / row_bytes));
   vk::PipelineDesc desc{"get_rows_" + weight_variant(table.type), 3, sizeof(GetRowsPush), {kWorkgroup}};

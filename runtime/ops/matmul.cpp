@@ -86,7 +86,7 @@ vk::BufferRange MatMul::dot_scratch(uint64_t bytes) const {
 uint64_t MatMul::weight_binding_limit() const {
   const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
                                                            : ctx_.caps().max_storage_buffer_range;
-  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = weight_binding_slack(ctx_);
   return limit > slack ? limit - slack : 0;
 }
 
@@ -244,7 +244,7 @@ bool MatMul::merges(std::span<const Product> products, uint32_t n_tokens) const 
   }
   // One binding for the weights, one for the outputs (a bias range is far smaller than those).
   const Extents e = extents_of(products, n_tokens);
-  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = weight_binding_slack(ctx_);
   return e.w_hi - e.w_lo <= weight_binding_limit() && e.y_hi - e.y_lo + slack <= ctx_.caps().max_storage_buffer_range;
 }
 

@@ -238,7 +238,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
   check_experts(down, "down", s.n_ff, s.n_embd, s.n_expert);
   const uint64_t limit = options_.max_weight_binding_bytes ? options_.max_weight_binding_bytes
                                                            : ctx_.caps().max_storage_buffer_range;
-  const uint64_t slack = std::max<uint64_t>(ctx_.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = weight_binding_slack(ctx_);
   const uint32_t per_window = experts_per_window(limit, slack, s.n_expert, {&gate, &up, &down});
   struct Window {
     uint32_t first, end;

@@ -27,20 +27,25 @@ bool weight_type_supported(quant::Type t) {
 namespace {
 
 // The types whose blocks' f16 d moves behind the row's other bytes on the device
-// (shaders/common/quant.glsl's QUANT_SPLIT_BODY), by where d sits in the GGUF block.
+// (shaders/common/quant.glsl's QUANT_SPLIT_BODY), by where d sits in the GGUF block; each row
+// rotated by split_row_shift so that its bodies start 8-aligned.
 template <uint32_t kBlockBytes, uint32_t kDAt>
-void split_rows(uint64_t blocks, const uint8_t* src, uint8_t* dst, uint64_t n_rows) {
+void split_rows(uint64_t blocks, const uint8_t* src, uint8_t* dst, uint64_t n_rows, uint64_t dst_offset) {
   constexpr uint32_t kBody = kBlockBytes - 2;
   const uint64_t row = kBlockBytes * blocks;
   // Fixed-size copies, so they compile to a few moves: all 26 GB of a Mixtral-8x7B Q4_0 file pass here.
-  for (uint64_t r = 0; r < n_rows; ++r, src += row, dst += row) {
-    uint8_t* scales = dst + kBody * blocks;
+  for (uint64_t r = 0; r < n_rows; ++r, src += row, dst += row, dst_offset += row) {
+    const uint64_t shift = split_row_shift(dst_offset, blocks);
+    uint8_t* bodies = dst + shift;
     for (uint64_t b = 0; b < blocks; ++b) {
       const uint8_t* block = src + kBlockBytes * b;
-      std::memcpy(scales + 2 * b, block + kDAt, 2);
-      if constexpr (kDAt > 0) std::memcpy(dst + kBody * b, block, kDAt);  // the bytes before d
+      // The d: behind the bodies, the last shift / 2 of them wrapping round to the row's start.
+      uint64_t d_at = kBody * blocks + shift + 2 * b;
+      if (d_at >= row) d_at -= row;
+      std::memcpy(dst + d_at, block + kDAt, 2);
+      if constexpr (kDAt > 0) std::memcpy(bodies + kBody * b, block, kDAt);  // the bytes before d
       if constexpr (kDAt < kBody)  // and after it
-        std::memcpy(dst + kBody * b + kDAt, block + kDAt + 2, kBody - kDAt);
+        std::memcpy(bodies + kBody * b + kDAt, block + kDAt + 2, kBody - kDAt);
     }
   }
 }
@@ -52,16 +57,25 @@ bool weight_layout_differs(quant::Type t) {
   return t == Type::Q4_0 || t == Type::IQ4_NL || t == Type::Q8_0 || t == Type::Q6_K;
 }
 
-void to_device_layout(quant::Type t, uint32_t cols, const uint8_t* src, uint8_t* dst, uint64_t n_rows) {
+uint64_t split_row_shift(uint64_t row_offset, uint64_t blocks) {
+  const uint64_t shift = (8 - row_offset % 8) % 8;
+  return shift <= 2 * blocks ? shift : 0;
+}
+
+void to_device_layout(quant::Type t, uint32_t cols, const uint8_t* src, uint8_t* dst, uint64_t n_rows,
+                      uint64_t dst_offset) {
   using quant::Type;
   const uint64_t blocks = cols / quant::type_info(t).block_size;
+  if (weight_layout_differs(t))
+    require(dst_offset % 2 == 0, MOEVK_ERROR_INVALID_ARGUMENT,
+            "weights must start at an even byte offset, got " + std::to_string(dst_offset));
   switch (t) {
     case Type::Q4_0: case Type::IQ4_NL:  // { f16 d; u8 qs[16]; }
-      return split_rows<18, 0>(blocks, src, dst, n_rows);
+      return split_rows<18, 0>(blocks, src, dst, n_rows, dst_offset);
     case Type::Q8_0:  // { f16 d; int8 qs[32]; }
-      return split_rows<34, 0>(blocks, src, dst, n_rows);
+      return split_rows<34, 0>(blocks, src, dst, n_rows, dst_offset);
     case Type::Q6_K:  // { u8 ql[128], qh[64]; int8 scales[16]; f16 d; }
-      return split_rows<210, 208>(blocks, src, dst, n_rows);
+      return split_rows<210, 208>(blocks, src, dst, n_rows, dst_offset);
     default: std::memcpy(dst, src, quant::row_bytes(t, cols) * n_rows);
   }
 }
@@ -126,6 +140,12 @@ bool weight_has_int8_dot(quant::Type t) {
          t == Type::IQ3_XXS || t == Type::IQ3_S || t == Type::IQ1_S || t == Type::IQ1_M;
 }
 
+uint64_t weight_binding_alignment(const vk::Context& ctx) {
+  return std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 8);
+}
+
+uint64_t weight_binding_slack(const vk::Context& ctx) { return weight_binding_alignment(ctx) + 4; }
+
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes) {
   // Even is what quant.glsl needs (16-bit fields); f32 rows are whole words, so a 4-aligned matrix
   // (required by the ops) keeps every row chunk 4-aligned.
@@ -134,7 +154,7 @@ WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, 
   require(bytes <= data.size, MOEVK_ERROR_INVALID_ARGUMENT,
           "weight range of " + std::to_string(data.size) + " bytes is smaller than the matrix (" +
               std::to_string(bytes) + " bytes)");
-  const uint64_t align = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4);
+  const uint64_t align = weight_binding_alignment(ctx);
   WeightBinding b;
   const uint64_t start = data.offset - data.offset % align;
   b.base = static_cast<uint32_t>(data.offset - start);

@@ -40,19 +40,33 @@ void require_decode_shape(const vk::Context& ctx, const char* op, uint32_t workg
 
 // The order of a weight matrix's bytes on the device, where quant.glsl reads them differently
 // from GGUF's blocks: a Q4_0, IQ4_NL, Q8_0 or Q6_K row holds each block's bytes but its f16 d
-// first, then the blocks' d (quant.glsl's QUANT_SPLIT_BODY: the quants of an 8-aligned row load
-// as 64-bit words). Same size as the GGUF rows; other types are uploaded as they are in the file.
+// first, then the blocks' d (quant.glsl's QUANT_SPLIT_BODY: the quants load as 64-bit words),
+// and the row is rotated right by split_row_shift bytes (the last d wrapping round to its
+// start), so that the bodies start 8-aligned wherever the row does. Same size as the GGUF rows;
+// other types are uploaded as they are in the file.
 bool weight_layout_differs(quant::Type t);
+// The rotation of a split row of `blocks` blocks that starts at row_offset (even) in its buffer:
+// the bytes up to the next multiple of 8, where its d (2 bytes a block) can fill them; else 0.
+// quant.glsl's quant_block computes the same from the row's offset in its binding, which
+// bind_weights starts 8-aligned, so both agree.
+uint64_t split_row_shift(uint64_t row_offset, uint64_t blocks);
 // Writes n_rows whole rows of type t (cols elements each) from GGUF order at src into the
-// device order at dst (src and dst do not overlap). A plain copy for the other types.
-void to_device_layout(quant::Type t, uint32_t cols, const uint8_t* src, uint8_t* dst, uint64_t n_rows);
+// device order at dst (src and dst do not overlap), for rows that start at byte dst_offset of
+// their device buffer (even). A plain copy for the other types.
+void to_device_layout(quant::Type t, uint32_t cols, const uint8_t* src, uint8_t* dst, uint64_t n_rows,
+                      uint64_t dst_offset);
 
 struct WeightBinding {
   vk::BufferRange range;  // starts aligned; covers base + bytes rounded up to whole words
   uint32_t base = 0;      // byte offset of the matrix inside `range`
 };
 // `bytes` of weights at `data.offset`. The rounding up to a whole word may reach up to 3 bytes
-// past data.size: the buffer must have them (device buffers are allocated in whole words).
+// past data.size: the buffer must have them (device buffers are allocated in whole words). The
+// binding starts at a multiple of weight_binding_alignment: the device's
+// minStorageBufferOffsetAlignment, and at least 8 (split rows rotate by their offset mod 8).
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes);
+uint64_t weight_binding_alignment(const vk::Context& ctx);
+// What bind_weights may add to a binding's size: its alignment's base and the word rounding.
+uint64_t weight_binding_slack(const vk::Context& ctx);
 
 }  // namespace moevk::ops

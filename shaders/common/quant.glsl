@@ -593,20 +593,30 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
 #ifdef QUANT_SPLIT_BODY
 // Q4_0, IQ4_NL, Q8_0 and Q6_K: on the device (runtime/ops/weight_binding.cpp's
 // to_device_layout; same size as in the file) a row of nb = cols / QK blocks holds each block's
-// bytes but its f16 d, QUANT_SPLIT_BODY of them, at row + QUANT_SPLIT_BODY * b, then the nb d at
-// row + QUANT_SPLIT_BODY * nb + 2 b. Those bodies are multiples of 8 bytes, so their quant bytes
-// are 8-aligned wherever the row is and load as 64-bit words (weight_u64_wide); in GGUF's packed
-// order every second block sits at 2 mod 4, where an 8-byte read takes three word loads and a
-// warp's loads spread over 18 (Q4_0) to 210 (Q6_K) bytes a thread. Rows are 8-aligned (in an
-// 8-aligned matrix) when cols % 128 == 0 for Q4_0, IQ4_NL and Q8_0, and cols % 1024 == 0 for
-// Q6_K (Mixtral's and Qwen3's hidden sizes; of Qwen3-30B-A3B's 768-wide expert rows only every
-// fourth). A block is uvec2(body byte, d byte).
+// bytes but its f16 d, QUANT_SPLIT_BODY of them, then the nb d, and the whole row is rotated
+// right by s = quant_row_shift(row) bytes: body b at row + s + QUANT_SPLIT_BODY * b, d b at
+// row + (s + QUANT_SPLIT_BODY * nb + 2 b) mod the row's bytes (the last s / 2 d wrap round to the
+// row's start). The bodies are multiples of 8 bytes, so with s taking the row's start to the
+// next multiple of 8 every quant byte is 8-aligned and loads as a 64-bit word
+// (weight_u64_wide); in GGUF's packed order every second block sits at 2 mod 4, where an 8-byte
+// read takes three word loads and a warp's loads spread over 18 (Q4_0) to 210 (Q6_K) bytes a
+// thread. s needs 2 nb >= 8 - row % 8 (rows of 1 or 2 blocks may not rotate: word loads there);
+// so Qwen3-30B-A3B's 768-wide Q6_K expert rows (3 blocks, 630 bytes: three in four rows start
+// off 8) load as wide as the rest. The row offset is its binding's (bind_weights starts
+// bindings 8-aligned, so the host's rotation by buffer offset is this one). A block is
+// uvec2(body byte, d byte).
 #ifndef QUANT_ROW_COLS
 #error "split-layout types need the row length: define QUANT_ROW_COLS (e.g. pc.cols) before including quant.glsl"
 #endif
 #define QBLOCK uvec2
+uint quant_row_shift(uint row_byte) {  // ops::split_row_shift
+  const uint s = (8u - (row_byte & 7u)) & 7u;
+  return s <= 2u * (QUANT_ROW_COLS / QK) ? s : 0u;
+}
 uvec2 quant_block(uint row_byte, uint b) {
-  return uvec2(row_byte + QUANT_SPLIT_BODY * b, row_byte + QUANT_SPLIT_BODY * (QUANT_ROW_COLS / QK) + 2u * b);
+  const uint nb = QUANT_ROW_COLS / QK, s = quant_row_shift(row_byte);
+  const uint d = s + QUANT_SPLIT_BODY * nb + 2u * b, row_end = (QUANT_SPLIT_BODY + 2u) * nb;
+  return uvec2(row_byte + s + QUANT_SPLIT_BODY * b, row_byte + (d < row_end ? d : d - row_end));
 }
 #else
 // Every other type keeps GGUF's packed blocks on the device: block b at row + b * BLOCK_BYTES.

@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "ops/transformer.hpp"
+#include "ops/weight_binding.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
 
@@ -30,7 +31,7 @@ void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32
   const auto w = test::random_weights(t, rows, cols, seed, source);
   const auto table = test::dequantized(t, w, rows, cols);
   std::vector<uint8_t> padded(lead, 0xAB);
-  const auto on_device = test::device_weights(t, w, rows, cols);
+  const auto on_device = test::device_weights(t, w, rows, cols, lead);
   padded.insert(padded.end(), on_device.begin(), on_device.end());
   auto wbuf = test::upload(ctx, padded, "embedding table");
   const std::vector<uint32_t> ids = {3, 0, 6, 6, 7, 1000000, 2, 5, 1};
@@ -38,7 +39,7 @@ void check_embedding(vk::Context& ctx, Type t, test::WeightSource source, uint32
   auto idbuf = test::upload(ctx, ids, "token ids");
   auto out = test::poisoned(ctx, uint64_t(n) * cols * 4);
   ops::Matrix m{wbuf.range(lead, w.size()), t, cols, rows};
-  const uint64_t slack = std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = ops::weight_binding_slack(ctx);
   ops::Embedding op(ctx, rows_per_binding ? slack + rows_per_binding * quant::row_bytes(t, cols) : 0);
   test::run_once(ctx, [&](vk::Recorder& r) { op.record(r, m, idbuf.range(), out.range(), n); });
   std::vector<double> want(size_t(n) * cols, 0.0);

@@ -53,11 +53,13 @@ void check_products(vk::Context& ctx, const ops::MatMul& op, const ProductsCase&
   for (size_t m = 0; m < n; ++m) {
     w[m] = test::random_weights(c.types[m], c.rows[m], c.cols, seed + 10 * uint32_t(m));
     wf[m] = test::dequantized(c.types[m], w[m], c.rows[m], c.cols);
-    w[m] = test::device_weights(c.types[m], w[m], c.rows[m], c.cols);
     bias[m] = test::random_floats(c.rows[m], seed + 10 * uint32_t(m) + 1);
     packed.resize(packed.size() + 36 + 12 * m, 0xCD);
     w_at[m] = packed.size();
-    packed.insert(packed.end(), w[m].begin(), w[m].end());
+    // Where it goes: packed at w_at, or alone at the start of its buffer.
+    const std::vector<uint8_t> on_device = test::device_weights(c.types[m], w[m], c.rows[m], c.cols, w_at[m]);
+    packed.insert(packed.end(), on_device.begin(), on_device.end());
+    w[m] = test::device_weights(c.types[m], w[m], c.rows[m], c.cols, 0);
   }
   std::vector<vk::Buffer> wbufs;
   if (c.same_buffer) {

@@ -12,6 +12,7 @@
 #include "ops/coopmat.hpp"
 #include "ops/matmul.hpp"
 #include "ops/quantize_q8.hpp"
+#include "ops/weight_binding.hpp"
 #include "matmul_cases.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
@@ -55,7 +56,7 @@ void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const 
   const auto w = test::random_weights(c.type, c.rows, c.cols, seed, c.source);
   const auto wf = test::dequantized(c.type, w, c.rows, c.cols);
   std::vector<uint8_t> padded(lead, 0xCD);
-  const auto on_device = test::device_weights(c.type, w, c.rows, c.cols);
+  const auto on_device = test::device_weights(c.type, w, c.rows, c.cols, lead);
   padded.insert(padded.end(), on_device.begin(), on_device.end());
   const auto x = test::random_floats(size_t(c.tokens) * c.cols, seed + 1);
   const auto bias = test::random_floats(c.rows, seed + 2);
@@ -429,7 +430,7 @@ TEST_F(GpuTest, MatMulAccumulateAddsToOutputOnEveryPath) {
   // y += W x (+ bias): the residual add fused into the product, on mv (subgroup and plain
   // reduction), mm and mm_dot, over a split matrix too (every chunk adds to its own rows).
   uint32_t seed = 2700;
-  const uint64_t slack = std::max<uint64_t>(ctx->caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = ops::weight_binding_slack(*ctx);
   for (int variant = 0; variant < 5; ++variant) {
     ops::MatMulOptions options;
     options.allow_coopmat = false;
@@ -496,7 +497,7 @@ TEST_F(GpuTest, MatMulRejectsTypesWithoutAKernel) {
 TEST_F(GpuTest, MatMulSplitsMatricesLargerThanOneBinding) {
   // Bindings of a few rows (as a vocabulary matrix beyond lavapipe's 128 MiB range would be):
   // every path writes its chunk's rows at the right place, chunk starts 2 mod 4 for q4_0.
-  const uint64_t slack = std::max<uint64_t>(ctx->caps().min_storage_buffer_offset_alignment, 4) + 4;
+  const uint64_t slack = ops::weight_binding_slack(*ctx);
   uint32_t seed = 2000;
   for (const Case& c : {Case{Type::Q4_0, 130, 96, 3, true}, Case{Type::Q4_0, 130, 96, 33, true},
                         Case{Type::Q6_K, 65, 256, 1}, Case{Type::F16, 70, 40, 17, true}}) {

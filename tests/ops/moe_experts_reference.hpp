@@ -55,12 +55,14 @@ inline Experts make_experts(Type t, uint32_t n_expert, uint32_t rows, uint32_t c
   const auto all = test::random_weights(t, n_expert * rows, cols, seed, source);
   Experts x;
   x.values = test::dequantized(t, all, n_expert * rows, cols);
-  const auto on_device = test::device_weights(t, all, n_expert * rows, cols);  // bytes: as uploaded
   const uint64_t matrix = quant::row_bytes(t, cols) * rows;
   x.stride = matrix + pad;
   x.bytes.assign(lead + (n_expert - 1) * x.stride + matrix + 4, 0xCD);
-  for (uint32_t e = 0; e < n_expert; ++e)
-    std::copy(on_device.begin() + e * matrix, on_device.begin() + (e + 1) * matrix, x.bytes.begin() + lead + e * x.stride);
+  for (uint32_t e = 0; e < n_expert; ++e) {  // bytes as uploaded: in device order for where each expert goes
+    const std::vector<uint8_t> one(all.begin() + e * matrix, all.begin() + (e + 1) * matrix);
+    const auto on_device = test::device_weights(t, one, rows, cols, lead + e * x.stride);
+    std::copy(on_device.begin(), on_device.begin() + matrix, x.bytes.begin() + lead + e * x.stride);
+  }
   return x;
 }
 

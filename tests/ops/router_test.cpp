@@ -99,7 +99,7 @@ Outputs run_router(vk::Context& ctx, const ops::RouterShape& s, Type type, const
     n_buf = test::upload(ctx, *norm_weight, "norm weight");
     norm = {n_buf.range(), kNormEps};
   }
-  auto w_buf = test::upload(ctx, test::device_weights(type, w_bytes, s.n_expert, s.n_embd), "router weights");
+  auto w_buf = test::upload(ctx, test::device_weights(type, w_bytes, s.n_expert, s.n_embd, 0), "router weights");
   auto x_buf = test::upload(ctx, x);
   auto scratch = test::poisoned(ctx, ops::MoeRouter::scratch_bytes(s));
   ops::MoeRouter::clear_counters(ctx, scratch.range());
@@ -324,7 +324,7 @@ TEST_F(GpuTest, RouterHandoffReplaysWithFreshCounts) {
   const auto w = test::dequantized(Type::Q8_0, w_bytes, s.n_expert, s.n_embd);
   const ops::Matrix m{{}, Type::Q8_0, s.n_embd, s.n_expert};
   ASSERT_EQ(router.path_for(s, m), "handoff");
-  auto w_buf = test::upload(*ctx, test::device_weights(Type::Q8_0, w_bytes, s.n_expert, s.n_embd), "router weights");
+  auto w_buf = test::upload(*ctx, test::device_weights(Type::Q8_0, w_bytes, s.n_expert, s.n_embd, 0), "router weights");
   auto x_buf = test::poisoned(*ctx, uint64_t(s.n_tokens) * s.n_embd * 4, "x");
   auto scratch = test::poisoned(*ctx, ops::MoeRouter::scratch_bytes(s));
   ops::MoeRouter::clear_counters(*ctx, scratch.range());

@@ -71,9 +71,10 @@ std::vector<float> dequantized(quant::Type t, const std::vector<uint8_t>& w, uin
   return out;
 }
 
-std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols) {
+std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols,
+                                    uint64_t at) {
   std::vector<uint8_t> out = w;  // padding past the rows stays as it is
-  ops::to_device_layout(t, cols, w.data(), out.data(), rows);
+  ops::to_device_layout(t, cols, w.data(), out.data(), rows, at);
   return out;
 }
 

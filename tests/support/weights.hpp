@@ -20,7 +20,9 @@ std::vector<uint8_t> random_weights(quant::Type t, uint32_t rows, uint32_t cols,
 std::vector<float> dequantized(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols);
 
 // w (rows x cols of type t, as random_weights gives them) in the order the kernels read on the
-// device (ops::to_device_layout, as the model loader uploads them): what a test uploads.
-std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols);
+// device (ops::to_device_layout, as the model loader uploads them) for a matrix that will start
+// at byte `at` of its buffer (split rows rotate by their offset): what a test uploads there.
+std::vector<uint8_t> device_weights(quant::Type t, const std::vector<uint8_t>& w, uint32_t rows, uint32_t cols,
+                                    uint64_t at);
 
 }  // namespace moevk::test
