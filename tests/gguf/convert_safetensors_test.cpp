@@ -32,9 +32,7 @@ void expect_invalid(const std::vector<uint8_t>& bytes, const std::string& fragme
 }
 
 std::vector<uint8_t> with_header(const std::string& json, size_t data_bytes) {
-  std::vector<uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[i] = uint8_t(uint64_t(json.size()) >> (8 * i));
-  out.insert(out.end(), json.begin(), json.end());
+  std::vector<uint8_t> out = test::safetensors_framing(json, data_bytes);
   out.resize(out.size() + data_bytes, 0);
   return out;
 }

@@ -46,6 +46,17 @@ struct StEntry {
   std::vector<uint8_t> data;
 };
 
+// Safetensors' framing: the header's length (8 bytes, little-endian), then the header, with
+// room reserved for data_bytes more. (Built by push_back into reserved storage: GCC 12 warns
+// falsely of -Warray-bounds on an insert after an 8-element vector.)
+inline std::vector<uint8_t> safetensors_framing(const std::string& header, size_t data_bytes) {
+  std::vector<uint8_t> out;
+  out.reserve(8 + header.size() + data_bytes);
+  for (int i = 0; i < 8; ++i) out.push_back(uint8_t(uint64_t(header.size()) >> (8 * i)));
+  out.insert(out.end(), header.begin(), header.end());
+  return out;
+}
+
 inline std::vector<uint8_t> safetensors_bytes(const std::vector<StEntry>& entries) {
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{"format", "pt"}};
@@ -56,10 +67,7 @@ inline std::vector<uint8_t> safetensors_bytes(const std::vector<StEntry>& entrie
   }
   std::string h = header.dump();
   while (h.size() % 8) h.push_back(' ');
-  std::vector<uint8_t> out(8);
-  const uint64_t n = h.size();
-  for (int i = 0; i < 8; ++i) out[i] = uint8_t(n >> (8 * i));
-  out.insert(out.end(), h.begin(), h.end());
+  std::vector<uint8_t> out = safetensors_framing(h, offset);
   for (const StEntry& e : entries) out.insert(out.end(), e.data.begin(), e.data.end());
   return out;
 }
