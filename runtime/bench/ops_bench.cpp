@@ -531,7 +531,9 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           // about the best 50 (decided among the best 64); with min-p off, top-p 0.95's runs far
           // past them (~14000 of 151936), so the last workgroup selects the cut and then the draw
           // over the row; top-p 0.5's holds ~200 (of 151936), gathered once the cut is found. And
-          // a top-k of 100 (past the best 64): its cut by place first, then as top-k off.
+          // a top-k of 100 (past the best 64): its cut by place first, then as top-k off. And a
+          // temperature alone (top-k, top-p and min-p off: OpenAI-style defaults): the draw among
+          // the best 64 where its point falls there (the u of 0.5 here), else over the row.
           struct Whole {
             uint32_t k;
             float min_p, top_p;
@@ -539,7 +541,8 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           };
           for (const Whole w : {Whole{0, 0.05f, 0.95f, " top-k off"}, Whole{0, 0.0f, 0.95f, " top-k off, min-p off"},
                                 Whole{0, 0.0f, 0.5f, " top-k off, min-p off, top-p 0.5"},
-                                Whole{100, 0.05f, 0.95f, " top-k 100"}}) {
+                                Whole{100, 0.05f, 0.95f, " top-k 100"},
+                                Whole{0, 0.0f, 1.0f, " temperature alone"}}) {
             p.k = w.k, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
             ctx.upload(params.range(), &p, sizeof p);
             const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {

@@ -12,8 +12,8 @@ struct SamplePush {
   uint32_t n_cols, split, partial_base, sums_base, keys_base, ring;
 };
 
-// The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum)
-// pairs and the row's keys (a whole-row draw's; 4-word aligned and rounded up to 4 words, for
+// The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum,
+// sum at the temperature) triples and the row's keys (a whole-row draw's; 4-word aligned and rounded up to 4 words, for
 // the shader's 16-byte loads).
 struct ScratchLayout {
   uint32_t partial_base, sums_base, keys_base, words;
@@ -23,7 +23,7 @@ ScratchLayout scratch_layout(uint32_t n_cols) {
   ScratchLayout l;
   l.partial_base = uint32_t(SampleTopK::kCounterBytes / 4);
   l.sums_base = l.partial_base + (s > 1 ? s * uint32_t(SampleTopK::kCandidateBytes / 4) : 0);
-  l.keys_base = (l.sums_base + 2 * s + 3) / 4 * 4;
+  l.keys_base = (l.sums_base + 3 * s + 3) / 4 * 4;
   l.words = l.keys_base + (n_cols + 3) / 4 * 4;
   return l;
 }

@@ -13,7 +13,9 @@
 // reaches min_p, top-p the shortest best-first prefix of those whose mass reaches top_p of the
 // row's (of the k's, with a top-k), then the draw at the temperature in best-first order. Every
 // slice stores its (penalised) keys and its sum of exp(l - its max) in the scratch; the last
-// workgroup decides among the best KMAX where the cuts fall inside them (a peaked row), and
+// workgroup decides among the best KMAX where the cuts fall inside them (a peaked row), or
+// where nothing cuts the row and the draw's point falls among them (the slices also sum their
+// weights at the temperature then), and
 // otherwise finds top-k's cut (by place) and top-p's by radix selects over the row
 // (select_entry below), then the draw among the kept tokens gathered and sorted where they are
 // at most N (draw_gathered), else by one more select: no sort of the vocabulary, still one
@@ -25,7 +27,8 @@
 //           dispatch, zero after), then split lists of KMAX pairs from word pc.partial_base;
 //           5 ring u32 [pc.ring]: tokens by position (read for penalties; the draw's token
 //           stored at last_pos + 1).
-//           Scratch for params.all: (max key, sum bits) per slice from word pc.sums_base, the
+//           Scratch for params.all: (max key, sum bits, sum at the temperature bits; the last
+//           only where whole_row_uncut()) per slice from word pc.sums_base, the
 //           row's keys from word pc.keys_base (ops::SampleTopK::scratch_bytes has room for both).
 // pc.split = S: dispatch (S, 1, 1); workgroup s takes columns [s chunk, (s + 1) chunk)
 //           (chunk = div_up(n_cols, S) <= N), keeps its KMAX best, stores them, fences and
@@ -240,23 +243,43 @@ float workgroup_sum(float v) {
   return total;
 }
 
-// A slice's keys (penalised) to the scratch, and its (max key, sum of exp(l - max)): the last
-// workgroup's passes read the row from there, and the row's total from the sums.
+// A whole-row draw's top-k: params.k where it cuts the row (0: none). The session sends only
+// k > KMAX here (a smaller one takes draw()), but any k gives the rule.
+uint topk_cut() { return params.k > 0u && params.k < pc.n_cols ? params.k : 0u; }
+
+// A whole-row draw whose rule keeps the whole row (no top-k, top-p or min-p: a temperature
+// alone, as OpenAI-style clients send it by default): the draw's point is u times the row's
+// weight at the temperature, which the slices' sums give without a pass over the row.
+bool whole_row_uncut() {
+  return params.all != 0u && params.temperature > 0.0 && topk_cut() == 0u && params.top_p >= 1.0 &&
+         params.min_p <= 0.0;
+}
+
+// A slice's keys (penalised) to the scratch, and its (max key, sum of exp(l - max), and where
+// whole_row_uncut() the sum at the temperature): the last workgroup's passes read the row from
+// there, and the row's totals from the sums.
 void store_slice(uint keys[PER], uint begin, uint n_here, uint top_key) {
   const uint lid = gl_LocalInvocationID.x;
   const float m = from_key(top_key);
-  float part = 0.0;
+  const bool tempered = whole_row_uncut();  // uniform
+  float part = 0.0, part_tempered = 0.0;
   [[unroll]] for (uint t = 0u; t < PER; ++t) {
     const uint s = lid + t * WG;
     if (s < n_here) {
       scratch[pc.keys_base + begin + s] = keys[t];
-      if (!isinf(m)) part += exp(from_key(keys[t]) - m);
+      if (!isinf(m)) {
+        const float d = from_key(keys[t]) - m;
+        part += exp(d);
+        if (tempered) part_tempered += exp(d / params.temperature);
+      }
     }
   }
   const float total = workgroup_sum(part);
+  const float total_tempered = tempered ? workgroup_sum(part_tempered) : 0.0;
   if (lid == 0u) {
-    scratch[pc.sums_base + 2u * gl_WorkGroupID.x] = top_key;
-    scratch[pc.sums_base + 2u * gl_WorkGroupID.x + 1u] = floatBitsToUint(total);
+    scratch[pc.sums_base + 3u * gl_WorkGroupID.x] = top_key;
+    scratch[pc.sums_base + 3u * gl_WorkGroupID.x + 1u] = floatBitsToUint(total);
+    scratch[pc.sums_base + 3u * gl_WorkGroupID.x + 2u] = floatBitsToUint(total_tempered);
   }
 }
 
@@ -446,15 +469,13 @@ void select_entry(uint mode, float target, uint rank, float row_max, uint ck, ui
 
 shared uint whole_row_token;  // NONE: the best KMAX did not decide
 
-// A whole-row draw's top-k: params.k where it cuts the row (0: none). The session sends only
-// k > KMAX here (a smaller one takes draw()), but any k gives the rule.
-uint topk_cut() { return params.k > 0u && params.k < pc.n_cols ? params.k : 0u; }
-
 // Thread 0: the whole-row rule decided among the row's best KMAX (slots [b, b + KMAX), best
 // first, `row_max` the first's value, `row_sum` the row's sum of exp(l - row_max)) where both
-// cuts fall inside them; NONE where min-p's set may go on past them and top-p's mass is not
-// reached within them.
-uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
+// cuts fall inside them, or where nothing cuts the row (whole_row_uncut: `row_sum_tempered` its
+// sum of exp((l - row_max) / temperature)) and the draw's point falls among them; NONE where
+// min-p's set may go on past them and top-p's mass is not reached within them, or the uncut
+// draw's point lies past them.
+uint draw_whole_row_at_best(uint b, float row_max, float row_sum, float row_sum_tempered) {
   uint n = 0u;
   while (n < KMAX && sidx[b + n] != NONE) ++n;
   if (params.temperature <= 0.0 || isinf(row_max)) return sidx[b];  // greedy; or a row of no numbers
@@ -483,6 +504,15 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum) {
       }
     }
   }
+  if (open && whole_row_uncut()) {  // kept is the best KMAX; the row's total is known
+    const float r = params.u * row_sum_tempered;
+    float cum = 0.0;
+    for (uint i = 0u; i < kept; ++i) {
+      cum += weight_of(skey[b + i], row_max, true);
+      if (r < cum) return sidx[b + i];
+    }
+    return NONE;
+  }
   return open ? NONE : draw_tempered(b, kept, row_max);
 }
 
@@ -505,15 +535,19 @@ void draw_whole_row(uint b) {
   // The slices' key and sum stores (this workgroup's own where split is 1) are visible.
   controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
   const float row_max = from_key(skey[b]);
-  float part = 0.0;
+  const bool tempered = whole_row_uncut();  // uniform
+  float part = 0.0, part_tempered = 0.0;
   if (!isinf(row_max)) {
     for (uint l = lid; l < pc.split; l += WG) {
-      const float s = uintBitsToFloat(scratch[pc.sums_base + 2u * l + 1u]);
-      if (s > 0.0) part += s * exp(from_key(scratch[pc.sums_base + 2u * l]) - row_max);
+      const float s = uintBitsToFloat(scratch[pc.sums_base + 3u * l + 1u]);
+      const float d = from_key(scratch[pc.sums_base + 3u * l]) - row_max;
+      if (s > 0.0) part += s * exp(d);
+      if (tempered) part_tempered += uintBitsToFloat(scratch[pc.sums_base + 3u * l + 2u]) * exp(d / params.temperature);
     }
   }
   const float row_sum = workgroup_sum(part);
-  if (lid == 0u) whole_row_token = draw_whole_row_at_best(b, row_max, row_sum);
+  const float row_sum_tempered = tempered ? workgroup_sum(part_tempered) : 0.0;
+  if (lid == 0u) whole_row_token = draw_whole_row_at_best(b, row_max, row_sum, row_sum_tempered);
   barrier();
   uint token = whole_row_token;  // uniform
   const uint best_index = sidx[b];  // read before the selections overwrite the slots

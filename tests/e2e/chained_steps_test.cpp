@@ -242,18 +242,21 @@ TEST(ChainedGreedy, GenerateMatchesThePlainLoop) {
 
 // Sampled steps: decode(..., Sample) with a draw, plain and chained, against the host sampler
 // on the copied logits of a third session (LogitsMode::Last) with the same uniforms.
-// Three times: with the CLI's top-k 40, with top-k off (the whole vocabulary, top-p alone) and
-// with a top-k past the best 64 (the whole-row draw's top-k cut).
+// Four times: with the CLI's top-k 40, with top-k off (the whole vocabulary, top-p alone), with
+// a top-k past the best 64 (the whole-row draw's top-k cut), and with a temperature alone
+// (parameter -1: top-k, top-p and min-p off, the draw's point from the slices' tempered sums).
 class GpuSamplingTopK : public ::testing::TestWithParam<int32_t> {};
-INSTANTIATE_TEST_SUITE_P(TopK, GpuSamplingTopK, ::testing::Values(40, 0, 100),
-                         [](const auto& info) { return "top_k_" + (info.param ? std::to_string(info.param) : "off"); });
+INSTANTIATE_TEST_SUITE_P(TopK, GpuSamplingTopK, ::testing::Values(40, 0, 100, -1), [](const auto& info) {
+  return info.param < 0 ? std::string("temperature_alone") : "top_k_" + (info.param ? std::to_string(info.param) : "off");
+});
 TEST_P(GpuSamplingTopK, SessionDrawsWhatTheHostSamplerDraws) {
   test::TempFile file("sampled-session.gguf");
   auto model = tiny_model(file);
   generate::SamplerParams sp;  // the CLI's defaults: 0.8, top-k 40, top-p 0.95, min-p 0.05
   sp.temperature = 1.2f;       // hotter, so draws spread over several candidates
-  sp.top_k = GetParam();
-  if (sp.top_k == 0) sp.min_p = 0.0f, sp.top_p = 0.9f;  // as OpenAI-style clients send it
+  sp.top_k = std::max(GetParam(), 0);
+  if (GetParam() == 0) sp.min_p = 0.0f, sp.top_p = 0.9f;  // as OpenAI-style clients send it
+  if (GetParam() < 0) sp.min_p = 0.0f, sp.top_p = 1.0f;  // their defaults: nothing cuts the row
   if (sp.top_k == 100) sp.min_p = 0.0f;                  // top-k's cut and top-p's share of its mass
   const std::vector<double> u{0.91, 0.05, 0.5, 0.33, 0.77, 0.62, 0.18, 0.44};
   const std::vector<int32_t> prompt{3, 17, 99, 4, 250, 8, 31};

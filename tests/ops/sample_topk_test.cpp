@@ -543,8 +543,11 @@ TEST_F(GpuTest, SampleTopKDrawsFromTheWholeRowAsTheHostSampler) {
   rows.push_back({"one slice 301", test::random_normal(301, 1005, 1.5f)});
   rows.push_back({"three columns", test::random_normal(3, 1007, 1.5f)});  // fewer than one 16-byte load
   rows.push_back(masked_row(1006));
-  const WholeRowSetting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f}, {0.7f, 0.9f, 0.0f},  {1.2f, 1.0f, 0.02f},
-                              {0.5f, 0.5f, 0.0f},   {1.0f, 0.999f, 0.0f}, {0.9f, 1.0f, 2.0f}, {1.5f, 0.98f, 0.001f}};
+  // {T, 1, 0}: nothing cuts the row (a temperature alone): the draw among the best 64 where its
+  // point falls there, from the slices' tempered sums, else over the row.
+  const WholeRowSetting settings[] = {{0.8f, 0.95f, 0.05f}, {1.0f, 1.0f, 0.0f},   {0.7f, 0.9f, 0.0f},
+                                      {1.2f, 1.0f, 0.02f},  {0.5f, 0.5f, 0.0f},   {1.0f, 0.999f, 0.0f},
+                                      {0.9f, 1.0f, 2.0f},   {1.5f, 0.98f, 0.001f}, {0.7f, 1.0f, 0.0f}};
   const double eps = 1e-5;
   std::mt19937 rng(1099);
   int checked = 0, unstable = 0;
