@@ -533,7 +533,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           // over the row; top-p 0.5's holds ~200 (of 151936), gathered once the cut is found. And
           // a top-k of 100 (past the best 64): its cut by place first, then as top-k off. And a
           // temperature alone (top-k, top-p and min-p off: OpenAI-style defaults): the draw among
-          // the best 64 where its point falls there (the u of 0.5 here), else over the row.
+          // the best 64 where its point falls there (the u of 0.5 here), else over the row (u 0.999).
           struct Whole {
             uint32_t k;
             float min_p, top_p;
@@ -542,8 +542,10 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           for (const Whole w : {Whole{0, 0.05f, 0.95f, " top-k off"}, Whole{0, 0.0f, 0.95f, " top-k off, min-p off"},
                                 Whole{0, 0.0f, 0.5f, " top-k off, min-p off, top-p 0.5"},
                                 Whole{100, 0.05f, 0.95f, " top-k 100"},
-                                Whole{0, 0.0f, 1.0f, " temperature alone"}}) {
+                                Whole{0, 0.0f, 1.0f, " temperature alone"},
+                                Whole{0, 0.0f, 1.0f, " temperature alone, u 0.999"}}) {
             p.k = w.k, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
+            p.u = std::string(w.name).find("u 0.999") != std::string::npos ? 0.999f : 0.5f;  // past the best 64
             ctx.upload(params.range(), &p, sizeof p);
             const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
               sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),

@@ -559,9 +559,15 @@ void draw_whole_row(uint b) {
     // few (a model's row: usually), else by a select on their weight at the temperature.
     const uint GATHER_OR_DRAW = 3u, DONE = 4u;
     const uint topk = topk_cut();
+    // Where nothing cuts the row, its weight at the temperature is known from the slices'
+    // sums: the draw's select directly, without the pass that sums the kept set (beyond N
+    // entries, which the gather cannot take).
     uint ck = 0u, ci = NONE, n_kept = NONE;
-    float mass = row_sum, kept_sum = 0.0;
-    uint stage = topk > 0u ? SEL_RANK : params.top_p < 1.0 ? SEL_TOP_P : GATHER_OR_DRAW;
+    float mass = row_sum, kept_sum = row_sum_tempered;
+    uint stage = topk > 0u                     ? SEL_RANK
+                 : params.top_p < 1.0          ? SEL_TOP_P
+                 : tempered && pc.n_cols > N   ? SEL_DRAW
+                                               : GATHER_OR_DRAW;
     while (stage != DONE) {  // uniform
       if (stage == GATHER_OR_DRAW) {
         bool gather = n_kept <= N;
