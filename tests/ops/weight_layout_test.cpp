@@ -52,7 +52,9 @@ TEST(WeightLayout, SplitTypesHoldTheirBlocksBodiesThenTheirScalesRotatedToAlignT
           const uint64_t start = at + r * row, gap = (8 - start % 8) % 8;
           const uint64_t shift = ops::split_row_shift(start, blocks);
           EXPECT_EQ(shift, gap <= 2 * blocks ? gap : 0) << "row " << r;
-          if (shift == gap) EXPECT_EQ((start + shift) % 8, 0u) << "row " << r << ": its bodies start 8-aligned";
+          if (shift == gap) {
+            EXPECT_EQ((start + shift) % 8, 0u) << "row " << r << ": its bodies start 8-aligned";
+          }
           rotated += shift > 0;
           const uint8_t* in = src.data() + r * row;
           const uint8_t* out = dst.data() + r * row;
@@ -69,7 +71,9 @@ TEST(WeightLayout, SplitTypesHoldTheirBlocksBodiesThenTheirScalesRotatedToAlignT
           }
         }
         // Rows of 5 blocks start at 4 different offsets mod 8: three rotate.
-        if (blocks == 5) EXPECT_EQ(rotated, 3);
+        if (blocks == 5) {
+          EXPECT_EQ(rotated, 3);
+        }
       }
     }
   }
