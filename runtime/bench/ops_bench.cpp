@@ -493,7 +493,6 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           ops::SampleParams p;  // the CLI's defaults
           p.k = 40, p.temperature = 0.8f, p.top_p = 0.95f, p.min_p = 0.05f, p.u = 0.5f;
           auto params = ctx.create_buffer(sizeof p, vk::BufferKind::Device, "sample params");
-          ctx.upload(params.range(), &p, sizeof p);
           auto candidates = ctx.create_buffer(ops::SampleTopK::kCandidateBytes, vk::BufferKind::Device, "candidates");
           auto id = ctx.create_buffer(4, vk::BufferKind::Device, "sampled");
           auto scratch =
@@ -505,26 +504,23 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           for (uint32_t& t : history) t = uint32_t(gen() % s.n_vocab);
           auto ring = ctx.create_buffer(ops::SampleTopK::ring_bytes(kContext + 1), vk::BufferKind::Device, "sample ring");
           ctx.upload(ring.range(), history.data(), history.size() * 4);
-          auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-            sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(), scratch.range(),
-                          ring.range());
-          });
-          report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40", ms,
-                 4.0 * s.n_vocab, 0);
+          // One row: the dispatch with p as it stands, named after the slices and `what`.
+          auto time_sample = [&](const std::string& what) {
+            ctx.upload(params.range(), &p, sizeof p);
+            const auto ms = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
+              sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
+                            scratch.range(), ring.range());
+            });
+            report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices," + what, ms,
+                   4.0 * s.n_vocab, 0);
+          };
+          time_sample(" top-k 40");
           // Penalties (repetition 1.1, frequency 0.1) over the last 64 tokens (the CLI's default
           // window) and over a whole 32768-token context (repeat_last_n -1): every slice reads
           // the window's tokens.
           for (const uint32_t window : {64u, kContext}) {
             p.repeat_penalty = 1.1f, p.frequency = 0.1f, p.window = window, p.last_pos = kContext - 1;
-            ctx.upload(params.range(), &p, sizeof p);
-            const auto penalised = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-              sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
-                            scratch.range(), ring.range());
-            });
-            report("sample_topk", 1,
-                   std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices, top-k 40, penalties over " +
-                       std::to_string(window),
-                   penalised, 4.0 * s.n_vocab, 0);
+            time_sample(" top-k 40, penalties over " + std::to_string(window));
           }
           p.repeat_penalty = 1.0f, p.frequency = 0.0f, p.window = 0, p.last_pos = 0;
           // Top-k off (OpenAI-style clients), as the host sampler's rows: min-p 0.05's set here is
@@ -536,23 +532,17 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           // the best 64 where its point falls there (the u of 0.5 here), else over the row (u 0.999).
           struct Whole {
             uint32_t k;
-            float min_p, top_p;
+            float min_p, top_p, u;
             const char* name;
           };
-          for (const Whole w : {Whole{0, 0.05f, 0.95f, " top-k off"}, Whole{0, 0.0f, 0.95f, " top-k off, min-p off"},
-                                Whole{0, 0.0f, 0.5f, " top-k off, min-p off, top-p 0.5"},
-                                Whole{100, 0.05f, 0.95f, " top-k 100"},
-                                Whole{0, 0.0f, 1.0f, " temperature alone"},
-                                Whole{0, 0.0f, 1.0f, " temperature alone, u 0.999"}}) {
-            p.k = w.k, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p;
-            p.u = std::string(w.name).find("u 0.999") != std::string::npos ? 0.999f : 0.5f;  // past the best 64
-            ctx.upload(params.range(), &p, sizeof p);
-            const auto whole = time_recording(ctx, o.repeats, [&](vk::Recorder& r) {
-              sample.record(r, logits.range(), s.n_vocab, params.range(), candidates.range(), id.range(),
-                            scratch.range(), ring.range());
-            });
-            report("sample_topk", 1, std::to_string(ops::SampleTopK::slices(s.n_vocab)) + " slices," + w.name, whole,
-                   4.0 * s.n_vocab, 0);
+          for (const Whole w : {Whole{0, 0.05f, 0.95f, 0.5f, " top-k off"},
+                                Whole{0, 0.0f, 0.95f, 0.5f, " top-k off, min-p off"},
+                                Whole{0, 0.0f, 0.5f, 0.5f, " top-k off, min-p off, top-p 0.5"},
+                                Whole{100, 0.05f, 0.95f, 0.5f, " top-k 100"},
+                                Whole{0, 0.0f, 1.0f, 0.5f, " temperature alone"},
+                                Whole{0, 0.0f, 1.0f, 0.999f, " temperature alone, u 0.999"}}) {
+            p.k = w.k, p.all = 1, p.min_p = w.min_p, p.top_p = w.top_p, p.u = w.u;
+            time_sample(w.name);
           }
         });
       }

@@ -140,16 +140,22 @@ float weight_of(uint key, float row_max, bool drawing) {
 // Thread 0: the draw among slots [b, b + n) (best first, 1 <= n <= N, `best` the row's largest
 // value) at the temperature: the first whose cumulative weight exceeds u times the total. The
 // weights are computed again for the walk (n may be N: no array of them).
+uint walk_tempered(uint b, uint n, float best, float r);
 uint draw_tempered(uint b, uint n, float best) {
   float sum = 0.0;
   for (uint i = 0u; i < n; ++i) sum += weight_of(skey[b + i], best, true);
-  const float r = params.u * sum;
+  const uint token = walk_tempered(b, n, best, params.u * sum);
+  return token != NONE ? token : sidx[b + n - 1u];
+}
+// Thread 0: the first of slots [b, b + n) whose cumulative weight at the temperature exceeds r;
+// NONE where none does.
+uint walk_tempered(uint b, uint n, float best, float r) {
   float cum = 0.0;
   for (uint i = 0u; i < n; ++i) {
     cum += weight_of(skey[b + i], best, true);
     if (r < cum) return sidx[b + i];
   }
-  return sidx[b + n - 1u];
+  return NONE;
 }
 
 // Thread 0: the draw from slots [b, b + KMAX) (best first), as generate::Sampler does it.
@@ -504,15 +510,8 @@ uint draw_whole_row_at_best(uint b, float row_max, float row_sum, float row_sum_
       }
     }
   }
-  if (open && whole_row_uncut()) {  // kept is the best KMAX; the row's total is known
-    const float r = params.u * row_sum_tempered;
-    float cum = 0.0;
-    for (uint i = 0u; i < kept; ++i) {
-      cum += weight_of(skey[b + i], row_max, true);
-      if (r < cum) return sidx[b + i];
-    }
-    return NONE;
-  }
+  // kept is the best KMAX; the row's total is known
+  if (open && whole_row_uncut()) return walk_tempered(b, kept, row_max, params.u * row_sum_tempered);
   return open ? NONE : draw_tempered(b, kept, row_max);
 }
 
