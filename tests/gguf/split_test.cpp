@@ -196,19 +196,24 @@ TEST(GgufSplit, WriteSplitByBytesAndTensorsRoundTrips) {
   const HandSet s = hand_set();
   write_set(dir, s);
   auto in = File::open(dir.file(0, 2));
+  // The limits as plain numbers, SplitOptions built per case: GCC 12 warned (falsely) that the
+  // std::function of SplitOptions temporaries in an initializer list may be used uninitialized.
   struct Case {
-    SplitOptions options;
+    uint64_t max_file_bytes, max_tensors;
     std::vector<uint64_t> per_file;
   };
   // Padded sizes 32, 32, 32: a limit of 64 bytes takes two, 40 one; a tensor above the limit
   // (16 bytes) still gets a file of its own; no limit, one file.
-  for (const Case& c : {Case{{64, 0}, {2, 1}}, Case{{40, 0}, {1, 1, 1}}, Case{{16, 0}, {1, 1, 1}},
-                        Case{{0, 1}, {1, 1, 1}}, Case{{64, 1}, {1, 1, 1}}, Case{{0, 0}, {3}}}) {
-    SCOPED_TRACE(std::to_string(c.options.max_file_bytes) + " bytes, " + std::to_string(c.options.max_tensors) +
-                 " tensors");
+  const std::vector<Case> cases = {{64, 0, {2, 1}}, {40, 0, {1, 1, 1}}, {16, 0, {1, 1, 1}},
+                                   {0, 1, {1, 1, 1}}, {64, 1, {1, 1, 1}}, {0, 0, {3}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.max_file_bytes) + " bytes, " + std::to_string(c.max_tensors) + " tensors");
+    SplitOptions options;
+    options.max_file_bytes = c.max_file_bytes;
+    options.max_tensors = c.max_tensors;
     SplitDir out;
     const uint32_t n = uint32_t(c.per_file.size());
-    const std::vector<std::string> paths = write_split(*in, out.prefix(), c.options);
+    const std::vector<std::string> paths = write_split(*in, out.prefix(), options);
     ASSERT_EQ(paths.size(), n);
     auto back = File::open(paths[0]);
     ASSERT_EQ(back->shards().size(), n);
