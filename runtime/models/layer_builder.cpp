@@ -113,6 +113,18 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
                            "attention scratch");
   ops::Attention::clear_counters(ctx, kv, act_.attn_scratch.range());  // each dispatch leaves them zero
   const uint64_t cache = ops::Attention::cache_bytes(kv);
+  // A layer's K (and V) cache is one binding: a context past the device's binding range cannot
+  // run at any batch size (the step's recording would fail naming a binding), so say so here.
+  const uint64_t range = ctx.caps().max_storage_buffer_range;
+  if (range && cache > range) {
+    const uint64_t per_position = ops::Attention::cache_bytes({1, hp.n_head, hp.n_head_kv, hp.head_dim});
+    auto mib = [](uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; };
+    fail(MOEVK_ERROR_UNSUPPORTED,
+         "n_ctx " + std::to_string(n_ctx) + " needs a K cache of " + mib(cache) + " a layer (" +
+             std::to_string(per_position) + " bytes a position), more than one binding can span on " +
+             ctx.caps().name + " (maxStorageBufferRange " + mib(range) + "): at most " +
+             std::to_string(range / per_position) + " positions fit; use a smaller n_ctx");
+  }
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
     act_.k_cache.push_back(make(cache, "K cache"));
     act_.v_cache.push_back(make(cache, "V cache"));
