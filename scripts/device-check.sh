@@ -18,6 +18,7 @@
 #                                 (--decode-configs), in one model load: what each is worth
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
 #   bench-<model>-dot-decode.json tg64 again with MOEVK_ENABLE=dot_decode (profiled)
+#   bench-<model>-wide-decode.json tg64 again with MOEVK_ENABLE=wide_decode (profiled)
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -90,6 +91,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # bench-<model>.json's tg row, and bench-ops-decode.json's decode_dot rows per kernel).
   MOEVK_ENABLE=dot_decode step "tg-dot-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
     --json --profile > "$OUT/bench-$name-dot-decode.json" 2> "$OUT/bench-$name-dot-decode.err"
+  # And with the experts' float kernels on 16-byte steps (opt-in until measured: bench-ops.json's
+  # decode_wide rows, and bench-ops-decode.json's "decode_wide WxR" per shape).
+  MOEVK_ENABLE=wide_decode step "tg-wide-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
+    --json --profile > "$OUT/bench-$name-wide-decode.json" 2> "$OUT/bench-$name-wide-decode.err"
   # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on
   # this device); tg also at a temperature (--sampled: drawn on the GPU, and with top-k off over
   # the whole vocabulary ("tg64 sampled top-k off"); its -gpu_sampling row

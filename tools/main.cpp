@@ -36,8 +36,10 @@ static void print_help() {
       "                             before the last one's token is read), and\n"
       "                             gpu_sampling (sample on the host from copied logits);\n"
       "                             measure what each is worth with moevk bench\n"
-      "  MOEVK_ENABLE=coopmat       opt in to the cooperative-matrix kernels (not yet validated\n"
-      "                             on hardware)\n"
+      "  MOEVK_ENABLE=<list>        opt in to kernels not yet validated on hardware: coopmat\n"
+      "                             (cooperative-matrix prefill), dot_decode (the one-token\n"
+      "                             experts' gate+up on the integer dot product), wide_decode\n"
+      "                             (the one-token experts on 16-byte steps)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");
 }
 

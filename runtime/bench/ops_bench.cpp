@@ -218,14 +218,16 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
           ops::MoeExperts experts(ctx);
           // The prefill products on the other kernels too, to compare: without cooperative
           // matrices (the integer-dot tiles where the device has dot), and on the plain tiles;
-          // and decode on the integer dot product (decode_dot, opt-in for models) as well as on
-          // the float kernels. The decode_dot row includes quantizing x (a model's FFN norm
-          // would write it instead).
-          ops::MoeExpertsOptions dot_options, plain_options;
+          // and decode on the integer dot product (decode_dot, opt-in for models) and with two
+          // pair runs a thread step (decode_wide, opt-in too) as well as on the float kernels.
+          // The decode_dot row includes quantizing x (a model's FFN norm would write it instead).
+          ops::MoeExpertsOptions dot_options, plain_options, wide_options;
           dot_options.allow_coopmat = plain_options.allow_coopmat = false;
           dot_options.dot_decode = true;
           plain_options.allow_dot = false;
+          wide_options.wide_decode = true;
           ops::MoeExperts dot_experts(ctx, dot_options), plain_experts(ctx, plain_options);
+          ops::MoeExperts wide_experts(ctx, wide_options);
           auto wr = weights(ctx, quant::Type::F32, s.n_embd, s.n_expert, "router weights");
           ops::Matrix mr{wr.range(), quant::Type::F32, s.n_embd, s.n_expert};
           std::unique_ptr<vk::Buffer> wg, wu, wd;
@@ -274,7 +276,7 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
               const double bytes = unique * (2.0 * gu_stride + d_stride) + 8.0 * t * s.n_embd;
               const double flops = 2.0 * 3.0 * s.n_ff_exp * s.n_embd * t * s.k;
               std::set<std::string> paths;
-              for (const ops::MoeExperts* op : {&experts, &dot_experts, &plain_experts}) {
+              for (const ops::MoeExperts* op : {&experts, &dot_experts, &plain_experts, &wide_experts}) {
                 // One row per distinct path (grouped_coopmat, grouped_dot, grouped where they differ).
                 const std::string path = op->path_for(es, type, type, type);
                 if (!paths.insert(path).second) continue;
@@ -298,16 +300,24 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                 }
               }
               if (experts.path_for(es) != "decode") return;
-              for (const auto& [wg_size, rows] : o.decode_configs) {
-                ops::MoeExpertsOptions tuned_options;
-                tuned_options.decode_workgroup = wg_size;
-                tuned_options.decode_rows = rows;
-                const ops::MoeExperts tuned(ctx, tuned_options);
-                config_row("moe_experts", t, "decode " + std::to_string(wg_size) + "x" + std::to_string(rows),
-                           [&](vk::Recorder& r) {
-                             tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(), y.range());
-                           },
-                           bytes, flops);
+              // Each shape on the wide steps too where the type has them ("decode_wide 64x2").
+              for (const bool wide : {false, true}) {
+                if (wide && !ops::weight_has_wide_runs(type)) continue;
+                for (const auto& [wg_size, rows] : o.decode_configs) {
+                  ops::MoeExpertsOptions tuned_options;
+                  tuned_options.decode_workgroup = wg_size;
+                  tuned_options.decode_rows = rows;
+                  tuned_options.wide_decode = wide;
+                  const ops::MoeExperts tuned(ctx, tuned_options);
+                  config_row("moe_experts", t,
+                             std::string(wide ? "decode_wide " : "decode ") + std::to_string(wg_size) + "x" +
+                                 std::to_string(rows),
+                             [&](vk::Recorder& r) {
+                               tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(),
+                                            y.range());
+                             },
+                             bytes, flops);
+                }
               }
             });
           }

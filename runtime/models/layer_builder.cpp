@@ -46,6 +46,7 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
                [&] {
                  ops::MoeExpertsOptions o = decode_kernels.experts_options();
                  o.dot_decode = ctx.features().dot_decode;  // MOEVK_ENABLE=dot_decode
+                 o.wide_decode = ctx.features().wide_decode;  // MOEVK_ENABLE=wide_decode
                  return o;
                }()),
       shared_combine_(ctx),

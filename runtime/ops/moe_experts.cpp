@@ -3,7 +3,8 @@
 //   decode  (n_tokens <= decode_max_tokens): moe_gate_up_mv (fused gate+up+SiLU per (token, slot))
 //           then moe_down_mv (down projection, k slots weighted and summed in-kernel); their
 //           subgroup-reduction variants where the device has subgroup arithmetic. With
-//           dot_decode, gate+up is moe_gate_up_mv_dot on int8 x instead ("decode_dot").
+//           dot_decode, gate+up is moe_gate_up_mv_dot on int8 x instead ("decode_dot"); with
+//           wide_decode both float kernels take 32 elements a thread step ("decode_wide").
 //   grouped (prefill, dropless): moe_group (counts, prefix offsets, row tiles and the stable
 //           permutation by expert, in one dispatch), moe_mul_mm gate+up over each expert's rows
 //           (x rows gathered through the permutation while loading tiles), moe_mul_mm down,
@@ -210,13 +211,18 @@ bool MoeExperts::decode_dot(quant::Type gate, quant::Type up) const {
          f.subgroup_arithmetic && gate == up && weight_has_int8_dot(gate);
 }
 
+bool MoeExperts::decode_wide(quant::Type t) const { return options_.wide_decode && weight_has_wide_runs(t); }
+
 uint32_t MoeExperts::coopmat_tile_rows(const ExpertsShape& s) const {
   if (options_.coopmat_tile_rows != 0) return options_.coopmat_tile_rows;
   return uint64_t(s.n_tokens) * s.k >= 48ull * s.n_expert ? 2 * kTileM : kTileM;
 }
 
 std::string MoeExperts::path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const {
-  if (path_for(s) == "decode") return decode_dot(gate, up) ? "decode_dot" : "decode";
+  if (path_for(s) == "decode") {
+    if (decode_dot(gate, up)) return "decode_dot";
+    return decode_wide(gate) || decode_wide(up) || decode_wide(down) ? "decode_wide" : "decode";
+  }
   const int coops = int(grouped_coopmat(gate)) + int(grouped_coopmat(up)) + int(grouped_coopmat(down));
   const int dots = int(grouped_dot(gate)) + int(grouped_dot(up)) + int(grouped_dot(down));
   if (coops == 3) return "grouped_coopmat";
@@ -287,8 +293,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
     auto gate_up = [&](quant::Type t, uint32_t mode, bool a_is_up, bool b_is_up, uint32_t row_bytes) {
-      std::vector<uint32_t> spec{wg, mv_rows, norm ? 1u : 0u};
-      if (subgroup) spec.push_back(slots);
+      const std::vector<uint32_t> spec{wg, mv_rows, norm ? 1u : 0u, slots, decode_wide(t) ? 1u : 0u};
       const vk::Pipeline& p = typed_pipeline(ctx_, "moe_gate_up_mv", t, 6, sizeof(GateUpMvPush), spec, suffix);
       for (const Window& w : windows) {
         const WeightBinding& a = a_is_up ? w.up : w.gate;
@@ -328,8 +333,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       gate_up(up.type, kTimesUp, true, true, up_row_bytes);
     }
     rec.barrier();
-    std::vector<uint32_t> down_spec{wg, mv_rows};
-    if (subgroup) down_spec.push_back(slots);
+    const std::vector<uint32_t> down_spec{wg, mv_rows, slots, decode_wide(down.type) ? 1u : 0u};
     const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), down_spec, suffix);
     for (size_t i = 0; i < windows.size(); ++i) {
       const Window& w = windows[i];

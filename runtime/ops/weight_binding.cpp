@@ -140,8 +140,14 @@ bool weight_has_int8_dot(quant::Type t) {
          t == Type::IQ3_XXS || t == Type::IQ3_S || t == Type::IQ1_S || t == Type::IQ1_M;
 }
 
+bool weight_has_wide_runs(quant::Type t) {
+  using quant::Type;
+  return t == Type::Q4_0 || t == Type::Q4_K || t == Type::Q5_K || t == Type::Q6_K;
+}
+
 uint64_t weight_binding_alignment(const vk::Context& ctx) {
-  return std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 8);
+  // 8: split rows rotate by their offset mod 8; 16: the wide decode kernels' 128-bit loads.
+  return std::max<uint64_t>(ctx.caps().min_storage_buffer_offset_alignment, 16);
 }
 
 uint64_t weight_binding_slack(const vk::Context& ctx) { return weight_binding_alignment(ctx) + 4; }

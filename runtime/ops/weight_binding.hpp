@@ -30,6 +30,9 @@ uint32_t weight_block_elements(quant::Type t);
 // 16-element half, or (Q2_K) scale * int8 - min per half; the codebook types' int8 is the
 // signed grid level (quant.glsl's QUANT_HAS_INT8).
 bool weight_has_int8_dot(quant::Type t);
+// True for the types with quant.glsl's 16-byte decoder (QUANT_PAIR16: Q4_0, Q4_K, Q5_K, Q6_K),
+// which the matrix-vector kernels' wide steps (WIDE) take.
+bool weight_has_wide_runs(quant::Type t);
 
 // The one-token matrix-vector kernels' workgroup shape from the ops' options
 // (MatMulOptions / MoeExpertsOptions::decode_workgroup, decode_rows): a power of two in 32..1024
@@ -63,7 +66,8 @@ struct WeightBinding {
 // `bytes` of weights at `data.offset`. The rounding up to a whole word may reach up to 3 bytes
 // past data.size: the buffer must have them (device buffers are allocated in whole words). The
 // binding starts at a multiple of weight_binding_alignment: the device's
-// minStorageBufferOffsetAlignment, and at least 8 (split rows rotate by their offset mod 8).
+// minStorageBufferOffsetAlignment, and at least 16 (split rows rotate by their offset mod 8;
+// the wide decode kernels load 16 bytes where a quant run's offset in the binding is 16-aligned).
 WeightBinding bind_weights(const vk::Context& ctx, const vk::BufferRange& data, uint64_t bytes);
 uint64_t weight_binding_alignment(const vk::Context& ctx);
 // What bind_weights may add to a binding's size: its alignment's base and the word rounding.

@@ -52,6 +52,7 @@ std::string Features::describe() const {
   add(dot, "dot");
   add(coopmat_nv, "coopmat_nv");
   add(dot_decode, "dot_decode");
+  add(wide_decode, "wide_decode");
   add(subgroup_size_control, "subgroup_size_control");
   add(subgroup_arithmetic, "subgroup_arithmetic");
   return s.empty() ? "none" : s;
@@ -115,6 +116,7 @@ void Context::init(const ContextOptions& options) {
   features_.coopmat_nv = caps_.coopmat_nv && features_.fp16 && features_.storage16 && on.count("coopmat") &&
                          !off.count("coopmat");
   features_.dot_decode = features_.dot && on.count("dot_decode") && !off.count("dot_decode");
+  features_.wide_decode = on.count("wide_decode") && !off.count("wide_decode");
   features_.subgroup_size_control = caps_.subgroup_size_control && !off.count("subgroup_size_control");
   features_.subgroup_arithmetic = caps_.subgroup_compute && caps_.subgroup_arithmetic && !off.count("subgroup");
 

@@ -17,6 +17,9 @@
 //                                  IQ4_XS): the test is uniform there, so no thread diverges, and
 //                                  a warp's read of 8 bytes a thread is one load of contiguous
 //                                  bytes instead of two or three word loads.
+//   uvec4 weight_u128_wide(uint byte) 16 bytes: one 128-bit load where byte % 16 == 0 and the
+//                                  includer defines WEIGHT_UVEC4(i) (the buffer as uvec4[]; its
+//                                  binding 16-aligned), else two weight_u64_wide.
 #ifndef MOEVK_BYTES_GLSL
 #define MOEVK_BYTES_GLSL
 
@@ -53,6 +56,13 @@ uvec2 weight_u64_wide(uint byte) {
   if ((byte & 7u) == 0u) return WEIGHT_UVEC2(byte >> 3u);
 #endif
   return weight_u64(byte);
+}
+
+uvec4 weight_u128_wide(uint byte) {
+#ifdef WEIGHT_UVEC4
+  if ((byte & 15u) == 0u) return WEIGHT_UVEC4(byte >> 4u);
+#endif
+  return uvec4(weight_u64_wide(byte), weight_u64_wide(byte + 8u));
 }
 
 float weight_f16(uint byte) { return unpackHalf2x16(weight_u16(byte)).x; }

@@ -49,6 +49,12 @@
 //                                                scales), less, with QUANT_INT8_HALF_MINS (Q2_K):
 //     void quant_mins32(QBLOCK block, uint s, out float min_lo, out float min_hi)
 //                                                each half's min
+//   and, for Q4_0, Q4_K, Q5_K and Q6_K (whose two neighbouring pair runs, g and g + 1 for an
+//   even g, read 16 contiguous quant bytes), QUANT_PAIR16 and
+//     void dequant16x2(QBLOCK block, uint e, out vec4 a[4], out vec4 b[4])
+//                    elements e..e+15 -> a, e+QUANT_PAIR_STRIDE..+15 -> b (e the even run's
+//                    first element, a multiple of 16), the quant bytes one 128-bit load where
+//                    16-aligned (weight_u128_wide).
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(QBLOCK block) (the block's d).
 //   The codebook types IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S (quant_iq.glsl) also read
 //   their codebook from a storage buffer at set 1, binding 0 (vk::PipelineDesc::table; the op sets
@@ -185,6 +191,17 @@ void dequant8x2(uvec2 block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out 
   b0 = d * q4_values(hi.x);
   b1 = d * q4_values(hi.y);
 }
+#if defined(WEIGHT_Q4_0)  // IQ4_NL's codebook lookups, twice as many per step, compile slowly on llvmpipe
+#define QUANT_PAIR16 1
+void dequant16x2(uvec2 block, uint e, out vec4 a[4], out vec4 b[4]) {  // e is 0: the whole block
+  const float d = weight_f16(block.y);
+  const uvec4 q = weight_u128_wide(block.x + e);
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    a[i] = d * q4_values(q[i] & 0x0F0F0F0Fu);
+    b[i] = d * q4_values((q[i] >> 4u) & 0x0F0F0F0Fu);
+  }
+}
+#endif
 
 #elif defined(WEIGHT_Q4_1)
 // { f16 d, m; u8 qs[16]; }  nibbles as Q4_0; x = q * d + m
@@ -373,6 +390,25 @@ void dequant8x2(uint block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out v
   b0 = d2 * unpack_u8x4(hi.x) - m2;
   b1 = d2 * unpack_u8x4(hi.y) - m2;
 }
+#define QUANT_PAIR16 1
+void dequant16x2(uint block, uint e, out vec4 a[4], out vec4 b[4]) {
+  const uint j = e >> 5u, l = e & 31u;  // j even, l 0 or 16
+  float d1, m1, d2, m2;
+  k_scale_min2(block, j, d1, m1, d2, m2);
+  const uvec4 q = weight_u128_wide(block + QK_QS + 32u * (e >> 6u) + l);
+#if defined(WEIGHT_Q5_K)
+  const uvec4 h = weight_u128_wide(block + 16u + l);
+#endif
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    uint lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4u) & 0x0F0F0F0Fu;
+#if defined(WEIGHT_Q5_K)
+    lo |= ((h[i] >> j) & 0x01010101u) << 4u;
+    hi |= ((h[i] >> (j + 1u)) & 0x01010101u) << 4u;
+#endif
+    a[i] = d1 * unpack_u8x4(lo) - m1;
+    b[i] = d2 * unpack_u8x4(hi) - m2;
+  }
+}
 
 #elif defined(WEIGHT_Q6_K)
 // { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d; }  two halves of 128; in half n, quadrant
@@ -428,6 +464,22 @@ void dequant8x2(uvec2 block, uint e, out vec4 a0, out vec4 a1, out vec4 b0, out 
   a1 = ds_lo * (unpack_u8x4(lo.y) - 32.0);
   b0 = ds_hi * (unpack_u8x4(hi.x) - 32.0);
   b1 = ds_hi * (unpack_u8x4(hi.y) - 32.0);
+}
+#define QUANT_PAIR16 1
+void dequant16x2(uvec2 block, uint e, out vec4 a[4], out vec4 b[4]) {
+  const uint n = e >> 7u, c = (e >> 5u) & 3u, l = e & 31u;  // c 0 or 1, l 0 or 16: one scale each
+  const uvec4 q = weight_u128_wide(block.x + 64u * n + l + 32u * c);
+  const uvec4 h = weight_u128_wide(block.x + 128u + 32u * n + l);
+  const uint scale_byte = block.x + 192u + 8u * n + (l >> 4u) + 2u * c;
+  const float d = weight_f16(block.y);
+  const float ds_lo = d * float(bitfieldExtract(int(weight_u8(scale_byte)), 0, 8));
+  const float ds_hi = d * float(bitfieldExtract(int(weight_u8(scale_byte + 4u)), 0, 8));
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    const uint lo = (q[i] & 0x0F0F0F0Fu) | (((h[i] >> (2u * c)) & 0x03030303u) << 4u);
+    const uint hi = ((q[i] >> 4u) & 0x0F0F0F0Fu) | (((h[i] >> (2u * c + 4u)) & 0x03030303u) << 4u);
+    a[i] = ds_lo * (unpack_u8x4(lo) - 32.0);
+    b[i] = ds_hi * (unpack_u8x4(hi) - 32.0);
+  }
 }
 
 #elif defined(WEIGHT_Q2_K)

@@ -13,7 +13,8 @@
 // fold their sums in a shared-memory tree, or (SUBGROUP variant) with subgroupAdd and one sum
 // over the subgroups.
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = SLOTS (SUBGROUP
-// only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size.
+// only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size, 3 = WIDE (0/1): two
+// neighbouring pair runs a step, 16 contiguous quant bytes (moe_gate_up_mv.comp's WIDE).
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -23,12 +24,15 @@
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint SLOTS = 64;
+layout(constant_id = 3) const bool WIDE = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer DownWeights { uint weights_a[]; };
 layout(std430, binding = 0) readonly buffer DownWeightsWide { uvec2 weights_a_wide[]; };
+layout(std430, binding = 0) readonly buffer DownWeightsQuad { uvec4 weights_a_quad[]; };
 #define weights_b weights_a  // moe_weights.glsl reads a second matrix; the down pass has one
 #define weights_b_wide weights_a_wide
+#define weights_b_quad weights_a_quad
 layout(std430, binding = 1) readonly buffer H { vec4 h[]; };
 layout(std430, binding = 2) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 3) readonly buffer Wts { float expert_weights[]; };
@@ -40,7 +44,10 @@ layout(push_constant) uniform Push {
   uint expert_first, expert_end;  // the experts bound: slots of others contribute nothing here
 } pc;
 
+#define MOE_WEIGHTS_QUAD
 #include "moe_weights.glsl"
+
+float dot16(vec4 a[4], vec4 b[4]) { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
 
 #ifdef SUBGROUP
 shared float partial[ROWS][SLOTS];  // [row][subgroup]
@@ -66,7 +73,29 @@ void main() {
 #ifdef QUANT_PAIR_STRIDE
     // 4/5/6-bit types: 16 elements a step whose quant bytes are shared, each loaded once.
     const uint S = QUANT_PAIR_STRIDE;
-    for (uint run = lid; run < pc.cols / 16u; run += WG) {
+#ifdef QUANT_PAIR16
+    // WIDE: runs 2q and 2q + 1, elements c..c+15 and c+S..c+S+15 (cols % 32 == 0: QK >= 32).
+    for (uint quad = lid; WIDE && quad < pc.cols / 32u; quad += WG) {
+      const uint run = 2u * quad;
+      const uint hi = (entry * pc.cols + weight_pair_col(run)) / 4u;
+      vec4 ha[4], hb[4];
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+        ha[i] = h[hi + i];
+        hb[i] = h[hi + S / 4u + i];
+      }
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        if (row0 + r < pc.rows) {
+          vec4 a[4], b[4];
+          weight16x2(0u, base + (row0 + r) * pc.row_bytes, run, a, b);
+          dots[r] += dot16(a, ha) + dot16(b, hb);
+        }
+      }
+    }
+    const bool narrow = !WIDE;
+#else
+    const bool narrow = true;
+#endif
+    for (uint run = lid; narrow && run < pc.cols / 16u; run += WG) {
       const uint hi = (entry * pc.cols + weight_pair_col(run)) / 4u;
       const vec4 ha0 = h[hi], ha1 = h[hi + 1u], hb0 = h[hi + S / 4u], hb1 = h[hi + S / 4u + 1u];
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) {

@@ -17,7 +17,10 @@
 // the SUBGROUP variant subgroupAdd and one sum over the subgroups (2 barriers instead of
 // log2(WG) + 1).
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1),
-// 3 = SLOTS (SUBGROUP only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size.
+// 3 = SLOTS (SUBGROUP only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size,
+// 4 = WIDE (0/1; Q4_0, Q4_K, Q5_K, Q6_K: QUANT_PAIR16): a thread takes two neighbouring pair runs a step, 32
+// elements whose quant bytes are 16 contiguous bytes (one 128-bit load where 16-aligned:
+// bindings start 16-aligned; quant.glsl's dequant16x2), half the steps of 8-byte loads.
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -28,12 +31,15 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const bool NORM = false;
 layout(constant_id = 3) const uint SLOTS = 64;
+layout(constant_id = 4) const bool WIDE = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer GateWeights { uint weights_a[]; };
 layout(std430, binding = 0) readonly buffer GateWeightsWide { uvec2 weights_a_wide[]; };
 layout(std430, binding = 1) readonly buffer UpWeights { uint weights_b[]; };
 layout(std430, binding = 1) readonly buffer UpWeightsWide { uvec2 weights_b_wide[]; };
+layout(std430, binding = 0) readonly buffer GateWeightsQuad { uvec4 weights_a_quad[]; };
+layout(std430, binding = 1) readonly buffer UpWeightsQuad { uvec4 weights_b_quad[]; };
 layout(std430, binding = 2) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 3) readonly buffer Ids { uint expert_ids[]; };
 layout(std430, binding = 4) buffer H { float h[]; };
@@ -46,7 +52,10 @@ layout(push_constant) uniform Push {
   uint expert_first, expert_end;  // the experts bound: entries of others are left alone
 } pc;
 
+#define MOE_WEIGHTS_QUAD
 #include "moe_weights.glsl"
+
+float dot16(vec4 a[4], vec4 b[4]) { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
 
 // Rows 2r, 2r + 1: gate and up products of row r; with NORM, row 2 * ROWS: the sum of squares.
 const uint SUM_ROWS = 2u * ROWS + (NORM ? 1u : 0u);
@@ -83,7 +92,41 @@ void main() {
     // 4/5/6-bit types: 16 elements a step, two runs of 8 that share their quant bytes (low and
     // high nibbles), so each weight byte is loaded once.
     const uint S = QUANT_PAIR_STRIDE;
-    for (uint run = lid; run < pc.cols / 16u; run += WG) {
+#ifdef QUANT_PAIR16
+    // WIDE: runs 2q and 2q + 1, elements c..c+15 and c+S..c+S+15 (cols % 32 == 0: QK >= 32).
+    for (uint quad = lid; WIDE && quad < pc.cols / 32u; quad += WG) {
+      const uint run = 2u * quad, c = weight_pair_col(run);
+      const uint xi = (token * pc.cols + c) / 4u;
+      vec4 xa[4], xb[4];
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+        xa[i] = x[xi + i];
+        xb[i] = x[xi + S / 4u + i];
+        if (NORM) {
+          sum_sq += dot(xa[i], xa[i]) + dot(xb[i], xb[i]);
+          xa[i] *= norm_weight[c / 4u + i];
+          xb[i] *= norm_weight[(c + S) / 4u + i];
+        }
+      }
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < pc.rows) {
+          vec4 a[4], b[4];
+          if (pc.mode != 2u) {
+            weight16x2(0u, gate_base + row * pc.row_bytes, run, a, b);
+            g[r] += dot16(a, xa) + dot16(b, xb);
+          }
+          if (pc.mode != 1u) {
+            weight16x2(1u, up_base + row * pc.row_bytes, run, a, b);
+            u[r] += dot16(a, xa) + dot16(b, xb);
+          }
+        }
+      }
+    }
+    const bool narrow = !WIDE;
+#else
+    const bool narrow = true;
+#endif
+    for (uint run = lid; narrow && run < pc.cols / 16u; run += WG) {
       const uint c = weight_pair_col(run);
       const uint xi = (token * pc.cols + c) / 4u;
       vec4 xa0 = x[xi], xa1 = x[xi + 1u], xb0 = x[xi + S / 4u], xb1 = x[xi + S / 4u + 1u];

@@ -484,3 +484,41 @@ TEST(SessionDotDecode, GateUpOnTheIntegerDotProductKeepsTheLogitsClose) {
     EXPECT_EQ(a.profile().decode.barriers_per_step, b.profile().decode.barriers_per_step + moe_layers);
   }
 }
+
+// MOEVK_ENABLE=wide_decode (opt-in until a GPU measures it): the one-token expert kernels take
+// 32 elements a thread step (16 quant bytes) on Q4_0 experts. The same sums in another f32
+// order: the logits within expect_same_greedy_run's 2e-3 with the same greedy tokens, the same
+// dispatches and barriers, and not bit-identical (else the wide kernels did not run).
+TEST(SessionWideDecode, SixteenByteStepsGiveTheSameRun) {
+  for (const char* fixture : {"mixtral-tiny", "qwen3moe-tiny"}) {
+    SCOPED_TRACE(fixture);
+    test::TempFile file(std::string("session-wide-decode-") + fixture + ".gguf");
+    convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q4_0, {});
+    auto plain = models::Model::load(file.path(), test::e2e_load_options());
+    if (plain->context().features().wide_decode) GTEST_SKIP() << "MOEVK_ENABLE turns wide_decode on for both";
+    std::unique_ptr<models::Model> wide;
+    {
+      const char* now = std::getenv("MOEVK_ENABLE");
+      test::ScopedEnv enable("MOEVK_ENABLE", now && *now ? std::string(now) + ",wide_decode" : "wide_decode");
+      wide = models::Model::load(file.path(), test::e2e_load_options());
+    }
+    ASSERT_TRUE(wide->context().features().wide_decode);
+    Session a(*wide, SessionOptions{64, 8, false}), b(*plain, SessionOptions{64, 8, false});
+    std::vector<int32_t> tokens{1, 9, 200, 31, 77, 5};
+    double largest = 0;
+    for (int step = 0; step < 5; ++step) {
+      a.decode(tokens, LogitsMode::Last);
+      b.decode(tokens, LogitsMode::Last);
+      const auto la = a.logits(-1), lb = b.logits(-1);
+      const double err = test::relative_l2_error(la.data(), lb.data(), la.size());
+      EXPECT_LT(err, 2e-3) << "step " << step;
+      largest = std::max(largest, err);
+      const int32_t next = int32_t(std::max_element(lb.begin(), lb.end()) - lb.begin());
+      EXPECT_EQ(int32_t(std::max_element(la.begin(), la.end()) - la.begin()), next) << "step " << step;
+      tokens = {next};
+    }
+    EXPECT_GT(largest, 0.0) << "bit-identical: the wide kernels did not run";
+    EXPECT_EQ(a.profile().decode.dispatches_per_step, b.profile().decode.dispatches_per_step);
+    EXPECT_EQ(a.profile().decode.barriers_per_step, b.profile().decode.barriers_per_step);
+  }
+}

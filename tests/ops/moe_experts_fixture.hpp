@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "moe_experts_reference.hpp"
 #include "ops/coopmat.hpp"
+#include "ops/weight_binding.hpp"
 #include "ops/moe.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
@@ -58,13 +59,19 @@ class MoeExpertsTest : public GpuTest {
            has_dot(c.gate) && c.n_embd % 32 == 0;
   }
 
+  // Whether wide_decode changes a kernel of the case: some type has pair runs.
+  static bool decode_wide_differs(const Case& c) {
+    return ops::weight_has_wide_runs(c.gate) || ops::weight_has_wide_runs(c.up) || ops::weight_has_wide_runs(c.down);
+  }
+
   // The op's options that force `path`, with the fixture's settings above.
   ops::MoeExpertsOptions options_for(Path path) const {
     ops::MoeExpertsOptions options;
-    const bool decode = path == Path::Decode || path == Path::DecodeDot;
+    const bool decode = path == Path::Decode || path == Path::DecodeDot || path == Path::DecodeWide;
     options.decode_max_tokens = decode ? UINT32_MAX : 0u;
     options.allow_dot = path == Path::GroupedDot || path == Path::DecodeDot;
     options.dot_decode = path == Path::DecodeDot;
+    options.wide_decode = path == Path::DecodeWide;
     options.allow_coopmat = path == Path::GroupedCoopmat;
     options.coopmat_emulation = path == Path::GroupedCoopmat && coopmat_emulated();
     options.max_weight_binding_bytes = max_binding_bytes;
@@ -84,6 +91,7 @@ class MoeExpertsTest : public GpuTest {
     if (ctx->features().dot && (has_dot(c.gate) || has_dot(c.up) || has_dot(c.down))) paths.push_back(Path::GroupedDot);
     if (coopmat_runs(c)) paths.push_back(Path::GroupedCoopmat);
     if (decode_dot_runs(c)) paths.push_back(Path::DecodeDot);
+    if (decode_wide_differs(c)) paths.push_back(Path::DecodeWide);
     return paths;
   }
 
@@ -132,6 +140,7 @@ class MoeExpertsTest : public GpuTest {
     EXPECT_EQ(op.path_for(s, c.gate, c.up, c.down),
               path == Path::Decode           ? "decode"
               : path == Path::DecodeDot      ? "decode_dot"
+              : path == Path::DecodeWide     ? (decode_wide_differs(c) ? "decode_wide" : "decode")
               : path == Path::GroupedCoopmat ? "grouped_coopmat"
               : dots == 3                    ? "grouped_dot"
               : dots == 0                    ? "grouped"

@@ -128,6 +128,52 @@ TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
   decode_rows = 2;
 }
 
+// wide_decode: both float decode kernels take two neighbouring pair runs a thread step (32
+// elements, 16 quant bytes) for every type with the 16-byte decoder (Q4_0, Q4_K, Q5_K, Q6_K),
+// beside products of other types that keep their steps; rows whose quant bytes are 16-aligned
+// (one 128-bit load: Q4_0 and Q4_K rows of 256 columns at lead 0) and not (54-byte Q4_0 rows,
+// Q6_K's 210-byte blocks, experts at lead 20); fewer steps than threads (96 columns: 3 over 32
+// or 64) and ragged row groups; gate and up of different types (two passes); both reductions,
+// the fused norm and out accumulated onto.
+TEST_F(MoeExpertsTest, DecodeWideStepsOnEveryPairType) {
+  const Case cases[] = {
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 96, 64, Routing::Random, 20, 36},
+      {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 2, 256, 512},
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 1, 256, 256},
+      {Type::Q5_K, Type::Q5_K, Type::Q4_K, 8, 2, 2, 512, 256, Routing::Random, 20, 0},
+      {Type::Q6_K, Type::Q4_K, Type::Q6_K, 8, 2, 1, 256, 768},
+      {Type::Q4_0, Type::Q4_0, Type::Q5_0, 8, 2, 2, 96, 160},
+      {Type::Q4_1, Type::Q4_1, Type::Q4_K, 8, 2, 1, 160, 256},
+  };
+  const std::pair<uint32_t, uint32_t> configs[] = {{64, 2}, {32, 3}};
+  uint32_t seed = 2300;
+  for (bool subgroup : {true, false}) {
+    if (subgroup && !ctx->features().subgroup_arithmetic) continue;
+    allow_subgroup = subgroup;
+    for (const auto& [wg, rows] : configs) {
+      decode_workgroup = wg;
+      decode_rows = rows;
+      for (const Case& c : cases) {
+        SCOPED_TRACE(describe(c) + (subgroup ? " subgroupAdd " : " shared tree ") + std::to_string(wg) + "x" +
+                     std::to_string(rows));
+        ASSERT_TRUE(decode_wide_differs(c));
+        const Inputs in = make_inputs(c, seed += 10);
+        const Reference want = reference_for(in, Path::DecodeWide);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide), want));
+        const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide, &initial), plus(want, initial))) << "accumulate";
+        const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide, nullptr, &g),
+                                       reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
+            << "fused norm";
+      }
+    }
+  }
+  allow_subgroup = true;
+  decode_workgroup = 64;
+  decode_rows = 2;
+}
+
 TEST_F(MoeExpertsTest, LongRowsStrideTheDecodeLoops) {
   // moe_gate_up_mv and moe_down_mv stride along a row 64 threads x 8 = 512 columns at a time:
   // n_embd (gate/up) and n_ff (down) beyond that, with a ragged last pass, run the loops more

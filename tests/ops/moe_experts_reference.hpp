@@ -84,12 +84,15 @@ inline std::vector<uint32_t> route(const Case& c, uint32_t seed) {
 inline double silu(double v) { return v / (1.0 + std::exp(-v)); }
 
 // DecodeDot: the decode path with gate+up on the integer dot product (MoeExpertsOptions::dot_decode).
-enum class Path { Decode, Grouped, GroupedDot, GroupedCoopmat, DecodeDot };
+// DecodeWide: the float decode kernels taking two pair runs a thread step (MoeExpertsOptions::
+// wide_decode), the same sums as Decode in another order.
+enum class Path { Decode, Grouped, GroupedDot, GroupedCoopmat, DecodeDot, DecodeWide };
 inline const char* path_name(Path p) {
   return p == Path::Decode       ? "decode"
          : p == Path::Grouped    ? "grouped"
          : p == Path::GroupedDot ? "grouped_dot"
          : p == Path::DecodeDot  ? "decode_dot"
+         : p == Path::DecodeWide ? "decode_wide"
                                  : "grouped_coopmat";
 }
 

@@ -65,6 +65,8 @@ check "bench ops: router's split path timed too" grep -q '"path": *"split"' "$tm
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 1 --kernels moe_experts -r 1 --decode-configs 32x1,128x4 \
   --json >"$tmp/bench_decode.json" 2>&1
 check "bench ops --decode-configs: a row per shape" grep -q '"path": *"decode 128x4"' "$tmp/bench_decode.json"
+check "bench ops: the wide decode kernels' row" grep -q '"path": *"decode_wide"' "$tmp/bench_decode.json"
+check "bench ops --decode-configs: a wide row per shape" grep -q '"path": *"decode_wide 128x4"' "$tmp/bench_decode.json"
 "$moevk" bench ops --shapes tiny --kernels moe_experts --decode-configs 64by2 >/dev/null 2>"$tmp/err"; rc=$?
 check "bench ops --decode-configs 64by2 is refused" test "$rc" = 2
 check "bench ops --decode-configs names the bad entry" grep -q "64by2" "$tmp/err"
@@ -104,6 +106,8 @@ if grep -q '"features": *"[^"]*dot' "$tmp/bench_env.json"; then
   check "MOEVK_ENABLE=dot_decode: the bench rows say so" grep -q '"features": *"[^"]*dot_decode' "$tmp/bench_dot.json"
   check "without MOEVK_ENABLE: no dot_decode" bash -c "! grep -q 'dot_decode' '$tmp/bench_env.json'"
 fi
+MOEVK_ENABLE=wide_decode "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_wide.json" 2>&1
+check "MOEVK_ENABLE=wide_decode: the bench rows say so" grep -q '"features": *"[^"]*wide_decode' "$tmp/bench_wide.json"
 "$moevk" bench ops --shapes tiny --types q4_0 --tokens 33 --kernels moe_experts -r 1 --json >"$tmp/bench_moe.json" 2>&1
 check "bench ops: plain grouped experts row" grep -q '"path": *"grouped"' "$tmp/bench_moe.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_moe.json"; then
