@@ -91,8 +91,8 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # bench-<model>.json's tg row, and bench-ops-decode.json's decode_dot rows per kernel).
   MOEVK_ENABLE=dot_decode step "tg-dot-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
     --json --profile > "$OUT/bench-$name-dot-decode.json" 2> "$OUT/bench-$name-dot-decode.err"
-  # And with the experts' float kernels on 16-byte steps (opt-in until measured: bench-ops.json's
-  # decode_wide rows, and bench-ops-decode.json's "decode_wide WxR" per shape).
+  # And with the one-token products on 16-byte steps (opt-in until measured: bench-ops.json's
+  # decode_wide and mv_wide rows, and bench-ops-decode.json's per shape).
   MOEVK_ENABLE=wide_decode step "tg-wide-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
     --json --profile > "$OUT/bench-$name-wide-decode.json" 2> "$OUT/bench-$name-wide-decode.err"
   # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on

@@ -39,7 +39,7 @@ static void print_help() {
       "  MOEVK_ENABLE=<list>        opt in to kernels not yet validated on hardware: coopmat\n"
       "                             (cooperative-matrix prefill), dot_decode (the one-token\n"
       "                             experts' gate+up on the integer dot product), wide_decode\n"
-      "                             (the one-token experts on 16-byte steps)\n"
+      "                             (one-token products on 16-byte steps)\n"
       "  MOEVK_CACHE_DIR=<dir>      where the pipeline cache lives (default ~/.cache/moevk)\n");
 }
 

@@ -196,13 +196,27 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                   report(kernel, t, mm.path_for(m, t) + suffix + " separate",
                          time_recording(ctx, o.repeats, recorder(separate, t, fused)), bytes, flops);
                 if (t != 1 || mm.path_for(m, t) != "mv") return;
-                for (const auto& [wg_size, mv_rows] : o.decode_configs) {  // the one-token kernel's shapes
-                  ops::MatMulOptions tuned_options;
-                  tuned_options.decode_workgroup = wg_size;
-                  tuned_options.decode_rows = mv_rows;
-                  const ops::MatMul tuned(ctx, tuned_options);
-                  config_row(kernel, t, "mv " + std::to_string(wg_size) + "x" + std::to_string(mv_rows) + suffix,
-                             recorder(tuned, t, fused), bytes, flops);
+                // The one-token kernel on 16-byte steps where the type has them (opt-in for models).
+                const bool has_wide = ops::weight_has_wide_runs(type);
+                ops::MatMulOptions wide_options;
+                wide_options.wide_decode = true;
+                const ops::MatMul wide_mm(ctx, wide_options);
+                if (has_wide)
+                  report(kernel, t, "mv_wide" + suffix, time_recording(ctx, o.repeats, recorder(wide_mm, t, fused)), bytes,
+                         flops);
+                for (const bool wide : {false, true}) {
+                  if (wide && !has_wide) continue;
+                  for (const auto& [wg_size, mv_rows] : o.decode_configs) {  // the one-token kernel's shapes
+                    ops::MatMulOptions tuned_options;
+                    tuned_options.decode_workgroup = wg_size;
+                    tuned_options.decode_rows = mv_rows;
+                    tuned_options.wide_decode = wide;
+                    const ops::MatMul tuned(ctx, tuned_options);
+                    config_row(kernel, t,
+                               std::string(wide ? "mv_wide " : "mv ") + std::to_string(wg_size) + "x" +
+                                   std::to_string(mv_rows) + suffix,
+                               recorder(tuned, t, fused), bytes, flops);
+                  }
                 }
               });
             }

@@ -36,7 +36,12 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
       n_batch_(n_batch),
       n_ctx_(n_ctx),
       expert_stats_(expert_stats),
-      matmul_(ctx, decode_kernels.matmul_options()),
+      matmul_(ctx,
+              [&] {
+                ops::MatMulOptions o = decode_kernels.matmul_options();
+                o.wide_decode = ctx.features().wide_decode;  // MOEVK_ENABLE=wide_decode
+                return o;
+              }()),
       rms_norm_(ctx),
       rope_(ctx),
       attention_(ctx),

@@ -102,8 +102,8 @@ const vk::Pipeline& MatMul::mv_pipeline(uint32_t n_tokens, const InputNorm* norm
   const uint32_t slots = mv_subgroup_ ? ctx_.caps().max_subgroups(wg) : wg;
   // Shared sums: rows (+ 1 with a norm) per slot (per thread, or per subgroup).
   if (one_token) require_decode_shape(ctx_, "matmul", wg, rows, 4ull * (rows + (norm ? 1 : 0)) * slots);
-  std::vector<uint32_t> spec{wg, rows, max_tokens, norm ? 1u : 0u};
-  if (mv_subgroup_) spec.push_back(slots);
+  const bool wide = one_token && options_.wide_decode && weight_has_wide_runs(type);
+  std::vector<uint32_t> spec{wg, rows, max_tokens, norm ? 1u : 0u, slots, wide ? 1u : 0u};
   vk::PipelineDesc desc{"mul_mv_" + weight_variant(type) + (mv_subgroup_ ? "_subgroup" : ""), 5, sizeof(MvPush),
                         std::move(spec)};
   desc.table = weight_table(type);

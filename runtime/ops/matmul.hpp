@@ -30,6 +30,10 @@ struct MatMulOptions {
   // per workgroup (batches keep 128 x 4). Untuned guesses; `moevk bench ops --decode-configs`
   // times others. Workgroup a power of two in 32..1024 within the device's limit, rows 1..8.
   uint32_t decode_workgroup = 128, decode_rows = 4;
+  // One-token products of Q4_0, Q4_K, Q5_K and Q6_K (weight_has_wide_runs) take 32 elements a
+  // thread step, 16 quant bytes (mul_mv.comp's WIDE), against 16 and 8: opt-in until a GPU
+  // measures it (MOEVK_ENABLE=wide_decode, vk::Features::wide_decode; bench ops' "mv_wide" rows).
+  bool wide_decode = false;
   // Products of one input recorded together (record_products) share one mul_mv dispatch where
   // they can (merges()); off: a dispatch each, for comparisons.
   bool merge_products = true;

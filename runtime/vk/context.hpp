@@ -54,8 +54,8 @@ struct Features {
   // Opt-in kernels not yet measured against the ones they would replace (MOEVK_ENABLE=dot_decode):
   // the one-token expert gate+up on the integer dot product (ops::MoeExpertsOptions::dot_decode).
   bool dot_decode = false;
-  // MOEVK_ENABLE=wide_decode: the one-token expert kernels read two pair runs (16 quant bytes) a
-  // thread step instead of one (ops::MoeExpertsOptions::wide_decode).
+  // MOEVK_ENABLE=wide_decode: the one-token products read two pair runs (16 quant bytes) a
+  // thread step instead of one (ops::MoeExpertsOptions and MatMulOptions::wide_decode).
   bool wide_decode = false;
   bool subgroup_arithmetic = false;
   std::string describe() const;

@@ -25,7 +25,10 @@
 // Specialization: 0 = workgroup size WG (power of two), 1 = ROWS, 2 = MAX_TOKENS (>= n_tokens),
 // ROWS * MAX_TOKENS <= WG, 3 = NORM (0/1), 4 = SLOTS (SUBGROUP only): partial sums kept per sum,
 // at least gl_NumSubgroups, i.e. WG / the smallest subgroup size the device may run the shader
-// with (MatMul: div_up(WG, minSubgroupSize); 4 on NVIDIA at WG 128, 16 on lavapipe).
+// with (MatMul: div_up(WG, minSubgroupSize); 4 on NVIDIA at WG 128, 16 on lavapipe),
+// 5 = WIDE (0/1; MAX_TOKENS 1, types with quant.glsl's QUANT_PAIR16: Q4_0, Q4_K, Q5_K, Q6_K):
+// a thread takes two neighbouring pair runs a step, 32 elements whose quant bytes are 16
+// contiguous bytes (one 128-bit load where 16-aligned; bindings start 16-aligned).
 // Shared memory: (ROWS + NORM) * MAX_TOKENS floats per slot, WG slots (plain) or SLOTS
 // (SUBGROUP): per token at WG 128, ROWS 4 and no norm 2 KiB plain, 64 bytes with subgroups of
 // 32; MatMul caps MAX_TOKENS to fit the device's maxComputeSharedMemorySize (NVIDIA has
@@ -41,10 +44,12 @@ layout(constant_id = 1) const uint ROWS = 4;
 layout(constant_id = 2) const uint MAX_TOKENS = 8;
 layout(constant_id = 3) const bool NORM = false;
 layout(constant_id = 4) const uint SLOTS = 128;
+layout(constant_id = 5) const bool WIDE = false;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint weight_words[]; };
 layout(std430, binding = 0) readonly buffer WeightsWide { uvec2 weight_dwords[]; };  // the same buffer, 64-bit loads
+layout(std430, binding = 0) readonly buffer WeightsQuad { uvec4 weight_quads[]; };   // and 128-bit loads
 layout(std430, binding = 1) readonly buffer X { vec4 x_values[]; };
 // Read too when ACCUMULATE is set (y += W x, e.g. a residual add fused into its producer).
 layout(std430, binding = 2) buffer Y { float y_values[]; };
@@ -61,6 +66,7 @@ layout(push_constant) uniform Push {
 
 #define WEIGHT_WORD(i) weight_words[(i)]
 #define WEIGHT_UVEC2(i) weight_dwords[(i)]
+#define WEIGHT_UVEC4(i) weight_quads[(i)]
 #define QUANT_ROW_COLS pc.cols
 #include "quant.glsl"
 
@@ -103,6 +109,34 @@ void main() {
   // 4/5/6-bit types with few tokens: 16 elements per step whose quant bytes are shared (low and
   // high nibbles), so each weight byte is loaded once. Larger batches keep the 8-element loop,
   // whose activation registers are half as many.
+#ifdef QUANT_PAIR16
+  if (WIDE && MAX_TOKENS == 1u) {
+    // One token, two neighbouring pair runs 2q and 2q + 1 a step: elements col..col+15 and
+    // col+S..col+S+15 of block 2q / QUANT_PAIRS_PER_BLOCK (cols % 32 == 0: QK >= 32).
+    const uint S = QUANT_PAIR_STRIDE;
+    for (uint q = lid; q < pc.cols / 32u; q += WG) {
+      const uint g = 2u * q, e = quant_pair_first(g);
+      const uint col = (g / QUANT_PAIRS_PER_BLOCK) * QK + e, xi = col / 4u;
+      vec4 xa[4], xb[4];
+      float sq = 0.0;
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+        xa[i] = scaled_x(x_values[xi + i], xi + i, sq);
+        xb[i] = scaled_x(x_values[xi + S / 4u + i], xi + S / 4u + i, sq);
+      }
+      if (NORM) acc[PRODUCTS] += sq;
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+        const uint row = row0 + r;
+        if (row < n_rows) {
+          vec4 a[4], b[4];
+          dequant16x2(quant_block(weight_base + row * pc.row_bytes, g / QUANT_PAIRS_PER_BLOCK), e, a, b);
+          float s = 0.0;
+          [[unroll]] for (uint i = 0u; i < 4u; ++i) s += dot(a[i], xa[i]) + dot(b[i], xb[i]);
+          acc[r * MAX_TOKENS] += s;
+        }
+      }
+    }
+  } else
+#endif
   if (MAX_TOKENS <= 4u) {
     const uint S = QUANT_PAIR_STRIDE;
     for (uint g = lid; g < pc.cols / 16u; g += WG) {

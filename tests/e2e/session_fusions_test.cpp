@@ -485,8 +485,8 @@ TEST(SessionDotDecode, GateUpOnTheIntegerDotProductKeepsTheLogitsClose) {
   }
 }
 
-// MOEVK_ENABLE=wide_decode (opt-in until a GPU measures it): the one-token expert kernels take
-// 32 elements a thread step (16 quant bytes) on Q4_0 experts. The same sums in another f32
+// MOEVK_ENABLE=wide_decode (opt-in until a GPU measures it): the one-token expert and dense
+// products take 32 elements a thread step (16 quant bytes) on Q4_0 weights. The same sums in another f32
 // order: the logits within expect_same_greedy_run's 2e-3 with the same greedy tokens, the same
 // dispatches and barriers, and not bit-identical (else the wide kernels did not run).
 TEST(SessionWideDecode, SixteenByteStepsGiveTheSameRun) {

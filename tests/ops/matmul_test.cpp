@@ -49,10 +49,11 @@ std::string describe(const Case& c, const std::string& path) {
   return s.str();
 }
 
-// Runs one case through `op` (whose path must be `expect_path`) and checks every output.
+// Runs one case through `op` (whose path must be `expect_path`) and checks every output. The
+// weights start `lead` bytes into their buffer: by default at an offset no binding alignment
+// allows, which exercises `base`.
 void check_matmul(vk::Context& ctx, const ops::MatMul& op, const Case& c, const std::string& expect_path,
-                  uint32_t seed) {
-  const uint32_t lead = 36;  // weights at an offset no binding alignment allows: exercises `base`
+                  uint32_t seed, uint32_t lead = 36) {
   const auto w = test::random_weights(c.type, c.rows, c.cols, seed, c.source);
   const auto wf = test::dequantized(c.type, w, c.rows, c.cols);
   std::vector<uint8_t> padded(lead, 0xCD);
@@ -356,6 +357,33 @@ TEST_F(GpuTest, MatMulDecodeKernelTakesOtherWorkgroupShapes) {
       EXPECT_NE(std::string(e.what()).find("decode workgroup"), std::string::npos) << e.what();
     }
     rec.end();
+  }
+}
+
+// wide_decode: one-token products of Q4_0, Q4_K, Q5_K and Q6_K take 32 elements a thread step
+// (16 quant bytes: one 128-bit load where 16-aligned, as rows of 256 columns at lead 0 are; lead
+// 36, 54-byte Q4_0 rows and Q6_K's 210-byte blocks mostly are not). Bias, accumulate, the fused
+// norm, ragged row groups, fewer steps than threads (96 columns: 3), both reductions; a type
+// without wide steps and a 3-token batch beside them keep theirs.
+TEST_F(GpuTest, MatMulDecodeWideSteps) {
+  using test::WeightSource;
+  uint32_t seed = 3700;
+  for (bool subgroup : {true, false}) {
+    SCOPED_TRACE(subgroup ? "subgroupAdd" : "shared tree");
+    ops::MatMulOptions options;
+    options.allow_subgroup = subgroup;
+    options.wide_decode = true;
+    ops::MatMul op(*ctx, options);
+    for (uint32_t lead : {0u, 36u}) {
+      SCOPED_TRACE("lead " + std::to_string(lead));
+      for (const Case& c : {Case{Type::Q4_0, 37, 256, 1, true}, Case{Type::Q4_0, 13, 96, 1, false, WeightSource::Quantize, true},
+                            Case{Type::Q4_K, 37, 512, 1, false, WeightSource::Quantize, false, true},
+                            Case{Type::Q5_K, 11, 256, 1, true},
+                            Case{Type::Q6_K, 11, 768, 1, false, WeightSource::Quantize, true, true},
+                            Case{Type::Q4_K, 3, 2048 + 256, 1}, Case{Type::Q8_0, 37, 96, 1, true},
+                            Case{Type::Q4_K, 9, 256, 3, true}})
+        check_matmul(*ctx, op, c, "mv", seed += 3, lead);
+    }
   }
 }
 
