@@ -149,7 +149,7 @@ for s in $STEPS; do
       # The decode products (issue 4's 70%-of-copy-bandwidth check on the experts) over a sweep
       # of their kernels' workgroup shapes: the defaults (64x2 experts, 128x4 dense) are untuned.
       if [ "$QUICK" = 1 ]; then dops=(--shapes tiny -r 2); else dops=(-r 10); fi
-      step bench-ops-decode 90 "$moevk" bench ops "${dops[@]}" --kernels moe_experts,attn_qkv,output --tokens 1 \
+      step bench-ops-decode 120 "$moevk" bench ops "${dops[@]}" --kernels moe_experts,attn_qkv,output --tokens 1 \
         --decode-configs 32x1,32x2,64x1,64x4,128x1,128x2,128x4,256x2,256x4,256x8 --json \
         > "$OUT/bench-ops-decode.json" 2> "$OUT/bench-ops-decode.err"
       ;;
