@@ -18,9 +18,9 @@
 // log2(WG) + 1).
 // Specialization: 0 = WG (power of two), 1 = ROWS (rows per workgroup), 2 = NORM (0/1),
 // 3 = SLOTS (SUBGROUP only): at least gl_NumSubgroups, i.e. WG / the smallest subgroup size,
-// 4 = WIDE (0/1; Q4_0, Q4_K, Q5_K, Q6_K: QUANT_PAIR16): a thread takes two neighbouring pair runs a step, 32
-// elements whose quant bytes are 16 contiguous bytes (one 128-bit load where 16-aligned:
-// bindings start 16-aligned; quant.glsl's dequant16x2), half the steps of 8-byte loads.
+// 4 = WIDE (0/1; Q4_0, Q4_K, Q5_K, Q6_K: QUANT_PAIR16): a thread takes two neighbouring pair
+// runs a step, 32 elements whose quant bytes are 16 contiguous bytes (one 128-bit load where
+// 16-aligned: bindings start 16-aligned; quant.glsl's dequant16x2), half the steps.
 #include "types.glsl"
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
