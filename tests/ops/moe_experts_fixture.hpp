@@ -15,8 +15,8 @@
 #include "common/error.hpp"
 #include "moe_experts_reference.hpp"
 #include "ops/coopmat.hpp"
-#include "ops/weight_binding.hpp"
 #include "ops/moe.hpp"
+#include "ops/weight_binding.hpp"
 #include "support/gpu.hpp"
 #include "support/weights.hpp"
 
@@ -59,7 +59,7 @@ class MoeExpertsTest : public GpuTest {
            has_dot(c.gate) && c.n_embd % 32 == 0;
   }
 
-  // Whether wide_decode changes a kernel of the case: some type has pair runs.
+  // Whether wide_decode changes a kernel of the case: some type has wide steps.
   static bool decode_wide_differs(const Case& c) {
     return ops::weight_has_wide_runs(c.gate) || ops::weight_has_wide_runs(c.up) || ops::weight_has_wide_runs(c.down);
   }
