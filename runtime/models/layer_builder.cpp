@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "common/error.hpp"
+#include "common/mib.hpp"
 
 namespace moevk::models {
 
@@ -124,7 +125,6 @@ LayerBuilder::LayerBuilder(vk::Context& ctx, const HParams& hp, const Weights& w
   const uint64_t range = ctx.caps().max_storage_buffer_range;
   if (range && cache > range) {
     const uint64_t per_position = ops::Attention::cache_bytes({1, hp.n_head, hp.n_head_kv, hp.head_dim});
-    auto mib = [](uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; };
     fail(MOEVK_ERROR_UNSUPPORTED,
          "n_ctx " + std::to_string(n_ctx) + " needs a K cache of " + mib(cache) + " a layer (" +
              std::to_string(per_position) + " bytes a position), more than one binding can span on " +

@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
-#include <sstream>
 
 #include "common/comma_list.hpp"
+#include "common/mib.hpp"
 #include "vk/check.hpp"
 
 namespace moevk::vk {
@@ -27,13 +27,6 @@ int type_rank(const std::string& t) {  // discrete first, lavapipe (cpu) last
   if (t == "virtual") return 2;
   if (t == "other") return 3;
   return 4;
-}
-
-std::string mib(uint64_t bytes) {
-  std::ostringstream s;
-  s.precision(1);
-  s << std::fixed << bytes / 1048576.0 << " MiB";
-  return s.str();
 }
 
 }  // namespace
