@@ -54,7 +54,8 @@
 //     void dequant16x2(QBLOCK block, uint e, out vec4 a[4], out vec4 b[4])
 //                    elements e..e+15 -> a, e+QUANT_PAIR_STRIDE..+15 -> b (e the even run's
 //                    first element, a multiple of 16), the quant bytes one 128-bit load where
-//                    16-aligned (weight_u128_wide).
+//                    16-aligned (weight_u128_wide); float dot16(vec4 a[4], vec4 x[4]) sums a
+//                    16-element product.
 //   and, for the symmetric Q8_0 / Q4_0 only, float quant_scale(QBLOCK block) (the block's d).
 //   The codebook types IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S (quant_iq.glsl) also read
 //   their codebook from a storage buffer at set 1, binding 0 (vk::PipelineDesc::table; the op sets
@@ -685,6 +686,11 @@ uint quant_pair_first(uint g) {
   const uint S = QUANT_PAIR_STRIDE, p = g % QUANT_PAIRS_PER_BLOCK;
   return (p / (S / 8u)) * (2u * S) + (p % (S / 8u)) * 8u;
 }
+#endif
+
+#ifdef QUANT_PAIR16
+// The dot product of dequant16x2's 16 elements (a or b) with 16 activations.
+float dot16(vec4 a[4], vec4 b[4]) { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
 #endif
 
 #endif

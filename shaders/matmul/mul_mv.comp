@@ -129,9 +129,7 @@ void main() {
         if (row < n_rows) {
           vec4 a[4], b[4];
           dequant16x2(quant_block(weight_base + row * pc.row_bytes, g / QUANT_PAIRS_PER_BLOCK), e, a, b);
-          float s = 0.0;
-          [[unroll]] for (uint i = 0u; i < 4u; ++i) s += dot(a[i], xa[i]) + dot(b[i], xb[i]);
-          acc[r * MAX_TOKENS] += s;
+          acc[r * MAX_TOKENS] += dot16(a, xa) + dot16(b, xb);
         }
       }
     }

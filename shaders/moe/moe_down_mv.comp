@@ -47,8 +47,6 @@ layout(push_constant) uniform Push {
 #define MOE_WEIGHTS_QUAD
 #include "moe_weights.glsl"
 
-float dot16(vec4 a[4], vec4 b[4]) { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
-
 #ifdef SUBGROUP
 shared float partial[ROWS][SLOTS];  // [row][subgroup]
 #else

@@ -55,8 +55,6 @@ layout(push_constant) uniform Push {
 #define MOE_WEIGHTS_QUAD
 #include "moe_weights.glsl"
 
-float dot16(vec4 a[4], vec4 b[4]) { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
-
 // Rows 2r, 2r + 1: gate and up products of row r; with NORM, row 2 * ROWS: the sum of squares.
 const uint SUM_ROWS = 2u * ROWS + (NORM ? 1u : 0u);
 #ifdef SUBGROUP
