@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -42,11 +43,17 @@ std::string disabled_by_environment(std::initializer_list<const char*> fusions) 
     if (off.count(f)) return f;
   return "";
 }
-// MOEVK_DISABLE as it is, with `name` added: a session made under it differs from one made
-// under the caller's list by that fusion alone.
-std::string also_disabling(const std::string& name) {
-  const char* now = std::getenv("MOEVK_DISABLE");
+// `variable` (MOEVK_DISABLE or MOEVK_ENABLE) as it is, with `name` added: a session made under
+// it differs from one made under the caller's list by that fusion or kernel alone.
+std::string with_added(const char* variable, const std::string& name) {
+  const char* now = std::getenv(variable);
   return now && *now ? std::string(now) + "," + name : name;
+}
+std::string also_disabling(const std::string& name) { return with_added("MOEVK_DISABLE", name); }
+// The model at `path` in a context of its own with the opt-in `kernel` added to MOEVK_ENABLE.
+std::unique_ptr<models::Model> load_enabling(const std::string& path, const std::string& kernel) {
+  test::ScopedEnv enable("MOEVK_ENABLE", with_added("MOEVK_ENABLE", kernel));
+  return models::Model::load(path, test::e2e_load_options());
 }
 #define SKIP_IF_DISABLED(...)                                                                  \
   do {                                                                                         \
@@ -459,12 +466,7 @@ TEST(SessionDotDecode, GateUpOnTheIntegerDotProductKeepsTheLogitsClose) {
     if (!plain->context().features().dot || !plain->context().features().subgroup_arithmetic)
       GTEST_SKIP() << "no integer dot product on this device";
     if (plain->context().features().dot_decode) GTEST_SKIP() << "MOEVK_ENABLE turns dot_decode on for both";
-    std::unique_ptr<models::Model> dot;
-    {
-      const char* now = std::getenv("MOEVK_ENABLE");
-      test::ScopedEnv enable("MOEVK_ENABLE", now && *now ? std::string(now) + ",dot_decode" : "dot_decode");
-      dot = models::Model::load(file.path(), test::e2e_load_options());
-    }
+    const auto dot = load_enabling(file.path(), "dot_decode");
     ASSERT_TRUE(dot->context().features().dot_decode);
     Session a(*dot, SessionOptions{64, 8, false}), b(*plain, SessionOptions{64, 8, false});
     std::vector<int32_t> tokens{1, 9, 200, 31, 77, 5};
@@ -496,12 +498,7 @@ TEST(SessionWideDecode, SixteenByteStepsGiveTheSameRun) {
     convert::convert_hf(test::hf_fixture_dir(fixture), file.path(), quant::Type::Q4_0, {});
     auto plain = models::Model::load(file.path(), test::e2e_load_options());
     if (plain->context().features().wide_decode) GTEST_SKIP() << "MOEVK_ENABLE turns wide_decode on for both";
-    std::unique_ptr<models::Model> wide;
-    {
-      const char* now = std::getenv("MOEVK_ENABLE");
-      test::ScopedEnv enable("MOEVK_ENABLE", now && *now ? std::string(now) + ",wide_decode" : "wide_decode");
-      wide = models::Model::load(file.path(), test::e2e_load_options());
-    }
+    const auto wide = load_enabling(file.path(), "wide_decode");
     ASSERT_TRUE(wide->context().features().wide_decode);
     Session a(*wide, SessionOptions{64, 8, false}), b(*plain, SessionOptions{64, 8, false});
     std::vector<int32_t> tokens{1, 9, 200, 31, 77, 5};

@@ -223,6 +223,21 @@ class MoeExpertsTest : public GpuTest {
     return normed;
   }
 
+  // A decode-path run against the reference three ways: as it is, with out accumulated onto
+  // (initial values from `seed`), and with the fused input norm (x / rms(x) * g into both
+  // products, g from seed + 1).
+  void check_decode_forms(const Inputs& in, Path path, uint32_t seed) {
+    const Case& c = in.c;
+    const Reference want = reference_for(in, path);
+    EXPECT_TRUE(close_to_reference(c, run(in, path), want)) << describe(c);
+    const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed);
+    EXPECT_TRUE(close_to_reference(c, run(in, path, &initial), plus(want, initial))) << describe(c) << " accumulate";
+    const std::vector<float> g = test::random_floats(c.n_embd, seed + 1, 0.5f, 1.5f);
+    EXPECT_TRUE(close_to_reference(c, run(in, path, nullptr, &g),
+                                   reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
+        << describe(c) << " fused norm";
+  }
+
   // out starts as `initial` on every path; the result must be initial + experts(x).
   void check_accumulate(const Inputs& in, const std::vector<float>& initial, const std::string& what) {
     for (Path path : paths_for(in.c)) {

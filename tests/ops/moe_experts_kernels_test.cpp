@@ -25,17 +25,8 @@ TEST_F(MoeExpertsTest, DecodeKernelsReduceWithSubgroupsAndWithTheSharedTree) {
     SCOPED_TRACE(subgroup ? "subgroupAdd" : "shared tree");
     allow_subgroup = subgroup;
     for (const Case& c : cases) {
-      const Inputs in = make_inputs(c, seed += 10);
-      const Reference plain = reference_for(in, Path::Decode);
-      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), plain)) << describe(c);
-      const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
-      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, &initial), plus(plain, initial)))
-          << describe(c) << " accumulate";
-      // The fused norm: x / rms(x) * g into both products.
-      const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
-      EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode, nullptr, &g),
-                                     reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
-          << describe(c) << " fused norm";
+      seed += 10;
+      check_decode_forms(make_inputs(c, seed), Path::Decode, seed + 5);
     }
   }
   allow_subgroup = true;
@@ -157,15 +148,8 @@ TEST_F(MoeExpertsTest, DecodeWideStepsOnEveryPairType) {
         SCOPED_TRACE(describe(c) + (subgroup ? " subgroupAdd " : " shared tree ") + std::to_string(wg) + "x" +
                      std::to_string(rows));
         ASSERT_TRUE(decode_wide_differs(c));
-        const Inputs in = make_inputs(c, seed += 10);
-        const Reference want = reference_for(in, Path::DecodeWide);
-        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide), want));
-        const std::vector<float> initial = test::random_floats(size_t(c.n_tokens) * c.n_embd, seed + 5);
-        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide, &initial), plus(want, initial))) << "accumulate";
-        const std::vector<float> g = test::random_floats(c.n_embd, seed + 6, 0.5f, 1.5f);
-        EXPECT_TRUE(close_to_reference(c, run(in, Path::DecodeWide, nullptr, &g),
-                                       reference(c, in.gate, in.up, in.down, rms_normed(c, in.x, g), in.ids, in.weights)))
-            << "fused norm";
+        seed += 10;
+        check_decode_forms(make_inputs(c, seed), Path::DecodeWide, seed + 5);
       }
     }
   }
