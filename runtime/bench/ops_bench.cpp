@@ -198,12 +198,13 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                 if (t != 1 || mm.path_for(m, t) != "mv") return;
                 // The one-token kernel on 16-byte steps where the type has them (opt-in for models).
                 const bool has_wide = ops::weight_has_wide_runs(type);
-                ops::MatMulOptions wide_options;
-                wide_options.wide_decode = true;
-                const ops::MatMul wide_mm(ctx, wide_options);
-                if (has_wide)
+                if (has_wide) {
+                  ops::MatMulOptions wide_options;
+                  wide_options.wide_decode = true;
+                  const ops::MatMul wide_mm(ctx, wide_options);
                   report(kernel, t, "mv_wide" + suffix, time_recording(ctx, o.repeats, recorder(wide_mm, t, fused)), bytes,
                          flops);
+                }
                 for (const bool wide : {false, true}) {
                   if (wide && !has_wide) continue;
                   for (const auto& [wg_size, mv_rows] : o.decode_configs) {  // the one-token kernel's shapes

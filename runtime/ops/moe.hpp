@@ -98,8 +98,9 @@ struct MoeExpertsOptions {
   // The float one-token kernels (moe_gate_up_mv, moe_down_mv) with WIDE on, path "decode_wide":
   // for Q4_0, Q4_K, Q5_K and Q6_K (weight_has_wide_runs) a thread takes 32 elements a step, two
   // neighbouring pair runs whose 16 quant bytes are one 128-bit load where 16-aligned, against
-  // 16 elements and 8 bytes. The same sums in another order. Off by default until a GPU measures it: MOEVK_ENABLE=wide_decode
-  // turns it on for models (vk::Features::wide_decode), and `moevk bench ops` times both.
+  // 16 elements and 8 bytes. The same sums in another order. Off by default until a GPU
+  // measures it: MOEVK_ENABLE=wide_decode turns it on for models (vk::Features::wide_decode),
+  // and `moevk bench ops` times both.
   bool wide_decode = false;
   // Decode kernels fold their sums with subgroupAdd where the device has subgroup arithmetic
   // (MOEVK_DISABLE=subgroup turns it off); off: the shared-memory tree, for tests.
@@ -153,9 +154,10 @@ class MoeExperts {
     return grouped_dot(gate) || grouped_dot(up);
   }
   // With the weight types: "decode", "decode_wide" (wide_decode, and a product's type has wide
-  // steps) or "decode_dot"; or for the grouped path "grouped_coopmat" (every expert product on the cooperative-matrix kernel), "grouped_dot" (every one on the
-  // integer-dot kernel), "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K
-  // gate/up on the dot kernel with an F16 down, which has no int8 form, on the plain one).
+  // steps) or "decode_dot"; or for the grouped path "grouped_coopmat" (every expert product on
+  // the cooperative-matrix kernel), "grouped_dot" (every one on the integer-dot kernel),
+  // "grouped" (all on the plain tiles) or "grouped_mixed" (e.g. Q4_K gate/up on the dot kernel
+  // with an F16 down, which has no int8 form, on the plain one).
   std::string path_for(const ExpertsShape& s, quant::Type gate, quant::Type up, quant::Type down) const;
   // Rows per row tile on "grouped_coopmat": 64 where the batch gives the experts at least 48
   // rows each on average (Mixtral-8x7B at 512 tokens: 128), so each weight tile dequantized

@@ -13,8 +13,8 @@ struct SamplePush {
 };
 
 // The scratch in words: the counter, the slices' lists (split > 1), the slices' (max key, sum,
-// sum at the temperature) triples and the row's keys (a whole-row draw's; 4-word aligned and rounded up to 4 words, for
-// the shader's 16-byte loads).
+// sum at the temperature) triples and the row's keys (a whole-row draw's; 4-word aligned and
+// rounded up to 4 words, for the shader's 16-byte loads).
 struct ScratchLayout {
   uint32_t partial_base, sums_base, keys_base, words;
 };
