@@ -19,7 +19,32 @@ nlohmann::json context_profile(moevk_context* ctx) {
   return context_stats(ctx).value("profile", nlohmann::json::object());
 }
 
-void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out) {
+nlohmann::json profile_between(const nlohmann::json& before, const nlohmann::json& after) {
+  nlohmann::json out = after;
+  if (!after.is_object()) return out;
+  for (const char* kind : {"decode", "prefill"}) {
+    if (!after.contains(kind)) continue;
+    const nlohmann::json& a = after[kind];
+    const nlohmann::json b = before.is_object() ? before.value(kind, nlohmann::json::object()) : nlohmann::json::object();
+    nlohmann::json& d = out[kind];
+    const int64_t tokens = a.value("tokens", int64_t(0)) - b.value("tokens", int64_t(0));
+    d["steps"] = a.value("steps", int64_t(0)) - b.value("steps", int64_t(0));
+    d["tokens"] = tokens;
+    d["gpu_ms"] = a.value("gpu_ms", 0.0) - b.value("gpu_ms", 0.0);
+    d["gpu_ms_per_token"] = tokens > 0 ? d["gpu_ms"].get<double>() / double(tokens) : 0.0;
+    const nlohmann::json b_stage = b.value("stage_ms", nlohmann::json::object());
+    const nlohmann::json a_stage = a.value("stage_ms", nlohmann::json::object());
+    for (auto& [stage, ms] : a_stage.items()) {
+      const double diff = ms.get<double>() - b_stage.value(stage, 0.0);
+      d["stage_ms"][stage] = diff;
+      d["stage_ms_per_token"][stage] = tokens > 0 ? diff / double(tokens) : 0.0;
+    }
+  }
+  return out;
+}
+
+void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out,
+                   const std::string& heading) {
   if (profile.is_null() || !profile.contains("decode")) return;
   if (!profile.value("enabled", false)) {
     std::fprintf(out, "\nno GPU profile: the device has no timestamps (or profiling was off)\n");
@@ -29,8 +54,8 @@ void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t
     const double tg_total = tg.value("gpu_ms_per_token", 0.0);
     const double pp_total = pp.value("gpu_ms_per_token", 0.0) * prompt_tokens;
     auto share = [](double part, double total) { return total > 0 ? 100.0 * part / total : 0.0; };
-    std::fprintf(out, "\nGPU time per stage (timestamps; tg: per decoded token, pp: per %.0f-token prompt)\n",
-                 prompt_tokens);
+    std::fprintf(out, "\nGPU time per stage%s%s (timestamps; tg: per decoded token, pp: per %.0f-token prompt)\n",
+                 heading.empty() ? "" : " ", heading.c_str(), prompt_tokens);
     std::fprintf(out, "| stage | tg ms/token | tg share | pp ms/prompt | pp share |\n");
     std::fprintf(out, "| --- | ---: | ---: | ---: | ---: |\n");
     for (const auto& stage : profile["stages"]) {

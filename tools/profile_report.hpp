@@ -2,6 +2,7 @@
 // `moevk bench --profile` and `moevk run --profile`.
 #pragma once
 #include <cstdio>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,12 @@ nlohmann::json context_profile(moevk_context* ctx);
 // Prints stage | tg ms per token | share | pp ms per prompt | share, then dispatches and
 // barriers per step (and per layer when n_layer > 0). pp columns are per prompt of
 // `prompt_tokens` tokens (per token times that count).
-void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out);
+// `heading`, when given, is added to the table's title ("at depth 4096").
+void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out,
+                   const std::string& heading = "");
+// The profile of the steps run between two snapshots of one context's profile: steps, tokens and
+// GPU times are the differences, per-token times recomputed from them; the per-step dispatch
+// and barrier counts are `after`'s (the latest step's).
+nlohmann::json profile_between(const nlohmann::json& before, const nlohmann::json& after);
 
 }  // namespace moevk_cli

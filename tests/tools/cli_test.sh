@@ -96,6 +96,25 @@ check "bench --decode-configs: a row per entry" grep -q '"test": *"tg2 experts=3
 check "bench --decode-configs: the entry's shapes ran" grep -q '"decode_kernels": *"experts=32x1,mv=256x2"' "$tmp/bench_shapes.json"
 check "bench --decode-configs: the main row's shapes" grep -q '"decode_kernels": *"experts=64x2,mv=128x4"' "$tmp/bench_shapes.json"
 check "bench --decode-configs: a bad shape is its row's error" grep -q '"error": *"MOEVK_DECODE_CONFIG=mv=16x1: matmul' "$tmp/bench_shapes.json"
+# bench takes llama-bench's lists: -p, -n and -d comma lists, -pg P,N; -o jsonl is a row a line.
+"$moevk" bench -m "$tmp/e128.gguf" -p 4,6 -n 2 -pg 4,2 -d 0,5 -r 1 -o jsonl --profile \
+  >"$tmp/bench_lists.jsonl" 2>"$tmp/bench_lists.err"
+check "bench lists: a row per test, depth by depth" bash -c "grep -o '\"test\":\"[^\"]*\"' '$tmp/bench_lists.jsonl' | tr '\n' ' ' \
+  | grep -qF '\"test\":\"pp4\" \"test\":\"pp6\" \"test\":\"tg2\" \"test\":\"pp4+tg2\" \"test\":\"pp4 @ d5\" \"test\":\"pp6 @ d5\" \"test\":\"tg2 @ d5\" \"test\":\"pp4+tg2 @ d5\" '"
+check "bench -o jsonl: one object a line" test "$(grep -c '^{.*}$' "$tmp/bench_lists.jsonl")" = 8
+check "bench lists: llama-bench's n_depth, n_gen, n_prompt" grep -q '"n_depth":5,"n_gen":0,"n_prompt":6,' "$tmp/bench_lists.jsonl"
+check "bench -d: the depth's tokens are not in the test's profile" \
+  bash -c "grep -F '\"test\":\"pp6 @ d5\"' '$tmp/bench_lists.jsonl' | grep -q '\"steps\":1,\"tokens\":6}'"
+check "bench -pg: its profile has prefill and decode" \
+  bash -c "grep -F '\"test\":\"pp4+tg2\"' '$tmp/bench_lists.jsonl' | grep -q '\"profile\":{\"decode\":{.*\"prefill\":{'"
+"$moevk" bench -m "$tmp/e128.gguf" -p 4 -n 2 -d 0,5 -r 1 --profile >"$tmp/bench_depth.md" 2>&1
+check "bench -d: the table names the depth" grep -q '| tg2 @ d5 | [0-9.]* ± ' "$tmp/bench_depth.md"
+check "bench -d --profile: a stage table per depth" grep -q "GPU time per stage at depth 5 " "$tmp/bench_depth.md"
+for bad in "-pg 4" "-o xml" "-p 0 -n 0" "-d 1,,2"; do
+  "$moevk" bench -m "$tmp/e128.gguf" $bad >/dev/null 2>"$tmp/err"; rc=$?
+  check "bench $bad is refused" test "$rc" = 2
+  check "bench $bad: the message names the option" grep -qE -- "${bad%% *}|no test to run" "$tmp/err"
+done
 MOEVK_DECODE_CONFIG=experts=256x1 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_env.json" 2>&1
 check "MOEVK_DECODE_CONFIG: the context runs the shapes it names" \
   grep -q '"decode_kernels": *"experts=256x1,mv=128x4"' "$tmp/bench_env.json"

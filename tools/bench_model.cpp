@@ -1,0 +1,463 @@
+#include "bench_model.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_plan.hpp"
+#include "common.hpp"
+#include "profile_report.hpp"
+
+namespace moevk_cli {
+namespace {
+
+constexpr uint32_t kMaxTokens = 1u << 20;  // per -p, -n, -pg or -d value
+
+const char kUsage[] =
+    "usage: moevk bench -m FILE [-p 512[,P...]] [-n 128[,N...]] [-pg P,N]... [-d 0[,D...]] [-r 5] [-b 512]\n"
+    "                   [-o md|csv|json|jsonl] [--device D] [--profile] [--sampled] [--without A,B+C,...]\n"
+    "                   [--decode-configs experts=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
+    "       moevk bench ops --help\n\n"
+    "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
+    "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). -p, -n and -d\n"
+    "take comma lists, as llama-bench's do: a pp test per -p value, a tg test per -n value (0 makes\n"
+    "none), and a pp<P>+tg<N> test per -pg P,N (repeatable: the prompt, then N tokens generated,\n"
+    "tokens/s over both, (P + N) / time). Each test runs again at every -d depth: \"tg128 @ d4096\"\n"
+    "starts with 4096 tokens in the context (decoded once per depth, not timed; each repetition\n"
+    "goes back to them), which is where attention over the KV cache shows. Each test runs -r times\n"
+    "after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
+    "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
+    "device's copy bandwidth measured at start (the decode floor); and the host's own time per\n"
+    "decoded token (the loop's time not blocked on the GPU: submits, detokenizing, stop strings),\n"
+    "which bounds tokens/s however fast the GPU is (in --json: host_ms_per_token).\n"
+    "-o md (the default, also --md), csv (--csv), json (--json: one array) or jsonl (a JSON object\n"
+    "per line); every JSON row has llama-bench's n_prompt, n_gen and n_depth.\n"
+    "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
+    "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
+    "barriers per step, per depth (in --json: a \"profile\" object per test, its timed repetitions'\n"
+    "steps only; pp+tg rows have its \"prefill\" and \"decode\").\n"
+    "--without A,B+C,...  runs each tg test again for each entry with those decode fusions off\n"
+    "(names as in MOEVK_DISABLE: fuse_norms, kv_append, rope_attention, merge_products,\n"
+    "router_handoff, attention_handoff, chain_steps; '+' joins several), each in a fresh\n"
+    "context of the same loaded model:\n"
+    "rows \"tg128 -router_handoff\" (in --json: \"without\"), what each fusion is worth.\n"
+    "--sampled  adds a tg row at the CLI's default sampling (temperature 0.8, top-k 40, top-p\n"
+    "0.95, min-p 0.05; drawn on the GPU), \"tg128 sampled\", and one per --without entry;\n"
+    "--without gpu_sampling then times the same sampling on the host. Also \"tg128 sampled\n"
+    "top-k off\": top-p 0.95 alone, as OpenAI-style clients send it (the whole vocabulary).\n"
+    "--decode-configs LIST  runs each tg test (greedy) again for each entry with the one-token\n"
+    "kernels on other workgroup shapes, as MOEVK_DECODE_CONFIG takes them: experts=WxR (the MoE\n"
+    "experts' workgroup size W and weight rows per workgroup R), mv=WxR (the dense products'),\n"
+    "'+' joins both; rows \"tg128 experts=128x2\" (in --json: \"decode_config\"), so the best\n"
+    "shape of `moevk bench ops --decode-configs` is checked end to end. Every --json row\n"
+    "names the shapes it ran with (\"decode_kernels\").\n";
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+struct Stat {
+  double mean = 0, sd = 0;
+};
+Stat stat(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= std::max<size_t>(1, v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / (v.size() - 1)) : 0;
+  return s;
+}
+
+struct Row {
+  BenchTest test;
+  std::string label;           // the test's name, and the variant's (" sampled", " -router_handoff")
+  bool main = true;            // a row of the main context (not a --without/--sampled/--decode-configs one)
+  std::vector<double> tps;
+  std::string without;         // the fusions turned off ('+'-joined), empty for the main rows
+  std::string decode_config;   // the --decode-configs entry, empty for the other rows
+  std::string decode_kernels;  // the shapes the context ran ("experts=64x2,mv=128x4")
+  nlohmann::json profile;      // the timed repetitions' profile (both kinds), with --profile
+  std::string error;           // the test failed (the other rows still run and print)
+  std::vector<double> host_ms;  // per repetition, the host's own ms per decoded token
+};
+
+struct Runner {
+  const GenOptions& o;
+  int reps;
+  std::vector<int32_t> prompt;        // the pp and pg prompts are its first n_prompt tokens
+  std::vector<int32_t> depth_tokens;  // the -d tokens: a depth of d is the first d
+
+  // One warm-up and reps timed runs of t on h; false on an error (the context's message).
+  // sampled: at the CLI's default temperature and filters (drawn on the GPU where they fit);
+  // top_k_off: with top-k and min-p off (top-p alone).
+  bool run(DepthHeld& h, const BenchTest& t, Row& r, bool sampled, bool top_k_off) const {
+    nlohmann::json before;
+    for (int rep = -1; rep < reps; ++rep) {
+      if (go_to_depth(h, t.n_depth, depth_tokens) != MOEVK_OK) return false;
+      if (rep == 0 && o.profile) before = context_profile(h.ctx);
+      if (t.is_pp()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (moevk_decode(h.ctx, prompt.data(), t.n_prompt, 0) != MOEVK_OK) {
+          h.depth = 0;
+          return false;
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (rep >= 0) r.tps.push_back(t.n_prompt / s);
+        continue;
+      }
+      moevk_generate_params gp = moevk_generate_default_params();
+      gp.prompt_tokens = prompt.data();
+      gp.n_prompt_tokens = std::max<uint32_t>(t.n_prompt, 1);  // tg starts from one prompt token
+      gp.max_tokens = int32_t(t.n_gen) + 1;  // the first token comes from the prompt pass; n_gen decodes follow
+      gp.ignore_eos = 1;
+      if (!sampled) gp.sampling.temperature = 0;
+      if (top_k_off) gp.sampling.top_k = 0, gp.sampling.min_p = 0.0f;
+      moevk_generate_result res{};
+      res.struct_size = sizeof res;
+      if (moevk_generate(h.ctx, &gp, &res) != MOEVK_OK) {
+        h.depth = 0;
+        return false;
+      }
+      if (rep >= 0) {
+        const int decoded = std::max(1, res.n_generated - 1);
+        r.tps.push_back(t.is_tg() ? 1000.0 * decoded / res.generate_ms
+                                  : 1000.0 * (t.n_prompt + decoded) / (res.prompt_ms + res.generate_ms));
+        r.host_ms.push_back((res.generate_ms - res.generate_wait_ms) / decoded);
+      }
+    }
+    if (o.profile) r.profile = profile_between(before, context_profile(h.ctx));
+    return true;
+  }
+};
+
+// The row's part of its profile: tg's decode steps, pp's prefill steps, both for pp+tg.
+nlohmann::json row_profile(const Row& r) {
+  if (r.profile.is_null() || !r.profile.contains("decode")) return nullptr;
+  if (r.test.is_tg()) return r.profile["decode"];
+  if (r.test.is_pp()) return r.profile["prefill"];
+  return {{"prefill", r.profile["prefill"]}, {"decode", r.profile["decode"]}};
+}
+
+}  // namespace
+
+int bench_model(int argc, char** argv) {
+  GenOptions o;
+  o.progress = true;
+  o.n_batch = 512;
+  BenchPlanOptions plan;
+  int reps = 5;
+  std::string format = "md";
+  std::vector<std::string> without;         // tg again per entry, with those decode fusions off
+  std::vector<std::string> decode_configs;  // tg again per entry, with those decode kernel shapes
+  bool sampled = false;                     // a tg row at a temperature too
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-p") plan.n_prompt = parse_uint_list(value(), "-p", 0, kMaxTokens);
+    else if (a == "-n") plan.n_gen = parse_uint_list(value(), "-n", 0, kMaxTokens);
+    else if (a == "-d" || a == "--n-depth") plan.n_depth = parse_uint_list(value(), "-d", 0, kMaxTokens);
+    else if (a == "-pg") {
+      const std::string v = value();
+      const std::vector<uint32_t> pg = parse_uint_list(v, "-pg", 1, kMaxTokens);
+      if (pg.size() != 2) throw std::runtime_error("option -pg: '" + v + "' is not PROMPT,GEN such as 512,128");
+      plan.pg.emplace_back(pg[0], pg[1]);
+    } else if (a == "-r") reps = int(unsigned_option(value(), "-r", 1, 1000000));
+    else if (a == "-o" || a == "--output") {
+      format = value();
+      if (format != "md" && format != "csv" && format != "json" && format != "jsonl")
+        throw std::runtime_error("option " + a + ": '" + format + "' is not md, csv, json or jsonl");
+    } else if (a == "--md") format = "md";
+    else if (a == "--json") format = "json";
+    else if (a == "--csv") format = "csv";
+    else if (a == "--sampled") sampled = true;
+    else if (a == "--without") {
+      without = split(value());
+      if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
+    } else if (a == "--decode-configs") {
+      decode_configs = split(value());
+      if (decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
+    } else if (!parse_common(argc, argv, i, o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
+  }
+  if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
+  const std::vector<BenchTest> tests = plan_bench(plan);
+  if (tests.empty()) throw std::runtime_error("no test to run: -p and -n are 0 and no -pg is given");
+  char* info_text = nullptr;
+  if (moevk_inspect_json(o.model.c_str(), &info_text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return 1;
+  }
+  auto info = nlohmann::json::parse(info_text);
+  moevk_free_string(info_text);
+  char* rates_text = nullptr;
+  if (moevk_device_rates_json(o.device.empty() ? nullptr : o.device.c_str(), &rates_text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return 1;
+  }
+  auto rates = nlohmann::json::parse(rates_text);
+  moevk_free_string(rates_text);
+
+  const auto load_start = std::chrono::steady_clock::now();
+  moevk_model* model = load_model(o, nullptr);
+  if (!model) return 1;
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  uint64_t positions = 0, max_prompt = 1, max_depth = 0;
+  for (const BenchTest& t : tests) {
+    positions = std::max(positions, t.positions());
+    max_prompt = std::max<uint64_t>(max_prompt, t.n_prompt);
+    max_depth = std::max<uint64_t>(max_depth, t.n_depth);
+  }
+  o.n_ctx = uint32_t(std::max<uint64_t>(o.n_ctx, positions + 8));
+  moevk_context* ctx = create_context(model, o);
+  if (!ctx) {
+    moevk_model_free(model);
+    return 1;
+  }
+  const int32_t n_vocab = moevk_model_n_vocab(model);
+  Runner runner{o, reps, std::vector<int32_t>(max_prompt), std::vector<int32_t>(max_depth)};
+  std::mt19937 rng(1234);
+  for (auto& t : runner.prompt) t = static_cast<int32_t>(rng() % n_vocab);
+  for (auto& t : runner.depth_tokens) t = static_cast<int32_t>(rng() % n_vocab);
+
+  std::vector<Row> rows;
+  // A test that fails is its row's error; the others still run and print (a failure at a depth
+  // must not lose the rows before it), and the exit status says one failed.
+  bool failed = false;
+  DepthHeld main{ctx};
+  for (const BenchTest& t : tests) {
+    Row r{t, t.name()};
+    if (!runner.run(main, t, r, false, false)) {
+      r.error = moevk_context_last_error(ctx);
+      std::fprintf(stderr, "error: %s: %s\n", r.label.c_str(), r.error.c_str());
+      failed = true;
+    }
+    rows.push_back(r);
+  }
+
+  char* minfo = nullptr;
+  moevk_model_info_json(model, &minfo);
+  auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
+  moevk_free_string(minfo);
+  const nlohmann::json stats = context_stats(ctx);
+  const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
+  const std::string features = stats.value("features", std::string());
+  const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
+  // Variants: the main context is freed first, so each variant's context runs alone and the
+  // memory figures above stay those of one context.
+  moevk_context_free(ctx);
+  ctx = nullptr;
+  // The tg tests again on a fresh context (its own decode profile), made with environment
+  // variable `var` set to `value` (both read when a context is created, moevk.h) and restored
+  // afterwards, or as the main one where var is null. Each row is labelled test + suffix.
+  auto variant_rows = [&](const Row& like, const std::string& suffix, const char* var, const std::string& value,
+                          bool sample, bool top_k_off = false) {
+    const char* env = var ? std::getenv(var) : nullptr;
+    const std::string saved = env ? env : "";
+    if (var) setenv(var, value.c_str(), 1);
+    moevk_context* variant = create_context(model, o);  // prints its error on failure
+    if (var && env) setenv(var, saved.c_str(), 1);
+    else if (var) unsetenv(var);
+    DepthHeld held{variant};
+    for (const BenchTest& t : tests) {
+      if (!t.is_tg()) continue;
+      Row r = like;
+      r.test = t;
+      r.label = t.name() + suffix;
+      r.main = false;
+      if (!variant) {
+        r.error = moevk_model_last_error(model);
+      } else if (!runner.run(held, t, r, sample, top_k_off)) {
+        r.error = moevk_context_last_error(variant);
+        std::fprintf(stderr, "error: %s: %s\n", r.label.c_str(), r.error.c_str());
+      } else {
+        r.decode_kernels = context_stats(variant).value("decode_kernels", std::string());
+      }
+      rows.push_back(r);
+    }
+    if (variant) moevk_context_free(variant);
+  };
+  // The sampled rows on contexts of their own, so the tg rows' profiles are the greedy steps' alone.
+  if (sampled) {
+    variant_rows(Row{}, " sampled", nullptr, "", true);
+    variant_rows(Row{}, " sampled top-k off", nullptr, "", true, true);
+  }
+  const char* disabled = std::getenv("MOEVK_DISABLE");
+  for (const std::string& entry : without)
+    for (bool sample : {false, true}) {
+      if (sample && !sampled) continue;
+      std::string names = entry;
+      std::replace(names.begin(), names.end(), '+', ',');
+      Row like;
+      like.without = entry;
+      // The user's own list stays in force.
+      variant_rows(like, (sample ? " sampled -" : " -") + entry, "MOEVK_DISABLE",
+                   disabled && *disabled ? std::string(disabled) + "," + names : names, sample);
+    }
+  for (const std::string& entry : decode_configs) {
+    std::string shapes = entry;
+    std::replace(shapes.begin(), shapes.end(), '+', ',');
+    Row like;
+    like.decode_config = entry;
+    variant_rows(like, " " + entry, "MOEVK_DECODE_CONFIG", shapes, false);
+  }
+  // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
+  // KV cache + a few percent for activations, scratch and logits.
+  nlohmann::json memory = stats.value("memory", nlohmann::json::object());
+  const double weights_kv = memory.value("weights_bytes", 0.0) + memory.value("kv_cache_bytes", 0.0);
+  if (weights_kv > 0) memory["peak_over_weights_and_kv"] = memory.value("device_peak_bytes", 0.0) / weights_kv - 1.0;
+  const uint32_t n_layer = info["hparams"].value("n_layer", 0u);
+  const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
+  const double copy_gbps = rates.value("copy_gbps", 0.0);
+  const std::string arch = info["hparams"].value("architecture", std::string("?"));
+  const double size_gib = info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024);
+  const double params_b = info.value("total_params", 0.0) / 1e9;
+  const std::string device = mj.value("device", std::string("?"));
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& r : rows) {
+    Stat s = stat(r.tps);
+    nlohmann::json j = {{"model", o.model}, {"architecture", arch}, {"size_gib", size_gib}, {"params_b", params_b},
+                        {"device", device}, {"n_batch", o.n_batch}, {"test", r.label},
+                        {"n_prompt", r.test.n_prompt}, {"n_gen", r.test.n_gen}, {"n_depth", r.test.n_depth},
+                        {"tokens_per_s", s.mean}, {"stddev", s.sd}, {"samples", r.tps}};
+    if (r.test.is_tg() && bytes_per_token > 0 && r.error.empty()) {
+      j["bytes_per_token"] = bytes_per_token;
+      j["achieved_gbps"] = s.mean * bytes_per_token / 1e9;
+      j["copy_gbps"] = copy_gbps;
+      j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
+      j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
+    }
+    if (!r.host_ms.empty() && r.error.empty()) {
+      // The host's own work per decoded token (not blocked on the GPU), and the tokens/s it allows.
+      const double host_ms = stat(r.host_ms).mean;
+      j["host_ms_per_token"] = host_ms;
+      j["host_bound_tokens_per_s"] = host_ms > 0 ? 1000.0 / host_ms : 0.0;
+    }
+    if (!r.without.empty()) j["without"] = r.without;
+    if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
+    j["decode_kernels"] = r.decode_kernels.empty() ? decode_kernels : r.decode_kernels;
+    if (!features.empty()) j["features"] = features;  // one model load: the same for every row
+    if (!r.error.empty()) j["error"] = r.error;
+    if (const nlohmann::json p = row_profile(r); !p.is_null()) j["profile"] = p;
+    j["memory"] = memory;
+    j["load_s"] = load_s;  // the model's load (file read and upload), once for all rows
+    results.push_back(j);
+  }
+  if (format == "json") {
+    std::printf("%s\n", results.dump(2).c_str());
+  } else if (format == "jsonl") {
+    for (const auto& j : results) std::printf("%s\n", j.dump().c_str());
+  } else if (format == "csv") {
+    std::printf("model,architecture,size_gib,params_b,device,n_batch,test,n_prompt,n_gen,n_depth,tokens_per_s,stddev,"
+                "achieved_gbps,floor_fraction\n");
+    for (const auto& j : results)
+      std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", o.model.c_str(), arch.c_str(), size_gib,
+                  params_b, device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["n_prompt"].get<uint32_t>(),
+                  j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(), j["tokens_per_s"].get<double>(),
+                  j["stddev"].get<double>(), j.value("achieved_gbps", 0.0), j.value("floor_fraction", 0.0));
+  } else {
+    auto human = [](double v, const char* const* units, double step) {
+      int u = 0;
+      while (v >= step && units[u + 1]) {
+        v /= step;
+        ++u;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+      return std::string(buf);
+    };
+    auto percent = [](double f) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * f);
+      return std::string(buf);
+    };
+    static const char* const size_units[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
+    static const char* const count_units[] = {"", "K", "M", "B", "T", nullptr};
+    const std::string size_text = human(info.value("weight_bytes", 0.0), size_units, 1024.0);
+    const std::string params_text = human(info.value("total_params", 0.0), count_units, 1000.0);
+    std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const auto& j : results) {
+      if (j.contains("error")) {
+        std::printf("| %s | %s | %s | %s | %u | %s | error: %s | - | - |\n", arch.c_str(), size_text.c_str(),
+                    params_text.c_str(), device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(),
+                    j["error"].get<std::string>().c_str());
+        continue;
+      }
+      std::printf("| %s | %s | %s | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_text.c_str(),
+                  params_text.c_str(),
+                  device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
+                  j["stddev"].get<double>(),
+                  j.contains("achieved_gbps") ? std::to_string(j["achieved_gbps"].get<double>()).substr(0, 6).c_str() : "-",
+                  j.contains("floor_fraction") ? percent(j["floor_fraction"].get<double>()).c_str() : "-");
+    }
+    std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
+                copy_gbps, bytes_per_token / 1e9);
+    std::string host_text;
+    for (const auto& j : results)
+      if (j.contains("host_ms_per_token"))
+        host_text += (host_text.empty() ? "" : ", ") + j["test"].get<std::string>() + " " +
+                     std::to_string(j["host_ms_per_token"].get<double>()).substr(0, 6) + " ms";
+    if (!host_text.empty())
+      std::printf("host time per decoded token, not waiting on the GPU (bounds t/s at 1000 / ms): %s\n",
+                  host_text.c_str());
+    if (!decode_kernels.empty())
+      std::printf("one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
+                  decode_kernels.c_str());
+    if (weights_kv > 0)
+      std::printf("device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
+                  human(memory.value("device_peak_bytes", 0.0), size_units, 1024.0).c_str(),
+                  human(memory.value("weights_bytes", 0.0), size_units, 1024.0).c_str(),
+                  human(memory.value("kv_cache_bytes", 0.0), size_units, 1024.0).c_str(), o.n_ctx,
+                  100.0 * memory.value("peak_over_weights_and_kv", 0.0),
+                  human(memory.value("activations_bytes", 0.0), size_units, 1024.0).c_str());
+    if (o.profile) {
+      // A table per depth: the first pp and tg test there (the main context's timed steps).
+      std::vector<uint32_t> depths;
+      for (const BenchTest& t : tests)
+        if (std::find(depths.begin(), depths.end(), t.n_depth) == depths.end()) depths.push_back(t.n_depth);
+      for (uint32_t d : depths) {
+        const Row *pp = nullptr, *tg = nullptr;
+        for (const Row& r : rows) {
+          if (!r.main || r.test.n_depth != d || r.profile.is_null()) continue;
+          if (!pp && r.test.is_pp()) pp = &r;
+          if (!tg && r.test.is_tg()) tg = &r;
+        }
+        if (!pp && !tg) continue;
+        nlohmann::json table = profile;
+        const nlohmann::json& either = tg ? tg->profile : pp->profile;
+        table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
+        table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
+        print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, stdout,
+                      d ? "at depth " + std::to_string(d) : std::string());
+      }
+      for (const auto& r : rows)
+        if (!r.without.empty() && r.profile.contains("decode"))
+          std::printf("%s: %s dispatches, %s barriers per decode step\n", r.label.c_str(),
+                      r.profile["decode"].value("dispatches_per_step", nlohmann::json()).dump().c_str(),
+                      r.profile["decode"].value("barriers_per_step", nlohmann::json()).dump().c_str());
+    }
+  }
+  moevk_model_free(model);
+  return failed ? 1 : 0;
+}
+
+}  // namespace moevk_cli
