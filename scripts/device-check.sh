@@ -19,6 +19,7 @@
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
 #   bench-<model>-dot-decode.json tg64 again with MOEVK_ENABLE=dot_decode (profiled)
 #   bench-<model>-wide-decode.json tg64 again with MOEVK_ENABLE=wide_decode (profiled)
+#   bench-<model>-depth.json      pp512 and tg64 at depth 0 and 4096 (-d 0,4096; profiled)
 #   summary.txt                   what ran, how long, exit codes
 # Each step has its own time limit and a failing step does not stop the next. Steps can be
 # chosen: STEPS="devices tests ops mixtral qwen3" (the default, in that order). QUICK=1 uses
@@ -75,8 +76,8 @@ models_dir=${MODELS_DIR:-/tmp/moevk-models}
 mkdir -p "$models_dir"
 bench_model() {  # bench_model NAME PRESET TYPE
   local name=$1 preset=$2 type=$3 file="$models_dir/$1.gguf"
-  local p=512 n=128 r=3 sweep_n=64 sweep_r=2
-  if [ "$QUICK" = 1 ]; then p=64 n=16 r=1 sweep_n=8 sweep_r=1; fi
+  local p=512 n=128 r=3 sweep_n=64 sweep_r=2 depth=4096
+  if [ "$QUICK" = 1 ]; then p=64 n=16 r=1 sweep_n=8 sweep_r=1 depth=64; fi
   step "make-$name" 240 "$moevk" make-model --preset "$preset" --type "$type" -o "$file" \
     > "$OUT/make-$name.log" 2>&1
   "$moevk" info "$file" > "$OUT/info-$name.txt" 2>&1
@@ -95,6 +96,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # decode_wide and mv_wide rows, and bench-ops-decode.json's per shape).
   MOEVK_ENABLE=wide_decode step "tg-wide-decode-$name" 90 "$moevk" bench -m "$file" -p 0 -n $sweep_n -r $sweep_r \
     --json --profile > "$OUT/bench-$name-wide-decode.json" 2> "$OUT/bench-$name-wide-decode.err"
+  # Both again at a depth (4096 tokens already in the context, llama-bench's -d): how the
+  # split-KV decode attention and the prefill's causal tiles hold up as the KV cache grows.
+  step "depth-$name" 120 "$moevk" bench -m "$file" -p $p -n $sweep_n -d 0,$depth -r $sweep_r --json --profile \
+    > "$OUT/bench-$name-depth.json" 2> "$OUT/bench-$name-depth.err"
   # The sweep, profiled: each decode fusion off in turn, then all of them (what each is worth on
   # this device); tg also at a temperature (--sampled: drawn on the GPU, and with top-k off over
   # the whole vocabulary ("tg64 sampled top-k off"); its -gpu_sampling row
