@@ -36,9 +36,12 @@ const char kUsage[] =
     "goes back to them), which is where attention over the KV cache shows. Each test runs -r times\n"
     "after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
     "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
-    "device's copy bandwidth measured at start (the decode floor); and the host's own time per\n"
-    "decoded token (the loop's time not blocked on the GPU: submits, detokenizing, stop strings),\n"
-    "which bounds tokens/s however fast the GPU is (in --json: host_ms_per_token).\n"
+    "device's copy bandwidth measured at start (the decode floor); the KV cache the steps read\n"
+    "besides (every position before each, F16 K and V; in --json: kv_bytes_per_token, and weights\n"
+    "+ KV as a share of copy bandwidth, floor_fraction_with_kv; printed for tests at a depth);\n"
+    "and the host's own time per decoded token (the loop's time not blocked on the GPU: submits,\n"
+    "detokenizing, stop strings), which bounds tokens/s however fast the GPU is (in --json:\n"
+    "host_ms_per_token).\n"
     "-o md (the default, also --md), csv (--csv), json (--json: one array) or jsonl (a JSON object\n"
     "per line); every JSON row has llama-bench's n_prompt, n_gen and n_depth.\n"
     "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
@@ -326,6 +329,9 @@ int bench_model(int argc, char** argv) {
   if (weights_kv > 0) memory["peak_over_weights_and_kv"] = memory.value("device_peak_bytes", 0.0) / weights_kv - 1.0;
   const uint32_t n_layer = info["hparams"].value("n_layer", 0u);
   const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
+  // F16 K and V bytes of one position over all layers: a decoded token reads every position
+  // before it once per KV head (at least; GQA's query heads share each read).
+  const double kv_bytes_per_position = info.value("kv_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
   const std::string arch = info["hparams"].value("architecture", std::string("?"));
   const double size_gib = info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024);
@@ -344,6 +350,15 @@ int bench_model(int argc, char** argv) {
       j["copy_gbps"] = copy_gbps;
       j["floor_tokens_per_s"] = copy_gbps > 0 ? copy_gbps * 1e9 / bytes_per_token : 0.0;
       j["floor_fraction"] = copy_gbps > 0 ? j["achieved_gbps"].get<double>() / copy_gbps : 0.0;
+      // The weights are issue 6's floor; the KV cache adds the positions each timed step attends
+      // to: the prompt token sits at position depth, so the i-th of the n_gen steps (i from 1)
+      // decodes position depth + i and reads depth + i + 1 positions, depth + (n_gen + 3) / 2
+      // on average.
+      const double positions = r.test.n_depth + (r.test.n_gen + 3) / 2.0;
+      const double kv_bytes = kv_bytes_per_position * positions;
+      j["kv_bytes_per_token"] = kv_bytes;
+      j["floor_fraction_with_kv"] =
+          copy_gbps > 0 ? s.mean * (bytes_per_token + kv_bytes) / 1e9 / copy_gbps : 0.0;
     }
     if (!r.host_ms.empty() && r.error.empty()) {
       // The host's own work per decoded token (not blocked on the GPU), and the tokens/s it allows.
@@ -419,6 +434,17 @@ int bench_model(int argc, char** argv) {
     if (!host_text.empty())
       std::printf("host time per decoded token, not waiting on the GPU (bounds t/s at 1000 / ms): %s\n",
                   host_text.c_str());
+    std::string kv_text;
+    for (const auto& j : results)
+      if (j.contains("kv_bytes_per_token") && j.value("n_depth", 0u) > 0) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%s%s %.1f MB (weights + KV at %.1f%% of copy bw)", kv_text.empty() ? "" : ", ",
+                      j["test"].get<std::string>().c_str(), j["kv_bytes_per_token"].get<double>() / 1e6,
+                      100.0 * j["floor_fraction_with_kv"].get<double>());
+        kv_text += buf;
+      }
+    if (!kv_text.empty())
+      std::printf("KV cache read per decoded token at depth (mean over the test's steps): %s\n", kv_text.c_str());
     if (!decode_kernels.empty())
       std::printf("one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
                   decode_kernels.c_str());

@@ -107,9 +107,12 @@ check "bench -d: the depth's tokens are not in the test's profile" \
   bash -c "grep -F '\"test\":\"pp6 @ d5\"' '$tmp/bench_lists.jsonl' | grep -q '\"steps\":1,\"tokens\":6}'"
 check "bench -pg: its profile has prefill and decode" \
   bash -c "grep -F '\"test\":\"pp4+tg2\"' '$tmp/bench_lists.jsonl' | grep -q '\"profile\":{\"decode\":{.*\"prefill\":{'"
+check "bench -d: tg rows count the KV cache they read" \
+  bash -c "grep -F '\"test\":\"tg2 @ d5\"' '$tmp/bench_lists.jsonl' | grep -q '\"floor_fraction_with_kv\":[0-9.e-]*,.*\"kv_bytes_per_token\":[1-9]'"
 "$moevk" bench -m "$tmp/e128.gguf" -p 4 -n 2 -d 0,5 -r 1 --profile >"$tmp/bench_depth.md" 2>&1
 check "bench -d: the table names the depth" grep -q '| tg2 @ d5 | [0-9.]* ± ' "$tmp/bench_depth.md"
 check "bench -d --profile: a stage table per depth" grep -q "GPU time per stage at depth 5 " "$tmp/bench_depth.md"
+check "bench -d: the KV cache read at depth" grep -q "KV cache read per decoded token at depth.*tg2 @ d5 " "$tmp/bench_depth.md"
 for bad in "-pg 4" "-o xml" "-p 0 -n 0" "-d 1,,2"; do
   "$moevk" bench -m "$tmp/e128.gguf" $bad >/dev/null 2>"$tmp/err"; rc=$?
   check "bench $bad is refused" test "$rc" = 2
