@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,14 +62,6 @@ const char kUsage[] =
     "'+' joins both; rows \"tg128 experts=128x2\" (in --json: \"decode_config\"), so the best\n"
     "shape of `moevk bench ops --decode-configs` is checked end to end. Every --json row\n"
     "names the shapes it ran with (\"decode_kernels\").\n";
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 struct Stat {
   double mean = 0, sd = 0;
@@ -194,10 +185,10 @@ int bench_model(int argc, char** argv) {
     else if (a == "--csv") format = "csv";
     else if (a == "--sampled") sampled = true;
     else if (a == "--without") {
-      without = split(value());
+      without = split_list(value());
       if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
     } else if (a == "--decode-configs") {
-      decode_configs = split(value());
+      decode_configs = split_list(value());
       if (decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
     } else if (!parse_common(argc, argv, i, o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
   }

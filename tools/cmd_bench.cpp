@@ -2,7 +2,6 @@
 // `moevk bench ops`: per-kernel timings on realistic shapes.
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,14 +14,6 @@
 
 namespace moevk_cli {
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 int bench_ops(int argc, char** argv) {
   nlohmann::json opt = nlohmann::json::object();
@@ -53,19 +44,19 @@ int bench_ops(int argc, char** argv) {
                   "rows per workgroup: moe_experts (rows \"decode 128x4\"; default 64x2) and the dense\n"
                   "attn_qkv/output products (rows \"mv 128x4\"; default 128x4).\n");
       return 0;
-    } else if (a == "--shapes") opt["shapes"] = split(next());
-    else if (a == "--types") opt["types"] = split(next());
-    else if (a == "--kernels") opt["kernels"] = split(next());
+    } else if (a == "--shapes") opt["shapes"] = split_list(next());
+    else if (a == "--types") opt["types"] = split_list(next());
+    else if (a == "--kernels") opt["kernels"] = split_list(next());
     else if (a == "--tokens") {
       std::vector<uint32_t> t;
-      for (auto& x : split(next())) t.push_back(uint32_t(unsigned_option(x.c_str(), "--tokens", 1, 1u << 16)));
+      for (auto& x : split_list(next())) t.push_back(uint32_t(unsigned_option(x.c_str(), "--tokens", 1, 1u << 16)));
       opt["tokens"] = t;
     } else if (a == "-r" || a == "--repetitions") opt["repeats"] = unsigned_option(next().c_str(), "-r", 1, 1000000);
     else if (a == "--device") opt["device"] = next();
     else if (a == "--json") json = true;
     else if (a == "--decode-configs") {
       nlohmann::json configs = nlohmann::json::array();
-      for (const std::string& c : split(next())) {
+      for (const std::string& c : split_list(next())) {
         const size_t x = c.find('x');
         if (x == std::string::npos) throw std::runtime_error("--decode-configs: '" + c + "' is not WGxROWS");
         configs.push_back({unsigned_option(c.substr(0, x).c_str(), "--decode-configs", 1, 1024),

@@ -56,6 +56,8 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
 // The help text of the shared options of `groups` (-n's default as the command sets it).
 std::string common_help(unsigned groups, int32_t n_predict_default = 128);
 std::vector<int32_t> parse_ids(const std::string& s);
+// "a,b,,c" -> {"a", "b", "c"}: the non-empty items of a comma-separated list.
+std::vector<std::string> split_list(const std::string& s);
 
 // Loads o.model with a progress bar on stderr (when o.progress). Prints the error and returns
 // nullptr on failure. `load_ms` receives the load time.
