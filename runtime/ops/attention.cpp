@@ -75,9 +75,11 @@ struct FlashTiles {
   uint32_t wg, br, bc;
 };
 
-// The prologue adds this step's K and V rows (F16 pairs) and one float per thread (<= 128).
+// attention_flash.comp's shared arrays: q_sh, kv_sh, s_sh, m/l/alpha_sh and the handoff's
+// arrival_sh word. The prologue adds this step's K and V rows (F16 pairs) and one float per
+// thread (<= 128).
 uint64_t flash_shared_bytes(uint32_t d, uint32_t br, uint32_t bc, bool prologue) {
-  return 4ull * (uint64_t(br) * d + uint64_t(bc) * (d / 2 + 1) + uint64_t(br) * (bc + 1) + 3ull * br +
+  return 4ull * (uint64_t(br) * d + uint64_t(bc) * (d / 2 + 1) + uint64_t(br) * (bc + 1) + 3ull * br + 1 +
                  (prologue ? 2ull * kMaxNew * (d / 2) + 128 : 0));
 }
 
