@@ -22,7 +22,8 @@ namespace {
 constexpr uint32_t kMaxTokens = 1u << 20;  // per -p, -n, -pg or -d value
 
 const char kUsage[] =
-    "usage: moevk bench -m FILE [-p 512[,P...]] [-n 128[,N...]] [-pg P,N]... [-d 0[,D...]] [-r 5] [-b 512]\n"
+    "usage: moevk bench -m FILE [-m FILE]... [-p 512[,P...]] [-n 128[,N...]] [-pg P,N]... [-d 0[,D...]]\n"
+    "                   [-r 5] [-b 512]\n"
     "                   [-o md|csv|json|jsonl] [--device D] [--profile] [--sampled] [--without A,B+C,...]\n"
     "                   [--decode-configs experts=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
     "       moevk bench ops --help\n\n"
@@ -33,7 +34,8 @@ const char kUsage[] =
     "tokens/s over both, (P + N) / time). Each test runs again at every -d depth: \"tg128 @ d4096\"\n"
     "starts with 4096 tokens in the context (decoded once per depth, not timed; each repetition\n"
     "goes back to them), which is where attention over the KV cache shows. Each test runs -r times\n"
-    "after one warm-up; tokens/s are mean +- standard deviation. For tg also the achieved\n"
+    "after one warm-up; tokens/s are mean +- standard deviation. Several -m files run one after\n"
+    "another (each loaded alone) into one table. For tg also the achieved\n"
     "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
     "device's copy bandwidth measured at start (the decode floor); the KV cache the steps read\n"
     "besides (every position before each, F16 K and V; in --json: kv_bytes_per_token, and weights\n"
@@ -145,74 +147,57 @@ nlohmann::json row_profile(const Row& r) {
   return {{"prefill", r.profile["prefill"]}, {"decode", r.profile["decode"]}};
 }
 
-}  // namespace
-
-int bench_model(int argc, char** argv) {
-  GenOptions o;
-  o.progress = true;
-  o.n_batch = 512;
-  BenchPlanOptions plan;
+// What every file is benchmarked with.
+struct BenchConfig {
+  GenOptions o;  // o.model unused: the file is bench_file's
+  std::vector<BenchTest> tests;
   int reps = 5;
-  std::string format = "md";
+  bool sampled = false;                     // tg rows at a temperature too
   std::vector<std::string> without;         // tg again per entry, with those decode fusions off
   std::vector<std::string> decode_configs;  // tg again per entry, with those decode kernel shapes
-  bool sampled = false;                     // a tg row at a temperature too
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-p") plan.n_prompt = parse_uint_list(value(), "-p", 0, kMaxTokens);
-    else if (a == "-n") plan.n_gen = parse_uint_list(value(), "-n", 0, kMaxTokens);
-    else if (a == "-d" || a == "--n-depth") plan.n_depth = parse_uint_list(value(), "-d", 0, kMaxTokens);
-    else if (a == "-pg") {
-      const std::string v = value();
-      const std::vector<uint32_t> pg = parse_uint_list(v, "-pg", 1, kMaxTokens);
-      if (pg.size() != 2) throw std::runtime_error("option -pg: '" + v + "' is not PROMPT,GEN such as 512,128");
-      plan.pg.emplace_back(pg[0], pg[1]);
-    } else if (a == "-r") reps = int(unsigned_option(value(), "-r", 1, 1000000));
-    else if (a == "-o" || a == "--output") {
-      format = value();
-      if (format != "md" && format != "csv" && format != "json" && format != "jsonl")
-        throw std::runtime_error("option " + a + ": '" + format + "' is not md, csv, json or jsonl");
-    } else if (a == "--md") format = "md";
-    else if (a == "--json") format = "json";
-    else if (a == "--csv") format = "csv";
-    else if (a == "--sampled") sampled = true;
-    else if (a == "--without") {
-      without = split_list(value());
-      if (without.empty()) throw std::runtime_error("--without needs a list of fusion names");
-    } else if (a == "--decode-configs") {
-      decode_configs = split_list(value());
-      if (decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
-    } else if (!parse_common(argc, argv, i, o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
+};
+
+// One file's rows (JSON, one per test and variant) and the markdown lines printed under the
+// table for it (bandwidth, host time, memory, profiles).
+struct FileResult {
+  nlohmann::json rows = nlohmann::json::array();
+  std::string notes;
+  bool failed = false;
+};
+
+std::string human(double v, const char* const* units, double step) {
+  int u = 0;
+  while (v >= step && units[u + 1]) {
+    v /= step;
+    ++u;
   }
-  if (o.model.empty()) throw std::runtime_error("no model given (-m FILE)");
-  const std::vector<BenchTest> tests = plan_bench(plan);
-  if (tests.empty()) throw std::runtime_error("no test to run: -p and -n are 0 and no -pg is given");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  return std::string(buf);
+}
+const char* const kSizeUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
+const char* const kCountUnits[] = {"", "K", "M", "B", "T", nullptr};
+
+FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlohmann::json& rates) {
+  FileResult result;
+  GenOptions o = cfg.o;
+  o.model = path;
+  const std::vector<BenchTest>& tests = cfg.tests;
   char* info_text = nullptr;
-  if (moevk_inspect_json(o.model.c_str(), &info_text) != MOEVK_OK) {
+  if (moevk_inspect_json(path.c_str(), &info_text) != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_last_error());
-    return 1;
+    result.failed = true;
+    return result;
   }
   auto info = nlohmann::json::parse(info_text);
   moevk_free_string(info_text);
-  char* rates_text = nullptr;
-  if (moevk_device_rates_json(o.device.empty() ? nullptr : o.device.c_str(), &rates_text) != MOEVK_OK) {
-    std::fprintf(stderr, "error: %s\n", moevk_last_error());
-    return 1;
-  }
-  auto rates = nlohmann::json::parse(rates_text);
-  moevk_free_string(rates_text);
 
   const auto load_start = std::chrono::steady_clock::now();
   moevk_model* model = load_model(o, nullptr);
-  if (!model) return 1;
+  if (!model) {
+    result.failed = true;
+    return result;
+  }
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   uint64_t positions = 0, max_prompt = 1, max_depth = 0;
   for (const BenchTest& t : tests) {
@@ -224,10 +209,11 @@ int bench_model(int argc, char** argv) {
   moevk_context* ctx = create_context(model, o);
   if (!ctx) {
     moevk_model_free(model);
-    return 1;
+    result.failed = true;
+    return result;
   }
   const int32_t n_vocab = moevk_model_n_vocab(model);
-  Runner runner{o, reps, std::vector<int32_t>(max_prompt), std::vector<int32_t>(max_depth)};
+  Runner runner{o, cfg.reps, std::vector<int32_t>(max_prompt), std::vector<int32_t>(max_depth)};
   std::mt19937 rng(1234);
   for (auto& t : runner.prompt) t = static_cast<int32_t>(rng() % n_vocab);
   for (auto& t : runner.depth_tokens) t = static_cast<int32_t>(rng() % n_vocab);
@@ -235,14 +221,13 @@ int bench_model(int argc, char** argv) {
   std::vector<Row> rows;
   // A test that fails is its row's error; the others still run and print (a failure at a depth
   // must not lose the rows before it), and the exit status says one failed.
-  bool failed = false;
   DepthHeld main{ctx};
   for (const BenchTest& t : tests) {
     Row r{t, t.name()};
     if (!runner.run(main, t, r, false, false)) {
       r.error = moevk_context_last_error(ctx);
-      std::fprintf(stderr, "error: %s: %s\n", r.label.c_str(), r.error.c_str());
-      failed = true;
+      std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
+      result.failed = true;
     }
     rows.push_back(r);
   }
@@ -281,7 +266,7 @@ int bench_model(int argc, char** argv) {
         r.error = moevk_model_last_error(model);
       } else if (!runner.run(held, t, r, sample, top_k_off)) {
         r.error = moevk_context_last_error(variant);
-        std::fprintf(stderr, "error: %s: %s\n", r.label.c_str(), r.error.c_str());
+        std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
       } else {
         r.decode_kernels = context_stats(variant).value("decode_kernels", std::string());
       }
@@ -290,14 +275,14 @@ int bench_model(int argc, char** argv) {
     if (variant) moevk_context_free(variant);
   };
   // The sampled rows on contexts of their own, so the tg rows' profiles are the greedy steps' alone.
-  if (sampled) {
+  if (cfg.sampled) {
     variant_rows(Row{}, " sampled", nullptr, "", true);
     variant_rows(Row{}, " sampled top-k off", nullptr, "", true, true);
   }
   const char* disabled = std::getenv("MOEVK_DISABLE");
-  for (const std::string& entry : without)
+  for (const std::string& entry : cfg.without)
     for (bool sample : {false, true}) {
-      if (sample && !sampled) continue;
+      if (sample && !cfg.sampled) continue;
       std::string names = entry;
       std::replace(names.begin(), names.end(), '+', ',');
       Row like;
@@ -306,13 +291,15 @@ int bench_model(int argc, char** argv) {
       variant_rows(like, (sample ? " sampled -" : " -") + entry, "MOEVK_DISABLE",
                    disabled && *disabled ? std::string(disabled) + "," + names : names, sample);
     }
-  for (const std::string& entry : decode_configs) {
+  for (const std::string& entry : cfg.decode_configs) {
     std::string shapes = entry;
     std::replace(shapes.begin(), shapes.end(), '+', ',');
     Row like;
     like.decode_config = entry;
     variant_rows(like, " " + entry, "MOEVK_DECODE_CONFIG", shapes, false);
   }
+  moevk_model_free(model);
+
   // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
   // KV cache + a few percent for activations, scratch and logits.
   nlohmann::json memory = stats.value("memory", nlohmann::json::object());
@@ -324,17 +311,21 @@ int bench_model(int argc, char** argv) {
   // before it once per KV head (at least; GQA's query heads share each read).
   const double kv_bytes_per_position = info.value("kv_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
-  const std::string arch = info["hparams"].value("architecture", std::string("?"));
-  const double size_gib = info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024);
-  const double params_b = info.value("total_params", 0.0) / 1e9;
-  const std::string device = mj.value("device", std::string("?"));
-  nlohmann::json results = nlohmann::json::array();
   for (const auto& r : rows) {
     Stat s = stat(r.tps);
-    nlohmann::json j = {{"model", o.model}, {"architecture", arch}, {"size_gib", size_gib}, {"params_b", params_b},
-                        {"device", device}, {"n_batch", o.n_batch}, {"test", r.label},
-                        {"n_prompt", r.test.n_prompt}, {"n_gen", r.test.n_gen}, {"n_depth", r.test.n_depth},
-                        {"tokens_per_s", s.mean}, {"stddev", s.sd}, {"samples", r.tps}};
+    nlohmann::json j = {{"model", path},
+                        {"architecture", info["hparams"].value("architecture", std::string("?"))},
+                        {"size_gib", info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024)},
+                        {"params_b", info.value("total_params", 0.0) / 1e9},
+                        {"device", mj.value("device", std::string("?"))},
+                        {"n_batch", o.n_batch},
+                        {"test", r.label},
+                        {"n_prompt", r.test.n_prompt},
+                        {"n_gen", r.test.n_gen},
+                        {"n_depth", r.test.n_depth},
+                        {"tokens_per_s", s.mean},
+                        {"stddev", s.sd},
+                        {"samples", r.tps}};
     if (r.test.is_tg() && bytes_per_token > 0 && r.error.empty()) {
       j["bytes_per_token"] = bytes_per_token;
       j["achieved_gbps"] = s.mean * bytes_per_token / 1e9;
@@ -345,11 +336,9 @@ int bench_model(int argc, char** argv) {
       // to: the prompt token sits at position depth, so the i-th of the n_gen steps (i from 1)
       // decodes position depth + i and reads depth + i + 1 positions, depth + (n_gen + 3) / 2
       // on average.
-      const double positions = r.test.n_depth + (r.test.n_gen + 3) / 2.0;
-      const double kv_bytes = kv_bytes_per_position * positions;
+      const double kv_bytes = kv_bytes_per_position * (r.test.n_depth + (r.test.n_gen + 3) / 2.0);
       j["kv_bytes_per_token"] = kv_bytes;
-      j["floor_fraction_with_kv"] =
-          copy_gbps > 0 ? s.mean * (bytes_per_token + kv_bytes) / 1e9 / copy_gbps : 0.0;
+      j["floor_fraction_with_kv"] = copy_gbps > 0 ? s.mean * (bytes_per_token + kv_bytes) / 1e9 / copy_gbps : 0.0;
     }
     if (!r.host_ms.empty() && r.error.empty()) {
       // The host's own work per decoded token (not blocked on the GPU), and the tokens/s it allows.
@@ -365,115 +354,182 @@ int bench_model(int argc, char** argv) {
     if (const nlohmann::json p = row_profile(r); !p.is_null()) j["profile"] = p;
     j["memory"] = memory;
     j["load_s"] = load_s;  // the model's load (file read and upload), once for all rows
-    results.push_back(j);
+    result.rows.push_back(j);
+  }
+
+  // The markdown notes, into a string: they print after the table of every file's rows.
+  char* buf = nullptr;
+  size_t len = 0;
+  std::FILE* out = open_memstream(&buf, &len);
+  if (!out) return result;
+  std::fprintf(out, "copy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
+               copy_gbps, bytes_per_token / 1e9);
+  std::string host_text, kv_text;
+  for (const auto& j : result.rows) {
+    const std::string test = j["test"].get<std::string>();
+    if (j.contains("host_ms_per_token"))
+      host_text += (host_text.empty() ? "" : ", ") + test + " " +
+                   std::to_string(j["host_ms_per_token"].get<double>()).substr(0, 6) + " ms";
+    if (j.contains("kv_bytes_per_token") && j.value("n_depth", 0u) > 0) {
+      char kv[160];
+      std::snprintf(kv, sizeof kv, "%s%s %.1f MB (weights + KV at %.1f%% of copy bw)", kv_text.empty() ? "" : ", ",
+                    test.c_str(), j["kv_bytes_per_token"].get<double>() / 1e6,
+                    100.0 * j["floor_fraction_with_kv"].get<double>());
+      kv_text += kv;
+    }
+  }
+  if (!host_text.empty())
+    std::fprintf(out, "host time per decoded token, not waiting on the GPU (bounds t/s at 1000 / ms): %s\n",
+                 host_text.c_str());
+  if (!kv_text.empty())
+    std::fprintf(out, "KV cache read per decoded token at depth (mean over the test's steps): %s\n", kv_text.c_str());
+  if (!decode_kernels.empty())
+    std::fprintf(out, "one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
+                 decode_kernels.c_str());
+  if (weights_kv > 0)
+    std::fprintf(out, "device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
+                 human(memory.value("device_peak_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
+                 human(memory.value("weights_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
+                 human(memory.value("kv_cache_bytes", 0.0), kSizeUnits, 1024.0).c_str(), o.n_ctx,
+                 100.0 * memory.value("peak_over_weights_and_kv", 0.0),
+                 human(memory.value("activations_bytes", 0.0), kSizeUnits, 1024.0).c_str());
+  if (o.profile) {
+    // A table per depth: the first pp and tg test there (the main context's timed steps).
+    std::vector<uint32_t> depths;
+    for (const BenchTest& t : tests)
+      if (std::find(depths.begin(), depths.end(), t.n_depth) == depths.end()) depths.push_back(t.n_depth);
+    for (uint32_t d : depths) {
+      const Row *pp = nullptr, *tg = nullptr;
+      for (const Row& r : rows) {
+        if (!r.main || r.test.n_depth != d || r.profile.is_null()) continue;
+        if (!pp && r.test.is_pp()) pp = &r;
+        if (!tg && r.test.is_tg()) tg = &r;
+      }
+      if (!pp && !tg) continue;
+      nlohmann::json table = profile;
+      const nlohmann::json& either = tg ? tg->profile : pp->profile;
+      table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
+      table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
+      print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, out, d ? "at depth " + std::to_string(d) : std::string());
+    }
+    for (const auto& r : rows)
+      if (!r.without.empty() && r.profile.contains("decode"))
+        std::fprintf(out, "%s: %s dispatches, %s barriers per decode step\n", r.label.c_str(),
+                     r.profile["decode"].value("dispatches_per_step", nlohmann::json()).dump().c_str(),
+                     r.profile["decode"].value("barriers_per_step", nlohmann::json()).dump().c_str());
+  }
+  std::fclose(out);
+  result.notes.assign(buf, len);
+  std::free(buf);
+  return result;
+}
+
+void print_markdown(const nlohmann::json& rows) {
+  std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const auto& j : rows) {
+    const std::string size = human(j["size_gib"].get<double>() * 1024.0 * 1024 * 1024, kSizeUnits, 1024.0);
+    const std::string params = human(j["params_b"].get<double>() * 1e9, kCountUnits, 1000.0);
+    std::printf("| %s | %s | %s | %s | %u | %s | ", j["architecture"].get<std::string>().c_str(), size.c_str(),
+                params.c_str(), j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(),
+                j["test"].get<std::string>().c_str());
+    if (j.contains("error")) {
+      std::printf("error: %s | - | - |\n", j["error"].get<std::string>().c_str());
+      continue;
+    }
+    std::printf("%.2f ± %.2f | ", j["tokens_per_s"].get<double>(), j["stddev"].get<double>());
+    if (j.contains("achieved_gbps"))
+      std::printf("%.2f | %.1f%% |\n", j["achieved_gbps"].get<double>(), 100.0 * j["floor_fraction"].get<double>());
+    else
+      std::printf("- | - |\n");
+  }
+}
+
+}  // namespace
+
+int bench_model(int argc, char** argv) {
+  BenchConfig cfg;
+  cfg.o.progress = true;
+  cfg.o.n_batch = 512;
+  BenchPlanOptions plan;
+  std::string format = "md";
+  std::vector<std::string> models;  // -m, repeatable as llama-bench's
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-m" || a == "--model") models.emplace_back(value());
+    else if (a == "-p") plan.n_prompt = parse_uint_list(value(), "-p", 0, kMaxTokens);
+    else if (a == "-n") plan.n_gen = parse_uint_list(value(), "-n", 0, kMaxTokens);
+    else if (a == "-d" || a == "--n-depth") plan.n_depth = parse_uint_list(value(), "-d", 0, kMaxTokens);
+    else if (a == "-pg") {
+      const std::string v = value();
+      const std::vector<uint32_t> pg = parse_uint_list(v, "-pg", 1, kMaxTokens);
+      if (pg.size() != 2) throw std::runtime_error("option -pg: '" + v + "' is not PROMPT,GEN such as 512,128");
+      plan.pg.emplace_back(pg[0], pg[1]);
+    } else if (a == "-r") cfg.reps = int(unsigned_option(value(), "-r", 1, 1000000));
+    else if (a == "-o" || a == "--output") {
+      format = value();
+      if (format != "md" && format != "csv" && format != "json" && format != "jsonl")
+        throw std::runtime_error("option " + a + ": '" + format + "' is not md, csv, json or jsonl");
+    } else if (a == "--md") format = "md";
+    else if (a == "--json") format = "json";
+    else if (a == "--csv") format = "csv";
+    else if (a == "--sampled") cfg.sampled = true;
+    else if (a == "--without") {
+      cfg.without = split_list(value());
+      if (cfg.without.empty()) throw std::runtime_error("--without needs a list of fusion names");
+    } else if (a == "--decode-configs") {
+      cfg.decode_configs = split_list(value());
+      if (cfg.decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
+    } else if (!parse_common(argc, argv, i, cfg.o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
+  }
+  if (models.empty()) throw std::runtime_error("no model given (-m FILE)");
+  cfg.tests = plan_bench(plan);
+  if (cfg.tests.empty()) throw std::runtime_error("no test to run: -p and -n are 0 and no -pg is given");
+  char* rates_text = nullptr;
+  if (moevk_device_rates_json(cfg.o.device.empty() ? nullptr : cfg.o.device.c_str(), &rates_text) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_last_error());
+    return 1;
+  }
+  const nlohmann::json rates = nlohmann::json::parse(rates_text);
+  moevk_free_string(rates_text);
+
+  // File by file, each loaded alone (freed before the next), all rows in one table.
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::pair<std::string, std::string>> notes;  // (file, its markdown notes)
+  bool failed = false;
+  for (const std::string& path : models) {
+    FileResult r = bench_file(cfg, path, rates);
+    failed = failed || r.failed;
+    for (auto& j : r.rows) rows.push_back(std::move(j));
+    if (!r.notes.empty()) notes.emplace_back(path, r.notes);
   }
   if (format == "json") {
-    std::printf("%s\n", results.dump(2).c_str());
+    std::printf("%s\n", rows.dump(2).c_str());
   } else if (format == "jsonl") {
-    for (const auto& j : results) std::printf("%s\n", j.dump().c_str());
+    for (const auto& j : rows) std::printf("%s\n", j.dump().c_str());
   } else if (format == "csv") {
     std::printf("model,architecture,size_gib,params_b,device,n_batch,test,n_prompt,n_gen,n_depth,tokens_per_s,stddev,"
                 "achieved_gbps,floor_fraction\n");
-    for (const auto& j : results)
-      std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", o.model.c_str(), arch.c_str(), size_gib,
-                  params_b, device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["n_prompt"].get<uint32_t>(),
-                  j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(), j["tokens_per_s"].get<double>(),
-                  j["stddev"].get<double>(), j.value("achieved_gbps", 0.0), j.value("floor_fraction", 0.0));
+    for (const auto& j : rows)
+      std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", j["model"].get<std::string>().c_str(),
+                  j["architecture"].get<std::string>().c_str(), j["size_gib"].get<double>(), j["params_b"].get<double>(),
+                  j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(), j["test"].get<std::string>().c_str(),
+                  j["n_prompt"].get<uint32_t>(), j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(),
+                  j["tokens_per_s"].get<double>(), j["stddev"].get<double>(), j.value("achieved_gbps", 0.0),
+                  j.value("floor_fraction", 0.0));
   } else {
-    auto human = [](double v, const char* const* units, double step) {
-      int u = 0;
-      while (v >= step && units[u + 1]) {
-        v /= step;
-        ++u;
-      }
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
-      return std::string(buf);
-    };
-    auto percent = [](double f) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * f);
-      return std::string(buf);
-    };
-    static const char* const size_units[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
-    static const char* const count_units[] = {"", "K", "M", "B", "T", nullptr};
-    const std::string size_text = human(info.value("weight_bytes", 0.0), size_units, 1024.0);
-    const std::string params_text = human(info.value("total_params", 0.0), count_units, 1000.0);
-    std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
-    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
-    for (const auto& j : results) {
-      if (j.contains("error")) {
-        std::printf("| %s | %s | %s | %s | %u | %s | error: %s | - | - |\n", arch.c_str(), size_text.c_str(),
-                    params_text.c_str(), device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(),
-                    j["error"].get<std::string>().c_str());
-        continue;
-      }
-      std::printf("| %s | %s | %s | %s | %u | %s | %.2f ± %.2f | %s | %s |\n", arch.c_str(), size_text.c_str(),
-                  params_text.c_str(),
-                  device.c_str(), o.n_batch, j["test"].get<std::string>().c_str(), j["tokens_per_s"].get<double>(),
-                  j["stddev"].get<double>(),
-                  j.contains("achieved_gbps") ? std::to_string(j["achieved_gbps"].get<double>()).substr(0, 6).c_str() : "-",
-                  j.contains("floor_fraction") ? percent(j["floor_fraction"].get<double>()).c_str() : "-");
-    }
-    std::printf("\ncopy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
-                copy_gbps, bytes_per_token / 1e9);
-    std::string host_text;
-    for (const auto& j : results)
-      if (j.contains("host_ms_per_token"))
-        host_text += (host_text.empty() ? "" : ", ") + j["test"].get<std::string>() + " " +
-                     std::to_string(j["host_ms_per_token"].get<double>()).substr(0, 6) + " ms";
-    if (!host_text.empty())
-      std::printf("host time per decoded token, not waiting on the GPU (bounds t/s at 1000 / ms): %s\n",
-                  host_text.c_str());
-    std::string kv_text;
-    for (const auto& j : results)
-      if (j.contains("kv_bytes_per_token") && j.value("n_depth", 0u) > 0) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "%s%s %.1f MB (weights + KV at %.1f%% of copy bw)", kv_text.empty() ? "" : ", ",
-                      j["test"].get<std::string>().c_str(), j["kv_bytes_per_token"].get<double>() / 1e6,
-                      100.0 * j["floor_fraction_with_kv"].get<double>());
-        kv_text += buf;
-      }
-    if (!kv_text.empty())
-      std::printf("KV cache read per decoded token at depth (mean over the test's steps): %s\n", kv_text.c_str());
-    if (!decode_kernels.empty())
-      std::printf("one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
-                  decode_kernels.c_str());
-    if (weights_kv > 0)
-      std::printf("device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
-                  human(memory.value("device_peak_bytes", 0.0), size_units, 1024.0).c_str(),
-                  human(memory.value("weights_bytes", 0.0), size_units, 1024.0).c_str(),
-                  human(memory.value("kv_cache_bytes", 0.0), size_units, 1024.0).c_str(), o.n_ctx,
-                  100.0 * memory.value("peak_over_weights_and_kv", 0.0),
-                  human(memory.value("activations_bytes", 0.0), size_units, 1024.0).c_str());
-    if (o.profile) {
-      // A table per depth: the first pp and tg test there (the main context's timed steps).
-      std::vector<uint32_t> depths;
-      for (const BenchTest& t : tests)
-        if (std::find(depths.begin(), depths.end(), t.n_depth) == depths.end()) depths.push_back(t.n_depth);
-      for (uint32_t d : depths) {
-        const Row *pp = nullptr, *tg = nullptr;
-        for (const Row& r : rows) {
-          if (!r.main || r.test.n_depth != d || r.profile.is_null()) continue;
-          if (!pp && r.test.is_pp()) pp = &r;
-          if (!tg && r.test.is_tg()) tg = &r;
-        }
-        if (!pp && !tg) continue;
-        nlohmann::json table = profile;
-        const nlohmann::json& either = tg ? tg->profile : pp->profile;
-        table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
-        table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
-        print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, stdout,
-                      d ? "at depth " + std::to_string(d) : std::string());
-      }
-      for (const auto& r : rows)
-        if (!r.without.empty() && r.profile.contains("decode"))
-          std::printf("%s: %s dispatches, %s barriers per decode step\n", r.label.c_str(),
-                      r.profile["decode"].value("dispatches_per_step", nlohmann::json()).dump().c_str(),
-                      r.profile["decode"].value("barriers_per_step", nlohmann::json()).dump().c_str());
-    }
+    print_markdown(rows);
+    for (const auto& [path, text] : notes)
+      std::printf("\n%s%s", models.size() > 1 ? (path + ":\n").c_str() : "", text.c_str());
   }
-  moevk_model_free(model);
   return failed ? 1 : 0;
 }
 

@@ -280,6 +280,15 @@ head -c 100 /dev/urandom >"$tmp/garbage.gguf"
 "$moevk" run -m "$tmp/garbage.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "garbage model fails cleanly" test "$rc" = 1
 check "garbage model error says why" grep -qi "gguf\|magic" "$tmp/err"
+# bench -m A -m B, as llama-bench: one table of both files' rows; a file that does not load is
+# its error, the others still run, and the exit status says one failed.
+"$moevk" bench -m "$tmp/m.gguf" -m "$tmp/e128.gguf" -p 4 -n 2 -r 1 -o jsonl --no-progress >"$tmp/two.jsonl" 2>"$tmp/err"; rc=$?
+check "bench -m twice exits 0" test "$rc" = 0
+check "bench -m twice: each file's rows" test "$(grep -c '"model":"[^"]*e128.gguf"' "$tmp/two.jsonl") $(grep -c '"model":"[^"]*/m.gguf"' "$tmp/two.jsonl")" = "2 2"
+"$moevk" bench -m "$tmp/garbage.gguf" -m "$tmp/m.gguf" -p 4 -n 0 -r 1 --no-progress >"$tmp/two.md" 2>"$tmp/err"; rc=$?
+check "bench: a file that does not load fails the run" test "$rc" = 1
+check "bench: its error names it" grep -q "garbage.gguf" "$tmp/err"
+check "bench: the other file's rows still print" grep -q "| qwen3moe | .* | pp4 | [0-9.]* ± " "$tmp/two.md"
 "$moevk" run -m "$tmp/m.gguf" --prompt-ids 1,2,3,4,5,6,7,8,9,10 -c 8 -n 4 --no-progress >/dev/null 2>"$tmp/err"; rc=$?
 check "prompt longer than the context fails" test "$rc" = 1
 check "context error is clear" grep -qi "context" "$tmp/err"
