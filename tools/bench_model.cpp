@@ -410,7 +410,8 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
       const nlohmann::json& either = tg ? tg->profile : pp->profile;
       table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
       table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
-      print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, out, d ? "at depth " + std::to_string(d) : std::string());
+      const std::string heading = d ? "at depth " + std::to_string(d) : std::string();
+      print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, out, heading);
     }
     for (const auto& r : rows)
       if (!r.without.empty() && r.profile.contains("decode"))
@@ -487,8 +488,11 @@ int bench_model(int argc, char** argv) {
       if (cfg.without.empty()) throw std::runtime_error("--without needs a list of fusion names");
     } else if (a == "--decode-configs") {
       cfg.decode_configs = split_list(value());
-      if (cfg.decode_configs.empty()) throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
-    } else if (!parse_common(argc, argv, i, cfg.o, kModelOptions | kProfileOption)) throw std::runtime_error("unknown option " + a);
+      if (cfg.decode_configs.empty())
+        throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
+    } else if (!parse_common(argc, argv, i, cfg.o, kModelOptions | kProfileOption)) {
+      throw std::runtime_error("unknown option " + a);
+    }
   }
   if (models.empty()) throw std::runtime_error("no model given (-m FILE)");
   cfg.tests = plan_bench(plan);
@@ -520,8 +524,9 @@ int bench_model(int argc, char** argv) {
                 "achieved_gbps,floor_fraction\n");
     for (const auto& j : rows)
       std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", j["model"].get<std::string>().c_str(),
-                  j["architecture"].get<std::string>().c_str(), j["size_gib"].get<double>(), j["params_b"].get<double>(),
-                  j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(), j["test"].get<std::string>().c_str(),
+                  j["architecture"].get<std::string>().c_str(), j["size_gib"].get<double>(),
+                  j["params_b"].get<double>(), j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(),
+                  j["test"].get<std::string>().c_str(),
                   j["n_prompt"].get<uint32_t>(), j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(),
                   j["tokens_per_s"].get<double>(), j["stddev"].get<double>(), j.value("achieved_gbps", 0.0),
                   j.value("floor_fraction", 0.0));

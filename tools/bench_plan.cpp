@@ -42,7 +42,8 @@ std::vector<uint32_t> parse_uint_list(const std::string& text, const char* optio
   for (std::string item; std::getline(ss, item, ',');)
     out.push_back(static_cast<uint32_t>(unsigned_option(item.c_str(), option, min, max)));
   if (out.empty() || (!text.empty() && text.back() == ','))
-    throw std::runtime_error(std::string("option ") + option + ": '" + text + "' is not a list of integers such as 512,1024");
+    throw std::runtime_error(std::string("option ") + option + ": '" + text +
+                             "' is not a list of integers such as 512,1024");
   return out;
 }
 

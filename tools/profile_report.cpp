@@ -25,7 +25,8 @@ nlohmann::json profile_between(const nlohmann::json& before, const nlohmann::jso
   for (const char* kind : {"decode", "prefill"}) {
     if (!after.contains(kind)) continue;
     const nlohmann::json& a = after[kind];
-    const nlohmann::json b = before.is_object() ? before.value(kind, nlohmann::json::object()) : nlohmann::json::object();
+    const nlohmann::json none = nlohmann::json::object();
+    const nlohmann::json b = before.is_object() ? before.value(kind, none) : none;
     nlohmann::json& d = out[kind];
     const int64_t tokens = a.value("tokens", int64_t(0)) - b.value("tokens", int64_t(0));
     d["steps"] = a.value("steps", int64_t(0)) - b.value("steps", int64_t(0));
