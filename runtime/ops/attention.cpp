@@ -4,12 +4,16 @@
 // one contiguous block per head and a K/V tile load is fully coalesced.
 // Paths, chosen from n_tokens at record time (StepParams.n_past is read on the GPU, so the same
 // recording replays at any position):
-//   decode  (n_tokens <= kDecodeMaxTokens): flash-decoding. The KV length n_ctx is cut into
-//           n_chunks fixed chunks; each workgroup (row tile, kv head, chunk) writes partial
-//           (max, sum, accumulator) to scratch; the last live chunk of each (row tile, kv head)
-//           to finish folds them into out (the "handoff": an atomic arrival count per tile in
-//           the scratch's head), or, with the handoff off or where its weights would not fit
-//           in shared memory, a barrier and attention_combine fold them per (token, head).
+//   decode  (n_tokens <= kDecodeMaxTokens): flash-decoding. n_chunks = chunks_for(n_ctx)
+//           chunks are dispatched, each of the step's chunk length (on the GPU, from n_past:
+//           the step's positions over n_chunks, in multiples of kChunkQuantum, so a short
+//           history in a long context still fills every chunk it can with kChunkQuantum
+//           positions; shaders/attention/decode_chunks.glsl); each workgroup (row tile, kv
+//           head, chunk) writes partial (max, sum, accumulator) to scratch; the last live chunk
+//           of each (row tile, kv head) to finish folds them into out (the "handoff": an atomic
+//           arrival count per tile in the scratch's head), or, with the handoff off or where its
+//           weights would not fit in shared memory, a barrier and attention_combine fold them
+//           per (token, head).
 //           Chunks past the causal length exit at once, so replays cost only the live chunks.
 //           With a Prologue the flash pass (attention_flash_rope) also applies the step's q/k
 //           norms and RoPE and appends its K/V, so no RoPE dispatch and barrier precede it.
@@ -54,8 +58,9 @@ constexpr uint32_t kMaxNew = kDecodeMaxTokens;  // attention_flash.comp's MAX_NE
 
 bool is_decode(uint32_t n_tokens) { return n_tokens <= kDecodeMaxTokens; }
 
-// Chunk length for flash-decoding: at most kMaxChunks chunks over n_ctx, each a multiple of
-// kChunkQuantum positions (the smallest that still amortises the Q load and partial write).
+// The longest chunk of flash-decoding (a step at n_ctx), which sets how many are dispatched: at
+// most kMaxChunks over n_ctx, each a multiple of kChunkQuantum positions (the smallest that
+// still amortises the Q load and partial write).
 uint32_t chunk_len_for(uint32_t n_ctx) {
   const uint32_t quanta = (n_ctx + kChunkQuantum - 1) / kChunkQuantum;
   return kChunkQuantum * std::max(1u, (quanta + kMaxChunks - 1) / kMaxChunks);
@@ -210,7 +215,8 @@ void Attention::record(vk::Recorder& rec, const KvShape& s, uint32_t n_tokens, c
                  FlashPush{n_tokens, s.n_head, s.n_head_kv, s.n_ctx, s.n_ctx, 0, scale, 0}, row_tiles, s.n_head_kv, 1);
     return;
   }
-  const uint32_t chunk_len = chunk_len_for(s.n_ctx), n_chunks = chunks_for(s.n_ctx);
+  // The shaders take the quantum and compute each step's chunk length from it.
+  const uint32_t chunk_len = kChunkQuantum, n_chunks = chunks_for(s.n_ctx);
   const bool handoff = hands_off_combine(s, n_tokens, prologue != nullptr);
   const uint64_t counters = counter_bytes(s);
   const FlashPush flash_push{n_tokens, s.n_head,      s.n_head_kv, s.n_ctx, chunk_len, handoff ? 2u : 1u,

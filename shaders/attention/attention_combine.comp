@@ -5,10 +5,12 @@
 //          pairs, then [n_chunks][n_tokens * n_head][D] unnormalised accumulators.
 // Output:  out f32 [n_tokens][n_head][D].
 // Only chunks that start below the row's causal length (n_past + t + 1) are read: later ones
-// were skipped by the first pass, so one recording serves every step.
+// were skipped by the first pass, so one recording serves every step. The chunk length is the
+// step's (decode_chunks.glsl, pc.chunk_len its quantum), as the first pass computed it.
 // Dispatch: (n_tokens * n_head, 1, 1).
 // Specialization: 0 = workgroup size (power of two), 1 = D (head_dim), 2 = MAX_CHUNKS (>= n_chunks).
 #include "types.glsl"
+#include "decode_chunks.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint D = 128;
@@ -30,8 +32,10 @@ void main() {
   const uint row = gl_WorkGroupID.x;
   const uint n_rows = pc.n_tokens * pc.n_head;
   const uint token = row / pc.n_head;
-  const uint limit = min(step_values[0] + token + 1u, pc.n_ctx);
-  const uint n_active = min(div_up(limit, pc.chunk_len), min(pc.n_chunks, MAX_CHUNKS));
+  const uint n_past = step_values[0];
+  const uint limit = min(n_past + token + 1u, pc.n_ctx);
+  const uint chunk_len = decode_chunk_len(n_past, pc.n_tokens, pc.n_ctx, pc.chunk_len, pc.n_chunks);
+  const uint n_active = min(div_up(limit, chunk_len), min(pc.n_chunks, MAX_CHUNKS));
 
   float m = NEG_BIG;
   for (uint c = tid; c < n_active; c += WG) {

@@ -7,7 +7,8 @@
 // Inputs:  step[4] u32 (n_past at [0], read here so a recording replays at new positions);
 //          q f32 [n_tokens][n_head][D]; k_cache, v_cache packHalf2x16 words [n_head_kv][n_ctx][D/2].
 // Outputs, split == 0 (prefill): out f32 [n_tokens][n_head][D], normalised.
-//          split == 1 (flash-decoding): workgroup z handles positions [z * chunk_len, +chunk_len)
+//          split == 1 (flash-decoding): workgroup z handles positions [z * len, +len), len the
+//          step's chunk length (decode_chunks.glsl: pc.chunk_len is its quantum)
 //          and writes partials (see attention_combine.comp), f32 bits from word partial_base of
 //          the scratch binding: (m, l) pairs at [z][n_tokens * n_head], then unnormalised
 //          accumulators at [z][n_tokens * n_head][D]. A chunk wholly past the causal limit writes
@@ -37,6 +38,7 @@
 // read with NORM); `out` is binding 7, written with split == 2 only.
 #include "types.glsl"
 #include "q8_block.glsl"
+#include "decode_chunks.glsl"
 #extension GL_KHR_memory_scope_semantics : require
 
 layout(constant_id = 0) const uint WG = 128;
@@ -104,13 +106,13 @@ float load_partial(uint i) { return uintBitsToFloat(partials[pc.partial_base + i
 // chunks' (m, l) of each row go to kv_sh ([BR][NZ] m, then [BR][NZ] l: Attention checks that
 // 2 * BR * NZ words fit), one thread per row turns them into weights exp(m_c - m_all) and 1 / L,
 // then every thread sums its (row, d) outputs over the chunks.
-void combine_tile(uint row0, uint n_rows, uint n_rows_all, uint hk, uint G, uint n_past) {
+void combine_tile(uint row0, uint n_rows, uint n_rows_all, uint hk, uint G, uint n_past, uint chunk_len) {
   const uint tid = gl_LocalInvocationID.x;
   const uint NZ = gl_NumWorkGroups.z;
   for (uint e = tid; e < BR * NZ; e += WG) {
     const uint r = e / NZ, c = e % NZ, row = row0 + r;
     float m = NEG_BIG, l = 0.0;
-    if (row < n_rows && c < div_up(min(n_past + row / G + 1u, pc.n_ctx), pc.chunk_len)) {
+    if (row < n_rows && c < div_up(min(n_past + row / G + 1u, pc.n_ctx), chunk_len)) {
       const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
       m = load_partial(2u * (c * n_rows_all + out_row));
       l = load_partial(2u * (c * n_rows_all + out_row) + 1u);
@@ -120,7 +122,7 @@ void combine_tile(uint row0, uint n_rows, uint n_rows_all, uint hk, uint G, uint
   }
   barrier();
   if (tid < BR && row0 + tid < n_rows) {
-    const uint n_live = div_up(min(n_past + (row0 + tid) / G + 1u, pc.n_ctx), pc.chunk_len);
+    const uint n_live = div_up(min(n_past + (row0 + tid) / G + 1u, pc.n_ctx), chunk_len);
     float m_all = NEG_BIG;
     for (uint c = 0u; c < n_live; ++c) m_all = max(m_all, uintBitsToFloat(kv_sh[tid * NZ + c]));
     float total = 0.0;
@@ -137,7 +139,7 @@ void combine_tile(uint row0, uint n_rows, uint n_rows_all, uint hk, uint G, uint
   for (uint e = tid; e < BR * D; e += WG) {
     const uint r = e / D, d = e % D, row = row0 + r;
     if (row >= n_rows) continue;
-    const uint n_live = div_up(min(n_past + row / G + 1u, pc.n_ctx), pc.chunk_len);
+    const uint n_live = div_up(min(n_past + row / G + 1u, pc.n_ctx), chunk_len);
     const uint out_row = (row / G) * pc.n_head + hk * G + row % G;
     float acc = 0.0;
     for (uint c = 0u; c < n_live; ++c) {
@@ -196,12 +198,15 @@ void main() {
   // The tile's last row has the latest token and so the longest causal range.
   const uint last_row = min(row0 + BR, n_rows) - 1u;
   const uint tile_limit = min(n_past + last_row / G + 1u, pc.n_ctx);
+  // Decode: this step's chunk length (uniform: push constants, the step buffer, the grid).
+  const uint chunk_len =
+      pc.split != 0u ? decode_chunk_len(n_past, pc.n_tokens, pc.n_ctx, pc.chunk_len, gl_NumWorkGroups.z) : pc.n_ctx;
 #ifdef PROLOGUE
   // This chunk's new positions [new_begin, new_end): their K/V rows, built one at a time in
   // q_sh (free until Q is loaded below), kept as F16 words; row tile 0 appends them to the caches.
-  const uint chunk_begin = chunk * pc.chunk_len;
+  const uint chunk_begin = chunk * chunk_len;
   const uint new_begin = max(chunk_begin, n_past);
-  const uint new_end = min(min(chunk_begin + pc.chunk_len, n_past + pc.n_tokens), pc.n_ctx);
+  const uint new_end = min(min(chunk_begin + chunk_len, n_past + pc.n_tokens), pc.n_ctx);
   for (uint p = new_begin; p < new_end; ++p) {  // uniform
     const uint t = p - n_past;
     const uint k_row = pc.k_off + (t * pc.n_head_kv + hk) * D, v_row = pc.v_off + (t * pc.n_head_kv + hk) * D;
@@ -224,8 +229,8 @@ void main() {
 #endif
   uint begin = 0u, end = tile_limit;
   if (pc.split != 0u) {
-    begin = chunk * pc.chunk_len;
-    end = min(begin + pc.chunk_len, tile_limit);
+    begin = chunk * chunk_len;
+    end = min(begin + chunk_len, tile_limit);
     if (begin >= end) {  // uniform over the workgroup
       if (pc.split == 1u && tid < BR && row0 + tid < n_rows) {
         const uint row = row0 + tid;
@@ -388,7 +393,7 @@ void main() {
     controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
                    gl_SemanticsAcquireRelease);
     const uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
-    const uint n_live = div_up(tile_limit, pc.chunk_len);  // the chunks that did not return early
+    const uint n_live = div_up(tile_limit, chunk_len);  // the chunks that did not return early
     if (tid == 0u)
       arrival_sh = atomicAdd(partials[tile], 1u, gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
     controlBarrier(gl_ScopeWorkgroup, gl_ScopeDevice, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared,
@@ -396,6 +401,6 @@ void main() {
     if (arrival_sh != n_live - 1u) return;  // uniform: one shared value
     // The last: reset the count for the next replay (a later dispatch), then fold.
     if (tid == 0u) partials[tile] = 0u;
-    combine_tile(row0, n_rows, n_rows_all, hk, G, n_past);
+    combine_tile(row0, n_rows, n_rows_all, hk, G, n_past, chunk_len);
   }
 }

@@ -31,6 +31,9 @@ struct Case {
   ops::RopeLayout layout;
   bool norm;
   std::vector<Step> steps;
+  // Positions [0, history) in both paths' caches before the first step (F16 of random normals,
+  // uploaded: prefilling thousands here would take the CPU driver minutes).
+  uint32_t history = 0;
 };
 
 // Halves a and b within one unit in the last place of each other (F16 bit patterns: adjacent
@@ -105,7 +108,18 @@ void run_case(vk::Context& ctx, const Case& c, uint32_t seed) {
     rec->submit();
   };
 
-  uint32_t filled = 0;
+  if (c.history > 0) {
+    std::vector<uint16_t> halves = test::download<uint16_t>(ctx, fk_cache, cache_bytes / 2);
+    const auto values = test::random_normal(halves.size(), seed++);
+    for (uint32_t hk = 0; hk < s.n_head_kv; ++hk)
+      for (uint32_t pos = 0; pos < c.history; ++pos)
+        for (uint32_t d = 0; d < D; ++d) {
+          const size_t i = (size_t(hk) * s.n_ctx + pos) * D + d;
+          halves[i] = quant::fp32_to_fp16(values[i]);
+        }
+    for (vk::Buffer* b : {&fk_cache, &fv_cache, &pk_cache, &pv_cache}) ctx.upload(b->range(), halves.data(), cache_bytes);
+  }
+  uint32_t filled = c.history;
   for (const Step& st : c.steps) {
     SCOPED_TRACE("n_past=" + std::to_string(st.n_past) + " n_tokens=" + std::to_string(st.n_tokens));
     ASSERT_EQ(st.n_past, filled);
@@ -194,6 +208,13 @@ TEST_F(GpuTest, AttentionPrologueNormalRopeWithoutNorms) {
 TEST_F(GpuTest, AttentionProloguePartialRotationAndWideHeads) {
   run_case(*ctx, {{90, 6, 3, 48}, 32, ops::RopeLayout::Neox, true, {{0, 9}, {9, 1}, {10, 4}, {14, 1}}}, 300);
   run_case(*ctx, {{70, 4, 1, 256}, 256, ops::RopeLayout::Normal, true, {{0, 17}, {17, 1}, {18, 8}}}, 400);
+}
+
+// Deep in a context of more than 256 chunks of 64 positions (n_ctx 16448, 129 chunks): the
+// chunk holding the step's new positions follows the step's chunk length (64 positions at 8251,
+// 128 from 8259 on), as the plain path's chunks do.
+TEST_F(GpuTest, AttentionPrologueChunksFollowTheStep) {
+  run_case(*ctx, {{16448, 4, 2, 16}, 16, ops::RopeLayout::Neox, true, {{8250, 1}, {8251, 8}, {8259, 1}}, 8250}, 500);
 }
 
 TEST_F(GpuTest, AttentionPrologueNeedsOneBufferAndADecodeBatch) {

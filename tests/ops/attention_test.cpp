@@ -63,8 +63,11 @@ std::vector<double> reference(const HostCache& c, const std::vector<float>& q, u
 // applies, which the caller checks), else in attention_combine after a barrier.
 // int8_out: prefill steps also write the output as int8 activations (Attention::writes_q8),
 // checked against QuantizeQ8 run on the f32 output the same step wrote: bit for bit.
+// history: positions [0, history) are in the cache before the first step (F16 of random normals,
+// uploaded as if earlier steps had written them: prefilling thousands of positions would take
+// the CPU driver minutes).
 void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed, bool handoff,
-                  bool int8_out = false) {
+                  bool int8_out = false, uint32_t history = 0) {
   SCOPED_TRACE("head_dim=" + std::to_string(s.head_dim) + " n_head=" + std::to_string(s.n_head) + "/" +
                std::to_string(s.n_head_kv) + " n_ctx=" + std::to_string(s.n_ctx) +
                (handoff ? " combine handoff" : " combine pass") + (int8_out ? ", int8 output" : ""));
@@ -105,6 +108,21 @@ void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Ste
   op.set_combine_handoff(handoff);
   std::map<uint32_t, std::unique_ptr<vk::Recorder>> recordings;  // one per batch size, replayed
   HostCache host(s);
+  if (history > 0) {
+    std::vector<uint16_t> k_all = test::download<uint16_t>(ctx, k_cache, host.k.size());
+    std::vector<uint16_t> v_all = test::download<uint16_t>(ctx, v_cache, host.v.size());
+    const auto k_rand = test::random_normal(host.k.size(), seed++), v_rand = test::random_normal(host.v.size(), seed++);
+    for (uint32_t hk = 0; hk < s.n_head_kv; ++hk)
+      for (uint32_t pos = 0; pos < history; ++pos)
+        for (uint32_t d = 0; d < D; ++d) {
+          const size_t i = host.at(hk, pos, d);
+          host.k[i] = k_all[i] = quant::fp32_to_fp16(k_rand[i]);
+          host.v[i] = v_all[i] = quant::fp32_to_fp16(v_rand[i]);
+        }
+    ctx.upload(k_cache.range(), k_all.data(), cache_bytes);
+    ctx.upload(v_cache.range(), v_all.data(), cache_bytes);
+    host.filled = history;
+  }
   for (const Step& st : steps) {
     SCOPED_TRACE("n_past=" + std::to_string(st.n_past) + " n_tokens=" + std::to_string(st.n_tokens));
     ASSERT_EQ(st.n_past, host.filled);
@@ -189,9 +207,10 @@ void run_steps_on(vk::Context& ctx, const ops::KvShape& s, const std::vector<Ste
   }
 }
 
-void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed) {
-  run_steps_on(ctx, s, steps, seed, true);
-  run_steps_on(ctx, s, steps, seed, false);
+void run_steps(vk::Context& ctx, const ops::KvShape& s, const std::vector<Step>& steps, uint32_t seed,
+               uint32_t history = 0) {
+  run_steps_on(ctx, s, steps, seed, true, false, history);
+  run_steps_on(ctx, s, steps, seed, false, false, history);
 }
 
 }  // namespace
@@ -226,8 +245,9 @@ TEST_F(GpuTest, AttentionHeadDim256AndOddSizedHeads) {
   run_steps(*ctx, {70, 6, 3, 48}, {{0, 33}, {33, 1}, {34, 17}, {51, 1}}, 700);
 }
 
-// A long context: chunks of 128 positions, most of them past the causal limit (early exit), a
-// decode step that crosses a chunk boundary and a batch of 8 (the largest decode batch).
+// A long context: 157 chunks dispatched (of up to 128 positions, at these short histories of 64:
+// decode_chunks.glsl), most of them past the causal limit (early exit), a decode step that
+// crosses a chunk boundary and a batch of 8 (the largest decode batch).
 // The combine handoff keeps 2 * BR * n_chunks per-chunk weights in shared memory: at 157 chunks
 // a Qwen3-like head (128 wide, 8 heads a KV head) takes it for one token, not for eight (the
 // combine pass then), and a 16-wide head not at all.
@@ -239,6 +259,21 @@ TEST_F(GpuTest, AttentionLongContextChunksSkipped) {
   EXPECT_FALSE(op.hands_off_combine(qwen3_like, 8, false));
   run_steps(*ctx, narrow, {{0, 127}, {127, 1}, {128, 1}, {129, 8}, {137, 9}, {146, 1}}, 500);
   run_steps(*ctx, qwen3_like, {{0, 127}, {127, 1}, {128, 1}, {129, 8}, {137, 1}}, 510);
+}
+
+// Deep in a context of more than 256 chunks of 64 positions (n_ctx 16448: 129 chunks dispatched,
+// of up to 128 positions): each step's chunk length follows its n_past (decode_chunks.glsl), so
+// one recording replays with 64-position chunks at 8251 positions (all 129 live) and 128 from
+// 8259 on (65 live). The combine handoff takes the Qwen3-like head's one-token steps, the pass
+// its 8-token ones.
+TEST_F(GpuTest, AttentionDecodeChunksFollowTheStep) {
+  const ops::KvShape narrow{16448, 4, 2, 16}, qwen3_like{16448, 8, 1, 128};
+  const ops::Attention op(*ctx);
+  EXPECT_TRUE(op.hands_off_combine(qwen3_like, 1, false));
+  EXPECT_FALSE(op.hands_off_combine(qwen3_like, 8, false));
+  const std::vector<Step> steps = {{8250, 1}, {8251, 8}, {8259, 1}, {8260, 3}};
+  run_steps(*ctx, narrow, steps, 530, 8250);
+  run_steps(*ctx, qwen3_like, steps, 540, 8250);
 }
 
 // Every shape above takes the handoff for its one-token decode steps (the default path).
