@@ -12,8 +12,8 @@
 #                                 rows of their kernels (--decode-configs)
 #   bench-<model>.json            moevk bench -p 512 -n 128 -r 3 on make-model files of the real
 #                                 shapes: issue 6's numbers, nothing else in the run
-#   bench-<model>-sweep.json      then, with --profile (GPU time per stage), pp512 and tg64 again
-#                                 per decode fusion turned off (--without) and with all of them
+#   bench-<model>-sweep.jsonl     then, as JSON lines with --profile (GPU time per stage), pp512
+#                                 and tg64 again per decode fusion turned off (--without) and with all of them
 #                                 off, sampled (--sampled), and on other one-token kernel shapes
 #                                 (--decode-configs), in one model load: what each is worth
 #   bench-<model>-coopmat.json    pp512 again with MOEVK_ENABLE=coopmat
@@ -108,8 +108,10 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # tokens, 2 repetitions): they are compared with the sweep's own tg64 row.
   local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
   local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,mv=64x2,mv=256x4
-  step "sweep-$name" 200 "$moevk" bench -m "$file" -p $p -n $sweep_n -r $sweep_r --json --profile --sampled \
-    --without "$fusions,${fusions//,/+}" --decode-configs "$shapes" > "$OUT/bench-$name-sweep.json" \
+  # JSON lines (-o jsonl), each row written when its test ends: if the step meets its time
+  # limit, the rows before stay.
+  step "sweep-$name" 200 "$moevk" bench -m "$file" -p $p -n $sweep_n -r $sweep_r -o jsonl --profile --sampled \
+    --without "$fusions,${fusions//,/+}" --decode-configs "$shapes" > "$OUT/bench-$name-sweep.jsonl" \
     2> "$OUT/bench-$name-sweep.err"
   # The markdown table from the same numbers would need a second run; the JSON has them all.
   rm -f "$file"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -84,7 +85,6 @@ struct Row {
   std::vector<double> tps;
   std::string without;         // the fusions turned off ('+'-joined), empty for the main rows
   std::string decode_config;   // the --decode-configs entry, empty for the other rows
-  std::string decode_kernels;  // the shapes the context ran ("experts=64x2,mv=128x4")
   nlohmann::json profile;      // the timed repetitions' profile (both kinds), with --profile
   std::string error;           // the test failed (the other rows still run and print)
   std::vector<double> host_ms;  // per repetition, the host's own ms per decoded token
@@ -178,7 +178,10 @@ std::string human(double v, const char* const* units, double step) {
 const char* const kSizeUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
 const char* const kCountUnits[] = {"", "K", "M", "B", "T", nullptr};
 
-FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlohmann::json& rates) {
+// Each row goes to on_row as soon as its test has run (so a run stopped at a time limit keeps
+// the rows before), and into the result.
+FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlohmann::json& rates,
+                      const std::function<void(const nlohmann::json&)>& on_row) {
   FileResult result;
   GenOptions o = cfg.o;
   o.model = path;
@@ -218,100 +221,32 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   for (auto& t : runner.prompt) t = static_cast<int32_t>(rng() % n_vocab);
   for (auto& t : runner.depth_tokens) t = static_cast<int32_t>(rng() % n_vocab);
 
-  std::vector<Row> rows;
-  // A test that fails is its row's error; the others still run and print (a failure at a depth
-  // must not lose the rows before it), and the exit status says one failed.
-  DepthHeld main{ctx};
-  for (const BenchTest& t : tests) {
-    Row r{t, t.name()};
-    if (!runner.run(main, t, r, false, false)) {
-      r.error = moevk_context_last_error(ctx);
-      std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
-      result.failed = true;
-    }
-    rows.push_back(r);
-  }
-
   char* minfo = nullptr;
   moevk_model_info_json(model, &minfo);
-  auto mj = nlohmann::json::parse(minfo ? minfo : "{}");
+  const nlohmann::json mj = nlohmann::json::parse(minfo ? minfo : "{}");
   moevk_free_string(minfo);
-  const nlohmann::json stats = context_stats(ctx);
-  const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
-  const std::string features = stats.value("features", std::string());
-  const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
-  // Variants: the main context is freed first, so each variant's context runs alone and the
-  // memory figures above stay those of one context.
-  moevk_context_free(ctx);
-  ctx = nullptr;
-  // The tg tests again on a fresh context (its own decode profile), made with environment
-  // variable `var` set to `value` (both read when a context is created, moevk.h) and restored
-  // afterwards, or as the main one where var is null. Each row is labelled test + suffix.
-  auto variant_rows = [&](const Row& like, const std::string& suffix, const char* var, const std::string& value,
-                          bool sample, bool top_k_off = false) {
-    const char* env = var ? std::getenv(var) : nullptr;
-    const std::string saved = env ? env : "";
-    if (var) setenv(var, value.c_str(), 1);
-    moevk_context* variant = create_context(model, o);  // prints its error on failure
-    if (var && env) setenv(var, saved.c_str(), 1);
-    else if (var) unsetenv(var);
-    DepthHeld held{variant};
-    for (const BenchTest& t : tests) {
-      if (!t.is_tg()) continue;
-      Row r = like;
-      r.test = t;
-      r.label = t.name() + suffix;
-      r.main = false;
-      if (!variant) {
-        r.error = moevk_model_last_error(model);
-      } else if (!runner.run(held, t, r, sample, top_k_off)) {
-        r.error = moevk_context_last_error(variant);
-        std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
-      } else {
-        r.decode_kernels = context_stats(variant).value("decode_kernels", std::string());
-      }
-      rows.push_back(r);
-    }
-    if (variant) moevk_context_free(variant);
-  };
-  // The sampled rows on contexts of their own, so the tg rows' profiles are the greedy steps' alone.
-  if (cfg.sampled) {
-    variant_rows(Row{}, " sampled", nullptr, "", true);
-    variant_rows(Row{}, " sampled top-k off", nullptr, "", true, true);
-  }
-  const char* disabled = std::getenv("MOEVK_DISABLE");
-  for (const std::string& entry : cfg.without)
-    for (bool sample : {false, true}) {
-      if (sample && !cfg.sampled) continue;
-      std::string names = entry;
-      std::replace(names.begin(), names.end(), '+', ',');
-      Row like;
-      like.without = entry;
-      // The user's own list stays in force.
-      variant_rows(like, (sample ? " sampled -" : " -") + entry, "MOEVK_DISABLE",
-                   disabled && *disabled ? std::string(disabled) + "," + names : names, sample);
-    }
-  for (const std::string& entry : cfg.decode_configs) {
-    std::string shapes = entry;
-    std::replace(shapes.begin(), shapes.end(), '+', ',');
-    Row like;
-    like.decode_config = entry;
-    variant_rows(like, " " + entry, "MOEVK_DECODE_CONFIG", shapes, false);
-  }
-  moevk_model_free(model);
-
-  // Device memory at the end (its peak covers load, prefill and decode): the budget is weights +
-  // KV cache + a few percent for activations, scratch and logits.
-  nlohmann::json memory = stats.value("memory", nlohmann::json::object());
-  const double weights_kv = memory.value("weights_bytes", 0.0) + memory.value("kv_cache_bytes", 0.0);
-  if (weights_kv > 0) memory["peak_over_weights_and_kv"] = memory.value("device_peak_bytes", 0.0) / weights_kv - 1.0;
   const uint32_t n_layer = info["hparams"].value("n_layer", 0u);
   const double bytes_per_token = info.value("active_bytes_per_token", 0.0);
   // F16 K and V bytes of one position over all layers: a decoded token reads every position
   // before it once per KV head (at least; GQA's query heads share each read).
   const double kv_bytes_per_position = info.value("kv_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
-  for (const auto& r : rows) {
+  // Device memory as the row's context reports it when the row is done (the peak covers load,
+  // prefill and decode so far): the budget is weights + KV cache + a few percent for
+  // activations, scratch and logits.
+  auto memory_of = [](const nlohmann::json& stats) {
+    nlohmann::json memory = stats.value("memory", nlohmann::json::object());
+    const double weights_kv = memory.value("weights_bytes", 0.0) + memory.value("kv_cache_bytes", 0.0);
+    if (weights_kv > 0)
+      memory["peak_over_weights_and_kv"] = memory.value("device_peak_bytes", 0.0) / weights_kv - 1.0;
+    return memory;
+  };
+  // The row's JSON, from the stats of the context it ran on (where its test failed, the
+  // context's stats may be empty).
+  auto emit = [&](const Row& r, const nlohmann::json& ctx_stats) {
+    const std::string features = ctx_stats.value("features", std::string());
+    const nlohmann::json memory = memory_of(ctx_stats);
+    const std::string kernels = ctx_stats.value("decode_kernels", std::string());
     Stat s = stat(r.tps);
     nlohmann::json j = {{"model", path},
                         {"architecture", info["hparams"].value("architecture", std::string("?"))},
@@ -348,20 +283,100 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
     }
     if (!r.without.empty()) j["without"] = r.without;
     if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
-    j["decode_kernels"] = r.decode_kernels.empty() ? decode_kernels : r.decode_kernels;
-    if (!features.empty()) j["features"] = features;  // one model load: the same for every row
+    if (!kernels.empty()) j["decode_kernels"] = kernels;  // absent where no context was made
+    if (!features.empty()) j["features"] = features;
     if (!r.error.empty()) j["error"] = r.error;
     if (const nlohmann::json p = row_profile(r); !p.is_null()) j["profile"] = p;
     j["memory"] = memory;
     j["load_s"] = load_s;  // the model's load (file read and upload), once for all rows
     result.rows.push_back(j);
+    on_row(j);
+  };
+
+  std::vector<Row> rows;
+  // A test that fails is its row's error; the others still run and print (a failure at a depth
+  // must not lose the rows before it), and the exit status says one failed.
+  DepthHeld main{ctx};
+  for (const BenchTest& t : tests) {
+    Row r{t, t.name()};
+    if (!runner.run(main, t, r, false, false)) {
+      r.error = moevk_context_last_error(ctx);
+      std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
+      result.failed = true;
+    }
+    emit(r, context_stats(ctx));
+    rows.push_back(r);
   }
+
+  const nlohmann::json stats = context_stats(ctx);
+  const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
+  const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
+  // Variants: the main context is freed first, so each variant's context runs alone and the
+  // memory figures above stay those of one context.
+  moevk_context_free(ctx);
+  ctx = nullptr;
+  // The tg tests again on a fresh context (its own decode profile), made with environment
+  // variable `var` set to `value` (both read when a context is created, moevk.h) and restored
+  // afterwards, or as the main one where var is null. Each row is labelled test + suffix.
+  auto variant_rows = [&](const Row& like, const std::string& suffix, const char* var, const std::string& value,
+                          bool sample, bool top_k_off = false) {
+    const char* env = var ? std::getenv(var) : nullptr;
+    const std::string saved = env ? env : "";
+    if (var) setenv(var, value.c_str(), 1);
+    moevk_context* variant = create_context(model, o);  // prints its error on failure
+    if (var && env) setenv(var, saved.c_str(), 1);
+    else if (var) unsetenv(var);
+    DepthHeld held{variant};
+    for (const BenchTest& t : tests) {
+      if (!t.is_tg()) continue;
+      Row r = like;
+      r.test = t;
+      r.label = t.name() + suffix;
+      r.main = false;
+      if (!variant) {
+        r.error = moevk_model_last_error(model);
+      } else if (!runner.run(held, t, r, sample, top_k_off)) {
+        r.error = moevk_context_last_error(variant);
+        std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
+      }
+      emit(r, variant ? context_stats(variant) : nlohmann::json::object());
+      rows.push_back(r);
+    }
+    if (variant) moevk_context_free(variant);
+  };
+  // The sampled rows on contexts of their own, so the tg rows' profiles are the greedy steps' alone.
+  if (cfg.sampled) {
+    variant_rows(Row{}, " sampled", nullptr, "", true);
+    variant_rows(Row{}, " sampled top-k off", nullptr, "", true, true);
+  }
+  const char* disabled = std::getenv("MOEVK_DISABLE");
+  for (const std::string& entry : cfg.without)
+    for (bool sample : {false, true}) {
+      if (sample && !cfg.sampled) continue;
+      std::string names = entry;
+      std::replace(names.begin(), names.end(), '+', ',');
+      Row like;
+      like.without = entry;
+      // The user's own list stays in force.
+      variant_rows(like, (sample ? " sampled -" : " -") + entry, "MOEVK_DISABLE",
+                   disabled && *disabled ? std::string(disabled) + "," + names : names, sample);
+    }
+  for (const std::string& entry : cfg.decode_configs) {
+    std::string shapes = entry;
+    std::replace(shapes.begin(), shapes.end(), '+', ',');
+    Row like;
+    like.decode_config = entry;
+    variant_rows(like, " " + entry, "MOEVK_DECODE_CONFIG", shapes, false);
+  }
+  moevk_model_free(model);
+
 
   // The markdown notes, into a string: they print after the table of every file's rows.
   char* buf = nullptr;
   size_t len = 0;
   std::FILE* out = open_memstream(&buf, &len);
   if (!out) return result;
+  const nlohmann::json memory = memory_of(stats);
   std::fprintf(out, "copy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                copy_gbps, bytes_per_token / 1e9);
   std::string host_text, kv_text;
@@ -386,7 +401,7 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   if (!decode_kernels.empty())
     std::fprintf(out, "one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
                  decode_kernels.c_str());
-  if (weights_kv > 0)
+  if (memory.contains("peak_over_weights_and_kv"))
     std::fprintf(out, "device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
                  human(memory.value("device_peak_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
                  human(memory.value("weights_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
@@ -425,25 +440,38 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   return result;
 }
 
-void print_markdown(const nlohmann::json& rows) {
+void print_markdown_header() {
   std::printf("| model | size | params | device | n_batch | test | t/s | GB/s | %% of copy bw |\n");
   std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
-  for (const auto& j : rows) {
-    const std::string size = human(j["size_gib"].get<double>() * 1024.0 * 1024 * 1024, kSizeUnits, 1024.0);
-    const std::string params = human(j["params_b"].get<double>() * 1e9, kCountUnits, 1000.0);
-    std::printf("| %s | %s | %s | %s | %u | %s | ", j["architecture"].get<std::string>().c_str(), size.c_str(),
-                params.c_str(), j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(),
-                j["test"].get<std::string>().c_str());
-    if (j.contains("error")) {
-      std::printf("error: %s | - | - |\n", j["error"].get<std::string>().c_str());
-      continue;
-    }
-    std::printf("%.2f ± %.2f | ", j["tokens_per_s"].get<double>(), j["stddev"].get<double>());
-    if (j.contains("achieved_gbps"))
-      std::printf("%.2f | %.1f%% |\n", j["achieved_gbps"].get<double>(), 100.0 * j["floor_fraction"].get<double>());
-    else
-      std::printf("- | - |\n");
-  }
+}
+
+void print_markdown_row(const nlohmann::json& j) {
+  const std::string size = human(j["size_gib"].get<double>() * 1024.0 * 1024 * 1024, kSizeUnits, 1024.0);
+  const std::string params = human(j["params_b"].get<double>() * 1e9, kCountUnits, 1000.0);
+  std::printf("| %s | %s | %s | %s | %u | %s | ", j["architecture"].get<std::string>().c_str(), size.c_str(),
+              params.c_str(), j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(),
+              j["test"].get<std::string>().c_str());
+  if (j.contains("error"))
+    std::printf("error: %s | - | - |\n", j["error"].get<std::string>().c_str());
+  else if (j.contains("achieved_gbps"))
+    std::printf("%.2f ± %.2f | %.2f | %.1f%% |\n", j["tokens_per_s"].get<double>(), j["stddev"].get<double>(),
+                j["achieved_gbps"].get<double>(), 100.0 * j["floor_fraction"].get<double>());
+  else
+    std::printf("%.2f ± %.2f | - | - |\n", j["tokens_per_s"].get<double>(), j["stddev"].get<double>());
+}
+
+void print_csv_header() {
+  std::printf("model,architecture,size_gib,params_b,device,n_batch,test,n_prompt,n_gen,n_depth,tokens_per_s,stddev,"
+              "achieved_gbps,floor_fraction\n");
+}
+
+void print_csv_row(const nlohmann::json& j) {
+  std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", j["model"].get<std::string>().c_str(),
+              j["architecture"].get<std::string>().c_str(), j["size_gib"].get<double>(), j["params_b"].get<double>(),
+              j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(), j["test"].get<std::string>().c_str(),
+              j["n_prompt"].get<uint32_t>(), j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(),
+              j["tokens_per_s"].get<double>(), j["stddev"].get<double>(), j.value("achieved_gbps", 0.0),
+              j.value("floor_fraction", 0.0));
 }
 
 }  // namespace
@@ -505,36 +533,31 @@ int bench_model(int argc, char** argv) {
   const nlohmann::json rates = nlohmann::json::parse(rates_text);
   moevk_free_string(rates_text);
 
-  // File by file, each loaded alone (freed before the next), all rows in one table.
+  // File by file, each loaded alone (freed before the next), all rows in one table. The table,
+  // CSV and JSON lines print each row as its test ends (flushed: a run stopped at a time limit
+  // keeps what it measured); --json's array prints at the end.
+  if (format == "md") print_markdown_header();
+  if (format == "csv") print_csv_header();
+  std::fflush(stdout);
+  auto on_row = [&](const nlohmann::json& j) {
+    if (format == "md") print_markdown_row(j);
+    else if (format == "csv") print_csv_row(j);
+    else if (format == "jsonl") std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  };
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::pair<std::string, std::string>> notes;  // (file, its markdown notes)
   bool failed = false;
   for (const std::string& path : models) {
-    FileResult r = bench_file(cfg, path, rates);
+    FileResult r = bench_file(cfg, path, rates, on_row);
     failed = failed || r.failed;
     for (auto& j : r.rows) rows.push_back(std::move(j));
     if (!r.notes.empty()) notes.emplace_back(path, r.notes);
   }
-  if (format == "json") {
-    std::printf("%s\n", rows.dump(2).c_str());
-  } else if (format == "jsonl") {
-    for (const auto& j : rows) std::printf("%s\n", j.dump().c_str());
-  } else if (format == "csv") {
-    std::printf("model,architecture,size_gib,params_b,device,n_batch,test,n_prompt,n_gen,n_depth,tokens_per_s,stddev,"
-                "achieved_gbps,floor_fraction\n");
-    for (const auto& j : rows)
-      std::printf("%s,%s,%.2f,%.2f,\"%s\",%u,%s,%u,%u,%u,%.2f,%.2f,%.1f,%.3f\n", j["model"].get<std::string>().c_str(),
-                  j["architecture"].get<std::string>().c_str(), j["size_gib"].get<double>(),
-                  j["params_b"].get<double>(), j["device"].get<std::string>().c_str(), j["n_batch"].get<uint32_t>(),
-                  j["test"].get<std::string>().c_str(),
-                  j["n_prompt"].get<uint32_t>(), j["n_gen"].get<uint32_t>(), j["n_depth"].get<uint32_t>(),
-                  j["tokens_per_s"].get<double>(), j["stddev"].get<double>(), j.value("achieved_gbps", 0.0),
-                  j.value("floor_fraction", 0.0));
-  } else {
-    print_markdown(rows);
+  if (format == "json") std::printf("%s\n", rows.dump(2).c_str());
+  if (format == "md")
     for (const auto& [path, text] : notes)
       std::printf("\n%s%s", models.size() > 1 ? (path + ":\n").c_str() : "", text.c_str());
-  }
   return failed ? 1 : 0;
 }
 
