@@ -519,6 +519,13 @@ int bench_model(int argc, char** argv) {
       if (cfg.decode_configs.empty())
         throw std::runtime_error("--decode-configs needs a list such as experts=128x2,mv=256x4");
     } else if (!parse_common(argc, argv, i, cfg.o, kModelOptions | kProfileOption)) {
+      // llama-bench's options that have no meaning here, named so a copied command is easy to fix.
+      if (a == "-ngl" || a == "--n-gpu-layers")
+        throw std::runtime_error(a + ": moevk runs every layer on the GPU; leave it out");
+      if (a == "-fa" || a == "--flash-attn")
+        throw std::runtime_error(a + ": moevk's attention is always flash attention; leave it out");
+      if (a == "-t" || a == "--threads")
+        throw std::runtime_error(a + ": moevk computes on the GPU only, with no CPU threads to set; leave it out");
       throw std::runtime_error("unknown option " + a);
     }
   }

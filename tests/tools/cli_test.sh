@@ -113,6 +113,9 @@ check "bench -d: tg rows count the KV cache they read" \
 check "bench -d: the table names the depth" grep -q '| tg2 @ d5 | [0-9.]* ± ' "$tmp/bench_depth.md"
 check "bench -d --profile: a stage table per depth" grep -q "GPU time per stage at depth 5 " "$tmp/bench_depth.md"
 check "bench -d: the KV cache read at depth" grep -q "KV cache read per decoded token at depth.*tg2 @ d5 " "$tmp/bench_depth.md"
+"$moevk" bench -m "$tmp/e128.gguf" -ngl 99 >/dev/null 2>"$tmp/err"; rc=$?
+check "bench -ngl (llama-bench's) is refused" test "$rc" = 2
+check "bench -ngl: the message says why" grep -q -- "-ngl: moevk runs every layer on the GPU" "$tmp/err"
 for bad in "-pg 4" "-o xml" "-p 0 -n 0" "-d 1,,2"; do
   "$moevk" bench -m "$tmp/e128.gguf" $bad >/dev/null 2>"$tmp/err"; rc=$?
   check "bench $bad is refused" test "$rc" = 2
