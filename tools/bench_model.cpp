@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -45,7 +46,10 @@ const char kUsage[] =
     "detokenizing, stop strings), which bounds tokens/s however fast the GPU is (in --json:\n"
     "host_ms_per_token).\n"
     "-o md (the default, also --md), csv (--csv), json (--json: one array) or jsonl (a JSON object\n"
-    "per line); every JSON row has llama-bench's n_prompt, n_gen and n_depth.\n"
+    "per line), each row printed as its test ends (--json: at the end). JSON rows carry\n"
+    "llama-bench's field names too (n_prompt, n_gen, n_depth, avg_ts, stddev_ts, samples_ts,\n"
+    "avg_ns, samples_ns, model_type, model_size, model_n_params, gpu_info, test_time), so scripts\n"
+    "written for its JSON read them.\n"
     "--profile adds GPU timestamps at stage boundaries and prints GPU ms per stage (attention,\n"
     "router+top-k, experts, other) per decoded token and per prompt, with dispatches and\n"
     "barriers per step, per depth (in --json: a \"profile\" object per test, its timed repetitions'\n"
@@ -175,6 +179,16 @@ std::string human(double v, const char* const* units, double step) {
   std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
   return std::string(buf);
 }
+// "2026-12-07T14:20:05Z", as llama-bench's test_time.
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 const char* const kSizeUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", nullptr};
 const char* const kCountUnits[] = {"", "K", "M", "B", "T", nullptr};
 
@@ -231,6 +245,11 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   // before it once per KV head (at least; GQA's query heads share each read).
   const double kv_bytes_per_position = info.value("kv_bytes_per_token", 0.0);
   const double copy_gbps = rates.value("copy_gbps", 0.0);
+  // llama-bench's model_type: architecture, parameter count and file type ("qwen3moe 30.53B Q4_K_M").
+  std::string n_params_text = human(info.value("total_params", 0.0), kCountUnits, 1000.0);
+  n_params_text.erase(std::remove(n_params_text.begin(), n_params_text.end(), ' '), n_params_text.end());
+  const std::string model_type = info["hparams"].value("architecture", std::string("?")) + " " + n_params_text + " " +
+                                 info.value("file_type", nlohmann::json::object()).value("name", std::string());
   // Device memory as the row's context reports it when the row is done (the peak covers load,
   // prefill and decode so far): the budget is weights + KV cache + a few percent for
   // activations, scratch and logits.
@@ -281,6 +300,28 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
       j["host_ms_per_token"] = host_ms;
       j["host_bound_tokens_per_s"] = host_ms > 0 ? 1000.0 / host_ms : 0.0;
     }
+    // llama-bench's own names for the same facts, so scripts written for its JSON read these
+    // rows too (its samples_ns: each repetition's time for the test's tokens).
+    const double test_tokens = r.test.n_prompt + r.test.n_gen;
+    std::vector<double> samples_ns;
+    for (double tps : r.tps) samples_ns.push_back(tps > 0 ? std::round(test_tokens / tps * 1e9) : 0.0);
+    const Stat ns = stat(samples_ns);
+    j["model_filename"] = path;
+    j["model_type"] = model_type;
+    j["model_size"] = info.value("weight_bytes", uint64_t(0));
+    j["model_n_params"] = info.value("total_params", uint64_t(0));
+    j["gpu_info"] = j["device"];
+    j["type_k"] = "f16";
+    j["type_v"] = "f16";
+    j["avg_ts"] = s.mean;
+    j["stddev_ts"] = s.sd;
+    j["samples_ts"] = r.tps;
+    j["avg_ns"] = uint64_t(std::llround(ns.mean));
+    j["stddev_ns"] = uint64_t(std::llround(ns.sd));
+    std::vector<uint64_t> samples_ns_int(samples_ns.begin(), samples_ns.end());
+    j["samples_ns"] = samples_ns_int;
+    j["test_time"] = utc_now();
+    j["moevk_version"] = moevk_version();
     if (!r.without.empty()) j["without"] = r.without;
     if (!r.decode_config.empty()) j["decode_config"] = r.decode_config;
     if (!kernels.empty()) j["decode_kernels"] = kernels;  // absent where no context was made

@@ -103,6 +103,8 @@ check "bench lists: a row per test, depth by depth" bash -c "grep -o '\"test\":\
   | grep -qF '\"test\":\"pp4\" \"test\":\"pp6\" \"test\":\"tg2\" \"test\":\"pp4+tg2\" \"test\":\"pp4 @ d5\" \"test\":\"pp6 @ d5\" \"test\":\"tg2 @ d5\" \"test\":\"pp4+tg2 @ d5\" '"
 check "bench -o jsonl: one object a line" test "$(grep -c '^{.*}$' "$tmp/bench_lists.jsonl")" = 8
 check "bench lists: llama-bench's n_depth, n_gen, n_prompt" grep -q '"n_depth":5,"n_gen":0,"n_prompt":6,' "$tmp/bench_lists.jsonl"
+check "bench rows: llama-bench's field names too" bash -c "grep -F '\"test\":\"tg2 @ d5\"' '$tmp/bench_lists.jsonl' \
+  | grep '\"avg_ts\":[0-9]' | grep '\"samples_ns\":\[[0-9]*\]' | grep -q '\"model_type\":\"qwen3moe [0-9.]*[KM] Q8_0\"'"
 check "bench -d: the depth's tokens are not in the test's profile" \
   bash -c "grep -F '\"test\":\"pp6 @ d5\"' '$tmp/bench_lists.jsonl' | grep -q '\"steps\":1,\"tokens\":6}'"
 check "bench -pg: its profile has prefill and decode" \
