@@ -107,7 +107,7 @@ bench_model() {  # bench_model NAME PRESET TYPE
   # to end check of the bench-ops-decode sweep: rows "tg64 experts=128x2". Shorter tg rows (64
   # tokens, 2 repetitions): they are compared with the sweep's own tg64 row.
   local fusions=fuse_norms,kv_append,rope_attention,merge_products,router_handoff,attention_handoff,chain_steps,gpu_sampling
-  local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,mv=64x2,mv=256x4
+  local shapes=experts=32x2,experts=128x2,experts=128x4,experts=256x4,down=32x2,down=32x4,mv=64x2,mv=256x4
   # JSON lines (-o jsonl), each row written when its test ends: if the step meets its time
   # limit, the rows before stay.
   step "sweep-$name" 200 "$moevk" bench -m "$file" -p $p -n $sweep_n -r $sweep_r -o jsonl --profile --sampled \

@@ -27,7 +27,7 @@ const char kUsage[] =
     "usage: moevk bench -m FILE [-m FILE]... [-p 512[,P...]] [-n 128[,N...]] [-pg P,N]... [-d 0[,D...]]\n"
     "                   [-r 5] [-b 512]\n"
     "                   [-o md|csv|json|jsonl] [--device D] [--profile] [--sampled] [--without A,B+C,...]\n"
-    "                   [--decode-configs experts=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
+    "                   [--decode-configs experts=WxR,down=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
     "       moevk bench ops --help\n\n"
     "End-to-end speed in the style of llama-bench: pp<P> processes a P-token prompt in batches of\n"
     "-b tokens, tg<N> generates N tokens one at a time (greedy, argmax on the GPU). -p, -n and -d\n"
@@ -65,8 +65,9 @@ const char kUsage[] =
     "top-k off\": top-p 0.95 alone, as OpenAI-style clients send it (the whole vocabulary).\n"
     "--decode-configs LIST  runs each tg test (greedy) again for each entry with the one-token\n"
     "kernels on other workgroup shapes, as MOEVK_DECODE_CONFIG takes them: experts=WxR (the MoE\n"
-    "experts' workgroup size W and weight rows per workgroup R), mv=WxR (the dense products'),\n"
-    "'+' joins both; rows \"tg128 experts=128x2\" (in --json: \"decode_config\"), so the best\n"
+    "experts' workgroup size W and weight rows per workgroup R), down=WxR (their down product\n"
+    "alone, whose rows are n_ff wide), mv=WxR (the dense products'), '+' joins them; rows\n"
+    "\"tg128 experts=128x2\" (in --json: \"decode_config\"), so the best\n"
     "shape of `moevk bench ops --decode-configs` is checked end to end. Every --json row\n"
     "names the shapes it ran with (\"decode_kernels\").\n";
 

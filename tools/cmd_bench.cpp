@@ -41,7 +41,8 @@ int bench_ops(int argc, char** argv) {
                   "grouped_dot (integer dot product) and grouped (plain tiles); the router's handoff and split\n"
                   "paths, and attention with and without its combine handoff, get a row each too.\n"
                   "--decode-configs WGxROWS,...  times the one-token kernels again per workgroup size and weight\n"
-                  "rows per workgroup: moe_experts (rows \"decode 128x4\"; default 64x2) and the dense\n"
+                  "rows per workgroup: moe_experts (rows \"decode 128x4\"; default 64x2, and \"decode down 128x4\"\n"
+                  "with the down product alone on the shape, as MOEVK_DECODE_CONFIG's down=) and the dense\n"
                   "attn_qkv/output products (rows \"mv 128x4\"; default 128x4).\n");
       return 0;
     } else if (a == "--shapes") opt["shapes"] = split_list(next());

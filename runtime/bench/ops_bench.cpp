@@ -332,6 +332,19 @@ nlohmann::json run_ops_bench(const OpsBenchOptions& o) {
                                             y.range());
                              },
                              bytes, flops);
+                  if (wide) continue;
+                  // The down product alone on the shape, gate+up on the default ("decode down
+                  // 32x4"): its rows are n_ff wide, gate+up's n_embd (MOEVK_DECODE_CONFIG down=).
+                  ops::MoeExpertsOptions down_options;
+                  down_options.down_workgroup = wg_size;
+                  down_options.down_rows = rows;
+                  const ops::MoeExperts down_tuned(ctx, down_options);
+                  config_row("moe_experts", t, "decode down " + std::to_string(wg_size) + "x" + std::to_string(rows),
+                             [&](vk::Recorder& r) {
+                               down_tuned.record(r, es, g, u, d, x.range(), ids.range(), wts.range(), escratch.range(),
+                                                 y.range());
+                             },
+                             bytes, flops);
                 }
               }
             });

@@ -37,13 +37,16 @@ DecodeKernelShapes DecodeKernelShapes::parse(const std::string& text, const std:
     if (shape_ok && key == "experts") {
       shapes.experts_workgroup = wg;
       shapes.experts_rows = rows;
+    } else if (shape_ok && key == "down") {
+      shapes.down_workgroup = wg;
+      shapes.down_rows = rows;
     } else if (shape_ok && key == "mv") {
       shapes.mv_workgroup = wg;
       shapes.mv_rows = rows;
     } else {
       fail(MOEVK_ERROR_INVALID_ARGUMENT, what + ": '" + item +
-                                             "' is not experts=WORKGROUPxROWS or mv=WORKGROUPxROWS (e.g. "
-                                             "experts=128x2,mv=256x4)");
+                                             "' is not experts=, down= or mv=WORKGROUPxROWS (e.g. "
+                                             "experts=128x2,down=32x4,mv=256x4)");
     }
   }
   return shapes;
@@ -52,6 +55,7 @@ DecodeKernelShapes DecodeKernelShapes::parse(const std::string& text, const std:
 DecodeKernelShapes DecodeKernelShapes::overridden_by(const DecodeKernelShapes& over) const {
   DecodeKernelShapes s = *this;
   if (over.experts_workgroup) s.experts_workgroup = over.experts_workgroup, s.experts_rows = over.experts_rows;
+  if (over.down_workgroup) s.down_workgroup = over.down_workgroup, s.down_rows = over.down_rows;
   if (over.mv_workgroup) s.mv_workgroup = over.mv_workgroup, s.mv_rows = over.mv_rows;
   return s;
 }
@@ -65,6 +69,7 @@ ops::MatMulOptions DecodeKernelShapes::matmul_options() const {
 ops::MoeExpertsOptions DecodeKernelShapes::experts_options() const {
   ops::MoeExpertsOptions o;
   if (experts_workgroup) o.decode_workgroup = experts_workgroup, o.decode_rows = experts_rows;
+  if (down_workgroup) o.down_workgroup = down_workgroup, o.down_rows = down_rows;
   return o;
 }
 
@@ -72,6 +77,7 @@ std::string DecodeKernelShapes::effective() const {
   const ops::MoeExpertsOptions e = experts_options();
   const ops::MatMulOptions m = matmul_options();
   return "experts=" + std::to_string(e.decode_workgroup) + "x" + std::to_string(e.decode_rows) +
+         (e.down_workgroup ? ",down=" + std::to_string(e.down_workgroup) + "x" + std::to_string(e.down_rows) : "") +
          ",mv=" + std::to_string(m.decode_workgroup) + "x" + std::to_string(m.decode_rows);
 }
 

@@ -16,9 +16,10 @@ struct DecodeKernelShapes {
   // 0: the op's default. Workgroup a power of two in 32..1024 within the device's limit, rows 1..8
   // (checked when the step is recorded: ops::require_decode_shape).
   uint32_t experts_workgroup = 0, experts_rows = 0;
+  uint32_t down_workgroup = 0, down_rows = 0;  // the experts' down product alone (0: the experts')
   uint32_t mv_workgroup = 0, mv_rows = 0;
 
-  // "experts=128x2,mv=256x4" (either part may be left out; "" is no change). Throws
+  // "experts=128x2,down=32x4,mv=256x4" (any part may be left out; "" is no change). Throws
   // INVALID_ARGUMENT naming `what` (the variable or option it came from) on anything else.
   static DecodeKernelShapes parse(const std::string& text, const std::string& what);
   // The non-zero fields of `over` replace these.
@@ -26,7 +27,8 @@ struct DecodeKernelShapes {
 
   ops::MatMulOptions matmul_options() const;
   ops::MoeExpertsOptions experts_options() const;
-  // "experts=64x2,mv=128x4": the shapes the ops run with these (the defaults where 0).
+  // "experts=64x2,mv=128x4": the shapes the ops run with these (the defaults where 0), with
+  // ",down=WxR" after experts where the down product has its own.
   std::string effective() const;
 };
 

@@ -77,6 +77,9 @@ struct MoeExpertsOptions {
   // moe_down_mv): untuned guesses; `moevk bench ops --decode-configs` times others. Workgroup a
   // power of two in 32..1024 (and within the device's limit), rows 1..8.
   uint32_t decode_workgroup = 64, decode_rows = 2;
+  // moe_down_mv's own shape, where it is not 0: its rows are n_ff wide where gate+up's are n_embd
+  // (Qwen3-30B-A3B: 768 against 2048, so 64 threads a row leave a quarter of them idle).
+  uint32_t down_workgroup = 0, down_rows = 0;
   // Grouped products on the integer dot product (activations quantized to int8 per 32
   // elements) where the device has it and the weight type has a kernel; MOEVK_DISABLE=dot
   // turns it off for the whole context.

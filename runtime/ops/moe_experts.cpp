@@ -289,6 +289,13 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
     // moe_gate_up_mv's shared sums, the larger kernel's: 2 * rows + 1 per slot (per thread, or
     // per subgroup), bounded here by 2 * rows + 2 for the subgroup variant's totals.
     require_decode_shape(ctx_, "moe experts", wg, mv_rows, 4ull * (2 * mv_rows + 2) * (subgroup ? slots : wg));
+    // moe_down_mv on its own shape where one is set (its shared sums: rows per slot).
+    const uint32_t down_wg = options_.down_workgroup ? options_.down_workgroup : wg;
+    const uint32_t down_rows = options_.down_workgroup ? options_.down_rows : mv_rows;
+    const uint32_t down_slots = ctx_.caps().max_subgroups(down_wg);
+    if (options_.down_workgroup)
+      require_decode_shape(ctx_, "moe experts (down)", down_wg, down_rows,
+                           4ull * down_rows * (subgroup ? down_slots : down_wg));
     const uint32_t ff_groups = div_up(s.n_ff, mv_rows);  // rows >= 1 from here
     const char* suffix = subgroup ? "_subgroup" : "";
     // One dispatch per window; windows write disjoint entries of h (no barrier between them).
@@ -333,7 +340,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       gate_up(up.type, kTimesUp, true, true, up_row_bytes);
     }
     rec.barrier();
-    const std::vector<uint32_t> down_spec{wg, mv_rows, slots, decode_wide(down.type) ? 1u : 0u};
+    const std::vector<uint32_t> down_spec{down_wg, down_rows, down_slots, decode_wide(down.type) ? 1u : 0u};
     const vk::Pipeline& p = typed_pipeline(ctx_, "moe_down_mv", down.type, 5, sizeof(DownMvPush), down_spec, suffix);
     for (size_t i = 0; i < windows.size(); ++i) {
       const Window& w = windows[i];
@@ -342,7 +349,7 @@ void MoeExperts::record(vk::Recorder& rec, const ExpertsShape& s, const ExpertMa
       const DownMvPush push{s.n_ff, s.n_embd, s.k, s.n_expert, static_cast<uint32_t>(down.expert_stride),
                             static_cast<uint32_t>(down.row_bytes()), w.down.base, (accumulate || i > 0) ? 1u : 0u,
                             w.first, w.end};
-      rec.dispatch(p, {w.down.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, mv_rows),
+      rec.dispatch(p, {w.down.range, h, expert_ids, expert_weights, out}, push, div_up(s.n_embd, down_rows),
                    s.n_tokens);
     }
     return;

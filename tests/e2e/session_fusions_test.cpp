@@ -441,6 +441,12 @@ TEST(SessionDecodeKernels, ParseTakesEitherPartAndNamesTheSource) {
   const DecodeKernelShapes mv = DecodeKernelShapes::parse("mv=64x1", "--x");
   EXPECT_EQ(mv.experts_workgroup, 0u);
   EXPECT_EQ(both.overridden_by(mv).effective(), "experts=128x2,mv=64x1");
+  const DecodeKernelShapes down = DecodeKernelShapes::parse("down=32x4", "--x");
+  EXPECT_EQ(down.experts_workgroup, 0u);
+  EXPECT_EQ(down.experts_options().down_workgroup, 32u);
+  EXPECT_EQ(down.experts_options().down_rows, 4u);
+  EXPECT_EQ(down.effective(), "experts=64x2,down=32x4,mv=128x4");
+  EXPECT_EQ(both.overridden_by(down).effective(), "experts=128x2,down=32x4,mv=256x4");
   try {
     DecodeKernelShapes::parse("experts=2x", "--decode-configs");
     ADD_FAILURE() << "no error";

@@ -30,6 +30,7 @@ class MoeExpertsTest : public GpuTest {
   bool allow_subgroup = true;      // MoeExpertsOptions::allow_subgroup for run()
   uint32_t quantize_groups = 0;    // MoeExpertsOptions::quantize_groups_per_dim for run()
   uint32_t decode_workgroup = 64, decode_rows = 2;  // MoeExpertsOptions::decode_* for run()
+  uint32_t down_workgroup = 0, down_rows = 0;       // MoeExpertsOptions::down_* for run()
   bool quantize_h = true;          // MoeExpertsOptions::quantize_h_in_gate_up for run()
   uint32_t coopmat_tile_rows = 0;  // MoeExpertsOptions::coopmat_tile_rows for run()
   bool x_quantized_before = false; // run() quantizes x itself (QuantizeQ8) and passes it as x_q8
@@ -79,6 +80,8 @@ class MoeExpertsTest : public GpuTest {
     options.allow_subgroup = allow_subgroup;
     options.decode_workgroup = decode_workgroup;
     options.decode_rows = decode_rows;
+    options.down_workgroup = down_workgroup;
+    options.down_rows = down_rows;
     options.quantize_h_in_gate_up = quantize_h;
     options.coopmat_tile_rows = coopmat_tile_rows;
     return options;

@@ -103,6 +103,28 @@ TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
     }
   }
   allow_subgroup = true;
+  decode_workgroup = 64;
+  decode_rows = 2;
+  // The down product on a shape of its own (down=WxR): narrower than gate+up, wider, and with a
+  // ragged last row group (3 rows over 64 and 96).
+  const std::pair<uint32_t, uint32_t> down_configs[] = {{32, 4}, {256, 1}, {64, 3}};
+  for (bool subgroup : {true, false}) {
+    if (subgroup && !ctx->features().subgroup_arithmetic) continue;
+    allow_subgroup = subgroup;
+    for (const auto& [wg, rows] : down_configs) {
+      SCOPED_TRACE(std::string(subgroup ? "subgroupAdd " : "shared tree ") + "down " + std::to_string(wg) + "x" +
+                   std::to_string(rows));
+      down_workgroup = wg;
+      down_rows = rows;
+      for (const Case& c : cases) {
+        const Inputs in = make_inputs(c, seed += 10);
+        EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), reference_for(in, Path::Decode))) << describe(c);
+      }
+    }
+  }
+  allow_subgroup = true;
+  down_workgroup = 0;
+  down_rows = 0;
   const Inputs in = make_inputs(cases[0], 1999);
   for (const auto& [wg, rows] : std::vector<std::pair<uint32_t, uint32_t>>{{48, 2}, {64, 0}, {64, 9}, {2048, 1}}) {
     decode_workgroup = wg;
@@ -114,6 +136,20 @@ TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
       EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
       EXPECT_NE(std::string(e.what()).find("decode workgroup"), std::string::npos) << e.what();
     }
+    // The same shapes as the down product's alone, named as its.
+    decode_workgroup = 64;
+    decode_rows = 2;
+    down_workgroup = wg;
+    down_rows = rows;
+    try {
+      run(in, Path::Decode);
+      ADD_FAILURE() << "down " << wg << "x" << rows << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find("moe experts (down): decode workgroup"), std::string::npos) << e.what();
+    }
+    down_workgroup = 0;
+    down_rows = 0;
   }
   decode_workgroup = 64;
   decode_rows = 2;

@@ -67,6 +67,7 @@ check "bench ops: router's split path timed too" grep -q '"path": *"split"' "$tm
 check "bench ops --decode-configs: a row per shape" grep -q '"path": *"decode 128x4"' "$tmp/bench_decode.json"
 check "bench ops: the wide decode kernels' row" grep -q '"path": *"decode_wide"' "$tmp/bench_decode.json"
 check "bench ops --decode-configs: a wide row per shape" grep -q '"path": *"decode_wide 128x4"' "$tmp/bench_decode.json"
+check "bench ops --decode-configs: a down-only row per shape" grep -q '"path": *"decode down 32x1"' "$tmp/bench_decode.json"
 "$moevk" bench ops --shapes tiny --kernels moe_experts --decode-configs 64by2 >/dev/null 2>"$tmp/err"; rc=$?
 check "bench ops --decode-configs 64by2 is refused" test "$rc" = 2
 check "bench ops --decode-configs names the bad entry" grep -q "64by2" "$tmp/err"
@@ -126,6 +127,9 @@ done
 MOEVK_DECODE_CONFIG=experts=256x1 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_env.json" 2>&1
 check "MOEVK_DECODE_CONFIG: the context runs the shapes it names" \
   grep -q '"decode_kernels": *"experts=256x1,mv=128x4"' "$tmp/bench_env.json"
+MOEVK_DECODE_CONFIG=down=32x4 "$moevk" bench -m "$tmp/e128.gguf" -p 0 -n 2 -r 1 --json >"$tmp/bench_down.json" 2>&1
+check "MOEVK_DECODE_CONFIG=down=: the experts' down product on its own shape" \
+  grep -q '"decode_kernels": *"experts=64x2,down=32x4,mv=128x4"' "$tmp/bench_down.json"
 check "bench --json: the model's load time in seconds" grep -Eq '"load_s": *[0-9.]+(e-?[0-9]+)?,' "$tmp/bench_env.json"
 check "bench --json: the features the kernels ran with" grep -q '"features": *"' "$tmp/bench_env.json"
 if grep -q '"features": *"[^"]*dot' "$tmp/bench_env.json"; then
