@@ -75,23 +75,33 @@ TEST_F(MoeExpertsTest, DecodeDotGateUpOnEveryInt8Form) {
 
 // The decode kernels' workgroup size and rows per workgroup are specialization constants that
 // bench ops sweeps (--decode-configs): other shapes than the default 64 x 2, including rows that
-// leave a ragged last row group (5 rows over 64 and 96), against the reference with both
-// reductions and the fused norm; a shape the device cannot take is refused by name.
+// leave a ragged last row group (5 rows over 64 and 96), and the down product on a shape of its
+// own, against the reference with both reductions and the fused norm; a shape the device cannot
+// take is refused by name, for both kernels and for the down product alone.
 TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
   const Case cases[] = {
       {Type::Q4_0, Type::Q4_0, Type::Q4_0, 8, 2, 3, 64, 96, Routing::Random, 20, 36},
       {Type::Q4_K, Type::Q4_K, Type::Q6_K, 8, 2, 1, 256, 256},
   };
-  const std::pair<uint32_t, uint32_t> configs[] = {{32, 1}, {128, 5}, {256, 8}};
+  // (workgroup, rows) of both kernels, then of the down product alone on its own shape
+  // (down=WxR: narrower than gate+up, wider, and 3 rows over 64 and 96, a ragged last group).
+  struct Shape {
+    uint32_t wg, rows, down_wg, down_rows;
+  };
+  const Shape configs[] = {{32, 1, 0, 0},  {128, 5, 0, 0},  {256, 8, 0, 0},
+                           {64, 2, 32, 4}, {64, 2, 256, 1}, {64, 2, 64, 3}};
   uint32_t seed = 1900;
   for (bool subgroup : {true, false}) {
     if (subgroup && !ctx->features().subgroup_arithmetic) continue;
     allow_subgroup = subgroup;
-    for (const auto& [wg, rows] : configs) {
-      SCOPED_TRACE(std::string(subgroup ? "subgroupAdd " : "shared tree ") + std::to_string(wg) + "x" +
-                   std::to_string(rows));
-      decode_workgroup = wg;
-      decode_rows = rows;
+    for (const Shape& shape : configs) {
+      SCOPED_TRACE(std::string(subgroup ? "subgroupAdd " : "shared tree ") + std::to_string(shape.wg) + "x" +
+                   std::to_string(shape.rows) + " down " + std::to_string(shape.down_wg) + "x" +
+                   std::to_string(shape.down_rows));
+      decode_workgroup = shape.wg;
+      decode_rows = shape.rows;
+      down_workgroup = shape.down_wg;
+      down_rows = shape.down_rows;
       for (const Case& c : cases) {
         const Inputs in = make_inputs(c, seed += 10);
         EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), reference_for(in, Path::Decode))) << describe(c);
@@ -105,24 +115,6 @@ TEST_F(MoeExpertsTest, DecodeKernelsTakeOtherWorkgroupShapes) {
   allow_subgroup = true;
   decode_workgroup = 64;
   decode_rows = 2;
-  // The down product on a shape of its own (down=WxR): narrower than gate+up, wider, and with a
-  // ragged last row group (3 rows over 64 and 96).
-  const std::pair<uint32_t, uint32_t> down_configs[] = {{32, 4}, {256, 1}, {64, 3}};
-  for (bool subgroup : {true, false}) {
-    if (subgroup && !ctx->features().subgroup_arithmetic) continue;
-    allow_subgroup = subgroup;
-    for (const auto& [wg, rows] : down_configs) {
-      SCOPED_TRACE(std::string(subgroup ? "subgroupAdd " : "shared tree ") + "down " + std::to_string(wg) + "x" +
-                   std::to_string(rows));
-      down_workgroup = wg;
-      down_rows = rows;
-      for (const Case& c : cases) {
-        const Inputs in = make_inputs(c, seed += 10);
-        EXPECT_TRUE(close_to_reference(c, run(in, Path::Decode), reference_for(in, Path::Decode))) << describe(c);
-      }
-    }
-  }
-  allow_subgroup = true;
   down_workgroup = 0;
   down_rows = 0;
   const Inputs in = make_inputs(cases[0], 1999);
