@@ -22,10 +22,11 @@ namespace moevk_cli {
 namespace {
 
 constexpr uint32_t kMaxTokens = 1u << 20;  // per -p, -n, -pg or -d value
+constexpr uint32_t kMaxBatch = 1u << 16;   // per -b value (the shared -b's limit)
 
 const char kUsage[] =
     "usage: moevk bench -m FILE [-m FILE]... [-p 512[,P...]] [-n 128[,N...]] [-pg P,N]... [-d 0[,D...]]\n"
-    "                   [-r 5] [-b 512]\n"
+    "                   [-r 5] [-b 512[,B...]]\n"
     "                   [-o md|csv|json|jsonl] [--device D] [--profile] [--sampled] [--without A,B+C,...]\n"
     "                   [--decode-configs experts=WxR,down=WxR,mv=WxR,experts=WxR+mv=WxR,...]\n"
     "       moevk bench ops --help\n\n"
@@ -37,7 +38,9 @@ const char kUsage[] =
     "starts with 4096 tokens in the context (decoded once per depth, not timed; each repetition\n"
     "goes back to them), which is where attention over the KV cache shows. Each test runs -r times\n"
     "after one warm-up; tokens/s are mean +- standard deviation. Several -m files run one after\n"
-    "another (each loaded alone) into one table. For tg also the achieved\n"
+    "another (each loaded alone) into one table, and every test again per -b batch size (its\n"
+    "own context; --without, --sampled and --decode-configs rows take the first). For tg also\n"
+    "the achieved\n"
     "weight bandwidth (bytes read per token from `moevk info` x tokens/s) and its share of the\n"
     "device's copy bandwidth measured at start (the decode floor); the KV cache the steps read\n"
     "besides (every position before each, F16 K and V; in --json: kv_bytes_per_token, and weights\n"
@@ -87,6 +90,7 @@ struct Row {
   BenchTest test;
   std::string label;           // the test's name, and the variant's (" sampled", " -router_handoff")
   bool main = true;            // a row of the main context (not a --without/--sampled/--decode-configs one)
+  uint32_t n_batch = 0;        // the context's (-b)
   std::vector<double> tps;
   std::string without;         // the fusions turned off ('+'-joined), empty for the main rows
   std::string decode_config;   // the --decode-configs entry, empty for the other rows
@@ -154,8 +158,9 @@ nlohmann::json row_profile(const Row& r) {
 
 // What every file is benchmarked with.
 struct BenchConfig {
-  GenOptions o;  // o.model unused: the file is bench_file's
+  GenOptions o;  // o.model unused: the file is bench_file's; o.n_batch: n_batches' first
   std::vector<BenchTest> tests;
+  std::vector<uint32_t> n_batches{512};     // -b: the tests again on a context per batch size
   int reps = 5;
   bool sampled = false;                     // tg rows at a temperature too
   std::vector<std::string> without;         // tg again per entry, with those decode fusions off
@@ -224,12 +229,6 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
     max_depth = std::max<uint64_t>(max_depth, t.n_depth);
   }
   o.n_ctx = uint32_t(std::max<uint64_t>(o.n_ctx, positions + 8));
-  moevk_context* ctx = create_context(model, o);
-  if (!ctx) {
-    moevk_model_free(model);
-    result.failed = true;
-    return result;
-  }
   const int32_t n_vocab = moevk_model_n_vocab(model);
   Runner runner{o, cfg.reps, std::vector<int32_t>(max_prompt), std::vector<int32_t>(max_depth)};
   std::mt19937 rng(1234);
@@ -273,7 +272,7 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
                         {"size_gib", info.value("weight_bytes", 0.0) / (1024.0 * 1024 * 1024)},
                         {"params_b", info.value("total_params", 0.0) / 1e9},
                         {"device", mj.value("device", std::string("?"))},
-                        {"n_batch", o.n_batch},
+                        {"n_batch", r.n_batch},
                         {"test", r.label},
                         {"n_prompt", r.test.n_prompt},
                         {"n_gen", r.test.n_gen},
@@ -336,27 +335,44 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   };
 
   std::vector<Row> rows;
-  // A test that fails is its row's error; the others still run and print (a failure at a depth
-  // must not lose the rows before it), and the exit status says one failed.
-  DepthHeld main{ctx};
-  for (const BenchTest& t : tests) {
-    Row r{t, t.name()};
-    if (!runner.run(main, t, r, false, false)) {
-      r.error = moevk_context_last_error(ctx);
-      std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
+  // The main tests on a context per batch size, one after another (each freed before the next,
+  // so each runs alone). A test that fails is its row's error; the others still run and print (a
+  // failure at a depth must not lose the rows before it), and the exit status says one failed.
+  nlohmann::json stats;  // the first batch size's context's, at its end (its kernels and profile)
+  std::vector<std::pair<uint32_t, nlohmann::json>> batch_memory;  // (n_batch, memory at its end)
+  for (uint32_t n_batch : cfg.n_batches) {
+    o.n_batch = n_batch;
+    moevk_context* ctx = create_context(model, o);  // prints its error on failure
+    if (!ctx) {
       result.failed = true;
+      continue;
     }
-    emit(r, context_stats(ctx));
-    rows.push_back(r);
+    DepthHeld main{ctx};
+    for (const BenchTest& t : tests) {
+      Row r{t, t.name()};
+      r.n_batch = n_batch;
+      if (!runner.run(main, t, r, false, false)) {
+        r.error = moevk_context_last_error(ctx);
+        std::fprintf(stderr, "error: %s: %s: %s\n", path.c_str(), r.label.c_str(), r.error.c_str());
+        result.failed = true;
+      }
+      emit(r, context_stats(ctx));
+      rows.push_back(r);
+    }
+    const nlohmann::json end_stats = context_stats(ctx);
+    if (stats.is_null()) stats = end_stats;
+    batch_memory.emplace_back(n_batch, memory_of(end_stats));
+    moevk_context_free(ctx);
   }
-
-  const nlohmann::json stats = context_stats(ctx);
+  if (batch_memory.empty()) {  // no context could be made (the error is printed): nothing to vary
+    moevk_model_free(model);
+    return result;
+  }
   const std::string decode_kernels = stats.value("decode_kernels", std::string());  // the main rows'
   const nlohmann::json profile = o.profile ? stats.value("profile", nlohmann::json()) : nlohmann::json();
-  // Variants: the main context is freed first, so each variant's context runs alone and the
-  // memory figures above stay those of one context.
-  moevk_context_free(ctx);
-  ctx = nullptr;
+  // Variants on the first batch size (one-token steps: the batch size does not enter them), each
+  // context alone, as the main ones.
+  o.n_batch = cfg.n_batches.front();
   // The tg tests again on a fresh context (its own decode profile), made with environment
   // variable `var` set to `value` (both read when a context is created, moevk.h) and restored
   // afterwards, or as the main one where var is null. Each row is labelled test + suffix.
@@ -375,6 +391,7 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
       r.test = t;
       r.label = t.name() + suffix;
       r.main = false;
+      r.n_batch = o.n_batch;
       if (!variant) {
         r.error = moevk_model_last_error(model);
       } else if (!runner.run(held, t, r, sample, top_k_off)) {
@@ -418,12 +435,13 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   size_t len = 0;
   std::FILE* out = open_memstream(&buf, &len);
   if (!out) return result;
-  const nlohmann::json memory = memory_of(stats);
   std::fprintf(out, "copy bandwidth measured at start: %.1f GB/s; weight bytes read per decoded token: %.3f GB\n",
                copy_gbps, bytes_per_token / 1e9);
   std::string host_text, kv_text;
   for (const auto& j : result.rows) {
-    const std::string test = j["test"].get<std::string>();
+    // The test's name, and its batch size where there are several.
+    const std::string test = j["test"].get<std::string>() +
+                             (cfg.n_batches.size() > 1 ? " (n_batch " + j["n_batch"].dump() + ")" : std::string());
     if (j.contains("host_ms_per_token"))
       host_text += (host_text.empty() ? "" : ", ") + test + " " +
                    std::to_string(j["host_ms_per_token"].get<double>()).substr(0, 6) + " ms";
@@ -443,32 +461,41 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
   if (!decode_kernels.empty())
     std::fprintf(out, "one-token kernel shapes (workgroup x rows): %s (MOEVK_DECODE_CONFIG, --decode-configs)\n",
                  decode_kernels.c_str());
-  if (memory.contains("peak_over_weights_and_kv"))
-    std::fprintf(out, "device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s)\n",
-                 human(memory.value("device_peak_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
-                 human(memory.value("weights_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
-                 human(memory.value("kv_cache_bytes", 0.0), kSizeUnits, 1024.0).c_str(), o.n_ctx,
-                 100.0 * memory.value("peak_over_weights_and_kv", 0.0),
-                 human(memory.value("activations_bytes", 0.0), kSizeUnits, 1024.0).c_str());
+  for (const auto& [n_batch, memory] : batch_memory)
+    if (memory.contains("peak_over_weights_and_kv"))
+      std::fprintf(out,
+                   "device memory at peak: %s = weights %s + KV cache %s (n_ctx %u) %+.1f%% (activations %s, "
+                   "n_batch %u)\n",
+                   human(memory.value("device_peak_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
+                   human(memory.value("weights_bytes", 0.0), kSizeUnits, 1024.0).c_str(),
+                   human(memory.value("kv_cache_bytes", 0.0), kSizeUnits, 1024.0).c_str(), o.n_ctx,
+                   100.0 * memory.value("peak_over_weights_and_kv", 0.0),
+                   human(memory.value("activations_bytes", 0.0), kSizeUnits, 1024.0).c_str(), n_batch);
   if (o.profile) {
-    // A table per depth: the first pp and tg test there (the main context's timed steps).
+    // A table per batch size and depth: the first pp and tg test there (the main contexts' timed
+    // steps).
     std::vector<uint32_t> depths;
     for (const BenchTest& t : tests)
       if (std::find(depths.begin(), depths.end(), t.n_depth) == depths.end()) depths.push_back(t.n_depth);
-    for (uint32_t d : depths) {
-      const Row *pp = nullptr, *tg = nullptr;
-      for (const Row& r : rows) {
-        if (!r.main || r.test.n_depth != d || r.profile.is_null()) continue;
-        if (!pp && r.test.is_pp()) pp = &r;
-        if (!tg && r.test.is_tg()) tg = &r;
+    for (uint32_t n_batch : cfg.n_batches) {
+      for (uint32_t d : depths) {
+        const Row *pp = nullptr, *tg = nullptr;
+        for (const Row& r : rows) {
+          if (!r.main || r.n_batch != n_batch || r.test.n_depth != d || r.profile.is_null())
+            continue;
+          if (!pp && r.test.is_pp()) pp = &r;
+          if (!tg && r.test.is_tg()) tg = &r;
+        }
+        if (!pp && !tg) continue;
+        nlohmann::json table = profile;
+        const nlohmann::json& either = tg ? tg->profile : pp->profile;
+        table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
+        table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
+        std::string heading = d ? "at depth " + std::to_string(d) : std::string();
+        if (cfg.n_batches.size() > 1)
+          heading += (heading.empty() ? "at " : ", ") + ("n_batch " + std::to_string(n_batch));
+        print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, out, heading);
       }
-      if (!pp && !tg) continue;
-      nlohmann::json table = profile;
-      const nlohmann::json& either = tg ? tg->profile : pp->profile;
-      table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
-      table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
-      const std::string heading = d ? "at depth " + std::to_string(d) : std::string();
-      print_profile(table, pp ? pp->test.n_prompt : 0, n_layer, out, heading);
     }
     for (const auto& r : rows)
       if (!r.without.empty() && r.profile.contains("decode"))
@@ -521,7 +548,6 @@ void print_csv_row(const nlohmann::json& j) {
 int bench_model(int argc, char** argv) {
   BenchConfig cfg;
   cfg.o.progress = true;
-  cfg.o.n_batch = 512;
   BenchPlanOptions plan;
   std::string format = "md";
   std::vector<std::string> models;  // -m, repeatable as llama-bench's
@@ -536,6 +562,7 @@ int bench_model(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "-m" || a == "--model") models.emplace_back(value());
+    else if (a == "-b" || a == "--batch-size") cfg.n_batches = parse_uint_list(value(), "-b", 1, kMaxBatch);
     else if (a == "-p") plan.n_prompt = parse_uint_list(value(), "-p", 0, kMaxTokens);
     else if (a == "-n") plan.n_gen = parse_uint_list(value(), "-n", 0, kMaxTokens);
     else if (a == "-d" || a == "--n-depth") plan.n_depth = parse_uint_list(value(), "-d", 0, kMaxTokens);
@@ -572,6 +599,7 @@ int bench_model(int argc, char** argv) {
     }
   }
   if (models.empty()) throw std::runtime_error("no model given (-m FILE)");
+  cfg.o.n_batch = cfg.n_batches.front();
   cfg.tests = plan_bench(plan);
   if (cfg.tests.empty()) throw std::runtime_error("no test to run: -p and -n are 0 and no -pg is given");
   char* rates_text = nullptr;

@@ -116,6 +116,11 @@ check "bench -d: tg rows count the KV cache they read" \
 check "bench -d: the table names the depth" grep -q '| tg2 @ d5 | [0-9.]* ± ' "$tmp/bench_depth.md"
 check "bench -d --profile: a stage table per depth" grep -q "GPU time per stage at depth 5 " "$tmp/bench_depth.md"
 check "bench -d: the KV cache read at depth" grep -q "KV cache read per decoded token at depth.*tg2 @ d5 " "$tmp/bench_depth.md"
+# -b takes a list too: every test again on a context per batch size.
+"$moevk" bench -m "$tmp/e128.gguf" -p 6 -n 2 -b 2,6 -r 1 -o jsonl >"$tmp/bench_batches.jsonl" 2>"$tmp/err"
+check "bench -b 2,6: the tests per batch size" \
+  test "$(grep -o '"n_batch":[0-9]*,.*"test":"[^"]*"' "$tmp/bench_batches.jsonl" | sed 's/,.*"test"/ /' | tr '\n' ' ')" \
+  = '"n_batch":2 :"pp6" "n_batch":2 :"tg2" "n_batch":6 :"pp6" "n_batch":6 :"tg2" '
 "$moevk" bench -m "$tmp/e128.gguf" -ngl 99 >/dev/null 2>"$tmp/err"; rc=$?
 check "bench -ngl (llama-bench's) is refused" test "$rc" = 2
 check "bench -ngl: the message says why" grep -q -- "-ngl: moevk runs every layer on the GPU" "$tmp/err"
