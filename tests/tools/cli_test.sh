@@ -43,6 +43,9 @@ done
 check "chat --help gives -n's default of 512" grep -q "n-predict N .*(default 512)" "$tmp/chat_help"
 check "chat --help lists --system" grep -q -- "--system TEXT" "$tmp/chat_help"
 check "chat --help has no prompt options" bash -c "! grep -q -- '--prompt-ids' '$tmp/chat_help'"
+"$moevk" bench --help >"$tmp/bench_help" 2>&1
+check "bench --help lists every test option" bash -c "for o in -m -p -n -pg -d -b -r -c -o --profile --sampled --without \
+  --decode-configs --device; do grep -qE -- \"^  \$o[ ,]\" '$tmp/bench_help' || { echo \"missing \$o\"; exit 1; }; done"
 "$moevk" run --help >"$tmp/run_help" 2>&1
 check "run --help lists --print-ids and -n's default of 128" \
   bash -c "grep -q -- '--print-ids' '$tmp/run_help' && grep -q 'n-predict N .*(default 128)' '$tmp/run_help'"
