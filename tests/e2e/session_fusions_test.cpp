@@ -77,6 +77,19 @@ void expect_same_greedy_run(Session& a, Session& b, std::vector<int32_t> tokens,
     tokens = {next};
   }
 }
+
+// MOEVK_DISABLE=<fusion> records what the option's off switch records: a session made under the
+// variable runs the same greedy steps as `off` (reset first) with the same decode dispatches.
+void expect_env_disables_as_option(const models::Model& model, const char* fusion, Session& off) {
+  std::optional<Session> by_env;
+  {
+    test::ScopedEnv disable("MOEVK_DISABLE", also_disabling(fusion));
+    by_env.emplace(model, SessionOptions{64, 8, false});
+  }
+  off.reset();
+  expect_same_greedy_run(*by_env, off, {1, 9, 200}, 2);
+  EXPECT_EQ(by_env->profile().decode.dispatches_per_step, off.profile().decode.dispatches_per_step);
+}
 }  // namespace
 
 // Decode steps fold every RMS norm into the products that read it (the norm's scale applied
@@ -189,15 +202,7 @@ TEST(SessionRouterHandoff, OneDispatchFewerPerLayerWithTheSameRun) {
   expect_same_greedy_run(handoff, split, {1, 9, 200, 31, 77, 5, 12, 3, 100, 41, 2}, 6);
   EXPECT_EQ(handoff.profile().decode.dispatches_per_step + n_layer, split.profile().decode.dispatches_per_step);
   EXPECT_EQ(handoff.profile().decode.barriers_per_step + n_layer, split.profile().decode.barriers_per_step);
-  // MOEVK_DISABLE=router_handoff records what the option's off switch records.
-  std::optional<Session> by_env;
-  {
-    test::ScopedEnv disable("MOEVK_DISABLE", also_disabling("router_handoff"));
-    by_env.emplace(*model, SessionOptions{64, 8, false});
-  }
-  split.reset();
-  expect_same_greedy_run(*by_env, split, {1, 9, 200}, 2);
-  EXPECT_EQ(by_env->profile().decode.dispatches_per_step, split.profile().decode.dispatches_per_step);
+  expect_env_disables_as_option(*model, "router_handoff", split);
 }
 
 // Decode attention with the chunks folded by the flash dispatch's last workgroup, against the
@@ -234,15 +239,7 @@ TEST(SessionMergedProducts, OneDispatchForTheProductsOfOneInput) {
     EXPECT_EQ(merged.profile().decode.dispatches_per_step + saved, plain.profile().decode.dispatches_per_step);
     EXPECT_EQ(merged.profile().decode.barriers_per_step, plain.profile().decode.barriers_per_step);
     EXPECT_EQ(merged.profile().prefill.dispatches_per_step + saved, plain.profile().prefill.dispatches_per_step);
-    // MOEVK_DISABLE=merge_products records what the option's off switch records.
-    std::optional<Session> by_env;
-    {
-      test::ScopedEnv disable("MOEVK_DISABLE", also_disabling("merge_products"));
-      by_env.emplace(*model, SessionOptions{64, 8, false});
-    }
-    plain.reset();
-    expect_same_greedy_run(*by_env, plain, {1, 9, 200}, 2);
-    EXPECT_EQ(by_env->profile().decode.dispatches_per_step, plain.profile().decode.dispatches_per_step);
+    expect_env_disables_as_option(*model, "merge_products", plain);
     // Prefill chunks on the integer-dot tiles (more tokens than mul_mv takes): the products of one
     // input share one quantization of it, the same counts saved, bit-identical logits. (With
     // quantize_in_norm, the default, the norm pass quantizes and neither quantizes again.)
