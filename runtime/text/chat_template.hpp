@@ -1,65 +1,76 @@
-// Chat prompt formatting without a Jinja engine: the template family is recognised from the
-// model's tokenizer.chat_template source and rendered by hand, byte for byte as the real
-// templates render it.
-//  - "chatml": <|im_start|>role\ncontent<|im_end|>\n ... (Qwen1.5/2/2.5-MoE; a default system
-//    prompt written in the template is used when the conversation has none; Qwen3's <think>
-//    handling of assistant turns is followed when the template has it);
-//  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1; the system
-//    prompt is put in front of the first user message). The older Mistral form without the
-//    leading spaces ("<s>[INST] user [/INST]answer</s>", no system message) is recognised too.
-//    Other [INST] dialects (Llama-2 <<SYS>>, Mistral v3) are refused rather than misrendered.
+// Chat prompt formatting: the model's own tokenizer.chat_template, run by moevk's Jinja
+// interpreter (text/jinja.hpp) as Hugging Face's apply_chat_template runs it: the variables
+// messages, add_generation_prompt, bos_token, eos_token, tools and documents (none), plus any
+// the caller adds (enable_thinking for Qwen3's templates). So the templates published with
+// Qwen1.5/2/3-MoE, Qwen3-2507 and Qwen3-Coder, Mixtral-8x7B and 8x22B (Mistral v3, with tools),
+// Llama-3 and 3.1 render byte for byte as transformers renders them (tests/data/text/
+// expected_chat.json, made by Jinja2).
+//
+// Three names stand in for a model's template (an override, or for a file that has none):
+//  - "chatml": <|im_start|>role\ncontent<|im_end|>\n ... (the Qwen form, without a default
+//    system prompt);
+//  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1's; a system
+//    prompt goes in front of the first user message);
 //  - "llama3": <|begin_of_text|><|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>...
-//    (Meta-Llama-3-Instruct and the dense Llama-3 models; content trimmed as Jinja's `trim`; the
-//    first release's template appends the assistant header even without a generation prompt,
-//    and so do we for it). Llama-3.1+ templates (tools, a dated system preamble) are refused.
-// Checked against Jinja2 renderings of the real templates (tests/data/text/expected_chat.json).
+//    (Meta-Llama-3-Instruct's; content trimmed).
 #pragma once
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "text/tokenizer.hpp"
 
 namespace moevk::text {
 
+namespace jinja {
+class Template;
+}
+
 struct Message {
-  std::string role;     // "system", "user", "assistant"
+  std::string role;     // "system", "user", "assistant", "tool": what the template accepts
   std::string content;
+};
+
+// Extra template variables: booleans (enable_thinking) or strings.
+struct ChatVariable {
+  std::string name;
+  enum class Kind { Bool, String } kind = Kind::Bool;
+  bool boolean = false;
+  std::string text;
 };
 
 class ChatTemplate {
  public:
-  enum class Family { ChatML, Mistral, Llama3 };
   static constexpr const char* kNames = "chatml, mistral, llama3";  // the names accepted as an override
 
-  // `source_or_name`: the Jinja source from tokenizer.chat_template, or one of the names
-  // "chatml" / "mistral" / "llama3" (an override). The bos text is used by the Mistral and Llama-3
-  // forms, eos by the Mistral one.
-  // Throws moevk::Error(MOEVK_ERROR_TOKENIZER, "chat template not understood: ...").
+  // `source_or_name`: the Jinja source from tokenizer.chat_template, or one of kNames. The bos
+  // and eos texts are the template's bos_token and eos_token.
+  // Throws moevk::Error(MOEVK_ERROR_TOKENIZER, "chat template not understood: ...") for a source
+  // that does not parse (naming the line) or a name that is not one of kNames.
   explicit ChatTemplate(std::string_view source_or_name, std::string bos_text = "<s>", std::string eos_text = "</s>");
+  ~ChatTemplate();
+  ChatTemplate(ChatTemplate&&) noexcept;
+  ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
   // The model's own template (vocab().chat_template) with its BOS/EOS texts, or the named
   // override when `override_name` is not empty.
   static ChatTemplate for_tokenizer(const Tokenizer& tokenizer, std::string_view override_name = {});
 
-  // Throws MOEVK_ERROR_TOKENIZER for conversations the template rejects (roles that do not
-  // alternate user/assistant in the Mistral form, unknown roles).
-  std::string apply(const std::vector<Message>& messages, bool add_generation_prompt) const;
+  // Throws MOEVK_ERROR_TOKENIZER for conversations the template rejects (its raise_exception:
+  // roles that do not alternate in the Mistral forms, roles it does not know) and for templates
+  // that fail while rendering (naming the line).
+  std::string apply(const std::vector<Message>& messages, bool add_generation_prompt,
+                    const std::vector<ChatVariable>& variables = {}) const;
 
-  Family family() const { return family_; }
-  const char* name() const;  // "chatml", "mistral" or "llama3"
+  // "chatml", "mistral" or "llama3" for an override; "model" for a template from the file.
+  const char* name() const { return name_.c_str(); }
 
  private:
-  Family family_ = Family::ChatML;
-  std::string default_system_;     // ChatML: written in the template when no system message is given
-  bool qwen3_thinking_ = false;    // ChatML: Qwen3's reasoning_content / <think> handling
-  bool mistral_spaced_ = true;     // Mistral: " [INST] " (v0.1 Mixtral) vs "[INST] " (older)
-  bool llama3_always_prompt_ = false;  // Llama-3: the assistant header whatever add_generation_prompt
+  std::string name_;
+  std::shared_ptr<const jinja::Template> template_;
   std::string bos_, eos_;
-
-  std::string apply_chatml(const std::vector<Message>& messages, bool add_generation_prompt) const;
-  std::string apply_mistral(const std::vector<Message>& messages) const;
-  std::string apply_llama3(const std::vector<Message>& messages, bool add_generation_prompt) const;
 };
 
 }  // namespace moevk::text

@@ -19,38 +19,77 @@ nlohmann::json load_json(const std::string& name) {
   return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
 }
 
+std::vector<Message> messages_of(const nlohmann::json& j) {
+  std::vector<Message> messages;
+  for (const auto& m : j) messages.push_back({m["role"], m["content"]});
+  return messages;
+}
+
 TEST(ChatTemplate, MatchesJinjaRenderingOfRealTemplates) {
   nlohmann::json templates = load_json("chat_templates.json");
   nlohmann::json expected = load_json("expected_chat.json");
-  ASSERT_GE(expected["cases"].size(), 100u);
+  ASSERT_GE(expected["cases"].size(), 200u);
   for (const auto& c : expected["cases"]) {
     std::string name = c["template"];
     SCOPED_TRACE(name + " / " + c["conversation"].get<std::string>() +
                  (c["add_generation_prompt"].get<bool>() ? " + generation prompt" : ""));
     ChatTemplate chat(templates[name].get<std::string>());
-    std::vector<Message> messages;
-    for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+    std::vector<ChatVariable> variables;
+    const nlohmann::json given = c.value("variables", nlohmann::json::object());
+    for (const auto& [k, v] : given.items()) {
+      ASSERT_TRUE(v.is_boolean()) << k;
+      variables.push_back({k, ChatVariable::Kind::Bool, v.get<bool>(), {}});
+    }
+    std::vector<Message> messages = messages_of(c["messages"]);
     if (c["error"].get<bool>()) {
       try {
-        chat.apply(messages, c["add_generation_prompt"]);
+        chat.apply(messages, c["add_generation_prompt"], variables);
         ADD_FAILURE() << "the real template rejects this conversation";
       } catch (const Error& e) {
         EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER);
       }
     } else {
-      EXPECT_EQ(chat.apply(messages, c["add_generation_prompt"]), c["expected"].get<std::string>());
+      EXPECT_EQ(chat.apply(messages, c["add_generation_prompt"], variables), c["expected"].get<std::string>());
     }
   }
 }
 
-TEST(ChatTemplate, RecognisesFamilies) {
+TEST(ChatTemplate, EveryRealTemplateParses) {
   nlohmann::json templates = load_json("chat_templates.json");
-  EXPECT_EQ(ChatTemplate(templates["qwen3"].get<std::string>()).family(), ChatTemplate::Family::ChatML);
-  EXPECT_EQ(ChatTemplate(templates["qwen2"].get<std::string>()).family(), ChatTemplate::Family::ChatML);
-  EXPECT_EQ(ChatTemplate(templates["mixtral"].get<std::string>()).family(), ChatTemplate::Family::Mistral);
-  EXPECT_STREQ(ChatTemplate(templates["mistral_legacy"].get<std::string>()).name(), "mistral");
-  EXPECT_EQ(ChatTemplate(templates["llama3"].get<std::string>()).family(), ChatTemplate::Family::Llama3);
-  EXPECT_STREQ(ChatTemplate(templates["llama3_instruct"].get<std::string>()).name(), "llama3");
+  int count = 0;
+  for (const auto& [key, source] : templates.items()) {
+    if (key == "description") continue;
+    SCOPED_TRACE(key);
+    EXPECT_STREQ(ChatTemplate(source.get<std::string>()).name(), "model");
+    ++count;
+  }
+  EXPECT_GE(count, 11);
+}
+
+// Each name renders what the model template it stands for renders, on every conversation both
+// accept ("chatml" has no default system prompt, so it is compared with Qwen3's form on turns
+// without reasoning, tool results or a closing answer).
+TEST(ChatTemplate, NamesRenderAsTheTemplatesTheyStandFor) {
+  nlohmann::json templates = load_json("chat_templates.json");
+  nlohmann::json expected = load_json("expected_chat.json");
+  const std::pair<const char*, const char*> pairs[] = {{"mistral", "mixtral"}, {"llama3", "llama3_instruct"},
+                                                       {"chatml", "qwen3"}};
+  for (const auto& [name, model] : pairs) {
+    int compared = 0;
+    for (const auto& c : expected["cases"]) {
+      const std::string conversation = c["conversation"];
+      if (c["template"] != model || c["error"].get<bool>() || !c["variables"].empty()) continue;
+      // Qwen3 writes an empty <think> block into an answer that follows the last question.
+      if (std::string(name) == "chatml" && (conversation.find("thinking") != std::string::npos ||
+                                            conversation == "tool_turn" || conversation == "ends_with_assistant"))
+        continue;
+      SCOPED_TRACE(std::string(name) + " / " + conversation);
+      EXPECT_EQ(ChatTemplate(name).apply(messages_of(c["messages"]), c["add_generation_prompt"]),
+                c["expected"].get<std::string>());
+      ++compared;
+    }
+    EXPECT_GE(compared, 10) << name;
+  }
 }
 
 TEST(ChatTemplate, NamesOverride) {
@@ -71,16 +110,8 @@ TEST(ChatTemplate, NamesOverride) {
 }
 
 TEST(ChatTemplate, UnknownTemplateIsAnError) {
-  for (const char* source : {"", "{{ messages }}", "llama-3", "{% for m in messages %}<|start_header_id|>{% endfor %}",
-                             // Llama-3.1's dated system preamble and tools are not rendered by hand.
-                             "{{- bos_token }}{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" %}"
-                             "{{- 'Cutting Knowledge Date: December 2023\\n' }}{% set content = '<|start_header_id|>' + "
-                             "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}"
-                             "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-                             "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}",
-                             // Llama-2 and Mistral-v3 [INST] dialects render differently from Mixtral's.
-                             "{{ bos_token + '[INST] ' + '<<SYS>>\\n' + system_message + ' [/INST]' }}",
-                             "{{- \"[INST]\" + message[\"content\"] + \"[/INST]\" }}"}) {
+  for (const char* source : {"", "llama-3", "chat-ml", "{% if %}", "{{ messages", "{% for m in messages %}x",
+                             "{% include 'other.jinja' %}", "{{ 'a' + }}"}) {
     try {
       ChatTemplate chat(source);
       ADD_FAILURE() << "accepted: " << source;
@@ -93,8 +124,27 @@ TEST(ChatTemplate, UnknownTemplateIsAnError) {
 }
 
 TEST(ChatTemplate, RejectsUnknownRoles) {
-  EXPECT_THROW(ChatTemplate("chatml").apply({{"tool", "x"}}, true), Error);
-  EXPECT_THROW(ChatTemplate("mistral").apply({{"user", "x"}, {"robot", "y"}}, true), Error);
+  for (const char* name : {"chatml", "mistral"}) {
+    try {
+      ChatTemplate(name).apply({{"user", "x"}, {"robot", "y"}}, true);
+      ADD_FAILURE() << name << " accepted the role 'robot'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER);
+      EXPECT_NE(std::string(e.what()).find("role"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Qwen3's template takes enable_thinking, as transformers' apply_chat_template(enable_thinking=False).
+TEST(ChatTemplate, VariablesReachTheTemplate) {
+  nlohmann::json templates = load_json("chat_templates.json");
+  ChatTemplate qwen3(templates["qwen3"].get<std::string>());
+  const std::vector<Message> messages = {{"user", "Hi"}};
+  EXPECT_EQ(qwen3.apply(messages, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(qwen3.apply(messages, true, {{"enable_thinking", ChatVariable::Kind::Bool, false, {}}}),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  EXPECT_EQ(qwen3.apply(messages, true, {{"enable_thinking", ChatVariable::Kind::Bool, true, {}}}),
+            qwen3.apply(messages, true));
 }
 
 TEST(ChatTemplate, RealVocabularyTemplatesAndTokens) {
@@ -108,24 +158,22 @@ TEST(ChatTemplate, RealVocabularyTemplatesAndTokens) {
   EXPECT_EQ(ids.front(), 151644);  // <|im_start|>
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 151645), 1);  // one <|im_end|>
   EXPECT_EQ(tokenizer.decode(ids), prompt);
-  EXPECT_EQ(ChatTemplate::for_tokenizer(tokenizer).family(), ChatTemplate::Family::ChatML);
+  EXPECT_STREQ(ChatTemplate::for_tokenizer(tokenizer).name(), "model");
 
   // Mixtral: BOS/EOS texts come from the vocabulary; an override name replaces the template.
   Tokenizer mistral(testdata::mistral_vocab());
   ChatTemplate mixtral = ChatTemplate::for_tokenizer(mistral);
-  EXPECT_EQ(mixtral.family(), ChatTemplate::Family::Mistral);
   std::string mixtral_prompt = mixtral.apply({{"user", "Hi"}, {"assistant", "Yo"}}, false);
   EXPECT_EQ(mixtral_prompt, "<s> [INST] Hi [/INST] Yo</s>");
   auto mixtral_ids = mistral.encode(mixtral_prompt, false, true);
   EXPECT_EQ(mixtral_ids.front(), 1);
   EXPECT_EQ(mixtral_ids.back(), 2);
-  EXPECT_EQ(ChatTemplate::for_tokenizer(mistral, "chatml").family(), ChatTemplate::Family::ChatML);
+  EXPECT_STREQ(ChatTemplate::for_tokenizer(mistral, "chatml").name(), "chatml");
 
   // Llama-3: its own template; the BOS text from the vocabulary; the headers and <|eot_id|>
   // parse as single control tokens, which end a turn.
   Tokenizer llama3(testdata::llama3_vocab());
   ChatTemplate llama3_chat = ChatTemplate::for_tokenizer(llama3);
-  EXPECT_EQ(llama3_chat.family(), ChatTemplate::Family::Llama3);
   const std::string llama3_prompt = llama3_chat.apply({{"system", "Be brief."}, {"user", "Hi"}}, true);
   auto llama3_ids = llama3.encode(llama3_prompt, false, true);
   EXPECT_EQ(llama3_ids.front(), 128000);                                     // <|begin_of_text|>
