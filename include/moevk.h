@@ -147,19 +147,39 @@ MOEVK_API moevk_status moevk_token_to_piece(const moevk_model* model, int32_t to
                                             size_t* len_out);
 
 typedef struct moevk_chat_message {
-  const char* role;    /* "system", "user", "assistant" */
+  const char* role;    /* "system", "user", "assistant", "tool": what the template knows */
   const char* content;
 } moevk_chat_message;
 
-/* Renders messages with the model's chat template (tokenizer.chat_template), or with
- * `template_name` ("chatml", "mistral", "llama3") when not NULL. MOEVK_ERROR_TOKENIZER when the template is
- * not understood (the message lists the accepted names). Result freed with moevk_free_string.
+/* Renders messages with the model's chat template (tokenizer.chat_template), run as Hugging
+ * Face's apply_chat_template runs it (moevk's Jinja interpreter: Qwen, Mixtral, Mistral v3 and
+ * Llama-3 templates render byte for byte as transformers renders them), or with `template_name`
+ * ("chatml", "mistral", "llama3") when not NULL. MOEVK_ERROR_TOKENIZER when the template does not
+ * parse (the message names its line and lists the accepted names) or rejects the conversation
+ * (its raise_exception message). Result freed with moevk_free_string.
  * A message's content is rendered as given: store an assistant answer the way the template
  * renders it back (the spaced Mistral format writes " " + content, so an answer streamed as
  * " Hello" is stored as "Hello"), or the rendering of the next turn will not extend this one. */
 MOEVK_API moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
                                                  const moevk_chat_message* messages, size_t n_messages,
                                                  int add_generation_prompt, char** prompt_out);
+
+/* moevk_chat_apply_template with the template variables beyond the conversation. */
+typedef struct moevk_chat_params {
+  size_t struct_size;          /* sizeof(moevk_chat_params), set by the default function */
+  const char* template_name;   /* NULL (default): the model's template; else "chatml", "mistral", "llama3" */
+  int add_generation_prompt;   /* default 1: end with the assistant's header */
+  int enable_thinking;         /* -1 (default): not passed, the template's own default; 0 or 1: passed as
+                                  false or true. Qwen3's templates (and "chatml") read it: false writes an
+                                  empty <think></think> block after the generation prompt, so the model
+                                  answers without reasoning first */
+} moevk_chat_params;
+/* Thread-safe. */
+MOEVK_API moevk_chat_params moevk_chat_default_params(void);
+/* `params` NULL: the defaults. */
+MOEVK_API moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moevk_chat_message* messages,
+                                                      size_t n_messages, const moevk_chat_params* params,
+                                                      char** prompt_out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Contexts: a KV cache and the recorded forward steps. Every call on a context is one thread  */

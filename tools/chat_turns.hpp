@@ -12,10 +12,11 @@ namespace moevk_cli {
 
 using ChatMessages = std::vector<std::pair<std::string, std::string>>;  // (role, content)
 
-// The conversation through the model's template (`template_name` empty) or a named one. False
-// on failure, with the reason in moevk_model_last_error.
+// The conversation through the model's template (`template_name` empty) or a named one, with
+// enable_thinking passed when it is 0 or 1. False on failure, with the reason in
+// moevk_model_last_error.
 bool render_chat(moevk_model* model, const std::string& template_name, const ChatMessages& messages,
-                 bool add_generation_prompt, std::string& prompt_out);
+                 bool add_generation_prompt, std::string& prompt_out, int enable_thinking = -1);
 
 // What to store as the assistant message after `answer` was streamed in reply to `prompt`
 // (`messages` rendered with the generation prompt): the content whose rendering starts with
@@ -23,6 +24,6 @@ bool render_chat(moevk_model* model, const std::string& template_name, const Cha
 // while the model streams that space as the start of its answer (" Hello"), so the stored
 // content is "Hello". `answer` itself when no candidate renders back to the same text.
 std::string assistant_content(moevk_model* model, const std::string& template_name, const ChatMessages& messages,
-                              const std::string& prompt, const std::string& answer);
+                              const std::string& prompt, const std::string& answer, int enable_thinking = -1);
 
 }  // namespace moevk_cli

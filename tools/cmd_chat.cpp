@@ -31,7 +31,7 @@ int chat(int argc, char** argv) {
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
-        std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3] [options]\n\n"
+        std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3] [--think on|off] [options]\n\n"
                     "Interactive chat. Type a message and press Enter; an empty line or EOF (Ctrl-D) ends.\n"
                     "The prompt format comes from the model's chat template (tokenizer.chat_template),\n"
                     "or --chat-template to override. -n is the limit per answer.\n\n%s",
@@ -55,7 +55,7 @@ int chat(int argc, char** argv) {
   if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);
   // Check the template (and a system message it may refuse) before waiting for the first line.
   std::string rendered;
-  if (!render_chat(model, o.chat_template, turns, true, rendered)) {
+  if (!render_chat(model, o.chat_template, turns, true, rendered, o.enable_thinking)) {
     std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
     moevk_context_free(ctx);
     moevk_model_free(model);
@@ -71,7 +71,7 @@ int chat(int argc, char** argv) {
     if (!std::getline(std::cin, line) || line.empty()) break;
     turns.emplace_back("user", line);
     std::string full;
-    if (!render_chat(model, o.chat_template, turns, true, full)) {
+    if (!render_chat(model, o.chat_template, turns, true, full, o.enable_thinking)) {
       std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
       rc = 1;
       break;
@@ -109,7 +109,7 @@ int chat(int argc, char** argv) {
                  r.n_generated,
                  r.generate_ms > 0 && r.n_generated > 1 ? 1000.0 * (r.n_generated - 1) / r.generate_ms : 0.0);
     consumed = full + answer;
-    turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer));
+    turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer, o.enable_thinking));
     if (r.stop_reason == MOEVK_STOP_STRING) {
       // The context holds the stop string's tokens, which the answer (and so the next rendering)
       // lacks: rewind to the end of this turn's prompt, so the next turn reads the answer again

@@ -134,6 +134,11 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
   auto chat = [&] {
     if (a == "--chat-template") o.chat_template = value(argc, argv, i);
     else if (a == "--system") o.system_prompt = value(argc, argv, i);
+    else if (a == "--think") {
+      const std::string v = value(argc, argv, i);
+      if (v != "on" && v != "off") throw std::runtime_error("option --think: '" + v + "' is neither on nor off");
+      o.enable_thinking = v == "on" ? 1 : 0;
+    }
     else return false;
     return true;
   };
@@ -168,7 +173,9 @@ std::string common_help(unsigned groups, int32_t n_predict_default) {
   if (groups & kChatOptions)
     h += "chat:\n"
          "  --system TEXT             a system message before the conversation\n"
-         "  --chat-template NAME      chatml, mistral or llama3 instead of the model's template\n";
+         "  --chat-template NAME      chatml, mistral or llama3 instead of the model's template\n"
+         "  --think on|off            the template's enable_thinking (Qwen3: off answers without\n"
+         "                            reasoning first; default: the template's own)\n";
   if (groups & (kGenerationOptions | kSamplingOptions | kPrintIdsOption | kExpertStatsOption | kProfileOption))
     h += "generation:\n";
   if (groups & kGenerationOptions)

@@ -26,6 +26,7 @@ struct GenOptions {
   bool ignore_eos = false;
   bool json = false;
   std::string chat_template;
+  int enable_thinking = -1;  // --think on|off: -1 leaves the template's default
   std::string system_prompt;
   std::vector<std::string> stops;
   moevk_sampler_params sampling = moevk_sampler_default_params();

@@ -91,6 +91,7 @@ MOEVK_FIRST_LAYOUT(moevk_generate_result, stop_reason, "sizeof(moevk_generate_re
 MOEVK_FIRST_LAYOUT(moevk_convert_params, log_user_data, "moevk_convert_default_params()")
 MOEVK_FIRST_LAYOUT(moevk_make_model_params, log_user_data, "moevk_make_model_default_params()")
 MOEVK_FIRST_LAYOUT(moevk_split_params, paths_json_out, "moevk_split_default_params()")
+MOEVK_FIRST_LAYOUT(moevk_chat_params, enable_thinking, "moevk_chat_default_params()")
 #undef MOEVK_FIRST_LAYOUT
 
 // "moevk_model_load: params->struct_size is 0, smaller than moevk_model_params of moevk 0.1

@@ -127,14 +127,31 @@ moevk_status moevk_token_to_piece(const moevk_model* model, int32_t token, char*
       model->last_error);
 }
 
-moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
-                                       const moevk_chat_message* messages, size_t n_messages,
-                                       int add_generation_prompt, char** prompt_out) {
-  if (!model || (!messages && n_messages) || !prompt_out) return invalid_argument("moevk_chat_apply_template: NULL argument");
+moevk_chat_params moevk_chat_default_params(void) {
+  moevk_chat_params p{};
+  p.struct_size = sizeof p;
+  p.template_name = nullptr;
+  p.add_generation_prompt = 1;
+  p.enable_thinking = -1;
+  return p;
+}
+
+moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moevk_chat_message* messages,
+                                            size_t n_messages, const moevk_chat_params* params, char** prompt_out) {
+  if (!model || (!messages && n_messages) || !prompt_out)
+    return invalid_argument("moevk_chat_apply_template_with: NULL argument");
+  moevk_chat_params p = moevk_chat_default_params();
+  if (params && !moevk::api::copy_params(*params, p))
+    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_apply_template_with: params->struct_size",
+                                                            params->struct_size);
+  if (p.enable_thinking < -1 || p.enable_thinking > 1)
+    return invalid_argument(("moevk_chat_apply_template_with: enable_thinking is " + std::to_string(p.enable_thinking) +
+                             ", not -1 (unset), 0 or 1")
+                                .c_str());
   return guard(
       [&] {
         const auto& tok = *model->tokenizer;
-        std::string source = template_name ? template_name : tok.vocab().chat_template;
+        std::string source = p.template_name ? p.template_name : tok.vocab().chat_template;
         if (source.empty())
           throw moevk::Error(MOEVK_ERROR_TOKENIZER,
                              "the model has no chat template (tokenizer.chat_template); choose one with "
@@ -147,9 +164,21 @@ moevk_status moevk_chat_apply_template(const moevk_model* model, const char* tem
             throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "chat message " + std::to_string(i) + " has a NULL field");
           msgs.push_back({messages[i].role, messages[i].content});
         }
-        *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, add_generation_prompt != 0));
+        std::vector<moevk::text::ChatVariable> variables;
+        if (p.enable_thinking >= 0)
+          variables.push_back({"enable_thinking", moevk::text::ChatVariable::Kind::Bool, p.enable_thinking == 1, {}});
+        *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, p.add_generation_prompt != 0, variables));
       },
       model->last_error);
+}
+
+moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
+                                       const moevk_chat_message* messages, size_t n_messages,
+                                       int add_generation_prompt, char** prompt_out) {
+  moevk_chat_params p = moevk_chat_default_params();
+  p.template_name = template_name;
+  p.add_generation_prompt = add_generation_prompt;
+  return moevk_chat_apply_template_with(model, messages, n_messages, &p, prompt_out);
 }
 
 }  // extern "C"

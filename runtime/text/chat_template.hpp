@@ -8,7 +8,7 @@
 //
 // Three names stand in for a model's template (an override, or for a file that has none):
 //  - "chatml": <|im_start|>role\ncontent<|im_end|>\n ... (the Qwen form, without a default
-//    system prompt);
+//    system prompt; enable_thinking=false writes Qwen3's empty <think> block after the prompt);
 //  - "mistral": <s> [INST] user [/INST] answer</s> ... (Mixtral-8x7B-Instruct-v0.1's; a system
 //    prompt goes in front of the first user message);
 //  - "llama3": <|begin_of_text|><|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>...

@@ -87,6 +87,32 @@ int main(int argc, char** argv) {
   CHECK(st == MOEVK_OK, "load: %s", moevk_last_error());
   if (st != MOEVK_OK) return 1;
 
+  /* moevk_chat_apply_template_with: refused before rendering, nothing returned. */
+  const size_t chat_sizes[2] = {0, FIRST_LAYOUT(moevk_chat_params, enable_thinking) - 1};
+  const moevk_chat_message hello = {"user", "hello"};
+  for (int i = 0; i < 2; ++i) {
+    moevk_chat_params chp = moevk_chat_default_params();
+    chp.template_name = "chatml";
+    chp.struct_size = chat_sizes[i];
+    char* prompt_text = NULL;
+    CHECK(moevk_chat_apply_template_with(model, &hello, 1, &chp, &prompt_text) == MOEVK_ERROR_INVALID_ARGUMENT,
+          "chat template with struct_size %zu", chat_sizes[i]);
+    CHECK(prompt_text == NULL, "chat template with struct_size %zu returned a prompt", chat_sizes[i]);
+    CHECK_MESSAGE(moevk_last_error(), "moevk_chat_params", "params->struct_size");
+  }
+  {
+    moevk_chat_params chp = moevk_chat_default_params();
+    chp.template_name = "chatml";
+    chp.enable_thinking = 0;
+    char* prompt_text = NULL;
+    CHECK(moevk_chat_apply_template_with(model, &hello, 1, &chp, &prompt_text) == MOEVK_OK, "chat template: %s",
+          moevk_last_error());
+    CHECK(prompt_text && strcmp(prompt_text,
+                                "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n") == 0,
+          "chat template with enable_thinking 0 gave '%s'", prompt_text ? prompt_text : "(null)");
+    moevk_free_string(prompt_text);
+  }
+
   /* moevk_context_create: 0 and one byte short of 0.1's {struct_size, n_ctx, n_batch, expert_stats}. */
   const size_t context_sizes[2] = {0, FIRST_LAYOUT(moevk_context_params, expert_stats) - 1};
   for (int i = 0; i < 2; ++i) {

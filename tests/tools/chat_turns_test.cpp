@@ -79,6 +79,30 @@ TEST_F(ChatTurns, MistralPromptHasOneBos) {
   EXPECT_NE(ids[1], moevk_model_bos(model_));
 }
 
+// --think off: enable_thinking=false reaches the template through moevk_chat_apply_template_with,
+// and a stored answer renders back to what the context holds after that block.
+TEST_F(ChatTurns, ThinkOffReachesTheTemplate) {
+  ChatMessages turns = {{"user", "hi"}};
+  std::string off, on, unset;
+  ASSERT_TRUE(render_chat(model_, "chatml", turns, true, off, 0)) << moevk_model_last_error(model_);
+  ASSERT_TRUE(render_chat(model_, "chatml", turns, true, on, 1)) << moevk_model_last_error(model_);
+  ASSERT_TRUE(render_chat(model_, "chatml", turns, true, unset)) << moevk_model_last_error(model_);
+  EXPECT_EQ(unset, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(on, unset);
+  EXPECT_EQ(off, unset + "<think>\n\n</think>\n\n");
+  // The chatml form stores no reasoning: the answer after the empty block is not extended by a
+  // re-rendering, so it is kept as streamed (the chat then re-reads the conversation).
+  EXPECT_EQ(assistant_content(model_, "chatml", turns, off, "Hello", 0), "Hello");
+
+  moevk_chat_params params = moevk_chat_default_params();
+  params.enable_thinking = 2;
+  const moevk_chat_message message = {"user", "hi"};
+  char* out = nullptr;
+  EXPECT_EQ(moevk_chat_apply_template_with(model_, &message, 1, &params, &out), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(moevk_last_error()).find("enable_thinking"), std::string::npos) << moevk_last_error();
+  EXPECT_EQ(out, nullptr);
+}
+
 TEST_F(ChatTurns, UnknownTemplateNameListsTheNames) {
   std::string out;
   EXPECT_FALSE(render_chat(model_, "nonsense", {{"user", "hi"}}, true, out));

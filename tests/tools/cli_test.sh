@@ -42,6 +42,7 @@ done
 "$moevk" chat --help >"$tmp/chat_help" 2>&1
 check "chat --help gives -n's default of 512" grep -q "n-predict N .*(default 512)" "$tmp/chat_help"
 check "chat --help lists --system" grep -q -- "--system TEXT" "$tmp/chat_help"
+check "chat --help lists --think" grep -q -- "--think on|off" "$tmp/chat_help"
 check "chat --help has no prompt options" bash -c "! grep -q -- '--prompt-ids' '$tmp/chat_help'"
 "$moevk" bench --help >"$tmp/bench_help" 2>&1
 check "bench --help lists every test option" bash -c "for o in -m -p -n -pg -d -b -r -c -o --profile --sampled --without \
@@ -289,6 +290,14 @@ check "chat without a template says so" grep -qi "chat template" "$tmp/chat.err"
 check "unknown template is rejected before any input" test "$rc" = 1
 check "unknown template is rejected" grep -qi "not understood" "$tmp/chat.err"
 check "unknown template error lists the names" grep -q "chatml, mistral" "$tmp/chat.err"
+# --think off passes enable_thinking=false: chatml then writes Qwen3's empty reasoning block, one
+# turn reads it, and a value other than on/off is refused.
+printf 'hello\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --think off -n 2 --greedy --no-progress \
+  >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "chat --think off exits 0" test "$rc" = 0
+"$moevk" chat -m "$tmp/m.gguf" --think maybe --no-progress </dev/null >/dev/null 2>"$tmp/chat.err"; rc=$?
+check "chat --think maybe is refused (exit 2)" test "$rc" = 2
+check "chat --think maybe names the option" grep -q -- "--think" "$tmp/chat.err"
 
 "$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "missing model fails" test "$rc" != 0
