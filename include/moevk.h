@@ -422,7 +422,9 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * for a plain file)}, "file_type": {"id" (general.file_type), "name" ("Q4_K_M", null for an id
  * this build does not know)} (absent without the key), "tensors": [{"name", "type", "type_id" (ggml's type id), "dims" (ne[0]
  * first), "file" (index into "files"), "offset" (absolute in its file, bytes), "bytes"}] in file
- * order}. Reads only the headers. A split set (llama.cpp's gguf-split files
+ * order, "chat_template": {"bytes" (0: none), "renders" (a system + user conversation, or a user
+ * message alone, renders), "system_message" (the template takes one), "error" (why it does not
+ * parse or render; null)}}. Reads only the headers. A split set (llama.cpp's gguf-split files
  * NAME-00001-of-0000N.gguf) is given by its first file, here and in moevk_model_load. Free with
  * moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);

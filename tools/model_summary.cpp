@@ -81,6 +81,18 @@ bool print_model_summary(const std::string& info_json, const std::string& title)
     if (u("n_layer") > u("n_moe_layers")) std::printf("  dense ffn         %llu\n", (unsigned long long)u("n_ff"));
     std::printf("  vocabulary        %llu\n", (unsigned long long)u("n_vocab"));
     std::printf("  training context  %llu\n", (unsigned long long)u("n_ctx_train"));
+    if (j.contains("chat_template")) {
+      const auto& ct = j["chat_template"];
+      const uint64_t bytes = ct.at("bytes").get<uint64_t>();
+      if (bytes == 0)
+        std::printf("  chat template     none (chat needs --chat-template chatml|mistral|llama3)\n");
+      else if (ct.at("renders").get<bool>())
+        std::printf("  chat template     %s, renders%s\n", human_bytes(double(bytes)).c_str(),
+                    ct.at("system_message").get<bool>() ? "" : " (refuses a system message)");
+      else
+        std::printf("  chat template     %s, %s\n", human_bytes(double(bytes)).c_str(),
+                    ct.at("error").is_string() ? ct.at("error").get<std::string>().c_str() : "does not render");
+    }
     std::printf("  rms norm eps      %g\n", h.at("norm_eps").get<double>());
     std::printf("  qkv bias          %s, q/k norm %s, tied output %s\n", yes_no(h.at("qkv_bias").get<bool>()),
                 yes_no(h.at("qk_norm").get<bool>()), yes_no(h.at("tied_output").get<bool>()));

@@ -1,10 +1,12 @@
 // C API: convert, make-model, inspect (include/moevk.h, section "Files").
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "api/api_internal.hpp"
 #include "convert/convert.hpp"
 #include "gguf/gguf.hpp"
 #include "models/hparams.hpp"
+#include "text/chat_template.hpp"
 
 namespace {
 
@@ -19,6 +21,34 @@ T read_params(const T* given, T defaults, const char* what) {
     fail(MOEVK_ERROR_INVALID_ARGUMENT,
          api::struct_size_message<T>((std::string(what) + ": params->struct_size").c_str(), given->struct_size));
   return defaults;
+}
+
+// What `moevk info` says of the file's chat template: its size, whether it parses, and whether
+// a trial conversation renders (a system message and a user message, then the user message
+// alone, for templates that refuse system messages). Placeholder BOS/EOS texts: no vocabulary
+// is read.
+nlohmann::json chat_template_json(const gguf::File& file) {
+  std::optional<std::string> source;
+  try {
+    source = file.get_string("tokenizer.chat_template");
+  } catch (const Error&) {  // present but not a string
+  }
+  nlohmann::json j = {{"bytes", source ? source->size() : 0}, {"renders", false}, {"system_message", false},
+                      {"error", nullptr}};
+  if (!source || source->empty()) return j;
+  try {
+    text::ChatTemplate chat(*source);
+    try {
+      chat.apply({{"system", "You are a helpful assistant."}, {"user", "Hello"}}, true);
+      j["system_message"] = true;
+    } catch (const Error&) {
+      chat.apply({{"user", "Hello"}}, true);
+    }
+    j["renders"] = true;
+  } catch (const Error& e) {
+    j["error"] = e.what();
+  }
+  return j;
 }
 
 quant::FileType parse_type_arg(const char* name, const char* what) {
@@ -118,7 +148,9 @@ moevk_status moevk_inspect_json(const char* gguf_path, char** json_out) {
   return api::guard([&] {
     if (!gguf_path || !json_out) fail(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_inspect_json: NULL argument");
     const std::unique_ptr<gguf::File> file = gguf::File::open(gguf_path);
-    *json_out = api::to_c_string(model::file_info_json(*file));
+    nlohmann::json j = nlohmann::json::parse(model::file_info_json(*file));
+    j["chat_template"] = chat_template_json(*file);
+    *json_out = api::to_c_string(j.dump(2));
   });
 }
 

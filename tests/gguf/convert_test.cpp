@@ -10,6 +10,8 @@
 #include <map>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.hpp"
 #include "convert/convert.hpp"
 #include "gguf/convert_test_util.hpp"
@@ -447,6 +449,56 @@ TEST(ConvertErrors, BadCheckpointsFailCleanly) {
     EXPECT_EQ(e.status(), MOEVK_ERROR_CANCELLED);
   }
   EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+// `moevk info` (moevk_inspect_json) says whether the file's chat template renders: a trial
+// conversation with a system message, then without one; a template that does not parse is
+// reported with its line, and a file without one says so.
+TEST(ConvertTokenizer, InspectSaysWhetherTheChatTemplateRenders) {
+  ScratchDir dir("convert_chat_template");
+  struct Case {
+    const char* name;
+    const char* config;  // tokenizer_config.json, empty: none
+    bool renders, system_message;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"good", R"({"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"})", true, true,
+       nullptr},
+      {"no_system", R"({"chat_template": "{% if messages[0].role == 'system' %}{{ raise_exception('no system') }}{% endif %}ok"})",
+       true, false, nullptr},
+      {"broken", R"({"chat_template": "line one\n{% if %}"})", false, false, "line 2"},
+      {"none", "", false, false, nullptr},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string hf = dir.file(std::string("hf_") + c.name);
+    std::filesystem::create_directories(hf);
+    for (const char* f : {"config.json", "model.safetensors"})
+      std::filesystem::copy_file(hf_fixture("qwen2moe-tiny") + "/" + f, hf + "/" + f);
+    // The chat template is written with a tokenizer: a byte-level BPE of a few tokens.
+    const std::string tokenizer = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3},
+        "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})";
+    test::write_bytes(hf + "/tokenizer.json", std::vector<uint8_t>(tokenizer.begin(), tokenizer.end()));
+    const std::string config = c.config;
+    if (!config.empty()) test::write_bytes(hf + "/tokenizer_config.json", std::vector<uint8_t>(config.begin(), config.end()));
+    const std::string out = dir.file(std::string(c.name) + ".gguf");
+    convert::convert_hf(hf, out, quant::Type::F16, {});
+    char* json = nullptr;
+    ASSERT_EQ(moevk_inspect_json(out.c_str(), &json), MOEVK_OK) << moevk_last_error();
+    const auto info = nlohmann::json::parse(json);
+    moevk_free_string(json);
+    const auto& ct = info.at("chat_template");
+    EXPECT_EQ(ct.at("bytes").get<uint64_t>() > 0, !config.empty());
+    EXPECT_EQ(ct.at("renders").get<bool>(), c.renders);
+    EXPECT_EQ(ct.at("system_message").get<bool>(), c.system_message);
+    if (c.error) {
+      ASSERT_TRUE(ct.at("error").is_string());
+      EXPECT_NE(ct.at("error").get<std::string>().find(c.error), std::string::npos) << ct.dump();
+    } else {
+      EXPECT_TRUE(ct.at("error").is_null()) << ct.dump();
+    }
+  }
 }
 
 TEST(ConvertTokenizer, HfTokenizerIsWrittenAndPaddedToVocabSize) {
