@@ -499,8 +499,8 @@ FileResult bench_file(const BenchConfig& cfg, const std::string& path, const nlo
         if (!pp && !tg) continue;
         nlohmann::json table = profile;
         const nlohmann::json& either = tg ? tg->profile : pp->profile;
-        table["decode"] = tg ? tg->profile["decode"] : profile_between(either, either)["decode"];
-        table["prefill"] = pp ? pp->profile["prefill"] : profile_between(either, either)["prefill"];
+        table["decode"] = tg ? tg->profile["decode"] : empty_profile(either)["decode"];
+        table["prefill"] = pp ? pp->profile["prefill"] : empty_profile(either)["prefill"];
         std::string heading = d ? "at depth " + std::to_string(d) : std::string();
         if (cfg.n_batches.size() > 1)
           heading += (heading.empty() ? "at " : ", ") + ("n_batch " + std::to_string(n_batch));

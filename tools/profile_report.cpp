@@ -44,6 +44,8 @@ nlohmann::json profile_between(const nlohmann::json& before, const nlohmann::jso
   return out;
 }
 
+nlohmann::json empty_profile(const nlohmann::json& like) { return profile_between(like, like); }
+
 void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t n_layer, std::FILE* out,
                    const std::string& heading) {
   if (profile.is_null() || !profile.contains("decode")) return;

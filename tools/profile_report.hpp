@@ -24,5 +24,8 @@ void print_profile(const nlohmann::json& profile, double prompt_tokens, uint32_t
 // GPU times are the differences, per-token times recomputed from them; the per-step dispatch
 // and barrier counts are `after`'s (the latest step's).
 nlohmann::json profile_between(const nlohmann::json& before, const nlohmann::json& after);
+// A profile of no steps in the shape of `like` (its stages, zero steps, tokens and times): the
+// missing half of a stage table whose depth had only a pp or only a tg test.
+nlohmann::json empty_profile(const nlohmann::json& like);
 
 }  // namespace moevk_cli
