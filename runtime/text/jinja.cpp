@@ -106,7 +106,7 @@ bool Value::truthy() const {
     case Type::Float: return f_ != 0.0;
     case Type::String: return !s_->empty();
     case Type::List: return generator_ || !list_->empty();
-    case Type::Dict: return !dict_->empty();
+    case Type::Dict: return namespace_ || !dict_->empty();  // a namespace() object is always true
     case Type::Function: return true;
   }
   return false;
@@ -265,6 +265,20 @@ std::string map_code_points(std::string_view s, F fn) {
     append_utf8(out, fn(decode_at(s, cps[k], cps[k + 1]), k));
   }
   return out;
+}
+
+// Python's str.islower (want_lower) and str.isupper: at least one cased letter, and none of the
+// other case (ß, which has no one-code-point upper case, is lower case).
+bool py_is_case(std::string_view s, bool want_lower) {
+  bool cased = false;
+  auto cps = code_points(s);
+  for (size_t k = 0; k + 1 < cps.size(); ++k) {
+    const uint32_t c = decode_at(s, cps[k], cps[k + 1]);
+    const bool is_upper = cp_lower(c) != c, is_lower = cp_upper(c) != c || c == 0xDF;
+    if (want_lower ? is_upper : is_lower) return false;
+    cased = cased || (want_lower ? is_lower : is_upper);
+  }
+  return cased;
 }
 
 bool cp_letter(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xAA; }
@@ -460,9 +474,11 @@ std::string py_repr(const Value& v) {
 }
 
 struct JsonStyle {
-  int indent = -1;  // -1: none
+  bool pretty = false;  // json.dumps' indent is not None: a newline and `indent` per level
+  std::string indent;
   std::string item_sep = ", ", key_sep = ": ";
   bool sort_keys = false, ensure_ascii = false;
+  size_t max_bytes = std::numeric_limits<size_t>::max();  // the renderer's output limit: a long indent string adds up fast
 };
 
 void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
@@ -498,9 +514,10 @@ void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
 
 void json_dump(std::string& out, const Value& v, const JsonStyle& st, int level) {
   auto newline = [&](int lvl) {
-    if (st.indent < 0) return;
+    if (!st.pretty) return;
     out += '\n';
-    out.append(static_cast<size_t>(st.indent) * lvl, ' ');
+    for (int k = 0; k < lvl; ++k) out += st.indent;
+    if (out.size() > st.max_bytes) fail(MOEVK_ERROR_TOKENIZER, "tojson() builds more than the output limit");
   };
   switch (v.type()) {
     case Value::Type::None: out += "null"; return;
@@ -528,6 +545,7 @@ void json_dump(std::string& out, const Value& v, const JsonStyle& st, int level)
       return;
     }
     case Value::Type::Dict: {
+      if (v.is_namespace()) fail(MOEVK_ERROR_TOKENIZER, "Object of type Namespace is not JSON serializable");
       if (v.entries().empty()) {
         out += "{}";
         return;
@@ -901,6 +919,9 @@ struct Stmt {
 
 struct Template::Parsed {
   Body body;
+  // Names the template's top level assigns before it reads them: undefined, not the context's
+  // value, until assigned (see hidden_context_names).
+  std::vector<std::string> hidden;
 };
 
 namespace {
@@ -1030,12 +1051,13 @@ class Parser {
     std::string end;
     if (name == "if") {
       s->kind = Stmt::If;
-      s->conds.push_back(parse_tuple(true));
+      // As Jinja2: the condition of an if or elif takes no inline if (`{% if a if b %}` fails).
+      s->conds.push_back(parse_tuple(false));
       expect_block_end();
       while (true) {
         s->bodies.push_back(parse_body({"elif", "else", "endif"}, end));
         if (end == "elif") {
-          s->conds.push_back(parse_tuple(true));
+          s->conds.push_back(parse_tuple(false));
           expect_block_end();
         } else if (end == "else") {
           expect_block_end();
@@ -1469,6 +1491,9 @@ class Parser {
       if (is_op("*") || is_op("**")) syntax_error(cur().line, "*args and **kwargs in calls are not supported");
       if (cur().kind == Tok::Name && peek().kind == Tok::Op && peek().text == "=") {
         std::string key = cur().text;
+        // Jinja2 compiles a call to Python, where a repeated keyword does not compile.
+        for (const auto& kw : call.kwargs)
+          if (kw.first == key) syntax_error(cur().line, "keyword argument repeated: " + key);
         next();
         next();
         call.kwargs.emplace_back(std::move(key), parse_expression(true));
@@ -1501,9 +1526,11 @@ class Parser {
           parse_call_args(*t);
         } else if ((cur().kind == Tok::Name || cur().kind == Tok::String || cur().kind == Tok::Int ||
                     cur().kind == Tok::Float || is_op("[") || is_op("{")) &&
-                   !is_name("else") && !is_name("or") && !is_name("and") && !is_name("if") && !is_name("in") &&
-                   !is_name("not") && !is_name("is")) {
-          // `x is divisibleby 3`, `x is equalto 'user'`: one argument without parentheses.
+                   !is_name("else") && !is_name("or") && !is_name("and")) {
+          // `x is divisibleby 3`, `x is equalto 'user'`: one argument without parentheses. As in
+          // Jinja2, any other name is taken as that argument (so `x is defined if c` does not
+          // parse), and a second `is` is refused.
+          if (is_name("is")) syntax_error(cur().line, "you cannot chain multiple tests with is");
           t->args.push_back(parse_postfix(parse_primary()));
         }
         e = std::move(t);
@@ -1598,11 +1625,18 @@ class Renderer {
     if (fn.type() != Value::Type::Function) error(std::string("'") + type_name(fn) + "' object is not callable");
     if (++call_depth_ > kMaxCallDepth) error("macro calls nested more than " + std::to_string(kMaxCallDepth) + " deep");
     struct Leave {
-      int& d;
-      ~Leave() { --d; }
-    } leave{call_depth_};
+      Renderer& r;
+      Value saved;
+      ~Leave() {
+        --r.call_depth_;
+        r.callee_ = std::move(saved);
+      }
+    } leave{*this, std::move(callee_)};
+    callee_ = fn;
     return fn.native()(*this, args);
   }
+  // The function being called (read by a macro as it starts).
+  const Value& callee() const { return callee_; }
 
   Scope* root() const { return root_; }
 
@@ -1623,6 +1657,7 @@ class Renderer {
   uint64_t steps_ = 0;
   int line_ = 1;
   int call_depth_ = 0;
+  Value callee_;
 
   void step(int line) {
     line_ = line;
@@ -1647,7 +1682,7 @@ class Renderer {
     for (size_t i = first; i < e.args.size(); ++i) args.pos.push_back(eval(*e.args[i], scope));
     for (const auto& [k, x] : e.kwargs) args.kw.emplace_back(k, eval(*x, scope));
   }
-  Value make_macro(const Stmt& s);
+  Value make_macro(const Stmt& s, Scope& where);
   Value binary(const std::string& op, const Value& a, const Value& b);
   bool compare(const std::string& op, const Value& a, const Value& b);
   Value method(const Value& obj, const std::string& name);
@@ -1663,6 +1698,8 @@ bool py_eq(const Value& a, const Value& b) {
     return a.as_float() == b.as_float();
   }
   if (a.type() != b.type()) return false;
+  // A generator equals only itself (Python compares generator objects by identity).
+  if (a.is_generator_like() || b.is_generator_like()) return a.is_list() && b.is_list() && &a.items() == &b.items();
   switch (a.type()) {
     case Value::Type::Undefined:
     case Value::Type::None: return true;
@@ -1695,6 +1732,7 @@ static Value::List iterate(Renderer& r, const Value& v) {
     case Value::Type::Undefined: return {};
     case Value::Type::List: return v.items();
     case Value::Type::Dict: {
+      if (v.is_namespace()) r.error("'Namespace' object is not iterable");
       Value::List keys;
       for (const auto& [k, x] : v.entries()) keys.push_back(Value::string(k));
       return keys;
@@ -1741,10 +1779,14 @@ static std::vector<size_t> slice_indices(Renderer& r, int64_t n, const Value& st
 Value Renderer::get_attr(const Value& obj, const std::string& name) {
   if (obj.is_undefined()) error(undefined_message(obj));
   if (obj.is_dict() && !obj.is_namespace()) {
-    static const char* const kMethods[] = {"items", "keys", "values", "get"};
+    static const char* const kMethods[] = {"items", "keys", "values", "get", "copy"};
     for (const char* m : kMethods)
       if (name == m) return method(obj, name);
   }
+  // The list methods the immutable sandbox leaves: those that do not modify the list (a tuple
+  // has no copy()).
+  if (obj.is_list() && !obj.is_generator_like() && (name == "count" || name == "index" || (name == "copy" && !obj.is_tuple())))
+    return method(obj, name);
   if (obj.is_dict()) {
     if (const Value* v = obj.find(name)) return *v;
     return Value::undefined("'" + std::string(type_name(obj)) + " object' has no attribute '" + name + "'");
@@ -1860,7 +1902,7 @@ Value string_list(const std::vector<std::string>& parts) {
 }
 
 // Python's str.splitlines (without keepends).
-std::vector<std::string> py_splitlines(std::string_view s) {
+std::vector<std::string> py_splitlines(std::string_view s, bool keepends = false) {
   std::vector<std::string> lines;
   auto cps = code_points(s);
   size_t start = 0;
@@ -1869,15 +1911,77 @@ std::vector<std::string> py_splitlines(std::string_view s) {
     bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
                c == 0x2028 || c == 0x2029;
     if (!brk) continue;
-    lines.emplace_back(s.substr(start, cps[k] - start));
+    const size_t line_end = cps[k];
+    if (c == '\r' && k + 2 < cps.size() && s[cps[k + 1]] == '\n') ++k;
+    lines.emplace_back(s.substr(start, (keepends ? cps[k + 1] : line_end) - start));
     start = cps[k + 1];
-    if (c == '\r' && k + 2 < cps.size() && s[cps[k + 1]] == '\n') {
-      ++k;
-      start = cps[k + 1];
-    }
   }
   if (start < s.size()) lines.emplace_back(s.substr(start));
   return lines;
+}
+
+// The window that the optional start and end arguments (positions `first` and `first` + 1) of
+// str.find, count, startswith and endswith pick: code point indices, negative ones from the
+// end, clamped as Python's ADJUST_INDICES does. False when start is past end: nothing matches
+// there, not even "".
+struct StrWindow {
+  size_t begin = 0, end = 0;  // byte offsets
+  int64_t start = 0;          // code point index of begin
+};
+bool str_window(Renderer& r, const std::string& s, Args& a, size_t first, StrWindow& w) {
+  Value start = a.value(first, "start", Value::none()), end = a.value(first + 1, "end", Value::none());
+  a.done(first + 2);
+  auto cps = code_points(s);
+  const int64_t n = static_cast<int64_t>(cps.size()) - 1;
+  auto adjust = [&](const Value& v, int64_t def) {
+    if (v.is_none()) return def;
+    int64_t i = to_index(r, v, "slice index");
+    return i < 0 ? std::max<int64_t>(i + n, 0) : i;
+  };
+  const int64_t b = std::min(adjust(end, n), n);
+  w.start = adjust(start, 0);
+  if (w.start > b) return false;
+  w.begin = cps[static_cast<size_t>(w.start)];
+  w.end = cps[static_cast<size_t>(b)];
+  return true;
+}
+
+Value find_in(Renderer& r, const Value& s, Args& a, bool from_right) {
+  std::string sub = a.str(0, "sub");
+  StrWindow w;
+  if (!str_window(r, s.as_string(), a, 1, w)) return Value::integer(-1);
+  std::string_view in = std::string_view(s.as_string()).substr(w.begin, w.end - w.begin);
+  size_t hit = from_right ? in.rfind(sub) : in.find(sub);
+  if (hit == std::string_view::npos) return Value::integer(-1);
+  return Value::integer(w.start + static_cast<int64_t>(cp_length(in.substr(0, hit))));
+}
+
+// str.startswith / str.endswith: a string or a tuple of strings, and an optional window.
+Value affix_test(Renderer& r, const Value& s, Args& a, const char* what, bool prefix) {
+  Value p = a.value(0, what, Value());
+  StrWindow w;
+  const bool in_range = str_window(r, s.as_string(), a, 1, w);
+  std::string_view in = std::string_view(s.as_string()).substr(w.begin, w.end - w.begin);
+  auto test = [&](const Value& x) {
+    if (!x.is_string()) r.error(std::string(prefix ? "startswith" : "endswith") + "() takes a string or a tuple of strings");
+    return in_range && (prefix ? starts_with(in, x.as_string()) : ends_with(in, x.as_string()));
+  };
+  if (p.is_tuple()) return Value::boolean(std::any_of(p.items().begin(), p.items().end(), test));
+  return Value::boolean(test(p));
+}
+
+// Letters as far as the case tables know them (Python's isalpha also takes the letters that
+// have no case, CJK among them).
+bool cased_letter(uint32_t c) {
+  return (c < 0x80 && ascii_alpha(static_cast<char>(c))) || cp_lower(c) != c || cp_upper(c) != c || c == 0xDF;
+}
+// Python's str.isX(): not empty, and every code point passes.
+bool cp_all(std::string_view s, bool (*pred)(uint32_t)) {
+  auto cps = code_points(s);
+  if (cps.size() < 2) return false;
+  for (size_t k = 0; k + 1 < cps.size(); ++k)
+    if (!pred(decode_at(s, cps[k], cps[k + 1]))) return false;
+  return true;
 }
 
 bool str_all(std::string_view s, bool (*pred)(char)) {
@@ -1897,7 +2001,35 @@ Value Renderer::method(const Value& obj, const std::string& name) {
       return fn(r, self, args);
     });
   };
+  if (obj.is_list()) {
+    if (name == "copy")
+      return bound([](Renderer&, const Value& self, Args& args) {
+        args.done(0);
+        return Value::list(self.items(), self.is_tuple());
+      });
+    if (name == "count")
+      return bound([](Renderer& r, const Value& self, Args& args) {
+        const Value* x = args.get(0, "value");
+        args.done(1);
+        if (!x) r.error("count() takes exactly one argument");
+        return Value::integer(std::count_if(self.items().begin(), self.items().end(), [&](const Value& y) { return py_eq(y, *x); }));
+      });
+    if (name == "index")
+      return bound([](Renderer& r, const Value& self, Args& args) {
+        const Value* x = args.get(0, "value");
+        args.done(1);
+        if (!x) r.error("index() takes at least one argument");
+        for (size_t k = 0; k < self.items().size(); ++k)
+          if (py_eq(self.items()[k], *x)) return Value::integer(static_cast<int64_t>(k));
+        r.error(py_repr(*x) + " is not in list");
+      });
+  }
   if (obj.is_dict()) {
+    if (name == "copy")
+      return bound([](Renderer&, const Value& self, Args& args) {
+        args.done(0);
+        return Value::dict(self.entries());
+      });
     if (name == "items")
       return bound([](Renderer&, const Value& self, Args& args) {
         args.done(0);
@@ -1970,28 +2102,8 @@ Value Renderer::method(const Value& obj, const std::string& name) {
          std::reverse(parts.begin(), parts.end());
          return string_list(parts);
        }},
-      {"startswith", [](Renderer& r, const Value& s, Args& a) {
-         Value p = a.value(0, "prefix", Value());
-         a.done(1);
-         if (p.is_list()) {
-           for (const auto& x : p.items())
-             if (x.is_string() && starts_with(s.as_string(), x.as_string())) return Value::boolean(true);
-           return Value::boolean(false);
-         }
-         if (!p.is_string()) r.error("startswith() takes a string or a tuple of strings");
-         return Value::boolean(starts_with(s.as_string(), p.as_string()));
-       }},
-      {"endswith", [](Renderer& r, const Value& s, Args& a) {
-         Value p = a.value(0, "suffix", Value());
-         a.done(1);
-         if (p.is_list()) {
-           for (const auto& x : p.items())
-             if (x.is_string() && ends_with(s.as_string(), x.as_string())) return Value::boolean(true);
-           return Value::boolean(false);
-         }
-         if (!p.is_string()) r.error("endswith() takes a string or a tuple of strings");
-         return Value::boolean(ends_with(s.as_string(), p.as_string()));
-       }},
+      {"startswith", [](Renderer& r, const Value& s, Args& a) { return affix_test(r, s, a, "prefix", true); }},
+      {"endswith", [](Renderer& r, const Value& s, Args& a) { return affix_test(r, s, a, "suffix", false); }},
       {"replace", [](Renderer& r, const Value& s, Args& a) {
          std::string from = a.str(0, "old"), to = a.str(1, "new");
          int64_t count = to_index(r, a.value(2, "count", Value::integer(-1)), "count");
@@ -2007,24 +2119,16 @@ Value Renderer::method(const Value& obj, const std::string& name) {
          a.done(0);
          return Value::string(capitalize(s.as_string()));
        }},
-      {"find", [](Renderer&, const Value& s, Args& a) {
+      {"find", [](Renderer& r, const Value& s, Args& a) { return find_in(r, s, a, false); }},
+      {"rfind", [](Renderer& r, const Value& s, Args& a) { return find_in(r, s, a, true); }},
+      {"count", [](Renderer& r, const Value& s, Args& a) {
          std::string sub = a.str(0, "sub");
-         a.done(1);
-         size_t hit = s.as_string().find(sub);
-         return Value::integer(hit == std::string::npos ? -1 : static_cast<int64_t>(cp_length(s.as_string().substr(0, hit))));
-       }},
-      {"rfind", [](Renderer&, const Value& s, Args& a) {
-         std::string sub = a.str(0, "sub");
-         a.done(1);
-         size_t hit = s.as_string().rfind(sub);
-         return Value::integer(hit == std::string::npos ? -1 : static_cast<int64_t>(cp_length(s.as_string().substr(0, hit))));
-       }},
-      {"count", [](Renderer&, const Value& s, Args& a) {
-         std::string sub = a.str(0, "sub");
-         a.done(1);
-         if (sub.empty()) return Value::integer(static_cast<int64_t>(cp_length(s.as_string())) + 1);
+         StrWindow w;
+         if (!str_window(r, s.as_string(), a, 1, w)) return Value::integer(0);
+         std::string_view in = std::string_view(s.as_string()).substr(w.begin, w.end - w.begin);
+         if (sub.empty()) return Value::integer(static_cast<int64_t>(cp_length(in)) + 1);
          int64_t n = 0;
-         for (size_t p = s.as_string().find(sub); p != std::string::npos; p = s.as_string().find(sub, p + sub.size())) ++n;
+         for (size_t p = in.find(sub); p != std::string::npos; p = in.find(sub, p + sub.size())) ++n;
          return Value::integer(n);
        }},
       {"join", [](Renderer& r, const Value& s, Args& a) {
@@ -2043,8 +2147,9 @@ Value Renderer::method(const Value& obj, const std::string& name) {
          return Value::string(std::move(out));
        }},
       {"splitlines", [](Renderer&, const Value& s, Args& a) {
-         a.done(0);
-         return string_list(py_splitlines(s.as_string()));
+         const bool keepends = a.value(0, "keepends", Value::boolean(false)).truthy();
+         a.done(1);
+         return string_list(py_splitlines(s.as_string(), keepends));
        }},
       {"removeprefix", [](Renderer&, const Value& s, Args& a) {
          std::string p = a.str(0, "prefix");
@@ -2063,11 +2168,11 @@ Value Renderer::method(const Value& obj, const std::string& name) {
        }},
       {"isalpha", [](Renderer&, const Value& s, Args& a) {
          a.done(0);
-         return Value::boolean(str_all(s.as_string(), ascii_alpha));
+         return Value::boolean(cp_all(s.as_string(), cased_letter));
        }},
       {"isalnum", [](Renderer&, const Value& s, Args& a) {
          a.done(0);
-         return Value::boolean(str_all(s.as_string(), [](char c) { return ascii_alpha(c) || ascii_digit(c); }));
+         return Value::boolean(cp_all(s.as_string(), [](uint32_t c) { return cased_letter(c) || (c >= '0' && c <= '9'); }));
        }},
       {"isspace", [](Renderer&, const Value& s, Args& a) {
          a.done(0);
@@ -2075,15 +2180,11 @@ Value Renderer::method(const Value& obj, const std::string& name) {
        }},
       {"islower", [](Renderer&, const Value& s, Args& a) {
          a.done(0);
-         const std::string& t = s.as_string();
-         return Value::boolean(std::any_of(t.begin(), t.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
-                               std::none_of(t.begin(), t.end(), [](char c) { return c >= 'A' && c <= 'Z'; }));
+         return Value::boolean(py_is_case(s.as_string(), true));
        }},
       {"isupper", [](Renderer&, const Value& s, Args& a) {
          a.done(0);
-         const std::string& t = s.as_string();
-         return Value::boolean(std::any_of(t.begin(), t.end(), [](char c) { return c >= 'A' && c <= 'Z'; }) &&
-                               std::none_of(t.begin(), t.end(), [](char c) { return c >= 'a' && c <= 'z'; }));
+         return Value::boolean(py_is_case(s.as_string(), false));
        }},
   };
   auto it = kStr.find(name);
@@ -2112,7 +2213,7 @@ Value Renderer::binary(const std::string& op, const Value& a, const Value& b) {
       check_size(a.as_string().size() + b.as_string().size());
       return Value::string(a.as_string() + b.as_string());
     }
-    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && !a.is_generator_like() && !b.is_generator_like()) {
       Value::List items = a.items();
       items.insert(items.end(), b.items().begin(), b.items().end());
       return Value::list(std::move(items), a.is_tuple());
@@ -2135,7 +2236,8 @@ Value Renderer::binary(const std::string& op, const Value& a, const Value& b) {
       return Value::integer(checked(*this, overflow, r));
     }
     if (nums) return Value::number(a.as_float() * b.as_float());
-    const Value* seq = a.is_string() || a.is_list() ? &a : b.is_string() || b.is_list() ? &b : nullptr;
+    auto repeatable = [](const Value& x) { return x.is_string() || (x.is_list() && !x.is_generator_like()); };
+    const Value* seq = repeatable(a) ? &a : repeatable(b) ? &b : nullptr;
     const Value* count = seq == &a ? &b : &a;
     if (!seq || (count->type() != Value::Type::Int && count->type() != Value::Type::Bool)) return unsupported();
     const int64_t n = std::max<int64_t>(0, count->as_int());
@@ -2209,7 +2311,7 @@ bool Renderer::compare(const std::string& op, const Value& a, const Value& b) {
       found = b.as_string().find(a.as_string()) != std::string::npos;
     } else if (b.is_list()) {
       found = std::any_of(b.items().begin(), b.items().end(), [&](const Value& x) { return py_eq(a, x); });
-    } else if (b.is_dict()) {
+    } else if (b.is_dict() && !b.is_namespace()) {
       found = a.is_string() && b.find(a.as_string()) != nullptr;
     } else if (!b.is_undefined()) {
       error(std::string("argument of type '") + type_name(b) + "' is not iterable");
@@ -2227,7 +2329,7 @@ bool Renderer::compare(const std::string& op, const Value& a, const Value& b) {
   } else if (a.is_string() && b.is_string()) {
     c = a.as_string().compare(b.as_string());
     c = c < 0 ? -1 : c > 0;
-  } else if (a.is_list() && b.is_list()) {
+  } else if (a.is_list() && b.is_list() && !a.is_generator_like() && !b.is_generator_like() && a.is_tuple() == b.is_tuple()) {
     size_t n = std::min(a.items().size(), b.items().size()), i = 0;
     for (; i < n; ++i)
       if (!py_eq(a.items()[i], b.items()[i])) break;
@@ -2276,10 +2378,18 @@ Value Renderer::eval(const Expr& e, Scope& scope) {
     }
     case Expr::Slice: {
       Value obj = eval(*e.args[0], scope);
-      Value parts[3];
+      Value parts[3] = {Value::none(), Value::none(), Value::none()};  // an omitted part is None
       for (int k = 0; k < 3; ++k)
         if (e.args[k + 1]) parts[k] = eval(*e.args[k + 1], scope);
       if (obj.is_undefined()) error(undefined_message(obj));
+      // Jinja2 slices with Python's own [] (not its lenient getitem): a generator, a dict, a
+      // number or None cannot be sliced, and a bound must be an integer or None (an undefined
+      // one fails too).
+      if (!((obj.is_list() && !obj.is_generator_like()) || obj.is_string()))
+        error(std::string("'") + (obj.is_generator_like() ? "generator" : type_name(obj)) + "' object cannot be sliced");
+      for (const Value& p : parts)
+        if (!p.is_none() && p.type() != Value::Type::Int && p.type() != Value::Type::Bool)
+          error("slice indices must be integers or None");
       if (obj.is_list()) {
         Value::List items;
         for (size_t i : slice_indices(*this, static_cast<int64_t>(obj.items().size()), parts[0], parts[1], parts[2]))
@@ -2293,7 +2403,7 @@ Value Renderer::eval(const Expr& e, Scope& scope) {
           out += obj.as_string().substr(cps[i], cps[i + 1] - cps[i]);
         return Value::string(std::move(out));
       }
-      error(std::string("'") + type_name(obj) + "' object cannot be sliced");
+      error("unreachable slice");
     }
     case Expr::Call: {
       Value fn = eval(*e.args[0], scope);
@@ -2366,12 +2476,30 @@ Value Renderer::eval(const Expr& e, Scope& scope) {
 
 // ----- statements -----
 
-Value Renderer::make_macro(const Stmt& s) {
+Value Renderer::make_macro(const Stmt& s, Scope& where) {
   const Stmt* def = &s;
+  // A macro is a closure: defined inside a loop, a with block or another macro, it sees their
+  // variables (loop included). They are copied as they are now (Jinja2 reads them when the
+  // macro runs; the two differ only for a variable set between the definition and the call);
+  // the template's own variables are read when it runs, so it sees a later top-level set.
+  std::shared_ptr<Scope> closure;
+  for (Scope* sc = &where; sc && sc != root_; sc = sc->parent) {
+    if (!closure) {
+      closure = std::make_shared<Scope>();
+      closure->parent = root_;
+    }
+    for (const auto& var : sc->vars) {
+      const std::string& key = var.first;  // not a structured binding: clang 14 cannot capture one
+      if (!std::any_of(closure->vars.begin(), closure->vars.end(), [&](const auto& kv) { return kv.first == key; }))
+        closure->vars.emplace_back(key, var.second);
+    }
+  }
   Scope* root = root_;
-  return Value::function(s.text, [def, root](Renderer& r, CallArgs& args) {
+  return Value::function(s.text, [def, root, closure](Renderer& r, CallArgs& args) {
     Scope scope;
-    scope.parent = root;
+    scope.parent = closure ? closure.get() : root;
+    // The macro's own name, for recursion: the closure was copied before the macro existed.
+    if (closure) scope.set(def->text, r.callee());
     if (args.pos.size() > def->params.size())
       r.error("macro '" + def->text + "' takes " + std::to_string(def->params.size()) + " arguments (" +
               std::to_string(args.pos.size()) + " given)");
@@ -2512,7 +2640,7 @@ Flow Renderer::exec(const Stmt& s, Scope& scope) {
       scope.set(s.text, std::move(v));
       return Flow::Normal;
     }
-    case Stmt::Macro: scope.set(s.text, make_macro(s)); return Flow::Normal;
+    case Stmt::Macro: scope.set(s.text, make_macro(s, scope)); return Flow::Normal;
     case Stmt::Break: return Flow::Break;
     case Stmt::Continue: return Flow::Continue;
     case Stmt::FilterBlock: {
@@ -2524,13 +2652,17 @@ Flow Renderer::exec(const Stmt& s, Scope& scope) {
         eval_args(**it, 1, scope, args);
         v = apply_filter((*it)->name, std::move(v), args, scope);
       }
-      emit(py_str(v));
+      // Jinja2 emits a filter block's result as it is, and its output join takes only strings:
+      // a block filtered to a number or a list (`{% filter length %}`) fails.
+      if (!v.is_string()) error(std::string("a filter block must give a string, not '") + type_name(v) + "'");
+      emit(v.as_string());
       return Flow::Normal;
     }
     case Stmt::With: {
       Scope inner;
       inner.parent = &scope;
-      for (const auto& [name, x] : s.params) inner.set(name, eval(*x, inner));
+      // The values are computed outside the block: `{% with a = 1, b = a %}` reads the outer a.
+      for (const auto& [name, x] : s.params) inner.set(name, eval(*x, scope));
       return exec_body(s.bodies[0], inner);
     }
     case Stmt::Plain: return exec_body(s.bodies[0], scope);
@@ -2545,6 +2677,16 @@ namespace {
 // Jinja's "ignore case" key for sort, unique, min and max.
 Value sort_key(const Value& v, bool case_sensitive) {
   return v.is_string() && !case_sensitive ? Value::string(lower(v.as_string())) : v;
+}
+
+// Whether Python could put the value in a set (a tuple only of such values; not a list or dict).
+bool hashable(const Value& v) {
+  if (v.is_dict()) return v.is_namespace();
+  if (v.is_list() && !v.is_generator_like()) {
+    if (!v.is_tuple()) return false;
+    return std::all_of(v.items().begin(), v.items().end(), hashable);
+  }
+  return true;
 }
 
 }  // namespace
@@ -2583,7 +2725,7 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     if (v.is_undefined()) return Value::integer(0);
     if (v.is_string()) return Value::integer(static_cast<int64_t>(cp_length(v.as_string())));
     if (v.is_list() && !v.is_generator_like()) return Value::integer(static_cast<int64_t>(v.items().size()));
-    if (v.is_dict()) return Value::integer(static_cast<int64_t>(v.entries().size()));
+    if (v.is_dict() && !v.is_namespace()) return Value::integer(static_cast<int64_t>(v.entries().size()));
     error(std::string("object of type '") + (v.is_generator_like() ? "generator" : type_name(v)) + "' has no len()");
   }
   if (name == "list") {
@@ -2598,9 +2740,17 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     st.sort_keys = a.value(3, "sort_keys", Value::boolean(false)).truthy();
     a.done(4);
     if (!indent.is_none()) {
-      if (indent.type() != Value::Type::Int) error("tojson(): indent must be an integer");
-      st.indent = static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64));
+      // json.dumps: a string is the indent itself, an integer that many spaces (none if <= 0).
+      if (indent.is_string()) {
+        st.indent = indent.as_string();
+      } else if (indent.type() == Value::Type::Int || indent.type() == Value::Type::Bool) {
+        st.indent.assign(static_cast<size_t>(std::clamp<int64_t>(indent.as_int(), 0, 1024)), ' ');
+      } else {
+        error("tojson(): indent must be an integer or a string");
+      }
+      st.pretty = true;
       st.item_sep = ",";
+      st.max_bytes = opt_.max_output_bytes;
     }
     if (!separators.is_none()) {
       if (!separators.is_list() || separators.items().size() != 2 || !separators.items()[0].is_string() ||
@@ -2629,8 +2779,11 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     return Value::string(name == "lower" ? lower(s) : name == "upper" ? upper(s) : name == "capitalize" ? capitalize(s)
                                                                                                       : jinja_title(s));
   }
-  if (name == "replace") {
-    std::string from = a.str(0, "old"), to = a.str(1, "new");
+  if (name == "replace") {  // str(s).replace(str(old), str(new), count)
+    const Value* old_v = a.get(0, "old");
+    const Value* new_v = a.get(1, "new");
+    if (!old_v || !new_v) error("replace() needs the old and the new text");
+    const std::string from = py_str(*old_v), to = py_str(*new_v);
     Value count = a.value(2, "count", Value::none());
     a.done(3);
     std::string out = replace_all(require_str(v), from, to, count.is_none() ? -1 : to_index(*this, count, "count"));
@@ -2718,11 +2871,12 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
   }
   if (name == "items") {
     a.done(0);
-    if (v.is_undefined()) return Value::list();
-    if (!v.is_dict()) error(std::string("items(): a mapping is needed, not '") + type_name(v) + "'");
+    // Jinja's items is a generator function: even for undefined it gives a (true) generator.
+    if (v.is_undefined()) return Value::generator({});
+    if (!v.is_dict() || v.is_namespace()) error(std::string("items(): a mapping is needed, not '") + type_name(v) + "'");
     Value::List out;
     for (const auto& [k, x] : v.entries()) out.push_back(Value::list({Value::string(k), x}, true));
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "int" || name == "float") {
     Value def = a.value(0, "default", name == "int" ? Value::integer(0) : Value::number(0.0));
@@ -2770,13 +2924,40 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     const std::string method_name = method_v.is_string() ? method_v.as_string() : "";
     if (method_name != "common" && method_name != "ceil" && method_name != "floor")
       error("round(): method must be 'common', 'ceil' or 'floor'");
-    if (v.type() != Value::Type::Float && method_name == "common" && precision >= 0) return Value::integer(v.as_int());
+    if (v.type() != Value::Type::Float && method_name == "common") {
+      // Python's round(int, n) stays an int; a negative n rounds to a multiple of 10^-n, ties
+      // to even.
+      if (precision >= 0) return Value::integer(v.as_int());
+      const int64_t x = v.as_int();
+      if (precision < -19) return Value::integer(0);
+      if (precision == -19) {  // 10^19 does not fit: only 0 or an overflow
+        if (x > 5'000'000'000'000'000'000 || x < -5'000'000'000'000'000'000) checked(*this, true, 0);
+        return Value::integer(0);
+      }
+      int64_t m = 1;
+      for (int64_t k = 0; k < -precision; ++k) m *= 10;
+      int64_t q = x / m, r = x % m;
+      if (r < 0) {  // floor division
+        --q;
+        r += m;
+      }
+      if (r > m - r || (r == m - r && q % 2 != 0)) ++q;
+      int64_t out = 0;
+      const bool overflow = __builtin_mul_overflow(q, m, &out);
+      return Value::integer(checked(*this, overflow, out));
+    }
     if (method_name == "common" && precision >= 0 && std::isfinite(v.as_float())) {
       // Python rounds the exact binary value to the nearest decimal, ties to even (2.675 -> 2.67);
       // printf does the same.
       char buf[512];
       std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(std::min<int64_t>(precision, 300)), v.as_float());
       return Value::number(std::strtod(buf, nullptr));
+    }
+    if (method_name == "common" && std::isfinite(v.as_float())) {
+      // A negative precision: Python divides by 10^-n and rounds ties to even.
+      const double scale = std::pow(10.0, static_cast<double>(-precision));
+      if (std::isinf(scale)) return Value::number(std::copysign(0.0, v.as_float()));
+      return Value::number(std::nearbyint(v.as_float() / scale) * scale);
     }
     const double scale = std::pow(10.0, static_cast<double>(precision));
     const double x = v.as_float() * scale;
@@ -2808,6 +2989,8 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
       Value::List out, seen;
       for (const Value& x : items) {
         Value k = key(x);
+        // Jinja keeps a set of the keys seen: a list or a dict cannot be one.
+        if (!hashable(k)) error(std::string("unhashable type: '") + type_name(k) + "'");
         if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return py_eq(s, k); })) {
           seen.push_back(k);
           out.push_back(x);
@@ -2815,16 +2998,46 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
       }
       return Value::generator(std::move(out));
     }
-    auto less = [&](const Value& x, const Value& y) { return compare("<", key(x), key(y)); };
     if (name == "min" || name == "max") {
+      // Python's min(key=...) and max(key=...): a later item replaces the best one only when
+      // strictly smaller (larger), and a single item is never compared.
       if (items.empty()) return Value::undefined("No " + name + " item, sequence was empty.");
       const Value* best = &items[0];
-      for (const Value& x : items)
-        if (name == "min" ? less(x, *best) : less(*best, x)) best = &x;
+      Value best_key = key(*best);
+      for (size_t k = 1; k < items.size(); ++k) {
+        Value x_key = key(items[k]);
+        if (compare(name == "min" ? "<" : ">", x_key, best_key)) {
+          best = &items[k];
+          best_key = std::move(x_key);
+        }
+      }
       return *best;
     }
-    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) { return reverse ? less(y, x) : less(x, y); });
-    return Value::list(std::move(items));
+    // Jinja sorts by a list of keys, one per comma-separated attribute (just the item without
+    // one), and Python compares lists item by item with == before <: equal keys, even
+    // undefined ones, are never ordered.
+    std::vector<Value> attrs;
+    if (attr.is_string()) {
+      for (const std::string& part : py_split(attr.as_string(), Value::string(","), -1)) attrs.push_back(Value::string(part));
+    } else {
+      attrs.push_back(attr);
+    }
+    std::vector<std::pair<Value::List, size_t>> keyed;  // (keys, original index)
+    for (size_t k = 0; k < items.size(); ++k) {
+      Value::List keys;
+      for (const Value& at : attrs) keys.push_back(sort_key(at.is_none() ? items[k] : item_attr(items[k], at), case_sensitive));
+      keyed.emplace_back(std::move(keys), k);
+    }
+    auto less = [&](const Value::List& x, const Value::List& y) {
+      for (size_t k = 0; k < x.size(); ++k)
+        if (!py_eq(x[k], y[k])) return compare("<", x[k], y[k]);
+      return false;
+    };
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [&](const auto& x, const auto& y) { return reverse ? less(y.first, x.first) : less(x.first, y.first); });
+    Value::List sorted;
+    for (const auto& [keys, k] : keyed) sorted.push_back(items[k]);
+    return Value::list(std::move(sorted));
   }
   if (name == "sum") {
     Value attr = a.value(0, "attribute", Value::none());
@@ -2840,7 +3053,9 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     a.done(3);
     std::string ind = width.is_string() ? width.as_string()
                                         : std::string(static_cast<size_t>(std::clamp<int64_t>(to_index(*this, width, "width"), 0, 256)), ' ');
-    std::vector<std::string> lines = py_splitlines(require_str(v) + "\n");
+    // Jinja's indent starts with `s += "\n"`: anything but a string fails there.
+    if (!v.is_string()) error(std::string("indent(): expected a string, not '") + type_name(v) + "'");
+    std::vector<std::string> lines = py_splitlines(v.as_string() + "\n");
     std::string out;
     for (size_t k = 0; k < lines.size(); ++k) {
       if (k > 0) out += "\n";
@@ -2863,9 +3078,9 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     }
     return Value::integer(n);
   }
-  if (name == "safe") {
+  if (name == "safe") {  // Markup(value): a string
     a.done(0);
-    return v.is_undefined() ? Value::string("") : v;
+    return Value::string(py_str(v));
   }
   if (name == "e" || name == "escape" || name == "forceescape") {
     a.done(0);
@@ -2904,10 +3119,13 @@ bool Renderer::apply_test(const std::string& name, const Value& v, CallArgs& cal
   if (name == "float") return a.done(0), v.type() == T::Float;
   if (name == "number") return a.done(0), v.is_number();
   if (name == "string") return a.done(0), v.is_string();
-  if (name == "mapping") return a.done(0), v.is_dict();
-  if (name == "iterable") return a.done(0), v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
-  if (name == "sequence") return a.done(0), (v.is_list() && !v.is_generator_like()) || v.is_dict() || v.is_string() || v.is_undefined();
-  if (name == "callable") return a.done(0), v.type() == T::Function;
+  // A namespace() object is neither a mapping nor iterable.
+  const bool dict = v.is_dict() && !v.is_namespace();
+  if (name == "mapping") return a.done(0), dict;
+  if (name == "iterable") return a.done(0), v.is_list() || dict || v.is_string() || v.is_undefined();
+  if (name == "sequence") return a.done(0), (v.is_list() && !v.is_generator_like()) || dict || v.is_string() || v.is_undefined();
+  // Jinja's Undefined has a __call__ (that fails), so Python's callable() says yes.
+  if (name == "callable") return a.done(0), v.type() == T::Function || v.is_undefined();
   if (name == "odd" || name == "even") {
     a.done(0);
     if (v.type() != T::Int && v.type() != T::Bool) {
@@ -2938,11 +3156,9 @@ bool Renderer::apply_test(const std::string& name, const Value& v, CallArgs& cal
     if (v.type() == T::Bool) return v.as_bool() == o.as_bool();
     return false;
   }
-  if (name == "lower" || name == "upper") {
+  if (name == "lower" || name == "upper") {  // Jinja's str(value).islower() / .isupper()
     a.done(0);
-    if (!v.is_string()) error("the test '" + name + "' needs a string");
-    const std::string& s = v.as_string();
-    return name == "lower" ? lower(s) == s : upper(s) == s;
+    return py_is_case(v.is_undefined() ? std::string() : py_str(v), name == "lower");
   }
   if (name == "escaped") return a.done(0), false;
   error("unknown test '" + name + "'");
@@ -2978,11 +3194,21 @@ void add_globals(Scope& g) {
     return [ns](Renderer& r, CallArgs& a) {
       Value::Dict entries;
       if (a.pos.size() > 1) r.error(std::string(ns ? "namespace" : "dict") + "() takes at most one positional argument");
+      Value d = ns ? Value::name_space() : Value::dict();
       if (!a.pos.empty()) {
-        if (!a.pos[0].is_dict()) r.error(std::string(ns ? "namespace" : "dict") + "() takes a mapping");
-        entries = a.pos[0].entries();
+        // As Python's dict(): a mapping, or an iterable of key-value pairs (here with string keys).
+        const Value& src = a.pos[0];
+        if (src.is_dict() && !src.is_namespace()) {
+          d.mutable_entries() = src.entries();
+        } else {
+          for (const Value& pair : iterate(r, src)) {
+            Value::List kv = pair.is_list() && !pair.is_generator_like() ? pair.items() : iterate(r, pair);
+            if (kv.size() != 2) r.error("dictionary update sequence element has length " + std::to_string(kv.size()) + "; 2 is required");
+            if (!kv[0].is_string()) r.error("dictionary keys must be strings here");
+            d.set(kv[0].as_string(), kv[1]);
+          }
+        }
       }
-      Value d = ns ? Value::name_space(std::move(entries)) : Value::dict(std::move(entries));
       for (auto& [k, v] : a.kw) d.set(k, v);
       return d;
     };
@@ -3011,11 +3237,74 @@ void add_globals(Scope& g) {
 
 }  // namespace
 
+namespace {
+
+void collect_loads(const Expr* e, std::vector<std::string>& seen) {
+  if (!e) return;
+  if (e->kind == Expr::Name && std::find(seen.begin(), seen.end(), e->name) == seen.end()) seen.push_back(e->name);
+  for (const auto& a : e->args) collect_loads(a.get(), seen);
+  for (const auto& kw : e->kwargs) collect_loads(kw.second.get(), seen);
+}
+
+void first_uses(const Body& body, bool conditional, std::vector<std::string>& seen, std::vector<std::string>& hidden) {
+  auto store = [&](const std::string& name) {
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) return;
+    seen.push_back(name);
+    if (!conditional) hidden.push_back(name);
+  };
+  for (const auto& s : body) {
+    switch (s->kind) {
+      case Stmt::Output:
+      case Stmt::For: collect_loads(s->expr.get(), seen); break;  // a loop's body and filter are its own
+      case Stmt::If:
+        for (size_t k = 0; k < s->bodies.size(); ++k) {
+          if (k < s->conds.size()) collect_loads(s->conds[k].get(), seen);
+          first_uses(s->bodies[k], true, seen, hidden);
+        }
+        break;
+      case Stmt::Set:
+        collect_loads(s->expr.get(), seen);
+        if (!s->text.empty()) {  // `set ns.attr` reads ns
+          if (std::find(seen.begin(), seen.end(), s->targets[0]) == seen.end()) seen.push_back(s->targets[0]);
+        } else {
+          for (const auto& t : s->targets) store(t);
+        }
+        break;
+      case Stmt::SetBlock:
+      case Stmt::Macro: store(s->text); break;
+      case Stmt::FilterBlock:
+        for (const Expr* f = s->expr.get(); f; f = f->args[0].get())
+          for (size_t k = 1; k < f->args.size(); ++k) collect_loads(f->args[k].get(), seen);
+        break;
+      case Stmt::With:
+        for (const auto& p : s->params) collect_loads(p.second.get(), seen);
+        break;
+      default: break;
+    }
+  }
+}
+
+// Jinja2 compiles the template's top level into one Python function whose locals are the names
+// it assigns; loops, macros, with, filter and set blocks are nested functions that read those
+// locals. A local starts as the context's value only when the top level reads the name before
+// it first assigns it (or assigns it only inside an if); otherwise it starts undefined, so
+// `{% for m in messages %}{{ tools }}{% endfor %}{% set tools = ... %}` prints nothing for tools
+// even when the context has one. (The top level itself never reads such a name before assigning
+// it, so only the nested bodies see the difference.)
+std::vector<std::string> hidden_context_names(const Body& body) {
+  std::vector<std::string> seen, hidden;
+  first_uses(body, false, seen, hidden);
+  return hidden;
+}
+
+}  // namespace
+
 Template::Template(std::string_view source) {
   auto parsed = std::make_shared<Parsed>();
   Lexer lexer(source);
   Parser parser(lexer.run());
   parsed->body = parser.parse_template();
+  parsed->hidden = hidden_context_names(parsed->body);
   parsed_ = std::move(parsed);
 }
 
@@ -3030,6 +3319,7 @@ std::string Template::render(const Value& context, const RenderOptions& options)
   root.parent = &globals;
   if (context.is_dict())
     for (const auto& [k, v] : context.entries()) root.set(k, v);
+  for (const std::string& name : parsed_->hidden) root.set(name, Value::undefined("'" + name + "' is undefined"));
   Renderer r(options, &root);
   r.exec_body(parsed_->body, root);
   return std::move(r.out);
