@@ -31,7 +31,8 @@ int chat(int argc, char** argv) {
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
-        std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3] [--think on|off] [options]\n\n"
+        std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3]\n"
+                    "                  [--think on|off] [options]\n\n"
                     "Interactive chat. Type a message and press Enter; an empty line or EOF (Ctrl-D) ends.\n"
                     "The prompt format comes from the model's chat template (tokenizer.chat_template),\n"
                     "or --chat-template to override. -n is the limit per answer.\n\n%s",

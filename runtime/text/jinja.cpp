@@ -13,6 +13,7 @@
 #include <map>
 
 #include "common/error.hpp"
+#include "text/unicode.hpp"
 
 namespace moevk::text::jinja {
 
@@ -168,24 +169,6 @@ uint32_t decode_at(std::string_view s, size_t start, size_t end) {
   return cp;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 size_t cp_length(std::string_view s) { return code_points(s).size() - 1; }
 
 // Python's str.isspace.
@@ -262,7 +245,7 @@ std::string map_code_points(std::string_view s, F fn) {
       out += s[cps[k]];  // a byte that is not UTF-8 stays as it is
       continue;
     }
-    append_utf8(out, fn(decode_at(s, cps[k], cps[k + 1]), k));
+    utf8_append(out, fn(decode_at(s, cps[k], cps[k + 1]), k));
   }
   return out;
 }
@@ -855,7 +838,7 @@ class Lexer {
           int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           if (!hex(i + 1, n, cp) || cp > 0x10FFFF)
             syntax_error(line_, std::string("bad \\") + e + " escape in a string literal");
-          append_utf8(out, cp);
+          utf8_append(out, cp);
           i += static_cast<size_t>(n);
           break;
         }
@@ -864,7 +847,7 @@ class Lexer {
             int n = 0;
             while (n < 3 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7') cp = cp * 8 + (src_[i++] - '0'), ++n;
             --i;
-            append_utf8(out, cp);
+            utf8_append(out, cp);
           } else {
             out += '\\';  // unknown escapes stay as written
             out += e;
