@@ -1661,6 +1661,18 @@ class Renderer {
     out = std::move(saved);
     return text;
   }
+  // A block's filters (`{% filter a|b %}`, `{% set x | a %}`): parsed as a chain whose innermost
+  // filter has no subject; `v` goes in there and comes out of `last`.
+  Value apply_filter_chain(const Expr& last, Value v, Scope& scope) {
+    std::vector<const Expr*> chain;
+    for (const Expr* f = &last; f; f = f->args[0].get()) chain.push_back(f);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      CallArgs args;
+      eval_args(**it, 1, scope, args);
+      v = apply_filter((*it)->name, std::move(v), args, scope);
+    }
+    return v;
+  }
   void eval_args(const Expr& e, size_t first, Scope& scope, CallArgs& args) {
     for (size_t i = first; i < e.args.size(); ++i) args.pos.push_back(eval(*e.args[i], scope));
     for (const auto& [k, x] : e.kwargs) args.kw.emplace_back(k, eval(*x, scope));
@@ -2610,16 +2622,7 @@ Flow Renderer::exec(const Stmt& s, Scope& scope) {
     }
     case Stmt::SetBlock: {
       Value v = Value::string(capture(s.bodies[0], scope));
-      if (s.filter) {
-        // Apply the chain innermost first: the chain's deepest filter takes the body.
-        std::vector<const Expr*> chain;
-        for (const Expr* f = s.filter.get(); f; f = f->args[0].get()) chain.push_back(f);
-        for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-          CallArgs args;
-          eval_args(**it, 1, scope, args);
-          v = apply_filter((*it)->name, std::move(v), args, scope);
-        }
-      }
+      if (s.filter) v = apply_filter_chain(*s.filter, std::move(v), scope);
       scope.set(s.text, std::move(v));
       return Flow::Normal;
     }
@@ -2627,14 +2630,7 @@ Flow Renderer::exec(const Stmt& s, Scope& scope) {
     case Stmt::Break: return Flow::Break;
     case Stmt::Continue: return Flow::Continue;
     case Stmt::FilterBlock: {
-      Value v = Value::string(capture(s.bodies[0], scope));
-      std::vector<const Expr*> chain;
-      for (const Expr* f = s.expr.get(); f; f = f->args[0].get()) chain.push_back(f);
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-        CallArgs args;
-        eval_args(**it, 1, scope, args);
-        v = apply_filter((*it)->name, std::move(v), args, scope);
-      }
+      Value v = apply_filter_chain(*s.expr, Value::string(capture(s.bodies[0], scope)), scope);
       // Jinja2 emits a filter block's result as it is, and its output join takes only strings:
       // a block filtered to a number or a list (`{% filter length %}`) fails.
       if (!v.is_string()) error(std::string("a filter block must give a string, not '") + type_name(v) + "'");
@@ -2674,21 +2670,24 @@ bool hashable(const Value& v) {
 
 }  // namespace
 
-static Value walk_attribute(Renderer& r, const Value& v, const Value& attr, Value (Renderer::*get)(const Value&, const Value&)) {
-  if (attr.type() == Value::Type::Int) return (r.*get)(v, attr);
+// The item a filter's `attribute=` names: "a.b" walks into dicts, a part of digits indexes.
+static Value walk_attribute(Renderer& r, const Value& v, const Value& attr) {
+  if (attr.type() == Value::Type::Int) return r.get_item(v, attr);
   if (!attr.is_string()) r.error("an attribute name must be a string");
   Value cur = v;
   for (const std::string& part : py_split(attr.as_string(), Value::string("."), -1)) {
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ascii_digit);
-    cur = (r.*get)(cur, digits ? Value::integer(std::stoll(part)) : Value::string(part));
+    int64_t index = 0;
+    auto parsed = std::from_chars(part.data(), part.data() + part.size(), index);
+    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ascii_digit);
+    if (digits && parsed.ec != std::errc()) r.error("attribute index out of range: " + part);
+    cur = r.get_item(cur, digits ? Value::integer(index) : Value::string(part));
   }
   return cur;
 }
 
 Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_args, Scope& scope) {
   Args a(*this, call_args, name.c_str());
-  auto get_item_fn = &Renderer::get_item;
-  auto item_attr = [&](const Value& x, const Value& attr) { return walk_attribute(*this, x, attr, get_item_fn); };
+  auto item_attr = [&](const Value& x, const Value& attr) { return walk_attribute(*this, x, attr); };
   auto require_str = [&](const Value& x) -> std::string {
     if (x.is_undefined()) return "";
     return py_str(x);
@@ -2697,7 +2696,6 @@ Value Renderer::apply_filter(const std::string& name, Value v, CallArgs& call_ar
     if (x.is_generator_like()) return x.items();
     return iterate(*this, x);
   };
-  (void)scope;
   if (name == "trim") {
     Value chars = a.value(0, "chars", Value::none());
     a.done(1);
