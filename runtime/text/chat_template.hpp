@@ -64,6 +64,22 @@ class ChatTemplate {
   std::string apply(const std::vector<Message>& messages, bool add_generation_prompt,
                     const std::vector<ChatVariable>& variables = {}) const;
 
+  // The same for a conversation given as JSON text, in the form transformers' apply_chat_template
+  // and OpenAI's chat API take: `messages_json` an array of objects, each with a string "role" and
+  // whatever else the template reads ("content" as a string, null or a list of parts;
+  // "tool_calls" [{"id", "type": "function", "function": {"name", "arguments"}}],
+  // "tool_call_id", "name", "reasoning_content"). `tools_json`: empty or "null" (tools=None), or
+  // an array of tool definitions ({"type": "function", "function": {"name", "description",
+  // "parameters"}}). `variables_json`: empty, or an object whose members become template
+  // variables (vLLM's chat_template_kwargs: {"enable_thinking": false}, Llama-3.1's
+  // {"date_string": "..."}); they may not name messages, tools, add_generation_prompt, bos_token
+  // or eos_token, nor repeat one of `variables`. JSON objects keep their key order, as Python's
+  // json.loads does, so `tojson` writes them back as transformers would.
+  // Throws MOEVK_ERROR_INVALID_ARGUMENT for JSON that is not well formed (naming which argument
+  // and where), of the wrong shape or nested deeper than 64 levels; rendering fails as apply's.
+  std::string apply_json(std::string_view messages_json, bool add_generation_prompt, std::string_view tools_json = {},
+                         std::string_view variables_json = {}, const std::vector<ChatVariable>& variables = {}) const;
+
   // "chatml", "mistral" or "llama3" for an override; "model" for a template from the file.
   const char* name() const { return name_.c_str(); }
 

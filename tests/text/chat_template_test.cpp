@@ -25,33 +25,65 @@ std::vector<Message> messages_of(const nlohmann::json& j) {
   return messages;
 }
 
+// Messages of a role and a string content only: what ChatTemplate::apply (and the C API's
+// message structs) can express.
+bool plain_messages(const nlohmann::json& messages) {
+  for (const auto& m : messages)
+    if (m.size() != 2 || !m.contains("role") || !m.contains("content") || !m["content"].is_string()) return false;
+  return true;
+}
+
+// Every case through apply_json (the conversation, tools and variables as the JSON text the
+// generator rendered from), and the plain ones through apply as well.
 TEST(ChatTemplate, MatchesJinjaRenderingOfRealTemplates) {
   nlohmann::json templates = load_json("chat_templates.json");
-  nlohmann::json expected = load_json("expected_chat.json");
-  ASSERT_GE(expected["cases"].size(), 200u);
+  // Ordered, so that objects keep the key order Jinja2 saw (tojson writes them back).
+  const std::string expected_text =
+      testdata::read_text_file(std::string(MOEVK_TEST_DATA_DIR) + "/text/expected_chat.json");
+  ASSERT_FALSE(expected_text.empty());
+  const nlohmann::ordered_json expected = nlohmann::ordered_json::parse(expected_text);
+  ASSERT_GE(expected["cases"].size(), 400u);
+  int plain = 0, with_tools = 0;
   for (const auto& c : expected["cases"]) {
     std::string name = c["template"];
     SCOPED_TRACE(name + " / " + c["conversation"].get<std::string>() +
                  (c["add_generation_prompt"].get<bool>() ? " + generation prompt" : ""));
     ChatTemplate chat(templates[name].get<std::string>());
+    const bool add_generation_prompt = c["add_generation_prompt"];
+    const std::string messages_json = c["messages"].dump();
+    const std::string tools_json = c["tools"].dump();
+    const std::string variables_json = c["variables"].dump();
+    auto render_json = [&] { return chat.apply_json(messages_json, add_generation_prompt, tools_json, variables_json); };
+    const bool is_plain = plain_messages(c["messages"]) && c["tools"].is_null();
     std::vector<ChatVariable> variables;
-    const nlohmann::json given = c.value("variables", nlohmann::json::object());
-    for (const auto& [k, v] : given.items()) {
-      ASSERT_TRUE(v.is_boolean()) << k;
-      variables.push_back({k, ChatVariable::Kind::Bool, v.get<bool>(), {}});
-    }
-    std::vector<Message> messages = messages_of(c["messages"]);
+    for (const auto& [k, v] : c["variables"].items())
+      variables.push_back(v.is_boolean() ? ChatVariable{k, ChatVariable::Kind::Bool, v.get<bool>(), {}}
+                                         : ChatVariable{k, ChatVariable::Kind::String, false, v.get<std::string>()});
+    auto render_plain = [&] {
+      std::vector<Message> messages;
+      for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+      return chat.apply(messages, add_generation_prompt, variables);
+    };
+    plain += is_plain;
+    with_tools += !c["tools"].is_null();
     if (c["error"].get<bool>()) {
-      try {
-        chat.apply(messages, c["add_generation_prompt"], variables);
-        ADD_FAILURE() << "the real template rejects this conversation";
-      } catch (const Error& e) {
-        EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER);
+      for (int way = 0; way < (is_plain ? 2 : 1); ++way) {
+        try {
+          way == 0 ? render_json() : render_plain();
+          ADD_FAILURE() << "the real template rejects this conversation" << (way ? " (apply)" : " (apply_json)");
+        } catch (const Error& e) {
+          EXPECT_EQ(e.status(), MOEVK_ERROR_TOKENIZER) << e.what();
+        }
       }
     } else {
-      EXPECT_EQ(chat.apply(messages, c["add_generation_prompt"], variables), c["expected"].get<std::string>());
+      EXPECT_EQ(render_json(), c["expected"].get<std::string>());
+      if (is_plain) {
+        EXPECT_EQ(render_plain(), c["expected"].get<std::string>()) << "(apply)";
+      }
     }
   }
+  EXPECT_GE(plain, 200);
+  EXPECT_GE(with_tools, 100);
 }
 
 TEST(ChatTemplate, EveryRealTemplateParses) {
@@ -78,7 +110,9 @@ TEST(ChatTemplate, NamesRenderAsTheTemplatesTheyStandFor) {
     int compared = 0;
     for (const auto& c : expected["cases"]) {
       const std::string conversation = c["conversation"];
-      if (c["template"] != model || c["error"].get<bool>() || !c["variables"].empty()) continue;
+      if (c["template"] != model || c["error"].get<bool>() || !c["variables"].empty() || !c["tools"].is_null() ||
+          !plain_messages(c["messages"]))
+        continue;
       // Qwen3 writes an empty <think> block into an answer that follows the last question.
       if (std::string(name) == "chatml" && (conversation.find("thinking") != std::string::npos ||
                                             conversation == "tool_turn" || conversation == "ends_with_assistant"))
@@ -145,6 +179,68 @@ TEST(ChatTemplate, VariablesReachTheTemplate) {
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   EXPECT_EQ(qwen3.apply(messages, true, {{"enable_thinking", ChatVariable::Kind::Bool, true, {}}}),
             qwen3.apply(messages, true));
+}
+
+// apply_json's inputs are the caller's text: each malformed or misshapen one is an
+// MOEVK_ERROR_INVALID_ARGUMENT that names the argument, never a crash or a template error.
+TEST(ChatTemplate, JsonInputsAreChecked) {
+  ChatTemplate chat("chatml");
+  const std::string ok = R"([{"role": "user", "content": "Hi"}])";
+  EXPECT_EQ(chat.apply_json(ok, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(chat.apply_json(ok, true, "null", "{}"), chat.apply_json(ok, true));
+  EXPECT_EQ(chat.apply_json(ok, true, "", R"({"enable_thinking": false})"),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  std::string deep = "[{\"role\": \"user\", \"content\": \"x\", \"deep\": " + std::string(100, '[') +
+                     std::string(100, ']') + "}]";
+  const struct {
+    std::string messages, tools, variables, says;
+  } bad[] = {
+      {"", "", "", "messages_json is not JSON"},
+      {R"([{"role": "user", "content": "Hi"})", "", "", "messages_json is not JSON"},
+      {R"({"role": "user"})", "", "", "not a JSON array"},
+      {R"([{"content": "Hi"}])", "", "", "message 0 is not an object with a string \"role\""},
+      {R"([{"role": "user", "content": "a"}, "user"])", "", "", "message 1"},
+      {R"([{"role": 7}])", "", "", "message 0"},
+      {ok, "{", "", "tools_json is not JSON"},
+      {ok, R"({"type": "function"})", "", "tools_json is not a JSON array"},
+      {ok, "", "[true]", "variables_json is not a JSON object"},
+      {ok, "", "{\"enable_thinking\": fals}", "variables_json is not JSON"},
+      {ok, "", R"({"messages": []})", "\"messages\", which has its own parameter"},
+      {ok, "", R"({"bos_token": "<s>"})", "\"bos_token\", which has its own parameter"},
+      {ok, "", R"({"add_generation_prompt": false})", "its own parameter"},
+      {deep, "", "", "messages_json nests deeper than 64 levels"},
+      {R"([{"role": "user", "content": "x", "n": 18446744073709551615}])", "", "", "18446744073709551615"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.messages.substr(0, 60) + " | " + b.tools + " | " + b.variables);
+    try {
+      chat.apply_json(b.messages, true, b.tools, b.variables);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), MOEVK_ERROR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find(b.says), std::string::npos) << e.what();
+    }
+  }
+  // A variable given both ways is refused rather than one silently winning.
+  try {
+    chat.apply_json(ok, true, "", R"({"enable_thinking": true})", {{"enable_thinking", ChatVariable::Kind::Bool, false, {}}});
+    ADD_FAILURE() << "accepted enable_thinking twice";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a second time"), std::string::npos) << e.what();
+  }
+  // Values reach the template with their JSON types, and objects keep their key order.
+  ChatTemplate echo("{{ messages[0].extra | tojson }}|{{ n + 1 }}|{{ f * 2 }}|{{ none is none }}|{{ tools[0].z }}");
+  EXPECT_EQ(echo.apply_json(R"([{"role": "user", "extra": {"z": 1, "a": [true, null, 1.5, "\u00e9"]}}])", false,
+                            R"([{"z": "last"}])", R"({"n": 41, "f": 0.25, "none": null})"),
+            R"({"z": 1, "a": [true, null, 1.5, "é"]}|42|0.5|True|last)");
+  // A repeated key keeps its first place and its last value, as in Python's json.loads.
+  EXPECT_EQ(ChatTemplate("{{ messages[0] | tojson }}").apply_json(R"([{"role": "u", "a": 1, "b": 2, "a": 3}])", false),
+            R"({"role": "u", "a": 3, "b": 2})");
+  // A wide object is read in linear time (no quadratic key checks): 200,000 keys.
+  std::string wide = "[{\"role\": \"user\", \"content\": \"x\", \"w\": {";
+  for (int i = 0; i < 200000; ++i) wide += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  wide += "}}]";
+  EXPECT_EQ(chat.apply_json(wide, false), "<|im_start|>user\nx<|im_end|>\n");
 }
 
 TEST(ChatTemplate, RealVocabularyTemplatesAndTokens) {
