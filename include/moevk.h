@@ -173,6 +173,15 @@ typedef struct moevk_chat_params {
                                   false or true. Qwen3's templates (and "chatml") read it: false writes an
                                   empty <think></think> block after the generation prompt, so the model
                                   answers without reasoning first */
+  /* Added after the first moevk_chat_params (older, smaller structs take the defaults): */
+  const char* tools_json;      /* NULL (default): tools=None; else a JSON array of tool definitions in
+                                  OpenAI's form, [{"type": "function", "function": {"name", "description",
+                                  "parameters": a JSON schema}}], which templates with tool support (Qwen3,
+                                  Qwen3-Coder, Mistral v3, Llama-3.1) write into the prompt */
+  const char* variables_json;  /* NULL (default): none; else a JSON object whose members become template
+                                  variables, as vLLM's chat_template_kwargs ({"date_string": "07 Dec 2026"}
+                                  for Llama-3.1). It may not set messages, tools, add_generation_prompt,
+                                  bos_token or eos_token, nor enable_thinking when that field is set */
 } moevk_chat_params;
 /* Thread-safe. */
 MOEVK_API moevk_chat_params moevk_chat_default_params(void);
@@ -180,6 +189,17 @@ MOEVK_API moevk_chat_params moevk_chat_default_params(void);
 MOEVK_API moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moevk_chat_message* messages,
                                                       size_t n_messages, const moevk_chat_params* params,
                                                       char** prompt_out);
+/* The same for a conversation given as JSON text, the messages of transformers' apply_chat_template
+ * and OpenAI's chat API: an array of objects, each with a string "role" and what the template reads
+ * of the rest: "content" (a string, null, or a list of parts), "tool_calls" ([{"id", "type":
+ * "function", "function": {"name", "arguments": an object or a JSON string}}]), "tool_call_id" and
+ * "name" on tool results, "reasoning_content" (Qwen3). Objects keep their key order, so tojson in a
+ * template writes arguments and schemas back as given. MOEVK_ERROR_INVALID_ARGUMENT for JSON that
+ * does not parse (the message says which argument and where), is not of that shape, or nests deeper
+ * than 64 levels; MOEVK_ERROR_TOKENIZER as moevk_chat_apply_template. Result freed with
+ * moevk_free_string. */
+MOEVK_API moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char* messages_json,
+                                                      const moevk_chat_params* params, char** prompt_out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Contexts: a KV cache and the recorded forward steps. Every call on a context is one thread  */

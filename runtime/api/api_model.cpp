@@ -136,16 +136,21 @@ moevk_chat_params moevk_chat_default_params(void) {
   return p;
 }
 
-moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moevk_chat_message* messages,
-                                            size_t n_messages, const moevk_chat_params* params, char** prompt_out) {
-  if (!model || (!messages && n_messages) || !prompt_out)
-    return invalid_argument("moevk_chat_apply_template_with: NULL argument");
+}  // extern "C"
+
+namespace {
+
+// The chat entry points' shared body: parameters checked, the template chosen, and `render`
+// called with it and the template variables the fields ask for.
+template <class Render>
+moevk_status with_chat_template(const moevk_model* model, const moevk_chat_params* params, const char* fn,
+                                Render&& render) {
   moevk_chat_params p = moevk_chat_default_params();
   if (params && !moevk::api::copy_params(*params, p))
-    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_apply_template_with: params->struct_size",
+    return moevk::api::struct_size_error<moevk_chat_params>((std::string(fn) + ": params->struct_size").c_str(),
                                                             params->struct_size);
   if (p.enable_thinking < -1 || p.enable_thinking > 1)
-    return invalid_argument(("moevk_chat_apply_template_with: enable_thinking is " + std::to_string(p.enable_thinking) +
+    return invalid_argument((std::string(fn) + ": enable_thinking is " + std::to_string(p.enable_thinking) +
                              ", not -1 (unset), 0 or 1")
                                 .c_str());
   return guard(
@@ -158,18 +163,58 @@ moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moev
                              "--chat-template chatml|mistral|llama3");
         auto piece = [&](int32_t id) { return id >= 0 ? tok.token_to_piece(id) : std::string(); };
         moevk::text::ChatTemplate tmpl(source, piece(tok.bos_id()), piece(tok.eos_id()));
-        std::vector<moevk::text::Message> msgs;
-        for (size_t i = 0; i < n_messages; ++i) {
-          if (!messages[i].role || !messages[i].content)
-            throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "chat message " + std::to_string(i) + " has a NULL field");
-          msgs.push_back({messages[i].role, messages[i].content});
-        }
         std::vector<moevk::text::ChatVariable> variables;
         if (p.enable_thinking >= 0)
           variables.push_back({"enable_thinking", moevk::text::ChatVariable::Kind::Bool, p.enable_thinking == 1, {}});
-        *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, p.add_generation_prompt != 0, variables));
+        render(tmpl, p, variables);
       },
       model->last_error);
+}
+
+}  // namespace
+
+extern "C" {
+
+moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moevk_chat_message* messages,
+                                            size_t n_messages, const moevk_chat_params* params, char** prompt_out) {
+  if (!model || (!messages && n_messages) || !prompt_out)
+    return invalid_argument("moevk_chat_apply_template_with: NULL argument");
+  return with_chat_template(model, params, "moevk_chat_apply_template_with", [&](const auto& tmpl, const auto& p,
+                                                                                 const auto& variables) {
+    std::vector<moevk::text::Message> msgs;
+    for (size_t i = 0; i < n_messages; ++i) {
+      if (!messages[i].role || !messages[i].content)
+        throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "chat message " + std::to_string(i) + " has a NULL field");
+      msgs.push_back({messages[i].role, messages[i].content});
+    }
+    if (!p.tools_json && !p.variables_json) {
+      *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, p.add_generation_prompt != 0, variables));
+      return;
+    }
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& m : msgs) list.push_back({{"role", m.role}, {"content", m.content}});
+    // dump throws on content that is not UTF-8: say so as the caller's error.
+    std::string messages_json;
+    try {
+      messages_json = list.dump();
+    } catch (const nlohmann::json::exception&) {
+      throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "a chat message is not valid UTF-8");
+    }
+    *prompt_out = moevk::api::to_c_string(tmpl.apply_json(messages_json, p.add_generation_prompt != 0,
+                                                          p.tools_json ? p.tools_json : "",
+                                                          p.variables_json ? p.variables_json : "", variables));
+  });
+}
+
+moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char* messages_json,
+                                            const moevk_chat_params* params, char** prompt_out) {
+  if (!model || !messages_json || !prompt_out) return invalid_argument("moevk_chat_apply_template_json: NULL argument");
+  return with_chat_template(model, params, "moevk_chat_apply_template_json", [&](const auto& tmpl, const auto& p,
+                                                                                 const auto& variables) {
+    *prompt_out = moevk::api::to_c_string(tmpl.apply_json(messages_json, p.add_generation_prompt != 0,
+                                                          p.tools_json ? p.tools_json : "",
+                                                          p.variables_json ? p.variables_json : "", variables));
+  });
 }
 
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,

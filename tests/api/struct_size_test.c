@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   CHECK(st == MOEVK_OK, "load: %s", moevk_last_error());
   if (st != MOEVK_OK) return 1;
 
-  /* moevk_chat_apply_template_with: refused before rendering, nothing returned. */
+  /* moevk_chat_apply_template_with and _json: refused before rendering, nothing returned. */
   const size_t chat_sizes[2] = {0, FIRST_LAYOUT(moevk_chat_params, enable_thinking) - 1};
   const moevk_chat_message hello = {"user", "hello"};
   for (int i = 0; i < 2; ++i) {
@@ -99,6 +99,11 @@ int main(int argc, char** argv) {
           "chat template with struct_size %zu", chat_sizes[i]);
     CHECK(prompt_text == NULL, "chat template with struct_size %zu returned a prompt", chat_sizes[i]);
     CHECK_MESSAGE(moevk_last_error(), "moevk_chat_params", "params->struct_size");
+    CHECK(moevk_chat_apply_template_json(model, "[{\"role\": \"user\", \"content\": \"hello\"}]", &chp,
+                                         &prompt_text) == MOEVK_ERROR_INVALID_ARGUMENT,
+          "chat template (JSON) with struct_size %zu", chat_sizes[i]);
+    CHECK(prompt_text == NULL, "chat template (JSON) with struct_size %zu returned a prompt", chat_sizes[i]);
+    CHECK_MESSAGE(moevk_last_error(), "moevk_chat_apply_template_json", "params->struct_size");
   }
   {
     moevk_chat_params chp = moevk_chat_default_params();

@@ -1,0 +1,183 @@
+// The chat-template entry points of the C API with tool use: moevk_chat_apply_template_json
+// and the tools_json / variables_json fields of moevk_chat_params, on a file whose template is
+// Qwen3's real one, against the Jinja2 renderings of tests/data/text/expected_chat.json.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "moevk.h"
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+class ChatApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string data = MOEVK_TEST_DATA_DIR;
+    dir_ = std::string(::testing::TempDir()) + "/chat-api-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir_ + "/hf");
+    for (const char* f : {"config.json", "model.safetensors"})
+      std::filesystem::copy_file(data + "/hf/qwen2moe-tiny/" + f, dir_ + "/hf/" + f,
+                                 std::filesystem::copy_options::overwrite_existing);
+    // A byte-level BPE of a few tokens carries the template into the file.
+    write_file(dir_ + "/hf/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3},
+        "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})");
+    const auto templates = nlohmann::json::parse(read_file(data + "/text/chat_templates.json"));
+    write_file(dir_ + "/hf/tokenizer_config.json", nlohmann::json{{"chat_template", templates["qwen3"]}}.dump());
+    expected_ = nlohmann::ordered_json::parse(read_file(data + "/text/expected_chat.json"));
+    const std::string gguf = dir_ + "/qwen3-template.gguf";
+    moevk_convert_params cp = moevk_convert_default_params();
+    const std::string hf = dir_ + "/hf";
+    cp.hf_dir = hf.c_str();
+    cp.output_path = gguf.c_str();
+    ASSERT_EQ(moevk_convert(&cp), MOEVK_OK) << moevk_last_error();
+    ASSERT_EQ(moevk_model_load(gguf.c_str(), nullptr, &model_), MOEVK_OK) << moevk_last_error();
+  }
+  static void TearDownTestSuite() {
+    moevk_model_free(model_);
+    model_ = nullptr;
+    std::filesystem::remove_all(dir_);
+  }
+  // The Jinja2 rendering of Qwen3's template for a conversation of expected_chat.json.
+  static const nlohmann::ordered_json& find_case(const std::string& conversation, bool generation_prompt) {
+    for (const auto& c : expected_["cases"])
+      if (c["template"] == "qwen3" && c["conversation"] == conversation && c["add_generation_prompt"] == generation_prompt)
+        return c;
+    ADD_FAILURE() << "no case " << conversation;
+    static const nlohmann::ordered_json none;
+    return none;
+  }
+  static std::string take(char* s) {
+    std::string out = s ? s : "";
+    moevk_free_string(s);
+    return out;
+  }
+
+  static inline moevk_model* model_ = nullptr;
+  static inline std::string dir_;
+  static inline nlohmann::ordered_json expected_;
+};
+
+TEST_F(ChatApi, JsonConversationsWithToolsRenderAsTransformers) {
+  int compared = 0;
+  for (const char* conversation : {"tools_user", "tools_call", "tools_call_string_arguments", "tools_parallel_calls",
+                                   "reasoning_content", "tools_history_without_tools"}) {
+    for (bool generation_prompt : {false, true}) {
+      SCOPED_TRACE(std::string(conversation) + (generation_prompt ? " + generation prompt" : ""));
+      const auto& c = find_case(conversation, generation_prompt);
+      ASSERT_FALSE(c["error"].get<bool>());
+      const std::string messages = c["messages"].dump(), tools = c["tools"].dump();
+      moevk_chat_params p = moevk_chat_default_params();
+      p.add_generation_prompt = generation_prompt;
+      p.tools_json = c["tools"].is_null() ? nullptr : tools.c_str();
+      char* prompt = nullptr;
+      ASSERT_EQ(moevk_chat_apply_template_json(model_, messages.c_str(), &p, &prompt), MOEVK_OK)
+          << moevk_model_last_error(model_);
+      EXPECT_EQ(take(prompt), c["expected"].get<std::string>());
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 12);
+}
+
+// The message structs take tools and variables too.
+TEST_F(ChatApi, MessageStructsTakeToolsAndVariables) {
+  const auto& c = find_case("tools_user", true);
+  const std::string tools = c["tools"].dump();
+  moevk_chat_message messages[2] = {{"system", "You are terse."}, {"user", "Weather in Paris, and 2+2.5?"}};
+  moevk_chat_params p = moevk_chat_default_params();
+  p.tools_json = tools.c_str();
+  char* prompt = nullptr;
+  ASSERT_EQ(moevk_chat_apply_template_with(model_, messages, 2, &p, &prompt), MOEVK_OK) << moevk_last_error();
+  EXPECT_EQ(take(prompt), c["expected"].get<std::string>());
+
+  // enable_thinking through variables_json is the same as through its field.
+  const auto& no_think = find_case("system_user/no_think", true);
+  moevk_chat_message plain[2] = {{"system", "You are terse."}, {"user", "What is 2+2?"}};
+  moevk_chat_params v = moevk_chat_default_params();
+  v.variables_json = R"({"enable_thinking": false})";
+  ASSERT_EQ(moevk_chat_apply_template_with(model_, plain, 2, &v, &prompt), MOEVK_OK) << moevk_last_error();
+  EXPECT_EQ(take(prompt), no_think["expected"].get<std::string>());
+  moevk_chat_params f = moevk_chat_default_params();
+  f.enable_thinking = 0;
+  ASSERT_EQ(moevk_chat_apply_template_with(model_, plain, 2, &f, &prompt), MOEVK_OK) << moevk_last_error();
+  EXPECT_EQ(take(prompt), no_think["expected"].get<std::string>());
+}
+
+// A caller built against the first moevk_chat_params has no tools_json or variables_json: what
+// lies past its struct_size is never read.
+TEST_F(ChatApi, OlderParamsLeaveTheNewFieldsUnread) {
+  moevk_chat_params p = moevk_chat_default_params();
+  p.struct_size = offsetof(moevk_chat_params, enable_thinking) + sizeof p.enable_thinking;
+  p.tools_json = "not JSON at all";
+  p.variables_json = "{";
+  char* prompt = nullptr;
+  const char* messages = R"([{"role": "user", "content": "What is 2+2?"}])";
+  ASSERT_EQ(moevk_chat_apply_template_json(model_, messages, &p, &prompt), MOEVK_OK) << moevk_last_error();
+  EXPECT_EQ(take(prompt), find_case("user_only", true)["expected"].get<std::string>());
+}
+
+// Bad JSON is the caller's error, named; the model stays usable.
+TEST_F(ChatApi, BadJsonIsAnInvalidArgument) {
+  const char* good = R"([{"role": "user", "content": "Hi"}])";
+  struct Case {
+    const char* messages;
+    const char* tools;
+    const char* variables;
+    int enable_thinking;
+    const char* says;
+  } cases[] = {
+      {"[{\"role\": \"user\"", nullptr, nullptr, -1, "messages_json is not JSON"},
+      {R"({"role": "user"})", nullptr, nullptr, -1, "not a JSON array"},
+      {good, "{\"type\": 1}", nullptr, -1, "tools_json is not a JSON array"},
+      {good, "[", nullptr, -1, "tools_json is not JSON"},
+      {good, nullptr, "[]", -1, "variables_json is not a JSON object"},
+      {good, nullptr, R"({"tools": []})", -1, "its own parameter"},
+      {good, nullptr, R"({"enable_thinking": true})", 0, "a second time"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.says);
+    moevk_chat_params p = moevk_chat_default_params();
+    p.tools_json = c.tools;
+    p.variables_json = c.variables;
+    p.enable_thinking = c.enable_thinking;
+    char* prompt = nullptr;
+    EXPECT_EQ(moevk_chat_apply_template_json(model_, c.messages, &p, &prompt), MOEVK_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(prompt, nullptr);
+    EXPECT_NE(std::strstr(moevk_last_error(), c.says), nullptr) << moevk_last_error();
+    EXPECT_NE(std::strstr(moevk_model_last_error(model_), c.says), nullptr) << moevk_model_last_error(model_);
+  }
+  char* prompt = nullptr;
+  EXPECT_EQ(moevk_chat_apply_template_json(model_, nullptr, nullptr, &prompt), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_chat_apply_template_json(nullptr, good, nullptr, &prompt), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_chat_apply_template_json(model_, good, nullptr, nullptr), MOEVK_ERROR_INVALID_ARGUMENT);
+  // A content that is not UTF-8 cannot become JSON for the tools path.
+  moevk_chat_message bad_utf8 = {"user", "\xff\xfe"};
+  moevk_chat_params p = moevk_chat_default_params();
+  p.tools_json = "[]";
+  EXPECT_EQ(moevk_chat_apply_template_with(model_, &bad_utf8, 1, &p, &prompt), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(moevk_last_error(), "UTF-8"), nullptr) << moevk_last_error();
+  // Still usable.
+  ASSERT_EQ(moevk_chat_apply_template_json(model_, good, nullptr, &prompt), MOEVK_OK) << moevk_last_error();
+  EXPECT_EQ(take(prompt), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
+}  // namespace
