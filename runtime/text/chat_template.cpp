@@ -1,10 +1,7 @@
 #include "text/chat_template.hpp"
 
-#include <unordered_map>
-
-#include <nlohmann/json.hpp>
-
 #include "common/error.hpp"
+#include "common/ordered_json.hpp"
 #include "text/jinja.hpp"
 
 namespace moevk::text {
@@ -56,96 +53,40 @@ constexpr const char* kLlama3 =
 
 using jinja::Value;
 
-// JSON nested deeper than this is refused: tool schemas nest a few levels, and the values are
-// walked (and freed) recursively.
-constexpr size_t kMaxJsonDepth = 64;
+using json = nlohmann::ordered_json;
 
-// Builds template values straight from nlohmann's SAX events: one pass, linear in the text (a
-// DOM of ordered_json would look up every key of an object among the keys before it), objects
-// in their key order with a repeated key keeping its first place and its last value, as
-// Python's json.loads builds a dict.
-class ValueBuilder {
- public:
-  explicit ValueBuilder(const char* what) : what_(what) {}
-
-  bool null() { return put(Value::none()); }
-  bool boolean(bool b) { return put(Value::boolean(b)); }
-  bool number_integer(int64_t i) { return put(Value::integer(i)); }
-  bool number_unsigned(uint64_t u) {
-    if (u <= uint64_t(INT64_MAX)) return put(Value::integer(int64_t(u)));
-    return refuse("holds the integer " + std::to_string(u) + ", beyond the 64-bit integers templates compute with");
-  }
-  bool number_float(double f, const std::string&) { return put(Value::number(f)); }
-  bool string(std::string& s) { return put(Value::string(std::move(s))); }
-  bool binary(nlohmann::json::binary_t&) { return refuse("holds a binary value"); }
-  bool start_object(size_t) { return open(Value::dict()); }
-  bool key(std::string& k) {
-    stack_.back().key = std::move(k);
-    return true;
-  }
-  bool end_object() { return close(); }
-  bool start_array(size_t) { return open(Value::list()); }
-  bool end_array() { return close(); }
-  bool parse_error(size_t, const std::string&, const nlohmann::json::exception& e) {
-    error_ = std::string(what_) + " is not JSON: " + e.what();
-    return false;
-  }
-
-  // The value parsed; throws MOEVK_ERROR_INVALID_ARGUMENT for text that is not JSON or that
-  // the builder refused.
-  static Value parse(std::string_view text, const char* what) {
-    ValueBuilder builder(what);
-    const bool ok = nlohmann::json::sax_parse(text, &builder);
-    if (!ok || !builder.error_.empty())
-      fail(MOEVK_ERROR_INVALID_ARGUMENT, builder.error_.empty() ? std::string(what) + " is not JSON" : builder.error_);
-    return std::move(builder.result_);
-  }
-
- private:
-  struct Frame {
-    Value value;
-    std::string key;
-    std::unordered_map<std::string, size_t> index;  // objects: key -> entry
-  };
-
-  bool refuse(const std::string& why) {
-    error_ = std::string(what_) + " " + why;
-    return false;
-  }
-  bool put(Value v) {
-    if (stack_.empty()) {
-      result_ = std::move(v);
-      return true;
+// Template values from JSON (its depth already bounded by parse_ordered_json).
+Value value_of(const json& j, const char* what) {
+  switch (j.type()) {
+    case json::value_t::null: return Value::none();
+    case json::value_t::boolean: return Value::boolean(j.get<bool>());
+    case json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      if (u <= uint64_t(INT64_MAX)) return Value::integer(int64_t(u));
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + " holds the integer " + std::to_string(u) +
+                                              ", beyond the 64-bit integers templates compute with");
     }
-    Frame& f = stack_.back();
-    if (f.value.is_list()) {
-      f.value.push(std::move(v));
-      return true;
+    case json::value_t::number_float: return Value::number(j.get<double>());
+    case json::value_t::string: return Value::string(j.get<std::string>());
+    case json::value_t::array: {
+      Value list = Value::list();
+      for (const auto& item : j) list.push(value_of(item, what));
+      return list;
     }
-    Value::Dict& entries = f.value.mutable_entries();
-    const auto [it, fresh] = f.index.emplace(f.key, entries.size());
-    if (fresh)
-      entries.emplace_back(std::move(f.key), std::move(v));
-    else
-      entries[it->second].second = std::move(v);
-    return true;
+    case json::value_t::object: {
+      // Keys are unique already, so no Value::set, whose check for an existing key would make a
+      // wide object quadratic.
+      Value::Dict entries;
+      entries.reserve(j.size());
+      for (const auto& [key, item] : j.items()) entries.emplace_back(key, value_of(item, what));
+      return Value::dict(std::move(entries));
+    }
+    default: fail(MOEVK_ERROR_INVALID_ARGUMENT, std::string(what) + " holds a binary value");
   }
-  bool open(Value v) {
-    if (stack_.size() >= kMaxJsonDepth) return refuse("nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    stack_.push_back({std::move(v), {}, {}});
-    return true;
-  }
-  bool close() {
-    Value v = std::move(stack_.back().value);
-    stack_.pop_back();
-    return put(std::move(v));
-  }
+}
 
-  const char* what_;
-  std::vector<Frame> stack_;
-  Value result_;
-  std::string error_;
-};
+Value parse_value(std::string_view text, const char* what) { return value_of(parse_ordered_json(text, what), what); }
 
 std::string render(const jinja::Template& tmpl, Value messages, Value tools, bool add_generation_prompt,
                    const std::string& bos, const std::string& eos, std::vector<std::pair<std::string, Value>> variables) {
@@ -216,7 +157,7 @@ std::string ChatTemplate::apply(const std::vector<Message>& messages, bool add_g
 std::string ChatTemplate::apply_json(std::string_view messages_json, bool add_generation_prompt,
                                      std::string_view tools_json, std::string_view variables_json,
                                      const std::vector<ChatVariable>& variables) const {
-  Value messages = ValueBuilder::parse(messages_json, "messages_json");
+  Value messages = parse_value(messages_json, "messages_json");
   if (!messages.is_list()) fail(MOEVK_ERROR_INVALID_ARGUMENT, "messages_json is not a JSON array of messages");
   for (size_t i = 0; i < messages.items().size(); ++i) {
     const Value& m = messages.items()[i];
@@ -227,14 +168,14 @@ std::string ChatTemplate::apply_json(std::string_view messages_json, bool add_ge
   }
   Value tools = Value::none();
   if (!tools_json.empty()) {
-    tools = ValueBuilder::parse(tools_json, "tools_json");
+    tools = parse_value(tools_json, "tools_json");
     if (!tools.is_none() && !tools.is_list())
       fail(MOEVK_ERROR_INVALID_ARGUMENT, "tools_json is not a JSON array of tool definitions (or null)");
   }
   std::vector<std::pair<std::string, Value>> extra;
   for (const ChatVariable& v : variables) extra.emplace_back(v.name, value_of(v));
   if (!variables_json.empty()) {
-    Value vars = ValueBuilder::parse(variables_json, "variables_json");
+    Value vars = parse_value(variables_json, "variables_json");
     if (!vars.is_dict()) fail(MOEVK_ERROR_INVALID_ARGUMENT, "variables_json is not a JSON object");
     for (auto& [name, item] : vars.mutable_entries()) {
       for (const char* own : {"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"})
