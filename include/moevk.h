@@ -201,6 +201,22 @@ MOEVK_API moevk_status moevk_chat_apply_template_with(const moevk_model* model, 
 MOEVK_API moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char* messages_json,
                                                       const moevk_chat_params* params, char** prompt_out);
 
+/* Splits what the model generated for an assistant turn (the text up to its end-of-turn token) into
+ * the message the chat template renders, as JSON: {"role": "assistant", "content": "...",
+ * "reasoning_content": "..." (Qwen3's <think> block, when the template has one and the text holds
+ * it), "tool_calls": [{"id", "type": "function", "function": {"name", "arguments": an object}}]
+ * (when the model called tools)}. Appended to the conversation it renders back to the same text, so
+ * a client stores it, runs the calls, adds {"role": "tool", "tool_call_id", "name", "content"}
+ * results and asks again. The form of the calls follows the template (params->template_name, else
+ * the model's): Qwen's <tool_call> JSON blocks, Qwen3-Coder's <function=...> blocks (typed by
+ * params->tools_json's schemas), Mistral v3's [TOOL_CALLS] list, Llama-3.1's JSON object;
+ * moevk_inspect_json names it ("chat_template": {"tool_calls"}). Text that does not parse as a call
+ * stays in the content. OpenAI's API carries arguments as a JSON string: dump the object for it.
+ * MOEVK_ERROR_INVALID_ARGUMENT for NULL arguments or a tools_json that is not a JSON array. Result
+ * freed with moevk_free_string. */
+MOEVK_API moevk_status moevk_chat_parse_response(const moevk_model* model, const char* text,
+                                                 const moevk_chat_params* params, char** message_json_out);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Contexts: a KV cache and the recorded forward steps. Every call on a context is one thread  */
 /* at a time per context; distinct contexts (of the same or different models) may run on      */
@@ -443,8 +459,10 @@ MOEVK_API moevk_status moevk_make_model(const moevk_make_model_params* params, c
  * this build does not know)} (absent without the key), "tensors": [{"name", "type", "type_id" (ggml's type id), "dims" (ne[0]
  * first), "file" (index into "files"), "offset" (absolute in its file, bytes), "bytes"}] in file
  * order, "chat_template": {"bytes" (0: none), "renders" (a system + user conversation, or a user
- * message alone, renders), "system_message" (the template takes one), "error" (why it does not
- * parse or render; null)}}. Reads only the headers. A split set (llama.cpp's gguf-split files
+ * message alone, renders), "system_message" (the template takes one), "tools" (a tool list reaches
+ * the prompt), "tool_calls" (how moevk_chat_parse_response reads the model's calls: "hermes",
+ * "qwen3_coder", "mistral", "llama3_json" or "none"), "reasoning" (it knows <think> blocks),
+ * "error" (why it does not parse or render; null)}}. Reads only the headers. A split set (llama.cpp's gguf-split files
  * NAME-00001-of-0000N.gguf) is given by its first file, here and in moevk_model_load. Free with
  * moevk_free_string. Thread-safe. */
 MOEVK_API moevk_status moevk_inspect_json(const char* gguf_path, char** json_out);

@@ -86,9 +86,13 @@ bool print_model_summary(const std::string& info_json, const std::string& title)
       const uint64_t bytes = ct.at("bytes").get<uint64_t>();
       if (bytes == 0)
         std::printf("  chat template     none (chat needs --chat-template chatml|mistral|llama3)\n");
-      else if (ct.at("renders").get<bool>())
-        std::printf("  chat template     %s, renders%s\n", human_bytes(double(bytes)).c_str(),
-                    ct.at("system_message").get<bool>() ? "" : " (refuses a system message)");
+      else if (ct.at("renders").get<bool>()) {
+        std::string extras;
+        if (!ct.at("system_message").get<bool>()) extras += " (refuses a system message)";
+        if (ct.value("tools", false)) extras += ", tools (calls: " + ct.value("tool_calls", std::string("none")) + ")";
+        if (ct.value("reasoning", false)) extras += ", reasoning";
+        std::printf("  chat template     %s, renders%s\n", human_bytes(double(bytes)).c_str(), extras.c_str());
+      }
       else
         std::printf("  chat template     %s, %s\n", human_bytes(double(bytes)).c_str(),
                     ct.at("error").is_string() ? ct.at("error").get<std::string>().c_str() : "does not render");

@@ -6,6 +6,7 @@
 #include "convert/convert.hpp"
 #include "gguf/gguf.hpp"
 #include "models/hparams.hpp"
+#include "text/chat_response.hpp"
 #include "text/chat_template.hpp"
 
 namespace {
@@ -34,17 +35,31 @@ nlohmann::json chat_template_json(const gguf::File& file) {
   } catch (const Error&) {  // present but not a string
   }
   nlohmann::json j = {{"bytes", source ? source->size() : 0}, {"renders", false}, {"system_message", false},
-                      {"error", nullptr}};
+                      {"tools", false}, {"tool_calls", "none"}, {"reasoning", false}, {"error", nullptr}};
   if (!source || source->empty()) return j;
+  const text::ResponseFormat format = text::ResponseFormat::of_template(*source);
+  j["tool_calls"] = format.tools_name();
+  j["reasoning"] = format.reasoning;
   try {
     text::ChatTemplate chat(*source);
+    std::string plain;
     try {
-      chat.apply({{"system", "You are a helpful assistant."}, {"user", "Hello"}}, true);
+      plain = chat.apply({{"system", "You are a helpful assistant."}, {"user", "Hello"}}, true);
       j["system_message"] = true;
     } catch (const Error&) {
-      chat.apply({{"user", "Hello"}}, true);
+      plain = chat.apply({{"user", "Hello"}}, true);
     }
     j["renders"] = true;
+    // Whether a tool list reaches the prompt: the same conversation with one tool.
+    const std::string messages = j["system_message"].get<bool>()
+                                     ? R"([{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hello"}])"
+                                     : R"([{"role": "user", "content": "Hello"}])";
+    try {
+      j["tools"] = chat.apply_json(messages, true,
+                                   R"([{"type": "function", "function": {"name": "moevk_probe", "description": "A probe.",
+                                       "parameters": {"type": "object", "properties": {}}}}])") != plain;
+    } catch (const Error&) {
+    }
   } catch (const Error& e) {
     j["error"] = e.what();
   }

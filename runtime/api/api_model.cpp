@@ -3,6 +3,7 @@
 
 #include "api/api_internal.hpp"
 #include "api/handles.hpp"
+#include "text/chat_response.hpp"
 #include "text/chat_template.hpp"
 
 using moevk::api::copy_params;
@@ -215,6 +216,24 @@ moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char
                                                           p.tools_json ? p.tools_json : "",
                                                           p.variables_json ? p.variables_json : "", variables));
   });
+}
+
+moevk_status moevk_chat_parse_response(const moevk_model* model, const char* text, const moevk_chat_params* params,
+                                       char** message_json_out) {
+  if (!model || !text || !message_json_out) return invalid_argument("moevk_chat_parse_response: NULL argument");
+  moevk_chat_params p = moevk_chat_default_params();
+  if (params && !moevk::api::copy_params(*params, p))
+    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_parse_response: params->struct_size",
+                                                            params->struct_size);
+  return guard(
+      [&] {
+        const std::string_view source = p.template_name ? std::string_view(p.template_name)
+                                                        : std::string_view(model->tokenizer->vocab().chat_template);
+        const auto format = moevk::text::ResponseFormat::of_template(source);
+        *message_json_out = moevk::api::to_c_string(
+            moevk::text::parse_response(text, format, p.tools_json ? p.tools_json : ""));
+      },
+      model->last_error);
 }
 
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,

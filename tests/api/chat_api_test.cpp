@@ -42,8 +42,9 @@ class ChatApi : public ::testing::Test {
         "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})");
     const auto templates = nlohmann::json::parse(read_file(data + "/text/chat_templates.json"));
     write_file(dir_ + "/hf/tokenizer_config.json", nlohmann::json{{"chat_template", templates["qwen3"]}}.dump());
+    gguf_ = dir_ + "/qwen3-template.gguf";
     expected_ = nlohmann::ordered_json::parse(read_file(data + "/text/expected_chat.json"));
-    const std::string gguf = dir_ + "/qwen3-template.gguf";
+    const std::string& gguf = gguf_;
     moevk_convert_params cp = moevk_convert_default_params();
     const std::string hf = dir_ + "/hf";
     cp.hf_dir = hf.c_str();
@@ -72,7 +73,7 @@ class ChatApi : public ::testing::Test {
   }
 
   static inline moevk_model* model_ = nullptr;
-  static inline std::string dir_;
+  static inline std::string dir_, gguf_;
   static inline nlohmann::ordered_json expected_;
 };
 
@@ -178,6 +179,59 @@ TEST_F(ChatApi, BadJsonIsAnInvalidArgument) {
   // Still usable.
   ASSERT_EQ(moevk_chat_apply_template_json(model_, good, nullptr, &prompt), MOEVK_OK) << moevk_last_error();
   EXPECT_EQ(take(prompt), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
+// A generated tool call back into a message that renders to what the model wrote, and the
+// template's tool support as moevk info reports it.
+TEST_F(ChatApi, ParsedResponsesRenderBack) {
+  const auto& c = find_case("tools_user", true);
+  const std::string tools = c["tools"].dump();
+  const std::string generated =
+      "<think>\nThe user wants the weather.\n</think>\n\nChecking.\n<tool_call>\n"
+      "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>";
+  moevk_chat_params p = moevk_chat_default_params();
+  p.tools_json = tools.c_str();
+  char* out = nullptr;
+  ASSERT_EQ(moevk_chat_parse_response(model_, generated.c_str(), &p, &out), MOEVK_OK) << moevk_last_error();
+  const auto message = nlohmann::ordered_json::parse(take(out));
+  EXPECT_EQ(message["content"], "Checking.");
+  EXPECT_EQ(message["reasoning_content"], "The user wants the weather.");
+  ASSERT_EQ(message["tool_calls"].size(), 1u);
+  EXPECT_EQ(message["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"].dump(), R"({"city":"Paris","unit":"celsius"})");
+
+  // prompt + generated == the conversation with the parsed message appended (and its end token).
+  nlohmann::ordered_json conversation = c["messages"];
+  char* prompt = nullptr;
+  ASSERT_EQ(moevk_chat_apply_template_json(model_, conversation.dump().c_str(), &p, &prompt), MOEVK_OK);
+  const std::string before = take(prompt);
+  conversation.push_back(message);
+  p.add_generation_prompt = 0;
+  ASSERT_EQ(moevk_chat_apply_template_json(model_, conversation.dump().c_str(), &p, &prompt), MOEVK_OK)
+      << moevk_last_error();
+  EXPECT_EQ(take(prompt), before + generated + "<|im_end|>\n");
+
+  // A plain answer is the content; NULLs and a bad tool list are refused.
+  ASSERT_EQ(moevk_chat_parse_response(model_, "Hello there", nullptr, &out), MOEVK_OK);
+  EXPECT_EQ(take(out), R"({"role":"assistant","content":"Hello there"})");
+  EXPECT_EQ(moevk_chat_parse_response(model_, nullptr, nullptr, &out), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_chat_parse_response(model_, "x", nullptr, nullptr), MOEVK_ERROR_INVALID_ARGUMENT);
+  p.tools_json = "{";
+  EXPECT_EQ(moevk_chat_parse_response(model_, "x", &p, &out), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(moevk_last_error(), "tools_json is not JSON"), nullptr) << moevk_last_error();
+  // A template override picks its form: "mistral" (Mixtral-8x7B's) has no tool calls.
+  moevk_chat_params m = moevk_chat_default_params();
+  m.template_name = "mistral";
+  ASSERT_EQ(moevk_chat_parse_response(model_, generated.c_str(), &m, &out), MOEVK_OK);
+  EXPECT_FALSE(nlohmann::json::parse(take(out)).contains("tool_calls"));
+
+  char* info = nullptr;
+  ASSERT_EQ(moevk_inspect_json(gguf_.c_str(), &info), MOEVK_OK) << moevk_last_error();
+  const auto ct = nlohmann::json::parse(take(info)).at("chat_template");
+  EXPECT_TRUE(ct.at("renders").get<bool>());
+  EXPECT_TRUE(ct.at("tools").get<bool>());
+  EXPECT_EQ(ct.at("tool_calls"), "hermes");
+  EXPECT_TRUE(ct.at("reasoning").get<bool>());
 }
 
 }  // namespace
