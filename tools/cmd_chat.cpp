@@ -3,10 +3,14 @@
 // KV cache carries the conversation instead of re-reading it.
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "chat_turns.hpp"
 #include "command.hpp"
@@ -24,23 +28,123 @@ int on_token(const char* text, size_t len, int32_t, void* user) {
   return 0;
 }
 
+// A file's text ("-": standard input); throws naming the option.
+std::string read_text(const std::string& path, const char* option) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string("option ") + option + ": cannot read '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
+  if (tool_calls) return "tool_calls";
+  switch (r.stop_reason) {
+    case MOEVK_STOP_EOG:
+    case MOEVK_STOP_STRING: return "stop";
+    case MOEVK_STOP_MAX_TOKENS:
+    case MOEVK_STOP_CONTEXT_FULL: return "length";
+    default: return "cancelled";
+  }
+}
+
+// `--messages FILE`: one assistant turn for a conversation given as JSON, printed as one JSON
+// line: {"message": the parsed answer (content, reasoning_content, tool_calls), "finish_reason",
+// "usage": {"prompt_tokens", "completion_tokens"}}. The answer's text goes to stderr as it is
+// generated, so stdout holds only the JSON.
+int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& messages,
+              const std::string& tools) {
+  moevk_chat_params cp = moevk_chat_default_params();
+  cp.template_name = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
+  cp.enable_thinking = o.enable_thinking;
+  cp.tools_json = tools.empty() ? nullptr : tools.c_str();
+  char* prompt = nullptr;
+  if (moevk_chat_apply_template_json(model, messages.c_str(), &cp, &prompt) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return 1;
+  }
+  const std::string prompt_text = prompt;
+  moevk_free_string(prompt);
+  moevk_generate_params gp = moevk_generate_default_params();
+  gp.prompt = prompt_text.c_str();
+  gp.add_special = 1;
+  gp.max_tokens = o.n_predict;
+  gp.ignore_eos = o.ignore_eos;
+  gp.sampling = o.sampling;
+  std::vector<const char*> stops;
+  for (const auto& s : o.stops) stops.push_back(s.c_str());
+  gp.stop_strings = stops.data();
+  gp.n_stop_strings = stops.size();
+  std::string answer;
+  gp.on_token = [](const char* text, size_t len, int32_t, void* user) {
+    std::fwrite(text, 1, len, stderr);
+    static_cast<std::string*>(user)->append(text, len);
+    return 0;
+  };
+  gp.user_data = &answer;
+  moevk_generate_result r{};
+  r.struct_size = sizeof r;
+  const moevk_status status = moevk_generate(ctx, &gp, &r);
+  std::fprintf(stderr, "\n");
+  if (status != MOEVK_OK) {
+    print_context_error(ctx, status);
+    return 1;
+  }
+  char* message = nullptr;
+  if (moevk_chat_parse_response(model, answer.c_str(), &cp, &message) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return 1;
+  }
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["message"] = nlohmann::ordered_json::parse(message);
+  moevk_free_string(message);
+  out["finish_reason"] = finish_reason(r, out["message"].contains("tool_calls"));
+  out["usage"] = {{"prompt_tokens", r.n_prompt_tokens}, {"completion_tokens", r.n_generated}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 int chat(int argc, char** argv) {
   GenOptions o;
   o.n_predict = 512;
   const unsigned options = kModelOptions | kChatOptions | kGenerationOptions | kSamplingOptions | kExpertStatsOption;
+  std::string messages_path, tools_path, messages, tools;
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
         std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3]\n"
-                    "                  [--think on|off] [options]\n\n"
+                    "                  [--think on|off] [options]\n"
+                    "       moevk chat -m model.gguf --messages FILE [--tools FILE] [options]\n\n"
                     "Interactive chat. Type a message and press Enter; an empty line or EOF (Ctrl-D) ends.\n"
                     "The prompt format comes from the model's chat template (tokenizer.chat_template),\n"
-                    "or --chat-template to override. -n is the limit per answer.\n\n%s",
+                    "or --chat-template to override. -n is the limit per answer.\n\n"
+                    "One turn for scripts and tool use:\n"
+                    "  --messages FILE           a conversation as JSON (\"-\": stdin), OpenAI's messages:\n"
+                    "                            [{\"role\": \"user\", \"content\": \"...\"}, ...], with tool_calls\n"
+                    "                            and {\"role\": \"tool\", ...} results; prints one JSON line,\n"
+                    "                            {\"message\": {\"role\", \"content\", \"reasoning_content\",\n"
+                    "                            \"tool_calls\"}, \"finish_reason\", \"usage\"}, the answer's\n"
+                    "                            text going to stderr as it is generated\n"
+                    "  --tools FILE              tool definitions as JSON, [{\"type\": \"function\",\n"
+                    "                            \"function\": {\"name\", \"description\", \"parameters\"}}],\n"
+                    "                            for templates with tool support (moevk info says which)\n\n%s",
                     common_help(options, o.n_predict).c_str());
         return 0;
       }
+      if (!std::strcmp(argv[i], "--messages") || !std::strcmp(argv[i], "--tools")) {
+        if (i + 1 >= argc) throw std::runtime_error(std::string("option ") + argv[i] + " needs a file");
+        (argv[i][2] == 'm' ? messages_path : tools_path) = argv[i + 1];
+        ++i;
+        continue;
+      }
       if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
+    if (!tools_path.empty() && messages_path.empty())
+      throw std::runtime_error("--tools needs --messages: the interactive chat has no way to return tool results");
+    if (!messages_path.empty() && !o.system_prompt.empty())
+      throw std::runtime_error("--system with --messages: put the system message into the messages file");
+    if (messages_path == "-" && tools_path == "-") throw std::runtime_error("--messages and --tools both read stdin");
+    if (!messages_path.empty()) messages = read_text(messages_path, "--messages");
+    if (!tools_path.empty()) tools = read_text(tools_path, "--tools");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moevk chat: %s (see moevk chat --help)\n", e.what());
     return 2;
@@ -51,6 +155,13 @@ int chat(int argc, char** argv) {
   if (!ctx) {
     moevk_model_free(model);
     return 1;
+  }
+  if (!messages_path.empty()) {
+    const int rc = chat_once(model, ctx, o, messages, tools);
+    if (o.expert_stats) print_expert_stats(ctx);
+    moevk_context_free(ctx);
+    moevk_model_free(model);
+    return rc;
   }
   ChatMessages turns;
   if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);

@@ -43,6 +43,7 @@ done
 check "chat --help gives -n's default of 512" grep -q "n-predict N .*(default 512)" "$tmp/chat_help"
 check "chat --help lists --system" grep -q -- "--system TEXT" "$tmp/chat_help"
 check "chat --help lists --think" grep -q -- "--think on|off" "$tmp/chat_help"
+check "chat --help lists --messages and --tools" bash -c "grep -q -- '--messages FILE' '$tmp/chat_help' && grep -q -- '--tools FILE' '$tmp/chat_help'"
 check "chat --help has no prompt options" bash -c "! grep -q -- '--prompt-ids' '$tmp/chat_help'"
 "$moevk" bench --help >"$tmp/bench_help" 2>&1
 check "bench --help lists every test option" bash -c "for o in -m -p -n -pg -d -b -r -c -o --profile --sampled --without \
@@ -298,6 +299,33 @@ check "chat --think off exits 0" test "$rc" = 0
 "$moevk" chat -m "$tmp/m.gguf" --think maybe --no-progress </dev/null >/dev/null 2>"$tmp/chat.err"; rc=$?
 check "chat --think maybe is refused (exit 2)" test "$rc" = 2
 check "chat --think maybe names the option" grep -q -- "--think" "$tmp/chat.err"
+
+# One turn for scripts: --messages FILE (here stdin) prints one JSON line, the answer's text on
+# stderr; --tools needs --messages; bad JSON is the caller's error, named.
+printf '[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]' >"$tmp/messages.json"
+printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]' >"$tmp/tools.json"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools.json" -n 3 --greedy \
+  --no-progress <"$tmp/messages.json" >"$tmp/once.out" 2>"$tmp/once.err"; rc=$?
+check "chat --messages exits 0" test "$rc" = 0
+check "chat --messages prints one line" test "$(wc -l <"$tmp/once.out")" = 1
+check "chat --messages prints the message, finish reason and usage" python3 -c "
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert out['message']['role'] == 'assistant' and isinstance(out['message']['content'], str), out
+assert out['finish_reason'] in ('stop', 'length', 'tool_calls'), out
+assert out['usage']['completion_tokens'] == 3 or out['finish_reason'] != 'length', out
+assert out['usage']['prompt_tokens'] > 0, out" "$tmp/once.out"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tools "$tmp/tools.json" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --tools without --messages is refused (exit 2)" test "$rc" = 2
+check "chat --tools without --messages says why" grep -q -- "--tools needs --messages" "$tmp/err"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages "$tmp/missing.json" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --messages of a missing file is refused (exit 2)" test "$rc" = 2
+check "chat --messages names the missing file" grep -q "missing.json" "$tmp/err"
+printf '[{"role": "user", "content": "hi"' >"$tmp/broken.json"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages "$tmp/broken.json" -n 2 --no-progress \
+  >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --messages of broken JSON fails" test "$rc" = 1
+check "chat --messages of broken JSON says so" grep -q "messages_json is not JSON" "$tmp/err"
 
 "$moevk" run -m "$tmp/missing.gguf" -p hi >/dev/null 2>"$tmp/err"; rc=$?
 check "missing model fails" test "$rc" != 0
