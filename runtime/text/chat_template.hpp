@@ -1,7 +1,8 @@
 // Chat prompt formatting: the model's own tokenizer.chat_template, run by moevk's Jinja
 // interpreter (text/jinja.hpp) as Hugging Face's apply_chat_template runs it: the variables
-// messages, add_generation_prompt, bos_token, eos_token, tools and documents (none), plus any
-// the caller adds (enable_thinking for Qwen3's templates). So the templates published with
+// messages, add_generation_prompt, bos_token, eos_token, tools (the caller's tool definitions,
+// or none) and documents (none), plus any the caller adds (enable_thinking for Qwen3's
+// templates). Reading the model's answer back into a message: text/chat_response.hpp. So the templates published with
 // Qwen1.5/2/3-MoE, Qwen3-2507 and Qwen3-Coder, Mixtral-8x7B and 8x22B (Mistral v3, with tools),
 // Llama-3 and 3.1 render byte for byte as transformers renders them (tests/data/text/
 // expected_chat.json, made by Jinja2).
