@@ -64,16 +64,10 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   }
   const std::string prompt_text = prompt;
   moevk_free_string(prompt);
-  moevk_generate_params gp = moevk_generate_default_params();
+  std::vector<const char*> stops;
+  moevk_generate_params gp = generate_params(o, stops);
   gp.prompt = prompt_text.c_str();
   gp.add_special = 1;
-  gp.max_tokens = o.n_predict;
-  gp.ignore_eos = o.ignore_eos;
-  gp.sampling = o.sampling;
-  std::vector<const char*> stops;
-  for (const auto& s : o.stops) stops.push_back(s.c_str());
-  gp.stop_strings = stops.data();
-  gp.n_stop_strings = stops.size();
   std::string answer;
   gp.on_token = [](const char* text, size_t len, int32_t, void* user) {
     std::fwrite(text, 1, len, stderr);
@@ -194,16 +188,10 @@ int chat(int argc, char** argv) {
     }
     const std::string delta = full.substr(consumed.size());
     const uint32_t cached = moevk_context_n_past(ctx) + (moevk_context_pending_token(ctx) >= 0 ? 1 : 0);
-    moevk_generate_params gp = moevk_generate_default_params();
+    std::vector<const char*> stops;
+    moevk_generate_params gp = generate_params(o, stops);
     gp.prompt = delta.c_str();
     gp.add_special = 1;  // BOS only at the start of the context, and not twice (the library checks)
-    gp.max_tokens = o.n_predict;
-    gp.ignore_eos = o.ignore_eos;
-    gp.sampling = o.sampling;
-    std::vector<const char*> stops;
-    for (const auto& s : o.stops) stops.push_back(s.c_str());
-    gp.stop_strings = stops.data();
-    gp.n_stop_strings = stops.size();
     std::string answer;
     gp.on_token = on_token;
     gp.user_data = &answer;

@@ -99,20 +99,14 @@ int run(int argc, char** argv) {
     moevk_model_free(model);
     return 1;
   }
-  moevk_generate_params gp = moevk_generate_default_params();
+  std::vector<const char*> stops;
+  moevk_generate_params gp = generate_params(o, stops);
   if (!o.prompt_ids.empty()) {
     gp.prompt_tokens = o.prompt_ids.data();
     gp.n_prompt_tokens = o.prompt_ids.size();
   } else {
     gp.prompt = o.prompt.c_str();
   }
-  gp.max_tokens = o.n_predict;
-  gp.ignore_eos = o.ignore_eos;
-  std::vector<const char*> stops;
-  for (const auto& s : o.stops) stops.push_back(s.c_str());
-  gp.stop_strings = stops.data();
-  gp.n_stop_strings = stops.size();
-  gp.sampling = o.sampling;
   StreamState state;
   state.print_ids = o.print_ids;
   gp.on_token = on_token;

@@ -226,6 +226,18 @@ moevk_model* load_model(const GenOptions& o, double* load_ms) {
   return model;
 }
 
+moevk_generate_params generate_params(const GenOptions& o, std::vector<const char*>& stops) {
+  moevk_generate_params gp = moevk_generate_default_params();
+  gp.max_tokens = o.n_predict;
+  gp.ignore_eos = o.ignore_eos;
+  gp.sampling = o.sampling;
+  stops.clear();
+  for (const auto& s : o.stops) stops.push_back(s.c_str());
+  gp.stop_strings = stops.data();
+  gp.n_stop_strings = stops.size();
+  return gp;
+}
+
 moevk_context* create_context(moevk_model* model, const GenOptions& o) {
   moevk_context_params cp = moevk_context_default_params();
   cp.n_ctx = o.n_ctx;

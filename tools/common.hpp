@@ -64,6 +64,9 @@ std::vector<std::string> split_list(const std::string& s);
 // nullptr on failure. `load_ms` receives the load time.
 moevk_model* load_model(const GenOptions& o, double* load_ms);
 moevk_context* create_context(moevk_model* model, const GenOptions& o);
+// Generation parameters from the options: -n, --ignore-eos, sampling and --stop. `stops` receives
+// the C strings stop_strings points to: keep it (and `o`) alive while generating.
+moevk_generate_params generate_params(const GenOptions& o, std::vector<const char*>& stops);
 
 // Tokenizes `text` into `ids` (by default BOS as the vocabulary asks, special tokens parsed:
 // moevk_tokenize's add_special and parse_special), asking again with the size the library
