@@ -78,6 +78,12 @@ class GrammarMatcher {
   const std::string& partial() const { return partial_; }
   // A readable account of what may come next ("one of [0-9], \"}\""), for error messages.
   std::string expected() const;
+  // allows() for many texts at once: `texts` sorted bytewise, `shared[i]` the length of the prefix
+  // texts[i] shares with texts[i - 1] (0 for the first). A prefix is read once for every text
+  // that begins with it, and a refused one refuses them all, so a vocabulary costs about the
+  // characters of the distinct prefixes still allowed, not of every token. allowed[i] is set.
+  void allows_sorted(const std::vector<std::string_view>& texts, const std::vector<uint32_t>& shared,
+                     std::vector<uint8_t>& allowed) const;
 
   // The limit on readings kept at once; a grammar that needs more (a text read in that many ways
   // at one point) fails with INVALID_ARGUMENT rather than slowing generation to a crawl.

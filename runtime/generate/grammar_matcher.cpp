@@ -1,6 +1,7 @@
 // The grammar matcher: sets of stacks over Grammar::elements() (grammar.hpp), moved a code point
 // at a time.
 #include <algorithm>
+#include <cstdint>
 
 #include "common/error.hpp"
 #include "generate/grammar.hpp"
@@ -11,13 +12,16 @@ namespace {
 
 using Stack = GrammarMatcher::Stack;
 
+[[noreturn]] void too_ambiguous() {
+  fail(MOEVK_ERROR_INVALID_ARGUMENT, "grammar: the text so far reads in more than " +
+                                         std::to_string(GrammarMatcher::kMaxStacks) +
+                                         " ways at once; make the grammar less ambiguous");
+}
+
 void dedupe(std::vector<Stack>& stacks) {
   std::sort(stacks.begin(), stacks.end());
   stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
-  if (stacks.size() > GrammarMatcher::kMaxStacks)
-    fail(MOEVK_ERROR_INVALID_ARGUMENT, "grammar: the text so far reads in more than " +
-                                           std::to_string(GrammarMatcher::kMaxStacks) +
-                                           " ways at once; make the grammar less ambiguous");
+  if (stacks.size() > GrammarMatcher::kMaxStacks) too_ambiguous();
 }
 
 // Length of the UTF-8 sequence a lead byte begins; 0 for a byte no sequence begins with.
@@ -71,7 +75,11 @@ void expand_stack(const Grammar& grammar, Stack stack, std::vector<Stack>& out) 
   const auto& elements = grammar.elements();
   std::vector<Stack> todo;
   todo.push_back(std::move(stack));
+  // Before duplicates go, rules of several alternatives that each lead to another such rule
+  // multiply the readings (2 alternatives, 20 deep: a million): bounded here, not after.
+  size_t budget = 16 * GrammarMatcher::kMaxStacks;
   while (!todo.empty()) {
+    if (budget-- == 0) too_ambiguous();
     Stack s = std::move(todo.back());
     todo.pop_back();
     if (s.empty()) {
@@ -180,6 +188,65 @@ bool GrammarMatcher::run(std::string_view bytes, std::vector<Stack>* out, std::s
 }
 
 bool GrammarMatcher::allows(std::string_view bytes) const { return run(bytes, nullptr, nullptr); }
+
+void GrammarMatcher::allows_sorted(const std::vector<std::string_view>& texts, const std::vector<uint32_t>& shared,
+                                   std::vector<uint8_t>& allowed) const {
+  allowed.assign(texts.size(), 0);
+  if (!partial_.empty()) {  // in the middle of a character (rare): one text at a time
+    for (size_t i = 0; i < texts.size(); ++i) allowed[i] = allows(texts[i]);
+    return;
+  }
+  // The readings after each whole character of the current text read so far.
+  struct Frame {
+    size_t bytes;
+    std::vector<Stack> stacks;
+  };
+  std::vector<Frame> frames;
+  frames.push_back({0, stacks_});
+  // Any text whose first `dead` bytes are the current one's is refused.
+  size_t dead = SIZE_MAX;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string_view text = texts[i];
+    const size_t common = i == 0 ? 0 : shared[i];
+    if (dead <= common) continue;
+    dead = SIZE_MAX;
+    while (frames.back().bytes > common) frames.pop_back();
+    size_t pos = frames.back().bytes;
+    bool ok = true;
+    while (pos < text.size()) {
+      const auto lead = static_cast<unsigned char>(text[pos]);
+      const size_t len = static_cast<size_t>(utf8_length(lead));
+      if (len == 0) {
+        ok = false, dead = pos + 1;
+        break;
+      }
+      if (pos + len > text.size()) {
+        // A character the text begins but does not finish; every longer text with these bytes
+        // narrows the same range, so a refusal here refuses them too.
+        ok = partial_fits(frames.back().stacks, text.substr(pos));
+        if (!ok) dead = text.size();
+        break;
+      }
+      uint32_t cp = len == 1 ? lead : lead & (0xFFu >> (len + 1));
+      bool valid = true;
+      for (size_t k = 1; k < len; ++k) {
+        const auto c = static_cast<unsigned char>(text[pos + k]);
+        valid = valid && (c & 0xC0) == 0x80;
+        cp = (cp << 6) | (c & 0x3F);
+      }
+      valid = valid && (len == 1 || (cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF &&
+                                     !(cp >= 0xD800 && cp <= 0xDFFF)));
+      std::vector<Stack> next;
+      if (!valid || !step(frames.back().stacks, cp, next)) {
+        ok = false, dead = pos + len;
+        break;
+      }
+      pos += len;
+      frames.push_back({pos, std::move(next)});
+    }
+    allowed[i] = ok;
+  }
+}
 
 bool GrammarMatcher::accept(std::string_view bytes) {
   std::vector<Stack> next;

@@ -163,7 +163,11 @@ int32_t Sampler::sample_with(std::span<const float> logits_in, std::span<const i
     cum += x.p;
     if (r < cum) return x.id;
   }
-  return c.back().id;
+  // Rounding left the draw past the sum: the last candidate that has any probability (a
+  // grammar's refused tokens are -infinity, probability 0, and sort last).
+  for (auto x = c.rbegin(); x != c.rend(); ++x)
+    if (x->p > 0) return x->id;
+  return c.front().id;
 }
 
 }  // namespace moevk::generate

@@ -1,10 +1,50 @@
 #include "generate/token_grammar.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "common/error.hpp"
+#include "text/tokenizer.hpp"
 
 namespace moevk::generate {
+
+std::shared_ptr<const TokenTexts> TokenTexts::make(std::vector<std::string> pieces,
+                                                   std::vector<uint8_t> end_of_generation) {
+  if (end_of_generation.size() != pieces.size())
+    fail(MOEVK_ERROR_INTERNAL, "TokenTexts: pieces and end_of_generation differ in length");
+  auto texts = std::make_shared<TokenTexts>();
+  texts->pieces = std::move(pieces);
+  texts->end_of_generation = std::move(end_of_generation);
+  for (size_t id = 0; id < texts->pieces.size(); ++id)
+    if (!texts->pieces[id].empty() && !texts->end_of_generation[id]) texts->sorted_ids.push_back(static_cast<int32_t>(id));
+  const auto& p = texts->pieces;
+  std::sort(texts->sorted_ids.begin(), texts->sorted_ids.end(), [&](int32_t a, int32_t b) { return p[a] < p[b]; });
+  std::string_view before;
+  for (const int32_t id : texts->sorted_ids) {
+    const std::string_view text = p[id];
+    const size_t n = std::min(text.size(), before.size());
+    size_t common = 0;
+    while (common < n && text[common] == before[common]) ++common;
+    texts->sorted_texts.push_back(text);
+    texts->shared_prefix.push_back(static_cast<uint32_t>(common));
+    before = text;
+  }
+  return texts;
+}
+
+std::shared_ptr<const TokenTexts> TokenTexts::of(const text::Tokenizer& tokenizer) {
+  const auto n = static_cast<size_t>(tokenizer.vocab_size());
+  std::vector<std::string> pieces(n);
+  std::vector<uint8_t> end_of_generation(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(i);
+    end_of_generation[i] = tokenizer.is_eog(id);
+    // The text as generation streams it: control tokens write nothing, so none may stand for
+    // grammar text (a Qwen3 <think> is plain text there and stays allowed).
+    if (!end_of_generation[i] && !tokenizer.is_control(id)) pieces[i] = tokenizer.token_to_piece(id, false);
+  }
+  return make(std::move(pieces), std::move(end_of_generation));
+}
 
 TokenGrammar::TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTexts> tokens)
     : tokens_(std::move(tokens)), matcher_(std::move(grammar)) {}
@@ -24,14 +64,20 @@ void TokenGrammar::accept(int32_t token) {
 }
 
 size_t TokenGrammar::mask(std::span<float> logits) const {
-  size_t allowed = 0;
-  const size_t n = std::min(logits.size(), tokens_->pieces.size());
-  for (size_t i = 0; i < n; ++i) {
-    if (allows(static_cast<int32_t>(i))) ++allowed;
+  std::vector<uint8_t> by_text;
+  matcher_.allows_sorted(tokens_->sorted_texts, tokens_->shared_prefix, by_text);
+  std::vector<uint8_t> allowed(logits.size(), 0);
+  for (size_t i = 0; i < by_text.size(); ++i)
+    if (by_text[i] && static_cast<size_t>(tokens_->sorted_ids[i]) < allowed.size()) allowed[tokens_->sorted_ids[i]] = 1;
+  if (matcher_.accepting())
+    for (size_t id = 0; id < tokens_->end_of_generation.size() && id < allowed.size(); ++id)
+      if (tokens_->end_of_generation[id]) allowed[id] = 1;
+  size_t count = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (allowed[i]) ++count;
     else logits[i] = -std::numeric_limits<float>::infinity();
   }
-  for (size_t i = n; i < logits.size(); ++i) logits[i] = -std::numeric_limits<float>::infinity();
-  return allowed;
+  return count;
 }
 
 }  // namespace moevk::generate

@@ -7,9 +7,14 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "generate/grammar.hpp"
+
+namespace moevk::text {
+class Tokenizer;
+}
 
 namespace moevk::generate {
 
@@ -18,6 +23,18 @@ namespace moevk::generate {
 struct TokenTexts {
   std::vector<std::string> pieces;
   std::vector<uint8_t> end_of_generation;
+  // The tokens with text, sorted by it, and the prefix each shares with the one before: the
+  // order GrammarMatcher::allows_sorted reads a vocabulary in (views into `pieces`).
+  std::vector<int32_t> sorted_ids;
+  std::vector<std::string_view> sorted_texts;
+  std::vector<uint32_t> shared_prefix;
+
+  static std::shared_ptr<const TokenTexts> make(std::vector<std::string> pieces, std::vector<uint8_t> end_of_generation);
+  static std::shared_ptr<const TokenTexts> of(const text::Tokenizer& tokenizer);
+
+  TokenTexts() = default;
+  TokenTexts(const TokenTexts&) = delete;  // the views point into this one's pieces
+  TokenTexts& operator=(const TokenTexts&) = delete;
 };
 
 class TokenGrammar {

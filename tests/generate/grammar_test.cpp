@@ -272,9 +272,8 @@ TEST(GrammarMatch, AgreesWithStdRegexOnRandomRegularGrammars) {
 }
 
 TEST(TokenGrammar, TokensPartialCharactersAndTheEnd) {
-  auto tokens = std::make_shared<TokenTexts>();
-  tokens->pieces = {"", "{", "\"a\"", ":", "1", "}", "\xC3", "\xA9", "1}", "x", ""};
-  tokens->end_of_generation = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  auto tokens = TokenTexts::make({"", "{", "\"a\"", ":", "1", "}", "\xC3", "\xA9", "1}", "x", ""},
+                                 {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
   TokenGrammar g(Grammar::parse(R"(root ::= "{" "\"a\"" ":" ([0-9]+ | "\u00e9") "}")"), tokens);
   EXPECT_FALSE(g.allows(0));   // a control token: no text
   EXPECT_FALSE(g.allows(10));  // the end: not yet
