@@ -314,7 +314,10 @@ typedef enum moevk_stop_reason {
   MOEVK_STOP_EOG = 1,
   MOEVK_STOP_STRING = 2,
   MOEVK_STOP_CALLBACK = 3,
-  MOEVK_STOP_CONTEXT_FULL = 4
+  MOEVK_STOP_CONTEXT_FULL = 4,
+  /* The text is a whole sentence of the grammar (moevk_generate_params.grammar / json_schema)
+   * and nothing can follow it. Added after moevk 0.1. */
+  MOEVK_STOP_GRAMMAR = 5
 } moevk_stop_reason;
 
 typedef struct moevk_generate_params {
@@ -331,6 +334,18 @@ typedef struct moevk_generate_params {
   moevk_sampler_params sampling;
   moevk_token_fn on_token;
   void* user_data;
+  /* Added after moevk 0.1 (read where struct_size covers them; NULL: unconstrained).
+   * Constrained generation: every generated token keeps the text a prefix of a sentence of the
+   * grammar, and the end of generation comes only where the text is a whole one (generation
+   * stops by itself, MOEVK_STOP_GRAMMAR, where nothing can follow). `grammar` is GBNF as
+   * llama.cpp writes it (start rule "root"); `json_schema` a JSON Schema the output must meet,
+   * turned into such a grammar (moevk_json_schema_to_grammar says which keywords are read).
+   * At most one of them. A grammar or schema that does not parse is MOEVK_ERROR_INVALID_ARGUMENT
+   * before anything is decoded. Tokens are then chosen on the host from copied logits (no
+   * chained steps): the sampler draws as usual, and only a draw the grammar refuses is drawn
+   * again from the allowed tokens. */
+  const char* grammar;
+  const char* json_schema;
 } moevk_generate_params;
 
 typedef struct moevk_generate_result {
@@ -370,6 +385,21 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
  * the context runs, "experts=64x2,mv=128x4" (MOEVK_DECODE_CONFIG's form). "features": the
  * device features the model's kernels use, as `moevk devices` lists them ("fp16,int8,dot,...",
  * with MOEVK_DISABLE's taken out and MOEVK_ENABLE's opt-in kernels, e.g. "dot_decode", added). */
+/* The GBNF grammar (start rule "root") moevk_generate uses for a JSON Schema, in *grammar_out
+ * (free with moevk_free_string), to read or edit. Read: type (one or a list), enum, const,
+ * properties / required / additionalProperties (absent with properties given: no other keys, as
+ * OpenAI's strict structured outputs), items, prefixItems, minItems / maxItems (up to 1000),
+ * minLength / maxLength (up to 10000), format (date, time, date-time, uuid), minimum 0 (and 1
+ * for integers: the bounds a sign decides), anyOf / oneOf, allOf of one schema, $ref within the
+ * document (#, #/$defs/..., #/definitions/...; recursion included), nullable; annotations (title,
+ * description, default, examples, ...) are ignored. Any other keyword or value (pattern, maximum,
+ * format "email", a typo such as "propertys") is refused with MOEVK_ERROR_INVALID_ARGUMENT
+ * naming it and where it is ("json_schema: /properties/age: ..."), rather than ignored: text
+ * the grammar allows would then not meet the schema. Numbers have at most 16 integer digits, 20
+ * fraction digits and a 3-digit exponent, and whitespace between tokens is bounded, so a model
+ * cannot write forever inside one. Thread-safe. */
+MOEVK_API moevk_status moevk_json_schema_to_grammar(const char* schema_json, char** grammar_out);
+
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 /* (Like every call on a context: one thread at a time per context.) */
 

@@ -40,7 +40,8 @@ const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
   if (tool_calls) return "tool_calls";
   switch (r.stop_reason) {
     case MOEVK_STOP_EOG:
-    case MOEVK_STOP_STRING: return "stop";
+    case MOEVK_STOP_STRING:
+    case MOEVK_STOP_GRAMMAR: return "stop";
     case MOEVK_STOP_MAX_TOKENS:
     case MOEVK_STOP_CONTEXT_FULL: return "length";
     default: return "cancelled";

@@ -121,7 +121,8 @@ int run(int argc, char** argv) {
     print_context_error(ctx, st);
     rc = 1;
   } else {
-    const char* reasons[] = {"max tokens", "end of generation", "stop string", "callback", "context full"};
+    const char* reasons[] = {"max tokens", "end of generation", "stop string", "callback", "context full",
+                             "grammar complete"};
     std::fprintf(stderr,
                  "\nload: %.0f ms | prompt: %d tokens in %.1f ms, %.2f tokens/s | generation: %d tokens in "
                  "%.1f ms, %.2f tokens/s | stopped: %s\n",

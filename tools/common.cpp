@@ -102,10 +102,26 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
     o.prompt_given = true;
     return true;
   };
+  auto read_whole = [&](const char* option) {
+    const char* path = value(argc, argv, i);
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw std::runtime_error(std::string("option ") + option + ": cannot read " + path);
+    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  };
+  auto constraint = [&](std::string& target, const char* what, std::string text) {
+    if (!o.grammar.empty() || !o.json_schema.empty())
+      throw std::runtime_error(std::string("option ") + a + ": a grammar or JSON schema is given already; give one");
+    if (text.empty()) throw std::runtime_error(std::string("option ") + a + ": the " + what + " is empty");
+    target = std::move(text);
+  };
   auto generation = [&] {
     if (a == "-n" || a == "--n-predict") o.n_predict = int32_t(unsigned_option(value(argc, argv, i), "-n", 0, INT32_MAX));
     else if (a == "--stop") o.stops.emplace_back(value(argc, argv, i));
     else if (a == "--ignore-eos") o.ignore_eos = true;
+    else if (a == "--grammar") constraint(o.grammar, "grammar", value(argc, argv, i));
+    else if (a == "--grammar-file") constraint(o.grammar, "grammar", read_whole("--grammar-file"));
+    else if (a == "-j" || a == "--json-schema") constraint(o.json_schema, "schema", value(argc, argv, i));
+    else if (a == "-jf" || a == "--json-schema-file") constraint(o.json_schema, "schema", read_whole("--json-schema-file"));
     else return false;
     return true;
   };
@@ -193,7 +209,12 @@ std::string common_help(unsigned groups, int32_t n_predict_default) {
          "  -s, --seed N              random seed (default 0)\n";
   if (groups & kGenerationOptions)
     h += "  --stop TEXT               stop when TEXT is generated (repeatable)\n"
-         "  --ignore-eos              keep going past end-of-generation tokens\n";
+         "  --ignore-eos              keep going past end-of-generation tokens\n"
+         "  --grammar GBNF            output held to a grammar (llama.cpp's GBNF, rule root);\n"
+         "                            --grammar-file FILE reads it from a file\n"
+         "  -j, --json-schema JSON    output held to a JSON Schema (types, properties, required,\n"
+         "                            enum, items, anyOf, $ref, ...); -jf, --json-schema-file FILE\n"
+         "                            reads it; tokens are then chosen on the host\n";
   if (groups & kPrintIdsOption)
     h += "  --print-ids               print generated token ids instead of text\n";
   if (groups & kExpertStatsOption)
@@ -235,6 +256,8 @@ moevk_generate_params generate_params(const GenOptions& o, std::vector<const cha
   for (const auto& s : o.stops) stops.push_back(s.c_str());
   gp.stop_strings = stops.data();
   gp.n_stop_strings = stops.size();
+  if (!o.grammar.empty()) gp.grammar = o.grammar.c_str();
+  if (!o.json_schema.empty()) gp.json_schema = o.json_schema.c_str();
   return gp;
 }
 

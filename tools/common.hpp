@@ -29,6 +29,8 @@ struct GenOptions {
   int enable_thinking = -1;  // --think on|off: -1 leaves the template's default
   std::string system_prompt;
   std::vector<std::string> stops;
+  std::string grammar;      // --grammar / --grammar-file: GBNF
+  std::string json_schema;  // -j / --json-schema / --json-schema-file
   moevk_sampler_params sampling = moevk_sampler_default_params();
 };
 
@@ -43,7 +45,7 @@ double real_option(const char* text, const char* option, double min, double max)
 enum OptionGroup : unsigned {
   kModelOptions = 1u << 0,       // -m --device -c -b --validate --no-progress
   kPromptOptions = 1u << 1,      // -p -f --prompt-ids
-  kGenerationOptions = 1u << 2,  // -n --stop --ignore-eos
+  kGenerationOptions = 1u << 2,  // -n --stop --ignore-eos --grammar(-file) -j/--json-schema(-file)
   kSamplingOptions = 1u << 3,    // --temp --greedy --top-k --top-p --min-p, penalties, --seed
   kChatOptions = 1u << 4,        // --system --chat-template
   kPrintIdsOption = 1u << 5,     // --print-ids

@@ -9,7 +9,9 @@
 
 #include "api/api_internal.hpp"
 #include "api/handles.hpp"
+#include "generate/json_schema.hpp"
 #include "generate/stop.hpp"
+#include "generate/token_grammar.hpp"
 
 using moevk::api::copy_params;
 using moevk::api::guard;
@@ -163,6 +165,33 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
                                             "(logits not copied); decode again"
                                           : "no logits to sample from: decode tokens first");
   return sampler_for(c, p).sample(c.session->logits(-1), c.history);
+}
+
+// The grammar a generation is held to: its GBNF or its JSON Schema's, over the model's token
+// texts (made once per model). None when neither is set; INVALID_ARGUMENT for both.
+std::optional<moevk::generate::TokenGrammar> grammar_for(const moevk_model& model, const moevk_generate_params& p) {
+  if (!p.grammar && !p.json_schema) return std::nullopt;
+  if (p.grammar && p.json_schema)
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_generate: grammar and json_schema are both set; give one");
+  auto grammar = moevk::generate::Grammar::parse(p.grammar ? std::string(p.grammar)
+                                                           : moevk::generate::json_schema_to_grammar(p.json_schema));
+  std::call_once(model.token_texts_once,
+                 [&] { model.token_texts = moevk::generate::TokenTexts::of(*model.tokenizer); });
+  return moevk::generate::TokenGrammar(std::move(grammar), model.token_texts);
+}
+
+// The next token under a grammar, from the last step's logits on the host: the sampler's own
+// choice where the grammar allows it, else its choice among the allowed tokens alone.
+int32_t sample_constrained(moevk_context& c, const moevk_sampler_params& p, moevk::generate::TokenGrammar& grammar) {
+  const int32_t first = sample_next(c, p);
+  if (grammar.allows(first)) return first;
+  const auto logits = c.session->logits(-1);
+  std::vector<float> masked(logits.begin(), logits.end());
+  if (grammar.mask(masked) == 0)
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
+                       "grammar: no token of the vocabulary continues the text; the grammar expects " +
+                           grammar.matcher().expected());
+  return sampler_for(c, p).sample(masked, c.history);
 }
 
 nlohmann::json step_profile_json(const moevk::generate::StepProfile& p) {
@@ -372,6 +401,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
         auto& c = *ctx;
         c.chained_draws.clear();  // left by a generation an error ended: those steps are gone
         const auto& tok = *c.model->tokenizer;
+        std::optional<moevk::generate::TokenGrammar> grammar = grammar_for(*c.model, p);
         std::vector<int32_t> prompt;
         if (p.prompt_tokens) prompt.assign(p.prompt_tokens, p.prompt_tokens + p.n_prompt_tokens);
         else prompt = tok.encode(p.prompt, p.add_special != 0 && c.history.empty(), p.parse_special != 0);
@@ -381,14 +411,22 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
 
         // The token is chosen on the GPU where it can be: greedy as an argmax, sampling that fits
         // (SamplerParams::fits_gpu) as a draw from the best candidates.
+        // A grammar chooses among the copied logits.
         const auto sampling = to_internal(p.sampling);
         const bool sample_on_gpu = sampling.fits_gpu() && c.session->samples_on_gpu();
-        const LogitsMode mode = sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly
+        const LogitsMode mode = grammar                                        ? LogitsMode::Last
+                                : sampling.greedy() && !sampling.has_penalties() ? LogitsMode::ArgmaxOnly
                                 : sample_on_gpu                                ? LogitsMode::Sample
                                                                                : LogitsMode::Last;
+        auto choose = [&] {
+          if (!grammar) return sample_next(c, p.sampling);
+          const int32_t token = sample_constrained(c, p.sampling, *grammar);
+          grammar->accept(token);
+          return token;
+        };
         auto t0 = std::chrono::steady_clock::now();
         decode_tokens(c, prompt, mode, &p.sampling);
-        int32_t next = sample_next(c, p.sampling);
+        int32_t next = choose();
         // Chosen on the GPU: the step that decodes `next` goes to the GPU before the host looks
         // at `next` (it takes the token from the GPU), and each later step before the host reads
         // the one in flight; a step nobody continues is dropped (Session::launch_chained), and
@@ -434,6 +472,10 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
             r.stop_reason = MOEVK_STOP_STRING;
             break;
           }
+          if (grammar && grammar->complete()) {
+            r.stop_reason = MOEVK_STOP_GRAMMAR;
+            break;
+          }
           if (n + 1 == p.max_tokens) break;
           if (c.session->n_past() + 1 > c.session->n_ctx()) {
             r.stop_reason = MOEVK_STOP_CONTEXT_FULL;
@@ -448,7 +490,7 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
           } else {
             const int32_t one[1] = {next};
             decode_tokens(c, one, mode, &p.sampling);
-            next = sample_next(c, p.sampling);
+            next = choose();
           }
           streamed_not_decoded = -1;
         }
@@ -473,6 +515,11 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
     result->struct_size = size;
   }
   return status;
+}
+
+moevk_status moevk_json_schema_to_grammar(const char* schema_json, char** grammar_out) {
+  if (!schema_json || !grammar_out) return invalid_argument("moevk_json_schema_to_grammar: NULL argument");
+  return guard([&] { *grammar_out = moevk::api::to_c_string(moevk::generate::json_schema_to_grammar(schema_json)); });
 }
 
 moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {

@@ -1,11 +1,13 @@
 // What the opaque C handles hold.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "api/api_internal.hpp"
 #include "generate/sampler.hpp"
+#include "generate/token_grammar.hpp"
 #include "generate/session.hpp"
 #include "models/model.hpp"
 #include "moevk.h"
@@ -16,6 +18,10 @@ struct moevk_model {
   std::unique_ptr<moevk::text::Tokenizer> tokenizer;
   // Per thread: the model's calls may run on several threads at once (see moevk.h).
   mutable moevk::api::PerThreadMessage last_error;
+  // Every token's text for grammars, made by the first constrained generation (moevk::api::
+  // token_texts); contexts on several threads share it.
+  mutable std::once_flag token_texts_once;
+  mutable std::shared_ptr<const moevk::generate::TokenTexts> token_texts;
 };
 
 struct moevk_context {

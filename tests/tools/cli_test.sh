@@ -365,6 +365,32 @@ check "merge gives back the file" cmp -s "$tmp/m.gguf" "$tmp/merged.gguf"
 "$moevk" split "$tmp/m.gguf" "$tmp/set" --split-max-size 12Q >/dev/null 2>"$tmp/err"; rc=$?
 check "split refuses a bad size" test "$rc" = 2
 
+# Constrained output: a GBNF grammar and a JSON Schema hold what random weights write; errors
+# in either are named.
+check "run --help lists --grammar and -j" bash -c "grep -q -- '--grammar GBNF' '$tmp/run_help' && grep -q -- '-j, --json-schema JSON' '$tmp/run_help'"
+"$moevk" run -m "$tmp/m.gguf" -p hi -n 40 --grammar 'root ::= "a"+ "b"' --no-progress >"$tmp/grammar.out" 2>"$tmp/grammar.err"; rc=$?
+check "run --grammar exits 0" test "$rc" = 0
+check "run --grammar: the text is a sentence of the grammar" bash -c "head -n 1 '$tmp/grammar.out' | grep -Eq '^hia+b$'"
+check "run --grammar: it stops where the grammar ends" grep -q "stopped: grammar complete" "$tmp/grammar.err"
+printf '%s' '{"type": "object", "properties": {"x": {"type": "integer"}, "y": {"enum": ["p", "q"]}}, "required": ["x", "y"]}' \
+  >"$tmp/schema.json"
+"$moevk" run -m "$tmp/m.gguf" -p hi -n 60 --temp 1 --seed 3 -jf "$tmp/schema.json" --no-progress >"$tmp/schema.out" 2>/dev/null; rc=$?
+check "run -jf exits 0" test "$rc" = 0
+check "run -jf: the output is the schema's object" \
+  bash -c "tr -d ' \t\n' <'$tmp/schema.out' | grep -Eq '^hi\{\"x\":-?[0-9]+,\"y\":\"[pq]\"\}$'"
+"$moevk" run -m "$tmp/m.gguf" -p hi --grammar 'root ::= "a"' -j '{}' --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "--grammar with -j is refused (exit 2)" test "$rc" = 2
+check "--grammar with -j: the message says to give one" grep -q "give one" "$tmp/err"
+"$moevk" run -m "$tmp/m.gguf" -p hi --grammar-file "$tmp/no-such.gbnf" --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "--grammar-file of a missing file is refused (exit 2)" test "$rc" = 2
+check "--grammar-file: the file is named" grep -q "cannot read .*no-such.gbnf" "$tmp/err"
+"$moevk" run -m "$tmp/m.gguf" -p hi --grammar 'root ::= item' --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "a bad grammar fails (exit 1)" test "$rc" = 1
+check "a bad grammar: the rule and place are named" grep -q 'line 1, column 10: rule "item" is used but not defined' "$tmp/err"
+"$moevk" run -m "$tmp/m.gguf" -p hi -j '{"type": "integer", "minimum": 5}' --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "an unsupported schema keyword fails (exit 1)" test "$rc" = 1
+check "an unsupported schema keyword is named" grep -q '"minimum"' "$tmp/err"
+
 # MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
 # message it printed fails this test.
 check "no Vulkan validation messages" bash -c "! grep -l 'moevk validation' '$tmp'/* 2>/dev/null"

@@ -1,0 +1,264 @@
+// Constrained generation through the C API: moevk_generate_params.grammar / json_schema on the
+// tiny Qwen2-MoE (random weights) with a byte-level vocabulary of every printable ASCII character
+// and a few merged tokens, so that random weights write arbitrary text unless the grammar holds
+// them.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "moevk.h"
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+struct Generated {
+  moevk_status status = MOEVK_OK;
+  std::string text, error;
+  moevk_generate_result result{};
+};
+
+class GrammarApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string data = MOEVK_TEST_DATA_DIR;
+    dir_ = std::string(::testing::TempDir()) + "/grammar-api-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir_ + "/hf");
+    for (const char* f : {"config.json", "model.safetensors"})
+      std::filesystem::copy_file(data + "/hf/qwen2moe-tiny/" + f, dir_ + "/hf/" + f,
+                                 std::filesystem::copy_options::overwrite_existing);
+    // Byte-level BPE: '!'..'~' are themselves, "Ġ" a space, "Ċ" a newline.
+    nlohmann::json vocab = nlohmann::json::object();
+    int id = 0;
+    for (char c = '!'; c <= '~'; ++c) vocab[std::string(1, c)] = id++;
+    vocab["\xC4\xA0"] = id++;
+    vocab["\xC4\x8A"] = id++;
+    const std::vector<std::pair<std::string, std::string>> merges = {
+        {"{", "\""}, {"\"", ":"}, {"\"", ","}, {"t", "r"}, {"u", "e"}, {"tr", "ue"}, {"\xC4\xA0", "\""}};
+    nlohmann::json merge_list = nlohmann::json::array();
+    for (const auto& [a, b] : merges) {
+      vocab[a + b] = id++;
+      merge_list.push_back(a + " " + b);
+    }
+    eos_ = id;
+    nlohmann::json tokenizer = {
+        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}},
+        {"pre_tokenizer", {{"type", "ByteLevel"}}},
+        {"added_tokens", {{{"id", eos_}, {"content", "<|endoftext|>"}, {"special", true}}}}};
+    write_file(dir_ + "/hf/tokenizer.json", tokenizer.dump());
+    write_file(dir_ + "/hf/tokenizer_config.json", R"({"eos_token": "<|endoftext|>"})");
+    const std::string hf = dir_ + "/hf", gguf = dir_ + "/ascii.gguf";
+    moevk_convert_params cp = moevk_convert_default_params();
+    cp.hf_dir = hf.c_str();
+    cp.output_path = gguf.c_str();
+    ASSERT_EQ(moevk_convert(&cp), MOEVK_OK) << moevk_last_error();
+    ASSERT_EQ(moevk_model_load(gguf.c_str(), nullptr, &model_), MOEVK_OK) << moevk_last_error();
+  }
+  static void TearDownTestSuite() {
+    moevk_model_free(model_);
+    model_ = nullptr;
+    std::filesystem::remove_all(dir_);
+  }
+  void SetUp() override {
+    moevk_context_params cp = moevk_context_default_params();
+    cp.n_ctx = 512;
+    ASSERT_EQ(moevk_context_create(model_, &cp, &ctx_), MOEVK_OK) << moevk_last_error();
+  }
+  void TearDown() override { moevk_context_free(ctx_); }
+
+  Generated generate(moevk_generate_params g) {
+    Generated out;
+    g.on_token = [](const char* text, size_t len, int32_t, void* user) {
+      static_cast<std::string*>(user)->append(text, len);
+      return 0;
+    };
+    g.user_data = &out.text;
+    out.result.struct_size = sizeof out.result;
+    out.status = moevk_generate(ctx_, &g, &out.result);
+    if (out.status != MOEVK_OK) out.error = moevk_context_last_error(ctx_);
+    return out;
+  }
+  static moevk_generate_params sampled(uint64_t seed, const char* prompt = "Hi") {
+    moevk_generate_params g = moevk_generate_default_params();
+    g.prompt = prompt;
+    g.max_tokens = 200;
+    g.sampling.temperature = 1.0f;
+    g.sampling.top_k = 0;
+    g.sampling.top_p = 1.0f;
+    g.sampling.min_p = 0.0f;
+    g.sampling.seed = seed;
+    return g;
+  }
+
+  static inline moevk_model* model_ = nullptr;
+  static inline std::string dir_;
+  static inline int eos_ = -1;
+  moevk_context* ctx_ = nullptr;
+};
+
+TEST_F(GrammarApi, UnconstrainedTextIsNotJson) {
+  // The premise of the tests below: without a grammar these weights write no JSON.
+  moevk_generate_params p = sampled(1);
+  p.max_tokens = 40;
+  p.ignore_eos = 1;
+  const Generated g = generate(p);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  EXPECT_FALSE(nlohmann::json::accept(g.text)) << g.text;
+}
+
+TEST_F(GrammarApi, JsonSchemaOutputsMeetTheSchema) {
+  const char* schema = R"({"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 8},
+      "ok": {"type": "boolean"},
+      "n": {"type": "integer"},
+      "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 3}},
+    "required": ["name", "ok", "n"]})";
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    ASSERT_EQ(moevk_context_reset(ctx_), MOEVK_OK);
+    moevk_generate_params p = sampled(seed);
+    p.json_schema = schema;
+    const Generated g = generate(p);
+    ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+    EXPECT_EQ(g.result.stop_reason, MOEVK_STOP_GRAMMAR) << g.text;
+    const auto doc = nlohmann::json::parse(g.text);
+    ASSERT_TRUE(doc.is_object()) << g.text;
+    ASSERT_TRUE(doc.contains("name") && doc["name"].is_string()) << g.text;
+    EXPECT_LE(doc["name"].get<std::string>().size(), 8u);
+    ASSERT_TRUE(doc.contains("ok") && doc["ok"].is_boolean()) << g.text;
+    ASSERT_TRUE(doc.contains("n") && doc["n"].is_number_integer()) << g.text;
+    for (const auto& [key, value] : doc.items()) {
+      EXPECT_TRUE(key == "name" || key == "ok" || key == "n" || key == "tags") << key;
+      if (key == "tags") {
+        ASSERT_TRUE(value.is_array());
+        EXPECT_LE(value.size(), 3u);
+        for (const auto& t : value) EXPECT_TRUE(t == "a" || t == "b") << t;
+      }
+    }
+  }
+}
+
+TEST_F(GrammarApi, GreedyGrammarStopsWhenCompleteAndTheContextGoesOn) {
+  moevk_generate_params p = moevk_generate_default_params();
+  p.prompt = "Answer:";
+  p.max_tokens = 100;
+  p.sampling.temperature = 0;
+  p.grammar = R"(root ::= ("yes" | "no") " because " [a-z]{2,6} "."
+)";
+  const Generated g = generate(p);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  EXPECT_EQ(g.result.stop_reason, MOEVK_STOP_GRAMMAR);
+  const bool yes = g.text.rfind("yes because ", 0) == 0, no = g.text.rfind("no because ", 0) == 0;
+  EXPECT_TRUE(yes || no) << g.text;
+  EXPECT_EQ(g.text.back(), '.');
+  // The grammar held that call only; the text then goes on freely.
+  moevk_generate_params more = moevk_generate_default_params();
+  more.prompt = "";
+  more.max_tokens = 5;
+  more.ignore_eos = 1;
+  more.sampling.temperature = 0;
+  const Generated next = generate(more);
+  ASSERT_EQ(next.status, MOEVK_OK) << next.error;
+  EXPECT_EQ(next.result.n_generated, 5);
+}
+
+TEST_F(GrammarApi, TheEndOfGenerationWaitsForAWholeSentence) {
+  // Digits may go on after the first, so the grammar never completes by itself: the model ends
+  // (its end-of-generation token is allowed once a digit is there) or max_tokens does.
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    ASSERT_EQ(moevk_context_reset(ctx_), MOEVK_OK);
+    moevk_generate_params p = sampled(seed);
+    p.max_tokens = 12;
+    p.grammar = "root ::= [0-9]+";
+    const Generated g = generate(p);
+    ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+    ASSERT_FALSE(g.text.empty());
+    EXPECT_EQ(g.text.find_first_not_of("0123456789"), std::string::npos) << g.text;
+    EXPECT_TRUE(g.result.stop_reason == MOEVK_STOP_EOG || g.result.stop_reason == MOEVK_STOP_MAX_TOKENS);
+  }
+}
+
+TEST_F(GrammarApi, BadGrammarsAreNamedBeforeAnythingRuns) {
+  const uint32_t before = moevk_context_n_past(ctx_);
+  moevk_generate_params p = sampled(1);
+  p.grammar = "root ::= item";
+  Generated g = generate(p);
+  EXPECT_EQ(g.status, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(g.error, "grammar: line 1, column 10: rule \"item\" is used but not defined");
+  EXPECT_EQ(moevk_context_n_past(ctx_), before);
+
+  p.grammar = nullptr;
+  p.json_schema = R"({"type": "strng"})";
+  g = generate(p);
+  EXPECT_EQ(g.status, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(g.error.find("json_schema: /type: unknown type \"strng\""), std::string::npos) << g.error;
+
+  p.json_schema = "{";
+  g = generate(p);
+  EXPECT_EQ(g.status, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(g.error.find("json_schema is not JSON"), std::string::npos) << g.error;
+
+  p.grammar = "root ::= \"a\"";
+  p.json_schema = "{}";
+  g = generate(p);
+  EXPECT_EQ(g.status, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(g.error, "moevk_generate: grammar and json_schema are both set; give one");
+  EXPECT_EQ(moevk_context_n_past(ctx_), before);
+}
+
+TEST_F(GrammarApi, AGrammarNoTokenCanFollowIsAnErrorAndTheContextStaysUsable) {
+  // "é" is in no token of this vocabulary.
+  moevk_generate_params p = sampled(1);
+  p.grammar = "root ::= \"ok\" \"\\u00e9\"";
+  Generated g = generate(p);
+  EXPECT_EQ(g.status, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(g.error, "grammar: no token of the vocabulary continues the text; the grammar expects \"\xC3\xA9\"");
+  moevk_generate_params plain = sampled(2);
+  plain.max_tokens = 4;
+  plain.ignore_eos = 1;
+  g = generate(plain);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  EXPECT_EQ(g.result.n_generated, 4);
+}
+
+TEST_F(GrammarApi, OlderParamsLeaveTheGrammarUnread) {
+  moevk_generate_params p = sampled(3);
+  p.struct_size = offsetof(moevk_generate_params, user_data) + sizeof p.user_data;
+  p.grammar = "this is not a grammar";
+  p.json_schema = "nor a schema";
+  p.max_tokens = 3;
+  p.ignore_eos = 1;
+  const Generated g = generate(p);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  EXPECT_EQ(g.result.n_generated, 3);
+}
+
+TEST_F(GrammarApi, SchemaToGrammarIsReadable) {
+  char* gbnf = nullptr;
+  ASSERT_EQ(moevk_json_schema_to_grammar(R"({"type": "object", "properties": {"a": {"type": "integer"}}})", &gbnf),
+            MOEVK_OK)
+      << moevk_last_error();
+  const std::string text = gbnf;
+  moevk_free_string(gbnf);
+  EXPECT_NE(text.find("root ::="), std::string::npos) << text;
+  // The same grammar given as GBNF holds generation as the schema does.
+  moevk_generate_params p = sampled(5);
+  p.grammar = text.c_str();
+  const Generated g = generate(p);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  const auto doc = nlohmann::json::parse(g.text);
+  EXPECT_TRUE(doc.is_object() && (doc.empty() || doc["a"].is_number_integer())) << g.text;
+
+  EXPECT_EQ(moevk_json_schema_to_grammar(nullptr, &gbnf), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_json_schema_to_grammar("{\"pattern\": \"a+\"}", &gbnf), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(moevk_last_error()).find("pattern"), std::string::npos) << moevk_last_error();
+}
+
+}  // namespace
