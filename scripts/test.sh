@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: builds, runs every GoogleTest/CTest suite with the Vulkan validation layer on
-# (lavapipe when there is no GPU), then runs the GGUF, safetensors, chat-template and chat-response fuzzers for a bounded time.
+# (lavapipe when there is no GPU), then runs the GGUF, safetensors, chat-template, chat-response and grammar fuzzers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The fuzzers need clang. Without it a local run skips them and says so; in CI (CI=true) it fails
