@@ -400,6 +400,31 @@ MOEVK_API moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_p
  * cannot write forever inside one. Thread-safe. */
 MOEVK_API moevk_status moevk_json_schema_to_grammar(const char* schema_json, char** grammar_out);
 
+/* A grammar for a generation loop of the caller's own (moevk_decode, then moevk_sample_grammar
+ * and moevk_grammar_accept per token), held as moevk_generate_params.grammar / json_schema hold
+ * moevk_generate. Added after moevk 0.1. Made from GBNF (`grammar`) or a JSON Schema: exactly
+ * one of them, else MOEVK_ERROR_INVALID_ARGUMENT (the message is the model's last error). It
+ * belongs to `model`'s vocabulary and must be freed before the model. A grammar is used by one
+ * thread at a time; several may be made from one model on several threads. */
+typedef struct moevk_grammar moevk_grammar;
+MOEVK_API moevk_status moevk_grammar_create(const moevk_model* model, const char* grammar, const char* json_schema,
+                                            moevk_grammar** grammar_out);
+MOEVK_API void moevk_grammar_free(moevk_grammar* grammar);
+MOEVK_API const char* moevk_grammar_last_error(const moevk_grammar* grammar);
+/* 1 when `token` may come next: its text keeps the text a prefix of a sentence; an
+ * end-of-generation token only where the text is a whole sentence; control tokens never. */
+MOEVK_API int moevk_grammar_allows(const moevk_grammar* grammar, int32_t token);
+/* Appends `token` to the grammar's text; MOEVK_ERROR_INVALID_ARGUMENT (nothing changes, the
+ * message says what the grammar expects) when it is not allowed. */
+MOEVK_API moevk_status moevk_grammar_accept(moevk_grammar* grammar, int32_t token);
+/* 1 when the text is a whole sentence and nothing can follow it: the loop is done. */
+MOEVK_API int moevk_grammar_is_complete(const moevk_grammar* grammar);
+/* moevk_sample among the tokens the grammar allows: the sampler's own choice where allowed, else
+ * its choice among the allowed ones (the token is not accepted: call moevk_grammar_accept). Needs
+ * the logits of a moevk_decode; MOEVK_ERROR_INVALID_ARGUMENT where no token can follow. */
+MOEVK_API moevk_status moevk_sample_grammar(moevk_context* ctx, const moevk_sampler_params* params,
+                                            const moevk_grammar* grammar, int32_t* token_out);
+
 MOEVK_API moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out);
 /* (Like every call on a context: one thread at a time per context.) */
 

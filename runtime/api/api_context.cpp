@@ -9,7 +9,6 @@
 
 #include "api/api_internal.hpp"
 #include "api/handles.hpp"
-#include "generate/json_schema.hpp"
 #include "generate/stop.hpp"
 #include "generate/token_grammar.hpp"
 
@@ -167,17 +166,10 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
   return sampler_for(c, p).sample(c.session->logits(-1), c.history);
 }
 
-// The grammar a generation is held to: its GBNF or its JSON Schema's, over the model's token
-// texts (made once per model). None when neither is set; INVALID_ARGUMENT for both.
+// The grammar a generation is held to, where grammar or json_schema is set.
 std::optional<moevk::generate::TokenGrammar> grammar_for(const moevk_model& model, const moevk_generate_params& p) {
   if (!p.grammar && !p.json_schema) return std::nullopt;
-  if (p.grammar && p.json_schema)
-    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_generate: grammar and json_schema are both set; give one");
-  auto grammar = moevk::generate::Grammar::parse(p.grammar ? std::string(p.grammar)
-                                                           : moevk::generate::json_schema_to_grammar(p.json_schema));
-  std::call_once(model.token_texts_once,
-                 [&] { model.token_texts = moevk::generate::TokenTexts::of(*model.tokenizer); });
-  return moevk::generate::TokenGrammar(std::move(grammar), model.token_texts);
+  return moevk::api::make_token_grammar(model, p.grammar, p.json_schema, "moevk_generate");
 }
 
 // The next token under a grammar, from the last step's logits on the host: the sampler's own
@@ -517,9 +509,24 @@ moevk_status moevk_generate(moevk_context* ctx, const moevk_generate_params* par
   return status;
 }
 
-moevk_status moevk_json_schema_to_grammar(const char* schema_json, char** grammar_out) {
-  if (!schema_json || !grammar_out) return invalid_argument("moevk_json_schema_to_grammar: NULL argument");
-  return guard([&] { *grammar_out = moevk::api::to_c_string(moevk::generate::json_schema_to_grammar(schema_json)); });
+moevk_status moevk_sample_grammar(moevk_context* ctx, const moevk_sampler_params* params, const moevk_grammar* grammar,
+                                  int32_t* token_out) {
+  if (!ctx || !grammar || !token_out) return invalid_argument("moevk_sample_grammar: NULL argument");
+  moevk_sampler_params p = moevk_sampler_default_params();
+  if (params && !copy_params(*params, p))
+    return struct_size_error<moevk_sampler_params>("moevk_sample_grammar: params->struct_size", params->struct_size);
+  return guard(
+      [&] {
+        if (grammar->model != ctx->model)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_sample_grammar: the grammar was made for another model");
+        if (!ctx->last_logits_on_host)
+          throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, ctx->last_batch == 0
+                                                               ? "no logits to sample from: decode tokens first"
+                                                               : "no logits to sample from: the last step chose its "
+                                                                 "token on the GPU; call moevk_decode first");
+        *token_out = sample_constrained(*ctx, p, *grammar->grammar);
+      },
+      &ctx->last_error);
 }
 
 moevk_status moevk_context_stats_json(moevk_context* ctx, char** json_out) {

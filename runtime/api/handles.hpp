@@ -24,6 +24,20 @@ struct moevk_model {
   mutable std::shared_ptr<const moevk::generate::TokenTexts> token_texts;
 };
 
+// A grammar over a model's vocabulary, for a caller's own decode/sample loop.
+struct moevk_grammar {
+  const moevk_model* model = nullptr;
+  std::unique_ptr<moevk::generate::TokenGrammar> grammar;
+  std::string last_error;
+};
+
+namespace moevk::api {
+// The grammar of GBNF text or of a JSON Schema (exactly one given; INVALID_ARGUMENT naming
+// `caller` otherwise) over the model's token texts, made once per model.
+moevk::generate::TokenGrammar make_token_grammar(const moevk_model& model, const char* gbnf, const char* json_schema,
+                                                 const char* caller);
+}  // namespace moevk::api
+
 struct moevk_context {
   moevk_model* model = nullptr;
   std::unique_ptr<moevk::generate::Session> session;

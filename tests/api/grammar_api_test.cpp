@@ -261,4 +261,70 @@ TEST_F(GrammarApi, SchemaToGrammarIsReadable) {
   EXPECT_NE(std::string(moevk_last_error()).find("pattern"), std::string::npos) << moevk_last_error();
 }
 
+// A caller's own loop: moevk_decode, moevk_sample_grammar, moevk_grammar_accept.
+TEST_F(GrammarApi, OwnLoopWithAGrammarHandle) {
+  moevk_grammar* grammar = nullptr;
+  ASSERT_EQ(moevk_grammar_create(model_, nullptr, R"({"type": "array", "items": {"type": "integer"}, "minItems": 2,
+      "maxItems": 4})", &grammar), MOEVK_OK) << moevk_model_last_error(model_);
+  std::vector<int32_t> prompt(8);
+  size_t n_prompt = 0;
+  ASSERT_EQ(moevk_tokenize(model_, "List:", 5, 0, 0, prompt.data(), prompt.size(), &n_prompt), MOEVK_OK)
+      << moevk_last_error();
+  ASSERT_EQ(moevk_decode(ctx_, prompt.data(), n_prompt, 0), MOEVK_OK) << moevk_context_last_error(ctx_);
+  moevk_sampler_params sp = moevk_sampler_default_params();
+  sp.temperature = 1.0f;
+  sp.top_k = 0;
+  sp.seed = 11;
+  std::vector<int32_t> tokens;
+  while (!moevk_grammar_is_complete(grammar) && tokens.size() < 200) {
+    int32_t token = -1;
+    ASSERT_EQ(moevk_sample_grammar(ctx_, &sp, grammar, &token), MOEVK_OK) << moevk_context_last_error(ctx_);
+    ASSERT_TRUE(moevk_grammar_allows(grammar, token));
+    ASSERT_EQ(moevk_grammar_accept(grammar, token), MOEVK_OK) << moevk_grammar_last_error(grammar);
+    tokens.push_back(token);
+    ASSERT_EQ(moevk_decode(ctx_, &token, 1, 0), MOEVK_OK) << moevk_context_last_error(ctx_);
+  }
+  ASSERT_TRUE(moevk_grammar_is_complete(grammar));
+  char* text = nullptr;
+  ASSERT_EQ(moevk_detokenize(model_, tokens.data(), tokens.size(), &text), MOEVK_OK) << moevk_last_error();
+  const std::string out = text;
+  moevk_free_string(text);
+  const auto doc = nlohmann::json::parse(out);
+  ASSERT_TRUE(doc.is_array()) << out;
+  EXPECT_GE(doc.size(), 2u);
+  EXPECT_LE(doc.size(), 4u);
+  for (const auto& v : doc) EXPECT_TRUE(v.is_number_integer()) << out;
+
+  // Done: nothing more is allowed, the end of generation is.
+  EXPECT_FALSE(moevk_grammar_allows(grammar, 0));
+  EXPECT_TRUE(moevk_grammar_allows(grammar, eos_));
+  EXPECT_EQ(moevk_grammar_accept(grammar, 0), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(moevk_grammar_last_error(grammar),
+               "grammar: token 0 does not continue the text; the grammar expects the end of the text");
+  moevk_grammar_free(grammar);
+}
+
+TEST_F(GrammarApi, GrammarHandlesRefuseBadArguments) {
+  moevk_grammar* grammar = nullptr;
+  EXPECT_EQ(moevk_grammar_create(model_, nullptr, nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(moevk_model_last_error(model_), "moevk_grammar_create: neither a grammar nor a json_schema");
+  EXPECT_EQ(moevk_grammar_create(model_, "root ::= \"a\"", "{}", &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_grammar_create(model_, "root ::= (", nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(grammar, nullptr);
+  EXPECT_EQ(moevk_grammar_create(nullptr, "root ::= \"a\"", nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  moevk_grammar_free(nullptr);
+  EXPECT_EQ(moevk_grammar_allows(nullptr, 0), 0);
+  EXPECT_EQ(moevk_grammar_accept(nullptr, 0), MOEVK_ERROR_INVALID_ARGUMENT);
+
+  ASSERT_EQ(moevk_grammar_create(model_, "root ::= \"a\"+", nullptr, &grammar), MOEVK_OK);
+  int32_t token = -1;
+  // No logits yet.
+  EXPECT_EQ(moevk_sample_grammar(ctx_, nullptr, grammar, &token), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(moevk_context_last_error(ctx_), "no logits to sample from: decode tokens first");
+  EXPECT_FALSE(moevk_grammar_allows(grammar, -5));
+  EXPECT_FALSE(moevk_grammar_allows(grammar, 1 << 20));
+  EXPECT_FALSE(moevk_grammar_allows(grammar, eos_));  // no sentence yet
+  moevk_grammar_free(grammar);
+}
+
 }  // namespace

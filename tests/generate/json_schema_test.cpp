@@ -292,8 +292,14 @@ TEST(JsonSchema, StringLengthCountsCharacters) {
   EXPECT_REJECTS(R"({"maxLength": 0})", "\"a\"");
   EXPECT_ACCEPTS(R"({"minLength": 1})", "\"abcdefgh\"");
   EXPECT_REJECTS(R"({"minLength": 1})", "\"\"");
-  EXPECT_ACCEPTS(R"({"type": "string", "maxLength": 10000})", "\"" + std::string(10000, 'x') + "\"");
-  EXPECT_REJECTS(R"({"type": "string", "maxLength": 10000})", "\"" + std::string(10001, 'x') + "\"");
+  // Quoted by hand: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+  auto quoted = [](size_t n) {
+    std::string s(n + 2, 'x');
+    s.front() = s.back() = '"';
+    return s;
+  };
+  EXPECT_ACCEPTS(R"({"type": "string", "maxLength": 10000})", quoted(10000));
+  EXPECT_REJECTS(R"({"type": "string", "maxLength": 10000})", quoted(10001));
 }
 
 TEST(JsonSchema, Formats) {
