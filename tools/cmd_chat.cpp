@@ -36,6 +36,21 @@ std::string read_text(const std::string& path, const char* option) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A grammar holds the answer from its first token, so a model that thinks first (Qwen3) could
+// not write its <think>: where the file's template reasons and --think was not given, the
+// template is asked for an answer without thinking (enable_thinking false), and the user told.
+void think_off_under_a_grammar(GenOptions& o) {
+  if ((o.grammar.empty() && o.json_schema.empty()) || o.enable_thinking >= 0 || !o.chat_template.empty()) return;
+  char* info = nullptr;
+  if (moevk_inspect_json(o.model.c_str(), &info) != MOEVK_OK) return;
+  const auto j = nlohmann::json::parse(info, nullptr, /*allow_exceptions=*/false);
+  moevk_free_string(info);
+  if (!j.is_object() || !j.contains("chat_template") || !j["chat_template"].value("reasoning", false)) return;
+  o.enable_thinking = 0;
+  std::fprintf(stderr, "moevk chat: the grammar holds the answer from its first token, so thinking is off "
+                       "(--think off); --think on keeps it, with the grammar applying to the thinking too\n");
+}
+
 const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
   if (tool_calls) return "tool_calls";
   switch (r.stop_reason) {
@@ -146,6 +161,7 @@ int chat(int argc, char** argv) {
   }
   moevk_model* model = load_model(o, nullptr);
   if (!model) return 1;
+  think_off_under_a_grammar(o);
   moevk_context* ctx = create_context(model, o);
   if (!ctx) {
     moevk_model_free(model);

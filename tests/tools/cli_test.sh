@@ -391,6 +391,26 @@ check "a bad grammar: the rule and place are named" grep -q 'line 1, column 10: 
 check "an unsupported schema keyword fails (exit 1)" test "$rc" = 1
 check "an unsupported schema keyword is named" grep -q '"minimum"' "$tmp/err"
 
+# chat under a grammar, on a file whose template is Qwen3's (it thinks first): thinking is turned
+# off, and the user told, unless --think is given.
+mkdir -p "$tmp/q3hf"
+cp "$data/hf/qwen2moe-tiny/config.json" "$data/hf/qwen2moe-tiny/model.safetensors" "$tmp/q3hf/"
+printf '%s' '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u0120": 3}, "merges": ["a b"]},
+  "pre_tokenizer": {"type": "ByteLevel"}}' >"$tmp/q3hf/tokenizer.json"
+python3 -c "import json, sys; t = json.load(open(sys.argv[1]))['qwen3']; json.dump({'chat_template': t}, open(sys.argv[2], 'w'))" \
+  "$data/text/chat_templates.json" "$tmp/q3hf/tokenizer_config.json"
+"$moevk" convert "$tmp/q3hf" -o "$tmp/q3.gguf" --no-progress >/dev/null 2>&1
+echo '[{"role": "user", "content": "ab?"}]' >"$tmp/ab.json"
+"$moevk" chat -m "$tmp/q3.gguf" --messages "$tmp/ab.json" --grammar 'root ::= "ab"+ "b"' -n 8 --temp 1 --no-progress \
+  >"$tmp/ab.out" 2>"$tmp/ab.err"; rc=$?
+check "chat --messages --grammar exits 0" test "$rc" = 0
+check "chat under a grammar: thinking is turned off, and said" grep -q "thinking is off" "$tmp/ab.err"
+check "chat --messages --grammar: the answer is a sentence of the grammar" \
+  python3 -c "import json, re, sys; m = json.load(open(sys.argv[1]))['message']; sys.exit(not re.fullmatch('(ab)+b', m['content']))" "$tmp/ab.out"
+"$moevk" chat -m "$tmp/q3.gguf" --messages "$tmp/ab.json" --grammar 'root ::= "ab"+' --think on -n 4 --no-progress \
+  >/dev/null 2>"$tmp/ab.err"; rc=$?
+check "chat --think on under a grammar keeps thinking, silently" bash -c "test $rc = 0 && ! grep -q 'thinking is off' '$tmp/ab.err'"
+
 # MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
 # message it printed fails this test.
 check "no Vulkan validation messages" bash -c "! grep -l 'moevk validation' '$tmp'/* 2>/dev/null"
