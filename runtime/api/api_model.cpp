@@ -188,22 +188,9 @@ moevk_status moevk_chat_apply_template_with(const moevk_model* model, const moev
         throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "chat message " + std::to_string(i) + " has a NULL field");
       msgs.push_back({messages[i].role, messages[i].content});
     }
-    if (!p.tools_json && !p.variables_json) {
-      *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, p.add_generation_prompt != 0, variables));
-      return;
-    }
-    nlohmann::ordered_json list = nlohmann::ordered_json::array();
-    for (const auto& m : msgs) list.push_back({{"role", m.role}, {"content", m.content}});
-    // dump throws on content that is not UTF-8: say so as the caller's error.
-    std::string messages_json;
-    try {
-      messages_json = list.dump();
-    } catch (const nlohmann::json::exception&) {
-      throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "a chat message is not valid UTF-8");
-    }
-    *prompt_out = moevk::api::to_c_string(tmpl.apply_json(messages_json, p.add_generation_prompt != 0,
-                                                          p.tools_json ? p.tools_json : "",
-                                                          p.variables_json ? p.variables_json : "", variables));
+    *prompt_out = moevk::api::to_c_string(tmpl.apply(msgs, p.add_generation_prompt != 0, variables,
+                                                     p.tools_json ? p.tools_json : "",
+                                                     p.variables_json ? p.variables_json : ""));
   });
 }
 

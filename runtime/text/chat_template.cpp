@@ -141,7 +141,8 @@ ChatTemplate ChatTemplate::for_tokenizer(const Tokenizer& tokenizer, std::string
 }
 
 std::string ChatTemplate::apply(const std::vector<Message>& messages, bool add_generation_prompt,
-                                const std::vector<ChatVariable>& variables) const {
+                                const std::vector<ChatVariable>& variables, std::string_view tools_json,
+                                std::string_view variables_json) const {
   Value list = Value::list();
   for (const Message& m : messages) {
     Value message = Value::dict();
@@ -149,9 +150,7 @@ std::string ChatTemplate::apply(const std::vector<Message>& messages, bool add_g
     message.set("content", Value::string(m.content));
     list.push(std::move(message));
   }
-  std::vector<std::pair<std::string, Value>> extra;
-  for (const ChatVariable& v : variables) extra.emplace_back(v.name, value_of(v));
-  return render(*template_, std::move(list), Value::none(), add_generation_prompt, bos_, eos_, std::move(extra));
+  return render_with(std::move(list), add_generation_prompt, tools_json, variables_json, variables);
 }
 
 std::string ChatTemplate::apply_json(std::string_view messages_json, bool add_generation_prompt,
@@ -166,6 +165,11 @@ std::string ChatTemplate::apply_json(std::string_view messages_json, bool add_ge
       fail(MOEVK_ERROR_INVALID_ARGUMENT, "messages_json: message " + std::to_string(i) +
                                              " is not an object with a string \"role\"");
   }
+  return render_with(std::move(messages), add_generation_prompt, tools_json, variables_json, variables);
+}
+
+std::string ChatTemplate::render_with(jinja::Value&& messages, bool add_generation_prompt, std::string_view tools_json,
+                                      std::string_view variables_json, const std::vector<ChatVariable>& variables) const {
   Value tools = Value::none();
   if (!tools_json.empty()) {
     tools = parse_value(tools_json, "tools_json");

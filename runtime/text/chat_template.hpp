@@ -27,6 +27,7 @@ namespace moevk::text {
 
 namespace jinja {
 class Template;
+class Value;
 }
 
 struct Message {
@@ -62,8 +63,10 @@ class ChatTemplate {
   // Throws MOEVK_ERROR_TOKENIZER for conversations the template rejects (its raise_exception:
   // roles that do not alternate in the Mistral forms, roles it does not know) and for templates
   // that fail while rendering (naming the line).
+  // `tools_json` and `variables_json` as apply_json takes them.
   std::string apply(const std::vector<Message>& messages, bool add_generation_prompt,
-                    const std::vector<ChatVariable>& variables = {}) const;
+                    const std::vector<ChatVariable>& variables = {}, std::string_view tools_json = {},
+                    std::string_view variables_json = {}) const;
 
   // The same for a conversation given as JSON text, in the form transformers' apply_chat_template
   // and OpenAI's chat API take: `messages_json` an array of objects, each with a string "role" and
@@ -85,6 +88,9 @@ class ChatTemplate {
   const char* name() const { return name_.c_str(); }
 
  private:
+  // Renders a conversation already made Values, with the tools and variables of apply_json.
+  std::string render_with(jinja::Value&& messages, bool add_generation_prompt, std::string_view tools_json,
+                          std::string_view variables_json, const std::vector<ChatVariable>& variables) const;
   std::string name_;
   std::shared_ptr<const jinja::Template> template_;
   std::string bos_, eos_;
