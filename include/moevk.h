@@ -346,6 +346,11 @@ typedef struct moevk_generate_params {
    * again from the allowed tokens. */
   const char* grammar;
   const char* json_schema;
+  /* With grammar or json_schema: a lazy grammar (llama.cpp's grammar triggers). Tokens are free
+   * until the generated text contains this text; the grammar then holds what follows its first
+   * occurrence ("<tool_call>" before a call's JSON, "</think>" after reasoning). An end of
+   * generation before it ends as usual. NULL: the grammar holds the text from its start. */
+  const char* grammar_trigger;
 } moevk_generate_params;
 
 typedef struct moevk_generate_result {
@@ -403,12 +408,13 @@ MOEVK_API moevk_status moevk_json_schema_to_grammar(const char* schema_json, cha
 /* A grammar for a generation loop of the caller's own (moevk_decode, then moevk_sample_grammar
  * and moevk_grammar_accept per token), held as moevk_generate_params.grammar / json_schema hold
  * moevk_generate. Added after moevk 0.1. Made from GBNF (`grammar`) or a JSON Schema: exactly
- * one of them, else MOEVK_ERROR_INVALID_ARGUMENT (the message is the model's last error). It
+ * one of them, else MOEVK_ERROR_INVALID_ARGUMENT (the message is the model's last error);
+ * `trigger` (NULL: none) makes it lazy, as moevk_generate_params.grammar_trigger. It
  * belongs to `model`'s vocabulary and must be freed before the model. A grammar is used by one
  * thread at a time; several may be made from one model on several threads. */
 typedef struct moevk_grammar moevk_grammar;
 MOEVK_API moevk_status moevk_grammar_create(const moevk_model* model, const char* grammar, const char* json_schema,
-                                            moevk_grammar** grammar_out);
+                                            const char* trigger, moevk_grammar** grammar_out);
 MOEVK_API void moevk_grammar_free(moevk_grammar* grammar);
 MOEVK_API const char* moevk_grammar_last_error(const moevk_grammar* grammar);
 /* 1 when `token` may come next: its text keeps the text a prefix of a sentence; an

@@ -40,7 +40,9 @@ std::string read_text(const std::string& path, const char* option) {
 // not write its <think>: where the file's template reasons and --think was not given, the
 // template is asked for an answer without thinking (enable_thinking false), and the user told.
 void think_off_under_a_grammar(GenOptions& o) {
-  if ((o.grammar.empty() && o.json_schema.empty()) || o.enable_thinking >= 0 || !o.chat_template.empty()) return;
+  if ((o.grammar.empty() && o.json_schema.empty()) || !o.grammar_trigger.empty() || o.enable_thinking >= 0 ||
+      !o.chat_template.empty())
+    return;
   char* info = nullptr;
   if (moevk_inspect_json(o.model.c_str(), &info) != MOEVK_OK) return;
   const auto j = nlohmann::json::parse(info, nullptr, /*allow_exceptions=*/false);

@@ -122,6 +122,10 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
     else if (a == "--grammar-file") constraint(o.grammar, "grammar", read_whole("--grammar-file"));
     else if (a == "-j" || a == "--json-schema") constraint(o.json_schema, "schema", value(argc, argv, i));
     else if (a == "-jf" || a == "--json-schema-file") constraint(o.json_schema, "schema", read_whole("--json-schema-file"));
+    else if (a == "--grammar-trigger") {
+      o.grammar_trigger = value(argc, argv, i);
+      if (o.grammar_trigger.empty()) throw std::runtime_error("option --grammar-trigger: the text is empty");
+    }
     else return false;
     return true;
   };
@@ -214,7 +218,9 @@ std::string common_help(unsigned groups, int32_t n_predict_default) {
          "                            --grammar-file FILE reads it from a file\n"
          "  -j, --json-schema JSON    output held to a JSON Schema (types, properties, required,\n"
          "                            enum, items, anyOf, $ref, ...); -jf, --json-schema-file FILE\n"
-         "                            reads it; tokens are then chosen on the host\n";
+         "                            reads it; tokens are then chosen on the host\n"
+         "  --grammar-trigger TEXT    the grammar or schema holds only what follows TEXT's first\n"
+         "                            appearance in the output (before it, tokens are free)\n";
   if (groups & kPrintIdsOption)
     h += "  --print-ids               print generated token ids instead of text\n";
   if (groups & kExpertStatsOption)
@@ -258,6 +264,7 @@ moevk_generate_params generate_params(const GenOptions& o, std::vector<const cha
   gp.n_stop_strings = stops.size();
   if (!o.grammar.empty()) gp.grammar = o.grammar.c_str();
   if (!o.json_schema.empty()) gp.json_schema = o.json_schema.c_str();
+  if (!o.grammar_trigger.empty()) gp.grammar_trigger = o.grammar_trigger.c_str();
   return gp;
 }
 

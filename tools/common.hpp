@@ -31,6 +31,7 @@ struct GenOptions {
   std::vector<std::string> stops;
   std::string grammar;      // --grammar / --grammar-file: GBNF
   std::string json_schema;  // -j / --json-schema / --json-schema-file
+  std::string grammar_trigger;  // --grammar-trigger: the grammar holds only what follows it
   moevk_sampler_params sampling = moevk_sampler_default_params();
 };
 

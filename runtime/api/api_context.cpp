@@ -168,8 +168,8 @@ int32_t sample_next(moevk_context& c, const moevk_sampler_params& p) {
 
 // The grammar a generation is held to, where grammar or json_schema is set.
 std::optional<moevk::generate::TokenGrammar> grammar_for(const moevk_model& model, const moevk_generate_params& p) {
-  if (!p.grammar && !p.json_schema) return std::nullopt;
-  return moevk::api::make_token_grammar(model, p.grammar, p.json_schema, "moevk_generate");
+  if (!p.grammar && !p.json_schema && !p.grammar_trigger) return std::nullopt;
+  return moevk::api::make_token_grammar(model, p.grammar, p.json_schema, p.grammar_trigger, "moevk_generate");
 }
 
 // The next token under a grammar, from the last step's logits on the host: the sampler's own

@@ -8,14 +8,19 @@ using moevk::api::guard;
 using moevk::api::invalid_argument;
 
 moevk::generate::TokenGrammar moevk::api::make_token_grammar(const moevk_model& model, const char* gbnf,
-                                                             const char* json_schema, const char* caller) {
+                                                             const char* json_schema, const char* trigger,
+                                                             const char* caller) {
   if (gbnf && json_schema)
     throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, std::string(caller) + ": grammar and json_schema are both set; give one");
   if (!gbnf && !json_schema)
-    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, std::string(caller) + ": neither a grammar nor a json_schema");
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT,
+                       std::string(caller) + (trigger ? ": a grammar_trigger without a grammar or json_schema"
+                                                      : ": neither a grammar nor a json_schema"));
+  if (trigger && !*trigger)
+    throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, std::string(caller) + ": grammar_trigger is empty");
   auto grammar = moevk::generate::Grammar::parse(gbnf ? std::string(gbnf) : moevk::generate::json_schema_to_grammar(json_schema));
   std::call_once(model.token_texts_once, [&] { model.token_texts = moevk::generate::TokenTexts::of(*model.tokenizer); });
-  return moevk::generate::TokenGrammar(std::move(grammar), model.token_texts);
+  return moevk::generate::TokenGrammar(std::move(grammar), model.token_texts, trigger ? trigger : "");
 }
 
 extern "C" {
@@ -26,7 +31,7 @@ moevk_status moevk_json_schema_to_grammar(const char* schema_json, char** gramma
 }
 
 moevk_status moevk_grammar_create(const moevk_model* model, const char* grammar, const char* json_schema,
-                                  moevk_grammar** grammar_out) {
+                                  const char* trigger, moevk_grammar** grammar_out) {
   if (!model || !grammar_out) return invalid_argument("moevk_grammar_create: NULL argument");
   *grammar_out = nullptr;
   return guard(
@@ -34,7 +39,7 @@ moevk_status moevk_grammar_create(const moevk_model* model, const char* grammar,
         auto g = std::make_unique<moevk_grammar>();
         g->model = model;
         g->grammar = std::make_unique<moevk::generate::TokenGrammar>(
-            moevk::api::make_token_grammar(*model, grammar, json_schema, "moevk_grammar_create"));
+            moevk::api::make_token_grammar(*model, grammar, json_schema, trigger, "moevk_grammar_create"));
         *grammar_out = g.release();
       },
       model->last_error);

@@ -33,9 +33,10 @@ struct moevk_grammar {
 
 namespace moevk::api {
 // The grammar of GBNF text or of a JSON Schema (exactly one given; INVALID_ARGUMENT naming
-// `caller` otherwise) over the model's token texts, made once per model.
+// `caller` otherwise), lazy with a trigger (NULL: none), over the model's token texts (made once
+// per model).
 moevk::generate::TokenGrammar make_token_grammar(const moevk_model& model, const char* gbnf, const char* json_schema,
-                                                 const char* caller);
+                                                 const char* trigger, const char* caller);
 }  // namespace moevk::api
 
 struct moevk_context {

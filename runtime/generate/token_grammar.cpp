@@ -46,13 +46,26 @@ std::shared_ptr<const TokenTexts> TokenTexts::of(const text::Tokenizer& tokenize
   return make(std::move(pieces), std::move(end_of_generation));
 }
 
-TokenGrammar::TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTexts> tokens)
-    : tokens_(std::move(tokens)), matcher_(std::move(grammar)) {}
+TokenGrammar::TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTexts> tokens,
+                           std::string trigger)
+    : tokens_(std::move(tokens)), matcher_(std::move(grammar)), trigger_(std::move(trigger)) {}
+
+bool TokenGrammar::completes_trigger(const std::string& piece, std::string* rest) const {
+  const std::string window = tail_ + piece;
+  const size_t at = window.find(trigger_);  // the tail alone never holds it: it would have triggered
+  if (at == std::string::npos) return false;
+  *rest = window.substr(at + trigger_.size());
+  return true;
+}
 
 bool TokenGrammar::allows(int32_t token) const {
   if (token < 0 || static_cast<size_t>(token) >= tokens_->pieces.size()) return false;
-  if (tokens_->end_of_generation[token]) return matcher_.accepting();
   const std::string& piece = tokens_->pieces[token];
+  if (waiting()) {
+    std::string rest;
+    return tokens_->end_of_generation[token] || !completes_trigger(piece, &rest) || matcher_.allows(rest);
+  }
+  if (tokens_->end_of_generation[token]) return matcher_.accepting();
   return !piece.empty() && matcher_.allows(piece);
 }
 
@@ -60,10 +73,32 @@ void TokenGrammar::accept(int32_t token) {
   if (!allows(token))
     fail(MOEVK_ERROR_INVALID_ARGUMENT, "grammar: token " + std::to_string(token) +
                                            " does not continue the text; the grammar expects " + matcher_.expected());
-  if (!tokens_->end_of_generation[token]) matcher_.accept(tokens_->pieces[token]);
+  if (tokens_->end_of_generation[token]) return;
+  const std::string& piece = tokens_->pieces[token];
+  if (waiting()) {
+    std::string rest;
+    if (completes_trigger(piece, &rest)) {
+      triggered_ = true;
+      tail_.clear();
+      matcher_.accept(rest);
+    } else {
+      tail_ += piece;
+      if (tail_.size() >= trigger_.size()) tail_.erase(0, tail_.size() - (trigger_.size() - 1));
+    }
+    return;
+  }
+  matcher_.accept(piece);
 }
 
 size_t TokenGrammar::mask(std::span<float> logits) const {
+  if (waiting()) {  // rare: a draw whose token completes the trigger with text the grammar refuses
+    size_t count = 0;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (allows(static_cast<int32_t>(i))) ++count;
+      else logits[i] = -std::numeric_limits<float>::infinity();
+    }
+    return count;
+  }
   std::vector<uint8_t> by_text;
   matcher_.allows_sorted(tokens_->sorted_texts, tokens_->shared_prefix, by_text);
   std::vector<uint8_t> allowed(logits.size(), 0);

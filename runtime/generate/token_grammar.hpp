@@ -39,7 +39,11 @@ struct TokenTexts {
 
 class TokenGrammar {
  public:
-  TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTexts> tokens);
+  // A `trigger` makes the grammar lazy (llama.cpp's grammar triggers): tokens are free until the
+  // text contains the trigger, and the grammar holds what follows its first occurrence (the part
+  // of the token that completes it included). Empty: the grammar holds the text from the start.
+  TokenGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTexts> tokens,
+               std::string trigger = {});
 
   bool allows(int32_t token) const;
   // Records the token (allows(token) must hold; INVALID_ARGUMENT otherwise, naming it).
@@ -47,12 +51,20 @@ class TokenGrammar {
   // Sets every refused token's logit to -infinity; returns how many are allowed.
   size_t mask(std::span<float> logits) const;
   // The text is a whole sentence and nothing may follow: generation is done.
-  bool complete() const { return matcher_.complete(); }
+  bool complete() const { return !waiting() && matcher_.complete(); }
+  // A lazy grammar whose trigger has not come yet.
+  bool waiting() const { return !trigger_.empty() && !triggered_; }
   const GrammarMatcher& matcher() const { return matcher_; }
 
  private:
+  // While waiting: the text after the trigger if `piece` completes it, else nothing.
+  bool completes_trigger(const std::string& piece, std::string* rest) const;
+
   std::shared_ptr<const TokenTexts> tokens_;
   GrammarMatcher matcher_;
+  std::string trigger_;
+  bool triggered_ = false;
+  std::string tail_;  // while waiting: the text's last trigger_.size() - 1 bytes
 };
 
 }  // namespace moevk::generate

@@ -265,7 +265,7 @@ TEST_F(GrammarApi, SchemaToGrammarIsReadable) {
 TEST_F(GrammarApi, OwnLoopWithAGrammarHandle) {
   moevk_grammar* grammar = nullptr;
   ASSERT_EQ(moevk_grammar_create(model_, nullptr, R"({"type": "array", "items": {"type": "integer"}, "minItems": 2,
-      "maxItems": 4})", &grammar), MOEVK_OK) << moevk_model_last_error(model_);
+      "maxItems": 4})", nullptr, &grammar), MOEVK_OK) << moevk_model_last_error(model_);
   std::vector<int32_t> prompt(8);
   size_t n_prompt = 0;
   ASSERT_EQ(moevk_tokenize(model_, "List:", 5, 0, 0, prompt.data(), prompt.size(), &n_prompt), MOEVK_OK)
@@ -306,17 +306,17 @@ TEST_F(GrammarApi, OwnLoopWithAGrammarHandle) {
 
 TEST_F(GrammarApi, GrammarHandlesRefuseBadArguments) {
   moevk_grammar* grammar = nullptr;
-  EXPECT_EQ(moevk_grammar_create(model_, nullptr, nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_grammar_create(model_, nullptr, nullptr, nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(moevk_model_last_error(model_), "moevk_grammar_create: neither a grammar nor a json_schema");
-  EXPECT_EQ(moevk_grammar_create(model_, "root ::= \"a\"", "{}", &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
-  EXPECT_EQ(moevk_grammar_create(model_, "root ::= (", nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_grammar_create(model_, "root ::= \"a\"", "{}", nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_grammar_create(model_, "root ::= (", nullptr, nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(grammar, nullptr);
-  EXPECT_EQ(moevk_grammar_create(nullptr, "root ::= \"a\"", nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_grammar_create(nullptr, "root ::= \"a\"", nullptr, nullptr, &grammar), MOEVK_ERROR_INVALID_ARGUMENT);
   moevk_grammar_free(nullptr);
   EXPECT_EQ(moevk_grammar_allows(nullptr, 0), 0);
   EXPECT_EQ(moevk_grammar_accept(nullptr, 0), MOEVK_ERROR_INVALID_ARGUMENT);
 
-  ASSERT_EQ(moevk_grammar_create(model_, "root ::= \"a\"+", nullptr, &grammar), MOEVK_OK);
+  ASSERT_EQ(moevk_grammar_create(model_, "root ::= \"a\"+", nullptr, nullptr, &grammar), MOEVK_OK);
   int32_t token = -1;
   // No logits yet.
   EXPECT_EQ(moevk_sample_grammar(ctx_, nullptr, grammar, &token), MOEVK_ERROR_INVALID_ARGUMENT);
@@ -325,6 +325,50 @@ TEST_F(GrammarApi, GrammarHandlesRefuseBadArguments) {
   EXPECT_FALSE(moevk_grammar_allows(grammar, 1 << 20));
   EXPECT_FALSE(moevk_grammar_allows(grammar, eos_));  // no sentence yet
   moevk_grammar_free(grammar);
+}
+
+// A lazy grammar: tokens are the sampler's own until the trigger, here taken from what these
+// weights write with the same seed while a trigger that never comes holds nothing; after it,
+// the grammar holds the text.
+TEST_F(GrammarApi, ALazyGrammarHoldsOnlyWhatFollowsItsTrigger) {
+  moevk_generate_params free_run = sampled(7);
+  free_run.max_tokens = 30;
+  free_run.ignore_eos = 1;
+  free_run.grammar = "root ::= \"a\"";
+  free_run.grammar_trigger = "\x01";  // in no token: the grammar never starts
+  const Generated plain = generate(free_run);
+  ASSERT_EQ(plain.status, MOEVK_OK) << plain.error;
+  ASSERT_GE(plain.text.size(), 4u) << plain.text;
+  const std::string trigger = plain.text.substr(2, 2);
+  const size_t first = plain.text.find(trigger);
+
+  // A fresh context: a context's sampler keeps its seeded stream going across calls.
+  moevk_context_free(ctx_);
+  moevk_context_params cp = moevk_context_default_params();
+  cp.n_ctx = 512;
+  ASSERT_EQ(moevk_context_create(model_, &cp, &ctx_), MOEVK_OK) << moevk_last_error();
+  moevk_generate_params lazy = sampled(7);
+  lazy.max_tokens = 80;
+  lazy.grammar = "root ::= \"=\" [0-9]{1,3} \";\"";
+  lazy.grammar_trigger = trigger.c_str();
+  const Generated g = generate(lazy);
+  ASSERT_EQ(g.status, MOEVK_OK) << g.error;
+  EXPECT_EQ(g.result.stop_reason, MOEVK_STOP_GRAMMAR) << g.text;
+  const size_t at = g.text.find(trigger);
+  ASSERT_EQ(at, first) << g.text;
+  EXPECT_EQ(g.text.substr(0, at), plain.text.substr(0, at));  // before it: free, the same draws
+  const std::string rest = g.text.substr(at + trigger.size());
+  ASSERT_GE(rest.size(), 3u) << g.text;
+  EXPECT_EQ(rest.front(), '=');
+  EXPECT_EQ(rest.back(), ';');
+  EXPECT_EQ(rest.substr(1, rest.size() - 2).find_first_not_of("0123456789"), std::string::npos) << rest;
+
+  moevk_generate_params bad = lazy;
+  bad.grammar = nullptr;
+  EXPECT_EQ(generate(bad).error, "moevk_generate: a grammar_trigger without a grammar or json_schema");
+  bad.grammar = "root ::= \"a\"";
+  bad.grammar_trigger = "";
+  EXPECT_EQ(generate(bad).error, "moevk_generate: grammar_trigger is empty");
 }
 
 }  // namespace

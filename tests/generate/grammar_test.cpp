@@ -301,3 +301,35 @@ TEST(TokenGrammar, TokensPartialCharactersAndTheEnd) {
     EXPECT_STREQ(e.what(), "grammar: token 9 does not continue the text; the grammar expects the end of the text");
   }
 }
+
+TEST(TokenGrammar, ALazyGrammarWaitsForItsTrigger) {
+  auto tokens = TokenTexts::make({"a", "<t", "ool>", "<tool>{", "<tool>x", "{", "}", "x", ""},
+                                 {0, 0, 0, 0, 0, 0, 0, 0, 1});
+  const auto grammar = Grammar::parse(R"(root ::= "{" "x"* "}")");
+  TokenGrammar g(grammar, tokens, "<tool>");
+  EXPECT_TRUE(g.waiting());
+  for (int t : {0, 1, 3, 5, 6, 7, 8}) EXPECT_TRUE(g.allows(t)) << t;  // free text, the end included
+  EXPECT_FALSE(g.allows(4));  // completes the trigger, then "x": not the grammar's start
+  std::vector<float> logits(9, 0.0f);
+  EXPECT_EQ(g.mask(logits), 8u);
+  EXPECT_TRUE(std::isinf(logits[4]));
+  g.accept(0);
+  g.accept(1);  // "<t": the trigger's start, kept across tokens
+  EXPECT_TRUE(g.waiting());
+  EXPECT_FALSE(g.complete());
+  g.accept(2);  // "ool>" completes it
+  EXPECT_FALSE(g.waiting());
+  EXPECT_FALSE(g.allows(8));  // now the end waits for a sentence
+  EXPECT_FALSE(g.allows(0));
+  g.accept(5);
+  g.accept(7);
+  g.accept(6);
+  EXPECT_TRUE(g.complete());
+
+  // A token that completes the trigger and begins the grammar's text at once.
+  TokenGrammar h(grammar, tokens, "<tool>");
+  h.accept(3);
+  EXPECT_FALSE(h.waiting());
+  EXPECT_TRUE(h.allows(6));
+  EXPECT_FALSE(h.allows(5));
+}

@@ -410,6 +410,13 @@ check "chat --messages --grammar: the answer is a sentence of the grammar" \
 "$moevk" chat -m "$tmp/q3.gguf" --messages "$tmp/ab.json" --grammar 'root ::= "ab"+' --think on -n 4 --no-progress \
   >/dev/null 2>"$tmp/ab.err"; rc=$?
 check "chat --think on under a grammar keeps thinking, silently" bash -c "test $rc = 0 && ! grep -q 'thinking is off' '$tmp/ab.err'"
+# A lazy grammar: the trigger "</think>" lets the model think freely first; thinking stays on.
+"$moevk" chat -m "$tmp/q3.gguf" --messages "$tmp/ab.json" --grammar 'root ::= "ab"' --grammar-trigger '</think>' -n 4 \
+  --no-progress >/dev/null 2>"$tmp/ab.err"; rc=$?
+check "chat --grammar-trigger exits 0, thinking on" bash -c "test $rc = 0 && ! grep -q 'thinking is off' '$tmp/ab.err'"
+"$moevk" run -m "$tmp/m.gguf" -p hi --grammar-trigger x --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "--grammar-trigger without a grammar fails (exit 1), said" \
+  bash -c "test $rc = 1 && grep -q 'grammar_trigger without a grammar' '$tmp/err'"
 
 # MOEVK_VALIDATE=1 (set by CTest) puts the validation layer under every command above; any
 # message it printed fails this test.
