@@ -201,6 +201,17 @@ MOEVK_API moevk_status moevk_chat_apply_template_with(const moevk_model* model, 
 MOEVK_API moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char* messages_json,
                                                       const moevk_chat_params* params, char** prompt_out);
 
+/* The lazy grammar that holds a tool call to the tools' schemas (params->tools_json, required)
+ * in the call form of the template (the file's, or params->template_name): GBNF in
+ * *grammar_out and the text that begins a call in *trigger_out (free both with
+ * moevk_free_string), for moevk_generate_params.grammar and grammar_trigger. The model stays
+ * free to answer in prose; once it begins a call, the call names a declared tool and its
+ * arguments meet that tool's parameter schema (as moevk_json_schema_to_grammar reads schemas).
+ * Forms: hermes (Qwen's <tool_call>) and mistral ([TOOL_CALLS]); the others are
+ * MOEVK_ERROR_UNSUPPORTED. Added after moevk 0.1. */
+MOEVK_API moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_chat_params* params,
+                                                    char** grammar_out, char** trigger_out);
+
 /* Splits what the model generated for an assistant turn (the text up to its end-of-turn token) into
  * the message the chat template renders, as JSON: {"role": "assistant", "content": "...",
  * "reasoning_content": "..." (Qwen3's <think> block, when the template has one and the text holds

@@ -86,6 +86,26 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   moevk_generate_params gp = generate_params(o, stops);
   gp.prompt = prompt_text.c_str();
   gp.add_special = 1;
+  // With tools and no grammar of the user's, a call the model begins is held to the call form
+  // and the tools' schemas (a lazy grammar, as llama.cpp's server does); templates whose form
+  // has no such grammar yet generate freely.
+  std::string tool_grammar, tool_trigger;
+  if (cp.tools_json && o.grammar.empty() && o.json_schema.empty()) {
+    char* grammar = nullptr;
+    char* trigger = nullptr;
+    const moevk_status st = moevk_chat_tool_call_grammar(model, &cp, &grammar, &trigger);
+    if (st == MOEVK_OK) {
+      tool_grammar = grammar;
+      tool_trigger = trigger;
+      moevk_free_string(grammar);
+      moevk_free_string(trigger);
+      gp.grammar = tool_grammar.c_str();
+      gp.grammar_trigger = tool_trigger.c_str();
+    } else if (st != MOEVK_ERROR_UNSUPPORTED) {
+      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+      return 1;
+    }
+  }
   std::string answer;
   gp.on_token = [](const char* text, size_t len, int32_t, void* user) {
     std::fwrite(text, 1, len, stderr);
@@ -138,7 +158,9 @@ int chat(int argc, char** argv) {
                     "                            text going to stderr as it is generated\n"
                     "  --tools FILE              tool definitions as JSON, [{\"type\": \"function\",\n"
                     "                            \"function\": {\"name\", \"description\", \"parameters\"}}],\n"
-                    "                            for templates with tool support (moevk info says which)\n\n%s",
+                    "                            for templates with tool support (moevk info says which);\n"
+                    "                            a call the model begins is held to the tools' schemas\n"
+                    "                            (hermes and mistral call forms; not with --grammar / -j)\n\n%s",
                     common_help(options, o.n_predict).c_str());
         return 0;
       }

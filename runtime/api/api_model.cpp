@@ -1,8 +1,11 @@
 // C API: models and text (tokenize, detokenize, chat templates).
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include "api/api_internal.hpp"
 #include "api/handles.hpp"
+#include "generate/tool_grammar.hpp"
 #include "text/chat_response.hpp"
 #include "text/chat_template.hpp"
 
@@ -219,6 +222,28 @@ moevk_status moevk_chat_parse_response(const moevk_model* model, const char* tex
         const auto format = moevk::text::ResponseFormat::of_template(source);
         *message_json_out = moevk::api::to_c_string(
             moevk::text::parse_response(text, format, p.tools_json ? p.tools_json : ""));
+      },
+      model->last_error);
+}
+
+moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_chat_params* params,
+                                         char** grammar_out, char** trigger_out) {
+  if (!model || !params || !grammar_out || !trigger_out)
+    return invalid_argument("moevk_chat_tool_call_grammar: NULL argument");
+  moevk_chat_params p = moevk_chat_default_params();
+  if (!moevk::api::copy_params(*params, p))
+    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_tool_call_grammar: params->struct_size",
+                                                            params->struct_size);
+  *grammar_out = *trigger_out = nullptr;
+  return guard(
+      [&] {
+        if (!p.tools_json) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_chat_tool_call_grammar: no tools_json");
+        const std::string_view source = p.template_name ? std::string_view(p.template_name)
+                                                        : std::string_view(model->tokenizer->vocab().chat_template);
+        const auto g = moevk::generate::tool_call_grammar(moevk::text::ResponseFormat::of_template(source), p.tools_json);
+        std::unique_ptr<char, void (*)(char*)> grammar(moevk::api::to_c_string(g.grammar), moevk_free_string);
+        *trigger_out = moevk::api::to_c_string(g.trigger);
+        *grammar_out = grammar.release();
       },
       model->last_error);
 }

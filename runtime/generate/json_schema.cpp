@@ -97,11 +97,11 @@ bool has_type(const Json& value, std::string_view type) {
 
 class Converter {
  public:
-  explicit Converter(const Json& document) : document_(document) {}
+  Converter(const Json& document, std::string root) : document_(document), root_(std::move(root)) {}
 
   std::string run() {
     const std::string root = visit(document_, "");
-    if (root != "root") fail(MOEVK_ERROR_INVALID_ARGUMENT, "json_schema: internal error: root rule not kept");
+    if (root != root_) fail(MOEVK_ERROR_INVALID_ARGUMENT, "json_schema: internal error: root rule not kept");
     // The schema's rules first, the root leading; the primitive ones after them.
     std::string out, primitive_rules;
     for (const auto& r : rules_)
@@ -165,7 +165,7 @@ class Converter {
     if (chain_ >= kMaxOpen)
       refuse(pointer, "schemas nest (through \"$ref\") deeper than " + std::to_string(kMaxOpen));
     const size_t index = rules_.size();
-    const std::string name = add_rule(rule_name_for(pointer), "");
+    const std::string name = add_rule(rule_name_for(pointer, root_), "");
     open_[pointer] = {index, chain_++, false};
     std::string body = schema_body(schema, pointer);
     const bool referenced = open_[pointer].referenced;
@@ -399,6 +399,7 @@ class Converter {
   std::string key_except(const std::vector<std::string>& declared, const std::string& base);
 
   const Json& document_;
+  const std::string root_;  // the start rule's name, which begins every schema rule's name
   std::vector<Rule> rules_;                  // in the order made; the root's first
   std::set<std::string> names_;              // every rule name taken
   std::set<std::string> primitives_;         // primitive rules defined so far
@@ -414,7 +415,7 @@ class Converter {
 // property i, when none before it is written; never past a required one), and after-i the
 // properties from i on once something is written.
 std::string Converter::object_rule(const Json& schema, const std::string& pointer) {
-  const std::string base = rule_name_for(pointer);
+  const std::string base = rule_name_for(pointer, root_);
   const Json* properties = nullptr;
   if (schema.contains("properties")) {
     properties = &schema["properties"];
@@ -457,7 +458,7 @@ std::string Converter::object_rule(const Json& schema, const std::string& pointe
       const std::string value_rule = visit(value, at);
       std::string body = gbnf_literal(Json(key).dump());
       body.append(" ").append(use("ws")).append(" \":\" ws ").append(value_rule).append(" ws");
-      declared.push_back({add_rule(rule_name_for(at) + "-pair", std::move(body)), required.count(key) > 0});
+      declared.push_back({add_rule(rule_name_for(at, root_) + "-pair", std::move(body)), required.count(key) > 0});
     }
   }
   if (auto min = count_of(schema, pointer, "minProperties", UINT64_MAX); min && *min > required.size())
@@ -545,7 +546,7 @@ std::string Converter::key_except(const std::vector<std::string>& declared, cons
 // An array: prefixItems (or draft-7 "items" as a list) for the first elements, "items" (or
 // "additionalItems") for the rest, between minItems and maxItems of them.
 std::string Converter::array_rule(const Json& schema, const std::string& pointer) {
-  const std::string base = rule_name_for(pointer);
+  const std::string base = rule_name_for(pointer, root_);
   const Json* prefix = nullptr;
   std::string prefix_at;
   const Json* rest = nullptr;
@@ -604,9 +605,9 @@ std::string Converter::array_rule(const Json& schema, const std::string& pointer
 
 }  // namespace
 
-std::string json_schema_to_grammar(std::string_view schema_json) {
+std::string json_schema_to_grammar(std::string_view schema_json, const std::string& root) {
   const Json schema = parse_ordered_json(schema_json, "json_schema", 64);
-  return Converter(schema).run();
+  return Converter(schema, root).run();
 }
 
 }  // namespace moevk::generate

@@ -54,6 +54,8 @@
 namespace moevk::generate {
 
 // GBNF text (start rule "root") whose sentences are the JSON texts `schema_json` accepts.
-std::string json_schema_to_grammar(std::string_view schema_json);
+// `root` names the start rule instead, and begins the names of the schema's rules, so the
+// grammar can be a part of a larger one (the primitive rules keep their names: ws, string, ...).
+std::string json_schema_to_grammar(std::string_view schema_json, const std::string& root = "root");
 
 }  // namespace moevk::generate

@@ -151,8 +151,8 @@ std::string percent_decoded(std::string_view fragment) {
   return out;
 }
 
-std::string rule_name_for(const std::string& pointer) {
-  std::string name = "root";
+std::string rule_name_for(const std::string& pointer, const std::string& root) {
+  std::string name = root;
   for (const auto& segment : split_pointer(pointer).value_or(std::vector<std::string>{})) {
     std::string part;
     for (char c : segment) {

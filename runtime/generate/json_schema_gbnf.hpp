@@ -25,7 +25,7 @@ std::optional<std::vector<std::string>> split_pointer(std::string_view pointer);
 std::string percent_decoded(std::string_view fragment);
 
 // "root" and the pointer's segments, each cut down to [a-zA-Z0-9-]: "root-properties-name".
-std::string rule_name_for(const std::string& pointer);
+std::string rule_name_for(const std::string& pointer, const std::string& root);
 bool is_rule_name(std::string_view text);
 
 // The content of a JSON string as written, cut into what reads as one character: a UTF-8

@@ -238,4 +238,31 @@ TEST_F(ChatApi, ParsedResponsesRenderBack) {
   EXPECT_TRUE(ct.at("reasoning").get<bool>());
 }
 
+// The lazy grammar for tool calls in the template's form, usable as a grammar with its trigger.
+TEST_F(ChatApi, ToolCallGrammarForTheTemplatesForm) {
+  const std::string tools = find_case("tools_user", true)["tools"].dump();
+  moevk_chat_params p = moevk_chat_default_params();
+  p.tools_json = tools.c_str();
+  char* grammar = nullptr;
+  char* trigger = nullptr;
+  ASSERT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_OK) << moevk_model_last_error(model_);
+  EXPECT_STREQ(trigger, "<tool_call>");
+  moevk_grammar* g = nullptr;
+  EXPECT_EQ(moevk_grammar_create(model_, grammar, nullptr, trigger, &g), MOEVK_OK) << moevk_model_last_error(model_);
+  moevk_grammar_free(g);
+  moevk_free_string(grammar);
+  moevk_free_string(trigger);
+
+  // A form without a grammar yet, and no tools at all.
+  p.template_name = "llama3";
+  EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_UNSUPPORTED);
+  EXPECT_NE(std::string(moevk_model_last_error(model_)).find("call form has none yet"), std::string::npos)
+      << moevk_model_last_error(model_);
+  EXPECT_EQ(grammar, nullptr);
+  p.template_name = nullptr;
+  p.tools_json = nullptr;
+  EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_chat_tool_call_grammar(model_, nullptr, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
+}
+
 }  // namespace
