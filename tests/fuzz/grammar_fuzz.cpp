@@ -1,7 +1,8 @@
 // libFuzzer target for constrained generation's input: GBNF text (generate/grammar.hpp), JSON
-// Schemas (generate/json_schema.hpp) and the bytes the matcher is fed. The input is split at its
-// first NUL: before it the grammar (first byte even) or the schema (odd), after it the text fed
-// in pieces. Only moevk::Error may come out; a schema that converts must give a grammar that
+// Schemas (generate/json_schema.hpp), tool definitions (generate/tool_grammar.hpp) and the bytes
+// the matcher is fed. The input is split at its first NUL: before it the grammar (first byte
+// even), the schema (odd) or the tools (7 mod 8), after it the text fed in pieces. Only
+// moevk::Error may come out; a schema or tool list that converts must give a grammar that
 // parses; and what the matcher accepts piece by piece it must accept again in one piece, with
 // the same verdict on a whole sentence. Crashes, sanitizer reports, leaks and timeouts are bugs.
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include "common/error.hpp"
 #include "generate/grammar.hpp"
 #include "generate/json_schema.hpp"
+#include "generate/tool_grammar.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -21,7 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view source = input.substr(0, nul);
   const std::string_view text = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
   std::shared_ptr<const moevk::generate::Grammar> grammar;
-  if (data[0] % 2 == 0) {
+  if (data[0] % 8 == 7) {
+    // The source as tool definitions, for a tool-call grammar of the hermes or mistral form.
+    moevk::text::ResponseFormat format;
+    format.tools = data[0] & 16 ? moevk::text::ResponseFormat::Tools::Mistral : moevk::text::ResponseFormat::Tools::Hermes;
+    moevk::generate::ToolCallGrammar tools;
+    try {
+      tools = moevk::generate::tool_call_grammar(format, source);
+    } catch (const moevk::Error&) {
+      return 0;
+    }
+    grammar = moevk::generate::Grammar::parse(tools.grammar);  // throws (a bug) if it wrote bad GBNF
+  } else if (data[0] % 2 == 0) {
     try {
       grammar = moevk::generate::Grammar::parse(source);
     } catch (const moevk::Error&) {
