@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/error.hpp"
+#include "text/unicode.hpp"
 
 namespace moevk::generate {
 
@@ -210,22 +211,9 @@ class GrammarBuilder {
       if (cp > kMaxCodePoint || (cp >= 0xD800 && cp <= 0xDFFF)) fail_at(at, "escape is not a Unicode scalar value");
       return cp;
     }
-    if (b < 0x80) {
-      ++pos_;
-      return b;
-    }
-    const int len = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 ? (b <= 0xEF ? 3 : 0) : b >= 0xC2 ? 2 : 0;
-    if (len == 0 || pos_ + len > src_.size()) fail_at(at, "invalid UTF-8");
-    uint32_t cp = b & (0xFF >> (len + 1));
-    for (int i = 1; i < len; ++i) {
-      const auto c = static_cast<unsigned char>(src_[pos_ + i]);
-      if ((c & 0xC0) != 0x80) fail_at(at, "invalid UTF-8");
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (cp < min || cp > kMaxCodePoint || (cp >= 0xD800 && cp <= 0xDFFF)) fail_at(at, "invalid UTF-8");
-    pos_ += len;
-    return cp;
+    // One byte that is no character on its own is a malformed or cut sequence.
+    if (b >= 0x80 && text::utf8_valid_length(src_, pos_) == 1) fail_at(at, "invalid UTF-8");
+    return text::utf8_next(src_, pos_);
   }
 
   std::vector<Sequence> parse_alternates(uint32_t rule, int depth) {

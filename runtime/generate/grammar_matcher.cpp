@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "generate/grammar.hpp"
+#include "text/unicode.hpp"
 
 namespace moevk::generate {
 
@@ -33,6 +34,20 @@ int utf8_length(unsigned char b) {
   return 0;
 }
 
+// What the bytes at `pos` are: a whole character (its code point and length), the valid start
+// of one that the bytes end inside (its length: the rest of `text`), or not UTF-8 at all.
+enum class Utf8 { Char, Partial, Invalid };
+Utf8 next_char(std::string_view text, size_t pos, uint32_t& cp, size_t& len) {
+  len = text::utf8_valid_length(text, pos);
+  if (len > 1 || static_cast<unsigned char>(text[pos]) < 0x80) {
+    size_t at = pos;
+    cp = text::utf8_next(text, at);
+    return Utf8::Char;
+  }
+  len = text.size() - pos;
+  return text::utf8_incomplete_tail(text.substr(pos)) == len ? Utf8::Partial : Utf8::Invalid;
+}
+
 std::string describe_char(uint32_t cp) {
   if (cp == '\n') return "\\n";
   if (cp == '\r') return "\\r";
@@ -43,13 +58,7 @@ std::string describe_char(uint32_t cp) {
     return std::string("\\x") + hex[cp >> 4] + hex[cp & 15];
   }
   std::string out;
-  if (cp < 0x80) out += char(cp);
-  else if (cp < 0x800) out += {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
-  else if (cp < 0x10000)
-    out += {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
-  else
-    out += {char(0xF0 | (cp >> 18)), char(0x80 | ((cp >> 12) & 0x3F)), char(0x80 | ((cp >> 6) & 0x3F)),
-            char(0x80 | (cp & 0x3F))};
+  text::utf8_append(out, cp);
   return out;
 }
 
@@ -130,6 +139,7 @@ bool GrammarMatcher::step(const std::vector<Stack>& from, uint32_t cp, std::vect
 bool GrammarMatcher::partial_fits(const std::vector<Stack>& stacks, std::string_view prefix) const {
   const auto lead = static_cast<unsigned char>(prefix[0]);
   const int len = utf8_length(lead);
+  if (len == 0) return false;
   uint32_t v = lead & (0xFFu >> (len + 1));
   for (size_t i = 1; i < prefix.size(); ++i) {
     const auto c = static_cast<unsigned char>(prefix[i]);
@@ -160,23 +170,15 @@ bool GrammarMatcher::run(std::string_view bytes, std::vector<Stack>* out, std::s
   size_t i = 0;
   std::string_view tail;
   while (i < bytes.size()) {
-    const auto lead = static_cast<unsigned char>(bytes[i]);
-    const int len = utf8_length(lead);
-    if (len == 0) return false;
-    if (i + len > bytes.size()) {
+    uint32_t cp;
+    size_t len;
+    const Utf8 kind = next_char(bytes, i, cp, len);
+    if (kind == Utf8::Invalid) return false;
+    if (kind == Utf8::Partial) {
       tail = bytes.substr(i);
       if (!partial_fits(*cur, tail)) return false;
       break;
     }
-    uint32_t cp = len == 1 ? lead : lead & (0xFFu >> (len + 1));
-    for (int k = 1; k < len; ++k) {
-      const auto c = static_cast<unsigned char>(bytes[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    if (len > 1 && (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) || cp > 0x10FFFF ||
-                    (cp >= 0xD800 && cp <= 0xDFFF)))
-      return false;
     std::vector<Stack>& next = moved == &a ? b : a;
     if (!step(*cur, cp, next)) return false;
     cur = moved = &next;
@@ -214,30 +216,24 @@ void GrammarMatcher::allows_sorted(const std::vector<std::string_view>& texts, c
     size_t pos = frames.back().bytes;
     bool ok = true;
     while (pos < text.size()) {
-      const auto lead = static_cast<unsigned char>(text[pos]);
-      const size_t len = static_cast<size_t>(utf8_length(lead));
-      if (len == 0) {
-        ok = false, dead = pos + 1;
-        break;
-      }
-      if (pos + len > text.size()) {
+      uint32_t cp;
+      size_t len;
+      const Utf8 kind = next_char(text, pos, cp, len);
+      if (kind == Utf8::Partial) {
         // A character the text begins but does not finish; every longer text with these bytes
         // narrows the same range, so a refusal here refuses them too.
         ok = partial_fits(frames.back().stacks, text.substr(pos));
         if (!ok) dead = text.size();
         break;
       }
-      uint32_t cp = len == 1 ? lead : lead & (0xFFu >> (len + 1));
-      bool valid = true;
-      for (size_t k = 1; k < len; ++k) {
-        const auto c = static_cast<unsigned char>(text[pos + k]);
-        valid = valid && (c & 0xC0) == 0x80;
-        cp = (cp << 6) | (c & 0x3F);
+      if (kind == Utf8::Invalid) {
+        // Every text with this malformed sequence (as many bytes as its lead announces) is refused.
+        ok = false;
+        dead = pos + std::min(text.size() - pos, text::utf8_sequence_length(static_cast<uint8_t>(text[pos])));
+        break;
       }
-      valid = valid && (len == 1 || (cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF &&
-                                     !(cp >= 0xD800 && cp <= 0xDFFF)));
       std::vector<Stack> next;
-      if (!valid || !step(frames.back().stacks, cp, next)) {
+      if (!step(frames.back().stacks, cp, next)) {
         ok = false, dead = pos + len;
         break;
       }
