@@ -70,24 +70,27 @@ bool TokenGrammar::allows(int32_t token) const {
 }
 
 void TokenGrammar::accept(int32_t token) {
-  if (!allows(token))
+  if (!try_accept(token))
     fail(MOEVK_ERROR_INVALID_ARGUMENT, "grammar: token " + std::to_string(token) +
                                            " does not continue the text; the grammar expects " + matcher_.expected());
-  if (tokens_->end_of_generation[token]) return;
+}
+
+// The text is matched once: the matcher's accept refuses (changing nothing) where allows() would.
+bool TokenGrammar::try_accept(int32_t token) {
+  if (token < 0 || static_cast<size_t>(token) >= tokens_->pieces.size()) return false;
+  if (tokens_->end_of_generation[token]) return waiting() || matcher_.accepting();
   const std::string& piece = tokens_->pieces[token];
-  if (waiting()) {
-    std::string rest;
-    if (completes_trigger(piece, &rest)) {
-      triggered_ = true;
-      tail_.clear();
-      matcher_.accept(rest);
-    } else {
-      tail_ += piece;
-      if (tail_.size() >= trigger_.size()) tail_.erase(0, tail_.size() - (trigger_.size() - 1));
-    }
-    return;
+  if (!waiting()) return !piece.empty() && matcher_.accept(piece);
+  std::string rest;
+  if (completes_trigger(piece, &rest)) {
+    if (!matcher_.accept(rest)) return false;
+    triggered_ = true;
+    tail_.clear();
+    return true;
   }
-  matcher_.accept(piece);
+  tail_ += piece;
+  if (tail_.size() >= trigger_.size()) tail_.erase(0, tail_.size() - (trigger_.size() - 1));
+  return true;
 }
 
 size_t TokenGrammar::mask(std::span<float> logits) const {

@@ -57,6 +57,7 @@ class TokenGrammar {
   const GrammarMatcher& matcher() const { return matcher_; }
 
  private:
+  bool try_accept(int32_t token);
   // While waiting: the text after the trigger if `piece` completes it, else nothing.
   bool completes_trigger(const std::string& piece, std::string* rest) const;
 
