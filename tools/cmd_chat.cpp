@@ -3,7 +3,6 @@
 // KV cache carries the conversation instead of re-reading it.
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <stdexcept>
@@ -31,9 +30,7 @@ int on_token(const char* text, size_t len, int32_t, void* user) {
 // A file's text ("-": standard input); throws naming the option.
 std::string read_text(const std::string& path, const char* option) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(std::string("option ") + option + ": cannot read '" + path + "'");
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return read_file_text(path, std::string("option ") + option + ": cannot read '" + path + "'");
 }
 
 // A grammar holds the answer from its first token, so a model that thinks first (Qwen3) could

@@ -41,6 +41,12 @@ uint64_t unsigned_option(const char* text, const char* option, uint64_t min, uin
   return v;
 }
 
+std::string read_file_text(const std::string& path, const std::string& error) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error(error);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
 double real_option(const char* text, const char* option, double min, double max) {
   char* end = nullptr;
   errno = 0;
@@ -90,9 +96,7 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
     if (a == "-p" || a == "--prompt") o.prompt = value(argc, argv, i);
     else if (a == "-f" || a == "--file") {
       const char* path = value(argc, argv, i);
-      std::ifstream file(path, std::ios::binary);
-      if (!file) throw std::runtime_error(std::string("cannot read prompt file ") + path);
-      o.prompt.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      o.prompt = read_file_text(path, std::string("cannot read prompt file ") + path);
     } else if (a == "--prompt-ids") {
       o.prompt_ids = parse_ids(value(argc, argv, i));
       return true;
@@ -104,9 +108,7 @@ bool parse_common(int argc, char** argv, int& i, GenOptions& o, unsigned groups)
   };
   auto read_whole = [&](const char* option) {
     const char* path = value(argc, argv, i);
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error(std::string("option ") + option + ": cannot read " + path);
-    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    return read_file_text(path, std::string("option ") + option + ": cannot read " + path);
   };
   auto constraint = [&](std::string& target, const char* what, std::string text) {
     if (!o.grammar.empty() || !o.json_schema.empty())

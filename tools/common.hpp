@@ -40,6 +40,8 @@ struct GenOptions {
 // std::runtime_error naming the option and the accepted range.
 uint64_t unsigned_option(const char* text, const char* option, uint64_t min, uint64_t max);
 double real_option(const char* text, const char* option, double min, double max);
+// A whole file's bytes; throws std::runtime_error(error) when it cannot be read.
+std::string read_file_text(const std::string& path, const std::string& error);
 
 // The shared options by group; each command takes the groups it uses, so an option it would
 // ignore is refused as unknown, and its help lists exactly what it takes.
