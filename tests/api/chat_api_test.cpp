@@ -5,8 +5,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <unistd.h>
@@ -14,43 +12,28 @@
 #include <nlohmann/json.hpp>
 
 #include "moevk.h"
+#include "tiny_model_files.hpp"
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using moevk::test::read_file;
 
 class ChatApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string data = MOEVK_TEST_DATA_DIR;
     dir_ = std::string(::testing::TempDir()) + "/chat-api-" + std::to_string(getpid());
-    std::filesystem::create_directories(dir_ + "/hf");
-    for (const char* f : {"config.json", "model.safetensors"})
-      std::filesystem::copy_file(data + "/hf/qwen2moe-tiny/" + f, dir_ + "/hf/" + f,
-                                 std::filesystem::copy_options::overwrite_existing);
     // A byte-level BPE of a few tokens carries the template into the file.
-    write_file(dir_ + "/hf/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3},
-        "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})");
     const auto templates = nlohmann::json::parse(read_file(data + "/text/chat_templates.json"));
-    write_file(dir_ + "/hf/tokenizer_config.json", nlohmann::json{{"chat_template", templates["qwen3"]}}.dump());
     gguf_ = dir_ + "/qwen3-template.gguf";
     expected_ = nlohmann::ordered_json::parse(read_file(data + "/text/expected_chat.json"));
-    const std::string& gguf = gguf_;
-    moevk_convert_params cp = moevk_convert_default_params();
-    const std::string hf = dir_ + "/hf";
-    cp.hf_dir = hf.c_str();
-    cp.output_path = gguf.c_str();
-    ASSERT_EQ(moevk_convert(&cp), MOEVK_OK) << moevk_last_error();
-    ASSERT_EQ(moevk_model_load(gguf.c_str(), nullptr, &model_), MOEVK_OK) << moevk_last_error();
+    ASSERT_EQ(moevk::test::convert_tiny_qwen2moe(
+                  dir_, R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3},
+        "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})",
+                  nlohmann::json{{"chat_template", templates["qwen3"]}}.dump(), gguf_),
+              MOEVK_OK)
+        << moevk_last_error();
+    ASSERT_EQ(moevk_model_load(gguf_.c_str(), nullptr, &model_), MOEVK_OK) << moevk_last_error();
   }
   static void TearDownTestSuite() {
     moevk_model_free(model_);

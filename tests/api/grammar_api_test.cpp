@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include <unistd.h>
@@ -14,10 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "moevk.h"
+#include "tiny_model_files.hpp"
 
 namespace {
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 struct Generated {
   moevk_status status = MOEVK_OK;
@@ -28,12 +26,7 @@ struct Generated {
 class GrammarApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string data = MOEVK_TEST_DATA_DIR;
     dir_ = std::string(::testing::TempDir()) + "/grammar-api-" + std::to_string(getpid());
-    std::filesystem::create_directories(dir_ + "/hf");
-    for (const char* f : {"config.json", "model.safetensors"})
-      std::filesystem::copy_file(data + "/hf/qwen2moe-tiny/" + f, dir_ + "/hf/" + f,
-                                 std::filesystem::copy_options::overwrite_existing);
     // Byte-level BPE: '!'..'~' are themselves, "Ġ" a space, "Ċ" a newline.
     nlohmann::json vocab = nlohmann::json::object();
     int id = 0;
@@ -52,13 +45,10 @@ class GrammarApi : public ::testing::Test {
         {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}},
         {"pre_tokenizer", {{"type", "ByteLevel"}}},
         {"added_tokens", {{{"id", eos_}, {"content", "<|endoftext|>"}, {"special", true}}}}};
-    write_file(dir_ + "/hf/tokenizer.json", tokenizer.dump());
-    write_file(dir_ + "/hf/tokenizer_config.json", R"({"eos_token": "<|endoftext|>"})");
-    const std::string hf = dir_ + "/hf", gguf = dir_ + "/ascii.gguf";
-    moevk_convert_params cp = moevk_convert_default_params();
-    cp.hf_dir = hf.c_str();
-    cp.output_path = gguf.c_str();
-    ASSERT_EQ(moevk_convert(&cp), MOEVK_OK) << moevk_last_error();
+    const std::string gguf = dir_ + "/ascii.gguf";
+    ASSERT_EQ(moevk::test::convert_tiny_qwen2moe(dir_, tokenizer.dump(), R"({"eos_token": "<|endoftext|>"})", gguf),
+              MOEVK_OK)
+        << moevk_last_error();
     ASSERT_EQ(moevk_model_load(gguf.c_str(), nullptr, &model_), MOEVK_OK) << moevk_last_error();
   }
   static void TearDownTestSuite() {

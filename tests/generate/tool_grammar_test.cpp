@@ -3,11 +3,9 @@
 // calls (text::parse_response).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
+#include "../text/text_test_data.hpp"
 #include "common/error.hpp"
 #include "generate/grammar.hpp"
 #include "generate/tool_grammar.hpp"
@@ -106,22 +104,13 @@ TEST(ToolCallGrammar, RefusalsNameTheFormOrTheTool) {
   EXPECT_EQ(pattern.second.rfind("tool-call grammar: tool \"f\": json_schema: /properties/x", 0), 0u) << pattern.second;
 }
 
-namespace {
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
-
 // The real templates' own renderings of past calls (tests/data/text/expected_chat.json, made by
 // Jinja2) are sentences of the grammar for their tools: the grammar holds a model to the very
 // form its template taught it.
 TEST(ToolCallGrammar, TheTemplatesOwnCallsAreSentences) {
   const std::string data = MOEVK_TEST_DATA_DIR;
-  const auto templates = nlohmann::json::parse(read_file(data + "/text/chat_templates.json"));
-  const auto expected = nlohmann::json::parse(read_file(data + "/text/expected_chat.json"));
+  const auto templates = nlohmann::json::parse(moevk::text::testdata::read_text_file(data + "/text/chat_templates.json"));
+  const auto expected = nlohmann::json::parse(moevk::text::testdata::read_text_file(data + "/text/expected_chat.json"));
   int hermes = 0, mistral = 0;
   for (const auto& c : expected["cases"]) {
     if (!c.contains("tools") || !c["tools"].is_array() || c["tools"].empty() || c["error"].get<bool>()) continue;
