@@ -102,6 +102,43 @@ class Converter {
   std::string run() {
     const std::string root = visit(document_, "");
     if (root != root_) fail(MOEVK_ERROR_INVALID_ARGUMENT, "json_schema: internal error: root rule not kept");
+    return rules_text();
+  }
+
+  // The rules for the schemas at `pointers` within the document ("$ref"s resolve against all of
+  // it), the rule that starts each in `starts`: a schema rule, or a primitive one ("string").
+  std::string run_at(const std::vector<std::string>& pointers, std::vector<std::string>& starts) {
+    starts.clear();
+    for (const auto& pointer : pointers) {
+      const auto segments = split_pointer(pointer);
+      if (!segments) refuse(pointer, "is not a JSON pointer");
+      std::string at;
+      starts.push_back(visit(*resolve(*segments, at, [&] { refuse(pointer, "does not resolve"); }), at));
+    }
+    return rules_text();
+  }
+
+ private:
+  // The schema at the pointer's `segments` (its location written to `at`); `missing` when none.
+  template <class F>
+  const Json* resolve(const std::vector<std::string>& segments, std::string& at, F missing) {
+    const Json* target = &document_;
+    at.clear();
+    for (const auto& segment : segments) {
+      if (target->is_object() && target->contains(segment)) {
+        target = &(*target)[segment];
+      } else if (target->is_array() && !segment.empty() && segment.size() < 10 &&
+                 segment.find_first_not_of("0123456789") == std::string::npos && std::stoul(segment) < target->size()) {
+        target = &(*target)[std::stoul(segment)];
+      } else {
+        missing();
+      }
+      at = pointer_join(at, segment);
+    }
+    return target;
+  }
+
+  std::string rules_text() const {
     // The schema's rules first, the root leading; the primitive ones after them.
     std::string out, primitive_rules;
     for (const auto& r : rules_)
@@ -110,7 +147,6 @@ class Converter {
     return out.append(primitive_rules);
   }
 
- private:
   struct Rule {
     std::string name, body;
   };
@@ -265,19 +301,8 @@ class Converter {
       refuse(at, json_quoted(text) + " is not supported (only references within the schema: \"#\", \"#/$defs/...\")");
     const auto segments = split_pointer(percent_decoded(text.substr(1)));
     if (!segments) refuse(at, json_quoted(text) + " does not resolve");
-    const Json* target = &document_;
     std::string pointer;
-    for (const auto& segment : *segments) {
-      if (target->is_object() && target->contains(segment)) {
-        target = &(*target)[segment];
-      } else if (target->is_array() && !segment.empty() && segment.size() < 10 &&
-                 segment.find_first_not_of("0123456789") == std::string::npos && std::stoul(segment) < target->size()) {
-        target = &(*target)[std::stoul(segment)];
-      } else {
-        refuse(at, json_quoted(text) + " does not resolve");
-      }
-      pointer = pointer_join(pointer, segment);
-    }
+    const Json* target = resolve(*segments, pointer, [&] { refuse(at, json_quoted(text) + " does not resolve"); });
     return visit(*target, pointer);
   }
 
@@ -608,6 +633,12 @@ std::string Converter::array_rule(const Json& schema, const std::string& pointer
 std::string json_schema_to_grammar(std::string_view schema_json, const std::string& root) {
   const Json schema = parse_ordered_json(schema_json, "json_schema", 64);
   return Converter(schema, root).run();
+}
+
+std::string json_schema_rules_at(std::string_view schema_json, const std::vector<std::string>& pointers,
+                                 const std::string& root, std::vector<std::string>& starts) {
+  const Json schema = parse_ordered_json(schema_json, "json_schema", 64);
+  return Converter(schema, root).run_at(pointers, starts);
 }
 
 }  // namespace moevk::generate

@@ -50,6 +50,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace moevk::generate {
 
@@ -57,5 +58,14 @@ namespace moevk::generate {
 // `root` names the start rule instead, and begins the names of the schema's rules, so the
 // grammar can be a part of a larger one (the primitive rules keep their names: ws, string, ...).
 std::string json_schema_to_grammar(std::string_view schema_json, const std::string& root = "root");
+
+// The rules for the schemas at several JSON `pointers` within one document (a tool's parameters
+// and "/properties/city"): "$ref"s resolve against the whole document, and each location gets
+// one rule however many pointers reach it. `starts` gets the rule that begins each (a schema's
+// rule, root + its location, or a primitive one such as "string"). The document's own keywords
+// outside those locations are not read. Throws as json_schema_to_grammar, and for a pointer
+// that does not resolve.
+std::string json_schema_rules_at(std::string_view schema_json, const std::vector<std::string>& pointers,
+                                 const std::string& root, std::vector<std::string>& starts);
 
 }  // namespace moevk::generate

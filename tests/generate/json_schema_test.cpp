@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -382,6 +384,42 @@ TEST(JsonSchema, References) {
   EXPECT_ACCEPTS(shared, R"({"from": {"x": 1}, "to": {}})");
   const std::string shared_grammar = json_schema_to_grammar(shared);
   EXPECT_EQ(shared_grammar.find("root-defs-p-2"), std::string::npos) << shared_grammar;
+}
+
+// Several locations of one document converted together (the qwen3_coder tool-call form takes
+// each parameter's schema on its own): references resolve against the whole document, and a
+// location reached twice has one rule.
+TEST(JsonSchema, RulesAtSeveralLocations) {
+  const std::string schema = R"({"type": "object", "$defs": {"n": {"type": "number"}},
+      "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"}, "s": {"type": "string"},
+                     "list": {"type": "array", "items": {"$ref": "#/$defs/n"}, "maxItems": 2}},
+      "required": ["a"]})";
+  std::vector<std::string> starts;
+  const std::string rules = moevk::generate::json_schema_rules_at(
+      schema, {"/properties/a", "/properties/b", "/properties/s", "/properties/list"}, "t", starts);
+  ASSERT_EQ(starts.size(), 4u);
+  EXPECT_EQ(starts[0], starts[1]);
+  EXPECT_EQ(starts[2], "string");
+  EXPECT_EQ(starts[3], "t-properties-list");
+  for (const auto& [start, doc, ok] : std::vector<std::tuple<std::string, std::string, bool>>{
+           {starts[0], "-1.5", true}, {starts[0], "\"1\"", false}, {starts[2], "\"x\"", true},
+           {starts[3], "[1, 2]", true}, {starts[3], "[1, 2, 3]", false}, {starts[3], "[\"a\"]", false}}) {
+    GrammarMatcher m(Grammar::parse("root ::= " + start + "\n" + rules));
+    EXPECT_EQ(m.accept(doc) && m.accepting(), ok) << start << " " << doc << "\n" << rules;
+  }
+  // No rule for the document's root, which was not asked for.
+  EXPECT_EQ(rules.find("\nt ::= "), std::string::npos) << rules;
+  EXPECT_NE(rules.rfind("t ::= ", 0), 0u) << rules;
+  auto refusal_at = [&](const std::string& pointer) {
+    try {
+      moevk::generate::json_schema_rules_at(schema, {pointer}, "t", starts);
+    } catch (const moevk::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(converted)");
+  };
+  EXPECT_EQ(refusal_at("/properties/c"), "json_schema: /properties/c: does not resolve");
+  EXPECT_EQ(refusal_at("properties"), "json_schema: properties: is not a JSON pointer");
 }
 
 TEST(JsonSchema, RuleNamesFollowTheSchemaAndOutputIsDeterministic) {
