@@ -207,8 +207,13 @@ MOEVK_API moevk_status moevk_chat_apply_template_json(const moevk_model* model, 
  * moevk_free_string), for moevk_generate_params.grammar and grammar_trigger. The model stays
  * free to answer in prose; once it begins a call, the call names a declared tool and its
  * arguments meet that tool's parameter schema (as moevk_json_schema_to_grammar reads schemas).
- * Forms: hermes (Qwen's <tool_call>) and mistral ([TOOL_CALLS]); the others are
- * MOEVK_ERROR_UNSUPPORTED. Added after moevk 0.1. */
+ * Forms: hermes (Qwen's <tool_call> with JSON), qwen3_coder (<tool_call><function=NAME> with a
+ * <parameter=P> block per argument, string values raw, the others JSON), mistral ([TOOL_CALLS])
+ * and llama3_json (Llama-3.1: the whole answer is one {"name", "parameters"} object or prose
+ * that does not begin with "{"; no trigger, *trigger_out NULL). A template without tool calls is
+ * MOEVK_ERROR_UNSUPPORTED; a schema the form cannot hold (qwen3_coder: a string "format" or
+ * length, since raw text has no quotes to bound) MOEVK_ERROR_INVALID_ARGUMENT, naming the tool
+ * and the keyword. Added after moevk 0.1. */
 MOEVK_API moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_chat_params* params,
                                                     char** grammar_out, char** trigger_out);
 

@@ -84,20 +84,24 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   gp.prompt = prompt_text.c_str();
   gp.add_special = 1;
   // With tools and no grammar of the user's, a call the model begins is held to the call form
-  // and the tools' schemas (a lazy grammar, as llama.cpp's server does); templates whose form
-  // has no such grammar yet generate freely.
+  // and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
+  // tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
+  // warning that names what (the answer is still read back as calls where it parses).
   std::string tool_grammar, tool_trigger;
   if (cp.tools_json && o.grammar.empty() && o.json_schema.empty()) {
     char* grammar = nullptr;
     char* trigger = nullptr;
     const moevk_status st = moevk_chat_tool_call_grammar(model, &cp, &grammar, &trigger);
     if (st == MOEVK_OK) {
+      const bool lazy = trigger != nullptr;  // none: the grammar holds the whole answer (Llama-3.1)
       tool_grammar = grammar;
-      tool_trigger = trigger;
+      tool_trigger = lazy ? trigger : "";
       moevk_free_string(grammar);
       moevk_free_string(trigger);
       gp.grammar = tool_grammar.c_str();
-      gp.grammar_trigger = tool_trigger.c_str();
+      gp.grammar_trigger = lazy ? tool_trigger.c_str() : nullptr;
+    } else if (st == MOEVK_ERROR_INVALID_ARGUMENT) {
+      std::fprintf(stderr, "warning: tool calls are not held to the tools' schemas: %s\n", moevk_model_last_error(model));
     } else if (st != MOEVK_ERROR_UNSUPPORTED) {
       std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
       return 1;
@@ -157,7 +161,7 @@ int chat(int argc, char** argv) {
                     "                            \"function\": {\"name\", \"description\", \"parameters\"}}],\n"
                     "                            for templates with tool support (moevk info says which);\n"
                     "                            a call the model begins is held to the tools' schemas\n"
-                    "                            (hermes and mistral call forms; not with --grammar / -j)\n\n%s",
+                    "                            (all four call forms; not with --grammar / -j)\n\n%s",
                     common_help(options, o.n_predict).c_str());
         return 0;
       }

@@ -242,7 +242,7 @@ moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_
                                                         : std::string_view(model->tokenizer->vocab().chat_template);
         const auto g = moevk::generate::tool_call_grammar(moevk::text::ResponseFormat::of_template(source), p.tools_json);
         std::unique_ptr<char, void (*)(char*)> grammar(moevk::api::to_c_string(g.grammar), moevk_free_string);
-        *trigger_out = moevk::api::to_c_string(g.trigger);
+        *trigger_out = g.trigger.empty() ? nullptr : moevk::api::to_c_string(g.trigger);
         *grammar_out = grammar.release();
       },
       model->last_error);

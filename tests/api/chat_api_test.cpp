@@ -236,16 +236,58 @@ TEST_F(ChatApi, ToolCallGrammarForTheTemplatesForm) {
   moevk_free_string(grammar);
   moevk_free_string(trigger);
 
-  // A form without a grammar yet, and no tools at all.
+  // A template without tool calls (Llama-3's), and no tools at all.
   p.template_name = "llama3";
   EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_UNSUPPORTED);
-  EXPECT_NE(std::string(moevk_model_last_error(model_)).find("call form has none yet"), std::string::npos)
+  EXPECT_NE(std::string(moevk_model_last_error(model_)).find("has no tool-call form"), std::string::npos)
       << moevk_model_last_error(model_);
   EXPECT_EQ(grammar, nullptr);
   p.template_name = nullptr;
   p.tools_json = nullptr;
   EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(moevk_chat_tool_call_grammar(model_, nullptr, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
+}
+
+// Files whose templates write calls as Qwen3-Coder (XML) and Llama-3.1 (a bare JSON answer) do.
+TEST_F(ChatApi, ToolCallGrammarForQwen3CoderAndLlama31Files) {
+  const std::string data = MOEVK_TEST_DATA_DIR;
+  const auto templates = nlohmann::json::parse(read_file(data + "/text/chat_templates.json"));
+  const std::string tools = find_case("tools_user", true)["tools"].dump();
+  for (const char* name : {"qwen3_coder", "llama31"}) {
+    SCOPED_TRACE(name);
+    const std::string gguf = dir_ + "/" + name + ".gguf";
+    ASSERT_EQ(moevk::test::convert_tiny_qwen2moe(
+                  dir_ + "/" + name, R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3},
+        "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})",
+                  nlohmann::json{{"chat_template", templates[name]}}.dump(), gguf),
+              MOEVK_OK)
+        << moevk_last_error();
+    moevk_model* model = nullptr;
+    ASSERT_EQ(moevk_model_load(gguf.c_str(), nullptr, &model), MOEVK_OK) << moevk_last_error();
+    moevk_chat_params p = moevk_chat_default_params();
+    p.tools_json = tools.c_str();
+    char* grammar = nullptr;
+    char* trigger = reinterpret_cast<char*>(&p);  // overwritten, NULL included
+    ASSERT_EQ(moevk_chat_tool_call_grammar(model, &p, &grammar, &trigger), MOEVK_OK) << moevk_model_last_error(model);
+    const bool coder = std::string(name) == "qwen3_coder";
+    if (coder) {
+      EXPECT_STREQ(trigger, "<tool_call>");
+      EXPECT_NE(std::strstr(grammar, "<function=get_weather>"), nullptr) << grammar;
+    } else {
+      EXPECT_EQ(trigger, nullptr);
+      EXPECT_NE(std::strstr(grammar, "\\\"parameters\\\": "), nullptr) << grammar;
+    }
+    moevk_grammar* g = nullptr;
+    ASSERT_EQ(moevk_grammar_create(model, grammar, nullptr, trigger, &g), MOEVK_OK) << moevk_model_last_error(model);
+    // Lazy (Qwen3-Coder: any text before "<tool_call>"), or holding from the first token
+    // (Llama-3.1: an answer that is not a call begins with neither "{" nor a space).
+    EXPECT_EQ(moevk_grammar_allows(g, 3), coder ? 1 : 0);  // "Ġ", a space
+    EXPECT_EQ(moevk_grammar_allows(g, 0), 1);              // "a"
+    moevk_grammar_free(g);
+    moevk_free_string(grammar);
+    moevk_free_string(trigger);
+    moevk_model_free(model);
+  }
 }
 
 }  // namespace

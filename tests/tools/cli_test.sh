@@ -315,6 +315,12 @@ assert out['message']['role'] == 'assistant' and isinstance(out['message']['cont
 assert out['finish_reason'] in ('stop', 'length', 'tool_calls'), out
 assert out['usage']['completion_tokens'] == 3 or out['finish_reason'] != 'length', out
 assert out['usage']['prompt_tokens'] > 0, out" "$tmp/once.out"
+# A schema the tool-call grammar cannot hold ("pattern"): generated freely, with a warning.
+printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a+"}}}}}]' >"$tmp/tools_pattern.json"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools_pattern.json" -n 2 --greedy \
+  --no-progress <"$tmp/messages.json" >"$tmp/once.out" 2>"$tmp/once.err"; rc=$?
+check "chat --tools with a schema the grammar cannot hold exits 0" test "$rc" = 0
+check "chat --tools warns that calls are not held, naming the keyword" grep -q "warning: tool calls are not held to the tools' schemas: .*pattern" "$tmp/once.err"
 "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tools "$tmp/tools.json" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
 check "chat --tools without --messages is refused (exit 2)" test "$rc" = 2
 check "chat --tools without --messages says why" grep -q -- "--tools needs --messages" "$tmp/err"
