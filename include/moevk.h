@@ -154,9 +154,10 @@ typedef struct moevk_chat_message {
 /* Renders messages with the model's chat template (tokenizer.chat_template), run as Hugging
  * Face's apply_chat_template runs it (moevk's Jinja interpreter: Qwen, Mixtral, Mistral v3 and
  * Llama-3 templates render byte for byte as transformers renders them), or with `template_name`
- * ("chatml", "mistral", "llama3") when not NULL. MOEVK_ERROR_TOKENIZER when the template does not
- * parse (the message names its line and lists the accepted names) or rejects the conversation
- * (its raise_exception message). Result freed with moevk_free_string.
+ * ("chatml": Qwen's form, tools and tool calls included; "mistral"; "llama3") when not NULL.
+ * MOEVK_ERROR_TOKENIZER when the template does not parse (the message names its line and lists
+ * the accepted names) or rejects the conversation (its raise_exception message). Result freed
+ * with moevk_free_string.
  * A message's content is rendered as given: store an assistant answer the way the template
  * renders it back (the spaced Mistral format writes " " + content, so an answer streamed as
  * " Hello" is stored as "Hello"), or the rendering of the next turn will not extend this one. */

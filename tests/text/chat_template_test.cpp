@@ -126,6 +126,36 @@ TEST(ChatTemplate, NamesRenderAsTheTemplatesTheyStandFor) {
   }
 }
 
+// "chatml" writes tools, calls and results as Qwen3's template does: the same text on every
+// conversation with tools or calls where Qwen3's reasoning does not show (a closing answer after
+// the last question gets Qwen3's empty <think> block, which "chatml" does not write).
+TEST(ChatTemplate, ChatmlWritesToolsAsQwen3Does) {
+  const std::string expected_text =
+      testdata::read_text_file(std::string(MOEVK_TEST_DATA_DIR) + "/text/expected_chat.json");
+  const nlohmann::ordered_json expected = nlohmann::ordered_json::parse(expected_text);
+  ChatTemplate chatml("chatml");
+  int compared = 0, tool_turns = 0;
+  for (const auto& c : expected["cases"]) {
+    const std::string conversation = c["conversation"];
+    if (c["template"] != "qwen3" || c["error"].get<bool>() || !c["variables"].empty()) continue;
+    bool tool_results = false;
+    for (const auto& m : c["messages"]) tool_results = tool_results || m["role"] == "tool";
+    // Plain turns are NamesRenderAsTheTemplatesTheyStandFor's.
+    if (c["tools"].is_null() && plain_messages(c["messages"]) && !tool_results) continue;
+    const auto& last = c["messages"].back();
+    if (last["role"] == "assistant" || conversation.find("thinking") != std::string::npos ||
+        conversation == "reasoning_content")
+      continue;
+    SCOPED_TRACE(conversation + (c["add_generation_prompt"].get<bool>() ? " + generation prompt" : ""));
+    EXPECT_EQ(chatml.apply_json(c["messages"].dump(), c["add_generation_prompt"], c["tools"].dump()),
+              c["expected"].get<std::string>());
+    ++compared;
+    tool_turns += tool_results;
+  }
+  EXPECT_GE(compared, 8);
+  EXPECT_GE(tool_turns, 4);
+}
+
 TEST(ChatTemplate, NamesOverride) {
   std::vector<Message> messages = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}};
   EXPECT_EQ(ChatTemplate("chatml").apply(messages, true),
