@@ -62,6 +62,43 @@ const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
   }
 }
 
+// With tools and no grammar of the user's, a call the model begins is held to the call form
+// and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
+// tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
+// warning that names what (the answer is still read back as calls where it parses). False on
+// another error, printed.
+struct ToolGrammar {
+  std::string grammar, trigger;
+  bool lazy = false;
+  bool set = false;
+  void apply(moevk_generate_params& gp) const {
+    if (!set) return;
+    gp.grammar = grammar.c_str();
+    gp.grammar_trigger = lazy ? trigger.c_str() : nullptr;
+  }
+};
+
+bool tool_grammar_for(moevk_model* model, const moevk_chat_params& cp, const GenOptions& o, ToolGrammar& out) {
+  if (!cp.tools_json || !o.grammar.empty() || !o.json_schema.empty()) return true;
+  char* grammar = nullptr;
+  char* trigger = nullptr;
+  const moevk_status st = moevk_chat_tool_call_grammar(model, &cp, &grammar, &trigger);
+  if (st == MOEVK_OK) {
+    out.lazy = trigger != nullptr;  // none: the grammar holds the whole answer (Llama-3.1)
+    out.grammar = grammar;
+    out.trigger = out.lazy ? trigger : "";
+    out.set = true;
+    moevk_free_string(grammar);
+    moevk_free_string(trigger);
+  } else if (st == MOEVK_ERROR_INVALID_ARGUMENT) {
+    std::fprintf(stderr, "warning: tool calls are not held to the tools' schemas: %s\n", moevk_model_last_error(model));
+  } else if (st != MOEVK_ERROR_UNSUPPORTED) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return false;
+  }
+  return true;
+}
+
 // `--messages FILE`: one assistant turn for a conversation given as JSON, printed as one JSON
 // line: {"message": the parsed answer (content, reasoning_content, tool_calls), "finish_reason",
 // "usage": {"prompt_tokens", "completion_tokens"}}. The answer's text goes to stderr as it is
@@ -83,30 +120,9 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   moevk_generate_params gp = generate_params(o, stops);
   gp.prompt = prompt_text.c_str();
   gp.add_special = 1;
-  // With tools and no grammar of the user's, a call the model begins is held to the call form
-  // and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
-  // tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
-  // warning that names what (the answer is still read back as calls where it parses).
-  std::string tool_grammar, tool_trigger;
-  if (cp.tools_json && o.grammar.empty() && o.json_schema.empty()) {
-    char* grammar = nullptr;
-    char* trigger = nullptr;
-    const moevk_status st = moevk_chat_tool_call_grammar(model, &cp, &grammar, &trigger);
-    if (st == MOEVK_OK) {
-      const bool lazy = trigger != nullptr;  // none: the grammar holds the whole answer (Llama-3.1)
-      tool_grammar = grammar;
-      tool_trigger = lazy ? trigger : "";
-      moevk_free_string(grammar);
-      moevk_free_string(trigger);
-      gp.grammar = tool_grammar.c_str();
-      gp.grammar_trigger = lazy ? tool_trigger.c_str() : nullptr;
-    } else if (st == MOEVK_ERROR_INVALID_ARGUMENT) {
-      std::fprintf(stderr, "warning: tool calls are not held to the tools' schemas: %s\n", moevk_model_last_error(model));
-    } else if (st != MOEVK_ERROR_UNSUPPORTED) {
-      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-      return 1;
-    }
-  }
+  ToolGrammar tool_grammar;
+  if (!tool_grammar_for(model, cp, o, tool_grammar)) return 1;
+  tool_grammar.apply(gp);
   std::string answer;
   gp.on_token = [](const char* text, size_t len, int32_t, void* user) {
     std::fwrite(text, 1, len, stderr);
@@ -136,6 +152,195 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   return 0;
 }
 
+// The context's side of an interactive conversation: each turn feeds only the text the
+// template adds after what the context already holds (chat_turns.hpp).
+class Conversation {
+ public:
+  explicit Conversation(moevk_context* ctx) : ctx_(ctx) {}
+
+  // Streams the answer to `full` (the conversation rendered with the generation prompt) to
+  // stdout. False on an error, printed.
+  bool answer(const std::string& full, const GenOptions& o, const ToolGrammar& tool_grammar, std::string& answer,
+              moevk_generate_result& r) {
+    if (full.compare(0, consumed_.size(), consumed_) != 0) reset();  // the template rewrote earlier turns
+    const std::string delta = full.substr(consumed_.size());
+    const uint32_t cached = moevk_context_n_past(ctx_) + (moevk_context_pending_token(ctx_) >= 0 ? 1 : 0);
+    std::vector<const char*> stops;
+    moevk_generate_params gp = generate_params(o, stops);
+    gp.prompt = delta.c_str();
+    gp.add_special = 1;  // BOS only at the start of the context, and not twice (the library checks)
+    tool_grammar.apply(gp);
+    answer.clear();
+    gp.on_token = on_token;
+    gp.user_data = &answer;
+    r = moevk_generate_result{};
+    r.struct_size = sizeof r;
+    const moevk_status status = moevk_generate(ctx_, &gp, &r);
+    std::printf("\n");
+    if (status != MOEVK_OK) {
+      print_context_error(ctx_, status);
+      return false;
+    }
+    std::fprintf(stderr, "[%d prompt tokens after %u cached, %d tokens, %.2f tokens/s]\n", r.n_prompt_tokens, cached,
+                 r.n_generated,
+                 r.generate_ms > 0 && r.n_generated > 1 ? 1000.0 * (r.n_generated - 1) / r.generate_ms : 0.0);
+    consumed_ = full + answer;
+    if (r.stop_reason == MOEVK_STOP_STRING) {
+      // The context holds the stop string's tokens, which the answer (and so the next rendering)
+      // lacks: rewind to the end of this turn's prompt, so the next turn reads the answer again
+      // but not the conversation before it.
+      if (moevk_context_truncate(ctx_, cached + uint32_t(r.n_prompt_tokens)) == MOEVK_OK)
+        consumed_ = full;
+      else
+        reset();
+    }
+    if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) {
+      std::fprintf(stderr, "the context is full (%u tokens); starting over\n", moevk_context_n_ctx(ctx_));
+      reset();
+    }
+    return true;
+  }
+
+  void reset() {
+    moevk_context_reset(ctx_);
+    consumed_.clear();
+  }
+
+ private:
+  moevk_context* ctx_;
+  std::string consumed_;  // the rendered conversation the context holds (n_past + the pending token)
+};
+
+// A line of the user's, after `prompt` on stderr; false at EOF.
+bool read_line(const char* prompt, std::string& line) {
+  std::fprintf(stderr, "%s", prompt);
+  return static_cast<bool>(std::getline(std::cin, line));
+}
+
+constexpr const char* kInteractiveHelp =
+    "commands: /reset starts the conversation over (the system prompt kept), /exit (or an empty line, or EOF)\n"
+    "ends; at a \"tool NAME>\" line, /reset and /exit work too, and anything else is the call's result\n";
+
+int chat_interactive(moevk_model* model, moevk_context* ctx, const GenOptions& o) {
+  ChatMessages turns;
+  if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);
+  const size_t kept = turns.size();
+  // Check the template (and a system message it may refuse) before waiting for the first line.
+  std::string rendered;
+  if (!render_chat(model, o.chat_template, turns, true, rendered, o.enable_thinking)) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return 1;
+  }
+  Conversation conversation(ctx);
+  for (std::string line; read_line("\n> ", line) && !line.empty() && line != "/exit";) {
+    if (line == "/reset" || line == "/help" || line == "/?") {
+      if (line == "/reset") {
+        turns.resize(kept);
+        conversation.reset();
+        std::fprintf(stderr, "[the conversation starts over]\n");
+      } else {
+        std::fprintf(stderr, "%s", kInteractiveHelp);
+      }
+      continue;
+    }
+    turns.emplace_back("user", line);
+    std::string full, answer;
+    if (!render_chat(model, o.chat_template, turns, true, full, o.enable_thinking)) {
+      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+      return 1;
+    }
+    moevk_generate_result r{};
+    if (!conversation.answer(full, o, ToolGrammar{}, answer, r)) return 1;
+    turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer, o.enable_thinking));
+    if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) turns.resize(kept);
+  }
+  return 0;
+}
+
+// Interactive chat with tools: the conversation is kept as OpenAI's messages, each answer read
+// back as a message (moevk_chat_parse_response), and for each tool call the user types the
+// result on a "tool NAME> " line; the model then goes on with the results.
+int chat_interactive_tools(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& tools) {
+  moevk_chat_params cp = moevk_chat_default_params();
+  cp.template_name = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
+  cp.enable_thinking = o.enable_thinking;
+  cp.tools_json = tools.c_str();
+  ToolGrammar tool_grammar;
+  if (!tool_grammar_for(model, cp, o, tool_grammar)) return 1;
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!o.system_prompt.empty()) messages.push_back({{"role", "system"}, {"content", o.system_prompt}});
+  const size_t kept = messages.size();
+  auto render = [&](std::string& out) {
+    char* prompt = nullptr;
+    if (moevk_chat_apply_template_json(model, messages.dump().c_str(), &cp, &prompt) != MOEVK_OK) {
+      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+      return false;
+    }
+    out = prompt;
+    moevk_free_string(prompt);
+    return true;
+  };
+  std::string full;
+  if (!render(full)) return 1;  // the template and the tools, checked before the first line
+  std::fprintf(stderr, "tools: a call's result is typed on its \"tool NAME>\" line\n");
+  Conversation conversation(ctx);
+  for (std::string line; read_line("\n> ", line) && !line.empty() && line != "/exit";) {
+    if (line == "/reset" || line == "/help" || line == "/?") {
+      if (line == "/reset") {
+        messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept), messages.end());
+        conversation.reset();
+        std::fprintf(stderr, "[the conversation starts over]\n");
+      } else {
+        std::fprintf(stderr, "%s", kInteractiveHelp);
+      }
+      continue;
+    }
+    messages.push_back({{"role", "user"}, {"content", line}});
+    auto start_over = [&] {
+      messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept), messages.end());
+      conversation.reset();
+    };
+    // Answers until one calls no tool (or the user stops at a tool prompt).
+    for (bool more = true; more;) {
+      std::string answer;
+      moevk_generate_result r{};
+      if (!render(full) || !conversation.answer(full, o, tool_grammar, answer, r)) return 1;
+      char* parsed = nullptr;
+      if (moevk_chat_parse_response(model, answer.c_str(), &cp, &parsed) != MOEVK_OK) {
+        std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+        return 1;
+      }
+      nlohmann::ordered_json message = nlohmann::ordered_json::parse(parsed);
+      moevk_free_string(parsed);
+      if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) {
+        start_over();
+        break;
+      }
+      more = message.contains("tool_calls");
+      messages.push_back(message);
+      for (size_t i = 0; more && i < message["tool_calls"].size(); ++i) {
+        const auto& call = message["tool_calls"][i];
+        const std::string name = call["function"]["name"].get<std::string>();
+        std::fprintf(stderr, "[tool call %s: %s %s]\n", call["id"].get<std::string>().c_str(), name.c_str(),
+                     call["function"]["arguments"].dump().c_str());
+        std::string result;
+        if (!read_line(("tool " + name + "> ").c_str(), result) || result == "/exit") {
+          std::fprintf(stderr, "\n");
+          return 0;
+        }
+        if (result == "/reset") {
+          start_over();
+          std::fprintf(stderr, "[the conversation starts over]\n");
+          more = false;
+          break;
+        }
+        messages.push_back({{"role", "tool"}, {"tool_call_id", call["id"]}, {"name", name}, {"content", result}});
+      }
+    }
+  }
+  return 0;
+}
+
 int chat(int argc, char** argv) {
   GenOptions o;
   o.n_predict = 512;
@@ -146,10 +351,13 @@ int chat(int argc, char** argv) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
         std::printf("usage: moevk chat -m model.gguf [--system TEXT] [--chat-template chatml|mistral|llama3]\n"
                     "                  [--think on|off] [options]\n"
+                    "       moevk chat -m model.gguf [--tools FILE] [options]\n"
                     "       moevk chat -m model.gguf --messages FILE [--tools FILE] [options]\n\n"
-                    "Interactive chat. Type a message and press Enter; an empty line or EOF (Ctrl-D) ends.\n"
-                    "The prompt format comes from the model's chat template (tokenizer.chat_template),\n"
-                    "or --chat-template to override. -n is the limit per answer.\n\n"
+                    "Interactive chat. Type a message and press Enter; an empty line, /exit or EOF (Ctrl-D)\n"
+                    "ends, /reset starts over. The prompt format comes from the model's chat template\n"
+                    "(tokenizer.chat_template), or --chat-template to override. -n is the limit per answer.\n"
+                    "With --tools, each tool call the model makes is shown and its result typed on a\n"
+                    "\"tool NAME>\" line; the model then answers with the results.\n\n"
                     "One turn for scripts and tool use:\n"
                     "  --messages FILE           a conversation as JSON (\"-\": stdin), OpenAI's messages:\n"
                     "                            [{\"role\": \"user\", \"content\": \"...\"}, ...], with tool_calls\n"
@@ -157,8 +365,9 @@ int chat(int argc, char** argv) {
                     "                            {\"message\": {\"role\", \"content\", \"reasoning_content\",\n"
                     "                            \"tool_calls\"}, \"finish_reason\", \"usage\"}, the answer's\n"
                     "                            text going to stderr as it is generated\n"
-                    "  --tools FILE              tool definitions as JSON, [{\"type\": \"function\",\n"
-                    "                            \"function\": {\"name\", \"description\", \"parameters\"}}],\n"
+                    "  --tools FILE              tool definitions as JSON (with --messages or interactive),\n"
+                    "                            [{\"type\": \"function\", \"function\": {\"name\",\n"
+                    "                            \"description\", \"parameters\"}}],\n"
                     "                            for templates with tool support (moevk info says which);\n"
                     "                            a call the model begins is held to the tools' schemas\n"
                     "                            (all four call forms; not with --grammar / -j)\n\n%s",
@@ -173,11 +382,11 @@ int chat(int argc, char** argv) {
       }
       if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
-    if (!tools_path.empty() && messages_path.empty())
-      throw std::runtime_error("--tools needs --messages: the interactive chat has no way to return tool results");
     if (!messages_path.empty() && !o.system_prompt.empty())
       throw std::runtime_error("--system with --messages: put the system message into the messages file");
     if (messages_path == "-" && tools_path == "-") throw std::runtime_error("--messages and --tools both read stdin");
+    if (messages_path.empty() && tools_path == "-")
+      throw std::runtime_error("--tools - without --messages: the interactive chat reads its lines from stdin");
     if (!messages_path.empty()) messages = read_text(messages_path, "--messages");
     if (!tools_path.empty()) tools = read_text(tools_path, "--tools");
   } catch (const std::exception& e) {
@@ -192,84 +401,9 @@ int chat(int argc, char** argv) {
     moevk_model_free(model);
     return 1;
   }
-  if (!messages_path.empty()) {
-    const int rc = chat_once(model, ctx, o, messages, tools);
-    if (o.expert_stats) print_expert_stats(ctx);
-    moevk_context_free(ctx);
-    moevk_model_free(model);
-    return rc;
-  }
-  ChatMessages turns;
-  if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);
-  // Check the template (and a system message it may refuse) before waiting for the first line.
-  std::string rendered;
-  if (!render_chat(model, o.chat_template, turns, true, rendered, o.enable_thinking)) {
-    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-    moevk_context_free(ctx);
-    moevk_model_free(model);
-    return 1;
-  }
-  // The rendered conversation the context holds: n_past tokens plus the pending one (the last
-  // streamed token, which the next generate feeds first).
-  std::string consumed;
-  int rc = 0;
-  for (;;) {
-    std::fprintf(stderr, "\n> ");
-    std::string line;
-    if (!std::getline(std::cin, line) || line.empty()) break;
-    turns.emplace_back("user", line);
-    std::string full;
-    if (!render_chat(model, o.chat_template, turns, true, full, o.enable_thinking)) {
-      std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
-      rc = 1;
-      break;
-    }
-    if (full.compare(0, consumed.size(), consumed) != 0) {  // the template rewrote earlier turns
-      moevk_context_reset(ctx);
-      consumed.clear();
-    }
-    const std::string delta = full.substr(consumed.size());
-    const uint32_t cached = moevk_context_n_past(ctx) + (moevk_context_pending_token(ctx) >= 0 ? 1 : 0);
-    std::vector<const char*> stops;
-    moevk_generate_params gp = generate_params(o, stops);
-    gp.prompt = delta.c_str();
-    gp.add_special = 1;  // BOS only at the start of the context, and not twice (the library checks)
-    std::string answer;
-    gp.on_token = on_token;
-    gp.user_data = &answer;
-    moevk_generate_result r{};
-    r.struct_size = sizeof r;
-    const moevk_status status = moevk_generate(ctx, &gp, &r);
-    if (status != MOEVK_OK) {
-      std::printf("\n");
-      print_context_error(ctx, status);
-      rc = 1;
-      break;
-    }
-    std::printf("\n");
-    std::fprintf(stderr, "[%d prompt tokens after %u cached, %d tokens, %.2f tokens/s]\n", r.n_prompt_tokens, cached,
-                 r.n_generated,
-                 r.generate_ms > 0 && r.n_generated > 1 ? 1000.0 * (r.n_generated - 1) / r.generate_ms : 0.0);
-    consumed = full + answer;
-    turns.emplace_back("assistant", assistant_content(model, o.chat_template, turns, full, answer, o.enable_thinking));
-    if (r.stop_reason == MOEVK_STOP_STRING) {
-      // The context holds the stop string's tokens, which the answer (and so the next rendering)
-      // lacks: rewind to the end of this turn's prompt, so the next turn reads the answer again
-      // but not the conversation before it.
-      if (moevk_context_truncate(ctx, cached + uint32_t(r.n_prompt_tokens)) == MOEVK_OK) {
-        consumed = full;
-      } else {
-        moevk_context_reset(ctx);
-        consumed.clear();
-      }
-    }
-    if (r.stop_reason == MOEVK_STOP_CONTEXT_FULL) {
-      std::fprintf(stderr, "the context is full (%u tokens); starting over\n", moevk_context_n_ctx(ctx));
-      moevk_context_reset(ctx);
-      consumed.clear();
-      turns.erase(turns.begin() + (o.system_prompt.empty() ? 0 : 1), turns.end());
-    }
-  }
+  const int rc = !messages_path.empty() ? chat_once(model, ctx, o, messages, tools)
+                 : tools.empty()          ? chat_interactive(model, ctx, o)
+                                          : chat_interactive_tools(model, ctx, o, tools);
   if (o.expert_stats) print_expert_stats(ctx);
   moevk_context_free(ctx);
   moevk_model_free(model);

@@ -301,10 +301,11 @@ check "chat --think maybe is refused (exit 2)" test "$rc" = 2
 check "chat --think maybe names the option" grep -q -- "--think" "$tmp/chat.err"
 
 # One turn for scripts: --messages FILE (here stdin) prints one JSON line, the answer's text on
-# stderr; --tools needs --messages; bad JSON is the caller's error, named.
+# stderr (the tools in chatml's system turn make the prompt long for this byte vocabulary: -c);
+# bad JSON is the caller's error, named.
 printf '[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]' >"$tmp/messages.json"
 printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]' >"$tmp/tools.json"
-"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools.json" -n 3 --greedy \
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools.json" -n 3 -c 2048 --greedy \
   --no-progress <"$tmp/messages.json" >"$tmp/once.out" 2>"$tmp/once.err"; rc=$?
 check "chat --messages exits 0" test "$rc" = 0
 check "chat --messages prints one line" test "$(wc -l <"$tmp/once.out")" = 1
@@ -317,13 +318,33 @@ assert out['usage']['completion_tokens'] == 3 or out['finish_reason'] != 'length
 assert out['usage']['prompt_tokens'] > 0, out" "$tmp/once.out"
 # A schema the tool-call grammar cannot hold ("pattern"): generated freely, with a warning.
 printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a+"}}}}}]' >"$tmp/tools_pattern.json"
-"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools_pattern.json" -n 2 --greedy \
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools_pattern.json" -n 2 -c 2048 --greedy \
   --no-progress <"$tmp/messages.json" >"$tmp/once.out" 2>"$tmp/once.err"; rc=$?
 check "chat --tools with a schema the grammar cannot hold exits 0" test "$rc" = 0
 check "chat --tools warns that calls are not held, naming the keyword" grep -q "warning: tool calls are not held to the tools' schemas: .*pattern" "$tmp/once.err"
-"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tools "$tmp/tools.json" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
-check "chat --tools without --messages is refused (exit 2)" test "$rc" = 2
-check "chat --tools without --messages says why" grep -q -- "--tools needs --messages" "$tmp/err"
+# Interactive tool use: each call is shown and its result typed on a "tool NAME>" line, then the
+# model goes on from the cache; /reset starts over (here at a tool prompt), /exit ends. The
+# grammar makes this model call a tool every time.
+call_grammar='root ::= "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>"'
+printf 'hello\nsunny\n/reset\nhi\n/exit\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tools "$tmp/tools.json" \
+  -n 64 -c 2048 --greedy --no-progress --grammar "$call_grammar" >"$tmp/tools_chat.out" 2>"$tmp/tools_chat.err"; rc=$?
+check "interactive chat with --tools exits 0" test "$rc" = 0
+check "interactive chat shows each tool call with its arguments" test "$(grep -c '^\[tool call [A-Za-z0-9]\{9\}: f {"x":1}\]' "$tmp/tools_chat.err")" = 3
+check "interactive chat asks for each call's result" test "$(grep -o 'tool f> ' "$tmp/tools_chat.err" | wc -l)" = 3
+check "/reset at a tool prompt starts over" grep -q "the conversation starts over" "$tmp/tools_chat.err"
+cached=$(sed -n 's/.*prompt tokens after \([0-9]*\) cached.*/\1/p' "$tmp/tools_chat.err" | tr '\n' ' ')
+read -r t1 t2 t3 <<<"$cached"
+check "the answer after a tool result reuses the cache, the turn after /reset does not ($cached)" \
+  test "${t1:-x}" = 0 -a "${t2:-0}" -gt 0 -a "${t3:-x}" = 0
+check "the tool result reaches the prompt as Qwen's <tool_response>" test "$(grep -c '<tool_call>' "$tmp/tools_chat.out")" = 3
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tools - </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "interactive chat --tools - is refused (exit 2)" test "$rc" = 2
+check "interactive chat --tools - says why" grep -q -- "--tools - without --messages" "$tmp/err"
+# /reset in a plain chat: the next turn starts from an empty context.
+printf 'hello\n/reset\nagain\n' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml -n 2 --greedy --no-progress \
+  >/dev/null 2>"$tmp/chat.err"; rc=$?
+cached=$(sed -n 's/.*prompt tokens after \([0-9]*\) cached.*/\1/p' "$tmp/chat.err" | tr '\n' ' ')
+check "chat /reset exits 0 and the next turn starts empty ($cached)" test "$rc" = 0 -a "$cached" = "0 0 "
 "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages "$tmp/missing.json" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
 check "chat --messages of a missing file is refused (exit 2)" test "$rc" = 2
 check "chat --messages names the missing file" grep -q "missing.json" "$tmp/err"
