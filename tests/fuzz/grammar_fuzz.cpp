@@ -1,8 +1,8 @@
 // libFuzzer target for constrained generation's input: GBNF text (generate/grammar.hpp), JSON
 // Schemas (generate/json_schema.hpp), tool definitions (generate/tool_grammar.hpp) and the bytes
 // the matcher is fed. The input is split at its first NUL: before it the grammar (first byte
-// even), the schema (odd) or the tools (7 mod 8), after it the text fed in pieces. Only
-// moevk::Error may come out; a schema or tool list that converts must give a grammar that
+// even), the schema (odd) or the tools (7 mod 8; bits 4-5 the call form), after it the text
+// fed in pieces. Only moevk::Error may come out; a schema or tool list that converts must give a grammar that
 // parses; and what the matcher accepts piece by piece it must accept again in one piece, with
 // the same verdict on a whole sentence. Crashes, sanitizer reports, leaks and timeouts are bugs.
 #include <cstddef>
@@ -24,9 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
   std::shared_ptr<const moevk::generate::Grammar> grammar;
   if (data[0] % 8 == 7) {
-    // The source as tool definitions, for a tool-call grammar of the hermes or mistral form.
+    // The source as tool definitions, for a tool-call grammar of one of the four forms (bits 4
+    // and 5: hermes, mistral, qwen3_coder, llama3_json).
+    using Tools = moevk::text::ResponseFormat::Tools;
+    static constexpr Tools forms[] = {Tools::Hermes, Tools::Mistral, Tools::Qwen3Coder, Tools::Llama3Json};
     moevk::text::ResponseFormat format;
-    format.tools = data[0] & 16 ? moevk::text::ResponseFormat::Tools::Mistral : moevk::text::ResponseFormat::Tools::Hermes;
+    format.tools = forms[data[0] >> 4 & 3];
     moevk::generate::ToolCallGrammar tools;
     try {
       tools = moevk::generate::tool_call_grammar(format, source);
