@@ -275,7 +275,8 @@ MOEVK_API uint32_t moevk_context_n_past(const moevk_context* ctx);
  * from exactly the text that was streamed. moevk_context_reset drops it. An end-of-generation
  * token that stopped generating is neither streamed nor pending. */
 MOEVK_API int32_t moevk_context_pending_token(const moevk_context* ctx);
-/* Forgets every token (the KV cache is reused), the pending one too. */
+/* Forgets every token (the KV cache is reused), the pending one too, and starts the sampler's
+ * seeded stream again: a reset context generates as a new one would, draw for draw. */
 MOEVK_API moevk_status moevk_context_reset(moevk_context* ctx);
 /* Keeps the first n_keep tokens of the KV cache and forgets the rest, the pending token and the
  * last call's logits (n_keep <= moevk_context_n_past, else MOEVK_ERROR_INVALID_ARGUMENT and
@@ -313,6 +314,8 @@ typedef struct moevk_sampler_params {
   int32_t repeat_last_n;     /* tokens considered by the penalties; < 0: all of them */
   float presence_penalty;    /* 0: off */
   float frequency_penalty;   /* 0: off */
+  /* The sampler's stream goes on across the calls on a context while the parameters stay the
+   * same; new parameters, or moevk_context_reset, start it again from the seed. */
   uint64_t seed;
 } moevk_sampler_params;
 

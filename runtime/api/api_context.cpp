@@ -283,6 +283,7 @@ moevk_status moevk_context_reset(moevk_context* ctx) {
       [&] {
         ctx->session->reset();
         keep_first(*ctx, 0);
+        ctx->sampler.reset();  // a reset context samples as a new one: the seeded stream starts again
       },
       &ctx->last_error);
 }

@@ -93,6 +93,33 @@ class GrammarApi : public ::testing::Test {
   moevk_context* ctx_ = nullptr;
 };
 
+// moevk_context_reset starts the seeded stream again, so a reset context writes what a new one
+// does; without it the stream goes on (the draws of the next call are new ones). Both the GPU's
+// chained sampling and the host's under a grammar.
+TEST_F(GrammarApi, AResetContextSamplesAsANewOne) {
+  for (const char* grammar : {static_cast<const char*>(nullptr), "root ::= [a-z ]+"}) {
+    SCOPED_TRACE(grammar ? grammar : "no grammar");
+    moevk_generate_params p = sampled(5);
+    p.max_tokens = 24;
+    p.ignore_eos = 1;
+    p.grammar = grammar;
+    const Generated first = generate(p);
+    ASSERT_EQ(first.status, MOEVK_OK) << first.error;
+    ASSERT_EQ(moevk_context_reset(ctx_), MOEVK_OK);
+    const Generated again = generate(p);
+    ASSERT_EQ(again.status, MOEVK_OK) << again.error;
+    EXPECT_EQ(again.text, first.text);
+    moevk_context_free(ctx_);
+    moevk_context_params cp = moevk_context_default_params();
+    cp.n_ctx = 512;
+    ASSERT_EQ(moevk_context_create(model_, &cp, &ctx_), MOEVK_OK) << moevk_last_error();
+    const Generated fresh = generate(p);
+    ASSERT_EQ(fresh.status, MOEVK_OK) << fresh.error;
+    EXPECT_EQ(fresh.text, first.text);
+    ASSERT_EQ(moevk_context_reset(ctx_), MOEVK_OK);
+  }
+}
+
 TEST_F(GrammarApi, UnconstrainedTextIsNotJson) {
   // The premise of the tests below: without a grammar these weights write no JSON.
   moevk_generate_params p = sampled(1);
