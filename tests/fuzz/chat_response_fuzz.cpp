@@ -1,8 +1,10 @@
 // libFuzzer target for what reads model output and caller JSON back in: the response parser
 // (text/chat_response.hpp: reasoning, the four tool-call forms) and parse_ordered_json (the
-// linear JSON builder behind apply_json). The first byte picks the format; the rest is the
-// text. The parser must never throw and must always give a JSON message with a string content;
-// the JSON builder may only reject with moevk::Error. Crashes, sanitizer reports, leaks and
+// linear JSON builder behind apply_json), and the same text read as it streams
+// (text/chat_stream.hpp) in pieces of 1 to 8 bytes. The first byte picks the format; the rest is
+// the text. The parser must never throw and must always give a JSON message with a string
+// content; the stream's deltas must add up to that message, which its finish gives too; the
+// JSON builder may only reject with moevk::Error. Crashes, sanitizer reports, leaks and
 // timeouts are bugs.
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/ordered_json.hpp"
 #include "text/chat_response.hpp"
+#include "text/chat_stream.hpp"
 
 namespace {
 
@@ -33,6 +36,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string out = moevk::text::parse_response(text, format, (pick & 16) ? kTools : "");
   const auto message = nlohmann::json::parse(out);  // throws (a bug) unless valid JSON
   if (!message.is_object() || !message.at("content").is_string()) std::abort();
+  {
+    moevk::text::ResponseStream stream(format, (pick & 16) ? kTools : "", (pick & 32) ? "<think>\n" : "");
+    std::string reasoning, content;
+    const size_t step = 1 + (pick >> 5) % 8;
+    for (size_t i = 0; i < text.size(); i += step) {
+      const auto d = nlohmann::json::parse(stream.push(text.substr(i, step)));
+      if (d.contains("tool_calls") || d.contains("replace")) std::abort();
+      reasoning += d.value("reasoning_content", "");
+      content += d.value("content", "");
+    }
+    std::string streamed;
+    const auto last = nlohmann::json::parse(stream.finish(streamed));
+    if (!(pick & 32) && streamed != out) std::abort();  // the same message (no think opened by a prompt)
+    const auto m = nlohmann::json::parse(streamed);
+    if (last.value("replace", false)) {
+      reasoning = last.value("reasoning_content", "");
+      content = last.value("content", "");
+    } else {
+      reasoning += last.value("reasoning_content", "");
+      content += last.value("content", "");
+    }
+    // Compared as JSON writes them: a character cut by the text's end reads as U+FFFD.
+    if (nlohmann::json(content).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) != m["content"].dump() ||
+        nlohmann::json(reasoning).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) !=
+            nlohmann::json(m.value("reasoning_content", "")).dump())
+      std::abort();
+  }
   try {
     const auto j = moevk::parse_ordered_json(text, "fuzz input", 16);
     (void)j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

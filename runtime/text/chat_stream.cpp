@@ -1,0 +1,211 @@
+#include "text/chat_stream.hpp"
+
+#include "common/error.hpp"
+#include "common/ordered_json.hpp"
+
+namespace moevk::text {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+constexpr size_t npos = std::string_view::npos;
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The longest proper prefix of `marker` that `text` ends with: text a marker may still become.
+size_t held_suffix(std::string_view text, std::string_view marker) {
+  for (size_t n = std::min(text.size(), marker.size() - 1); n > 0; --n)
+    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
+  return 0;
+}
+
+// `piece` without a UTF-8 character cut at its end (text pushed in pieces of bytes).
+size_t whole_characters(std::string_view piece) {
+  for (size_t back = 1; back <= 3 && back <= piece.size(); ++back) {
+    const auto c = static_cast<unsigned char>(piece[piece.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back ? piece.size() - back : piece.size();
+  }
+  return piece.size();
+}
+
+std::string_view marker_of(const ResponseFormat& format) {
+  switch (format.tools) {
+    case ResponseFormat::Tools::Hermes:
+    case ResponseFormat::Tools::Qwen3Coder: return "<tool_call>";
+    case ResponseFormat::Tools::Mistral: return "[TOOL_CALLS]";
+    default: return {};
+  }
+}
+
+std::string delta_json(const std::string& reasoning, const std::string& content) {
+  json d = json::object();
+  if (!reasoning.empty()) d["reasoning_content"] = reasoning;
+  if (!content.empty()) d["content"] = content;
+  return d.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+ResponseStream::ResponseStream(const ResponseFormat& format, std::string tools_json, std::string_view prompt)
+    : format_(format), tools_json_(std::move(tools_json)) {
+  parse_response("", format_, tools_json_);  // throws for tools_json that is not a tool list
+  const size_t open = prompt.rfind("<think>"), close = prompt.rfind("</think>");
+  if (format_.reasoning && open != npos && (close == npos || close < open)) {
+    mode_ = Mode::Reasoning;
+    at_content_start_ = true;
+  }
+}
+
+void ResponseStream::emit_content(std::string_view piece) {
+  content_.append(piece);
+  delta_content_.append(piece);
+}
+
+void ResponseStream::advance() {
+  const std::string_view marker = marker_of(format_);
+  for (;;) {
+    const std::string_view rest = std::string_view(text_).substr(pos_);
+    switch (mode_) {
+      case Mode::Start: {
+        // Qwen3 reasons in a <think> block it opens itself; anything else is the answer.
+        if (!format_.reasoning) {
+          mode_ = Mode::Content;
+          continue;
+        }
+        const size_t lead = rest.find_first_not_of(" \n\t\r");
+        if (lead == npos) return;
+        const std::string_view from = rest.substr(lead);
+        if (starts_with(from, "<think>")) {
+          pos_ += lead + 7;
+          mode_ = Mode::Reasoning;
+          continue;
+        }
+        if (starts_with("<think>", from)) return;  // a part of it
+        mode_ = Mode::Content;
+        continue;
+      }
+      case Mode::Reasoning: {
+        if (reasoning_.empty()) {  // the reasoning's leading newlines are not its own
+          const size_t n = rest.find_first_not_of('\n');
+          pos_ += n == npos ? rest.size() : n;
+          if (n == npos) return;
+          if (n > 0) continue;
+        }
+        const size_t end = rest.find("</think>");
+        std::string_view piece = end == npos ? rest.substr(0, rest.size() - held_suffix(rest, "</think>")) : rest.substr(0, end);
+        size_t keep = piece.size();
+        while (keep > 0 && piece[keep - 1] == '\n') --keep;  // nor its trailing ones, if it ends here
+        if (end == npos) keep = whole_characters(piece.substr(0, keep));
+        reasoning_.append(piece.substr(0, keep));
+        delta_reasoning_.append(piece.substr(0, keep));
+        if (end == npos) {
+          pos_ += keep;
+          return;
+        }
+        pos_ += end + 8;
+        mode_ = Mode::Content;
+        after_reasoning_ = true;
+        continue;
+      }
+      case Mode::Content: {
+        if (at_content_start_) {
+          // What parse_response drops at the start of the content: the newlines after </think>;
+          // all spaces where it trims (Mistral v3's answer; the text after a call).
+          const bool trims = format_.tools == ResponseFormat::Tools::Mistral || after_call_;
+          size_t n = 0;
+          while (n < rest.size() && (trims ? is_space(rest[n]) : after_reasoning_ && rest[n] == '\n')) ++n;
+          if (n > 0) {
+            pos_ += n;
+            continue;
+          }
+          if (rest.empty()) return;
+          if (format_.tools == ResponseFormat::Tools::Llama3Json) {
+            // A whole answer that is one JSON object (after <|python_tag|>) is a call.
+            const size_t lead = rest.find_first_not_of(" \n\t\r");
+            if (lead == npos) return;
+            const std::string_view from = rest.substr(lead);
+            if (from[0] == '{' || starts_with(from, "<|python_tag|>")) {
+              mode_ = Mode::Rest;
+              return;
+            }
+            if (starts_with("<|python_tag|>", from)) return;  // a part of it
+          }
+        }
+        const size_t m = marker.empty() ? npos : rest.find(marker);
+        const std::string_view piece =
+            m != npos ? rest.substr(0, m) : rest.substr(0, rest.size() - (marker.empty() ? 0 : held_suffix(rest, marker)));
+        size_t keep = piece.size();
+        while (keep > 0 && is_space(piece[keep - 1])) --keep;  // trimmed if a call follows
+        keep = whole_characters(piece.substr(0, keep));
+        if (keep > 0) {
+          if (at_content_start_ && after_call_ && !content_.empty()) emit_content("\n");  // pieces joined
+          emit_content(piece.substr(0, keep));
+          at_content_start_ = false;
+        }
+        if (m == npos) {
+          pos_ += keep;
+          return;
+        }
+        call_start_ = pos_ + m;
+        pos_ += keep;
+        mode_ = format_.tools == ResponseFormat::Tools::Mistral ? Mode::Rest : Mode::Call;
+        continue;
+      }
+      case Mode::Call: {
+        const size_t close = text_.find("</tool_call>", call_start_ + 11);
+        if (close == npos) return;
+        const size_t end = close + 12;
+        ResponseFormat calls_only = format_;
+        calls_only.reasoning = false;
+        const json block = json::parse(parse_response(std::string_view(text_).substr(call_start_, end - call_start_),
+                                                      calls_only, tools_json_));
+        if (block.contains("tool_calls")) {
+          after_call_ = true;
+          at_content_start_ = true;
+        } else {  // not a call: text, as parse_response keeps it
+          if (at_content_start_ && after_call_ && !content_.empty()) emit_content("\n");
+          emit_content(std::string_view(text_).substr(pos_, end - pos_));
+          at_content_start_ = false;
+        }
+        pos_ = end;
+        mode_ = Mode::Content;
+        continue;
+      }
+      case Mode::Rest: return;  // held to the end
+    }
+  }
+}
+
+std::string ResponseStream::push(std::string_view text) {
+  if (finished_) fail(MOEVK_ERROR_INVALID_ARGUMENT, "chat stream: text pushed after the end");
+  text_.append(text);
+  delta_reasoning_.clear();
+  delta_content_.clear();
+  advance();
+  return delta_json(delta_reasoning_, delta_content_);
+}
+
+std::string ResponseStream::finish(std::string& message) {
+  if (finished_) fail(MOEVK_ERROR_INVALID_ARGUMENT, "chat stream: finished twice");
+  finished_ = true;
+  message = parse_response(text_, format_, tools_json_);
+  const json m = json::parse(message);
+  const std::string content = m["content"].is_string() ? m["content"].get<std::string>() : std::string();
+  const std::string reasoning = m.contains("reasoning_content") ? m["reasoning_content"].get<std::string>() : "";
+  json d = json::object();
+  if (starts_with(content, content_) && starts_with(reasoning, reasoning_)) {
+    if (reasoning.size() > reasoning_.size()) d["reasoning_content"] = reasoning.substr(reasoning_.size());
+    if (content.size() > content_.size()) d["content"] = content.substr(content_.size());
+  } else {
+    d["reasoning_content"] = reasoning;
+    d["content"] = content;
+    d["replace"] = true;
+  }
+  if (m.contains("tool_calls")) d["tool_calls"] = m["tool_calls"];
+  return d.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace moevk::text
