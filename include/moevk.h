@@ -234,6 +234,32 @@ MOEVK_API moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, co
 MOEVK_API moevk_status moevk_chat_parse_response(const moevk_model* model, const char* text,
                                                  const moevk_chat_params* params, char** message_json_out);
 
+/* The same, read as the answer streams, so that a client can show the reasoning and the content
+ * as they grow and keep tool calls' text out of the content: create a stream with the rendered
+ * prompt (NULL: none; when it ends inside an open <think>, as Qwen3-2507 thinking's does, the
+ * answer begins as reasoning), push each piece moevk_generate streams, and finish at the end.
+ * Each push gives a delta as JSON, {"reasoning_content": "...", "content": "..."} (a key only
+ * when it has new text; {} when nothing is certain yet): only what the whole answer's message is
+ * sure to begin with, so text that may become a call (<tool_call> to its </tool_call>,
+ * [TOOL_CALLS] to the end, a Llama-3.1 answer that begins with "{"), part of a marker, and
+ * spaces the message may trim wait. finish gives the last delta, with "tool_calls" (whole, with
+ * the message's ids) when there are calls, and the message as moevk_chat_parse_response gives
+ * it; the deltas then add up to its content and reasoning_content. Where the message does not
+ * begin with what was streamed (a reply that opens with spaces and then calls a tool, whose
+ * content the message trims; a </think> never opened), the last delta holds both fields whole
+ * and "replace": true. Strings freed with moevk_free_string. MOEVK_ERROR_INVALID_ARGUMENT for
+ * NULL arguments, a tools_json that is not a JSON array, a push after finish or a second
+ * finish (moevk_chat_stream_last_error says which). Added after moevk 0.1. */
+typedef struct moevk_chat_stream moevk_chat_stream;
+MOEVK_API moevk_status moevk_chat_stream_create(const moevk_model* model, const moevk_chat_params* params,
+                                                const char* prompt, moevk_chat_stream** stream_out);
+MOEVK_API moevk_status moevk_chat_stream_push(moevk_chat_stream* stream, const char* text, size_t text_len,
+                                              char** delta_json_out);
+MOEVK_API moevk_status moevk_chat_stream_finish(moevk_chat_stream* stream, char** delta_json_out,
+                                                char** message_json_out);
+MOEVK_API const char* moevk_chat_stream_last_error(const moevk_chat_stream* stream);
+MOEVK_API void moevk_chat_stream_free(moevk_chat_stream* stream);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Contexts: a KV cache and the recorded forward steps. Every call on a context is one thread  */
 /* at a time per context; distinct contexts (of the same or different models) may run on      */

@@ -226,6 +226,64 @@ moevk_status moevk_chat_parse_response(const moevk_model* model, const char* tex
       model->last_error);
 }
 
+moevk_status moevk_chat_stream_create(const moevk_model* model, const moevk_chat_params* params, const char* prompt,
+                                      moevk_chat_stream** stream_out) {
+  if (!model || !stream_out) return invalid_argument("moevk_chat_stream_create: NULL argument");
+  *stream_out = nullptr;
+  moevk_chat_params p = moevk_chat_default_params();
+  if (params && !moevk::api::copy_params(*params, p))
+    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_stream_create: params->struct_size",
+                                                            params->struct_size);
+  return guard(
+      [&] {
+        const std::string_view source = p.template_name ? std::string_view(p.template_name)
+                                                        : std::string_view(model->tokenizer->vocab().chat_template);
+        auto s = std::make_unique<moevk_chat_stream>();
+        s->stream = std::make_unique<moevk::text::ResponseStream>(moevk::text::ResponseFormat::of_template(source),
+                                                                  p.tools_json ? p.tools_json : "", prompt ? prompt : "");
+        *stream_out = s.release();
+      },
+      model->last_error);
+}
+
+moevk_status moevk_chat_stream_push(moevk_chat_stream* stream, const char* text, size_t text_len, char** delta_json_out) {
+  if (!stream) return invalid_argument("moevk_chat_stream_push: stream is NULL");
+  if ((!text && text_len) || !delta_json_out) {
+    stream->last_error = "moevk_chat_stream_push: NULL argument";
+    return invalid_argument("moevk_chat_stream_push: NULL argument");
+  }
+  *delta_json_out = nullptr;
+  return guard(
+      [&] {
+        *delta_json_out = moevk::api::to_c_string(stream->stream->push(std::string_view(text ? text : "", text_len)));
+      },
+      &stream->last_error);
+}
+
+moevk_status moevk_chat_stream_finish(moevk_chat_stream* stream, char** delta_json_out, char** message_json_out) {
+  if (!stream) return invalid_argument("moevk_chat_stream_finish: stream is NULL");
+  if (!delta_json_out || !message_json_out) {
+    stream->last_error = "moevk_chat_stream_finish: NULL argument";
+    return invalid_argument("moevk_chat_stream_finish: NULL argument");
+  }
+  *delta_json_out = *message_json_out = nullptr;
+  return guard(
+      [&] {
+        std::string message;
+        std::unique_ptr<char, void (*)(char*)> delta(moevk::api::to_c_string(stream->stream->finish(message)),
+                                                     moevk_free_string);
+        *message_json_out = moevk::api::to_c_string(message);
+        *delta_json_out = delta.release();
+      },
+      &stream->last_error);
+}
+
+const char* moevk_chat_stream_last_error(const moevk_chat_stream* stream) {
+  return stream ? stream->last_error.c_str() : "";
+}
+
+void moevk_chat_stream_free(moevk_chat_stream* stream) { delete stream; }
+
 moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_chat_params* params,
                                          char** grammar_out, char** trigger_out) {
   if (!model || !params || !grammar_out || !trigger_out)

@@ -11,6 +11,7 @@
 #include "generate/session.hpp"
 #include "models/model.hpp"
 #include "moevk.h"
+#include "text/chat_stream.hpp"
 #include "text/tokenizer.hpp"
 
 struct moevk_model {
@@ -22,6 +23,12 @@ struct moevk_model {
   // token_texts); contexts on several threads share it.
   mutable std::once_flag token_texts_once;
   mutable std::shared_ptr<const moevk::generate::TokenTexts> token_texts;
+};
+
+// An answer read as it streams (moevk_chat_stream_*).
+struct moevk_chat_stream {
+  std::unique_ptr<moevk::text::ResponseStream> stream;
+  std::string last_error;
 };
 
 // A grammar over a model's vocabulary, for a caller's own decode/sample loop.

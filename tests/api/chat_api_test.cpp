@@ -248,6 +248,63 @@ TEST_F(ChatApi, ToolCallGrammarForTheTemplatesForm) {
   EXPECT_EQ(moevk_chat_tool_call_grammar(model_, nullptr, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
 }
 
+// The answer read as it streams: deltas of reasoning and content as they come, the call whole at
+// the end, and the message moevk_chat_parse_response gives.
+TEST_F(ChatApi, StreamedAnswerAddsUpToTheParsedMessage) {
+  const std::string tools = find_case("tools_user", true)["tools"].dump();
+  moevk_chat_params p = moevk_chat_default_params();
+  p.tools_json = tools.c_str();
+  moevk_chat_stream* stream = nullptr;
+  ASSERT_EQ(moevk_chat_stream_create(model_, &p, "<|im_start|>assistant\n", &stream), MOEVK_OK)
+      << moevk_model_last_error(model_);
+  const std::string answer =
+      "<think>\nParis, so the weather tool.\n</think>\n\nLet me check.\n<tool_call>\n{\"name\": \"get_weather\", "
+      "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+  std::string reasoning, content;
+  for (size_t i = 0; i < answer.size(); i += 3) {
+    char* delta = nullptr;
+    const std::string piece = answer.substr(i, 3);
+    ASSERT_EQ(moevk_chat_stream_push(stream, piece.data(), piece.size(), &delta), MOEVK_OK)
+        << moevk_chat_stream_last_error(stream);
+    const auto d = nlohmann::json::parse(take(delta));
+    EXPECT_FALSE(d.contains("tool_calls"));
+    reasoning += d.value("reasoning_content", "");
+    content += d.value("content", "");
+    if (i + 3 == 33) {
+      EXPECT_EQ(reasoning, "Paris, so the weather too");  // while it is written
+    }
+  }
+  EXPECT_EQ(content, "Let me check.");  // the call's text held back
+  char* delta = nullptr;
+  char* message = nullptr;
+  ASSERT_EQ(moevk_chat_stream_finish(stream, &delta, &message), MOEVK_OK) << moevk_chat_stream_last_error(stream);
+  const auto last = nlohmann::json::parse(take(delta));
+  const std::string streamed_message = take(message);
+  char* parsed = nullptr;
+  ASSERT_EQ(moevk_chat_parse_response(model_, answer.c_str(), &p, &parsed), MOEVK_OK);
+  EXPECT_EQ(streamed_message, take(parsed));
+  const auto m = nlohmann::json::parse(streamed_message);
+  EXPECT_EQ(reasoning + last.value("reasoning_content", ""), m["reasoning_content"]);
+  EXPECT_EQ(content + last.value("content", ""), m["content"]);
+  ASSERT_TRUE(last.contains("tool_calls")) << last.dump();
+  EXPECT_EQ(last["tool_calls"], m["tool_calls"]);
+
+  // Nothing after the end; NULLs and a bad tool list refused.
+  EXPECT_EQ(moevk_chat_stream_push(stream, "x", 1, &delta), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(moevk_chat_stream_last_error(stream)).find("after the end"), std::string::npos)
+      << moevk_chat_stream_last_error(stream);
+  EXPECT_EQ(moevk_chat_stream_finish(stream, &delta, &message), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(moevk_chat_stream_push(stream, nullptr, 1, &delta), MOEVK_ERROR_INVALID_ARGUMENT);
+  moevk_chat_stream_free(stream);
+  EXPECT_EQ(moevk_chat_stream_push(nullptr, "x", 1, &delta), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(moevk_chat_stream_last_error(nullptr), "");
+  moevk_chat_stream_free(nullptr);
+  p.tools_json = "{";
+  EXPECT_EQ(moevk_chat_stream_create(model_, &p, nullptr, &stream), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(stream, nullptr);
+  EXPECT_EQ(moevk_chat_stream_create(model_, nullptr, nullptr, nullptr), MOEVK_ERROR_INVALID_ARGUMENT);
+}
+
 // Files whose templates write calls as Qwen3-Coder (XML) and Llama-3.1 (a bare JSON answer) do.
 TEST_F(ChatApi, ToolCallGrammarForQwen3CoderAndLlama31Files) {
   const std::string data = MOEVK_TEST_DATA_DIR;
