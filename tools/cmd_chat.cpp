@@ -99,12 +99,21 @@ bool tool_grammar_for(moevk_model* model, const moevk_chat_params& cp, const Gen
   return true;
 }
 
+// A stream's delta as a line of its own, unless it is empty; frees it.
+void print_delta(char* delta) {
+  if (std::strcmp(delta, "{}") != 0) {
+    std::printf("{\"delta\":%s}\n", delta);
+    std::fflush(stdout);
+  }
+  moevk_free_string(delta);
+}
+
 // `--messages FILE`: one assistant turn for a conversation given as JSON, printed as one JSON
 // line: {"message": the parsed answer (content, reasoning_content, tool_calls), "finish_reason",
 // "usage": {"prompt_tokens", "completion_tokens"}}. The answer's text goes to stderr as it is
 // generated, so stdout holds only the JSON.
 int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& messages,
-              const std::string& tools) {
+              const std::string& tools, bool stream) {
   moevk_chat_params cp = moevk_chat_default_params();
   cp.template_name = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
   cp.enable_thinking = o.enable_thinking;
@@ -123,23 +132,51 @@ int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const
   ToolGrammar tool_grammar;
   if (!tool_grammar_for(model, cp, o, tool_grammar)) return 1;
   tool_grammar.apply(gp);
-  std::string answer;
+  // --stream: each piece read as it comes (moevk_chat_stream), a {"delta": ...} line whenever
+  // something is certain, then the last delta with the calls.
+  struct Streaming {
+    std::string answer;
+    moevk_chat_stream* stream = nullptr;
+    bool failed = false;
+  } streaming;
+  if (stream && moevk_chat_stream_create(model, &cp, prompt_text.c_str(), &streaming.stream) != MOEVK_OK) {
+    std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
+    return 1;
+  }
   gp.on_token = [](const char* text, size_t len, int32_t, void* user) {
+    auto& s = *static_cast<Streaming*>(user);
     std::fwrite(text, 1, len, stderr);
-    static_cast<std::string*>(user)->append(text, len);
+    s.answer.append(text, len);
+    if (!s.stream) return 0;
+    char* delta = nullptr;
+    if (moevk_chat_stream_push(s.stream, text, len, &delta) != MOEVK_OK) {
+      s.failed = true;
+      return 1;
+    }
+    print_delta(delta);
     return 0;
   };
-  gp.user_data = &answer;
+  gp.user_data = &streaming;
   moevk_generate_result r{};
   r.struct_size = sizeof r;
   const moevk_status status = moevk_generate(ctx, &gp, &r);
   std::fprintf(stderr, "\n");
-  if (status != MOEVK_OK) {
-    print_context_error(ctx, status);
+  const std::string& answer = streaming.answer;
+  char* message = nullptr;
+  if (status != MOEVK_OK || streaming.failed) {
+    if (streaming.failed) std::fprintf(stderr, "error: %s\n", moevk_chat_stream_last_error(streaming.stream));
+    else print_context_error(ctx, status);
+    moevk_chat_stream_free(streaming.stream);
     return 1;
   }
-  char* message = nullptr;
-  if (moevk_chat_parse_response(model, answer.c_str(), &cp, &message) != MOEVK_OK) {
+  if (streaming.stream) {
+    char* delta = nullptr;
+    const moevk_status st = moevk_chat_stream_finish(streaming.stream, &delta, &message);
+    if (st != MOEVK_OK) std::fprintf(stderr, "error: %s\n", moevk_chat_stream_last_error(streaming.stream));
+    moevk_chat_stream_free(streaming.stream);
+    if (st != MOEVK_OK) return 1;
+    print_delta(delta);
+  } else if (moevk_chat_parse_response(model, answer.c_str(), &cp, &message) != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
     return 1;
   }
@@ -346,6 +383,7 @@ int chat(int argc, char** argv) {
   o.n_predict = 512;
   const unsigned options = kModelOptions | kChatOptions | kGenerationOptions | kSamplingOptions | kExpertStatsOption;
   std::string messages_path, tools_path, messages, tools;
+  bool stream = false;
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
@@ -365,6 +403,9 @@ int chat(int argc, char** argv) {
                     "                            {\"message\": {\"role\", \"content\", \"reasoning_content\",\n"
                     "                            \"tool_calls\"}, \"finish_reason\", \"usage\"}, the answer's\n"
                     "                            text going to stderr as it is generated\n"
+                    "  --stream                  with --messages: first a {\"delta\": {\"reasoning_content\",\n"
+                    "                            \"content\"}} line whenever more of the answer is certain\n"
+                    "                            (tool calls' text held back), the last with \"tool_calls\"\n"
                     "  --tools FILE              tool definitions as JSON (with --messages or interactive),\n"
                     "                            [{\"type\": \"function\", \"function\": {\"name\",\n"
                     "                            \"description\", \"parameters\"}}],\n"
@@ -374,6 +415,10 @@ int chat(int argc, char** argv) {
                     common_help(options, o.n_predict).c_str());
         return 0;
       }
+      if (!std::strcmp(argv[i], "--stream")) {
+        stream = true;
+        continue;
+      }
       if (!std::strcmp(argv[i], "--messages") || !std::strcmp(argv[i], "--tools")) {
         if (i + 1 >= argc) throw std::runtime_error(std::string("option ") + argv[i] + " needs a file");
         (argv[i][2] == 'm' ? messages_path : tools_path) = argv[i + 1];
@@ -382,6 +427,7 @@ int chat(int argc, char** argv) {
       }
       if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
+    if (stream && messages_path.empty()) throw std::runtime_error("--stream needs --messages");
     if (!messages_path.empty() && !o.system_prompt.empty())
       throw std::runtime_error("--system with --messages: put the system message into the messages file");
     if (messages_path == "-" && tools_path == "-") throw std::runtime_error("--messages and --tools both read stdin");
@@ -401,7 +447,7 @@ int chat(int argc, char** argv) {
     moevk_model_free(model);
     return 1;
   }
-  const int rc = !messages_path.empty() ? chat_once(model, ctx, o, messages, tools)
+  const int rc = !messages_path.empty() ? chat_once(model, ctx, o, messages, tools, stream)
                  : tools.empty()          ? chat_interactive(model, ctx, o)
                                           : chat_interactive_tools(model, ctx, o, tools);
   if (o.expert_stats) print_expert_stats(ctx);

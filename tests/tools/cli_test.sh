@@ -316,6 +316,25 @@ assert out['message']['role'] == 'assistant' and isinstance(out['message']['cont
 assert out['finish_reason'] in ('stop', 'length', 'tool_calls'), out
 assert out['usage']['completion_tokens'] == 3 or out['finish_reason'] != 'length', out
 assert out['usage']['prompt_tokens'] > 0, out" "$tmp/once.out"
+# --stream: delta lines as the answer comes (reasoning, then content, the call's text held back),
+# the last with the call, then the message; the deltas add up to it.
+stream_grammar='root ::= "<think>\nhmm\n</think>\n\nOK then.<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>"'
+printf '[{"role": "user", "content": "hello"}]' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - \
+  --tools "$tmp/tools.json" -n 200 -c 2048 --greedy --no-progress --stream --grammar "$stream_grammar" \
+  >"$tmp/stream.out" 2>/dev/null; rc=$?
+check "chat --messages --stream exits 0" test "$rc" = 0
+check "chat --stream deltas add up to the message, the call whole at the end" python3 -c "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+deltas, last = [l['delta'] for l in lines[:-1]], lines[-1]
+m = last['message']
+assert len(deltas) > 5, deltas
+assert ''.join(d.get('reasoning_content', '') for d in deltas) == m['reasoning_content'] == 'hmm', lines
+assert ''.join(d.get('content', '') for d in deltas) == m['content'] == 'OK then.', lines
+assert all('tool_calls' not in d for d in deltas[:-1]) and deltas[-1]['tool_calls'] == m['tool_calls'], lines
+assert last['finish_reason'] == 'tool_calls', last" "$tmp/stream.out"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --stream </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --stream without --messages is refused (exit 2)" test "$rc" = 2
 # A schema the tool-call grammar cannot hold ("pattern"): generated freely, with a warning.
 printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a+"}}}}}]' >"$tmp/tools_pattern.json"
 "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools_pattern.json" -n 2 -c 2048 --greedy \
