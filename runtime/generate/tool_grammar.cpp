@@ -63,24 +63,30 @@ std::string json_arguments(const Tool& tool, const std::string& rule) {
   }
 }
 
-// Qwen3-Coder's parameter values are written raw, not as JSON, where the schema's type is
-// "string" (text::parse_response reads them so): any text without "</parameter>" in it, which
-// would end the value. As a chain of rules, the k-th having read the first k characters of it
-// after a "<" (the first character, which the rest does not repeat).
-constexpr std::string_view kParameterClose = "</parameter>";
-
-std::string raw_value_rules() {
-  const std::string_view p = kParameterClose;
-  std::string out = "raw-value ::= [^<]* (\"<\" raw-value-1)*\n";
-  for (size_t k = 1; k < p.size(); ++k) {
-    const std::string c = json_schema_gbnf::class_member(p.substr(k, 1));
-    out.append("raw-value-").append(std::to_string(k)).append(" ::= ([^<").append(c).append("] [^<]*");
-    if (k + 1 < p.size())
-      out.append(" | ").append(json_schema_gbnf::gbnf_literal(p.substr(k, 1))).append(" raw-value-").append(std::to_string(k + 1));
+// Text without `pattern` in it, as rules `name`, `name`-1, ...: the k-th has read the first k
+// characters of the pattern after its first one, which the rest must not repeat.
+std::string excluding_rules(std::string_view pattern, const std::string& name) {
+  const std::string first = json_schema_gbnf::class_member(pattern.substr(0, 1));
+  std::string out = name + " ::= [^" + first + "]* (" + json_schema_gbnf::gbnf_literal(pattern.substr(0, 1)) + " " +
+                    name + "-1)*\n";
+  for (size_t k = 1; k < pattern.size(); ++k) {
+    const std::string c = json_schema_gbnf::class_member(pattern.substr(k, 1));
+    out.append(name).append("-").append(std::to_string(k)).append(" ::= ([^").append(first).append(c);
+    out.append("] [^").append(first).append("]*");
+    if (k + 1 < pattern.size())
+      out.append(" | ").append(json_schema_gbnf::gbnf_literal(pattern.substr(k, 1))).append(" ").append(name);
+    if (k + 1 < pattern.size()) out.append("-").append(std::to_string(k + 1));
     out.append(")?\n");
   }
   return out;
 }
+
+// Qwen3-Coder's parameter values are written raw, not as JSON, where the schema's type is
+// "string" (text::parse_response reads them so): any text without "</parameter>" in it, which
+// would end the value.
+constexpr std::string_view kParameterClose = "</parameter>";
+
+std::string raw_value_rules() { return excluding_rules(kParameterClose, "raw-value"); }
 
 // A name as Qwen3-Coder's template writes it between "=" and ">", which parse_response reads
 // back trimmed up to the first ">".
@@ -211,10 +217,57 @@ std::string coder_call(const Tool& tool, const std::string& rule, std::set<std::
 
 }  // namespace
 
-ToolCallGrammar tool_call_grammar(const text::ResponseFormat& format, std::string_view tools_json) {
+ToolChoice ToolChoice::parse(std::string_view text) {
+  ToolChoice c;
+  if (text.empty() || text == "auto") return c;
+  if (text == "required") {
+    c.kind = Kind::Required;
+  } else if (text == "none") {
+    c.kind = Kind::None;
+  } else if (text.front() == '{') {  // OpenAI's {"type": "function", "function": {"name": ...}}
+    const auto j = parse_ordered_json(text, "tool_choice");
+    if (!j.is_object() || !j.contains("function") || !j["function"].is_object() || !j["function"].contains("name") ||
+        !j["function"]["name"].is_string())
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tool_choice: an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    c.kind = Kind::Named;
+    c.name = j["function"]["name"].get<std::string>();
+  } else {
+    c.kind = Kind::Named;
+    c.name = std::string(text);
+  }
+  return c;
+}
+
+ToolCallGrammar tool_call_grammar(const text::ResponseFormat& format, std::string_view tools_json,
+                                  const ToolChoice& choice) {
   if (format.tools == Tools::None)
     fail(MOEVK_ERROR_UNSUPPORTED, "tool-call grammar: the template has no tool-call form (its format is \"none\")");
-  const std::vector<Tool> tools = tools_of(tools_json);
+  std::vector<Tool> tools = tools_of(tools_json);
+  if (choice.kind == ToolChoice::Kind::None) {
+    // Any text but a call: none of the form's marker (Llama-3.1: no answer that begins with "{").
+    ToolCallGrammar out;
+    if (format.tools == Tools::Llama3Json) {
+      out.grammar = "root ::= [^{ \\t\\n\\r] .*\n";
+    } else {
+      const std::string_view marker = format.tools == Tools::Mistral ? "[TOOL_CALLS]" : "<tool_call>";
+      out.grammar = "root ::= text\n" + excluding_rules(marker, "text");
+    }
+    return out;
+  }
+  if (choice.kind != ToolChoice::Kind::Auto && format.tools == Tools::Mistral)
+    // Its calls begin with the [TOOL_CALLS] control token, which no grammar writes (control
+    // tokens are never text): the grammar can wait for it (auto), not make it.
+    fail(MOEVK_ERROR_UNSUPPORTED, "tool-call grammar: tool_choice other than \"auto\" in the mistral form (its calls "
+                                  "begin with the [TOOL_CALLS] control token, which a grammar cannot write)");
+  if (choice.kind == ToolChoice::Kind::Named) {
+    std::vector<Tool> named;
+    for (auto& t : tools)
+      if (t.name == choice.name) named.push_back(std::move(t));
+    if (named.empty())
+      fail(MOEVK_ERROR_INVALID_ARGUMENT, "tool-call grammar: tool_choice names " +
+                                             json_schema_gbnf::json_quoted(choice.name) + ", which is not among the tools");
+    tools = std::move(named);
+  }
   std::string rules, calls;
   std::set<std::string> defined = {"root", "tool-call"};
   for (size_t i = 0; i < tools.size(); ++i) {
@@ -261,6 +314,16 @@ ToolCallGrammar tool_call_grammar(const text::ResponseFormat& format, std::strin
       break;
   }
   out.grammar.append("tool-call ::= ").append(calls).append("\n").append(rules);
+  if (choice.kind != ToolChoice::Kind::Auto) {
+    // A call from the answer's first token: the trigger becomes the grammar's start.
+    if (out.trigger.empty()) {
+      out.grammar.replace(0, out.grammar.find('\n') + 1, "root ::= tool-call\n");
+    } else {
+      out.grammar = "root ::= " + json_schema_gbnf::gbnf_literal(out.trigger) + " calls\ncalls ::= " +
+                    out.grammar.substr(std::string_view("root ::= ").size());
+      out.trigger.clear();
+    }
+  }
   return out;
 }
 

@@ -16,6 +16,17 @@ struct ToolCallGrammar {
   std::string trigger;  // the text that begins the calls; empty: the grammar holds the whole answer
 };
 
+// OpenAI's tool_choice: "auto" (or empty; the model may call a tool or answer), "required" (it
+// calls one: the grammar holds the answer from its first token, no trigger), "none" (it calls
+// none: no text holding the form's marker, a Llama-3.1 answer not beginning with "{"), or a
+// tool's name, as text or as {"type": "function", "function": {"name": ...}} (it calls that one).
+struct ToolChoice {
+  enum class Kind { Auto, Required, None, Named } kind = Kind::Auto;
+  std::string name;  // Named
+  // Throws MOEVK_ERROR_INVALID_ARGUMENT for an object of another shape.
+  static ToolChoice parse(std::string_view text);
+};
+
 // For the forms of text::ResponseFormat:
 //  - hermes: after "<tool_call>", "\n" + {"name": ..., "arguments": {...}} + "\n</tool_call>",
 //    and more such blocks;
@@ -38,6 +49,9 @@ struct ToolCallGrammar {
 // MOEVK_ERROR_INVALID_ARGUMENT for tools_json that is not an array of {"type": "function",
 // "function": {"name", "parameters"}} or a parameters schema json_schema_to_grammar (or the
 // qwen3_coder form) refuses, naming the tool.
-ToolCallGrammar tool_call_grammar(const text::ResponseFormat& format, std::string_view tools_json);
+// With a tool_choice other than auto, the grammar has no trigger (above); a name not among the
+// tools is MOEVK_ERROR_INVALID_ARGUMENT.
+ToolCallGrammar tool_call_grammar(const text::ResponseFormat& format, std::string_view tools_json,
+                                  const ToolChoice& choice = {});
 
 }  // namespace moevk::generate

@@ -1,10 +1,11 @@
 // libFuzzer target for constrained generation's input: GBNF text (generate/grammar.hpp), JSON
 // Schemas (generate/json_schema.hpp), tool definitions (generate/tool_grammar.hpp) and the bytes
 // the matcher is fed. The input is split at its first NUL: before it the grammar (first byte
-// even), the schema (odd) or the tools (7 mod 8; bits 4-5 the call form), after it the text
-// fed in pieces. Only moevk::Error may come out; a schema or tool list that converts must give a grammar that
-// parses; and what the matcher accepts piece by piece it must accept again in one piece, with
-// the same verdict on a whole sentence. Crashes, sanitizer reports, leaks and timeouts are bugs.
+// even), the schema (odd) or the tools (7 mod 8; bits 4-5 the call form, 6-7 the tool_choice),
+// after it the text fed in pieces. Only moevk::Error may come out; a schema or tool list that
+// converts must give a grammar that parses; and what the matcher accepts piece by piece it must
+// accept again in one piece, with the same verdict on a whole sentence. Crashes, sanitizer
+// reports, leaks and timeouts are bugs.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -30,9 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static constexpr Tools forms[] = {Tools::Hermes, Tools::Mistral, Tools::Qwen3Coder, Tools::Llama3Json};
     moevk::text::ResponseFormat format;
     format.tools = forms[data[0] >> 4 & 3];
+    // Bits 6-7: tool_choice auto, required, none, or the tool "f".
+    static constexpr const char* choices[] = {"auto", "required", "none", "f"};
     moevk::generate::ToolCallGrammar tools;
     try {
-      tools = moevk::generate::tool_call_grammar(format, source);
+      tools = moevk::generate::tool_call_grammar(format, source,
+                                                 moevk::generate::ToolChoice::parse(choices[data[0] >> 6 & 3]));
     } catch (const moevk::Error&) {
       return 0;
     }

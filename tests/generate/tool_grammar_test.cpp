@@ -226,6 +226,59 @@ TEST(ToolCallGrammar, Llama3AnswersAreOneCallOrProse) {
   EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], nlohmann::json({{"city", "Paris"}}));
 }
 
+// tool_choice: "required" and a name hold the answer to a call from its first token; "none" to
+// any text but a call.
+TEST(ToolCallGrammar, ToolChoiceRequiredNamedAndNone) {
+  using moevk::generate::ToolChoice;
+  const auto hermes = form(ResponseFormat::Tools::Hermes);
+  const std::string weather = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+  const std::string now = "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
+
+  const auto required = tool_call_grammar(hermes, kTools, ToolChoice::parse("required"));
+  EXPECT_EQ(required.trigger, "");
+  EXPECT_TRUE(sentence(required.grammar, weather));
+  EXPECT_TRUE(sentence(required.grammar, weather + "\n" + now));
+  EXPECT_FALSE(sentence(required.grammar, "Sure. " + weather));
+  EXPECT_FALSE(sentence(required.grammar, "It is sunny."));
+
+  for (const char* choice : {"now", R"({"type": "function", "function": {"name": "now"}})"}) {
+    const auto named = tool_call_grammar(hermes, kTools, ToolChoice::parse(choice));
+    EXPECT_TRUE(sentence(named.grammar, now)) << choice;
+    EXPECT_FALSE(sentence(named.grammar, weather)) << choice;
+  }
+  const auto coder = tool_call_grammar(form(ResponseFormat::Tools::Qwen3Coder), kTools, ToolChoice::parse("now"));
+  EXPECT_TRUE(sentence(coder.grammar, "<tool_call>\n<function=now>\n</function>\n</tool_call>"));
+  const auto llama = tool_call_grammar(form(ResponseFormat::Tools::Llama3Json), kTools, ToolChoice::parse("required"));
+  EXPECT_TRUE(sentence(llama.grammar, R"({"name": "now", "parameters": {}})"));
+  EXPECT_FALSE(sentence(llama.grammar, "It is sunny."));
+
+  const auto none = tool_call_grammar(hermes, kTools, ToolChoice::parse("none"));
+  EXPECT_EQ(none.trigger, "");
+  EXPECT_TRUE(sentence(none.grammar, "<think>\nno tools\n</think>\n\nIt is <b>sunny</b> <tool_ca"));
+  EXPECT_FALSE(sentence(none.grammar, "Let me check." + weather));
+  EXPECT_FALSE(sentence(none.grammar, "a <tool_call> b"));
+  const auto mistral_none = tool_call_grammar(form(ResponseFormat::Tools::Mistral), kTools, ToolChoice::parse("none"));
+  EXPECT_TRUE(sentence(mistral_none.grammar, "[TOOL] calls [x]"));
+  EXPECT_FALSE(sentence(mistral_none.grammar, "x [TOOL_CALLS] [y]"));
+  const auto llama_none = tool_call_grammar(form(ResponseFormat::Tools::Llama3Json), kTools, ToolChoice::parse("none"));
+  EXPECT_TRUE(sentence(llama_none.grammar, "Sure: {}"));
+  EXPECT_FALSE(sentence(llama_none.grammar, R"({"name": "now", "parameters": {}})"));
+
+  auto error = [&](const ResponseFormat& f, const char* choice) -> std::pair<moevk_status, std::string> {
+    try {
+      tool_call_grammar(f, kTools, ToolChoice::parse(choice));
+    } catch (const moevk::Error& e) {
+      return {e.status(), e.what()};
+    }
+    return {MOEVK_OK, ""};
+  };
+  EXPECT_EQ(error(hermes, "later"),
+            std::make_pair(MOEVK_ERROR_INVALID_ARGUMENT,
+                           std::string("tool-call grammar: tool_choice names \"later\", which is not among the tools")));
+  EXPECT_EQ(error(hermes, R"({"type": "function"})").first, MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(error(form(ResponseFormat::Tools::Mistral), "required").first, MOEVK_ERROR_UNSUPPORTED);
+}
+
 // The real templates' own renderings of past calls (tests/data/text/expected_chat.json, made by
 // Jinja2) are sentences of the grammar for their tools: the grammar holds a model to the very
 // form its template taught it.
