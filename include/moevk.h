@@ -183,6 +183,10 @@ typedef struct moevk_chat_params {
                                   variables, as vLLM's chat_template_kwargs ({"date_string": "07 Dec 2026"}
                                   for Llama-3.1). It may not set messages, tools, add_generation_prompt,
                                   bos_token or eos_token, nor enable_thinking when that field is set */
+  const char* tool_choice;     /* for moevk_chat_tool_call_grammar, as OpenAI's: NULL or "auto" (default):
+                                  the model may call a tool or answer; "required": it calls one; "none":
+                                  it calls none; a tool's name (or {"type": "function", "function":
+                                  {"name": ...}}): it calls that one. Added after moevk 0.1 */
 } moevk_chat_params;
 /* Thread-safe. */
 MOEVK_API moevk_chat_params moevk_chat_default_params(void);
@@ -214,7 +218,11 @@ MOEVK_API moevk_status moevk_chat_apply_template_json(const moevk_model* model, 
  * that does not begin with "{"; no trigger, *trigger_out NULL). A template without tool calls is
  * MOEVK_ERROR_UNSUPPORTED; a schema the form cannot hold (qwen3_coder: a string "format" or
  * length, since raw text has no quotes to bound) MOEVK_ERROR_INVALID_ARGUMENT, naming the tool
- * and the keyword. Added after moevk 0.1. */
+ * and the keyword. params->tool_choice other than "auto" gives a grammar that holds the answer
+ * from its first token (*trigger_out NULL): "required" and a name make it a call, "none" any text
+ * but one; a name not among the tools is MOEVK_ERROR_INVALID_ARGUMENT, and "required" or a name
+ * in the mistral form MOEVK_ERROR_UNSUPPORTED (its calls begin with the [TOOL_CALLS] control
+ * token, which a grammar cannot write). Added after moevk 0.1. */
 MOEVK_API moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_chat_params* params,
                                                     char** grammar_out, char** trigger_out);
 

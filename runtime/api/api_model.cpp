@@ -298,7 +298,9 @@ moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_
         if (!p.tools_json) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_chat_tool_call_grammar: no tools_json");
         const std::string_view source = p.template_name ? std::string_view(p.template_name)
                                                         : std::string_view(model->tokenizer->vocab().chat_template);
-        const auto g = moevk::generate::tool_call_grammar(moevk::text::ResponseFormat::of_template(source), p.tools_json);
+        const auto g = moevk::generate::tool_call_grammar(
+            moevk::text::ResponseFormat::of_template(source), p.tools_json,
+            moevk::generate::ToolChoice::parse(p.tool_choice ? p.tool_choice : ""));
         std::unique_ptr<char, void (*)(char*)> grammar(moevk::api::to_c_string(g.grammar), moevk_free_string);
         *trigger_out = g.trigger.empty() ? nullptr : moevk::api::to_c_string(g.trigger);
         *grammar_out = grammar.release();

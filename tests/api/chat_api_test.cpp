@@ -236,6 +236,17 @@ TEST_F(ChatApi, ToolCallGrammarForTheTemplatesForm) {
   moevk_free_string(grammar);
   moevk_free_string(trigger);
 
+  // tool_choice: a named tool's call from the first token (no trigger), and a name not declared.
+  p.tool_choice = "get_weather";
+  ASSERT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_OK) << moevk_model_last_error(model_);
+  EXPECT_EQ(trigger, nullptr);
+  EXPECT_EQ(std::string(grammar).rfind("root ::= \"<tool_call>\" calls\n", 0), 0u) << grammar;
+  moevk_free_string(grammar);
+  p.tool_choice = "later";
+  EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(moevk_model_last_error(model_)).find("\"later\""), std::string::npos);
+  p.tool_choice = nullptr;
+
   // A template without tool calls (Llama-3's), and no tools at all.
   p.template_name = "llama3";
   EXPECT_EQ(moevk_chat_tool_call_grammar(model_, &p, &grammar, &trigger), MOEVK_ERROR_UNSUPPORTED);
