@@ -33,13 +33,12 @@ std::string read_text(const std::string& path, const char* option) {
   return read_file_text(path, std::string("option ") + option + ": cannot read '" + path + "'");
 }
 
-// A grammar holds the answer from its first token, so a model that thinks first (Qwen3) could
-// not write its <think>: where the file's template reasons and --think was not given, the
+// A grammar (or --tool-choice required or a name) holds the answer from its first token, so a
+// model that thinks first (Qwen3) could not write its <think>: where the file's template reasons and --think was not given, the
 // template is asked for an answer without thinking (enable_thinking false), and the user told.
-void think_off_under_a_grammar(GenOptions& o) {
-  if ((o.grammar.empty() && o.json_schema.empty()) || !o.grammar_trigger.empty() || o.enable_thinking >= 0 ||
-      !o.chat_template.empty())
-    return;
+void think_off_under_a_grammar(GenOptions& o, bool forced_call) {
+  const bool holds_from_start = (!o.grammar.empty() || !o.json_schema.empty()) && o.grammar_trigger.empty();
+  if (!(holds_from_start || forced_call) || o.enable_thinking >= 0 || !o.chat_template.empty()) return;
   char* info = nullptr;
   if (moevk_inspect_json(o.model.c_str(), &info) != MOEVK_OK) return;
   const auto j = nlohmann::json::parse(info, nullptr, /*allow_exceptions=*/false);
@@ -65,8 +64,8 @@ const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
 // With tools and no grammar of the user's, a call the model begins is held to the call form
 // and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
 // tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
-// warning that names what (the answer is still read back as calls where it parses). False on
-// another error, printed.
+// warning that names what (the answer is still read back as calls where it parses), unless a
+// --tool-choice asked for the grammar. False on another error, printed.
 struct ToolGrammar {
   std::string grammar, trigger;
   bool lazy = false;
@@ -80,6 +79,7 @@ struct ToolGrammar {
 
 bool tool_grammar_for(moevk_model* model, const moevk_chat_params& cp, const GenOptions& o, ToolGrammar& out) {
   if (!cp.tools_json || !o.grammar.empty() || !o.json_schema.empty()) return true;
+  const bool chosen = cp.tool_choice && std::strcmp(cp.tool_choice, "auto") != 0;
   char* grammar = nullptr;
   char* trigger = nullptr;
   const moevk_status st = moevk_chat_tool_call_grammar(model, &cp, &grammar, &trigger);
@@ -90,8 +90,11 @@ bool tool_grammar_for(moevk_model* model, const moevk_chat_params& cp, const Gen
     out.set = true;
     moevk_free_string(grammar);
     moevk_free_string(trigger);
-  } else if (st == MOEVK_ERROR_INVALID_ARGUMENT) {
+  } else if (st == MOEVK_ERROR_INVALID_ARGUMENT && !chosen) {
     std::fprintf(stderr, "warning: tool calls are not held to the tools' schemas: %s\n", moevk_model_last_error(model));
+  } else if (chosen) {  // --tool-choice asks for what only the grammar can do
+    std::fprintf(stderr, "error: --tool-choice %s: %s\n", cp.tool_choice, moevk_model_last_error(model));
+    return false;
   } else if (st != MOEVK_ERROR_UNSUPPORTED) {
     std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
     return false;
@@ -113,11 +116,12 @@ void print_delta(char* delta) {
 // "usage": {"prompt_tokens", "completion_tokens"}}. The answer's text goes to stderr as it is
 // generated, so stdout holds only the JSON.
 int chat_once(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& messages,
-              const std::string& tools, bool stream) {
+              const std::string& tools, bool stream, const std::string& tool_choice) {
   moevk_chat_params cp = moevk_chat_default_params();
   cp.template_name = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
   cp.enable_thinking = o.enable_thinking;
   cp.tools_json = tools.empty() ? nullptr : tools.c_str();
+  cp.tool_choice = tool_choice.empty() ? nullptr : tool_choice.c_str();
   char* prompt = nullptr;
   if (moevk_chat_apply_template_json(model, messages.c_str(), &cp, &prompt) != MOEVK_OK) {
     std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
@@ -297,11 +301,13 @@ int chat_interactive(moevk_model* model, moevk_context* ctx, const GenOptions& o
 // Interactive chat with tools: the conversation is kept as OpenAI's messages, each answer read
 // back as a message (moevk_chat_parse_response), and for each tool call the user types the
 // result on a "tool NAME> " line; the model then goes on with the results.
-int chat_interactive_tools(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& tools) {
+int chat_interactive_tools(moevk_model* model, moevk_context* ctx, const GenOptions& o, const std::string& tools,
+                           const std::string& tool_choice) {
   moevk_chat_params cp = moevk_chat_default_params();
   cp.template_name = o.chat_template.empty() ? nullptr : o.chat_template.c_str();
   cp.enable_thinking = o.enable_thinking;
   cp.tools_json = tools.c_str();
+  cp.tool_choice = tool_choice.empty() ? nullptr : tool_choice.c_str();
   ToolGrammar tool_grammar;
   if (!tool_grammar_for(model, cp, o, tool_grammar)) return 1;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
@@ -384,6 +390,7 @@ int chat(int argc, char** argv) {
   const unsigned options = kModelOptions | kChatOptions | kGenerationOptions | kSamplingOptions | kExpertStatsOption;
   std::string messages_path, tools_path, messages, tools;
   bool stream = false;
+  std::string tool_choice;
   try {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
@@ -411,9 +418,17 @@ int chat(int argc, char** argv) {
                     "                            \"description\", \"parameters\"}}],\n"
                     "                            for templates with tool support (moevk info says which);\n"
                     "                            a call the model begins is held to the tools' schemas\n"
-                    "                            (all four call forms; not with --grammar / -j)\n\n%s",
+                    "                            (all four call forms; not with --grammar / -j)\n"
+                    "  --tool-choice C           with --tools, as OpenAI's tool_choice: auto (default),\n"
+                    "                            required (a call, from the first token), none (no call),\n"
+                    "                            or a tool's name (a call to it)\n\n%s",
                     common_help(options, o.n_predict).c_str());
         return 0;
+      }
+      if (!std::strcmp(argv[i], "--tool-choice")) {
+        if (i + 1 >= argc) throw std::runtime_error("option --tool-choice needs a value");
+        tool_choice = argv[++i];
+        continue;
       }
       if (!std::strcmp(argv[i], "--stream")) {
         stream = true;
@@ -428,6 +443,9 @@ int chat(int argc, char** argv) {
       if (!parse_common(argc, argv, i, o, options)) throw std::runtime_error(std::string("unknown option ") + argv[i]);
     }
     if (stream && messages_path.empty()) throw std::runtime_error("--stream needs --messages");
+    if (!tool_choice.empty() && tools_path.empty()) throw std::runtime_error("--tool-choice needs --tools");
+    if (!tool_choice.empty() && !(o.grammar.empty() && o.json_schema.empty()))
+      throw std::runtime_error("--tool-choice with --grammar or -j: the tool-call grammar is not used");
     if (!messages_path.empty() && !o.system_prompt.empty())
       throw std::runtime_error("--system with --messages: put the system message into the messages file");
     if (messages_path == "-" && tools_path == "-") throw std::runtime_error("--messages and --tools both read stdin");
@@ -441,15 +459,15 @@ int chat(int argc, char** argv) {
   }
   moevk_model* model = load_model(o, nullptr);
   if (!model) return 1;
-  think_off_under_a_grammar(o);
+  think_off_under_a_grammar(o, !tool_choice.empty() && tool_choice != "auto" && tool_choice != "none");
   moevk_context* ctx = create_context(model, o);
   if (!ctx) {
     moevk_model_free(model);
     return 1;
   }
-  const int rc = !messages_path.empty() ? chat_once(model, ctx, o, messages, tools, stream)
+  const int rc = !messages_path.empty() ? chat_once(model, ctx, o, messages, tools, stream, tool_choice)
                  : tools.empty()          ? chat_interactive(model, ctx, o)
-                                          : chat_interactive_tools(model, ctx, o, tools);
+                                          : chat_interactive_tools(model, ctx, o, tools, tool_choice);
   if (o.expert_stats) print_expert_stats(ctx);
   moevk_context_free(ctx);
   moevk_model_free(model);

@@ -335,6 +335,19 @@ assert all('tool_calls' not in d for d in deltas[:-1]) and deltas[-1]['tool_call
 assert last['finish_reason'] == 'tool_calls', last" "$tmp/stream.out"
 "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --stream </dev/null >/dev/null 2>"$tmp/err"; rc=$?
 check "chat --stream without --messages is refused (exit 2)" test "$rc" = 2
+# --tool-choice NAME: the answer is a call to that tool from its first token; a name that is not
+# among the tools is an error, and --tool-choice needs --tools.
+printf '[{"role": "user", "content": "hello"}]' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - \
+  --tools "$tmp/tools.json" --tool-choice f -n 40 -c 2048 --greedy --no-progress >/dev/null 2>"$tmp/choice.err"; rc=$?
+check "chat --tool-choice f exits 0" test "$rc" = 0
+check "chat --tool-choice f answers with a call to f" grep -q '^<tool_call>$' "$tmp/choice.err"
+check "chat --tool-choice f writes f's name first" grep -q '^{"name": "f", "arguments": ' "$tmp/choice.err"
+printf '[{"role": "user", "content": "hello"}]' | "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - \
+  --tools "$tmp/tools.json" --tool-choice later -n 4 -c 2048 --no-progress >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --tool-choice of an undeclared tool fails" test "$rc" = 1
+check "chat --tool-choice of an undeclared tool names it" grep -q 'tool_choice names "later", which is not among the tools' "$tmp/err"
+"$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --tool-choice required </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "chat --tool-choice without --tools is refused (exit 2)" test "$rc" = 2
 # A schema the tool-call grammar cannot hold ("pattern"): generated freely, with a warning.
 printf '[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a+"}}}}}]' >"$tmp/tools_pattern.json"
 "$moevk" chat -m "$tmp/m.gguf" --chat-template chatml --messages - --tools "$tmp/tools_pattern.json" -n 2 -c 2048 --greedy \
