@@ -1,5 +1,7 @@
 #include "text/chat_stream.hpp"
 
+#include <algorithm>
+
 #include "common/error.hpp"
 #include "common/ordered_json.hpp"
 
@@ -150,13 +152,18 @@ void ResponseStream::advance() {
           return;
         }
         call_start_ = pos_ + m;
+        call_scan_ = call_start_ + 11;
         pos_ += keep;
         mode_ = format_.tools == ResponseFormat::Tools::Mistral ? Mode::Rest : Mode::Call;
         continue;
       }
       case Mode::Call: {
-        const size_t close = text_.find("</tool_call>", call_start_ + 11);
-        if (close == npos) return;
+        // From where the last push's search stopped, so a long call is read once, not per push.
+        const size_t close = text_.find("</tool_call>", call_scan_);
+        if (close == npos) {
+          call_scan_ = std::max(call_scan_, text_.size() >= 11 ? text_.size() - 11 : 0);
+          return;
+        }
         const size_t end = close + 12;
         ResponseFormat calls_only = format_;
         calls_only.reasoning = false;

@@ -45,6 +45,7 @@ class ResponseStream {
   std::string text_;
   size_t pos_ = 0;           // text_ before it is decided (streamed, skipped or a whole call)
   size_t call_start_ = 0;    // Mode::Call: where its "<tool_call>" begins
+  size_t call_scan_ = 0;     // Mode::Call: where the search for its "</tool_call>" goes on
   Mode mode_ = Mode::Start;
   bool at_content_start_ = true;  // no content character decided yet
   bool after_reasoning_ = false;  // content after </think>: its leading newlines are dropped
