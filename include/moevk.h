@@ -252,7 +252,9 @@ MOEVK_API moevk_status moevk_chat_parse_response(const moevk_model* model, const
  * [TOOL_CALLS] to the end, a Llama-3.1 answer that begins with "{"), part of a marker, and
  * spaces the message may trim wait. finish gives the last delta, with "tool_calls" (whole, with
  * the message's ids) when there are calls, and the message as moevk_chat_parse_response gives
- * it; the deltas then add up to its content and reasoning_content. Where the message does not
+ * it (after a prompt that opened <think>, as it gives it for "<think>\n" and the answer, so an
+ * answer cut off while reasoning is reasoning); the deltas add up to its content and
+ * reasoning_content. Where the message does not
  * begin with what was streamed (a reply that opens with spaces and then calls a tool, whose
  * content the message trims; a </think> never opened), the last delta holds both fields whole
  * and "replace": true. Strings freed with moevk_free_string. MOEVK_ERROR_INVALID_ARGUMENT for

@@ -56,6 +56,7 @@ ResponseStream::ResponseStream(const ResponseFormat& format, std::string tools_j
   parse_response("", format_, tools_json_);  // throws for tools_json that is not a tool list
   const size_t open = prompt.rfind("<think>"), close = prompt.rfind("</think>");
   if (format_.reasoning && open != npos && (close == npos || close < open)) {
+    opened_think_ = true;
     mode_ = Mode::Reasoning;
     at_content_start_ = true;
   }
@@ -192,20 +193,28 @@ std::string ResponseStream::push(std::string_view text) {
   delta_reasoning_.clear();
   delta_content_.clear();
   advance();
-  return delta_json(delta_reasoning_, delta_content_);
+  const std::string delta = delta_json(delta_reasoning_, delta_content_);
+  // What the client reads from it (bytes that are not UTF-8 come out as U+FFFD), for finish to
+  // compare the message with.
+  const json d = json::parse(delta);
+  sent_reasoning_ += d.value("reasoning_content", "");
+  sent_content_ += d.value("content", "");
+  return delta;
 }
 
 std::string ResponseStream::finish(std::string& message) {
   if (finished_) fail(MOEVK_ERROR_INVALID_ARGUMENT, "chat stream: finished twice");
   finished_ = true;
-  message = parse_response(text_, format_, tools_json_);
+  // After a prompt that opened <think>, the answer reads as the rest of that block, so one cut
+  // off while reasoning is reasoning (parse_response alone would call it content).
+  message = parse_response(opened_think_ ? "<think>\n" + text_ : text_, format_, tools_json_);
   const json m = json::parse(message);
   const std::string content = m["content"].is_string() ? m["content"].get<std::string>() : std::string();
   const std::string reasoning = m.contains("reasoning_content") ? m["reasoning_content"].get<std::string>() : "";
   json d = json::object();
-  if (starts_with(content, content_) && starts_with(reasoning, reasoning_)) {
-    if (reasoning.size() > reasoning_.size()) d["reasoning_content"] = reasoning.substr(reasoning_.size());
-    if (content.size() > content_.size()) d["content"] = content.substr(content_.size());
+  if (starts_with(content, sent_content_) && starts_with(reasoning, sent_reasoning_)) {
+    if (reasoning.size() > sent_reasoning_.size()) d["reasoning_content"] = reasoning.substr(sent_reasoning_.size());
+    if (content.size() > sent_content_.size()) d["content"] = content.substr(sent_content_.size());
   } else {
     d["reasoning_content"] = reasoning;
     d["content"] = content;

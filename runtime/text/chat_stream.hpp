@@ -30,7 +30,9 @@ class ResponseStream {
   // each key only when it has new text ({} when nothing is certain yet).
   std::string push(std::string_view text);
   // Ends the answer: the last delta (as push, with "tool_calls" when there are calls, and
-  // "replace" as above) and, in `message`, parse_response's message for the whole text.
+  // "replace" as above) and, in `message`, parse_response's message for the whole text (after a
+  // prompt that opened <think>, for "<think>\n" and the text: an answer cut off while reasoning
+  // is reasoning, and the calls' ids, made from the text, differ from parse_response's alone).
   std::string finish(std::string& message);
 
   const std::string& text() const { return text_; }
@@ -51,7 +53,9 @@ class ResponseStream {
   bool after_reasoning_ = false;  // content after </think>: its leading newlines are dropped
   bool after_call_ = false;       // content after a call: a piece, joined with "\n"
   bool finished_ = false;
-  std::string reasoning_, content_;            // streamed so far
+  bool opened_think_ = false;     // the prompt ended inside <think>
+  std::string reasoning_, content_;            // streamed so far, as bytes of the text
+  std::string sent_reasoning_, sent_content_;  // the same as the deltas' JSON reads
   std::string delta_reasoning_, delta_content_;  // streamed by the current push
 };
 

@@ -48,7 +48,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::string streamed;
     const auto last = nlohmann::json::parse(stream.finish(streamed));
-    if (!(pick & 32) && streamed != out) std::abort();  // the same message (no think opened by a prompt)
+    // The same message: parse_response's, of the text after the prompt's <think> where it opened one.
+    const bool opened = (pick & 32) && format.reasoning;
+    if (streamed != (opened ? moevk::text::parse_response("<think>\n" + std::string(text), format,
+                                                            (pick & 16) ? kTools : "")
+                            : out))
+      std::abort();
     const auto m = nlohmann::json::parse(streamed);
     if (last.value("replace", false)) {
       reasoning = last.value("reasoning_content", "");

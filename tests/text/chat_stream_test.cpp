@@ -196,10 +196,25 @@ TEST(ResponseStream, StreamsWhatIsCertainAsItComes) {
   ResponseStream thinking(form(ResponseFormat::Tools::Hermes, true), "", "<|im_start|>assistant\n<think>\n");
   EXPECT_EQ(thinking.push("Hmm"), R"({"reasoning_content":"Hmm"})");
   EXPECT_EQ(thinking.push("</think>\n\nYes"), R"({"content":"Yes"})");
+  // ... and one cut off while reasoning is reasoning, not content.
+  ResponseStream cut(form(ResponseFormat::Tools::Hermes, true), "", "<|im_start|>assistant\n<think>\n");
+  EXPECT_EQ(cut.push("Still thinking\n"), R"({"reasoning_content":"Still thinking"})");
+  std::string cut_message;
+  EXPECT_EQ(cut.finish(cut_message), "{}");
+  EXPECT_EQ(json::parse(cut_message)["reasoning_content"], "Still thinking");
+  EXPECT_EQ(json::parse(cut_message)["content"], "");
   // A character in two pushes comes out whole.
   ResponseStream bytes(form(ResponseFormat::Tools::None, false), "");
   EXPECT_EQ(bytes.push("caf\xc3"), R"({"content":"caf"})");
   EXPECT_EQ(bytes.push("\xa9!"), R"({"content":"é!"})");
+  // Bytes that are not UTF-8 read as U+FFFD, in the deltas as in the message.
+  ResponseStream broken(form(ResponseFormat::Tools::None, false), "");
+  std::string got;
+  for (const char* piece : {"a\xef", "\xef", "b\xff"}) got += json::parse(broken.push(piece)).value("content", "");
+  std::string broken_message;
+  got += json::parse(broken.finish(broken_message)).value("content", "");
+  EXPECT_EQ(got, json::parse(broken_message)["content"].get<std::string>());
+  EXPECT_EQ(got, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xef\xbf\xbd");
   // Llama-3.1: an answer that begins with "{" is held whole; prose streams.
   ResponseStream llama(form(ResponseFormat::Tools::Llama3Json, false), kTools);
   EXPECT_EQ(llama.push("{\"name\": \"f\", "), "{}");
