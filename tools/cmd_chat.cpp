@@ -34,8 +34,9 @@ std::string read_text(const std::string& path, const char* option) {
 }
 
 // A grammar (or --tool-choice required or a name) holds the answer from its first token, so a
-// model that thinks first (Qwen3) could not write its <think>: where the file's template reasons and --think was not given, the
-// template is asked for an answer without thinking (enable_thinking false), and the user told.
+// model that thinks first (Qwen3) could not write its <think>: where the file's template
+// reasons and --think was not given, the template is asked for an answer without thinking
+// (enable_thinking false), and the user told.
 void think_off_under_a_grammar(GenOptions& o, bool forced_call) {
   const bool holds_from_start = (!o.grammar.empty() || !o.json_schema.empty()) && o.grammar_trigger.empty();
   if (!(holds_from_start || forced_call) || o.enable_thinking >= 0 || !o.chat_template.empty()) return;
@@ -61,11 +62,7 @@ const char* finish_reason(const moevk_generate_result& r, bool tool_calls) {
   }
 }
 
-// With tools and no grammar of the user's, a call the model begins is held to the call form
-// and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
-// tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
-// warning that names what (the answer is still read back as calls where it parses), unless a
-// --tool-choice asked for the grammar. False on another error, printed.
+// The tool-call grammar of a turn, if any, as generate params take it.
 struct ToolGrammar {
   std::string grammar, trigger;
   bool lazy = false;
@@ -77,6 +74,11 @@ struct ToolGrammar {
   }
 };
 
+// With tools and no grammar of the user's, a call the model begins is held to the call form
+// and the tools' schemas (a lazy grammar, as llama.cpp's server does). A template without
+// tool calls generates freely; so do tools whose schemas the grammar cannot hold, with a
+// warning that names what (the answer is still read back as calls where it parses), unless a
+// --tool-choice asked for the grammar. False on another error, printed.
 bool tool_grammar_for(moevk_model* model, const moevk_chat_params& cp, const GenOptions& o, ToolGrammar& out) {
   if (!cp.tools_json || !o.grammar.empty() || !o.json_schema.empty()) return true;
   const bool chosen = cp.tool_choice && std::strcmp(cp.tool_choice, "auto") != 0;
@@ -298,6 +300,12 @@ int chat_interactive(moevk_model* model, moevk_context* ctx, const GenOptions& o
   return 0;
 }
 
+// JSON text of the conversation; a line typed in another encoding than UTF-8 reads as U+FFFD
+// rather than failing.
+std::string as_text(const nlohmann::ordered_json& messages) {
+  return messages.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 // Interactive chat with tools: the conversation is kept as OpenAI's messages, each answer read
 // back as a message (moevk_chat_parse_response), and for each tool call the user types the
 // result on a "tool NAME> " line; the model then goes on with the results.
@@ -315,7 +323,7 @@ int chat_interactive_tools(moevk_model* model, moevk_context* ctx, const GenOpti
   const size_t kept = messages.size();
   auto render = [&](std::string& out) {
     char* prompt = nullptr;
-    if (moevk_chat_apply_template_json(model, messages.dump().c_str(), &cp, &prompt) != MOEVK_OK) {
+    if (moevk_chat_apply_template_json(model, as_text(messages).c_str(), &cp, &prompt) != MOEVK_OK) {
       std::fprintf(stderr, "error: %s\n", moevk_model_last_error(model));
       return false;
     }
