@@ -175,6 +175,24 @@ moevk_status with_chat_template(const moevk_model* model, const moevk_chat_param
       model->last_error);
 }
 
+// The response entry points' shared body: parameters checked (NULL: the defaults) and `body`
+// called with them and the response format of their template (the file's, or template_name).
+template <class Body>
+moevk_status with_response_format(const moevk_model* model, const moevk_chat_params* params, const char* fn,
+                                  Body&& body) {
+  moevk_chat_params p = moevk_chat_default_params();
+  if (params && !moevk::api::copy_params(*params, p))
+    return moevk::api::struct_size_error<moevk_chat_params>((std::string(fn) + ": params->struct_size").c_str(),
+                                                            params->struct_size);
+  return guard(
+      [&] {
+        const std::string_view source = p.template_name ? std::string_view(p.template_name)
+                                                        : std::string_view(model->tokenizer->vocab().chat_template);
+        body(moevk::text::ResponseFormat::of_template(source), p);
+      },
+      model->last_error);
+}
+
 }  // namespace
 
 extern "C" {
@@ -211,39 +229,22 @@ moevk_status moevk_chat_apply_template_json(const moevk_model* model, const char
 moevk_status moevk_chat_parse_response(const moevk_model* model, const char* text, const moevk_chat_params* params,
                                        char** message_json_out) {
   if (!model || !text || !message_json_out) return invalid_argument("moevk_chat_parse_response: NULL argument");
-  moevk_chat_params p = moevk_chat_default_params();
-  if (params && !moevk::api::copy_params(*params, p))
-    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_parse_response: params->struct_size",
-                                                            params->struct_size);
-  return guard(
-      [&] {
-        const std::string_view source = p.template_name ? std::string_view(p.template_name)
-                                                        : std::string_view(model->tokenizer->vocab().chat_template);
-        const auto format = moevk::text::ResponseFormat::of_template(source);
-        *message_json_out = moevk::api::to_c_string(
-            moevk::text::parse_response(text, format, p.tools_json ? p.tools_json : ""));
-      },
-      model->last_error);
+  return with_response_format(model, params, "moevk_chat_parse_response", [&](const auto& format, const auto& p) {
+    *message_json_out =
+        moevk::api::to_c_string(moevk::text::parse_response(text, format, p.tools_json ? p.tools_json : ""));
+  });
 }
 
 moevk_status moevk_chat_stream_create(const moevk_model* model, const moevk_chat_params* params, const char* prompt,
                                       moevk_chat_stream** stream_out) {
   if (!model || !stream_out) return invalid_argument("moevk_chat_stream_create: NULL argument");
   *stream_out = nullptr;
-  moevk_chat_params p = moevk_chat_default_params();
-  if (params && !moevk::api::copy_params(*params, p))
-    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_stream_create: params->struct_size",
-                                                            params->struct_size);
-  return guard(
-      [&] {
-        const std::string_view source = p.template_name ? std::string_view(p.template_name)
-                                                        : std::string_view(model->tokenizer->vocab().chat_template);
-        auto s = std::make_unique<moevk_chat_stream>();
-        s->stream = std::make_unique<moevk::text::ResponseStream>(moevk::text::ResponseFormat::of_template(source),
-                                                                  p.tools_json ? p.tools_json : "", prompt ? prompt : "");
-        *stream_out = s.release();
-      },
-      model->last_error);
+  return with_response_format(model, params, "moevk_chat_stream_create", [&](const auto& format, const auto& p) {
+    auto s = std::make_unique<moevk_chat_stream>();
+    s->stream = std::make_unique<moevk::text::ResponseStream>(format, p.tools_json ? p.tools_json : "",
+                                                              prompt ? prompt : "");
+    *stream_out = s.release();
+  });
 }
 
 moevk_status moevk_chat_stream_push(moevk_chat_stream* stream, const char* text, size_t text_len, char** delta_json_out) {
@@ -288,24 +289,15 @@ moevk_status moevk_chat_tool_call_grammar(const moevk_model* model, const moevk_
                                          char** grammar_out, char** trigger_out) {
   if (!model || !params || !grammar_out || !trigger_out)
     return invalid_argument("moevk_chat_tool_call_grammar: NULL argument");
-  moevk_chat_params p = moevk_chat_default_params();
-  if (!moevk::api::copy_params(*params, p))
-    return moevk::api::struct_size_error<moevk_chat_params>("moevk_chat_tool_call_grammar: params->struct_size",
-                                                            params->struct_size);
-  *grammar_out = *trigger_out = nullptr;
-  return guard(
-      [&] {
-        if (!p.tools_json) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_chat_tool_call_grammar: no tools_json");
-        const std::string_view source = p.template_name ? std::string_view(p.template_name)
-                                                        : std::string_view(model->tokenizer->vocab().chat_template);
-        const auto g = moevk::generate::tool_call_grammar(
-            moevk::text::ResponseFormat::of_template(source), p.tools_json,
-            moevk::generate::ToolChoice::parse(p.tool_choice ? p.tool_choice : ""));
-        std::unique_ptr<char, void (*)(char*)> grammar(moevk::api::to_c_string(g.grammar), moevk_free_string);
-        *trigger_out = g.trigger.empty() ? nullptr : moevk::api::to_c_string(g.trigger);
-        *grammar_out = grammar.release();
-      },
-      model->last_error);
+  return with_response_format(model, params, "moevk_chat_tool_call_grammar", [&](const auto& format, const auto& p) {
+    *grammar_out = *trigger_out = nullptr;
+    if (!p.tools_json) throw moevk::Error(MOEVK_ERROR_INVALID_ARGUMENT, "moevk_chat_tool_call_grammar: no tools_json");
+    const auto g = moevk::generate::tool_call_grammar(format, p.tools_json,
+                                                      moevk::generate::ToolChoice::parse(p.tool_choice ? p.tool_choice : ""));
+    std::unique_ptr<char, void (*)(char*)> grammar(moevk::api::to_c_string(g.grammar), moevk_free_string);
+    *trigger_out = g.trigger.empty() ? nullptr : moevk::api::to_c_string(g.trigger);
+    *grammar_out = grammar.release();
+  });
 }
 
 moevk_status moevk_chat_apply_template(const moevk_model* model, const char* template_name,
