@@ -9,15 +9,15 @@
 
 namespace moevk::text {
 
+bool is_trimmed_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
 namespace {
 
 using json = nlohmann::ordered_json;
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_trimmed_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_trimmed_space(s.back())) s.remove_suffix(1);
   return s;
 }
 

@@ -31,6 +31,10 @@ struct ResponseFormat {
   const char* tools_name() const;
 };
 
+// The spaces parse_response trims from the text around calls and from Mistral v3's answer:
+// space, tab, newline, carriage return (ResponseStream holds them back for that reason).
+bool is_trimmed_space(char c);
+
 // The assistant message as JSON text: {"role": "assistant", "content": "...",
 // "reasoning_content": "..." (when the format has reasoning and the text has a think block),
 // "tool_calls": [{"id", "type": "function", "function": {"name", "arguments": an object}}]

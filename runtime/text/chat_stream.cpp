@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/ordered_json.hpp"
+#include "text/unicode.hpp"
 
 namespace moevk::text {
 
@@ -12,8 +13,6 @@ namespace {
 using json = nlohmann::ordered_json;
 constexpr size_t npos = std::string_view::npos;
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 // The longest proper prefix of `marker` that `text` ends with: text a marker may still become.
 size_t held_suffix(std::string_view text, std::string_view marker) {
@@ -23,15 +22,7 @@ size_t held_suffix(std::string_view text, std::string_view marker) {
 }
 
 // `piece` without a UTF-8 character cut at its end (text pushed in pieces of bytes).
-size_t whole_characters(std::string_view piece) {
-  for (size_t back = 1; back <= 3 && back <= piece.size(); ++back) {
-    const auto c = static_cast<unsigned char>(piece[piece.size() - back]);
-    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
-    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return need > back ? piece.size() - back : piece.size();
-  }
-  return piece.size();
-}
+size_t whole_characters(std::string_view piece) { return piece.size() - utf8_incomplete_tail(piece); }
 
 std::string_view marker_of(const ResponseFormat& format) {
   switch (format.tools) {
@@ -81,12 +72,12 @@ void ResponseStream::advance() {
         const size_t lead = rest.find_first_not_of(" \n\t\r");
         if (lead == npos) return;
         const std::string_view from = rest.substr(lead);
-        if (starts_with(from, "<think>")) {
+        if (from.starts_with("<think>")) {
           pos_ += lead + 7;
           mode_ = Mode::Reasoning;
           continue;
         }
-        if (starts_with("<think>", from)) return;  // a part of it
+        if (std::string_view("<think>").starts_with(from)) return;  // a part of it
         mode_ = Mode::Content;
         continue;
       }
@@ -119,7 +110,7 @@ void ResponseStream::advance() {
           // all spaces where it trims (Mistral v3's answer; the text after a call).
           const bool trims = format_.tools == ResponseFormat::Tools::Mistral || after_call_;
           size_t n = 0;
-          while (n < rest.size() && (trims ? is_space(rest[n]) : after_reasoning_ && rest[n] == '\n')) ++n;
+          while (n < rest.size() && (trims ? is_trimmed_space(rest[n]) : after_reasoning_ && rest[n] == '\n')) ++n;
           if (n > 0) {
             pos_ += n;
             continue;
@@ -130,18 +121,18 @@ void ResponseStream::advance() {
             const size_t lead = rest.find_first_not_of(" \n\t\r");
             if (lead == npos) return;
             const std::string_view from = rest.substr(lead);
-            if (from[0] == '{' || starts_with(from, "<|python_tag|>")) {
+            if (from[0] == '{' || from.starts_with("<|python_tag|>")) {
               mode_ = Mode::Rest;
               return;
             }
-            if (starts_with("<|python_tag|>", from)) return;  // a part of it
+            if (std::string_view("<|python_tag|>").starts_with(from)) return;  // a part of it
           }
         }
         const size_t m = marker.empty() ? npos : rest.find(marker);
         const std::string_view piece =
             m != npos ? rest.substr(0, m) : rest.substr(0, rest.size() - (marker.empty() ? 0 : held_suffix(rest, marker)));
         size_t keep = piece.size();
-        while (keep > 0 && is_space(piece[keep - 1])) --keep;  // trimmed if a call follows
+        while (keep > 0 && is_trimmed_space(piece[keep - 1])) --keep;  // trimmed if a call follows
         keep = whole_characters(piece.substr(0, keep));
         if (keep > 0) {
           if (at_content_start_ && after_call_ && !content_.empty()) emit_content("\n");  // pieces joined
@@ -212,7 +203,7 @@ std::string ResponseStream::finish(std::string& message) {
   const std::string content = m["content"].is_string() ? m["content"].get<std::string>() : std::string();
   const std::string reasoning = m.contains("reasoning_content") ? m["reasoning_content"].get<std::string>() : "";
   json d = json::object();
-  if (starts_with(content, sent_content_) && starts_with(reasoning, sent_reasoning_)) {
+  if (content.starts_with(sent_content_) && reasoning.starts_with(sent_reasoning_)) {
     if (reasoning.size() > sent_reasoning_.size()) d["reasoning_content"] = reasoning.substr(sent_reasoning_.size());
     if (content.size() > sent_content_.size()) d["content"] = content.substr(sent_content_.size());
   } else {
