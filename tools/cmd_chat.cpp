@@ -264,6 +264,20 @@ constexpr const char* kInteractiveHelp =
     "commands: /reset starts the conversation over (the system prompt kept), /exit (or an empty line, or EOF)\n"
     "ends; at a \"tool NAME>\" line, /reset and /exit work too, and anything else is the call's result\n";
 
+// The user prompt's commands other than /exit: true when `line` was one, done.
+template <class StartOver>
+bool run_command(const std::string& line, StartOver&& start_over) {
+  if (line == "/reset") {
+    start_over();
+    std::fprintf(stderr, "[the conversation starts over]\n");
+  } else if (line == "/help" || line == "/?") {
+    std::fprintf(stderr, "%s", kInteractiveHelp);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 int chat_interactive(moevk_model* model, moevk_context* ctx, const GenOptions& o) {
   ChatMessages turns;
   if (!o.system_prompt.empty()) turns.emplace_back("system", o.system_prompt);
@@ -275,17 +289,12 @@ int chat_interactive(moevk_model* model, moevk_context* ctx, const GenOptions& o
     return 1;
   }
   Conversation conversation(ctx);
+  auto start_over = [&] {
+    turns.resize(kept);
+    conversation.reset();
+  };
   for (std::string line; read_line("\n> ", line) && !line.empty() && line != "/exit";) {
-    if (line == "/reset" || line == "/help" || line == "/?") {
-      if (line == "/reset") {
-        turns.resize(kept);
-        conversation.reset();
-        std::fprintf(stderr, "[the conversation starts over]\n");
-      } else {
-        std::fprintf(stderr, "%s", kInteractiveHelp);
-      }
-      continue;
-    }
+    if (run_command(line, start_over)) continue;
     turns.emplace_back("user", line);
     std::string full, answer;
     if (!render_chat(model, o.chat_template, turns, true, full, o.enable_thinking)) {
@@ -335,22 +344,13 @@ int chat_interactive_tools(moevk_model* model, moevk_context* ctx, const GenOpti
   if (!render(full)) return 1;  // the template and the tools, checked before the first line
   std::fprintf(stderr, "tools: a call's result is typed on its \"tool NAME>\" line\n");
   Conversation conversation(ctx);
+  auto start_over = [&] {
+    messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept), messages.end());
+    conversation.reset();
+  };
   for (std::string line; read_line("\n> ", line) && !line.empty() && line != "/exit";) {
-    if (line == "/reset" || line == "/help" || line == "/?") {
-      if (line == "/reset") {
-        messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept), messages.end());
-        conversation.reset();
-        std::fprintf(stderr, "[the conversation starts over]\n");
-      } else {
-        std::fprintf(stderr, "%s", kInteractiveHelp);
-      }
-      continue;
-    }
+    if (run_command(line, start_over)) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
-    auto start_over = [&] {
-      messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(kept), messages.end());
-      conversation.reset();
-    };
     // Answers until one calls no tool (or the user stops at a tool prompt).
     for (bool more = true; more;) {
       std::string answer;
